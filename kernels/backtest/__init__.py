@@ -1,0 +1,29 @@
+"""Backtests of one parameter set (`run`) and parameter sweeps (`sweep`).
+
+Semantics: docs/backtest-semantics.md.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "run": "kernels.backtest.run",
+    "RunResult": "kernels.backtest.run",
+    "sweep": "kernels.backtest.sweep",
+    "SweepResult": "kernels.backtest.sweep",
+    "Chunk": "kernels.backtest.sweep",
+    "plan_chunks": "kernels.backtest.sweep",
+    "merge_sweeps": "kernels.backtest.sweep",
+    "METRICS": "kernels.backtest.metrics",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: importing the package must not compile Numba kernels or import CuPy.
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'kernels.backtest' has no attribute {name!r}")
