@@ -1,0 +1,204 @@
+"""Backtest metrics over column-stacked series, written once for NumPy and CuPy.
+
+Every function takes the array module `xp` explicitly and works on (T, K) arrays,
+one column per series (an asset, or a parameter combination's portfolio), with no
+Python loop over columns: the sweep kernels reuse them for their portfolio rows.
+Definitions: docs/backtest-semantics.md ("Metrics").
+"""
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+METRICS: tuple[str, ...] = (
+    "total_return",
+    "cagr",
+    "ann_vol",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "n_trades",
+    "win_rate",
+    "exposure",
+    "turnover",
+)
+RETURN_METRICS: tuple[str, ...] = METRICS[:7]
+TRADE_METRICS: tuple[str, ...] = METRICS[7:]
+# The counts behind win_rate, kept so that results over asset subsets can be merged.
+TRADE_COUNTS: tuple[str, ...] = ("n_trades", "n_closed", "n_wins")
+
+
+def cummax(xp: ModuleType, x: Any) -> Any:
+    """Running maximum along axis 0 (CuPy has no `maximum.accumulate`)."""
+    if xp is np:
+        return np.maximum.accumulate(x, axis=0)
+    out = x
+    step = 1
+    while step < x.shape[0]:  # log-step scan: exact, since max does not round
+        out = xp.concatenate([out[:step], xp.maximum(out[step:], out[:-step])], axis=0)
+        step *= 2
+    return out
+
+
+def _nan_where(xp: ModuleType, bad: Any, value: Any) -> Any:
+    return xp.where(bad, xp.nan, value)
+
+
+def return_metrics(
+    xp: ModuleType,
+    net: Any,
+    active: Any,
+    bars_per_year: float,
+    equity: Any = None,
+) -> dict[str, Any]:
+    """total_return .. calmar for each column of `net` (T, K); values are (K,).
+
+    Equity (and so total_return, CAGR, drawdown) compounds every bar; mean, std
+    and downside deviation use the active bars only. `equity` may be passed when
+    the caller already has `cumprod(1 + net)`.
+    """
+    if equity is None:
+        equity = xp.cumprod(1.0 + net, axis=0)
+    dtype = net.dtype
+    sqrt_b = float(np.sqrt(bars_per_year))
+    with np.errstate(all="ignore"):
+        n = active.sum(axis=0).astype(dtype)
+        final = equity[-1]
+        r = xp.where(active, net, 0.0)
+        mean = r.sum(axis=0) / n
+        dev = xp.where(active, net - mean, 0.0)
+        std = xp.sqrt((dev * dev).sum(axis=0) / (n - 1.0))
+        down = xp.sqrt((xp.minimum(r, 0.0) ** 2).sum(axis=0) / n)
+
+        cagr = xp.where(final <= 0, -1.0, xp.abs(final) ** (bars_per_year / n) - 1.0)
+        cagr = _nan_where(xp, n == 0, cagr)
+        ann_vol = _nan_where(xp, n < 2, std * sqrt_b)
+        sharpe = _nan_where(xp, (n < 2) | ~(std > 0), mean / std * sqrt_b)
+        sortino = _nan_where(xp, (n < 1) | ~(down > 0), mean / down * sqrt_b)
+        peak = xp.maximum(cummax(xp, equity), 1.0)
+        mdd = xp.maximum((1.0 - equity / peak).max(axis=0), 0.0)
+        calmar = _nan_where(xp, ~(mdd > 0), cagr / mdd)
+    return {
+        "total_return": final - 1.0,
+        "cagr": cagr.astype(dtype, copy=False),
+        "ann_vol": ann_vol,
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "max_drawdown": mdd,
+        "calmar": calmar,
+    }
+
+
+def trade_metrics(xp: ModuleType, positions: Any, gross: Any, cost: Any, active: Any) -> dict[str, Any]:
+    """n_trades, win_rate (and n_closed, n_wins behind it), exposure, turnover per column.
+
+    `positions`, `gross`, `cost` and `active` are (T, K). Trade PnL follows the
+    streaming rule of the semantics page; each trade's PnL is summed in bar order
+    (g then -k per bar), the same order as a streaming loop, so that "PnL > 0" is
+    decided on exactly the same number.
+    """
+    t_bars, k_cols = positions.shape
+    p = xp.where(active, positions, 0.0)
+    zero_row = xp.zeros((1, k_cols), dtype=p.dtype)
+    p_prev = xp.concatenate([zero_row, p[:-1]], axis=0)
+    s, s_prev = xp.sign(p), xp.sign(p_prev)
+    changed = s != s_prev
+    entry = changed & (s != 0)
+    closing = changed & (s_prev != 0)
+    n_trades = entry.sum(axis=0)
+    n_closed = closing.sum(axis=0)
+
+    # Trade ids: 1.. over all columns (column-major), 0 = "no trade" bin.
+    tid = xp.cumsum(entry, axis=0)  # trade number within the column after bar t
+    offset = xp.cumsum(n_trades) - n_trades  # exclusive prefix over columns
+    new_id = tid + offset
+    old_id = xp.concatenate([xp.zeros((1, k_cols), dtype=tid.dtype), tid[:-1]], axis=0) + offset
+    in_trade = s_prev != 0
+    g_key = xp.where(in_trade, old_id, 0)
+    k_key = xp.where(entry, new_id, xp.where(in_trade & ((s == s_prev) | (s == 0)), old_id, 0))
+    # Interleave per column, per bar: (g[t], -k[t]) so bincount adds in streaming order.
+    keys = xp.stack([g_key.T, k_key.T], axis=-1).ravel()
+    weights = xp.stack([gross.T, -cost.T], axis=-1).ravel().astype(np.float64)
+    total = int(n_trades.sum())
+    pnl = xp.bincount(keys, weights=weights, minlength=total + 1)[1:]
+    win = pnl > 0
+    last_id = offset + n_trades  # id of each column's last trade
+    open_at_end = (s[-1] != 0) & (n_trades > 0)
+    # The last trade of a column still open at the end is not closed: drop its win.
+    win_csum = xp.concatenate([xp.zeros(1, dtype=np.int64), xp.cumsum(win.astype(np.int64))])
+    n_wins = win_csum[last_id] - win_csum[offset]
+    n_wins = n_wins - xp.where(open_at_end, win_csum[last_id] - win_csum[xp.maximum(last_id - 1, 0)], 0)
+
+    n_active = active.sum(axis=0)
+    dtype = positions.dtype if positions.dtype.kind == "f" else np.float64
+    with np.errstate(all="ignore"):
+        win_rate = _nan_where(xp, n_closed == 0, n_wins / n_closed)
+        exposure = _nan_where(xp, n_active == 0, (p != 0).sum(axis=0) / n_active)
+    turnover = xp.abs(p - p_prev).sum(axis=0)
+    return {
+        "n_trades": n_trades.astype(dtype),
+        "win_rate": win_rate.astype(dtype),
+        "exposure": exposure.astype(dtype),
+        "turnover": turnover,
+        "n_closed": n_closed.astype(np.int64),
+        "n_wins": n_wins.astype(np.int64),
+    }
+
+
+def portfolio_trade_metrics(
+    xp: ModuleType,
+    n_trades: Any,
+    n_closed: Any,
+    n_wins: Any,
+    exposure: Any,
+    turnover: Any,
+) -> dict[str, Any]:
+    """Portfolio trade metrics from per-asset ones, reduced over the last axis.
+
+    Inputs are (..., N) (e.g. (N,) for one run, (P, N) for a sweep): n_trades and
+    the win-rate counts are sums over the assets; exposure is the mean over assets
+    with data (NaN skipped), turnover the mean over all assets.
+    """
+    closed = n_closed.sum(axis=-1)
+    wins = n_wins.sum(axis=-1)
+    has = ~xp.isnan(exposure)
+    with np.errstate(all="ignore"):
+        win_rate = _nan_where(xp, closed == 0, wins / closed)
+        exp_mean = xp.where(has, exposure, 0.0).sum(axis=-1) / has.sum(axis=-1)
+    return {
+        "n_trades": n_trades.sum(axis=-1).astype(turnover.dtype),
+        "win_rate": win_rate.astype(turnover.dtype),
+        "exposure": exp_mean.astype(turnover.dtype),
+        "turnover": turnover.mean(axis=-1),
+        "n_closed": closed,
+        "n_wins": wins,
+    }
+
+
+def portfolio_metrics(
+    xp: ModuleType,
+    portfolio_net: Any,
+    portfolio_active: Any,
+    asset_trades: dict[str, Any],
+    bars_per_year: float,
+    portfolio_equity: Any = None,
+) -> dict[str, Any]:
+    """The portfolio row(s): return metrics of `portfolio_net` (T, K) plus trade
+    metrics reduced from `asset_trades` (values (K, N), as from `trade_metrics`
+    transposed, or (N,) when K == 1). Values are (K,)."""
+    ret = return_metrics(xp, portfolio_net, portfolio_active, bars_per_year, equity=portfolio_equity)
+    k_cols = portfolio_net.shape[1]
+    trades = {
+        key: asset_trades[key].reshape(k_cols, -1)
+        for key in ("n_trades", "n_closed", "n_wins", "exposure", "turnover")
+    }
+    return {**ret, **portfolio_trade_metrics(xp, **trades)}
+
+
+def metrics_table(xp: ModuleType, values: dict[str, Any]) -> np.ndarray:
+    """Stack a metrics dict into a host (K, len(METRICS)) float64 array."""
+    stacked = xp.stack([xp.asarray(values[m], dtype=np.float64) for m in METRICS], axis=-1)
+    return stacked.get() if hasattr(stacked, "get") else np.asarray(stacked)
