@@ -1,0 +1,707 @@
+"""CPU backend of the indicators: Numba kernels over (time, column) arrays.
+
+Each indicator is a 1-D kernel `*_1d_nb` that streams over one column with
+running state, ported operation by operation from TA-Lib's C code (same sums in
+the same order, no fused multiply-add) so that results equal TA-Lib's, and a 2-D
+driver `*_nb` that runs it over the columns in parallel (`prange`).
+
+Conventions shared with the GPU kernels (`gpu.py`):
+- A column's warm-up starts at its first bar where every input is non-NaN (as the
+  TA-Lib Python wrapper does), so a late-starting asset gets TA-Lib's result on
+  its tail, padded with NaN.
+- Interior NaN follow TA-Lib's arithmetic (a NaN poisons running sums, is ignored by
+  comparisons), because the code is the same.
+- Arrays are float64 (the API converts float32 in and out); outputs are written
+  into preallocated arrays, NaN outside the valid range.
+
+These only accept NumPy arrays, already validated by `api.py`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+NAN = np.nan
+
+
+# --------------------------------------------------------------------------- helpers
+@njit(cache=True)
+def first_valid_1d_nb(x: np.ndarray) -> int:
+    """Index of the first non-NaN value (len(x) when there is none)."""
+    n = x.shape[0]
+    for t in range(n):
+        if not np.isnan(x[t]):
+            return t
+    return n
+
+
+@njit(cache=True)
+def first_valid2_1d_nb(a: np.ndarray, b: np.ndarray) -> int:
+    n = a.shape[0]
+    for t in range(n):
+        if not (np.isnan(a[t]) or np.isnan(b[t])):
+            return t
+    return n
+
+
+@njit(cache=True)
+def first_valid3_1d_nb(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> int:
+    n = a.shape[0]
+    for t in range(n):
+        if not (np.isnan(a[t]) or np.isnan(b[t]) or np.isnan(c[t])):
+            return t
+    return n
+
+
+@njit(cache=True)
+def first_valid4_1d_nb(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> int:
+    n = a.shape[0]
+    for t in range(n):
+        if not (np.isnan(a[t]) or np.isnan(b[t]) or np.isnan(c[t]) or np.isnan(d[t])):
+            return t
+    return n
+
+
+# ----------------------------------------------------------------- moving averages
+@njit(cache=True)
+def sma_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
+    """TA_SMA: running total, add the new bar, emit, drop the trailing bar."""
+    n = x.shape[0]
+    s = first_valid_1d_nb(x)
+    total = 0.0
+    for t in range(n):
+        k = t - s
+        if k < 0:
+            out[t] = NAN
+            continue
+        total += x[t]
+        if k >= period - 1:
+            out[t] = total / period
+            total -= x[t - period + 1]
+        else:
+            out[t] = NAN
+
+
+@njit(cache=True)
+def ema_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
+    """TA_EMA: seeded with the SMA of the first `period` bars, k = 2 / (period + 1)."""
+    n = x.shape[0]
+    s = first_valid_1d_nb(x)
+    k_ = 2.0 / (period + 1.0)
+    total = 0.0
+    prev = 0.0
+    for t in range(n):
+        k = t - s
+        if k < 0:
+            out[t] = NAN
+        elif k < period - 1:
+            total += x[t]
+            out[t] = NAN
+        elif k == period - 1:
+            total += x[t]
+            prev = total / period
+            out[t] = prev
+        else:
+            prev = ((x[t] - prev) * k_) + prev
+            out[t] = prev
+
+
+@njit(cache=True)
+def wma_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
+    """TA_WMA: weights 1..period, updated in O(1) with a running sum and sub-sum."""
+    n = x.shape[0]
+    s = first_valid_1d_nb(x)
+    divider = (period * (period + 1)) >> 1
+    period_sub = 0.0
+    period_sum = 0.0
+    trailing = 0.0
+    for t in range(n):
+        k = t - s
+        if k < 0:
+            out[t] = NAN
+        elif k < period - 1:
+            v = x[t]
+            period_sub += v
+            period_sum += v * (k + 1)
+            out[t] = NAN
+        else:
+            v = x[t]
+            period_sub += v
+            period_sub -= trailing
+            period_sum += v * period
+            trailing = x[t - period + 1]
+            out[t] = period_sum / divider
+            period_sum -= period_sub
+
+
+# ------------------------------------------------------------------- oscillators
+@njit(cache=True)
+def rsi_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
+    """TA_RSI (Wilder's smoothing): 100 * avg_gain / (avg_gain + avg_loss)."""
+    n = x.shape[0]
+    s = first_valid_1d_nb(x)
+    prev_value = 0.0
+    gain = 0.0
+    loss = 0.0
+    for t in range(n):
+        k = t - s
+        if k < 0:
+            out[t] = NAN
+            continue
+        v = x[t]
+        if k == 0:
+            prev_value = v
+            out[t] = NAN
+            continue
+        d = v - prev_value
+        prev_value = v
+        if k <= period:
+            if d < 0.0:
+                loss -= d
+            else:
+                gain += d
+            if k < period:
+                out[t] = NAN
+                continue
+            loss /= period
+            gain /= period
+        else:
+            loss *= period - 1
+            gain *= period - 1
+            if d < 0.0:
+                loss -= d
+            else:
+                gain += d
+            loss /= period
+            gain /= period
+        tv = gain + loss
+        if tv > 0.0 or tv < 0.0:
+            out[t] = 100.0 * (gain / tv)
+        else:
+            out[t] = 0.0
+
+
+@njit(cache=True)
+def roc_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
+    """TA_ROC: ((x / x[t - period]) - 1) * 100, 0 where the old price is 0."""
+    n = x.shape[0]
+    s = first_valid_1d_nb(x)
+    for t in range(n):
+        if t - s < period:
+            out[t] = NAN
+        else:
+            old = x[t - period]
+            if old != 0.0:
+                out[t] = ((x[t] / old) - 1.0) * 100.0
+            else:
+                out[t] = 0.0
+
+
+@njit(cache=True)
+def stoch_1d_nb(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    fastk_period: int,
+    slowk_period: int,
+    slowd_period: int,
+    fastk: np.ndarray,
+    slowk: np.ndarray,
+    slowd: np.ndarray,
+) -> None:
+    """TA_STOCH with SMA smoothing; `fastk` is scratch space of the column's length.
+
+    Fast %K = 100 * (close - lowest low) / (highest high - lowest low) over
+    `fastk_period` bars (0 when the range is 0), slow %K = SMA of fast %K, slow %D
+    = SMA of slow %K. The extremes are rescanned only when they leave the window.
+    """
+    n = high.shape[0]
+    s = first_valid3_1d_nb(high, low, close)
+    lb_k = fastk_period - 1
+    lowest_idx = -1
+    highest_idx = -1
+    lowest = 0.0
+    highest = 0.0
+    diff = 0.0
+    total_k = 0.0
+    total_d = 0.0
+    for t in range(n):
+        k = t - s
+        slowk[t] = NAN
+        slowd[t] = NAN
+        fastk[t] = NAN
+        if k < lb_k:
+            continue
+        trailing = t - lb_k
+        tmp = low[t]
+        if lowest_idx < trailing:
+            lowest_idx = trailing
+            lowest = low[lowest_idx]
+            for i in range(lowest_idx + 1, t + 1):
+                tmp = low[i]
+                if tmp < lowest:
+                    lowest_idx = i
+                    lowest = tmp
+            diff = (highest - lowest) / 100.0
+        elif tmp <= lowest:
+            lowest_idx = t
+            lowest = tmp
+            diff = (highest - lowest) / 100.0
+        tmp = high[t]
+        if highest_idx < trailing:
+            highest_idx = trailing
+            highest = high[highest_idx]
+            for i in range(highest_idx + 1, t + 1):
+                tmp = high[i]
+                if tmp > highest:
+                    highest_idx = i
+                    highest = tmp
+            diff = (highest - lowest) / 100.0
+        elif tmp >= highest:
+            highest_idx = t
+            highest = tmp
+            diff = (highest - lowest) / 100.0
+        if diff != 0.0:
+            fk = (close[t] - lowest) / diff
+        else:
+            fk = 0.0
+        fastk[t] = fk
+        # slow %K: SMA of fast %K (age counted from the first fast %K)
+        ka = k - lb_k
+        total_k += fk
+        if ka < slowk_period - 1:
+            continue
+        sk = total_k / slowk_period
+        total_k -= fastk[t - slowk_period + 1]
+        # slow %D: SMA of slow %K
+        da = ka - (slowk_period - 1)
+        total_d += sk
+        if da < slowd_period - 1:
+            slowk[t] = sk  # provisional: cleared below, kept for the %D trailing term
+            continue
+        sd = total_d / slowd_period
+        total_d -= slowk[t - slowd_period + 1]
+        slowk[t] = sk
+        slowd[t] = sd
+    # slow %K is NaN before the full lookback (TA-Lib aligns both outputs)
+    lb = lb_k + slowk_period - 1 + slowd_period - 1
+    for t in range(min(n, s + lb)):
+        slowk[t] = NAN
+
+
+# ------------------------------------------------------------------- volatility
+@njit(cache=True)
+def var_rebuild_nb(x: np.ndarray, t: int, period: int, inv: float) -> tuple:
+    """Fresh two-pass sums of the window ending at t (TA-Lib VAR's reseed).
+
+    Returns (variance, shift, total1, total2, peak2) with the trailing value already
+    removed from the totals, as the streaming update leaves them.
+    """
+    ws = t - period + 1
+    acc = 0.0
+    for j in range(ws, t + 1):
+        acc += x[j]
+    shift = acc * inv
+    total1 = 0.0
+    total2 = 0.0
+    for j in range(ws, t + 1):
+        a = x[j] - shift
+        total1 += a
+        total2 += a * a
+    mean1 = total1 * inv
+    var = total2 * inv - mean1 * mean1
+    if var < 0.000001 * (total2 * inv):
+        # flat to within the rounding of its mean: anchor on one of its own values
+        shift = x[t]
+        total1 = 0.0
+        total2 = 0.0
+        for j in range(ws, t + 1):
+            a = x[j] - shift
+            total1 += a
+            total2 += a * a
+        mean1 = total1 * inv
+        var = total2 * inv - mean1 * mean1
+    peak = total2
+    if var < 0.000000000001 * (total2 * inv):
+        var = 0.0
+    a = x[ws] - shift
+    total1 -= a
+    total2 -= a * a
+    return var, shift, total1, total2, peak
+
+
+@njit(cache=True)
+def var_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
+    """TA_VAR (population variance) as TA-Lib >= 0.8 computes it.
+
+    Running sums of deviations from a shift (the window's first value), so that
+    E[d^2] - E[d]^2 does not cancel; the shift is re-anchored on the window mean with
+    a fresh two-pass when the variance falls below 1e-6 of the largest mean squared
+    deviation since the last rebuild, and at least every 32 * period bars. The
+    output is never negative.
+    """
+    n = x.shape[0]
+    s = first_valid_1d_nb(x)
+    inv = 1.0 / period
+    shift = 0.0
+    total1 = 0.0
+    total2 = 0.0
+    peak = 0.0
+    bars = 0
+    for t in range(n):
+        k = t - s
+        if k < 0:
+            out[t] = NAN
+            continue
+        if k == 0:
+            shift = x[t]
+        if k < period - 1:
+            a = x[t] - shift
+            total1 += a
+            total2 += a * a
+            out[t] = NAN
+            continue
+        if k == period - 1:
+            bars = 32 * period
+            peak = total2
+        a = x[t] - shift
+        total1 += a
+        total2 += a * a
+        if total2 > peak:
+            peak = total2
+        mean1 = total1 * inv
+        var = total2 * inv - mean1 * mean1
+        a = x[t - period + 1] - shift
+        total1 -= a
+        total2 -= a * a
+        bars -= 1
+        if var < 0.000001 * (peak * inv) or bars <= 0:
+            bars = 32 * period
+            var, shift, total1, total2, peak = var_rebuild_nb(x, t, period, inv)
+        out[t] = var
+
+
+@njit(cache=True)
+def stddev_1d_nb(x: np.ndarray, period: int, nbdev: float, out: np.ndarray) -> None:
+    """TA_STDDEV: sqrt(VAR) * nbdev."""
+    var_1d_nb(x, period, out)
+    for t in range(x.shape[0]):
+        out[t] = np.sqrt(out[t]) * nbdev
+
+
+@njit(cache=True)
+def zscore_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
+    """(x - SMA) / STDDEV with TA-Lib's SMA and STDDEV; NaN where the std is 0."""
+    sma_1d_nb(x, period, out)
+    std = np.empty(x.shape[0])
+    stddev_1d_nb(x, period, 1.0, std)
+    for t in range(x.shape[0]):
+        sd = std[t]
+        if sd > 0.0:
+            out[t] = (x[t] - out[t]) / sd
+        else:
+            out[t] = NAN
+
+
+@njit(cache=True)
+def bbands_1d_nb(
+    x: np.ndarray,
+    period: int,
+    nbdevup: float,
+    nbdevdn: float,
+    upper: np.ndarray,
+    middle: np.ndarray,
+    lower: np.ndarray,
+) -> None:
+    """TA_BBANDS (matype SMA): middle = SMA, bands = middle +/- nbdev * sqrt(VAR)."""
+    sma_1d_nb(x, period, middle)
+    var_1d_nb(x, period, upper)
+    for t in range(x.shape[0]):
+        sd = np.sqrt(upper[t])
+        mid = middle[t]
+        upper[t] = mid + sd * nbdevup
+        lower[t] = mid - sd * nbdevdn
+
+
+@njit(cache=True)
+def atr_1d_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int, out: np.ndarray) -> None:
+    """TA_ATR: Wilder's smoothing of the true range, seeded with its SMA."""
+    n = high.shape[0]
+    s = first_valid3_1d_nb(high, low, close)
+    prev_close = 0.0
+    total = 0.0
+    prev = 0.0
+    for t in range(n):
+        k = t - s
+        if k < 0:
+            out[t] = NAN
+            continue
+        if k == 0:
+            prev_close = close[t]
+            out[t] = NAN
+            continue
+        h = high[t]
+        lo = low[t]
+        greatest = h - lo
+        v2 = abs(prev_close - h)
+        if v2 > greatest:
+            greatest = v2
+        v3 = abs(prev_close - lo)
+        if v3 > greatest:
+            greatest = v3
+        prev_close = close[t]
+        if period == 1:
+            out[t] = greatest
+        elif k < period:
+            total += greatest
+            out[t] = NAN
+        elif k == period:
+            total += greatest
+            prev = total / period
+            out[t] = prev
+        else:
+            prev *= period - 1
+            prev += greatest
+            prev /= period
+            out[t] = prev
+
+
+# ------------------------------------------------------------------------ volume
+@njit(cache=True)
+def obv_1d_nb(close: np.ndarray, volume: np.ndarray, out: np.ndarray) -> None:
+    """TA_OBV: add the volume on up bars, subtract it on down bars."""
+    n = close.shape[0]
+    s = first_valid2_1d_nb(close, volume)
+    prev_obv = 0.0
+    prev_real = 0.0
+    for t in range(n):
+        if t < s:
+            out[t] = NAN
+            continue
+        c = close[t]
+        if t == s:
+            prev_obv = volume[t]
+            prev_real = c
+        elif c > prev_real:
+            prev_obv += volume[t]
+        elif c < prev_real:
+            prev_obv -= volume[t]
+        out[t] = prev_obv
+        prev_real = c
+
+
+@njit(cache=True)
+def vwap_1d_nb(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, period: int, out: np.ndarray
+) -> None:
+    """Rolling VWAP: sum(typical * volume) / sum(volume) over `period` bars.
+
+    NaN in the warm-up and where every volume of the window is 0 (counted exactly,
+    so that rounding in the running sums cannot fake a non-zero denominator).
+    """
+    n = high.shape[0]
+    s = first_valid4_1d_nb(high, low, close, volume)
+    total_pv = 0.0
+    total_v = 0.0
+    nonzero = 0
+    for t in range(n):
+        k = t - s
+        if k < 0:
+            out[t] = NAN
+            continue
+        v = volume[t]
+        total_pv += ((high[t] + low[t] + close[t]) / 3.0) * v
+        total_v += v
+        if v != 0.0:
+            nonzero += 1
+        if k < period - 1:
+            out[t] = NAN
+            continue
+        if nonzero > 0:
+            out[t] = total_pv / total_v
+        else:
+            out[t] = NAN
+        j = t - period + 1
+        vo = volume[j]
+        total_pv -= ((high[j] + low[j] + close[j]) / 3.0) * vo
+        total_v -= vo
+        if vo != 0.0:
+            nonzero -= 1
+
+
+# ------------------------------------------------------------------------- MACD
+@njit(cache=True)
+def macd_1d_nb(
+    x: np.ndarray,
+    fastperiod: int,
+    slowperiod: int,
+    signalperiod: int,
+    macd: np.ndarray,
+    signal: np.ndarray,
+    hist: np.ndarray,
+) -> None:
+    """TA_MACD: EMA(fast) - EMA(slow), signal = EMA(signal) of that line.
+
+    As in TA-Lib, both EMAs produce their first value at bar slow-1: the fast EMA
+    is seeded with the SMA of the `fast` bars ending there (not of the first `fast`
+    bars). All three outputs start at slow-1 + signal-1.
+    """
+    if slowperiod < fastperiod:
+        fastperiod, slowperiod = slowperiod, fastperiod
+    n = x.shape[0]
+    s = first_valid_1d_nb(x)
+    k_slow = 2.0 / (slowperiod + 1.0)
+    k_fast = 2.0 / (fastperiod + 1.0)
+    k_sig = 2.0 / (signalperiod + 1.0)
+    seed = slowperiod - 1
+    lookback = seed + signalperiod - 1
+    sum_slow = 0.0
+    sum_fast = 0.0
+    sum_sig = 0.0
+    slow = 0.0
+    fast = 0.0
+    sig = 0.0
+    for t in range(n):
+        k = t - s
+        macd[t] = NAN
+        signal[t] = NAN
+        hist[t] = NAN
+        if k < 0:
+            continue
+        v = x[t]
+        if k < seed:
+            sum_slow += v
+            if k >= slowperiod - fastperiod:
+                sum_fast += v
+            continue
+        if k == seed:
+            sum_slow += v
+            sum_fast += v
+            slow = sum_slow / slowperiod
+            fast = sum_fast / fastperiod
+        else:
+            slow = ((v - slow) * k_slow) + slow
+            fast = ((v - fast) * k_fast) + fast
+        m = fast - slow
+        if k < lookback:
+            sum_sig += m
+            continue
+        if k == lookback:
+            sum_sig += m
+            sig = sum_sig / signalperiod
+        else:
+            sig = ((m - sig) * k_sig) + sig
+        macd[t] = m
+        signal[t] = sig
+        hist[t] = m - sig
+
+
+# ------------------------------------------------------------- 2-D drivers (prange)
+@njit(cache=True, parallel=True)
+def sma_nb(x: np.ndarray, period: int) -> np.ndarray:
+    out = np.empty_like(x)
+    for j in prange(x.shape[1]):
+        sma_1d_nb(x[:, j], period, out[:, j])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def ema_nb(x: np.ndarray, period: int) -> np.ndarray:
+    out = np.empty_like(x)
+    for j in prange(x.shape[1]):
+        ema_1d_nb(x[:, j], period, out[:, j])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def wma_nb(x: np.ndarray, period: int) -> np.ndarray:
+    out = np.empty_like(x)
+    for j in prange(x.shape[1]):
+        wma_1d_nb(x[:, j], period, out[:, j])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def rsi_nb(x: np.ndarray, period: int) -> np.ndarray:
+    out = np.empty_like(x)
+    for j in prange(x.shape[1]):
+        rsi_1d_nb(x[:, j], period, out[:, j])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def roc_nb(x: np.ndarray, period: int) -> np.ndarray:
+    out = np.empty_like(x)
+    for j in prange(x.shape[1]):
+        roc_1d_nb(x[:, j], period, out[:, j])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def stddev_nb(x: np.ndarray, period: int, nbdev: float) -> np.ndarray:
+    out = np.empty_like(x)
+    for j in prange(x.shape[1]):
+        stddev_1d_nb(x[:, j], period, nbdev, out[:, j])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def zscore_nb(x: np.ndarray, period: int) -> np.ndarray:
+    out = np.empty_like(x)
+    for j in prange(x.shape[1]):
+        zscore_1d_nb(x[:, j], period, out[:, j])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def bbands_nb(x: np.ndarray, period: int, nbdevup: float, nbdevdn: float) -> np.ndarray:
+    out = np.empty((3,) + x.shape, dtype=x.dtype)
+    for j in prange(x.shape[1]):
+        bbands_1d_nb(x[:, j], period, nbdevup, nbdevdn, out[0, :, j], out[1, :, j], out[2, :, j])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def macd_nb(x: np.ndarray, fastperiod: int, slowperiod: int, signalperiod: int) -> np.ndarray:
+    out = np.empty((3,) + x.shape, dtype=x.dtype)
+    for j in prange(x.shape[1]):
+        macd_1d_nb(x[:, j], fastperiod, slowperiod, signalperiod, out[0, :, j], out[1, :, j], out[2, :, j])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def atr_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
+    out = np.empty_like(close)
+    for j in prange(close.shape[1]):
+        atr_1d_nb(high[:, j], low[:, j], close[:, j], period, out[:, j])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def stoch_nb(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, fastk_period: int, slowk_period: int, slowd_period: int
+) -> np.ndarray:
+    out = np.empty((2,) + close.shape, dtype=close.dtype)
+    for j in prange(close.shape[1]):
+        scratch = np.empty(close.shape[0], dtype=close.dtype)
+        stoch_1d_nb(
+            high[:, j], low[:, j], close[:, j], fastk_period, slowk_period, slowd_period,
+            scratch, out[0, :, j], out[1, :, j],
+        )
+    return out
+
+
+@njit(cache=True, parallel=True)
+def obv_nb(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    out = np.empty_like(close)
+    for j in prange(close.shape[1]):
+        obv_1d_nb(close[:, j], volume[:, j], out[:, j])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def vwap_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, period: int) -> np.ndarray:
+    out = np.empty_like(close)
+    for j in prange(close.shape[1]):
+        vwap_1d_nb(high[:, j], low[:, j], close[:, j], volume[:, j], period, out[:, j])
+    return out

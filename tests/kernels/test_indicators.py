@@ -1,0 +1,220 @@
+"""Indicators: equal to TA-Lib (values and NaN positions), CPU/GPU parity, validation."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from kernels import indicators as ind
+from kernels.backend import to_numpy
+from kernels.data import synthetic_panel, with_late_start
+from tests.conftest import RTOL, backend_dtype_grid, backends
+
+talib = pytest.importorskip("talib")
+
+FIELDS = ("high", "low", "close", "volume")
+
+
+# ------------------------------------------------------------------------- data
+def _panel_data() -> dict[str, np.ndarray]:
+    """Real-looking panel with one late-starting column and one whose tail is too short."""
+    panel = synthetic_panel(5, 260, seed=3)
+    panel = with_late_start(panel, {panel.symbols[1]: 37, panel.symbols[3]: 250})
+    return {f: np.asarray(getattr(panel, f)) for f in FIELDS}
+
+
+def _random_data() -> dict[str, np.ndarray]:
+    """Unstructured data: random walks of different scales, ties, zero volumes."""
+    rng = np.random.default_rng(11)
+    t, n = 180, 4
+    close = np.abs(rng.standard_normal((t, n)).cumsum(0)) + rng.uniform(0.5, 50.0, n)
+    close[60:64, 2] = close[59, 2]  # flat stretch: zero ranges and zero gains/losses
+    spread = rng.uniform(0.0, 1.0, (t, n))
+    high = close + spread
+    low = close - rng.uniform(0.0, 1.0, (t, n)) * np.minimum(close, 1.0) * 0.5
+    volume = rng.integers(0, 1000, (t, n)).astype(np.float64)
+    volume[100:120, 1] = 0.0  # zero-volume windows for VWAP
+    close[:15, 3] = np.nan  # late start in every field
+    high[:15, 3] = np.nan
+    low[:15, 3] = np.nan
+    volume[:15, 3] = np.nan
+    return {"high": high, "low": low, "close": close, "volume": volume}
+
+
+DATASETS = {"panel": _panel_data, "random": _random_data}
+
+
+# --------------------------------------------------------------- TA-Lib reference
+def _talib_cols(fn: Callable, arrays: list[np.ndarray], **kw: Any) -> list[np.ndarray]:
+    """Run a TA-Lib function column by column; a list of 2-D outputs."""
+    per_col = [fn(*[np.ascontiguousarray(a[:, j]) for a in arrays], **kw) for j in range(arrays[0].shape[1])]
+    if isinstance(per_col[0], tuple):
+        return [np.stack([o[k] for o in per_col], axis=1) for k in range(len(per_col[0]))]
+    return [np.stack(per_col, axis=1)]
+
+
+def _zscore_ref(x: np.ndarray, timeperiod: int) -> np.ndarray:
+    mean = talib.SMA(x, timeperiod=timeperiod)
+    std = talib.STDDEV(x, timeperiod=timeperiod, nbdev=1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(std > 0, (x - mean) / std, np.nan)
+
+
+def _vwap_ref(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, timeperiod: int) -> np.ndarray:
+    """Window sums computed directly (no running sums) over the tail after the first valid bar."""
+    out = np.full(close.shape, np.nan)
+    valid = ~(np.isnan(high) | np.isnan(low) | np.isnan(close) | np.isnan(volume))
+    if not valid.any():
+        return out
+    s = int(np.argmax(valid))
+    pv = (high + low + close) / 3.0 * volume
+    for t in range(s + timeperiod - 1, len(close)):
+        w = slice(t - timeperiod + 1, t + 1)
+        if np.any(volume[w] != 0):
+            out[t] = pv[w].sum() / volume[w].sum()
+    return out
+
+
+# (name, our function, reference per column, input fields, params)
+CASES: list[tuple[str, Callable, Callable, tuple[str, ...], dict]] = [
+    ("sma", ind.sma, talib.SMA, ("close",), {"timeperiod": 20}),
+    ("sma1", ind.sma, talib.SMA, ("close",), {"timeperiod": 1}),
+    ("ema", ind.ema, talib.EMA, ("close",), {"timeperiod": 12}),
+    ("wma", ind.wma, talib.WMA, ("close",), {"timeperiod": 9}),
+    ("rsi", ind.rsi, talib.RSI, ("close",), {"timeperiod": 14}),
+    ("macd", ind.macd, talib.MACD, ("close",), {}),
+    ("macd_swapped", ind.macd, talib.MACD, ("close",), {"fastperiod": 10, "slowperiod": 5, "signalperiod": 1}),
+    ("bbands", ind.bbands, talib.BBANDS, ("close",), {"timeperiod": 20}),
+    ("bbands_asym", ind.bbands, talib.BBANDS, ("close",), {"timeperiod": 7, "nbdevup": 1.0, "nbdevdn": 2.5}),
+    ("atr", ind.atr, talib.ATR, ("high", "low", "close"), {"timeperiod": 14}),
+    ("atr1", ind.atr, talib.ATR, ("high", "low", "close"), {"timeperiod": 1}),
+    ("stoch", ind.stoch, talib.STOCH, ("high", "low", "close"), {}),
+    ("stoch_long", ind.stoch, talib.STOCH, ("high", "low", "close"),
+     {"fastk_period": 14, "slowk_period": 1, "slowd_period": 5}),
+    ("obv", ind.obv, talib.OBV, ("close", "volume"), {}),
+    ("roc", ind.roc, talib.ROC, ("close",), {"timeperiod": 10}),
+    ("rolling_std", ind.rolling_std, lambda x, timeperiod, nbdev: talib.STDDEV(x, timeperiod=timeperiod, nbdev=nbdev),
+     ("close",), {"timeperiod": 5, "nbdev": 1.5}),
+    ("zscore", ind.zscore, _zscore_ref, ("close",), {"timeperiod": 20}),
+    ("vwap", ind.vwap, _vwap_ref, ("high", "low", "close", "volume"), {"timeperiod": 14}),
+]
+CASE_IDS = [c[0] for c in CASES]
+
+
+def _as_list(out: Any) -> list:
+    return list(out) if isinstance(out, tuple) else [out]
+
+
+def _to(backend: str, a: np.ndarray, dtype: Any = np.float64) -> Any:
+    if backend == "gpu":
+        import cupy  # noqa: PLC0415
+
+        return cupy.asarray(a, dtype=dtype)
+    return np.asarray(a, dtype=dtype)
+
+
+def _assert_equal_nan_close(ours: np.ndarray, ref: np.ndarray, rtol: float, what: str) -> None:
+    assert ours.shape == ref.shape, what
+    nan_ours, nan_ref = np.isnan(ours), np.isnan(ref)
+    assert np.array_equal(nan_ours, nan_ref), f"{what}: NaN positions differ at {np.argwhere(nan_ours != nan_ref)[:5]}"
+    np.testing.assert_allclose(ours[~nan_ours], ref[~nan_ref], rtol=rtol, atol=1e-12, err_msg=what)
+
+
+# ------------------------------------------------------------------ vs TA-Lib
+@pytest.mark.parametrize("backend", list(backends()))
+@pytest.mark.parametrize("dataset", sorted(DATASETS))
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_matches_talib_2d_and_1d(case: tuple, dataset: str, backend: str) -> None:
+    name, fn, ref_fn, fields, params = case
+    data = DATASETS[dataset]()
+    arrays = [data[f] for f in fields]
+    refs = _talib_cols(ref_fn, arrays, **params)
+    outs = _as_list(fn(*[_to(backend, a) for a in arrays], **params))
+    assert len(outs) == len(refs)
+    for k, (o, r) in enumerate(zip(outs, refs)):
+        o_np = to_numpy(o)
+        assert o_np.dtype == np.float64
+        _assert_equal_nan_close(o_np, r, RTOL[np.float64], f"{name}[{k}] 2-D {dataset}")
+    # 1-D: the late-starting column
+    cols = [_to(backend, a[:, 1]) for a in arrays]
+    outs1 = _as_list(fn(*cols, **params))
+    for k, (o, r) in enumerate(zip(outs1, refs)):
+        assert o.shape == (arrays[0].shape[0],)
+        _assert_equal_nan_close(to_numpy(o), r[:, 1], RTOL[np.float64], f"{name}[{k}] 1-D {dataset}")
+
+
+@pytest.mark.parametrize("backend", list(backends()))
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_interior_nan_like_talib(case: tuple, backend: str) -> None:
+    """A gap inside the data gives NaN (or TA-Lib's value) exactly where TA-Lib does."""
+    name, fn, ref_fn, fields, params = case
+    data = _random_data()
+    arrays = [data[f][:, :2].copy() for f in fields]
+    arrays[-1][70, 0] = np.nan  # a gap in the last input of column 0
+    arrays[0][90, 1] = np.nan  # and in the first input of column 1
+    refs = _talib_cols(ref_fn, arrays, **params)
+    outs = _as_list(fn(*[_to(backend, a) for a in arrays], **params))
+    for k, (o, r) in enumerate(zip(outs, refs)):
+        _assert_equal_nan_close(to_numpy(o), r, RTOL[np.float64], f"{name}[{k}] interior NaN")
+
+
+# ------------------------------------------------------------- backend parity
+@pytest.mark.parametrize("backend,dtype", list(backend_dtype_grid((np.float64, np.float32))))
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_backend_parity_and_dtype(case: tuple, backend: str, dtype: Any) -> None:
+    """Each backend equals the CPU float64 result (1e-9 in float64, float32 tolerance in float32)."""
+    name, fn, _, fields, params = case
+    data = _panel_data()
+    arrays = [data[f] for f in fields]
+    expected = [np.asarray(o) for o in _as_list(fn(*arrays, **params))]
+    outs = _as_list(fn(*[_to(backend, a, dtype) for a in arrays], **params))
+    for k, (o, e) in enumerate(zip(outs, expected)):
+        o_np = to_numpy(o)
+        assert o_np.dtype == np.dtype(dtype), f"{name}[{k}] dtype"
+        # float32 inputs are rounded before the computation; compare on that scale
+        rtol = RTOL[dtype] if dtype is np.float64 else 5e-3
+        atol = 1e-12 if dtype is np.float64 else 1e-2
+        assert np.array_equal(np.isnan(o_np), np.isnan(e)), f"{name}[{k}] NaN positions"
+        np.testing.assert_allclose(o_np, e, rtol=rtol, atol=atol, equal_nan=True, err_msg=f"{name}[{k}] {backend}")
+
+
+# ------------------------------------------------------------------ validation
+def test_bad_inputs_raise_clear_errors() -> None:
+    x = np.linspace(1.0, 2.0, 50)
+    with pytest.raises(ValueError, match="timeperiod must be >= 1"):
+        ind.sma(x, timeperiod=0)
+    with pytest.raises(ValueError, match="timeperiod must be >= 2"):
+        ind.rsi(x, timeperiod=1)
+    with pytest.raises(ValueError, match="timeperiod must be >= 2"):
+        ind.rolling_std(x, timeperiod=1)
+    with pytest.raises(ValueError, match="fastperiod must be >= 2"):
+        ind.macd(x, fastperiod=1)
+    with pytest.raises(ValueError, match="timeperiod must be an integer"):
+        ind.ema(x, timeperiod=2.5)
+    with pytest.raises(ValueError, match=r"timeperiod=51 is longer than the data \(50 bars\)"):
+        ind.sma(x, timeperiod=51)
+    with pytest.raises(ValueError, match="slowperiod=60 is longer than the data"):
+        ind.macd(x, slowperiod=60)
+    with pytest.raises(ValueError, match=r"x must be 1-D \(T,\) or 2-D \(T, N\)"):
+        ind.sma(np.ones((4, 3, 2)), timeperiod=2)
+    with pytest.raises(ValueError, match=r"low has shape \(49,\) but high has shape \(50,\)"):
+        ind.atr(x, x[:-1], x)
+    with pytest.raises(ValueError, match=r"volume has shape \(50, 2\) but close has shape \(50,\)"):
+        ind.obv(x, np.ones((50, 2)))
+    with pytest.raises(ValueError, match="real numeric array"):
+        ind.sma(x.astype(complex), timeperiod=3)
+    with pytest.raises(ValueError, match="nbdevup must be a finite number"):
+        ind.bbands(x, nbdevup=float("nan"))
+    with pytest.raises(ValueError, match="no bars"):
+        ind.sma(np.array([]), timeperiod=1)
+
+
+def test_all_nan_column_and_int_input() -> None:
+    x = np.full((30, 2), np.nan)
+    x[:, 1] = np.arange(30)
+    out = ind.sma(x, timeperiod=5)
+    assert np.isnan(out[:, 0]).all()
+    np.testing.assert_allclose(out[4:, 1], talib.SMA(np.arange(30.0), 5)[4:])
+    out_int = ind.sma(np.arange(30), timeperiod=5)
+    assert out_int.dtype == np.float64
