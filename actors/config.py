@@ -1,0 +1,187 @@
+"""Typed configuration of the coordinator's managers: frozen dataclasses and defaults.
+
+Every default number of the actors' managers (queue limits, aging, chunk sizes,
+timeouts, journal and cache settings) is a module constant here; no other module
+of `actors/` holds a literal limit, size or timeout. No environment reads: the
+service's single pydantic-settings `Settings` builds these dataclasses from
+RAYQUANT_* variables and the YAML file and passes them down through constructors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gpu_hal.priority import JobClass
+
+KiB = 1 << 10
+MiB = 1 << 20
+
+# --- queue: admission limits, aging, refusal hint ----------------------------------
+MAX_QUEUED_PER_TENANT = 256
+MAX_QUEUED_REALTIME = 1024
+MAX_QUEUED_HIGH = 1024
+MAX_QUEUED_NORMAL = 2048
+MAX_QUEUED_LOW = 4096
+MAX_QUEUED_IDLE = 4096
+# A waiting job's effective class rises one level per interval waited (capped at HIGH).
+AGING_INTERVAL_S = 30.0
+# Hint returned with an admission refusal (HTTP Retry-After).
+RETRY_AFTER_S = 5.0
+
+# --- preemption -------------------------------------------------------------------
+PREEMPTION_ENABLED = True
+# A running job yields only to waiting work at least this many classes higher.
+PREEMPT_MIN_CLASS_GAP = 1
+# Classes that never yield (REALTIME is always among them).
+PREEMPT_PROTECTED_CLASSES: tuple[str, ...] = ("REALTIME",)
+
+# --- fallback ---------------------------------------------------------------------
+FALLBACK_SAME_DEVICE_RETRY = True
+FALLBACK_ALLOW_CPU = True
+
+# --- jobs ---------------------------------------------------------------------------
+# Hard ceiling of a job spec's canonical JSON (request sizes are bounded).
+SPEC_MAX_BYTES = 1 * MiB
+# Longest error message kept in a job record.
+ERROR_MAX_CHARS = 4 * KiB
+
+# --- coordinator --------------------------------------------------------------------
+STORAGE_DIR = ".rayquant"
+JOURNAL_FILENAME = "jobs.sqlite3"
+# Target GPU time of one chunk: the preemption latency of a low-class job.
+TARGET_CHUNK_MS = 50.0
+# Upper bound on the cells (bars x assets x combinations) of one chunk, whatever
+# the timing estimate says: bounds memory and the time of a chunk on the CPU tier.
+MAX_CELLS_PER_CHUNK = 1 << 26
+WORKER_CALL_TIMEOUT_S = 300.0
+# Attempts of one job across fallback tiers (primary, same device, other GPU, CPU).
+MAX_ATTEMPTS = 4
+CPU_WORKERS = 1
+RESULT_CACHE_ENABLED = True
+RESULT_CACHE_MAX_ENTRIES = 100_000
+# sqlite3 PRAGMA synchronous for the journal: FULL makes a put durable on return.
+JOURNAL_SYNCHRONOUS = "FULL"
+JOURNAL_BUSY_TIMEOUT_S = 30.0
+LIST_DEFAULT_LIMIT = 100
+LIST_MAX_LIMIT = 10_000
+
+_SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """Admission limits and aging of the job queue.
+
+    Aging: a job that has waited `k * aging_interval_s` seconds is served as if its
+    class were `k` levels higher, never above HIGH (REALTIME is only for live
+    work). `aging_interval_s <= 0` disables aging.
+    """
+
+    max_queued_per_tenant: int = MAX_QUEUED_PER_TENANT
+    max_queued_realtime: int = MAX_QUEUED_REALTIME
+    max_queued_high: int = MAX_QUEUED_HIGH
+    max_queued_normal: int = MAX_QUEUED_NORMAL
+    max_queued_low: int = MAX_QUEUED_LOW
+    max_queued_idle: int = MAX_QUEUED_IDLE
+    aging_interval_s: float = AGING_INTERVAL_S
+    retry_after_s: float = RETRY_AFTER_S
+
+    def __post_init__(self) -> None:
+        if self.max_queued_per_tenant < 0:
+            raise ValueError(f"max_queued_per_tenant must be >= 0, got {self.max_queued_per_tenant}")
+        for job_class in JobClass:
+            if self.class_limit(job_class) < 0:
+                raise ValueError(f"max_queued_{job_class.name.lower()} must be >= 0")
+        if self.retry_after_s < 0:
+            raise ValueError(f"retry_after_s must be >= 0, got {self.retry_after_s}")
+
+    def class_limit(self, job_class: JobClass | str | int) -> int:
+        """The most jobs of one (submitted) class that may wait in the queue."""
+        return int(getattr(self, f"max_queued_{JobClass.parse(job_class).name.lower()}"))
+
+
+@dataclass(frozen=True)
+class PreemptionConfig:
+    """When a running job yields its device at the next chunk boundary.
+
+    `protected_classes` never yield; REALTIME is always added. A string is read as
+    comma-separated class names (convenient from an environment variable).
+    """
+
+    enabled: bool = PREEMPTION_ENABLED
+    min_class_gap: int = PREEMPT_MIN_CLASS_GAP
+    protected_classes: tuple[str, ...] | str = PREEMPT_PROTECTED_CLASSES
+
+    def __post_init__(self) -> None:
+        if self.min_class_gap < 1:
+            raise ValueError(f"min_class_gap must be >= 1, got {self.min_class_gap}")
+        given = self.protected_classes
+        if isinstance(given, str):
+            given = tuple(part for part in given.split(",") if part.strip())
+        names = tuple(dict.fromkeys(JobClass.parse(c).name for c in given))
+        if JobClass.REALTIME.name not in names:
+            names = (JobClass.REALTIME.name, *names)
+        object.__setattr__(self, "protected_classes", names)
+
+
+@dataclass(frozen=True)
+class FallbackConfig:
+    """Which tiers of the fallback chain are used after a fault."""
+
+    same_device_retry: bool = FALLBACK_SAME_DEVICE_RETRY
+    allow_cpu: bool = FALLBACK_ALLOW_CPU
+
+
+@dataclass(frozen=True)
+class CoordinatorConfig:
+    """Everything the coordinator and its managers need, with the defaults above."""
+
+    storage_dir: Path = Path(STORAGE_DIR)
+    target_chunk_ms: float = TARGET_CHUNK_MS
+    max_cells_per_chunk: int = MAX_CELLS_PER_CHUNK
+    worker_call_timeout_s: float = WORKER_CALL_TIMEOUT_S
+    max_attempts: int = MAX_ATTEMPTS
+    cpu_workers: int = CPU_WORKERS
+    result_cache_enabled: bool = RESULT_CACHE_ENABLED
+    result_cache_max_entries: int = RESULT_CACHE_MAX_ENTRIES
+    max_spec_bytes: int = SPEC_MAX_BYTES
+    journal_synchronous: str = JOURNAL_SYNCHRONOUS
+    journal_busy_timeout_s: float = JOURNAL_BUSY_TIMEOUT_S
+    list_default_limit: int = LIST_DEFAULT_LIMIT
+    list_max_limit: int = LIST_MAX_LIMIT
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    preemption: PreemptionConfig = field(default_factory=PreemptionConfig)
+    fallback: FallbackConfig = field(default_factory=FallbackConfig)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "storage_dir", Path(self.storage_dir))
+        if self.target_chunk_ms <= 0:
+            raise ValueError(f"target_chunk_ms must be > 0, got {self.target_chunk_ms}")
+        if self.max_cells_per_chunk < 1:
+            raise ValueError(f"max_cells_per_chunk must be >= 1, got {self.max_cells_per_chunk}")
+        if self.worker_call_timeout_s <= 0:
+            raise ValueError(f"worker_call_timeout_s must be > 0, got {self.worker_call_timeout_s}")
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        if self.cpu_workers < 0:
+            raise ValueError(f"cpu_workers must be >= 0, got {self.cpu_workers}")
+        if self.result_cache_max_entries < 0:
+            raise ValueError("result_cache_max_entries must be >= 0")
+        if not 0 < self.max_spec_bytes <= SPEC_MAX_BYTES:
+            raise ValueError(f"max_spec_bytes must be in (0, {SPEC_MAX_BYTES}], got {self.max_spec_bytes}")
+        sync = str(self.journal_synchronous).upper()
+        if sync not in _SYNCHRONOUS_MODES:
+            raise ValueError(f"journal_synchronous must be one of {_SYNCHRONOUS_MODES}, got {self.journal_synchronous!r}")
+        object.__setattr__(self, "journal_synchronous", sync)
+        if not 0 < self.list_default_limit <= self.list_max_limit:
+            raise ValueError("need 0 < list_default_limit <= list_max_limit")
+
+    @property
+    def journal_path(self) -> Path:
+        """The SQLite journal file inside the storage directory."""
+        return self.storage_dir / JOURNAL_FILENAME
+
+    @property
+    def results_root(self) -> Path:
+        """Root of the result store (results live under `<root>/jobs/<job_id>/`)."""
+        return self.storage_dir
