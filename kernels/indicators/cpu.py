@@ -108,27 +108,47 @@ def ema_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
 
 @njit(cache=True)
 def wma_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
-    """TA_WMA: weights 1..period, updated in O(1) with a running sum and sub-sum."""
+    """TA_WMA: weights 1..period, updated in O(1) with a running sum and sub-sum.
+
+    As TA-Lib >= 0.8, both sums are rebuilt from the window every 8 * period bars
+    (bounded rounding drift); period 1 is a copy.
+    """
     n = x.shape[0]
     s = first_valid_1d_nb(x)
-    divider = (period * (period + 1)) >> 1
+    divider = period * (period + 1.0) / 2.0
     period_sub = 0.0
     period_sum = 0.0
     trailing = 0.0
+    bars = 0
     for t in range(n):
         k = t - s
         if k < 0:
             out[t] = NAN
+        elif period == 1:
+            out[t] = x[t]
         elif k < period - 1:
             v = x[t]
             period_sub += v
             period_sum += v * (k + 1)
             out[t] = NAN
         else:
+            if k == period - 1:
+                bars = 8 * period
             v = x[t]
             period_sub += v
             period_sub -= trailing
             period_sum += v * period
+            bars -= 1
+            if bars <= 0:
+                bars = 8 * period
+                period_sub = 0.0
+                period_sum = 0.0
+                w = 1
+                for j in range(t - period + 1, t + 1):
+                    v = x[j]
+                    period_sub += v
+                    period_sum += v * w
+                    w += 1
             trailing = x[t - period + 1]
             out[t] = period_sum / divider
             period_sum -= period_sub
@@ -267,20 +287,27 @@ def stoch_1d_nb(
             fk = 0.0
         fastk[t] = fk
         # slow %K: SMA of fast %K (age counted from the first fast %K)
+        # (TA_MA with period 1 is a copy, not a running sum)
         ka = k - lb_k
-        total_k += fk
-        if ka < slowk_period - 1:
-            continue
-        sk = total_k / slowk_period
-        total_k -= fastk[t - slowk_period + 1]
+        if slowk_period == 1:
+            sk = fk
+        else:
+            total_k += fk
+            if ka < slowk_period - 1:
+                continue
+            sk = total_k / slowk_period
+            total_k -= fastk[t - slowk_period + 1]
         # slow %D: SMA of slow %K
         da = ka - (slowk_period - 1)
-        total_d += sk
-        if da < slowd_period - 1:
-            slowk[t] = sk  # provisional: cleared below, kept for the %D trailing term
-            continue
-        sd = total_d / slowd_period
-        total_d -= slowk[t - slowd_period + 1]
+        if slowd_period == 1:
+            sd = sk
+        else:
+            total_d += sk
+            if da < slowd_period - 1:
+                slowk[t] = sk  # provisional: cleared below, kept for the %D trailing term
+                continue
+            sd = total_d / slowd_period
+            total_d -= slowk[t - slowd_period + 1]
         slowk[t] = sk
         slowd[t] = sd
     # slow %K is NaN before the full lookback (TA-Lib aligns both outputs)
@@ -450,9 +477,7 @@ def atr_1d_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int,
         if v3 > greatest:
             greatest = v3
         prev_close = close[t]
-        if period == 1:
-            out[t] = greatest
-        elif k < period:
+        if k < period:
             total += greatest
             out[t] = NAN
         elif k == period:
@@ -496,37 +521,60 @@ def vwap_1d_nb(
 ) -> None:
     """Rolling VWAP: sum(typical * volume) / sum(volume) over `period` bars.
 
-    NaN in the warm-up and where every volume of the window is 0 (counted exactly,
-    so that rounding in the running sums cannot fake a non-zero denominator).
+    NaN in the warm-up, while a bar with a NaN input is inside the window, and where
+    every volume of the window is 0 (bars counted exactly, so rounding in the running
+    sums cannot fake a non-zero denominator). The sums are rebuilt from the window
+    every 8 * period bars so that rounding drift stays bounded.
     """
     n = high.shape[0]
     s = first_valid4_1d_nb(high, low, close, volume)
     total_pv = 0.0
     total_v = 0.0
     nonzero = 0
+    nans = 0
+    bars = 8 * period
     for t in range(n):
         k = t - s
         if k < 0:
             out[t] = NAN
             continue
         v = volume[t]
-        total_pv += ((high[t] + low[t] + close[t]) / 3.0) * v
-        total_v += v
-        if v != 0.0:
-            nonzero += 1
+        pv = ((high[t] + low[t] + close[t]) / 3.0) * v
+        if np.isnan(pv) or np.isnan(v):
+            nans += 1
+        else:
+            total_pv += pv
+            total_v += v
+            if v != 0.0:
+                nonzero += 1
         if k < period - 1:
             out[t] = NAN
             continue
-        if nonzero > 0:
-            out[t] = total_pv / total_v
-        else:
+        bars -= 1
+        if bars <= 0:
+            bars = 8 * period
+            total_pv = 0.0
+            total_v = 0.0
+            for j in range(t - period + 1, t + 1):
+                vj = volume[j]
+                pvj = ((high[j] + low[j] + close[j]) / 3.0) * vj
+                if not (np.isnan(pvj) or np.isnan(vj)):
+                    total_pv += pvj
+                    total_v += vj
+        if nans > 0 or nonzero == 0:
             out[t] = NAN
+        else:
+            out[t] = total_pv / total_v
         j = t - period + 1
         vo = volume[j]
-        total_pv -= ((high[j] + low[j] + close[j]) / 3.0) * vo
-        total_v -= vo
-        if vo != 0.0:
-            nonzero -= 1
+        pvo = ((high[j] + low[j] + close[j]) / 3.0) * vo
+        if np.isnan(pvo) or np.isnan(vo):
+            nans -= 1
+        else:
+            total_pv -= pvo
+            total_v -= vo
+            if vo != 0.0:
+                nonzero -= 1
 
 
 # ------------------------------------------------------------------------- MACD
