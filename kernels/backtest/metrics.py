@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+from numba import njit, prange
 
 METRICS: tuple[str, ...] = (
     "total_return",
@@ -95,10 +96,95 @@ def return_metrics(
 def trade_metrics(xp: ModuleType, positions: Any, gross: Any, cost: Any, active: Any) -> dict[str, Any]:
     """n_trades, win_rate (and n_closed, n_wins behind it), exposure, turnover per column.
 
+    `positions`, `gross`, `cost` and `active` are (T, K). NumPy inputs run the
+    streaming Numba kernel `trade_stats_nb` (one pass, parallel over columns);
+    CuPy inputs the vectorised `trade_metrics_xp`, which is also the kernel's
+    test oracle.
+    """
+    if xp is np:
+        return _trade_metrics_cpu(positions, gross, cost, active)
+    return trade_metrics_xp(xp, positions, gross, cost, active)
+
+
+@njit(cache=True, parallel=True)
+def trade_stats_nb(positions, gross, cost, active, out):  # pragma: no cover - compiled
+    """Per column of (T, K) inputs, stream over the bars and write into out (K, 6):
+    n_trades, n_closed, n_wins, bars exposed, bars active, turnover."""
+    n_bars, n_cols = positions.shape
+    for i in prange(n_cols):
+        prev = 0.0
+        pnl = 0.0
+        is_open = False
+        n_trades = 0
+        n_closed = 0
+        n_wins = 0
+        exposed = 0
+        n_active = 0
+        turnover = 0.0
+        for t in range(n_bars):
+            p = positions[t, i] if active[t, i] else 0.0
+            turnover += abs(p - prev)
+            if active[t, i]:
+                n_active += 1
+                if p != 0:
+                    exposed += 1
+            old_s = (prev > 0) - (prev < 0)
+            new_s = (p > 0) - (p < 0)
+            if is_open:
+                pnl += gross[t, i]
+            if new_s != old_s:
+                if old_s != 0:
+                    if new_s == 0:
+                        pnl -= cost[t, i]
+                    n_closed += 1
+                    if pnl > 0:
+                        n_wins += 1
+                    is_open = False
+                if new_s != 0:
+                    is_open = True
+                    pnl = -np.float64(cost[t, i])
+                    n_trades += 1
+            elif new_s != 0:
+                pnl -= cost[t, i]
+            prev = p
+        out[i, 0] = n_trades
+        out[i, 1] = n_closed
+        out[i, 2] = n_wins
+        out[i, 3] = exposed
+        out[i, 4] = n_active
+        out[i, 5] = turnover
+    return out
+
+
+def _trade_metrics_cpu(positions: np.ndarray, gross: np.ndarray, cost: np.ndarray, active: np.ndarray) -> dict:
+    dtype = positions.dtype if positions.dtype.kind == "f" else np.float64
+    out = np.empty((positions.shape[1], 6), dtype=np.float64)
+    trade_stats_nb(
+        np.ascontiguousarray(positions), np.ascontiguousarray(gross), np.ascontiguousarray(cost),
+        np.ascontiguousarray(active), out,
+    )
+    n_trades, n_closed, n_wins, exposed, n_active, turnover = out.T
+    with np.errstate(all="ignore"):
+        win_rate = np.where(n_closed == 0, np.nan, n_wins / n_closed)
+        exposure = np.where(n_active == 0, np.nan, exposed / n_active)
+    return {
+        "n_trades": n_trades.astype(dtype),
+        "win_rate": win_rate.astype(dtype),
+        "exposure": exposure.astype(dtype),
+        "turnover": turnover.astype(dtype),
+        "n_closed": n_closed.astype(np.int64),
+        "n_wins": n_wins.astype(np.int64),
+    }
+
+
+def trade_metrics_xp(xp: ModuleType, positions: Any, gross: Any, cost: Any, active: Any) -> dict[str, Any]:
+    """The vectorised form of `trade_metrics` (any array module).
+
     `positions`, `gross`, `cost` and `active` are (T, K). Trade PnL follows the
     streaming rule of the semantics page; each trade's PnL is summed in bar order
     (g then -k per bar), the same order as a streaming loop, so that "PnL > 0" is
-    decided on exactly the same number.
+    decided on exactly the same number (on the GPU, bincount's atomic adds may
+    reorder a trade's terms: only PnL within rounding of 0 can differ).
     """
     t_bars, k_cols = positions.shape
     p = xp.where(active, positions, 0.0)
@@ -119,9 +205,10 @@ def trade_metrics(xp: ModuleType, positions: Any, gross: Any, cost: Any, active:
     in_trade = s_prev != 0
     g_key = xp.where(in_trade, old_id, 0)
     k_key = xp.where(entry, new_id, xp.where(in_trade & ((s == s_prev) | (s == 0)), old_id, 0))
-    # Interleave per column, per bar: (g[t], -k[t]) so bincount adds in streaming order.
-    keys = xp.stack([g_key.T, k_key.T], axis=-1).ravel()
-    weights = xp.stack([gross.T, -cost.T], axis=-1).ravel().astype(np.float64)
+    # Per bar (g[t], -k[t]): bincount adds in array order, so each trade's elements
+    # are summed in time order (trades never span columns), as a streaming loop would.
+    keys = xp.stack([g_key, k_key], axis=-1).ravel()
+    weights = xp.stack([gross, -cost], axis=-1).astype(np.float64, copy=False).ravel()
     total = int(n_trades.sum())
     pnl = xp.bincount(keys, weights=weights, minlength=total + 1)[1:]
     win = pnl > 0

@@ -131,6 +131,26 @@ def test_numpy_and_doubling_cummax_agree() -> None:
     np.testing.assert_array_equal(M.cummax(shim, x), np.maximum.accumulate(x, axis=0))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_trade_kernel_matches_xp_oracle(dtype) -> None:
+    """The CPU trade-statistics kernel equals the vectorised xp form (its oracle)."""
+    rng = np.random.default_rng(17)
+    t_bars, k = 300, 9
+    steps = rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], size=(t_bars, k), p=[0.05, 0.05, 0.8, 0.05, 0.05])
+    pos = np.clip(np.cumsum(steps, axis=0), -1, 1).astype(dtype)
+    close = np.exp(np.cumsum(rng.normal(0, 0.02, size=(t_bars, k)), axis=0)).astype(dtype)
+    close[rng.random(close.shape) < 0.03] = np.nan
+    close[:, 0] = np.nan
+    sim = simulate(np, close, pos, 0.001, 0.0002)
+    fast = M.trade_metrics(np, sim.positions, sim.gross, sim.cost, sim.active)
+    oracle = M.trade_metrics_xp(np, sim.positions, sim.gross, sim.cost, sim.active)
+    assert set(fast) == set(oracle)
+    for key in fast:
+        assert fast[key].dtype == oracle[key].dtype, key
+        np.testing.assert_allclose(fast[key], oracle[key], rtol=1e-6 if dtype == np.float32 else 1e-12, err_msg=key)
+    assert oracle["n_closed"].sum() > 20
+
+
 def test_metrics_are_shape_generic() -> None:
     """return_metrics / trade_metrics over K stacked columns equal K one-column calls."""
     rng = np.random.default_rng(9)
@@ -143,9 +163,9 @@ def test_metrics_are_shape_generic() -> None:
             np.testing.assert_allclose(many[key][j], one[key][0], rtol=1e-12)
     pos = np.clip(np.cumsum(rng.choice([-1.0, 0.0, 1.0], size=(200, 4), p=[0.1, 0.8, 0.1]), axis=0), -1, 1)
     sim = simulate(np, np.exp(np.cumsum(net, axis=0)), pos, 0.001)
-    t_all = M.trade_metrics(np, sim.positions, sim.gross, sim.cost, sim.active)
+    t_all = M.trade_metrics_xp(np, sim.positions, sim.gross, sim.cost, sim.active)
     for j in range(4):
-        t_one = M.trade_metrics(np, sim.positions[:, [j]], sim.gross[:, [j]], sim.cost[:, [j]], sim.active[:, [j]])
+        t_one = M.trade_metrics_xp(np, sim.positions[:, [j]], sim.gross[:, [j]], sim.cost[:, [j]], sim.active[:, [j]])
         for key in ("n_trades", "n_closed", "n_wins", "turnover", "exposure"):
             assert t_all[key][j] == t_one[key][0]
     rows = M.portfolio_trade_metrics(np, *(np.stack([t_all[k]] * 3) for k in
