@@ -242,7 +242,6 @@ def stoch_1d_nb(
     highest_idx = -1
     lowest = 0.0
     highest = 0.0
-    diff = 0.0
     total_k = 0.0
     total_d = 0.0
     for t in range(n):
@@ -262,11 +261,9 @@ def stoch_1d_nb(
                 if tmp < lowest:
                     lowest_idx = i
                     lowest = tmp
-            diff = (highest - lowest) / 100.0
         elif tmp <= lowest:
             lowest_idx = t
             lowest = tmp
-            diff = (highest - lowest) / 100.0
         tmp = high[t]
         if highest_idx < trailing:
             highest_idx = trailing
@@ -276,13 +273,12 @@ def stoch_1d_nb(
                 if tmp > highest:
                     highest_idx = i
                     highest = tmp
-            diff = (highest - lowest) / 100.0
         elif tmp >= highest:
             highest_idx = t
             highest = tmp
-            diff = (highest - lowest) / 100.0
+        diff = highest - lowest
         if diff != 0.0:
-            fk = (close[t] - lowest) / diff
+            fk = ((close[t] - lowest) / diff) * 100.0
         else:
             fk = 0.0
         fastk[t] = fk
