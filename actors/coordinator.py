@@ -1,0 +1,543 @@
+"""The coordinator: accepts jobs, queues them by class, runs them chunk by chunk.
+
+It composes small managers and implements none of them inline: `JobQueue`
+(priorities, aging, admission), `Preemptor` (yield at chunk boundaries),
+`FallbackPolicy` (placement and the fault chain), `JobJournal` (durable records,
+recovered in the constructor), `ResultStore` (result files), `ResultCache` and
+`DatasetStore`. Workers are reached through an `Executor` (Ray actors in
+`actors.ray_wrappers`, in-process ones in `actors.executor.LocalExecutor`), so
+this class runs the same under Ray and in a plain asyncio loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from actors import codecs
+from actors.config import CoordinatorConfig
+from actors.datasets import DatasetNotFound, DatasetStore
+from actors.fallback import Attempt, FallbackPolicy, NoCapacity, WorkerView
+from actors.job_queue import AdmissionRefused, JobQueue, QueueEntry
+from actors.jobs import InvalidJobSpec, JobKind, JobRecord, JobSpec, JobState, Tier, validate_job_id
+from actors.journal import JobJournal, SqliteJobJournal
+from actors.messages import WorkItem, WorkResult
+from actors.metrics import CoordinatorMetrics
+from actors.plans import ChunkSpec, JobSpecError, job_panel, plan_job
+from actors.preemptor import Preemptor
+from actors.result_cache import ResultCache, cache_key
+from actors.result_store import ResultStore
+from gpu_hal.errors import QuotaExceeded
+from gpu_hal.priority import JobClass
+from kernels.data import Panel
+
+log = logging.getLogger(__name__)
+
+KERNELS_DIR = Path(__file__).resolve().parent.parent / "kernels"
+
+
+class JobNotFound(KeyError):
+    """No job with that id."""
+
+
+class JobNotReady(RuntimeError):
+    """The job has no result yet (or failed / was cancelled)."""
+
+
+class WorkerClient(Protocol):
+    """How the coordinator reaches one worker (a Ray actor or an in-process one)."""
+
+    worker_id: str
+
+    async def execute(self, item: WorkItem, panel: Any) -> WorkResult: ...
+
+    async def describe(self) -> dict[str, Any]: ...
+
+    async def status(self) -> dict[str, Any]: ...
+
+
+class Executor(Protocol):
+    """Starts the workers and moves panels to where they run."""
+
+    async def start_workers(self) -> list[WorkerClient]: ...
+
+    def share(self, panel: Panel) -> Any: ...
+
+
+def code_version() -> str:
+    """A hash of the kernels' source: cached results die with a code change."""
+    h = hashlib.sha256()
+    for path in sorted(KERNELS_DIR.rglob("*.py")):
+        h.update(path.relative_to(KERNELS_DIR).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def is_client_error(exc: BaseException) -> bool:
+    """Errors that another tier would repeat: bad parameters, quotas."""
+    return isinstance(exc, (ValueError, KeyError, TypeError, QuotaExceeded, JobSpecError))
+
+
+@dataclass
+class _Job:
+    """What the coordinator holds in memory for an unfinished job."""
+
+    record: JobRecord
+    chunks: list[ChunkSpec]
+    partials: dict[int, Any] = field(default_factory=dict)
+    entry: QueueEntry | None = None
+    history: list[Attempt] = field(default_factory=list)
+    cancel_requested: bool = False
+
+
+class Coordinator:
+    """Job intake, priority scheduling, preemption, fallback and journaling."""
+
+    def __init__(
+        self,
+        config: CoordinatorConfig,
+        executor: Executor,
+        datasets: DatasetStore,
+        journal: JobJournal | None = None,
+        store: ResultStore | None = None,
+        metrics: CoordinatorMetrics | None = None,
+        clock: Any = time.time,
+    ) -> None:
+        self.config = config
+        self.executor = executor
+        self.datasets = datasets
+        self.journal = journal or SqliteJobJournal(
+            config.journal_path, synchronous=config.journal_synchronous, busy_timeout_s=config.journal_busy_timeout_s
+        )
+        self.store = store or ResultStore(config.results_root)
+        self.queue = JobQueue(config.queue)
+        self.preemptor = Preemptor(config.preemption)
+        self.fallback = FallbackPolicy(config.fallback)
+        self.cache = ResultCache(enabled=config.result_cache_enabled, max_entries=config.result_cache_max_entries)
+        self.metrics = metrics or CoordinatorMetrics()
+        self.code_version = code_version()
+        self._clock = clock
+        self._jobs: dict[str, _Job] = {}
+        self._workers: dict[str, WorkerClient] = {}
+        self._views: dict[str, WorkerView] = {}
+        self._busy: dict[str, str | None] = {}
+        self._live_load: dict[str, int] = {}
+        self._shared: dict[tuple[str, str], Any] = {}
+        self._wake: asyncio.Event | None = None
+        self._scheduler: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._fallbacks: dict[str, int] = {t.value: 0 for t in Tier if t is not Tier.PRIMARY}
+        self._recovered = self._recover()
+
+    # -- recovery ------------------------------------------------------------------
+    def _recover(self) -> int:
+        """Reload unfinished jobs (and their finished chunks) from the journal."""
+        done = self.journal.list(states=[JobState.SUCCEEDED], limit=None)
+        self.cache.load(done)
+        count = 0
+        for record in self.journal.unfinished():
+            try:
+                job = self._plan(record)
+            except Exception as exc:  # the dataset vanished, the plan no longer fits: fail it, loudly
+                self.journal.put(record.transition(JobState.FAILED, error=f"could not recover after restart: {exc}"))
+                continue
+            for index, _path in self.journal.chunks(record.job_id).items():
+                try:
+                    job.partials[index] = codecs.decode(self.store.load_chunk(record.job_id, index))
+                except Exception as exc:  # rerun a chunk whose file is unreadable
+                    log.warning("chunk %s/%s unreadable, will rerun: %s", record.job_id, index, exc)
+            if record.state in (JobState.RUNNING, JobState.PREEMPTED):
+                record = record.transition(JobState.QUEUED)
+            record = record.replace(chunks_done=len(job.partials))
+            job.record = record
+            self.journal.put(record)
+            job.entry = self.queue.push(record.job_id, record.job_class, record.tenant, enforce_limits=False)
+            self._jobs[record.job_id] = job
+            count += 1
+        if count:
+            log.info("recovered %d unfinished job(s) from the journal", count)
+        return count
+
+    def _plan(self, record: JobRecord) -> _Job:
+        payload = dict(record.spec.payload)
+        meta, panel = self.datasets.load(payload["dataset"], payload.get("dataset_version"))
+        sub = job_panel(panel, payload)
+        chunks = plan_job(record.spec.kind.value, payload, sub.n_bars, sub.n_assets, self.config.max_cells_per_chunk)
+        return _Job(record=record.replace(chunks_total=len(chunks)), chunks=chunks)
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def start(self) -> dict[str, Any]:
+        """Start the workers and the scheduling loop (idempotent)."""
+        if self._scheduler is not None:
+            return await self.devices()
+        self._wake = asyncio.Event()
+        clients = await self.executor.start_workers()
+        for client in clients:
+            self._workers[client.worker_id] = client
+            self._busy[client.worker_id] = None
+            self._live_load[client.worker_id] = 0
+        await self._refresh_views()
+        self._scheduler = asyncio.create_task(self._schedule_loop())
+        self._wake.set()
+        return {"workers": len(clients), "recovered": self._recovered}
+
+    async def _refresh_views(self) -> None:
+        async def one(worker_id: str, client: WorkerClient) -> None:
+            try:
+                d = await asyncio.wait_for(client.describe(), timeout=self.config.worker_call_timeout_s)
+                self._views[worker_id] = WorkerView(
+                    worker_id=worker_id, kind=d["kind"], device=d.get("index"), healthy=bool(d["healthy"]),
+                    free_budget_bytes=int(d.get("free_bytes") or 0), load=self._load(worker_id),
+                    simulated=bool(d.get("simulated")),
+                )
+            except Exception as exc:
+                old = self._views.get(worker_id)
+                if old is not None:
+                    self._views[worker_id] = replace(old, healthy=False)
+                log.warning("worker %s did not answer describe(): %s", worker_id, exc)
+
+        await asyncio.gather(*(one(w, c) for w, c in self._workers.items()))
+
+    def _load(self, worker_id: str) -> int:
+        return (1 if self._busy.get(worker_id) else 0) + self._live_load.get(worker_id, 0)
+
+    # -- intake --------------------------------------------------------------------
+    async def submit(self, kind: str, payload: dict, priority: str | int = "LOW", tenant: str = "default") -> str:
+        """Validate, journal and queue a job; returns its id (journaled before return)."""
+        job_class = JobClass.parse(priority)
+        spec = self._spec(kind, payload)
+        meta = self.datasets.latest(spec.payload["dataset"]) if not spec.payload.get("dataset_version") else None
+        version = spec.payload.get("dataset_version") or meta.version
+        spec = JobSpec(spec.kind, {**spec.payload, "dataset_version": version})
+        key = cache_key(spec, version, self.code_version)
+        record = JobRecord.new(spec, job_class, tenant).replace(cache_key=key)
+        cached = self.cache.get(key)
+        if cached is not None and self.store.has_result(cached):
+            self.metrics.cache(hit=True)
+            record = record.replace(result_path=cached, cache_hit=True, chunks_total=0)
+            record = record.transition(JobState.RUNNING).transition(JobState.SUCCEEDED)
+            self.journal.put(record)
+            return record.job_id
+        self.metrics.cache(hit=False)
+        job = self._plan(record)
+        self._validate(job)
+        job.entry = self.queue.push(record.job_id, job_class, tenant)  # may raise AdmissionRefused
+        try:
+            self.journal.put(job.record)
+        except Exception:
+            self.queue.remove(record.job_id)
+            raise
+        self._jobs[record.job_id] = job
+        self.metrics.queue_depth(self.queue.depth_by_class())
+        self._kick()
+        return record.job_id
+
+    def _spec(self, kind: str, payload: dict) -> JobSpec:
+        try:
+            spec = JobSpec(JobKind.parse(kind), dict(payload), max_bytes=self.config.max_spec_bytes)
+        except InvalidJobSpec as exc:
+            raise JobSpecError(str(exc)) from exc
+        if "dataset" not in spec.payload:
+            raise JobSpecError("payload.dataset: a dataset name is required")
+        return spec
+
+    def _validate(self, job: _Job) -> None:
+        """Cheap checks at intake so that bad jobs fail with 4xx, not later."""
+        from kernels.strategies import get_strategy, validate_params  # noqa: PLC0415
+
+        payload = job.record.spec.payload
+        kind = job.record.spec.kind.value
+        if kind in ("backtest", "sweep"):
+            spec = get_strategy(payload.get("strategy", ""))
+            if kind == "backtest":
+                validate_params(spec, payload.get("params") or {})
+            else:
+                grid = payload.get("grid") or {}
+                first = {k: (v[0] if isinstance(v, (list, tuple)) and v else v) for k, v in grid.items()}
+                validate_params(spec, first)
+
+    # -- queries -------------------------------------------------------------------
+    def _record(self, job_id: str) -> JobRecord:
+        validate_job_id(job_id)
+        job = self._jobs.get(job_id)
+        if job is not None:
+            return job.record
+        record = self.journal.get(job_id)
+        if record is None:
+            raise JobNotFound(f"no job {job_id}")
+        return record
+
+    async def status(self, job_id: str) -> dict[str, Any]:
+        return self._record(job_id).to_public()
+
+    async def result(self, job_id: str) -> Any:
+        """The job's result object (host data), loaded from the result store."""
+        record = self._record(job_id)
+        if record.state is not JobState.SUCCEEDED:
+            raise JobNotReady(f"job {job_id} is {record.state.value}" + (f": {record.error}" if record.error else ""))
+        return codecs.decode(self.store.load_result(record.result_path or job_id))
+
+    async def wait(self, job_id: str, timeout_s: float) -> dict[str, Any]:
+        """Status once the job is terminal or the timeout passes."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            record = self._record(job_id)
+            if record.state.terminal or time.monotonic() >= deadline:
+                return record.to_public()
+            await asyncio.sleep(0.02)
+
+    async def list(self, tenant: str | None = None, state: str | None = None, limit: int | None = None) -> list[dict]:
+        limit = min(limit or self.config.list_default_limit, self.config.list_max_limit)
+        states = [JobState.parse(state)] if state else None
+        return [r.to_public() for r in self.journal.list(tenant=tenant, states=states, limit=limit)]
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        record = self._record(job_id)
+        if record.state.terminal:
+            return record.to_public()
+        job = self._jobs[job_id]
+        job.cancel_requested = True
+        if self.queue.remove(job_id) is not None:  # not running: cancel now
+            self._finish(job, JobState.CANCELLED)
+        return job.record.to_public()
+
+    async def devices(self) -> list[dict[str, Any]]:
+        async def one(worker_id: str, client: WorkerClient) -> dict[str, Any]:
+            try:
+                st = await asyncio.wait_for(client.status(), timeout=self.config.worker_call_timeout_s)
+            except Exception as exc:
+                st = {"worker_id": worker_id, "error": f"{type(exc).__name__}: {exc}"}
+            view = self._views.get(worker_id)
+            st["healthy"] = bool(view.healthy) if view else False
+            st["busy_job"] = self._busy.get(worker_id)
+            return st
+
+        return list(await asyncio.gather(*(one(w, c) for w, c in self._workers.items())))
+
+    async def stats(self) -> dict[str, Any]:
+        return {
+            "queue_depth": self.queue.depth_by_class(),
+            "running": {w: j for w, j in self._busy.items() if j},
+            "preemptions": self.preemptor.counts_by_class(),
+            "fallbacks": dict(self._fallbacks),
+            "cache": self.cache.stats(),
+            "recovered": self._recovered,
+        }
+
+    # -- live path -----------------------------------------------------------------
+    async def run_live(self, kind: str, payload: dict, priority: str | int = "REALTIME",
+                       tenant: str = "live") -> WorkResult:
+        """Run small live work now, beside any research chunk (never queued behind it)."""
+        started = time.perf_counter()
+        job_class = JobClass.parse(priority)
+        spec = self._spec(kind, payload)
+        meta, panel = self.datasets.load(spec.payload["dataset"], spec.payload.get("dataset_version"))
+        sub = job_panel(panel, spec.payload)
+        item = WorkItem(job_id="live", kind=spec.kind.value, payload=dict(spec.payload),
+                        chunk=ChunkSpec(0, (0, sub.n_assets)), job_class=int(job_class), tenant=tenant,
+                        dataset=meta.name, dataset_version=meta.version)
+        history: list[Attempt] = []
+        view = self.fallback.choose(self._views.values())
+        tier = Tier.PRIMARY
+        shared = self._share(meta.name, meta.version, panel)
+        while True:
+            worker_id = view.worker_id
+            self._live_load[worker_id] += 1
+            try:
+                result = await self._workers[worker_id].execute(item, shared)
+                self.metrics.latency(kind, job_class, time.perf_counter() - started)
+                return result
+            except Exception as exc:
+                if is_client_error(exc):
+                    raise
+                history.append(Attempt(worker_id, tier))
+                view, tier = await self._next_tier(view, history, exc)
+                item = replace(item, tier=tier.value, attempt=item.attempt + 1)
+            finally:
+                self._live_load[worker_id] -= 1
+
+    def _share(self, name: str, version: str, panel: Panel) -> Any:
+        key = (name, version)
+        if key not in self._shared:
+            self._shared[key] = self.executor.share(panel)
+        return self._shared[key]
+
+    # -- scheduling ----------------------------------------------------------------
+    def _kick(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _schedule_loop(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                self._dispatch()
+            except Exception:  # never let the loop die
+                log.exception("scheduler error")
+
+    def _dispatch(self) -> None:
+        while len(self.queue):
+            free = [v for w, v in self._views.items() if self._busy.get(w) is None and v.healthy]
+            if not free:
+                return
+            entry = self.queue.pop()
+            if entry is None:
+                return
+            job = self._jobs.get(entry.job_id)
+            if job is None or job.record.state.terminal:
+                continue
+            try:
+                view = self.fallback.choose(free)
+            except NoCapacity:
+                self.queue.requeue(entry)
+                return
+            job.entry = entry
+            self._busy[view.worker_id] = entry.job_id
+            task = asyncio.create_task(self._drive(job, view))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self.metrics.queue_depth(self.queue.depth_by_class())
+
+    async def _drive(self, job: _Job, view: WorkerView) -> None:
+        """Run a job's remaining chunks on a worker until done, preempted or failed."""
+        job_id = job.record.job_id
+        tier = Tier.PRIMARY if not job.history else job.history[-1].tier
+        try:
+            meta, panel = self.datasets.load(job.record.spec.payload["dataset"],
+                                             job.record.spec.payload["dataset_version"])
+            shared = self._share(meta.name, meta.version, panel)
+            self._update(job, JobState.RUNNING, device=self._device_label(view), tier=tier,
+                         worker_id=view.worker_id, attempts=job.record.attempts + 1)
+            for chunk in job.chunks:
+                if chunk.index in job.partials:
+                    continue
+                if job.cancel_requested:
+                    self._finish(job, JobState.CANCELLED)
+                    return
+                item = WorkItem(job_id=job_id, kind=job.record.spec.kind.value, payload=dict(job.record.spec.payload),
+                                chunk=chunk, job_class=int(job.record.job_class), tenant=job.record.tenant,
+                                dataset=meta.name, dataset_version=meta.version, tier=tier.value)
+                result, view, tier = await self._run_chunk(job, item, view, tier, shared)
+                self._save_chunk(job, chunk.index, result)
+                remaining = len(job.chunks) - len(job.partials)
+                if remaining and self.preemptor.should_yield(job.record.job_class, self.queue.best_waiting_class()):
+                    self.preemptor.record_preemption(job.record.job_class)
+                    self.metrics.preemption(job.record.job_class)
+                    self._update(job, JobState.PREEMPTED)
+                    job.entry = self.queue.requeue(job.entry) if job.entry else self.queue.push(
+                        job_id, job.record.job_class, job.record.tenant, enforce_limits=False)
+                    self._update(job, JobState.QUEUED)
+                    return
+            self._complete(job)
+        except NoCapacity as exc:
+            self._finish(job, JobState.FAILED, error=f"no capacity left after faults: {exc}")
+        except Exception as exc:
+            log.info("job %s failed: %s", job_id, exc)
+            self._finish(job, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            for w, j in self._busy.items():
+                if j == job_id:
+                    self._busy[w] = None
+            self._kick()
+
+    async def _run_chunk(self, job: _Job, item: WorkItem, view: WorkerView, tier: Tier,
+                         shared: Any) -> tuple[Any, WorkerView, Tier]:
+        """One chunk, down the fallback chain on faults; returns (result, worker, tier)."""
+        while True:
+            try:
+                out = await asyncio.wait_for(self._workers[view.worker_id].execute(item, shared),
+                                             timeout=self.config.worker_call_timeout_s)
+                return out.result, view, tier
+            except Exception as exc:
+                if is_client_error(exc):
+                    raise
+                job.history.append(Attempt(view.worker_id, tier))
+                if len(job.history) >= self.config.max_attempts:
+                    raise NoCapacity(f"{len(job.history)} attempts failed; last: {type(exc).__name__}: {exc}") from exc
+                old = view.worker_id
+                view, tier = await self._next_tier(view, job.history, exc)
+                if self._busy.get(old) == job.record.job_id:
+                    self._busy[old] = None
+                self._busy[view.worker_id] = job.record.job_id
+                self._update(job, JobState.RUNNING, device=self._device_label(view), tier=tier,
+                             worker_id=view.worker_id, attempts=job.record.attempts + 1)
+                item = replace(item, tier=tier.value, attempt=item.attempt + 1)
+
+    async def _next_tier(self, failed: WorkerView, history: list[Attempt], exc: BaseException) -> tuple[WorkerView, Tier]:
+        log.warning("fault on %s (%s: %s); falling back", failed.worker_id, type(exc).__name__, exc)
+        await self._refresh_views()
+        view, tier = self.fallback.next_tier(failed, history, self._views.values())
+        self._fallbacks[tier.value] += 1
+        self.metrics.fallback(tier.value)
+        return view, tier
+
+    @staticmethod
+    def _device_label(view: WorkerView) -> str:
+        return view.label
+
+    # -- bookkeeping ---------------------------------------------------------------
+    def _update(self, job: _Job, state: JobState | None = None, **changes: Any) -> None:
+        record = job.record
+        if state is not None and state is not record.state:
+            record = record.transition(state, **changes)
+        elif changes:
+            record = record.replace(**changes)
+        job.record = record
+        self.journal.put(record)
+
+    def _save_chunk(self, job: _Job, index: int, result: Any) -> None:
+        job_id = job.record.job_id
+        if len(job.chunks) > 1:
+            path = self.store.save_chunk(job_id, index, codecs.encode(result))
+            self.journal.put_chunk(job_id, index, path)
+        job.partials[index] = result
+        self._update(job, chunks_done=len(job.partials))
+
+    def _complete(self, job: _Job) -> None:
+        from actors.plans import merge_partials  # noqa: PLC0415
+
+        kind = job.record.spec.kind.value
+        final = merge_partials(kind, [job.partials[c.index] for c in job.chunks])
+        path = self.store.save_result(job.record.job_id, codecs.encode(final))
+        if len(job.chunks) > 1:
+            self.store.delete_chunks(job.record.job_id)
+        self._finish(job, JobState.SUCCEEDED, result_path=job.record.job_id)
+        if job.record.cache_key:
+            self.cache.put(job.record.cache_key, job.record.job_id)
+        log.debug("job %s stored at %s", job.record.job_id, path)
+
+    def _finish(self, job: _Job, state: JobState, **changes: Any) -> None:
+        if job.record.state.terminal:
+            return
+        if state is JobState.SUCCEEDED and job.record.state is not JobState.RUNNING:
+            self._update(job, JobState.RUNNING)
+        self._update(job, state, **changes)
+        self.metrics.latency(job.record.spec.kind.value, job.record.job_class,
+                             (job.record.finished_at or self._clock()) - job.record.submitted_at)
+        self._jobs.pop(job.record.job_id, None)
+        self.metrics.queue_depth(self.queue.depth_by_class())
+
+    async def shutdown(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        self.journal.close()
+
+
+__all__ = [
+    "AdmissionRefused",
+    "Coordinator",
+    "DatasetNotFound",
+    "Executor",
+    "JobNotFound",
+    "JobNotReady",
+    "WorkerClient",
+    "code_version",
+]

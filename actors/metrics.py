@@ -1,0 +1,68 @@
+"""Prometheus metrics of the coordinator, through Ray's own metrics API.
+
+Outside a Ray worker process (unit tests, the in-process executor) the same calls
+only update local counters, so the coordinator code never branches on Ray.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from gpu_hal.priority import JobClass
+
+log = logging.getLogger(__name__)
+
+
+class CoordinatorMetrics:
+    """Queue depth per class, job latency, preemptions, fallbacks by tier, cache hits."""
+
+    def __init__(self, enable_ray: bool = True) -> None:
+        self.counts: Counter[str] = Counter()
+        self._ray: dict[str, Any] = {}
+        if enable_ray:
+            try:
+                import ray  # noqa: PLC0415
+                from ray.util import metrics as m  # noqa: PLC0415
+
+                if ray.is_initialized():
+                    self._ray = {
+                        "depth": m.Gauge("rayquant_queue_depth", "Queued jobs per priority class", tag_keys=("job_class",)),
+                        "latency": m.Histogram("rayquant_job_latency_seconds", "Job latency from submit to finish",
+                                               boundaries=[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
+                                               tag_keys=("kind", "job_class")),
+                        "preemptions": m.Counter("rayquant_preemptions_total", "Preemptions at chunk boundaries",
+                                                 tag_keys=("job_class",)),
+                        "fallbacks": m.Counter("rayquant_fallbacks_total", "Work moved down the fallback chain",
+                                               tag_keys=("tier",)),
+                        "cache": m.Counter("rayquant_result_cache_total", "Result cache lookups",
+                                           tag_keys=("outcome",)),
+                    }
+            except Exception as exc:  # metrics must never stop the service
+                log.warning("Ray metrics unavailable: %s", exc)
+
+    def queue_depth(self, depth: dict[str, int]) -> None:
+        if "depth" in self._ray:
+            for name, value in depth.items():
+                self._ray["depth"].set(value, tags={"job_class": name})
+
+    def latency(self, kind: str, job_class: JobClass, seconds: float) -> None:
+        self.counts[f"finished_{kind}"] += 1
+        if "latency" in self._ray:
+            self._ray["latency"].observe(seconds, tags={"kind": kind, "job_class": JobClass(job_class).name})
+
+    def preemption(self, job_class: JobClass) -> None:
+        self.counts["preemptions"] += 1
+        if "preemptions" in self._ray:
+            self._ray["preemptions"].inc(tags={"job_class": JobClass(job_class).name})
+
+    def fallback(self, tier: str) -> None:
+        self.counts[f"fallback_{tier}"] += 1
+        if "fallbacks" in self._ray:
+            self._ray["fallbacks"].inc(tags={"tier": tier})
+
+    def cache(self, hit: bool) -> None:
+        outcome = "hit" if hit else "miss"
+        self.counts[f"cache_{outcome}"] += 1
+        if "cache" in self._ray:
+            self._ray["cache"].inc(tags={"outcome": outcome})

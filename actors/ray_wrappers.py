@@ -1,0 +1,228 @@
+"""The Ray shells: worker actors (one per GPU, plus CPU workers) and the coordinator.
+
+The logic lives in Ray-free classes (`actors.worker.Worker`,
+`actors.coordinator.Coordinator`); this module only places them with Ray. A GPU
+worker starts its device lazily, after Ray has set CUDA_VISIBLE_DEVICES.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+import ray
+
+from actors.coordinator import Coordinator
+from actors.datasets import DatasetStore
+from actors.messages import WorkItem, WorkResult
+from actors.settings import Settings
+from actors.worker import Worker
+from kernels.data import Panel, synthetic_panel
+
+log = logging.getLogger(__name__)
+
+
+class WorkerActorImpl:
+    """A Worker in its own process; threaded so that live work runs beside a chunk."""
+
+    def __init__(self, worker_id: str, kind: str, settings: Settings, device_slot: int = 0) -> None:
+        self.worker = Worker(worker_id, kind, settings.gpu, device_slot)
+        self._lock = threading.Lock()
+        self._started = False
+
+    def _ensure_started(self) -> None:
+        with self._lock:
+            if not self._started:
+                self.worker.init_device()
+                self.worker.warm_up()
+                self._started = True
+
+    def ready(self) -> dict[str, Any]:
+        self._ensure_started()
+        return self.worker.readiness
+
+    def execute(self, item: WorkItem, panel: Panel) -> WorkResult:
+        self._ensure_started()
+        return self.worker.execute(item, panel)
+
+    def describe(self) -> dict[str, Any]:
+        self._ensure_started()
+        return self.worker.describe()
+
+    def status(self) -> dict[str, Any]:
+        self._ensure_started()
+        return self.worker.status()
+
+    def inject_fault(self, action: str, **kwargs: Any) -> dict[str, Any]:
+        self._ensure_started()
+        return self.worker.inject_fault(action, **kwargs)
+
+    def pid(self) -> int:
+        import os  # noqa: PLC0415
+
+        return os.getpid()
+
+
+WorkerActor = ray.remote(WorkerActorImpl)
+
+
+class RayWorkerClient:
+    """A `WorkerClient` over a worker actor handle."""
+
+    def __init__(self, worker_id: str, handle: Any) -> None:
+        self.worker_id = worker_id
+        self.handle = handle
+
+    async def execute(self, item: WorkItem, panel: Any) -> WorkResult:
+        return await self.handle.execute.remote(item, panel)
+
+    async def describe(self) -> dict[str, Any]:
+        return await self.handle.describe.remote()
+
+    async def status(self) -> dict[str, Any]:
+        return await self.handle.status.remote()
+
+
+class RayExecutor:
+    """One worker actor per GPU in the cluster (or per simulated device), plus CPU workers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.handles: dict[str, Any] = {}
+
+    def _spawn(self, worker_id: str, kind: str, num_gpus: float, slot: int) -> Any:
+        rc = self.settings.ray
+        options: dict[str, Any] = dict(
+            num_gpus=num_gpus,
+            num_cpus=0,
+            max_concurrency=rc.worker_max_concurrency,
+            max_restarts=-1,
+            max_task_retries=0,
+            name=f"rayquant-worker-{worker_id}",
+            namespace=rc.namespace,
+            get_if_exists=True,
+        )
+        if rc.detached:
+            options["lifetime"] = "detached"
+        return WorkerActor.options(**options).remote(worker_id, kind, self.settings, slot)
+
+    async def start_workers(self) -> list[RayWorkerClient]:
+        sim = self.settings.gpu.simulation
+        n_gpus = int(ray.cluster_resources().get("GPU", 0))
+        specs: list[tuple[str, str, float, int]] = []
+        if n_gpus > 0 and sim.mode != "always":
+            specs += [(f"gpu-{i}", "gpu", 1, i) for i in range(n_gpus)]
+        elif sim.mode != "never":
+            specs += [(f"simgpu-{i}", "gpu", 0, i) for i in range(sim.num_devices)]
+        specs += [(f"cpu-{i}", "cpu", 0, i) for i in range(self.settings.coordinator.cpu_workers)]
+        for worker_id, kind, gpus, slot in specs:
+            self.handles[worker_id] = self._spawn(worker_id, kind, gpus, slot)
+        await asyncio.gather(*(h.ready.remote() for h in self.handles.values()))
+        log.info("workers ready: %s", sorted(self.handles))
+        return [RayWorkerClient(w, h) for w, h in self.handles.items()]
+
+    def share(self, panel: Panel) -> Any:
+        return ray.put(panel)
+
+
+def build_dataset_store(settings: Settings) -> DatasetStore:
+    d = settings.data
+    return DatasetStore(settings.storage_dir, {
+        d.synthetic_name: lambda: synthetic_panel(d.synthetic_assets, d.synthetic_bars, seed=d.synthetic_seed),
+    })
+
+
+class CoordinatorActorImpl:
+    """The named, restartable coordinator actor (async: it never blocks on ray.get)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.executor = RayExecutor(settings)
+        self.core = Coordinator(settings.coordinator_config(), self.executor, build_dataset_store(settings))
+        self._start_lock: asyncio.Lock | None = None
+        self._started = False
+
+    async def _ensure_started(self) -> None:
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if not self._started:
+                await self.core.start()
+                self._started = True
+
+    async def start(self) -> dict[str, Any]:
+        await self._ensure_started()
+        return await self.core.stats()
+
+    async def submit(self, kind: str, payload: dict, priority: str = "LOW", tenant: str = "default") -> str:
+        await self._ensure_started()
+        return await self.core.submit(kind, payload, priority, tenant)
+
+    async def status(self, job_id: str) -> dict[str, Any]:
+        await self._ensure_started()
+        return await self.core.status(job_id)
+
+    async def wait(self, job_id: str, timeout_s: float) -> dict[str, Any]:
+        await self._ensure_started()
+        return await self.core.wait(job_id, timeout_s)
+
+    async def result(self, job_id: str) -> Any:
+        await self._ensure_started()
+        return await self.core.result(job_id)
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        await self._ensure_started()
+        return await self.core.cancel(job_id)
+
+    async def list(self, tenant: str | None = None, state: str | None = None, limit: int | None = None) -> list:
+        await self._ensure_started()
+        return await self.core.list(tenant, state, limit)
+
+    async def run_live(self, kind: str, payload: dict, priority: str = "REALTIME", tenant: str = "live") -> WorkResult:
+        await self._ensure_started()
+        return await self.core.run_live(kind, payload, priority, tenant)
+
+    async def devices(self) -> list[dict[str, Any]]:
+        await self._ensure_started()
+        return await self.core.devices()
+
+    async def stats(self) -> dict[str, Any]:
+        await self._ensure_started()
+        return await self.core.stats()
+
+    async def register_dataset(self, name: str, panel: Panel) -> dict[str, Any]:
+        meta = await asyncio.to_thread(self.core.datasets.register, name, panel)
+        return meta.to_public()
+
+    async def list_datasets(self) -> list[dict[str, Any]]:
+        metas = await asyncio.to_thread(self.core.datasets.list)
+        return [m.to_public() for m in metas]
+
+    async def inject_fault(self, worker_id: str, action: str, **kwargs: Any) -> dict[str, Any]:
+        await self._ensure_started()
+        return await self.executor.handles[worker_id].inject_fault.remote(action, **kwargs)
+
+    async def worker_handle(self, worker_id: str) -> Any:
+        await self._ensure_started()
+        return self.executor.handles[worker_id]
+
+
+CoordinatorActor = ray.remote(CoordinatorActorImpl)
+
+
+def get_or_create_coordinator(settings: Settings) -> Any:
+    """The named coordinator actor, created if it does not exist (restartable)."""
+    rc = settings.ray
+    options: dict[str, Any] = dict(
+        name=rc.coordinator_name,
+        namespace=rc.namespace,
+        get_if_exists=True,
+        num_cpus=0,
+        max_restarts=-1,
+        max_task_retries=-1,
+        max_concurrency=1000,
+    )
+    if rc.detached:
+        options["lifetime"] = "detached"
+    return CoordinatorActor.options(**options).remote(settings)

@@ -1,0 +1,176 @@
+"""A Ray-free worker: owns one device (or the CPU) and runs work items on it.
+
+Lifecycle as in vLLM's workers: `init_device()`, `warm_up()`, `execute(item)`,
+`check_health()`, `shutdown()`. The Ray actor in `actors.ray_wrappers` is a thin
+shell around this class; `LocalExecutor` runs the same class in-process.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from actors.messages import WorkItem, WorkResult, to_host
+from actors.plans import execute_chunk, job_panel
+from gpu_hal.config import GpuHalConfig
+from gpu_hal.device import Device
+from gpu_hal.discovery import usable_devices
+from gpu_hal.priority import JobClass
+from gpu_hal.realtime import RealtimePath, host_kernel_warmups
+from kernels.data import Panel
+
+log = logging.getLogger(__name__)
+
+LIVE_TENANT = "live"
+BYTES_PER_CELL = 8  # float64 working set estimate per (bar, asset, combination) of a chunk
+
+
+class Worker:
+    """Runs chunks of jobs on one GPU, one simulated GPU, or the CPU."""
+
+    def __init__(self, worker_id: str, kind: str, config: GpuHalConfig | None = None, device_slot: int = 0) -> None:
+        if kind not in ("gpu", "cpu"):
+            raise ValueError(f"worker kind must be 'gpu' or 'cpu', got {kind!r}")
+        self.worker_id = worker_id
+        self.kind = kind
+        self.config = config or GpuHalConfig()
+        self.device_slot = device_slot
+        self.device: Device | None = None
+        self.realtime: RealtimePath | None = None
+        self.readiness: dict[str, Any] = {"ready": False}
+        self.executed = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+    def init_device(self) -> dict[str, Any]:
+        """Open this worker's device; a GPU worker sees the GPU Ray assigned it as ordinal 0."""
+        if self.kind == "gpu" and self.device is None:
+            infos = usable_devices(self.config.simulation)
+            if not infos:
+                raise RuntimeError("GPU worker found no device (and simulation is off)")
+            real = [i for i in infos if not i.simulated and i.cuda_ordinal is not None]
+            info = min(real, key=lambda i: i.cuda_ordinal) if real else infos[self.device_slot % len(infos)]
+            self.device = Device(info, self.config).start()
+            self.realtime = RealtimePath(self.device)
+        return self.describe()
+
+    def warm_up(self, datasets: dict[str, Panel] | None = None) -> dict[str, Any]:
+        """Compile every kernel, prewarm the live pool, preload datasets; report readiness."""
+        if self.realtime is not None:
+            readiness = self.realtime.start(tenants=[(LIVE_TENANT, JobClass.REALTIME)], datasets=datasets)
+            self.readiness = readiness.to_dict()
+        else:
+            started = time.perf_counter()
+            warmups, errors = host_kernel_warmups()
+            times: dict[str, float] = {}
+            for name, fn in warmups.items():
+                t0 = time.perf_counter()
+                try:
+                    fn()
+                except Exception as exc:  # report, never crash the worker
+                    errors[name] = f"{type(exc).__name__}: {exc}"
+                times[name] = time.perf_counter() - t0
+            self.readiness = {"ready": not errors, "kernel_s": times, "errors": errors,
+                              "total_s": time.perf_counter() - started, "mode": "cpu"}
+        return self.readiness
+
+    def shutdown(self) -> None:
+        if self.realtime is not None:
+            self.realtime.close()
+        if self.device is not None:
+            self.device.close()
+        self.device = self.realtime = None
+
+    # -- work ----------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        return self.device.backend if self.device is not None else "cpu"
+
+    @property
+    def label(self) -> str:
+        if self.device is None:
+            return "cpu"
+        return self.device.info.label
+
+    def execute(self, item: WorkItem, panel: Panel) -> WorkResult:
+        """Run one chunk in the tenant's context on the stream of the job's class."""
+        started = time.perf_counter()
+        sub = job_panel(panel, item.payload)
+        if self.device is None:
+            result = execute_chunk(item.kind, item.payload, sub, item.chunk, "cpu")
+        else:
+            ctx = self.device.context(item.tenant, JobClass(item.job_class))
+            if item.tier == "same_device":
+                ctx.renew_stream()
+            with ctx.reserve(self._estimate_bytes(item, sub)) as request:
+                result = request.run(execute_chunk, item.kind, item.payload, sub, item.chunk, self.backend)
+        self.executed += 1
+        return WorkResult(
+            job_id=item.job_id,
+            chunk_index=item.chunk.index,
+            worker_id=self.worker_id,
+            device=self.label,
+            backend=self.backend,
+            simulated=bool(self.device is not None and self.device.simulated),
+            seconds=time.perf_counter() - started,
+            result=to_host(result),
+        )
+
+    @staticmethod
+    def _estimate_bytes(item: WorkItem, panel: Panel) -> int:
+        lo, hi = item.chunk.assets
+        combos = (item.chunk.combos[1] - item.chunk.combos[0]) if item.chunk.combos else 1
+        # inputs + per-(asset, combination) outputs; sweeps keep no T x N x P intermediates
+        return int(panel.n_bars * (hi - lo) * BYTES_PER_CELL * 8 + (hi - lo) * combos * BYTES_PER_CELL * 16)
+
+    # -- health and status ---------------------------------------------------------
+    def check_health(self) -> dict[str, Any]:
+        if self.device is None:
+            return {"state": "HEALTHY", "reasons": [], "simulated": False}
+        snap = self.device.health.snapshot()
+        return {**snap, "simulated": self.device.simulated}
+
+    def describe(self) -> dict[str, Any]:
+        """A small view for placement: health, free budget, simulated or not."""
+        if self.device is None:
+            return {"worker_id": self.worker_id, "kind": "cpu", "device": "cpu", "index": None,
+                    "healthy": True, "free_bytes": 0, "simulated": False, "backend": "cpu"}
+        budget = self.device.budget.snapshot()
+        state = self.device.health.state.value
+        return {
+            "worker_id": self.worker_id,
+            "kind": "gpu",
+            "device": self.device.info.label,
+            "index": self.device.info.index,
+            "healthy": state != "FAILED",
+            "free_bytes": int(budget["available_bytes"]),
+            "simulated": self.device.simulated,
+            "backend": self.backend,
+        }
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"worker_id": self.worker_id, "kind": self.kind, "executed": self.executed,
+                               "readiness": self.readiness}
+        if self.device is not None:
+            out["device"] = self.device.status()
+            if self.realtime is not None:
+                out["realtime"] = self.realtime.status()
+        return out
+
+    # -- fault injection (tests; refused unless enabled by configuration) ----------
+    def inject_fault(self, action: str, **kwargs: Any) -> dict[str, Any]:
+        if self.device is None:
+            raise RuntimeError("the CPU worker has no device to inject faults into")
+        faults = self.device.faults
+        if action == "fail_next_kernel":
+            faults.fail_next_kernel(kwargs.get("tenant"), int(kwargs.get("count", 1)))
+        elif action == "mark_failed":
+            faults.mark_failed(kwargs.get("reason", "injected fault"))
+        elif action == "recover":
+            faults.recover()
+        elif action == "slow_down":
+            faults.slow_down(float(kwargs["seconds"]), kwargs.get("tenant"))
+        elif action == "clear":
+            faults.clear()
+        else:
+            raise ValueError(f"unknown fault action {action!r}")
+        return faults.snapshot()
