@@ -7,8 +7,9 @@ Definitions: docs/backtest-semantics.md ("Metrics").
 """
 from __future__ import annotations
 
+import functools
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from numba import njit, prange
@@ -96,14 +97,17 @@ def return_metrics(
 def trade_metrics(xp: ModuleType, positions: Any, gross: Any, cost: Any, active: Any) -> dict[str, Any]:
     """n_trades, win_rate (and n_closed, n_wins behind it), exposure, turnover per column.
 
-    `positions`, `gross`, `cost` and `active` are (T, K). NumPy inputs run the
-    streaming Numba kernel `trade_stats_nb` (one pass, parallel over columns);
-    CuPy inputs the vectorised `trade_metrics_xp`, which is also the kernel's
-    test oracle.
+    `positions`, `gross`, `cost` and `active` are (T, K). The trade bookkeeping
+    streams over the bars, one column per thread: the Numba kernel
+    `trade_stats_nb` on the CPU, the CUDA kernel `trade_stats` on the GPU (the
+    same operations in the same order, so both count the same wins). The
+    vectorised `trade_metrics_xp` is their test oracle.
     """
     if xp is np:
-        return _trade_metrics_cpu(positions, gross, cost, active)
-    return trade_metrics_xp(xp, positions, gross, cost, active)
+        stats = _trade_stats_cpu(positions, gross, cost, active)
+    else:
+        stats = _trade_stats_gpu(positions, gross, cost, active)
+    return _trade_dict(xp, stats, positions.dtype)
 
 
 @njit(cache=True, parallel=True)
@@ -156,17 +160,110 @@ def trade_stats_nb(positions, gross, cost, active, out):  # pragma: no cover - c
     return out
 
 
-def _trade_metrics_cpu(positions: np.ndarray, gross: np.ndarray, cost: np.ndarray, active: np.ndarray) -> dict:
-    dtype = positions.dtype if positions.dtype.kind == "f" else np.float64
+def _trade_stats_cpu(positions: np.ndarray, gross: np.ndarray, cost: np.ndarray, active: np.ndarray) -> np.ndarray:
     out = np.empty((positions.shape[1], 6), dtype=np.float64)
-    trade_stats_nb(
+    return trade_stats_nb(
         np.ascontiguousarray(positions), np.ascontiguousarray(gross), np.ascontiguousarray(cost),
-        np.ascontiguousarray(active), out,
+        np.ascontiguousarray(active, dtype=np.bool_), out,
     )
-    n_trades, n_closed, n_wins, exposed, n_active, turnover = out.T
+
+
+_TRADE_STATS_CUDA = r"""
+template<typename T>
+__global__ void trade_stats(const T* __restrict__ positions, const T* __restrict__ gross,
+                            const T* __restrict__ cost, const bool* __restrict__ active,
+                            double* __restrict__ out, const int n_bars, const int n_cols) {
+    const int i = blockDim.x * blockIdx.x + threadIdx.x;
+    if (i >= n_cols) return;
+    double prev = 0.0, pnl = 0.0, turnover = 0.0;
+    bool is_open = false;
+    long long n_trades = 0, n_closed = 0, n_wins = 0, exposed = 0, n_active = 0;
+    for (int t = 0; t < n_bars; ++t) {
+        const long long idx = (long long)t * n_cols + i;
+        const bool act = active[idx];
+        const double p = act ? (double)positions[idx] : 0.0;
+        turnover += fabs(p - prev);
+        if (act) {
+            n_active += 1;
+            if (p != 0.0) exposed += 1;
+        }
+        const int old_s = (prev > 0.0) - (prev < 0.0);
+        const int new_s = (p > 0.0) - (p < 0.0);
+        if (is_open) pnl += (double)gross[idx];
+        if (new_s != old_s) {
+            if (old_s != 0) {
+                if (new_s == 0) pnl -= (double)cost[idx];
+                n_closed += 1;
+                if (pnl > 0.0) n_wins += 1;
+                is_open = false;
+            }
+            if (new_s != 0) {
+                is_open = true;
+                pnl = -(double)cost[idx];
+                n_trades += 1;
+            }
+        } else if (new_s != 0) {
+            pnl -= (double)cost[idx];
+        }
+        prev = p;
+    }
+    double* row = out + (long long)i * 6;
+    row[0] = (double)n_trades;
+    row[1] = (double)n_closed;
+    row[2] = (double)n_wins;
+    row[3] = (double)exposed;
+    row[4] = (double)n_active;
+    row[5] = turnover;
+}
+"""
+_TRADE_STATS_NAMES = ("trade_stats<float>", "trade_stats<double>")
+
+
+@functools.lru_cache(maxsize=1)
+def _trade_stats_module() -> Any:
+    import cupy as cp  # noqa: PLC0415 - GPU backend only
+
+    return cp.RawModule(code=_TRADE_STATS_CUDA, options=("-std=c++14",), name_expressions=_TRADE_STATS_NAMES)
+
+
+def _trade_stats_gpu(positions: Any, gross: Any, cost: Any, active: Any) -> Any:
+    import cupy as cp  # noqa: PLC0415
+
+    dtype = cp.float32 if positions.dtype == cp.float32 else cp.float64
+    arrays = [cp.ascontiguousarray(a, dtype=dtype) for a in (positions, gross, cost)]
+    n_bars, n_cols = positions.shape
+    out = cp.empty((n_cols, 6), dtype=cp.float64)
+    if n_cols:
+        kernel = _trade_stats_module().get_function(
+            "trade_stats<float>" if dtype == cp.float32 else "trade_stats<double>"
+        )
+        threads = 128
+        kernel(
+            ((n_cols + threads - 1) // threads,),
+            (threads,),
+            (*arrays, cp.ascontiguousarray(active, dtype=cp.bool_), out, np.int32(n_bars), np.int32(n_cols)),
+        )
+    return out
+
+
+def warmups() -> dict[str, Callable[[], None]]:
+    """GPU warm-up callables: compile and run this module's CUDA kernels once."""
+    import cupy as cp  # noqa: PLC0415
+
+    def run(dtype: Any) -> None:
+        z = cp.zeros((4, 2), dtype=dtype)
+        _trade_stats_gpu(z, z, z, cp.ones((4, 2), dtype=cp.bool_))
+
+    return {"trade_stats_float": lambda: run(cp.float32), "trade_stats_double": lambda: run(cp.float64)}
+
+
+def _trade_dict(xp: ModuleType, stats: Any, dtype: Any) -> dict[str, Any]:
+    """Trade metrics from (K, 6) stats: n_trades, n_closed, n_wins, exposed, active, turnover."""
+    dtype = dtype if np.dtype(dtype).kind == "f" else np.float64
+    n_trades, n_closed, n_wins, exposed, n_active, turnover = (stats[:, j] for j in range(6))
     with np.errstate(all="ignore"):
-        win_rate = np.where(n_closed == 0, np.nan, n_wins / n_closed)
-        exposure = np.where(n_active == 0, np.nan, exposed / n_active)
+        win_rate = _nan_where(xp, n_closed == 0, n_wins / n_closed)
+        exposure = _nan_where(xp, n_active == 0, exposed / n_active)
     return {
         "n_trades": n_trades.astype(dtype),
         "win_rate": win_rate.astype(dtype),

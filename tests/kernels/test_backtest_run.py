@@ -131,9 +131,12 @@ def test_numpy_and_doubling_cummax_agree() -> None:
     np.testing.assert_array_equal(M.cummax(shim, x), np.maximum.accumulate(x, axis=0))
 
 
+@pytest.mark.parametrize("backend", list(backends()))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_trade_kernel_matches_xp_oracle(dtype) -> None:
-    """The CPU trade-statistics kernel equals the vectorised xp form (its oracle)."""
+def test_trade_kernel_matches_xp_oracle(backend: str, dtype) -> None:
+    """The streaming trade-statistics kernel (Numba / CUDA) equals the vectorised xp form."""
+    from kernels.backend import array_module, to_backend
+
     rng = np.random.default_rng(17)
     t_bars, k = 300, 9
     steps = rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0], size=(t_bars, k), p=[0.05, 0.05, 0.8, 0.05, 0.05])
@@ -141,14 +144,18 @@ def test_trade_kernel_matches_xp_oracle(dtype) -> None:
     close = np.exp(np.cumsum(rng.normal(0, 0.02, size=(t_bars, k)), axis=0)).astype(dtype)
     close[rng.random(close.shape) < 0.03] = np.nan
     close[:, 0] = np.nan
-    sim = simulate(np, close, pos, 0.001, 0.0002)
-    fast = M.trade_metrics(np, sim.positions, sim.gross, sim.cost, sim.active)
-    oracle = M.trade_metrics_xp(np, sim.positions, sim.gross, sim.cost, sim.active)
-    assert set(fast) == set(oracle)
+    xp = array_module(backend)
+    sim = simulate(xp, to_backend(close, backend), to_backend(pos, backend), 0.001, 0.0002)
+    fast = M.trade_metrics(xp, sim.positions, sim.gross, sim.cost, sim.active)
+    oracle = M.trade_metrics_xp(xp, sim.positions, sim.gross, sim.cost, sim.active)
+    host = M.trade_metrics(np, *(to_numpy(a) for a in (sim.positions, sim.gross, sim.cost, sim.active)))
+    assert set(fast) == set(oracle) == set(host)
     for key in fast:
         assert fast[key].dtype == oracle[key].dtype, key
-        np.testing.assert_allclose(fast[key], oracle[key], rtol=1e-6 if dtype == np.float32 else 1e-12, err_msg=key)
-    assert oracle["n_closed"].sum() > 20
+        tol = 1e-6 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(to_numpy(fast[key]), to_numpy(oracle[key]), rtol=tol, err_msg=key)
+        np.testing.assert_array_equal(to_numpy(fast[key]), host[key], err_msg=key)  # same streaming order
+    assert to_numpy(oracle["n_closed"]).sum() > 20
 
 
 def test_metrics_are_shape_generic() -> None:
