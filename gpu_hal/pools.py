@@ -1,0 +1,663 @@
+"""Per-tenant (per-strategy) contexts: a memory pool with a hard limit, a stream at
+the job class's priority, counters, and transactional reservations.
+
+A `StrategyContext` owns
+  - its own `cupy.cuda.MemoryPool` with `set_limit` called at construction (a
+    `SimulatedPool` doing the same accounting on simulated devices);
+  - its own non-blocking stream whose priority follows the job class;
+  - counters: reserved and peak bytes, pool bytes in use and peak, kernels run,
+    device time, refusals, faults.
+
+Work runs inside a `Request` (`with ctx.reserve(nbytes) as req:`): the bytes are
+reserved from the device budget atomically (QuotaExceeded if they do not fit the
+tenant limit or the budget), the pool is activated only inside
+`cupy.cuda.using_allocator(pool.malloc)` (thread-local) with the tenant's stream
+current, and the bytes come back on success, failure or cancellation. An
+out-of-memory error from the pool (its hard limit hit) becomes QuotaExceeded for
+this tenant only; a CUDA error becomes DeviceFault.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import threading
+import time
+import weakref
+from typing import Any, Callable
+
+import numpy as np
+
+from gpu_hal import constants as C
+from gpu_hal.budget import MemoryBudget, Reservation
+from gpu_hal.errors import Cancelled, DeviceFault, DeviceUnhealthy, InvalidName, QuotaExceeded, UnknownTenant
+from gpu_hal.faults import FaultInjector
+from gpu_hal.health import HealthMonitor, HealthState
+from gpu_hal.priority import JobClass
+from gpu_hal.streams import StreamSet
+
+_NAME_RE = re.compile(C.NAME_PATTERN)
+_CUDA_ERRORS = ("CUDARuntimeError", "CUDADriverError", "CUBLASError", "CUSOLVERError", "CURANDError",
+                "CUFFTError", "CUSPARSEError", "CUTENSORError", "NVRTCError")
+
+
+def validate_name(name: str, what: str = "name") -> str:
+    """A client-supplied tenant or dataset name: a plain name, never a path."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise InvalidName(f"invalid {what} {name!r}: use letters, digits and _ . : @ - (max 128), "
+                          f"starting with a letter or digit")
+    return name
+
+
+# ------------------------------------------------------------------ pool backends
+
+class SimulatedOutOfMemory(MemoryError):
+    """The simulated pool's hard limit was hit (mirrors cupy's OutOfMemoryError)."""
+
+    def __init__(self, size: int, total: int, limit: int) -> None:
+        self._size, self._total, self._limit = size, total, limit
+        super().__init__(f"Out of memory allocating {size:,} bytes (allocated so far: {total:,} bytes, "
+                         f"limit set to: {limit:,} bytes).")
+
+
+class SimulatedPool:
+    """Byte accounting of a caching pool with a hard limit, without CUDA.
+
+    Freed bytes stay cached (counted in `total_bytes`) until `free_all_blocks`;
+    like CuPy, a malloc that would pass the limit first drops the cache.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._lock = threading.Lock()
+        self._limit = int(limit)
+        self._used = 0
+        self._cached = 0
+        self.peak_used = 0
+
+    def set_limit(self, size: int) -> None:
+        with self._lock:
+            self._limit = int(size)
+
+    def get_limit(self) -> int:
+        return self._limit
+
+    def malloc(self, nbytes: int) -> int:
+        nbytes = int(nbytes)
+        with self._lock:
+            if self._used + nbytes > self._limit:
+                raise SimulatedOutOfMemory(nbytes, self._used, self._limit)
+            if self._used + self._cached + nbytes > self._limit:
+                self._cached = 0
+            take = min(self._cached, nbytes)
+            self._cached -= take
+            self._used += nbytes
+            self.peak_used = max(self.peak_used, self._used)
+            return nbytes
+
+    def free(self, nbytes: int) -> None:
+        with self._lock:
+            self._used -= int(nbytes)
+            self._cached += int(nbytes)
+
+    def used_bytes(self) -> int:
+        return self._used
+
+    def total_bytes(self) -> int:
+        return self._used + self._cached
+
+    def free_all_blocks(self) -> None:
+        with self._lock:
+            self._cached = 0
+
+    def activate(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+    def empty(self, shape: Any, dtype: Any) -> np.ndarray:
+        """A host array whose bytes are charged to this pool until it is freed."""
+        dt = np.dtype(dtype)
+        n = self.malloc(int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
+        try:
+            arr = np.empty(shape, dtype=dt)
+        except BaseException:
+            self.free(n)
+            raise
+        weakref.finalize(arr, self.free, n)
+        return arr
+
+
+class CupyPool:
+    """A `cupy.cuda.MemoryPool` of one device with a hard limit set at construction."""
+
+    def __init__(self, cuda_ordinal: int, limit: int) -> None:
+        import cupy  # noqa: PLC0415 - GPU only
+
+        self._cp = cupy
+        self.ordinal = cuda_ordinal
+        self.pool = cupy.cuda.MemoryPool()
+        self._limit = int(limit)
+        with cupy.cuda.Device(cuda_ordinal):
+            self.pool.set_limit(size=self._limit)  # not thread-safe: only here
+        self.peak_used = 0
+
+    def get_limit(self) -> int:
+        return self._limit
+
+    def used_bytes(self) -> int:
+        with self._cp.cuda.Device(self.ordinal):
+            used = int(self.pool.used_bytes())
+        self.peak_used = max(self.peak_used, used)
+        return used
+
+    def total_bytes(self) -> int:
+        with self._cp.cuda.Device(self.ordinal):
+            return int(self.pool.total_bytes())
+
+    def free_all_blocks(self) -> None:
+        with self._cp.cuda.Device(self.ordinal):
+            self.pool.free_all_blocks()
+
+    def activate(self) -> contextlib.AbstractContextManager:
+        """This pool as the thread's allocator on this device (thread-local)."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(self._cp.cuda.Device(self.ordinal))
+        stack.enter_context(self._cp.cuda.using_allocator(self.pool.malloc))
+        return stack
+
+    def empty(self, shape: Any, dtype: Any) -> Any:
+        with self.activate():
+            return self._cp.empty(shape, dtype=dtype)
+
+    def hold(self, nbytes: int) -> Reservation:
+        """A long-lived reservation of this context's bytes (preloaded data); the
+        caller releases it."""
+        return self._budget.reserve(self.tenant, nbytes)
+
+    def allocating(self) -> contextlib.AbstractContextManager:
+        """This context's pool as the thread's allocator, without a request (for
+        long-lived data whose bytes are held with `hold`)."""
+        return self.pool.activate()
+
+    def prewarm(self, nbytes: int) -> None:
+        """Allocate and free `nbytes` so the pool keeps them cached."""
+        with self._cp.cuda.Device(self.ordinal):
+            mem = self.pool.malloc(int(nbytes))
+            del mem
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, SimulatedOutOfMemory) or (
+        type(exc).__name__ == "OutOfMemoryError" and type(exc).__module__.startswith("cupy")
+    )
+
+
+def _is_cuda_error(exc: BaseException) -> bool:
+    return type(exc).__name__ in _CUDA_ERRORS and type(exc).__module__.startswith(("cupy", "cupy_backends"))
+
+
+# ------------------------------------------------------------------ context
+
+_active = threading.local()  # per thread: the stack of requests whose pool is active
+
+
+def _active_stack() -> list["Request"]:
+    stack = getattr(_active, "stack", None)
+    if stack is None:
+        stack = _active.stack = []
+    return stack
+
+
+_CANCELLATIONS = (Cancelled, GeneratorExit, KeyboardInterrupt, asyncio.CancelledError)
+
+
+class Request:
+    """One transaction in a context: reserved bytes, active pool and stream.
+
+    Use as a context manager (`with ctx.reserve(n) as req`). `cancel()` (from any
+    thread) makes the next `run` raise `Cancelled`; bytes always come back.
+    """
+
+    def __init__(self, ctx: "StrategyContext", nbytes: int) -> None:
+        self.ctx = ctx
+        self.nbytes = int(nbytes)
+        self.stream: Any = None
+        self._reservation: Reservation | None = None
+        self._stack: contextlib.ExitStack | None = None
+        self._cancel = threading.Event()
+        self._events: list[tuple[Any, Any]] = []
+        self.kernels = 0
+        self.device_time_s = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------
+    def __enter__(self) -> "Request":
+        ctx = self.ctx
+        if ctx.closed:
+            raise RuntimeError(f"context of tenant {ctx.tenant!r} is closed")
+        ctx._check_health()
+        try:
+            self._reservation = ctx._budget.reserve(ctx.tenant, self.nbytes)
+        except QuotaExceeded:
+            ctx._count("refused")
+            raise
+        ctx._begin()
+        try:
+            self.stream = ctx.stream
+            stack = contextlib.ExitStack()
+            try:
+                stack.enter_context(ctx.pool.activate())
+                stack.enter_context(self.stream)
+            except BaseException:
+                stack.close()
+                raise
+            self._stack = stack
+            _active_stack().append(self)
+        except BaseException:
+            self._reservation.release()
+            ctx._end()
+            raise
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        ctx = self.ctx
+        sync_error: BaseException | None = None
+        try:
+            try:
+                self.stream.synchronize()  # the work is done before its bytes come back
+                self._collect_events()
+            except Exception as e:  # a CUDA error surfacing at sync
+                sync_error = e
+            stack = _active_stack()
+            if self in stack:
+                stack.remove(self)
+            assert self._stack is not None
+            self._stack.close()
+            self._stack = None
+        finally:
+            assert self._reservation is not None
+            self._reservation.release()
+            ctx._end()
+        if self._cancel.is_set() or isinstance(exc, _CANCELLATIONS):
+            ctx._count("cancelled")
+        err = exc if exc is not None else sync_error
+        if err is None or isinstance(err, _CANCELLATIONS):
+            return None
+        translated = ctx._translate(err)
+        if translated is not None and translated is not err:
+            raise translated from err
+        if exc is None:  # only the sync failed
+            raise err
+        return None
+
+    # -- work --------------------------------------------------------------------
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one kernel call in this request (faults, counters, error mapping)."""
+        if self._cancel.is_set():
+            raise Cancelled(f"request of tenant {self.ctx.tenant!r} was cancelled")
+        return self.ctx._launch(self, fn, args, kwargs)
+
+    launch = run
+
+    def _collect_events(self) -> None:
+        if not self._events:
+            return
+        import cupy  # noqa: PLC0415 - only real devices record events
+
+        total_ms = 0.0
+        for start, end in self._events:
+            total_ms += float(cupy.cuda.get_elapsed_time(start, end))
+        self._events.clear()
+        self.device_time_s += total_ms / 1000.0
+        self.ctx._add_device_time(total_ms / 1000.0)
+
+
+class StrategyContext:
+    """One tenant's pool, stream and counters on one device."""
+
+    def __init__(
+        self,
+        tenant: str,
+        job_class: JobClass,
+        limit_bytes: int,
+        *,
+        budget: MemoryBudget,
+        streams: StreamSet,
+        cuda_ordinal: int | None,
+        simulated: bool,
+        faults: FaultInjector | None = None,
+        health: HealthMonitor | None = None,
+        trim_idle: bool = True,
+    ) -> None:
+        self.tenant = tenant
+        self.job_class = JobClass.parse(job_class)
+        self.limit_bytes = int(limit_bytes)
+        self.simulated = simulated
+        self.backend = "cpu" if simulated else "gpu"
+        self._budget = budget
+        self._streams = streams
+        self._faults = faults
+        self._health = health
+        self._trim_idle = trim_idle
+        self._lock = threading.Lock()
+        self._active = 0
+        self.closed = False
+        self.floor_bytes = 0
+        self._c = {"requests": 0, "refused": 0, "kernels": 0, "faults": 0, "cancelled": 0, "oom": 0,
+                   "trims": 0}
+        self._device_time_s = 0.0
+        self.pool: Any = SimulatedPool(self.limit_bytes) if simulated else CupyPool(cuda_ordinal, self.limit_bytes)  # type: ignore[arg-type]
+        budget.register(tenant, self.limit_bytes)
+        try:
+            self.stream = streams.create(self.job_class)
+        except BaseException:
+            budget.unregister(tenant)
+            raise
+
+    # -- public API ----------------------------------------------------------------
+    def reserve(self, nbytes: int = 0) -> Request:
+        """A transaction of `nbytes`: `with ctx.reserve(n) as req: req.run(fn, ...)`."""
+        return Request(self, nbytes)
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run `fn(*args, **kwargs)` as one kernel in this context.
+
+        Inside an active request of this context on this thread it runs there;
+        otherwise in a zero-byte request of its own (pool and stream active).
+        """
+        for req in reversed(_active_stack()):
+            if req.ctx is self:
+                return req.run(fn, *args, **kwargs)
+        with self.reserve(0) as req:
+            return req.run(fn, *args, **kwargs)
+
+    launch = run
+
+    def empty(self, shape: Any, dtype: Any = np.float64) -> Any:
+        """An uninitialised array allocated from this context's pool."""
+        try:
+            return self.pool.empty(shape, dtype)
+        except BaseException as exc:
+            translated = self._translate(exc)
+            if translated is not None and translated is not exc:
+                raise translated from exc
+            raise
+
+    def hold(self, nbytes: int) -> Reservation:
+        """A long-lived reservation of this context's bytes (preloaded data); the
+        caller releases it."""
+        return self._budget.reserve(self.tenant, nbytes)
+
+    def allocating(self) -> contextlib.AbstractContextManager:
+        """This context's pool as the thread's allocator, without a request (for
+        long-lived data whose bytes are held with `hold`)."""
+        return self.pool.activate()
+
+    def prewarm(self, nbytes: int) -> None:
+        """Keep `nbytes` allocated in the pool, guaranteed (charged) in the budget."""
+        nbytes = min(int(nbytes), self.limit_bytes)
+        self._budget.set_floor(self.tenant, nbytes)
+        self.floor_bytes = nbytes
+        if nbytes:
+            self._fill_floor()
+
+    def set_job_class(self, job_class: JobClass | str) -> None:
+        """Follow a new job class: new requests use a stream at its priority."""
+        jc = JobClass.parse(job_class)
+        if jc != self.job_class:
+            self.stream = self._streams.create(jc)
+            self.job_class = jc
+
+    def renew_stream(self) -> Any:
+        """A fresh stream at the same priority (the fallback chain's first tier)."""
+        self.stream = self._streams.create(self.job_class)
+        return self.stream
+
+    @property
+    def stream_priority(self) -> int:
+        return int(self.stream.priority)
+
+    @property
+    def active_requests(self) -> int:
+        return self._active
+
+    def counters(self) -> dict[str, Any]:
+        figures = self._budget.owner_figures(self.tenant) if self._budget.has_owner(self.tenant) else {}
+        with self._lock:
+            c = dict(self._c)
+            device_time = self._device_time_s
+            active = self._active
+        used = self.pool.used_bytes()
+        return {
+            "tenant": self.tenant,
+            "job_class": self.job_class.name,
+            "stream_priority": self.stream_priority,
+            "backend": self.backend,
+            "simulated": self.simulated,
+            "limit_bytes": self.limit_bytes,
+            "floor_bytes": self.floor_bytes,
+            "reserved_bytes": figures.get("reserved", 0),
+            "peak_reserved_bytes": figures.get("peak_reserved", 0),
+            "available_bytes": figures.get("available", 0),
+            "pool_used_bytes": used,
+            "pool_total_bytes": self.pool.total_bytes(),
+            "peak_pool_used_bytes": max(self.pool.peak_used, used),
+            "active_requests": active,
+            "device_time_s": device_time,
+            **c,
+        }
+
+    def close(self) -> None:
+        """Free the pool and give the floor back; refused while requests run."""
+        with self._lock:
+            if self.closed:
+                return
+            if self._active:
+                raise RuntimeError(f"tenant {self.tenant!r} has {self._active} active request(s)")
+            self.closed = True
+        self.pool.free_all_blocks()
+        self._budget.unregister(self.tenant)
+
+    # -- internals -----------------------------------------------------------------
+    def _check_health(self) -> None:
+        if self._health is not None:
+            report = self._health.report
+            if report.state is HealthState.FAILED:
+                raise DeviceUnhealthy(f"device is FAILED: {'; '.join(report.reasons)}")
+
+    def _launch(self, req: Request, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        self._check_health()
+        try:
+            if self._faults is not None:
+                try:
+                    self._faults.before_kernel(self.tenant)
+                except DeviceFault:
+                    self._count("faults")
+                    raise
+            if self.simulated:
+                t0 = time.perf_counter()
+                out = fn(*args, **kwargs)
+                dt = time.perf_counter() - t0
+                req.device_time_s += dt
+                self._add_device_time(dt)
+            else:
+                import cupy  # noqa: PLC0415
+
+                start, end = cupy.cuda.Event(), cupy.cuda.Event()
+                start.record(req.stream)
+                out = fn(*args, **kwargs)
+                end.record(req.stream)
+                req._events.append((start, end))
+            req.kernels += 1
+            self._count("kernels")
+            return out
+        except (Cancelled, DeviceFault, QuotaExceeded):
+            raise
+        except Exception as exc:
+            translated = self._translate(exc)
+            if translated is not None and translated is not exc:
+                raise translated from exc
+            raise
+
+    def _translate(self, exc: BaseException) -> BaseException | None:
+        """QuotaExceeded for a pool OOM, DeviceFault for a CUDA error, else None."""
+        if isinstance(exc, (QuotaExceeded, DeviceFault)):
+            return exc
+        if _is_oom(exc):
+            self._count("oom")
+            asked = int(getattr(exc, "_size", 0))
+            limit = self.pool.get_limit()
+            available = limit - self.pool.used_bytes()
+            return QuotaExceeded(self.tenant, asked, available, "tenant",
+                                 f"pool limit {limit:,} bytes reached ({exc})")
+        if _is_cuda_error(exc):
+            self._count("faults")
+            return DeviceFault(f"CUDA error in tenant {self.tenant!r}: {exc}")
+        return None
+
+    def _begin(self) -> None:
+        with self._lock:
+            self._active += 1
+            self._c["requests"] += 1
+
+    def _end(self) -> None:
+        with self._lock:
+            self._active -= 1
+            idle = self._active == 0
+        if idle and self._trim_idle and not self.closed:
+            self._trim()
+
+    def _trim(self) -> None:
+        """An idle pool keeps only its prewarmed floor cached (what the budget charges)."""
+        try:
+            if self.pool.total_bytes() > self.floor_bytes:
+                self.pool.free_all_blocks()
+                with self._lock:
+                    self._c["trims"] += 1
+                if self.floor_bytes:
+                    self._fill_floor()
+        except Exception:  # trimming is best effort
+            pass
+
+    def _fill_floor(self) -> None:
+        if self.simulated:
+            n = self.pool.malloc(self.floor_bytes)
+            self.pool.free(n)
+        else:
+            self.pool.prewarm(self.floor_bytes)
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._c[key] += n
+
+    def _add_device_time(self, seconds: float) -> None:
+        with self._lock:
+            self._device_time_s += seconds
+
+
+class TenantPools:
+    """The StrategyContexts of one device, by tenant (thread-safe registry)."""
+
+    def __init__(
+        self,
+        budget: MemoryBudget,
+        streams: StreamSet,
+        *,
+        cuda_ordinal: int | None,
+        simulated: bool,
+        default_limit: int,
+        faults: FaultInjector | None = None,
+        health: HealthMonitor | None = None,
+        trim_idle: bool = True,
+    ) -> None:
+        self._budget = budget
+        self._streams = streams
+        self._ordinal = cuda_ordinal
+        self._simulated = simulated
+        self.default_limit = int(default_limit)
+        self._faults = faults
+        self._health = health
+        self._trim_idle = trim_idle
+        self._lock = threading.Lock()
+        self._contexts: dict[str, StrategyContext] = {}
+
+    def create(self, tenant: str, job_class: JobClass | str = JobClass.NORMAL, limit_bytes: int | None = None,
+               *, system: bool = False) -> StrategyContext:
+        """A new context; its pool limit is `limit_bytes` or the default, capped by the budget."""
+        if not system:
+            validate_name(tenant, "tenant")
+        limit = self.default_limit if limit_bytes is None else int(limit_bytes)
+        if limit < 0:
+            raise ValueError(f"limit_bytes must be >= 0, got {limit}")
+        limit = min(limit, self._budget.budget)
+        with self._lock:
+            if tenant in self._contexts:
+                raise ValueError(f"tenant {tenant!r} already has a context")
+            ctx = StrategyContext(
+                tenant, JobClass.parse(job_class), limit, budget=self._budget, streams=self._streams,
+                cuda_ordinal=self._ordinal, simulated=self._simulated,
+                faults=None if system else self._faults,  # injected faults hit tenants' work only
+                health=self._health, trim_idle=self._trim_idle,
+            )
+            self._contexts[tenant] = ctx
+            return ctx
+
+    def ensure(self, tenant: str, job_class: JobClass | str = JobClass.NORMAL,
+               limit_bytes: int | None = None) -> StrategyContext:
+        """The tenant's context (created if needed), following `job_class`."""
+        with self._lock:
+            ctx = self._contexts.get(tenant)
+        if ctx is None:
+            try:
+                return self.create(tenant, job_class, limit_bytes)
+            except ValueError:
+                with self._lock:
+                    ctx = self._contexts.get(tenant)
+                if ctx is None:
+                    raise
+        ctx.set_job_class(job_class)
+        return ctx
+
+    def get(self, tenant: str) -> StrategyContext:
+        with self._lock:
+            try:
+                return self._contexts[tenant]
+            except KeyError:
+                raise UnknownTenant(f"no context for tenant {tenant!r}") from None
+
+    def close(self, tenant: str) -> None:
+        with self._lock:
+            ctx = self._contexts.get(tenant)
+        if ctx is None:
+            return
+        ctx.close()
+        with self._lock:
+            self._contexts.pop(tenant, None)
+
+    def close_all(self) -> None:
+        for tenant in self.tenants():
+            try:
+                self.close(tenant)
+            except RuntimeError:
+                pass
+
+    def tenants(self) -> list[str]:
+        with self._lock:
+            return list(self._contexts)
+
+    def __contains__(self, tenant: str) -> bool:
+        with self._lock:
+            return tenant in self._contexts
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._contexts)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            contexts = list(self._contexts.values())
+        return {ctx.tenant: ctx.counters() for ctx in contexts}
