@@ -45,6 +45,64 @@ def cummax(xp: ModuleType, x: Any) -> Any:
     return out
 
 
+def max_drawdown_xp(xp: ModuleType, equity: Any) -> Any:
+    """max_t (1 - E[t] / max(1, max_{s<=t} E[s])) per column of (T, K) equity (any xp)."""
+    peak = xp.maximum(cummax(xp, equity), 1.0)
+    with np.errstate(all="ignore"):
+        return xp.maximum((1.0 - equity / peak).max(axis=0), 0.0)
+
+
+_MAX_DRAWDOWN_CUDA = r"""
+template<typename T>
+__global__ void max_drawdown(const T* __restrict__ equity, T* __restrict__ out,
+                             const int n_bars, const int n_cols) {
+    const int i = blockDim.x * blockIdx.x + threadIdx.x;
+    if (i >= n_cols) return;
+    T peak = (T)1;
+    T mdd = (T)0;
+    for (int t = 0; t < n_bars; ++t) {
+        const T e = equity[(long long)t * n_cols + i];
+        peak = e > peak ? e : peak;
+        const T dd = (T)1 - e / peak;
+        mdd = dd > mdd ? dd : mdd;
+    }
+    out[i] = mdd;
+}
+"""
+_MAX_DRAWDOWN_NAMES = ("max_drawdown<float>", "max_drawdown<double>")
+
+
+@functools.lru_cache(maxsize=1)
+def _max_drawdown_module() -> Any:
+    import cupy as cp  # noqa: PLC0415 - GPU backend only
+
+    return cp.RawModule(code=_MAX_DRAWDOWN_CUDA, options=("-std=c++14",), name_expressions=_MAX_DRAWDOWN_NAMES)
+
+
+def max_drawdown(xp: ModuleType, equity: Any) -> Any:
+    """Max drawdown per column of (T, K) equity, as a positive fraction (peak starts at 1).
+
+    NumPy: `max_drawdown_xp`; CuPy: one CUDA thread per column streaming over the
+    bars (the same operations, so the same numbers, in one launch instead of a
+    log-step scan).
+    """
+    if xp is np:
+        return max_drawdown_xp(xp, equity)
+    import cupy as cp  # noqa: PLC0415
+
+    dtype = cp.float32 if equity.dtype == cp.float32 else cp.float64
+    equity = cp.ascontiguousarray(equity, dtype=dtype)
+    n_bars, n_cols = equity.shape
+    out = cp.zeros(n_cols, dtype=dtype)
+    if n_cols and n_bars:
+        kernel = _max_drawdown_module().get_function(
+            "max_drawdown<float>" if dtype == cp.float32 else "max_drawdown<double>"
+        )
+        threads = 128
+        kernel(((n_cols + threads - 1) // threads,), (threads,), (equity, out, np.int32(n_bars), np.int32(n_cols)))
+    return out
+
+
 def _nan_where(xp: ModuleType, bad: Any, value: Any) -> Any:
     return xp.where(bad, xp.nan, value)
 
@@ -80,8 +138,7 @@ def return_metrics(
         ann_vol = _nan_where(xp, n < 2, std * sqrt_b)
         sharpe = _nan_where(xp, (n < 2) | ~(std > 0), mean / std * sqrt_b)
         sortino = _nan_where(xp, (n < 1) | ~(down > 0), mean / down * sqrt_b)
-        peak = xp.maximum(cummax(xp, equity), 1.0)
-        mdd = xp.maximum((1.0 - equity / peak).max(axis=0), 0.0)
+        mdd = max_drawdown(xp, equity)
         calmar = _nan_where(xp, ~(mdd > 0), cagr / mdd)
     return {
         "total_return": final - 1.0,
@@ -250,11 +307,19 @@ def warmups() -> dict[str, Callable[[], None]]:
     """GPU warm-up callables: compile and run this module's CUDA kernels once."""
     import cupy as cp  # noqa: PLC0415
 
-    def run(dtype: Any) -> None:
+    def trades(dtype: Any) -> None:
         z = cp.zeros((4, 2), dtype=dtype)
         _trade_stats_gpu(z, z, z, cp.ones((4, 2), dtype=cp.bool_))
 
-    return {"trade_stats_float": lambda: run(cp.float32), "trade_stats_double": lambda: run(cp.float64)}
+    def drawdown(dtype: Any) -> None:
+        max_drawdown(cp, cp.ones((4, 2), dtype=dtype))
+
+    return {
+        "trade_stats_float": lambda: trades(cp.float32),
+        "trade_stats_double": lambda: trades(cp.float64),
+        "max_drawdown_float": lambda: drawdown(cp.float32),
+        "max_drawdown_double": lambda: drawdown(cp.float64),
+    }
 
 
 def _trade_dict(xp: ModuleType, stats: Any, dtype: Any) -> dict[str, Any]:

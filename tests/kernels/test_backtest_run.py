@@ -158,6 +158,22 @@ def test_trade_kernel_matches_xp_oracle(backend: str, dtype) -> None:
     assert to_numpy(oracle["n_closed"]).sum() > 20
 
 
+@pytest.mark.parametrize("backend", list(backends()))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_max_drawdown_kernel_matches_xp_oracle(backend: str, dtype) -> None:
+    from kernels.backend import array_module, to_backend
+
+    rng = np.random.default_rng(2)
+    eq = np.cumprod(1.0 + rng.normal(0.0005, 0.02, size=(500, 130)), axis=0).astype(dtype)
+    eq[:, 0] = 1.0 + np.arange(500) * 1e-3  # never below its peak
+    xp = array_module(backend)
+    fast = M.max_drawdown(xp, to_backend(eq, backend))
+    assert fast.dtype == dtype
+    np.testing.assert_array_equal(to_numpy(fast), to_numpy(M.max_drawdown_xp(xp, to_backend(eq, backend))))
+    np.testing.assert_array_equal(to_numpy(fast), M.max_drawdown_xp(np, eq))
+    assert to_numpy(fast)[0] == 0.0
+
+
 def test_metrics_are_shape_generic() -> None:
     """return_metrics / trade_metrics over K stacked columns equal K one-column calls."""
     rng = np.random.default_rng(9)
