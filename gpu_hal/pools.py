@@ -24,7 +24,7 @@ import re
 import threading
 import time
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -136,7 +136,9 @@ class CupyPool:
         self.pool = cupy.cuda.MemoryPool()
         self._limit = int(limit)
         with cupy.cuda.Device(cuda_ordinal):
-            self.pool.set_limit(size=self._limit)  # not thread-safe: only here
+            # Not thread-safe, so only here. CuPy reads 0 as "no limit": a 0-byte
+            # tenant gets 1 byte, which no (512-byte rounded) allocation fits.
+            self.pool.set_limit(size=max(1, self._limit))
         self.peak_used = 0
 
     def get_limit(self) -> int:
@@ -156,30 +158,23 @@ class CupyPool:
         with self._cp.cuda.Device(self.ordinal):
             self.pool.free_all_blocks()
 
-    def activate(self) -> contextlib.AbstractContextManager:
+    @contextlib.contextmanager
+    def activate(self) -> Iterator[None]:
         """This pool as the thread's allocator on this device (thread-local)."""
-        stack = contextlib.ExitStack()
-        stack.enter_context(self._cp.cuda.Device(self.ordinal))
-        stack.enter_context(self._cp.cuda.using_allocator(self.pool.malloc))
-        return stack
+        with self._cp.cuda.Device(self.ordinal), self._cp.cuda.using_allocator(self.pool.malloc):
+            yield
 
     def empty(self, shape: Any, dtype: Any) -> Any:
         with self.activate():
             return self._cp.empty(shape, dtype=dtype)
 
-    def hold(self, nbytes: int) -> Reservation:
-        """A long-lived reservation of this context's bytes (preloaded data); the
-        caller releases it."""
-        return self._budget.reserve(self.tenant, nbytes)
+    def prewarm(self, nbytes: int, stream: Any) -> None:
+        """Allocate and free `nbytes` on `stream` so the pool keeps them cached.
 
-    def allocating(self) -> contextlib.AbstractContextManager:
-        """This context's pool as the thread's allocator, without a request (for
-        long-lived data whose bytes are held with `hold`)."""
-        return self.pool.activate()
-
-    def prewarm(self, nbytes: int) -> None:
-        """Allocate and free `nbytes` so the pool keeps them cached."""
-        with self._cp.cuda.Device(self.ordinal):
+        CuPy keeps free blocks per stream, so this must be the stream the tenant's
+        requests will allocate on.
+        """
+        with self._cp.cuda.Device(self.ordinal), stream:
             mem = self.pool.malloc(int(nbytes))
             del mem
 
@@ -411,10 +406,12 @@ class StrategyContext:
         if jc != self.job_class:
             self.stream = self._streams.create(jc)
             self.job_class = jc
+            self._refill_for_new_stream()
 
     def renew_stream(self) -> Any:
         """A fresh stream at the same priority (the fallback chain's first tier)."""
         self.stream = self._streams.create(self.job_class)
+        self._refill_for_new_stream()
         return self.stream
 
     @property
@@ -548,7 +545,16 @@ class StrategyContext:
             n = self.pool.malloc(self.floor_bytes)
             self.pool.free(n)
         else:
-            self.pool.prewarm(self.floor_bytes)
+            self.pool.prewarm(self.floor_bytes, self.stream)
+
+    def _refill_for_new_stream(self) -> None:
+        # CuPy caches free blocks per stream: move the prewarmed floor to the new one.
+        if self.floor_bytes and not self._active:
+            try:
+                self.pool.free_all_blocks()
+                self._fill_floor()
+            except Exception:  # best effort; the next request allocates as usual
+                pass
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
