@@ -237,5 +237,5 @@ def _run(p: _Prepared, kernel: str, params: tuple) -> list:
     from kernels.indicators import cpu  # noqa: PLC0415
 
     fn: Callable = getattr(cpu, f"{kernel}_nb")
-    out = fn(*p.arrays, *params)
+    out = fn(*p.arrays, *params, cpu.n_workers())
     return list(out) if out.ndim == 3 else [out]

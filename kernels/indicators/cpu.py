@@ -19,6 +19,7 @@ These only accept NumPy arrays, already validated by `api.py`.
 from __future__ import annotations
 
 import numpy as np
+import numba
 from numba import njit, prange
 
 NAN = np.nan
@@ -225,19 +226,22 @@ def stoch_1d_nb(
     fastk_period: int,
     slowk_period: int,
     slowd_period: int,
-    fastk: np.ndarray,
+    fastk_buf: np.ndarray,
+    slowk_buf: np.ndarray,
     slowk: np.ndarray,
     slowd: np.ndarray,
 ) -> None:
-    """TA_STOCH with SMA smoothing; `fastk` is scratch space of the column's length.
+    """TA_STOCH with SMA smoothing; `fastk_buf`, `slowk_buf` are scratch of the column's length.
 
     Fast %K = 100 * (close - lowest low) / (highest high - lowest low) over
     `fastk_period` bars (0 when the range is 0), slow %K = SMA of fast %K, slow %D
-    = SMA of slow %K. The extremes are rescanned only when they leave the window.
+    = SMA of slow %K (TA_MA: period 1 is a copy). The extremes are rescanned only
+    when they leave the window. Both outputs start after the full lookback.
     """
     n = high.shape[0]
     s = first_valid3_1d_nb(high, low, close)
     lb_k = fastk_period - 1
+    lb = lb_k + slowk_period - 1 + slowd_period - 1
     lowest_idx = -1
     highest_idx = -1
     lowest = 0.0
@@ -248,7 +252,6 @@ def stoch_1d_nb(
         k = t - s
         slowk[t] = NAN
         slowd[t] = NAN
-        fastk[t] = NAN
         if k < lb_k:
             continue
         trailing = t - lb_k
@@ -281,9 +284,8 @@ def stoch_1d_nb(
             fk = ((close[t] - lowest) / diff) * 100.0
         else:
             fk = 0.0
-        fastk[t] = fk
-        # slow %K: SMA of fast %K (age counted from the first fast %K)
-        # (TA_MA with period 1 is a copy, not a running sum)
+        fastk_buf[t] = fk
+        # slow %K: SMA of fast %K, age counted from the first fast %K
         ka = k - lb_k
         if slowk_period == 1:
             sk = fk
@@ -292,24 +294,19 @@ def stoch_1d_nb(
             if ka < slowk_period - 1:
                 continue
             sk = total_k / slowk_period
-            total_k -= fastk[t - slowk_period + 1]
+            total_k -= fastk_buf[t - slowk_period + 1]
+        slowk_buf[t] = sk
         # slow %D: SMA of slow %K
-        da = ka - (slowk_period - 1)
         if slowd_period == 1:
             sd = sk
         else:
             total_d += sk
-            if da < slowd_period - 1:
-                slowk[t] = sk  # provisional: cleared below, kept for the %D trailing term
+            if k < lb:
                 continue
             sd = total_d / slowd_period
-            total_d -= slowk[t - slowd_period + 1]
+            total_d -= slowk_buf[t - slowd_period + 1]
         slowk[t] = sk
         slowd[t] = sd
-    # slow %K is NaN before the full lookback (TA-Lib aligns both outputs)
-    lb = lb_k + slowk_period - 1 + slowd_period - 1
-    for t in range(min(n, s + lb)):
-        slowk[t] = NAN
 
 
 # ------------------------------------------------------------------- volatility
@@ -641,111 +638,290 @@ def macd_1d_nb(
 
 
 # ------------------------------------------------------------- 2-D drivers (prange)
+# The drivers run the 1-D kernels over blocks of BLOCK columns in parallel. A block
+# is gathered into contiguous (column, time) rows first and scattered back after:
+# the kernels then stream over contiguous memory, and every row of the (T, N) input
+# is read a cache line at a time.
+BLOCK = 64
+
+
+def n_workers() -> int:
+    """Numba's thread count: the drivers split the column blocks over this many workers."""
+    return int(numba.get_num_threads())
+
+
+@njit(cache=True)
+def gather_nb(x: np.ndarray, j0: int, buf: np.ndarray) -> None:
+    """buf[jj, t] = x[t, j0 + jj] for the buf.shape[0] columns from j0."""
+    bw = buf.shape[0]
+    for t in range(x.shape[0]):
+        for jj in range(bw):
+            buf[jj, t] = x[t, j0 + jj]
+
+
+@njit(cache=True)
+def scatter_nb(buf: np.ndarray, out: np.ndarray, j0: int) -> None:
+    """out[t, j0 + jj] = buf[jj, t]."""
+    bw = buf.shape[0]
+    for t in range(out.shape[0]):
+        for jj in range(bw):
+            out[t, j0 + jj] = buf[jj, t]
+
+
 @njit(cache=True, parallel=True)
-def sma_nb(x: np.ndarray, period: int) -> np.ndarray:
-    out = np.empty_like(x)
-    for j in prange(x.shape[1]):
-        sma_1d_nb(x[:, j], period, out[:, j])
+def sma_nb(x: np.ndarray, period: int, n_workers: int) -> np.ndarray:
+    n, m = x.shape
+    out = np.empty((n, m))
+    nblk = (m + BLOCK - 1) // BLOCK
+    nw = max(1, min(n_workers, nblk))
+    for w in prange(nw):
+        inb = np.empty((1, BLOCK, n))
+        outb = np.empty((1, BLOCK, n))
+        for b in range(w, nblk, nw):
+            j0 = b * BLOCK
+            bw = min(BLOCK, m - j0)
+            gather_nb(x, j0, inb[0, :bw])
+            for jj in range(bw):
+                sma_1d_nb(inb[0, jj], period, outb[0, jj])
+            scatter_nb(outb[0, :bw], out, j0)
     return out
 
 
 @njit(cache=True, parallel=True)
-def ema_nb(x: np.ndarray, period: int) -> np.ndarray:
-    out = np.empty_like(x)
-    for j in prange(x.shape[1]):
-        ema_1d_nb(x[:, j], period, out[:, j])
+def ema_nb(x: np.ndarray, period: int, n_workers: int) -> np.ndarray:
+    n, m = x.shape
+    out = np.empty((n, m))
+    nblk = (m + BLOCK - 1) // BLOCK
+    nw = max(1, min(n_workers, nblk))
+    for w in prange(nw):
+        inb = np.empty((1, BLOCK, n))
+        outb = np.empty((1, BLOCK, n))
+        for b in range(w, nblk, nw):
+            j0 = b * BLOCK
+            bw = min(BLOCK, m - j0)
+            gather_nb(x, j0, inb[0, :bw])
+            for jj in range(bw):
+                ema_1d_nb(inb[0, jj], period, outb[0, jj])
+            scatter_nb(outb[0, :bw], out, j0)
     return out
 
 
 @njit(cache=True, parallel=True)
-def wma_nb(x: np.ndarray, period: int) -> np.ndarray:
-    out = np.empty_like(x)
-    for j in prange(x.shape[1]):
-        wma_1d_nb(x[:, j], period, out[:, j])
+def wma_nb(x: np.ndarray, period: int, n_workers: int) -> np.ndarray:
+    n, m = x.shape
+    out = np.empty((n, m))
+    nblk = (m + BLOCK - 1) // BLOCK
+    nw = max(1, min(n_workers, nblk))
+    for w in prange(nw):
+        inb = np.empty((1, BLOCK, n))
+        outb = np.empty((1, BLOCK, n))
+        for b in range(w, nblk, nw):
+            j0 = b * BLOCK
+            bw = min(BLOCK, m - j0)
+            gather_nb(x, j0, inb[0, :bw])
+            for jj in range(bw):
+                wma_1d_nb(inb[0, jj], period, outb[0, jj])
+            scatter_nb(outb[0, :bw], out, j0)
     return out
 
 
 @njit(cache=True, parallel=True)
-def rsi_nb(x: np.ndarray, period: int) -> np.ndarray:
-    out = np.empty_like(x)
-    for j in prange(x.shape[1]):
-        rsi_1d_nb(x[:, j], period, out[:, j])
+def rsi_nb(x: np.ndarray, period: int, n_workers: int) -> np.ndarray:
+    n, m = x.shape
+    out = np.empty((n, m))
+    nblk = (m + BLOCK - 1) // BLOCK
+    nw = max(1, min(n_workers, nblk))
+    for w in prange(nw):
+        inb = np.empty((1, BLOCK, n))
+        outb = np.empty((1, BLOCK, n))
+        for b in range(w, nblk, nw):
+            j0 = b * BLOCK
+            bw = min(BLOCK, m - j0)
+            gather_nb(x, j0, inb[0, :bw])
+            for jj in range(bw):
+                rsi_1d_nb(inb[0, jj], period, outb[0, jj])
+            scatter_nb(outb[0, :bw], out, j0)
     return out
 
 
 @njit(cache=True, parallel=True)
-def roc_nb(x: np.ndarray, period: int) -> np.ndarray:
-    out = np.empty_like(x)
-    for j in prange(x.shape[1]):
-        roc_1d_nb(x[:, j], period, out[:, j])
+def roc_nb(x: np.ndarray, period: int, n_workers: int) -> np.ndarray:
+    n, m = x.shape
+    out = np.empty((n, m))
+    nblk = (m + BLOCK - 1) // BLOCK
+    nw = max(1, min(n_workers, nblk))
+    for w in prange(nw):
+        inb = np.empty((1, BLOCK, n))
+        outb = np.empty((1, BLOCK, n))
+        for b in range(w, nblk, nw):
+            j0 = b * BLOCK
+            bw = min(BLOCK, m - j0)
+            gather_nb(x, j0, inb[0, :bw])
+            for jj in range(bw):
+                roc_1d_nb(inb[0, jj], period, outb[0, jj])
+            scatter_nb(outb[0, :bw], out, j0)
     return out
 
 
 @njit(cache=True, parallel=True)
-def stddev_nb(x: np.ndarray, period: int, nbdev: float) -> np.ndarray:
-    out = np.empty_like(x)
-    for j in prange(x.shape[1]):
-        stddev_1d_nb(x[:, j], period, nbdev, out[:, j])
+def stddev_nb(x: np.ndarray, period: int, nbdev: float, n_workers: int) -> np.ndarray:
+    n, m = x.shape
+    out = np.empty((n, m))
+    nblk = (m + BLOCK - 1) // BLOCK
+    nw = max(1, min(n_workers, nblk))
+    for w in prange(nw):
+        inb = np.empty((1, BLOCK, n))
+        outb = np.empty((1, BLOCK, n))
+        for b in range(w, nblk, nw):
+            j0 = b * BLOCK
+            bw = min(BLOCK, m - j0)
+            gather_nb(x, j0, inb[0, :bw])
+            for jj in range(bw):
+                stddev_1d_nb(inb[0, jj], period, nbdev, outb[0, jj])
+            scatter_nb(outb[0, :bw], out, j0)
     return out
 
 
 @njit(cache=True, parallel=True)
-def zscore_nb(x: np.ndarray, period: int) -> np.ndarray:
-    out = np.empty_like(x)
-    for j in prange(x.shape[1]):
-        zscore_1d_nb(x[:, j], period, out[:, j])
+def zscore_nb(x: np.ndarray, period: int, n_workers: int) -> np.ndarray:
+    n, m = x.shape
+    out = np.empty((n, m))
+    nblk = (m + BLOCK - 1) // BLOCK
+    nw = max(1, min(n_workers, nblk))
+    for w in prange(nw):
+        inb = np.empty((1, BLOCK, n))
+        outb = np.empty((1, BLOCK, n))
+        for b in range(w, nblk, nw):
+            j0 = b * BLOCK
+            bw = min(BLOCK, m - j0)
+            gather_nb(x, j0, inb[0, :bw])
+            for jj in range(bw):
+                zscore_1d_nb(inb[0, jj], period, outb[0, jj])
+            scatter_nb(outb[0, :bw], out, j0)
     return out
 
 
 @njit(cache=True, parallel=True)
-def bbands_nb(x: np.ndarray, period: int, nbdevup: float, nbdevdn: float) -> np.ndarray:
-    out = np.empty((3,) + x.shape, dtype=x.dtype)
-    for j in prange(x.shape[1]):
-        bbands_1d_nb(x[:, j], period, nbdevup, nbdevdn, out[0, :, j], out[1, :, j], out[2, :, j])
+def bbands_nb(x: np.ndarray, period: int, nbdevup: float, nbdevdn: float, n_workers: int) -> np.ndarray:
+    n, m = x.shape
+    out = np.empty((3, n, m))
+    nblk = (m + BLOCK - 1) // BLOCK
+    nw = max(1, min(n_workers, nblk))
+    for w in prange(nw):
+        inb = np.empty((1, BLOCK, n))
+        outb = np.empty((3, BLOCK, n))
+        for b in range(w, nblk, nw):
+            j0 = b * BLOCK
+            bw = min(BLOCK, m - j0)
+            gather_nb(x, j0, inb[0, :bw])
+            for jj in range(bw):
+                bbands_1d_nb(inb[0, jj], period, nbdevup, nbdevdn, outb[0, jj], outb[1, jj], outb[2, jj])
+            for k in range(3):
+                scatter_nb(outb[k, :bw], out[k], j0)
     return out
 
 
 @njit(cache=True, parallel=True)
-def macd_nb(x: np.ndarray, fastperiod: int, slowperiod: int, signalperiod: int) -> np.ndarray:
-    out = np.empty((3,) + x.shape, dtype=x.dtype)
-    for j in prange(x.shape[1]):
-        macd_1d_nb(x[:, j], fastperiod, slowperiod, signalperiod, out[0, :, j], out[1, :, j], out[2, :, j])
+def macd_nb(x: np.ndarray, fastperiod: int, slowperiod: int, signalperiod: int, n_workers: int) -> np.ndarray:
+    n, m = x.shape
+    out = np.empty((3, n, m))
+    nblk = (m + BLOCK - 1) // BLOCK
+    nw = max(1, min(n_workers, nblk))
+    for w in prange(nw):
+        inb = np.empty((1, BLOCK, n))
+        outb = np.empty((3, BLOCK, n))
+        for b in range(w, nblk, nw):
+            j0 = b * BLOCK
+            bw = min(BLOCK, m - j0)
+            gather_nb(x, j0, inb[0, :bw])
+            for jj in range(bw):
+                macd_1d_nb(inb[0, jj], fastperiod, slowperiod, signalperiod, outb[0, jj], outb[1, jj], outb[2, jj])
+            for k in range(3):
+                scatter_nb(outb[k, :bw], out[k], j0)
     return out
 
 
 @njit(cache=True, parallel=True)
-def atr_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
-    out = np.empty_like(close)
-    for j in prange(close.shape[1]):
-        atr_1d_nb(high[:, j], low[:, j], close[:, j], period, out[:, j])
+def atr_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int, n_workers: int) -> np.ndarray:
+    n, m = high.shape
+    out = np.empty((n, m))
+    nblk = (m + BLOCK - 1) // BLOCK
+    nw = max(1, min(n_workers, nblk))
+    for w in prange(nw):
+        inb = np.empty((3, BLOCK, n))
+        outb = np.empty((1, BLOCK, n))
+        for b in range(w, nblk, nw):
+            j0 = b * BLOCK
+            bw = min(BLOCK, m - j0)
+            gather_nb(high, j0, inb[0, :bw])
+            gather_nb(low, j0, inb[1, :bw])
+            gather_nb(close, j0, inb[2, :bw])
+            for jj in range(bw):
+                atr_1d_nb(inb[0, jj], inb[1, jj], inb[2, jj], period, outb[0, jj])
+            scatter_nb(outb[0, :bw], out, j0)
     return out
 
 
 @njit(cache=True, parallel=True)
-def stoch_nb(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, fastk_period: int, slowk_period: int, slowd_period: int
-) -> np.ndarray:
-    out = np.empty((2,) + close.shape, dtype=close.dtype)
-    for j in prange(close.shape[1]):
-        scratch = np.empty(close.shape[0], dtype=close.dtype)
-        stoch_1d_nb(
-            high[:, j], low[:, j], close[:, j], fastk_period, slowk_period, slowd_period,
-            scratch, out[0, :, j], out[1, :, j],
-        )
+def stoch_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, fastk_period: int, slowk_period: int, slowd_period: int, n_workers: int) -> np.ndarray:
+    n, m = high.shape
+    out = np.empty((2, n, m))
+    nblk = (m + BLOCK - 1) // BLOCK
+    nw = max(1, min(n_workers, nblk))
+    for w in prange(nw):
+        inb = np.empty((3, BLOCK, n))
+        outb = np.empty((2, BLOCK, n))
+        scratch = np.empty((2, n))
+        for b in range(w, nblk, nw):
+            j0 = b * BLOCK
+            bw = min(BLOCK, m - j0)
+            gather_nb(high, j0, inb[0, :bw])
+            gather_nb(low, j0, inb[1, :bw])
+            gather_nb(close, j0, inb[2, :bw])
+            for jj in range(bw):
+                stoch_1d_nb(inb[0, jj], inb[1, jj], inb[2, jj], fastk_period, slowk_period, slowd_period, scratch[0], scratch[1], outb[0, jj], outb[1, jj])
+            for k in range(2):
+                scatter_nb(outb[k, :bw], out[k], j0)
     return out
 
 
 @njit(cache=True, parallel=True)
-def obv_nb(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
-    out = np.empty_like(close)
-    for j in prange(close.shape[1]):
-        obv_1d_nb(close[:, j], volume[:, j], out[:, j])
+def obv_nb(close: np.ndarray, volume: np.ndarray, n_workers: int) -> np.ndarray:
+    n, m = close.shape
+    out = np.empty((n, m))
+    nblk = (m + BLOCK - 1) // BLOCK
+    nw = max(1, min(n_workers, nblk))
+    for w in prange(nw):
+        inb = np.empty((2, BLOCK, n))
+        outb = np.empty((1, BLOCK, n))
+        for b in range(w, nblk, nw):
+            j0 = b * BLOCK
+            bw = min(BLOCK, m - j0)
+            gather_nb(close, j0, inb[0, :bw])
+            gather_nb(volume, j0, inb[1, :bw])
+            for jj in range(bw):
+                obv_1d_nb(inb[0, jj], inb[1, jj], outb[0, jj])
+            scatter_nb(outb[0, :bw], out, j0)
     return out
 
 
 @njit(cache=True, parallel=True)
-def vwap_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, period: int) -> np.ndarray:
-    out = np.empty_like(close)
-    for j in prange(close.shape[1]):
-        vwap_1d_nb(high[:, j], low[:, j], close[:, j], volume[:, j], period, out[:, j])
+def vwap_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, period: int, n_workers: int) -> np.ndarray:
+    n, m = high.shape
+    out = np.empty((n, m))
+    nblk = (m + BLOCK - 1) // BLOCK
+    nw = max(1, min(n_workers, nblk))
+    for w in prange(nw):
+        inb = np.empty((4, BLOCK, n))
+        outb = np.empty((1, BLOCK, n))
+        for b in range(w, nblk, nw):
+            j0 = b * BLOCK
+            bw = min(BLOCK, m - j0)
+            gather_nb(high, j0, inb[0, :bw])
+            gather_nb(low, j0, inb[1, :bw])
+            gather_nb(close, j0, inb[2, :bw])
+            gather_nb(volume, j0, inb[3, :bw])
+            for jj in range(bw):
+                vwap_1d_nb(inb[0, jj], inb[1, jj], inb[2, jj], inb[3, jj], period, outb[0, jj])
+            scatter_nb(outb[0, :bw], out, j0)
     return out
