@@ -114,6 +114,10 @@ def bench_ours_gpu(panel, params: dict, fees: float, repeat: int) -> dict[str, A
     props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
     name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
     host = run(panel, "trend_following", params, fees=fees, backend="gpu")  # NumPy panel in, copied over
+    try:
+        breakdown = gpu_breakdown(dev, params, fees, repeat)
+    except Exception as exc:  # keep the headline numbers if the breakdown fails
+        breakdown = {"error": repr(exc)}
     return {
         "device": name,
         "cupy": cp.__version__,
@@ -124,10 +128,39 @@ def bench_ours_gpu(panel, params: dict, fees: float, repeat: int) -> dict[str, A
                       "mean_ms": float(cpu_ms.mean()), "n": int(cpu_ms.size)},
         "numpy_panel_end_to_end": summary(
             wall_times(lambda: run(panel, "trend_following", params, fees=fees, backend="gpu"), 10)),
+        "stages_gpu_median_ms": breakdown,
         "mean_total_return": float(res.metrics["total_return"].iloc[:-1].mean()),
         "max_abs_diff_vs_numpy_panel": float(np.max(np.abs(res.metrics.to_numpy() - host.metrics.to_numpy())
                                                     , where=np.isfinite(host.metrics.to_numpy()), initial=0.0)),
     }
+
+
+def gpu_breakdown(dev, params: dict, fees: float, repeat: int) -> dict[str, float]:
+    """GPU time of each stage of `run` (positions, engine, asset metrics, portfolio row)."""
+    import cupy as cp  # noqa: PLC0415
+    from cupyx.profiler import benchmark  # noqa: PLC0415
+
+    from kernels.backtest import metrics as M  # noqa: PLC0415
+    from kernels.backtest.engine import simulate  # noqa: PLC0415
+    from kernels.strategies import get_strategy  # noqa: PLC0415
+
+    fn = get_strategy("trend_following").fn
+    pos = fn(dev, **params)
+    sim = simulate(cp, dev.close, pos, fees, 0.0)
+    stages = {
+        "positions": lambda: fn(dev, **params),
+        "simulate": lambda: simulate(cp, dev.close, pos, fees, 0.0),
+        "return_metrics": lambda: M.return_metrics(cp, sim.net, sim.active, 252, equity=sim.equity),
+        "trade_metrics": lambda: M.trade_metrics(cp, sim.positions, sim.gross, sim.cost, sim.active),
+        "portfolio_return_metrics": lambda: M.return_metrics(
+            cp, sim.portfolio_net[:, None], sim.portfolio_active[:, None], 252, equity=sim.portfolio_equity[:, None]),
+    }
+    out = {}
+    for name, f in stages.items():
+        perf = benchmark(f, (), n_repeat=max(20, repeat // 4), n_warmup=3)
+        out[name] = float(np.median(perf.gpu_times[0]) * 1e3)
+        out[name + "_host"] = float(np.median(perf.cpu_times) * 1e3)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ours gpu     : {gpu['gpu_time']['median_ms']:8.3f} ms GPU time median, "
               f"{gpu['host_time']['median_ms']:.3f} ms host time ({gpu['device']}, data on the device)")
         print(f"ours gpu, NumPy panel in/out: {gpu['numpy_panel_end_to_end']['median_ms']:.2f} ms")
+        stages = gpu["stages_gpu_median_ms"]
+        print("ours gpu stages (GPU ms / host ms): " + (stages.get("error") or ", ".join(
+            f"{k} {v:.3f}/{stages[k + '_host']:.3f}" for k, v in stages.items() if not k.endswith("_host"))))
         results["ratio_ours_cpu_over_gpu"] = ours["warm"]["median_ms"] / gpu["gpu_time"]["median_ms"]
         if "vectorbt" in results:
             results["ratio_vectorbt_over_ours_gpu"] = (

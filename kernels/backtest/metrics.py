@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from numba import njit, prange
@@ -447,7 +447,8 @@ def portfolio_metrics(
     return {**ret, **portfolio_trade_metrics(xp, **trades)}
 
 
-def metrics_table(xp: ModuleType, values: dict[str, Any]) -> np.ndarray:
-    """Stack a metrics dict into a host (K, len(METRICS)) float64 array."""
-    stacked = xp.stack([xp.asarray(values[m], dtype=np.float64) for m in METRICS], axis=-1)
+def metrics_table(xp: ModuleType, values: dict[str, Any], names: Sequence[str] = METRICS) -> np.ndarray:
+    """Stack `values[name]` for `names` into a host (K, len(names)) float64 array
+    (one device-to-host copy)."""
+    stacked = xp.stack([xp.asarray(values[m], dtype=np.float64) for m in names], axis=-1)
     return stacked.get() if hasattr(stacked, "get") else np.asarray(stacked)

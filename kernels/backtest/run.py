@@ -120,14 +120,18 @@ def _asset_metrics(xp: ModuleType, sim_positions: Any, gross: Any, cost: Any, ne
     """Host (N, len(METRICS)) metrics and (N, 3) trade counts per asset."""
     values = {**M.return_metrics(xp, net, active, bars_per_year, equity=equity),
               **M.trade_metrics(xp, sim_positions, gross, cost, active)}
-    counts = xp.stack([xp.asarray(values[k], dtype=np.float64) for k in M.TRADE_COUNTS], axis=-1)
-    return M.metrics_table(xp, values), to_numpy(counts)
+    host = M.metrics_table(xp, values, (*M.METRICS, *M.TRADE_COUNTS))
+    n_metrics = len(M.METRICS)
+    return host[:, :n_metrics], host[:, n_metrics:]
 
 
 def _portfolio_row(xp: ModuleType, port_net: Any, port_active: Any, port_equity: Any, asset_table: np.ndarray,
                    asset_counts: np.ndarray, bars_per_year: float) -> tuple[np.ndarray, np.ndarray]:
-    """The portfolio's metrics row and trade counts; trade metrics reduce host per-asset values."""
+    """The portfolio's metrics row and trade counts. Return metrics run on the
+    backend; trade metrics reduce the host per-asset values (so that merged
+    chunks reduce exactly the same numbers)."""
     ret = M.return_metrics(xp, port_net[:, None], port_active[:, None], bars_per_year, equity=port_equity[:, None])
+    ret_row = M.metrics_table(xp, ret, M.RETURN_METRICS)[0]
     col = {m: j for j, m in enumerate(M.METRICS)}
     trades = M.portfolio_trade_metrics(
         np,
@@ -137,7 +141,8 @@ def _portfolio_row(xp: ModuleType, port_net: Any, port_active: Any, port_equity:
         exposure=asset_table[:, col["exposure"]],
         turnover=asset_table[:, col["turnover"]],
     )
-    row = M.metrics_table(xp, {**ret, **{k: xp.asarray(v).reshape(1) for k, v in trades.items()}})[0]
+    values = {**dict(zip(M.RETURN_METRICS, ret_row)), **trades}
+    row = np.array([float(values[m]) for m in M.METRICS])
     counts = np.array([float(trades[k]) for k in M.TRADE_COUNTS])
     return row, counts
 
