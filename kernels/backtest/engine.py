@@ -34,15 +34,16 @@ def asset_returns(xp: ModuleType, close: Any, positions: Any, fees: float, slipp
     Positions are forced to 0 where the close is missing; gross is 0 unless both
     closes of the bar are finite.
     """
+    dtype = close.dtype
     active = xp.isfinite(close)
-    p = xp.where(active, positions, 0.0).astype(close.dtype, copy=False)
-    zero_row = xp.zeros((1, close.shape[1]), dtype=close.dtype)
+    p = xp.where(active, positions, 0.0).astype(dtype, copy=False)
+    zero_row = xp.zeros((1, close.shape[1]), dtype=dtype)
     p_prev = xp.concatenate([zero_row, p[:-1]], axis=0)
     both = active[1:] & active[:-1]
     with np.errstate(all="ignore"):
-        change = xp.where(both, close[1:] / close[:-1] - 1.0, 0.0)
+        change = xp.where(both, close[1:] / close[:-1] - 1.0, 0.0).astype(dtype, copy=False)
     gross = xp.concatenate([zero_row, p[:-1] * change], axis=0)
-    cost = (fees + slippage) * xp.abs(p - p_prev)
+    cost = ((fees + slippage) * xp.abs(p - p_prev)).astype(dtype, copy=False)
     net = gross - cost
     return p, active, gross, cost, net
 

@@ -211,7 +211,8 @@ def momentum_score(xp: ModuleType, close: Any, lookback: int) -> Any:
 def _top_mask(xp: ModuleType, key: Any, valid: Any, k: int) -> Any:
     """Per row, the k smallest `key` among `valid` (ties: lower column index)."""
     key = xp.where(valid, key, xp.inf) + 0.0  # + 0.0 turns -0.0 into 0.0 for the sort
-    order = xp.argsort(key, axis=1, kind="stable")[:, :k]
+    stable = {"kind": "stable"} if xp is np else {}  # CuPy's sort is always stable
+    order = xp.argsort(key, axis=1, **stable)[:, :k]
     mask = xp.zeros(key.shape, dtype=bool)
     mask[xp.arange(key.shape[0])[:, None], order] = True
     return mask & valid
