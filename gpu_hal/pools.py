@@ -489,6 +489,7 @@ class StrategyContext:
                 out = fn(*args, **kwargs)
                 end.record(req.stream)
                 req._events.append((start, end))
+                self.pool.used_bytes()  # samples the peak (CuPy pools keep no high-water mark)
             req.kernels += 1
             self._count("kernels")
             return out

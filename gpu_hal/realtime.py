@@ -16,6 +16,7 @@ the status says so.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import threading
 import time
@@ -59,7 +60,15 @@ def host_kernel_warmups() -> tuple[Warmups, dict[str, str]]:
         except Exception as exc:
             log.warning("kernels.prewarm.cpu_warmups() failed (%s); loading families one by one", exc)
     families = [m.rsplit(".", 1)[0] + ".cpu" for m in getattr(prewarm, "GPU_FAMILIES", ())]
-    return _family_warmups(families)
+    # A family without a `cpu` module (its CPU code lives elsewhere) has nothing to warm.
+    return _family_warmups([m for m in families if _module_exists(m)])
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _family_warmups(modules: Iterable[str]) -> tuple[Warmups, dict[str, str]]:

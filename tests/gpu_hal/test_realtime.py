@@ -52,12 +52,18 @@ def test_family_import_errors_are_collected() -> None:
     assert table == {} and "kernels.nope.gpu" in errors and "json" not in errors
 
 
-def test_default_sources_never_crash() -> None:
+def test_default_sources_never_crash(monkeypatch: pytest.MonkeyPatch) -> None:
     # kernels' families may be incomplete while they are being written: report, don't raise.
+    import gpu_hal.realtime as realtime
+
+    def broken() -> None:
+        raise ImportError("kernels.prewarm is broken")
+
+    monkeypatch.setattr(realtime, "host_kernel_warmups", broken)
     dev = make_device(host_warmups=True)
     try:
         r = RealtimePath(dev).start()
-        assert r.started and isinstance(r.family_errors, dict) and isinstance(r.kernel_errors, dict)
+        assert r.started and not r.ready and "ImportError" in r.family_errors["kernels.prewarm"]
     finally:
         dev.close()
 
@@ -109,3 +115,12 @@ def test_prewarm_that_does_not_fit_is_reported() -> None:
         assert "QuotaExceeded" in r.prewarm_errors["c"]
     finally:
         dev.close()
+
+
+def test_host_warmups_skip_families_without_a_cpu_module() -> None:
+    from gpu_hal.realtime import _module_exists, host_kernel_warmups
+
+    assert not _module_exists("kernels.no_such_family.cpu")
+    table, errors = host_kernel_warmups()
+    assert not any("No module named 'kernels." in e for e in errors.values()), errors
+    assert all(callable(f) for f in table.values())
