@@ -1,0 +1,503 @@
+"""GPU backend of the sweeps: one fused CUDA kernel per chunk (CuPy RawModule).
+
+A thread owns one (combination, unit) pair, where a unit is an asset (or, for
+`pairs`, a pair of assets), and streams over the bars keeping running state only:
+TA-Lib's running sums for SMA (reading the trailing value c[t - w + 1] back from
+the (T, N) input instead of keeping a ring buffer), the EMA seeded with the SMA
+of its first period, TA-Lib 0.8's shifted-sum variance with its re-anchoring,
+the band state machine, and the per-asset accumulators of
+docs/backtest-semantics.md (equity, drawdown, sums of r, r^2 and min(r, 0)^2,
+trade PnL and counts, exposure and turnover). Nothing of size T x N x P exists.
+
+The threads of a warp are 32 consecutive units of one combination, so loads of
+a bar's row are coalesced and shared by the warp; a block holds
+`WARPS_PER_BLOCK` consecutive combinations of the same 32 units (they share the
+bar rows in L1). The equal-weight portfolio needs, per (bar, combination), the
+sum of the net returns over the assets: each thread turns its net return into a
+64-bit fixed-point integer (scale 2^e, chosen by the caller from a bound on |r|
+over the whole panel), the warp adds the 32 integers (`__reduce_add_sync` on two
+32-bit halves) and one lane `atomicAdd`s into a (T, P) int64 buffer. Integer
+sums are associative, so the buffer is the same whatever the order of the
+atomics, and chunk buffers over disjoint asset ranges add up exactly.
+
+Arithmetic: the price-derived state (MAs, variance, z-scores) is in the sweep's
+dtype T (float or double), with explicitly rounded operations (`__dmul_rn`, ...)
+wherever TA-Lib's C code has a separate multiply and add, so that no fused
+multiply-add changes a position; the per-asset accumulators are always double
+(float32 only changes the signals). The Numba kernels (`sweep_cpu.py`) run the same
+operations in the same order.
+
+Lazy: CuPy is imported inside functions; the module compiles on first use (the
+worker calls `warmups()` at start).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+from kernels.backtest.grid import KIND, N_FLOAT_SLOTS, N_INT_SLOTS
+
+N_ACC = 11  # accumulators per asset, see ACC_FIELDS in sweep.py
+WARPS_PER_BLOCK = 8
+KIND_NAMES = {KIND.TREND: "K_TREND", KIND.MOMENTUM: "K_MOMENTUM", KIND.MEAN_REVERSION: "K_MEANREV",
+              KIND.PAIRS: "K_PAIRS"}
+_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+
+# The per-unit streaming code is plain C++ apart from the `SWEEP_DEV` qualifier and
+# the rounding intrinsics, so that tests can compile it on the host (SWEEP_EMULATE)
+# and compare it with the Numba kernels on machines without a GPU.
+SWEEP_SOURCE = r"""
+#ifndef SWEEP_EMULATE
+#define SWEEP_DEV __device__ __forceinline__
+#endif
+#ifndef SWEEP_REDUCE
+#define SWEEP_REDUCE 1
+#endif
+#ifndef SWEEP_FILTER
+#define SWEEP_FILTER 1
+#endif
+#ifndef SWEEP_WARPS
+#define SWEEP_WARPS 8
+#endif
+
+#define K_TREND 0
+#define K_MOMENTUM 1
+#define K_MEANREV 2
+#define K_PAIRS 3
+#define N_INT 4
+#define N_FLT 8
+#define N_ACC 11
+
+SWEEP_DEV double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+SWEEP_DEV float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+SWEEP_DEV double add_rn(double a, double b) { return __dadd_rn(a, b); }
+SWEEP_DEV float add_rn(float a, float b) { return __fadd_rn(a, b); }
+SWEEP_DEV double sub_rn(double a, double b) { return __dsub_rn(a, b); }
+SWEEP_DEV float sub_rn(float a, float b) { return __fsub_rn(a, b); }
+SWEEP_DEV double div_rn(double a, double b) { return __ddiv_rn(a, b); }
+SWEEP_DEV float div_rn(float a, float b) { return __fdiv_rn(a, b); }
+SWEEP_DEV double sqrt_rn(double a) { return __dsqrt_rn(a); }
+SWEEP_DEV float sqrt_rn(float a) { return __fsqrt_rn(a); }
+
+template <typename T> struct Consts;
+template <> struct Consts<double> {
+    // 8 units in the last place: the pre-screen margin of the SMA comparison
+    static SWEEP_DEV double tol() { return 1.7763568394002505e-15; }
+};
+template <> struct Consts<float> {
+    static SWEEP_DEV float tol() { return 4.76837158203125e-07f; }
+};
+
+// Per-asset accumulators (docs/backtest-semantics.md, "Metrics").
+struct Leg {
+    double E, peak, emin, be, bp, s1, s2, d2, pnl;
+    int n, expo, turn, ntr, ncl, nwin, pprev;
+};
+
+SWEEP_DEV void leg_init(Leg& L) {
+    L.E = 1.0; L.peak = 1.0; L.emin = 1.0; L.be = 1.0; L.bp = 1.0;
+    L.s1 = 0.0; L.s2 = 0.0; L.d2 = 0.0; L.pnl = 0.0;
+    L.n = 0; L.expo = 0; L.turn = 0; L.ntr = 0; L.ncl = 0; L.nwin = 0; L.pprev = 0;
+}
+
+// round(r * scale) as an integer, ties to even, for |r * scale| < 2^51: adding
+// 1.5 * 2^52 leaves the rounded integer in the low mantissa bits.
+#define SWEEP_MAGIC 6755399441055744.0
+SWEEP_DEV long long fixed_point(double r, double scale) {
+    return double_bits(fma(r, scale, SWEEP_MAGIC)) - double_bits(SWEEP_MAGIC);
+}
+
+// One bar of one asset: position q (before the no-data rule), the bar's simple
+// return rt (NaN: no data at this bar; 0: data but none at the previous bar).
+// Returns the net return in fixed point for the portfolio sum (0 when inactive).
+SWEEP_DEV long long leg_step(Leg& L, const int q, const double rt, const double fs, const double fs2,
+                             const double scale) {
+    const bool act = !isnan(rt);
+    const int p = act ? q : 0;
+    const double rr = act ? rt : 0.0;
+    const int pp = L.pprev;
+    const double g = pp == 0 ? 0.0 : (pp > 0 ? rr : -rr);
+    const int dp = abs(p - pp);
+    const double k = dp == 0 ? 0.0 : (dp == 1 ? fs : fs2);
+    const double r = g - k;
+    L.E = L.E * (1.0 + r);
+    if (L.E > L.peak) {
+        // close the drawdown segment of the old peak: keep the deepest (min E / peak)
+        if (L.emin * L.bp < L.be * L.peak) { L.be = L.emin; L.bp = L.peak; }
+        L.peak = L.E;
+        L.emin = L.E;
+    } else if (L.E < L.emin) {
+        L.emin = L.E;
+    }
+    if (act) {
+        L.n += 1;
+        L.s1 += r;
+        L.s2 = fma(r, r, L.s2);
+        const double dn = fmin(r, 0.0);
+        L.d2 = fma(dn, dn, L.d2);
+        L.expo += (p != 0);
+    }
+    L.turn += dp;
+    if (pp != 0) L.pnl += g;
+    if (p != pp) {
+        if (pp != 0) {
+            if (p == 0) L.pnl -= k;
+            L.ncl += 1;
+            L.nwin += (L.pnl > 0.0);
+        }
+        if (p != 0) { L.pnl = -k; L.ntr += 1; }
+    }
+    L.pprev = p;
+    return act ? fixed_point(r, scale) : 0LL;
+}
+
+SWEEP_DEV double leg_drawdown(const Leg& L) {
+    double be = L.be, bp = L.bp;
+    if (L.emin * bp < be * L.peak) { be = L.emin; bp = L.peak; }
+    return 1.0 - be / bp;
+}
+
+SWEEP_DEV void leg_write(double* out, const long long plane, const Leg& L) {
+    out[0 * plane] = (double)L.n;
+    out[1 * plane] = L.E;
+    out[2 * plane] = leg_drawdown(L);
+    out[3 * plane] = L.s1;
+    out[4 * plane] = L.s2;
+    out[5 * plane] = L.d2;
+    out[6 * plane] = (double)L.expo;
+    out[7 * plane] = (double)L.turn;
+    out[8 * plane] = (double)L.ntr;
+    out[9 * plane] = (double)L.ncl;
+    out[10 * plane] = (double)L.nwin;
+}
+
+// TA-Lib 0.8 VAR's re-anchoring: fresh two-pass sums of the window ending at t
+// (kernels/indicators/cpu.py: var_rebuild_nb), trailing value already removed.
+template <typename T>
+SWEEP_DEV void var_rebuild(const T* col, const long long U, const int t, const int w, const T inv,
+                           T& var, T& shift, T& tot1, T& tot2, T& peak) {
+    const int ws = t - w + 1;
+    T acc = (T)0;
+    for (int j = ws; j <= t; ++j) acc = add_rn(acc, col[(long long)j * U]);
+    shift = mul_rn(acc, inv);
+    tot1 = (T)0;
+    tot2 = (T)0;
+    for (int j = ws; j <= t; ++j) {
+        const T a = sub_rn(col[(long long)j * U], shift);
+        tot1 = add_rn(tot1, a);
+        tot2 = add_rn(tot2, mul_rn(a, a));
+    }
+    T mean1 = mul_rn(tot1, inv);
+    var = sub_rn(mul_rn(tot2, inv), mul_rn(mean1, mean1));
+    if (var < mul_rn((T)0.000001, mul_rn(tot2, inv))) {
+        shift = col[(long long)t * U];
+        tot1 = (T)0;
+        tot2 = (T)0;
+        for (int j = ws; j <= t; ++j) {
+            const T a = sub_rn(col[(long long)j * U], shift);
+            tot1 = add_rn(tot1, a);
+            tot2 = add_rn(tot2, mul_rn(a, a));
+        }
+        mean1 = mul_rn(tot1, inv);
+        var = sub_rn(mul_rn(tot2, inv), mul_rn(mean1, mean1));
+    }
+    peak = tot2;
+    if (var < mul_rn((T)0.000000000001, mul_rn(tot2, inv))) var = (T)0;
+    const T a = sub_rn(col[(long long)ws * U], shift);
+    tot1 = sub_rn(tot1, a);
+    tot2 = sub_rn(tot2, mul_rn(a, a));
+}
+
+// Stream one unit (column u of sig, (T, U) row-major) of one combination over all bars.
+// sig: close (or, for pairs, the log spread), NaN where missing; first: its first finite bar.
+// ra (and rb for pairs): per-asset simple returns with the activity encoded (see leg_step).
+template <typename T, int KIND, class Sink>
+SWEEP_DEV void sweep_unit(const T* __restrict__ sig, const T* __restrict__ ra, const T* __restrict__ rb,
+                          const int Tn, const int U, const int u, const int first,
+                          const int* __restrict__ ip, const T* __restrict__ fp,
+                          const double fs, const double fs2, const double scale,
+                          Sink& sink, Leg& La, Leg& Lb) {
+    leg_init(La);
+    leg_init(Lb);
+    const long long UL = U;
+    const T* col = sig + u;
+    const T* pa = ra + u;
+    const T* pb = rb + u;
+    const int w1 = ip[0], w2 = ip[1], flag1 = ip[2], flag2 = ip[3];
+    const T f0 = fp[0], f1 = fp[1], f2 = fp[2], f3 = fp[3], f4 = fp[4], f5 = fp[5];
+    const long long off1 = (KIND == K_MOMENTUM ? (long long)w1 : (long long)(w1 - 1)) * UL;
+    const long long off2 = (long long)(w2 - 1) * UL;
+    T sa = (T)0, sb = (T)0, ea = (T)0, eb = (T)0;
+    T shift = (T)0, tot1 = (T)0, tot2 = (T)0, peak = (T)0;
+    int bars = 0, state = 0;
+    for (int t = 0; t < Tn; ++t) {
+        const long long row = (long long)t * UL;
+        const int k = t - first;
+        int q = 0;
+        if (k >= 0) {
+            const T x = col[row];
+            if constexpr (KIND == K_TREND) {
+                // ints [fast, slow, is_ema, long_only]; floats [k_fast, k_slow, 1/fast, 1/slow, fast, slow]
+                sa = add_rn(sa, x);
+                sb = add_rn(sb, x);
+                if (flag1) {
+                    if (k == w1 - 1) ea = div_rn(sa, f4);
+                    else if (k >= w1) ea = add_rn(mul_rn(sub_rn(x, ea), f0), ea);
+                    if (k == w2 - 1) eb = div_rn(sb, f5);
+                    else if (k >= w2) eb = add_rn(mul_rn(sub_rn(x, eb), f1), eb);
+                    if (k >= w2 - 1) q = (ea > eb) - (ea < eb);
+                } else {
+                    if (k >= w2 - 1) {
+#if SWEEP_FILTER
+                        // Pre-screen with reciprocals (within 3 ulp of the quotients);
+                        // decide on TA-Lib's quotients only when they are that close.
+                        const T af = sa * f2;
+                        const T as = sb * f3;
+                        const T d = af - as;
+                        const T tl = (fabs(af) + fabs(as)) * Consts<T>::tol();
+                        if (d > tl) q = 1;
+                        else if (d < -tl) q = -1;
+                        else
+#endif
+                        {
+                            const T ma = div_rn(sa, f4);
+                            const T mb = div_rn(sb, f5);
+                            q = (ma > mb) - (ma < mb);
+                        }
+                    }
+                    if (k >= w1 - 1) sa = sub_rn(sa, col[row - off1]);
+                    if (k >= w2 - 1) sb = sub_rn(sb, col[row - off2]);
+                }
+                if (flag2 && q < 0) q = 0;
+            } else if constexpr (KIND == K_MOMENTUM) {
+                // ints [lookback, long_only]; floats [threshold]
+                if (k >= w1) {
+                    const T m = sub_rn(div_rn(x, col[row - off1]), (T)1);
+                    if (m > f0) q = 1;
+                    else if (!w2 && m < -f0) q = -1;
+                }
+            } else {
+                // mean_reversion / pairs: ints [window, long_only]; floats [entry_z, exit_z, window, 1/window]
+                sa = add_rn(sa, x);  // SMA running total
+                if (k == 0) shift = x;
+                if (k == w1 - 1) { bars = 32 * w1; peak = tot2; }
+                const T a = sub_rn(x, shift);
+                tot1 = add_rn(tot1, a);
+                tot2 = add_rn(tot2, mul_rn(a, a));
+                bool ok = false;
+                T z = (T)0;
+                if (k >= w1 - 1) {
+                    if (tot2 > peak) peak = tot2;
+                    const T mean1 = mul_rn(tot1, f3);
+                    T var = sub_rn(mul_rn(tot2, f3), mul_rn(mean1, mean1));
+                    const T xt = col[row - off1];
+                    const T at = sub_rn(xt, shift);
+                    tot1 = sub_rn(tot1, at);
+                    tot2 = sub_rn(tot2, mul_rn(at, at));
+                    bars -= 1;
+                    if (var < mul_rn((T)0.000001, mul_rn(peak, f3)) || bars <= 0) {
+                        bars = 32 * w1;
+                        var_rebuild<T>(col, UL, t, w1, f3, var, shift, tot1, tot2, peak);
+                    }
+                    const T sma = div_rn(sa, f2);
+                    sa = sub_rn(sa, xt);
+                    const T sd = sqrt_rn(var);
+                    if (sd > (T)0) {
+                        z = div_rn(sub_rn(x, sma), sd);
+                        ok = isfinite(z);
+                    }
+                }
+                if (!ok) {
+                    state = 0;
+                } else {
+                    if (state == 1 && z >= -f1) state = 0;
+                    else if (state == -1 && z <= f1) state = 0;
+                    if (state == 0) {
+                        if (z < -f0) state = 1;
+                        else if (z > f0 && !(KIND == K_MEANREV && w2)) state = -1;
+                    }
+                }
+                q = state;
+            }
+        } else if constexpr (KIND == K_MEANREV || KIND == K_PAIRS) {
+            state = 0;
+        }
+        long long fq = leg_step(La, q, (double)pa[row], fs, fs2, scale);
+        if constexpr (KIND == K_PAIRS) fq += leg_step(Lb, -q, (double)pb[row], fs, fs2, scale);
+        sink.add(t, fq);
+    }
+    (void)flag1; (void)flag2; (void)f1; (void)f2; (void)f3; (void)f4; (void)f5; (void)off2;
+}
+
+#ifndef SWEEP_EMULATE
+// Adds a warp's 32 fixed-point values of bar t into psum[t, combo].
+struct WarpSink {
+    unsigned long long* out;  // &psum[0, combo]; row stride P
+    long long P;
+    bool live;
+    int lane;
+    __device__ __forceinline__ void add(const int t, long long q) {
+        q = live ? q : 0LL;
+#if SWEEP_REDUCE
+        // |q| < 2^50: the low 26 bits (unsigned) and the high part (signed, |.| < 2^24)
+        // each sum over 32 lanes without overflowing 32 bits.
+        const unsigned lo = (unsigned)(q & 0x3FFFFFFLL);
+        const int hi = (int)(q >> 26);
+        const unsigned slo = __reduce_add_sync(0xffffffffu, lo);
+        const int shi = __reduce_add_sync(0xffffffffu, hi);
+        const long long tot = (long long)shi * 67108864LL + (long long)slo;
+#else
+        long long tot = q;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) tot += __shfl_xor_sync(0xffffffffu, tot, o);
+#endif
+        if (lane == 0 && tot != 0) atomicAdd(out + (long long)t * P, (unsigned long long)tot);
+    }
+};
+
+// grid (ceil(P / SWEEP_WARPS), ceil(U / 32)), block 32 * SWEEP_WARPS.
+// acc: (N_ACC, P, n_assets) doubles; psum: (Tn, P) int64 (two's complement in uint64).
+template <typename T, int KIND>
+__global__ void __launch_bounds__(32 * SWEEP_WARPS)
+sweep_kernel(const T* __restrict__ sig, const T* __restrict__ ra, const T* __restrict__ rb,
+             const int* __restrict__ first, const int* __restrict__ ip, const T* __restrict__ fp,
+             const int Tn, const int U, const int P, const int n_assets,
+             const double fs, const double fs2, const double scale,
+             unsigned long long* __restrict__ psum, double* __restrict__ acc) {
+    const int warp = threadIdx.x >> 5;
+    const int lane = threadIdx.x & 31;
+    const int combo = blockIdx.x * SWEEP_WARPS + warp;
+    if (combo >= P) return;  // whole warp
+    const int u0 = blockIdx.y * 32 + lane;
+    const bool live = u0 < U;
+    const int u = live ? u0 : U - 1;
+    WarpSink sink{psum + combo, (long long)P, live, lane};
+    Leg La, Lb;
+    sweep_unit<T, KIND, WarpSink>(sig, ra, rb, Tn, U, u, first[u], ip + (long long)combo * N_INT,
+                                  fp + (long long)combo * N_FLT, fs, fs2, scale, sink, La, Lb);
+    if (!live) return;
+    const long long plane = (long long)P * n_assets;
+    double* out = acc + (long long)combo * n_assets;
+    if (KIND == K_PAIRS) {
+        leg_write(out + 2 * u, plane, La);
+        leg_write(out + 2 * u + 1, plane, Lb);
+    } else {
+        leg_write(out + u, plane, La);
+    }
+}
+#endif
+"""
+
+# double_bits differs between the device and the host emulation.
+_DEVICE_PRELUDE = r"""
+#define double_bits(x) __double_as_longlong(x)
+"""
+
+
+def kernel_names() -> list[str]:
+    """Every instantiation: sweep_kernel<T, KIND> for T in float/double and the four kinds."""
+    return [f"sweep_kernel<{ct},{k}>" for ct in ("float", "double") for k in range(4)]
+
+
+def kernel_name(kind: int, dtype: Any) -> str:
+    return f"sweep_kernel<{_CTYPES[np.dtype(dtype)]},{int(kind)}>"
+
+
+@functools.lru_cache(maxsize=8)
+def module(defines: tuple[str, ...] = ()) -> Any:
+    """The compiled RawModule (cached; `defines` such as ("SWEEP_REDUCE=0",) build variants)."""
+    import cupy as cp  # noqa: PLC0415 - GPU backend only
+
+    options = ("-std=c++17", *(f"-D{d}" for d in defines))
+    return cp.RawModule(code=_DEVICE_PRELUDE + SWEEP_SOURCE, options=options, name_expressions=kernel_names())
+
+
+def launch(
+    kind: int,
+    sig: Any,
+    ra: Any,
+    rb: Any,
+    first: Any,
+    ints: Any,
+    floats: Any,
+    n_assets: int,
+    fees_plus_slippage: float,
+    scale: float,
+    defines: tuple[str, ...] = (),
+    warps_per_block: int = WARPS_PER_BLOCK,
+) -> tuple[Any, Any]:
+    """Run the fused kernel on CuPy arrays; returns (acc (N_ACC, P, n_assets) float64,
+    psum (T, P) int64).
+
+    `sig` (T, U), `ra`/`rb` (T, U) (rb = ra unless pairs) in the sweep dtype,
+    `first` (U,) int32, `ints` (P, 4) int32, `floats` (P, 8) in the sweep dtype.
+    Columns of `acc` not covered by a unit (the odd last asset of pairs) are left
+    for the caller to fill.
+    """
+    import cupy as cp  # noqa: PLC0415
+
+    n_bars, n_units = sig.shape
+    n_combos = ints.shape[0]
+    dtype = sig.dtype
+    acc = cp.empty((N_ACC, n_combos, n_assets), dtype=cp.float64)
+    psum = cp.zeros((n_bars, n_combos), dtype=cp.uint64)
+    if n_units == 0 or n_combos == 0 or n_bars == 0:
+        return acc, psum.view(cp.int64)
+    if warps_per_block != WARPS_PER_BLOCK and not any(d.startswith("SWEEP_WARPS=") for d in defines):
+        defines = (*defines, f"SWEEP_WARPS={warps_per_block}")
+    fn = module(tuple(defines)).get_function(kernel_name(kind, dtype))
+    grid = ((n_combos + warps_per_block - 1) // warps_per_block, (n_units + 31) // 32)
+    fs = float(fees_plus_slippage)
+    fn(
+        grid,
+        (32 * warps_per_block,),
+        (
+            cp.ascontiguousarray(sig),
+            cp.ascontiguousarray(ra),
+            cp.ascontiguousarray(rb),
+            cp.ascontiguousarray(first, dtype=cp.int32),
+            cp.ascontiguousarray(ints, dtype=cp.int32),
+            cp.ascontiguousarray(floats, dtype=dtype),
+            np.int32(n_bars),
+            np.int32(n_units),
+            np.int32(n_combos),
+            np.int32(n_assets),
+            np.float64(fs),
+            np.float64(fs * 2.0),
+            np.float64(scale),
+            psum,
+            acc,
+        ),
+    )
+    return acc, psum.view(cp.int64)
+
+
+def warmups() -> dict[str, Callable[[], None]]:
+    """Compile and run every sweep kernel once on tiny inputs (one entry per kernel)."""
+    import cupy as cp  # noqa: PLC0415
+
+    def make(kind: int, dtype: Any) -> Callable[[], None]:
+        def run() -> None:
+            n_bars, n_units = 8, 2
+            rng = np.random.default_rng(0)
+            close = cp.asarray(100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, (n_bars, n_units)), axis=0)), dtype=dtype)
+            ret = cp.zeros_like(close)
+            first = cp.zeros(n_units, dtype=cp.int32)
+            ints = cp.asarray([[2, 3, 0, 0]], dtype=cp.int32)
+            floats = cp.asarray([[2 / 3, 0.5, 0.5, 1 / 3, 2.0, 3.0, 0.0, 0.0]], dtype=dtype)
+            n_assets = 2 * n_units if kind == KIND.PAIRS else n_units
+            launch(kind, close, ret, ret, first, ints, floats, n_assets, 0.0, 2.0**40)
+            cp.cuda.get_current_stream().synchronize()
+
+        return run
+
+    return {
+        f"sweep_{KIND_NAMES[k].lower()[2:]}_{_CTYPES[np.dtype(dt)]}": make(k, dt)
+        for dt in (np.float32, np.float64)
+        for k in (KIND.TREND, KIND.MOMENTUM, KIND.MEAN_REVERSION, KIND.PAIRS)
+    }
+
+
+__all__ = ["N_ACC", "SWEEP_SOURCE", "kernel_names", "launch", "module", "warmups", "N_FLOAT_SLOTS", "N_INT_SLOTS"]

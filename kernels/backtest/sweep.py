@@ -1,0 +1,617 @@
+"""Parameter sweeps: every combination of a grid over every asset, in one fused kernel.
+
+`sweep(data, strategy, grid, ...)` runs a built-in strategy for each combination of
+`grid` (see `kernels.backtest.grid`: Cartesian product, last name fastest, ids from
+0, combinations breaking fast < slow or exit_z < entry_z dropped) over each asset,
+and returns a `SweepResult`: per (combination, asset) metrics, per combination
+portfolio metrics, and the `top_k` combinations by `rank_by`. Every row equals
+`kernels.backtest.run` for that combination (docs/backtest-semantics.md).
+
+The work is one streaming kernel per chunk, Numba on the CPU (`sweep_cpu.py`) and
+CUDA on the GPU (`gpu.py`), with no T x N x P intermediate. A sweep can be cut into
+chunks (`Chunk`: a range of combinations x a range of assets; `plan_chunks` makes
+chunks of bounded work so that a coordinator can preempt between them), and
+`merge_sweeps` merges chunk results into exactly the unchunked result: per-asset
+rows are independent of the chunking, and the portfolio is rebuilt from per-bar
+sums of the net returns kept as 64-bit fixed-point integers (scale 2^e, e chosen
+from a bound on |r| over the whole panel), whose sums do not depend on their order.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import types
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from kernels.backend import array_module, is_gpu_array, resolve_backend, to_numpy
+from kernels.backtest.grid import KIND, GridError, SweepGrid, expand_grid
+from kernels.data import DataValidationError, Panel
+
+ACC_FIELDS: tuple[str, ...] = (
+    "n_active", "equity", "max_drawdown", "sum_r", "sum_r2", "sum_down2",
+    "n_exposed", "turnover", "n_trades", "n_closed", "n_wins",
+)
+N_ACC = len(ACC_FIELDS)
+# Lower is better for these ranking metrics; every other metric ranks high first.
+ASCENDING_METRICS: frozenset[str] = frozenset({"max_drawdown", "ann_vol"})
+ASSET_ALIGN = 32  # plan_chunks splits assets at multiples of a warp (even: pairs stay whole)
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class SweepInputError(ValueError):
+    """A `sweep` argument (other than the grid) is invalid; the message names it."""
+
+
+# ------------------------------------------------------------------------ chunks
+@dataclass(frozen=True)
+class Chunk:
+    """A block of a sweep: combination ids x asset positions (ranges or slices, step 1)."""
+
+    combos: range | slice
+    assets: range | slice
+
+    def resolve(self, n_combos: int, n_assets: int) -> tuple[range, range]:
+        """Concrete (combos, assets) ranges, checked against the sweep's sizes."""
+        return _as_range(self.combos, n_combos, "combos"), _as_range(self.assets, n_assets, "assets")
+
+    def n_cells(self, n_combos: int, n_assets: int, n_bars: int) -> int:
+        combos, assets = self.resolve(n_combos, n_assets)
+        return len(combos) * len(assets) * n_bars
+
+
+def _as_range(r: range | slice, n: int, name: str) -> range:
+    if isinstance(r, slice):
+        start, stop, step = r.indices(n)
+        r = range(start, stop, step)
+    if not isinstance(r, range):
+        raise SweepInputError(f"chunk {name} must be a range or a slice, got {type(r).__name__}")
+    if r.step != 1:
+        raise SweepInputError(f"chunk {name} must have step 1, got {r}")
+    if len(r) == 0:
+        raise SweepInputError(f"chunk {name} is empty: {r}")
+    if r.start < 0 or r.stop > n:
+        raise SweepInputError(f"chunk {name} {r} is outside 0..{n}")
+    return r
+
+
+def plan_chunks(n_combos: int, n_assets: int, max_cells_per_chunk: int, n_bars: int) -> list[Chunk]:
+    """Cut a sweep into chunks of at most `max_cells_per_chunk` cells (bars x assets x
+    combinations), combination-major.
+
+    Chunks take all assets and as many combinations as fit; when one combination
+    over all assets does not fit, assets are split at multiples of 32 (so pairs are
+    never cut), one combination per chunk, and such a chunk may exceed the bound
+    when even 32 assets do not fit.
+    """
+    for name, v in (("n_combos", n_combos), ("n_assets", n_assets), ("max_cells_per_chunk", max_cells_per_chunk),
+                     ("n_bars", n_bars)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise SweepInputError(f"{name} must be a positive int, got {v!r}")
+    per_combo = n_assets * n_bars
+    if per_combo <= max_cells_per_chunk:
+        step = max_cells_per_chunk // per_combo
+        return [Chunk(range(c, min(c + step, n_combos)), range(0, n_assets)) for c in range(0, n_combos, step)]
+    width = max(ASSET_ALIGN, (max_cells_per_chunk // n_bars) // ASSET_ALIGN * ASSET_ALIGN)
+    return [
+        Chunk(range(c, c + 1), range(a, min(a + width, n_assets)))
+        for c in range(n_combos)
+        for a in range(0, n_assets, width)
+    ]
+
+
+# ------------------------------------------------------------------------ results
+@dataclass(frozen=True, eq=False)
+class SweepState:
+    """What `merge_sweeps` needs beyond the tables (host arrays).
+
+    `portfolio_sums` (T, P) int64: per bar and combination, the sum over this
+    chunk's assets of the net returns of active assets, in units of 2^-scale_exp;
+    `active_count` (T,): the chunk's assets with data at each bar; `trade_counts`
+    (P, n_assets, 2) int64: closed trades and winning closed trades.
+    """
+
+    combos: range
+    assets: range
+    portfolio_sums: np.ndarray
+    active_count: np.ndarray
+    trade_counts: np.ndarray
+    scale_exp: int
+    n_combos_total: int
+    symbols_all: tuple[str, ...]
+    n_bars: int
+    dtype: str
+    fees: float
+    slippage: float
+    bars_per_year: float
+
+
+@dataclass(frozen=True, eq=False)
+class SweepResult:
+    """The outcome of `sweep` (or of one chunk of it, or of `merge_sweeps`).
+
+    - `params`: DataFrame indexed by combo_id, one column per strategy parameter.
+    - `asset_metrics`: DataFrame indexed by (combo_id, symbol), columns METRICS.
+    - `portfolio_metrics`: DataFrame indexed by combo_id, columns METRICS: the
+      equal-weight portfolio of this result's assets (all assets once complete).
+    - `top`: the `top_k` combinations by `rank_by` (best first; NaN last; ties by
+      lower id), their parameters and portfolio metrics.
+    - `backend`: "cpu" or "gpu" ("cpu+gpu" for a merge of both).
+    - `n_dropped`: grid combinations dropped as invalid (not numbered).
+    """
+
+    params: pd.DataFrame
+    asset_metrics: pd.DataFrame
+    portfolio_metrics: pd.DataFrame
+    top: pd.DataFrame
+    backend: str
+    strategy: str
+    rank_by: str
+    top_k: int
+    n_dropped: int
+    state: SweepState
+
+    def combo(self, combo_id: int) -> dict[str, Any]:
+        """One combination's parameters as plain Python values (ready for `run`)."""
+        row = self.params.loc[combo_id]
+        return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in
+                ((c, self.params[c].loc[combo_id]) for c in self.params.columns)} if len(row) else {}
+
+    @property
+    def complete(self) -> bool:
+        """True when this result covers every combination and every asset."""
+        s = self.state
+        return len(s.combos) == s.n_combos_total and len(s.assets) == len(s.symbols_all)
+
+
+# ------------------------------------------------------------------------ validation
+def _check_rate(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise SweepInputError(f"{name} must be a finite number, got {value!r}")
+    if not 0.0 <= float(value) < 1.0:
+        raise SweepInputError(f"{name} is a fraction of traded value and must be in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _check_args(top_k: Any, rank_by: Any, dtype: Any, bars_per_year: Any) -> tuple[int, str, np.dtype, float]:
+    from kernels.backtest.metrics import METRICS  # noqa: PLC0415
+
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 0:
+        raise SweepInputError(f"top_k must be an int >= 0, got {top_k!r}")
+    if rank_by not in METRICS:
+        raise SweepInputError(f"rank_by must be one of {list(METRICS)}, got {rank_by!r}")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise SweepInputError(f"dtype must be float32 or float64, got {dtype!r}") from exc
+    if dt not in DTYPES:
+        raise SweepInputError(f"dtype must be float32 or float64, got {dt}")
+    if isinstance(bars_per_year, bool) or not isinstance(bars_per_year, numbers.Real) \
+            or not math.isfinite(float(bars_per_year)) or bars_per_year <= 0:
+        raise SweepInputError(f"bars_per_year must be a finite number > 0, got {bars_per_year!r}")
+    return int(top_k), str(rank_by), dt, bars_per_year
+
+
+def _close_and_symbols(data: Any) -> tuple[Any, tuple[str, ...]]:
+    if isinstance(data, Panel):
+        return data.close, tuple(data.symbols)
+    if isinstance(data, pd.DataFrame):
+        return data.to_numpy(dtype=np.float64), tuple(str(c) for c in data.columns)
+    if getattr(data, "ndim", None) == 2:
+        return data, tuple(str(i) for i in range(data.shape[1]))
+    raise SweepInputError(f"data must be a Panel, a (T, N) close array or a DataFrame, got {type(data).__name__}")
+
+
+# ------------------------------------------------------------------------ preparation
+@dataclass(frozen=True)
+class _Prepared:
+    sig: Any  # (T, U) close or spread, NaN where missing
+    ra: Any  # (T, U) simple returns of the (first) leg, NaN = no data
+    rb: Any  # (T, U) second leg (pairs) or ra
+    first: Any  # (U,) first finite bar of sig
+    active_count: Any  # (T,) int64 over the chunk's assets
+    odd_active: Any  # number of active bars of the odd last asset of pairs, or None
+    scale_exp: int
+
+
+def simple_returns(xp: ModuleType, close: Any) -> Any:
+    """c[t] / c[t-1] - 1 with the activity encoded: NaN where c[t] is missing, 0 where
+    c[t] exists but c[t-1] does not (and at bar 0)."""
+    fin = xp.isfinite(close)
+    out = xp.empty(close.shape, dtype=close.dtype)
+    with np.errstate(all="ignore"):
+        change = close[1:] / close[:-1] - 1
+    out[1:] = xp.where(fin[1:], xp.where(fin[:-1], change, 0), xp.nan)
+    out[:1] = xp.where(fin[:1], 0, xp.nan)
+    return out
+
+
+def scale_exponent(max_abs_return: float, n_assets: int) -> int:
+    """The fixed-point exponent e: |r| * 2^e < 2^50 per asset (the warp reduction's
+    and the rounding trick's range) and the sum over all assets < 2^62."""
+    if not max_abs_return > 0:
+        return 60
+    _, ex = math.frexp(max_abs_return)
+    _, ex_n = math.frexp(max_abs_return * n_assets)
+    return int(min(50 - ex, 62 - ex_n, 60))
+
+
+def _first_valid(xp: ModuleType, finite: Any) -> Any:
+    n_bars = finite.shape[0]
+    return xp.where(finite.any(axis=0), finite.argmax(axis=0), n_bars).astype(np.int32)
+
+
+def _prepare(xp: ModuleType, close: Any, assets: range, kind: int, dtype: np.dtype, fs: float) -> _Prepared:
+    c_all = close.astype(dtype, copy=False)
+    ret_all = simple_returns(xp, c_all)
+    with np.errstate(all="ignore"):
+        finite_ret = xp.where(xp.isfinite(ret_all), xp.abs(ret_all), 0)
+    max_r = float(finite_ret.max()) if finite_ret.size else 0.0
+    scale_exp = scale_exponent(max_r + 2.0 * fs, close.shape[1])
+    a0, a1 = assets.start, assets.stop
+    cc = xp.ascontiguousarray(c_all[:, a0:a1])
+    ret = xp.ascontiguousarray(ret_all[:, a0:a1])
+    fin = xp.isfinite(cc)
+    count = fin.sum(axis=1).astype(np.int64)
+    if kind != KIND.PAIRS:
+        return _Prepared(cc, ret, ret, _first_valid(xp, fin), count, None, scale_exp)
+    n_assets = a1 - a0
+    u = n_assets // 2
+    # The log spread is computed on the host in float64 (as the reference does), so
+    # that both backends read identical spreads.
+    host = to_numpy(close[:, a0:a0 + 2 * u]).astype(np.float64, copy=False)
+    with np.errstate(all="ignore"):
+        spread = np.log(host[:, 0::2]) - np.log(host[:, 1::2])
+    spread[~np.isfinite(spread)] = np.nan
+    sig = xp.asarray(np.ascontiguousarray(spread.astype(dtype)))
+    first = _first_valid(xp, xp.isfinite(sig))
+    ra = xp.ascontiguousarray(ret[:, 0:2 * u:2])
+    rb = xp.ascontiguousarray(ret[:, 1:2 * u:2])
+    odd = fin[:, n_assets - 1].sum() if n_assets % 2 else None
+    return _Prepared(sig, ra, rb, first, count, odd, scale_exp)
+
+
+# ------------------------------------------------------------------------ kernels
+def _run_cpu(g: SweepGrid, combos: range, prep: _Prepared, n_assets: int, dtype: np.dtype,
+             fs: float) -> tuple[np.ndarray, np.ndarray]:
+    import numba  # noqa: PLC0415
+
+    from kernels.backtest import sweep_cpu  # noqa: PLC0415 - compiles on first use
+
+    ints = np.ascontiguousarray(g.ints[combos.start:combos.stop])
+    floats = np.ascontiguousarray(g.floats[combos.start:combos.stop].astype(dtype))
+    n_units = prep.sig.shape[1]
+    n_combos = len(combos)
+    jobs = 4 * numba.get_num_threads()
+    n_blocks = max(1, min(n_units, -(-jobs // n_combos))) if n_units else 1
+    acc, part = sweep_cpu.sweep_nb(
+        g.kind,
+        np.ascontiguousarray(prep.sig.T),
+        np.ascontiguousarray(prep.ra.T),
+        np.ascontiguousarray(prep.rb.T),
+        prep.first.astype(np.int64),
+        ints,
+        floats,
+        sweep_cpu.consts_for(dtype),
+        fs,
+        2.0 * fs,
+        2.0 ** prep.scale_exp,
+        n_assets,
+        n_blocks,
+    )
+    return acc, np.ascontiguousarray(part.sum(axis=0).T)
+
+
+def _run_gpu(g: SweepGrid, combos: range, prep: _Prepared, n_assets: int, dtype: np.dtype,
+             fs: float) -> tuple[Any, Any]:
+    import cupy as cp  # noqa: PLC0415
+
+    from kernels.backtest import gpu  # noqa: PLC0415
+
+    ints = cp.asarray(g.ints[combos.start:combos.stop])
+    floats = cp.asarray(g.floats[combos.start:combos.stop].astype(dtype))
+    return gpu.launch(g.kind, prep.sig, prep.ra, prep.rb, prep.first, ints, floats, n_assets, fs,
+                      2.0 ** prep.scale_exp)
+
+
+def _fill_flat_asset(xp: ModuleType, acc: Any, column: int, n_active: Any) -> None:
+    """Accumulators of an asset that never trades (the odd last asset of pairs)."""
+    acc[:, :, column] = 0.0
+    acc[0, :, column] = n_active
+    acc[1, :, column] = 1.0
+
+
+# ------------------------------------------------------------------------ metrics
+def asset_metric_arrays(xp: ModuleType, acc: Any, bars_per_year: float) -> dict[str, Any]:
+    """METRICS (and n_closed, n_wins) per (combination, asset) from the kernels'
+    accumulators acc (N_ACC, P, N) (see ACC_FIELDS)."""
+    n, equity, mdd, s1, s2, d2, exposed, turnover, n_trades, n_closed, n_wins = (acc[i] for i in range(N_ACC))
+    sqrt_b = float(np.sqrt(bars_per_year))
+    with np.errstate(all="ignore"):
+        mean = s1 / n
+        var = (s2 - s1 * mean) / (n - 1.0)
+        std = xp.sqrt(xp.maximum(var, 0.0))
+        down = xp.sqrt(d2 / n)
+        cagr = xp.where(equity <= 0, -1.0, xp.abs(equity) ** (bars_per_year / n) - 1.0)
+        cagr = xp.where(n == 0, xp.nan, cagr)
+        out = {
+            "total_return": equity - 1.0,
+            "cagr": cagr,
+            "ann_vol": xp.where(n < 2, xp.nan, std * sqrt_b),
+            "sharpe": xp.where((n < 2) | ~(std > 0), xp.nan, mean / std * sqrt_b),
+            "sortino": xp.where((n < 1) | ~(down > 0), xp.nan, mean / down * sqrt_b),
+            "max_drawdown": mdd,
+            "calmar": xp.where(~(mdd > 0), xp.nan, cagr / mdd),
+            "n_trades": n_trades,
+            "win_rate": xp.where(n_closed == 0, xp.nan, n_wins / n_closed),
+            "exposure": xp.where(n == 0, xp.nan, exposed / n),
+            "turnover": turnover,
+        }
+    out["n_closed"] = n_closed
+    out["n_wins"] = n_wins
+    return out
+
+
+def portfolio_metric_table(xp: ModuleType, sums: Any, active_count: Any, scale_exp: int, bars_per_year: float,
+                           n_trades: Any, n_closed: Any, n_wins: Any, exposure: Any, turnover: Any) -> np.ndarray:
+    """Host (P, len(METRICS)) portfolio metrics from the fixed-point per-bar sums
+    (T, P), the active counts (T,) and the per-asset trade values (P, N)."""
+    from kernels.backtest import metrics as M  # noqa: PLC0415
+
+    total = sums.astype(np.float64) * (2.0 ** -scale_exp)
+    has = active_count > 0
+    with np.errstate(all="ignore"):
+        net = xp.where(has[:, None], total / xp.maximum(active_count, 1)[:, None].astype(np.float64), 0.0)
+    values = M.return_metrics(xp, net, has[:, None], bars_per_year)
+    values.update(M.portfolio_trade_metrics(xp, n_trades=n_trades, n_closed=n_closed, n_wins=n_wins,
+                                            exposure=exposure, turnover=turnover))
+    n_combos = sums.shape[1]
+    return M.metrics_table(xp, {k: xp.broadcast_to(xp.asarray(v, dtype=np.float64), (n_combos,)) for k, v in
+                                values.items()})
+
+
+def rank_top(portfolio: pd.DataFrame, params: pd.DataFrame, rank_by: str, top_k: int) -> pd.DataFrame:
+    """The top_k rows by `rank_by` (high first, low first for ASCENDING_METRICS),
+    NaN last, ties by lower combo_id; parameters then metrics."""
+    values = portfolio[rank_by].to_numpy(dtype=np.float64)
+    ids = portfolio.index.to_numpy()
+    key = values if rank_by in ASCENDING_METRICS else -values
+    order = np.lexsort((ids, key, np.isnan(values)))[:top_k]
+    chosen = ids[order]
+    return pd.concat([params.loc[chosen], portfolio.loc[chosen]], axis=1)
+
+
+# ------------------------------------------------------------------------ public API
+def sweep(
+    data: Panel | Any,
+    strategy: str,
+    grid: Mapping[str, Any],
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    top_k: int = 10,
+    rank_by: str = "sharpe",
+    chunk: Chunk | None = None,
+    backend: str = "auto",
+    dtype: Any = np.float64,
+    bars_per_year: float = 252,
+) -> SweepResult:
+    """Backtest every combination of `grid` for a built-in strategy over every asset.
+
+    `data` is a Panel (or a (T, N) close array / DataFrame). `chunk` restricts the
+    work to a block of combination ids x asset positions (for pairs, an asset
+    range must start at an even position and end at an even position or at the
+    last asset). `dtype` float32 computes the signals in float32 (accumulators stay
+    float64). Raises GridError for bad grids, SweepInputError for other arguments,
+    DataValidationError for bad prices, BackendUnavailable for an unavailable
+    explicit backend.
+    """
+    from kernels.backtest.metrics import METRICS  # noqa: PLC0415
+    from kernels.backtest.run import check_close  # noqa: PLC0415
+
+    close, symbols = _close_and_symbols(data)
+    fees = _check_rate("fees", fees)
+    slippage = _check_rate("slippage", slippage)
+    top_k, rank_by, dt, bars_per_year = _check_args(top_k, rank_by, dtype, bars_per_year)
+    ran = resolve_backend(backend, close)
+    xp = array_module(ran)
+    close = xp.asarray(close)
+    if close.dtype.kind != "f":
+        close = close.astype(np.float64)
+    check_close(xp, close)
+    n_bars, n_all = close.shape
+    g = expand_grid(strategy, grid, n_bars)
+    if chunk is None:
+        chunk = Chunk(range(g.n_combos), range(n_all))
+    if not isinstance(chunk, Chunk):
+        raise SweepInputError(f"chunk must be a Chunk, got {type(chunk).__name__}")
+    combos, assets = chunk.resolve(g.n_combos, n_all)
+    if g.kind == KIND.PAIRS and (assets.start % 2 or (assets.stop % 2 and assets.stop != n_all)):
+        raise SweepInputError(f"pairs sweeps need asset chunks that keep pairs whole (even bounds), got {assets}")
+    fs = fees + slippage
+    prep = _prepare(xp, close, assets, g.kind, dt, fs)
+    n_assets = len(assets)
+    run_kernel = _run_gpu if ran == "gpu" else _run_cpu
+    acc, sums = run_kernel(g, combos, prep, n_assets, dt, fs)
+    if prep.odd_active is not None:
+        _fill_flat_asset(xp, acc, n_assets - 1, prep.odd_active)
+
+    arrays = asset_metric_arrays(xp, acc, bars_per_year)
+    table = to_numpy(xp.stack([arrays[m] for m in METRICS], axis=-1))  # (P, N, M)
+    port = portfolio_metric_table(xp, sums, prep.active_count, prep.scale_exp, bars_per_year,
+                                  arrays["n_trades"], arrays["n_closed"], arrays["n_wins"], arrays["exposure"],
+                                  arrays["turnover"])
+    counts = np.stack([to_numpy(arrays["n_closed"]), to_numpy(arrays["n_wins"])], axis=-1).astype(np.int64)
+    state = SweepState(
+        combos=combos,
+        assets=assets,
+        portfolio_sums=to_numpy(sums),
+        active_count=to_numpy(prep.active_count),
+        trade_counts=counts,
+        scale_exp=prep.scale_exp,
+        n_combos_total=g.n_combos,
+        symbols_all=symbols,
+        n_bars=n_bars,
+        dtype=dt.name,
+        fees=fees,
+        slippage=slippage,
+        bars_per_year=bars_per_year,
+    )
+    params = g.params.iloc[combos.start:combos.stop]
+    return _build(params, table, port, state, ran, strategy, rank_by, top_k, g.n_dropped)
+
+
+def _build(params: pd.DataFrame, table: np.ndarray, port: np.ndarray, state: SweepState, backend: str,
+           strategy: str, rank_by: str, top_k: int, n_dropped: int) -> SweepResult:
+    from kernels.backtest.metrics import METRICS  # noqa: PLC0415
+
+    ids = params.index.to_numpy()
+    syms = np.asarray([state.symbols_all[i] for i in state.assets], dtype=object)
+    n_combos, n_assets = len(ids), len(syms)
+    index = pd.MultiIndex.from_arrays([np.repeat(ids, n_assets), np.tile(syms, n_combos)],
+                                      names=["combo_id", "symbol"])
+    asset_metrics = pd.DataFrame(table.reshape(n_combos * n_assets, len(METRICS)), index=index,
+                                 columns=list(METRICS))
+    portfolio = pd.DataFrame(port, index=pd.Index(ids, name="combo_id"), columns=list(METRICS))
+    return SweepResult(
+        params=params,
+        asset_metrics=asset_metrics,
+        portfolio_metrics=portfolio,
+        top=rank_top(portfolio, params, rank_by, top_k),
+        backend=backend,
+        strategy=strategy,
+        rank_by=rank_by,
+        top_k=top_k,
+        n_dropped=n_dropped,
+        state=state,
+    )
+
+
+def merge_sweeps(results: Sequence[SweepResult]) -> SweepResult:
+    """Merge chunk results of one sweep into the result over their union.
+
+    The chunks must come from the same sweep (data, strategy, grid, costs, dtype),
+    must not overlap, and every combination must cover the same assets. The
+    result equals the unchunked sweep exactly (per-asset rows are copied; the
+    portfolio is rebuilt from the integer per-bar sums with the same code, on the
+    GPU when every part ran there).
+    """
+    from kernels.backtest.metrics import METRICS  # noqa: PLC0415
+
+    results = list(results)
+    if not results:
+        raise SweepInputError("merge_sweeps needs at least one result")
+    if not all(isinstance(r, SweepResult) for r in results):
+        raise SweepInputError("merge_sweeps takes SweepResult objects")
+    head = results[0]
+    s0 = head.state
+    for r in results[1:]:
+        s = r.state
+        for attr in ("scale_exp", "n_combos_total", "symbols_all", "n_bars", "dtype", "fees", "slippage",
+                     "bars_per_year"):
+            if getattr(s, attr) != getattr(s0, attr):
+                raise SweepInputError(f"cannot merge sweeps with different {attr}")
+        for attr in ("strategy", "rank_by", "top_k"):
+            if getattr(r, attr) != getattr(head, attr):
+                raise SweepInputError(f"cannot merge sweeps with different {attr}: "
+                                      f"{getattr(head, attr)!r} != {getattr(r, attr)!r}")
+        if list(r.params.columns) != list(head.params.columns):
+            raise SweepInputError("cannot merge sweeps with different parameters")
+
+    # Which asset ranges each combination has, and from which result.
+    cover: dict[int, list[tuple[int, range]]] = {}
+    for k, r in enumerate(results):
+        for c in r.state.combos:
+            cover.setdefault(c, []).append((k, r.state.assets))
+    combo_ids = np.array(sorted(cover))
+    asset_sets = {}
+    for c, parts in cover.items():
+        idx = sorted(i for _, rng in parts for i in rng)
+        if len(set(idx)) != len(idx):
+            raise SweepInputError(f"chunks overlap: combination {c} has an asset in two chunks")
+        asset_sets[c] = tuple(idx)
+    assets_u = asset_sets[int(combo_ids[0])]
+    if any(a != assets_u for a in asset_sets.values()):
+        raise SweepInputError("every combination must cover the same assets to merge")
+    if assets_u != tuple(range(assets_u[0], assets_u[-1] + 1)):
+        raise SweepInputError("the merged assets must form one contiguous range")
+    if combo_ids.tolist() != list(range(int(combo_ids[0]), int(combo_ids[-1]) + 1)):
+        raise SweepInputError("the merged combinations must form one contiguous range")
+    combos = range(int(combo_ids[0]), int(combo_ids[-1]) + 1)
+    assets = range(assets_u[0], assets_u[-1] + 1)
+    n_c, n_a, n_m = len(combos), len(assets), len(METRICS)
+
+    table = np.empty((n_c, n_a, n_m))
+    counts = np.empty((n_c, n_a, 2), dtype=np.int64)
+    sums = np.zeros((s0.n_bars, n_c), dtype=np.int64)
+    params_parts = []
+    for r in results:
+        s = r.state
+        ci = slice(s.combos.start - combos.start, s.combos.stop - combos.start)
+        ai = slice(s.assets.start - assets.start, s.assets.stop - assets.start)
+        table[ci, ai] = r.asset_metrics.to_numpy().reshape(len(s.combos), len(s.assets), n_m)
+        counts[ci, ai] = s.trade_counts
+        sums[:, ci] += s.portfolio_sums
+        params_parts.append(r.params)
+    # The asset ranges of any one combination partition the merged assets.
+    active_count = np.zeros(s0.n_bars, dtype=np.int64)
+    for k, _ in cover[combos.start]:
+        active_count += results[k].state.active_count
+    params = pd.concat(params_parts)
+    params = params[~params.index.duplicated()].sort_index()
+
+    backends = sorted({r.backend for r in results})
+    backend = "+".join(backends)
+    xp = np
+    if backends == ["gpu"]:
+        try:
+            xp = array_module(resolve_backend("gpu"))
+        except Exception:  # no device here: merge on the host (equal to rounding)
+            xp = np
+    col = {m: j for j, m in enumerate(METRICS)}
+
+    def dev(a: np.ndarray) -> Any:
+        return xp.asarray(np.ascontiguousarray(a))
+
+    port = portfolio_metric_table(
+        xp, dev(sums), dev(active_count), s0.scale_exp, s0.bars_per_year,
+        dev(table[:, :, col["n_trades"]]), dev(counts[:, :, 0].astype(np.float64)),
+        dev(counts[:, :, 1].astype(np.float64)),
+        dev(table[:, :, col["exposure"]]), dev(table[:, :, col["turnover"]]),
+    )
+    state = SweepState(
+        combos=combos, assets=assets, portfolio_sums=sums, active_count=active_count, trade_counts=counts,
+        scale_exp=s0.scale_exp, n_combos_total=s0.n_combos_total, symbols_all=s0.symbols_all, n_bars=s0.n_bars,
+        dtype=s0.dtype, fees=s0.fees, slippage=s0.slippage, bars_per_year=s0.bars_per_year,
+    )
+    return _build(params, table, port, state, backend, head.strategy, head.rank_by, head.top_k,
+                  head.n_dropped)
+
+
+__all__ = [
+    "ACC_FIELDS",
+    "Chunk",
+    "SweepInputError",
+    "SweepResult",
+    "SweepState",
+    "GridError",
+    "merge_sweeps",
+    "plan_chunks",
+    "sweep",
+]
+
+
+class _CallableModule(types.ModuleType):
+    """Importing this submodule binds `kernels.backtest.sweep` to the module, which
+    shadows the package's lazy export of the function `sweep`; a callable module
+    keeps `from kernels.backtest import sweep; sweep(...)` working in any import order."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> SweepResult:
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
