@@ -1,13 +1,19 @@
 """Batch technical indicators over (T,) or (T, N) arrays, TA-Lib compatible.
 
 NumPy inputs run on the CPU backend (Numba), CuPy inputs on the GPU backend (CuPy
-RawModule); see `kernels.indicators.api` for the exact semantics.
+RawModule); see `kernels.indicators.api` for the exact semantics. `INDICATORS`
+maps each name to its inputs, outputs and parameters; `compute` evaluates a named
+list of them over a panel (one fused kernel on the GPU).
 """
 from __future__ import annotations
 
 from kernels.indicators.api import (
+    INDICATORS,
+    Indicator,
+    Param,
     atr,
     bbands,
+    compute,
     ema,
     macd,
     obv,
@@ -22,8 +28,12 @@ from kernels.indicators.api import (
 )
 
 __all__ = [
+    "INDICATORS",
+    "Indicator",
+    "Param",
     "atr",
     "bbands",
+    "compute",
     "ema",
     "macd",
     "obv",

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -112,67 +113,140 @@ def _real(func: str, name: str, value: Any) -> float:
     return float(value)
 
 
+# -------------------------------------------------------------------- the table
+@dataclass(frozen=True)
+class Param:
+    """One parameter: an integer period with a minimum, or a finite real number."""
+
+    name: str
+    default: Any
+    kind: str = "period"  # "period" | "real"
+    minimum: int = 1
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """An entry of INDICATORS: how to call one indicator and what it returns.
+
+    `inputs` are the function's array arguments and `fields` the panel fields they
+    are taken from by `compute` (single-series indicators read "close" unless a
+    spec names another "input"); `outputs` name the returned arrays (TA-Lib's names).
+    """
+
+    name: str
+    kernel: str
+    inputs: tuple[str, ...]
+    fields: tuple[str, ...]
+    outputs: tuple[str, ...]
+    params: tuple[Param, ...]
+
+    @property
+    def func(self) -> Callable[..., Any]:
+        return globals()[self.name]
+
+    def check(self, n_bars: int, given: Mapping[str, Any]) -> tuple:
+        """Validated kernel parameters (signature order) from the given keyword values."""
+        names = [q.name for q in self.params]
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise ValueError(f"{self.name}: unknown parameter(s) {unknown}; parameters are {names}")
+        values = []
+        for q in self.params:
+            v = given.get(q.name, q.default)
+            if q.kind == "real":
+                values.append(_real(self.name, q.name, v))
+            else:
+                values.append(_period(self.name, q.name, v, q.minimum, n_bars))
+        return tuple(values)
+
+    def __call__(self, *arrays: Array, **params: Any) -> Any:
+        if len(arrays) != len(self.inputs):
+            raise ValueError(f"{self.name}: expected {len(self.inputs)} input array(s) {self.inputs}, got {len(arrays)}")
+        p = _prepare(self.name, **dict(zip(self.inputs, arrays)))
+        outs = [p.finish(o) for o in _run(p, self.kernel, self.check(p.n_bars, params))]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def _tp(default: int, minimum: int = 1) -> tuple[Param, ...]:
+    return (Param("timeperiod", default, "period", minimum),)
+
+
+_C = ("close",)
+_HLC = ("high", "low", "close")
+INDICATORS: dict[str, Indicator] = {
+    ind.name: ind
+    for ind in (
+        Indicator("sma", "sma", ("x",), _C, ("sma",), _tp(30)),
+        Indicator("ema", "ema", ("x",), _C, ("ema",), _tp(30)),
+        Indicator("wma", "wma", ("x",), _C, ("wma",), _tp(30)),
+        Indicator("rsi", "rsi", ("close",), _C, ("rsi",), _tp(14, 2)),
+        Indicator("roc", "roc", ("close",), _C, ("roc",), _tp(10)),
+        Indicator(
+            "macd", "macd", ("close",), _C, ("macd", "macdsignal", "macdhist"),
+            (Param("fastperiod", 12, "period", 2), Param("slowperiod", 26, "period", 2), Param("signalperiod", 9)),
+        ),
+        Indicator(
+            "stoch", "stoch", _HLC, _HLC, ("slowk", "slowd"),
+            (Param("fastk_period", 5), Param("slowk_period", 3), Param("slowd_period", 3)),
+        ),
+        Indicator(
+            "bbands", "bbands", ("close",), _C, ("upperband", "middleband", "lowerband"),
+            (Param("timeperiod", 5, "period", 2), Param("nbdevup", 2.0, "real"), Param("nbdevdn", 2.0, "real")),
+        ),
+        Indicator("atr", "atr", _HLC, _HLC, ("atr",), _tp(14)),
+        Indicator("obv", "obv", ("close", "volume"), ("close", "volume"), ("obv",), ()),
+        Indicator(
+            "rolling_std", "stddev", ("x",), _C, ("rolling_std",),
+            (Param("timeperiod", 5, "period", 2), Param("nbdev", 1.0, "real")),
+        ),
+        Indicator("zscore", "zscore", ("x",), _C, ("zscore",), _tp(20, 2)),
+        Indicator("vwap", "vwap", ("high", "low", "close", "volume"), ("high", "low", "close", "volume"), ("vwap",), _tp(14)),
+    )
+}
+
+
 # ------------------------------------------------------------------ moving averages
 def sma(x: Array, timeperiod: int = 30) -> Array:
     """Simple moving average (TA-Lib SMA)."""
-    p = _prepare("sma", x=x)
-    tp = _period("sma", "timeperiod", timeperiod, 1, p.n_bars)
-    return p.finish(_run(p, "sma", (tp,))[0])
+    return INDICATORS["sma"](x, timeperiod=timeperiod)
 
 
 def ema(x: Array, timeperiod: int = 30) -> Array:
     """Exponential moving average, k = 2/(timeperiod+1), seeded with the SMA of the first period (TA-Lib EMA)."""
-    p = _prepare("ema", x=x)
-    tp = _period("ema", "timeperiod", timeperiod, 1, p.n_bars)
-    return p.finish(_run(p, "ema", (tp,))[0])
+    return INDICATORS["ema"](x, timeperiod=timeperiod)
 
 
 def wma(x: Array, timeperiod: int = 30) -> Array:
     """Linearly weighted moving average, weights 1..timeperiod (TA-Lib WMA)."""
-    p = _prepare("wma", x=x)
-    tp = _period("wma", "timeperiod", timeperiod, 1, p.n_bars)
-    return p.finish(_run(p, "wma", (tp,))[0])
+    return INDICATORS["wma"](x, timeperiod=timeperiod)
 
 
 def rolling_std(x: Array, timeperiod: int = 5, nbdev: float = 1.0) -> Array:
     """Rolling population standard deviation times nbdev (TA-Lib STDDEV)."""
-    p = _prepare("rolling_std", x=x)
-    tp = _period("rolling_std", "timeperiod", timeperiod, 2, p.n_bars)
-    nd = _real("rolling_std", "nbdev", nbdev)
-    return p.finish(_run(p, "stddev", (tp, nd))[0])
+    return INDICATORS["rolling_std"](x, timeperiod=timeperiod, nbdev=nbdev)
 
 
 def zscore(x: Array, timeperiod: int = 20) -> Array:
     """(x - SMA) / STDDEV over timeperiod bars; NaN in the warm-up and where the std is 0."""
-    p = _prepare("zscore", x=x)
-    tp = _period("zscore", "timeperiod", timeperiod, 2, p.n_bars)
-    return p.finish(_run(p, "zscore", (tp,))[0])
+    return INDICATORS["zscore"](x, timeperiod=timeperiod)
 
 
 # --------------------------------------------------------------------- oscillators
 def rsi(close: Array, timeperiod: int = 14) -> Array:
     """Wilder's relative strength index (TA-Lib RSI)."""
-    p = _prepare("rsi", close=close)
-    tp = _period("rsi", "timeperiod", timeperiod, 2, p.n_bars)
-    return p.finish(_run(p, "rsi", (tp,))[0])
+    return INDICATORS["rsi"](close, timeperiod=timeperiod)
 
 
 def roc(close: Array, timeperiod: int = 10) -> Array:
     """Rate of change in percent: (close / close[t - timeperiod] - 1) * 100 (TA-Lib ROC)."""
-    p = _prepare("roc", close=close)
-    tp = _period("roc", "timeperiod", timeperiod, 1, p.n_bars)
-    return p.finish(_run(p, "roc", (tp,))[0])
+    return INDICATORS["roc"](close, timeperiod=timeperiod)
 
 
 def macd(
     close: Array, fastperiod: int = 12, slowperiod: int = 26, signalperiod: int = 9
 ) -> tuple[Array, Array, Array]:
     """MACD line, signal line and histogram (TA-Lib MACD, fast EMA seed aligned to the slow one)."""
-    p = _prepare("macd", close=close)
-    fp = _period("macd", "fastperiod", fastperiod, 2, p.n_bars)
-    sp = _period("macd", "slowperiod", slowperiod, 2, p.n_bars)
-    sg = _period("macd", "signalperiod", signalperiod, 1, p.n_bars)
-    return tuple(p.finish(o) for o in _run(p, "macd", (fp, sp, sg)))  # type: ignore[return-value]
+    return INDICATORS["macd"](close, fastperiod=fastperiod, slowperiod=slowperiod, signalperiod=signalperiod)
 
 
 def stoch(
@@ -184,11 +258,9 @@ def stoch(
     slowd_period: int = 3,
 ) -> tuple[Array, Array]:
     """Slow stochastic (slowk, slowd) with SMA smoothing (TA-Lib STOCH defaults)."""
-    p = _prepare("stoch", high=high, low=low, close=close)
-    fk = _period("stoch", "fastk_period", fastk_period, 1, p.n_bars)
-    sk = _period("stoch", "slowk_period", slowk_period, 1, p.n_bars)
-    sd = _period("stoch", "slowd_period", slowd_period, 1, p.n_bars)
-    return tuple(p.finish(o) for o in _run(p, "stoch", (fk, sk, sd)))  # type: ignore[return-value]
+    return INDICATORS["stoch"](
+        high, low, close, fastk_period=fastk_period, slowk_period=slowk_period, slowd_period=slowd_period
+    )
 
 
 # ---------------------------------------------------------------------- volatility
@@ -196,35 +268,117 @@ def bbands(
     close: Array, timeperiod: int = 5, nbdevup: float = 2.0, nbdevdn: float = 2.0
 ) -> tuple[Array, Array, Array]:
     """Bollinger bands (upper, middle, lower): SMA middle, population std (TA-Lib BBANDS, matype=SMA)."""
-    p = _prepare("bbands", close=close)
-    tp = _period("bbands", "timeperiod", timeperiod, 2, p.n_bars)
-    up = _real("bbands", "nbdevup", nbdevup)
-    dn = _real("bbands", "nbdevdn", nbdevdn)
-    return tuple(p.finish(o) for o in _run(p, "bbands", (tp, up, dn)))  # type: ignore[return-value]
+    return INDICATORS["bbands"](close, timeperiod=timeperiod, nbdevup=nbdevup, nbdevdn=nbdevdn)
 
 
 def atr(high: Array, low: Array, close: Array, timeperiod: int = 14) -> Array:
     """Wilder's average true range (TA-Lib ATR)."""
-    p = _prepare("atr", high=high, low=low, close=close)
-    tp = _period("atr", "timeperiod", timeperiod, 1, p.n_bars)
-    return p.finish(_run(p, "atr", (tp,))[0])
+    return INDICATORS["atr"](high, low, close, timeperiod=timeperiod)
 
 
 # -------------------------------------------------------------------------- volume
 def obv(close: Array, volume: Array) -> Array:
     """On-balance volume (TA-Lib OBV)."""
-    p = _prepare("obv", close=close, volume=volume)
-    return p.finish(_run(p, "obv", ())[0])
+    return INDICATORS["obv"](close, volume)
 
 
 def vwap(high: Array, low: Array, close: Array, volume: Array, timeperiod: int = 14) -> Array:
     """Rolling VWAP: sum(typical * volume) / sum(volume), typical = (h + l + c) / 3.
 
-    NaN in the warm-up (first timeperiod - 1 bars) and where the window's volume is 0.
+    NaN in the warm-up (first timeperiod - 1 bars), while a bar with a NaN input is
+    in the window, and where the window's volume is 0.
     """
-    p = _prepare("vwap", high=high, low=low, close=close, volume=volume)
-    tp = _period("vwap", "timeperiod", timeperiod, 1, p.n_bars)
-    return p.finish(_run(p, "vwap", (tp,))[0])
+    return INDICATORS["vwap"](high, low, close, volume, timeperiod=timeperiod)
+
+
+# ------------------------------------------------------------------ fused compute
+Spec = Union[str, tuple, Mapping[str, Any]]
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _normalise(spec: Spec) -> tuple[str, Indicator, dict, tuple[str, ...]]:
+    """(label, indicator, params, panel fields) for one spec."""
+    label = None
+    field = None
+    if isinstance(spec, str):
+        name, params = spec, {}
+    elif isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+        name, params = spec[0], dict(spec[1] or {})
+    elif isinstance(spec, Mapping):
+        extra = sorted(set(spec) - {"name", "params", "input", "label"})
+        if "name" not in spec or extra:
+            raise ValueError(f"compute: a spec mapping has keys name, params, input, label; got {sorted(spec)}")
+        name, params = spec["name"], dict(spec.get("params") or {})
+        field, label = spec.get("input"), spec.get("label")
+    else:
+        raise ValueError(f"compute: a spec is a name, (name, params) or a mapping, got {spec!r}")
+    if name not in INDICATORS:
+        raise ValueError(f"compute: unknown indicator {name!r}; known: {sorted(INDICATORS)}")
+    ind = INDICATORS[name]
+    fields = ind.fields
+    if field is not None:
+        if len(ind.inputs) != 1:
+            raise ValueError(f"compute: {name} reads {ind.fields}; 'input' applies to single-series indicators")
+        fields = (str(field),)
+    if label is None:
+        given = [_fmt(params[q.name]) for q in ind.params if q.name in params]
+        label = "_".join([name, *given] + ([str(field)] if field is not None else []))
+    return str(label), ind, params, fields
+
+
+def compute(data: Any, specs: Sequence[Spec]) -> dict[str, Array]:
+    """Compute a named list of indicators over a panel in one call.
+
+    `data` is a `kernels.data.Panel` or a mapping of field name -> (T,) / (T, N)
+    array (NumPy or CuPy). Each spec is a name ("rsi"), a (name, params) pair
+    (("sma", {"timeperiod": 20})) or a mapping {"name", "params", "input", "label"}.
+    Keys of the result: the label (default: name and the given parameter values,
+    "sma_20"), with ".<output>" appended for multi-output indicators
+    ("macd.macdsignal"). On the GPU every spec is computed by one fused kernel that
+    reads each input once; on the CPU the kernels run one after the other.
+    """
+    items = [_normalise(s) for s in specs]
+    labels = [lab for lab, *_ in items]
+    dup = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dup:
+        raise ValueError(f"compute: duplicate labels {dup}; give the specs distinct 'label's")
+    if not items:
+        return {}
+    used: list[str] = []
+    for _, _, _, fields in items:
+        used += [f for f in fields if f not in used]
+    arrays = {}
+    for f in used:
+        try:
+            arrays[f] = data[f] if isinstance(data, Mapping) else getattr(data, f)
+        except (KeyError, AttributeError):
+            raise ValueError(f"compute: the data has no field {f!r}") from None
+    p = _prepare("compute", **arrays)
+    checked = [(lab, ind, ind.check(p.n_bars, params), fields) for lab, ind, params, fields in items]
+    if p.backend == "gpu":
+        from kernels.indicators import gpu  # noqa: PLC0415 - imports CuPy lazily
+
+        outs = gpu.run_fused(
+            p.arrays, [(ind.kernel, tuple(used.index(f) for f in fields), kp) for _, ind, kp, fields in checked]
+        )
+    else:
+        from kernels.indicators import cpu  # noqa: PLC0415
+
+        outs = []
+        for _, ind, kp, fields in checked:
+            out = getattr(cpu, f"{ind.kernel}_nb")(*[p.arrays[used.index(f)] for f in fields], *kp, cpu.n_workers())
+            outs += list(out) if out.ndim == 3 else [out]
+    result: dict[str, Array] = {}
+    i = 0
+    for lab, ind, _, _ in checked:
+        for name in ind.outputs:
+            key = lab if len(ind.outputs) == 1 else f"{lab}.{name}"
+            result[key] = p.finish(outs[i])
+            i += 1
+    return result
 
 
 # ------------------------------------------------------------------------ dispatch
