@@ -225,7 +225,12 @@ class NvmlReader:
         self._wait_ms = int(xid_wait_ms)
         nvml.nvmlInit()
         self._closed = False
-        self._handle = nvml.nvmlDeviceGetHandleByUUID(uuid)
+        try:
+            self._handle = nvml.nvmlDeviceGetHandleByUUID(uuid)
+        except BaseException:
+            self._closed = True
+            nvml.nvmlShutdown()
+            raise
         self._events: Any = None
         self.xid_supported = False
         self.xid_error: str | None = None

@@ -352,6 +352,7 @@ class StrategyContext:
         except BaseException:
             budget.unregister(tenant)
             raise
+        self._priority = streams.priority_for(self.job_class)
 
     # -- public API ----------------------------------------------------------------
     def reserve(self, nbytes: int = 0) -> Request:
@@ -406,6 +407,7 @@ class StrategyContext:
         if jc != self.job_class:
             self.stream = self._streams.create(jc)
             self.job_class = jc
+            self._priority = self._streams.priority_for(jc)
             self._refill_for_new_stream()
 
     def renew_stream(self) -> Any:
@@ -416,7 +418,8 @@ class StrategyContext:
 
     @property
     def stream_priority(self) -> int:
-        return int(self.stream.priority)
+        """The CUDA priority this context's stream was created with."""
+        return self._priority
 
     @property
     def active_requests(self) -> int:

@@ -46,10 +46,63 @@ def stream_priority(job_class: JobClass | str | int, priority_range: tuple[int, 
     return greatest + int(round(rank * span))
 
 
-def device_priority_range(ordinal: int) -> tuple[int, int]:
-    """The (least, greatest) stream priority range of a CUDA device (needs CuPy)."""
+def device_priority_range(ordinal: int) -> tuple[tuple[int, int], str]:
+    """The (least, greatest) stream priority range of a CUDA device, and where it
+    came from (needs CuPy).
+
+    CuPy does not bind cudaDeviceGetStreamPriorityRange in every version, so this
+    tries, in order: the runtime binding, the driver's cuCtxGetStreamPriorityRange
+    for the device's primary context (through ctypes), and a probe of CUDA's
+    clamping of out-of-range priorities. If all fail, the usual range of recent
+    NVIDIA GPUs is assumed; CUDA clamps requests outside the real range anyway.
+    """
     import cupy  # noqa: PLC0415 - GPU only
 
+    runtime = cupy.cuda.runtime
     with cupy.cuda.Device(ordinal):
-        least, greatest = cupy.cuda.runtime.deviceGetStreamPriorityRange()
-    return int(least), int(greatest)
+        fn = getattr(runtime, "deviceGetStreamPriorityRange", None)
+        if fn is not None:
+            least, greatest = fn()
+            return (int(least), int(greatest)), "cudaDeviceGetStreamPriorityRange"
+        probe = cupy.cuda.Stream(non_blocking=True)  # makes the primary context current here
+        try:
+            return _driver_priority_range(), "cuCtxGetStreamPriorityRange"
+        except Exception:
+            pass
+        lo = stream_priority_of(cupy.cuda.Stream(non_blocking=True, priority=_PROBE))
+        hi = stream_priority_of(cupy.cuda.Stream(non_blocking=True, priority=-_PROBE))
+        del probe
+        if lo is not None and hi is not None:
+            return (lo, hi), "clamping probe"
+    return ASSUMED_PRIORITY_RANGE, "assumed"
+
+
+ASSUMED_PRIORITY_RANGE = (0, -5)  # (least, greatest) on recent NVIDIA GPUs
+_PROBE = 1 << 16
+
+
+def _driver_priority_range() -> tuple[int, int]:
+    import ctypes  # noqa: PLC0415
+    import ctypes.util  # noqa: PLC0415
+
+    name = ctypes.util.find_library("cuda") or "libcuda.so.1"
+    lib = ctypes.CDLL(name)
+    least, greatest = ctypes.c_int(), ctypes.c_int()
+    rc = lib.cuCtxGetStreamPriorityRange(ctypes.byref(least), ctypes.byref(greatest))
+    if rc != 0:
+        raise RuntimeError(f"cuCtxGetStreamPriorityRange returned {rc}")
+    return int(least.value), int(greatest.value)
+
+
+def stream_priority_of(stream: object) -> int | None:
+    """The priority CUDA reports for a CuPy stream, or None if CuPy cannot say."""
+    try:
+        return int(stream.priority)  # type: ignore[attr-defined]
+    except Exception:
+        pass
+    try:
+        import cupy  # noqa: PLC0415
+
+        return int(cupy.cuda.runtime.streamGetPriority(stream.ptr))  # type: ignore[attr-defined]
+    except Exception:
+        return None

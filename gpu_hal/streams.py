@@ -44,9 +44,10 @@ class StreamSet:
         self.simulated = simulated
         if simulated:
             self.priority_range: tuple[int, int] = C.SIM_STREAM_PRIORITY_RANGE
+            self.range_source = "simulated"
         else:
             assert cuda_ordinal is not None
-            self.priority_range = device_priority_range(cuda_ordinal)
+            self.priority_range, self.range_source = device_priority_range(cuda_ordinal)
         self._lock = threading.Lock()
         self.created = 0
 
@@ -70,6 +71,7 @@ class StreamSet:
     def snapshot(self) -> dict[str, Any]:
         return {
             "priority_range": list(self.priority_range),
+            "priority_range_source": self.range_source,
             "priorities": {jc.name: self.priority_for(jc) for jc in JobClass},
             "created": self.created,
         }

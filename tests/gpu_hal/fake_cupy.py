@@ -141,9 +141,13 @@ class Stream:
     def __init__(self, null: bool = False, non_blocking: bool = False, priority: int = 0) -> None:
         self.ptr = 0 if null else Stream._next[0]
         Stream._next[0] += 1
-        self.priority = priority
+        self._priority = min(0, max(-5, priority))  # CUDA clamps to (least 0, greatest -5)
         self.device_id = _current_device()
         self.synchronized = 0
+
+    @property
+    def priority(self) -> int:
+        return self._priority
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Stream) and other.ptr == self.ptr

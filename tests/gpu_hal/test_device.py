@@ -37,7 +37,8 @@ def test_budget_is_the_one_formula(device: Device) -> None:
     assert device.status()["budget"]["budget_bytes"] == device.budget.budget
 
 
-def test_real_device_without_cupy_is_unavailable() -> None:
+def test_real_device_without_cupy_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "cupy", None)  # import cupy -> ImportError
     info = DeviceInfo(0, "GPU-x", "H100", 80 << 30, 80 << 30, (9, 0), cuda_ordinal=0)
     with pytest.raises(DeviceUnavailable):
         Device(info, small_config())
@@ -46,7 +47,20 @@ def test_real_device_without_cupy_is_unavailable() -> None:
         Device(hidden, small_config())
 
 
-def test_open_all_gives_simulated_devices_here() -> None:
+def test_open_all_simulated() -> None:
+    cfg = small_config()
+    cfg = type(cfg)(device=cfg.device, health=cfg.health, faults=cfg.faults,
+                    simulation=type(cfg.simulation)(mode="always", num_devices=2, memory_bytes=1000 * MiB))
+    devs = Device.open_all(cfg)
+    assert len(devs) == 2 and all(d.simulated for d in devs)
+    for d in devs:
+        d.close()
+
+
+def test_open_all_gives_simulated_devices_without_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gpu_hal.discovery as discovery
+
+    monkeypatch.setattr(discovery, "discover", lambda *a, **k: [])
     devs = Device.open_all(small_config())
     assert len(devs) == 1 and devs[0].simulated
     for d in devs:

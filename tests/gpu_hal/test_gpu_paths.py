@@ -109,3 +109,35 @@ def test_realtime_on_gpu_path(fake_gpu: Device) -> None:
     rt.evict("d")
     assert fake_gpu.budget.charged == fake_gpu.get_context("live").floor_bytes
     rt.close()
+
+
+def test_priority_range_without_a_runtime_binding(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpu_hal.priority import device_priority_range
+
+    cp = make_module()
+    del cp.cuda.runtime.deviceGetStreamPriorityRange  # as in the CuPy on the H100 machine
+    monkeypatch.setitem(sys.modules, "cupy", cp)
+    rng, source = device_priority_range(0)
+    # Without libcuda (CI) the clamping probe answers; on a GPU machine the driver may.
+    assert source in ("clamping probe", "cuCtxGetStreamPriorityRange"), source
+    if source == "clamping probe":
+        assert rng == (0, -5)
+    info = DeviceInfo(0, "GPU-fake", "Fake H100", 1000 * MiB, 1000 * MiB, (9, 0), cuda_ordinal=0)
+    dev = Device(info, small_config())
+    assert dev.status()["streams"]["priority_range_source"] == source
+    dev.close()
+
+
+def test_priority_range_assumed_when_nothing_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gpu_hal.priority as priority
+
+    cp = make_module()
+    del cp.cuda.runtime.deviceGetStreamPriorityRange
+
+    class Opaque(cp.cuda.Stream):
+        priority = property(lambda self: (_ for _ in ()).throw(AttributeError("no")))
+
+    cp.cuda.Stream = Opaque
+    monkeypatch.setitem(sys.modules, "cupy", cp)
+    monkeypatch.setattr(priority, "_driver_priority_range", lambda: (_ for _ in ()).throw(OSError("no libcuda")))
+    assert priority.device_priority_range(0) == (priority.ASSUMED_PRIORITY_RANGE, "assumed")

@@ -216,3 +216,10 @@ def test_nvml_reader_tolerates_unsupported_events() -> None:
     reader.close()
     reader.close()
     assert fake.refcount == 0
+
+
+def test_nvml_reader_for_unknown_uuid_releases_nvml() -> None:
+    fake = FakeNvml([FakeGpu("GPU-1")])
+    with pytest.raises(Exception):
+        NvmlReader("GPU-nope", xid_wait_ms=1, nvml=fake)
+    assert fake.refcount == 0
