@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 TYPE_KEY = "__type__"
-JSON_PREFIX = "json:"
+NESTED_SEP = "--"  # field--subfield (the ResultStore allows letters, digits, "_" and "-")
 
 RESULT_TYPES: dict[str, str] = {
     "RunResult": "kernels.backtest.run",
@@ -29,8 +29,8 @@ def _result_class(name: str) -> type:
 
 def encode(result: Any) -> dict[str, Any]:
     """A flat mapping of arrays, DataFrames and JSON-able values."""
-    if isinstance(result, dict):  # features: {label: DataFrame}
-        return {TYPE_KEY: "dict", **result}
+    if isinstance(result, dict):  # features: {label: DataFrame (bars x symbols)} -> one wide frame
+        return {TYPE_KEY: "frames", "frames": pd.concat(result, axis=1, names=["label", "symbol"])}
     name = type(result).__name__
     if name not in RESULT_TYPES or not dataclasses.is_dataclass(result):
         raise TypeError(f"cannot store a {name}")
@@ -43,8 +43,8 @@ def encode(result: Any) -> dict[str, Any]:
             out[f.name] = value.to_frame(name=value.name or f.name)
         elif dataclasses.is_dataclass(value):
             nested = encode_plain(value)
-            out.update({f"{f.name}.{k}": v for k, v in nested.items()})
-            out[f"{f.name}.{TYPE_KEY}"] = type(value).__name__
+            out.update({f"{f.name}{NESTED_SEP}{k}": v for k, v in nested.items()})
+            out[f"{f.name}{NESTED_SEP}{TYPE_KEY}"] = type(value).__name__
         else:
             out[f.name] = _jsonable(value)
     return out
@@ -84,16 +84,18 @@ def _unjson(value: Any) -> Any:
 def decode(values: dict[str, Any]) -> Any:
     """Rebuild a result from `encode`'s mapping."""
     kind = values.get(TYPE_KEY)
-    if kind == "dict":
-        return {k: v for k, v in values.items() if k != TYPE_KEY}
+    if kind == "frames":
+        wide = values["frames"]
+        labels = list(dict.fromkeys(wide.columns.get_level_values(0)))
+        return {label: wide[label] for label in labels}
     cls = _result_class(str(kind))
     nested: dict[str, dict[str, Any]] = {}
     top: dict[str, Any] = {}
     for key, value in values.items():
         if key == TYPE_KEY:
             continue
-        if "." in key:
-            field, sub = key.split(".", 1)
+        if NESTED_SEP in key:
+            field, sub = key.split(NESTED_SEP, 1)
             nested.setdefault(field, {})[sub] = value
         else:
             top[key] = value if isinstance(value, (np.ndarray, pd.DataFrame)) else _unjson(value)

@@ -146,22 +146,21 @@ def merge_partials(kind: str, partials: list[Any]) -> Any:
 
 
 def compute_features(panel: Panel, payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
-    """Named indicators over the last `window` bars of a panel: {indicator output: (bars x symbols)}."""
-    from kernels.backend import to_numpy  # noqa: PLC0415
-    from kernels.indicators import INDICATORS  # noqa: PLC0415
+    """Named indicators over the last `window` bars: {label: DataFrame (bars x symbols)}.
 
+    Indicators see the whole history (their warm-up), only the window is returned.
+    """
+    from kernels.backend import to_numpy  # noqa: PLC0415
+    from kernels.indicators import compute  # noqa: PLC0415
+
+    specs = payload.get("indicators") or []
+    if not specs:
+        raise JobSpecError("indicators: give at least one indicator")
     window = int(payload.get("window") or panel.n_bars)
-    out: dict[str, pd.DataFrame] = {}
-    for spec in payload.get("indicators") or []:
-        name, params = spec["name"], dict(spec.get("params") or {})
-        if name not in INDICATORS:
-            raise JobSpecError(f"unknown indicator {name!r}; known: {sorted(INDICATORS)}")
-        entry = INDICATORS[name]
-        args = [panel.field(f) for f in entry.inputs]
-        values = entry.fn(*args, **params)
-        values = values if isinstance(values, tuple) else (values,)
-        for output, arr in zip(entry.outputs, values):
-            label = f"{name}_{output}" if len(entry.outputs) > 1 else name
-            host = to_numpy(arr)[-window:]
-            out[label] = pd.DataFrame(host, index=pd.DatetimeIndex(panel.index[-window:]), columns=list(panel.symbols))
-    return out
+    if window < 1:
+        raise JobSpecError(f"window must be >= 1, got {window}")
+    index = pd.DatetimeIndex(panel.index[-window:])
+    return {
+        label: pd.DataFrame(to_numpy(values)[-window:], index=index, columns=list(panel.symbols))
+        for label, values in compute(panel, specs).items()
+    }

@@ -155,3 +155,53 @@ def test_admission_limits_and_bad_input(tmp_path):
             await c.status("../etc/passwd")
 
     asyncio.run(go())
+
+
+SWEEP = {"dataset": "synthetic", "strategy": "trend_following", "grid": {"fast": [3, 5, 8], "slow": [20, 30, 40]},
+         "fees": 0.001, "top_k": 4}
+
+
+def test_low_sweep_yields_to_high_and_equals_uninterrupted(tmp_path):
+    async def go():
+        from kernels.backtest import sweep  # noqa: PLC0415
+
+        c = make(tmp_path, gpu_workers=1, cpu_workers=0, max_cells=400 * 12)  # one combination per chunk
+        await c.start()
+        low = await c.submit("sweep", SWEEP, "LOW", "research")
+        while (await c.status(low))["progress"]["chunks_done"] < 1:
+            await asyncio.sleep(0.01)
+        high = await c.submit("backtest", BT, "HIGH", "desk")
+        s_high, s_low = await _run_to_end(c, high), await _run_to_end(c, low)
+        assert s_high["state"] == s_low["state"] == "succeeded"
+        assert s_low["progress"]["chunks_total"] == 9
+        assert s_high["finished_at"] < s_low["finished_at"]
+        assert (await c.stats())["preemptions"]["LOW"] >= 1
+        got = await c.result(low)
+        want = sweep(PANEL, "trend_following", SWEEP["grid"], fees=0.001, top_k=4, backend="cpu")
+        pd.testing.assert_frame_equal(got.asset_metrics, want.asset_metrics, rtol=1e-12)
+        pd.testing.assert_frame_equal(got.portfolio_metrics, want.portfolio_metrics, rtol=1e-12)
+        pd.testing.assert_frame_equal(got.top, want.top, rtol=1e-12)
+        await c.shutdown()
+
+    asyncio.run(go())
+
+
+def test_live_features_run_beside_research(tmp_path):
+    async def go():
+        from kernels.indicators import rsi  # noqa: PLC0415
+
+        c = make(tmp_path, gpu_workers=1, cpu_workers=0, max_cells=400)
+        await c.start()
+        low = await c.submit("sweep", SWEEP, "LOW", "research")
+        out = await c.run_live("features", {"dataset": "synthetic", "window": 10,
+                                            "indicators": [{"name": "rsi", "params": {"timeperiod": 14}}]})
+        frame = out.result["rsi_14"]
+        assert frame.shape == (10, PANEL.n_assets)
+        np.testing.assert_allclose(frame.to_numpy(), rsi(PANEL.close, 14)[-10:], rtol=1e-12)
+        assert (await c.status(low))["state"] in ("queued", "running")  # research still in flight
+        with pytest.raises(ValueError):
+            await c.run_live("features", {"dataset": "synthetic", "indicators": [{"name": "nope"}]})
+        await c.cancel(low)
+        await c.shutdown()
+
+    asyncio.run(go())
