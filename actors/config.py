@@ -56,6 +56,14 @@ MAX_CELLS_PER_CHUNK = 1 << 26
 WORKER_CALL_TIMEOUT_S = 300.0
 # Attempts of one job across fallback tiers (primary, same device, other GPU, CPU).
 MAX_ATTEMPTS = 4
+# When every tier is exhausted (all workers dead or failed at once), an accepted job
+# goes back to the queue after a pause instead of failing, this many times.
+NO_CAPACITY_REQUEUES = 20
+NO_CAPACITY_RETRY_S = 1.0
+# Worker health/budget views: refreshed in the background, and with a short probe
+# after a fault (a restarting actor must not hold up the fallback decision).
+VIEW_REFRESH_S = 1.0
+FAULT_PROBE_TIMEOUT_S = 0.05
 CPU_WORKERS = 1
 RESULT_CACHE_ENABLED = True
 RESULT_CACHE_MAX_ENTRIES = 100_000
@@ -141,6 +149,10 @@ class CoordinatorConfig:
     max_cells_per_chunk: int = MAX_CELLS_PER_CHUNK
     worker_call_timeout_s: float = WORKER_CALL_TIMEOUT_S
     max_attempts: int = MAX_ATTEMPTS
+    no_capacity_requeues: int = NO_CAPACITY_REQUEUES
+    no_capacity_retry_s: float = NO_CAPACITY_RETRY_S
+    view_refresh_s: float = VIEW_REFRESH_S
+    fault_probe_timeout_s: float = FAULT_PROBE_TIMEOUT_S
     cpu_workers: int = CPU_WORKERS
     result_cache_enabled: bool = RESULT_CACHE_ENABLED
     result_cache_max_entries: int = RESULT_CACHE_MAX_ENTRIES

@@ -38,6 +38,7 @@ from kernels.data import Panel
 log = logging.getLogger(__name__)
 
 KERNELS_DIR = Path(__file__).resolve().parent.parent / "kernels"
+FALLBACK_SAMPLES = 1000  # recent fault-to-next-tier decision times kept for stats
 
 
 class JobNotFound(KeyError):
@@ -92,6 +93,7 @@ class _Job:
     entry: QueueEntry | None = None
     history: list[Attempt] = field(default_factory=list)
     cancel_requested: bool = False
+    requeues: int = 0
 
 
 class Coordinator:
@@ -129,8 +131,10 @@ class Coordinator:
         self._shared: dict[tuple[str, str], Any] = {}
         self._wake: asyncio.Event | None = None
         self._scheduler: asyncio.Task | None = None
+        self._refresher: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._fallbacks: dict[str, int] = {t.value: 0 for t in Tier if t is not Tier.PRIMARY}
+        self._fallback_s: list[float] = []  # fault seen -> next tier chosen, recent ones
         self._recovered = self._recover()
 
     # -- recovery ------------------------------------------------------------------
@@ -182,13 +186,16 @@ class Coordinator:
             self._live_load[client.worker_id] = 0
         await self._refresh_views()
         self._scheduler = asyncio.create_task(self._schedule_loop())
+        self._refresher = asyncio.create_task(self._refresh_loop())
         self._wake.set()
         return {"workers": len(clients), "recovered": self._recovered}
 
-    async def _refresh_views(self) -> None:
+    async def _refresh_views(self, timeout_s: float | None = None) -> None:
+        timeout_s = self.config.worker_call_timeout_s if timeout_s is None else timeout_s
+
         async def one(worker_id: str, client: WorkerClient) -> None:
             try:
-                d = await asyncio.wait_for(client.describe(), timeout=self.config.worker_call_timeout_s)
+                d = await asyncio.wait_for(client.describe(), timeout=timeout_s)
                 self._views[worker_id] = WorkerView(
                     worker_id=worker_id, kind=d["kind"], device=d.get("index"), healthy=bool(d["healthy"]),
                     free_budget_bytes=int(d.get("free_bytes") or 0), load=self._load(worker_id),
@@ -324,6 +331,7 @@ class Coordinator:
             "running": {w: j for w, j in self._busy.items() if j},
             "preemptions": self.preemptor.counts_by_class(),
             "fallbacks": dict(self._fallbacks),
+            "fallback_decision_s": list(self._fallback_s),
             "cache": self.cache.stats(),
             "recovered": self._recovered,
         }
@@ -370,6 +378,15 @@ class Coordinator:
     def _kick(self) -> None:
         if self._wake is not None:
             self._wake.set()
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.view_refresh_s)
+            try:
+                await self._refresh_views(self.config.view_refresh_s)
+                self._kick()  # a worker may be back
+            except Exception:
+                log.exception("worker view refresh failed")
 
     async def _schedule_loop(self) -> None:
         assert self._wake is not None
@@ -436,7 +453,15 @@ class Coordinator:
                     return
             self._complete(job)
         except NoCapacity as exc:
-            self._finish(job, JobState.FAILED, error=f"no capacity left after faults: {exc}")
+            if job.requeues < self.config.no_capacity_requeues and not job.cancel_requested:
+                job.requeues += 1
+                job.history.clear()
+                self._update(job, JobState.QUEUED)
+                log.warning("job %s: no capacity (%s); back to the queue in %.1f s", job_id, exc,
+                            self.config.no_capacity_retry_s)
+                asyncio.get_running_loop().call_later(self.config.no_capacity_retry_s, self._requeue, job)
+            else:
+                self._finish(job, JobState.FAILED, error=f"no capacity left after faults: {exc}")
         except Exception as exc:
             log.info("job %s failed: %s", job_id, exc)
             self._finish(job, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
@@ -445,6 +470,13 @@ class Coordinator:
                 if j == job_id:
                     self._busy[w] = None
             self._kick()
+
+    def _requeue(self, job: _Job) -> None:
+        if job.record.state.terminal or job.record.job_id in self.queue:
+            return
+        job.entry = self.queue.requeue(job.entry) if job.entry else self.queue.push(
+            job.record.job_id, job.record.job_class, job.record.tenant, enforce_limits=False)
+        self._kick()
 
     async def _run_chunk(self, job: _Job, item: WorkItem, view: WorkerView, tier: Tier,
                          shared: Any) -> tuple[Any, WorkerView, Tier]:
@@ -471,8 +503,10 @@ class Coordinator:
 
     async def _next_tier(self, failed: WorkerView, history: list[Attempt], exc: BaseException) -> tuple[WorkerView, Tier]:
         log.warning("fault on %s (%s: %s); falling back", failed.worker_id, type(exc).__name__, exc)
-        await self._refresh_views()
+        seen = time.perf_counter()
+        await self._refresh_views(self.config.fault_probe_timeout_s)
         view, tier = self.fallback.next_tier(failed, history, self._views.values())
+        self._fallback_s = [*self._fallback_s[-(FALLBACK_SAMPLES - 1):], time.perf_counter() - seen]
         self._fallbacks[tier.value] += 1
         self.metrics.fallback(tier.value)
         return view, tier
@@ -524,8 +558,9 @@ class Coordinator:
         self.metrics.queue_depth(self.queue.depth_by_class())
 
     async def shutdown(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.cancel()
+        for loop_task in (self._scheduler, self._refresher):
+            if loop_task is not None:
+                loop_task.cancel()
         for task in list(self._tasks):
             task.cancel()
         self.journal.close()
