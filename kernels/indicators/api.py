@@ -367,10 +367,9 @@ def compute(data: Any, specs: Sequence[Spec]) -> dict[str, Array]:
     else:
         from kernels.indicators import cpu  # noqa: PLC0415
 
-        outs = []
-        for _, ind, kp, fields in checked:
-            out = getattr(cpu, f"{ind.kernel}_nb")(*[p.arrays[used.index(f)] for f in fields], *kp, cpu.n_workers())
-            outs += list(out) if out.ndim == 3 else [out]
+        outs = cpu.run_many(
+            p.arrays, [(ind.kernel, tuple(used.index(f) for f in fields), kp) for _, ind, kp, fields in checked]
+        )
     result: dict[str, Array] = {}
     i = 0
     for lab, ind, _, _ in checked:
@@ -390,6 +389,4 @@ def _run(p: _Prepared, kernel: str, params: tuple) -> list:
         return gpu.run(kernel, p.arrays, params)
     from kernels.indicators import cpu  # noqa: PLC0415
 
-    fn: Callable = getattr(cpu, f"{kernel}_nb")
-    out = fn(*p.arrays, *params, cpu.n_workers())
-    return list(out) if out.ndim == 3 else [out]
+    return cpu.run(kernel, p.arrays, params)

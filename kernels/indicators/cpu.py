@@ -18,6 +18,8 @@ These only accept NumPy arrays, already validated by `api.py`.
 """
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import numpy as np
 import numba
 from numba import njit, prange
@@ -158,12 +160,19 @@ def wma_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
 # ------------------------------------------------------------------- oscillators
 @njit(cache=True)
 def rsi_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
-    """TA_RSI (Wilder's smoothing): 100 * avg_gain / (avg_gain + avg_loss)."""
+    """TA_RSI (Wilder's smoothing): 100 * avg_gain / (avg_gain + avg_loss).
+
+    The smoothing avg = avg * (period-1)/period + new / period is written with the two
+    factors precomputed (a multiply-add chain instead of a division per bar); it
+    differs from TA-Lib's rounding by ~1e-16 relative, and the error does not grow.
+    """
     n = x.shape[0]
     s = first_valid_1d_nb(x)
     prev_value = 0.0
     gain = 0.0
     loss = 0.0
+    keep = (period - 1.0) / period
+    new = 1.0 / period
     for t in range(n):
         k = t - s
         if k < 0:
@@ -187,14 +196,12 @@ def rsi_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
             loss /= period
             gain /= period
         else:
-            loss *= period - 1
-            gain *= period - 1
-            if d < 0.0:
-                loss -= d
-            else:
-                gain += d
-            loss /= period
-            gain /= period
+            # branch-free form of TA-Lib's `if d < 0: loss -= d else: gain += d`
+            # (a NaN d goes to the gain, as there)
+            up = d if not (d < 0.0) else 0.0
+            down = -d if d < 0.0 else 0.0
+            gain = gain * keep + up * new
+            loss = loss * keep + down * new
         tv = gain + loss
         if tv > 0.0 or tv < 0.0:
             out[t] = 100.0 * (gain / tv)
@@ -445,12 +452,14 @@ def bbands_1d_nb(
 
 @njit(cache=True)
 def atr_1d_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int, out: np.ndarray) -> None:
-    """TA_ATR: Wilder's smoothing of the true range, seeded with its SMA."""
+    """TA_ATR: Wilder's smoothing of the true range, seeded with its SMA (factors precomputed, as RSI)."""
     n = high.shape[0]
     s = first_valid3_1d_nb(high, low, close)
     prev_close = 0.0
     total = 0.0
     prev = 0.0
+    keep = (period - 1.0) / period
+    new = 1.0 / period
     for t in range(n):
         k = t - s
         if k < 0:
@@ -478,9 +487,7 @@ def atr_1d_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int,
             prev = total / period
             out[t] = prev
         else:
-            prev *= period - 1
-            prev += greatest
-            prev /= period
+            prev = prev * keep + greatest * new
             out[t] = prev
 
 
@@ -668,260 +675,112 @@ def scatter_nb(buf: np.ndarray, out: np.ndarray, j0: int) -> None:
             out[t, j0 + jj] = buf[jj, t]
 
 
-@njit(cache=True, parallel=True)
-def sma_nb(x: np.ndarray, period: int, n_workers: int) -> np.ndarray:
-    n, m = x.shape
-    out = np.empty((n, m))
-    nblk = (m + BLOCK - 1) // BLOCK
-    nw = max(1, min(n_workers, nblk))
-    for w in prange(nw):
-        inb = np.empty((1, BLOCK, n))
-        outb = np.empty((1, BLOCK, n))
-        for b in range(w, nblk, nw):
-            j0 = b * BLOCK
-            bw = min(BLOCK, m - j0)
-            gather_nb(x, j0, inb[0, :bw])
-            for jj in range(bw):
-                sma_1d_nb(inb[0, jj], period, outb[0, jj])
-            scatter_nb(outb[0, :bw], out, j0)
-    return out
+# ------------------------------------------------------------------ fused driver
+# Kernel ids of `compute_nb` (a spec row: id, input slots, int params, real params).
+KERNEL_IDS = {
+    "sma": 0, "ema": 1, "wma": 2, "rsi": 3, "roc": 4, "stddev": 5, "zscore": 6,
+    "bbands": 7, "macd": 8, "atr": 9, "stoch": 10, "obv": 11, "vwap": 12,
+}
+N_OUTPUTS = (1, 1, 1, 1, 1, 1, 1, 3, 3, 1, 2, 1, 1)
+
+
+@njit(cache=True)
+def _dispatch_1d_nb(
+    kid: int, ins: np.ndarray, slots: np.ndarray, ip: np.ndarray, dp: np.ndarray,
+    outs: np.ndarray, o: int, scratch: np.ndarray,
+) -> None:
+    """Run kernel `kid` on rows of `ins` (slots) writing rows o.. of `outs`."""
+    a = ins[slots[0]]
+    if kid == 0:
+        sma_1d_nb(a, ip[0], outs[o])
+    elif kid == 1:
+        ema_1d_nb(a, ip[0], outs[o])
+    elif kid == 2:
+        wma_1d_nb(a, ip[0], outs[o])
+    elif kid == 3:
+        rsi_1d_nb(a, ip[0], outs[o])
+    elif kid == 4:
+        roc_1d_nb(a, ip[0], outs[o])
+    elif kid == 5:
+        stddev_1d_nb(a, ip[0], dp[0], outs[o])
+    elif kid == 6:
+        zscore_1d_nb(a, ip[0], outs[o])
+    elif kid == 7:
+        bbands_1d_nb(a, ip[0], dp[0], dp[1], outs[o], outs[o + 1], outs[o + 2])
+    elif kid == 8:
+        macd_1d_nb(a, ip[0], ip[1], ip[2], outs[o], outs[o + 1], outs[o + 2])
+    elif kid == 9:
+        atr_1d_nb(a, ins[slots[1]], ins[slots[2]], ip[0], outs[o])
+    elif kid == 10:
+        stoch_1d_nb(a, ins[slots[1]], ins[slots[2]], ip[0], ip[1], ip[2], scratch[0], scratch[1], outs[o], outs[o + 1])
+    elif kid == 11:
+        obv_1d_nb(a, ins[slots[1]], outs[o])
+    else:
+        vwap_1d_nb(a, ins[slots[1]], ins[slots[2]], ins[slots[3]], ip[0], outs[o])
 
 
 @njit(cache=True, parallel=True)
-def ema_nb(x: np.ndarray, period: int, n_workers: int) -> np.ndarray:
-    n, m = x.shape
-    out = np.empty((n, m))
+def compute_nb(
+    fields: tuple, kinds: np.ndarray, slots: np.ndarray, iparams: np.ndarray, dparams: np.ndarray,
+    out: np.ndarray, n_workers: int,
+) -> None:
+    """Several indicators in one pass: each column block is gathered once for all of them.
+
+    `fields` is a tuple of (T, N) arrays; spec row i runs kernel kinds[i] on fields
+    slots[i] with iparams[i] / dparams[i]; outputs are written in spec order into
+    `out` (n_out, T, N), allocated by the caller (NumPy backs large arrays with huge
+    pages; first-touching 4 KiB pages would cost more than the indicators).
+    """
+    nf = len(fields)
+    n, m = fields[0].shape
+    n_out = out.shape[0]
+    offsets = np.zeros(kinds.shape[0], dtype=np.int64)
+    acc = 0
+    for i in range(kinds.shape[0]):
+        offsets[i] = acc
+        acc += N_OUTPUTS[kinds[i]]
     nblk = (m + BLOCK - 1) // BLOCK
     nw = max(1, min(n_workers, nblk))
     for w in prange(nw):
-        inb = np.empty((1, BLOCK, n))
-        outb = np.empty((1, BLOCK, n))
-        for b in range(w, nblk, nw):
-            j0 = b * BLOCK
-            bw = min(BLOCK, m - j0)
-            gather_nb(x, j0, inb[0, :bw])
-            for jj in range(bw):
-                ema_1d_nb(inb[0, jj], period, outb[0, jj])
-            scatter_nb(outb[0, :bw], out, j0)
-    return out
-
-
-@njit(cache=True, parallel=True)
-def wma_nb(x: np.ndarray, period: int, n_workers: int) -> np.ndarray:
-    n, m = x.shape
-    out = np.empty((n, m))
-    nblk = (m + BLOCK - 1) // BLOCK
-    nw = max(1, min(n_workers, nblk))
-    for w in prange(nw):
-        inb = np.empty((1, BLOCK, n))
-        outb = np.empty((1, BLOCK, n))
-        for b in range(w, nblk, nw):
-            j0 = b * BLOCK
-            bw = min(BLOCK, m - j0)
-            gather_nb(x, j0, inb[0, :bw])
-            for jj in range(bw):
-                wma_1d_nb(inb[0, jj], period, outb[0, jj])
-            scatter_nb(outb[0, :bw], out, j0)
-    return out
-
-
-@njit(cache=True, parallel=True)
-def rsi_nb(x: np.ndarray, period: int, n_workers: int) -> np.ndarray:
-    n, m = x.shape
-    out = np.empty((n, m))
-    nblk = (m + BLOCK - 1) // BLOCK
-    nw = max(1, min(n_workers, nblk))
-    for w in prange(nw):
-        inb = np.empty((1, BLOCK, n))
-        outb = np.empty((1, BLOCK, n))
-        for b in range(w, nblk, nw):
-            j0 = b * BLOCK
-            bw = min(BLOCK, m - j0)
-            gather_nb(x, j0, inb[0, :bw])
-            for jj in range(bw):
-                rsi_1d_nb(inb[0, jj], period, outb[0, jj])
-            scatter_nb(outb[0, :bw], out, j0)
-    return out
-
-
-@njit(cache=True, parallel=True)
-def roc_nb(x: np.ndarray, period: int, n_workers: int) -> np.ndarray:
-    n, m = x.shape
-    out = np.empty((n, m))
-    nblk = (m + BLOCK - 1) // BLOCK
-    nw = max(1, min(n_workers, nblk))
-    for w in prange(nw):
-        inb = np.empty((1, BLOCK, n))
-        outb = np.empty((1, BLOCK, n))
-        for b in range(w, nblk, nw):
-            j0 = b * BLOCK
-            bw = min(BLOCK, m - j0)
-            gather_nb(x, j0, inb[0, :bw])
-            for jj in range(bw):
-                roc_1d_nb(inb[0, jj], period, outb[0, jj])
-            scatter_nb(outb[0, :bw], out, j0)
-    return out
-
-
-@njit(cache=True, parallel=True)
-def stddev_nb(x: np.ndarray, period: int, nbdev: float, n_workers: int) -> np.ndarray:
-    n, m = x.shape
-    out = np.empty((n, m))
-    nblk = (m + BLOCK - 1) // BLOCK
-    nw = max(1, min(n_workers, nblk))
-    for w in prange(nw):
-        inb = np.empty((1, BLOCK, n))
-        outb = np.empty((1, BLOCK, n))
-        for b in range(w, nblk, nw):
-            j0 = b * BLOCK
-            bw = min(BLOCK, m - j0)
-            gather_nb(x, j0, inb[0, :bw])
-            for jj in range(bw):
-                stddev_1d_nb(inb[0, jj], period, nbdev, outb[0, jj])
-            scatter_nb(outb[0, :bw], out, j0)
-    return out
-
-
-@njit(cache=True, parallel=True)
-def zscore_nb(x: np.ndarray, period: int, n_workers: int) -> np.ndarray:
-    n, m = x.shape
-    out = np.empty((n, m))
-    nblk = (m + BLOCK - 1) // BLOCK
-    nw = max(1, min(n_workers, nblk))
-    for w in prange(nw):
-        inb = np.empty((1, BLOCK, n))
-        outb = np.empty((1, BLOCK, n))
-        for b in range(w, nblk, nw):
-            j0 = b * BLOCK
-            bw = min(BLOCK, m - j0)
-            gather_nb(x, j0, inb[0, :bw])
-            for jj in range(bw):
-                zscore_1d_nb(inb[0, jj], period, outb[0, jj])
-            scatter_nb(outb[0, :bw], out, j0)
-    return out
-
-
-@njit(cache=True, parallel=True)
-def bbands_nb(x: np.ndarray, period: int, nbdevup: float, nbdevdn: float, n_workers: int) -> np.ndarray:
-    n, m = x.shape
-    out = np.empty((3, n, m))
-    nblk = (m + BLOCK - 1) // BLOCK
-    nw = max(1, min(n_workers, nblk))
-    for w in prange(nw):
-        inb = np.empty((1, BLOCK, n))
-        outb = np.empty((3, BLOCK, n))
-        for b in range(w, nblk, nw):
-            j0 = b * BLOCK
-            bw = min(BLOCK, m - j0)
-            gather_nb(x, j0, inb[0, :bw])
-            for jj in range(bw):
-                bbands_1d_nb(inb[0, jj], period, nbdevup, nbdevdn, outb[0, jj], outb[1, jj], outb[2, jj])
-            for k in range(3):
-                scatter_nb(outb[k, :bw], out[k], j0)
-    return out
-
-
-@njit(cache=True, parallel=True)
-def macd_nb(x: np.ndarray, fastperiod: int, slowperiod: int, signalperiod: int, n_workers: int) -> np.ndarray:
-    n, m = x.shape
-    out = np.empty((3, n, m))
-    nblk = (m + BLOCK - 1) // BLOCK
-    nw = max(1, min(n_workers, nblk))
-    for w in prange(nw):
-        inb = np.empty((1, BLOCK, n))
-        outb = np.empty((3, BLOCK, n))
-        for b in range(w, nblk, nw):
-            j0 = b * BLOCK
-            bw = min(BLOCK, m - j0)
-            gather_nb(x, j0, inb[0, :bw])
-            for jj in range(bw):
-                macd_1d_nb(inb[0, jj], fastperiod, slowperiod, signalperiod, outb[0, jj], outb[1, jj], outb[2, jj])
-            for k in range(3):
-                scatter_nb(outb[k, :bw], out[k], j0)
-    return out
-
-
-@njit(cache=True, parallel=True)
-def atr_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int, n_workers: int) -> np.ndarray:
-    n, m = high.shape
-    out = np.empty((n, m))
-    nblk = (m + BLOCK - 1) // BLOCK
-    nw = max(1, min(n_workers, nblk))
-    for w in prange(nw):
-        inb = np.empty((3, BLOCK, n))
-        outb = np.empty((1, BLOCK, n))
-        for b in range(w, nblk, nw):
-            j0 = b * BLOCK
-            bw = min(BLOCK, m - j0)
-            gather_nb(high, j0, inb[0, :bw])
-            gather_nb(low, j0, inb[1, :bw])
-            gather_nb(close, j0, inb[2, :bw])
-            for jj in range(bw):
-                atr_1d_nb(inb[0, jj], inb[1, jj], inb[2, jj], period, outb[0, jj])
-            scatter_nb(outb[0, :bw], out, j0)
-    return out
-
-
-@njit(cache=True, parallel=True)
-def stoch_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, fastk_period: int, slowk_period: int, slowd_period: int, n_workers: int) -> np.ndarray:
-    n, m = high.shape
-    out = np.empty((2, n, m))
-    nblk = (m + BLOCK - 1) // BLOCK
-    nw = max(1, min(n_workers, nblk))
-    for w in prange(nw):
-        inb = np.empty((3, BLOCK, n))
-        outb = np.empty((2, BLOCK, n))
+        inb = np.empty((BLOCK, nf, n))
+        outb = np.empty((BLOCK, n_out, n))
         scratch = np.empty((2, n))
         for b in range(w, nblk, nw):
             j0 = b * BLOCK
             bw = min(BLOCK, m - j0)
-            gather_nb(high, j0, inb[0, :bw])
-            gather_nb(low, j0, inb[1, :bw])
-            gather_nb(close, j0, inb[2, :bw])
+            for f in range(nf):
+                gather_nb(fields[f], j0, inb[:bw, f])
             for jj in range(bw):
-                stoch_1d_nb(inb[0, jj], inb[1, jj], inb[2, jj], fastk_period, slowk_period, slowd_period, scratch[0], scratch[1], outb[0, jj], outb[1, jj])
-            for k in range(2):
-                scatter_nb(outb[k, :bw], out[k], j0)
-    return out
+                for i in range(kinds.shape[0]):
+                    _dispatch_1d_nb(kinds[i], inb[jj], slots[i], iparams[i], dparams[i], outb[jj], offsets[i], scratch)
+            for k in range(n_out):
+                scatter_nb(outb[:bw, k], out[k], j0)
 
 
-@njit(cache=True, parallel=True)
-def obv_nb(close: np.ndarray, volume: np.ndarray, n_workers: int) -> np.ndarray:
-    n, m = close.shape
-    out = np.empty((n, m))
-    nblk = (m + BLOCK - 1) // BLOCK
-    nw = max(1, min(n_workers, nblk))
-    for w in prange(nw):
-        inb = np.empty((2, BLOCK, n))
-        outb = np.empty((1, BLOCK, n))
-        for b in range(w, nblk, nw):
-            j0 = b * BLOCK
-            bw = min(BLOCK, m - j0)
-            gather_nb(close, j0, inb[0, :bw])
-            gather_nb(volume, j0, inb[1, :bw])
-            for jj in range(bw):
-                obv_1d_nb(inb[0, jj], inb[1, jj], outb[0, jj])
-            scatter_nb(outb[0, :bw], out, j0)
-    return out
+def run_many(fields: Sequence[np.ndarray], items: Sequence[tuple[str, Sequence[int], Sequence[Any]]]) -> list:
+    """Several indicators over C-contiguous float64 (T, N) `fields` in one pass.
+
+    Each item is (kernel, input slots into `fields`, params as ints then reals), as
+    for `gpu.run_fused`; returns every output, in order, as a (T, N) array.
+    """
+    k = len(items)
+    kinds = np.empty(k, dtype=np.int64)
+    slots = np.zeros((k, 4), dtype=np.int64)
+    iparams = np.zeros((k, 3), dtype=np.int64)
+    dparams = np.zeros((k, 2), dtype=np.float64)
+    for i, (kernel, sl, params) in enumerate(items):
+        kinds[i] = KERNEL_IDS[kernel]
+        slots[i, : len(sl)] = sl
+        ints = [int(v) for v in params if isinstance(v, (int, np.integer))]
+        reals = [float(v) for v in params if not isinstance(v, (int, np.integer))]
+        iparams[i, : len(ints)] = ints
+        dparams[i, : len(reals)] = reals
+    n_out = sum(N_OUTPUTS[kd] for kd in kinds)
+    out = np.empty((n_out,) + tuple(fields[0].shape))
+    compute_nb(tuple(fields), kinds, slots, iparams, dparams, out, n_workers())
+    return list(out)
 
 
-@njit(cache=True, parallel=True)
-def vwap_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, period: int, n_workers: int) -> np.ndarray:
-    n, m = high.shape
-    out = np.empty((n, m))
-    nblk = (m + BLOCK - 1) // BLOCK
-    nw = max(1, min(n_workers, nblk))
-    for w in prange(nw):
-        inb = np.empty((4, BLOCK, n))
-        outb = np.empty((1, BLOCK, n))
-        for b in range(w, nblk, nw):
-            j0 = b * BLOCK
-            bw = min(BLOCK, m - j0)
-            gather_nb(high, j0, inb[0, :bw])
-            gather_nb(low, j0, inb[1, :bw])
-            gather_nb(close, j0, inb[2, :bw])
-            gather_nb(volume, j0, inb[3, :bw])
-            for jj in range(bw):
-                vwap_1d_nb(inb[0, jj], inb[1, jj], inb[2, jj], inb[3, jj], period, outb[0, jj])
-            scatter_nb(outb[0, :bw], out, j0)
-    return out
+def run(kernel: str, arrays: Sequence[np.ndarray], params: Sequence[Any]) -> list:
+    """One indicator on prepared (T, N) inputs; a list of (T, N) outputs."""
+    return run_many(arrays, [(kernel, tuple(range(len(arrays))), tuple(params))])

@@ -187,10 +187,10 @@ template <typename T, int U, int S> struct Wma {
 
 // ---------------------------------------------------------------- oscillators
 template <typename T, int U, int S> struct Rsi {
-    Out<T> o; int p, s; double prev, gain, loss;
+    Out<T> o; int p, s; double prev, gain, loss, keep, nw;
     __device__ __forceinline__ void setup(Args& c) {
         o = c.out<T>(); p = c.ival(); In<T> xs[1] = {c.in<T>(S)}; s = first_valid<T, 1>(xs, c.nT);
-        prev = 0.0; gain = 0.0; loss = 0.0;
+        prev = 0.0; gain = 0.0; loss = 0.0; keep = (p - 1.0) / p; nw = 1.0 / p;
     }
     __device__ __forceinline__ void load(int, int) {}
     template <int NF> __device__ __forceinline__ void step(const double (&b)[NF][U], int u, int t) {
@@ -204,9 +204,9 @@ template <typename T, int U, int S> struct Rsi {
             if (k < p) { o(t, QNAN); return; }
             loss /= p; gain /= p;
         } else {
-            loss *= (double)(p - 1); gain *= (double)(p - 1);
-            if (d < 0.0) loss -= d; else gain += d;
-            loss /= p; gain /= p;
+            double up = !(d < 0.0) ? d : 0.0;
+            double down = (d < 0.0) ? -d : 0.0;
+            gain = gain * keep + up * nw; loss = loss * keep + down * nw;
         }
         double tv = gain + loss;
         o(t, (tv > 0.0 || tv < 0.0) ? 100.0 * (gain / tv) : 0.0);
@@ -393,9 +393,9 @@ template <typename T, int U, int S> struct BBands {
 };
 
 template <typename T, int U, int SH, int SL, int SC> struct Atr {
-    Out<T> o; int p, s; double prev_close, total, prev;
+    Out<T> o; int p, s; double prev_close, total, prev, keep, nw;
     __device__ __forceinline__ void setup(Args& c) {
-        o = c.out<T>(); p = c.ival();
+        o = c.out<T>(); p = c.ival(); keep = (p - 1.0) / p; nw = 1.0 / p;
         In<T> xs[3] = {c.in<T>(SH), c.in<T>(SL), c.in<T>(SC)}; s = first_valid<T, 3>(xs, c.nT);
         prev_close = 0.0; total = 0.0; prev = 0.0;
     }
@@ -411,7 +411,7 @@ template <typename T, int U, int SH, int SL, int SC> struct Atr {
         prev_close = b[SC][u];
         if (k < p) { total += greatest; o(t, QNAN); }
         else if (k == p) { total += greatest; prev = total / p; o(t, prev); }
-        else { prev *= (double)(p - 1); prev += greatest; prev /= p; o(t, prev); }
+        else { prev = prev * keep + greatest * nw; o(t, prev); }
     }
 };
 
