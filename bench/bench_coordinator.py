@@ -1,0 +1,187 @@
+"""Coordinator benchmarks (issue 4 targets), on a real local Ray.
+
+1. overhead of a small live job: wall time of `run_live` through the coordinator
+   actor minus the worker's own time (p50/p99), and against a direct kernel call;
+2. REALTIME feature latency while LOW sweeps saturate the device (p99 vs idle p99);
+3. fault -> next tier: time from the fault reaching the coordinator to the next
+   tier being chosen, and the latency of live requests whose first kernel faults;
+4. random worker kills during a mixed workload: jobs lost (not SUCCEEDED) at the end.
+
+    python bench/bench_coordinator.py --out bench/results/coordinator_cpu_2core.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import ray  # noqa: E402
+
+from actors.ray_wrappers import get_or_create_coordinator  # noqa: E402
+from actors.settings import DataConfig, RayConfig, Settings  # noqa: E402
+from gpu_hal.config import FaultConfig, GpuHalConfig, SimulationConfig  # noqa: E402
+from kernels.data import synthetic_panel  # noqa: E402
+from kernels.indicators import compute  # noqa: E402
+
+FEATURES = [{"name": "rsi", "params": {"timeperiod": 14}}, {"name": "sma", "params": {"timeperiod": 20}},
+            {"name": "ema", "params": {"timeperiod": 12}}]
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs) * 1e3, q)) if xs else float("nan")
+
+
+def live_latencies(coordinator, n: int, payload: dict) -> tuple[list[float], list[float]]:
+    wall, inside = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        res = ray.get(coordinator.run_live.remote("features", payload, "REALTIME", "live"))
+        wall.append(time.perf_counter() - t0)
+        inside.append(res.seconds)
+    return wall, inside
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--assets", type=int, default=100)
+    ap.add_argument("--bars", type=int, default=2520)
+    ap.add_argument("--live-requests", type=int, default=300)
+    ap.add_argument("--sweeps", type=int, default=8, help="LOW sweeps that saturate the device in part 2")
+    ap.add_argument("--grid", type=int, default=100, help="fast x slow values per sweep in part 2 (grid**2 combinations)")
+    ap.add_argument("--kills", type=int, default=100)
+    ap.add_argument("--kill-interval", type=float, default=0.3)
+    ap.add_argument("--jobs", type=int, default=200, help="jobs of the mixed workload in part 4")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    storage = Path(tempfile.mkdtemp(prefix="rq-bench-"))
+    ray.init(namespace="rayquant-bench", include_dashboard=False)
+    has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+    settings = Settings(
+        storage_dir=storage,
+        data=DataConfig(synthetic_assets=args.assets, synthetic_bars=args.bars),
+        ray=RayConfig(namespace="rayquant-bench"),
+        gpu=GpuHalConfig(simulation=SimulationConfig(mode="auto", num_devices=1), faults=FaultConfig(enabled=True)),
+        coordinator={"cpu_workers": 1},
+    )
+    coord = get_or_create_coordinator(settings)
+    ray.get(coord.start.remote())
+    devices = ray.get(coord.devices.remote())
+    gpu_ids = [d["worker_id"] for d in devices if d.get("kind") == "gpu"]
+    device_names = [d.get("device", {}).get("name", "cpu") if isinstance(d.get("device"), dict) else "cpu" for d in devices]
+    print(f"workers: {[d['worker_id'] for d in devices]} devices: {device_names} gpu={has_gpu}", flush=True)
+    out: dict = {"command": " ".join(sys.argv), "ray": ray.__version__, "gpu": has_gpu, "devices": device_names,
+                 "assets": args.assets, "bars": args.bars}
+
+    # 1. idle live latency and coordinator overhead
+    payload = {"dataset": "synthetic", "indicators": FEATURES, "window": 1}
+    live_latencies(coord, 20, payload)  # warm
+    wall, inside = live_latencies(coord, args.live_requests, payload)
+    overhead = [w - i for w, i in zip(wall, inside)]
+    panel = synthetic_panel(args.assets, args.bars, seed=0)
+    direct = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        compute(panel, FEATURES)
+        direct.append(time.perf_counter() - t0)
+    out["live_idle"] = {"wall_p50_ms": pct(wall, 50), "wall_p99_ms": pct(wall, 99),
+                        "worker_p50_ms": pct(inside, 50), "overhead_p50_ms": pct(overhead, 50),
+                        "overhead_p99_ms": pct(overhead, 99), "direct_compute_p50_ms": pct(direct, 50)}
+    print("live idle:", out["live_idle"], flush=True)
+
+    # 2. live latency with LOW sweeps saturating the device
+    grid = {"fast": [int(v) for v in np.linspace(2, 60, args.grid)], "slow": [int(v) for v in np.linspace(61, 300, args.grid)]}
+    sweeps = [ray.get(coord.submit.remote("sweep", {"dataset": "synthetic", "strategy": "trend_following",
+                                                    "grid": grid, "top_k": 5, "fees": 0.0005 * (i + 1)},
+                                          "LOW", "research")) for i in range(args.sweeps)]
+    time.sleep(1.0)
+    busy_wall, busy_inside, busy_samples = [], [], []
+    for _ in range(max(1, args.live_requests // 10)):
+        busy_samples.append(len(ray.get(coord.stats.remote())["running"]))
+        w, i = live_latencies(coord, 10, payload)
+        busy_wall += w
+        busy_inside += i
+    running = busy_samples
+    out["live_saturated"] = {"wall_p50_ms": pct(busy_wall, 50), "wall_p99_ms": pct(busy_wall, 99),
+                             "worker_p99_ms": pct(busy_inside, 99), "research_busy_fraction": sum(1 for r in running if r) / len(running),
+                             "p99_minus_idle_p99_ms": pct(busy_wall, 99) - pct(wall, 99)}
+    print("live saturated:", out["live_saturated"], flush=True)
+    for job_id in sweeps:
+        ray.get(coord.cancel.remote(job_id))
+
+    # 3. fault -> next tier
+    fault_wall = []
+    target = gpu_ids[0] if gpu_ids else None
+    if target:
+        for _ in range(30):
+            ray.get(coord.inject_fault.remote(target, "fail_next_kernel", tenant="live", count=1))
+            t0 = time.perf_counter()
+            ray.get(coord.run_live.remote("features", payload, "REALTIME", "live"))
+            fault_wall.append(time.perf_counter() - t0)
+    decisions = ray.get(coord.stats.remote())["fallback_decision_s"]
+    out["fault_to_next_tier"] = {"decision_p50_ms": pct(decisions, 50), "decision_max_ms": pct(decisions, 100),
+                                 "faulted_request_p50_ms": pct(fault_wall, 50),
+                                 "faulted_request_max_ms": pct(fault_wall, 100), "samples": len(decisions)}
+    print("fault -> next tier:", out["fault_to_next_tier"], flush=True)
+
+    # 4. random worker kills during a mixed workload
+    rng = random.Random(0)
+    job_ids = []
+    workers = [d["worker_id"] for d in devices]
+    handles = {w: ray.get(coord.worker_handle.remote(w)) for w in workers}
+    kinds = ["backtest", "sweep"]
+    next_kill = time.monotonic()
+    kills = 0
+    t_start = time.monotonic()
+    while kills < args.kills or len(job_ids) < args.jobs:
+        if len(job_ids) < args.jobs:
+            kind = kinds[len(job_ids) % 2]
+            if kind == "backtest":
+                payload_j = {"dataset": "synthetic", "strategy": "trend_following",
+                             "params": {"fast": rng.randint(2, 20), "slow": rng.randint(30, 120)}, "fees": 0.001}
+            else:
+                payload_j = {"dataset": "synthetic", "strategy": "mean_reversion",
+                             "grid": {"window": [10, 20, 30], "entry_z": [1.5, 2.0]}, "fees": rng.random() * 1e-3}
+            job_ids.append(ray.get(coord.submit.remote(kind, payload_j, rng.choice(["LOW", "NORMAL", "HIGH"]), "mix")))
+        if kills < args.kills and time.monotonic() >= next_kill:
+            victim = rng.choice(workers)
+            ray.kill(handles[victim], no_restart=False)
+            kills += 1
+            next_kill = time.monotonic() + args.kill_interval
+        time.sleep(0.01)
+    states: dict[str, int] = {}
+    deadline = time.monotonic() + 600
+    pending = list(job_ids)
+    while pending and time.monotonic() < deadline:
+        still = []
+        for job_id in pending:
+            st = ray.get(coord.status.remote(job_id))["state"]
+            if st in ("succeeded", "failed", "cancelled"):
+                states[st] = states.get(st, 0) + 1
+            else:
+                still.append(job_id)
+        pending = still
+        time.sleep(0.5)
+    out["kills"] = {"kills": kills, "jobs": len(job_ids), "states": states, "unfinished": len(pending),
+                    "lost": len(job_ids) - states.get("succeeded", 0),
+                    "seconds": time.monotonic() - t_start, "stats": ray.get(coord.stats.remote())["fallbacks"]}
+    print("kills:", out["kills"], flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2, default=str))
+    print(json.dumps({k: v for k, v in out.items() if k.startswith(("live", "fault", "kills"))}, indent=1, default=str))
+    ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
