@@ -61,6 +61,12 @@ SWEEP_SOURCE = r"""
 #ifndef SWEEP_WARPS
 #define SWEEP_WARPS 8
 #endif
+#ifndef SWEEP_STEADY
+#define SWEEP_STEADY 1
+#endif
+#ifndef SWEEP_MINB
+#define SWEEP_MINB 1
+#endif
 
 #define K_TREND 0
 #define K_MOMENTUM 1
@@ -210,46 +216,71 @@ SWEEP_DEV void var_rebuild(const T* col, const long long U, const int t, const i
     tot2 = sub_rn(tot2, mul_rn(a, a));
 }
 
-// Stream one unit (column u of sig, (T, U) row-major) of one combination over all bars.
-// sig: close (or, for pairs, the log spread), NaN where missing; first: its first finite bar.
-// ra (and rb for pairs): per-asset simple returns with the activity encoded (see leg_step).
-template <typename T, int KIND, class Sink>
-SWEEP_DEV void sweep_unit(const T* __restrict__ sig, const T* __restrict__ ra, const T* __restrict__ rb,
-                          const int Tn, const int U, const int u, const int first,
-                          const int* __restrict__ ip, const T* __restrict__ fp,
-                          const double fs, const double fs2, const double scale,
-                          Sink& sink, Leg& La, Leg& Lb) {
-    leg_init(La);
-    leg_init(Lb);
-    const long long UL = U;
-    const T* col = sig + u;
-    const T* pa = ra + u;
-    const T* pb = rb + u;
-    const int w1 = ip[0], w2 = ip[1], flag1 = ip[2], flag2 = ip[3];
-    const T f0 = fp[0], f1 = fp[1], f2 = fp[2], f3 = fp[3], f4 = fp[4], f5 = fp[5];
-    const long long off1 = (KIND == K_MOMENTUM ? (long long)w1 : (long long)(w1 - 1)) * UL;
-    const long long off2 = (long long)(w2 - 1) * UL;
-    T sa = (T)0, sb = (T)0, ea = (T)0, eb = (T)0;
-    T shift = (T)0, tot1 = (T)0, tot2 = (T)0, peak = (T)0;
-    int bars = 0, state = 0;
-    for (int t = 0; t < Tn; ++t) {
+// One unit (column u of sig, (T, U) row-major) of one combination, streamed over
+// the bars. sig: close (or, for pairs, the log spread), NaN where missing; first:
+// its first finite bar. ra (and rb for pairs): per-asset simple returns with the
+// activity encoded (see leg_step). bar<STEADY>(t) advances one bar; STEADY = true
+// may be used once t >= steady_from() (every warm-up is over), and skips the
+// warm-up tests, which is the same arithmetic.
+template <typename T, int KIND>
+struct Unit {
+    const T* col;
+    const T* pa;
+    const T* pb;
+    long long UL, off1, off2;
+    int first, w1, w2, flag1, flag2;
+    T f0, f1, f2, f3, f4, f5;
+    double fs, fs2, scale;
+    T sa, sb, ea, eb, shift, tot1, tot2, peak;
+    int bars, state;
+    Leg La, Lb;
+
+    SWEEP_DEV void init(const T* __restrict__ sig, const T* __restrict__ ra, const T* __restrict__ rb,
+                        const int U, const int u, const int first_, const int* __restrict__ ip,
+                        const T* __restrict__ fp, const double fs_, const double fs2_, const double scale_) {
+        UL = U;
+        col = sig + u;
+        pa = ra + u;
+        pb = rb + u;
+        first = first_;
+        w1 = ip[0]; w2 = ip[1]; flag1 = ip[2]; flag2 = ip[3];
+        f0 = fp[0]; f1 = fp[1]; f2 = fp[2]; f3 = fp[3]; f4 = fp[4]; f5 = fp[5];
+        off1 = (KIND == K_MOMENTUM ? (long long)w1 : (long long)(w1 - 1)) * UL;
+        off2 = (long long)(w2 - 1) * UL;
+        fs = fs_; fs2 = fs2_; scale = scale_;
+        sa = (T)0; sb = (T)0; ea = (T)0; eb = (T)0;
+        shift = (T)0; tot1 = (T)0; tot2 = (T)0; peak = (T)0;
+        bars = 0; state = 0;
+        leg_init(La);
+        leg_init(Lb);
+    }
+
+    // First bar from which every warm-up test of bar<false> is decided (k large).
+    SWEEP_DEV int steady_from() const {
+        if (KIND == K_TREND) return first + w2;
+        return first + w1;
+    }
+
+    template <bool STEADY>
+    SWEEP_DEV long long bar(const int t) {
         const long long row = (long long)t * UL;
         const int k = t - first;
         int q = 0;
-        if (k >= 0) {
+        if (STEADY || k >= 0) {
             const T x = col[row];
             if constexpr (KIND == K_TREND) {
                 // ints [fast, slow, is_ema, long_only]; floats [k_fast, k_slow, 1/fast, 1/slow, fast, slow]
-                sa = add_rn(sa, x);
-                sb = add_rn(sb, x);
                 if (flag1) {
-                    if (k == w1 - 1) ea = div_rn(sa, f4);
-                    else if (k >= w1) ea = add_rn(mul_rn(sub_rn(x, ea), f0), ea);
-                    if (k == w2 - 1) eb = div_rn(sb, f5);
-                    else if (k >= w2) eb = add_rn(mul_rn(sub_rn(x, eb), f1), eb);
-                    if (k >= w2 - 1) q = (ea > eb) - (ea < eb);
+                    if (!STEADY) { sa = add_rn(sa, x); sb = add_rn(sb, x); }
+                    if (!STEADY && k == w1 - 1) ea = div_rn(sa, f4);
+                    else if (STEADY || k >= w1) ea = add_rn(mul_rn(sub_rn(x, ea), f0), ea);
+                    if (!STEADY && k == w2 - 1) eb = div_rn(sb, f5);
+                    else if (STEADY || k >= w2) eb = add_rn(mul_rn(sub_rn(x, eb), f1), eb);
+                    if (STEADY || k >= w2 - 1) q = (ea > eb) - (ea < eb);
                 } else {
-                    if (k >= w2 - 1) {
+                    sa = add_rn(sa, x);
+                    sb = add_rn(sb, x);
+                    if (STEADY || k >= w2 - 1) {
 #if SWEEP_FILTER
                         // Pre-screen with reciprocals (within 3 ulp of the quotients);
                         // decide on TA-Lib's quotients only when they are that close.
@@ -267,13 +298,13 @@ SWEEP_DEV void sweep_unit(const T* __restrict__ sig, const T* __restrict__ ra, c
                             q = (ma > mb) - (ma < mb);
                         }
                     }
-                    if (k >= w1 - 1) sa = sub_rn(sa, col[row - off1]);
-                    if (k >= w2 - 1) sb = sub_rn(sb, col[row - off2]);
+                    if (STEADY || k >= w1 - 1) sa = sub_rn(sa, col[row - off1]);
+                    if (STEADY || k >= w2 - 1) sb = sub_rn(sb, col[row - off2]);
                 }
                 if (flag2 && q < 0) q = 0;
             } else if constexpr (KIND == K_MOMENTUM) {
                 // ints [lookback, long_only]; floats [threshold]
-                if (k >= w1) {
+                if (STEADY || k >= w1) {
                     const T m = sub_rn(div_rn(x, col[row - off1]), (T)1);
                     if (m > f0) q = 1;
                     else if (!w2 && m < -f0) q = -1;
@@ -281,14 +312,14 @@ SWEEP_DEV void sweep_unit(const T* __restrict__ sig, const T* __restrict__ ra, c
             } else {
                 // mean_reversion / pairs: ints [window, long_only]; floats [entry_z, exit_z, window, 1/window]
                 sa = add_rn(sa, x);  // SMA running total
-                if (k == 0) shift = x;
-                if (k == w1 - 1) { bars = 32 * w1; peak = tot2; }
+                if (!STEADY && k == 0) shift = x;
+                if (!STEADY && k == w1 - 1) { bars = 32 * w1; peak = tot2; }
                 const T a = sub_rn(x, shift);
                 tot1 = add_rn(tot1, a);
                 tot2 = add_rn(tot2, mul_rn(a, a));
                 bool ok = false;
                 T z = (T)0;
-                if (k >= w1 - 1) {
+                if (STEADY || k >= w1 - 1) {
                     if (tot2 > peak) peak = tot2;
                     const T mean1 = mul_rn(tot1, f3);
                     T var = sub_rn(mul_rn(tot2, f3), mul_rn(mean1, mean1));
@@ -321,14 +352,34 @@ SWEEP_DEV void sweep_unit(const T* __restrict__ sig, const T* __restrict__ ra, c
                 }
                 q = state;
             }
-        } else if constexpr (KIND == K_MEANREV || KIND == K_PAIRS) {
-            state = 0;
         }
         long long fq = leg_step(La, q, (double)pa[row], fs, fs2, scale);
         if constexpr (KIND == K_PAIRS) fq += leg_step(Lb, -q, (double)pb[row], fs, fs2, scale);
-        sink.add(t, fq);
+        return fq;
     }
-    (void)flag1; (void)flag2; (void)f1; (void)f2; (void)f3; (void)f4; (void)f5; (void)off2;
+};
+
+// Stream one unit of one combination over all bars, adding each bar's fixed-point
+// net return into the sink. The steady phase starts where every thread of the
+// sink's group (the warp) is past its warm-up, so the group stays in step.
+template <typename T, int KIND, class Sink>
+SWEEP_DEV void sweep_unit(const T* __restrict__ sig, const T* __restrict__ ra, const T* __restrict__ rb,
+                          const int Tn, const int U, const int u, const int first,
+                          const int* __restrict__ ip, const T* __restrict__ fp,
+                          const double fs, const double fs2, const double scale,
+                          Sink& sink, Leg& La, Leg& Lb) {
+    Unit<T, KIND> s;
+    s.init(sig, ra, rb, U, u, first, ip, fp, fs, fs2, scale);
+    int t = 0;
+#if SWEEP_STEADY
+    const int steady = sink.uniform_max(s.steady_from() < Tn ? s.steady_from() : Tn);
+    for (; t < steady; ++t) sink.add(t, s.template bar<false>(t));
+    for (; t < Tn; ++t) sink.add(t, s.template bar<true>(t));
+#else
+    for (; t < Tn; ++t) sink.add(t, s.template bar<false>(t));
+#endif
+    La = s.La;
+    Lb = s.Lb;
 }
 
 #ifndef SWEEP_EMULATE
@@ -338,6 +389,9 @@ struct WarpSink {
     long long P;
     bool live;
     int lane;
+    __device__ __forceinline__ int uniform_max(const int v) const {
+        return __reduce_max_sync(0xffffffffu, live ? v : 0);
+    }
     __device__ __forceinline__ void add(const int t, long long q) {
         q = live ? q : 0LL;
 #if SWEEP_REDUCE
@@ -360,7 +414,7 @@ struct WarpSink {
 // grid (ceil(P / SWEEP_WARPS), ceil(U / 32)), block 32 * SWEEP_WARPS.
 // acc: (N_ACC, P, n_assets) doubles; psum: (Tn, P) int64 (two's complement in uint64).
 template <typename T, int KIND>
-__global__ void __launch_bounds__(32 * SWEEP_WARPS)
+__global__ void __launch_bounds__(32 * SWEEP_WARPS, SWEEP_MINB)
 sweep_kernel(const T* __restrict__ sig, const T* __restrict__ ra, const T* __restrict__ rb,
              const int* __restrict__ first, const int* __restrict__ ip, const T* __restrict__ fp,
              const int Tn, const int U, const int P, const int n_assets,
@@ -405,13 +459,15 @@ def kernel_name(kind: int, dtype: Any) -> str:
     return f"sweep_kernel<{_CTYPES[np.dtype(dtype)]},{int(kind)}>"
 
 
-@functools.lru_cache(maxsize=8)
-def module(defines: tuple[str, ...] = ()) -> Any:
-    """The compiled RawModule (cached; `defines` such as ("SWEEP_REDUCE=0",) build variants)."""
+@functools.lru_cache(maxsize=16)
+def module(defines: tuple[str, ...] = (), names: tuple[str, ...] | None = None) -> Any:
+    """The compiled RawModule of every kernel (cached). `defines` such as
+    ("SWEEP_REDUCE=0",) build variants for benchmarks, `names` a subset of kernels."""
     import cupy as cp  # noqa: PLC0415 - GPU backend only
 
     options = ("-std=c++17", *(f"-D{d}" for d in defines))
-    return cp.RawModule(code=_DEVICE_PRELUDE + SWEEP_SOURCE, options=options, name_expressions=kernel_names())
+    return cp.RawModule(code=_DEVICE_PRELUDE + SWEEP_SOURCE, options=options,
+                        name_expressions=list(names) if names else kernel_names())
 
 
 def launch(
@@ -447,7 +503,8 @@ def launch(
         return acc, psum.view(cp.int64)
     if warps_per_block != WARPS_PER_BLOCK and not any(d.startswith("SWEEP_WARPS=") for d in defines):
         defines = (*defines, f"SWEEP_WARPS={warps_per_block}")
-    fn = module(tuple(defines)).get_function(kernel_name(kind, dtype))
+    name = kernel_name(kind, dtype)
+    fn = (module(tuple(defines), (name,)) if defines else module()).get_function(name)
     grid = ((n_combos + warps_per_block - 1) // warps_per_block, (n_units + 31) // 32)
     fs = float(fees_plus_slippage)
     fn(

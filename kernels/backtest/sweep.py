@@ -31,7 +31,7 @@ import pandas as pd
 
 from kernels.backend import array_module, is_gpu_array, resolve_backend, to_numpy
 from kernels.backtest.grid import KIND, GridError, SweepGrid, expand_grid
-from kernels.data import DataValidationError, Panel
+from kernels.data import Panel
 
 ACC_FIELDS: tuple[str, ...] = (
     "n_active", "equity", "max_drawdown", "sum_r", "sum_r2", "sum_down2",
@@ -224,10 +224,11 @@ def simple_returns(xp: ModuleType, close: Any) -> Any:
     c[t] exists but c[t-1] does not (and at bar 0)."""
     fin = xp.isfinite(close)
     out = xp.empty(close.shape, dtype=close.dtype)
+    one, zero, nan = (close.dtype.type(v) for v in (1, 0, np.nan))  # typed: no promotion on either backend
     with np.errstate(all="ignore"):
-        change = close[1:] / close[:-1] - 1
-    out[1:] = xp.where(fin[1:], xp.where(fin[:-1], change, 0), xp.nan)
-    out[:1] = xp.where(fin[:1], 0, xp.nan)
+        change = close[1:] / close[:-1] - one
+    out[1:] = xp.where(fin[1:], xp.where(fin[:-1], change, zero), nan)
+    out[:1] = xp.where(fin[:1], zero, nan)
     return out
 
 
@@ -357,10 +358,10 @@ def asset_metric_arrays(xp: ModuleType, acc: Any, bars_per_year: float) -> dict[
     return out
 
 
-def portfolio_metric_table(xp: ModuleType, sums: Any, active_count: Any, scale_exp: int, bars_per_year: float,
-                           n_trades: Any, n_closed: Any, n_wins: Any, exposure: Any, turnover: Any) -> np.ndarray:
-    """Host (P, len(METRICS)) portfolio metrics from the fixed-point per-bar sums
-    (T, P), the active counts (T,) and the per-asset trade values (P, N)."""
+def portfolio_metric_arrays(xp: ModuleType, sums: Any, active_count: Any, scale_exp: int, bars_per_year: float,
+                            n_trades: Any, n_closed: Any, n_wins: Any, exposure: Any, turnover: Any) -> Any:
+    """(P, len(METRICS)) float64 portfolio metrics (on xp) from the fixed-point per-bar
+    sums (T, P), the active counts (T,) and the per-asset trade values (P, N)."""
     from kernels.backtest import metrics as M  # noqa: PLC0415
 
     total = sums.astype(np.float64) * (2.0 ** -scale_exp)
@@ -371,8 +372,8 @@ def portfolio_metric_table(xp: ModuleType, sums: Any, active_count: Any, scale_e
     values.update(M.portfolio_trade_metrics(xp, n_trades=n_trades, n_closed=n_closed, n_wins=n_wins,
                                             exposure=exposure, turnover=turnover))
     n_combos = sums.shape[1]
-    return M.metrics_table(xp, {k: xp.broadcast_to(xp.asarray(v, dtype=np.float64), (n_combos,)) for k, v in
-                                values.items()})
+    return xp.stack([xp.broadcast_to(xp.asarray(values[m], dtype=np.float64), (n_combos,)) for m in M.METRICS],
+                    axis=-1)
 
 
 def rank_top(portfolio: pd.DataFrame, params: pd.DataFrame, rank_by: str, top_k: int) -> pd.DataFrame:
@@ -387,6 +388,87 @@ def rank_top(portfolio: pd.DataFrame, params: pd.DataFrame, rank_by: str, top_k:
 
 
 # ------------------------------------------------------------------------ public API
+@dataclass(frozen=True, eq=False)
+class SweepPlan:
+    """A validated sweep (or chunk) with its inputs prepared on the backend's device:
+    what `execute` needs. Built by `plan_sweep`."""
+
+    grid: SweepGrid
+    combos: range
+    assets: range
+    prep: _Prepared
+    backend: str
+    dtype: np.dtype
+    fees: float
+    slippage: float
+    bars_per_year: float
+    symbols: tuple[str, ...]
+    n_bars: int
+
+    @property
+    def n_cells(self) -> int:
+        """Bars x assets x combinations of this plan."""
+        return self.n_bars * len(self.assets) * len(self.combos)
+
+
+def plan_sweep(
+    data: Panel | Any,
+    strategy: str,
+    grid: Mapping[str, Any],
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    chunk: Chunk | None = None,
+    backend: str = "auto",
+    dtype: Any = np.float64,
+    bars_per_year: float = 252,
+) -> SweepPlan:
+    """Validate a sweep's arguments and prepare its kernel inputs (see `sweep`)."""
+    from kernels.backtest.run import check_close  # noqa: PLC0415
+
+    close, symbols = _close_and_symbols(data)
+    fees = _check_rate("fees", fees)
+    slippage = _check_rate("slippage", slippage)
+    _, _, dt, bars_per_year = _check_args(0, "sharpe", dtype, bars_per_year)
+    ran = resolve_backend(backend, close)
+    xp = array_module(ran)
+    close = xp.asarray(close)
+    if close.dtype.kind != "f":
+        close = close.astype(np.float64)
+    check_close(xp, close)
+    n_bars, n_all = close.shape
+    g = expand_grid(strategy, grid, n_bars)
+    if chunk is None:
+        chunk = Chunk(range(g.n_combos), range(n_all))
+    if not isinstance(chunk, Chunk):
+        raise SweepInputError(f"chunk must be a Chunk, got {type(chunk).__name__}")
+    combos, assets = chunk.resolve(g.n_combos, n_all)
+    if g.kind == KIND.PAIRS and (assets.start % 2 or (assets.stop % 2 and assets.stop != n_all)):
+        raise SweepInputError(f"pairs sweeps need asset chunks that keep pairs whole (even bounds), got {assets}")
+    prep = _prepare(xp, close, assets, g.kind, dt, fees + slippage)
+    return SweepPlan(g, combos, assets, prep, ran, dt, fees, slippage, bars_per_year, symbols, n_bars)
+
+
+def execute(plan: SweepPlan) -> tuple[dict[str, Any], Any, Any]:
+    """Run the fused kernel of a plan and compute every metric on its device.
+
+    Returns (asset metric arrays (P, N) by name, including n_closed and n_wins;
+    portfolio metrics (P, len(METRICS)); fixed-point per-bar sums (T, P)), all on
+    the plan's backend (CuPy arrays on the GPU).
+    """
+    xp = array_module(plan.backend)
+    n_assets = len(plan.assets)
+    fs = plan.fees + plan.slippage
+    run_kernel = _run_gpu if plan.backend == "gpu" else _run_cpu
+    acc, sums = run_kernel(plan.grid, plan.combos, plan.prep, n_assets, plan.dtype, fs)
+    if plan.prep.odd_active is not None:
+        _fill_flat_asset(xp, acc, n_assets - 1, plan.prep.odd_active)
+    arrays = asset_metric_arrays(xp, acc, plan.bars_per_year)
+    port = portfolio_metric_arrays(xp, sums, plan.prep.active_count, plan.prep.scale_exp, plan.bars_per_year,
+                                   arrays["n_trades"], arrays["n_closed"], arrays["n_wins"], arrays["exposure"],
+                                   arrays["turnover"])
+    return arrays, port, sums
+
+
 def sweep(
     data: Panel | Any,
     strategy: str,
@@ -411,58 +493,31 @@ def sweep(
     explicit backend.
     """
     from kernels.backtest.metrics import METRICS  # noqa: PLC0415
-    from kernels.backtest.run import check_close  # noqa: PLC0415
 
-    close, symbols = _close_and_symbols(data)
-    fees = _check_rate("fees", fees)
-    slippage = _check_rate("slippage", slippage)
-    top_k, rank_by, dt, bars_per_year = _check_args(top_k, rank_by, dtype, bars_per_year)
-    ran = resolve_backend(backend, close)
-    xp = array_module(ran)
-    close = xp.asarray(close)
-    if close.dtype.kind != "f":
-        close = close.astype(np.float64)
-    check_close(xp, close)
-    n_bars, n_all = close.shape
-    g = expand_grid(strategy, grid, n_bars)
-    if chunk is None:
-        chunk = Chunk(range(g.n_combos), range(n_all))
-    if not isinstance(chunk, Chunk):
-        raise SweepInputError(f"chunk must be a Chunk, got {type(chunk).__name__}")
-    combos, assets = chunk.resolve(g.n_combos, n_all)
-    if g.kind == KIND.PAIRS and (assets.start % 2 or (assets.stop % 2 and assets.stop != n_all)):
-        raise SweepInputError(f"pairs sweeps need asset chunks that keep pairs whole (even bounds), got {assets}")
-    fs = fees + slippage
-    prep = _prepare(xp, close, assets, g.kind, dt, fs)
-    n_assets = len(assets)
-    run_kernel = _run_gpu if ran == "gpu" else _run_cpu
-    acc, sums = run_kernel(g, combos, prep, n_assets, dt, fs)
-    if prep.odd_active is not None:
-        _fill_flat_asset(xp, acc, n_assets - 1, prep.odd_active)
-
-    arrays = asset_metric_arrays(xp, acc, bars_per_year)
+    top_k, rank_by, _, _ = _check_args(top_k, rank_by, np.float64, 1)
+    plan = plan_sweep(data, strategy, grid, fees, slippage, chunk, backend, dtype, bars_per_year)
+    arrays, port, sums = execute(plan)
+    xp = array_module(plan.backend)
     table = to_numpy(xp.stack([arrays[m] for m in METRICS], axis=-1))  # (P, N, M)
-    port = portfolio_metric_table(xp, sums, prep.active_count, prep.scale_exp, bars_per_year,
-                                  arrays["n_trades"], arrays["n_closed"], arrays["n_wins"], arrays["exposure"],
-                                  arrays["turnover"])
-    counts = np.stack([to_numpy(arrays["n_closed"]), to_numpy(arrays["n_wins"])], axis=-1).astype(np.int64)
+    counts = to_numpy(xp.stack([arrays["n_closed"], arrays["n_wins"]], axis=-1)).astype(np.int64)
     state = SweepState(
-        combos=combos,
-        assets=assets,
+        combos=plan.combos,
+        assets=plan.assets,
         portfolio_sums=to_numpy(sums),
-        active_count=to_numpy(prep.active_count),
+        active_count=to_numpy(plan.prep.active_count),
         trade_counts=counts,
-        scale_exp=prep.scale_exp,
-        n_combos_total=g.n_combos,
-        symbols_all=symbols,
-        n_bars=n_bars,
-        dtype=dt.name,
-        fees=fees,
-        slippage=slippage,
-        bars_per_year=bars_per_year,
+        scale_exp=plan.prep.scale_exp,
+        n_combos_total=plan.grid.n_combos,
+        symbols_all=plan.symbols,
+        n_bars=plan.n_bars,
+        dtype=plan.dtype.name,
+        fees=plan.fees,
+        slippage=plan.slippage,
+        bars_per_year=plan.bars_per_year,
     )
-    params = g.params.iloc[combos.start:combos.stop]
-    return _build(params, table, port, state, ran, strategy, rank_by, top_k, g.n_dropped)
+    params = plan.grid.params.iloc[plan.combos.start:plan.combos.stop]
+    return _build(params, table, to_numpy(port), state, plan.backend, strategy, rank_by, top_k,
+                  plan.grid.n_dropped)
 
 
 def _build(params: pd.DataFrame, table: np.ndarray, port: np.ndarray, state: SweepState, backend: str,
@@ -577,7 +632,7 @@ def merge_sweeps(results: Sequence[SweepResult]) -> SweepResult:
     def dev(a: np.ndarray) -> Any:
         return xp.asarray(np.ascontiguousarray(a))
 
-    port = portfolio_metric_table(
+    port = portfolio_metric_arrays(
         xp, dev(sums), dev(active_count), s0.scale_exp, s0.bars_per_year,
         dev(table[:, :, col["n_trades"]]), dev(counts[:, :, 0].astype(np.float64)),
         dev(counts[:, :, 1].astype(np.float64)),
@@ -588,7 +643,7 @@ def merge_sweeps(results: Sequence[SweepResult]) -> SweepResult:
         scale_exp=s0.scale_exp, n_combos_total=s0.n_combos_total, symbols_all=s0.symbols_all, n_bars=s0.n_bars,
         dtype=s0.dtype, fees=s0.fees, slippage=s0.slippage, bars_per_year=s0.bars_per_year,
     )
-    return _build(params, table, port, state, backend, head.strategy, head.rank_by, head.top_k,
+    return _build(params, table, to_numpy(port), state, backend, head.strategy, head.rank_by, head.top_k,
                   head.n_dropped)
 
 
@@ -599,8 +654,10 @@ __all__ = [
     "SweepResult",
     "SweepState",
     "GridError",
+    "execute",
     "merge_sweeps",
     "plan_chunks",
+    "plan_sweep",
     "sweep",
 ]
 

@@ -25,6 +25,7 @@ from numba import njit, prange
 from kernels.backtest.grid import KIND
 
 N_ACC = 11
+MAGIC = 6755399441055744.0  # 1.5 * 2^52: x + MAGIC - MAGIC rounds |x| < 2^51 to an integer
 K_TREND = KIND.TREND
 K_MOMENTUM = KIND.MOMENTUM
 K_MEANREV = KIND.MEAN_REVERSION
@@ -37,11 +38,15 @@ def consts_for(dtype: np.dtype) -> np.ndarray:
     return np.array([1e-6, 1e-12, 8.0 * np.finfo(dtype).eps, 1.0], dtype=dtype)
 
 
+# Leg state: (pprev, E, peak, emin, be, bp, s1, s2, d2, pnl, n, expo, turn, ntr, ncl, nwin)
+LEG0 = (0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0, 0, 0)
+
+
 @njit(cache=True)
-def leg_step_nb(q, rt, fs, fs2, scale, pprev, E, peak, emin, be, bp, s1, s2, d2, pnl,  # noqa: N803
-                n, expo, turn, ntr, ncl, nwin):  # pragma: no cover - compiled
-    """One bar of one asset (see `leg_step` in gpu.py); returns the fixed-point net
-    return and the updated state."""
+def leg_step_nb(leg, q, rt, fs, fs2, scale):  # pragma: no cover - compiled
+    """One bar of one asset (see `leg_step` in gpu.py): the fixed-point net return
+    for the portfolio sum and the updated leg state."""
+    pprev, E, peak, emin, be, bp, s1, s2, d2, pnl, n, expo, turn, ntr, ncl, nwin = leg
     act = not np.isnan(rt)
     p = q if act else 0
     rr = rt if act else 0.0
@@ -77,7 +82,7 @@ def leg_step_nb(q, rt, fs, fs2, scale, pprev, E, peak, emin, be, bp, s1, s2, d2,
         d2 += dn * dn
         if p != 0:
             expo += 1
-        fq = np.int64(np.rint(r * scale))
+        fq = np.int64((r * scale + MAGIC) - MAGIC)  # round half even, as the GPU's fixed_point
     turn += dp
     if pprev != 0:
         pnl += g
@@ -91,11 +96,12 @@ def leg_step_nb(q, rt, fs, fs2, scale, pprev, E, peak, emin, be, bp, s1, s2, d2,
         if p != 0:
             pnl = -k
             ntr += 1
-    return fq, p, E, peak, emin, be, bp, s1, s2, d2, pnl, n, expo, turn, ntr, ncl, nwin
+    return fq, (p, E, peak, emin, be, bp, s1, s2, d2, pnl, n, expo, turn, ntr, ncl, nwin)
 
 
 @njit(cache=True)
-def write_leg_nb(acc, c, a, n, E, peak, emin, be, bp, s1, s2, d2, expo, turn, ntr, ncl, nwin):  # pragma: no cover
+def write_leg_nb(acc, c, a, leg):  # pragma: no cover - compiled
+    pprev, E, peak, emin, be, bp, s1, s2, d2, pnl, n, expo, turn, ntr, ncl, nwin = leg
     if emin * bp < be * peak:
         be = emin
         bp = peak
@@ -148,139 +154,160 @@ def var_rebuild_nb(col, t, w, inv, c6, c12, zero):  # pragma: no cover - compile
 
 
 @njit(cache=True)
-def unit_nb(kind, col, ra, rb, first, ip, fp, cst, fs, fs2, scale, prow, acc, c, a):  # pragma: no cover
-    """Stream one unit of one combination over the bars; write its accumulators at
-    acc[:, c, a] (and a + 1 for the second leg of a pair) and add the fixed-point
-    net returns into prow (T,)."""
-    n_bars = col.shape[0]
-    w1 = ip[0]
-    w2 = ip[1]
-    flag1 = ip[2] != 0
-    flag2 = ip[3] != 0
-    f0, f1, f2, f3, f4, f5 = fp[0], fp[1], fp[2], fp[3], fp[4], fp[5]
-    c6, c12, tol, one = cst[0], cst[1], cst[2], cst[3]
-    zero = one - one
+def unit_trend_nb(col, ra, first, ip, fp, cst, fs, fs2, scale, prow, acc, c, a):  # pragma: no cover
+    """Stream one asset of one trend_following combination over the bars: write its
+    accumulators at acc[:, c, a] and add its fixed-point net returns into prow (T,).
+
+    ints [fast, slow, is_ema, long_only]; floats [k_fast, k_slow, 1/fast, 1/slow, fast, slow].
+    """
+    w1, w2, is_ema, long_only = ip[0], ip[1], ip[2] != 0, ip[3] != 0
+    kf, ks, invf, invs, wf, ws = fp[0], fp[1], fp[2], fp[3], fp[4], fp[5]
+    tol = cst[2]
+    zero = cst[3] - cst[3]
     sa = zero
     sb = zero
     ea = zero
     eb = zero
-    shift = zero
-    tot1 = zero
-    tot2 = zero
-    peak_v = zero
-    bars = 0
-    state = 0
-    # leg a / leg b accumulators
-    pa_ = 0
-    Ea, pka, emna, bea, bpa, s1a, s2a, d2a, pnla = 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0
-    na, expa, tura, ntra, ncla, nwa = 0, 0, 0, 0, 0, 0
-    pb_ = 0
-    Eb, pkb, emnb, beb, bpb, s1b, s2b, d2b, pnlb = 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0
-    nb, expb, turb, ntrb, nclb, nwb = 0, 0, 0, 0, 0, 0
-    for t in range(n_bars):
+    leg = LEG0
+    for t in range(col.shape[0]):
         k = t - first
         q = 0
         if k >= 0:
             x = col[t]
-            if kind == K_TREND:
-                sa = sa + x
-                sb = sb + x
-                if flag1:
-                    if k == w1 - 1:
-                        ea = sa / f4
-                    elif k >= w1:
-                        ea = (x - ea) * f0 + ea
-                    if k == w2 - 1:
-                        eb = sb / f5
-                    elif k >= w2:
-                        eb = (x - eb) * f1 + eb
-                    if k >= w2 - 1:
-                        q = (1 if ea > eb else 0) - (1 if ea < eb else 0)
-                else:
-                    if k >= w2 - 1:
-                        af = sa * f2
-                        as_ = sb * f3
-                        d = af - as_
-                        tl = (abs(af) + abs(as_)) * tol
-                        if d > tl:
-                            q = 1
-                        elif d < -tl:
-                            q = -1
-                        else:
-                            ma = sa / f4
-                            mb = sb / f5
-                            q = (1 if ma > mb else 0) - (1 if ma < mb else 0)
-                    if k >= w1 - 1:
-                        sa = sa - col[t - w1 + 1]
-                    if k >= w2 - 1:
-                        sb = sb - col[t - w2 + 1]
-                if flag2 and q < 0:
-                    q = 0
-            elif kind == K_MOMENTUM:
-                if k >= w1:
-                    m = x / col[t - w1] - one
-                    if m > f0:
-                        q = 1
-                    elif w2 == 0 and m < -f0:
-                        q = -1
-            else:
-                sa = sa + x
-                if k == 0:
-                    shift = x
+            sa = sa + x
+            sb = sb + x
+            if is_ema:
                 if k == w1 - 1:
-                    bars = 32 * w1
-                    peak_v = tot2
-                av = x - shift
-                tot1 = tot1 + av
-                tot2 = tot2 + av * av
-                ok = False
-                z = zero
+                    ea = sa / wf
+                elif k >= w1:
+                    ea = (x - ea) * kf + ea
+                if k == w2 - 1:
+                    eb = sb / ws
+                elif k >= w2:
+                    eb = (x - eb) * ks + eb
+                if k >= w2 - 1:
+                    q = (1 if ea > eb else 0) - (1 if ea < eb else 0)
+            else:
+                if k >= w2 - 1:
+                    # pre-screen with reciprocals; decide on TA-Lib's quotients when close
+                    af = sa * invf
+                    as_ = sb * invs
+                    d = af - as_
+                    tl = (abs(af) + abs(as_)) * tol
+                    if d > tl:
+                        q = 1
+                    elif d < -tl:
+                        q = -1
+                    else:
+                        ma = sa / wf
+                        mb = sb / ws
+                        q = (1 if ma > mb else 0) - (1 if ma < mb else 0)
                 if k >= w1 - 1:
-                    if tot2 > peak_v:
-                        peak_v = tot2
-                    mean1 = tot1 * f3
-                    var = tot2 * f3 - mean1 * mean1
-                    xt = col[t - w1 + 1]
-                    at = xt - shift
-                    tot1 = tot1 - at
-                    tot2 = tot2 - at * at
-                    bars -= 1
-                    if var < c6 * (peak_v * f3) or bars <= 0:
-                        bars = 32 * w1
-                        var, shift, tot1, tot2, peak_v = var_rebuild_nb(col, t, w1, f3, c6, c12, zero)
-                    sma = sa / f2
-                    sa = sa - xt
-                    sd = np.sqrt(var)
-                    if sd > zero:
-                        z = (x - sma) / sd
-                        ok = np.isfinite(z)
-                if not ok:
+                    sa = sa - col[t - w1 + 1]
+                if k >= w2 - 1:
+                    sb = sb - col[t - w2 + 1]
+            if long_only and q < 0:
+                q = 0
+        fq, leg = leg_step_nb(leg, q, np.float64(ra[t]), fs, fs2, scale)
+        prow[t] += fq
+    write_leg_nb(acc, c, a, leg)
+
+
+@njit(cache=True)
+def unit_momentum_nb(col, ra, first, ip, fp, cst, fs, fs2, scale, prow, acc, c, a):  # pragma: no cover
+    """As unit_trend_nb for momentum (top_k = 0). ints [lookback, long_only]; floats [threshold]."""
+    lookback, long_only = ip[0], ip[1] != 0
+    thr = fp[0]
+    one = cst[3]
+    leg = LEG0
+    for t in range(col.shape[0]):
+        q = 0
+        if t - first >= lookback:
+            m = col[t] / col[t - lookback] - one
+            if m > thr:
+                q = 1
+            elif not long_only and m < -thr:
+                q = -1
+        fq, leg = leg_step_nb(leg, q, np.float64(ra[t]), fs, fs2, scale)
+        prow[t] += fq
+    write_leg_nb(acc, c, a, leg)
+
+
+@njit(cache=True)
+def unit_band_nb(pairs, col, ra, rb, first, ip, fp, cst, fs, fs2, scale, prow, acc, c, a):  # pragma: no cover
+    """As unit_trend_nb for mean_reversion (one asset) and pairs (two legs, q and -q,
+    written at a and a + 1): z = (x - SMA) / STDDEV with TA-Lib's SMA and TA-Lib 0.8's
+    VAR, and the band state machine. ints [window, long_only]; floats [entry_z,
+    exit_z, window, 1/window]."""
+    w, long_only = ip[0], ip[1] != 0 and not pairs
+    entry, exit_, wf, inv = fp[0], fp[1], fp[2], fp[3]
+    c6, c12 = cst[0], cst[1]
+    zero = cst[3] - cst[3]
+    sa = zero
+    shift = zero
+    tot1 = zero
+    tot2 = zero
+    peak = zero
+    bars = 0
+    state = 0
+    leg_a = LEG0
+    leg_b = LEG0
+    for t in range(col.shape[0]):
+        k = t - first
+        if k >= 0:
+            x = col[t]
+            sa = sa + x
+            if k == 0:
+                shift = x
+            if k == w - 1:
+                bars = 32 * w
+                peak = tot2
+            av = x - shift
+            tot1 = tot1 + av
+            tot2 = tot2 + av * av
+            ok = False
+            z = zero
+            if k >= w - 1:
+                if tot2 > peak:
+                    peak = tot2
+                mean1 = tot1 * inv
+                var = tot2 * inv - mean1 * mean1
+                xt = col[t - w + 1]
+                at = xt - shift
+                tot1 = tot1 - at
+                tot2 = tot2 - at * at
+                bars -= 1
+                if var < c6 * (peak * inv) or bars <= 0:
+                    bars = 32 * w
+                    var, shift, tot1, tot2, peak = var_rebuild_nb(col, t, w, inv, c6, c12, zero)
+                sma = sa / wf
+                sa = sa - xt
+                sd = np.sqrt(var)
+                if sd > zero:
+                    z = (x - sma) / sd
+                    ok = np.isfinite(z)
+            if not ok:
+                state = 0
+            else:
+                if state == 1 and z >= -exit_:
                     state = 0
-                else:
-                    if state == 1 and z >= -f1:
-                        state = 0
-                    elif state == -1 and z <= f1:
-                        state = 0
-                    if state == 0:
-                        if z < -f0:
-                            state = 1
-                        elif z > f0 and not (kind == K_MEANREV and w2 != 0):
-                            state = -1
-                q = state
+                elif state == -1 and z <= exit_:
+                    state = 0
+                if state == 0:
+                    if z < -entry:
+                        state = 1
+                    elif z > entry and not long_only:
+                        state = -1
         else:
             state = 0
-        (fq, pa_, Ea, pka, emna, bea, bpa, s1a, s2a, d2a, pnla, na, expa, tura, ntra, ncla, nwa) = leg_step_nb(
-            q, np.float64(ra[t]), fs, fs2, scale, pa_, Ea, pka, emna, bea, bpa, s1a, s2a, d2a, pnla,
-            na, expa, tura, ntra, ncla, nwa)
-        if kind == K_PAIRS:
-            (fqb, pb_, Eb, pkb, emnb, beb, bpb, s1b, s2b, d2b, pnlb, nb, expb, turb, ntrb, nclb, nwb) = leg_step_nb(
-                -q, np.float64(rb[t]), fs, fs2, scale, pb_, Eb, pkb, emnb, beb, bpb, s1b, s2b, d2b, pnlb,
-                nb, expb, turb, ntrb, nclb, nwb)
+        fq, leg_a = leg_step_nb(leg_a, state, np.float64(ra[t]), fs, fs2, scale)
+        if pairs:
+            fqb, leg_b = leg_step_nb(leg_b, -state, np.float64(rb[t]), fs, fs2, scale)
             fq += fqb
         prow[t] += fq
-    write_leg_nb(acc, c, a, na, Ea, pka, emna, bea, bpa, s1a, s2a, d2a, expa, tura, ntra, ncla, nwa)
-    if kind == K_PAIRS:
-        write_leg_nb(acc, c, a + 1, nb, Eb, pkb, emnb, beb, bpb, s1b, s2b, d2b, expb, turb, ntrb, nclb, nwb)
+    write_leg_nb(acc, c, a, leg_a)
+    if pairs:
+        write_leg_nb(acc, c, a + 1, leg_b)
 
 
 @njit(cache=True, parallel=True)
@@ -303,6 +330,12 @@ def sweep_nb(kind, sig_t, reta_t, retb_t, first, ints, floats, cst, fs, fs2, sca
         u1 = (b + 1) * n_units // n_blocks
         prow = part[b, c]
         for u in range(u0, u1):
-            unit_nb(kind, sig_t[u], reta_t[u], retb_t[u], first[u], ints[c], floats[c], cst, fs, fs2, scale,
-                    prow, acc, c, u * legs)
+            if kind == K_TREND:
+                unit_trend_nb(sig_t[u], reta_t[u], first[u], ints[c], floats[c], cst, fs, fs2, scale, prow, acc, c, u)
+            elif kind == K_MOMENTUM:
+                unit_momentum_nb(sig_t[u], reta_t[u], first[u], ints[c], floats[c], cst, fs, fs2, scale, prow,
+                                 acc, c, u)
+            else:
+                unit_band_nb(kind == K_PAIRS, sig_t[u], reta_t[u], retb_t[u], first[u], ints[c], floats[c], cst,
+                             fs, fs2, scale, prow, acc, c, u * legs)
     return acc, part
