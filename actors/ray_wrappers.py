@@ -27,7 +27,7 @@ class WorkerActorImpl:
     """A Worker in its own process; threaded so that live work runs beside a chunk."""
 
     def __init__(self, worker_id: str, kind: str, settings: Settings, device_slot: int = 0) -> None:
-        self.worker = Worker(worker_id, kind, settings.gpu, device_slot)
+        self.worker = Worker(worker_id, kind, settings.gpu, device_slot, settings.kernel_cache_dir.resolve())
         self._lock = threading.Lock()
         self._started = False
 

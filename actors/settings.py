@@ -8,9 +8,9 @@ win over the file. Settings build the frozen per-package config dataclasses
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
@@ -27,10 +27,122 @@ SYNTHETIC_ASSETS = 100
 SYNTHETIC_BARS = 2520
 SYNTHETIC_SEED = 0
 
+KERNEL_CACHE_SUBDIR = "kernel-cache"
+
 # Ray: where the service runs and the names of its long-lived actors.
 RAY_NAMESPACE = "rayquant"
 COORDINATOR_NAME = "rayquant-coordinator"
 WORKER_MAX_CONCURRENCY = 8  # live requests run beside a research chunk
+
+# The HTTP service (Ray Serve): where it listens, what it accepts, which classes it uses.
+SERVE_HOST = "127.0.0.1"
+SERVE_PORT = 8000
+SERVE_APP_NAME = "rayquant"
+SERVE_ROUTE_PREFIX = "/"
+SERVE_NUM_REPLICAS = 1
+SERVE_REPLICA_NUM_CPUS = 1.0
+SERVE_MAX_ONGOING_REQUESTS = 256
+SERVE_MAX_REQUEST_BYTES = 64 << 20  # bodies (uploads included); larger -> 413
+SERVE_MAX_SWEEP_COMBINATIONS = 1_000_000  # never above actors.plans.SWEEP_GRID_LIMIT; larger -> 413
+SERVE_MAX_SYMBOLS = 10_000  # symbols named in one request
+SERVE_MAX_INDICATORS = 64  # indicator specs in one features request
+SERVE_RESEARCH_PRIORITY = "LOW"
+SERVE_RESEARCH_PRIORITIES: tuple[str, ...] = ("HIGH", "NORMAL", "LOW", "IDLE")
+SERVE_LIVE_PRIORITY = "REALTIME"
+SERVE_LIVE_PRIORITIES: tuple[str, ...] = ("REALTIME", "HIGH")
+SERVE_LIVE_TENANT = "live"  # the tenant whose pool the workers prewarm
+SERVE_DEFAULT_TENANT = "default"  # research tenant when no API keys are configured
+SERVE_WAIT_TIMEOUT_S = 60.0  # ?wait=true default
+SERVE_MAX_WAIT_TIMEOUT_S = 600.0
+SERVE_COORDINATOR_TIMEOUT_S = 60.0  # one call from the HTTP replica to the coordinator
+SERVE_READY_TIMEOUT_S = 2.0  # /readyz and the replica health check
+SERVE_RESULT_ROW_LIMIT = 1_000  # sweep combinations per result page (default)
+SERVE_MAX_RESULT_ROWS = 100_000
+SERVE_EQUITY_MAX_POINTS = 5_000  # equity-curve points per backtest result (strided beyond)
+SERVE_STARTUP_TIMEOUT_S = 600.0  # Ray + coordinator + worker prewarm + Serve
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """The HTTP service: address, limits, API keys (key -> tenant) and default classes.
+
+    With `api_keys` empty the API is open (tenant from the X-Tenant header or
+    "default"); with keys configured every /v1 request needs a known X-API-Key and
+    its tenant is the key's. Research jobs default to LOW, live endpoints to REALTIME.
+    """
+
+    host: str = SERVE_HOST
+    port: int = SERVE_PORT
+    app_name: str = SERVE_APP_NAME
+    route_prefix: str = SERVE_ROUTE_PREFIX
+    num_replicas: int = SERVE_NUM_REPLICAS
+    replica_num_cpus: float = SERVE_REPLICA_NUM_CPUS
+    max_ongoing_requests: int = SERVE_MAX_ONGOING_REQUESTS
+    api_keys: Mapping[str, str] | str = field(default_factory=dict)  # str: JSON or "key=tenant,key2=tenant2"
+    max_request_bytes: int = SERVE_MAX_REQUEST_BYTES
+    max_sweep_combinations: int = SERVE_MAX_SWEEP_COMBINATIONS
+    max_symbols: int = SERVE_MAX_SYMBOLS
+    max_indicators: int = SERVE_MAX_INDICATORS
+    research_priority: str = SERVE_RESEARCH_PRIORITY
+    research_priorities: tuple[str, ...] | str = SERVE_RESEARCH_PRIORITIES  # str: comma-separated
+    live_priority: str = SERVE_LIVE_PRIORITY
+    live_priorities: tuple[str, ...] | str = SERVE_LIVE_PRIORITIES
+    live_tenant: str = SERVE_LIVE_TENANT
+    default_tenant: str = SERVE_DEFAULT_TENANT
+    wait_timeout_s: float = SERVE_WAIT_TIMEOUT_S
+    max_wait_timeout_s: float = SERVE_MAX_WAIT_TIMEOUT_S
+    coordinator_timeout_s: float = SERVE_COORDINATOR_TIMEOUT_S
+    ready_timeout_s: float = SERVE_READY_TIMEOUT_S
+    result_row_limit: int = SERVE_RESULT_ROW_LIMIT
+    max_result_rows: int = SERVE_MAX_RESULT_ROWS
+    equity_max_points: int = SERVE_EQUITY_MAX_POINTS
+    startup_timeout_s: float = SERVE_STARTUP_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        from gpu_hal.priority import JobClass  # noqa: PLC0415
+
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be in [0, 65535], got {self.port}")
+        if not self.route_prefix.startswith("/"):
+            raise ValueError(f"route_prefix must start with '/', got {self.route_prefix!r}")
+        if self.num_replicas < 1 or self.replica_num_cpus < 0 or self.max_ongoing_requests < 1:
+            raise ValueError("need num_replicas >= 1, replica_num_cpus >= 0 and max_ongoing_requests >= 1")
+        keys = _parse_api_keys(self.api_keys)
+        for key, tenant in keys.items():
+            if not isinstance(key, str) or len(key) < 8:
+                raise ValueError("API keys must be strings of at least 8 characters")
+            if not isinstance(tenant, str) or not tenant:
+                raise ValueError(f"API key ...{key[-4:]} maps to an empty tenant")
+        object.__setattr__(self, "api_keys", keys)
+        if self.max_request_bytes < 1:
+            raise ValueError(f"max_request_bytes must be >= 1, got {self.max_request_bytes}")
+        if not 1 <= self.max_sweep_combinations <= SERVE_MAX_SWEEP_COMBINATIONS:
+            raise ValueError(f"max_sweep_combinations must be in [1, {SERVE_MAX_SWEEP_COMBINATIONS}]")
+        if self.max_symbols < 1 or self.max_indicators < 1:
+            raise ValueError("max_symbols and max_indicators must be >= 1")
+        for name in ("research_priorities", "live_priorities"):
+            given = getattr(self, name)
+            if isinstance(given, str):
+                given = tuple(p for p in given.split(",") if p.strip())
+            object.__setattr__(self, name, tuple(JobClass.parse(p).name for p in given))
+        object.__setattr__(self, "research_priority", JobClass.parse(self.research_priority).name)
+        object.__setattr__(self, "live_priority", JobClass.parse(self.live_priority).name)
+        if self.research_priority not in self.research_priorities:
+            raise ValueError(f"research_priority {self.research_priority} is not in research_priorities")
+        if self.live_priority not in self.live_priorities:
+            raise ValueError(f"live_priority {self.live_priority} is not in live_priorities")
+        if not 0 < self.wait_timeout_s <= self.max_wait_timeout_s:
+            raise ValueError("need 0 < wait_timeout_s <= max_wait_timeout_s")
+        if self.coordinator_timeout_s <= 0 or self.ready_timeout_s <= 0 or self.startup_timeout_s <= 0:
+            raise ValueError("timeouts must be > 0")
+        if not 1 <= self.result_row_limit <= self.max_result_rows:
+            raise ValueError("need 1 <= result_row_limit <= max_result_rows")
+        if self.equity_max_points < 2:
+            raise ValueError(f"equity_max_points must be >= 2, got {self.equity_max_points}")
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_keys)
 
 
 @dataclass(frozen=True)
@@ -64,6 +176,7 @@ class Settings(BaseSettings):
     ray: RayConfig = Field(default_factory=RayConfig)
     gpu: GpuHalConfig = Field(default_factory=GpuHalConfig)
     coordinator: CoordinatorConfig = Field(default_factory=CoordinatorConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
     @classmethod
     def settings_customise_sources(
@@ -80,9 +193,31 @@ class Settings(BaseSettings):
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         return tuple(sources)
 
+    @property
+    def kernel_cache_dir(self) -> Path:
+        """CuPy's compiled-kernel cache, kept with the service's storage so restarts skip NVRTC."""
+        return self.storage_dir / KERNEL_CACHE_SUBDIR
+
     def coordinator_config(self) -> CoordinatorConfig:
         """The coordinator's config with the storage directory of these settings."""
         return replace(self.coordinator, storage_dir=self.storage_dir)
+
+
+def _parse_api_keys(value: Mapping[str, str] | str | None) -> dict[str, str]:
+    """API keys from a mapping, a JSON object or "key=tenant,key2=tenant2" (environment form)."""
+    if not value:
+        return {}
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            import json  # noqa: PLC0415
+
+            return {str(k): str(v) for k, v in json.loads(text).items()}
+        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError("api_keys: expected a JSON object or key=tenant pairs separated by commas")
+        return {k.strip(): v.strip() for k, v in pairs}
+    return {str(k): str(v) for k, v in dict(value).items()}
 
 
 def _config_file() -> Path | None:
@@ -102,4 +237,4 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**overrides)
 
 
-__all__ = ["Settings", "load_settings", "DataConfig", "RayConfig"]
+__all__ = ["Settings", "load_settings", "DataConfig", "RayConfig", "ServeConfig"]

@@ -7,7 +7,9 @@ shell around this class; `LocalExecutor` runs the same class in-process.
 from __future__ import annotations
 
 import logging
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from actors.messages import WorkItem, WorkResult, to_host
@@ -28,7 +30,8 @@ BYTES_PER_CELL = 8  # float64 working set estimate per (bar, asset, combination)
 class Worker:
     """Runs chunks of jobs on one GPU, one simulated GPU, or the CPU."""
 
-    def __init__(self, worker_id: str, kind: str, config: GpuHalConfig | None = None, device_slot: int = 0) -> None:
+    def __init__(self, worker_id: str, kind: str, config: GpuHalConfig | None = None, device_slot: int = 0,
+                 kernel_cache_dir: Path | None = None) -> None:
         if kind not in ("gpu", "cpu"):
             raise ValueError(f"worker kind must be 'gpu' or 'cpu', got {kind!r}")
         self.worker_id = worker_id
@@ -39,11 +42,16 @@ class Worker:
         self.realtime: RealtimePath | None = None
         self.readiness: dict[str, Any] = {"ready": False}
         self.executed = 0
+        self.kernel_cache_dir = kernel_cache_dir
 
     # -- lifecycle -------------------------------------------------------------------
     def init_device(self) -> dict[str, Any]:
         """Open this worker's device; a GPU worker sees the GPU Ray assigned it as ordinal 0."""
         if self.kind == "gpu" and self.device is None:
+            if self.kernel_cache_dir is not None:
+                # CuPy reads this at each compile: a persistent cache makes restarts skip NVRTC.
+                Path(self.kernel_cache_dir).mkdir(parents=True, exist_ok=True)
+                os.environ["CUPY_CACHE_DIR"] = str(self.kernel_cache_dir)
             infos = usable_devices(self.config.simulation)
             if not infos:
                 raise RuntimeError("GPU worker found no device (and simulation is off)")
