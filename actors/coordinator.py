@@ -196,6 +196,7 @@ class Coordinator:
         async def one(worker_id: str, client: WorkerClient) -> None:
             try:
                 d = await asyncio.wait_for(client.describe(), timeout=timeout_s)
+                self.metrics.device(worker_id, d)
                 self._views[worker_id] = WorkerView(
                     worker_id=worker_id, kind=d["kind"], device=d.get("index"), healthy=bool(d["healthy"]),
                     free_budget_bytes=int(d.get("free_bytes") or 0), load=self._load(worker_id),

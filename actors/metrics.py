@@ -37,6 +37,12 @@ class CoordinatorMetrics:
                                                tag_keys=("tier",)),
                         "cache": m.Counter("rayquant_result_cache_total", "Result cache lookups",
                                            tag_keys=("outcome",)),
+                        "device_used": m.Gauge("rayquant_device_memory_used_bytes", "Bytes charged to a device's budget",
+                                               tag_keys=("worker", "device")),
+                        "device_free": m.Gauge("rayquant_device_memory_free_bytes", "Bytes left in a device's budget",
+                                               tag_keys=("worker", "device")),
+                        "device_util": m.Gauge("rayquant_device_utilization_pct", "GPU utilisation (NVML)",
+                                               tag_keys=("worker", "device")),
                     }
             except Exception as exc:  # metrics must never stop the service
                 log.warning("Ray metrics unavailable: %s", exc)
@@ -60,6 +66,16 @@ class CoordinatorMetrics:
         self.counts[f"fallback_{tier}"] += 1
         if "fallbacks" in self._ray:
             self._ray["fallbacks"].inc(tags={"tier": tier})
+
+    def device(self, worker_id: str, described: dict[str, Any]) -> None:
+        """Per-device memory and utilisation, from a worker's describe()."""
+        if "device_used" not in self._ray or described.get("kind") != "gpu":
+            return
+        tags = {"worker": worker_id, "device": str(described.get("device"))}
+        self._ray["device_used"].set(described.get("used_bytes") or 0, tags=tags)
+        self._ray["device_free"].set(described.get("free_bytes") or 0, tags=tags)
+        if described.get("utilization_pct") is not None:
+            self._ray["device_util"].set(described["utilization_pct"], tags=tags)
 
     def cache(self, hit: bool) -> None:
         outcome = "hit" if hit else "miss"

@@ -143,7 +143,9 @@ class Worker:
             return {"worker_id": self.worker_id, "kind": "cpu", "device": "cpu", "index": None,
                     "healthy": True, "free_bytes": 0, "simulated": False, "backend": "cpu"}
         budget = self.device.budget.snapshot()
-        state = self.device.health.state.value
+        report = self.device.health.report
+        state = report.state.value
+        reading = report.reading
         return {
             "worker_id": self.worker_id,
             "kind": "gpu",
@@ -151,6 +153,8 @@ class Worker:
             "index": self.device.info.index,
             "healthy": state != "FAILED",
             "free_bytes": int(budget["available_bytes"]),
+            "used_bytes": int(budget["charged_bytes"]),
+            "utilization_pct": None if reading is None else reading.utilization_gpu_pct,
             "simulated": self.device.simulated,
             "backend": self.backend,
         }
