@@ -442,7 +442,7 @@ class Coordinator:
                                 chunk=chunk, job_class=int(job.record.job_class), tenant=job.record.tenant,
                                 dataset=meta.name, dataset_version=meta.version, tier=tier.value)
                 result, view, tier = await self._run_chunk(job, item, view, tier, shared)
-                self._save_chunk(job, chunk.index, result)
+                await self._save_chunk(job, chunk.index, result)
                 remaining = len(job.chunks) - len(job.partials)
                 if remaining and self.preemptor.should_yield(job.record.job_class, self.queue.best_waiting_class()):
                     self.preemptor.record_preemption(job.record.job_class)
@@ -452,7 +452,7 @@ class Coordinator:
                         job_id, job.record.job_class, job.record.tenant, enforce_limits=False)
                     self._update(job, JobState.QUEUED)
                     return
-            self._complete(job)
+            await self._complete(job)
         except NoCapacity as exc:
             if job.requeues < self.config.no_capacity_requeues and not job.cancel_requested:
                 job.requeues += 1
@@ -526,22 +526,26 @@ class Coordinator:
         job.record = record
         self.journal.put(record)
 
-    def _save_chunk(self, job: _Job, index: int, result: Any) -> None:
+    async def _save_chunk(self, job: _Job, index: int, result: Any) -> None:
+        """Persist a finished chunk (off the event loop: live requests must not wait on disk)."""
         job_id = job.record.job_id
         if len(job.chunks) > 1:
-            path = self.store.save_chunk(job_id, index, codecs.encode(result))
+            path = await asyncio.to_thread(self.store.save_chunk, job_id, index, codecs.encode(result))
             self.journal.put_chunk(job_id, index, path)
         job.partials[index] = result
         self._update(job, chunks_done=len(job.partials))
 
-    def _complete(self, job: _Job) -> None:
+    async def _complete(self, job: _Job) -> None:
         from actors.plans import merge_partials  # noqa: PLC0415
 
-        kind = job.record.spec.kind.value
-        final = merge_partials(kind, [job.partials[c.index] for c in job.chunks])
-        path = self.store.save_result(job.record.job_id, codecs.encode(final))
-        if len(job.chunks) > 1:
-            self.store.delete_chunks(job.record.job_id)
+        def merge_and_store() -> str:
+            final = merge_partials(job.record.spec.kind.value, [job.partials[c.index] for c in job.chunks])
+            stored = self.store.save_result(job.record.job_id, codecs.encode(final))
+            if len(job.chunks) > 1:
+                self.store.delete_chunks(job.record.job_id)
+            return stored
+
+        path = await asyncio.to_thread(merge_and_store)
         self._finish(job, JobState.SUCCEEDED, result_path=job.record.job_id)
         if job.record.cache_key:
             self.cache.put(job.record.cache_key, job.record.job_id)

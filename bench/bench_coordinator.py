@@ -61,6 +61,7 @@ def main() -> int:
     ap.add_argument("--kills", type=int, default=100)
     ap.add_argument("--kill-interval", type=float, default=0.3)
     ap.add_argument("--jobs", type=int, default=200, help="jobs of the mixed workload in part 4")
+    ap.add_argument("--max-cells", type=int, default=1 << 28, help="bars x assets x combinations per chunk")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -72,7 +73,7 @@ def main() -> int:
         data=DataConfig(synthetic_assets=args.assets, synthetic_bars=args.bars),
         ray=RayConfig(namespace="rayquant-bench"),
         gpu=GpuHalConfig(simulation=SimulationConfig(mode="auto", num_devices=1), faults=FaultConfig(enabled=True)),
-        coordinator={"cpu_workers": 1},
+        coordinator={"cpu_workers": 1, "max_cells_per_chunk": args.max_cells},
     )
     coord = get_or_create_coordinator(settings)
     ray.get(coord.start.remote())
