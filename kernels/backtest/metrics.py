@@ -60,6 +60,7 @@ __global__ void max_drawdown(const T* __restrict__ equity, T* __restrict__ out,
     if (i >= n_cols) return;
     T peak = (T)1;
     T mdd = (T)0;
+    #pragma unroll 8
     for (int t = 0; t < n_bars; ++t) {
         const T e = equity[(long long)t * n_cols + i];
         peak = e > peak ? e : peak;
@@ -107,38 +108,34 @@ def _nan_where(xp: ModuleType, bad: Any, value: Any) -> Any:
     return xp.where(bad, xp.nan, value)
 
 
-def return_metrics(
-    xp: ModuleType,
-    net: Any,
-    active: Any,
-    bars_per_year: float,
-    equity: Any = None,
-) -> dict[str, Any]:
-    """total_return .. calmar for each column of `net` (T, K); values are (K,).
-
-    Equity (and so total_return, CAGR, drawdown) compounds every bar; mean, std
-    and downside deviation use the active bars only. `equity` may be passed when
-    the caller already has `cumprod(1 + net)`.
-    """
-    if equity is None:
-        equity = xp.cumprod(1.0 + net, axis=0)
+def return_aggregates(xp: ModuleType, net: Any, active: Any, equity: Any) -> dict[str, Any]:
+    """The per-column sums behind the return metrics (the (T, K) work), values (K,):
+    n (active bars), mean, ssd (sum of squared deviations), down2 (sum of squared
+    negative returns), final (last equity), mdd (max drawdown)."""
     dtype = net.dtype
-    sqrt_b = float(np.sqrt(bars_per_year))
     with np.errstate(all="ignore"):
         n = active.sum(axis=0).astype(dtype)
-        final = equity[-1]
         r = xp.where(active, net, 0.0)
         mean = r.sum(axis=0) / n
         dev = xp.where(active, net - mean, 0.0)
-        std = xp.sqrt((dev * dev).sum(axis=0) / (n - 1.0))
-        down = xp.sqrt((xp.minimum(r, 0.0) ** 2).sum(axis=0) / n)
+        ssd = (dev * dev).sum(axis=0)
+        down2 = (xp.minimum(r, 0.0) ** 2).sum(axis=0)
+    return {"n": n, "mean": mean, "ssd": ssd, "down2": down2, "final": equity[-1], "mdd": max_drawdown(xp, equity)}
 
+
+def finish_return_metrics(xp: ModuleType, agg: dict[str, Any], bars_per_year: float) -> dict[str, Any]:
+    """total_return .. calmar from `return_aggregates` (cheap (K,) arithmetic)."""
+    n, mean, final, mdd = agg["n"], agg["mean"], agg["final"], agg["mdd"]
+    dtype = mean.dtype
+    sqrt_b = float(np.sqrt(bars_per_year))
+    with np.errstate(all="ignore"):
+        std = xp.sqrt(agg["ssd"] / (n - 1.0))
+        down = xp.sqrt(agg["down2"] / n)
         cagr = xp.where(final <= 0, -1.0, xp.abs(final) ** (bars_per_year / n) - 1.0)
         cagr = _nan_where(xp, n == 0, cagr)
         ann_vol = _nan_where(xp, n < 2, std * sqrt_b)
         sharpe = _nan_where(xp, (n < 2) | ~(std > 0), mean / std * sqrt_b)
         sortino = _nan_where(xp, (n < 1) | ~(down > 0), mean / down * sqrt_b)
-        mdd = max_drawdown(xp, equity)
         calmar = _nan_where(xp, ~(mdd > 0), cagr / mdd)
     return {
         "total_return": final - 1.0,
@@ -151,19 +148,52 @@ def return_metrics(
     }
 
 
-def trade_metrics(xp: ModuleType, positions: Any, gross: Any, cost: Any, active: Any) -> dict[str, Any]:
+def return_metrics(
+    xp: ModuleType,
+    net: Any,
+    active: Any,
+    bars_per_year: float,
+    equity: Any = None,
+    host: bool = False,
+) -> dict[str, Any]:
+    """total_return .. calmar for each column of `net` (T, K); values are (K,).
+
+    Equity (and so total_return, CAGR, drawdown) compounds every bar; mean, std
+    and downside deviation use the active bars only. `equity` may be passed when
+    the caller already has `cumprod(1 + net)`. With `host=True` the (K,) results
+    come back as NumPy: the (T, K) sums run on the backend, one copy brings them
+    over, and the final arithmetic runs on the host (fewer GPU launches).
+    """
+    if equity is None:
+        equity = xp.cumprod(1.0 + net, axis=0)
+    agg = return_aggregates(xp, net, active, equity)
+    if host and xp is not np:
+        names = list(agg)
+        dtype = net.dtype
+        stacked = xp.stack([agg[k].astype(np.float64, copy=False) for k in names]).get()
+        agg = {k: stacked[j].astype(dtype) for j, k in enumerate(names)}  # exact round trip
+        xp = np
+    return finish_return_metrics(xp, agg, bars_per_year)
+
+
+def trade_metrics(
+    xp: ModuleType, positions: Any, gross: Any, cost: Any, active: Any, host: bool = False
+) -> dict[str, Any]:
     """n_trades, win_rate (and n_closed, n_wins behind it), exposure, turnover per column.
 
     `positions`, `gross`, `cost` and `active` are (T, K). The trade bookkeeping
     streams over the bars, one column per thread: the Numba kernel
     `trade_stats_nb` on the CPU, the CUDA kernel `trade_stats` on the GPU (the
     same operations in the same order, so both count the same wins). The
-    vectorised `trade_metrics_xp` is their test oracle.
+    vectorised `trade_metrics_xp` is their test oracle. `host=True` returns
+    NumPy values (as in `return_metrics`).
     """
     if xp is np:
         stats = _trade_stats_cpu(positions, gross, cost, active)
     else:
         stats = _trade_stats_gpu(positions, gross, cost, active)
+        if host:  # (K, 6) counts to the host; the rest is cheap NumPy arithmetic
+            stats, xp = stats.get(), np
     return _trade_dict(xp, stats, positions.dtype)
 
 
@@ -235,6 +265,7 @@ __global__ void trade_stats(const T* __restrict__ positions, const T* __restrict
     double prev = 0.0, pnl = 0.0, turnover = 0.0;
     bool is_open = false;
     long long n_trades = 0, n_closed = 0, n_wins = 0, exposed = 0, n_active = 0;
+    #pragma unroll 8
     for (int t = 0; t < n_bars; ++t) {
         const long long idx = (long long)t * n_cols + i;
         const bool act = active[idx];

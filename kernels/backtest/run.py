@@ -96,10 +96,12 @@ def check_close(xp: ModuleType, close: Any) -> None:
         raise DataValidationError(f"close must have at least one bar and one asset, got shape {tuple(close.shape)}")
     if close.dtype.kind != "f":
         raise DataValidationError(f"close must be a float array, got dtype {close.dtype}")
-    bad_inf = xp.isinf(close)
     with np.errstate(invalid="ignore"):
+        if not bool((xp.isinf(close) | (close <= 0)).any()):  # the common case: one reduction, one sync
+            return
+        bad_inf = xp.isinf(close)
         bad_pos = close <= 0
-    n_inf, n_pos = (int(v) for v in to_numpy(xp.stack([bad_inf.sum(), bad_pos.sum()])))
+    n_inf, n_pos = int(bad_inf.sum()), int(bad_pos.sum())
     if n_inf:
         t, i = (int(v) for v in to_numpy(xp.argwhere(bad_inf)[0]))
         raise DataValidationError(f"close has {n_inf} infinite price(s); first at bar {t}, asset {i}")
@@ -118,20 +120,21 @@ def _is_builtin(spec: StrategySpec) -> bool:
 def _asset_metrics(xp: ModuleType, sim_positions: Any, gross: Any, cost: Any, net: Any, equity: Any, active: Any,
                    bars_per_year: float) -> tuple[np.ndarray, np.ndarray]:
     """Host (N, len(METRICS)) metrics and (N, 3) trade counts per asset."""
-    values = {**M.return_metrics(xp, net, active, bars_per_year, equity=equity),
-              **M.trade_metrics(xp, sim_positions, gross, cost, active)}
-    host = M.metrics_table(xp, values, (*M.METRICS, *M.TRADE_COUNTS))
+    values = {**M.return_metrics(xp, net, active, bars_per_year, equity=equity, host=True),
+              **M.trade_metrics(xp, sim_positions, gross, cost, active, host=True)}
+    host = M.metrics_table(np, values, (*M.METRICS, *M.TRADE_COUNTS))
     n_metrics = len(M.METRICS)
     return host[:, :n_metrics], host[:, n_metrics:]
 
 
 def _portfolio_row(xp: ModuleType, port_net: Any, port_active: Any, port_equity: Any, asset_table: np.ndarray,
                    asset_counts: np.ndarray, bars_per_year: float) -> tuple[np.ndarray, np.ndarray]:
-    """The portfolio's metrics row and trade counts. Return metrics run on the
-    backend; trade metrics reduce the host per-asset values (so that merged
-    chunks reduce exactly the same numbers)."""
-    ret = M.return_metrics(xp, port_net[:, None], port_active[:, None], bars_per_year, equity=port_equity[:, None])
-    ret_row = M.metrics_table(xp, ret, M.RETURN_METRICS)[0]
+    """The portfolio's metrics row and trade counts, on the host: the (T,) series is
+    small, and NumPy beats a few dozen tiny GPU launches. Trade metrics reduce the
+    host per-asset values (so that merged chunks reduce exactly the same numbers)."""
+    net_h, active_h, equity_h = (to_numpy(a)[:, None] for a in (port_net, port_active, port_equity))
+    ret = M.return_metrics(np, net_h, active_h, bars_per_year, equity=equity_h)
+    ret_row = M.metrics_table(np, ret, M.RETURN_METRICS)[0]
     col = {m: j for j, m in enumerate(M.METRICS)}
     trades = M.portfolio_trade_metrics(
         np,

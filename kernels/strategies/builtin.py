@@ -85,6 +85,7 @@ __global__ void band_state(const T* __restrict__ z, T* __restrict__ out,
     const int i = blockDim.x * blockIdx.x + threadIdx.x;
     if (i >= n_cols) return;
     int state = 0;
+    #pragma unroll 8
     for (int t = 0; t < n_bars; ++t) {
         const long long idx = (long long)t * n_cols + i;
         const T zt = z[idx];
