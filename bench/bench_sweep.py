@@ -305,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         "grid": small_grid(), "fees": args.fees, "dtype": "float64", "cpu_count": os.cpu_count(),
         "numba_threads": numba.get_num_threads(), "python": platform.python_version(),
     }
+    def save() -> None:  # after every section, so that a run cut short keeps what it measured
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
     ours = bench_small_cpu(panel, args.fees, args.repeat)
     cpu_result = ours.pop("_result")
     results["ours_cpu"] = ours
@@ -319,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         results["speedup_cpu_execute_vs_vectorbt"] = vt / ours["execute"]["median_ms"]
         print(f"vectorbt {vb['version']}: {vt:.1f} ms warm -> CPU sweep {results['speedup_cpu_vs_vectorbt']:.1f}x "
               f"(execute {results['speedup_cpu_execute_vs_vectorbt']:.1f}x)", flush=True)
+    save()
     if has_gpu:
         g = bench_small_gpu(panel, args.fees, args.gpu_repeat, cpu_result)
         results["ours_gpu"] = g
@@ -332,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             results["speedup_gpu_end_to_end_vs_vectorbt"] = vt / g["sweep_end_to_end_numpy_panel"]["median_ms"]
             print(f"  -> GPU execute {results['speedup_gpu_execute_vs_vectorbt']:.0f}x vectorbt, end to end "
                   f"{results['speedup_gpu_end_to_end_vs_vectorbt']:.0f}x", flush=True)
+        save()
         big = synthetic_panel(args.large_assets, args.bars, seed=args.seed + 1)
         results["large"] = {"bars": args.bars, "assets": args.large_assets, "combos": args.large_combos,
                             "device": g["device"]}
@@ -340,12 +347,12 @@ def main(argv: list[str] | None = None) -> int:
             results["large"]["runs"] = bench_large(big, args.strategies.split(","), args.dtypes.split(","),
                                                    args.large_combos, args.fees, args.large_repeat,
                                                    not args.no_check)
+            save()
         if args.variants:
             results["variants"] = bench_variants(big, args.variants.split(";"), args.large_combos, args.fees,
                                                  args.large_repeat)
+    save()
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
         print(f"wrote {args.out}")
     return 0
 

@@ -65,7 +65,10 @@ SWEEP_SOURCE = r"""
 #define SWEEP_STEADY 1
 #endif
 #ifndef SWEEP_MINB
-#define SWEEP_MINB 1
+#define SWEEP_MINB 2
+#endif
+#ifndef SWEEP_DIAG
+#define SWEEP_DIAG 0
 #endif
 
 #define K_TREND 0
@@ -353,6 +356,10 @@ struct Unit {
                 q = state;
             }
         }
+#if SWEEP_DIAG == 2
+        // diagnostic build (benchmarks only, wrong results): no per-asset accounting
+        return (long long)q + (long long)(pa[row] > (T)0);
+#endif
         long long fq = leg_step(La, q, (double)pa[row], fs, fs2, scale);
         if constexpr (KIND == K_PAIRS) fq += leg_step(Lb, -q, (double)pb[row], fs, fs2, scale);
         return fq;
@@ -394,6 +401,11 @@ struct WarpSink {
     }
     __device__ __forceinline__ void add(const int t, long long q) {
         q = live ? q : 0LL;
+#if SWEEP_DIAG == 1
+        // diagnostic build (benchmarks only, wrong results): no warp sum, no atomics
+        if (q == 0x7fffffffffffffffLL) out[t] = 1;
+        return;
+#endif
 #if SWEEP_REDUCE
         // |q| < 2^50: the low 26 bits (unsigned) and the high part (signed, |.| < 2^24)
         // each sum over 32 lanes without overflowing 32 bits.
