@@ -16,6 +16,7 @@ side in one process on the same data:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -136,24 +137,26 @@ def bench_ours_gpu(panel, params: dict, fees: float, repeat: int) -> dict[str, A
 
 
 def gpu_breakdown(dev, params: dict, fees: float, repeat: int) -> dict[str, float]:
-    """GPU time of each stage of `run` (positions, engine, asset metrics, portfolio row)."""
+    """GPU (CUDA-event) and host time of each stage of `run`, called as `run` calls them."""
     import cupy as cp  # noqa: PLC0415
     from cupyx.profiler import benchmark  # noqa: PLC0415
 
-    from kernels.backtest import metrics as M  # noqa: PLC0415
     from kernels.backtest.engine import simulate  # noqa: PLC0415
     from kernels.strategies import get_strategy  # noqa: PLC0415
 
+    mod = importlib.import_module("kernels.backtest.run")
     fn = get_strategy("trend_following").fn
     pos = fn(dev, **params)
     sim = simulate(cp, dev.close, pos, fees, 0.0)
+    table, counts = mod._asset_metrics(cp, sim.positions, sim.gross, sim.cost, sim.net, sim.equity, sim.active, 252)
     stages = {
+        "check_close": lambda: mod.check_close(cp, dev.close),
         "positions": lambda: fn(dev, **params),
         "simulate": lambda: simulate(cp, dev.close, pos, fees, 0.0),
-        "return_metrics": lambda: M.return_metrics(cp, sim.net, sim.active, 252, equity=sim.equity),
-        "trade_metrics": lambda: M.trade_metrics(cp, sim.positions, sim.gross, sim.cost, sim.active),
-        "portfolio_return_metrics": lambda: M.return_metrics(
-            cp, sim.portfolio_net[:, None], sim.portfolio_active[:, None], 252, equity=sim.portfolio_equity[:, None]),
+        "asset_metrics": lambda: mod._asset_metrics(cp, sim.positions, sim.gross, sim.cost, sim.net, sim.equity,
+                                                    sim.active, 252),
+        "portfolio_row": lambda: mod._portfolio_row(cp, sim.portfolio_net, sim.portfolio_active,
+                                                    sim.portfolio_equity, table, counts, 252),
     }
     out = {}
     for name, f in stages.items():
