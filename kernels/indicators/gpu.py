@@ -11,7 +11,10 @@ Every indicator is a C++ struct (`setup`, `load`, `step`); a kernel is the templ
 serves one indicator and a fused pass that computes many from one read of the
 inputs. Latency hiding: each thread loads U rows of every input (and the lagged
 rows its rolling windows drop) into registers before it steps through them, so a
-thread waits for memory once per U bars rather than once per bar.
+thread waits for memory once per U bars rather than once per bar. A panel of a few
+thousand columns gives only a few thousand threads (about one warp per SM on an
+H100), so a pack over few columns runs split (`indicators_split`): one thread per
+(column, indicator), the indicators of a column running side by side.
 
 Reads are float or double (T); state is always double; writes are T. Arguments
 travel in one array of 64-bit words: input pointers, then per indicator its
@@ -27,8 +30,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-DEFAULT_UNROLL = 8  # rows per register batch (U)
-DEFAULT_BLOCK = 32  # threads (columns) per block: small, so that every SM gets work
+DEFAULT_UNROLL = 4  # rows per register batch (U); 4 measured best on an H100 (bench/results)
+DEFAULT_BLOCK = 64  # threads (columns) per block
+SPLIT_BELOW_COLUMNS = 32768  # fewer columns than this: one thread per (column, indicator)
 _OPTIONS = ("--fmad=false",)  # no contracted multiply-adds: same bits as the CPU backend
 
 
@@ -121,6 +125,7 @@ __device__ int first_valid(const In<T> (&xs)[NI], int nT) {
 
 // ------------------------------------------------------------ moving averages
 template <typename T, int U, int S> struct Sma {
+    static constexpr unsigned MASK = 1u << S;
     In<T> x; Out<T> o; int p, s; double total; double lag[U];
     __device__ __forceinline__ void setup(Args& c) {
         o = c.out<T>(); p = c.ival(); x = c.in<T>(S);
@@ -140,6 +145,7 @@ template <typename T, int U, int S> struct Sma {
 };
 
 template <typename T, int U, int S> struct Ema {
+    static constexpr unsigned MASK = 1u << S;
     Out<T> o; int p, s; double kk, total, prev;
     __device__ __forceinline__ void setup(Args& c) {
         o = c.out<T>(); p = c.ival(); In<T> xs[1] = {c.in<T>(S)}; s = first_valid<T, 1>(xs, c.nT);
@@ -157,6 +163,7 @@ template <typename T, int U, int S> struct Ema {
 };
 
 template <typename T, int U, int S> struct Wma {
+    static constexpr unsigned MASK = 1u << S;
     In<T> x; Out<T> o; int p, s, bars; double divider, sub, sum, trailing; double lag[U];
     __device__ __forceinline__ void setup(Args& c) {
         o = c.out<T>(); p = c.ival(); x = c.in<T>(S); In<T> xs[1] = {x}; s = first_valid<T, 1>(xs, c.nT);
@@ -187,6 +194,7 @@ template <typename T, int U, int S> struct Wma {
 
 // ---------------------------------------------------------------- oscillators
 template <typename T, int U, int S> struct Rsi {
+    static constexpr unsigned MASK = 1u << S;
     Out<T> o; int p, s; double prev, gain, loss, keep, nw;
     __device__ __forceinline__ void setup(Args& c) {
         o = c.out<T>(); p = c.ival(); In<T> xs[1] = {c.in<T>(S)}; s = first_valid<T, 1>(xs, c.nT);
@@ -214,6 +222,7 @@ template <typename T, int U, int S> struct Rsi {
 };
 
 template <typename T, int U, int S> struct Roc {
+    static constexpr unsigned MASK = 1u << S;
     In<T> x; Out<T> o; int p, s; double lag[U];
     __device__ __forceinline__ void setup(Args& c) {
         o = c.out<T>(); p = c.ival(); x = c.in<T>(S); In<T> xs[1] = {x}; s = first_valid<T, 1>(xs, c.nT);
@@ -230,6 +239,7 @@ template <typename T, int U, int S> struct Roc {
 };
 
 template <typename T, int U, int SH, int SL, int SC> struct Stoch {
+    static constexpr unsigned MASK = (1u << SH) | (1u << SL) | (1u << SC);
     In<T> h, l; Out<T> ok, od; Scratch fkb, skb;
     int fk, sk, sd, s, lbk, lb, lowest_idx, highest_idx; double lowest, highest, total_k, total_d;
     __device__ __forceinline__ void setup(Args& c) {
@@ -323,6 +333,7 @@ __device__ __forceinline__ double var_step(VarSt& st, const In<T>& x, double v, 
 }
 
 template <typename T, int U, int S> struct StdDev {
+    static constexpr unsigned MASK = 1u << S;
     In<T> x; Out<T> o; int p, s; double nbdev, inv; VarSt st; double lag[U];
     __device__ __forceinline__ void setup(Args& c) {
         o = c.out<T>(); p = c.ival(); nbdev = c.dval(); x = c.in<T>(S);
@@ -342,6 +353,7 @@ template <typename T, int U, int S> struct StdDev {
 };
 
 template <typename T, int U, int S> struct ZScore {
+    static constexpr unsigned MASK = 1u << S;
     In<T> x; Out<T> o; int p, s; double inv, total; VarSt st; double lag[U];
     __device__ __forceinline__ void setup(Args& c) {
         o = c.out<T>(); p = c.ival(); x = c.in<T>(S);
@@ -367,6 +379,7 @@ template <typename T, int U, int S> struct ZScore {
 };
 
 template <typename T, int U, int S> struct BBands {
+    static constexpr unsigned MASK = 1u << S;
     In<T> x; Out<T> ou, om, ol; int p, s; double up, dn, inv, total; VarSt st; double lag[U];
     __device__ __forceinline__ void setup(Args& c) {
         ou = c.out<T>(); om = c.out<T>(); ol = c.out<T>();
@@ -393,6 +406,7 @@ template <typename T, int U, int S> struct BBands {
 };
 
 template <typename T, int U, int SH, int SL, int SC> struct Atr {
+    static constexpr unsigned MASK = (1u << SH) | (1u << SL) | (1u << SC);
     Out<T> o; int p, s; double prev_close, total, prev, keep, nw;
     __device__ __forceinline__ void setup(Args& c) {
         o = c.out<T>(); p = c.ival(); keep = (p - 1.0) / p; nw = 1.0 / p;
@@ -417,6 +431,7 @@ template <typename T, int U, int SH, int SL, int SC> struct Atr {
 
 // --------------------------------------------------------------------- volume
 template <typename T, int U, int SC, int SV> struct Obv {
+    static constexpr unsigned MASK = (1u << SC) | (1u << SV);
     Out<T> o; int s; double obv, prev;
     __device__ __forceinline__ void setup(Args& c) {
         o = c.out<T>(); In<T> xs[2] = {c.in<T>(SC), c.in<T>(SV)}; s = first_valid<T, 2>(xs, c.nT);
@@ -435,6 +450,7 @@ template <typename T, int U, int SC, int SV> struct Obv {
 };
 
 template <typename T, int U, int SH, int SL, int SC, int SV> struct Vwap {
+    static constexpr unsigned MASK = (1u << SH) | (1u << SL) | (1u << SC) | (1u << SV);
     In<T> h, l, c, v; Out<T> o; int p, s, nonzero, nans, bars; double tpv, tv;
     __device__ __forceinline__ void setup(Args& a) {
         o = a.out<T>(); p = a.ival();
@@ -471,6 +487,7 @@ template <typename T, int U, int SH, int SL, int SC, int SV> struct Vwap {
 
 // ----------------------------------------------------------------------- MACD
 template <typename T, int U, int S> struct Macd {
+    static constexpr unsigned MASK = 1u << S;
     Out<T> om, os, oh; int fp, sp, sg, s; double kf, ks, kg, sum_s, sum_f, sum_g, slow, fast, sig;
     __device__ __forceinline__ void setup(Args& c) {
         om = c.out<T>(); os = c.out<T>(); oh = c.out<T>();
@@ -500,14 +517,16 @@ template <typename T, int U, int S> struct Macd {
     }
 };
 
-// ------------------------------------------------------------- pack + kernel
+// ------------------------------------------------------------- pack + kernels
 template <class... Is> struct Pack;
 template <> struct Pack<> {
+    static constexpr unsigned MASK = 0u;
     __device__ __forceinline__ void setup(Args&) {}
     __device__ __forceinline__ void load(int, int) {}
     template <int NF, int U> __device__ __forceinline__ void step(const double (&)[NF][U], int, int) {}
 };
 template <class I, class... Is> struct Pack<I, Is...> {
+    static constexpr unsigned MASK = I::MASK | Pack<Is...>::MASK;
     I head; Pack<Is...> tail;
     __device__ __forceinline__ void setup(Args& c) { head.setup(c); tail.setup(c); }
     __device__ __forceinline__ void load(int nT, int t0) { head.load(nT, t0); tail.load(nT, t0); }
@@ -516,30 +535,68 @@ template <class I, class... Is> struct Pack<I, Is...> {
     }
 };
 
-// One thread per column; U rows of the NF inputs are loaded into registers at a time.
+// Stream one column through the indicators of P (a Pack): U rows of the inputs P
+// reads are loaded into registers at a time, then stepped through.
+template <typename T, int U, int NF, class P>
+__device__ __forceinline__ void stream(Args& c) {
+    P ind;
+    ind.setup(c);
+    const T* f[NF];
+#pragma unroll
+    for (int i = 0; i < NF; ++i) f[i] = reinterpret_cast<const T*>(c.a[i]) + c.col;
+    double b[NF][U];
+    const int nT = c.nT;
+    const i64 N = c.N;
+    for (int t0 = 0; t0 < nT; t0 += U) {
+#pragma unroll
+        for (int i = 0; i < NF; ++i) {
+            if (P::MASK & (1u << i)) {
+#pragma unroll
+                for (int u = 0; u < U; ++u) b[i][u] = (t0 + u < nT) ? (double)__ldg(f[i] + (i64)(t0 + u) * N) : 0.0;
+            }
+        }
+        ind.load(nT, t0);
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            if (t0 + u < nT) ind.template step<NF, U>(b, u, t0 + u);
+        }
+    }
+}
+
+// Words: NF input pointers, then one start offset per item, then the items' words.
+// Fused: one thread per column runs every item of P.
 template <typename T, int U, int NF, class P>
 __global__ void indicators(const u64* __restrict__ words, int nT, long long N) {
     i64 col = (i64)blockIdx.x * blockDim.x + threadIdx.x;
     if (col >= N) return;
-    Args c; c.a = words; c.pos = NF; c.nT = nT; c.N = N; c.col = col;
-    P pack;
-    pack.setup(c);
-    const T* f[NF];
-#pragma unroll
-    for (int i = 0; i < NF; ++i) f[i] = reinterpret_cast<const T*>(words[i]) + col;
-    double b[NF][U];
-    for (int t0 = 0; t0 < nT; t0 += U) {
-#pragma unroll
-        for (int i = 0; i < NF; ++i) {
-#pragma unroll
-            for (int u = 0; u < U; ++u) b[i][u] = (t0 + u < nT) ? (double)__ldg(f[i] + (i64)(t0 + u) * N) : 0.0;
-        }
-        pack.load(nT, t0);
-#pragma unroll
-        for (int u = 0; u < U; ++u) {
-            if (t0 + u < nT) pack.template step<NF, U>(b, u, t0 + u);
-        }
+    Args c; c.a = words; c.pos = (int)words[NF]; c.nT = nT; c.N = N; c.col = col;
+    stream<T, U, NF, P>(c);
+}
+
+// Split: one thread per (column, item), item = blockIdx.y: more threads in flight
+// when there are few columns, at the price of reading shared inputs once per item.
+template <typename T, int U, int NF, class... Is> struct Split;
+template <typename T, int U, int NF> struct Split<T, U, NF> {
+    __device__ static void run(int, Args&) {}
+};
+template <typename T, int U, int NF, class I, class... Is> struct Split<T, U, NF, I, Is...> {
+    __device__ static void run(int which, Args& c) {
+        if (which == 0) stream<T, U, NF, Pack<I> >(c);
+        else Split<T, U, NF, Is...>::run(which - 1, c);
     }
+};
+template <typename T, int U, int NF, class P> struct SplitOf;
+template <typename T, int U, int NF, class... Is> struct SplitOf<T, U, NF, Pack<Is...> > {
+    typedef Split<T, U, NF, Is...> type;
+};
+
+template <typename T, int U, int NF, class P>
+__global__ void indicators_split(const u64* __restrict__ words, int nT, long long N) {
+    i64 col = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= N) return;
+    int which = blockIdx.y;
+    Args c; c.a = words; c.pos = (int)words[NF + which]; c.nT = nT; c.N = N; c.col = col;
+    SplitOf<T, U, NF, P>::type::run(which, c);
 }
 """
 
@@ -554,10 +611,13 @@ def _struct_name(kernel: str, ctype: str, unroll: int, slots: Sequence[int]) -> 
     return f"{kd.struct}<{ctype}, {unroll}, {', '.join(str(s) for s in slots)}>"
 
 
-def kernel_name(items: Sequence[tuple[str, Sequence[int]]], n_fields: int, ctype: str, unroll: int) -> str:
+def kernel_name(
+    items: Sequence[tuple[str, Sequence[int]]], n_fields: int, ctype: str, unroll: int, split: bool = False
+) -> str:
     """The template instantiation for a pack of (kernel, input slots) items."""
     structs = ", ".join(_struct_name(k, ctype, unroll, slots) for k, slots in items)
-    return f"indicators<{ctype}, {unroll}, {n_fields}, Pack<{structs}>>"
+    kernel = "indicators_split" if split else "indicators"
+    return f"{kernel}<{ctype}, {unroll}, {n_fields}, Pack<{structs}>>"
 
 
 def _single_name(kernel: str, ctype: str, unroll: int) -> str:
@@ -573,9 +633,14 @@ def _module(names: tuple[str, ...]) -> Any:
     return cupy.RawModule(code=_SOURCE, options=_OPTIONS, name_expressions=list(names))
 
 
-def _single_module(ctype: str, unroll: int) -> Any:
-    """The module of every single-indicator kernel for one dtype and unroll."""
+def _single_module(ctype: str, unroll: int = DEFAULT_UNROLL) -> Any:
+    """The module of every single-indicator kernel for one dtype (module-level, built lazily)."""
     return _module(tuple(_single_name(k, ctype, unroll) for k in KERNELS))
+
+
+def use_split(n_cols: int, n_items: int) -> bool:
+    """Split a pack over (column, item) threads when there are too few columns to fill the GPU."""
+    return n_items > 1 and n_cols < SPLIT_BELOW_COLUMNS
 
 
 def _function(name: str, ctype: str, unroll: int, single: bool) -> Any:
@@ -589,12 +654,14 @@ def run_fused(
     *,
     unroll: int = DEFAULT_UNROLL,
     block: int = DEFAULT_BLOCK,
+    split: bool | None = None,
 ) -> list:
-    """Compute several indicators in one pass over the inputs.
+    """Compute several indicators in one launch.
 
     `fields` are C-contiguous (T, N) CuPy arrays of one dtype (float32 or float64);
     each item is (kernel, input slots into `fields`, params as ints then doubles).
-    Returns the outputs of all items in order, as (T, N) arrays of that dtype.
+    `split` runs one thread per (column, item) instead of one per column (default:
+    `use_split`). Returns the outputs of all items in order, as (T, N) arrays.
     """
     import cupy  # noqa: PLC0415
 
@@ -603,18 +670,22 @@ def run_fused(
     n_bars, n_cols = (int(d) for d in fields[0].shape)
     keyed = [(k, tuple(int(s) for s in slots)) for k, slots, _ in items]
     single = len(items) == 1 and keyed[0][1] == tuple(range(len(fields))) and KERNELS[keyed[0][0]].n_inputs == len(fields)
-    name = kernel_name(keyed, len(fields), ctype, unroll)
-    func = _function(name, ctype, unroll, single)
+    if split is None:
+        split = use_split(n_cols, len(items))
+    split = bool(split) and len(items) > 1
+    name = kernel_name(keyed, len(fields), ctype, unroll, split)
+    func = _function(name, ctype, unroll, single and unroll == DEFAULT_UNROLL)
 
     n_out = sum(KERNELS[k].n_outputs for k, _ in keyed)
     n_scratch = sum(KERNELS[k].n_scratch for k, _ in keyed)
     out = cupy.empty((n_out, n_bars, n_cols), dtype=dtype)
     scratch = cupy.empty((n_scratch, n_bars, n_cols), dtype=np.float64) if n_scratch else None
     plane = n_bars * n_cols
-    words: list[int] = [int(f.data.ptr) for f in fields]
+    words: list[int] = [int(f.data.ptr) for f in fields] + [0] * len(items)
     o = 0
     sc = 0
-    for (kernel, _), (_, _, params) in zip(keyed, items):
+    for i, ((kernel, _), (_, _, params)) in enumerate(zip(keyed, items)):
+        words[len(fields) + i] = len(words)  # where item i's words start
         kd = KERNELS[kernel]
         for _ in range(kd.n_outputs):
             words.append(int(out.data.ptr) + o * plane * out.itemsize)
@@ -630,7 +701,7 @@ def run_fused(
         for v in params[kd.n_ints :]:
             words.append(int(np.float64(v).view(np.uint64)))
     words_dev = cupy.asarray(np.asarray(words, dtype=np.uint64))
-    grid = ((n_cols + block - 1) // block,)
+    grid = ((n_cols + block - 1) // block, len(items) if split else 1)
     func(grid, (block,), (words_dev, np.int32(n_bars), np.int64(n_cols)))
     return [out[i] for i in range(n_out)]
 

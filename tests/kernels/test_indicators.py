@@ -297,8 +297,8 @@ def test_compute_rejects_bad_specs() -> None:
 
 # ------------------------------------------------------------------ GPU extras
 @pytest.mark.gpu
-@pytest.mark.parametrize("unroll,block", [(1, 32), (4, 64), (16, 128)])
-def test_gpu_unroll_and_block_variants_are_identical(unroll: int, block: int) -> None:
+@pytest.mark.parametrize("unroll,block,split", [(1, 32, False), (4, 64, True), (8, 128, False), (16, 32, True)])
+def test_gpu_unroll_block_and_split_variants_are_identical(unroll: int, block: int, split: bool) -> None:
     import cupy  # noqa: PLC0415
 
     from kernels.indicators import gpu  # noqa: PLC0415
@@ -307,8 +307,8 @@ def test_gpu_unroll_and_block_variants_are_identical(unroll: int, block: int) ->
     fields = [cupy.asarray(data[f]) for f in FIELDS]
     items = [("sma", (2,), (20,)), ("bbands", (2,), (20, 2.0, 2.0)), ("atr", (0, 1, 2), (14,)),
              ("stoch", (0, 1, 2), (5, 3, 3)), ("vwap", (0, 1, 2, 3), (14,)), ("macd", (2,), (12, 26, 9))]
-    base = gpu.run_fused(fields, items)
-    other = gpu.run_fused(fields, items, unroll=unroll, block=block)
+    base = gpu.run_fused(fields, items, split=not split)
+    other = gpu.run_fused(fields, items, unroll=unroll, block=block, split=split)
     for a, b in zip(base, other):
         np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
 
