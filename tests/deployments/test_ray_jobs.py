@@ -1,0 +1,406 @@
+"""Batch jobs: `deployments.jobs` in-process (argument checks, outputs, exit codes with a
+fake client) and through a real `ray job submit` to a real `ray start --head` node.
+
+The head node is started here with `ray start --head --block` in its own session,
+with its own short temp dir (so `ray.init()` elsewhere on this machine never finds
+it), pinned free ports and its own auth token. It is stopped by signalling that one
+process (Ray's graceful shutdown), then anything left in its session is killed by
+pid. `ray stop` is not used: it stops every Ray process of the machine, including
+clusters that other tests (or people) run at the same time.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deployments import jobs
+from kernels.backtest import run, sweep
+from kernels.data import synthetic_panel
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+RAY_CLI = shutil.which("ray", path=str(VENV_BIN)) or shutil.which("ray")
+NO_RAY_CLI = "the `ray` command line is not installed next to this interpreter or on PATH"
+# Never uploaded with --working-dir (Ray also honours .gitignore).
+WORKING_DIR_EXCLUDES = [".venv", ".git", "__pycache__", ".rayquant", "bench/results", ".whl", ".whl-*",
+                        "*.egg-info", ".pytest_cache", "storage"]
+ASSETS, BARS = 6, 300
+
+
+# ------------------------------------------------------------------ a real head node
+def free_ports(n: int) -> list[int]:
+    """n distinct free TCP ports on 127.0.0.1 (held together while choosing)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@dataclass
+class RayHead:
+    """One `ray start --head --block` process and what clients need to reach it."""
+
+    proc: subprocess.Popen
+    temp_dir: Path
+    log_path: Path
+    gcs_port: int
+    dashboard_port: int | None
+    client_port: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    @property
+    def client_address(self) -> str:
+        return f"ray://127.0.0.1:{self.client_port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+
+    def session_pids(self) -> list[int]:
+        """Processes of the head's session (it was started with start_new_session)."""
+        out = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True, check=True).stdout
+        pids = []
+        for line in out.splitlines():
+            pid, sid = (int(x) for x in line.split())
+            if sid == self.proc.pid and pid != os.getpid():
+                pids.append(pid)
+        return pids
+
+    def stop(self, grace_s: float = 45.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # `ray start --block` drains and stops its processes
+            try:
+                self.proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                pass
+        deadline = time.monotonic() + 10
+        while (left := self.session_pids()) and time.monotonic() < deadline:
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.2)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        self.log_path.unlink(missing_ok=True)
+
+
+def _client_env(token: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "RAYQUANT_"))}
+    env.update(
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",  # `python` in job entrypoints is this venv's
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN=token,
+        RAY_USAGE_STATS_ENABLED="0",
+        # Ray Client's proxier forks specific servers while gRPC is busy (ray-project/ray#63202).
+        GRPC_ENABLE_FORK_SUPPORT="false",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _wait_ready(head: RayHead, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    token = head.env["RAY_AUTH_TOKEN"]
+    while time.monotonic() < deadline:
+        if head.proc.poll() is not None:
+            raise RuntimeError(f"ray start exited with {head.proc.returncode}:\n{head.log()}")
+        if "block forever" in head.log():
+            ready = True
+            if head.dashboard_port:
+                req = urllib.request.Request(f"{head.dashboard_url}/api/version",
+                                             headers={"Authorization": f"Bearer {token}"})
+                try:
+                    with urllib.request.urlopen(req, timeout=2) as resp:
+                        ready = resp.status == 200
+                except (urllib.error.URLError, OSError):
+                    ready = False
+            if ready:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"head node not ready after {timeout_s} s:\n{head.log()}")
+
+
+def start_head(num_cpus: int = 2, dashboard: bool = False, timeout_s: float = 90.0) -> RayHead:
+    """Start a private head node (short temp dir, pinned free ports, its own token)."""
+    if RAY_CLI is None:
+        pytest.skip(NO_RAY_CLI)
+    temp_dir = Path(tempfile.mkdtemp(prefix="rq", dir="/tmp"))  # short: Unix socket paths are bounded
+    log_path = temp_dir.with_suffix(".log")
+    ports = free_ports(10)
+    gcs, dash, client, agent_http, agent_grpc, metrics, rte, nm, om, _ = ports
+    cmd = [
+        RAY_CLI, "start", "--head", "--block", "--disable-usage-stats",
+        "--node-ip-address=127.0.0.1", f"--temp-dir={temp_dir}", f"--num-cpus={num_cpus}", "--num-gpus=0",
+        f"--port={gcs}", f"--ray-client-server-port={client}",
+        f"--dashboard-agent-listen-port={agent_http}", f"--dashboard-agent-grpc-port={agent_grpc}",
+        f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={rte}",
+        f"--node-manager-port={nm}", f"--object-manager-port={om}",
+        f"--include-dashboard={'true' if dashboard else 'false'}",
+    ]
+    if dashboard:
+        cmd += ["--dashboard-host=127.0.0.1", f"--dashboard-port={dash}"]
+    env = _client_env(secrets.token_hex(32))
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                cwd=temp_dir, start_new_session=True)
+    head = RayHead(proc, temp_dir, log_path, gcs, dash if dashboard else None, client, env)
+    try:
+        _wait_ready(head, timeout_s)
+    except BaseException:
+        head.stop()
+        raise
+    return head
+
+
+# ------------------------------------------------------------ in-process: arguments
+def parse(*argv: str):
+    return jobs.build_parser().parse_args(list(argv))
+
+
+def test_backtest_request_parses_params_and_symbols():
+    kind, payload = jobs.build_request(parse("backtest", "--param", "fast=5", "--param", "slow=20", "--param",
+                                             "ma=ema", "--symbols", "S0001,S0003", "--symbols", "S0000"))
+    assert kind == "backtest"
+    assert payload["params"] == {"fast": 5, "slow": 20, "ma": "ema"}
+    assert payload["symbols"] == ["S0001", "S0003", "S0000"]
+    assert payload["strategy"] == "trend_following" and payload["dataset"] == "synthetic"
+
+
+def test_sweep_request_expands_ranges():
+    kind, payload = jobs.build_request(parse("sweep", "--grid", "fast=5:15:5", "--grid", "slow=30,60", "--top-k", "3"))
+    assert kind == "sweep"
+    assert payload["grid"] == {"fast": [5, 10, 15], "slow": [30, 60]}
+    assert payload["top_k"] == 3 and payload["rank_by"] == "sharpe"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("sweep",), "at least one --grid"),
+    (("sweep", "--grid", "fast=5,6", "--grid", "fast=7"), "given twice"),
+    (("sweep", "--grid", "fast=5", "--top-k", "0"), "--top-k"),
+    (("backtest", "--symbols", "A,A"), "twice"),
+    (("backtest", "--symbols", ","), "no symbol"),
+])
+def test_bad_requests_are_refused(argv, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        jobs.build_request(parse(*argv))
+
+
+def test_priority_is_checked_by_the_parser():
+    assert parse("backtest", "--priority", "high").priority == "HIGH"
+    with pytest.raises(SystemExit):
+        parse("backtest", "--priority", "URGENT")
+
+
+def test_default_output_dir_stays_under_storage(tmp_path):
+    job_id = "0123456789abcdef0123456789abcdef"
+    path = jobs.output_dir(None, tmp_path, "sweep", job_id)
+    assert path == (tmp_path / "outputs" / f"sweep-{job_id}").resolve()
+    for bad in ("../../etc", "0123456789abcdef0123456789abcdeF", "a/b"):
+        with pytest.raises(ValueError):
+            jobs.output_dir(None, tmp_path, "sweep", bad)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="not a directory"):
+        jobs.output_dir(str(tmp_path / "file"), tmp_path, "sweep", job_id)
+
+
+def test_outputs_of_a_backtest_and_a_sweep(tmp_path):
+    panel = synthetic_panel(4, 200, seed=1)
+    res = run(panel, "trend_following", {"fast": 3, "slow": 12}, fees=0.001, backend="cpu")
+    status = {"job_id": "ab" * 16, "state": "succeeded", "device": "cpu", "tier": "primary"}
+    summary = json.loads(jobs.write_outputs("backtest", res, tmp_path / "bt", status, {"x": 1}, 0.5).read_text())
+    assert summary["portfolio"]["sharpe"] == pytest.approx(res.portfolio["sharpe"], rel=1e-12)
+    assert set(summary["files"]) == {"metrics.parquet", "metrics.csv", "equity.parquet", "equity.csv"}
+    metrics = pd.read_parquet(tmp_path / "bt" / "metrics.parquet").set_index("symbol")
+    pd.testing.assert_frame_equal(metrics, res.metrics, check_names=False, rtol=1e-12)
+    csv = pd.read_csv(tmp_path / "bt" / "metrics.csv").set_index("symbol")
+    pd.testing.assert_frame_equal(csv, res.metrics, check_names=False, check_dtype=False, rtol=1e-12)
+    equity = pd.read_parquet(tmp_path / "bt" / "equity.parquet")
+    np.testing.assert_allclose(equity["portfolio"], res.portfolio_equity, rtol=1e-12)
+
+    sw = sweep(panel, "trend_following", {"fast": [3, 5], "slow": [12, 20, 30]}, top_k=2, backend="cpu")
+    summary = json.loads(jobs.write_outputs("sweep", sw, tmp_path / "sw", status, {}, 0.5).read_text())
+    assert summary["combinations"] == 6 and len(summary["top"]) == 2
+    table = pd.read_parquet(tmp_path / "sw" / "sweep.parquet").set_index("combo_id")
+    assert len(table) == 6 and {"fast", "slow", "sharpe"} <= set(table.columns)
+    top = pd.read_csv(tmp_path / "sw" / "top.csv")
+    assert list(top["combo_id"]) == [int(c) for c in sw.top.index]
+    assert (tmp_path / "sw" / "asset_metrics.parquet").exists()
+
+
+class FakeClient:
+    """Replays statuses; records cancels."""
+
+    def __init__(self, tmp_path, states, submit_error=None):
+        from actors.settings import Settings  # noqa: PLC0415
+
+        self.settings = Settings(storage_dir=tmp_path)
+        self.states = list(states)
+        self.submit_error = submit_error
+        self.cancelled = []
+        self.panel = synthetic_panel(3, 120, seed=0)
+
+    def submit(self, kind, payload, priority, tenant):
+        if self.submit_error:
+            raise self.submit_error
+        return "cd" * 16
+
+    def status(self, job_id):
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return {"job_id": job_id, "state": state, "progress": {"chunks_done": 1, "chunks_total": 2, "fraction": 0.5},
+                "device": "simgpu:0", "tier": "primary", "error": "boom" if state == "failed" else None}
+
+    def result(self, job_id):
+        return run(self.panel, "trend_following", {"fast": 3, "slow": 10}, backend="cpu")
+
+    def cancel(self, job_id):
+        self.cancelled.append(job_id)
+        return {}
+
+
+@pytest.fixture
+def fake(monkeypatch, tmp_path):
+    import actors.client  # noqa: PLC0415
+
+    holder = {}
+    monkeypatch.setattr(actors.client, "connect", lambda address=None, settings=None: holder["client"])
+    return holder
+
+
+def test_run_job_success_writes_under_storage(fake, tmp_path, capsys):
+    fake["client"] = FakeClient(tmp_path, ["queued", "running", "succeeded"])
+    assert jobs.main(["backtest", "--param", "fast=3", "--param", "slow=10", "--poll", "0"]) == jobs.EXIT_OK
+    out = capsys.readouterr().out
+    assert "queued" in out and "1/2 chunks" in out and "succeeded" in out
+    assert (tmp_path / "outputs" / f"backtest-{'cd' * 16}" / "summary.json").exists()
+
+
+def test_run_job_failure_and_bad_request_exit_codes(fake, tmp_path, capsys):
+    fake["client"] = FakeClient(tmp_path, ["running", "failed"])
+    assert jobs.main(["backtest", "--poll", "0", "--out", str(tmp_path / "o")]) == jobs.EXIT_JOB_FAILED
+    assert "boom" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    fake["client"] = FakeClient(tmp_path, ["running"], submit_error=ValueError("unknown strategy 'nope'"))
+    assert jobs.main(["backtest", "--strategy", "nope"]) == jobs.EXIT_USAGE
+    assert "unknown strategy 'nope'" in capsys.readouterr().err
+    client = fake["client"] = FakeClient(tmp_path, ["running"])
+    assert jobs.main(["backtest", "--poll", "0", "--timeout", "0"]) == jobs.EXIT_JOB_FAILED
+    assert client.cancelled == ["cd" * 16]
+
+
+# --------------------------------------------------------- a real `ray job submit`
+@pytest.fixture(scope="module")
+def head():
+    h = start_head(num_cpus=2, dashboard=True)
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+def submit(head: RayHead, storage: Path, argv: list[str], submission_id: str, timeout_s: float = 240):
+    runtime_env = {
+        "excludes": WORKING_DIR_EXCLUDES,
+        "env_vars": {
+            "RAYQUANT_STORAGE_DIR": str(storage),
+            "RAYQUANT_DATA__SYNTHETIC_ASSETS": str(ASSETS),
+            "RAYQUANT_DATA__SYNTHETIC_BARS": str(BARS),
+            "RAYQUANT_RAY__NAMESPACE": "rayquant-jobs-test",
+            "RAYQUANT_GPU__SIMULATION__NUM_DEVICES": "1",
+            "RAYQUANT_COORDINATOR__CPU_WORKERS": "1",
+        },
+    }
+    cmd = [RAY_CLI, "job", "submit", "--address", head.dashboard_url, "--submission-id", submission_id,
+           "--working-dir", str(REPO), "--runtime-env-json", json.dumps(runtime_env),
+           "--", "python", "-m", "deployments.jobs", *argv]
+    proc = subprocess.run(cmd, env=head.env, cwd=REPO, capture_output=True, text=True, timeout=timeout_s)
+    return proc, job_info(head, submission_id)
+
+
+def job_info(head: RayHead, submission_id: str) -> dict:
+    """The Jobs REST API's record of a submission (status, message, entrypoint...)."""
+    req = urllib.request.Request(f"{head.dashboard_url}/api/jobs/{submission_id}",
+                                 headers={"Authorization": f"Bearer {head.env['RAY_AUTH_TOKEN']}"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ray_job_submit_backtest_and_sweep(head, tmp_path):
+    storage = tmp_path / "storage"
+    out = tmp_path / "bt"
+    proc, status = submit(head, storage, ["backtest", "--param", "fast=5", "--param", "slow=20", "--fees", "0.001",
+                                          "--slippage", "0.0005", "--out", str(out)], "rq-backtest")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert status["status"] == "SUCCEEDED", status
+    assert "succeeded" in proc.stdout and "wrote" in proc.stdout  # the driver's progress lines, tailed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["state"] == "succeeded" and summary["kind"] == "backtest"
+    assert summary["device"] in ("simgpu:0", "cpu") and summary["assets"] == ASSETS and summary["bars"] == BARS
+    expected = run(synthetic_panel(ASSETS, BARS, seed=0), "trend_following", {"fast": 5, "slow": 20},
+                   fees=0.001, slippage=0.0005, backend="cpu")
+    metrics = pd.read_parquet(out / "metrics.parquet").set_index("symbol")
+    pd.testing.assert_frame_equal(metrics, expected.metrics, check_names=False, rtol=1e-9)
+    for name, value in expected.portfolio.items():
+        got = summary["portfolio"][name]
+        assert (got is None and not np.isfinite(value)) or got == pytest.approx(float(value), rel=1e-9), name
+    csv = pd.read_csv(out / "metrics.csv").set_index("symbol")
+    pd.testing.assert_frame_equal(csv, expected.metrics, check_names=False, check_dtype=False, rtol=1e-9)
+    equity = pd.read_parquet(out / "equity.parquet")
+    np.testing.assert_allclose(equity["portfolio"], expected.portfolio_equity, rtol=1e-9)
+
+    # A sweep, its outputs in the default place (<storage>/outputs/sweep-<job_id>/).
+    proc, status = submit(head, storage, ["sweep", "--grid", "fast=3:9:3", "--grid", "slow=20,40", "--top-k", "3",
+                                          "--fees", "0.001"], "rq-sweep")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert status["status"] == "SUCCEEDED", status
+    (sweep_out,) = (storage / "outputs").glob("sweep-*")
+    summary = json.loads((sweep_out / "summary.json").read_text())
+    local = sweep(synthetic_panel(ASSETS, BARS, seed=0), "trend_following", {"fast": [3, 6, 9], "slow": [20, 40]},
+                  fees=0.001, slippage=0.0005, top_k=3, backend="cpu")
+    assert summary["combinations"] == 6
+    assert [row["combo_id"] for row in summary["top"]] == [int(c) for c in local.top.index]
+    table = pd.read_parquet(sweep_out / "sweep.parquet").set_index("combo_id")
+    np.testing.assert_allclose(table.loc[local.portfolio_metrics.index, "sharpe"],
+                               local.portfolio_metrics["sharpe"], rtol=1e-9)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ray_job_submit_refuses_unknown_strategy(head, tmp_path):
+    proc, status = submit(head, tmp_path / "storage", ["backtest", "--strategy", "no_such_strategy"], "rq-bad",
+                          timeout_s=180)
+    assert proc.returncode != 0
+    assert status["status"] == "FAILED", status
+    assert "exit code 2" in status["message"], status
+    assert "no_such_strategy" in proc.stdout + proc.stderr
