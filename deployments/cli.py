@@ -1,8 +1,9 @@
-"""The `rayquant` command line: backtests and sweeps now, the service later.
+"""The `rayquant` command line: local backtests and sweeps, the HTTP service, the demo.
 
     rayquant backtest --strategy trend_following --param fast=10 --param slow=50
     rayquant sweep --strategy trend_following --grid fast=5:50:5 --grid slow=60,120,200
-    rayquant demo
+    rayquant serve            # local Ray (or RAYQUANT_RAY__ADDRESS) + coordinator + HTTP API on 127.0.0.1:8000
+    rayquant demo             # starts all of it, drives the HTTP API, prints the results, shuts down
 """
 from __future__ import annotations
 
@@ -145,17 +146,198 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _service_settings(args: argparse.Namespace, **serve_overrides: Any):
+    """Settings from the environment (RAYQUANT_*, RAYQUANT_CONFIG) with the command's flags on top."""
+    import dataclasses  # noqa: PLC0415
+
+    from actors.settings import load_settings  # noqa: PLC0415
+
+    settings = load_settings()
+    serve_cfg = dataclasses.replace(settings.serve, **{k: v for k, v in serve_overrides.items() if v is not None})
+    update: dict[str, Any] = {"serve": serve_cfg}
+    if getattr(args, "address", None):
+        update["ray"] = dataclasses.replace(settings.ray, address=args.address)
+    if getattr(args, "storage", None):
+        update["storage_dir"] = Path(args.storage)
+    return settings.model_copy(update=update)
+
+
+def _quiet_ray_logs() -> None:
+    import ray.serve  # noqa: F401, PLC0415 - configures its logger at import; set levels after
+
+    for name in ("ray", "ray.serve", "ray.dashboard", "filelock", "httpx", "rayquant.service"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start (or join) Ray, the coordinator and the HTTP app, then block until Ctrl-C / SIGTERM."""
+    import signal  # noqa: PLC0415
+
+    from deployments.service import start_service  # noqa: PLC0415
+
+    settings = _service_settings(args, host=args.host, port=args.port)
+    print(f"starting rayquant: Ray {'at ' + settings.ray.address if settings.ray.address else '(local)'}, "
+          f"coordinator and HTTP API on {settings.serve.host}:{settings.serve.port} ...", flush=True)
+    service = start_service(settings, num_cpus=args.num_cpus, include_dashboard=not args.no_dashboard)
+    stop = {"now": False}
+
+    def _stop(signum: int, _frame: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    print(f"ready: {service.url}  (API docs {service.docs_url}"
+          + (f", Ray dashboard {service.dashboard_url}" if service.dashboard_url else "") + "); Ctrl-C stops",
+          flush=True)
+    try:
+        while not stop["now"]:
+            time.sleep(0.5)
+    finally:
+        print("shutting down ...", flush=True)
+        service.stop()
+    return 0
+
+
+def _table(records: list[dict[str, Any]], columns: Sequence[str] | None = None, index: str | None = None) -> str:
+    df = pd.DataFrame.from_records(records)
+    if columns is not None:
+        df = df[[c for c in columns if c in df.columns]]
+    if index is not None and index in df.columns:
+        df = df.set_index(index)
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
+        return df.to_string()
+
+
+def _check(resp: Any, what: str) -> Any:
+    if resp.status_code >= 400:
+        raise RuntimeError(f"{what}: HTTP {resp.status_code}: {resp.text[:500]}")
+    return resp.json()
+
+
+DEMO_METRICS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "n_trades", "win_rate", "exposure")
+
+
+def run_demo_requests(base_url: str, *, symbols: int = 5, dataset: str = "synthetic",
+                      out: Any = sys.stdout, timeout_s: float = 300.0) -> dict[str, Any]:
+    """Drive the HTTP API like a client: a backtest, a sweep and live features; print readable tables."""
+    import httpx  # noqa: PLC0415
+
+    def say(text: str = "") -> None:
+        print(text, file=out, flush=True)
+
+    with httpx.Client(base_url=base_url, timeout=timeout_s) as http:
+        devices = _check(http.get("/v1/devices"), "GET /v1/devices")
+        say("== GET /v1/devices: the workers and their devices ==")
+        say(_table([{**d, "health": d.get("health_state")} for d in devices],
+                   ["worker_id", "kind", "label", "simulated", "backend", "health", "ready"], "worker_id"))
+
+        say("\n== POST /v1/backtests?wait=true: trend following, MA(10, 50), fees 5 bp ==")
+        body = {"dataset": dataset, "strategy": "trend_following", "params": {"fast": 10, "slow": 50},
+                "fees": 0.0005, "slippage": 0.0005}
+        t0 = time.perf_counter()
+        bt = _check(http.post("/v1/backtests", params={"wait": "true"}, json=body), "POST /v1/backtests")
+        if bt["state"] != "succeeded":
+            raise RuntimeError(f"backtest {bt['job_id']} ended {bt['state']}: {bt.get('error')}")
+        res = bt["result"]
+        say(f"job {bt['job_id']} {bt['state']} on {bt['device']} (tier {bt['tier']}, backend {res['backend']}) "
+            f"in {time.perf_counter() - t0:.2f} s")
+        rows = res["metrics"]
+        shown = rows[:8] + ([rows[-1]] if len(rows) > 8 else [])
+        say(_table(shown, ["symbol", *DEMO_METRICS], "symbol"))
+        curve = res["equity_curve"]
+        say(f"portfolio equity: {curve['equity'][0]:.4f} -> {curve['equity'][-1]:.4f} over {curve['n_bars']} bars")
+
+        say("\n== POST /v1/sweeps?wait=true: trend following, fast 5..30 x slow 40..200, top 5 by Sharpe ==")
+        body = {"dataset": dataset, "strategy": "trend_following", "fees": 0.0005, "slippage": 0.0005,
+                "grid": {"fast": [5, 10, 15, 20, 25, 30], "slow": [40, 80, 120, 160, 200]},
+                "top_k": 5, "rank_by": "sharpe"}
+        t0 = time.perf_counter()
+        sw = _check(http.post("/v1/sweeps", params={"wait": "true"}, json=body), "POST /v1/sweeps")
+        if sw["state"] != "succeeded":
+            raise RuntimeError(f"sweep {sw['job_id']} ended {sw['state']}: {sw.get('error')}")
+        sres = sw["result"]
+        say(f"job {sw['job_id']} {sw['state']} on {sw['device']}: {sres['n_combinations']} combinations "
+            f"in {time.perf_counter() - t0:.2f} s ({sw['progress']['chunks_total']} chunk(s))")
+        say(_table(sres["top"], ["combo_id", "fast", "slow", "sharpe", "total_return", "max_drawdown", "n_trades"],
+                   "combo_id"))
+
+        datasets = _check(http.get("/v1/datasets"), "GET /v1/datasets")
+        known = {d["name"]: d for d in datasets}
+        syms = known[dataset]["symbols"][:symbols] if dataset in known else None
+        say(f"\n== POST /v1/features (live, REALTIME): RSI(14), MACD, Bollinger(20) of {len(syms or [])} symbols, "
+            "latest bar ==")
+        body = {"dataset": dataset, "symbols": syms, "window": 1, "indicators": [
+            {"name": "rsi", "params": {"timeperiod": 14}, "label": "rsi"},
+            {"name": "macd"},
+            {"name": "bbands", "params": {"timeperiod": 20}, "label": "bb20"},
+        ]}
+        t0 = time.perf_counter()
+        ft = _check(http.post("/v1/features", json=body), "POST /v1/features")
+        wall = time.perf_counter() - t0
+        latest = [{"symbol": s, **{label: values[-1][j] for label, values in ft["features"].items()}}
+                  for j, s in enumerate(ft["symbols"])]
+        say(f"bar {ft['timestamps'][-1]}: computed on {ft['device']} in {ft['compute_ms']:.1f} ms "
+            f"(round trip {wall * 1e3:.1f} ms, priority {ft['priority']})")
+        say(_table(latest, ["symbol", "rsi", "macd.macd", "macd.macdsignal", "bb20.upperband", "bb20.lowerband"],
+                   "symbol"))
+        return {"backtest": bt, "sweep": sw, "features": ft, "devices": devices}
+
+
+def _upload(base_url: str, path: Path, name: str) -> dict[str, Any]:
+    import httpx  # noqa: PLC0415
+
+    with httpx.Client(base_url=base_url, timeout=300) as http, path.open("rb") as fh:
+        resp = http.post("/v1/datasets", data={"name": name}, files={"file": (path.name, fh)})
+    return _check(resp, "POST /v1/datasets")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Until the service lands: a backtest and a sweep on the synthetic universe."""
-    common = ["--assets", str(args.assets), "--bars", str(args.bars), "--seed", str(args.seed), "--backend", args.backend]
-    if args.data:
-        common += ["--data", args.data]
-    print("== backtest: trend following MA(10, 50) ==")
-    rc = main(["backtest", "--strategy", "trend_following", "--param", "fast=10", "--param", "slow=50", "--rows", "8", *common])
-    if rc:
-        return rc
-    print("\n== sweep: trend following, fast x slow ==")
-    return main(["sweep", "--strategy", "trend_following", "--grid", "fast=5:30:5", "--grid", "slow=40:200:40", *common])
+    """The whole service on the embedded default, driven through its HTTP API, then shut down."""
+    import dataclasses  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    from deployments.service import free_port, port_is_free, start_service  # noqa: PLC0415
+
+    _quiet_ray_logs()
+    storage = Path(args.storage) if args.storage else Path(tempfile.mkdtemp(prefix="rayquant-demo-"))
+    settings = _service_settings(args)
+    host = settings.serve.host
+    port = args.port if args.port else free_port(host)
+    if not port_is_free(host, port):
+        port = free_port(host)
+    data = dataclasses.replace(settings.data, synthetic_assets=args.assets, synthetic_bars=args.bars,
+                               synthetic_seed=args.seed)
+    settings = settings.model_copy(update={"storage_dir": storage, "data": data,
+                                           "serve": dataclasses.replace(settings.serve, port=port)})
+    print(f"rayquant demo: synthetic universe of {args.assets} assets x {args.bars} bars; "
+          f"starting {'Ray at ' + settings.ray.address if settings.ray.address else 'a local Ray'}, "
+          "the coordinator (workers prewarm their kernels) and Ray Serve ...", flush=True)
+    t0 = time.perf_counter()
+    service = None
+    try:
+        service = start_service(settings, num_cpus=args.num_cpus, include_dashboard=not args.no_dashboard,
+                                log_to_driver=args.verbose)
+        print(f"ready in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(f"  HTTP API:      {service.url}/v1", flush=True)
+        print(f"  API docs:      {service.docs_url}", flush=True)
+        print(f"  Ray dashboard: {service.dashboard_url or 'not running (--no-dashboard or not installed)'}\n",
+              flush=True)
+        dataset = "synthetic"
+        if args.data:
+            meta = _upload(service.url, Path(args.data), "uploaded")
+            dataset = meta["name"]
+            print(f"== POST /v1/datasets: {args.data} -> {meta['name']} version {meta['version']} "
+                  f"({meta['n_bars']} bars x {meta['n_assets']} assets) ==\n", flush=True)
+        run_demo_requests(service.url, dataset=dataset)
+        print(f"\ndemo finished in {time.perf_counter() - t0:.1f} s; shutting down ...", flush=True)
+    finally:
+        if service is not None:
+            service.stop()
+        if not args.storage:
+            shutil.rmtree(storage, ignore_errors=True)
+    print("done", flush=True)
+    return 0
 
 
 def _add_data_args(p: argparse.ArgumentParser, assets: int, bars: int) -> None:
@@ -194,8 +376,25 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--chunk-cells", type=float, default=2e8, help="bound on bars x assets x combinations per chunk")
     sw.set_defaults(func=cmd_sweep)
 
-    demo = sub.add_parser("demo", help="the main job on the embedded default")
-    _add_data_args(demo, assets=50, bars=1260)
+    srv = sub.add_parser("serve", help="start Ray (or join RAYQUANT_RAY__ADDRESS), the coordinator and the HTTP API")
+    srv.add_argument("--host", default=None, help="listen address (default from settings: 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=None, help="HTTP port (default from settings: 8000)")
+    srv.add_argument("--address", default=None, help="Ray cluster address (default: RAYQUANT_RAY__ADDRESS or local)")
+    srv.add_argument("--storage", default=None, help="storage directory (journal, results, datasets)")
+    srv.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    srv.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard")
+    srv.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="start the service on the embedded default, drive its HTTP API, shut down")
+    demo.add_argument("--data", help="long-form Parquet or CSV file to upload and use (default: synthetic universe)")
+    demo.add_argument("--assets", type=int, default=50, help="synthetic universe size")
+    demo.add_argument("--bars", type=int, default=1260, help="synthetic universe length in bars")
+    demo.add_argument("--seed", type=int, default=0, help="synthetic universe seed")
+    demo.add_argument("--port", type=int, default=8000, help="HTTP port (0 or busy: a free one)")
+    demo.add_argument("--address", default=None, help="Ray cluster address (default: RAYQUANT_RAY__ADDRESS or local)")
+    demo.add_argument("--storage", default=None, help="storage directory (default: a temporary one, removed after)")
+    demo.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    demo.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard")
     demo.set_defaults(func=cmd_demo)
     return parser
 

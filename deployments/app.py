@@ -1,0 +1,92 @@
+"""The Ray Serve application: an undecorated FastAPI ingress and its builder.
+
+    serve run deployments.app:app                       # defaults (env RAYQUANT_* / RAYQUANT_CONFIG)
+    serve run deployments.app:build_app settings='{"serve": {"port": 8000}}'
+    serve deploy deployments/serve_config.yaml
+
+`build_app(AppArgs) -> Application` applies `serve.deployment(cls, **options)` to
+the plain `RayQuantIngress` class, as Ray's app builders do; the class builds its
+FastAPI app after construction (`__serve_build_asgi_app__`), so routes reach the
+coordinator through the replica's own handle. Health checks delegate to the
+coordinator.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+from ray.serve import Application
+
+from actors.settings import Settings, load_settings
+
+log = logging.getLogger("rayquant.serve")
+
+INGRESS_NAME = "RayQuantIngress"
+
+
+class AppArgs(BaseModel):
+    """Arguments of `build_app` (what `serve run ... key=value` or a Serve config's `args` give).
+
+    `settings` are overrides on top of the environment and RAYQUANT_CONFIG, in the
+    shape of `actors.settings.Settings` (e.g. {"serve": {"api_keys": {...}}}).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class RayQuantIngress:
+    """One HTTP replica: a coordinator handle and the FastAPI app of `deployments.routes`."""
+
+    def __init__(self, settings: Settings) -> None:
+        from actors.ray_wrappers import get_or_create_coordinator  # noqa: PLC0415
+
+        self.settings = settings
+        self.config = settings.serve
+        self.coordinator = get_or_create_coordinator(settings)
+        # Start (or join) the coordinator now: its workers prewarm while the replica comes up.
+        self._starting = self.coordinator.start.remote()
+
+    def __serve_build_asgi_app__(self) -> Any:
+        from deployments.routes import Service, create_api  # noqa: PLC0415
+
+        return create_api(Service(self.coordinator, self.config))
+
+    async def check_health(self) -> None:
+        """Serve's replica health check: the coordinator must answer."""
+        await asyncio.wait_for(_await(self.coordinator.stats.remote()), self.config.coordinator_timeout_s)
+
+
+async def _await(ref: Any) -> Any:
+    return await ref
+
+
+def deployment_options(settings: Settings) -> dict[str, Any]:
+    """Serve options of the ingress deployment, from the settings."""
+    cfg = settings.serve
+    return {
+        "name": INGRESS_NAME,
+        "num_replicas": cfg.num_replicas,
+        "max_ongoing_requests": cfg.max_ongoing_requests,
+        "ray_actor_options": {"num_cpus": cfg.replica_num_cpus},
+        "health_check_timeout_s": cfg.coordinator_timeout_s + 1,
+    }
+
+
+def build_app(args: AppArgs | dict | None = None, settings: Optional[Settings] = None) -> Application:
+    """The Serve application: `serve.deployment(RayQuantIngress, **options).bind(settings)`."""
+    if settings is None:
+        parsed = args if isinstance(args, AppArgs) else AppArgs.model_validate(args or {})
+        settings = load_settings(**parsed.settings)
+    ingress = serve.ingress()(RayQuantIngress)
+    return serve.deployment(ingress, **deployment_options(settings)).bind(settings)
+
+
+# `serve run deployments.app:app`: the application with the environment's settings.
+app = build_app(AppArgs())
+
+__all__ = ["AppArgs", "RayQuantIngress", "app", "build_app", "deployment_options"]

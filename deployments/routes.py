@@ -1,0 +1,527 @@
+"""The `/v1` routes: validate, call the coordinator, map domain errors to HTTP codes.
+
+Routes stay thin. Everything they need (the coordinator handle and the
+`ServeConfig`) comes from `Service`, reached through `Annotated[..., Depends(...)]`
+aliases, so the same routes run in the Serve replica and in plain tests.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Optional
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, Response, UploadFile
+
+from actors.jobs import JOB_ID_PATTERN
+from actors.settings import ServeConfig
+from deployments.auth import Principal, principal_from_request
+from deployments.errors import ApiError, BodyLimitMiddleware, domain_error, install_error_handlers, not_found
+from deployments.schemas import (
+    BacktestCreate,
+    BacktestPublic,
+    BacktestResultPublic,
+    DatasetPublic,
+    DevicePublic,
+    EquityCurve,
+    ErrorBody,
+    FeaturesCreate,
+    FeaturesPublic,
+    HealthPublic,
+    JobPublic,
+    JobStateName,
+    ReadyPublic,
+    SweepCreate,
+    SweepPublic,
+    SweepResultPublic,
+)
+
+API_VERSION = "v1"
+PARQUET_MAGIC = b"PAR1"
+
+
+@dataclass
+class Service:
+    """What the routes use: the coordinator actor handle and the HTTP configuration."""
+
+    coordinator: Any
+    config: ServeConfig
+
+    async def call(self, method: str, *args: Any, timeout_s: Optional[float] = None,
+                   params_field: str = "params", data_field: str = "file") -> Any:
+        """Await one coordinator method; domain errors become ApiErrors."""
+        try:
+            ref = getattr(self.coordinator, method).remote(*args)
+            return await asyncio.wait_for(_awaitable(ref), timeout_s or self.config.coordinator_timeout_s)
+        except Exception as exc:  # mapped to 4xx/503, or re-raised as a server fault
+            raise domain_error(exc, params_field=params_field, data_field=data_field) from exc
+
+
+async def _awaitable(ref: Any) -> Any:
+    return await ref
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+PrincipalDep = Annotated[Principal, Depends(principal_from_request)]
+
+_ERRORS = {code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422, 429, 503)}
+
+
+# ------------------------------------------------------------------ helpers
+def _priority(given: Optional[str], default: str, allowed: tuple[str, ...], what: str) -> str:
+    chosen = given or default
+    if chosen not in allowed:
+        raise ApiError(422, "validation_error", f"priority {chosen} is not allowed for {what}; use one of {list(allowed)}",
+                       "priority")
+    return chosen
+
+
+def _check_symbols_limit(symbols: Optional[list[str]], config: ServeConfig) -> None:
+    if symbols is not None and len(symbols) > config.max_symbols:
+        raise ApiError(413, "too_large", f"{len(symbols)} symbols are over the limit of {config.max_symbols}", "symbols")
+
+
+def _job_id(job_id: str) -> str:
+    if not JOB_ID_PATTERN.fullmatch(job_id):
+        raise not_found("job", job_id)
+    return job_id
+
+
+def _links(kind: str, job_id: str) -> dict[str, str]:
+    base = f"/{API_VERSION}/{_collection(kind)}/{job_id}"
+    return {"self": base, "result": f"{base}/result"} if kind in ("backtest", "sweep") else {"self": base}
+
+
+def _collection(kind: str) -> str:
+    return {"backtest": "backtests", "sweep": "sweeps"}.get(kind, "jobs")
+
+
+def _public(status: dict[str, Any]) -> dict[str, Any]:
+    return {**status, "links": _links(status["kind"], status["job_id"])}
+
+
+def _finite(values: np.ndarray) -> list:
+    """A float array as nested lists with None where the value is NaN or infinite."""
+    arr = np.asarray(values, dtype=np.float64)
+    out = arr.astype(object)
+    out[~np.isfinite(arr)] = None
+    return out.tolist()
+
+
+def _py(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def frame_records(df: pd.DataFrame, index_name: str) -> list[dict[str, Any]]:
+    """A DataFrame as JSON records (index first), NaN/inf as null, NumPy scalars as Python."""
+    cols = [str(c) for c in df.columns]
+    rows = []
+    for idx, values in zip(df.index, df.itertuples(index=False, name=None)):
+        row = {index_name: _py(idx)}
+        row.update({c: _py(v) for c, v in zip(cols, values)})
+        rows.append(row)
+    return rows
+
+
+def _equity(equity: Any, max_points: int) -> EquityCurve:
+    values = np.asarray(equity, dtype=np.float64).reshape(-1)
+    n = len(values)
+    stride = max(1, math.ceil(n / max_points))
+    bars = list(range(0, n, stride))
+    if n and bars[-1] != n - 1:
+        bars.append(n - 1)
+    return EquityCurve(n_bars=n, stride=stride, bar=bars, equity=_finite(values[bars]) if n else [])
+
+
+def backtest_result(job_id: str, result: Any, config: ServeConfig) -> BacktestResultPublic:
+    metrics = result.metrics
+    portfolio = metrics.loc["portfolio"] if "portfolio" in metrics.index else metrics.iloc[-1]
+    return BacktestResultPublic(
+        job_id=job_id,
+        strategy=str(result.strategy),
+        params={k: _py(v) for k, v in dict(result.params).items()},
+        backend=str(result.backend),
+        fees=float(result.fees),
+        slippage=float(result.slippage),
+        symbols=[str(s) for s in result.symbols],
+        metrics=frame_records(metrics, "symbol"),
+        portfolio={str(k): _py(v) for k, v in portfolio.items()},
+        equity_curve=_equity(result.portfolio_equity, config.equity_max_points),
+    )
+
+
+def sweep_result(job_id: str, result: Any, offset: int, limit: int) -> SweepResultPublic:
+    table = result.params.join(result.portfolio_metrics, how="inner")
+    page = table.iloc[offset: offset + limit]
+    return SweepResultPublic(
+        job_id=job_id,
+        strategy=str(result.strategy),
+        rank_by=str(result.rank_by),
+        top_k=int(result.top_k),
+        backend=str(result.backend),
+        n_combinations=int(len(table)),
+        n_dropped=int(result.n_dropped),
+        top=frame_records(result.top, "combo_id"),
+        combinations=frame_records(page, "combo_id"),
+        offset=offset,
+        limit=limit,
+        truncated=offset + len(page) < len(table),
+    )
+
+
+def features_public(frames: dict[str, pd.DataFrame], *, source: str, priority: str, device: str, backend: str,
+                    simulated: bool, compute_s: float, dataset: Optional[str] = None,
+                    dataset_version: Optional[str] = None) -> FeaturesPublic:
+    first = next(iter(frames.values()))
+    return FeaturesPublic(
+        source=source,  # type: ignore[arg-type]
+        dataset=dataset,
+        dataset_version=dataset_version,
+        symbols=[str(s) for s in first.columns],
+        timestamps=[t.isoformat() for t in pd.DatetimeIndex(first.index)],
+        features={label: _finite(df.to_numpy()) for label, df in frames.items()},
+        priority=priority,
+        device=device,
+        backend=backend,
+        simulated=simulated,
+        compute_ms=compute_s * 1e3,
+    )
+
+
+async def _owned_status(svc: Service, principal: Principal, job_id: str, kind: Optional[str]) -> dict[str, Any]:
+    """A job's status if it exists, is of `kind` and is visible to the caller; else 404."""
+    status = await svc.call("status", _job_id(job_id))
+    if (kind is not None and status["kind"] != kind) or not principal.may_see(status["tenant"]):
+        raise not_found(kind or "job", job_id)
+    return status
+
+
+def _result_conflict(status: dict[str, Any]) -> ApiError:
+    state = status["state"]
+    if state == "cancelled":
+        return ApiError(409, "job_cancelled", f"job {status['job_id']} was cancelled; it has no result")
+    if state == "failed":
+        return ApiError(409, "job_failed", f"job {status['job_id']} failed: {status.get('error')}")
+    return ApiError(409, "job_not_ready", f"job {status['job_id']} is {state}; poll its status and retry")
+
+
+async def _submit(svc: Service, principal: Principal, kind: str, body: Any, response: Response, wait: bool,
+                  timeout_s: Optional[float]) -> tuple[dict[str, Any], Any]:
+    config = svc.config
+    priority = _priority(body.priority, config.research_priority, config.research_priorities, "research jobs")
+    _check_symbols_limit(body.symbols, config)
+    if timeout_s is not None and timeout_s > config.max_wait_timeout_s:
+        raise ApiError(422, "validation_error", f"timeout_s: at most {config.max_wait_timeout_s:g}", "timeout_s")
+    params_field = "params" if kind == "backtest" else "grid"
+    job_id = await svc.call("submit", kind, body.payload(), priority, principal.tenant, params_field=params_field)
+    response.headers["Location"] = f"/{API_VERSION}/{_collection(kind)}/{job_id}"
+    if not wait:
+        response.status_code = 202
+        return _public(await svc.call("status", job_id)), None
+    limit = timeout_s if timeout_s is not None else config.wait_timeout_s
+    status = await svc.call("wait", job_id, limit, timeout_s=limit + config.coordinator_timeout_s)
+    if status["state"] != "succeeded":
+        response.status_code = 200 if status["state"] in ("failed", "cancelled") else 202
+        return _public(status), None
+    response.status_code = 200
+    return _public(status), await svc.call("result", job_id)
+
+
+WaitFlag = Annotated[bool, Query(description="wait for the result and return it")]
+WaitTimeout = Annotated[Optional[float], Query(gt=0, description="seconds to wait with wait=true (default from "
+                                                                 "config, at most max_wait_timeout_s)")]
+Offset = Annotated[int, Query(ge=0)]
+RowLimit = Annotated[Optional[int], Query(ge=1, description="rows per page (default and maximum from config)")]
+ListLimit = Annotated[Optional[int], Query(ge=1, le=10_000)]
+TenantFilter = Annotated[Optional[str], Query(max_length=64)]
+
+
+# ------------------------------------------------------------------ routers
+def build_router(config: ServeConfig) -> APIRouter:
+    """The /v1 routes (limits that shape the OpenAPI schema come from `config`)."""
+    router = APIRouter(prefix=f"/{API_VERSION}", responses=_ERRORS)
+
+    # -- backtests -----------------------------------------------------------------
+    @router.post("/backtests", response_model=BacktestPublic, status_code=202, tags=["backtests"],
+                 summary="Submit a backtest (LOW by default); wait=true returns its result")
+    async def create_backtest(body: BacktestCreate, svc: ServiceDep, principal: PrincipalDep, response: Response,
+                              wait: WaitFlag = False, timeout_s: WaitTimeout = None) -> BacktestPublic:
+        status, result = await _submit(svc, principal, "backtest", body, response, wait, timeout_s)
+        out = BacktestPublic(**status)
+        if result is not None:
+            out.result = backtest_result(status["job_id"], result, svc.config)
+        return out
+
+    @router.get("/backtests/{job_id}", response_model=JobPublic, tags=["backtests"],
+                summary="A backtest's state, progress, device and tier")
+    async def get_backtest(job_id: str, svc: ServiceDep, principal: PrincipalDep) -> JobPublic:
+        return JobPublic(**_public(await _owned_status(svc, principal, job_id, "backtest")))
+
+    @router.get("/backtests/{job_id}/result", response_model=BacktestResultPublic, tags=["backtests"],
+                summary="Metrics table (records) and the portfolio equity curve")
+    async def get_backtest_result(job_id: str, svc: ServiceDep, principal: PrincipalDep) -> BacktestResultPublic:
+        status = await _owned_status(svc, principal, job_id, "backtest")
+        if status["state"] != "succeeded":
+            raise _result_conflict(status)
+        return backtest_result(job_id, await svc.call("result", job_id), svc.config)
+
+    @router.delete("/backtests/{job_id}", response_model=JobPublic, tags=["backtests"],
+                   summary="Cancel a backtest (409 when it already succeeded or failed)")
+    async def cancel_backtest(job_id: str, svc: ServiceDep, principal: PrincipalDep) -> JobPublic:
+        return await _cancel(svc, principal, job_id, "backtest")
+
+    # -- sweeps ----------------------------------------------------------------------
+    @router.post("/sweeps", response_model=SweepPublic, status_code=202, tags=["sweeps"],
+                 summary="Submit a parameter sweep (LOW by default); wait=true returns its result")
+    async def create_sweep(body: SweepCreate, svc: ServiceDep, principal: PrincipalDep, response: Response,
+                           wait: WaitFlag = False, timeout_s: WaitTimeout = None) -> SweepPublic:
+        n = body.n_combinations
+        if n > svc.config.max_sweep_combinations:
+            raise ApiError(413, "grid_too_large",
+                           f"the grid has {n} combinations, over the limit of {svc.config.max_sweep_combinations}",
+                           "grid")
+        status, result = await _submit(svc, principal, "sweep", body, response, wait, timeout_s)
+        out = SweepPublic(**status)
+        if result is not None:
+            out.result = sweep_result(status["job_id"], result, 0, svc.config.result_row_limit)
+        return out
+
+    @router.get("/sweeps/{job_id}", response_model=JobPublic, tags=["sweeps"],
+                summary="A sweep's state, progress, device and tier")
+    async def get_sweep(job_id: str, svc: ServiceDep, principal: PrincipalDep) -> JobPublic:
+        return JobPublic(**_public(await _owned_status(svc, principal, job_id, "sweep")))
+
+    @router.get("/sweeps/{job_id}/result", response_model=SweepResultPublic, tags=["sweeps"],
+                summary="Top-k and a page of every combination's portfolio metrics")
+    async def get_sweep_result(job_id: str, svc: ServiceDep, principal: PrincipalDep,
+                               offset: Offset = 0, limit: RowLimit = None) -> SweepResultPublic:
+        if limit is not None and limit > svc.config.max_result_rows:
+            raise ApiError(422, "validation_error", f"limit: at most {svc.config.max_result_rows}", "limit")
+        status = await _owned_status(svc, principal, job_id, "sweep")
+        if status["state"] != "succeeded":
+            raise _result_conflict(status)
+        result = await svc.call("result", job_id)
+        return sweep_result(job_id, result, offset, limit or svc.config.result_row_limit)
+
+    @router.delete("/sweeps/{job_id}", response_model=JobPublic, tags=["sweeps"],
+                   summary="Cancel a sweep (409 when it already succeeded or failed)")
+    async def cancel_sweep(job_id: str, svc: ServiceDep, principal: PrincipalDep) -> JobPublic:
+        return await _cancel(svc, principal, job_id, "sweep")
+
+    # -- features (live) --------------------------------------------------------------
+    @router.post("/features", response_model=FeaturesPublic, tags=["live"],
+                 summary="Indicators over a dataset's latest bars, or over bars sent inline (REALTIME by default)")
+    async def features(body: FeaturesCreate, svc: ServiceDep, principal: PrincipalDep) -> FeaturesPublic:
+        config = svc.config
+        priority = _priority(body.priority, config.live_priority, config.live_priorities, "live requests")
+        _check_symbols_limit(body.symbols, config)
+        if len(body.indicators) > config.max_indicators:
+            raise ApiError(413, "too_large", f"{len(body.indicators)} indicators are over the limit of "
+                                             f"{config.max_indicators}", "indicators")
+        payload = body.payload()
+        if body.bars is not None:
+            return await _inline_features(body, payload, priority)
+        live = await svc.call("run_live", "features", payload, priority, config.live_tenant, params_field="indicators")
+        return features_public(live.result, source="dataset", priority=priority, device=live.device,
+                               backend=live.backend, simulated=bool(live.simulated), compute_s=live.seconds,
+                               dataset=body.dataset, dataset_version=body.dataset_version)
+
+    # -- datasets ----------------------------------------------------------------------
+    @router.get("/datasets", response_model=list[DatasetPublic], tags=["datasets"],
+                summary="Registered datasets (latest version of each)")
+    async def list_datasets(svc: ServiceDep, principal: PrincipalDep) -> list[DatasetPublic]:
+        return [DatasetPublic(**d) for d in await svc.call("list_datasets")]
+
+    @router.post("/datasets", response_model=DatasetPublic, status_code=201, tags=["datasets"],
+                 summary="Upload long-form OHLCV as Parquet or CSV; validated, versioned by content hash")
+    async def upload_dataset(
+        svc: ServiceDep,
+        principal: PrincipalDep,
+        name: Annotated[str, Form(description="dataset name: letters, digits, '_' or '-', starting with a letter")],
+        file: Annotated[UploadFile, File(description="columns timestamp, symbol, open, high, low, close, volume")],
+        format: Annotated[Optional[Literal["parquet", "csv"]], Form()] = None,
+    ) -> DatasetPublic:
+        from actors.datasets import NAME_PATTERN  # noqa: PLC0415
+
+        if not NAME_PATTERN.match(name):
+            raise ApiError(422, "validation_error",
+                           "name: use 1-64 letters, digits, '_' or '-', starting with a letter", "name")
+        data = await file.read()
+        kind = format or _detect_format(file.filename, data)
+        panel = await asyncio.to_thread(_parse_upload, data, kind)
+        meta = await svc.call("register_dataset", name, panel)
+        return DatasetPublic(**meta)
+
+    # -- devices and jobs --------------------------------------------------------------
+    @router.get("/devices", response_model=list[DevicePublic], tags=["operations"],
+                summary="Every worker's device: budget, use, health, simulated or not")
+    async def devices(svc: ServiceDep, principal: PrincipalDep) -> list[DevicePublic]:
+        return [_device(d) for d in await svc.call("devices")]
+
+    @router.get("/jobs", response_model=list[JobPublic], tags=["operations"], summary="Jobs, newest first")
+    async def list_jobs(svc: ServiceDep, principal: PrincipalDep,
+                        tenant: TenantFilter = None, state: Optional[JobStateName] = None,
+                        limit: ListLimit = None) -> list[JobPublic]:
+        if principal.authenticated:
+            if tenant is not None and tenant != principal.tenant:
+                raise ApiError(403, "forbidden", f"this key may list only tenant {principal.tenant!r}", "tenant")
+            tenant = principal.tenant
+        return [JobPublic(**_public(s)) for s in await svc.call("list", tenant, state, limit)]
+
+    return router
+
+
+async def _cancel(svc: Service, principal: Principal, job_id: str, kind: str) -> JobPublic:
+    status = await _owned_status(svc, principal, job_id, kind)
+    if status["state"] in ("succeeded", "failed"):
+        raise ApiError(409, "job_finished", f"job {job_id} already {status['state']}; there is nothing to cancel")
+    return JobPublic(**_public(await svc.call("cancel", job_id)))
+
+
+async def _inline_features(body: FeaturesCreate, payload: dict[str, Any], priority: str) -> FeaturesPublic:
+    """Features over bars sent in the request: validated like a file, computed here on the CPU."""
+    from actors.plans import compute_features  # noqa: PLC0415
+    from kernels.data import DataValidationError, Panel  # noqa: PLC0415
+
+    assert body.bars is not None
+
+    def work() -> tuple[dict[str, pd.DataFrame], float]:
+        try:
+            panel = Panel.from_frame(body.bars.frame())
+        except (ValueError, TypeError) as exc:  # DataValidationError and pandas' parsing errors
+            raise domain_error(exc if isinstance(exc, DataValidationError) else DataValidationError(str(exc)),
+                               data_field="bars") from exc
+        if body.symbols:
+            try:
+                panel = panel.select(body.symbols)
+            except KeyError as exc:
+                raise domain_error(exc) from exc
+        started = time.perf_counter()
+        try:
+            frames = compute_features(panel, payload)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise domain_error(exc, params_field="indicators") from exc
+        return frames, time.perf_counter() - started
+
+    frames, seconds = await asyncio.to_thread(work)
+    return features_public(frames, source="inline", priority=priority, device="ingress", backend="cpu",
+                           simulated=False, compute_s=seconds)
+
+
+def _detect_format(filename: Optional[str], data: bytes) -> str:
+    """parquet or csv: by the file name's suffix (never used as a path), else by content."""
+    suffix = (filename or "").rsplit(".", 1)[-1].lower() if "." in (filename or "") else ""
+    if suffix in ("parquet", "pq"):
+        return "parquet"
+    if suffix == "csv":
+        return "csv"
+    return "parquet" if data[:4] == PARQUET_MAGIC else "csv"
+
+
+def _parse_upload(data: bytes, kind: str) -> Any:
+    from kernels.data import DataValidationError, read_csv, read_parquet  # noqa: PLC0415
+
+    if not data:
+        raise ApiError(422, "invalid_data", "the uploaded file is empty", "file")
+    try:
+        return read_parquet(io.BytesIO(data)) if kind == "parquet" else read_csv(io.BytesIO(data))
+    except DataValidationError as exc:
+        raise domain_error(exc, data_field="file") from exc
+    except (ValueError, TypeError, KeyError) as exc:  # e.g. timestamps pandas cannot parse
+        raise ApiError(422, "invalid_data", f"the uploaded {kind} file is malformed: {exc}", "file") from exc
+
+
+def _device(d: dict[str, Any]) -> DevicePublic:
+    dev = d.get("device") or {}
+    readiness = d.get("readiness") or {}
+    health = dev.get("health") or {}
+    return DevicePublic(
+        worker_id=str(d.get("worker_id")),
+        kind=str(d.get("kind", "gpu" if dev else "cpu")),
+        label=dev.get("label") or ("cpu" if not dev else None),
+        simulated=bool(dev.get("simulated", False)),
+        backend=dev.get("backend") or ("cpu" if not dev else None),
+        healthy=bool(d.get("healthy", False)),
+        health_state=dev.get("state") or health.get("state") or ("HEALTHY" if d.get("healthy") and not dev else None),
+        ready=readiness.get("ready"),
+        busy_job=d.get("busy_job"),
+        executed=d.get("executed"),
+        memory=dev.get("memory"),
+        budget=dev.get("budget"),
+        tenants=dev.get("tenants"),
+        error=d.get("error"),
+    )
+
+
+def build_health_router() -> APIRouter:
+    """Liveness and readiness (outside /v1, no authentication)."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", response_model=HealthPublic, summary="The HTTP replica is alive")
+    async def healthz() -> HealthPublic:
+        return HealthPublic(status="ok")
+
+    @router.get("/readyz", response_model=ReadyPublic, responses={503: {"model": ErrorBody}},
+                summary="Ready: the coordinator started and at least one worker finished its prewarm")
+    async def readyz(svc: ServiceDep) -> ReadyPublic:
+        ready = await readiness(svc)
+        if not ready.ready:
+            raise ApiError(503, "not_ready", ready.reason or "not ready", headers={"Retry-After": "1"})
+        return ready
+
+    return router
+
+
+async def readiness(svc: Service) -> ReadyPublic:
+    """Coordinator started and >= 1 worker ready; never raises."""
+    timeout = svc.config.ready_timeout_s
+    try:
+        stats = await svc.call("stats", timeout_s=timeout)
+        devices = await svc.call("devices", timeout_s=timeout)
+    except ApiError as exc:
+        return ReadyPublic(ready=False, workers=0, workers_ready=0, reason=exc.message)
+    except Exception as exc:  # noqa: BLE001 - a probe reports, it does not fail
+        return ReadyPublic(ready=False, workers=0, workers_ready=0, reason=f"{type(exc).__name__}: {exc}")
+    n_ready = sum(1 for d in devices if d.get("healthy") and (d.get("readiness") or {}).get("ready"))
+    depth = {str(k): int(v) for k, v in (stats.get("queue_depth") or {}).items()}
+    reason = None if n_ready else ("no workers" if not devices else "no worker has finished its prewarm")
+    return ReadyPublic(ready=n_ready > 0, workers=len(devices), workers_ready=n_ready, queue_depth=depth, reason=reason)
+
+
+def create_api(service: Service) -> FastAPI:
+    """The FastAPI application of one Serve replica (or of a test)."""
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        app_version = version("rayquant")
+    except PackageNotFoundError:
+        app_version = "0"
+    app = FastAPI(
+        title="rayquant",
+        version=app_version,
+        summary="GPU compute service for quant research and trading: backtests, sweeps, live features.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.service = service
+    app.state.config = service.config
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=service.config.max_request_bytes)
+    app.include_router(build_health_router())
+    app.include_router(build_router(service.config))
+    return app
+
+
+__all__ = ["Service", "build_router", "create_api", "frame_records", "readiness"]

@@ -1,0 +1,490 @@
+"""Request and response models of the HTTP API (`/v1`).
+
+Create shapes (`*Create`) are what clients send: strict, bounded, and checked
+before anything reaches the coordinator, so that a mistake is a 422 naming the
+field. Public shapes (`*Public`) are what the API returns. Limits that depend on
+configuration (request bytes, grid size, priorities) are checked in the routes
+with the `ServeConfig`; the bounds here are structural.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from actors.datasets import NAME_PATTERN as _DATASET_NAME
+from actors.datasets import VERSION_PATTERN as _DATASET_VERSION
+from kernels.backtest.metrics import METRICS
+from kernels.data import FIELDS
+from kernels.indicators import INDICATORS
+
+# Structural bounds (configurable limits live in actors.settings.ServeConfig).
+MAX_NAME_CHARS = 64
+MAX_SYMBOL_CHARS = 64
+MAX_PARAMS = 32
+MAX_GRID_VALUES = 10_000  # values of one grid parameter (the product is bounded by configuration)
+MAX_TOP_K = 1_000
+MAX_WINDOW = 1_000_000
+MAX_INLINE_ROWS = 1_000_000
+SYMBOL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+LABEL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+Scalar = Union[bool, int, float, str]
+JobStateName = Literal["queued", "running", "preempted", "succeeded", "failed", "cancelled"]
+PriorityName = Literal["REALTIME", "HIGH", "NORMAL", "LOW", "IDLE"]
+
+
+class _Strict(BaseModel):
+    """Unknown fields are errors: a typo must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_scalar(where: str, value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} must be finite")
+    if isinstance(value, str) and len(value) > MAX_NAME_CHARS:
+        raise ValueError(f"{where} is longer than {MAX_NAME_CHARS} characters")
+    return value
+
+
+def _check_symbols(symbols: Optional[list[str]]) -> Optional[list[str]]:
+    if symbols is None:
+        return None
+    if not symbols:
+        raise ValueError("give at least one symbol, or leave symbols out for all of them")
+    for i, s in enumerate(symbols):
+        if not SYMBOL_PATTERN.match(s):
+            raise ValueError(f"symbols[{i}] = {s[:80]!r} is not a valid symbol")
+    if len(set(symbols)) != len(symbols):
+        raise ValueError("symbols must be unique")
+    return symbols
+
+
+def _check_dataset(v: Optional[str]) -> Optional[str]:
+    if v is not None and not _DATASET_NAME.match(v):
+        raise ValueError("use 1-64 letters, digits, '_' or '-', starting with a letter")
+    return v
+
+
+def _check_version(v: Optional[str]) -> Optional[str]:
+    if v is not None and not _DATASET_VERSION.match(v):
+        raise ValueError("a dataset version is 16 lowercase hexadecimal characters")
+    return v
+
+
+def _normalise_priority(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    text = str(value).strip().upper()
+    if text not in PriorityName.__args__:  # type: ignore[attr-defined]
+        raise ValueError(f"unknown priority {value!r}; classes are {list(PriorityName.__args__)}")  # type: ignore[attr-defined]
+    return text
+
+
+class _DataSelection(_Strict):
+    """Which dataset (and version) and which of its symbols a request works on."""
+
+    dataset: str = Field("synthetic", description="registered dataset name", max_length=MAX_NAME_CHARS)
+    dataset_version: Optional[str] = Field(None, description="content-hash version (default: the latest)")
+    symbols: Optional[list[str]] = Field(None, description="symbols to use, in order (default: all)")
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str) -> str:
+        return _check_dataset(v)
+
+    @field_validator("dataset_version")
+    @classmethod
+    def _version(cls, v: Optional[str]) -> Optional[str]:
+        return _check_version(v)
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: Optional[list[str]]) -> Optional[list[str]]:
+        return _check_symbols(v)
+
+
+class _Costs(_Strict):
+    fees: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of traded value")
+    slippage: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of traded value")
+    bars_per_year: int = Field(252, ge=1, le=1_000_000, description="annualisation of the metrics")
+
+
+# ------------------------------------------------------------------------ jobs (create)
+class BacktestCreate(_DataSelection, _Costs):
+    """A backtest of one strategy with one parameter set."""
+
+    strategy: str = Field(..., min_length=1, max_length=MAX_NAME_CHARS, examples=["trend_following"])
+    params: dict[str, Scalar] = Field(default_factory=dict, examples=[{"fast": 10, "slow": 50}])
+    priority: Optional[str] = Field(None, description="job class (default LOW)")
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v: dict[str, Scalar]) -> dict[str, Scalar]:
+        if len(v) > MAX_PARAMS:
+            raise ValueError(f"at most {MAX_PARAMS} parameters")
+        return {k: _check_scalar(k, x) for k, x in v.items()}
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, v: Optional[str]) -> Optional[str]:
+        return _normalise_priority(v)
+
+    def payload(self) -> dict[str, Any]:
+        """The coordinator's job payload (strict JSON)."""
+        return self.model_dump(exclude={"priority"}, exclude_none=True)
+
+
+class SweepCreate(_DataSelection, _Costs):
+    """Every combination of a parameter grid, ranked by a portfolio metric."""
+
+    strategy: str = Field(..., min_length=1, max_length=MAX_NAME_CHARS, examples=["trend_following"])
+    grid: dict[str, list[Scalar]] = Field(..., examples=[{"fast": [5, 10, 20], "slow": [50, 100, 200]}])
+    top_k: int = Field(10, ge=1, le=MAX_TOP_K)
+    rank_by: str = Field("sharpe", description=f"one of {list(METRICS)}")
+    priority: Optional[str] = Field(None, description="job class (default LOW)")
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, v: dict[str, list[Scalar]]) -> dict[str, list[Scalar]]:
+        if not v:
+            raise ValueError("give at least one parameter with at least one value")
+        if len(v) > MAX_PARAMS:
+            raise ValueError(f"at most {MAX_PARAMS} parameters")
+        for name, values in v.items():
+            if not values:
+                raise ValueError(f"parameter {name!r} has no values")
+            if len(values) > MAX_GRID_VALUES:
+                raise ValueError(f"parameter {name!r} has more than {MAX_GRID_VALUES} values")
+            for x in values:
+                _check_scalar(name, x)
+        return v
+
+    @field_validator("rank_by")
+    @classmethod
+    def _rank_by(cls, v: str) -> str:
+        if v not in METRICS:
+            raise ValueError(f"rank_by must be one of {list(METRICS)}")
+        return v
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, v: Optional[str]) -> Optional[str]:
+        return _normalise_priority(v)
+
+    @property
+    def n_combinations(self) -> int:
+        return math.prod(len(v) for v in self.grid.values())
+
+    def payload(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"priority"}, exclude_none=True)
+
+
+# ------------------------------------------------------------------------ features
+class IndicatorSpec(_Strict):
+    """One indicator: a name from the table, its parameters, optionally an input field and a label."""
+
+    name: str = Field(..., examples=["rsi"], description=f"one of {sorted(INDICATORS)}")
+    params: dict[str, Union[int, float]] = Field(default_factory=dict, examples=[{"timeperiod": 14}])
+    input: Optional[Literal["open", "high", "low", "close", "volume"]] = None
+    label: Optional[str] = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if v not in INDICATORS:
+            raise ValueError(f"unknown indicator {v[:80]!r}; known: {sorted(INDICATORS)}")
+        return v
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v: dict[str, Union[int, float]]) -> dict[str, Union[int, float]]:
+        if len(v) > MAX_PARAMS:
+            raise ValueError(f"at most {MAX_PARAMS} parameters")
+        return {k: _check_scalar(k, x) for k, x in v.items()}
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not LABEL_PATTERN.match(v):
+            raise ValueError("a label is 1-64 letters, digits, '_', '.' or '-', starting with a letter")
+        return v
+
+    @model_validator(mode="after")
+    def _known_params(self) -> "IndicatorSpec":
+        names = [p.name for p in INDICATORS[self.name].params]
+        unknown = sorted(set(self.params) - set(names))
+        if unknown:
+            raise ValueError(f"{self.name}: unknown parameter(s) {unknown}; parameters are {names}")
+        return self
+
+
+class InlineBars(_Strict):
+    """OHLCV bars in long form, column by column (one entry per (timestamp, symbol) row).
+
+    Timestamps are ISO-8601 strings or epoch seconds; missing prices are null.
+    """
+
+    timestamp: list[Union[str, int, float]]
+    symbol: list[str]
+    open: list[Optional[float]]
+    high: list[Optional[float]]
+    low: list[Optional[float]]
+    close: list[Optional[float]]
+    volume: list[Optional[float]]
+
+    @model_validator(mode="after")
+    def _lengths(self) -> "InlineBars":
+        n = len(self.timestamp)
+        if n == 0:
+            raise ValueError("bars has no rows")
+        if n > MAX_INLINE_ROWS:
+            raise ValueError(f"bars has more than {MAX_INLINE_ROWS} rows")
+        for col in ("symbol", *FIELDS):
+            if len(getattr(self, col)) != n:
+                raise ValueError(f"column {col!r} has {len(getattr(self, col))} rows, timestamp has {n}")
+        return self
+
+    def frame(self) -> Any:
+        """A long-form pandas DataFrame (validated later by kernels.data)."""
+        import numpy as np  # noqa: PLC0415
+        import pandas as pd  # noqa: PLC0415
+
+        ts = self.timestamp
+        if all(isinstance(t, (int, float)) for t in ts):
+            stamps = pd.to_datetime(np.asarray(ts, dtype=np.float64), unit="s")
+        else:
+            stamps = pd.to_datetime([str(t) for t in ts], utc=True).tz_convert(None)
+        data: dict[str, Any] = {"timestamp": stamps, "symbol": self.symbol}
+        for f in FIELDS:
+            data[f] = np.asarray([np.nan if v is None else v for v in getattr(self, f)], dtype=np.float64)
+        return pd.DataFrame(data)
+
+
+class FeaturesCreate(_Strict):
+    """Indicators over the last `window` bars of a dataset's symbols, or of bars sent inline."""
+
+    dataset: Optional[str] = Field(None, max_length=MAX_NAME_CHARS, description="registered dataset (or give bars)")
+    dataset_version: Optional[str] = None
+    symbols: Optional[list[str]] = None
+    bars: Optional[InlineBars] = Field(None, description="inline OHLCV bars instead of a dataset")
+    indicators: list[IndicatorSpec] = Field(..., min_length=1)
+    window: Optional[int] = Field(1, ge=1, le=MAX_WINDOW, description="bars returned (the latest); null: all")
+    priority: Optional[str] = Field(None, description="REALTIME (default) or HIGH")
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: Optional[str]) -> Optional[str]:
+        return _check_dataset(v)
+
+    @field_validator("dataset_version")
+    @classmethod
+    def _version(cls, v: Optional[str]) -> Optional[str]:
+        return _check_version(v)
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: Optional[list[str]]) -> Optional[list[str]]:
+        return _check_symbols(v)
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, v: Optional[str]) -> Optional[str]:
+        return _normalise_priority(v)
+
+    @model_validator(mode="after")
+    def _source(self) -> "FeaturesCreate":
+        if self.bars is not None and (self.dataset is not None or self.dataset_version is not None):
+            raise ValueError("give either dataset or bars, not both")
+        if self.bars is None and self.dataset is None:
+            raise ValueError("give a dataset name or inline bars")
+        return self
+
+    def payload(self) -> dict[str, Any]:
+        out = self.model_dump(exclude={"priority", "bars"}, exclude_none=True)
+        out["indicators"] = [s.model_dump(exclude_none=True) for s in self.indicators]
+        if self.window is None:
+            out.pop("window", None)
+        return out
+
+
+# ------------------------------------------------------------------------ public shapes
+class ErrorDetail(BaseModel):
+    code: str = Field(..., examples=["validation_error"])
+    message: str
+    field: Optional[str] = Field(None, examples=["params.fast"])
+
+
+class ErrorBody(BaseModel):
+    """Every error response: `{"error": {"code", "message", "field"?}}`."""
+
+    error: ErrorDetail
+
+
+class Progress(BaseModel):
+    chunks_done: int
+    chunks_total: Optional[int]
+    fraction: Optional[float]
+
+
+class Timings(BaseModel):
+    queued_s: float
+    running_s: Optional[float]
+    total_s: float
+
+
+class JobPublic(BaseModel):
+    """A job's status: state, progress, where it runs (device) and on which fallback tier."""
+
+    job_id: str
+    kind: str
+    priority: str
+    tenant: str
+    state: JobStateName
+    submitted_at: float
+    started_at: Optional[float] = None
+    finished_at: Optional[float] = None
+    progress: Progress
+    device: Optional[str] = None
+    tier: Optional[str] = None
+    attempts: int = 0
+    cache_hit: bool = False
+    error: Optional[str] = None
+    timings: Optional[Timings] = None
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class EquityCurve(BaseModel):
+    """The portfolio's equity (starts at 1), every `stride`-th bar and always the last one."""
+
+    n_bars: int
+    stride: int
+    bar: list[int]
+    equity: list[Optional[float]]
+
+
+class BacktestResultPublic(BaseModel):
+    """Metrics table (one record per symbol, then "portfolio") and the portfolio equity curve."""
+
+    job_id: str
+    strategy: str
+    params: dict[str, Any]
+    backend: str
+    fees: float
+    slippage: float
+    symbols: list[str]
+    metrics: list[dict[str, Any]]
+    portfolio: dict[str, Any]
+    equity_curve: EquityCurve
+
+
+class SweepResultPublic(BaseModel):
+    """The top-k combinations and a page of every combination's portfolio metrics."""
+
+    job_id: str
+    strategy: str
+    rank_by: str
+    top_k: int
+    backend: str
+    n_combinations: int
+    n_dropped: int
+    top: list[dict[str, Any]]
+    combinations: list[dict[str, Any]]
+    offset: int
+    limit: int
+    truncated: bool
+
+
+class BacktestPublic(JobPublic):
+    """A backtest job; `result` is filled when the request waited (`?wait=true`) and it succeeded."""
+
+    result: Optional[BacktestResultPublic] = None
+
+
+class SweepPublic(JobPublic):
+    result: Optional[SweepResultPublic] = None
+
+
+class FeaturesPublic(BaseModel):
+    """Indicator values: for each label a (bars x symbols) table, null where undefined."""
+
+    source: Literal["dataset", "inline"]
+    dataset: Optional[str] = None
+    dataset_version: Optional[str] = None
+    symbols: list[str]
+    timestamps: list[str]
+    features: dict[str, list[list[Optional[float]]]]
+    priority: str
+    device: str
+    backend: str
+    simulated: bool
+    compute_ms: float
+
+
+class DatasetPublic(BaseModel):
+    name: str
+    version: str
+    n_bars: int
+    n_assets: int
+    start: str
+    end: str
+    symbols: list[str]
+    symbols_truncated: bool
+    created_at: float
+
+
+class DevicePublic(BaseModel):
+    """One worker's device: budget, use, health, simulated or not (from gpu_hal)."""
+
+    worker_id: str
+    kind: str
+    label: Optional[str] = None
+    simulated: bool = False
+    backend: Optional[str] = None
+    healthy: bool
+    health_state: Optional[str] = None
+    ready: Optional[bool] = None
+    busy_job: Optional[str] = None
+    executed: Optional[int] = None
+    memory: Optional[dict[str, Any]] = None
+    budget: Optional[dict[str, Any]] = None
+    tenants: Optional[dict[str, Any]] = None
+    error: Optional[str] = None
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyPublic(BaseModel):
+    ready: bool
+    workers: int
+    workers_ready: int
+    queue_depth: dict[str, int] = Field(default_factory=dict)
+    reason: Optional[str] = None
+
+
+__all__ = [
+    "BacktestCreate",
+    "BacktestPublic",
+    "BacktestResultPublic",
+    "DatasetPublic",
+    "DevicePublic",
+    "EquityCurve",
+    "ErrorBody",
+    "ErrorDetail",
+    "FeaturesCreate",
+    "FeaturesPublic",
+    "HealthPublic",
+    "IndicatorSpec",
+    "InlineBars",
+    "JobPublic",
+    "ReadyPublic",
+    "SweepCreate",
+    "SweepPublic",
+    "SweepResultPublic",
+]

@@ -1,0 +1,199 @@
+"""Start the whole service in this process's Ray: Ray itself, the coordinator, Serve.
+
+`start_service(settings)` starts a local Ray (or connects to
+`settings.ray.address`, i.e. RAYQUANT_RAY__ADDRESS), creates the named coordinator
+and waits for its workers' prewarm, starts Serve's HTTP proxy on
+`settings.serve.host:port` and deploys the app, then waits for `/readyz`. It
+returns a `RunningService` whose `stop()` undoes what this call started.
+`rayquant serve`, `rayquant demo`, the HTTP tests and bench/bench_service.py all
+start the service this way.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from actors.settings import Settings
+
+log = logging.getLogger("rayquant.service")
+
+READY_POLL_S = 0.25
+
+
+@dataclass
+class RunningService:
+    """A started service: its URLs, the coordinator handle, and how to stop it."""
+
+    settings: Settings
+    url: str
+    dashboard_url: Optional[str]
+    coordinator: Any
+    started_ray: bool
+    app_names: list[str] = field(default_factory=list)
+    stopped: bool = False
+
+    @property
+    def docs_url(self) -> str:
+        return f"{self.url}/docs"
+
+    def stop(self) -> None:
+        """Delete the apps deployed here; shut Serve and Ray down if this process started Ray."""
+        if self.stopped:
+            return
+        self.stopped = True
+        import ray  # noqa: PLC0415
+        from ray import serve  # noqa: PLC0415
+
+        if not ray.is_initialized():
+            return
+        if self.started_ray:  # our local Ray: stopping it stops Serve, the coordinator and the workers
+            ray.shutdown()
+            return
+        try:
+            for name in self.app_names:
+                serve.delete(name)
+        except Exception as exc:  # noqa: BLE001 - best effort on the way out
+            log.warning("serve delete: %s", exc)
+
+    def __enter__(self) -> "RunningService":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free right now (for tests and a busy default port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def absolute_settings(settings: Settings) -> Settings:
+    """The settings with an absolute storage directory (every Ray process sees the same one)."""
+    return settings.model_copy(update={"storage_dir": settings.storage_dir.expanduser().resolve()})
+
+
+def init_ray(settings: Settings, *, num_cpus: Optional[int] = None, num_gpus: Optional[int] = None,
+             include_dashboard: bool = True, log_to_driver: bool = True) -> bool:
+    """Start a local Ray, or connect to `settings.ray.address`; True when this call started Ray."""
+    import ray  # noqa: PLC0415
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = dict(namespace=settings.ray.namespace, log_to_driver=log_to_driver,
+                                  logging_level=logging.WARNING)
+    if settings.ray.address:
+        ray.init(address=settings.ray.address, **kwargs)
+        return True  # our driver connection; the cluster itself stays up
+    ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=include_dashboard, **kwargs)
+    return True
+
+
+def dashboard_url() -> Optional[str]:
+    import ray  # noqa: PLC0415
+
+    try:
+        url = ray.get_dashboard_url() if hasattr(ray, "get_dashboard_url") else None
+        if not url:
+            from ray._private.worker import get_dashboard_url  # noqa: PLC0415
+
+            url = get_dashboard_url()
+    except Exception:  # noqa: BLE001 - no dashboard is not an error
+        return None
+    if not url:
+        return None
+    return url if url.startswith("http") else f"http://{url}"
+
+
+def start_coordinator(settings: Settings) -> Any:
+    """The named coordinator, started, with its workers prewarmed."""
+    import ray  # noqa: PLC0415
+
+    from actors.ray_wrappers import get_or_create_coordinator  # noqa: PLC0415
+
+    coordinator = get_or_create_coordinator(settings)
+    ray.get(coordinator.start.remote(), timeout=settings.serve.startup_timeout_s)
+    return coordinator
+
+
+def deploy_app(settings: Settings, *, name: Optional[str] = None, route_prefix: Optional[str] = None) -> str:
+    """Deploy the HTTP app (Serve must be started); returns the app name."""
+    from ray import serve  # noqa: PLC0415
+
+    from deployments.app import build_app  # noqa: PLC0415
+
+    cfg = settings.serve
+    app_name = name or cfg.app_name
+    serve.run(build_app(settings=settings), name=app_name, route_prefix=route_prefix or cfg.route_prefix,
+              blocking=False)
+    return app_name
+
+
+def wait_ready(url: str, timeout_s: float, api_prefix: str = "") -> dict[str, Any]:
+    """Poll GET /readyz until it answers 200; returns its body (TimeoutError otherwise)."""
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}{api_prefix}/readyz", timeout=5) as resp:  # noqa: S310 - our URL
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            last = exc.read().decode(errors="replace")
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(exc)
+        time.sleep(READY_POLL_S)
+    raise TimeoutError(f"{url}/readyz not ready after {timeout_s:.0f} s: {last}")
+
+
+def start_service(settings: Settings, *, num_cpus: Optional[int] = None, num_gpus: Optional[int] = None,
+                  include_dashboard: bool = True, log_to_driver: bool = True) -> RunningService:
+    """Ray (local or RAYQUANT_RAY__ADDRESS) + coordinator + Serve app, ready to answer."""
+    import ray  # noqa: PLC0415
+    from ray import serve  # noqa: PLC0415
+
+    settings = absolute_settings(settings)
+    settings.storage_dir.mkdir(parents=True, exist_ok=True)
+    cfg = settings.serve
+    started = init_ray(settings, num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=include_dashboard,
+                       log_to_driver=log_to_driver)
+    service: Optional[RunningService] = None
+    try:
+        t0 = time.perf_counter()
+        coordinator = start_coordinator(settings)
+        log.info("coordinator ready in %.1f s", time.perf_counter() - t0)
+        serve.start(http_options={"host": cfg.host, "port": cfg.port})
+        app_name = deploy_app(settings)
+        host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else cfg.host
+        prefix = cfg.route_prefix.rstrip("/")
+        url = f"http://{host}:{cfg.port}{prefix}"
+        service = RunningService(settings=settings, url=url, dashboard_url=dashboard_url(), coordinator=coordinator,
+                                 started_ray=started and not settings.ray.address, app_names=[app_name])
+        wait_ready(url, cfg.startup_timeout_s)
+        log.info("service ready at %s in %.1f s", url, time.perf_counter() - t0)
+        return service
+    except BaseException:
+        if service is not None:
+            service.stop()
+        elif started and not settings.ray.address and ray.is_initialized():
+            ray.shutdown()
+        raise
+
+
+__all__ = ["RunningService", "deploy_app", "free_port", "port_is_free", "start_coordinator", "start_service",
+           "wait_ready"]
