@@ -358,8 +358,9 @@ class Coordinator:
             self._live_load[worker_id] += 1
             try:
                 result = await self._workers[worker_id].execute(item, shared)
-                self.metrics.latency(kind, job_class, time.perf_counter() - started)
-                return result
+                elapsed = time.perf_counter() - started
+                self.metrics.latency(kind, job_class, elapsed)
+                return replace(result, timings={**result.timings, "coordinator_s": elapsed, "tier": tier.value})
             except Exception as exc:
                 if is_client_error(exc):
                     raise

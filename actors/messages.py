@@ -40,6 +40,7 @@ class WorkResult:
     simulated: bool
     seconds: float
     result: Any = field(repr=False)
+    timings: dict = field(default_factory=dict)  # added along the way (e.g. coordinator_s)
 
 
 def to_host(obj: Any) -> Any:

@@ -161,6 +161,6 @@ def compute_features(panel: Panel, payload: Mapping[str, Any]) -> dict[str, pd.D
         raise JobSpecError(f"window must be >= 1, got {window}")
     index = pd.DatetimeIndex(panel.index[-window:])
     return {
-        label: pd.DataFrame(to_numpy(values)[-window:], index=index, columns=list(panel.symbols))
+        label: pd.DataFrame(to_numpy(values[-window:]), index=index, columns=list(panel.symbols))
         for label, values in compute(panel, specs).items()
     }

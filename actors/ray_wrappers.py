@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import OrderedDict
 from typing import Any
 
 import ray
@@ -22,6 +23,8 @@ from kernels.data import Panel, synthetic_panel
 
 log = logging.getLogger(__name__)
 
+WORKER_PANEL_CACHE = 4  # datasets (versions) a worker keeps in host memory
+
 
 class WorkerActorImpl:
     """A Worker in its own process; threaded so that live work runs beside a chunk."""
@@ -30,6 +33,22 @@ class WorkerActorImpl:
         self.worker = Worker(worker_id, kind, settings.gpu, device_slot, settings.kernel_cache_dir.resolve())
         self._lock = threading.Lock()
         self._started = False
+        self._panels: OrderedDict[tuple[str, str], Panel] = OrderedDict()
+
+    def _panel(self, item: WorkItem, holder: list) -> Panel:
+        """The job's dataset: fetched from the object store once per version, then cached."""
+        key = (item.dataset, item.dataset_version)
+        with self._lock:
+            panel = self._panels.get(key)
+            if panel is not None:
+                self._panels.move_to_end(key)
+                return panel
+        panel = ray.get(holder[0])
+        with self._lock:
+            self._panels[key] = panel
+            while len(self._panels) > WORKER_PANEL_CACHE:
+                self._panels.popitem(last=False)
+        return panel
 
     def _ensure_started(self) -> None:
         with self._lock:
@@ -42,9 +61,10 @@ class WorkerActorImpl:
         self._ensure_started()
         return self.worker.readiness
 
-    def execute(self, item: WorkItem, panel: Panel) -> WorkResult:
+    def execute(self, item: WorkItem, holder: list) -> WorkResult:
+        """Run a chunk; `holder` is [ObjectRef of the Panel] (nested: resolved only on a cache miss)."""
         self._ensure_started()
-        return self.worker.execute(item, panel)
+        return self.worker.execute(item, self._panel(item, holder))
 
     def describe(self) -> dict[str, Any]:
         self._ensure_started()
@@ -122,8 +142,8 @@ class RayExecutor:
         log.info("workers ready: %s", sorted(self.handles))
         return [RayWorkerClient(w, h) for w, h in self.handles.items()]
 
-    def share(self, panel: Panel) -> Any:
-        return ray.put(panel)
+    def share(self, panel: Panel) -> list:
+        return [ray.put(panel)]
 
 
 def build_dataset_store(settings: Settings) -> DatasetStore:

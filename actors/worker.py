@@ -17,6 +17,7 @@ from actors.plans import execute_chunk, job_panel
 from gpu_hal.config import GpuHalConfig
 from gpu_hal.device import Device
 from gpu_hal.discovery import usable_devices
+from gpu_hal.errors import UnknownDataset
 from gpu_hal.priority import JobClass
 from gpu_hal.realtime import RealtimePath, host_kernel_warmups
 from kernels.data import Panel
@@ -102,6 +103,8 @@ class Worker:
     def execute(self, item: WorkItem, panel: Panel) -> WorkResult:
         """Run one chunk in the tenant's context on the stream of the job's class."""
         started = time.perf_counter()
+        if item.kind == "features":
+            panel = self._resident(item, panel)
         sub = job_panel(panel, item.payload)
         if self.device is None:
             result = execute_chunk(item.kind, item.payload, sub, item.chunk, "cpu")
@@ -122,6 +125,16 @@ class Worker:
             seconds=time.perf_counter() - started,
             result=to_host(result),
         )
+
+    def _resident(self, item: WorkItem, panel: Panel) -> Panel:
+        """The dataset as kept in device memory by the realtime path (preloaded on first use)."""
+        if self.realtime is None or self.device is None or self.device.simulated:
+            return panel
+        key = f"{item.dataset}@{item.dataset_version}"
+        try:
+            return self.realtime.dataset(key)
+        except UnknownDataset:
+            return self.realtime.preload(key, panel)
 
     @staticmethod
     def _estimate_bytes(item: WorkItem, panel: Panel) -> int:

@@ -41,6 +41,9 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs) * 1e3, q)) if xs else float("nan")
 
 
+COORD_S: list[float] = []
+
+
 def live_latencies(coordinator, n: int, payload: dict) -> tuple[list[float], list[float]]:
     wall, inside = [], []
     for _ in range(n):
@@ -48,7 +51,19 @@ def live_latencies(coordinator, n: int, payload: dict) -> tuple[list[float], lis
         res = ray.get(coordinator.run_live.remote("features", payload, "REALTIME", "live"))
         wall.append(time.perf_counter() - t0)
         inside.append(res.seconds)
+        COORD_S.append(res.timings.get("coordinator_s", float("nan")))
     return wall, inside
+
+
+def roundtrip(fn, n: int = 200) -> float:
+    for _ in range(10):
+        fn()
+    xs = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        xs.append(time.perf_counter() - t0)
+    return pct(xs, 50)
 
 
 def main() -> int:
@@ -87,7 +102,12 @@ def main() -> int:
     # 1. idle live latency and coordinator overhead
     payload = {"dataset": "synthetic", "indicators": FEATURES, "window": 1}
     live_latencies(coord, 20, payload)  # warm
+    COORD_S.clear()
     wall, inside = live_latencies(coord, args.live_requests, payload)
+    coord_s = list(COORD_S)
+    worker0 = ray.get(coord.worker_handle.remote(devices[0]["worker_id"]))
+    out["ray_roundtrip_ms"] = {"coordinator_stats": roundtrip(lambda: ray.get(coord.stats.remote())),
+                               "worker_pid": roundtrip(lambda: ray.get(worker0.pid.remote()))}
     overhead = [w - i for w, i in zip(wall, inside)]
     panel = synthetic_panel(args.assets, args.bars, seed=0)
     direct = []
@@ -97,7 +117,10 @@ def main() -> int:
         direct.append(time.perf_counter() - t0)
     out["live_idle"] = {"wall_p50_ms": pct(wall, 50), "wall_p99_ms": pct(wall, 99),
                         "worker_p50_ms": pct(inside, 50), "overhead_p50_ms": pct(overhead, 50),
-                        "overhead_p99_ms": pct(overhead, 99), "direct_compute_p50_ms": pct(direct, 50)}
+                        "overhead_p99_ms": pct(overhead, 99), "direct_compute_p50_ms": pct(direct, 50),
+                        "client_to_coordinator_hop_p50_ms": pct([w - c for w, c in zip(wall, coord_s)], 50),
+                        "coordinator_to_worker_and_back_p50_ms": pct([c - i for c, i in zip(coord_s, inside)], 50),
+                        "ray_roundtrip_ms": out["ray_roundtrip_ms"]}
     print("live idle:", out["live_idle"], flush=True)
 
     # 2. live latency with LOW sweeps saturating the device
@@ -142,7 +165,7 @@ def main() -> int:
     handles = {w: ray.get(coord.worker_handle.remote(w)) for w in workers}
     kinds = ["backtest", "sweep"]
     next_kill = time.monotonic()
-    kills = 0
+    kills = busy_hits = 0
     t_start = time.monotonic()
     while kills < args.kills or len(job_ids) < args.jobs:
         if len(job_ids) < args.jobs:
@@ -152,10 +175,12 @@ def main() -> int:
                              "params": {"fast": rng.randint(2, 20), "slow": rng.randint(30, 120)}, "fees": 0.001}
             else:
                 payload_j = {"dataset": "synthetic", "strategy": "mean_reversion",
-                             "grid": {"window": [10, 20, 30], "entry_z": [1.5, 2.0]}, "fees": rng.random() * 1e-3}
+                             "grid": {"window": list(range(10, 70, 5)), "entry_z": [1.5, 2.0, 2.5, 3.0]},
+                             "fees": rng.random() * 1e-3}
             job_ids.append(ray.get(coord.submit.remote(kind, payload_j, rng.choice(["LOW", "NORMAL", "HIGH"]), "mix")))
         if kills < args.kills and time.monotonic() >= next_kill:
             victim = rng.choice(workers)
+            busy_hits += victim in ray.get(coord.stats.remote())["running"]
             ray.kill(handles[victim], no_restart=False)
             kills += 1
             next_kill = time.monotonic() + args.kill_interval
@@ -173,7 +198,7 @@ def main() -> int:
                 still.append(job_id)
         pending = still
         time.sleep(0.5)
-    out["kills"] = {"kills": kills, "jobs": len(job_ids), "states": states, "unfinished": len(pending),
+    out["kills"] = {"kills": kills, "kills_of_a_busy_worker": busy_hits, "jobs": len(job_ids), "states": states, "unfinished": len(pending),
                     "lost": len(job_ids) - states.get("succeeded", 0),
                     "seconds": time.monotonic() - t_start, "stats": ray.get(coord.stats.remote())["fallbacks"]}
     print("kills:", out["kills"], flush=True)
