@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kernels.backend import gpu_available  # noqa: E402
 from kernels.backtest import Chunk, sweep  # noqa: E402
-from kernels.backtest.sweep import execute, plan_sweep  # noqa: E402
+from kernels.backtest.sweep import execute, kernel_floats, plan_sweep  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
 
 SMALL_FAST = list(range(5, 55, 5))
@@ -144,7 +144,7 @@ def kernel_only(plan, defines: tuple[str, ...] = (), warps: int | None = None) -
 
     g, prep = plan.grid, plan.prep
     ints = cp.asarray(g.ints[plan.combos.start:plan.combos.stop])
-    floats = cp.asarray(g.floats[plan.combos.start:plan.combos.stop].astype(plan.dtype))
+    floats = cp.asarray(kernel_floats(g, plan.combos, plan.dtype))
     fs = plan.fees + plan.slippage
     kw = {"warps_per_block": warps} if warps else {}
     return lambda: gpu.launch(g.kind, prep.sig, prep.ra, prep.rb, prep.first, ints, floats, len(plan.assets), fs,

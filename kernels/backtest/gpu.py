@@ -9,23 +9,37 @@ the band state machine, and the per-asset accumulators of
 docs/backtest-semantics.md (equity, drawdown, sums of r, r^2 and min(r, 0)^2,
 trade PnL and counts, exposure and turnover). Nothing of size T x N x P exists.
 
-The threads of a warp are 32 consecutive units of one combination, so loads of
-a bar's row are coalesced and shared by the warp; a block holds
-`WARPS_PER_BLOCK` consecutive combinations of the same 32 units (they share the
-bar rows in L1). The equal-weight portfolio needs, per (bar, combination), the
-sum of the net returns over the assets: each thread turns its net return into a
-64-bit fixed-point integer (scale 2^e, chosen by the caller from a bound on |r|
-over the whole panel), the warp adds the 32 integers (`__reduce_add_sync` on two
-32-bit halves) and one lane `atomicAdd`s into a (T, P) int64 buffer. Integer
-sums are associative, so the buffer is the same whatever the order of the
-atomics, and chunk buffers over disjoint asset ranges add up exactly.
+Layout: the threads of a warp are 32 consecutive units of one combination, so a
+bar's loads are coalesced; a block holds 8 consecutive combinations of the same 32
+units, which share the bar rows (and, on a Cartesian grid, most trailing rows) in
+L1. Register use is capped for 3 blocks per SM (2 for pairs, which carries two
+legs of state). Each warp first runs a warm-up loop, then, from the bar where all
+its threads are past their warm-up, a steady loop without the warm-up tests.
+
+Portfolio sums: per (combination, bar) the sum of the net returns over the assets.
+Each thread turns its net return into a 64-bit fixed-point integer (scale 2^e,
+chosen by the caller from a bound on |r| over the whole panel: |q| < 2^50); the
+warp stages 16 bars of these in shared memory, sums each bar's 32 values (two
+lanes per bar) and adds 16 consecutive bars of psum[combination, :] with one
+coalesced 64-bit atomic add per lane. Integer sums are associative: the result does
+not depend on the order of the atomics, and chunk sums over disjoint asset ranges
+add up exactly (what `merge_sweeps` relies on).
 
 Arithmetic: the price-derived state (MAs, variance, z-scores) is in the sweep's
-dtype T (float or double), with explicitly rounded operations (`__dmul_rn`, ...)
+dtype T (float or double) with explicitly rounded operations (`__dmul_rn`, ...)
 wherever TA-Lib's C code has a separate multiply and add, so that no fused
-multiply-add changes a position; the per-asset accumulators are always double
-(float32 only changes the signals). The Numba kernels (`sweep_cpu.py`) run the same
-operations in the same order.
+multiply-add moves a position; the per-asset accumulators are always double
+(float32 changes the signals only). Two comparisons are pre-screened without
+division, with rigorous error bounds, and fall back to the exact quotients when
+close: SMA(fast) vs SMA(slow) by reciprocals, and the band tests of z against the
+entry/exit thresholds by squares. The Numba kernels (`sweep_cpu.py`) compute the
+exact quotients in the same order, so both backends take the same positions.
+
+Compile-time variants (`module(defines=...)`, for bench/bench_sweep.py): SWEEP_REDUCE
+(3 shared-memory tiles, 2 register tiles with __reduce_add_sync, 1 one atomic per
+warp and bar), SWEEP_PREFETCH (load the next bar ahead), SWEEP_MINB (blocks per SM),
+SWEEP_FILTER / SWEEP_ZFILTER (the pre-screens), SWEEP_STEADY, SWEEP_DIAG (timing
+diagnostics with wrong results).
 
 Lazy: CuPy is imported inside functions; the module compiles on first use (the
 worker calls `warmups()` at start).
@@ -53,7 +67,16 @@ SWEEP_SOURCE = r"""
 #define SWEEP_DEV __device__ __forceinline__
 #endif
 #ifndef SWEEP_REDUCE
-#define SWEEP_REDUCE 1
+#define SWEEP_REDUCE 3
+#endif
+#ifndef SWEEP_SHUFFLE
+#define SWEEP_SHUFFLE 0
+#endif
+#ifndef SWEEP_PREFETCH
+#define SWEEP_PREFETCH 0
+#endif
+#ifndef SWEEP_ZFILTER
+#define SWEEP_ZFILTER 1
 #endif
 #ifndef SWEEP_FILTER
 #define SWEEP_FILTER 1
@@ -64,9 +87,6 @@ SWEEP_SOURCE = r"""
 #ifndef SWEEP_STEADY
 #define SWEEP_STEADY 1
 #endif
-#ifndef SWEEP_MINB
-#define SWEEP_MINB 2
-#endif
 #ifndef SWEEP_DIAG
 #define SWEEP_DIAG 0
 #endif
@@ -75,6 +95,7 @@ SWEEP_SOURCE = r"""
 #define K_MOMENTUM 1
 #define K_MEANREV 2
 #define K_PAIRS 3
+#define K_TREND_EMA 4  // internal: trend_following with EMAs (K_TREND streams SMAs)
 #define N_INT 4
 #define N_FLT 8
 #define N_ACC 11
@@ -92,11 +113,20 @@ SWEEP_DEV float sqrt_rn(float a) { return __fsqrt_rn(a); }
 
 template <typename T> struct Consts;
 template <> struct Consts<double> {
-    // 8 units in the last place: the pre-screen margin of the SMA comparison
+    // 8 u (u = 2^-53): the pre-screen margin of the SMA comparison
     static SWEEP_DEV double tol() { return 1.7763568394002505e-15; }
+    // 6 u: the bound on |x - SMA - (x - sa / w by the reciprocal)| of the z pre-screen
+    static SWEEP_DEV double zmargin() { return 6.661338147750939e-16; }
+    static SWEEP_DEV double var_min() { return 1e-200; }
+    static SWEEP_DEV double var_max() { return 1e200; }
+    static SWEEP_DEV double num_max() { return 1e100; }
 };
 template <> struct Consts<float> {
     static SWEEP_DEV float tol() { return 4.76837158203125e-07f; }
+    static SWEEP_DEV float zmargin() { return 3.5762786865234375e-07f; }
+    static SWEEP_DEV float var_min() { return 1e-30f; }
+    static SWEEP_DEV float var_max() { return 1e30f; }
+    static SWEEP_DEV float num_max() { return 1e15f; }
 };
 
 // Per-asset accumulators (docs/backtest-semantics.md, "Metrics").
@@ -182,41 +212,52 @@ SWEEP_DEV void leg_write(double* out, const long long plane, const Leg& L) {
     out[10 * plane] = (double)L.nwin;
 }
 
-// TA-Lib 0.8 VAR's re-anchoring: fresh two-pass sums of the window ending at t
-// (kernels/indicators/cpu.py: var_rebuild_nb), trailing value already removed.
+// TA-Lib 0.8 VAR's re-anchoring (kernels/indicators/cpu.py: var_rebuild_nb): fresh
+// two-pass sums of the window ending at t, trailing value already removed. Rare (every
+// 32 windows, or when the variance collapses): kept out of line, returned by value so
+// that the caller's running state stays in registers.
+#ifndef SWEEP_EMULATE
+#define SWEEP_COLD __device__ __noinline__
+#else
+#define SWEEP_COLD inline
+#endif
 template <typename T>
-SWEEP_DEV void var_rebuild(const T* col, const long long U, const int t, const int w, const T inv,
-                           T& var, T& shift, T& tot1, T& tot2, T& peak) {
+struct VarState { T var, shift, tot1, tot2, peak; };
+
+template <typename T>
+SWEEP_COLD VarState<T> var_rebuild(const T* col, const long long U, const int t, const int w, const T inv) {
+    VarState<T> o;
     const int ws = t - w + 1;
     T acc = (T)0;
     for (int j = ws; j <= t; ++j) acc = add_rn(acc, col[(long long)j * U]);
-    shift = mul_rn(acc, inv);
-    tot1 = (T)0;
-    tot2 = (T)0;
+    o.shift = mul_rn(acc, inv);
+    o.tot1 = (T)0;
+    o.tot2 = (T)0;
     for (int j = ws; j <= t; ++j) {
-        const T a = sub_rn(col[(long long)j * U], shift);
-        tot1 = add_rn(tot1, a);
-        tot2 = add_rn(tot2, mul_rn(a, a));
+        const T a = sub_rn(col[(long long)j * U], o.shift);
+        o.tot1 = add_rn(o.tot1, a);
+        o.tot2 = add_rn(o.tot2, mul_rn(a, a));
     }
-    T mean1 = mul_rn(tot1, inv);
-    var = sub_rn(mul_rn(tot2, inv), mul_rn(mean1, mean1));
-    if (var < mul_rn((T)0.000001, mul_rn(tot2, inv))) {
-        shift = col[(long long)t * U];
-        tot1 = (T)0;
-        tot2 = (T)0;
+    T mean1 = mul_rn(o.tot1, inv);
+    o.var = sub_rn(mul_rn(o.tot2, inv), mul_rn(mean1, mean1));
+    if (o.var < mul_rn((T)0.000001, mul_rn(o.tot2, inv))) {
+        o.shift = col[(long long)t * U];
+        o.tot1 = (T)0;
+        o.tot2 = (T)0;
         for (int j = ws; j <= t; ++j) {
-            const T a = sub_rn(col[(long long)j * U], shift);
-            tot1 = add_rn(tot1, a);
-            tot2 = add_rn(tot2, mul_rn(a, a));
+            const T a = sub_rn(col[(long long)j * U], o.shift);
+            o.tot1 = add_rn(o.tot1, a);
+            o.tot2 = add_rn(o.tot2, mul_rn(a, a));
         }
-        mean1 = mul_rn(tot1, inv);
-        var = sub_rn(mul_rn(tot2, inv), mul_rn(mean1, mean1));
+        mean1 = mul_rn(o.tot1, inv);
+        o.var = sub_rn(mul_rn(o.tot2, inv), mul_rn(mean1, mean1));
     }
-    peak = tot2;
-    if (var < mul_rn((T)0.000000000001, mul_rn(tot2, inv))) var = (T)0;
-    const T a = sub_rn(col[(long long)ws * U], shift);
-    tot1 = sub_rn(tot1, a);
-    tot2 = sub_rn(tot2, mul_rn(a, a));
+    o.peak = o.tot2;
+    if (o.var < mul_rn((T)0.000000000001, mul_rn(o.tot2, inv))) o.var = (T)0;
+    const T a = sub_rn(col[(long long)ws * U], o.shift);
+    o.tot1 = sub_rn(o.tot1, a);
+    o.tot2 = sub_rn(o.tot2, mul_rn(a, a));
+    return o;
 }
 
 // One unit (column u of sig, (T, U) row-major) of one combination, streamed over
@@ -232,7 +273,7 @@ struct Unit {
     const T* pb;
     long long UL, off1, off2;
     int first, w1, w2, flag1, flag2;
-    T f0, f1, f2, f3, f4, f5;
+    T f0, f1, f2, f3, f4, f5, f6, f7;
     double fs, fs2, scale;
     T sa, sb, ea, eb, shift, tot1, tot2, peak;
     int bars, state;
@@ -247,7 +288,7 @@ struct Unit {
         pb = rb + u;
         first = first_;
         w1 = ip[0]; w2 = ip[1]; flag1 = ip[2]; flag2 = ip[3];
-        f0 = fp[0]; f1 = fp[1]; f2 = fp[2]; f3 = fp[3]; f4 = fp[4]; f5 = fp[5];
+        f0 = fp[0]; f1 = fp[1]; f2 = fp[2]; f3 = fp[3]; f4 = fp[4]; f5 = fp[5]; f6 = fp[6]; f7 = fp[7];
         off1 = (KIND == K_MOMENTUM ? (long long)w1 : (long long)(w1 - 1)) * UL;
         off2 = (long long)(w2 - 1) * UL;
         fs = fs_; fs2 = fs2_; scale = scale_;
@@ -260,20 +301,37 @@ struct Unit {
 
     // First bar from which every warm-up test of bar<false> is decided (k large).
     SWEEP_DEV int steady_from() const {
-        if (KIND == K_TREND) return first + w2;
+        if (KIND == K_TREND || KIND == K_TREND_EMA) return first + w2;
         return first + w1;
     }
 
-    template <bool STEADY>
-    SWEEP_DEV long long bar(const int t) {
+    // The loads of one bar (the steady loop issues them a bar ahead).
+    struct Vals { T x, t1, t2, ra, rb; };
+    SWEEP_DEV void load(const int t, Vals& v) const {
+        const long long row = (long long)t * UL;
+        v.x = col[row];
+        if constexpr (KIND == K_TREND) {
+            v.t1 = col[row - off1];
+            v.t2 = col[row - off2];
+        } else if constexpr (KIND == K_TREND_EMA) {
+        } else {
+            v.t1 = col[row - off1];
+        }
+        v.ra = pa[row];
+        if constexpr (KIND == K_PAIRS) v.rb = pb[row];
+    }
+
+    // PRE: the bar's inputs come from v (loaded ahead; only with STEADY).
+    template <bool STEADY, bool PRE>
+    SWEEP_DEV long long bar(const int t, const Vals& v) {
         const long long row = (long long)t * UL;
         const int k = t - first;
         int q = 0;
         if (STEADY || k >= 0) {
-            const T x = col[row];
-            if constexpr (KIND == K_TREND) {
+            const T x = PRE ? v.x : col[row];
+            if constexpr (KIND == K_TREND || KIND == K_TREND_EMA) {
                 // ints [fast, slow, is_ema, long_only]; floats [k_fast, k_slow, 1/fast, 1/slow, fast, slow]
-                if (flag1) {
+                if constexpr (KIND == K_TREND_EMA) {
                     if (!STEADY) { sa = add_rn(sa, x); sb = add_rn(sb, x); }
                     if (!STEADY && k == w1 - 1) ea = div_rn(sa, f4);
                     else if (STEADY || k >= w1) ea = add_rn(mul_rn(sub_rn(x, ea), f0), ea);
@@ -301,14 +359,14 @@ struct Unit {
                             q = (ma > mb) - (ma < mb);
                         }
                     }
-                    if (STEADY || k >= w1 - 1) sa = sub_rn(sa, col[row - off1]);
-                    if (STEADY || k >= w2 - 1) sb = sub_rn(sb, col[row - off2]);
+                    if (STEADY || k >= w1 - 1) sa = sub_rn(sa, PRE ? v.t1 : col[row - off1]);
+                    if (STEADY || k >= w2 - 1) sb = sub_rn(sb, PRE ? v.t2 : col[row - off2]);
                 }
                 if (flag2 && q < 0) q = 0;
             } else if constexpr (KIND == K_MOMENTUM) {
                 // ints [lookback, long_only]; floats [threshold]
                 if (STEADY || k >= w1) {
-                    const T m = sub_rn(div_rn(x, col[row - off1]), (T)1);
+                    const T m = sub_rn(div_rn(x, PRE ? v.t1 : col[row - off1]), (T)1);
                     if (m > f0) q = 1;
                     else if (!w2 && m < -f0) q = -1;
                 }
@@ -320,30 +378,72 @@ struct Unit {
                 const T a = sub_rn(x, shift);
                 tot1 = add_rn(tot1, a);
                 tot2 = add_rn(tot2, mul_rn(a, a));
-                bool ok = false;
+                bool ok = false, decided = false;
                 T z = (T)0;
                 if (STEADY || k >= w1 - 1) {
                     if (tot2 > peak) peak = tot2;
                     const T mean1 = mul_rn(tot1, f3);
                     T var = sub_rn(mul_rn(tot2, f3), mul_rn(mean1, mean1));
-                    const T xt = col[row - off1];
+                    const T xt = PRE ? v.t1 : col[row - off1];
                     const T at = sub_rn(xt, shift);
                     tot1 = sub_rn(tot1, at);
                     tot2 = sub_rn(tot2, mul_rn(at, at));
                     bars -= 1;
                     if (var < mul_rn((T)0.000001, mul_rn(peak, f3)) || bars <= 0) {
                         bars = 32 * w1;
-                        var_rebuild<T>(col, UL, t, w1, f3, var, shift, tot1, tot2, peak);
+                        const VarState<T> vs = var_rebuild<T>(col, UL, t, w1, f3);
+                        var = vs.var; shift = vs.shift; tot1 = vs.tot1; tot2 = vs.tot2; peak = vs.peak;
                     }
-                    const T sma = div_rn(sa, f2);
+#if SWEEP_ZFILTER
+                    // Decide the band comparisons without dividing when z is clearly away
+                    // from every threshold: with num' = x - sa / w (by the reciprocal), the
+                    // exact num = x - SMA lies in [L, H] = num' -+ 6u (|sa / w| + |num'|),
+                    // and z = num / sqrt(var) (1 +- 2u), so "z > a" (a >= 0) is certain when
+                    // L > 0 and L^2 > a^2 (1 + 16u) var, and certainly false when H <= 0 or
+                    // H^2 < a^2 (1 - 16u) var (f4..f7 hold a^2 (1 +- 20u) for entry, exit);
+                    // the same on -z with [-H, -L]. Any undecided comparison, or var / num'
+                    // outside the ranges where these bounds hold, takes the exact path.
+                    {
+                        const T smp = mul_rn(sa, f3);
+                        const T nump = sub_rn(x, smp);
+                        if (var > Consts<T>::var_min() && var < Consts<T>::var_max() &&
+                            fabs(nump) < Consts<T>::num_max()) {
+                            const T B = (fabs(smp) + fabs(nump)) * Consts<T>::zmargin();
+                            const T L = nump - B;
+                            const T H = nump + B;
+                            const T LL = L * L;
+                            const T HH = H * H;
+                            const T ehi = f4 * var, elo = f5 * var, xhi = f6 * var, xlo = f7 * var;
+                            const int gz_e = (L > (T)0 && LL > ehi) ? 1 : ((H <= (T)0 || HH < elo) ? -1 : 0);
+                            const int gnz_e = (H < (T)0 && HH > ehi) ? 1 : ((L >= (T)0 || LL < elo) ? -1 : 0);
+                            const int gz_x = (L > (T)0 && LL > xhi) ? 1 : ((H <= (T)0 || HH < xlo) ? -1 : 0);
+                            const int gnz_x = (H < (T)0 && HH > xhi) ? 1 : ((L >= (T)0 || LL < xlo) ? -1 : 0);
+                            if (gz_e != 0 && gnz_e != 0 && gz_x != 0 && gnz_x != 0) {
+                                decided = true;
+                                if (state == 1 && gnz_x < 0) state = 0;        // z >= -exit_z
+                                else if (state == -1 && gz_x < 0) state = 0;   // z <= exit_z
+                                if (state == 0) {
+                                    if (gnz_e > 0) state = 1;                  // z < -entry_z
+                                    else if (gz_e > 0 && !(KIND == K_MEANREV && w2)) state = -1;  // z > entry_z
+                                }
+                            }
+                        }
+                    }
+                    if (!decided)
+#endif
+                    {
+                        const T sma = div_rn(sa, f2);
+                        const T sd = sqrt_rn(var);
+                        if (sd > (T)0) {
+                            z = div_rn(sub_rn(x, sma), sd);
+                            ok = isfinite(z);
+                        }
+                    }
                     sa = sub_rn(sa, xt);
-                    const T sd = sqrt_rn(var);
-                    if (sd > (T)0) {
-                        z = div_rn(sub_rn(x, sma), sd);
-                        ok = isfinite(z);
-                    }
                 }
-                if (!ok) {
+                if (decided) {
+                    // state already advanced
+                } else if (!ok) {
                     state = 0;
                 } else {
                     if (state == 1 && z >= -f1) state = 0;
@@ -356,12 +456,13 @@ struct Unit {
                 q = state;
             }
         }
+        const T ret_a = PRE ? v.ra : pa[row];
 #if SWEEP_DIAG == 2
         // diagnostic build (benchmarks only, wrong results): no per-asset accounting
-        return (long long)q + (long long)(pa[row] > (T)0);
+        return (long long)q + (long long)(ret_a > (T)0);
 #endif
-        long long fq = leg_step(La, q, (double)pa[row], fs, fs2, scale);
-        if constexpr (KIND == K_PAIRS) fq += leg_step(Lb, -q, (double)pb[row], fs, fs2, scale);
+        long long fq = leg_step(La, q, (double)ret_a, fs, fs2, scale);
+        if constexpr (KIND == K_PAIRS) fq += leg_step(Lb, -q, (double)(PRE ? v.rb : pb[row]), fs, fs2, scale);
         return fq;
     }
 };
@@ -370,34 +471,88 @@ struct Unit {
 // net return into the sink. The steady phase starts where every thread of the
 // sink's group (the warp) is past its warm-up, so the group stays in step.
 template <typename T, int KIND, class Sink>
-SWEEP_DEV void sweep_unit(const T* __restrict__ sig, const T* __restrict__ ra, const T* __restrict__ rb,
-                          const int Tn, const int U, const int u, const int first,
-                          const int* __restrict__ ip, const T* __restrict__ fp,
-                          const double fs, const double fs2, const double scale,
-                          Sink& sink, Leg& La, Leg& Lb) {
-    Unit<T, KIND> s;
+SWEEP_DEV void stream_unit(const T* __restrict__ sig, const T* __restrict__ ra, const T* __restrict__ rb,
+                           const int Tn, const int U, const int u, const int first,
+                           const int* __restrict__ ip, const T* __restrict__ fp,
+                           const double fs, const double fs2, const double scale,
+                           Sink& sink, Leg& La, Leg& Lb) {
+    using U_ = Unit<T, KIND>;
+    U_ s;
     s.init(sig, ra, rb, U, u, first, ip, fp, fs, fs2, scale);
+    typename U_::Vals cur;
     int t = 0;
 #if SWEEP_STEADY
     const int steady = sink.uniform_max(s.steady_from() < Tn ? s.steady_from() : Tn);
-    for (; t < steady; ++t) sink.add(t, s.template bar<false>(t));
-    for (; t < Tn; ++t) sink.add(t, s.template bar<true>(t));
+    for (; t < steady; ++t) sink.add(t, s.template bar<false, false>(t, cur));
+#if SWEEP_PREFETCH
+    if (t < Tn) {
+        s.load(t, cur);
+        for (; t < Tn; ++t) {
+            typename U_::Vals nxt;
+            s.load(t + 1 < Tn ? t + 1 : t, nxt);
+            sink.add(t, s.template bar<true, true>(t, cur));
+            cur = nxt;
+        }
+    }
 #else
-    for (; t < Tn; ++t) sink.add(t, s.template bar<false>(t));
+    for (; t < Tn; ++t) sink.add(t, s.template bar<true, false>(t, cur));
+#endif
+#else
+    for (; t < Tn; ++t) sink.add(t, s.template bar<false, false>(t, cur));
 #endif
     La = s.La;
     Lb = s.Lb;
 }
 
+// The MA kind of trend_following is a per-combination value, so uniform over a warp:
+// branching once, outside the bar loop, gives each kind its own registers.
+template <typename T, int KIND, class Sink>
+SWEEP_DEV void sweep_unit(const T* __restrict__ sig, const T* __restrict__ ra, const T* __restrict__ rb,
+                          const int Tn, const int U, const int u, const int first,
+                          const int* __restrict__ ip, const T* __restrict__ fp,
+                          const double fs, const double fs2, const double scale,
+                          Sink& sink, Leg& La, Leg& Lb) {
+    if (KIND == K_TREND && ip[2]) {
+        stream_unit<T, (KIND == K_TREND ? K_TREND_EMA : KIND), Sink>(sig, ra, rb, Tn, U, u, first, ip, fp, fs, fs2,
+                                                                     scale, sink, La, Lb);
+    } else {
+        stream_unit<T, KIND, Sink>(sig, ra, rb, Tn, U, u, first, ip, fp, fs, fs2, scale, sink, La, Lb);
+    }
+}
+
 #ifndef SWEEP_EMULATE
-// Adds a warp's 32 fixed-point values of bar t into psum[t, combo].
+// Adds the warp's 32 fixed-point values of each bar t into psum[combo, t] ((P, Tn)
+// row-major, so that a run of bars of one combination is contiguous).
+// SWEEP_REDUCE 3: stage the values of 16 bars in shared memory, then each lane sums
+//   half a bar's row and 16 lanes add 16 consecutive bars with one coalesced RED;
+// 2: sum each bar with __reduce_add_sync, keep bar t's sum in lane t % 32 and add
+//   32 bars at a time; 1: sum each bar with __reduce_add_sync, lane 0 adds it.
 struct WarpSink {
-    unsigned long long* out;  // &psum[0, combo]; row stride P
-    long long P;
+    unsigned long long* out;  // &psum[combo, 0]
+    long long* tile;          // mode 3: this warp's 16 x 33 tile in shared memory
+    int Tn;
     bool live;
     int lane;
+    long long mine;           // mode 2: sum of bar (t & ~31) + lane
+
     __device__ __forceinline__ int uniform_max(const int v) const {
         return __reduce_max_sync(0xffffffffu, live ? v : 0);
+    }
+    // |q| < 2^50: the low 26 bits (unsigned) and the high part (signed, |.| < 2^24)
+    // each sum over 32 lanes without overflowing 32 bits.
+    __device__ __forceinline__ static long long warp_sum(const long long q) {
+#if SWEEP_SHUFFLE
+        long long tot = q;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) tot += __shfl_xor_sync(0xffffffffu, tot, o);
+        return tot;
+#else
+        const unsigned lo = (unsigned)(q & 0x3FFFFFFLL);
+        const int hi = (int)(q >> 26);
+        const unsigned slo = __reduce_add_sync(0xffffffffu, lo);
+        const int shi = __reduce_add_sync(0xffffffffu, hi);
+        return (long long)shi * 67108864LL + (long long)slo;
+#endif
     }
     __device__ __forceinline__ void add(const int t, long long q) {
         q = live ? q : 0LL;
@@ -406,27 +561,46 @@ struct WarpSink {
         if (q == 0x7fffffffffffffffLL) out[t] = 1;
         return;
 #endif
-#if SWEEP_REDUCE
-        // |q| < 2^50: the low 26 bits (unsigned) and the high part (signed, |.| < 2^24)
-        // each sum over 32 lanes without overflowing 32 bits.
-        const unsigned lo = (unsigned)(q & 0x3FFFFFFLL);
-        const int hi = (int)(q >> 26);
-        const unsigned slo = __reduce_add_sync(0xffffffffu, lo);
-        const int shi = __reduce_add_sync(0xffffffffu, hi);
-        const long long tot = (long long)shi * 67108864LL + (long long)slo;
-#else
-        long long tot = q;
+#if SWEEP_REDUCE == 3
+        const int r = t & 15;
+        tile[r * 33 + lane] = q;
+        if (r == 15 || t == Tn - 1) {  // warp-uniform
+            __syncwarp();
+            const long long* src = tile + (lane & 15) * 33 + (lane >> 4) * 16;
+            long long sum = 0;
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) tot += __shfl_xor_sync(0xffffffffu, tot, o);
+            for (int i = 0; i < 16; ++i) sum += src[i];
+            sum += __shfl_down_sync(0xffffffffu, sum, 16);
+            if (lane <= r && sum != 0) atomicAdd(out + (t - r) + lane, (unsigned long long)sum);
+            __syncwarp();
+        }
+#elif SWEEP_REDUCE == 2
+        const long long tot = warp_sum(q);
+        const int r = t & 31;
+        if (lane == r) mine = tot;
+        if (r == 31 || t == Tn - 1) {  // warp-uniform
+            if (lane <= r && mine != 0) atomicAdd(out + (t - r) + lane, (unsigned long long)mine);
+            mine = 0;
+        }
+#else
+        const long long tot = warp_sum(q);
+        if (lane == 0 && tot != 0) atomicAdd(out + t, (unsigned long long)tot);
 #endif
-        if (lane == 0 && tot != 0) atomicAdd(out + (long long)t * P, (unsigned long long)tot);
     }
 };
 
+// Blocks per SM the kernel is built for (register cap 65536 / (blocks * threads)):
+// 3 for the one-leg kinds (24 warps/SM), 2 for pairs (two legs of state).
+#ifdef SWEEP_MINB
+#define SWEEP_MINB_OF(KIND) (SWEEP_MINB)
+#else
+#define SWEEP_MINB_OF(KIND) ((KIND) == K_PAIRS ? 2 : 3)
+#endif
+
 // grid (ceil(P / SWEEP_WARPS), ceil(U / 32)), block 32 * SWEEP_WARPS.
-// acc: (N_ACC, P, n_assets) doubles; psum: (Tn, P) int64 (two's complement in uint64).
+// acc: (N_ACC, P, n_assets) doubles; psum: (P, Tn) int64 (two's complement in uint64).
 template <typename T, int KIND>
-__global__ void __launch_bounds__(32 * SWEEP_WARPS, SWEEP_MINB)
+__global__ void __launch_bounds__(32 * SWEEP_WARPS, SWEEP_MINB_OF(KIND))
 sweep_kernel(const T* __restrict__ sig, const T* __restrict__ ra, const T* __restrict__ rb,
              const int* __restrict__ first, const int* __restrict__ ip, const T* __restrict__ fp,
              const int Tn, const int U, const int P, const int n_assets,
@@ -439,7 +613,13 @@ sweep_kernel(const T* __restrict__ sig, const T* __restrict__ ra, const T* __res
     const int u0 = blockIdx.y * 32 + lane;
     const bool live = u0 < U;
     const int u = live ? u0 : U - 1;
-    WarpSink sink{psum + combo, (long long)P, live, lane};
+#if SWEEP_REDUCE == 3
+    __shared__ long long tiles[SWEEP_WARPS * 16 * 33];
+    long long* tile = tiles + warp * 16 * 33;
+#else
+    long long* tile = nullptr;
+#endif
+    WarpSink sink{psum + (long long)combo * Tn, tile, Tn, live, lane, 0LL};
     Leg La, Lb;
     sweep_unit<T, KIND, WarpSink>(sig, ra, rb, Tn, U, u, first[u], ip + (long long)combo * N_INT,
                                   fp + (long long)combo * N_FLT, fs, fs2, scale, sink, La, Lb);
@@ -474,7 +654,7 @@ def kernel_name(kind: int, dtype: Any) -> str:
 @functools.lru_cache(maxsize=16)
 def module(defines: tuple[str, ...] = (), names: tuple[str, ...] | None = None) -> Any:
     """The compiled RawModule of every kernel (cached). `defines` such as
-    ("SWEEP_REDUCE=0",) build variants for benchmarks, `names` a subset of kernels."""
+    ("SWEEP_REDUCE=1",) build variants for benchmarks, `names` a subset of kernels."""
     import cupy as cp  # noqa: PLC0415 - GPU backend only
 
     options = ("-std=c++17", *(f"-D{d}" for d in defines))
@@ -510,9 +690,9 @@ def launch(
     n_combos = ints.shape[0]
     dtype = sig.dtype
     acc = cp.empty((N_ACC, n_combos, n_assets), dtype=cp.float64)
-    psum = cp.zeros((n_bars, n_combos), dtype=cp.uint64)
+    psum = cp.zeros((n_combos, n_bars), dtype=cp.uint64)  # combination-major in the kernel
     if n_units == 0 or n_combos == 0 or n_bars == 0:
-        return acc, psum.view(cp.int64)
+        return acc, cp.ascontiguousarray(psum.view(cp.int64).T)
     if warps_per_block != WARPS_PER_BLOCK and not any(d.startswith("SWEEP_WARPS=") for d in defines):
         defines = (*defines, f"SWEEP_WARPS={warps_per_block}")
     name = kernel_name(kind, dtype)
@@ -540,7 +720,7 @@ def launch(
             acc,
         ),
     )
-    return acc, psum.view(cp.int64)
+    return acc, cp.ascontiguousarray(psum.view(cp.int64).T)
 
 
 def warmups() -> dict[str, Callable[[], None]]:

@@ -278,6 +278,24 @@ def _prepare(xp: ModuleType, close: Any, assets: range, kind: int, dtype: np.dty
 
 
 # ------------------------------------------------------------------------ kernels
+def kernel_floats(g: SweepGrid, combos: range, dtype: np.dtype) -> np.ndarray:
+    """The float parameter rows of `combos` in the kernel dtype.
+
+    For the band kinds, slots 4..7 carry entry_z^2 (1 + 20u), entry_z^2 (1 - 20u),
+    exit_z^2 (1 + 20u), exit_z^2 (1 - 20u) with u the dtype's unit roundoff: the
+    bounds of the GPU's exact z pre-screen (the CPU kernel does not read them).
+    """
+    dtype = np.dtype(dtype)
+    rows = g.floats[combos.start:combos.stop].astype(dtype)
+    if g.kind in (KIND.MEAN_REVERSION, KIND.PAIRS):
+        u = float(np.finfo(dtype).eps) / 2.0
+        for slot, col in ((4, 0), (6, 1)):
+            a2 = rows[:, col].astype(np.float64) ** 2
+            rows[:, slot] = (a2 * (1.0 + 20.0 * u)).astype(dtype)
+            rows[:, slot + 1] = (a2 * (1.0 - 20.0 * u)).astype(dtype)
+    return np.ascontiguousarray(rows)
+
+
 def _run_cpu(g: SweepGrid, combos: range, prep: _Prepared, n_assets: int, dtype: np.dtype,
              fs: float) -> tuple[np.ndarray, np.ndarray]:
     import numba  # noqa: PLC0415
@@ -285,7 +303,7 @@ def _run_cpu(g: SweepGrid, combos: range, prep: _Prepared, n_assets: int, dtype:
     from kernels.backtest import sweep_cpu  # noqa: PLC0415 - compiles on first use
 
     ints = np.ascontiguousarray(g.ints[combos.start:combos.stop])
-    floats = np.ascontiguousarray(g.floats[combos.start:combos.stop].astype(dtype))
+    floats = kernel_floats(g, combos, dtype)
     n_units = prep.sig.shape[1]
     n_combos = len(combos)
     jobs = 4 * numba.get_num_threads()
@@ -315,7 +333,7 @@ def _run_gpu(g: SweepGrid, combos: range, prep: _Prepared, n_assets: int, dtype:
     from kernels.backtest import gpu  # noqa: PLC0415
 
     ints = cp.asarray(g.ints[combos.start:combos.stop])
-    floats = cp.asarray(g.floats[combos.start:combos.stop].astype(dtype))
+    floats = cp.asarray(kernel_floats(g, combos, dtype))
     return gpu.launch(g.kind, prep.sig, prep.ra, prep.rb, prep.first, ints, floats, n_assets, fs,
                       2.0 ** prep.scale_exp)
 

@@ -338,8 +338,13 @@ ENTRY(double, 0) ENTRY(double, 1) ENTRY(double, 2) ENTRY(double, 3)
 """
 
 
-@pytest.fixture(scope="module")
-def emulated(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+_EMU_BUILDS = {"default": (), "prefetch": ("SWEEP_PREFETCH=1",), "no_steady": ("SWEEP_STEADY=0",)}
+
+
+@pytest.fixture(scope="module", params=list(_EMU_BUILDS))
+def emulated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+    """The CUDA source built for the host (per-thread code; the warp-level sink is
+    replaced by a plain sum), in the default build and the loop variants."""
     compiler = shutil.which("g++") or shutil.which("clang++")
     if compiler is None:
         pytest.skip("no C++ compiler to build the host emulation of the CUDA kernel")
@@ -349,13 +354,40 @@ def emulated(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     src = Path(d) / "emu.cpp"
     src.write_text(_EMU_PRELUDE + SWEEP_SOURCE + _EMU_DRIVER)
     lib = Path(d) / "emu.so"
-    subprocess.run([compiler, "-O1", "-std=c++17", "-ffp-contract=off", "-shared", "-fPIC", str(src), "-o", str(lib)],
-                   check=True, capture_output=True, text=True)
+    defines = [f"-D{x}" for x in _EMU_BUILDS[request.param]]
+    subprocess.run([compiler, "-O1", "-std=c++17", "-ffp-contract=off", "-shared", "-fPIC", *defines, str(src), "-o",
+                    str(lib)], check=True, capture_output=True, text=True)
     return ctypes.CDLL(str(lib))
 
 
+def _emulate(lib: ctypes.CDLL, g, prep, n_assets: int, dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Run the host build of the CUDA per-thread code over every (combination, unit)."""
+    from kernels.backtest import sweep as S
+    from kernels.backtest import sweep_cpu
+
+    n_bars, n_units = prep.sig.shape
+    n_combos = g.n_combos
+    acc = np.zeros((sweep_cpu.N_ACC, n_combos, n_assets))
+    sums = np.zeros((n_bars, n_combos), dtype=np.int64)
+    ctype = ctypes.c_float if dt == np.float32 else ctypes.c_double
+    fn = getattr(lib, f"emu_{'float' if dt == np.float32 else 'double'}_{g.kind}")
+    arrays = [np.ascontiguousarray(a, dtype=dt) for a in (prep.sig, prep.ra, prep.rb)]
+    first = np.ascontiguousarray(prep.first, dtype=np.int32)
+    ints = np.ascontiguousarray(g.ints, dtype=np.int32)
+    floats = S.kernel_floats(g, range(g.n_combos), dt)
+
+    def ptr(a: np.ndarray, t) -> ctypes._Pointer:
+        return a.ctypes.data_as(ctypes.POINTER(t))
+
+    fn(ptr(arrays[0], ctype), ptr(arrays[1], ctype), ptr(arrays[2], ctype), ptr(first, ctypes.c_int),
+       ptr(ints, ctypes.c_int), ptr(floats, ctype), ctypes.c_int(n_bars), ctypes.c_int(n_units),
+       ctypes.c_int(n_combos), ctypes.c_int(n_assets), ctypes.c_double(FEES + SLIPPAGE),
+       ctypes.c_double(2.0 ** prep.scale_exp), ptr(sums, ctypes.c_longlong), ptr(acc, ctypes.c_double))
+    return acc, sums
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
-@pytest.mark.parametrize("case", ["trend_sma", "trend_ema", "momentum", "mean_reversion", "pairs"])
+@pytest.mark.parametrize("case", ["trend_sma", "trend_mixed", "momentum", "mean_reversion", "pairs"])
 def test_cuda_source_emulated_matches_numba(panel: Panel, emulated: ctypes.CDLL, case: str, dtype) -> None:
     """The CUDA kernel's per-thread code, compiled for the host, gives the Numba
     kernel's accumulators and the same fixed-point portfolio sums."""
@@ -370,26 +402,52 @@ def test_cuda_source_emulated_matches_numba(panel: Panel, emulated: ctypes.CDLL,
     combos = range(g.n_combos)
     acc_nb, sums_nb = S._run_cpu(g, combos, prep, panel.n_assets, dt, FEES + SLIPPAGE)
 
-    n_bars, n_units = prep.sig.shape
-    n_combos = g.n_combos
-    acc = np.zeros((sweep_cpu.N_ACC, n_combos, panel.n_assets))
-    sums = np.zeros((n_bars, n_combos), dtype=np.int64)
-    ctype = ctypes.c_float if dt == np.float32 else ctypes.c_double
-    fn = getattr(emulated, f"emu_{'float' if dt == np.float32 else 'double'}_{g.kind}")
-    arrays = [np.ascontiguousarray(a, dtype=dt) for a in (prep.sig, prep.ra, prep.rb)]
-    first = np.ascontiguousarray(prep.first, dtype=np.int32)
-    ints = np.ascontiguousarray(g.ints, dtype=np.int32)
-    floats = np.ascontiguousarray(g.floats, dtype=dt)
-
-    def ptr(a: np.ndarray, t) -> ctypes._Pointer:
-        return a.ctypes.data_as(ctypes.POINTER(t))
-
-    fn(ptr(arrays[0], ctype), ptr(arrays[1], ctype), ptr(arrays[2], ctype), ptr(first, ctypes.c_int),
-       ptr(ints, ctypes.c_int), ptr(floats, ctype), ctypes.c_int(n_bars), ctypes.c_int(n_units),
-       ctypes.c_int(n_combos), ctypes.c_int(panel.n_assets), ctypes.c_double(FEES + SLIPPAGE),
-       ctypes.c_double(2.0 ** prep.scale_exp), ptr(sums, ctypes.c_longlong), ptr(acc, ctypes.c_double))
+    acc, sums = _emulate(emulated, g, prep, panel.n_assets, dt)
+    n_units = prep.sig.shape[1]
     covered = 2 * n_units if g.kind == KIND.PAIRS else panel.n_assets
     exact = [0, 6, 7, 8, 9, 10]  # counts: identical
     np.testing.assert_array_equal(acc[exact][:, :, :covered], acc_nb[exact][:, :, :covered])
     np.testing.assert_allclose(acc[:, :, :covered], acc_nb[:, :, :covered], rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(sums, sums_nb)
+
+
+@pytest.fixture(scope="module")
+def tie_grids(panel: Panel) -> dict[str, tuple[str, dict]]:
+    """Band thresholds equal to z-scores the data attains exactly (ties decide
+    entries and exits), to exercise the exact fallback of the GPU's z pre-screen."""
+    from tests.kernels.reference import _zscore
+
+    close = np.asarray(panel.close)
+    w = 12
+    z_mr = _zscore(close, w)
+    spread = np.log(close[:, 0:6:2]) - np.log(close[:, 1:6:2])
+    z_pr = _zscore(spread, w)
+    out = {}
+    for key, z, name in (("ties_mr", z_mr, "mean_reversion"), ("ties_pairs", z_pr, "pairs")):
+        vals = np.abs(z[np.isfinite(z)])
+        vals = np.sort(vals[(vals > 0.2) & (vals < 2.5)])
+        entry = [float(vals[len(vals) * 3 // 4]), float(vals[len(vals) // 2])]
+        exit_ = [float(vals[len(vals) // 8]), 0.0]
+        out[key] = (name, {"window": [w], "entry_z": entry, "exit_z": exit_})
+    return out
+
+
+@pytest.mark.parametrize("key", ["ties_mr", "ties_pairs"])
+def test_band_ties_cpu_and_emulated(panel: Panel, emulated: ctypes.CDLL, tie_grids: dict, key: str) -> None:
+    from kernels.backtest import sweep as S
+
+    name, grid = tie_grids[key]
+    res = sweep(panel, name, grid, fees=FEES, slippage=SLIPPAGE, backend="cpu")
+    for cid in res.params.index:
+        pos = reference_positions(name, panel.close, **res.combo(cid))
+        ref = reference_backtest(panel.close, pos, FEES, SLIPPAGE, 252)
+        for m in METRICS:
+            _close(res.asset_metrics.loc[cid][m].to_numpy(), ref["asset_metrics"][m], f"{key} {cid} {m}")
+    g = expand_grid(name, grid, panel.n_bars)
+    prep = S._prepare(np, np.asarray(panel.close), range(panel.n_assets), g.kind, np.dtype(np.float64),
+                      FEES + SLIPPAGE)
+    acc_nb, sums_nb = S._run_cpu(g, range(g.n_combos), prep, panel.n_assets, np.dtype(np.float64), FEES + SLIPPAGE)
+    acc, sums = _emulate(emulated, g, prep, panel.n_assets, np.dtype(np.float64))
+    covered = 2 * prep.sig.shape[1] if g.kind == KIND.PAIRS else panel.n_assets
+    np.testing.assert_array_equal(acc[[0, 6, 7, 8, 9, 10]][:, :, :covered], acc_nb[[0, 6, 7, 8, 9, 10]][:, :, :covered])
     np.testing.assert_array_equal(sums, sums_nb)
