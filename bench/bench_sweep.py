@@ -18,8 +18,9 @@ Side by side in one process on the same synthetic panel:
    built-in strategy (trend_following sma and ema, momentum, mean_reversion, pairs)
    in float64 and float32: cells/s = T * N * P / GPU time of `execute`, plus a
    check of sampled combinations (all assets) against the CPU backend.
-3. `--variants`: the kernel alone under compile-time variants (reduction, SMA
-   pre-screen, warps per block) on the large trend and mean-reversion sweeps.
+3. `--variants`: the kernel alone under compile-time variants (see kernels/backtest/gpu.py:
+   reduction, prefetch, blocks per SM, pre-screens, timing diagnostics) on some of the
+   large sweeps, each checked against the default build.
 
     python bench/bench_sweep.py --out bench/results/sweep_cpu_2core.json --no-gpu
 """
@@ -234,13 +235,14 @@ def bench_large(panel_host, strategies: list[str], dtypes: list[str], n_combos: 
     return out
 
 
-def bench_variants(panel_host, variants: list[str], n_combos: int, fees: float, repeat: int) -> dict[str, Any]:
+def bench_variants(panel_host, variants: list[str], keys: list[str], n_combos: int, fees: float,
+                   repeat: int) -> dict[str, Any]:
     import cupy as cp  # noqa: PLC0415
     from cupyx.profiler import benchmark  # noqa: PLC0415
 
     dev = panel_host.to("gpu")
     out: dict[str, Any] = {}
-    for key in ("trend_sma", "mean_reversion"):
+    for key in keys:
         name, grid = LARGE_GRIDS[key]
         plan = plan_sweep(dev, name, grid, fees=fees, chunk=Chunk(range(0, n_combos), slice(None)), backend="gpu")
         base = None
@@ -281,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--gpu-repeat", type=int, default=50)
     ap.add_argument("--large-repeat", type=int, default=3)
-    ap.add_argument("--variants", default="", help="';'-separated define sets, e.g. 'SWEEP_REDUCE=0;SWEEP_WARPS=4'")
+    ap.add_argument("--variants", default="", help="';'-separated define sets, e.g. 'SWEEP_REDUCE=1;SWEEP_MINB=2'")
+    ap.add_argument("--variant-strategies", default="trend_sma,mean_reversion,pairs")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-vectorbt", action="store_true")
     ap.add_argument("--no-gpu", action="store_true")
@@ -349,8 +352,8 @@ def main(argv: list[str] | None = None) -> int:
                                                    not args.no_check)
             save()
         if args.variants:
-            results["variants"] = bench_variants(big, args.variants.split(";"), args.large_combos, args.fees,
-                                                 args.large_repeat)
+            results["variants"] = bench_variants(big, args.variants.split(";"), args.variant_strategies.split(","),
+                                                 args.large_combos, args.fees, args.large_repeat)
     save()
     if args.out:
         print(f"wrote {args.out}")
