@@ -197,62 +197,85 @@ def trade_metrics(
     return _trade_dict(xp, stats, positions.dtype)
 
 
-@njit(cache=True, parallel=True)
-def trade_stats_nb(positions, gross, cost, active, out):  # pragma: no cover - compiled
-    """Per column of (T, K) inputs, stream over the bars and write into out (K, 6):
-    n_trades, n_closed, n_wins, bars exposed, bars active, turnover."""
-    n_bars, n_cols = positions.shape
-    for i in prange(n_cols):
-        prev = 0.0
-        pnl = 0.0
-        is_open = False
-        n_trades = 0
-        n_closed = 0
-        n_wins = 0
-        exposed = 0
-        n_active = 0
-        turnover = 0.0
-        for t in range(n_bars):
-            p = positions[t, i] if active[t, i] else 0.0
-            turnover += abs(p - prev)
-            if active[t, i]:
-                n_active += 1
+@njit(cache=True)
+def trade_stats_cols_nb(positions, gross, cost, active, c0, c1, out):  # pragma: no cover - compiled
+    """Trade statistics of columns c0..c1 of (T, K) inputs into out[c0:c1] (K, 6):
+    n_trades, n_closed, n_wins, bars exposed, bars active, turnover.
+
+    Streams over the bars (time outer, columns inner, for contiguous reads) with
+    one state per column; per column the operations are those of the semantics
+    page's streaming loop, in its order."""
+    n_bars = positions.shape[0]
+    width = c1 - c0
+    prev = np.zeros(width)
+    pnl = np.zeros(width)
+    is_open = np.zeros(width, dtype=np.bool_)
+    counts = np.zeros((width, 5), dtype=np.int64)  # n_trades, n_closed, n_wins, exposed, active
+    turnover = np.zeros(width)
+    for t in range(n_bars):
+        for j in range(width):
+            i = c0 + j
+            act = active[t, i]
+            p = np.float64(positions[t, i]) if act else 0.0
+            turnover[j] += abs(p - prev[j])
+            if act:
+                counts[j, 4] += 1
                 if p != 0:
-                    exposed += 1
-            old_s = (prev > 0) - (prev < 0)
+                    counts[j, 3] += 1
+            old_s = (prev[j] > 0) - (prev[j] < 0)
             new_s = (p > 0) - (p < 0)
-            if is_open:
-                pnl += gross[t, i]
+            if is_open[j]:
+                pnl[j] += gross[t, i]
             if new_s != old_s:
                 if old_s != 0:
                     if new_s == 0:
-                        pnl -= cost[t, i]
-                    n_closed += 1
-                    if pnl > 0:
-                        n_wins += 1
-                    is_open = False
+                        pnl[j] -= cost[t, i]
+                    counts[j, 1] += 1
+                    if pnl[j] > 0:
+                        counts[j, 2] += 1
+                    is_open[j] = False
                 if new_s != 0:
-                    is_open = True
-                    pnl = -np.float64(cost[t, i])
-                    n_trades += 1
+                    is_open[j] = True
+                    pnl[j] = -np.float64(cost[t, i])
+                    counts[j, 0] += 1
             elif new_s != 0:
-                pnl -= cost[t, i]
-            prev = p
-        out[i, 0] = n_trades
-        out[i, 1] = n_closed
-        out[i, 2] = n_wins
-        out[i, 3] = exposed
-        out[i, 4] = n_active
-        out[i, 5] = turnover
+                pnl[j] -= cost[t, i]
+            prev[j] = p
+    for j in range(width):
+        for m in range(5):
+            out[c0 + j, m] = counts[j, m]
+        out[c0 + j, 5] = turnover[j]
+
+
+@njit(cache=True)
+def trade_stats_nb(positions, gross, cost, active, out):  # pragma: no cover - compiled
+    """All columns, one thread (small panels: no threading overhead)."""
+    trade_stats_cols_nb(positions, gross, cost, active, 0, positions.shape[1], out)
     return out
+
+
+@njit(cache=True, parallel=True)
+def trade_stats_parallel_nb(positions, gross, cost, active, out, block):  # pragma: no cover - compiled
+    """All columns, blocks of `block` columns in parallel (large panels)."""
+    n_cols = positions.shape[1]
+    n_blocks = (n_cols + block - 1) // block
+    for b in prange(n_blocks):
+        trade_stats_cols_nb(positions, gross, cost, active, b * block, min(n_cols, (b + 1) * block), out)
+    return out
+
+
+# Below this many (bar, asset) cells the single-threaded kernel is faster.
+_PARALLEL_MIN_CELLS = 1_000_000
+_PARALLEL_BLOCK = 64
 
 
 def _trade_stats_cpu(positions: np.ndarray, gross: np.ndarray, cost: np.ndarray, active: np.ndarray) -> np.ndarray:
     out = np.empty((positions.shape[1], 6), dtype=np.float64)
-    return trade_stats_nb(
-        np.ascontiguousarray(positions), np.ascontiguousarray(gross), np.ascontiguousarray(cost),
-        np.ascontiguousarray(active, dtype=np.bool_), out,
-    )
+    args = (np.ascontiguousarray(positions), np.ascontiguousarray(gross), np.ascontiguousarray(cost),
+            np.ascontiguousarray(active, dtype=np.bool_), out)
+    if positions.size >= _PARALLEL_MIN_CELLS:
+        return trade_stats_parallel_nb(*args, _PARALLEL_BLOCK)
+    return trade_stats_nb(*args)
 
 
 _TRADE_STATS_CUDA = r"""
