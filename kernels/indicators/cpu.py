@@ -1,16 +1,18 @@
 """CPU backend of the indicators: Numba kernels over (time, column) arrays.
 
 Each indicator is a 1-D kernel `*_1d_nb` that streams over one column with
-running state, ported operation by operation from TA-Lib's C code (same sums in
-the same order, no fused multiply-add) so that results equal TA-Lib's, and a 2-D
-driver `*_nb` that runs it over the columns in parallel (`prange`).
+running state, ported from TA-Lib's C code (TA-Lib 0.8: the same sums in the same
+order, the same re-anchoring of running sums; Wilder's smoothing in RSI/ATR is
+written branch-free with precomputed factors, ~1e-16 relative from TA-Lib). The 2-D
+driver `compute_nb` runs any list of them over the columns in parallel (`prange`
+over blocks of 64 columns, gathered once into contiguous rows for all indicators).
 
 Conventions shared with the GPU kernels (`gpu.py`):
 - A column's warm-up starts at its first bar where every input is non-NaN (as the
   TA-Lib Python wrapper does), so a late-starting asset gets TA-Lib's result on
   its tail, padded with NaN.
-- Interior NaN follow TA-Lib's arithmetic (a NaN poisons running sums, is ignored by
-  comparisons), because the code is the same.
+- Interior NaN follow TA-Lib's arithmetic (a NaN poisons running sums until a
+  re-anchoring drops it, is ignored by comparisons), because the code is the same.
 - Arrays are float64 (the API converts float32 in and out); outputs are written
   into preallocated arrays, NaN outside the valid range.
 

@@ -30,9 +30,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-DEFAULT_UNROLL = 4  # rows per register batch (U); 4 measured best on an H100 (bench/results)
-DEFAULT_BLOCK = 64  # threads (columns) per block
-SPLIT_BELOW_COLUMNS = 32768  # fewer columns than this: one thread per (column, indicator)
+# Launch shapes, from bench/results/indicators_h100*.json (H100, 2520 x 5000, float64):
+# U is the number of rows per register batch, BLOCK the threads per block.
+SINGLE_UNROLL, SINGLE_BLOCK = 8, 32  # one indicator: 32-thread blocks give every SM work
+PACK_UNROLL, PACK_BLOCK = 4, 32  # several indicators, one thread per column (U=8 spills)
+SPLIT_UNROLL, SPLIT_BLOCK = 4, 128  # several indicators, one thread per (column, indicator)
+SPLIT_BELOW_COLUMNS = 32768  # fewer columns than this: split
 _OPTIONS = ("--fmad=false",)  # no contracted multiply-adds: same bits as the CPU backend
 
 
@@ -633,7 +636,7 @@ def _module(names: tuple[str, ...]) -> Any:
     return cupy.RawModule(code=_SOURCE, options=_OPTIONS, name_expressions=list(names))
 
 
-def _single_module(ctype: str, unroll: int = DEFAULT_UNROLL) -> Any:
+def _single_module(ctype: str, unroll: int = SINGLE_UNROLL) -> Any:
     """The module of every single-indicator kernel for one dtype (module-level, built lazily)."""
     return _module(tuple(_single_name(k, ctype, unroll) for k in KERNELS))
 
@@ -652,8 +655,8 @@ def run_fused(
     fields: Sequence[Any],
     items: Sequence[tuple[str, Sequence[int], Sequence[Any]]],
     *,
-    unroll: int = DEFAULT_UNROLL,
-    block: int = DEFAULT_BLOCK,
+    unroll: int | None = None,
+    block: int | None = None,
     split: bool | None = None,
 ) -> list:
     """Compute several indicators in one launch.
@@ -661,7 +664,8 @@ def run_fused(
     `fields` are C-contiguous (T, N) CuPy arrays of one dtype (float32 or float64);
     each item is (kernel, input slots into `fields`, params as ints then doubles).
     `split` runs one thread per (column, item) instead of one per column (default:
-    `use_split`). Returns the outputs of all items in order, as (T, N) arrays.
+    `use_split`); `unroll` and `block` default to the measured launch shapes above.
+    Returns the outputs of all items in order, as (T, N) arrays.
     """
     import cupy  # noqa: PLC0415
 
@@ -673,8 +677,11 @@ def run_fused(
     if split is None:
         split = use_split(n_cols, len(items))
     split = bool(split) and len(items) > 1
+    shape = (SPLIT_UNROLL, SPLIT_BLOCK) if split else (SINGLE_UNROLL, SINGLE_BLOCK) if len(items) == 1 else (PACK_UNROLL, PACK_BLOCK)
+    unroll = shape[0] if unroll is None else int(unroll)
+    block = shape[1] if block is None else int(block)
     name = kernel_name(keyed, len(fields), ctype, unroll, split)
-    func = _function(name, ctype, unroll, single and unroll == DEFAULT_UNROLL)
+    func = _function(name, ctype, unroll, single and unroll == SINGLE_UNROLL)
 
     n_out = sum(KERNELS[k].n_outputs for k, _ in keyed)
     n_scratch = sum(KERNELS[k].n_scratch for k, _ in keyed)
