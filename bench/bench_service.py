@@ -1,0 +1,340 @@
+"""End-to-end benchmark of the HTTP service (issue 5's targets).
+
+Starts the whole service in-process exactly as `rayquant serve` does (local Ray,
+coordinator, workers with their prewarm, Ray Serve), then measures over real HTTP
+(stdlib `http.client`, one keep-alive connection per client thread):
+
+  1. overhead of Serve + coordinator on a small `POST /v1/features` (a few symbols,
+     two indicators, the latest bar): round-trip p50/p99 over N sequential requests,
+     compared with calling `kernels.indicators.compute` directly on the same data
+     in this process, and per request as round trip minus the worker's own
+     compute time (`compute_ms`). Targets on a GPU machine: <= 5 ms p50, <= 15 ms p99.
+  2. 20 concurrent backtests (POST /v1/backtests?wait=true from 20 threads, distinct
+     parameters so that no result comes from the cache) while a steady stream of
+     feature requests runs: every backtest must succeed, no request may fail, and
+     the feature p99 under load must stay within the actors issue's target
+     (idle p99 + 10 ms).
+
+    python bench/bench_service.py --out bench/results/service_h100.json
+    python bench/bench_service.py --assets 50 --bars 1000 --requests 300 --out /tmp/service_cpu.json
+
+Needs only the project, its dependencies (Ray with Serve) and the standard library.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from actors.settings import DataConfig, RayConfig, Settings  # noqa: E402
+from deployments.service import free_port, start_service  # noqa: E402
+from kernels.data import synthetic_panel  # noqa: E402
+from kernels.indicators import compute  # noqa: E402
+
+FEATURE_INDICATORS = [{"name": "rsi", "params": {"timeperiod": 14}}, {"name": "ema", "params": {"timeperiod": 20}}]
+OVERHEAD_TARGET_P50_MS = 5.0
+OVERHEAD_TARGET_P99_MS = 15.0
+LOAD_P99_SLACK_MS = 10.0  # actors issue: REALTIME p99 under load <= idle p99 + 10 ms
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")
+
+
+def summary(values_s: list[float]) -> dict[str, float]:
+    ms = [v * 1e3 for v in values_s]
+    return {"n": len(ms), "p50_ms": pct(ms, 50), "p90_ms": pct(ms, 90), "p99_ms": pct(ms, 99),
+            "mean_ms": statistics.fmean(ms) if ms else float("nan"), "max_ms": max(ms) if ms else float("nan")}
+
+
+class Http:
+    """One keep-alive HTTP/1.1 connection (not thread-safe: one per thread)."""
+
+    def __init__(self, host: str, port: int, timeout: float = 600.0) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.conn = http.client.HTTPConnection(host, port, timeout=timeout)
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        for attempt in range(2):
+            try:
+                self.conn.request(method, path, body=data, headers=headers)
+                resp = self.conn.getresponse()
+                raw = resp.read()
+                return resp.status, json.loads(raw) if raw else None
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def direct_compute(panel: Any, symbols: list[str], n: int, warmup: int) -> dict[str, Any]:
+    """kernels.indicators.compute on the same sub-panel, in this process (CPU; GPU too when CuPy sees one)."""
+    specs = [(s["name"], s["params"]) for s in FEATURE_INDICATORS]
+    sub = panel.select(symbols)
+    out: dict[str, Any] = {}
+    for _ in range(warmup):
+        compute(sub, specs)
+    out["cpu"] = summary([timed(lambda: compute(sub, specs))[0] for _ in range(n)])
+    try:
+        from kernels.backend import gpu_available  # noqa: PLC0415
+
+        if gpu_available():
+            import cupy  # noqa: PLC0415
+
+            gsub = sub.to("gpu")
+
+            def run_gpu() -> None:
+                compute(gsub, specs)
+                cupy.cuda.get_current_stream().synchronize()
+
+            for _ in range(warmup):
+                run_gpu()
+            out["gpu"] = summary([timed(run_gpu)[0] for _ in range(n)])
+    except Exception as exc:  # noqa: BLE001 - the GPU comparison is optional
+        out["gpu_error"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def features_body(symbols: list[str]) -> dict[str, Any]:
+    return {"dataset": "synthetic", "symbols": symbols, "window": 1, "indicators": FEATURE_INDICATORS}
+
+
+def bench_features(client: Http, symbols: list[str], n: int, warmup: int) -> dict[str, Any]:
+    body = features_body(symbols)
+    walls, computes, errors = [], [], 0
+    for i in range(warmup + n):
+        wall, (status, out) = timed(lambda: client.request("POST", "/v1/features", body))
+        if status != 200:
+            errors += 1
+            continue
+        if i >= warmup:
+            walls.append(wall)
+            computes.append(out["compute_ms"] / 1e3)
+    overhead = [w - c for w, c in zip(walls, computes)]
+    return {"round_trip": summary(walls), "worker_compute": summary(computes), "overhead": summary(overhead),
+            "errors": errors, "device": out.get("device") if isinstance(out, dict) else None}
+
+
+def bench_layers(client: Http, coordinator: Any, symbols: list[str], n: int, warmup: int) -> dict[str, Any]:
+    """Where the round trip goes: Serve alone (GET /healthz), the coordinator alone (run_live from this driver)."""
+    import ray  # noqa: PLC0415
+
+    body = features_body(symbols)
+    payload = {k: v for k, v in body.items()}
+    health = []
+    for i in range(warmup + n):
+        wall, _ = timed(lambda: client.request("GET", "/healthz"))
+        if i >= warmup:
+            health.append(wall)
+    live, worker = [], []
+    for i in range(warmup + n):
+        wall, res = timed(lambda: ray.get(coordinator.run_live.remote("features", payload, "REALTIME", "live")))
+        if i >= warmup:
+            live.append(wall)
+            worker.append(res.seconds)
+    return {"serve_trivial_route": summary(health), "coordinator_run_live_from_driver": summary(live),
+            "worker_execute": summary(worker)}
+
+
+def bench_load(host: str, port: int, symbols: list[str], n_backtests: int, stream_hz: float,
+               assets: int) -> dict[str, Any]:
+    """n concurrent backtests (wait=true) plus a steady feature stream until they are done."""
+    done = threading.Event()
+    results: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    start_gate = threading.Barrier(n_backtests + 1)
+
+    def backtest(i: int) -> None:
+        client = Http(host, port)
+        body = {"dataset": "synthetic", "strategy": "trend_following",
+                "params": {"fast": 5 + i % 10, "slow": 40 + 5 * i}, "fees": 0.0005 + 1e-6 * i}
+        start_gate.wait()
+        try:
+            wall, (status, out) = timed(lambda: client.request("POST", "/v1/backtests?wait=true&timeout_s=600", body))
+            rec = {"status": status, "wall_s": wall, "state": (out or {}).get("state"),
+                   "device": (out or {}).get("device"), "tier": (out or {}).get("tier"),
+                   "queued_s": ((out or {}).get("timings") or {}).get("queued_s"),
+                   "error": (out or {}).get("error") if status == 200 else out}
+        except Exception as exc:  # noqa: BLE001 - recorded as a failure
+            rec = {"status": None, "wall_s": None, "state": None, "error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            client.close()
+        with lock:
+            results.append(rec)
+
+    feature_walls: list[float] = []
+    feature_errors: list[Any] = []
+
+    def stream() -> None:
+        client = Http(host, port)
+        body = features_body(symbols)
+        period = 1.0 / stream_hz
+        next_at = time.perf_counter()
+        while not done.is_set():
+            try:
+                wall, (status, out) = timed(lambda: client.request("POST", "/v1/features", body))
+                if status == 200:
+                    feature_walls.append(wall)
+                else:
+                    feature_errors.append({"status": status, "body": out})
+            except Exception as exc:  # noqa: BLE001
+                feature_errors.append(f"{type(exc).__name__}: {exc}")
+            next_at += period
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+        client.close()
+
+    threads = [threading.Thread(target=backtest, args=(i,), daemon=True) for i in range(n_backtests)]
+    streamer = threading.Thread(target=stream, daemon=True)
+    for t in threads:
+        t.start()
+    streamer.start()
+    t0 = time.perf_counter()
+    start_gate.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    done.set()
+    streamer.join()
+    ok = [r for r in results if r["status"] == 200 and r["state"] == "succeeded"]
+    return {
+        "backtests": n_backtests,
+        "backtest_assets": assets,
+        "succeeded": len(ok),
+        "failed": [r for r in results if r not in ok],
+        "backtest_wall": summary([r["wall_s"] for r in ok]),
+        "backtest_queued": summary([r["queued_s"] for r in ok if r["queued_s"] is not None]),
+        "devices_used": sorted({str(r["device"]) for r in ok}),
+        "tiers": sorted({str(r["tier"]) for r in ok}),
+        "elapsed_s": elapsed,
+        "feature_stream_hz": stream_hz,
+        "features_under_load": summary(feature_walls),
+        "feature_errors": feature_errors[:20],
+        "n_feature_errors": len(feature_errors),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, help="JSON file to write")
+    ap.add_argument("--assets", type=int, default=100, help="synthetic universe: assets (backtests use all)")
+    ap.add_argument("--bars", type=int, default=1000, help="synthetic universe: bars")
+    ap.add_argument("--symbols", type=int, default=4, help="symbols of the small features request")
+    ap.add_argument("--requests", type=int, default=1000, help="sequential feature requests measured")
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--backtests", type=int, default=20, help="concurrent backtests of the load phase")
+    ap.add_argument("--stream-hz", type=float, default=50.0, help="feature requests per second during the load")
+    ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    ap.add_argument("--cpu-workers", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    storage = Path(tempfile.mkdtemp(prefix="rayquant-bench-"))
+    port = free_port()
+    settings = Settings(
+        storage_dir=storage,
+        data=DataConfig(synthetic_assets=args.assets, synthetic_bars=args.bars),
+        ray=RayConfig(namespace="rayquant-bench"),
+        coordinator={"cpu_workers": args.cpu_workers, "result_cache_enabled": False},
+        serve={"port": port, "replica_num_cpus": 0},
+    )
+    panel = synthetic_panel(args.assets, args.bars, seed=settings.data.synthetic_seed)
+    symbols = list(panel.symbols[: args.symbols])
+    report: dict[str, Any] = {
+        "benchmark": "service",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "host": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "dtype": "float64",
+        "config": vars(args),
+        "features_request": features_body(symbols),
+    }
+    t0 = time.perf_counter()
+    service = start_service(settings, num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+    report["startup_s"] = time.perf_counter() - t0
+    try:
+        host, port = "127.0.0.1", settings.serve.port
+        client = Http(host, port)
+        status, devices = client.request("GET", "/v1/devices")
+        report["devices"] = [{k: d.get(k) for k in ("worker_id", "kind", "label", "simulated", "backend", "healthy")}
+                             for d in (devices or [])]
+        print("devices:", ", ".join(f"{d['worker_id']}={d['label']}{' (simulated)' if d['simulated'] else ''}"
+                                    for d in report["devices"]), flush=True)
+        print(f"dtype float64; features request: {len(symbols)} symbols x {args.bars} bars, "
+              f"{[s['name'] for s in FEATURE_INDICATORS]}, latest bar", flush=True)
+
+        direct = direct_compute(panel, symbols, n=min(args.requests, 500), warmup=10)
+        report["direct_compute"] = direct
+        idle = bench_features(client, symbols, args.requests, args.warmup)
+        report["features_idle"] = idle
+        rt, ov = idle["round_trip"], idle["overhead"]
+        report["overhead_vs_direct_cpu_ms"] = {"p50": rt["p50_ms"] - direct["cpu"]["p50_ms"],
+                                               "p99": rt["p99_ms"] - direct["cpu"]["p99_ms"]}
+        print(f"features idle: round trip p50 {rt['p50_ms']:.2f} ms p99 {rt['p99_ms']:.2f} ms; "
+              f"worker compute p50 {idle['worker_compute']['p50_ms']:.2f} ms; "
+              f"overhead (round trip - compute) p50 {ov['p50_ms']:.2f} ms p99 {ov['p99_ms']:.2f} ms; "
+              f"direct compute (cpu, this process) p50 {direct['cpu']['p50_ms']:.2f} ms", flush=True)
+
+        layers = bench_layers(client, service.coordinator, symbols, min(args.requests, 300), args.warmup)
+        report["layers"] = layers
+        print(f"layers p50: Serve trivial route {layers['serve_trivial_route']['p50_ms']:.2f} ms, coordinator "
+              f"run_live from the driver {layers['coordinator_run_live_from_driver']['p50_ms']:.2f} ms "
+              f"(worker execute {layers['worker_execute']['p50_ms']:.2f} ms)", flush=True)
+
+        load = bench_load(host, port, symbols, args.backtests, args.stream_hz, args.assets)
+        report["load"] = load
+        fl = load["features_under_load"]
+        print(f"load: {load['succeeded']}/{load['backtests']} backtests succeeded in {load['elapsed_s']:.2f} s "
+              f"on {load['devices_used']}; {fl['n']} feature requests under load p50 {fl['p50_ms']:.2f} ms "
+              f"p99 {fl['p99_ms']:.2f} ms, {load['n_feature_errors']} errors", flush=True)
+
+        report["targets"] = {
+            "overhead_p50_ms": {"target": OVERHEAD_TARGET_P50_MS, "measured": ov["p50_ms"],
+                                "met": ov["p50_ms"] <= OVERHEAD_TARGET_P50_MS},
+            "overhead_p99_ms": {"target": OVERHEAD_TARGET_P99_MS, "measured": ov["p99_ms"],
+                                "met": ov["p99_ms"] <= OVERHEAD_TARGET_P99_MS},
+            "load_all_complete_no_errors": {
+                "met": load["succeeded"] == load["backtests"] and load["n_feature_errors"] == 0},
+            "load_feature_p99_ms": {"target": rt["p99_ms"] + LOAD_P99_SLACK_MS, "measured": fl["p99_ms"],
+                                    "met": fl["p99_ms"] <= rt["p99_ms"] + LOAD_P99_SLACK_MS},
+        }
+        report["note"] = ("targets are for a GPU machine; on a machine without a GPU the workers are a simulated "
+                          "device and a CPU worker running the CPU backend") if not any(
+            d["kind"] == "gpu" and not d["simulated"] for d in report["devices"]) else None
+        client.close()
+    finally:
+        service.stop()
+        shutil.rmtree(storage, ignore_errors=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2, default=str))
+    print("targets:", {k: v["met"] for k, v in report["targets"].items()}, flush=True)
+    print(f"wrote {args.out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
