@@ -98,7 +98,7 @@ class StrategySpec:
 
     name: str
     fn: StrategyFn
-    params: tuple[ParamSpec, ...] = ()
+    params: tuple[ParamSpec, ...] | None = ()  # None: an unregistered callable, parameters unchecked
     sweepable: bool = False
     check: Callable[[dict[str, Any]], str | None] | None = None
     sweep_fixed: Mapping[str, Any] = field(default_factory=dict)
@@ -112,17 +112,17 @@ class StrategySpec:
 
     @property
     def defaults(self) -> dict[str, Any]:
-        return {p.name: p.default for p in self.params}
+        return {p.name: p.default for p in self.params or ()}
 
     def param(self, name: str) -> ParamSpec:
-        for p in self.params:
+        for p in self.params or ():
             if p.name == name:
                 return p
         raise StrategyError(f"strategy {self.name!r} has no parameter {name!r}; parameters: {self.param_names}")
 
     @property
     def param_names(self) -> list[str]:
-        return [p.name for p in self.params]
+        return [p.name for p in self.params or ()]
 
     def describe(self) -> dict[str, Any]:
         """A JSON-friendly description (for the service's listing endpoints)."""
@@ -142,7 +142,7 @@ class StrategySpec:
                     "window": p.window,
                     "doc": p.doc,
                 }
-                for p in self.params
+                for p in self.params or ()
             ],
         }
 
@@ -227,7 +227,7 @@ def as_spec(strategy: str | StrategySpec | StrategyFn) -> StrategySpec:
     if isinstance(strategy, str):
         return get_strategy(strategy)
     if callable(strategy):
-        return StrategySpec(name=getattr(strategy, "__name__", "user_strategy"), fn=strategy, params=None)  # type: ignore[arg-type]
+        return StrategySpec(name=getattr(strategy, "__name__", "user_strategy"), fn=strategy, params=None)
     raise StrategyError(f"strategy must be a registered name or a callable, got {type(strategy).__name__}")
 
 
