@@ -684,6 +684,7 @@ KERNEL_IDS = {
     "bbands": 7, "macd": 8, "atr": 9, "stoch": 10, "obv": 11, "vwap": 12,
 }
 N_OUTPUTS = (1, 1, 1, 1, 1, 1, 1, 3, 3, 1, 2, 1, 1)
+FIELD_TUPLE = 5  # open, high, low, close, volume
 
 
 @njit(cache=True)
@@ -723,17 +724,16 @@ def _dispatch_1d_nb(
 
 @njit(cache=True, parallel=True)
 def compute_nb(
-    fields: tuple, kinds: np.ndarray, slots: np.ndarray, iparams: np.ndarray, dparams: np.ndarray,
+    fields: tuple, nf: int, kinds: np.ndarray, slots: np.ndarray, iparams: np.ndarray, dparams: np.ndarray,
     out: np.ndarray, n_workers: int,
 ) -> None:
     """Several indicators in one pass: each column block is gathered once for all of them.
 
-    `fields` is a tuple of (T, N) arrays; spec row i runs kernel kinds[i] on fields
-    slots[i] with iparams[i] / dparams[i]; outputs are written in spec order into
+    `fields` is a tuple of (T, N) arrays of which the first `nf` are used; spec row
+    i runs kernel kinds[i] on fields slots[i] with iparams[i] / dparams[i]; outputs are written in spec order into
     `out` (n_out, T, N), allocated by the caller (NumPy backs large arrays with huge
     pages; first-touching 4 KiB pages would cost more than the indicators).
     """
-    nf = len(fields)
     n, m = fields[0].shape
     n_out = out.shape[0]
     offsets = np.zeros(kinds.shape[0], dtype=np.int64)
@@ -779,7 +779,10 @@ def run_many(fields: Sequence[np.ndarray], items: Sequence[tuple[str, Sequence[i
         dparams[i, : len(reals)] = reals
     n_out = sum(N_OUTPUTS[kd] for kd in kinds)
     out = np.empty((n_out,) + tuple(fields[0].shape))
-    compute_nb(tuple(fields), kinds, slots, iparams, dparams, out, n_workers())
+    # Numba specialises on the tuple's length: pad it to a multiple of FIELD_TUPLE so
+    # that one compiled driver serves every indicator (unused slots are never read).
+    padded = tuple(fields) + (fields[0],) * (-len(fields) % FIELD_TUPLE)
+    compute_nb(padded, len(fields), kinds, slots, iparams, dparams, out, n_workers())
     return list(out)
 
 
