@@ -123,6 +123,8 @@ def _client_env(token: str) -> dict[str, str]:
         RAY_USAGE_STATS_ENABLED="0",
         # Ray Client's proxier forks specific servers while gRPC is busy (ray-project/ray#63202).
         GRPC_ENABLE_FORK_SUPPORT="false",
+        # Stop at once on SIGTERM (no node drain: nothing here needs a graceful handover).
+        RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -327,7 +329,8 @@ def head():
         h.stop()
 
 
-def submit(head: RayHead, storage: Path, argv: list[str], submission_id: str, timeout_s: float = 240):
+def submit(head: RayHead, storage: Path, argv: list[str], submission_id: str, timeout_s: float = 240,
+           wait: bool = True, **env_vars: str):
     runtime_env = {
         "excludes": WORKING_DIR_EXCLUDES,
         "env_vars": {
@@ -335,23 +338,38 @@ def submit(head: RayHead, storage: Path, argv: list[str], submission_id: str, ti
             "RAYQUANT_DATA__SYNTHETIC_ASSETS": str(ASSETS),
             "RAYQUANT_DATA__SYNTHETIC_BARS": str(BARS),
             "RAYQUANT_RAY__NAMESPACE": "rayquant-jobs-test",
+            # As deployed: the first job creates the coordinator, later jobs join it.
+            "RAYQUANT_RAY__DETACHED": "true",
             "RAYQUANT_GPU__SIMULATION__NUM_DEVICES": "1",
+            "RAYQUANT_GPU__DEVICE__HOST_WARMUPS": "false",
             "RAYQUANT_COORDINATOR__CPU_WORKERS": "1",
+            # Small chunks: the stop test's sweep is still running when it is stopped.
+            "RAYQUANT_COORDINATOR__MAX_CELLS_PER_CHUNK": "2000",
+            **env_vars,
         },
     }
     cmd = [RAY_CLI, "job", "submit", "--address", head.dashboard_url, "--submission-id", submission_id,
            "--working-dir", str(REPO), "--runtime-env-json", json.dumps(runtime_env),
-           "--", "python", "-m", "deployments.jobs", *argv]
+           *([] if wait else ["--no-wait"]), "--", "python", "-m", "deployments.jobs", *argv]
     proc = subprocess.run(cmd, env=head.env, cwd=REPO, capture_output=True, text=True, timeout=timeout_s)
     return proc, job_info(head, submission_id)
 
 
-def job_info(head: RayHead, submission_id: str) -> dict:
-    """The Jobs REST API's record of a submission (status, message, entrypoint...)."""
-    req = urllib.request.Request(f"{head.dashboard_url}/api/jobs/{submission_id}",
+def jobs_api(head: RayHead, path: str) -> dict:
+    """GET from the Jobs REST API of the head's dashboard."""
+    req = urllib.request.Request(f"{head.dashboard_url}/api/jobs/{path}",
                                  headers={"Authorization": f"Bearer {head.env['RAY_AUTH_TOKEN']}"})
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read())
+
+
+def job_info(head: RayHead, submission_id: str) -> dict:
+    """A submission's record (status, message, entrypoint...)."""
+    return jobs_api(head, submission_id)
+
+
+def job_logs(head: RayHead, submission_id: str) -> str:
+    return jobs_api(head, f"{submission_id}/logs")["logs"]
 
 
 @pytest.mark.ray
@@ -404,3 +422,28 @@ def test_ray_job_submit_refuses_unknown_strategy(head, tmp_path):
     assert status["status"] == "FAILED", status
     assert "exit code 2" in status["message"], status
     assert "no_such_strategy" in proc.stdout + proc.stderr
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ray_job_stop_cancels_the_coordinator_job(head, tmp_path):
+    """`ray job stop` (SIGTERM to the driver): the driver cancels its coordinator job first."""
+    sid = "rq-stop"
+    # 3939 combinations in chunks of 2000 cells: thousands of chunks.
+    proc, _ = submit(head, tmp_path / "storage", ["sweep", "--grid", "fast=2:40:1", "--grid", "slow=50:150:1"],
+                     sid, wait=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    deadline = time.monotonic() + 120
+    while "chunks" not in job_logs(head, sid):
+        assert job_info(head, sid)["status"] in ("PENDING", "RUNNING"), job_logs(head, sid)
+        assert time.monotonic() < deadline, job_logs(head, sid)
+        time.sleep(0.5)
+    stop = subprocess.run([RAY_CLI, "job", "stop", "--address", head.dashboard_url, sid], env=head.env,
+                          capture_output=True, text=True, timeout=120)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    deadline = time.monotonic() + 60
+    while job_info(head, sid)["status"] not in ("STOPPED", "FAILED", "SUCCEEDED"):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert job_info(head, sid)["status"] == "STOPPED"
+    assert re.search(r"interrupted: cancelling job [0-9a-f]{32}", job_logs(head, sid)), job_logs(head, sid)
