@@ -23,6 +23,7 @@ from actors.config import CoordinatorConfig
 from actors.datasets import DatasetNotFound, DatasetStore
 from actors.fallback import Attempt, FallbackPolicy, NoCapacity, WorkerView
 from actors.job_queue import AdmissionRefused, JobQueue, QueueEntry
+from actors.live_router import is_client_error, run_with_fallback
 from actors.jobs import InvalidJobSpec, JobKind, JobRecord, JobSpec, JobState, Tier, validate_job_id
 from actors.journal import JobJournal, SqliteJobJournal
 from actors.messages import WorkItem, WorkResult
@@ -31,7 +32,6 @@ from actors.plans import ChunkSpec, JobSpecError, job_panel, plan_job
 from actors.preemptor import Preemptor
 from actors.result_cache import ResultCache, cache_key
 from actors.result_store import ResultStore
-from gpu_hal.errors import QuotaExceeded
 from gpu_hal.priority import JobClass
 from kernels.data import Panel
 
@@ -76,11 +76,6 @@ def code_version() -> str:
         h.update(path.relative_to(KERNELS_DIR).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
-
-
-def is_client_error(exc: BaseException) -> bool:
-    """Errors that another tier would repeat: bad parameters, quotas."""
-    return isinstance(exc, (ValueError, KeyError, TypeError, QuotaExceeded, JobSpecError))
 
 
 @dataclass
@@ -340,7 +335,10 @@ class Coordinator:
     # -- live path -----------------------------------------------------------------
     async def run_live(self, kind: str, payload: dict, priority: str | int = "REALTIME",
                        tenant: str = "live") -> WorkResult:
-        """Run small live work now, beside any research chunk (never queued behind it)."""
+        """Run small live work now, beside any research chunk (never queued behind it).
+
+        The fast path skips this actor altogether: `actors.live_router.LiveRouter`.
+        """
         started = time.perf_counter()
         job_class = JobClass.parse(priority)
         spec = self._spec(kind, payload)
@@ -349,26 +347,33 @@ class Coordinator:
         item = WorkItem(job_id="live", kind=spec.kind.value, payload=dict(spec.payload),
                         chunk=ChunkSpec(0, (0, sub.n_assets)), job_class=int(job_class), tenant=tenant,
                         dataset=meta.name, dataset_version=meta.version)
-        history: list[Attempt] = []
-        view = self.fallback.choose(self._views.values())
-        tier = Tier.PRIMARY
         shared = self._share(meta.name, meta.version, panel)
-        while True:
-            worker_id = view.worker_id
-            self._live_load[worker_id] += 1
+
+        async def call(view: WorkerView, it: WorkItem) -> WorkResult:
+            self._live_load[view.worker_id] += 1
             try:
-                result = await self._workers[worker_id].execute(item, shared)
-                elapsed = time.perf_counter() - started
-                self.metrics.latency(kind, job_class, elapsed)
-                return replace(result, timings={**result.timings, "coordinator_s": elapsed, "tier": tier.value})
-            except Exception as exc:
-                if is_client_error(exc):
-                    raise
-                history.append(Attempt(worker_id, tier))
-                view, tier = await self._next_tier(view, history, exc)
-                item = replace(item, tier=tier.value, attempt=item.attempt + 1)
+                return await self._workers[view.worker_id].execute(it, shared)
             finally:
-                self._live_load[worker_id] -= 1
+                self._live_load[view.worker_id] -= 1
+
+        result, tier = await run_with_fallback(item, self.fallback.choose(self._views.values()), call,
+                                               self._next_tier)
+        elapsed = time.perf_counter() - started
+        self.metrics.latency(kind, job_class, elapsed)
+        return replace(result, timings={**result.timings, "coordinator_s": elapsed, "tier": tier.value})
+
+    async def routing_table(self, dataset: str | None = None) -> dict[str, Any]:
+        """Worker handles and views, and shared dataset refs, for `LiveRouter`s."""
+        if dataset is not None:
+            meta, panel = self.datasets.load(dataset)
+            self._share(meta.name, meta.version, panel)
+        latest: dict[str, dict[str, Any]] = {}
+        for (name, version), holder in self._shared.items():
+            meta = self.datasets.latest(name)
+            if meta.version == version:
+                latest[name] = {"version": version, "n_assets": meta.n_assets, "holder": holder}
+        return {"views": list(self._views.values()), "handles": dict(getattr(self.executor, "handles", {})),
+                "datasets": latest}
 
     def _share(self, name: str, version: str, panel: Panel) -> Any:
         key = (name, version)

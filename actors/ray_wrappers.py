@@ -207,6 +207,10 @@ class CoordinatorActorImpl:
         await self._ensure_started()
         return await self.core.devices()
 
+    async def routing_table(self, dataset: str | None = None) -> dict[str, Any]:
+        await self._ensure_started()
+        return await self.core.routing_table(dataset)
+
     async def stats(self) -> dict[str, Any]:
         await self._ensure_started()
         return await self.core.stats()

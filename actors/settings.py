@@ -60,6 +60,8 @@ SERVE_RESULT_ROW_LIMIT = 1_000  # sweep combinations per result page (default)
 SERVE_MAX_RESULT_ROWS = 100_000
 SERVE_EQUITY_MAX_POINTS = 5_000  # equity-curve points per backtest result (strided beyond)
 SERVE_STARTUP_TIMEOUT_S = 600.0  # Ray + coordinator + worker prewarm + Serve
+SERVE_READY_POLL_S = 0.25  # start-up: interval between /readyz probes
+SERVE_UNAVAILABLE_RETRY_AFTER_S = 5  # Retry-After of a 503 (no capacity, coordinator unavailable)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ class ServeConfig:
     max_result_rows: int = SERVE_MAX_RESULT_ROWS
     equity_max_points: int = SERVE_EQUITY_MAX_POINTS
     startup_timeout_s: float = SERVE_STARTUP_TIMEOUT_S
+    ready_poll_s: float = SERVE_READY_POLL_S
+    unavailable_retry_after_s: int = SERVE_UNAVAILABLE_RETRY_AFTER_S
 
     def __post_init__(self) -> None:
         from gpu_hal.priority import JobClass  # noqa: PLC0415
@@ -133,10 +137,12 @@ class ServeConfig:
             raise ValueError(f"live_priority {self.live_priority} is not in live_priorities")
         if not 0 < self.wait_timeout_s <= self.max_wait_timeout_s:
             raise ValueError("need 0 < wait_timeout_s <= max_wait_timeout_s")
-        if self.coordinator_timeout_s <= 0 or self.ready_timeout_s <= 0 or self.startup_timeout_s <= 0:
+        if min(self.coordinator_timeout_s, self.ready_timeout_s, self.startup_timeout_s, self.ready_poll_s) <= 0:
             raise ValueError("timeouts must be > 0")
         if not 1 <= self.result_row_limit <= self.max_result_rows:
             raise ValueError("need 1 <= result_row_limit <= max_result_rows")
+        if self.unavailable_retry_after_s < 1:
+            raise ValueError(f"unavailable_retry_after_s must be >= 1, got {self.unavailable_retry_after_s}")
         if self.equity_max_points < 2:
             raise ValueError(f"equity_max_points must be >= 2, got {self.equity_max_points}")
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import random
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import ray  # noqa: E402
 
+from actors.live_router import LiveRouter, run_sync  # noqa: E402
 from actors.ray_wrappers import get_or_create_coordinator  # noqa: E402
 from actors.settings import DataConfig, RayConfig, Settings  # noqa: E402
 from gpu_hal.config import FaultConfig, GpuHalConfig, SimulationConfig  # noqa: E402
@@ -53,6 +55,22 @@ def live_latencies(coordinator, n: int, payload: dict) -> tuple[list[float], lis
         inside.append(res.seconds)
         COORD_S.append(res.timings.get("coordinator_s", float("nan")))
     return wall, inside
+
+
+def router_latencies(router, loop, n: int, payload: dict) -> tuple[list[float], list[float]]:
+    wall, inside = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        res = run_sync(router, loop, "features", payload, "REALTIME", "live")
+        wall.append(time.perf_counter() - t0)
+        inside.append(res.seconds)
+    return wall, inside
+
+
+def summary(wall: list[float], inside: list[float]) -> dict:
+    return {"wall_p50_ms": pct(wall, 50), "wall_p99_ms": pct(wall, 99), "worker_p50_ms": pct(inside, 50),
+            "worker_p99_ms": pct(inside, 99), "overhead_p50_ms": pct([w - i for w, i in zip(wall, inside)], 50),
+            "overhead_p99_ms": pct([w - i for w, i in zip(wall, inside)], 99)}
 
 
 def roundtrip(fn, n: int = 200) -> float:
@@ -122,6 +140,11 @@ def main() -> int:
                         "coordinator_to_worker_and_back_p50_ms": pct([c - i for c, i in zip(coord_s, inside)], 50),
                         "ray_roundtrip_ms": out["ray_roundtrip_ms"]}
     print("live idle:", out["live_idle"], flush=True)
+    router, loop = LiveRouter(coord), asyncio.new_event_loop()
+    router_latencies(router, loop, 20, payload)  # warm
+    r_wall, r_inside = router_latencies(router, loop, args.live_requests, payload)
+    out["router_idle"] = summary(r_wall, r_inside)
+    print("router idle:", out["router_idle"], flush=True)
 
     # 2. live latency with LOW sweeps saturating the device
     grid = {"fast": [int(v) for v in np.linspace(2, 60, args.grid)], "slow": [int(v) for v in np.linspace(61, 300, args.grid)]}
@@ -130,16 +153,23 @@ def main() -> int:
                                           "LOW", "research")) for i in range(args.sweeps)]
     time.sleep(1.0)
     busy_wall, busy_inside, busy_samples = [], [], []
+    rb_wall, rb_inside = [], []
     for _ in range(max(1, args.live_requests // 10)):
         busy_samples.append(len(ray.get(coord.stats.remote())["running"]))
-        w, i = live_latencies(coord, 10, payload)
+        w, i = live_latencies(coord, 5, payload)
         busy_wall += w
         busy_inside += i
+        w, i = router_latencies(router, loop, 5, payload)
+        rb_wall += w
+        rb_inside += i
     running = busy_samples
     out["live_saturated"] = {"wall_p50_ms": pct(busy_wall, 50), "wall_p99_ms": pct(busy_wall, 99),
                              "worker_p99_ms": pct(busy_inside, 99), "research_busy_fraction": sum(1 for r in running if r) / len(running),
                              "p99_minus_idle_p99_ms": pct(busy_wall, 99) - pct(wall, 99)}
     print("live saturated:", out["live_saturated"], flush=True)
+    out["router_saturated"] = {**summary(rb_wall, rb_inside),
+                               "p99_minus_idle_p99_ms": pct(rb_wall, 99) - pct(r_wall, 99)}
+    print("router saturated:", out["router_saturated"], flush=True)
     for job_id in sweeps:
         ray.get(coord.cancel.remote(job_id))
 

@@ -12,4 +12,4 @@ python3 -m pytest tests/actors -q -p no:cacheprovider 2>&1 | tee "$OUT/actors_py
 python3 bench/bench_coordinator.py --assets 500 --bars 2520 --live-requests 300 --sweeps 24 --grid 100 \
   --kills 100 --kill-interval 0.3 --jobs 200 --out "$OUT/coordinator_h100.json" > "$OUT/coordinator_log.txt" 2>&1
 echo "bench rc=$?"
-grep -E "^(workers|live|fault|kills)" "$OUT/coordinator_log.txt"
+grep -E "^(workers|live|router|fault|kills)" "$OUT/coordinator_log.txt"

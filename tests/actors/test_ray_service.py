@@ -90,3 +90,30 @@ def test_coordinator_restart_keeps_accepted_jobs(service):
     ray.kill(coordinator, no_restart=False)
     for job_id in ids:
         assert wait(coordinator, job_id)["state"] == "succeeded"
+
+
+def test_live_router_goes_straight_to_workers_and_falls_back(service):
+    import asyncio  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    from actors.live_router import LiveRouter, run_sync  # noqa: PLC0415
+    from kernels.indicators import rsi  # noqa: PLC0415
+
+    _, coordinator = service
+    router = LiveRouter(coordinator)
+    loop = asyncio.new_event_loop()
+    payload = {"dataset": "synthetic", "window": 5, "indicators": [{"name": "rsi", "params": {"timeperiod": 14}}]}
+    want = rsi(synthetic_panel(12, 400, seed=0).close, 14)[-5:]
+    res = run_sync(router, loop, "features", payload)
+    np.testing.assert_allclose(res.result["rsi_14"].to_numpy(), want, rtol=1e-12)
+    assert res.timings["tier"] == "primary"
+    ray.get(coordinator.inject_fault.remote("simgpu-0", "fail_next_kernel", tenant="live", count=1))
+    res = run_sync(router, loop, "features", payload)
+    np.testing.assert_allclose(res.result["rsi_14"].to_numpy(), want, rtol=1e-12)
+    assert router.fallbacks == 1 and res.timings["tier"] in ("same_device", "cpu")
+    with pytest.raises(KeyError):
+        run_sync(router, loop, "features", {**payload, "dataset": "nope"})
+    with pytest.raises(ValueError):
+        run_sync(router, loop, "features", {**payload, "indicators": [{"name": "bogus"}]})
+    loop.close()

@@ -1,0 +1,113 @@
+"""Live work sent straight to a worker: the coordinator is the control plane only.
+
+Research jobs go through the coordinator's queue; live requests (features,
+predictions) must not wait behind its event loop. A `LiveRouter` keeps the
+coordinator's routing table (worker handles, their health/budget views, shared
+dataset refs), refreshed every few seconds, chooses a worker with the same
+`FallbackPolicy` as the coordinator and walks the same fallback chain on a fault.
+`run_with_fallback` is the one loop both use.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Awaitable, Callable
+
+from actors.fallback import Attempt, FallbackPolicy, WorkerView
+from actors.jobs import JobKind, JobSpec, Tier
+from actors.messages import WorkItem, WorkResult
+from actors.plans import ChunkSpec, JobSpecError
+from gpu_hal.errors import QuotaExceeded
+from gpu_hal.priority import JobClass
+
+log = logging.getLogger(__name__)
+
+ROUTE_TTL_S = 2.0  # how long a routing table is used before it is fetched again
+
+
+def is_client_error(exc: BaseException) -> bool:
+    """Errors that another tier would repeat: bad parameters, quotas."""
+    return isinstance(exc, (ValueError, KeyError, TypeError, QuotaExceeded, JobSpecError))
+
+
+async def run_with_fallback(
+    item: WorkItem,
+    first: WorkerView,
+    call: Callable[[WorkerView, WorkItem], Awaitable[WorkResult]],
+    next_tier: Callable[[WorkerView, list[Attempt], BaseException], Awaitable[tuple[WorkerView, Tier]]],
+) -> tuple[WorkResult, Tier]:
+    """Run an item on `first`, then down the fallback chain on device faults."""
+    view, tier, history = first, Tier.PRIMARY, []
+    while True:
+        try:
+            return await call(view, item), tier
+        except Exception as exc:
+            if is_client_error(exc):
+                raise
+            history.append(Attempt(view.worker_id, tier))
+            view, tier = await next_tier(view, history, exc)
+            item = replace(item, tier=tier.value, attempt=item.attempt + 1)
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """What a router needs from the coordinator, fetched in one call."""
+
+    views: tuple[WorkerView, ...]
+    handles: dict[str, Any]
+    datasets: dict[str, dict[str, Any]]  # name -> {"version", "n_assets", "holder"}
+    fetched_at: float
+
+
+class LiveRouter:
+    """Runs live work on workers directly, with the coordinator's placement and fallback rules."""
+
+    def __init__(self, coordinator: Any, policy: FallbackPolicy | None = None, ttl_s: float = ROUTE_TTL_S) -> None:
+        self.coordinator = coordinator
+        self.policy = policy or FallbackPolicy()
+        self.ttl_s = ttl_s
+        self._table: RoutingTable | None = None
+        self.fallbacks = 0
+
+    async def table(self, force: bool = False, dataset: str | None = None) -> RoutingTable:
+        if force or self._table is None or time.monotonic() - self._table.fetched_at > self.ttl_s:
+            raw = await self.coordinator.routing_table.remote(dataset)
+            self._table = RoutingTable(tuple(raw["views"]), raw["handles"], raw["datasets"], time.monotonic())
+        return self._table
+
+    async def run(self, kind: str, payload: dict, priority: str | int = "REALTIME", tenant: str = "live") -> WorkResult:
+        started = time.perf_counter()
+        spec = JobSpec(JobKind.parse(kind), dict(payload))
+        name = spec.payload.get("dataset")
+        table = await self.table()
+        if name not in table.datasets:
+            table = await self.table(force=True, dataset=name)
+            if name not in table.datasets:
+                raise JobSpecError(f"unknown dataset {name!r}")
+        ds = table.datasets[name]
+        symbols = spec.payload.get("symbols")
+        item = WorkItem(job_id="live", kind=spec.kind.value, payload=dict(spec.payload),
+                        chunk=ChunkSpec(0, (0, len(symbols) if symbols else ds["n_assets"])),
+                        job_class=int(JobClass.parse(priority)), tenant=tenant, dataset=name,
+                        dataset_version=ds["version"])
+
+        async def call(view: WorkerView, it: WorkItem) -> WorkResult:
+            return await table.handles[view.worker_id].execute.remote(it, ds["holder"])
+
+        async def next_tier(failed: WorkerView, history: list[Attempt], exc: BaseException) -> tuple[WorkerView, Tier]:
+            nonlocal table
+            log.warning("live fault on %s (%s: %s); falling back", failed.worker_id, type(exc).__name__, exc)
+            table = await self.table(force=True)
+            self.fallbacks += 1
+            return self.policy.next_tier(failed, history, table.views)
+
+        result, tier = await run_with_fallback(item, self.policy.choose(table.views), call, next_tier)
+        return replace(result, timings={**result.timings, "router_s": time.perf_counter() - started,
+                                        "tier": tier.value})
+
+
+def run_sync(router: LiveRouter, loop: asyncio.AbstractEventLoop, *args: Any, **kwargs: Any) -> WorkResult:
+    """Call a router from synchronous code with a long-lived event loop."""
+    return loop.run_until_complete(router.run(*args, **kwargs))
