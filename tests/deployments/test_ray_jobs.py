@@ -447,3 +447,30 @@ def test_ray_job_stop_cancels_the_coordinator_job(head, tmp_path):
         time.sleep(0.5)
     assert job_info(head, sid)["status"] == "STOPPED"
     assert re.search(r"interrupted: cancelling job [0-9a-f]{32}", job_logs(head, sid)), job_logs(head, sid)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_example_sweep_job_script(head, tmp_path):
+    """examples/sweep_job.py (coarse sweep, fine sweep, final backtest) as a Ray job."""
+    out = tmp_path / "refine"
+    runtime_env = {"excludes": WORKING_DIR_EXCLUDES, "env_vars": {
+        "RAYQUANT_STORAGE_DIR": str(tmp_path / "storage"), "RAYQUANT_DATA__SYNTHETIC_ASSETS": str(ASSETS),
+        "RAYQUANT_DATA__SYNTHETIC_BARS": str(BARS), "RAYQUANT_RAY__NAMESPACE": "rayquant-jobs-test",
+        "RAYQUANT_RAY__DETACHED": "true"}}
+    cmd = [RAY_CLI, "job", "submit", "--address", head.dashboard_url, "--submission-id", "rq-example",
+           "--working-dir", str(REPO), "--runtime-env-json", json.dumps(runtime_env), "--",
+           "python", "examples/sweep_job.py", "--fast", "3:9:3", "--slow", "20:40:10", "--out", str(out)]
+    proc = subprocess.run(cmd, env=head.env, cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert job_info(head, "rq-example")["status"] == "SUCCEEDED"
+    summary = json.loads((out / "summary.json").read_text())
+    panel = synthetic_panel(ASSETS, BARS, seed=0)
+    costs = {"fees": 0.0005, "slippage": 0.0005}
+    coarse = sweep(panel, "trend_following", {"fast": [3, 6, 9], "slow": [20, 30, 40]}, top_k=5, backend="cpu", **costs)
+    assert summary["coarse_best"] == coarse.combo(int(coarse.top.index[0]))
+    fine = sweep(panel, "trend_following", summary["fine_grid"], top_k=5, backend="cpu", **costs)
+    assert summary["winner"] == fine.combo(int(fine.top.index[0]))
+    expected = run(panel, "trend_following", summary["winner"], backend="cpu", **costs).portfolio
+    assert summary["portfolio"]["sharpe"] == pytest.approx(float(expected["sharpe"]), rel=1e-9)
+    assert (out / "coarse_top.csv").exists() and (out / "fine_top.csv").exists()
