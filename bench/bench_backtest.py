@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
           f"GPU: {'yes' if has_gpu else 'none'}")
     results: dict[str, Any] = {
         "bench": "backtest",
-        "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+        "command": "".join(f"{k}={os.environ[k]} " for k in ("NUMBA_NUM_THREADS",) if k in os.environ)
+        + "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
         "bars": args.bars,
         "assets": args.assets,
         "params": params,
@@ -200,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_count": os.cpu_count(),
         "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", "0")) or None,
         "python": platform.python_version(),
+        "load_average_at_start": list(os.getloadavg()),
     }
     ours = bench_ours_cpu(panel, params, args.fees, args.repeat)
     results["ours_cpu"] = ours
@@ -230,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         results["target_gpu_le_5ms"] = gpu["gpu_time"]["median_ms"] <= 5.0
     if "vectorbt" in results:
         results["target_cpu_faster_than_vectorbt"] = results["ratio_vectorbt_over_ours_cpu"]["with_metrics"] > 1.0
+    results["load_average_at_end"] = list(os.getloadavg())
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
