@@ -158,9 +158,8 @@ class SweepResult:
 
     def combo(self, combo_id: int) -> dict[str, Any]:
         """One combination's parameters as plain Python values (ready for `run`)."""
-        row = self.params.loc[combo_id]
-        return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in
-                ((c, self.params[c].loc[combo_id]) for c in self.params.columns)} if len(row) else {}
+        values = ((c, self.params[c].loc[combo_id]) for c in self.params.columns)
+        return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values}
 
     @property
     def complete(self) -> bool:

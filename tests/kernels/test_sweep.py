@@ -287,6 +287,16 @@ def test_gpu_chunks_merge_exactly(panel: Panel, backend: str) -> None:
     _assert_same(merge_sweeps(parts[::-1]), full)
 
 
+@pytest.mark.gpu
+def test_gpu_warmups_run_every_kernel() -> None:
+    from kernels.backtest import gpu
+
+    fns = gpu.warmups()
+    assert len(fns) == 8
+    for fn in fns.values():
+        fn()
+
+
 # ------------------------------------------------------------------ the CUDA source on the host
 _EMU_PRELUDE = r"""
 #include <cmath>
@@ -338,7 +348,8 @@ ENTRY(double, 0) ENTRY(double, 1) ENTRY(double, 2) ENTRY(double, 3)
 """
 
 
-_EMU_BUILDS = {"default": (), "prefetch": ("SWEEP_PREFETCH=1",), "no_steady": ("SWEEP_STEADY=0",)}
+_EMU_BUILDS = {"default": (), "no_prefetch": ("SWEEP_PREFETCH=0",), "no_steady": ("SWEEP_STEADY=0",),
+               "no_prescreen": ("SWEEP_FILTER=0", "SWEEP_ZFILTER=0")}
 
 
 @pytest.fixture(scope="module", params=list(_EMU_BUILDS))
