@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -29,8 +29,8 @@ def _result_class(name: str) -> type:
 
 def encode(result: Any) -> dict[str, Any]:
     """A flat mapping of arrays, DataFrames and JSON-able values."""
-    if isinstance(result, dict):  # features: {label: DataFrame (bars x symbols)} -> one wide frame
-        return {TYPE_KEY: "frames", "frames": pd.concat(result, axis=1, names=["label", "symbol"])}
+    if isinstance(result, Mapping):  # features: {label: DataFrame (bars x symbols)} -> one wide frame
+        return {TYPE_KEY: "frames", "frames": pd.concat(dict(result.items()), axis=1, names=["label", "symbol"])}
     name = type(result).__name__
     if name not in RESULT_TYPES or not dataclasses.is_dataclass(result):
         raise TypeError(f"cannot store a {name}")

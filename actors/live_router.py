@@ -25,6 +25,11 @@ from gpu_hal.priority import JobClass
 log = logging.getLogger(__name__)
 
 ROUTE_TTL_S = 2.0  # how long a routing table is used before it is fetched again
+NO_REF = [None]  # sent instead of a dataset ref once the worker is known to hold the dataset
+
+
+class DatasetNotCached(RuntimeError):
+    """A worker was sent no dataset ref but does not hold the dataset (it restarted)."""
 
 
 def is_client_error(exc: BaseException) -> bool:
@@ -69,6 +74,7 @@ class LiveRouter:
         self.policy = policy or FallbackPolicy()
         self.ttl_s = ttl_s
         self._table: RoutingTable | None = None
+        self._cached: set[tuple[str, str, str]] = set()  # (worker, dataset, version) known to be held
         self.fallbacks = 0
 
     async def table(self, force: bool = False, dataset: str | None = None) -> RoutingTable:
@@ -94,7 +100,15 @@ class LiveRouter:
                         dataset_version=ds["version"])
 
         async def call(view: WorkerView, it: WorkItem) -> WorkResult:
-            return await table.handles[view.worker_id].execute.remote(it, ds["holder"])
+            handle, key = table.handles[view.worker_id], (view.worker_id, name, ds["version"])
+            if key in self._cached:
+                try:
+                    return await handle.execute.remote(it, NO_REF)  # skip passing (and borrowing) the ref
+                except DatasetNotCached:
+                    self._cached.discard(key)
+            result = await handle.execute.remote(it, ds["holder"])
+            self._cached.add(key)
+            return result
 
         async def next_tier(failed: WorkerView, history: list[Attempt], exc: BaseException) -> tuple[WorkerView, Tier]:
             nonlocal table

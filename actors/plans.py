@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -145,8 +145,30 @@ def merge_partials(kind: str, partials: list[Any]) -> Any:
     raise JobSpecError(f"{kind} jobs are not chunked")
 
 
-def compute_features(panel: Panel, payload: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
-    """Named indicators over the last `window` bars: {label: DataFrame (bars x symbols)}.
+@dataclass(frozen=True)
+class FeatureBlock(Mapping):
+    """Indicator values for a window of bars: host arrays, read as {label: DataFrame}.
+
+    Kept as NumPy so that it crosses processes cheaply (a DataFrame per label costs
+    milliseconds to serialise in a threaded actor); frames are built on access.
+    """
+
+    index: np.ndarray  # datetime64[ns], (window,)
+    symbols: tuple[str, ...]
+    values: dict[str, np.ndarray]  # label -> (window, n_symbols)
+
+    def __getitem__(self, label: str) -> pd.DataFrame:
+        return pd.DataFrame(self.values[label], index=pd.DatetimeIndex(self.index), columns=list(self.symbols))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def compute_features(panel: Panel, payload: Mapping[str, Any]) -> FeatureBlock:
+    """Named indicators over the last `window` bars of a panel.
 
     Indicators see the whole history (their warm-up), only the window is returned.
     """
@@ -159,8 +181,5 @@ def compute_features(panel: Panel, payload: Mapping[str, Any]) -> dict[str, pd.D
     window = int(payload.get("window") or panel.n_bars)
     if window < 1:
         raise JobSpecError(f"window must be >= 1, got {window}")
-    index = pd.DatetimeIndex(panel.index[-window:])
-    return {
-        label: pd.DataFrame(to_numpy(values[-window:]), index=index, columns=list(panel.symbols))
-        for label, values in compute(panel, specs).items()
-    }
+    values = {label: to_numpy(v[-window:]) for label, v in compute(panel, specs).items()}
+    return FeatureBlock(index=np.asarray(panel.index[-window:]), symbols=tuple(panel.symbols), values=values)

@@ -16,6 +16,7 @@ import ray
 
 from actors.coordinator import Coordinator
 from actors.datasets import DatasetStore
+from actors.live_router import DatasetNotCached
 from actors.messages import WorkItem, WorkResult
 from actors.settings import Settings
 from actors.worker import Worker
@@ -43,6 +44,8 @@ class WorkerActorImpl:
             if panel is not None:
                 self._panels.move_to_end(key)
                 return panel
+        if holder[0] is None:
+            raise DatasetNotCached(f"{key[0]}@{key[1]} is not cached on this worker; send its ref")
         panel = ray.get(holder[0])
         with self._lock:
             self._panels[key] = panel
