@@ -16,7 +16,7 @@ TYPE_KEY = "__type__"
 NESTED_SEP = "--"  # field--subfield (the ResultStore allows letters, digits, "_" and "-")
 
 RESULT_TYPES: dict[str, str] = {
-    "RunResult": "kernels.backtest.run",
+    "RunResult": "kernels.backtest.runner",
     "SweepResult": "kernels.backtest.sweep",
 }
 

@@ -135,7 +135,7 @@ def merge_partials(kind: str, partials: list[Any]) -> Any:
     if len(partials) == 1:
         return partials[0]
     if kind == "backtest":
-        from kernels.backtest.run import merge_runs  # noqa: PLC0415
+        from kernels.backtest.runner import merge_runs  # noqa: PLC0415
 
         return merge_runs(partials)
     if kind == "sweep":

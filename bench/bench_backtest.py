@@ -144,7 +144,7 @@ def gpu_breakdown(dev, params: dict, fees: float, repeat: int) -> dict[str, floa
     from kernels.backtest.engine import simulate  # noqa: PLC0415
     from kernels.strategies import get_strategy  # noqa: PLC0415
 
-    mod = importlib.import_module("kernels.backtest.run")
+    mod = importlib.import_module("kernels.backtest.runner")
     fn = get_strategy("trend_following").fn
     pos = fn(dev, **params)
     sim = simulate(cp, dev.close, pos, fees, 0.0)

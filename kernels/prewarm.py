@@ -1,24 +1,57 @@
-"""The GPU kernels of every family, as warm-up callables.
+"""Warm-up callables for every compiled kernel, so that no request pays compilation.
 
-Each family's `gpu.py` exposes `warmups() -> dict[str, Callable[[], None]]`: one
-entry per compiled kernel, which compiles it (CuPy compiles lazily) and runs it once
-on tiny inputs. `gpu_hal.realtime` calls these at start so that the first request
-pays no compilation.
+GPU: each module in `GPU_FAMILIES` exposes `warmups() -> dict[str, Callable[[], None]]`,
+one entry per compiled CUDA kernel (CuPy compiles lazily). CPU: `cpu_warmups()` runs
+the public API once on a tiny panel, which compiles (or loads from Numba's cache)
+every Numba kernel behind it. `gpu_hal.realtime` calls these at start.
 """
 from __future__ import annotations
 
 import importlib
 from typing import Callable
 
-GPU_FAMILIES: tuple[str, ...] = ("kernels.indicators.gpu", "kernels.backtest.gpu")
+GPU_FAMILIES: tuple[str, ...] = (
+    "kernels.indicators.gpu",
+    "kernels.backtest.gpu",
+    "kernels.backtest.engine",
+    "kernels.backtest.metrics",
+    "kernels.strategies.builtin",
+)
+
+# A tiny sweep grid per built-in strategy (valid on WARMUP_BARS bars).
+WARMUP_ASSETS, WARMUP_BARS = 4, 64
+WARMUP_GRIDS: dict[str, dict[str, list]] = {
+    "trend_following": {"fast": [2, 3], "slow": [5]},
+    "momentum": {"lookback": [2, 3]},
+    "mean_reversion": {"window": [5, 6]},
+    "pairs": {"window": [5, 6]},
+}
 
 
 def gpu_warmups() -> dict[str, Callable[[], None]]:
-    """Every GPU kernel's warm-up callable, keyed "family.kernel"."""
+    """Every GPU kernel's warm-up callable, keyed "<module>.<kernel>"."""
     out: dict[str, Callable[[], None]] = {}
     for module_name in GPU_FAMILIES:
         module = importlib.import_module(module_name)
-        family = module_name.split(".")[1]
+        label = module_name.removeprefix("kernels.")
         for name, fn in module.warmups().items():
-            out[f"{family}.{name}"] = fn
+            out[f"{label}.{name}"] = fn
+    return out
+
+
+def cpu_warmups() -> dict[str, Callable[[], None]]:
+    """The CPU backend's kernels, exercised once through the public API."""
+    from kernels.backtest import run, sweep  # noqa: PLC0415
+    from kernels.data import synthetic_panel  # noqa: PLC0415
+    from kernels.indicators import INDICATORS, compute  # noqa: PLC0415
+
+    panel = synthetic_panel(WARMUP_ASSETS, WARMUP_BARS, seed=0)
+    small = {"timeperiod": 3}
+    specs = [{"name": name, "params": small} if any(p.name == "timeperiod" for p in ind.params) else name
+             for name, ind in INDICATORS.items()]
+    out: dict[str, Callable[[], None]] = {"indicators.compute": lambda: compute(panel, specs)}
+    for strategy, grid in WARMUP_GRIDS.items():
+        first = {k: v[0] for k, v in grid.items()}
+        out[f"backtest.run.{strategy}"] = lambda s=strategy, p=first: run(panel, s, p, backend="cpu")
+        out[f"backtest.sweep.{strategy}"] = lambda s=strategy, g=grid: sweep(panel, s, g, backend="cpu")
     return out

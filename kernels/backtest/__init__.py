@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 _EXPORTS = {
-    "run": "kernels.backtest.run",
-    "RunResult": "kernels.backtest.run",
+    "run": "kernels.backtest.runner",
+    "RunResult": "kernels.backtest.runner",
     "sweep": "kernels.backtest.sweep",
     "SweepResult": "kernels.backtest.sweep",
     "Chunk": "kernels.backtest.sweep",

@@ -440,7 +440,7 @@ def plan_sweep(
     bars_per_year: float = 252,
 ) -> SweepPlan:
     """Validate a sweep's arguments and prepare its kernel inputs (see `sweep`)."""
-    from kernels.backtest.run import check_close  # noqa: PLC0415
+    from kernels.backtest.runner import check_close  # noqa: PLC0415
 
     close, symbols = _close_and_symbols(data)
     fees = _check_rate("fees", fees)

@@ -1,4 +1,4 @@
-"""kernels.backtest.run: arrays and metrics against the plain-loop reference, merging
+"""kernels.backtest.runner (`run`): arrays and metrics against the plain-loop reference, merging
 runs over asset chunks, input validation, GPU/CPU parity."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from kernels.backend import BackendUnavailable, gpu_available, is_gpu_array, to_
 from kernels.backtest import METRICS, RunResult, run
 from kernels.backtest import metrics as M
 from kernels.backtest.engine import simulate
-from kernels.backtest.run import BacktestInputError, merge_runs
+from kernels.backtest.runner import BacktestInputError, merge_runs
 from kernels.data import DataValidationError, Panel, synthetic_panel, with_late_start
 from kernels.strategies import StrategyError, UnknownStrategy
 from tests.conftest import backends

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
-import types
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Mapping, Sequence
@@ -300,16 +298,3 @@ def merge_runs(results: Sequence[RunResult]) -> RunResult:
         slippage=first.slippage,
         bars_per_year=bpy,
     )
-
-
-class _CallableModule(types.ModuleType):
-    """Importing this submodule binds `kernels.backtest.run` to the module, which
-    shadows the package's lazy export of the function `run`; making the module
-    callable keeps `from kernels.backtest import run; run(...)` working in every
-    import order."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> RunResult:
-        return run(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
