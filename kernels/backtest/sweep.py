@@ -542,10 +542,12 @@ def _build(params: pd.DataFrame, table: np.ndarray, port: np.ndarray, state: Swe
     from kernels.backtest.metrics import METRICS  # noqa: PLC0415
 
     ids = params.index.to_numpy()
-    syms = np.asarray([state.symbols_all[i] for i in state.assets], dtype=object)
+    syms = [state.symbols_all[i] for i in state.assets]
     n_combos, n_assets = len(ids), len(syms)
-    index = pd.MultiIndex.from_arrays([np.repeat(ids, n_assets), np.tile(syms, n_combos)],
-                                      names=["combo_id", "symbol"])
+    # Rows are combos x assets in order: build the index from its levels (no string factorising).
+    index = pd.MultiIndex(levels=[pd.Index(ids), pd.Index(syms, dtype=object)],
+                          codes=[np.repeat(np.arange(n_combos), n_assets), np.tile(np.arange(n_assets), n_combos)],
+                          names=["combo_id", "symbol"], verify_integrity=False)
     asset_metrics = pd.DataFrame(table.reshape(n_combos * n_assets, len(METRICS)), index=index,
                                  columns=list(METRICS))
     portfolio = pd.DataFrame(port, index=pd.Index(ids, name="combo_id"), columns=list(METRICS))
