@@ -17,9 +17,10 @@ journaled) like every other job. Results land under --out (default
 
 File names are fixed: no client string (strategy, symbols, parameters) becomes a
 path. summary.json is written last (atomically), so its presence marks a complete
-output. Exit status: 0 succeeded, 1 the job failed, was cancelled or timed out,
-2 invalid arguments (the coordinator's message is printed), 130 interrupted (the
-job is cancelled first; `ray job stop` sends SIGTERM, handled the same way).
+output. Exit status: 0 succeeded; 1 the job failed, was cancelled, timed out or was
+not accepted (queue full); 2 invalid arguments (the coordinator's message is
+printed); 130 interrupted (the driver asks the coordinator to cancel the job first;
+`ray job stop` sends SIGTERM, handled the same way).
 """
 from __future__ import annotations
 
@@ -277,6 +278,7 @@ def run_job(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     """Connect, submit, wait with progress, write outputs; returns the exit status."""
     stream = stream or sys.stdout
     from actors.client import connect  # noqa: PLC0415 - imports Ray
+    from actors.job_queue import AdmissionRefused  # noqa: PLC0415
 
     try:
         kind, payload = build_request(args)
@@ -292,6 +294,9 @@ def run_job(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     except (ValueError, KeyError, TypeError) as exc:
         print(f"error: {_cause(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except AdmissionRefused as exc:  # the tenant's or the class's queue is full: try again later
+        print(f"error: not accepted: {_cause(exc)}", file=sys.stderr)
+        return EXIT_JOB_FAILED
     print(f"submitted {kind} job {job_id} ({args.priority}, tenant {args.tenant})", file=stream, flush=True)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
