@@ -159,8 +159,22 @@ def bench_layers(client: Http, coordinator: Any, symbols: list[str], n: int, war
         if i >= warmup:
             live.append(wall)
             worker.append(res.seconds)
+    routed = []
+    try:  # the replica's path: LiveRouter straight to a worker (actors.live_router)
+        import asyncio  # noqa: PLC0415
+
+        from actors.live_router import LiveRouter, run_sync  # noqa: PLC0415
+
+        router, loop = LiveRouter(coordinator), asyncio.new_event_loop()
+        for i in range(warmup + n):
+            wall, _ = timed(lambda: run_sync(router, loop, "features", payload, "REALTIME", "live"))
+            if i >= warmup:
+                routed.append(wall)
+        loop.close()
+    except ImportError:
+        pass
     return {"serve_trivial_route": summary(health), "coordinator_run_live_from_driver": summary(live),
-            "worker_execute": summary(worker)}
+            "live_router_from_driver": summary(routed), "worker_execute": summary(worker)}
 
 
 def bench_load(host: str, port: int, symbols: list[str], n_backtests: int, stream_hz: float,
@@ -302,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         layers = bench_layers(client, service.coordinator, symbols, min(args.requests, 300), args.warmup)
         report["layers"] = layers
         print(f"layers p50: Serve trivial route {layers['serve_trivial_route']['p50_ms']:.2f} ms, coordinator "
-              f"run_live from the driver {layers['coordinator_run_live_from_driver']['p50_ms']:.2f} ms "
+              f"run_live from the driver {layers['coordinator_run_live_from_driver']['p50_ms']:.2f} ms, LiveRouter "
+              f"from the driver {layers['live_router_from_driver']['p50_ms']:.2f} ms "
               f"(worker execute {layers['worker_execute']['p50_ms']:.2f} ms)", flush=True)
 
         load = bench_load(host, port, symbols, args.backtests, args.stream_hz, args.assets)

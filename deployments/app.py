@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,11 +51,16 @@ class RayQuantIngress:
         self.coordinator = get_or_create_coordinator(settings)
         # Start (or join) the coordinator now: its workers prewarm while the replica comes up.
         self._starting = self.coordinator.start.remote()
+        # Inline-bar features run here on the CPU: load their compiled kernels off the request path.
+        threading.Thread(target=warm_inline_features, name="rayquant-warmup", daemon=True).start()
 
     def __serve_build_asgi_app__(self) -> Any:
+        from actors.fallback import FallbackPolicy  # noqa: PLC0415
+        from actors.live_router import LiveRouter  # noqa: PLC0415
         from deployments.routes import Service, create_api  # noqa: PLC0415
 
-        return create_api(Service(self.coordinator, self.config))
+        live = LiveRouter(self.coordinator, FallbackPolicy(self.settings.coordinator.fallback))
+        return create_api(Service(self.coordinator, self.config, live))
 
     async def check_health(self) -> None:
         """Serve's replica health check: the coordinator must answer."""
@@ -63,6 +69,17 @@ class RayQuantIngress:
 
 async def _await(ref: Any) -> Any:
     return await ref
+
+
+def warm_inline_features() -> None:
+    """Run every indicator once on a tiny panel (Numba loads or compiles its kernels)."""
+    try:
+        from kernels.data import synthetic_panel  # noqa: PLC0415
+        from kernels.indicators import INDICATORS, compute  # noqa: PLC0415
+
+        compute(synthetic_panel(2, 64, seed=0), list(INDICATORS))
+    except Exception:  # noqa: BLE001 - a warm-up never takes the replica down
+        log.warning("inline features warm-up failed", exc_info=True)
 
 
 def deployment_options(settings: Settings) -> dict[str, Any]:

@@ -30,6 +30,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from actors.settings import SERVE_UNAVAILABLE_RETRY_AFTER_S
+
 log = logging.getLogger("rayquant.http")
 
 
@@ -100,10 +102,12 @@ def guess_field(message: str, params_field: str = "params", bars_field: str = "f
     return None
 
 
-def domain_error(exc: BaseException, *, params_field: str = "params", data_field: str = "file") -> ApiError:
+def domain_error(exc: BaseException, *, params_field: str = "params", data_field: str = "file",
+                 retry_after_s: int = SERVE_UNAVAILABLE_RETRY_AFTER_S) -> ApiError:
     """Map an exception from the coordinator, a worker or the kernels to an ApiError.
 
-    Unknown exceptions are returned as 500s by the caller (they are server faults).
+    Unknown exceptions are re-raised (they are server faults: 500). `retry_after_s` is
+    the Retry-After of 503s (ServeConfig.unavailable_retry_after_s).
     """
     from actors.coordinator import JobNotFound, JobNotReady  # noqa: PLC0415
     from actors.datasets import DatasetNotFound, InvalidDatasetName  # noqa: PLC0415
@@ -124,7 +128,7 @@ def domain_error(exc: BaseException, *, params_field: str = "params", data_field
                         headers={"Retry-After": str(retry)})
     if isinstance(err, NoCapacity):
         return ApiError(503, "no_capacity", f"no worker can take this work now: {getattr(err, 'reason', message)}",
-                        headers={"Retry-After": "5"})
+                        headers={"Retry-After": str(retry_after_s)})
     if isinstance(err, (JobNotFound, InvalidJobId)):
         return ApiError(404, "not_found", message)
     if isinstance(err, JobNotReady):
@@ -143,7 +147,7 @@ def domain_error(exc: BaseException, *, params_field: str = "params", data_field
         return ApiError(422, "validation_error", message, guess_field(message, params_field, data_field))
     if _is_unavailable(err):
         return ApiError(503, "coordinator_unavailable", f"the coordinator did not answer: {message}",
-                        headers={"Retry-After": "5"})
+                        headers={"Retry-After": str(retry_after_s)})
     raise exc
 
 

@@ -46,23 +46,49 @@ PARQUET_MAGIC = b"PAR1"
 
 @dataclass
 class Service:
-    """What the routes use: the coordinator actor handle and the HTTP configuration."""
+    """What the routes use: the coordinator actor handle, a live router and the HTTP configuration.
+
+    `live` (an `actors.live_router.LiveRouter`) sends live work straight to a worker
+    with the coordinator's placement and fallback rules; without it, or when a
+    request pins a dataset version, live work goes through `coordinator.run_live`.
+    """
 
     coordinator: Any
     config: ServeConfig
+    live: Any = None
+
+    async def run_live(self, kind: str, payload: dict[str, Any], priority: str, tenant: str,
+                       params_field: str = "params") -> Any:
+        """Live work now (never queued behind research jobs); domain errors become ApiErrors."""
+        if self.live is None or payload.get("dataset_version"):
+            return await self.call("run_live", kind, payload, priority, tenant, params_field=params_field)
+        try:
+            return await bounded(self.live.run(kind, payload, priority, tenant), self.config.coordinator_timeout_s)
+        except Exception as exc:  # mapped to 4xx/503, or re-raised as a server fault
+            raise domain_error(exc, params_field=params_field,
+                               retry_after_s=self.config.unavailable_retry_after_s) from exc
 
     async def call(self, method: str, *args: Any, timeout_s: Optional[float] = None,
                    params_field: str = "params", data_field: str = "file") -> Any:
         """Await one coordinator method; domain errors become ApiErrors."""
         try:
             ref = getattr(self.coordinator, method).remote(*args)
-            return await asyncio.wait_for(_awaitable(ref), timeout_s or self.config.coordinator_timeout_s)
+            return await bounded(_awaitable(ref), timeout_s or self.config.coordinator_timeout_s)
         except Exception as exc:  # mapped to 4xx/503, or re-raised as a server fault
-            raise domain_error(exc, params_field=params_field, data_field=data_field) from exc
+            raise domain_error(exc, params_field=params_field, data_field=data_field,
+                               retry_after_s=self.config.unavailable_retry_after_s) from exc
 
 
 async def _awaitable(ref: Any) -> Any:
     return await ref
+
+
+async def bounded(coro: Any, timeout_s: float) -> Any:
+    """`await coro` with a deadline (asyncio.timeout where it exists: no extra task per call)."""
+    if hasattr(asyncio, "timeout"):  # Python >= 3.11
+        async with asyncio.timeout(timeout_s):
+            return await coro
+    return await asyncio.wait_for(coro, timeout_s)
 
 
 def get_service(request: Request) -> Service:
@@ -181,17 +207,29 @@ def sweep_result(job_id: str, result: Any, offset: int, limit: int) -> SweepResu
     )
 
 
-def features_public(frames: dict[str, pd.DataFrame], *, source: str, priority: str, device: str, backend: str,
-                    simulated: bool, compute_s: float, dataset: Optional[str] = None,
-                    dataset_version: Optional[str] = None) -> FeaturesPublic:
+def feature_arrays(result: Any) -> tuple[np.ndarray, list[str], dict[str, np.ndarray]]:
+    """(index, symbols, {label: (bars, symbols) array}) from a FeatureBlock or a {label: DataFrame} mapping."""
+    values = getattr(result, "values", None)
+    if isinstance(values, dict) and hasattr(result, "index") and hasattr(result, "symbols"):  # actors.plans.FeatureBlock
+        return np.asarray(result.index), [str(s) for s in result.symbols], {str(k): np.asarray(v) for k, v in
+                                                                            values.items()}
+    frames = {str(label): result[label] for label in result}
     first = next(iter(frames.values()))
+    return (np.asarray(pd.DatetimeIndex(first.index)), [str(s) for s in first.columns],
+            {label: df.to_numpy() for label, df in frames.items()})
+
+
+def features_public(result: Any, *, source: str, priority: str, device: str, backend: str, simulated: bool,
+                    compute_s: float, dataset: Optional[str] = None,
+                    dataset_version: Optional[str] = None) -> FeaturesPublic:
+    index, symbols, values = feature_arrays(result)
     return FeaturesPublic(
         source=source,  # type: ignore[arg-type]
         dataset=dataset,
         dataset_version=dataset_version,
-        symbols=[str(s) for s in first.columns],
-        timestamps=[t.isoformat() for t in pd.DatetimeIndex(first.index)],
-        features={label: _finite(df.to_numpy()) for label, df in frames.items()},
+        symbols=symbols,
+        timestamps=[t.isoformat() for t in pd.DatetimeIndex(index)],
+        features={label: _finite(arr) for label, arr in values.items()},
         priority=priority,
         device=device,
         backend=backend,
@@ -244,7 +282,7 @@ WaitTimeout = Annotated[Optional[float], Query(gt=0, description="seconds to wai
                                                                  "config, at most max_wait_timeout_s)")]
 Offset = Annotated[int, Query(ge=0)]
 RowLimit = Annotated[Optional[int], Query(ge=1, description="rows per page (default and maximum from config)")]
-ListLimit = Annotated[Optional[int], Query(ge=1, le=10_000)]
+ListLimit = Annotated[Optional[int], Query(ge=1, description="at most this many (capped by the coordinator)")]
 TenantFilter = Annotated[Optional[str], Query(max_length=64)]
 
 
@@ -333,7 +371,7 @@ def build_router(config: ServeConfig) -> APIRouter:
         payload = body.payload()
         if body.bars is not None:
             return await _inline_features(body, payload, priority)
-        live = await svc.call("run_live", "features", payload, priority, config.live_tenant, params_field="indicators")
+        live = await svc.run_live("features", payload, priority, config.live_tenant, params_field="indicators")
         return features_public(live.result, source="dataset", priority=priority, device=live.device,
                                backend=live.backend, simulated=bool(live.simulated), compute_s=live.seconds,
                                dataset=body.dataset, dataset_version=body.dataset_version)
@@ -397,7 +435,7 @@ async def _inline_features(body: FeaturesCreate, payload: dict[str, Any], priori
 
     assert body.bars is not None
 
-    def work() -> tuple[dict[str, pd.DataFrame], float]:
+    def work() -> tuple[Any, float]:
         try:
             panel = Panel.from_frame(body.bars.frame())
         except (ValueError, TypeError) as exc:  # DataValidationError and pandas' parsing errors

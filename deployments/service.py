@@ -23,8 +23,6 @@ from actors.settings import Settings
 
 log = logging.getLogger("rayquant.service")
 
-READY_POLL_S = 0.25
-
 
 @dataclass
 class RunningService:
@@ -145,19 +143,19 @@ def deploy_app(settings: Settings, *, name: Optional[str] = None, route_prefix: 
     return app_name
 
 
-def wait_ready(url: str, timeout_s: float, api_prefix: str = "") -> dict[str, Any]:
+def wait_ready(url: str, timeout_s: float, poll_s: float = 0.25) -> dict[str, Any]:
     """Poll GET /readyz until it answers 200; returns its body (TimeoutError otherwise)."""
     deadline = time.monotonic() + timeout_s
     last = "no answer"
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{url}{api_prefix}/readyz", timeout=5) as resp:  # noqa: S310 - our URL
+            with urllib.request.urlopen(f"{url}/readyz", timeout=max(poll_s, 1.0)) as resp:  # noqa: S310 - our URL
                 return json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             last = exc.read().decode(errors="replace")
         except (urllib.error.URLError, OSError) as exc:
             last = str(exc)
-        time.sleep(READY_POLL_S)
+        time.sleep(poll_s)
     raise TimeoutError(f"{url}/readyz not ready after {timeout_s:.0f} s: {last}")
 
 
@@ -184,7 +182,7 @@ def start_service(settings: Settings, *, num_cpus: Optional[int] = None, num_gpu
         url = f"http://{host}:{cfg.port}{prefix}"
         service = RunningService(settings=settings, url=url, dashboard_url=dashboard_url(), coordinator=coordinator,
                                  started_ray=started and not settings.ray.address, app_names=[app_name])
-        wait_ready(url, cfg.startup_timeout_s)
+        wait_ready(url, cfg.startup_timeout_s, cfg.ready_poll_s)
         log.info("service ready at %s in %.1f s", url, time.perf_counter() - t0)
         return service
     except BaseException:
