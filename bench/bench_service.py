@@ -282,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "benchmark": "service",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "host": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "host": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+                 "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None},
         "dtype": "float64",
         "config": vars(args),
         "features_request": features_body(symbols),
