@@ -87,9 +87,6 @@ class WorkerActorImpl:
         return os.getpid()
 
 
-WorkerActor = ray.remote(WorkerActorImpl)
-
-
 class RayWorkerClient:
     """A `WorkerClient` over a worker actor handle."""
 
@@ -128,7 +125,11 @@ class RayExecutor:
         )
         if rc.detached:
             options["lifetime"] = "detached"
-        return WorkerActor.options(**options).remote(worker_id, kind, self.settings, slot)
+        from actors.cpu_worker import CPUWorker  # noqa: PLC0415 - they build on this module
+        from actors.gpu_worker import GPUWorker  # noqa: PLC0415
+
+        actor_class = GPUWorker if kind == "gpu" else CPUWorker
+        return actor_class.options(**options).remote(worker_id, self.settings, slot)
 
     async def start_workers(self) -> list[RayWorkerClient]:
         sim = self.settings.gpu.simulation
