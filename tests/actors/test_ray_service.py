@@ -22,7 +22,13 @@ BT = {"dataset": "synthetic", "strategy": "trend_following", "params": {"fast": 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     storage = tmp_path_factory.mktemp("storage")
-    ray.init(num_cpus=2, include_dashboard=False, namespace="rayquant-test", ignore_reinit_error=True)
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        metrics_port = sock.getsockname()[1]
+    ray.init(num_cpus=2, include_dashboard=False, namespace="rayquant-test", ignore_reinit_error=True,
+             _metrics_export_port=metrics_port)
     settings = Settings(
         storage_dir=storage,
         data=DataConfig(synthetic_assets=12, synthetic_bars=400),
@@ -32,7 +38,7 @@ def service(tmp_path_factory):
     )
     coordinator = get_or_create_coordinator(settings)
     ray.get(coordinator.start.remote(), timeout=300)
-    yield settings, coordinator
+    yield settings, coordinator, metrics_port
     ray.shutdown()
 
 
@@ -55,7 +61,7 @@ def wait(coordinator, job_id: str, timeout: float = 240) -> dict:
 
 
 def test_backtest_job_through_ray_actors(service):
-    _, coordinator = service
+    _, coordinator, _ = service
     job_id = ray.get(coordinator.submit.remote("backtest", BT, "LOW", "alice"))
     status = wait(coordinator, job_id)
     assert status["state"] == "succeeded", status
@@ -68,7 +74,7 @@ def test_backtest_job_through_ray_actors(service):
 
 
 def test_worker_killed_mid_job_loses_nothing(service):
-    _, coordinator = service
+    _, coordinator, _ = service
     handle = ray.get(coordinator.worker_handle.remote("simgpu-0"))
     ray.get(coordinator.inject_fault.remote("simgpu-0", "slow_down", seconds=0.3))
     job_id = ray.get(coordinator.submit.remote("backtest", {**BT, "fees": 0.002}, "LOW", "alice"))
@@ -84,7 +90,7 @@ def test_worker_killed_mid_job_loses_nothing(service):
 
 
 def test_coordinator_restart_keeps_accepted_jobs(service):
-    _, coordinator = service
+    _, coordinator, _ = service
     ids = [ray.get(coordinator.submit.remote("backtest", {**BT, "params": {"fast": f, "slow": 25}}, "LOW", "bob"))
            for f in (3, 4, 6)]
     ray.kill(coordinator, no_restart=False)
@@ -100,7 +106,7 @@ def test_live_router_goes_straight_to_workers_and_falls_back(service):
     from actors.live_router import LiveRouter, run_sync  # noqa: PLC0415
     from kernels.indicators import rsi  # noqa: PLC0415
 
-    _, coordinator = service
+    _, coordinator, _ = service
     router = LiveRouter(coordinator)
     loop = asyncio.new_event_loop()
     payload = {"dataset": "synthetic", "window": 5, "indicators": [{"name": "rsi", "params": {"timeperiod": 14}}]}
@@ -117,3 +123,22 @@ def test_live_router_goes_straight_to_workers_and_falls_back(service):
     with pytest.raises(ValueError):
         run_sync(router, loop, "features", {**payload, "indicators": [{"name": "bogus"}]})
     loop.close()
+
+
+def test_prometheus_metrics_are_exported(service):
+    import httpx  # noqa: PLC0415
+
+    _, coordinator, port = service
+    job_id = ray.get(coordinator.submit.remote("backtest", {**BT, "fees": 0.003}, "LOW", "metrics"))
+    assert wait(coordinator, job_id)["state"] == "succeeded"
+    wanted = ("ray_rayquant_job_latency_seconds_count", "ray_rayquant_result_cache_total",
+              "ray_rayquant_queue_depth", "ray_rayquant_fallbacks_total", "ray_rayquant_device_memory_free_bytes")
+    deadline, text = time.time() + 60, ""
+    while time.time() < deadline:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        if all(name in text for name in wanted):
+            break
+        time.sleep(2)
+    missing = [name for name in wanted if name not in text]
+    assert not missing, f"not exported: {missing}"
+    assert 'kind="backtest"' in text and 'outcome="miss"' in text
