@@ -82,6 +82,15 @@ class RayHead:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
+    def diagnostics(self, patterns: tuple[str, ...] = ("ray_client_server*.err", "raylet.err", "gcs_server.err")) -> str:
+        """Tails of the head's log and of its session's logs (for failure messages)."""
+        parts = [f"--- ray start log ---\n{self.log()}"]
+        logs = self.temp_dir / "session_latest" / "logs"
+        for pattern in patterns:
+            for path in sorted(logs.glob(pattern)) if logs.is_dir() else []:
+                parts.append(f"--- {path.name} ---\n{path.read_text(errors='replace')[-2000:]}")
+        return "\n".join(parts)
+
     def session_pids(self) -> list[int]:
         """Processes of the head's session (it was started with start_new_session)."""
         out = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True, check=True).stdout
