@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.backtest.grid import KIND
+from kernels.strategies.builtin import band_step_nb
 
 N_ACC = 11
 MAGIC = 6755399441055744.0  # 1.5 * 2^52: x + MAGIC - MAGIC rounds |x| < 2^51 to an integer
@@ -286,18 +287,7 @@ def unit_band_nb(pairs, col, ra, rb, first, ip, fp, cst, fs, fs2, scale, prow, a
                 if sd > zero:
                     z = (x - sma) / sd
                     ok = np.isfinite(z)
-            if not ok:
-                state = 0
-            else:
-                if state == 1 and z >= -exit_:
-                    state = 0
-                elif state == -1 and z <= exit_:
-                    state = 0
-                if state == 0:
-                    if z < -entry:
-                        state = 1
-                    elif z > entry and not long_only:
-                        state = -1
+            state = band_step_nb(state, z, ok, entry, exit_, long_only)
         else:
             state = 0
         fq, leg_a = leg_step_nb(leg_a, state, np.float64(ra[t]), fs, fs2, scale)

@@ -53,6 +53,24 @@ def _no_data_flat(xp: ModuleType, close: Any, pos: Any) -> Any:
 
 
 # ----------------------------------------------------- band state machine
+@njit(cache=True, inline="always")
+def band_step_nb(state, z, ok, entry_z, exit_z, long_only):
+    """One bar of the mean-reversion band state machine (docs/backtest-semantics.md):
+    flat without a finite z; exits first, then entries when flat."""
+    if not ok:
+        return 0
+    if state == 1 and z >= -exit_z:
+        state = 0
+    elif state == -1 and z <= exit_z:
+        state = 0
+    if state == 0:
+        if z < -entry_z:
+            state = 1
+        elif z > entry_z and not long_only:
+            state = -1
+    return state
+
+
 @njit(cache=True)
 def band_state_nb(z, entry_z, exit_z, long_only, out):
     """Mean-reversion band state machine per column of z (T, N), written into out."""
@@ -61,18 +79,7 @@ def band_state_nb(z, entry_z, exit_z, long_only, out):
         state = 0
         for t in range(n_bars):
             zt = z[t, i]
-            if not np.isfinite(zt):
-                state = 0
-            else:
-                if state == 1 and zt >= -exit_z:
-                    state = 0
-                elif state == -1 and zt <= exit_z:
-                    state = 0
-                if state == 0:
-                    if zt < -entry_z:
-                        state = 1
-                    elif zt > entry_z and not long_only:
-                        state = -1
+            state = band_step_nb(state, zt, np.isfinite(zt), entry_z, exit_z, long_only)
             out[t, i] = state
     return out
 
