@@ -545,7 +545,7 @@ def _build(params: pd.DataFrame, table: np.ndarray, port: np.ndarray, state: Swe
     syms = [state.symbols_all[i] for i in state.assets]
     n_combos, n_assets = len(ids), len(syms)
     # Rows are combos x assets in order: build the index from its levels (no string factorising).
-    index = pd.MultiIndex(levels=[pd.Index(ids), pd.Index(syms, dtype=object)],
+    index = pd.MultiIndex(levels=[pd.Index(ids), pd.Index(syms)],
                           codes=[np.repeat(np.arange(n_combos), n_assets), np.tile(np.arange(n_assets), n_combos)],
                           names=["combo_id", "symbol"], verify_integrity=False)
     asset_metrics = pd.DataFrame(table.reshape(n_combos * n_assets, len(METRICS)), index=index,
