@@ -65,8 +65,8 @@ def authenticate(api_keys: Mapping[str, str], default_tenant: str, key: Optional
     return Principal(tenant=default_tenant, authenticated=False)
 
 
-def principal_from_request(request: Request,
-                           key: Annotated[Optional[str], Security(api_key_scheme)] = None) -> Principal:
+async def principal_from_request(request: Request,
+                                 key: Annotated[Optional[str], Security(api_key_scheme)] = None) -> Principal:
     """FastAPI dependency: the principal of this request (config from the app state)."""
     config = request.app.state.config
     return authenticate(config.api_keys, config.default_tenant, key, request.headers.get(TENANT_HEADER))

@@ -91,7 +91,7 @@ async def bounded(coro: Any, timeout_s: float) -> Any:
     return await asyncio.wait_for(coro, timeout_s)
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
@@ -284,6 +284,13 @@ Offset = Annotated[int, Query(ge=0)]
 RowLimit = Annotated[Optional[int], Query(ge=1, description="rows per page (default and maximum from config)")]
 ListLimit = Annotated[Optional[int], Query(ge=1, description="at most this many (capped by the coordinator)")]
 TenantFilter = Annotated[Optional[str], Query(max_length=64)]
+DatasetQuery = Annotated[str, Query(max_length=64, description="registered dataset name")]
+IndicatorQuery = Annotated[list[str], Query(min_length=1, description="repeat: name or name:param=value,param=value "
+                                                                      "(e.g. rsi:timeperiod=14)")]
+SymbolsQuery = Annotated[Optional[str], Query(description="comma-separated symbols (default: all)")]
+WindowQuery = Annotated[Optional[int], Query(ge=1, description="bars returned, the latest (default 1)")]
+PriorityQuery = Annotated[Optional[str], Query(description="REALTIME (default) or HIGH")]
+VersionQuery = Annotated[Optional[str], Query(description="content-hash version (default: the latest)")]
 
 
 # ------------------------------------------------------------------ routers
@@ -361,20 +368,18 @@ def build_router(config: ServeConfig) -> APIRouter:
     # -- features (live) --------------------------------------------------------------
     @router.post("/features", response_model=FeaturesPublic, tags=["live"],
                  summary="Indicators over a dataset's latest bars, or over bars sent inline (REALTIME by default)")
-    async def features(body: FeaturesCreate, svc: ServiceDep, principal: PrincipalDep) -> FeaturesPublic:
-        config = svc.config
-        priority = _priority(body.priority, config.live_priority, config.live_priorities, "live requests")
-        _check_symbols_limit(body.symbols, config)
-        if len(body.indicators) > config.max_indicators:
-            raise ApiError(413, "too_large", f"{len(body.indicators)} indicators are over the limit of "
-                                             f"{config.max_indicators}", "indicators")
-        payload = body.payload()
-        if body.bars is not None:
-            return await _inline_features(body, payload, priority)
-        live = await svc.run_live("features", payload, priority, config.live_tenant, params_field="indicators")
-        return features_public(live.result, source="dataset", priority=priority, device=live.device,
-                               backend=live.backend, simulated=bool(live.simulated), compute_s=live.seconds,
-                               dataset=body.dataset, dataset_version=body.dataset_version)
+    async def features(body: FeaturesCreate, svc: ServiceDep, principal: PrincipalDep,
+                       response: Response) -> FeaturesPublic:
+        return await _features(svc, body, response)
+
+    @router.get("/features", response_model=FeaturesPublic, tags=["live"],
+                summary="The same for a dataset, as a query (no request body: one hop less through Serve)")
+    async def features_query(svc: ServiceDep, principal: PrincipalDep, response: Response,
+                             dataset: DatasetQuery, indicator: IndicatorQuery, symbols: SymbolsQuery = None,
+                             window: WindowQuery = 1, priority: PriorityQuery = None,
+                             dataset_version: VersionQuery = None) -> FeaturesPublic:
+        return await _features(svc, features_from_query(dataset, indicator, symbols, window, priority,
+                                                        dataset_version), response)
 
     # -- datasets ----------------------------------------------------------------------
     @router.get("/datasets", response_model=list[DatasetPublic], tags=["datasets"],
@@ -419,6 +424,69 @@ def build_router(config: ServeConfig) -> APIRouter:
         return [JobPublic(**_public(s)) for s in await svc.call("list", tenant, state, limit)]
 
     return router
+
+
+async def _features(svc: Service, body: FeaturesCreate, response: Response) -> FeaturesPublic:
+    started = time.perf_counter()
+    config = svc.config
+    priority = _priority(body.priority, config.live_priority, config.live_priorities, "live requests")
+    _check_symbols_limit(body.symbols, config)
+    if len(body.indicators) > config.max_indicators:
+        raise ApiError(413, "too_large", f"{len(body.indicators)} indicators are over the limit of "
+                                         f"{config.max_indicators}", "indicators")
+    payload = body.payload()
+    if body.bars is not None:
+        return await _inline_features(body, payload, priority)
+    t_live = time.perf_counter()
+    live = await svc.run_live("features", payload, priority, config.live_tenant, params_field="indicators")
+    t_done = time.perf_counter()
+    out = features_public(live.result, source="dataset", priority=priority, device=live.device,
+                          backend=live.backend, simulated=bool(live.simulated), compute_s=live.seconds,
+                          dataset=body.dataset, dataset_version=body.dataset_version)
+    # Where the time went, for clients and benchmarks (W3C Server-Timing, milliseconds).
+    response.headers["Server-Timing"] = (f"app;dur={(time.perf_counter() - started) * 1e3:.3f}, "
+                                         f"live;dur={(t_done - t_live) * 1e3:.3f}, worker;dur={live.seconds * 1e3:.3f}")
+    return out
+
+
+def parse_indicator(text: str) -> dict[str, Any]:
+    """'rsi' or 'bbands:timeperiod=20,nbdevup=2.5' -> {"name", "params"} (the query form of an IndicatorSpec)."""
+    name, _, rest = text.partition(":")
+    params: dict[str, Any] = {}
+    for item in (p for p in rest.split(",") if p.strip()):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"indicator {text[:80]!r}: parameters are name=value pairs separated by commas")
+        try:
+            number: Any = int(value)
+        except ValueError:
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError(f"indicator {text[:80]!r}: {key.strip()} must be a number") from None
+        params[key.strip()] = number
+    return {"name": name.strip(), "params": params}
+
+
+def features_from_query(dataset: str, indicators: list[str], symbols: Optional[str], window: Optional[int],
+                        priority: Optional[str], dataset_version: Optional[str]) -> FeaturesCreate:
+    """A FeaturesCreate from GET /v1/features query parameters (validation errors are 422s naming the field)."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    try:
+        specs = [parse_indicator(t) for t in indicators]
+    except ValueError as exc:
+        raise ApiError(422, "validation_error", str(exc), "indicator") from exc
+    try:
+        return FeaturesCreate(dataset=dataset, dataset_version=dataset_version, indicators=specs, window=window,
+                              priority=priority,
+                              symbols=[s for s in symbols.split(",") if s] if symbols is not None else None)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [str(p) for p in err.get("loc", ())]
+        field = "indicator" if loc and loc[0] == "indicators" else (loc[0] if loc else None)
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        raise ApiError(422, "validation_error", f"{field}: {msg}" if field else msg, field) from exc
 
 
 async def _cancel(svc: Service, principal: Principal, job_id: str, kind: str) -> JobPublic:
@@ -562,4 +630,4 @@ def create_api(service: Service) -> FastAPI:
     return app
 
 
-__all__ = ["Service", "build_router", "create_api", "frame_records", "readiness"]
+__all__ = ["Service", "build_router", "create_api", "features_from_query", "frame_records", "parse_indicator", "readiness"]

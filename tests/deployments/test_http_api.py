@@ -113,6 +113,7 @@ def test_health_ready_docs(service, anonymous):
     docs = anonymous.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     spec = anonymous.get("/openapi.json").json()
+    assert set(spec["paths"]["/v1/features"]) == {"get", "post"}
     for path in ("/v1/backtests", "/v1/backtests/{job_id}", "/v1/backtests/{job_id}/result", "/v1/sweeps",
                  "/v1/features", "/v1/datasets", "/v1/devices", "/v1/jobs", "/healthz", "/readyz"):
         assert path in spec["paths"], path
@@ -222,6 +223,27 @@ def test_features_over_a_dataset_match_the_kernels(alice):
         np.testing.assert_allclose(np.asarray(out["features"][label], dtype=float), values[-3:], rtol=1e-9)
     high = alice.post("/v1/features", json={**body, "priority": "HIGH"})
     assert high.status_code == 200 and high.json()["priority"] == "HIGH"
+    assert "worker;dur=" in high.headers["Server-Timing"]
+
+
+def test_features_as_a_query_match_the_post_form(alice):
+    params = [("dataset", "synthetic"), ("symbols", "S0002,S0005"), ("window", 2),
+              ("indicator", "rsi:timeperiod=10"), ("indicator", "bbands:timeperiod=20,nbdevup=2.5")]
+    resp = alice.get("/v1/features", params=params)
+    assert resp.status_code == 200, resp.text
+    out = resp.json()
+    post = alice.post("/v1/features", json={"dataset": "synthetic", "symbols": ["S0002", "S0005"], "window": 2,
+                                            "indicators": [{"name": "rsi", "params": {"timeperiod": 10}},
+                                                           {"name": "bbands", "params": {"timeperiod": 20,
+                                                                                         "nbdevup": 2.5}}]}).json()
+    assert out["features"] == post["features"] and out["timestamps"] == post["timestamps"]
+    assert set(out["features"]) == {"rsi_10", "bbands_20_2.5.upperband", "bbands_20_2.5.middleband",
+                                    "bbands_20_2.5.lowerband"}
+    error_of(alice.get("/v1/features", params=[("dataset", "synthetic"), ("indicator", "rsi:timeperiod=x")]), 422,
+             field="indicator")
+    error_of(alice.get("/v1/features", params=[("dataset", "synthetic")]), 422, field="indicator")
+    error_of(alice.get("/v1/features", params=[("dataset", "synthetic"), ("indicator", "rsi"),
+                                               ("priority", "LOW")]), 422, field="priority")
 
 
 def test_features_over_inline_bars(alice):
