@@ -23,6 +23,7 @@ class DeviceConfig:
     tenant_limit_bytes: int | None = None  # overrides the fraction when set
     prewarm_pool_bytes: int = C.PREWARM_POOL_BYTES
     warmup_pool_limit_bytes: int = C.WARMUP_POOL_LIMIT_BYTES
+    compile_threads: int = C.COMPILE_THREADS
     # An idle tenant pool gives back cached blocks beyond its prewarmed floor.
     trim_idle_pools: bool = True
     # On simulated devices, run the CPU families' warm-ups (Numba compilation).

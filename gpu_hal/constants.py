@@ -22,6 +22,8 @@ TENANT_LIMIT_FRACTION = 0.5
 PREWARM_POOL_BYTES = 64 * MiB
 # Pool limit of the temporary context that runs kernel warm-ups.
 WARMUP_POOL_LIMIT_BYTES = 256 * MiB
+# Threads that compile GPU kernels at prewarm (NVRTC runs outside the GIL).
+COMPILE_THREADS = 16
 
 # --- health ----------------------------------------------------------------------
 HEALTH_POLL_INTERVAL_S = 1.0

@@ -16,6 +16,7 @@ the status says so.
 from __future__ import annotations
 
 import importlib
+from concurrent.futures import ThreadPoolExecutor
 import importlib.util
 import logging
 import threading
@@ -179,16 +180,27 @@ class RealtimePath:
         t_all = time.perf_counter()
         ctx = dev.pools.create(WARMUP_TENANT, JobClass.REALTIME, dev.config.device.warmup_pool_limit_bytes,
                                system=True)
+        def warm(item: tuple[str, Callable[[], None]]) -> tuple[str, float, str | None]:
+            name, fn = item
+            t = time.perf_counter()
+            try:
+                with ctx.reserve(0) as req:  # a request per thread: pools and streams are thread-local
+                    req.run(fn)
+                    req.stream.synchronize()
+                error = None
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            return name, time.perf_counter() - t, error
+
+        # NVRTC releases the GIL: GPU kernels compile in parallel threads. Host
+        # (Numba) warm-ups run one after the other.
+        threads = 1 if dev.simulated else max(1, dev.config.device.compile_threads)
         try:
-            for name, fn in table.items():
-                t = time.perf_counter()
-                try:
-                    with ctx.reserve(0) as req:
-                        req.run(fn)
-                        req.stream.synchronize()
-                except Exception as exc:
-                    r.kernel_errors[name] = f"{type(exc).__name__}: {exc}"
-                r.kernel_times_s[name] = time.perf_counter() - t
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="prewarm") as pool:
+                for name, seconds, error in pool.map(warm, table.items()):
+                    r.kernel_times_s[name] = seconds
+                    if error is not None:
+                        r.kernel_errors[name] = error
         finally:
             dev.pools.close(WARMUP_TENANT)
         r.compile_s = time.perf_counter() - t_all

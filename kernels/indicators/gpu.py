@@ -623,11 +623,6 @@ def kernel_name(
     return f"{kernel}<{ctype}, {unroll}, {n_fields}, Pack<{structs}>>"
 
 
-def _single_name(kernel: str, ctype: str, unroll: int) -> str:
-    n = KERNELS[kernel].n_inputs
-    return kernel_name([(kernel, tuple(range(n)))], n, ctype, unroll)
-
-
 @functools.lru_cache(maxsize=None)
 def _module(names: tuple[str, ...]) -> Any:
     """A RawModule holding the given instantiations (compiled on first use, cached)."""
@@ -636,19 +631,15 @@ def _module(names: tuple[str, ...]) -> Any:
     return cupy.RawModule(code=_SOURCE, options=_OPTIONS, name_expressions=list(names))
 
 
-def _single_module(ctype: str, unroll: int = SINGLE_UNROLL) -> Any:
-    """The module of every single-indicator kernel for one dtype (module-level, built lazily)."""
-    return _module(tuple(_single_name(k, ctype, unroll) for k in KERNELS))
-
-
 def use_split(n_cols: int, n_items: int) -> bool:
     """Split a pack over (column, item) threads when there are too few columns to fill the GPU."""
     return n_items > 1 and n_cols < SPLIT_BELOW_COLUMNS
 
 
-def _function(name: str, ctype: str, unroll: int, single: bool) -> Any:
-    module = _single_module(ctype, unroll) if single else _module((name,))
-    return module.get_function(name)
+def _function(name: str) -> Any:
+    # One small module per instantiation: prewarm compiles them in parallel threads
+    # (one module of every kernel took ~5 s of NVRTC per dtype on one core).
+    return _module((name,)).get_function(name)
 
 
 def run_fused(
@@ -673,7 +664,6 @@ def run_fused(
     ctype = _ctype(dtype)
     n_bars, n_cols = (int(d) for d in fields[0].shape)
     keyed = [(k, tuple(int(s) for s in slots)) for k, slots, _ in items]
-    single = len(items) == 1 and keyed[0][1] == tuple(range(len(fields))) and KERNELS[keyed[0][0]].n_inputs == len(fields)
     if split is None:
         split = use_split(n_cols, len(items))
     split = bool(split) and len(items) > 1
@@ -681,7 +671,7 @@ def run_fused(
     unroll = shape[0] if unroll is None else int(unroll)
     block = shape[1] if block is None else int(block)
     name = kernel_name(keyed, len(fields), ctype, unroll, split)
-    func = _function(name, ctype, unroll, single and unroll == SINGLE_UNROLL)
+    func = _function(name)
 
     n_out = sum(KERNELS[k].n_outputs for k, _ in keyed)
     n_scratch = sum(KERNELS[k].n_scratch for k, _ in keyed)
