@@ -28,6 +28,18 @@ LIVE_TENANT = "live"
 BYTES_PER_CELL = 8  # float64 working set estimate per (bar, asset, combination) of a chunk
 
 
+def use_kernel_cache(path: Path) -> Path:
+    """Point CuPy's compiled-kernel cache at `path` (kept with the service's storage).
+
+    CuPy reads CUPY_CACHE_DIR at each compile, so restarts (and `rayquant prewarm`
+    at deploy time) fill and reuse the same cache instead of running NVRTC again.
+    """
+    path = Path(path).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["CUPY_CACHE_DIR"] = str(path)
+    return path
+
+
 class Worker:
     """Runs chunks of jobs on one GPU, one simulated GPU, or the CPU."""
 
@@ -50,9 +62,7 @@ class Worker:
         """Open this worker's device; a GPU worker sees the GPU Ray assigned it as ordinal 0."""
         if self.kind == "gpu" and self.device is None:
             if self.kernel_cache_dir is not None:
-                # CuPy reads this at each compile: a persistent cache makes restarts skip NVRTC.
-                Path(self.kernel_cache_dir).mkdir(parents=True, exist_ok=True)
-                os.environ["CUPY_CACHE_DIR"] = str(self.kernel_cache_dir)
+                use_kernel_cache(self.kernel_cache_dir)
             infos = usable_devices(self.config.simulation)
             if not infos:
                 raise RuntimeError("GPU worker found no device (and simulation is off)")

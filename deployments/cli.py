@@ -291,6 +291,47 @@ def _upload(base_url: str, path: Path, name: str) -> dict[str, Any]:
     return _check(resp, "POST /v1/datasets")
 
 
+def cmd_prewarm(args: argparse.Namespace) -> int:
+    """Compile every kernel once (GPU kernels into the persistent kernel cache, Numba's
+    on-disk cache for the CPU), so that workers start warm; run it at deploy time."""
+    from actors.settings import load_settings  # noqa: PLC0415
+    from actors.worker import use_kernel_cache  # noqa: PLC0415
+    from gpu_hal.device import Device  # noqa: PLC0415
+    from gpu_hal.realtime import RealtimePath, host_kernel_warmups  # noqa: PLC0415
+
+    settings = load_settings()
+    cache = use_kernel_cache(settings.kernel_cache_dir)
+    report: dict[str, Any] = {"kernel_cache_dir": str(cache), "devices": [], "host": {}}
+    for device in Device.open_all(settings.gpu):
+        if device.simulated:
+            continue
+        with device:
+            readiness = RealtimePath(device).start()
+        report["devices"].append({"device": device.info.label, "kernels": len(readiness.kernel_times_s),
+                                  "compile_s": readiness.compile_s, "errors": readiness.kernel_errors})
+    started = time.perf_counter()
+    warmups, errors = host_kernel_warmups()
+    for name, fn in warmups.items():
+        try:
+            fn()
+        except Exception as exc:  # report every failure, keep going
+            errors[name] = f"{type(exc).__name__}: {exc}"
+    report["host"] = {"kernels": len(warmups), "seconds": time.perf_counter() - started, "errors": errors}
+    failed = bool(errors) or any(d["errors"] for d in report["devices"])
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        for d in report["devices"]:
+            print(f"{d['device']}: {d['kernels']} GPU kernels in {d['compile_s']:.2f} s"
+                  + (f", {len(d['errors'])} failed" if d["errors"] else ""))
+        if not report["devices"]:
+            print("no GPU here: GPU kernels not compiled")
+        print(f"CPU: {report['host']['kernels']} warm-ups in {report['host']['seconds']:.2f} s"
+              + (f", {len(errors)} failed: {errors}" if errors else ""))
+        print(f"kernel cache: {cache}")
+    return 1 if failed else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole service on the embedded default, driven through its HTTP API, then shut down."""
     import dataclasses  # noqa: PLC0415
@@ -384,6 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
     srv.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard")
     srv.set_defaults(func=cmd_serve)
+
+    pw = sub.add_parser("prewarm", help="compile every kernel into the persistent caches (run at deploy time)")
+    pw.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    pw.set_defaults(func=cmd_prewarm)
 
     demo = sub.add_parser("demo", help="start the service on the embedded default, drive its HTTP API, shut down")
     demo.add_argument("--data", help="long-form Parquet or CSV file to upload and use (default: synthetic universe)")
