@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from actors.plans import ChunkSpec
 
 
@@ -43,10 +46,15 @@ class WorkResult:
     timings: dict = field(default_factory=dict)  # added along the way (e.g. coordinator_s)
 
 
+_HOST_LEAVES = (str, bytes, int, float, bool, type(None), np.ndarray, np.generic, pd.DataFrame, pd.Series, pd.Index)
+
+
 def to_host(obj: Any) -> Any:
     """A copy of a result with every CuPy array moved to NumPy (dataclasses, dicts, tuples)."""
     from kernels.backend import is_gpu_array  # noqa: PLC0415
 
+    if isinstance(obj, _HOST_LEAVES):
+        return obj
     if is_gpu_array(obj):
         return obj.get()
     if is_dataclass(obj) and not isinstance(obj, type):
@@ -55,5 +63,7 @@ def to_host(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: to_host(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
+        if all(isinstance(v, _HOST_LEAVES) for v in obj):  # e.g. symbol names: nothing to move
+            return obj
         return type(obj)(to_host(v) for v in obj)
     return obj
