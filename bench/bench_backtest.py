@@ -20,11 +20,10 @@ import importlib
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -32,23 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kernels.backend import gpu_available  # noqa: E402
 from kernels.backtest import run  # noqa: E402
+from bench.timing import summary, wall_times  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
 
 
-def wall_times(fn: Callable[[], Any], repeat: int, warmup: int = 1) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
-def summary(times_s: list[float]) -> dict[str, float]:
-    ms = [t * 1e3 for t in times_s]
-    return {"median_ms": statistics.median(ms), "min_ms": min(ms), "mean_ms": statistics.fmean(ms), "n": len(ms)}
 
 
 def bench_vectorbt(close: np.ndarray, fast: int, slow: int, fees: float, repeat: int) -> dict[str, Any]:

@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -43,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kernels.backend import gpu_available  # noqa: E402
 from kernels.backtest import Chunk, sweep  # noqa: E402
 from kernels.backtest.sweep import execute, kernel_floats, plan_sweep  # noqa: E402
+from bench.timing import summary, wall_times  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
 
 SMALL_FAST = list(range(5, 55, 5))
@@ -61,20 +61,6 @@ LARGE_GRIDS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def wall_times(fn: Callable[[], Any], repeat: int, warmup: int = 1) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
-def summary(times_s) -> dict[str, float]:
-    ms = [float(t) * 1e3 for t in times_s]
-    return {"median_ms": statistics.median(ms), "min_ms": min(ms), "mean_ms": statistics.fmean(ms), "n": len(ms)}
 
 
 def gpu_summary(perf) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from kernels.backend import array_module, is_gpu_array, resolve_backend, to_back
 from kernels.backtest import metrics as M
 from kernels.backtest.engine import portfolio_returns, simulate
 from kernels.data import DataValidationError, Panel
-from kernels.strategies import StrategyError, as_spec, validate_params, validate_positions
+from kernels.strategies import as_spec, validate_params, validate_positions
 from kernels.strategies.registry import StrategySpec
 
 PORTFOLIO = "portfolio"

@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from kernels.backend import array_module, is_gpu_array, resolve_backend, to_numpy
+from kernels.backend import array_module, resolve_backend, to_numpy
 from kernels.backtest.grid import KIND, GridError, SweepGrid, expand_grid
 from kernels.data import Panel
 

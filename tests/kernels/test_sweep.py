@@ -403,7 +403,6 @@ def test_cuda_source_emulated_matches_numba(panel: Panel, emulated: ctypes.CDLL,
     """The CUDA kernel's per-thread code, compiled for the host, gives the Numba
     kernel's accumulators and the same fixed-point portfolio sums."""
     from kernels.backtest import sweep as S
-    from kernels.backtest import sweep_cpu
 
     name, grid = CASES[case]
     dt = np.dtype(dtype)
