@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import deque
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -129,7 +130,7 @@ class Coordinator:
         self._refresher: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._fallbacks: dict[str, int] = {t.value: 0 for t in Tier if t is not Tier.PRIMARY}
-        self._fallback_s: list[float] = []  # fault seen -> next tier chosen, recent ones
+        self._fallback_s: deque[float] = deque(maxlen=FALLBACK_SAMPLES)  # fault seen -> next tier chosen
         self._recovered = self._recover()
 
     # -- recovery ------------------------------------------------------------------
@@ -436,7 +437,7 @@ class Coordinator:
             meta, panel = self.datasets.load(job.record.spec.payload["dataset"],
                                              job.record.spec.payload["dataset_version"])
             shared = self._share(meta.name, meta.version, panel)
-            self._update(job, JobState.RUNNING, device=self._device_label(view), tier=tier,
+            self._update(job, JobState.RUNNING, device=view.label, tier=tier,
                          worker_id=view.worker_id, attempts=job.record.attempts + 1)
             for chunk in job.chunks:
                 if chunk.index in job.partials:
@@ -504,7 +505,7 @@ class Coordinator:
                 if self._busy.get(old) == job.record.job_id:
                     self._busy[old] = None
                 self._busy[view.worker_id] = job.record.job_id
-                self._update(job, JobState.RUNNING, device=self._device_label(view), tier=tier,
+                self._update(job, JobState.RUNNING, device=view.label, tier=tier,
                              worker_id=view.worker_id, attempts=job.record.attempts + 1)
                 item = replace(item, tier=tier.value, attempt=item.attempt + 1)
 
@@ -513,14 +514,10 @@ class Coordinator:
         seen = time.perf_counter()
         await self._refresh_views(self.config.fault_probe_timeout_s)
         view, tier = self.fallback.next_tier(failed, history, self._views.values())
-        self._fallback_s = [*self._fallback_s[-(FALLBACK_SAMPLES - 1):], time.perf_counter() - seen]
+        self._fallback_s.append(time.perf_counter() - seen)
         self._fallbacks[tier.value] += 1
         self.metrics.fallback(tier.value)
         return view, tier
-
-    @staticmethod
-    def _device_label(view: WorkerView) -> str:
-        return view.label
 
     # -- bookkeeping ---------------------------------------------------------------
     def _update(self, job: _Job, state: JobState | None = None, **changes: Any) -> None:
