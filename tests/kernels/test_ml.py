@@ -1,0 +1,234 @@
+"""kernels.ml: datasets, labels, purged walk-forward splits and the model zoo (CPU)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kernels.backend import BackendUnavailable
+from kernels.data import synthetic_panel, with_late_start
+from kernels.indicators import compute
+from kernels.ml import (
+    MODELS,
+    InvalidInput,
+    InvalidParams,
+    UnknownModel,
+    build_dataset,
+    check_params,
+    cross_validate,
+    cuml_available,
+    fit,
+    forward_returns,
+    holdout,
+    make_labels,
+    prediction_rows,
+    resolve_ml_backend,
+    train,
+    walk_forward,
+)
+
+SPECS = [("rsi", {"timeperiod": 14}), ("roc", {"timeperiod": 5}), "macd", ("zscore", {"timeperiod": 20})]
+SMALL_RF = {"n_estimators": 10, "max_depth": 4}
+
+
+@pytest.fixture(scope="module")
+def panel():
+    return synthetic_panel(6, 600, seed=3)
+
+
+@pytest.fixture(scope="module")
+def reg(panel):
+    return build_dataset(panel, SPECS, horizon=3, task="regression")
+
+
+@pytest.fixture(scope="module")
+def clf(panel):
+    return build_dataset(panel, SPECS, horizon=3, task="classification")
+
+
+# ------------------------------------------------------------------ labels
+@pytest.mark.parametrize("h", [1, 3, 10])
+def test_forward_returns_equal_plain_computation(panel, h):
+    close = np.asarray(panel.close)
+    expected = np.full(close.shape, np.nan)
+    for t in range(close.shape[0] - h):
+        expected[t] = close[t + h] / close[t] - 1.0
+    got = forward_returns(close, h)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_allclose(got, expected, rtol=1e-15, equal_nan=True)
+    sign = make_labels(close, h, "classification")
+    np.testing.assert_array_equal(sign[:-h], (expected[:-h] > 0).astype(float))
+    assert np.isnan(sign[-h:]).all()
+
+
+def test_labels_validation():
+    with pytest.raises(ValueError, match="horizon"):
+        forward_returns(np.ones(5), 0)
+    with pytest.raises(ValueError, match="task"):
+        make_labels(np.ones(5), 1, "ranking")
+    assert np.isnan(forward_returns(np.ones(3), 5)).all()
+
+
+# ------------------------------------------------------------------ features
+def test_dataset_shapes_and_warmup(panel, reg):
+    out = compute(panel, SPECS)
+    names = tuple(out)
+    assert reg.feature_names == names and reg.n_features == 6
+    cube = np.stack([out[k] for k in names], axis=-1)
+    labels = forward_returns(panel.close, 3)
+    keep = np.isfinite(cube).all(-1) & np.isfinite(labels)
+    assert reg.n_rows == int(keep.sum())
+    assert np.isfinite(reg.X).all() and np.isfinite(reg.y).all()
+    # every row is the (bar, asset) cell it claims to be, and rows are time-ordered
+    np.testing.assert_array_equal(reg.X, cube[reg.bar, reg.asset])
+    np.testing.assert_array_equal(reg.y, labels[reg.bar, reg.asset])
+    assert np.all(np.diff(reg.bar) >= 0)
+    # warm-up (MACD: 33 bars) and the last h bars (no label yet) are gone
+    assert reg.bar.min() == 33 and reg.bar.max() == panel.n_bars - 1 - 3
+
+
+def test_late_start_assets_drop_consistently():
+    base = synthetic_panel(4, 300, seed=1)
+    p = with_late_start(base, {base.symbols[1]: 120})
+    ds = build_dataset(p, [("rsi", {"timeperiod": 14})], horizon=2)
+    assert ds.bar[ds.asset == 1].min() == 120 + 14
+    assert ds.bar[ds.asset == 0].min() == 14
+    assert np.isfinite(ds.X).all() and np.isfinite(ds.y).all()
+
+
+def test_prediction_rows(panel):
+    rows = prediction_rows(panel, SPECS)
+    assert rows.n_rows == panel.n_assets and (rows.bar == panel.n_bars - 1).all()
+    assert np.isnan(rows.y).all()
+    rows2 = prediction_rows(panel, SPECS, bars=[0, 100, -1])
+    assert sorted(set(rows2.bar.tolist())) == [100, panel.n_bars - 1]  # bar 0 is warm-up
+    with pytest.raises(ValueError, match="bars"):
+        prediction_rows(panel, SPECS, bars=[panel.n_bars])
+    with pytest.raises(ValueError, match="at least one"):
+        build_dataset(panel, [])
+
+
+# ------------------------------------------------------------------ splits
+@pytest.mark.parametrize("h", [1, 3, 7])
+@pytest.mark.parametrize("train_size", [None, 150])
+def test_walk_forward_has_no_leakage(panel, h, train_size):
+    ds = build_dataset(panel, SPECS, horizon=h)
+    splits = walk_forward(ds.bar, h, n_splits=4, train_size=train_size)
+    assert len(splits) == 4
+    for k, s in enumerate(splits):
+        train_bars, test_bars = ds.bar[s.train], ds.bar[s.test]
+        # no training label bar (t + h) at or after the first test bar ...
+        assert train_bars.max() + h < test_bars.min()
+        # ... and features of every training row end before the test window too
+        assert train_bars.max() < s.test_bars[0]
+        # the purge gap is exactly h bars
+        assert s.test_bars[0] - s.train_bars[1] == h == s.purge
+        assert test_bars.min() - train_bars.max() == h + 1
+        # rows are cut by bars: every asset of a bar is on the same side
+        assert set(train_bars.tolist()).isdisjoint(test_bars.tolist())
+        if train_size is not None:
+            assert s.train_bars[1] - s.train_bars[0] <= train_size
+        if k:
+            assert s.test_bars[0] == splits[k - 1].test_bars[1]  # consecutive test windows
+    assert splits[-1].test_bars[1] == ds.bar.max() + 1
+
+
+def test_embargo_and_holdout(reg):
+    s = walk_forward(reg.bar, 3, n_splits=2, embargo=5)
+    for f in s:
+        assert reg.bar[f.train].max() + 3 + 5 < reg.bar[f.test].min()
+    h = holdout(reg.bar, 3, test_fraction=0.25)
+    assert reg.bar[h.train].max() + 3 < reg.bar[h.test].min()
+    span = reg.bar.max() - reg.bar.min() + 1
+    assert h.test_bars[1] - h.test_bars[0] == round(span * 0.25)
+    with pytest.raises(ValueError, match="training bars"):
+        walk_forward(reg.bar, 3, n_splits=3, test_size=200)
+    with pytest.raises(ValueError, match="test_fraction"):
+        holdout(reg.bar, 3, test_fraction=1.0)
+    with pytest.raises(ValueError, match="horizon"):
+        walk_forward(reg.bar, 0)
+
+
+# ------------------------------------------------------------------ models
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_each_model_trains_on_cpu(reg, clf, name):
+    ds = reg if MODELS[name].task == "regression" else clf
+    split = holdout(ds.bar, ds.horizon)
+    params = SMALL_RF if "Forest" in name else None
+    model, metrics = train(ds, name, split, params, backend="cpu")
+    assert model.backend == "cpu" and model.name == name and model.n_features == ds.n_features
+    assert model.n_train == split.train.size and metrics["n"] == split.test.size
+    pred = model.predict(ds.X[split.test])
+    assert pred.shape == (split.test.size,) and np.isfinite(pred).all()
+    if ds.task == "regression":
+        assert np.isfinite(metrics["r2"]) and metrics["mse"] >= 0
+        assert metrics["r2"] > -1.0  # a return forecast near zero skill, but not absurd
+    else:
+        assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["auc"] <= 1.0
+        assert set(np.unique(pred)) <= {0.0, 1.0}
+        proba = model.predict_proba(ds.X[split.test])
+        assert ((proba >= 0) & (proba <= 1)).all()
+
+
+def test_auto_backend_runs_and_records(reg):
+    model = fit("Ridge", reg.X, reg.y, backend="auto")
+    assert model.backend == resolve_ml_backend("auto")
+    if not cuml_available():
+        assert model.backend == "cpu"
+
+
+@pytest.mark.skipif(cuml_available(), reason="cuML is installed here")
+def test_explicit_gpu_without_cuml_raises(reg):
+    with pytest.raises(BackendUnavailable):
+        fit("LinearRegression", reg.X, reg.y, backend="gpu")
+    with pytest.raises(BackendUnavailable):
+        resolve_ml_backend("gpu")
+    with pytest.raises(ValueError, match="backend"):
+        resolve_ml_backend("tpu")
+
+
+def test_params_are_validated():
+    assert check_params("Ridge", None) == {"alpha": 1.0, "fit_intercept": True}
+    assert check_params("RandomForestRegressor", {"n_estimators": 5.0})["n_estimators"] == 5
+    with pytest.raises(UnknownModel):
+        check_params("SVC", {})
+    with pytest.raises(InvalidParams, match="unknown"):
+        check_params("Ridge", {"solver": "svd"})
+    with pytest.raises(InvalidParams, match="alpha"):
+        check_params("Ridge", {"alpha": -1})
+    with pytest.raises(InvalidParams, match="alpha"):
+        check_params("Lasso", {"alpha": 0})
+    with pytest.raises(InvalidParams):
+        check_params("RandomForestClassifier", {"max_depth": 1000})
+    with pytest.raises(InvalidParams):
+        check_params("RandomForestClassifier", {"max_features": "all"})
+    with pytest.raises(InvalidParams):
+        check_params("LinearRegression", {"fit_intercept": "yes"})
+
+
+def test_bad_inputs_are_refused(reg, clf):
+    model = fit("LinearRegression", reg.X, reg.y, backend="cpu")
+    with pytest.raises(InvalidInput, match="features per row"):
+        model.predict(reg.X[:, :3])
+    bad = reg.X[:4].copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(InvalidInput, match="row 2"):
+        model.predict(bad)
+    assert model.predict(reg.X[0]).shape == (1,)  # one row as a 1-D vector
+    with pytest.raises(InvalidInput, match="labels"):
+        fit("Ridge", reg.X, reg.y[:-1], backend="cpu")
+    with pytest.raises(InvalidInput, match="0 or 1"):
+        fit("LogisticRegression", reg.X, reg.y, backend="cpu")
+    with pytest.raises(InvalidInput, match="both classes"):
+        fit("LogisticRegression", clf.X, np.ones(clf.n_rows), backend="cpu")
+    with pytest.raises(InvalidInput, match="regression model"):
+        model.predict_proba(reg.X[:2])
+    with pytest.raises(InvalidInput, match="classification"):
+        train(reg, "LogisticRegression", holdout(reg.bar, 3), backend="cpu")
+
+
+def test_cross_validate_and_determinism(clf):
+    splits = walk_forward(clf.bar, clf.horizon, n_splits=3)
+    folds = cross_validate(clf, "RandomForestClassifier", splits, SMALL_RF, backend="cpu")
+    again = cross_validate(clf, "RandomForestClassifier", splits, SMALL_RF, backend="cpu")
+    assert len(folds) == 3 and folds == again
+    assert [f["n"] for f in folds] == [s.test.size for s in splits]
