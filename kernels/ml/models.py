@@ -85,7 +85,8 @@ MODELS: dict[str, ModelSpec] = {
                   "linear_model.LogisticRegression",
                   {"C": P("float", 1.0, 0.0, 1e12, lo_open=True), "fit_intercept": P("bool", True),
                    "max_iter": P("int", 1000, 1, 1_000_000)}),
-        ModelSpec("RandomForestRegressor", "regression", "ensemble.RandomForestRegressor", "ensemble.RandomForestRegressor",
+        ModelSpec("RandomForestRegressor", "regression", "ensemble.RandomForestRegressor",
+                  "ensemble.RandomForestRegressor",
                   {**_RF, "max_features": P("max_features", 1.0)}),
         ModelSpec("RandomForestClassifier", "classification", "ensemble.RandomForestClassifier",
                   "ensemble.RandomForestClassifier", {**_RF, "max_features": P("max_features", "sqrt")}),
@@ -100,7 +101,6 @@ def model_spec(name: Any) -> ModelSpec:
 
 
 def _check_param(model: str, key: str, p: P, v: Any) -> Any:
-    bad = InvalidParams(f"{model}: parameter {key!r} got {v!r}")
     if p.kind == "bool":
         if not isinstance(v, bool):
             raise InvalidParams(f"{model}: parameter {key!r} must be true or false, got {v!r}")
@@ -120,7 +120,7 @@ def _check_param(model: str, key: str, p: P, v: Any) -> Any:
         v = int(v)
     else:
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)):
-            raise bad
+            raise InvalidParams(f"{model}: parameter {key!r} must be a finite number, got {v!r}")
         v = float(v)
     if (p.lo is not None and (v < p.lo or (p.lo_open and v == p.lo))) or (p.hi is not None and v > p.hi):
         left = "(" if p.lo_open else "["

@@ -186,6 +186,22 @@ def test_explicit_gpu_without_cuml_raises(reg):
         resolve_ml_backend("tpu")
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuml_available(), reason="needs cuML")
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_gpu_models_match_cpu_roughly(reg, clf, name):
+    ds = reg if MODELS[name].task == "regression" else clf
+    split = holdout(ds.bar, ds.horizon)
+    params = SMALL_RF if "Forest" in name else None
+    gpu, gm = train(ds, name, split, params, backend="gpu")
+    cpu, cm = train(ds, name, split, params, backend="cpu")
+    assert gpu.backend == "gpu" and gm["n"] == cm["n"]
+    if name in ("LinearRegression", "Ridge"):
+        np.testing.assert_allclose(gpu.predict(ds.X[split.test]), cpu.predict(ds.X[split.test]), rtol=1e-3, atol=1e-5)
+    key = "mse" if ds.task == "regression" else "accuracy"
+    assert np.isfinite(gm[key])
+
+
 def test_params_are_validated():
     assert check_params("Ridge", None) == {"alpha": 1.0, "fit_intercept": True}
     assert check_params("RandomForestRegressor", {"n_estimators": 5.0})["n_estimators"] == 5
