@@ -53,6 +53,18 @@ class Dataset:
     def n_features(self) -> int:
         return int(self.X.shape[1])
 
+    def window(self, split: Any) -> dict[str, Any]:
+        """A JSON-able description of a split's windows: bars [start, stop) and their timestamps."""
+        out: dict[str, Any] = {"horizon": self.horizon, "purge_bars": int(split.purge)}
+        last = len(self.index) - 1
+        for side in ("train", "test"):
+            start, stop = (int(b) for b in getattr(split, f"{side}_bars"))
+            out[f"{side}_bars"] = [start, stop]
+            out[f"{side}_start"] = str(self.index[min(start, last)])
+            out[f"{side}_end"] = str(self.index[min(stop - 1, last)])
+            out[f"{side}_rows"] = int(getattr(split, side).size)
+        return out
+
     def take(self, rows: np.ndarray) -> "Dataset":
         """The dataset restricted to the given row positions (in that order)."""
         rows = np.asarray(rows, dtype=np.int64)

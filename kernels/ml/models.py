@@ -8,7 +8,9 @@ otherwise; "auto" uses cuML when both are there and falls back to scikit-learn.
 The backend that ran is recorded on the `TrainedModel`.
 
 Parameters are a per-model whitelist with bounds (clients choose them), the same
-names on both libraries. Inputs must be finite: a NaN or inf row is an error, not a
+names on both libraries, plus `standardize` (default on for the linear models):
+features are centred and scaled by the training rows' mean and std, kept with the
+model and applied again at prediction. Inputs must be finite: a NaN or inf row is an error, not a
 silent prediction. Held-out metrics: R2 and MSE for regression, accuracy and AUC for
 classification (AUC is None when the test labels hold one class only). GPU
 predictions come back as NumPy arrays.
@@ -65,7 +67,9 @@ class ModelSpec:
     params: Mapping[str, P] = field(default_factory=dict)
 
 
+_LIN = {"standardize": P("bool", True)}
 _RF = {
+    "standardize": P("bool", False),
     "n_estimators": P("int", 100, 1, 2000),
     "max_depth": P("int", 16, 1, 64),
     "min_samples_leaf": P("int", 1, 1, 1_000_000),
@@ -75,15 +79,15 @@ MODELS: dict[str, ModelSpec] = {
     m.name: m
     for m in (
         ModelSpec("LinearRegression", "regression", "linear_model.LinearRegression", "linear_model.LinearRegression",
-                  {"fit_intercept": P("bool", True)}),
+                  {**_LIN, "fit_intercept": P("bool", True)}),
         ModelSpec("Ridge", "regression", "linear_model.Ridge", "linear_model.Ridge",
-                  {"alpha": P("float", 1.0, 0.0, 1e12), "fit_intercept": P("bool", True)}),
+                  {**_LIN, "alpha": P("float", 1.0, 0.0, 1e12), "fit_intercept": P("bool", True)}),
         ModelSpec("Lasso", "regression", "linear_model.Lasso", "linear_model.Lasso",
-                  {"alpha": P("float", 1e-4, 0.0, 1e12, lo_open=True), "fit_intercept": P("bool", True),
+                  {**_LIN, "alpha": P("float", 1e-4, 0.0, 1e12, lo_open=True), "fit_intercept": P("bool", True),
                    "max_iter": P("int", 1000, 1, 1_000_000)}),
         ModelSpec("LogisticRegression", "classification", "linear_model.LogisticRegression",
                   "linear_model.LogisticRegression",
-                  {"C": P("float", 1.0, 0.0, 1e12, lo_open=True), "fit_intercept": P("bool", True),
+                  {**_LIN, "C": P("float", 1.0, 0.0, 1e12, lo_open=True), "fit_intercept": P("bool", True),
                    "max_iter": P("int", 1000, 1, 1_000_000)}),
         ModelSpec("RandomForestRegressor", "regression", "ensemble.RandomForestRegressor",
                   "ensemble.RandomForestRegressor",
@@ -193,7 +197,7 @@ def _estimator_class(spec: ModelSpec, backend: str) -> type:
 def make_estimator(name: str, params: Mapping[str, Any], backend: str, n_jobs: int | None = None) -> Any:
     """An unfitted estimator of the resolved backend ("cpu" or "gpu")."""
     spec = model_spec(name)
-    kwargs = dict(params)
+    kwargs = {k: v for k, v in params.items() if k != "standardize"}
     if spec.module.startswith("ensemble") and backend == "cpu":
         kwargs["n_jobs"] = n_jobs
     if spec.name == "LogisticRegression" and backend == "cpu":
@@ -248,8 +252,12 @@ class TrainedModel:
     feature_names: tuple[str, ...]
     estimator: Any
     n_train: int = 0
+    mean: np.ndarray | None = None
+    scale: np.ndarray | None = None
 
     def _to_device(self, X: np.ndarray) -> Any:
+        if self.mean is not None:
+            X = (X - self.mean) / self.scale
         if self.backend == "gpu":
             import cupy  # noqa: PLC0415
 
@@ -290,6 +298,12 @@ def fit(
     if len(names) != Xh.shape[1]:
         raise InvalidInput(f"got {len(names)} feature names for {Xh.shape[1]} features")
     est = make_estimator(name, full, used, n_jobs)
+    mean = scale = None
+    if full["standardize"]:
+        mean = Xh.mean(axis=0)
+        scale = Xh.std(axis=0)
+        scale[~(scale > 0)] = 1.0  # a constant column stays centred, not divided by 0
+        Xh = (Xh - mean) / scale
     if used == "gpu":
         import cupy  # noqa: PLC0415
 
@@ -298,7 +312,7 @@ def fit(
         est.fit(Xd, yd)
     else:
         est.fit(Xh, yh.astype(np.int64) if spec.task == "classification" else yh)
-    return TrainedModel(name, spec.task, full, used, Xh.shape[1], names, est, int(Xh.shape[0]))
+    return TrainedModel(name, spec.task, full, used, Xh.shape[1], names, est, int(Xh.shape[0]), mean, scale)
 
 
 def evaluate(model: TrainedModel, X: Any, y: Any) -> dict[str, Any]:

@@ -29,9 +29,7 @@ def trained():
 
 def _save(reg, name, trained, **kw):
     ds, split, model, metrics = trained
-    window = {"train_bars": list(split.train_bars), "test_bars": list(split.test_bars),
-              "train_start": str(ds.index[split.train_bars[0]])}
-    return reg.save(name, model, features=SPECS, horizon=2, window=window, metrics=metrics, dataset="synthetic", **kw)
+    return reg.save(name, model, features=SPECS, horizon=2, window=ds.window(split), metrics=metrics, dataset="synthetic", **kw)
 
 
 def test_round_trip_and_versions(tmp_path, trained):
@@ -46,7 +44,7 @@ def test_round_trip_and_versions(tmp_path, trained):
     assert [(r.name, r.version) for r in reg.list_models()] == [("other_1", 1), ("ridge-a", 2)]
     rec = reg.get("ridge-a", 1)
     assert rec.model == "Ridge" and rec.task == "regression" and rec.backend == "cpu"
-    assert rec.params == {"alpha": 0.5, "fit_intercept": True}
+    assert rec.params == {"standardize": True, "alpha": 0.5, "fit_intercept": True}
     assert rec.features == [["rsi", {"timeperiod": 14}], ["roc", {"timeperiod": 5}]]
     assert rec.feature_names == list(ds.feature_names) and rec.n_features == 2 and rec.horizon == 2
     assert rec.metrics == pytest.approx(metrics) and rec.window["test_bars"] == list(trained[1].test_bars)

@@ -140,6 +140,9 @@ def test_embargo_and_holdout(reg):
     assert reg.bar[h.train].max() + 3 < reg.bar[h.test].min()
     span = reg.bar.max() - reg.bar.min() + 1
     assert h.test_bars[1] - h.test_bars[0] == round(span * 0.25)
+    w = reg.window(h)
+    assert w["test_bars"] == list(h.test_bars) and w["purge_bars"] == 3 and w["test_rows"] == h.test.size
+    assert w["train_end"] == str(reg.index[h.train_bars[1] - 1]) and w["test_start"] == str(reg.index[h.test_bars[0]])
     with pytest.raises(ValueError, match="training bars"):
         walk_forward(reg.bar, 3, n_splits=3, test_size=200)
     with pytest.raises(ValueError, match="test_fraction"):
@@ -203,7 +206,7 @@ def test_gpu_models_match_cpu_roughly(reg, clf, name):
 
 
 def test_params_are_validated():
-    assert check_params("Ridge", None) == {"alpha": 1.0, "fit_intercept": True}
+    assert check_params("Ridge", None) == {"standardize": True, "alpha": 1.0, "fit_intercept": True}
     assert check_params("RandomForestRegressor", {"n_estimators": 5.0})["n_estimators"] == 5
     with pytest.raises(UnknownModel):
         check_params("SVC", {})
@@ -219,6 +222,20 @@ def test_params_are_validated():
         check_params("RandomForestClassifier", {"max_features": "all"})
     with pytest.raises(InvalidParams):
         check_params("LinearRegression", {"fit_intercept": "yes"})
+
+
+def test_standardize(reg):
+    # OLS is invariant to affine feature scaling: the same predictions either way
+    on = fit("LinearRegression", reg.X, reg.y, backend="cpu")
+    off = fit("LinearRegression", reg.X, reg.y, {"standardize": False}, backend="cpu")
+    assert on.mean is not None and off.mean is None
+    np.testing.assert_allclose(on.predict(reg.X[:100]), off.predict(reg.X[:100]), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose((reg.X - on.mean) / on.scale @ on.estimator.coef_ + on.estimator.intercept_,
+                               on.predict(reg.X), rtol=1e-9, atol=1e-15)
+    const = reg.X.copy()
+    const[:, 0] = 5.0
+    m = fit("Ridge", const, reg.y, backend="cpu")
+    assert m.scale[0] == 1.0 and np.isfinite(m.predict(const[:5])).all()
 
 
 def test_bad_inputs_are_refused(reg, clf):
