@@ -78,6 +78,26 @@ class Client:
         payload = {"dataset": dataset, "indicators": indicators, "symbols": symbols, "window": window}
         return self._call("run_live", "features", payload, priority, tenant).result
 
+    def train(self, name: str, model: str, features: list, horizon: int = 1, task: str = "regression",
+              params: dict | None = None, dataset: str = "synthetic", symbols: list[str] | None = None,
+              test_fraction: float = 0.2, priority: str = "NORMAL", tenant: str = "default",
+              wait: bool = True) -> Any:
+        """Train `model` on indicator features of a dataset; returns the stored record (or the job id)."""
+        payload = {"dataset": dataset, "symbols": symbols, "name": name, "model": model, "params": params or {},
+                   "features": features, "horizon": horizon, "task": task, "test_fraction": test_fraction}
+        job_id = self.submit("train", payload, priority, tenant)
+        return self.result(job_id).record if wait else job_id
+
+    def predict(self, name: str, rows: list | None = None, dataset: str = "synthetic",
+                symbols: list[str] | None = None, version: int | None = None,
+                priority: str = "REALTIME", tenant: str = "live") -> dict:
+        """Predictions of a stored model for `rows` (feature rows) or the dataset's latest bar (live work)."""
+        payload = {"dataset": dataset, "symbols": symbols, "name": name, "version": version, "rows": rows}
+        return self._call("run_live", "predict", payload, priority, tenant).result
+
+    def models(self) -> list[dict]:
+        return self._call("list_models")
+
     def register_dataset(self, name: str, panel: Any) -> dict:
         return self._call("register_dataset", name, panel)
 

@@ -18,6 +18,7 @@ NESTED_SEP = "--"  # field--subfield (the ResultStore allows letters, digits, "_
 RESULT_TYPES: dict[str, str] = {
     "RunResult": "kernels.backtest.runner",
     "SweepResult": "kernels.backtest.sweep",
+    "TrainResult": "actors.plans",
 }
 
 

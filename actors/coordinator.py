@@ -29,7 +29,8 @@ from actors.jobs import InvalidJobSpec, JobKind, JobRecord, JobSpec, JobState, T
 from actors.journal import JobJournal, SqliteJobJournal
 from actors.messages import WorkItem, WorkResult
 from actors.metrics import CoordinatorMetrics
-from actors.plans import ChunkSpec, JobSpecError, job_panel, plan_job
+from actors.model_registry import ModelRegistry, validate_name as validate_model_name
+from actors.plans import ChunkSpec, JobSpecError, TrainOutput, TrainResult, job_panel, plan_job
 from actors.preemptor import Preemptor
 from actors.result_cache import ResultCache, cache_key
 from actors.result_store import ResultStore
@@ -116,6 +117,7 @@ class Coordinator:
         self.preemptor = Preemptor(config.preemption)
         self.fallback = FallbackPolicy(config.fallback)
         self.cache = ResultCache(enabled=config.result_cache_enabled, max_entries=config.result_cache_max_entries)
+        self.models = ModelRegistry(config.storage_dir)
         self.metrics = metrics or CoordinatorMetrics()
         self.code_version = code_version()
         self._clock = clock
@@ -263,6 +265,15 @@ class Coordinator:
                 grid = payload.get("grid") or {}
                 first = {k: (v[0] if isinstance(v, (list, tuple)) and v else v) for k, v in grid.items()}
                 validate_params(spec, first)
+        elif kind == "train":
+            from kernels.ml import check_params  # noqa: PLC0415
+            from kernels.ml.labels import check_task  # noqa: PLC0415
+
+            validate_model_name(payload.get("name"))
+            check_params(str(payload.get("model", "")), payload.get("params") or {})
+            check_task(payload.get("task", "regression"))
+            if not payload.get("features"):
+                raise JobSpecError("features: give at least one indicator spec")
 
     # -- queries -------------------------------------------------------------------
     def _record(self, job_id: str) -> JobRecord:
@@ -308,6 +319,14 @@ class Coordinator:
         if self.queue.remove(job_id) is not None:  # not running: cancel now
             self._finish(job, JobState.CANCELLED)
         return job.record.to_public()
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        """The latest record of every stored model."""
+        return [r.to_public() for r in await asyncio.to_thread(self.models.list_models)]
+
+    async def get_model(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """One model version's record (the latest by default); ModelNotFound (a KeyError) if absent."""
+        return (await asyncio.to_thread(self.models.get, name, version)).to_public()
 
     async def devices(self) -> list[dict[str, Any]]:
         async def one(worker_id: str, client: WorkerClient) -> dict[str, Any]:
@@ -538,11 +557,19 @@ class Coordinator:
         job.partials[index] = result
         self._update(job, chunks_done=len(job.partials))
 
+    def _register_model(self, payload: Any, out: TrainOutput) -> TrainResult:
+        """Store a trained model as the next version of its name (only the coordinator writes)."""
+        record = self.models.save(payload["name"], out.model, features=out.features, horizon=out.horizon,
+                                  window=out.window, metrics=out.metrics, dataset=payload.get("dataset"))
+        return TrainResult(record=record.to_public())
+
     async def _complete(self, job: _Job) -> None:
         from actors.plans import merge_partials  # noqa: PLC0415
 
         def merge_and_store() -> str:
             final = merge_partials(job.record.spec.kind.value, [job.partials[c.index] for c in job.chunks])
+            if isinstance(final, TrainOutput):
+                final = self._register_model(job.record.spec.payload, final)
             stored = self.store.save_result(job.record.job_id, codecs.encode(final))
             if len(job.chunks) > 1:
                 self.store.delete_chunks(job.record.job_id)

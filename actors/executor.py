@@ -6,6 +6,7 @@ the coordinator's asyncio loop is never blocked.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from actors.messages import WorkItem, WorkResult
@@ -34,16 +35,20 @@ class LocalWorkerClient:
 class LocalExecutor:
     """Starts `gpu_workers` (real or simulated devices) and `cpu_workers` in-process."""
 
-    def __init__(self, config: GpuHalConfig, gpu_workers: int, cpu_workers: int, warm_up: bool = False) -> None:
+    def __init__(self, config: GpuHalConfig, gpu_workers: int, cpu_workers: int, warm_up: bool = False,
+                 model_root: Path | None = None) -> None:
         self.config = config
         self.gpu_workers = gpu_workers
         self.cpu_workers = cpu_workers
         self.warm = warm_up
+        self.model_root = model_root
         self.workers: list[Worker] = []
 
     async def start_workers(self) -> list[LocalWorkerClient]:
-        self.workers = [Worker(f"gpu-{i}", "gpu", self.config, device_slot=i) for i in range(self.gpu_workers)]
-        self.workers += [Worker(f"cpu-{i}", "cpu", self.config) for i in range(self.cpu_workers)]
+        self.workers = [Worker(f"gpu-{i}", "gpu", self.config, device_slot=i, model_root=self.model_root)
+                        for i in range(self.gpu_workers)]
+        self.workers += [Worker(f"cpu-{i}", "cpu", self.config, model_root=self.model_root)
+                         for i in range(self.cpu_workers)]
         for w in self.workers:
             w.init_device()
             if self.warm:

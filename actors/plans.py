@@ -127,6 +127,8 @@ def execute_chunk(kind: str, payload: Mapping[str, Any], panel: Panel, chunk: Ch
         )
     if kind == "features":
         return compute_features(panel, payload)
+    if kind == "train":
+        return train_model(panel, payload, backend)
     raise JobSpecError(f"unknown job kind {kind!r}")
 
 
@@ -183,3 +185,55 @@ def compute_features(panel: Panel, payload: Mapping[str, Any]) -> FeatureBlock:
         raise JobSpecError(f"window must be >= 1, got {window}")
     values = {label: to_numpy(v[-window:]) for label, v in compute(panel, specs).items()}
     return FeatureBlock(index=np.asarray(panel.index[-window:]), symbols=tuple(panel.symbols), values=values)
+
+
+@dataclass(frozen=True)
+class TrainOutput:
+    """A trained model and what its record needs; sent from a worker to the coordinator,
+    which stores the model in the registry (workers never write the registry)."""
+
+    model: Any  # kernels.ml.TrainedModel
+    metrics: dict
+    window: dict
+    features: list
+    horizon: int
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The result of a train job as stored: the registry record of the new version."""
+
+    record: dict
+
+
+def train_model(panel: Panel, payload: Mapping[str, Any], backend: str) -> TrainOutput:
+    """Build the learning dataset, hold out the last window (purged), fit and score."""
+    from kernels.ml import build_dataset, holdout, train  # noqa: PLC0415
+
+    specs = list(payload.get("features") or [])
+    if not specs:
+        raise JobSpecError("features: give at least one indicator spec")
+    horizon = int(payload.get("horizon", 1))
+    dataset = build_dataset(panel, specs, horizon, str(payload.get("task", "regression")))
+    if dataset.n_rows < 2:
+        raise JobSpecError("features/horizon leave fewer than 2 rows to learn from")
+    split = holdout(dataset.bar, horizon, float(payload.get("test_fraction", 0.2)))
+    model, metrics = train(dataset, str(payload.get("model", "")), split, payload.get("params") or {},
+                           backend if backend in ("cpu", "gpu") else "auto")
+    return TrainOutput(model=model, metrics=metrics, window=dataset.window(split), features=specs, horizon=horizon)
+
+
+def predict_rows(model: Any, panel: Panel | None, payload: Mapping[str, Any], features: list) -> dict[str, Any]:
+    """Predictions for rows sent in the payload, or for the latest bar of the panel's assets."""
+    from kernels.ml import prediction_rows  # noqa: PLC0415
+
+    rows = payload.get("rows")
+    if rows is not None:
+        X = np.asarray(rows, dtype=np.float64)
+        return {"predictions": model.predict(X), "symbols": None, "bar": None}
+    if panel is None:
+        raise JobSpecError("give rows or a dataset to predict on")
+    data = prediction_rows(panel, features)
+    return {"predictions": model.predict(data.X) if data.n_rows else np.empty(0),
+            "symbols": [panel.symbols[i] for i in data.asset],
+            "bar": str(panel.index[-1])}

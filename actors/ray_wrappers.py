@@ -31,7 +31,8 @@ class WorkerActorImpl:
     """A Worker in its own process; threaded so that live work runs beside a chunk."""
 
     def __init__(self, worker_id: str, kind: str, settings: Settings, device_slot: int = 0) -> None:
-        self.worker = Worker(worker_id, kind, settings.gpu, device_slot, settings.kernel_cache_dir.resolve())
+        self.worker = Worker(worker_id, kind, settings.gpu, device_slot, settings.kernel_cache_dir.resolve(),
+                             model_root=settings.storage_dir.resolve())
         self._lock = threading.Lock()
         self._started = False
         self._panels: OrderedDict[tuple[str, str], Panel] = OrderedDict()
@@ -210,6 +211,14 @@ class CoordinatorActorImpl:
     async def devices(self) -> list[dict[str, Any]]:
         await self._ensure_started()
         return await self.core.devices()
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        await self._ensure_started()
+        return await self.core.list_models()
+
+    async def get_model(self, name: str, version: int | None = None) -> dict[str, Any]:
+        await self._ensure_started()
+        return await self.core.get_model(name, version)
 
     async def routing_table(self, dataset: str | None = None) -> dict[str, Any]:
         await self._ensure_started()

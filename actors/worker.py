@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 from actors.messages import WorkItem, WorkResult, to_host
-from actors.plans import execute_chunk, job_panel
+from actors.plans import execute_chunk, job_panel, predict_rows
 from gpu_hal.config import GpuHalConfig
 from gpu_hal.device import Device
 from gpu_hal.discovery import usable_devices
@@ -25,6 +26,7 @@ from kernels.data import Panel
 log = logging.getLogger(__name__)
 
 LIVE_TENANT = "live"
+MODEL_CACHE = 16  # model versions a worker keeps loaded for predictions
 BYTES_PER_CELL = 8  # float64 working set estimate per (bar, asset, combination) of a chunk
 
 
@@ -44,7 +46,7 @@ class Worker:
     """Runs chunks of jobs on one GPU, one simulated GPU, or the CPU."""
 
     def __init__(self, worker_id: str, kind: str, config: GpuHalConfig | None = None, device_slot: int = 0,
-                 kernel_cache_dir: Path | None = None) -> None:
+                 kernel_cache_dir: Path | None = None, model_root: Path | None = None) -> None:
         if kind not in ("gpu", "cpu"):
             raise ValueError(f"worker kind must be 'gpu' or 'cpu', got {kind!r}")
         self.worker_id = worker_id
@@ -56,6 +58,8 @@ class Worker:
         self.readiness: dict[str, Any] = {"ready": False}
         self.executed = 0
         self.kernel_cache_dir = kernel_cache_dir
+        self.model_root = model_root
+        self._models: OrderedDict[tuple[str, int | None], tuple[Any, Any]] = OrderedDict()
 
     # -- lifecycle -------------------------------------------------------------------
     def init_device(self) -> dict[str, Any]:
@@ -116,7 +120,9 @@ class Worker:
         if item.kind == "features":
             panel = self._resident(item, panel)
         sub = job_panel(panel, item.payload)
-        if self.device is None:
+        if item.kind == "predict":
+            result = self._predict(item, sub)
+        elif self.device is None:
             result = execute_chunk(item.kind, item.payload, sub, item.chunk, "cpu")
         else:
             ctx = self.device.context(item.tenant, JobClass(item.job_class))
@@ -135,6 +141,21 @@ class Worker:
             seconds=time.perf_counter() - started,
             result=to_host(result),
         )
+
+    def _predict(self, item: WorkItem, panel: Panel) -> dict[str, Any]:
+        """Live predictions with a stored model (loaded once per version, hash-checked)."""
+        from actors.model_registry import ModelRegistry  # noqa: PLC0415
+
+        if self.model_root is None:
+            raise RuntimeError("this worker has no model registry")
+        key = (str(item.payload.get("name")), item.payload.get("version"))
+        if key not in self._models:
+            self._models[key] = ModelRegistry(self.model_root).load(*key)
+            while len(self._models) > MODEL_CACHE:
+                self._models.popitem(last=False)
+        model, record = self._models[key]
+        out = predict_rows(model, panel, item.payload, record.features)
+        return {**out, "name": record.name, "version": record.version}
 
     def _resident(self, item: WorkItem, panel: Panel) -> Panel:
         """The dataset as kept in device memory by the realtime path (preloaded on first use)."""

@@ -33,7 +33,7 @@ def make(tmp_path: Path, gpu_workers: int = 1, cpu_workers: int = 1, max_cells: 
     if queue is not None:
         cfg = replace(cfg, queue=queue)
     datasets = DatasetStore(tmp_path, {"synthetic": lambda: PANEL})
-    return Coordinator(cfg, LocalExecutor(gpu, gpu_workers, cpu_workers), datasets)
+    return Coordinator(cfg, LocalExecutor(gpu, gpu_workers, cpu_workers, model_root=tmp_path), datasets)
 
 
 def expected_metrics(**overrides) -> pd.DataFrame:

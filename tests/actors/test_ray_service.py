@@ -142,3 +142,18 @@ def test_prometheus_metrics_are_exported(service):
     missing = [name for name in wanted if name not in text]
     assert not missing, f"not exported: {missing}"
     assert 'kind="backtest"' in text and 'outcome="miss"' in text
+
+
+def test_client_trains_and_predicts_through_ray(service):
+    import numpy as np  # noqa: PLC0415
+
+    from actors.client import Client  # noqa: PLC0415
+
+    settings, coordinator, _ = service
+    client = Client(coordinator, settings)
+    features = [{"name": "rsi", "params": {"timeperiod": 14}}, {"name": "roc", "params": {"timeperiod": 5}}]
+    record = client.train("ridge-ray", "Ridge", features, horizon=3, params={"alpha": 0.5})
+    assert record["version"] == 1 and np.isfinite(record["metrics"]["mse"])
+    out = client.predict("ridge-ray")
+    assert len(out["predictions"]) == len(out["symbols"]) > 0 and np.isfinite(out["predictions"]).all()
+    assert [m["name"] for m in client.models()] == ["ridge-ray"]
