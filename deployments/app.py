@@ -53,6 +53,10 @@ class RayQuantIngress:
         self._starting = self.coordinator.start.remote()
         # Inline-bar features run here on the CPU: load their compiled kernels off the request path.
         threading.Thread(target=warm_inline_features, name="rayquant-warmup", daemon=True).start()
+        # Models for /v1/models/{id}/predict: loaded (multiplexed) and batched in this replica.
+        from deployments.model_serving import ModelServer  # noqa: PLC0415
+
+        self.models = ModelServer(settings)
 
     def __serve_build_asgi_app__(self) -> Any:
         from actors.fallback import FallbackPolicy  # noqa: PLC0415
@@ -60,7 +64,9 @@ class RayQuantIngress:
         from deployments.routes import Service, create_api  # noqa: PLC0415
 
         live = LiveRouter(self.coordinator, FallbackPolicy(self.settings.coordinator.fallback))
-        return create_api(Service(self.coordinator, self.config, live))
+        api = create_api(Service(self.coordinator, self.config, live))
+        api.state.models = self.models
+        return api
 
     async def check_health(self) -> None:
         """Serve's replica health check: the coordinator must answer."""

@@ -627,6 +627,9 @@ def create_api(service: Service) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=service.config.max_request_bytes)
     app.include_router(build_health_router())
     app.include_router(build_router(service.config))
+    from deployments.models_routes import build_models_router  # noqa: PLC0415 - it imports this module
+
+    app.include_router(build_models_router())
     return app
 
 

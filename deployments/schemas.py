@@ -468,6 +468,159 @@ class ReadyPublic(BaseModel):
     reason: Optional[str] = None
 
 
+# ------------------------------------------------------------------------ models
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")  # as actors.model_registry.NAME_PATTERN
+MAX_HORIZON = 10_000
+TaskName = Literal["regression", "classification"]
+
+
+class ModelCreate(_Strict):
+    """Train a model on a dataset: indicator features, forward-return labels, held-out metrics."""
+
+    name: str = Field(..., description="registry name; each training adds a version", examples=["momentum_rf"])
+    model: str = Field(..., description="model type, e.g. Ridge or RandomForestRegressor", examples=["Ridge"])
+    params: dict[str, Scalar] = Field(default_factory=dict, examples=[{"alpha": 1.0}])
+    features: list[IndicatorSpec] = Field(..., min_length=1, description="indicator specs; every output is a feature")
+    horizon: int = Field(1, ge=1, le=MAX_HORIZON, description="label: forward return over this many bars")
+    task: Optional[TaskName] = Field(None, validate_default=True,
+                                     description="regression or classification (default: the model's)")
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="the held-out (latest) share of the bars")
+    dataset: str = Field("synthetic", description="registered dataset name", max_length=MAX_NAME_CHARS)
+    symbols: Optional[list[str]] = Field(None, description="symbols to train on (default: all)")
+    priority: Optional[str] = Field(None, description="job class (default NORMAL)")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not MODEL_NAME_PATTERN.match(v):
+            raise ValueError("use 1-64 letters, digits, '_' or '-', starting with a letter")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        from kernels.ml import MODELS  # noqa: PLC0415
+
+        if v not in MODELS:
+            raise ValueError(f"unknown model {v[:80]!r}; models are {sorted(MODELS)}")
+        return v
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, v: dict[str, Scalar], info: Any) -> dict[str, Scalar]:
+        from kernels.ml import check_params  # noqa: PLC0415
+
+        if len(v) > MAX_PARAMS:
+            raise ValueError(f"at most {MAX_PARAMS} parameters")
+        v = {k: _check_scalar(k, x) for k, x in v.items()}
+        model = info.data.get("model")
+        if model is not None:
+            check_params(model, v)  # InvalidParams is a ValueError: a 422 on "params"
+        return v
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str) -> str:
+        return _check_dataset(v)
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: Optional[list[str]]) -> Optional[list[str]]:
+        return _check_symbols(v)
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, v: Optional[str]) -> Optional[str]:
+        return _normalise_priority(v)
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, v: Optional[str], info: Any) -> Optional[str]:
+        from kernels.ml import MODELS  # noqa: PLC0415
+
+        model = info.data.get("model")
+        if model is None:
+            return v
+        own = MODELS[model].task
+        if v is not None and v != own:
+            raise ValueError(f"{model} is a {own} model, not {v}")
+        return own
+
+    def payload(self) -> dict[str, Any]:
+        """The coordinator's "train" job payload (strict JSON)."""
+        out = self.model_dump(exclude={"priority", "features"}, exclude_none=True)
+        out["features"] = [s.model_dump(exclude_none=True) for s in self.features]
+        return out
+
+
+class PredictCreate(_Strict):
+    """Rows to predict: feature rows in the model's feature order, or a dataset's latest bar."""
+
+    rows: Optional[list[list[float]]] = Field(None, description="feature rows, in the model's feature order",
+                                              examples=[[[0.1, 55.0, 1.2]]])
+    dataset: Optional[str] = Field(None, description="features of this dataset's latest bar, computed here",
+                                   max_length=MAX_NAME_CHARS)
+    symbols: Optional[list[str]] = Field(None, description="with dataset: these symbols (default: all)")
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: Optional[str]) -> Optional[str]:
+        return _check_dataset(v)
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: Optional[list[str]]) -> Optional[list[str]]:
+        return _check_symbols(v)
+
+    @model_validator(mode="after")
+    def _source(self) -> "PredictCreate":
+        if (self.rows is None) == (self.dataset is None):
+            raise ValueError("give either rows or dataset (exactly one)")
+        if self.rows is not None and self.symbols is not None:
+            raise ValueError("symbols go with dataset, not with rows")
+        return self
+
+
+class ModelPublic(BaseModel):
+    """One stored model version: what it learned from, its held-out metrics, where it ran."""
+
+    id: str = Field(..., examples=["momentum_rf@3"])
+    name: str
+    version: int
+    model: str
+    task: str
+    backend: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    feature_names: list[str] = Field(default_factory=list)
+    n_features: int
+    features: list[Any] = Field(default_factory=list)
+    horizon: Optional[int] = None
+    window: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict, description="held-out: r2/mse or accuracy/auc")
+    library_versions: dict[str, str] = Field(default_factory=dict)
+    created_at: str
+    sha256: str
+    size_bytes: int
+    n_train: int = 0
+    dataset: Optional[str] = None
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class ModelJobPublic(JobPublic):
+    """A training job; `record` is filled when the request waited (`?wait=true`) and it succeeded."""
+
+    record: Optional[ModelPublic] = None
+
+
+class PredictionPublic(BaseModel):
+    predictions: list[Optional[float]]
+    model: str = Field(..., description="the model id asked for")
+    version: int
+    n_rows: int
+    symbols: Optional[list[str]] = Field(None, description="with dataset: the symbol of each prediction")
+    timestamp: Optional[str] = Field(None, description="with dataset: the bar the features are from")
+
+
 __all__ = [
     "BacktestCreate",
     "BacktestPublic",
@@ -483,6 +636,11 @@ __all__ = [
     "IndicatorSpec",
     "InlineBars",
     "JobPublic",
+    "ModelCreate",
+    "ModelJobPublic",
+    "ModelPublic",
+    "PredictCreate",
+    "PredictionPublic",
     "ReadyPublic",
     "SweepCreate",
     "SweepPublic",

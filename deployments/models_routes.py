@@ -1,0 +1,227 @@
+"""The `/v1/models` routes: train (a coordinator job), list, describe, predict (live, in the replica).
+
+Training is research work: a coordinator job of kind "train" (NORMAL by default).
+Records come from the coordinator (`list_models`, `get_model`). Predictions are
+live work served here, by the replica's `deployments.model_serving.ModelServer`
+(multiplexed models, batched rows); nothing about a prediction goes through the
+coordinator.
+
+Errors: an unknown or malformed model id is a 404; rows of the wrong width, NaN or
+inf rows, bad parameters and unknown model types are 422s naming the field; more
+rows than `MAX_PREDICT_ROWS` (or a body over the byte limit) is a 413.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Optional
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from deployments.errors import ApiError, domain_error, not_found, unwrap
+from deployments.model_serving import (
+    MAX_PREDICT_ROWS,
+    TRAIN_PRIORITY,
+    BadModelId,
+    InvalidRows,
+    ModelServer,
+    check_rows,
+    model_key,
+    parse_model_id,
+)
+from deployments.routes import (
+    API_VERSION,
+    PrincipalDep,
+    Service,
+    ServiceDep,
+    WaitFlag,
+    WaitTimeout,
+    _check_symbols_limit,
+    _job_id,
+    _priority,
+)
+from deployments.schemas import ErrorBody, ModelCreate, ModelJobPublic, ModelPublic, PredictCreate, PredictionPublic
+
+_ERRORS = {code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422, 429, 503)}
+JOB_KIND = "train"
+
+
+async def get_model_server(request: Request) -> ModelServer:
+    server = getattr(request.app.state, "models", None)
+    if server is None:
+        raise ApiError(503, "unavailable", "this replica serves no models")
+    return server
+
+
+ModelServerDep = Annotated[ModelServer, Depends(get_model_server)]
+
+
+# ------------------------------------------------------------------ helpers
+def _model_links(name: str, version: int) -> dict[str, str]:
+    base = f"/{API_VERSION}/models/{model_key(name, version)}"
+    return {"self": base, "predict": f"{base}/predict"}
+
+
+def model_public(record: Any) -> ModelPublic:
+    """A ModelPublic from a record dict (the coordinator's) or a `ModelRecord`."""
+    rec = record if isinstance(record, dict) else record.to_public()
+    rec = {k: v for k, v in rec.items() if k in ModelPublic.model_fields}
+    return ModelPublic(**rec, id=model_key(rec["name"], rec["version"]),
+                       links=_model_links(rec["name"], rec["version"]))
+
+
+def _job_public(status: dict[str, Any]) -> dict[str, Any]:
+    return {**status, "links": {"self": f"/{API_VERSION}/models/jobs/{status['job_id']}"}}
+
+
+def _record_of(result: Any) -> Any:
+    """The record dict of a train job's result (an object with `.record`, or the dict itself)."""
+    return getattr(result, "record", result)
+
+
+def _model_error(exc: BaseException, model_id: str, svc: Service) -> ApiError:
+    """KeyError (unknown model) and malformed ids are 404s; the rest as `domain_error` maps them."""
+    err = unwrap(exc)
+    if isinstance(err, ApiError):
+        return err
+    if isinstance(err, (KeyError, BadModelId)):
+        return not_found("model", model_id)
+    from actors.model_registry import InvalidModelName  # noqa: PLC0415
+
+    if isinstance(err, InvalidModelName):
+        return not_found("model", model_id)
+    return domain_error(err, retry_after_s=svc.config.unavailable_retry_after_s)
+
+
+async def _coordinator_model(svc: Service, model_id: str) -> dict[str, Any]:
+    name, version = _parse(model_id)
+    try:
+        ref = svc.coordinator.get_model.remote(name, version)
+        from deployments.routes import bounded  # noqa: PLC0415
+
+        return await bounded(_awaitable(ref), svc.config.coordinator_timeout_s)
+    except Exception as exc:  # mapped: 404 / 422 / 503, or a server fault
+        raise _model_error(exc, model_id, svc) from exc
+
+
+async def _awaitable(ref: Any) -> Any:
+    return await ref
+
+
+def _parse(model_id: str) -> tuple[str, Optional[int]]:
+    try:
+        return parse_model_id(model_id)
+    except BadModelId:
+        raise not_found("model", model_id) from None
+
+
+async def _local_record(server: ModelServer, svc: Service, model_id: str) -> Any:
+    _parse(model_id)
+    try:
+        return await server.record(model_id)
+    except Exception as exc:
+        raise _model_error(exc, model_id, svc) from exc
+
+
+def _predict_error(exc: BaseException, svc: Service, model_id: str) -> ApiError:
+    from kernels.backend import BackendUnavailable  # noqa: PLC0415
+    from kernels.ml import InvalidInput  # noqa: PLC0415
+
+    err = unwrap(exc)
+    if isinstance(err, ApiError):
+        return err
+    if isinstance(err, (InvalidRows, InvalidInput)):
+        return ApiError(422, "validation_error", str(err), "rows")
+    if isinstance(err, BackendUnavailable):
+        return ApiError(503, "backend_unavailable", str(err), headers={"Retry-After": str(
+            svc.config.unavailable_retry_after_s)})
+    from actors.model_registry import ModelIntegrityError, ModelNotFound  # noqa: PLC0415
+
+    if isinstance(err, ModelNotFound):
+        return not_found("model", model_id)
+    if isinstance(err, ModelIntegrityError):
+        return ApiError(500, "model_integrity", str(err))
+    return domain_error(err, retry_after_s=svc.config.unavailable_retry_after_s)
+
+
+# ------------------------------------------------------------------ router
+def build_models_router() -> APIRouter:
+    """The /v1/models routes."""
+    router = APIRouter(prefix=f"/{API_VERSION}/models", responses=_ERRORS, tags=["models"])
+
+    @router.post("", response_model=ModelJobPublic, status_code=202,
+                 summary="Train a model (a NORMAL job by default); wait=true returns its record")
+    async def train_model(body: ModelCreate, svc: ServiceDep, principal: PrincipalDep, response: Response,
+                          wait: WaitFlag = False, timeout_s: WaitTimeout = None) -> ModelJobPublic:
+        config = svc.config
+        priority = _priority(body.priority, TRAIN_PRIORITY, config.research_priorities, "training jobs")
+        _check_symbols_limit(body.symbols, config)
+        if len(body.features) > config.max_indicators:
+            raise ApiError(413, "too_large", f"{len(body.features)} features are over the limit of "
+                                             f"{config.max_indicators}", "features")
+        if timeout_s is not None and timeout_s > config.max_wait_timeout_s:
+            raise ApiError(422, "validation_error", f"timeout_s: at most {config.max_wait_timeout_s:g}", "timeout_s")
+        job_id = await svc.call("submit", JOB_KIND, body.payload(), priority, principal.tenant)
+        response.headers["Location"] = f"/{API_VERSION}/models/jobs/{job_id}"
+        if not wait:
+            response.status_code = 202
+            return ModelJobPublic(**_job_public(await svc.call("status", job_id)))
+        limit = timeout_s if timeout_s is not None else config.wait_timeout_s
+        status = await svc.call("wait", job_id, limit, timeout_s=limit + config.coordinator_timeout_s)
+        out = ModelJobPublic(**_job_public(status))
+        if status["state"] != "succeeded":
+            response.status_code = 200 if status["state"] in ("failed", "cancelled") else 202
+            return out
+        response.status_code = 200
+        out.record = model_public(_record_of(await svc.call("result", job_id)))
+        return out
+
+    @router.get("/jobs/{job_id}", response_model=ModelJobPublic,
+                summary="A training job's state and progress; its record once it succeeded")
+    async def get_train_job(job_id: str, svc: ServiceDep, principal: PrincipalDep) -> ModelJobPublic:
+        status = await svc.call("status", _job_id(job_id))
+        if status["kind"] != JOB_KIND or not principal.may_see(status["tenant"]):
+            raise not_found("training job", job_id)
+        out = ModelJobPublic(**_job_public(status))
+        if status["state"] == "succeeded":
+            out.record = model_public(_record_of(await svc.call("result", job_id)))
+        return out
+
+    @router.get("", response_model=list[ModelPublic], summary="Every model's latest version")
+    async def list_models(svc: ServiceDep, principal: PrincipalDep) -> list[ModelPublic]:
+        return [model_public(r) for r in await svc.call("list_models")]
+
+    @router.get("/{model_id}", response_model=ModelPublic,
+                summary="One model (name: the latest version, or name@version) with its held-out metrics")
+    async def get_model(model_id: str, svc: ServiceDep, principal: PrincipalDep) -> ModelPublic:
+        return model_public(await _coordinator_model(svc, model_id))
+
+    @router.post("/{model_id}/predict", response_model=PredictionPublic,
+                 summary="Predict feature rows, or a dataset's latest bar (live, batched, in the replica)")
+    async def predict(model_id: str, body: PredictCreate, svc: ServiceDep, principal: PrincipalDep,
+                      server: ModelServerDep) -> PredictionPublic:
+        record = await _local_record(server, svc, model_id)
+        key = model_key(record.name, record.version)
+        symbols = timestamp = None
+        try:
+            if body.rows is not None:
+                if len(body.rows) > MAX_PREDICT_ROWS:
+                    raise ApiError(413, "too_large", f"{len(body.rows)} rows are over the limit of "
+                                                     f"{MAX_PREDICT_ROWS}", "rows")
+                X = check_rows(body.rows, record.n_features)
+            else:
+                _check_symbols_limit(body.symbols, svc.config)
+                rows = await asyncio.to_thread(server.dataset_rows, record, body.dataset, body.symbols)
+                X, symbols, timestamp = rows.X, rows.symbols, rows.timestamp
+            preds = await server.predict(key, X) if X.shape[0] else []
+        except ApiError:
+            raise
+        except Exception as exc:  # mapped to 4xx/503, or a server fault
+            raise _predict_error(exc, svc, model_id) from exc
+        values = [float(p) for p in preds]
+        return PredictionPublic(predictions=values, model=model_id, version=record.version, n_rows=len(values),
+                                symbols=symbols, timestamp=timestamp)
+
+    return router
+
+
+__all__ = ["build_models_router", "get_model_server", "model_public"]
