@@ -103,15 +103,18 @@ class ModelServer:
         return model
 
     # ------------------------------------------------------------------ prediction
-    async def predict(self, key: str, X: np.ndarray) -> np.ndarray:
-        """Predictions of model `key` for validated rows X (batched with other requests when small)."""
+    async def predict(self, key: str, X: np.ndarray) -> tuple[np.ndarray, int]:
+        """(predictions, requests in the batch) of model `key` for validated rows X.
+
+        Small requests are batched with concurrent ones; larger ones run on their own (batch of 1).
+        """
         model = await self.load(key)  # load errors stay with this request
         if X.shape[0] > MAX_BATCHED_ROWS:
-            return await asyncio.to_thread(model.predict, X)
+            return await asyncio.to_thread(model.predict, X), 1
         return await self._predict_batched((key, X))
 
     @serve.batch(max_batch_size=PREDICT_MAX_BATCH_SIZE, batch_wait_timeout_s=PREDICT_BATCH_WAIT_S)
-    async def _predict_batched(self, items: list[tuple[str, np.ndarray]]) -> list[np.ndarray]:
+    async def _predict_batched(self, items: list[tuple[str, np.ndarray]]) -> list[tuple[np.ndarray, int]]:
         groups: dict[str, list[int]] = {}
         for i, (key, _) in enumerate(items):
             groups.setdefault(key, []).append(i)
@@ -123,7 +126,7 @@ class ModelServer:
             start = 0
             for i in idx:
                 n = items[i][1].shape[0]
-                out[i] = preds[start:start + n]
+                out[i] = (preds[start:start + n], len(items))
                 start += n
         return out
 

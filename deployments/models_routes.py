@@ -13,6 +13,7 @@ rows than `MAX_PREDICT_ROWS` (or a body over the byte limit) is a 413.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -198,10 +199,12 @@ def build_models_router() -> APIRouter:
     @router.post("/{model_id}/predict", response_model=PredictionPublic,
                  summary="Predict feature rows, or a dataset's latest bar (live, batched, in the replica)")
     async def predict(model_id: str, body: PredictCreate, svc: ServiceDep, principal: PrincipalDep,
-                      server: ModelServerDep) -> PredictionPublic:
+                      server: ModelServerDep, response: Response) -> PredictionPublic:
+        started = time.perf_counter()
         record = await _local_record(server, svc, model_id)
         key = model_key(record.name, record.version)
         symbols = timestamp = None
+        batch = 0
         try:
             if body.rows is not None:
                 if len(body.rows) > MAX_PREDICT_ROWS:
@@ -212,12 +215,18 @@ def build_models_router() -> APIRouter:
                 _check_symbols_limit(body.symbols, svc.config)
                 rows = await asyncio.to_thread(server.dataset_rows, record, body.dataset, body.symbols)
                 X, symbols, timestamp = rows.X, rows.symbols, rows.timestamp
-            preds = await server.predict(key, X) if X.shape[0] else []
+            t_predict = time.perf_counter()
+            preds, batch = await server.predict(key, X) if X.shape[0] else ([], 0)
+            t_done = time.perf_counter()
         except ApiError:
             raise
         except Exception as exc:  # mapped to 4xx/503, or a server fault
             raise _predict_error(exc, svc, model_id) from exc
         values = [float(p) for p in preds]
+        # How many requests shared this one's estimator call, and where the time went (ms).
+        response.headers["X-Batch-Size"] = str(batch)
+        response.headers["Server-Timing"] = (f"app;dur={(time.perf_counter() - started) * 1e3:.3f}, "
+                                             f"predict;dur={(t_done - t_predict) * 1e3:.3f}")
         return PredictionPublic(predictions=values, model=model_id, version=record.version, n_rows=len(values),
                                 symbols=symbols, timestamp=timestamp)
 

@@ -129,15 +129,17 @@ def test_predict_rows_matches_the_stored_model_and_batches(service, trained, cli
     np.testing.assert_allclose(body["predictions"], model.predict(rows), rtol=1e-12)
 
     # Concurrent small requests (batched in the replica) each get their own rows' predictions.
-    def one(i: int) -> list[float]:
+    def one(i: int) -> tuple[list[float], int]:
         r = client.post("/v1/models/ridge5@1/predict", json={"rows": rows[i:i + 1 + i % 3].tolist()})
         assert r.status_code == 200, r.text
-        return r.json()["predictions"]
+        return r.json()["predictions"], int(r.headers["X-Batch-Size"])
 
     with cf.ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(one, range(24)))
-    for i, preds in enumerate(got):
+        got = list(pool.map(one, range(48)))
+    for i, (preds, _) in enumerate(got):
         np.testing.assert_allclose(preds, model.predict(rows[i:i + 1 + i % 3]), rtol=1e-12)
+    sizes = [size for _, size in got]
+    assert min(sizes) >= 1 and max(sizes) > 1, sizes  # some requests shared an estimator call
 
 
 def test_predict_dataset_latest_bar(service, trained, client):
