@@ -39,6 +39,7 @@ from deployments.routes import (
     _check_symbols_limit,
     _job_id,
     _priority,
+    bounded,
 )
 from deployments.schemas import ErrorBody, ModelCreate, ModelJobPublic, ModelPublic, PredictCreate, PredictionPublic
 
@@ -97,8 +98,6 @@ async def _coordinator_model(svc: Service, model_id: str) -> dict[str, Any]:
     name, version = _parse(model_id)
     try:
         ref = svc.coordinator.get_model.remote(name, version)
-        from deployments.routes import bounded  # noqa: PLC0415
-
         return await bounded(_awaitable(ref), svc.config.coordinator_timeout_s)
     except Exception as exc:  # mapped: 404 / 422 / 503, or a server fault
         raise _model_error(exc, model_id, svc) from exc
