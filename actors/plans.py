@@ -16,6 +16,7 @@ import pandas as pd
 from kernels.data import Panel
 
 SWEEP_GRID_LIMIT = 1_000_000  # combinations per sweep job (request sizes are bounded)
+TRAIN_N_JOBS = -1  # CPU model fits use every core of the worker's node
 
 
 class JobSpecError(ValueError):
@@ -218,8 +219,11 @@ def train_model(panel: Panel, payload: Mapping[str, Any], backend: str) -> Train
     if dataset.n_rows < 2:
         raise JobSpecError("features/horizon leave fewer than 2 rows to learn from")
     split = holdout(dataset.bar, horizon, float(payload.get("test_fraction", 0.2)))
+    # A GPU worker trains with cuML where it is installed and falls back to scikit-learn
+    # otherwise ("auto"; the record says which ran); a CPU fit uses every core.
+    ml_backend = "cpu" if backend == "cpu" else "auto"
     model, metrics = train(dataset, str(payload.get("model", "")), split, payload.get("params") or {},
-                           backend if backend in ("cpu", "gpu") else "auto")
+                           ml_backend, n_jobs=TRAIN_N_JOBS)
     return TrainOutput(model=model, metrics=metrics, window=dataset.window(split), features=specs, horizon=horizon)
 
 

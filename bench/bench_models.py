@@ -94,13 +94,20 @@ def main() -> int:
         host, port = parsed.hostname, parsed.port
         client = Http(host, port)
         t0 = time.perf_counter()
-        status, body = client.request("POST", "/v1/models?wait=true", {
+        status, body = client.request("POST", "/v1/models", {
             "name": "rf", "model": "RandomForestRegressor", "params": params, "dataset": "synthetic",
             "features": FEATURES, "horizon": 5, "task": "regression"})
+        if status not in (200, 201, 202):
+            raise SystemExit(f"training refused: {status} {body}")
+        while body.get("state") not in ("succeeded", "failed", "cancelled"):
+            time.sleep(0.5)
+            status, body = client.request("GET", f"/v1/models/jobs/{body['job_id']}")
         out["service_fit_s"] = time.perf_counter() - t0
-        if status not in (200, 201):
-            raise SystemExit(f"training failed: {status} {body}")
-        print(f"service: train job {out['service_fit_s']:.1f} s (backend {body.get('backend')})", flush=True)
+        if body["state"] != "succeeded":
+            raise SystemExit(f"training failed: {body}")
+        record = body.get("record") or {}
+        out["service_fit"] = {"backend": record.get("backend"), "tier": body.get("tier"), "metrics": record.get("metrics")}
+        print(f"service: train job {out['service_fit_s']:.1f} s ({out['service_fit']})", flush=True)
 
         lat: list[float] = []
         errors = [0]
