@@ -53,7 +53,7 @@ def main() -> int:
     ap.add_argument("--depth", type=int, default=12)
     ap.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients")
     ap.add_argument("--seconds", type=float, default=10.0, help="duration of the predict load")
-    ap.add_argument("--rows-per-request", type=int, default=20, help="feature rows in one predict request")
+    ap.add_argument("--rows-per-request", type=int, default=200, help="feature rows in one predict request (a universe)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
