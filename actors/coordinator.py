@@ -152,11 +152,11 @@ class Coordinator:
                     job.partials[index] = codecs.decode(self.store.load_chunk(record.job_id, index))
                 except Exception as exc:  # rerun a chunk whose file is unreadable
                     log.warning("chunk %s/%s unreadable, will rerun: %s", record.job_id, index, exc)
+            record = job.record  # the re-planned record (chunks_total set)
             if record.state in (JobState.RUNNING, JobState.PREEMPTED):
                 record = record.transition(JobState.QUEUED)
-            record = record.replace(chunks_done=len(job.partials))
-            job.record = record
-            self.journal.put(record)
+            job.record = record.replace(chunks_done=len(job.partials))
+            self.journal.put(job.record)
             job.entry = self.queue.push(record.job_id, record.job_class, record.tenant, enforce_limits=False)
             self._jobs[record.job_id] = job
             count += 1

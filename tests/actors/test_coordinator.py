@@ -112,6 +112,7 @@ def test_restart_recovers_every_accepted_job(tmp_path):
         first.journal.close()
         second = make(tmp_path)
         assert second._recovered == 3
+        assert (await second.status(ids[0]))["progress"]["chunks_total"] == 4
         await second.start()
         for job_id in ids:
             assert (await _run_to_end(second, job_id))["state"] == "succeeded"
