@@ -44,6 +44,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from actors.result_store import fsync_path
 from kernels.backend import BackendUnavailable
 from kernels.ml.models import TrainedModel, cuml_available, library_versions
 
@@ -142,14 +143,6 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class ModelRegistry:
     """Saves, lists and loads versioned models under `<root>/models/`; thread-safe."""
 
@@ -227,7 +220,7 @@ class ModelRegistry:
                     record = ModelRecord(version=version, created_at=created, **base)
                     meta = json.dumps(record.to_public(), allow_nan=False, indent=1, sort_keys=True)
                     _write_file(tmp / META_FILE, meta.encode())
-                    _fsync_dir(tmp)
+                    fsync_path(tmp)
                     try:
                         os.rename(tmp, name_dir / str(version))
                         break
@@ -235,7 +228,7 @@ class ModelRegistry:
                         if not (name_dir / str(version)).exists():
                             raise
                         version += 1  # another process took this number
-            _fsync_dir(name_dir)
+            fsync_path(name_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

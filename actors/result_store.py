@@ -71,7 +71,8 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file or directory entry to disk (a rename is durable once its directory is)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -162,7 +163,7 @@ class ResultStore:
             except (TypeError, ValueError) as exc:
                 raise InvalidResult(f"result values are not JSON-serialisable: {exc}") from None
             if self.fsync:
-                _fsync_path(data_dir)
+                fsync_path(data_dir)
             target = parent / f"{stem}.json"
             previous = self._read_manifest(target, missing_ok=True)
             tmp = parent / f".{stem}.json.tmp-{version}"
@@ -178,7 +179,7 @@ class ResultStore:
                 raise
             committed = True
             if self.fsync:
-                _fsync_path(parent)
+                fsync_path(parent)
         except BaseException:
             if not committed:
                 shutil.rmtree(data_dir, ignore_errors=True)
@@ -224,7 +225,7 @@ class ResultStore:
 
     def _sync(self, path: Path) -> None:
         if self.fsync:
-            _fsync_path(path)
+            fsync_path(path)
 
     @staticmethod
     def _read_manifest(path: Path, *, missing_ok: bool = False) -> dict[str, Any] | None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from actors.datasets import NAME_PATTERN as _DATASET_NAME
 from actors.datasets import VERSION_PATTERN as _DATASET_VERSION
@@ -85,6 +85,10 @@ def _normalise_priority(value: Optional[str]) -> Optional[str]:
     return text
 
 
+# A job class by name, any case, normalised to upper case (None: the endpoint's default).
+Priority = Annotated[Optional[str], AfterValidator(_normalise_priority)]
+
+
 class _DataSelection(_Strict):
     """Which dataset (and version) and which of its symbols a request works on."""
 
@@ -120,7 +124,7 @@ class BacktestCreate(_DataSelection, _Costs):
 
     strategy: str = Field(..., min_length=1, max_length=MAX_NAME_CHARS, examples=["trend_following"])
     params: dict[str, Scalar] = Field(default_factory=dict, examples=[{"fast": 10, "slow": 50}])
-    priority: Optional[str] = Field(None, description="job class (default LOW)")
+    priority: Priority = Field(None, description="job class (default LOW)")
 
     @field_validator("params")
     @classmethod
@@ -128,11 +132,6 @@ class BacktestCreate(_DataSelection, _Costs):
         if len(v) > MAX_PARAMS:
             raise ValueError(f"at most {MAX_PARAMS} parameters")
         return {k: _check_scalar(k, x) for k, x in v.items()}
-
-    @field_validator("priority")
-    @classmethod
-    def _priority(cls, v: Optional[str]) -> Optional[str]:
-        return _normalise_priority(v)
 
     def payload(self) -> dict[str, Any]:
         """The coordinator's job payload (strict JSON)."""
@@ -146,7 +145,7 @@ class SweepCreate(_DataSelection, _Costs):
     grid: dict[str, list[Scalar]] = Field(..., examples=[{"fast": [5, 10, 20], "slow": [50, 100, 200]}])
     top_k: int = Field(10, ge=1, le=MAX_TOP_K)
     rank_by: str = Field("sharpe", description=f"one of {list(METRICS)}")
-    priority: Optional[str] = Field(None, description="job class (default LOW)")
+    priority: Priority = Field(None, description="job class (default LOW)")
 
     @field_validator("grid")
     @classmethod
@@ -170,11 +169,6 @@ class SweepCreate(_DataSelection, _Costs):
         if v not in METRICS:
             raise ValueError(f"rank_by must be one of {list(METRICS)}")
         return v
-
-    @field_validator("priority")
-    @classmethod
-    def _priority(cls, v: Optional[str]) -> Optional[str]:
-        return _normalise_priority(v)
 
     @property
     def n_combinations(self) -> int:
@@ -274,7 +268,7 @@ class FeaturesCreate(_Strict):
     bars: Optional[InlineBars] = Field(None, description="inline OHLCV bars instead of a dataset")
     indicators: list[IndicatorSpec] = Field(..., min_length=1)
     window: Optional[int] = Field(1, ge=1, le=MAX_WINDOW, description="bars returned (the latest); null: all")
-    priority: Optional[str] = Field(None, description="REALTIME (default) or HIGH")
+    priority: Priority = Field(None, description="REALTIME (default) or HIGH")
 
     @field_validator("dataset")
     @classmethod
@@ -290,11 +284,6 @@ class FeaturesCreate(_Strict):
     @classmethod
     def _symbols(cls, v: Optional[list[str]]) -> Optional[list[str]]:
         return _check_symbols(v)
-
-    @field_validator("priority")
-    @classmethod
-    def _priority(cls, v: Optional[str]) -> Optional[str]:
-        return _normalise_priority(v)
 
     @model_validator(mode="after")
     def _source(self) -> "FeaturesCreate":
@@ -487,7 +476,7 @@ class ModelCreate(_Strict):
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="the held-out (latest) share of the bars")
     dataset: str = Field("synthetic", description="registered dataset name", max_length=MAX_NAME_CHARS)
     symbols: Optional[list[str]] = Field(None, description="symbols to train on (default: all)")
-    priority: Optional[str] = Field(None, description="job class (default NORMAL)")
+    priority: Priority = Field(None, description="job class (default NORMAL)")
 
     @field_validator("name")
     @classmethod
@@ -527,11 +516,6 @@ class ModelCreate(_Strict):
     @classmethod
     def _symbols(cls, v: Optional[list[str]]) -> Optional[list[str]]:
         return _check_symbols(v)
-
-    @field_validator("priority")
-    @classmethod
-    def _priority(cls, v: Optional[str]) -> Optional[str]:
-        return _normalise_priority(v)
 
     @field_validator("task")
     @classmethod

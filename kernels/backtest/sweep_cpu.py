@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.backtest.grid import KIND
+from kernels.indicators.cpu import var_rebuild_nb
 from kernels.strategies.builtin import band_step_nb
 
 N_ACC = 11
@@ -117,41 +118,6 @@ def write_leg_nb(acc, c, a, leg):  # pragma: no cover - compiled
     acc[8, c, a] = ntr
     acc[9, c, a] = ncl
     acc[10, c, a] = nwin
-
-
-@njit(cache=True)
-def var_rebuild_nb(col, t, w, inv, c6, c12, zero):  # pragma: no cover - compiled
-    """TA-Lib 0.8 VAR's re-anchoring (kernels.indicators.cpu.var_rebuild_nb), in the dtype of col."""
-    ws = t - w + 1
-    acc = zero
-    for j in range(ws, t + 1):
-        acc = acc + col[j]
-    shift = acc * inv
-    tot1 = zero
-    tot2 = zero
-    for j in range(ws, t + 1):
-        a = col[j] - shift
-        tot1 = tot1 + a
-        tot2 = tot2 + a * a
-    mean1 = tot1 * inv
-    var = tot2 * inv - mean1 * mean1
-    if var < c6 * (tot2 * inv):
-        shift = col[t]
-        tot1 = zero
-        tot2 = zero
-        for j in range(ws, t + 1):
-            a = col[j] - shift
-            tot1 = tot1 + a
-            tot2 = tot2 + a * a
-        mean1 = tot1 * inv
-        var = tot2 * inv - mean1 * mean1
-    peak = tot2
-    if var < c12 * (tot2 * inv):
-        var = zero
-    a = col[ws] - shift
-    tot1 = tot1 - a
-    tot2 = tot2 - a * a
-    return var, shift, tot1, tot2, peak
 
 
 @njit(cache=True)

@@ -319,43 +319,51 @@ def stoch_1d_nb(
 
 
 # ------------------------------------------------------------------- volatility
+# TA-Lib 0.8 VAR: reseed when the variance is this small relative to the second moment,
+# and call it zero below the second threshold.
+VAR_FLAT = 0.000001
+VAR_ZERO = 0.000000000001
+
+
 @njit(cache=True)
-def var_rebuild_nb(x: np.ndarray, t: int, period: int, inv: float) -> tuple:
+def var_rebuild_nb(x: np.ndarray, t: int, period: int, inv: float, c6: float = VAR_FLAT, c12: float = VAR_ZERO,
+                   zero: float = 0.0) -> tuple:
     """Fresh two-pass sums of the window ending at t (TA-Lib VAR's reseed).
 
     Returns (variance, shift, total1, total2, peak2) with the trailing value already
-    removed from the totals, as the streaming update leaves them.
+    removed from the totals, as the streaming update leaves them. The constants and
+    `zero` carry the arithmetic's dtype (the float32 sweeps pass float32 ones).
     """
     ws = t - period + 1
-    acc = 0.0
+    acc = zero
     for j in range(ws, t + 1):
-        acc += x[j]
+        acc = acc + x[j]
     shift = acc * inv
-    total1 = 0.0
-    total2 = 0.0
+    total1 = zero
+    total2 = zero
     for j in range(ws, t + 1):
         a = x[j] - shift
-        total1 += a
-        total2 += a * a
+        total1 = total1 + a
+        total2 = total2 + a * a
     mean1 = total1 * inv
     var = total2 * inv - mean1 * mean1
-    if var < 0.000001 * (total2 * inv):
+    if var < c6 * (total2 * inv):
         # flat to within the rounding of its mean: anchor on one of its own values
         shift = x[t]
-        total1 = 0.0
-        total2 = 0.0
+        total1 = zero
+        total2 = zero
         for j in range(ws, t + 1):
             a = x[j] - shift
-            total1 += a
-            total2 += a * a
+            total1 = total1 + a
+            total2 = total2 + a * a
         mean1 = total1 * inv
         var = total2 * inv - mean1 * mean1
     peak = total2
-    if var < 0.000000000001 * (total2 * inv):
-        var = 0.0
+    if var < c12 * (total2 * inv):
+        var = zero
     a = x[ws] - shift
-    total1 -= a
-    total2 -= a * a
+    total1 = total1 - a
+    total2 = total2 - a * a
     return var, shift, total1, total2, peak
 
 
@@ -404,7 +412,7 @@ def var_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
         total1 -= a
         total2 -= a * a
         bars -= 1
-        if var < 0.000001 * (peak * inv) or bars <= 0:
+        if var < VAR_FLAT * (peak * inv) or bars <= 0:
             bars = 32 * period
             var, shift, total1, total2, peak = var_rebuild_nb(x, t, period, inv)
         out[t] = var

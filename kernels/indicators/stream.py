@@ -32,6 +32,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from kernels.backend import get_array_module
+from kernels.indicators.cpu import VAR_FLAT, VAR_ZERO
 
 Array = Any  # numpy.ndarray or cupy.ndarray
 
@@ -134,7 +135,7 @@ def _var_rebuild(xp: Any, w: Array, inv: float) -> tuple:
         return t1, t2, t2 * inv - m1 * m1
 
     total1, total2, var = sums(shift)
-    flat = var < 0.000001 * (total2 * inv)
+    flat = var < VAR_FLAT * (total2 * inv)
     if bool(flat.any()):
         shift = xp.where(flat, w[:, -1], shift)
         f1, f2, fv = sums(shift)
@@ -142,7 +143,7 @@ def _var_rebuild(xp: Any, w: Array, inv: float) -> tuple:
         total2 = xp.where(flat, f2, total2)
         var = xp.where(flat, fv, var)
     peak = total2
-    var = xp.where(var < 0.000000000001 * (total2 * inv), 0.0, var)
+    var = xp.where(var < VAR_ZERO * (total2 * inv), 0.0, var)
     a = w[:, 0] - shift
     return var, shift, total1 - a, total2 - a * a, peak
 
@@ -280,7 +281,7 @@ def _step(xp: Any, cfg: StreamConfig, st: dict[str, Array], h: Array, lo: Array,
     t1 = xp.where(full, t1 - a, t1)
     t2 = xp.where(full, t2 - a * a, t2)
     bars = xp.where(full, bars - 1, bars)
-    redo = full & ((var < 0.000001 * (peak * inv)) | (bars <= 0))
+    redo = full & ((var < VAR_FLAT * (peak * inv)) | (bars <= 0))
     if bool(redo.any()):
         idx = xp.nonzero(redo)[0]
         order = (pos[idx, None] + 1 + xp.arange(p)[None, :]) % p  # oldest first
