@@ -82,3 +82,56 @@ class CoordinatorMetrics:
         self.counts[f"cache_{outcome}"] += 1
         if "cache" in self._ray:
             self._ray["cache"].inc(tags={"outcome": outcome})
+
+
+class WorkerMetrics:
+    """A worker's live-path metrics: the feature cache (hits, misses, hit ratio) and its streams.
+
+    Like `CoordinatorMetrics`, plain counters outside a Ray worker process.
+    """
+
+    def __init__(self, worker_id: str, enable_ray: bool = True) -> None:
+        self.worker_id = worker_id
+        self.counts: Counter[str] = Counter()
+        self._tags = {"worker": worker_id}
+        self._ray: dict[str, Any] = {}
+        if enable_ray:
+            try:
+                import ray  # noqa: PLC0415
+                from ray.util import metrics as m  # noqa: PLC0415
+
+                if ray.is_initialized():
+                    self._ray = {
+                        "cache": m.Counter("rayquant_feature_cache_total", "Live feature cache lookups on a worker",
+                                           tag_keys=("worker", "outcome")),
+                        "ratio": m.Gauge("rayquant_feature_cache_hit_ratio", "Feature cache hits / lookups",
+                                         tag_keys=("worker",)),
+                        "ticks": m.Counter("rayquant_stream_ticks_total", "Ticks applied to streams",
+                                           tag_keys=("worker",)),
+                        "batch": m.Histogram("rayquant_stream_batch_seconds", "Time to apply one tick batch",
+                                             boundaries=[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
+                                             tag_keys=("worker",)),
+                        "streams": m.Gauge("rayquant_streams_open", "Open streams on a worker", tag_keys=("worker",)),
+                    }
+            except Exception as exc:  # metrics must never stop the service
+                log.warning("Ray metrics unavailable: %s", exc)
+
+    def feature_cache(self, hit: bool) -> None:
+        outcome = "hit" if hit else "miss"
+        self.counts[f"feature_cache_{outcome}"] += 1
+        if "cache" in self._ray:
+            self._ray["cache"].inc(tags={**self._tags, "outcome": outcome})
+            hits, misses = self.counts["feature_cache_hit"], self.counts["feature_cache_miss"]
+            self._ray["ratio"].set(hits / (hits + misses), tags=self._tags)
+
+    def stream_batch(self, ticks: int, seconds: float, open_streams: int) -> None:
+        self.counts["stream_ticks"] += ticks
+        self.counts["stream_batches"] += 1
+        if "ticks" in self._ray:
+            self._ray["ticks"].inc(ticks, tags=self._tags)
+            self._ray["batch"].observe(seconds, tags=self._tags)
+            self._ray["streams"].set(open_streams, tags=self._tags)
+
+    def streams_open(self, n: int) -> None:
+        if "streams" in self._ray:
+            self._ray["streams"].set(n, tags=self._tags)

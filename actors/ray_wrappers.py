@@ -32,7 +32,7 @@ class WorkerActorImpl:
 
     def __init__(self, worker_id: str, kind: str, settings: Settings, device_slot: int = 0) -> None:
         self.worker = Worker(worker_id, kind, settings.gpu, device_slot, settings.kernel_cache_dir.resolve(),
-                             model_root=settings.storage_dir.resolve())
+                             model_root=settings.storage_dir.resolve(), streams=settings.streams)
         self._lock = threading.Lock()
         self._started = False
         self._panels: OrderedDict[tuple[str, str], Panel] = OrderedDict()
@@ -81,6 +81,35 @@ class WorkerActorImpl:
     def inject_fault(self, action: str, **kwargs: Any) -> dict[str, Any]:
         self._ensure_started()
         return self.worker.inject_fault(action, **kwargs)
+
+    # -- streams: state stays in this worker; `actors.stream_router` keeps them sticky --
+    def open_stream(self, item: WorkItem, spec: Any, holder: list) -> dict[str, Any]:
+        self._ensure_started()
+        return self.worker.open_stream(item, spec, self._panel(item, holder))
+
+    def push_ticks(self, stream_id: str, batch: Any, want_snapshot: bool = False) -> Any:
+        self._ensure_started()
+        return self.worker.push_ticks(stream_id, batch, want_snapshot)
+
+    def push_many(self, pushes: list) -> list:
+        self._ensure_started()
+        return self.worker.push_many(pushes)
+
+    def snapshot_stream(self, stream_id: str) -> Any:
+        self._ensure_started()
+        return self.worker.snapshot_stream(stream_id)
+
+    def restore_stream(self, snap: Any) -> dict[str, Any]:
+        self._ensure_started()
+        return self.worker.restore_stream(snap)
+
+    def close_stream(self, stream_id: str) -> dict[str, Any]:
+        self._ensure_started()
+        return self.worker.close_stream(stream_id)
+
+    def stream_status(self, stream_id: str | None = None) -> dict[str, Any]:
+        self._ensure_started()
+        return self.worker.stream_status(stream_id)
 
     def pid(self) -> int:
         import os  # noqa: PLC0415

@@ -63,6 +63,20 @@ SERVE_STARTUP_TIMEOUT_S = 600.0  # Ray + coordinator + worker prewarm + Serve
 SERVE_READY_POLL_S = 0.25  # start-up: interval between /readyz probes
 SERVE_UNAVAILABLE_RETRY_AFTER_S = 5  # Retry-After of a 503 (no capacity, coordinator unavailable)
 
+# Streaming features (WS /v1/stream, POST /v1/ticks) and the workers' feature cache.
+STREAM_IDLE_TIMEOUT_S = 600.0  # a stream with no tick for this long is evicted (worker and router)
+STREAM_MAX_STREAMS = 1_000  # open streams per worker (and per router); more -> 429
+STREAM_SNAPSHOT_EVERY = 32  # batches between the router's snapshots (ticks since are kept for replay)
+STREAM_QUEUE_SIZE = 8  # messages read ahead per WebSocket connection; full -> the server stops reading
+STREAM_MAX_TICKS = 200_000  # ticks in one batch
+STREAM_MAX_SYMBOLS = 10_000  # symbols of one stream
+STREAM_SEED_CACHE = 8  # seeded states (dataset version, symbols, config) a worker keeps to open streams fast
+STREAM_EVICT_INTERVAL_S = 5.0  # how often idle streams are looked for
+STREAM_MAX_COALESCE = 64  # pushes of several streams sent to a worker in one call
+STREAM_MAX_INFLIGHT = 4  # calls in flight per worker from one router
+FEATURE_CACHE_MAX_BYTES = 256 << 20  # live feature results a worker keeps (LRU)
+FEATURE_CACHE_MAX_ENTRIES = 4_096
+
 
 @dataclass(frozen=True)
 class ServeConfig:
@@ -152,6 +166,41 @@ class ServeConfig:
 
 
 @dataclass(frozen=True)
+class StreamsConfig:
+    """Streaming features: stream limits, the router's snapshots, backpressure, the feature cache.
+
+    `max_streams` and `idle_timeout_s` bound each worker's stream registry (and the
+    replica's router); `snapshot_every` is how many tick batches the router keeps
+    for replay between two snapshots; `queue_size` is how many WebSocket messages a
+    connection reads ahead (then the server stops reading: TCP backpressure).
+    """
+
+    idle_timeout_s: float = STREAM_IDLE_TIMEOUT_S
+    max_streams: int = STREAM_MAX_STREAMS
+    snapshot_every: int = STREAM_SNAPSHOT_EVERY
+    queue_size: int = STREAM_QUEUE_SIZE
+    max_ticks: int = STREAM_MAX_TICKS
+    max_symbols: int = STREAM_MAX_SYMBOLS
+    seed_cache: int = STREAM_SEED_CACHE
+    evict_interval_s: float = STREAM_EVICT_INTERVAL_S
+    max_coalesce: int = STREAM_MAX_COALESCE
+    max_inflight: int = STREAM_MAX_INFLIGHT
+    feature_cache_max_bytes: int = FEATURE_CACHE_MAX_BYTES
+    feature_cache_max_entries: int = FEATURE_CACHE_MAX_ENTRIES
+
+    def __post_init__(self) -> None:
+        if self.idle_timeout_s <= 0 or self.evict_interval_s <= 0:
+            raise ValueError("streams: idle_timeout_s and evict_interval_s must be > 0")
+        for name in ("max_streams", "snapshot_every", "queue_size", "max_ticks", "max_symbols", "max_coalesce",
+                     "max_inflight"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"streams: {name} must be >= 1, got {getattr(self, name)}")
+        for name in ("seed_cache", "feature_cache_max_bytes", "feature_cache_max_entries"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"streams: {name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """The built-in synthetic universe."""
 
@@ -183,6 +232,7 @@ class Settings(BaseSettings):
     gpu: GpuHalConfig = Field(default_factory=GpuHalConfig)
     coordinator: CoordinatorConfig = Field(default_factory=CoordinatorConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    streams: StreamsConfig = Field(default_factory=StreamsConfig)
 
     @classmethod
     def settings_customise_sources(
@@ -243,4 +293,4 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**overrides)
 
 
-__all__ = ["Settings", "load_settings", "DataConfig", "RayConfig", "ServeConfig"]
+__all__ = ["Settings", "load_settings", "DataConfig", "RayConfig", "ServeConfig", "StreamsConfig"]

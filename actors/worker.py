@@ -13,8 +13,14 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from actors.feature_cache import FeatureCache, feature_key
 from actors.messages import WorkItem, WorkResult, to_host
+from actors.metrics import WorkerMetrics
 from actors.plans import execute_chunk, job_panel, predict_rows
+from actors.settings import StreamsConfig
+from actors.streams import PushResult, StreamRegistry, StreamSnapshot, StreamSpec, TickBatch
 from gpu_hal.config import GpuHalConfig
 from gpu_hal.device import Device
 from gpu_hal.discovery import usable_devices
@@ -46,7 +52,8 @@ class Worker:
     """Runs chunks of jobs on one GPU, one simulated GPU, or the CPU."""
 
     def __init__(self, worker_id: str, kind: str, config: GpuHalConfig | None = None, device_slot: int = 0,
-                 kernel_cache_dir: Path | None = None, model_root: Path | None = None) -> None:
+                 kernel_cache_dir: Path | None = None, model_root: Path | None = None,
+                 streams: StreamsConfig | None = None) -> None:
         if kind not in ("gpu", "cpu"):
             raise ValueError(f"worker kind must be 'gpu' or 'cpu', got {kind!r}")
         self.worker_id = worker_id
@@ -60,6 +67,12 @@ class Worker:
         self.kernel_cache_dir = kernel_cache_dir
         self.model_root = model_root
         self._models: OrderedDict[tuple[str, int | None], tuple[Any, Any]] = OrderedDict()
+        self.streams_config = streams or StreamsConfig()
+        self.metrics = WorkerMetrics(worker_id)
+        # Repeated live feature reads (same dataset version, symbols, indicators, window).
+        self.feature_cache = FeatureCache(self.streams_config.feature_cache_max_entries,
+                                          self.streams_config.feature_cache_max_bytes, self.metrics.feature_cache)
+        self._streams: StreamRegistry | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     def init_device(self) -> dict[str, Any]:
@@ -117,6 +130,12 @@ class Worker:
     def execute(self, item: WorkItem, panel: Panel) -> WorkResult:
         """Run one chunk in the tenant's context on the stream of the job's class."""
         started = time.perf_counter()
+        cache_key = None
+        if item.kind == "features" and self.feature_cache.enabled:
+            cache_key = feature_key(item.dataset, item.dataset_version, item.payload)
+            cached = self.feature_cache.get(cache_key)
+            if cached is not None:
+                return self._result(item, cached, started, {"feature_cache": "hit"})
         if item.kind == "features":
             panel = self._resident(item, panel)
         sub = job_panel(panel, item.payload)
@@ -131,6 +150,13 @@ class Worker:
             with ctx.reserve(self._estimate_bytes(item, sub)) as request:
                 result = request.run(execute_chunk, item.kind, item.payload, sub, item.chunk, self.backend)
         self.executed += 1
+        result = to_host(result)
+        if cache_key is not None:
+            self.feature_cache.put(cache_key, result)
+            return self._result(item, result, started, {"feature_cache": "miss"})
+        return self._result(item, result, started)
+
+    def _result(self, item: WorkItem, result: Any, started: float, timings: dict | None = None) -> WorkResult:
         return WorkResult(
             job_id=item.job_id,
             chunk_index=item.chunk.index,
@@ -139,7 +165,8 @@ class Worker:
             backend=self.backend,
             simulated=bool(self.device is not None and self.device.simulated),
             seconds=time.perf_counter() - started,
-            result=to_host(result),
+            result=result,
+            timings=timings or {},
         )
 
     def _predict(self, item: WorkItem, panel: Panel) -> dict[str, Any]:
@@ -174,6 +201,67 @@ class Worker:
         # inputs + per-(asset, combination) outputs; sweeps keep no T x N x P intermediates
         return int(panel.n_bars * (hi - lo) * BYTES_PER_CELL * 8 + (hi - lo) * combos * BYTES_PER_CELL * 16)
 
+    # -- streams (live ticks, REALTIME) ------------------------------------------------
+    @property
+    def streams(self) -> StreamRegistry:
+        """This worker's streams: state on the device (CuPy) on a real GPU, else in host memory."""
+        if self._streams is None:
+            xp: Any = None
+            if self.device is not None and not self.device.simulated and self.backend == "gpu":
+                import cupy as xp  # noqa: PLC0415
+            self._streams = StreamRegistry(self.streams_config, xp=xp if xp is not None else np,
+                                           run=self._realtime)
+        return self._streams
+
+    def _realtime(self, fn: Any, *args: Any) -> Any:
+        """Run stream work in the live tenant's REALTIME context (highest-priority stream, never preempted)."""
+        if self.device is None:
+            return fn(*args)
+        return self.device.context(LIVE_TENANT, JobClass.REALTIME).run(fn, *args)
+
+    def open_stream(self, item: WorkItem, spec: StreamSpec, panel: Panel) -> dict[str, Any]:
+        """Seed a stream from the dataset (on a GPU: the realtime path's preloaded copy)."""
+        status = self.streams.open(spec, self._resident(item, panel))
+        self.metrics.streams_open(len(self.streams))
+        return {**status, "worker_id": self.worker_id, "device": self.label, "backend": self.backend}
+
+    def push_ticks(self, stream_id: str, batch: TickBatch, want_snapshot: bool = False) -> PushResult:
+        result = self.streams.push(stream_id, batch, want_snapshot)
+        self.metrics.stream_batch(result.rows, result.seconds, len(self.streams))
+        return result
+
+    def push_many(self, pushes: list[tuple[str, TickBatch, bool]]) -> list[tuple[str, Any]]:
+        """Several streams' batches in one call: ("ok", PushResult) or ("error", (type name, message)) each.
+
+        One stream's bad batch or fault never fails the others'.
+        """
+        out: list[tuple[str, Any]] = []
+        for stream_id, batch, want_snapshot in pushes:
+            try:
+                out.append(("ok", self.push_ticks(stream_id, batch, want_snapshot)))
+            except Exception as exc:  # reported per stream; the router maps it back
+                out.append(("error", (type(exc).__name__, str(exc))))
+        return out
+
+    def snapshot_stream(self, stream_id: str) -> StreamSnapshot:
+        return self.streams.snapshot(stream_id)
+
+    def restore_stream(self, snap: StreamSnapshot) -> dict[str, Any]:
+        status = self.streams.restore(snap)
+        self.metrics.streams_open(len(self.streams))
+        return {**status, "worker_id": self.worker_id, "device": self.label, "backend": self.backend}
+
+    def close_stream(self, stream_id: str) -> dict[str, Any]:
+        status = self.streams.close(stream_id)
+        self.metrics.streams_open(len(self.streams))
+        return status
+
+    def stream_status(self, stream_id: str | None = None) -> dict[str, Any]:
+        """One stream's status, or the registry's figures."""
+        if stream_id is not None:
+            return self.streams.status(stream_id)
+        return self.streams.stats()
+
     # -- health and status ---------------------------------------------------------
     def check_health(self) -> dict[str, Any]:
         if self.device is None:
@@ -205,7 +293,8 @@ class Worker:
 
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"worker_id": self.worker_id, "kind": self.kind, "executed": self.executed,
-                               "readiness": self.readiness}
+                               "readiness": self.readiness, "feature_cache": self.feature_cache.stats(),
+                               "streams": self.streams.stats() if self._streams is not None else {"open": 0}}
         if self.device is not None:
             out["device"] = self.device.status()
             if self.realtime is not None:
