@@ -1,43 +1,55 @@
-"""Streaming (incremental) indicators: O(1) state per symbol, updated tick by tick.
+"""Streaming (incremental) indicators: O(1) state per symbol, updated tick batch by tick batch.
 
 A `StreamState` holds, for S symbols, the running state of EMA, RSI, MACD, ATR,
-OBV, SMA and rolling std (TA-Lib 0.8's STDDEV) as flat arrays: (S,) per scalar
-and (S, window) ring buffers for the rolling windows. Nothing else of the history
-is kept.
+OBV, SMA and rolling std (TA-Lib 0.8's STDDEV), packed for the fused kernels:
+`values` (n_scalars, S) float64, `counters` (n_counters, S) int64 and the ring
+buffers `sma_buf` (S, sma_period) and `std_buf` (S, std_period); `arrays` names
+every row (views). NumPy arrays on the CPU, CuPy arrays resident on the GPU.
 
-Exactness: every step performs the batch kernel's operations (`cpu.py`) in the
+One call applies a whole tick batch (m symbols, one tick each) in one kernel:
+`stream_cpu` (Numba, threads over symbols) or `stream_gpu` (CUDA, one thread per
+symbol), chosen by the state's array module. `seed` replays a (T, S) history in
+one kernel call as well.
+
+Exactness: every step performs the batch kernels' operations (`cpu.py`) in the
 same order on the same float64 values, so a stream seeded from bars 0..k-1 and
 fed bars k..t one at a time gives the batch indicators' row t bit for bit (the
-tests check equality). That includes the rolling std's re-anchoring rebuilds,
+tests check equality); the GPU kernel is compiled without contracted multiply-adds
+and gives the same bits. That includes the rolling std's re-anchoring rebuilds,
 which only need the window (the ring buffer). Per indicator a symbol starts at
 its first tick where the indicator's inputs are all non-NaN, as the batch
 functions do for late-starting columns.
 
-The math is written once with `xp` taken from the state's arrays (NumPy here; a
-CuPy state runs the same code on the GPU, a fused kernel can replace it later).
+The `xp` step below (`reference_update`, `reference_seed`) is the test oracle of
+the fused kernels, not a serving path.
 
 Typical use::
 
-    state = StreamState.create(n_symbols, StreamConfig())
-    seed(state, {"high": h, "low": l, "close": c, "volume": v})   # (T, S) history
-    values = update(state, symbols, high=h1, low=l1, close=c1, volume=v1)
-    snap = snapshot(state); state2 = restore(snap)                # plain arrays
+    state = StreamState.create(n_symbols, StreamConfig())            # xp=cupy: on the GPU
+    seed(state, {"high": h, "low": l, "close": c, "volume": v})       # (T, S) history
+    values = update(state, symbols, high=h1, low=l1, close=c1, volume=v1)   # dict of (m,)
+    packed = update_packed(state, symbols, ticks, to_host=True)       # ticks (4, m) -> (9, m)
+    snap = snapshot(state); state2 = restore(snap, xp)                # plain arrays
 """
 from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any, Mapping, NoReturn
 
 import numpy as np
 
-from kernels.backend import get_array_module
+from kernels.backend import get_array_module, is_gpu_array
+from kernels.indicators import stream_cpu
 from kernels.indicators.cpu import VAR_FLAT, VAR_ZERO
+from kernels.indicators.stream_cpu import COUNTERS, OUTPUTS, SCALARS
 
 Array = Any  # numpy.ndarray or cupy.ndarray
 
-# outputs of `update` / `current`, in order
-OUTPUTS = ("ema", "rsi", "macd", "macdsignal", "macdhist", "atr", "obv", "sma", "rolling_std")
+# OUTPUTS (re-exported): the rows of `update_packed` and the keys of `update`, in order.
+# Rows of `update_packed`'s ticks: these four, or "open" and these four.
+TICK_FIELDS: tuple[str, ...] = ("high", "low", "close", "volume")
+RING_BUFFERS: dict[str, str] = {"sma_buf": "sma_period", "std_buf": "std_period"}
 
 
 @dataclass(frozen=True)
@@ -66,39 +78,72 @@ class StreamConfig:
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or int(v) < lo:
                 raise ValueError(f"StreamConfig: {f.name} must be an integer >= {lo}, got {v!r}")
 
-
-# state arrays: name -> (kind, width) where width None means (S,), else a config field
-_FLOAT = {
-    # EMA
-    "ema_sum": None, "ema": None,
-    # RSI
-    "rsi_prev": None, "rsi_gain": None, "rsi_loss": None,
-    # MACD
-    "macd_sum_slow": None, "macd_sum_fast": None, "macd_sum_sig": None,
-    "macd_slow": None, "macd_fast": None, "macd_sig": None,
-    # ATR
-    "atr_prev_close": None, "atr_total": None, "atr": None,
-    # OBV
-    "obv": None, "obv_prev": None,
-    # SMA
-    "sma_total": None, "sma_buf": "sma_period",
-    # rolling std (TA-Lib 0.8 VAR state)
-    "std_shift": None, "std_total1": None, "std_total2": None, "std_peak": None, "std_buf": "std_period",
-}
-# bars since the symbol's first valid bar, per input group (-1: not started)
-_INT = {"k_close": None, "k_hlc": None, "k_cv": None, "std_bars": None}
+    def kernel_params(self) -> tuple[np.ndarray, np.ndarray]:
+        """The kernels' parameter vectors `ip` (int64) and `dp` (float64), see `stream_cpu`."""
+        fast, slow = sorted((int(self.macd_fast), int(self.macd_slow)))
+        ip = np.array([self.ema_period, self.rsi_period, fast, slow, self.macd_signal, self.atr_period,
+                       self.sma_period, self.std_period], dtype=np.int64)
+        dp = np.array([self.std_nbdev, VAR_FLAT, VAR_ZERO], dtype=np.float64)
+        return ip, dp
 
 
 class StreamState:
-    """Running indicator state of S symbols: flat (S,) and (S, window) arrays in `arrays`."""
+    """Running indicator state of S symbols, packed for the kernels (see the module docstring).
 
-    def __init__(self, config: StreamConfig, arrays: dict[str, Array]) -> None:
+    `arrays` maps each state name to a view: (S,) per scalar or counter, (S, window)
+    per ring buffer. Build one with `create` or `restore`; `StreamState(config,
+    arrays)` packs such a mapping (all NumPy or all CuPy).
+    """
+
+    def __init__(self, config: StreamConfig, arrays: Mapping[str, Array]) -> None:
+        xp = get_array_module(*arrays.values())
+        self._set(
+            config,
+            xp.stack([xp.asarray(arrays[n], dtype=xp.float64) for n in SCALARS]),
+            xp.stack([xp.asarray(arrays[n], dtype=xp.int64) for n in COUNTERS]),
+            xp.array(arrays["sma_buf"], dtype=xp.float64, order="C"),
+            xp.array(arrays["std_buf"], dtype=xp.float64, order="C"),
+        )
+
+    def _set(self, config: StreamConfig, values: Array, counters: Array, sma_buf: Array, std_buf: Array) -> None:
         self.config = config
-        self.arrays = arrays
+        self.values = values
+        self.counters = counters
+        self.sma_buf = sma_buf
+        self.std_buf = std_buf
+        self.ip, self.dp = config.kernel_params()
+        # per-state scratch (not state): repeat marks, the call stamp, device copies of ip/dp
+        self._scratch: dict[str, Array] = {}
+        self._stamp = 0
+
+    @classmethod
+    def _packed(cls, config: StreamConfig, values: Array, counters: Array, sma_buf: Array,
+                std_buf: Array) -> "StreamState":
+        state = cls.__new__(cls)
+        state._set(config, values, counters, sma_buf, std_buf)
+        return state
 
     @property
     def n_symbols(self) -> int:
-        return int(self.arrays["k_close"].shape[0])
+        return int(self.values.shape[1])
+
+    @property
+    def xp(self) -> Any:
+        """numpy or cupy: where the state lives."""
+        return get_array_module(self.values)
+
+    @property
+    def on_gpu(self) -> bool:
+        return is_gpu_array(self.values)
+
+    @property
+    def arrays(self) -> dict[str, Array]:
+        """Every state array by name, as views into the packed storage."""
+        out = {name: self.values[j] for j, name in enumerate(SCALARS)}
+        out.update({name: self.counters[j] for j, name in enumerate(COUNTERS)})
+        out["sma_buf"] = self.sma_buf
+        out["std_buf"] = self.std_buf
+        return out
 
     @classmethod
     def create(cls, n_symbols: int, config: StreamConfig | None = None, xp: Any = np) -> "StreamState":
@@ -106,16 +151,49 @@ class StreamState:
         if isinstance(n_symbols, bool) or not isinstance(n_symbols, numbers.Integral) or n_symbols < 1:
             raise ValueError(f"StreamState.create: n_symbols must be an integer >= 1, got {n_symbols!r}")
         config = config or StreamConfig()
-        arrays: dict[str, Array] = {}
-        for name, width in _FLOAT.items():
-            shape = (int(n_symbols),) if width is None else (int(n_symbols), int(getattr(config, width)))
-            arrays[name] = xp.zeros(shape, dtype=xp.float64)
-        for name in _INT:
-            arrays[name] = xp.full((int(n_symbols),), -1 if name.startswith("k_") else 0, dtype=xp.int64)
-        return cls(config, arrays)
+        n = int(n_symbols)
+        state = cls._packed(
+            config,
+            xp.zeros((len(SCALARS), n), dtype=xp.float64),
+            xp.zeros((len(COUNTERS), n), dtype=xp.int64),
+            xp.zeros((n, int(config.sma_period)), dtype=xp.float64),
+            xp.zeros((n, int(config.std_period)), dtype=xp.float64),
+        )
+        state.reset()
+        return state
+
+    def reset(self) -> None:
+        """Forget every symbol's history (in place)."""
+        self.values[...] = 0.0
+        self.counters[...] = 0
+        for j, name in enumerate(COUNTERS):
+            if name.startswith("k_"):
+                self.counters[j] = -1
+        self.sma_buf[...] = 0.0
+        self.std_buf[...] = 0.0
+
+    # -- scratch for the kernels
+    def _next_stamp(self) -> int:
+        self._stamp += 1
+        return self._stamp
+
+    def _host_marks(self) -> np.ndarray:
+        if "host_marks" not in self._scratch:
+            self._scratch["host_marks"] = np.zeros(self.n_symbols, dtype=np.int64)
+        return self._scratch["host_marks"]
+
+    def _device(self) -> dict[str, Array]:
+        """ip, dp, err and repeat marks on the device (created once)."""
+        if "ip" not in self._scratch:
+            xp = self.xp
+            self._scratch.update(
+                ip=xp.asarray(self.ip), dp=xp.asarray(self.dp), err=xp.zeros(1, dtype=xp.int64),
+                marks=xp.zeros(self.n_symbols, dtype=xp.uint64),
+            )
+        return self._scratch
 
 
-# ------------------------------------------------------------------------ one step
+# ------------------------------------------------------------- xp oracle (tests)
 def _var_rebuild(xp: Any, w: Array, inv: float) -> tuple:
     """Vectorised `cpu.var_rebuild_nb` over rows of w (m, period), oldest value first."""
     period = w.shape[1]
@@ -294,21 +372,40 @@ def _step(xp: Any, cfg: StreamConfig, st: dict[str, Array], h: Array, lo: Array,
     return out
 
 
-def _advance(state: StreamState, idx: Array | None, h: Array, lo: Array, c: Array, v: Array) -> dict:
-    """Gather the rows idx (None: all), step them, scatter them back; the outputs."""
-    xp = get_array_module(state.arrays["k_close"])
+def _reference_advance(state: StreamState, idx: Array | None, h: Array, lo: Array, c: Array, v: Array) -> dict:
+    """Gather the rows idx (None: all), step them with `_step`, scatter them back; the outputs."""
+    xp = state.xp
+    arrays = state.arrays
     if idx is None:
-        st = {name: a.copy() for name, a in state.arrays.items()}
+        st = {name: a.copy() for name, a in arrays.items()}
     else:
-        st = {name: a[idx] for name, a in state.arrays.items()}
+        st = {name: a[idx] for name, a in arrays.items()}
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         out = _step(xp, state.config, st, h, lo, c, v)
     for name, a in st.items():
         if idx is None:
-            state.arrays[name] = a
+            arrays[name][...] = a
         else:
-            state.arrays[name][idx] = a
+            arrays[name][idx] = a
     return out
+
+
+def reference_seed(state: StreamState, bars: Any) -> dict[str, Array]:
+    """Test oracle of `seed`: T vectorised `_step`s over all symbols (no kernel)."""
+    h, lo, c, v = _seed_inputs(state, bars)
+    state.reset()
+    out: dict[str, Array] = {}
+    for t in range(c.shape[0]):
+        out = _reference_advance(state, None, h[t], lo[t], c[t], v[t])
+    return out
+
+
+def reference_update(state: StreamState, symbols: Any, *, high: Any, low: Any, close: Any, volume: Any) -> dict:
+    """Test oracle of `update` (no validation): one vectorised `_step` over the listed symbols."""
+    xp = state.xp
+    sym = xp.asarray(symbols, dtype=xp.int64)
+    vals = [xp.asarray(a, dtype=xp.float64).reshape(sym.shape) for a in (high, low, close, volume)]
+    return _reference_advance(state, sym, *vals)
 
 
 # -------------------------------------------------------------------------- API
@@ -319,32 +416,45 @@ def _field(bars: Any, name: str) -> Any:
         raise ValueError(f"seed: the bars have no field {name!r}") from None
 
 
-def seed(state: StreamState, bars: Any) -> dict[str, Array]:
-    """Reset `state` and replay a (T, S) history of high/low/close/volume through it.
-
-    `bars` is a `kernels.data.Panel` or a mapping of those fields. NaN-aware as the
-    batch functions (leading NaN: the symbol starts later). Afterwards the state's
-    values equal the batch indicators' last row; returns those values, each (S,).
-    Replays bar by bar (T vectorised steps over all S symbols).
-    """
-    xp = get_array_module(state.arrays["k_close"])
+def _seed_inputs(state: StreamState, bars: Any) -> list[Array]:
+    """high, low, close, volume as C-contiguous float64 (T, S) arrays of the state's kind."""
+    xp = state.xp
     arrs = []
-    for name in ("high", "low", "close", "volume"):
+    for name in TICK_FIELDS:
         a = xp.asarray(_field(bars, name), dtype=xp.float64)
         if a.ndim == 1:
             a = a[:, None]
         if a.ndim != 2 or a.shape[1] != state.n_symbols or a.shape[0] < 1:
             raise ValueError(f"seed: {name} must be (T, {state.n_symbols}) with T >= 1, got shape {tuple(a.shape)}")
-        arrs.append(a)
+        arrs.append(xp.ascontiguousarray(a))
     if len({a.shape for a in arrs}) != 1:
         raise ValueError(f"seed: high/low/close/volume shapes differ: {[tuple(a.shape) for a in arrs]}")
-    fresh = StreamState.create(state.n_symbols, state.config, xp)
-    state.arrays = fresh.arrays
-    out: dict[str, Array] = {}
-    h, lo, c, v = arrs
-    for t in range(c.shape[0]):
-        out = _advance(state, None, h[t], lo[t], c[t], v[t])
-    return out
+    return arrs
+
+
+def seed(state: StreamState, bars: Any) -> dict[str, Array]:
+    """Reset `state` and replay a (T, S) history of high/low/close/volume through it.
+
+    `bars` is a `kernels.data.Panel` or a mapping of those fields (host arrays are
+    copied to a GPU state's device). NaN-aware as the batch functions (leading NaN:
+    the symbol starts later). Afterwards the state's values equal the batch
+    indicators' last row; returns those values, each (S,). One kernel call.
+    """
+    h, lo, c, v = _seed_inputs(state, bars)
+    state.reset()
+    xp = state.xp
+    n_bars = int(c.shape[0])
+    out = xp.empty((len(OUTPUTS), state.n_symbols), dtype=xp.float64)
+    if state.on_gpu:
+        from kernels.indicators import stream_gpu  # noqa: PLC0415
+
+        dev = state._device()
+        stream_gpu.advance(state.values, state.counters, state.sma_buf, state.std_buf, None, h, lo, c, v, n_bars,
+                           out, dev["ip"], dev["dp"], dev["err"])
+    else:
+        stream_cpu.seed_nb(state.values, state.counters, state.sma_buf, state.std_buf, n_bars,
+                           h.ravel(), lo.ravel(), c.ravel(), v.ravel(), state.ip, state.dp, out)
+    return {name: out[j] for j, name in enumerate(OUTPUTS)}
 
 
 def update(
@@ -355,44 +465,136 @@ def update(
     `symbols` are integer indices into the state (each at most once per call); the
     price arrays are aligned with them. Ordering and de-duplication across calls
     are the caller's job. Raises ValueError for unknown or repeated symbol indices,
-    mismatched shapes and NaN/inf prices or volumes (`open` is checked, not used).
+    mismatched shapes and NaN/inf prices or volumes (`open` is checked, not used);
+    the state is then unchanged. Host inputs to a GPU state travel in one transfer;
+    outputs are arrays of the state's kind (views of one (len(OUTPUTS), m) array).
     """
-    xp = get_array_module(state.arrays["k_close"])
-    sym = xp.asarray(symbols)
-    if sym.ndim != 1:
-        raise ValueError(f"update: symbols must be 1-D, got shape {tuple(sym.shape)}")
-    if sym.size and np.dtype(sym.dtype).kind not in "iu":
-        raise ValueError(f"update: symbols must be integer indices, got dtype {sym.dtype}")
-    sym = sym.astype(xp.int64)
-    n = state.n_symbols
-    if sym.size:
-        bad = (sym < 0) | (sym >= n)
-        if bool(bad.any()):
-            raise ValueError(f"update: unknown symbol index {int(sym[bad][0])} (state has {n} symbols)")
-        if int(xp.unique(sym).size) != int(sym.size):
-            raise ValueError("update: a symbol appears more than once in one tick batch")
     named = {"high": high, "low": low, "close": close, "volume": volume}
     if open is not None:
         named["open"] = open
+    out = _apply(state, "update", symbols, named, to_host=False)
+    return {name: out[j] for j, name in enumerate(OUTPUTS)}
+
+
+def update_packed(state: StreamState, symbols: Any, ticks: Any, *, to_host: bool = False) -> Array:
+    """`update` with the tick fields as rows of one array and the outputs as rows of another.
+
+    `ticks` is (4, m) with rows `TICK_FIELDS` (high, low, close, volume), or (5, m)
+    with open first (checked, not used). Returns (len(OUTPUTS), m), rows in `OUTPUTS`
+    order: of the state's kind, or NumPy when `to_host` (a GPU state then costs one
+    host-to-device and one device-to-host copy per call). Same validation as `update`.
+    """
+    xp = state.xp if any(is_gpu_array(a) for a in (symbols, ticks)) else np
+    t = xp.asarray(ticks, dtype=xp.float64)
+    if t.ndim != 2 or t.shape[0] not in (4, 5):
+        raise ValueError(f"update_packed: ticks must be (4, m) high/low/close/volume or (5, m) with open first, "
+                         f"got shape {tuple(t.shape)}")
+    rows = (("open",) if t.shape[0] == 5 else ()) + TICK_FIELDS
+    named = {name: t[j] for j, name in enumerate(rows)}
+    return _apply(state, "update_packed", symbols, named, to_host=to_host)
+
+
+def _apply(state: StreamState, who: str, symbols: Any, named: dict[str, Any], to_host: bool) -> Array:
+    """Validate a tick batch and run the state's kernel on it; (len(OUTPUTS), m)."""
+    on_device = any(is_gpu_array(a) for a in (symbols, *named.values()))
+    if on_device and not state.on_gpu:
+        raise ValueError(f"{who}: the state is in host memory but the ticks are CuPy arrays")
+    xp = state.xp if on_device else np
+    sym, vals = _inputs(xp, who, symbols, named)
+    m = int(sym.shape[0])
+    n = state.n_symbols
+    h, lo, c, v = (vals[f] for f in TICK_FIELDS)
+    o = vals.get("open", h)
+    if on_device:
+        return _apply_device(state, who, sym, vals, to_host)
+    if not stream_cpu.validate_nb(sym, h, lo, c, v, o, n, state._host_marks(), state._next_stamp()):
+        _explain(np, who, sym, vals, n)
+    if not state.on_gpu:
+        out = np.empty((len(OUTPUTS), m), dtype=np.float64)
+        if m:
+            stream_cpu.update(state.values, state.counters, state.sma_buf, state.std_buf, sym, h, lo, c, v,
+                              state.ip, state.dp, out)
+        return out
+    # host ticks, GPU state: one packed host-to-device copy (row 0: the indices' int64 bits)
+    from kernels.indicators import stream_gpu  # noqa: PLC0415
+
+    gxp = state.xp
+    packed = np.empty((5, m), dtype=np.float64)
+    packed[0].view(np.int64)[:] = sym
+    for j, a in enumerate((h, lo, c, v)):
+        packed[j + 1] = a
+    dev_ticks = gxp.asarray(packed)
+    out = gxp.empty((len(OUTPUTS), m), dtype=gxp.float64)
+    dev = state._device()
+    sym_d, h_d, lo_d, c_d, v_d = dev_ticks
+    stream_gpu.advance(state.values, state.counters, state.sma_buf, state.std_buf, sym_d, h_d, lo_d, c_d, v_d, 1,
+                       out, dev["ip"], dev["dp"], dev["err"])
+    return out.get() if to_host else out
+
+
+def _apply_device(state: StreamState, who: str, sym: Array, vals: dict[str, Array], to_host: bool) -> Array:
+    """Device tick batch: validate and apply in two launches, then one sync to learn the verdict."""
+    from kernels.indicators import stream_gpu  # noqa: PLC0415
+
+    xp = state.xp
+    m = int(sym.shape[0])
+    out = xp.empty((len(OUTPUTS), m), dtype=xp.float64)
+    if m == 0:
+        return out.get() if to_host else out
+    h, lo, c, v = (vals[f] for f in TICK_FIELDS)
+    dev = state._device()
+    stamp = state._next_stamp()
+    stream_gpu.validate(sym, h, lo, c, v, vals.get("open", h), state.n_symbols, dev["marks"], stamp, dev["err"])
+    stream_gpu.advance(state.values, state.counters, state.sma_buf, state.std_buf, sym, h, lo, c, v, 1, out,
+                       dev["ip"], dev["dp"], dev["err"], gate=stamp)
+    if int(dev["err"].get()[0]) == stamp:
+        _explain(xp, who, sym, vals, state.n_symbols)
+    return out.get() if to_host else out
+
+
+def _inputs(xp: Any, who: str, symbols: Any, named: dict[str, Any]) -> tuple[Array, dict[str, Array]]:
+    """Indices as int64 and values as float64, C-contiguous, on xp; shape errors raise."""
+    sym = xp.asarray(symbols)
+    if sym.ndim != 1:
+        raise ValueError(f"{who}: symbols must be 1-D, got shape {tuple(sym.shape)}")
+    if sym.size and np.dtype(sym.dtype).kind not in "iu":
+        raise ValueError(f"{who}: symbols must be integer indices, got dtype {sym.dtype}")
+    sym = xp.ascontiguousarray(sym, dtype=xp.int64)
     vals = {}
     for name, a in named.items():
         a = xp.asarray(a, dtype=xp.float64)
         if a.ndim == 0:
             a = a.reshape(1)
         if a.shape != sym.shape:
-            raise ValueError(f"update: {name} has shape {tuple(a.shape)} but symbols has {tuple(sym.shape)}")
-        if not bool(xp.isfinite(a).all()):
-            bad_syms = sym[~xp.isfinite(a)].tolist()
-            raise ValueError(f"update: {name} has NaN or inf values (symbols {bad_syms})")
-        vals[name] = a
-    return _advance(state, sym, vals["high"], vals["low"], vals["close"], vals["volume"])
+            raise ValueError(f"{who}: {name} has shape {tuple(a.shape)} but symbols has {tuple(sym.shape)}")
+        vals[name] = xp.ascontiguousarray(a)
+    return sym, vals
+
+
+def _explain(xp: Any, who: str, sym: Array, vals: dict[str, Array], n: int) -> NoReturn:
+    """Raise the ValueError that names what is wrong with a batch the kernel check rejected."""
+    bad = (sym < 0) | (sym >= n)
+    if bool(bad.any()):
+        raise ValueError(f"{who}: unknown symbol index {int(sym[bad][0])} (state has {n} symbols)")
+    if int(xp.unique(sym).size) != int(sym.size):
+        raise ValueError(f"{who}: a symbol appears more than once in one tick batch")
+    for name, a in vals.items():
+        fin = xp.isfinite(a)
+        if not bool(fin.all()):
+            raise ValueError(f"{who}: {name} has NaN or inf values (symbols {sym[~fin].tolist()})")
+    raise ValueError(f"{who}: invalid tick batch")
 
 
 def snapshot(state: StreamState) -> dict[str, np.ndarray]:
     """The state as plain host NumPy arrays (config as 0-d arrays "config.<field>"); copies."""
-    from kernels.backend import to_numpy  # noqa: PLC0415
+    def host(a: Array) -> np.ndarray:
+        return a.get() if is_gpu_array(a) else np.array(a, copy=True)
 
-    snap = {name: np.array(to_numpy(a), copy=True) for name, a in state.arrays.items()}
+    values, counters = host(state.values), host(state.counters)
+    snap = {name: values[j] for j, name in enumerate(SCALARS)}
+    snap.update({name: counters[j] for j, name in enumerate(COUNTERS)})
+    snap["sma_buf"] = host(state.sma_buf)
+    snap["std_buf"] = host(state.std_buf)
     for f in fields(state.config):
         snap[f"config.{f.name}"] = np.asarray(getattr(state.config, f.name))
     return snap
@@ -408,15 +610,22 @@ def restore(snap: Mapping[str, Any], xp: Any = np) -> StreamState:
         val = np.asarray(snap[key]).item()
         kw[f.name] = float(val) if f.name == "std_nbdev" else int(val)
     config = StreamConfig(**kw)
-    missing = sorted((set(_FLOAT) | set(_INT)) - set(snap))
+    missing = sorted((set(SCALARS) | set(COUNTERS) | set(RING_BUFFERS)) - set(snap))
     if missing:
         raise ValueError(f"restore: the snapshot lacks {missing}")
     n = int(np.asarray(snap["k_close"]).shape[0])
-    template = StreamState.create(n, config, xp)
-    arrays = {}
-    for name, t in template.arrays.items():
-        a = xp.array(np.asarray(snap[name]), dtype=t.dtype, copy=True)
-        if a.shape != t.shape:
-            raise ValueError(f"restore: {name} has shape {tuple(a.shape)}, expected {tuple(t.shape)}")
-        arrays[name] = a
-    return StreamState(config, arrays)
+    expected = {name: (n,) for name in SCALARS + COUNTERS}
+    expected.update({name: (n, int(getattr(config, width))) for name, width in RING_BUFFERS.items()})
+    host = {}
+    for name, shape in expected.items():
+        a = np.asarray(snap[name])
+        if a.shape != shape:
+            raise ValueError(f"restore: {name} has shape {tuple(a.shape)}, expected {shape}")
+        host[name] = a
+    return StreamState._packed(
+        config,
+        xp.asarray(np.stack([host[name].astype(np.float64) for name in SCALARS])),
+        xp.asarray(np.stack([host[name].astype(np.int64) for name in COUNTERS])),
+        xp.array(host["sma_buf"], dtype=xp.float64, order="C"),
+        xp.array(host["std_buf"], dtype=xp.float64, order="C"),
+    )
