@@ -23,6 +23,10 @@ bytes only if they match (no window between check and use); anything else raises
 registry's own directory. The hash guards against corruption, truncation and a
 swapped or edited model file; it does not defend against someone who can rewrite
 both files in the service's storage directory (they control the service anyway).
+
+`load` returns the model prepared for prediction (`TrainedModel.prepare`: a tree
+ensemble's packed node arrays for `kernels.ml.forest`, built in memory from the
+verified estimator; they are never written to or read from a file).
 """
 from __future__ import annotations
 
@@ -325,4 +329,5 @@ class ModelRegistry:
             record.model, record.task, record.n_features
         ):
             raise ModelIntegrityError(f"model {name!r} version {record.version}: file and metadata disagree")
+        model.prepare()  # tree ensembles: packed for the compiled kernel from the verified estimator
         return model, record

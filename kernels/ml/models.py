@@ -15,6 +15,13 @@ silent prediction. Held-out metrics: R2 and MSE for regression, accuracy and AUC
 classification (AUC is None when the test labels hold one class only). GPU
 predictions come back as NumPy arrays.
 
+Tree ensembles fitted on the CPU predict through `kernels.ml.forest`: the trees are
+packed into flat arrays once (`TrainedModel.prepare`, or the first prediction) and
+traversed by a compiled kernel, with results identical to scikit-learn's predict /
+predict_proba and none of its per-call overhead. The packed form is derived data:
+it is never pickled with the model (a registry file holds the estimator only) and
+is rebuilt from the verified estimator after each load.
+
 No I/O here: persisting models is `actors.model_registry`'s job.
 """
 from __future__ import annotations
@@ -257,10 +264,41 @@ class TrainedModel:
     n_train: int = 0
     mean: np.ndarray | None = None
     scale: np.ndarray | None = None
+    # The packed trees (`kernels.ml.forest.PackedForest`), False when the estimator has none, None
+    # until `prepare`; not pickled (see __getstate__), not part of the model's identity.
+    _forest: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_forest", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._forest = None
+
+    def prepare(self) -> "TrainedModel":
+        """Pack a CPU tree ensemble for the compiled kernel and compile it (once); returns self."""
+        if self._forest is None:
+            from kernels.ml import forest  # noqa: PLC0415
+
+            packed: Any = False
+            if self.backend == "cpu" and forest.supports(self.estimator):
+                packed = forest.pack_forest(self.estimator)
+                forest.warmups(packed)
+            self._forest = packed
+        return self
+
+    @property
+    def compiled(self) -> bool:
+        """True when predictions run on the packed-forest kernel (after `prepare`)."""
+        return bool(self.prepare()._forest)
+
+    def _standardized(self, X: np.ndarray) -> np.ndarray:
+        return X if self.mean is None else (X - self.mean) / self.scale
 
     def _to_device(self, X: np.ndarray) -> Any:
-        if self.mean is not None:
-            X = (X - self.mean) / self.scale
+        X = self._standardized(X)
         if self.backend == "gpu":
             import cupy  # noqa: PLC0415
 
@@ -270,6 +308,10 @@ class TrainedModel:
     def predict(self, X: Any) -> np.ndarray:
         """Predicted return (regression) or class 0/1 (classification), one per row, float64."""
         X = check_features(X, self.n_features)
+        if self.prepare()._forest:
+            from kernels.ml.forest import forest_predict  # noqa: PLC0415
+
+            return np.asarray(forest_predict(self._forest, self._standardized(X)), dtype=np.float64).reshape(-1)
         return np.asarray(to_numpy(self.estimator.predict(self._to_device(X))), dtype=np.float64).reshape(-1)
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -277,7 +319,12 @@ class TrainedModel:
         if self.task != "classification":
             raise InvalidInput(f"{self.name} is a regression model; it has no class probabilities")
         X = check_features(X, self.n_features)
-        proba = np.asarray(to_numpy(self.estimator.predict_proba(self._to_device(X))), dtype=np.float64)
+        if self.prepare()._forest:
+            from kernels.ml.forest import forest_predict_proba  # noqa: PLC0415
+
+            proba = forest_predict_proba(self._forest, self._standardized(X))
+        else:
+            proba = np.asarray(to_numpy(self.estimator.predict_proba(self._to_device(X))), dtype=np.float64)
         classes = [float(c) for c in to_numpy(getattr(self.estimator, "classes_", np.array([0.0, 1.0])))]
         return proba[:, classes.index(1.0)]
 

@@ -265,3 +265,131 @@ def test_cross_validate_and_determinism(clf):
     again = cross_validate(clf, "RandomForestClassifier", splits, SMALL_RF, backend="cpu")
     assert len(folds) == 3 and folds == again
     assert [f["n"] for f in folds] == [s.test.size for s in splits]
+
+
+# ------------------------------------------------------------------ packed forests (kernels.ml.forest)
+from kernels.ml import forest as fil  # noqa: E402
+from tests.conftest import backends  # noqa: E402
+
+ENSEMBLES = ["RandomForestRegressor", "RandomForestClassifier", "ExtraTreesRegressor", "ExtraTreesClassifier",
+             "GradientBoostingRegressor", "GradientBoostingClassifier"]
+
+
+def _ensemble(name, n_classes=2, nan=False, seed=0):
+    from sklearn import ensemble  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(700, 6)) * np.array([1.0, 10.0, 0.01, 1e3, 1.0, 1e-5])
+    z = X[:, 0] + np.sin(X[:, 1]) + 50 * X[:, 2] + rng.normal(size=700) * 0.3
+    if nan:
+        X[rng.random(X.shape) < 0.1] = np.nan
+    if name.endswith("Regressor"):
+        y = z
+    else:
+        y = np.digitize(z, np.quantile(z, np.linspace(0, 1, n_classes + 1)[1:-1])) * 2 - 1  # labels -1, 1, 3, ...
+    kw = {"n_estimators": 12, "max_depth": 7, "random_state": seed}
+    if name.startswith("Gradient"):
+        kw.update(max_depth=3, learning_rate=0.3)
+    return getattr(ensemble, name)(**kw).fit(X[:500], y[:500]), X[500:]
+
+
+def _boundary_rows(est, X):
+    """Rows whose values sit exactly on, and one float32 step around, the trees' thresholds."""
+    trees = est.estimators_.ravel() if hasattr(est.estimators_, "ravel") else est.estimators_
+    rows = [X]
+    for t in trees[:4]:
+        tr = t.tree_
+        for node in np.flatnonzero(tr.children_left >= 0)[:20]:
+            t32 = np.float32(tr.threshold[node])
+            for v in (t32, np.nextafter(t32, np.float32(np.inf)), np.nextafter(t32, np.float32(-np.inf)),
+                      tr.threshold[node]):
+                r = X[:3].copy()
+                r[:, tr.feature[node]] = v
+                rows.append(r)
+    return np.concatenate(rows)
+
+
+@pytest.mark.parametrize("backend", list(backends()))
+@pytest.mark.parametrize("name", ENSEMBLES)
+def test_packed_forest_equals_sklearn(name, backend):
+    est, X = _ensemble(name)
+    X = _boundary_rows(est, X)
+    packed = fil.pack_forest(est)
+    assert fil.supports(est) and packed.n_trees == np.asarray(est.estimators_).shape[0]
+    got = fil.forest_predict(packed, X, backend)
+    want = est.predict(X)
+    if backend == "cpu":
+        np.testing.assert_array_equal(got, want)  # bit for bit
+        np.testing.assert_array_equal(fil.forest_predict(packed, X, "cpu", parallel=True), want)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+    if hasattr(est, "predict_proba"):
+        np.testing.assert_allclose(fil.forest_predict_proba(packed, X, backend), est.predict_proba(X),
+                                   rtol=0, atol=1e-9)
+        if backend == "cpu":
+            np.testing.assert_array_equal(fil.forest_predict_proba(packed, X, backend), est.predict_proba(X))
+
+
+@pytest.mark.parametrize("backend", list(backends()))
+@pytest.mark.parametrize("name", ["RandomForestClassifier", "ExtraTreesClassifier"])
+def test_packed_forest_multiclass_and_missing_values(name, backend):
+    est, X = _ensemble(name, n_classes=4, nan=True, seed=1)
+    packed = fil.pack_forest(est)
+    assert packed.n_out == 4 and np.isnan(X).any()
+    np.testing.assert_allclose(fil.forest_predict_proba(packed, X, backend), est.predict_proba(X), rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(fil.forest_predict(packed, X, backend), est.predict(X))
+
+
+def test_packed_forest_regressor_with_missing_values():
+    est, X = _ensemble("RandomForestRegressor", nan=True, seed=2)
+    np.testing.assert_array_equal(fil.forest_predict(fil.pack_forest(est), X), est.predict(X))
+
+
+def test_float32_floor():
+    t = np.array([0.1, -0.1, 1.0, 1e-300, -1e-300, 3.4e38, 1e39, -1e39, 0.5 + 2**-30])
+    f = fil.float32_floor(t)
+    assert f.dtype == np.float32 and (f.astype(np.float64) <= t).all()
+    with np.errstate(over="ignore"):
+        up = np.nextafter(f, np.float32(np.inf))
+    assert ((up.astype(np.float64) > t) | np.isinf(f)).all()  # the largest float32 <= t
+
+
+def test_unsupported_estimators_and_bad_shapes():
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor  # noqa: PLC0415
+    from sklearn.linear_model import Ridge  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    assert not fil.supports(Ridge().fit(X, X[:, 0]))
+    assert not fil.supports(RandomForestRegressor(n_estimators=2).fit(X, X[:, :2]))  # multi-output
+    assert not fil.supports(GradientBoostingClassifier(n_estimators=2).fit(X, np.arange(60) % 3))
+    assert not fil.supports(RandomForestRegressor())  # not fitted
+    with pytest.raises(fil.UnsupportedEstimator):
+        fil.pack_forest(Ridge())
+    packed = fil.pack_forest(RandomForestRegressor(n_estimators=2, random_state=0).fit(X, X[:, 0]))
+    with pytest.raises(ValueError, match="rows, 3"):
+        fil.forest_predict(packed, X[:, :2])
+    assert fil.forest_predict(packed, X[:0]).shape == (0,)
+
+
+@pytest.mark.parametrize("name", ["RandomForestRegressor", "RandomForestClassifier"])
+def test_zoo_forests_predict_through_the_packed_kernel(reg, clf, name):
+    import pickle  # noqa: PLC0415
+
+    ds = reg if MODELS[name].task == "regression" else clf
+    model = fit(name, ds.X, ds.y, {**SMALL_RF, "standardize": True}, backend="cpu")
+    assert model.compiled and isinstance(model._forest, fil.PackedForest)
+    Xs = (ds.X - model.mean) / model.scale
+    np.testing.assert_array_equal(model.predict(ds.X), model.estimator.predict(Xs).astype(np.float64))
+    if name.endswith("Classifier"):
+        np.testing.assert_array_equal(model.predict_proba(ds.X), model.estimator.predict_proba(Xs)[:, 1])
+    blob = pickle.dumps(model)
+    assert b"PackedForest" not in blob  # derived data: never stored with the model
+    again = pickle.loads(blob)
+    assert again._forest is None and again.compiled
+    np.testing.assert_array_equal(again.predict(ds.X[:50]), model.predict(ds.X[:50]))
+    state = dict(model.__dict__)
+    state.pop("_forest")
+    old = object.__new__(type(model))
+    old.__setstate__(state)  # a pickle written before the packed forest existed
+    np.testing.assert_array_equal(old.predict(ds.X[:50]), model.predict(ds.X[:50]))
+    assert not fit("Ridge", reg.X, reg.y, backend="cpu").compiled
