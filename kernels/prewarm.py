@@ -12,6 +12,7 @@ from typing import Callable
 
 GPU_FAMILIES: tuple[str, ...] = (
     "kernels.indicators.gpu",
+    "kernels.indicators.stream_gpu",
     "kernels.backtest.gpu",
     "kernels.backtest.engine",
     "kernels.backtest.metrics",
@@ -50,8 +51,24 @@ def cpu_warmups() -> dict[str, Callable[[], None]]:
     specs = [{"name": name, "params": small} if any(p.name == "timeperiod" for p in ind.params) else name
              for name, ind in INDICATORS.items()]
     out: dict[str, Callable[[], None]] = {"indicators.compute": lambda: compute(panel, specs)}
+    out["indicators.stream"] = lambda: _stream_warmup(panel)
     for strategy, grid in WARMUP_GRIDS.items():
         first = {k: v[0] for k, v in grid.items()}
         out[f"backtest.run.{strategy}"] = lambda s=strategy, p=first: run(panel, s, p, backend="cpu")
         out[f"backtest.sweep.{strategy}"] = lambda s=strategy, g=grid: sweep(panel, s, g, backend="cpu")
     return out
+
+
+def _stream_warmup(panel: object) -> None:
+    """Seed a streaming state and apply a small and a threaded tick batch (every Numba kernel)."""
+    import numpy as np  # noqa: PLC0415
+
+    from kernels.indicators import stream, stream_cpu  # noqa: PLC0415
+
+    state = stream.StreamState.create(WARMUP_ASSETS)
+    stream.seed(state, panel)
+    last = np.stack([np.asarray(getattr(panel, f))[-1] for f in stream.TICK_FIELDS])
+    stream.update_packed(state, np.arange(WARMUP_ASSETS), last)
+    n = stream_cpu.PARALLEL_MIN_TICKS
+    big = stream.StreamState.create(n)
+    stream.update_packed(big, np.arange(n), np.ones((4, n)))

@@ -229,6 +229,7 @@ def _module() -> Any:
     return cupy.RawModule(code=_SOURCE, options=_OPTIONS)
 
 
+@functools.lru_cache(maxsize=None)
 def _function(name: str) -> Any:
     return _module().get_function(name)
 
