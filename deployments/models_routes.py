@@ -9,6 +9,14 @@ coordinator.
 Errors: an unknown or malformed model id is a 404; rows of the wrong width, NaN or
 inf rows, bad parameters and unknown model types are 422s naming the field; more
 rows than `MAX_PREDICT_ROWS` (or a body over the byte limit) is a 413.
+
+The predict route is the hot path (issue 6: >= 20,000 rows/s per replica), so it
+reads the body itself: pydantic-core parses and validates the raw JSON in one pass
+(`PredictCreate.model_validate_json`, about 7x faster than `json.loads` and then
+validating 4,000 floats), errors still become the usual 422 naming the field, and
+the answer is encoded once by pydantic-core (`PredictionPublic.model_dump_json`)
+into a plain Response instead of FastAPI's validate-then-`json.dumps`. The body's
+schema is still published in the OpenAPI document.
 """
 from __future__ import annotations
 
@@ -17,6 +25,8 @@ import time
 from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from deployments.errors import ApiError, domain_error, not_found, unwrap
 from deployments.model_serving import (
@@ -25,7 +35,8 @@ from deployments.model_serving import (
     BadModelId,
     InvalidRows,
     ModelServer,
-    check_rows,
+    body_rows,
+    decode_rows,
     model_key,
     parse_model_id,
 )
@@ -130,7 +141,7 @@ def _predict_error(exc: BaseException, svc: Service, model_id: str) -> ApiError:
     if isinstance(err, ApiError):
         return err
     if isinstance(err, (InvalidRows, InvalidInput)):
-        return ApiError(422, "validation_error", str(err), "rows")
+        return ApiError(422, "validation_error", str(err), getattr(err, "field", "rows"))
     if isinstance(err, BackendUnavailable):
         return ApiError(503, "backend_unavailable", str(err), headers={"Retry-After": str(
             svc.config.unavailable_retry_after_s)})
@@ -141,6 +152,33 @@ def _predict_error(exc: BaseException, svc: Service, model_id: str) -> ApiError:
     if isinstance(err, ModelIntegrityError):
         return ApiError(500, "model_integrity", str(err))
     return domain_error(err, retry_after_s=svc.config.unavailable_retry_after_s)
+
+
+def _inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
+    """A JSON schema with its local `#/$defs/...` references replaced by the definitions."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline_refs(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline_refs(v, defs) for v in schema]
+    return schema
+
+
+def _predict_body_openapi() -> dict[str, Any]:
+    schema = PredictCreate.model_json_schema()
+    body = _inline_refs(schema, schema.get("$defs", {}))
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}
+
+
+async def _predict_body(request: Request) -> PredictCreate:
+    """The request body parsed and validated by pydantic-core in one pass (422s as FastAPI's)."""
+    raw = await request.body()
+    try:
+        return PredictCreate.model_validate_json(raw or b"null")
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
 
 
 # ------------------------------------------------------------------ router
@@ -195,21 +233,24 @@ def build_models_router() -> APIRouter:
     async def get_model(model_id: str, svc: ServiceDep, principal: PrincipalDep) -> ModelPublic:
         return model_public(await _coordinator_model(svc, model_id))
 
-    @router.post("/{model_id}/predict", response_model=PredictionPublic,
+    @router.post("/{model_id}/predict", response_model=PredictionPublic, openapi_extra=_predict_body_openapi(),
                  summary="Predict feature rows, or a dataset's latest bar (live, batched, in the replica)")
-    async def predict(model_id: str, body: PredictCreate, svc: ServiceDep, principal: PrincipalDep,
-                      server: ModelServerDep, response: Response) -> PredictionPublic:
+    async def predict(model_id: str, request: Request, svc: ServiceDep, principal: PrincipalDep,
+                      server: ModelServerDep) -> Response:
         started = time.perf_counter()
+        body = await _predict_body(request)
         record = await _local_record(server, svc, model_id)
         key = model_key(record.name, record.version)
         symbols = timestamp = None
         batch = 0
         try:
-            if body.rows is not None:
-                if len(body.rows) > MAX_PREDICT_ROWS:
-                    raise ApiError(413, "too_large", f"{len(body.rows)} rows are over the limit of "
-                                                     f"{MAX_PREDICT_ROWS}", "rows")
-                X = check_rows(body.rows, record.n_features)
+            if body.dataset is None:
+                n_rows = body_rows(body)
+                if n_rows > MAX_PREDICT_ROWS:
+                    field = next(k for k in ("rows", "columns", "ndarray") if getattr(body, k) is not None)
+                    raise ApiError(413, "too_large", f"{n_rows} rows are over the limit of {MAX_PREDICT_ROWS}",
+                                   field)
+                X = decode_rows(body, record.n_features)
             else:
                 _check_symbols_limit(body.symbols, svc.config)
                 rows = await asyncio.to_thread(server.dataset_rows, record, body.dataset, body.symbols)
@@ -221,13 +262,14 @@ def build_models_router() -> APIRouter:
             raise
         except Exception as exc:  # mapped to 4xx/503, or a server fault
             raise _predict_error(exc, svc, model_id) from exc
-        values = [float(p) for p in preds]
-        # How many requests shared this one's estimator call, and where the time went (ms).
-        response.headers["X-Batch-Size"] = str(batch)
-        response.headers["Server-Timing"] = (f"app;dur={(time.perf_counter() - started) * 1e3:.3f}, "
-                                             f"predict;dur={(t_done - t_predict) * 1e3:.3f}")
-        return PredictionPublic(predictions=values, model=model_id, version=record.version, n_rows=len(values),
-                                symbols=symbols, timestamp=timestamp)
+        values = preds.tolist() if hasattr(preds, "tolist") else list(preds)
+        content = PredictionPublic(predictions=values, model=model_id, version=record.version, n_rows=len(values),
+                                   symbols=symbols, timestamp=timestamp).model_dump_json()
+        # How many requests shared this one's kernel call, and where the time went (ms).
+        return Response(content=content, media_type="application/json", headers={
+            "X-Batch-Size": str(batch),
+            "Server-Timing": (f"app;dur={(time.perf_counter() - started) * 1e3:.3f}, "
+                              f"predict;dur={(t_done - t_predict) * 1e3:.3f}")})
 
     return router
 

@@ -142,6 +142,52 @@ def test_predict_rows_matches_the_stored_model_and_batches(service, trained, cli
     assert min(sizes) >= 1 and max(sizes) > 1, sizes  # some requests shared an estimator call
 
 
+def _ndarray(X: np.ndarray, dtype: str = "float64") -> dict:
+    import base64  # noqa: PLC0415
+
+    data = np.ascontiguousarray(X, dtype=np.dtype(dtype).newbyteorder("<")).tobytes()
+    return {"shape": list(X.shape), "dtype": dtype, "data": base64.b64encode(data).decode()}
+
+
+def test_predict_columns_and_ndarray_bodies_equal_rows(service, trained, client):
+    """The forest predicts through the packed kernel: the same numbers as scikit-learn, whatever the body."""
+    model, _ = local_model(service, "forest5@1")
+    assert model.compiled
+    rows = prediction_rows(synthetic_panel(ASSETS, BARS, seed=0), FEATURES, bars=range(100, 160)).X
+    Xs = rows if model.mean is None else (rows - model.mean) / model.scale
+    want_class = model.estimator.predict(Xs).astype(float).tolist()
+    for body in ({"rows": rows.tolist()}, {"columns": rows.T.tolist()}, {"ndarray": _ndarray(rows)}):
+        resp = client.post("/v1/models/forest5@1/predict", json=body)
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["content-type"].startswith("application/json")
+        assert resp.json()["predictions"] == want_class and resp.json()["n_rows"] == len(rows)
+    resp = client.post("/v1/models/ridge5@1/predict", json={"ndarray": _ndarray(rows, "float32")})
+    assert resp.status_code == 200, resp.text
+    ridge, _ = local_model(service, "ridge5@1")
+    np.testing.assert_allclose(resp.json()["predictions"], ridge.predict(rows.astype(np.float32).astype(float)),
+                               rtol=1e-12)
+    spec = client.get("/openapi.json").json()["paths"]["/v1/models/{model_id}/predict"]["post"]
+    props = spec["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert {"rows", "columns", "ndarray", "dataset"} <= set(props)
+
+
+def test_predict_bad_columnar_and_binary_bodies(trained, client):
+    X = np.ones((4, 3))
+    url = "/v1/models/ridge5/predict"
+    error_of(client.post(url, json={"columns": X[:, :2].T.tolist()}), 422, "columns")
+    error_of(client.post(url, json={"columns": [[1.0, 2.0], [1.0], [3.0, 4.0]]}), 422, "columns")
+    error_of(client.post(url, json={"ndarray": _ndarray(X[:, :2])}), 422, "ndarray")
+    error_of(client.post(url, json={"ndarray": {**_ndarray(X), "data": "not base64!"}}), 422, "ndarray")
+    error_of(client.post(url, json={"ndarray": {**_ndarray(X), "shape": [5, 3]}}), 422, "ndarray")
+    bad = X.copy()
+    bad[2, 1] = np.inf
+    assert "row 2" in error_of(client.post(url, json={"ndarray": _ndarray(bad)}), 422, "ndarray")["message"]
+    error_of(client.post(url, json={"ndarray": {**_ndarray(X), "dtype": "int8"}}), 422, "ndarray.dtype")
+    error_of(client.post(url, json={"rows": X.tolist(), "columns": X.T.tolist()}), 422)
+    error_of(client.post(url, content=b"{not json", headers={"Content-Type": "application/json"}), 422)
+    error_of(client.post(url, json={"rows": [[1.0, "x", 3.0]]}), 422, "rows.0.1")
+
+
 def test_predict_dataset_latest_bar(service, trained, client):
     model, record = local_model(service, "forest5")
     panel = synthetic_panel(ASSETS, BARS, seed=0)
