@@ -74,6 +74,7 @@ STREAM_SEED_CACHE = 8  # seeded states (dataset version, symbols, config) a work
 STREAM_EVICT_INTERVAL_S = 5.0  # how often idle streams are looked for
 STREAM_MAX_COALESCE = 64  # pushes of several streams sent to a worker in one call
 STREAM_MAX_INFLIGHT = 4  # calls in flight per worker from one router
+STREAM_MAX_RECOVERIES = 4  # restores (down the fallback chain) of one batch before it fails
 FEATURE_CACHE_MAX_BYTES = 256 << 20  # live feature results a worker keeps (LRU)
 FEATURE_CACHE_MAX_ENTRIES = 4_096
 
@@ -185,6 +186,7 @@ class StreamsConfig:
     evict_interval_s: float = STREAM_EVICT_INTERVAL_S
     max_coalesce: int = STREAM_MAX_COALESCE
     max_inflight: int = STREAM_MAX_INFLIGHT
+    max_recoveries: int = STREAM_MAX_RECOVERIES
     feature_cache_max_bytes: int = FEATURE_CACHE_MAX_BYTES
     feature_cache_max_entries: int = FEATURE_CACHE_MAX_ENTRIES
 
@@ -192,7 +194,7 @@ class StreamsConfig:
         if self.idle_timeout_s <= 0 or self.evict_interval_s <= 0:
             raise ValueError("streams: idle_timeout_s and evict_interval_s must be > 0")
         for name in ("max_streams", "snapshot_every", "queue_size", "max_ticks", "max_symbols", "max_coalesce",
-                     "max_inflight"):
+                     "max_inflight", "max_recoveries"):
             if getattr(self, name) < 1:
                 raise ValueError(f"streams: {name} must be >= 1, got {getattr(self, name)}")
         for name in ("seed_cache", "feature_cache_max_bytes", "feature_cache_max_entries"):

@@ -305,7 +305,7 @@ class StreamRegistry:
             sub = panel.select(list(symbols) if spec.symbols is not None else None,
                                start=max(0, panel.n_bars - spec.history) if spec.history else 0)
         except KeyError as exc:
-            raise StreamError(f"unknown symbols: {str(exc.args[0] if exc.args else exc)}") from None
+            raise StreamError(f"symbols: {exc.args[0] if exc.args else exc}") from None
         if sub.n_bars < 1:
             raise StreamError(f"dataset {spec.dataset!r} has no bars to seed from")
         config = spec.stream_config()

@@ -66,11 +66,21 @@ class RayQuantIngress:
         live = LiveRouter(self.coordinator, FallbackPolicy(self.settings.coordinator.fallback))
         api = create_api(Service(self.coordinator, self.config, live))
         api.state.models = self.models
+        mount_streams(api, live, self.settings)
         return api
 
     async def check_health(self) -> None:
         """Serve's replica health check: the coordinator must answer."""
         await asyncio.wait_for(_await(self.coordinator.stats.remote()), self.config.coordinator_timeout_s)
+
+
+def mount_streams(api: Any, live: Any, settings: Settings) -> None:
+    """`WS /v1/stream`, `/v1/streams`, `/v1/ticks`: streams sticky to workers through one router per replica."""
+    from actors.stream_router import StreamRouter  # noqa: PLC0415
+    from deployments.stream_routes import build_stream_router  # noqa: PLC0415
+
+    api.state.streams = StreamRouter(live, settings.streams, tenant=settings.serve.live_tenant)
+    api.include_router(build_stream_router(settings.streams))
 
 
 async def _await(ref: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import fields as _fields
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -19,6 +20,8 @@ from actors.datasets import VERSION_PATTERN as _DATASET_VERSION
 from kernels.backtest.metrics import METRICS
 from kernels.data import FIELDS
 from kernels.indicators import INDICATORS
+from kernels.indicators.stream import OUTPUTS as _STREAM_OUTPUTS
+from kernels.indicators.stream import StreamConfig as _StreamConfig
 
 # Structural bounds (configurable limits live in actors.settings.ServeConfig).
 MAX_NAME_CHARS = 64
@@ -537,26 +540,11 @@ class ModelCreate(_Strict):
         return out
 
 
-PREDICT_DTYPES = ("float64", "float32")
-
-
-class PredictArray(_Strict):
-    """Feature rows as one binary array: base64 of the little-endian, row-major (C order) values."""
-
-    shape: tuple[int, int] = Field(..., description="(rows, features)", examples=[[2, 3]])
-    dtype: Literal["float64", "float32"] = "float64"
-    data: str = Field(..., description="base64 of rows x features little-endian values, row after row")
-
-
 class PredictCreate(_Strict):
-    """What to predict, exactly one of: feature rows (`rows`, or `columns` one list per feature, or
-    `ndarray` binary), in the model's feature order, or a dataset's latest bar (`dataset`)."""
+    """Rows to predict: feature rows in the model's feature order, or a dataset's latest bar."""
 
     rows: Optional[list[list[float]]] = Field(None, description="feature rows, in the model's feature order",
                                               examples=[[[0.1, 55.0, 1.2]]])
-    columns: Optional[list[list[float]]] = Field(None, description="columnar rows: one list per feature, in "
-                                                 "the model's feature order, each with one value per row")
-    ndarray: Optional[PredictArray] = Field(None, description="rows as a base64 binary array (the fastest body)")
     dataset: Optional[str] = Field(None, description="features of this dataset's latest bar, computed here",
                                    max_length=MAX_NAME_CHARS)
     symbols: Optional[list[str]] = Field(None, description="with dataset: these symbols (default: all)")
@@ -573,10 +561,9 @@ class PredictCreate(_Strict):
 
     @model_validator(mode="after")
     def _source(self) -> "PredictCreate":
-        given = [k for k in ("rows", "columns", "ndarray", "dataset") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of rows, columns, ndarray or dataset")
-        if self.dataset is None and self.symbols is not None:
+        if (self.rows is None) == (self.dataset is None):
+            raise ValueError("give either rows or dataset (exactly one)")
+        if self.rows is not None and self.symbols is not None:
             raise ValueError("symbols go with dataset, not with rows")
         return self
 
@@ -621,6 +608,172 @@ class PredictionPublic(BaseModel):
     timestamp: Optional[str] = Field(None, description="with dataset: the bar the features are from")
 
 
+
+# ------------------------------------------------------------------------ streams (live ticks)
+STREAM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+STREAM_OUTPUTS: tuple[str, ...] = _STREAM_OUTPUTS
+STREAM_PARAMS: tuple[str, ...] = tuple(f.name for f in _fields(_StreamConfig))
+TimeUnit = Literal["s", "ms", "us", "ns"]
+
+
+class StreamCreate(_Strict):
+    """Open a stream: incremental indicators over a dataset's symbols, seeded from its history.
+
+    `indicators` sets the streamed indicators' parameters (defaults: EMA 30, RSI 14,
+    MACD 12/26/9, ATR 14, SMA 30, rolling std 5 x 1.0); `outputs` picks which values
+    come back per tick. Tick times are numbers in `time_unit` since the epoch or
+    ISO-8601 strings; each must be after the symbol's previous tick (the dataset's
+    last bar at first).
+    """
+
+    type: Optional[Literal["open"]] = Field(None, description="WebSocket: the first message is an open message")
+    dataset: str = Field("synthetic", max_length=MAX_NAME_CHARS, description="registered dataset name")
+    dataset_version: Optional[str] = Field(None, description="must be the latest version when given")
+    symbols: Optional[list[str]] = Field(None, description="symbols of the stream, in order (default: all)")
+    indicators: dict[str, Union[int, float]] = Field(default_factory=dict, examples=[{"ema_period": 20}],
+                                                     description=f"parameters: {list(STREAM_PARAMS)}")
+    outputs: Optional[list[str]] = Field(None, description=f"values returned per tick (default all: "
+                                                           f"{list(STREAM_OUTPUTS)})")
+    history: Optional[int] = Field(None, ge=1, le=MAX_WINDOW, description="seed from the last N bars (default all)")
+    time_unit: TimeUnit = Field("s", description="unit of numeric tick times since the epoch")
+    stream_id: Optional[str] = Field(None, description="client-chosen id (default: generated)")
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str) -> str:
+        return _check_dataset(v)
+
+    @field_validator("dataset_version")
+    @classmethod
+    def _version(cls, v: Optional[str]) -> Optional[str]:
+        return _check_version(v)
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: Optional[list[str]]) -> Optional[list[str]]:
+        return _check_symbols(v)
+
+    @field_validator("indicators")
+    @classmethod
+    def _params(cls, v: dict[str, Union[int, float]]) -> dict[str, Union[int, float]]:
+        unknown = sorted(set(v) - set(STREAM_PARAMS))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {unknown}; parameters are {list(STREAM_PARAMS)}")
+        return {k: _check_scalar(k, x) for k, x in v.items()}
+
+    @field_validator("outputs")
+    @classmethod
+    def _outputs(cls, v: Optional[list[str]]) -> Optional[list[str]]:
+        if v is None:
+            return None
+        if not v:
+            raise ValueError("give at least one output, or leave outputs out for all of them")
+        unknown = [o for o in v if o not in STREAM_OUTPUTS]
+        if unknown:
+            raise ValueError(f"unknown output(s) {unknown[:10]}; outputs are {list(STREAM_OUTPUTS)}")
+        if len(set(v)) != len(v):
+            raise ValueError("outputs must be unique")
+        return v
+
+    @field_validator("stream_id")
+    @classmethod
+    def _stream_id(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not STREAM_ID_PATTERN.match(v):
+            raise ValueError("a stream id is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+        return v
+
+
+class TickColumns(_Strict):
+    """A tick batch column by column (row i is symbol[i] at time[i]); `open` is optional."""
+
+    symbol: list[str]
+    time: list[Union[int, float, str]]
+    open: Optional[list[float]] = None
+    high: list[float]
+    low: list[float]
+    close: list[float]
+    volume: list[float]
+
+    def columns(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class TickRow(_Strict):
+    symbol: str
+    time: Union[int, float, str]
+    open: Optional[float] = None
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class TicksCreate(_Strict):
+    """Ticks for a stream: its id (from POST /v1/streams), or `open` to open one on first use."""
+
+    stream_id: Optional[str] = Field(None, description="an open stream's id")
+    open: Optional[StreamCreate] = Field(None, description="open a stream first (when stream_id is not given, "
+                                                           "or not open yet)")
+    ticks: Union[TickColumns, list[TickRow]] = Field(..., description="columns, or a list of row objects")
+
+    @field_validator("stream_id")
+    @classmethod
+    def _stream_id(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not STREAM_ID_PATTERN.match(v):
+            raise ValueError("a stream id is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+        return v
+
+    @model_validator(mode="after")
+    def _target(self) -> "TicksCreate":
+        if self.stream_id is None and self.open is None:
+            raise ValueError("give stream_id, or open to open a stream on first use")
+        return self
+
+    def columns(self) -> dict[str, Any]:
+        if isinstance(self.ticks, TickColumns):
+            return self.ticks.columns()
+        rows = [r.model_dump() for r in self.ticks]
+        cols: dict[str, Any] = {c: [r[c] for r in rows] for c in ("symbol", "time", "high", "low", "close", "volume")}
+        if any(r["open"] is not None for r in rows):
+            cols["open"] = [float("nan") if r["open"] is None else r["open"] for r in rows]
+        return cols
+
+
+class StreamPublic(BaseModel):
+    """A stream as the replica's router sees it."""
+
+    stream_id: str
+    dataset: str
+    dataset_version: str
+    symbols: list[str]
+    outputs: list[str]
+    config: dict[str, Union[int, float]]
+    time_unit: str
+    worker_id: str
+    tier: str
+    batches: int
+    ticks: int
+    batches_since_snapshot: int
+    recoveries: int
+    idle_s: float
+    device: Optional[str] = None
+    backend: Optional[str] = None
+    closed: bool = False
+
+
+class TicksPublic(BaseModel):
+    """The values after each tick, row-aligned with the batch sent (null where undefined yet)."""
+
+    stream_id: str
+    rows: int
+    features: dict[str, list[Optional[float]]]
+    worker_id: str
+    tier: str
+    recovered: bool
+    opened: bool = False
+    server_ms: float
+
+
 __all__ = [
     "BacktestCreate",
     "BacktestPublic",
@@ -639,11 +792,16 @@ __all__ = [
     "ModelCreate",
     "ModelJobPublic",
     "ModelPublic",
-    "PredictArray",
     "PredictCreate",
     "PredictionPublic",
     "ReadyPublic",
     "SweepCreate",
     "SweepPublic",
+    "StreamCreate",
+    "StreamPublic",
     "SweepResultPublic",
+    "TickColumns",
+    "TickRow",
+    "TicksCreate",
+    "TicksPublic",
 ]
