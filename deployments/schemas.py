@@ -540,11 +540,26 @@ class ModelCreate(_Strict):
         return out
 
 
+PREDICT_DTYPES = ("float64", "float32")
+
+
+class PredictArray(_Strict):
+    """Feature rows as one binary array: base64 of the little-endian, row-major (C order) values."""
+
+    shape: tuple[int, int] = Field(..., description="(rows, features)", examples=[[2, 3]])
+    dtype: Literal["float64", "float32"] = "float64"
+    data: str = Field(..., description="base64 of rows x features little-endian values, row after row")
+
+
 class PredictCreate(_Strict):
-    """Rows to predict: feature rows in the model's feature order, or a dataset's latest bar."""
+    """What to predict, exactly one of: feature rows (`rows`, or `columns` one list per feature, or
+    `ndarray` binary), in the model's feature order, or a dataset's latest bar (`dataset`)."""
 
     rows: Optional[list[list[float]]] = Field(None, description="feature rows, in the model's feature order",
                                               examples=[[[0.1, 55.0, 1.2]]])
+    columns: Optional[list[list[float]]] = Field(None, description="columnar rows: one list per feature, in "
+                                                 "the model's feature order, each with one value per row")
+    ndarray: Optional[PredictArray] = Field(None, description="rows as a base64 binary array (the fastest body)")
     dataset: Optional[str] = Field(None, description="features of this dataset's latest bar, computed here",
                                    max_length=MAX_NAME_CHARS)
     symbols: Optional[list[str]] = Field(None, description="with dataset: these symbols (default: all)")
@@ -561,9 +576,10 @@ class PredictCreate(_Strict):
 
     @model_validator(mode="after")
     def _source(self) -> "PredictCreate":
-        if (self.rows is None) == (self.dataset is None):
-            raise ValueError("give either rows or dataset (exactly one)")
-        if self.rows is not None and self.symbols is not None:
+        given = [k for k in ("rows", "columns", "ndarray", "dataset") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of rows, columns, ndarray or dataset")
+        if self.dataset is None and self.symbols is not None:
             raise ValueError("symbols go with dataset, not with rows")
         return self
 
@@ -792,6 +808,7 @@ __all__ = [
     "ModelCreate",
     "ModelJobPublic",
     "ModelPublic",
+    "PredictArray",
     "PredictCreate",
     "PredictionPublic",
     "ReadyPublic",
