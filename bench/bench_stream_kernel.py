@@ -7,9 +7,9 @@ std; 9 outputs). Reported per mode: milliseconds per batch and symbol-updates/s
 (S / seconds per batch).
 
 CPU (Numba): the public `update_packed` (host validation + kernel), the dict API
-`update`, the kernel alone (threads over symbols, as the API dispatches a batch
-this large, and on one thread), and `seed`. On a shared machine the threaded
-kernel waits for its slowest thread: compare with the one-thread figure.
+`update`, the kernel alone (as the API dispatches it, forced threaded over the
+symbols, forced on one thread), and `seed`. On an oversubscribed machine the
+threaded kernel waits for its slowest thread (see `stream_cpu.PARALLEL_MIN_THREADS`).
 GPU (CuPy), timed with `cupyx.profiler.benchmark`:
 - `gpu_kernel`: the kernel alone, ticks already on the device (CUDA-event time);
 - `gpu_device_ticks`: `update_packed` with device ticks (validation kernel, update
@@ -84,6 +84,7 @@ def bench_cpu(hist: dict, sym: np.ndarray, ticks: np.ndarray, repeat: int) -> di
     state = stream.StreamState.create(n)
     seed_times = wall_times(lambda: stream.seed(state, hist), repeat=3, warmup=1)
     res["cpu_seed"] = summary(seed_times)
+    res["cpu_seed"]["bar_updates_per_s"] = hist["close"].size / (res["cpu_seed"]["median_ms"] / 1e3)
 
     nxt = _cycle(n_batches)
 
@@ -111,6 +112,15 @@ def bench_cpu(hist: dict, sym: np.ndarray, ticks: np.ndarray, repeat: int) -> di
 
     t = summary(wall_times(kernel, repeat))
     res["cpu_kernel"] = {**t, "symbol_updates_per_s": _rate(n, t["median_ms"] / 1e3)}
+
+    def kernel_threaded() -> None:
+        b = nxt()
+        h, lo, c, v = ticks[b]
+        stream_cpu.update_nb(state.values, state.counters, state.sma_buf, state.std_buf, sym[b], h, lo, c, v,
+                             state.ip, state.dp, out)
+
+    t = summary(wall_times(kernel_threaded, repeat))
+    res["cpu_kernel_threaded"] = {**t, "symbol_updates_per_s": _rate(n, t["median_ms"] / 1e3)}
 
     def kernel_serial() -> None:
         b = nxt()
@@ -148,7 +158,10 @@ def bench_gpu(hist: dict, sym: np.ndarray, ticks: np.ndarray, repeat: int) -> di
 
     state = stream.StreamState.create(n, xp=cupy)
     dev_hist = {f: cupy.asarray(a) for f, a in hist.items()}
-    res["gpu_seed"] = timed(lambda: stream.seed(state, dev_hist), n_repeat=10)
+    n_hist = int(hist["close"].shape[0])
+    seed_t = timed(lambda: stream.seed(state, dev_hist), n_repeat=10)
+    res["gpu_seed"] = {k: v for k, v in seed_t.items() if not k.startswith("symbol_updates")}
+    res["gpu_seed"]["bar_updates_per_s"] = n_hist * n / (seed_t["gpu_median_ms"] / 1e3)
 
     # ticks on the device, packed as the host path packs them (row 0: index bits)
     packed = np.empty((n_batches, 5, n))
@@ -244,18 +257,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CPU: {cpu_name} ({os.cpu_count()} logical cores)")
     if not args.skip_cpu:
         result.update(bench_cpu(hist, sym, ticks, args.repeat))
-        for k in ("cpu_update_packed", "cpu_update_dict", "cpu_kernel", "cpu_kernel_1thread"):
+        for k in ("cpu_update_packed", "cpu_update_dict", "cpu_kernel", "cpu_kernel_threaded", "cpu_kernel_1thread"):
             r = result[k]
             print(f"  {k:22s} {r['median_ms']:8.3f} ms/batch  {r['symbol_updates_per_s'] / 1e6:8.2f} M symbol-updates/s")
         print(f"  cpu_seed ({args.history} x {args.symbols}) {result['cpu_seed']['median_ms']:.1f} ms "
-              f"({result['cpu_threads']} threads)")
+              f"({result['cpu_seed']['bar_updates_per_s'] / 1e6:.0f} M bar-updates/s, {result['cpu_threads']} threads)")
     if gpu_available() and not args.skip_gpu:
         result.update(bench_gpu(hist, sym, ticks, args.repeat))
         print(f"GPU: {result['gpu_name']}")
-        for k in ("gpu_kernel", "gpu_device_ticks", "gpu_host_to_host", "gpu_host_ticks_dict", "gpu_seed"):
+        for k in ("gpu_kernel", "gpu_device_ticks", "gpu_host_to_host", "gpu_host_ticks_dict"):
             r = result[k]
             print(f"  {k:22s} gpu {r['gpu_median_ms']:8.3f} ms  wall {r['wall_median_ms']:8.3f} ms  "
-                  f"{r['symbol_updates_per_s_wall'] / 1e6:8.2f} M symbol-updates/s (wall)")
+                  f"{r['symbol_updates_per_s_wall'] / 1e6:8.2f} M symbol-updates/s (slower of the two)")
+        r = result["gpu_seed"]
+        print(f"  gpu_seed ({args.history} x {args.symbols}) {r['gpu_median_ms']:.2f} ms "
+              f"({r['bar_updates_per_s'] / 1e9:.2f} G bar-updates/s)")
         p = result["gpu_vs_cpu"]
         print(f"  GPU vs CPU: {p['bit_identical']}/{p['values']} values bit-identical, max rel diff {p['max_rel_diff']:.1e}")
     else:

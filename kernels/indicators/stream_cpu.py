@@ -27,6 +27,7 @@ These only accept NumPy arrays, already validated by `stream.py`.
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -44,8 +45,13 @@ SCALARS: tuple[str, ...] = (
 COUNTERS: tuple[str, ...] = ("k_close", "k_hlc", "k_cv", "std_bars")
 OUTPUTS: tuple[str, ...] = ("ema", "rsi", "macd", "macdsignal", "macdhist", "atr", "obv", "sma", "rolling_std")
 
-# Tick batches smaller than this run on one thread (waking the pool costs more).
+# A tick batch runs threaded over its symbols when it has at least PARALLEL_MIN_TICKS
+# ticks and Numba has at least PARALLEL_MIN_THREADS threads, else on the calling
+# thread. Measured (bench/results/stream_kernel_*.json, 5,000 symbols): 16 idle
+# cores 0.16 ms threaded vs 1.1 ms on one thread; 2 oversubscribed cores 16 ms vs
+# 1.5 ms, because a parallel region waits for its slowest (descheduled) thread.
 PARALLEL_MIN_TICKS = 512
+PARALLEL_MIN_THREADS = 4
 
 
 @njit(cache=True)
@@ -388,6 +394,7 @@ def update(
     values: np.ndarray, counters: np.ndarray, sma_buf: np.ndarray, std_buf: np.ndarray, sym: np.ndarray,
     h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, ip: np.ndarray, dp: np.ndarray, out: np.ndarray,
 ) -> None:
-    """Apply a validated tick batch: threads over the symbols when the batch is large enough."""
-    kernel = update_nb if sym.shape[0] >= PARALLEL_MIN_TICKS else update_serial_nb
+    """Apply a validated tick batch: threads over the symbols when the batch and the pool are large enough."""
+    threaded = sym.shape[0] >= PARALLEL_MIN_TICKS and numba.get_num_threads() >= PARALLEL_MIN_THREADS
+    kernel = update_nb if threaded else update_serial_nb
     kernel(values, counters, sma_buf, std_buf, sym, h, lo, c, v, ip, dp, out)

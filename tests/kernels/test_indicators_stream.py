@@ -175,8 +175,8 @@ def test_symbols_ticking_at_their_own_pace(backend: str, where: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_large_batch_runs_threaded_and_equals_batch(backend: str) -> None:
-    """A batch above PARALLEL_MIN_TICKS (threads over symbols), in shuffled symbol order."""
+def test_large_batch_equals_batch(backend: str) -> None:
+    """A batch above PARALLEL_MIN_TICKS (threaded where the pool is large enough), in shuffled symbol order."""
     n = stream_cpu.PARALLEL_MIN_TICKS + 150
     c = 50.0 + np.cumsum(np.random.default_rng(3).standard_normal((60, n)), axis=0)
     d = {"high": c + 0.5, "low": c - 0.5, "close": c, "volume": np.full_like(c, 100.0)}
@@ -189,6 +189,28 @@ def test_large_batch_runs_threaded_and_equals_batch(backend: str) -> None:
     for t in range(20, 60):
         sym = rng.permutation(np.flatnonzero(~np.isnan(d["close"][t])))
         _check(update(state, sym, **_tick(d, t, sym)), batch, t, sym, backend)
+
+
+def test_threaded_and_serial_cpu_kernels_agree() -> None:
+    """update_nb (prange) and update_serial_nb give the same state and outputs, whichever `update` picks."""
+    n = 300
+    c = 50.0 + np.cumsum(np.random.default_rng(6).standard_normal((40, n)), axis=0)
+    d = {"high": c + 0.5, "low": c - 0.5, "close": c, "volume": np.full_like(c, 100.0)}
+    a, b = StreamState.create(n, SMALL), StreamState.create(n, SMALL)
+    seed(a, {f: d[f][:10] for f in FIELDS})
+    seed(b, {f: d[f][:10] for f in FIELDS})
+    rng = np.random.default_rng(7)
+    for t in range(10, 40):
+        sym = rng.permutation(n)
+        tick = [np.ascontiguousarray(d[f][t, sym]) for f in FIELDS]
+        outs = []
+        for st, kernel in ((a, stream_cpu.update_nb), (b, stream_cpu.update_serial_nb)):
+            out = np.empty((len(OUTPUTS), n))
+            kernel(st.values, st.counters, st.sma_buf, st.std_buf, sym, *tick, st.ip, st.dp, out)
+            outs.append(out)
+        np.testing.assert_array_equal(outs[0], outs[1])
+    for name, arr in a.arrays.items():
+        np.testing.assert_array_equal(arr, b.arrays[name])
 
 
 # ------------------------------------------------------------ kernels vs xp oracle
