@@ -124,7 +124,8 @@ def device_name() -> str:
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
-def kernel_only(plan, defines: tuple[str, ...] = (), warps: int | None = None) -> Callable[[], Any]:
+def kernel_only(plan, defines: tuple[str, ...] = (), warps: int | None = None,
+                path: str = "auto") -> Callable[[], Any]:
     import cupy as cp  # noqa: PLC0415
 
     from kernels.backtest import gpu  # noqa: PLC0415
@@ -133,9 +134,11 @@ def kernel_only(plan, defines: tuple[str, ...] = (), warps: int | None = None) -
     ints = cp.asarray(g.ints[plan.combos.start:plan.combos.stop])
     floats = cp.asarray(kernel_floats(g, plan.combos, plan.dtype))
     fs = plan.fees + plan.slippage
-    kw = {"warps_per_block": warps} if warps else {}
+    kw: dict[str, Any] = {"warps_per_block": warps} if warps else {}
+    if path in ("auto", "table") and plan.tables is not None:
+        kw["tables"] = plan.tables  # made by plan_sweep, as execute uses it
     return lambda: gpu.launch(g.kind, prep.sig, prep.ra, prep.rb, prep.first, ints, floats, len(plan.assets), fs,
-                              2.0 ** prep.scale_exp, defines=defines, **kw)
+                              2.0 ** prep.scale_exp, defines=defines, path=path, **kw)
 
 
 def bench_small_gpu(panel, fees: float, repeat: int, cpu_result) -> dict[str, Any]:

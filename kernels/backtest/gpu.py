@@ -1,5 +1,25 @@
 """GPU backend of the sweeps: one fused CUDA kernel per chunk (CuPy RawModule).
 
+Two paths give the same numbers (`launch(path=...)`):
+
+- Table path (trend_following, mean_reversion, pairs; the default when the tables
+  fit TABLE_MAX_BYTES). The indicator a combination reads depends on its window
+  only (the fast / slow SMA or EMA; the band z-score), and a grid has far fewer
+  windows than combinations (the 10,000-combination benchmark grids have 200 and
+  25). `table_kernel` first streams each (window, unit) once, with exactly the
+  running arithmetic below, into a (windows, T, U) table (1.6 ms for 2 GB); then
+  `sweep_tab_kernel` runs a thread per (combination, unit) that per bar only
+  loads its table value(s) and the return, applies the position rule and does
+  the accounting, with no division. Combinations are launched sorted by window
+  so that the 8 warps of a block read the same table rows (L1 hits). On an H100,
+  2520 x 500 x 10,000 float64: 1.75e11 -> 2.5e11 cells/s (trend sma),
+  0.93e11 -> 2.4e11 (mean_reversion), 1.6e11 -> 2.5e11 (pairs), kernel alone
+  (bench/results/sweep_profile_h100.json).
+- Streaming path (momentum, and tables that would not fit), described below.
+
+The metrics epilogue (`asset_metrics`, `portfolio_aggregates`) is one elementwise
+kernel over (P, N) and one thread per combination over the (T, P) sums.
+
 A thread owns one (combination, unit) pair, where a unit is an asset (or, for
 `pairs`, a pair of assets), and streams over the bars keeping running state only:
 TA-Lib's running sums for SMA (reading the trailing value c[t - w + 1] back from
@@ -41,7 +61,8 @@ Compile-time variants (`module(defines=...)`, for bench/bench_sweep.py): SWEEP_R
 (3 shared-memory tiles, 2 register tiles with __reduce_add_sync, 1 one atomic per
 warp and bar), SWEEP_PREFETCH (1: load the next bar ahead), SWEEP_MINB (blocks per SM),
 SWEEP_FILTER / SWEEP_ZFILTER (the pre-screens), SWEEP_STEADY, SWEEP_DIAG (timing
-diagnostics with wrong results).
+diagnostics with wrong results); table path: SWEEP_TMINB (blocks per SM; default 4,
+pairs 3), SWEEP_TPREF (bars loaded ahead, 1 or 2; default 2, pairs 1).
 
 Lazy: CuPy is imported inside functions; the module compiles on first use (the
 worker calls `warmups()` at start).
@@ -49,6 +70,7 @@ worker calls `warmups()` at start).
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -91,6 +113,11 @@ SWEEP_SOURCE = r"""
 #endif
 #ifndef SWEEP_DIAG
 #define SWEEP_DIAG 0
+#endif
+#ifdef SWEEP_TPREF
+#define SWEEP_TPREF_OF(KIND) (SWEEP_TPREF)
+#else
+#define SWEEP_TPREF_OF(KIND) ((KIND) == K_PAIRS ? 1 : 2)
 #endif
 
 #define K_TREND 0
@@ -159,9 +186,11 @@ SWEEP_DEV long long leg_step(Leg& L, const int q, const double rt, const double 
     const int p = act ? q : 0;
     const double rr = act ? rt : 0.0;
     const int pp = L.pprev;
-    const double g = pp == 0 ? 0.0 : (pp > 0 ? rr : -rr);
+    // g = sign(pp) * rr and k = |p - pp| * fs are exact products (fs2 = 2 fs); when
+    // pp == 0, g may be -0.0, which changes no sum, product or comparison below.
+    const double g = (double)pp * rr;
     const int dp = abs(p - pp);
-    const double k = dp == 0 ? 0.0 : (dp == 1 ? fs : fs2);
+    const double k = (double)dp * fs;
     const double r = g - k;
     L.E = L.E * (1.0 + r);
     if (L.E > L.peak) {
@@ -176,12 +205,11 @@ SWEEP_DEV long long leg_step(Leg& L, const int q, const double rt, const double 
         L.n += 1;
         L.s1 += r;
         L.s2 = fma(r, r, L.s2);
-        const double dn = fmin(r, 0.0);
-        L.d2 = fma(dn, dn, L.d2);
-        L.expo += (p != 0);
+        if (r < 0.0) L.d2 = fma(r, r, L.d2);  // + min(r, 0)^2 (fmin costs a NaN-aware sequence)
     }
+    L.expo += (p != 0);  // p != 0 implies act
     L.turn += dp;
-    if (pp != 0) L.pnl += g;
+    L.pnl += g;  // g == 0 when flat; a flat leg's pnl is reset before it is read again
     if (p != pp) {
         if (pp != 0) {
             if (p == 0) L.pnl -= k;
@@ -260,6 +288,177 @@ SWEEP_COLD VarState<T> var_rebuild(const T* col, const long long U, const int t,
     o.tot1 = sub_rn(o.tot1, a);
     o.tot2 = sub_rn(o.tot2, mul_rn(a, a));
     return o;
+}
+
+// ---- The window-table path (trend_following, mean_reversion, pairs).
+// Every combination with the same window reads the same indicator: the SMA or EMA
+// of trend_following, the z-score of the band kinds. table_column streams one
+// (window, unit) column over the bars with exactly the running arithmetic of Unit
+// (so the same values), writing out[t * U] (the column u of a (Tn, U) plane):
+// TAB_SMA / TAB_EMA: the MA, NaN in its warm-up (q = 0 where either MA is NaN);
+// TAB_Z: z where the band code has a finite z, else 0, which takes every state to
+// flat exactly as "no z" does (0 <= exit_z < entry_z). fw = (T)w, kf = (T)(2 / (w + 1)),
+// inv = (T)(1 / w), each rounded from double as kernel_floats does.
+#define TAB_SMA 0
+#define TAB_EMA 1
+#define TAB_Z 2
+template <typename T, int TK>
+SWEEP_DEV void table_column(const T* __restrict__ sig, const int Tn, const int U, const int u, const int first,
+                            const int w, const T fw, const T kf, const T inv, T* __restrict__ out) {
+    const T* col = sig + u;
+    T* o = out + u;
+    const long long UL = U;
+    const long long off = (long long)(w - 1) * UL;
+    const T nan_t = (T)bits_double(0x7ff8000000000000LL);
+    T sa = (T)0, e = (T)0, shift = (T)0, tot1 = (T)0, tot2 = (T)0, peak = (T)0;
+    int bars = 0;
+    for (int t = 0; t < Tn; ++t) {
+        const long long row = (long long)t * UL;
+        const int k = t - first;
+        T v = TK == TAB_Z ? (T)0 : nan_t;
+        if (k >= 0) {
+            const T x = col[row];
+            if constexpr (TK == TAB_SMA) {
+                sa = add_rn(sa, x);
+                if (k >= w - 1) { v = div_rn(sa, fw); sa = sub_rn(sa, col[row - off]); }
+            } else if constexpr (TK == TAB_EMA) {
+                if (k < w) sa = add_rn(sa, x);
+                if (k == w - 1) e = div_rn(sa, fw);
+                else if (k >= w) e = add_rn(mul_rn(sub_rn(x, e), kf), e);
+                if (k >= w - 1) v = e;
+            } else {
+                sa = add_rn(sa, x);
+                if (k == 0) shift = x;
+                if (k == w - 1) { bars = 32 * w; peak = tot2; }
+                const T a = sub_rn(x, shift);
+                tot1 = add_rn(tot1, a);
+                tot2 = add_rn(tot2, mul_rn(a, a));
+                if (k >= w - 1) {
+                    if (tot2 > peak) peak = tot2;
+                    const T mean1 = mul_rn(tot1, inv);
+                    T var = sub_rn(mul_rn(tot2, inv), mul_rn(mean1, mean1));
+                    const T xt = col[row - off];
+                    const T at = sub_rn(xt, shift);
+                    tot1 = sub_rn(tot1, at);
+                    tot2 = sub_rn(tot2, mul_rn(at, at));
+                    bars -= 1;
+                    if (var < mul_rn((T)0.000001, mul_rn(peak, inv)) || bars <= 0) {
+                        bars = 32 * w;
+                        const VarState<T> vs = var_rebuild<T>(col, UL, t, w, inv);
+                        var = vs.var; shift = vs.shift; tot1 = vs.tot1; tot2 = vs.tot2; peak = vs.peak;
+                    }
+                    const T sma = div_rn(sa, fw);
+                    const T sd = sqrt_rn(var);
+                    if (sd > (T)0) {
+                        const T z = div_rn(sub_rn(x, sma), sd);
+                        if (isfinite(z)) v = z;
+                    }
+                    sa = sub_rn(sa, xt);
+                }
+            }
+        }
+        o[row] = v;
+    }
+}
+
+// One unit of one combination on the table path: per bar it reads its window's
+// table value(s) and the returns, and runs the same position rule and leg_step as
+// Unit. ta / tb: this unit's column of its table plane(s) (fast / slow MA, or z).
+template <typename T, int KIND>
+struct TabUnit {
+    const T* ta;
+    const T* tb;
+    const T* pa;
+    const T* pb;
+    int U, lo, state;
+    T f0, f1;
+    double fs, fs2, scale;
+    Leg La, Lb;
+
+    struct Vals { T a, b, ra, rb; };
+    SWEEP_DEV void load(const int t, Vals& v) const {
+        const int row = t * U;  // the caller guarantees Tn * U < 2^31
+        v.a = ta[row];
+        if constexpr (KIND == K_TREND) v.b = tb[row];
+        v.ra = pa[row];
+        if constexpr (KIND == K_PAIRS) v.rb = pb[row];
+    }
+    SWEEP_DEV long long bar(const Vals& v) {
+        int q;
+        if constexpr (KIND == K_TREND) {
+            q = (v.a > v.b) - (v.a < v.b);
+            if (lo && q < 0) q = 0;
+        } else {
+            const T z = v.a;
+            if (state == 1 && z >= -f1) state = 0;
+            else if (state == -1 && z <= f1) state = 0;
+            if (state == 0) {
+                if (z < -f0) state = 1;
+                else if (z > f0 && !(KIND == K_MEANREV && lo)) state = -1;
+            }
+            q = state;
+        }
+        long long fq = leg_step(La, q, (double)v.ra, fs, fs2, scale);
+        if constexpr (KIND == K_PAIRS) fq += leg_step(Lb, -q, (double)v.rb, fs, fs2, scale);
+        return fq;
+    }
+};
+
+// Stream one (combination, unit) of the table path over all bars: two bars per
+// iteration, each bar's loads issued one bar ahead, into alternating registers.
+// tab: (n_slots, Tn, U); sa / sb: the combination's table slots; ip, fp: its
+// kernel rows (long_only at ints[3] for trend, ints[1] for mean_reversion;
+// floats [entry_z, exit_z] for the band kinds).
+template <typename T, int KIND, class Sink>
+SWEEP_DEV void stream_tab(const T* __restrict__ tab, const T* __restrict__ ra, const T* __restrict__ rb,
+                          const int Tn, const int U, const int u, const int sa, const int sb,
+                          const int* __restrict__ ip, const T* __restrict__ fp,
+                          const double fs, const double fs2, const double scale,
+                          Sink& sink, Leg& La, Leg& Lb) {
+    TabUnit<T, KIND> s;
+    const long long plane = (long long)Tn * U;
+    s.ta = tab + (long long)sa * plane + u;
+    s.tb = tab + (long long)sb * plane + u;
+    s.pa = ra + u;
+    s.pb = rb + u;
+    s.U = U;
+    s.lo = KIND == K_TREND ? ip[3] : (KIND == K_MEANREV ? ip[1] : 0);
+    s.state = 0;
+    s.f0 = fp[0];
+    s.f1 = fp[1];
+    s.fs = fs; s.fs2 = fs2; s.scale = scale;
+    leg_init(s.La);
+    leg_init(s.Lb);
+    typename TabUnit<T, KIND>::Vals a, b;
+    int t = 0;
+    const int last = Tn - 1;  // loads past the end re-read the last bar (harmless)
+    if constexpr (SWEEP_TPREF_OF(KIND) == 2) {
+        // two bars ahead: three register sets in rotation (H100: 4% faster for the
+        // one-leg kinds; pairs, short of registers, keeps one bar ahead)
+        typename TabUnit<T, KIND>::Vals c;
+        if (Tn > 0) { s.load(0, a); s.load(1 < Tn ? 1 : last, b); }
+        for (; t + 2 < Tn; t += 3) {
+            s.load(t + 2, c);
+            sink.add(t, s.bar(a));
+            s.load(t + 3 < Tn ? t + 3 : last, a);
+            sink.add(t + 1, s.bar(b));
+            s.load(t + 4 < Tn ? t + 4 : last, b);
+            sink.add(t + 2, s.bar(c));
+        }
+        if (t < Tn) sink.add(t, s.bar(a));
+        if (t + 1 < Tn) sink.add(t + 1, s.bar(b));
+    } else {
+        if (Tn > 0) s.load(0, a);
+        for (; t + 1 < Tn; t += 2) {
+            s.load(t + 1, b);
+            sink.add(t, s.bar(a));
+            s.load(t + 2 < Tn ? t + 2 : last, a);
+            sink.add(t + 1, s.bar(b));
+        }
+        if (t < Tn) sink.add(t, s.bar(a));
+    }
+    La = s.La;
+    Lb = s.Lb;
 }
 
 // One unit (column u of sig, (T, U) row-major) of one combination, streamed over
@@ -635,22 +834,176 @@ sweep_kernel(const T* __restrict__ sig, const T* __restrict__ ra, const T* __res
         leg_write(out + u, plane, La);
     }
 }
+
+// Window tables: grid (ceil(n_slots * U / 128)), block 128; thread = (slot, unit).
+// wins / kinds: per slot its window and TAB_* kind; fws / kfs / invs: (T)w, (T)(2 / (w + 1)),
+// (T)(1 / w). out: (n_slots, Tn, U).
+template <typename T>
+__global__ void table_kernel(const T* __restrict__ sig, const int* __restrict__ first,
+                             const int* __restrict__ wins, const int* __restrict__ kinds,
+                             const T* __restrict__ fws, const T* __restrict__ kfs, const T* __restrict__ invs,
+                             const int Tn, const int U, const int n_slots, T* __restrict__ out) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (long long)n_slots * U) return;
+    const int slot = (int)(i / U);
+    const int u = (int)(i - (long long)slot * U);
+    T* o = out + (long long)slot * Tn * U;
+    const int kd = kinds[slot];
+    if (kd == TAB_SMA) table_column<T, TAB_SMA>(sig, Tn, U, u, first[u], wins[slot], fws[slot], kfs[slot], invs[slot], o);
+    else if (kd == TAB_EMA) table_column<T, TAB_EMA>(sig, Tn, U, u, first[u], wins[slot], fws[slot], kfs[slot], invs[slot], o);
+    else table_column<T, TAB_Z>(sig, Tn, U, u, first[u], wins[slot], fws[slot], kfs[slot], invs[slot], o);
+}
+
+#ifndef SWEEP_TMINB
+#define SWEEP_TMINB_OF(KIND) ((KIND) == K_PAIRS ? 3 : 4)
+#else
+#define SWEEP_TMINB_OF(KIND) (SWEEP_TMINB)
+#endif
+
+// The table path's sweep: as sweep_kernel, but warp w of block b runs combination
+// order[b * SWEEP_WARPS + w] (combinations sorted by table slot, so that the warps
+// of a block read the same table rows), slots (P, 2) int32 its table slots.
+template <typename T, int KIND>
+__global__ void __launch_bounds__(32 * SWEEP_WARPS, SWEEP_TMINB_OF(KIND))
+sweep_tab_kernel(const T* __restrict__ tab, const T* __restrict__ ra, const T* __restrict__ rb,
+                 const int* __restrict__ order, const int* __restrict__ slots, const int* __restrict__ ip,
+                 const T* __restrict__ fp, const int Tn, const int U, const int P, const int n_assets,
+                 const double fs, const double fs2, const double scale,
+                 unsigned long long* __restrict__ psum, double* __restrict__ acc) {
+    const int warp = threadIdx.x >> 5;
+    const int lane = threadIdx.x & 31;
+    const int idx = blockIdx.x * SWEEP_WARPS + warp;
+    if (idx >= P) return;  // whole warp
+    const int combo = order[idx];
+    const int u0 = blockIdx.y * 32 + lane;
+    const bool live = u0 < U;
+    const int u = live ? u0 : U - 1;
+#if SWEEP_REDUCE == 3
+    __shared__ long long tiles[SWEEP_WARPS * 16 * 33];
+    long long* tile = tiles + warp * 16 * 33;
+#else
+    long long* tile = nullptr;
+#endif
+    WarpSink sink{psum + (long long)combo * Tn, tile, Tn, live, lane, 0LL};
+    Leg La, Lb;
+    stream_tab<T, KIND, WarpSink>(tab, ra, rb, Tn, U, u, slots[2 * combo], slots[2 * combo + 1],
+                                  ip + (long long)combo * N_INT, fp + (long long)combo * N_FLT, fs, fs2, scale,
+                                  sink, La, Lb);
+    if (!live) return;
+    const long long plane = (long long)P * n_assets;
+    double* out = acc + (long long)combo * n_assets;
+    if (KIND == K_PAIRS) {
+        leg_write(out + 2 * u, plane, La);
+        leg_write(out + 2 * u + 1, plane, Lb);
+    } else {
+        leg_write(out + u, plane, La);
+    }
+}
 #endif
 """
 
 # double_bits differs between the device and the host emulation.
 _DEVICE_PRELUDE = r"""
 #define double_bits(x) __double_as_longlong(x)
+#define bits_double(x) __longlong_as_double(x)
 """
 
 
+# Fused epilogue (asset and portfolio metrics, see sweep.asset_metric_arrays and
+# sweep.portfolio_metric_arrays for the formulas): one elementwise kernel over
+# (P, N) and one thread per combination streaming the (T, P) fixed-point sums,
+# instead of dozens of CuPy passes over (T, P) arrays.
+METRICS_SOURCE = r"""
+extern "C" __global__ void asset_metrics(const double* __restrict__ acc, const long long plane,
+                                         const double bars_per_year, const double sqrt_b,
+                                         double* __restrict__ out) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= plane) return;
+    const double nan = __longlong_as_double(0x7ff8000000000000LL);
+    const double n = acc[i], E = acc[plane + i], mdd = acc[2 * plane + i];
+    const double s1 = acc[3 * plane + i], s2 = acc[4 * plane + i], d2 = acc[5 * plane + i];
+    const double expo = acc[6 * plane + i], ncl = acc[9 * plane + i], nwin = acc[10 * plane + i];
+    // the NumPy formulas, one rounded operation at a time (no contraction)
+    const double mean = __ddiv_rn(s1, n);
+    const double var = __ddiv_rn(__dsub_rn(s2, __dmul_rn(s1, mean)), __dsub_rn(n, 1.0));
+    const double sd = sqrt(var < 0.0 ? 0.0 : var);  // np.maximum(var, 0): NaN stays NaN
+    const double down = sqrt(__ddiv_rn(d2, n));
+    double cagr = E <= 0.0 ? -1.0 : __dsub_rn(pow(fabs(E), __ddiv_rn(bars_per_year, n)), 1.0);
+    if (n == 0.0) cagr = nan;
+    out[i] = __dsub_rn(E, 1.0);                                                   // total_return
+    out[plane + i] = cagr;                                                        // cagr
+    out[2 * plane + i] = n < 2.0 ? nan : __dmul_rn(sd, sqrt_b);                   // ann_vol
+    out[3 * plane + i] = (n < 2.0 || !(sd > 0.0)) ? nan : __dmul_rn(__ddiv_rn(mean, sd), sqrt_b);
+    out[4 * plane + i] = (n < 1.0 || !(down > 0.0)) ? nan : __dmul_rn(__ddiv_rn(mean, down), sqrt_b);
+    out[5 * plane + i] = !(mdd > 0.0) ? nan : __ddiv_rn(cagr, mdd);               // calmar
+    out[6 * plane + i] = ncl == 0.0 ? nan : __ddiv_rn(nwin, ncl);                 // win_rate
+    out[7 * plane + i] = n == 0.0 ? nan : __ddiv_rn(expo, n);                     // exposure
+}
+
+// agg (6, P): n, mean, ssd, down2, final equity, max drawdown of the equal-weight
+// portfolio of each combination (metrics.return_aggregates on the net returns).
+extern "C" __global__ void portfolio_aggregates(const long long* __restrict__ sums, const long long* __restrict__ count,
+                                                const int Tn, const int P, const double inv_scale,
+                                                double* __restrict__ agg) {
+    const int p = blockIdx.x * blockDim.x + threadIdx.x;
+    if (p >= P) return;
+    // Loads are unconditional, so that the unrolled loop issues several before it
+    // waits (one load in flight per thread made this latency-bound).
+    double n = 0.0, s = 0.0, d2 = 0.0, E = 1.0, peak = 1.0, mdd = 0.0;
+#pragma unroll 8
+    for (int t = 0; t < Tn; ++t) {
+        const long long c = count[t];
+        const long long v = sums[(long long)t * P + p];
+        const bool has = c > 0;
+        const double q = __ddiv_rn(__dmul_rn((double)v, inv_scale), (double)(has ? c : 1LL));
+        const double net = has ? q : 0.0;
+        if (has) {
+            n += 1.0;
+            s = __dadd_rn(s, net);
+            if (net < 0.0) d2 = __dadd_rn(d2, __dmul_rn(net, net));
+        }
+        E = __dmul_rn(E, __dadd_rn(1.0, net));
+        peak = E > peak ? E : peak;
+        const double dd = __dsub_rn(1.0, __ddiv_rn(E, peak));
+        mdd = dd > mdd ? dd : mdd;
+    }
+    const double mean = __ddiv_rn(s, n);
+    double ssd = 0.0;
+#pragma unroll 8
+    for (int t = 0; t < Tn; ++t) {
+        const long long c = count[t];
+        const long long v = sums[(long long)t * P + p];
+        const double dv = __dsub_rn(__ddiv_rn(__dmul_rn((double)v, inv_scale), (double)(c > 0 ? c : 1LL)), mean);
+        if (c > 0) ssd = __dadd_rn(ssd, __dmul_rn(dv, dv));
+    }
+    agg[p] = n;
+    agg[P + p] = mean;
+    agg[2 * P + p] = ssd;
+    agg[3 * P + p] = d2;
+    agg[4 * P + p] = E;
+    agg[5 * P + p] = mdd;
+}
+"""
+ASSET_METRIC_NAMES = ("total_return", "cagr", "ann_vol", "sharpe", "sortino", "calmar", "win_rate", "exposure")
+
+# Window tables of one launch at most this large (else the streaming kernel); the
+# table path also needs Tn * U < 2^31 (32-bit row offsets).
+TABLE_MAX_BYTES = 4 << 30
+TAB_SMA, TAB_EMA, TAB_Z = 0, 1, 2
+TABLE_KINDS = (KIND.TREND, KIND.MEAN_REVERSION, KIND.PAIRS)
+
+
 def kernel_names() -> list[str]:
-    """Every instantiation: sweep_kernel<T, KIND> for T in float/double and the four kinds."""
-    return [f"sweep_kernel<{ct},{k}>" for ct in ("float", "double") for k in range(4)]
+    """Every instantiation: sweep_kernel<T, KIND> for T in float/double and the four
+    kinds, sweep_tab_kernel<T, KIND> for the table kinds, table_kernel<T>."""
+    names = [f"sweep_kernel<{ct},{k}>" for ct in ("float", "double") for k in range(4)]
+    names += [f"sweep_tab_kernel<{ct},{int(k)}>" for ct in ("float", "double") for k in TABLE_KINDS]
+    names += [f"table_kernel<{ct}>" for ct in ("float", "double")]
+    return names
 
 
-def kernel_name(kind: int, dtype: Any) -> str:
-    return f"sweep_kernel<{_CTYPES[np.dtype(dtype)]},{int(kind)}>"
+def kernel_name(kind: int, dtype: Any, table: bool = False) -> str:
+    return f"{'sweep_tab_kernel' if table else 'sweep_kernel'}<{_CTYPES[np.dtype(dtype)]},{int(kind)}>"
 
 
 @functools.lru_cache(maxsize=16)
@@ -662,6 +1015,98 @@ def module(defines: tuple[str, ...] = (), names: tuple[str, ...] | None = None) 
     options = ("-std=c++17", *(f"-D{d}" for d in defines))
     return cp.RawModule(code=_DEVICE_PRELUDE + SWEEP_SOURCE, options=options,
                         name_expressions=list(names) if names else kernel_names())
+
+
+@functools.lru_cache(maxsize=1)
+def metrics_module() -> Any:
+    import cupy as cp  # noqa: PLC0415
+
+    return cp.RawModule(code=METRICS_SOURCE)
+
+
+def table_slots(kind: int, ints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The window tables a launch needs: (windows (S,), table kinds (S,), slots (P, 2)
+    int32: each combination's two slots (fast, slow; the band kinds repeat theirs)),
+    or None for a kind without tables (momentum)."""
+    ints = np.asarray(ints)
+    if kind == KIND.TREND:
+        tk = np.where(ints[:, 2] != 0, TAB_EMA, TAB_SMA).astype(np.int64)
+        keys = np.concatenate([tk * (1 << 32) + ints[:, 0], tk * (1 << 32) + ints[:, 1]])
+    elif kind in (KIND.MEAN_REVERSION, KIND.PAIRS):
+        keys = np.concatenate([TAB_Z * (1 << 32) + ints[:, 0].astype(np.int64)] * 2)
+    else:
+        return None
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    n = ints.shape[0]
+    slots = np.ascontiguousarray(np.stack([inverse[:n], inverse[n:]], axis=1).astype(np.int32))
+    return (uniq & 0xFFFFFFFF).astype(np.int32), (uniq >> 32).astype(np.int32), slots
+
+
+@dataclass(frozen=True, eq=False)
+class TablePlan:
+    """The table path's per-launch inputs, on the device: per slot its window, table
+    kind and (T)w, (T)(2 / (w + 1)), (T)(1 / w); per combination its slots (P, 2) and
+    the launch order (combinations sorted by slot, so that the warps of a block read
+    the same table rows)."""
+
+    windows: Any
+    kinds: Any
+    fws: Any
+    kfs: Any
+    invs: Any
+    slots: Any
+    order: Any
+
+    @property
+    def n_slots(self) -> int:
+        return int(self.windows.shape[0])
+
+
+def table_bytes(n_slots: int, n_bars: int, n_units: int, dtype: Any) -> int:
+    return n_slots * n_bars * n_units * np.dtype(dtype).itemsize
+
+
+def plan_tables(kind: int, ints: Any, n_bars: int, n_units: int, dtype: Any, force: bool = False) -> TablePlan | None:
+    """The TablePlan of a launch, or None where the streaming kernel runs instead:
+    momentum, Tn * U >= 2^31, or tables over TABLE_MAX_BYTES (unless `force`)."""
+    import cupy as cp  # noqa: PLC0415
+
+    if kind not in TABLE_KINDS or n_bars * n_units >= 2**31:
+        return None
+    ints = ints.get() if hasattr(ints, "get") else np.asarray(ints)
+    windows, kinds, slots = table_slots(kind, ints)
+    if not force and table_bytes(len(windows), n_bars, n_units, dtype) > TABLE_MAX_BYTES:
+        return None
+    dtype = np.dtype(dtype)
+    w = windows.astype(np.float64)
+    order = np.lexsort((slots[:, 1], slots[:, 0])).astype(np.int32)
+    return TablePlan(*(cp.asarray(a) for a in (windows, kinds, w.astype(dtype), (2.0 / (w + 1.0)).astype(dtype),
+                                               (1.0 / w).astype(dtype), slots, order)))
+
+
+def use_tables(kind: int, ints: np.ndarray, n_bars: int, n_units: int, dtype: Any) -> bool:
+    """Whether `launch(path="auto")` takes the table path."""
+    if kind not in TABLE_KINDS or n_bars * n_units >= 2**31:
+        return False
+    windows, _, _ = table_slots(kind, ints)
+    return table_bytes(len(windows), n_bars, n_units, dtype) <= TABLE_MAX_BYTES
+
+
+def build_tables(sig: Any, first: Any, plan: TablePlan, defines: tuple[str, ...] = ()) -> Any:
+    """(S, Tn, U) window tables of `sig` (see table_column in SWEEP_SOURCE)."""
+    import cupy as cp  # noqa: PLC0415
+
+    n_bars, n_units = sig.shape
+    dtype = sig.dtype
+    tab = cp.empty((plan.n_slots, n_bars, n_units), dtype=dtype)
+    name = f"table_kernel<{_CTYPES[np.dtype(dtype)]}>"
+    fn = (module(tuple(defines), (name,)) if defines else module()).get_function(name)
+    threads = 64
+    total = plan.n_slots * n_units
+    fn(((total + threads - 1) // threads,), (threads,),
+       (cp.ascontiguousarray(sig), cp.ascontiguousarray(first, dtype=cp.int32), plan.windows, plan.kinds,
+        plan.fws, plan.kfs, plan.invs, np.int32(n_bars), np.int32(n_units), np.int32(plan.n_slots), tab))
+    return tab
 
 
 def launch(
@@ -677,52 +1122,101 @@ def launch(
     scale: float,
     defines: tuple[str, ...] = (),
     warps_per_block: int = WARPS_PER_BLOCK,
+    path: str = "auto",
+    tables: TablePlan | None = None,
 ) -> tuple[Any, Any]:
     """Run the fused kernel on CuPy arrays; returns (acc (N_ACC, P, n_assets) float64,
     psum (T, P) int64).
 
     `sig` (T, U), `ra`/`rb` (T, U) (rb = ra unless pairs) in the sweep dtype,
-    `first` (U,) int32, `ints` (P, 4) int32, `floats` (P, 8) in the sweep dtype.
-    Columns of `acc` not covered by a unit (the odd last asset of pairs) are left
-    for the caller to fill.
+    `first` (U,) int32, `ints` (P, 4) int32 (NumPy or CuPy), `floats` (P, 8) in the
+    sweep dtype. Columns of `acc` not covered by a unit (the odd last asset of pairs)
+    are left for the caller to fill. `path`: "table" (window tables shared by the
+    combinations, trend / band kinds), "stream" (every thread streams its own
+    indicators) or "auto" (tables where `plan_tables` gives a plan; `tables` may
+    bring that plan, made ahead); both paths give the same numbers.
     """
     import cupy as cp  # noqa: PLC0415
 
     n_bars, n_units = sig.shape
     n_combos = ints.shape[0]
     dtype = sig.dtype
+    if path not in ("auto", "table", "stream"):
+        raise ValueError(f"path must be 'auto', 'table' or 'stream', got {path!r}")
+    empty = n_units == 0 or n_combos == 0 or n_bars == 0
+    if path == "stream" or empty:
+        tables = None
+    elif tables is None:  # host work first, so that the device does not wait between launches
+        tables = plan_tables(kind, ints, n_bars, n_units, dtype, force=path == "table")
+        if tables is None and path == "table":
+            raise ValueError(f"no table path for kind {kind} with {n_bars} x {n_units} units")
+    table = tables is not None
     acc = cp.empty((N_ACC, n_combos, n_assets), dtype=cp.float64)
     psum = cp.zeros((n_combos, n_bars), dtype=cp.uint64)  # combination-major in the kernel
-    if n_units == 0 or n_combos == 0 or n_bars == 0:
+    if empty:
         return acc, cp.ascontiguousarray(psum.view(cp.int64).T)
     if warps_per_block != WARPS_PER_BLOCK and not any(d.startswith("SWEEP_WARPS=") for d in defines):
         defines = (*defines, f"SWEEP_WARPS={warps_per_block}")
-    name = kernel_name(kind, dtype)
+    name = kernel_name(kind, dtype, table)
     fn = (module(tuple(defines), (name,)) if defines else module()).get_function(name)
     grid = ((n_combos + warps_per_block - 1) // warps_per_block, (n_units + 31) // 32)
     fs = float(fees_plus_slippage)
-    fn(
-        grid,
-        (32 * warps_per_block,),
-        (
-            cp.ascontiguousarray(sig),
-            cp.ascontiguousarray(ra),
-            cp.ascontiguousarray(rb),
-            cp.ascontiguousarray(first, dtype=cp.int32),
-            cp.ascontiguousarray(ints, dtype=cp.int32),
-            cp.ascontiguousarray(floats, dtype=dtype),
-            np.int32(n_bars),
-            np.int32(n_units),
-            np.int32(n_combos),
-            np.int32(n_assets),
-            np.float64(fs),
-            np.float64(fs * 2.0),
-            np.float64(scale),
-            psum,
-            acc,
-        ),
+    tail = (
+        cp.ascontiguousarray(cp.asarray(ints, dtype=cp.int32)),
+        cp.ascontiguousarray(cp.asarray(floats, dtype=dtype)),
+        np.int32(n_bars),
+        np.int32(n_units),
+        np.int32(n_combos),
+        np.int32(n_assets),
+        np.float64(fs),
+        np.float64(fs * 2.0),
+        np.float64(scale),
+        psum,
+        acc,
     )
+    if table:
+        tab = build_tables(sig, first, tables, defines)
+        fn(grid, (32 * warps_per_block,),
+           (tab, cp.ascontiguousarray(ra), cp.ascontiguousarray(rb), tables.order, tables.slots, *tail))
+    else:
+        fn(grid, (32 * warps_per_block,),
+           (cp.ascontiguousarray(sig), cp.ascontiguousarray(ra), cp.ascontiguousarray(rb),
+            cp.ascontiguousarray(first, dtype=cp.int32), *tail))
     return acc, cp.ascontiguousarray(psum.view(cp.int64).T)
+
+
+def asset_metrics(acc: Any, bars_per_year: float) -> dict[str, Any]:
+    """ASSET_METRIC_NAMES as (P, N) CuPy arrays from the accumulators (N_ACC, P, N),
+    in one kernel (the formulas of sweep.asset_metric_arrays)."""
+    import cupy as cp  # noqa: PLC0415
+
+    acc = cp.ascontiguousarray(acc, dtype=cp.float64)
+    _, n_combos, n_assets = acc.shape
+    plane = n_combos * n_assets
+    out = cp.empty((len(ASSET_METRIC_NAMES), n_combos, n_assets), dtype=cp.float64)
+    if plane:
+        threads = 256
+        metrics_module().get_function("asset_metrics")(
+            ((plane + threads - 1) // threads,), (threads,),
+            (acc, np.int64(plane), np.float64(bars_per_year), np.float64(np.sqrt(bars_per_year)), out))
+    return {m: out[j] for j, m in enumerate(ASSET_METRIC_NAMES)}
+
+
+def portfolio_aggregates(sums: Any, active_count: Any, scale_exp: int) -> dict[str, Any]:
+    """metrics.return_aggregates of the equal-weight portfolios from the fixed-point
+    sums (T, P) and the active counts (T,): (P,) CuPy arrays, one thread per combination."""
+    import cupy as cp  # noqa: PLC0415
+
+    sums = cp.ascontiguousarray(sums, dtype=cp.int64)
+    n_bars, n_combos = sums.shape
+    agg = cp.empty((6, n_combos), dtype=cp.float64)
+    if n_combos:
+        threads = 64
+        metrics_module().get_function("portfolio_aggregates")(
+            ((n_combos + threads - 1) // threads,), (threads,),
+            (sums, cp.ascontiguousarray(active_count, dtype=cp.int64), np.int32(n_bars), np.int32(n_combos),
+             np.float64(2.0 ** -scale_exp), agg))
+    return {k: agg[j] for j, k in enumerate(("n", "mean", "ssd", "down2", "final", "mdd"))}
 
 
 def warmups() -> dict[str, Callable[[], None]]:
@@ -739,7 +1233,10 @@ def warmups() -> dict[str, Callable[[], None]]:
             ints = cp.asarray([[2, 3, 0, 0]], dtype=cp.int32)
             floats = cp.asarray([[2 / 3, 0.5, 0.5, 1 / 3, 2.0, 3.0, 0.0, 0.0]], dtype=dtype)
             n_assets = 2 * n_units if kind == KIND.PAIRS else n_units
-            launch(kind, close, ret, ret, first, ints, floats, n_assets, 0.0, 2.0**40)
+            for path in ("stream", "table") if kind in TABLE_KINDS else ("stream",):
+                acc, sums = launch(kind, close, ret, ret, first, ints, floats, n_assets, 0.0, 2.0**40, path=path)
+            asset_metrics(acc, 252.0)
+            portfolio_aggregates(sums, cp.full(n_bars, n_units, dtype=cp.int64), 40)
             cp.cuda.get_current_stream().synchronize()
 
         return run
@@ -751,4 +1248,6 @@ def warmups() -> dict[str, Callable[[], None]]:
     }
 
 
-__all__ = ["N_ACC", "SWEEP_SOURCE", "kernel_names", "launch", "module", "warmups", "N_FLOAT_SLOTS", "N_INT_SLOTS"]
+__all__ = ["N_ACC", "SWEEP_SOURCE", "METRICS_SOURCE", "TABLE_MAX_BYTES", "TablePlan", "asset_metrics", "build_tables",
+           "kernel_names", "launch", "module", "plan_tables", "portfolio_aggregates", "table_slots", "use_tables", "warmups",
+           "N_FLOAT_SLOTS", "N_INT_SLOTS"]

@@ -326,7 +326,7 @@ def _run_cpu(g: SweepGrid, combos: range, prep: _Prepared, n_assets: int, dtype:
 
 
 def _run_gpu(g: SweepGrid, combos: range, prep: _Prepared, n_assets: int, dtype: np.dtype,
-             fs: float) -> tuple[Any, Any]:
+             fs: float, tables: Any = None) -> tuple[Any, Any]:
     import cupy as cp  # noqa: PLC0415
 
     from kernels.backtest import gpu  # noqa: PLC0415
@@ -334,7 +334,7 @@ def _run_gpu(g: SweepGrid, combos: range, prep: _Prepared, n_assets: int, dtype:
     ints = cp.asarray(g.ints[combos.start:combos.stop])
     floats = cp.asarray(kernel_floats(g, combos, dtype))
     return gpu.launch(g.kind, prep.sig, prep.ra, prep.rb, prep.first, ints, floats, n_assets, fs,
-                      2.0 ** prep.scale_exp)
+                      2.0 ** prep.scale_exp, tables=tables)
 
 
 def _fill_flat_asset(xp: ModuleType, acc: Any, column: int, n_active: Any) -> None:
@@ -347,8 +347,16 @@ def _fill_flat_asset(xp: ModuleType, acc: Any, column: int, n_active: Any) -> No
 # ------------------------------------------------------------------------ metrics
 def asset_metric_arrays(xp: ModuleType, acc: Any, bars_per_year: float) -> dict[str, Any]:
     """METRICS (and n_closed, n_wins) per (combination, asset) from the kernels'
-    accumulators acc (N_ACC, P, N) (see ACC_FIELDS)."""
+    accumulators acc (N_ACC, P, N) (see ACC_FIELDS). On the GPU one fused kernel
+    (`gpu.asset_metrics`) evaluates these formulas."""
     n, equity, mdd, s1, s2, d2, exposed, turnover, n_trades, n_closed, n_wins = (acc[i] for i in range(N_ACC))
+    if xp is not np:
+        from kernels.backtest import gpu  # noqa: PLC0415
+
+        out = gpu.asset_metrics(acc, bars_per_year)
+        out.update({"max_drawdown": mdd, "n_trades": n_trades, "turnover": turnover, "n_closed": n_closed,
+                    "n_wins": n_wins})
+        return out
     sqrt_b = float(np.sqrt(bars_per_year))
     with np.errstate(all="ignore"):
         mean = s1 / n
@@ -381,11 +389,16 @@ def portfolio_metric_arrays(xp: ModuleType, sums: Any, active_count: Any, scale_
     sums (T, P), the active counts (T,) and the per-asset trade values (P, N)."""
     from kernels.backtest import metrics as M  # noqa: PLC0415
 
-    total = sums.astype(np.float64) * (2.0 ** -scale_exp)
-    has = active_count > 0
-    with np.errstate(all="ignore"):
-        net = xp.where(has[:, None], total / xp.maximum(active_count, 1)[:, None].astype(np.float64), 0.0)
-    values = M.return_metrics(xp, net, has[:, None], bars_per_year)
+    if xp is not np:  # one thread per combination streams the sums (no (T, P) temporaries)
+        from kernels.backtest import gpu  # noqa: PLC0415
+
+        values = M.finish_return_metrics(xp, gpu.portfolio_aggregates(sums, active_count, scale_exp), bars_per_year)
+    else:
+        total = sums.astype(np.float64) * (2.0 ** -scale_exp)
+        has = active_count > 0
+        with np.errstate(all="ignore"):
+            net = xp.where(has[:, None], total / xp.maximum(active_count, 1)[:, None].astype(np.float64), 0.0)
+        values = M.return_metrics(xp, net, has[:, None], bars_per_year)
     values.update(M.portfolio_trade_metrics(xp, n_trades=n_trades, n_closed=n_closed, n_wins=n_wins,
                                             exposure=exposure, turnover=turnover))
     n_combos = sums.shape[1]
@@ -421,6 +434,7 @@ class SweepPlan:
     bars_per_year: float
     symbols: tuple[str, ...]
     n_bars: int
+    tables: Any = None  # GPU: the window-table plan of the launch (gpu.TablePlan), None: streaming kernel
 
     @property
     def n_cells(self) -> int:
@@ -462,7 +476,12 @@ def plan_sweep(
     if g.kind == KIND.PAIRS and (assets.start % 2 or (assets.stop % 2 and assets.stop != n_all)):
         raise SweepInputError(f"pairs sweeps need asset chunks that keep pairs whole (even bounds), got {assets}")
     prep = _prepare(xp, close, assets, g.kind, dt, fees + slippage)
-    return SweepPlan(g, combos, assets, prep, ran, dt, fees, slippage, bars_per_year, symbols, n_bars)
+    tables = None
+    if ran == "gpu":
+        from kernels.backtest import gpu  # noqa: PLC0415
+
+        tables = gpu.plan_tables(g.kind, g.ints[combos.start:combos.stop], n_bars, prep.sig.shape[1], dt)
+    return SweepPlan(g, combos, assets, prep, ran, dt, fees, slippage, bars_per_year, symbols, n_bars, tables)
 
 
 def execute(plan: SweepPlan) -> tuple[dict[str, Any], Any, Any]:
@@ -475,8 +494,10 @@ def execute(plan: SweepPlan) -> tuple[dict[str, Any], Any, Any]:
     xp = array_module(plan.backend)
     n_assets = len(plan.assets)
     fs = plan.fees + plan.slippage
-    run_kernel = _run_gpu if plan.backend == "gpu" else _run_cpu
-    acc, sums = run_kernel(plan.grid, plan.combos, plan.prep, n_assets, plan.dtype, fs)
+    if plan.backend == "gpu":
+        acc, sums = _run_gpu(plan.grid, plan.combos, plan.prep, n_assets, plan.dtype, fs, plan.tables)
+    else:
+        acc, sums = _run_cpu(plan.grid, plan.combos, plan.prep, n_assets, plan.dtype, fs)
     if plan.prep.odd_active is not None:
         _fill_flat_asset(xp, acc, n_assets - 1, plan.prep.odd_active)
     arrays = asset_metric_arrays(xp, acc, plan.bars_per_year)

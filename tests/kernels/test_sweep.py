@@ -292,9 +292,64 @@ def test_gpu_warmups_run_every_kernel() -> None:
     from kernels.backtest import gpu
 
     fns = gpu.warmups()
-    assert len(fns) == 8
+    assert len(fns) == 8  # each runs both paths of its kind and the fused metrics
     for fn in fns.values():
         fn()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("case", ["trend_sma", "trend_mixed", "mean_reversion", "pairs"])
+def test_gpu_table_and_stream_paths_agree(panel: Panel, case: str, dtype) -> None:
+    """The table path (shared window tables) and the streaming kernel take the same
+    positions: identical fixed-point sums and counts, accumulators to rounding."""
+    import cupy as cp
+
+    from kernels.backtest import gpu
+    from kernels.backtest import sweep as S
+
+    name, grid = CASES[case]
+    dt = np.dtype(dtype)
+    g = expand_grid(name, grid, panel.n_bars)
+    prep = S._prepare(cp, cp.asarray(panel.close), range(panel.n_assets), g.kind, dt, FEES + SLIPPAGE)
+    floats = cp.asarray(S.kernel_floats(g, range(g.n_combos), dt))
+    out = {}
+    for path in ("stream", "table"):
+        acc, sums = gpu.launch(g.kind, prep.sig, prep.ra, prep.rb, prep.first, g.ints, floats, panel.n_assets,
+                               FEES + SLIPPAGE, 2.0 ** prep.scale_exp, path=path)
+        out[path] = (acc.get(), sums.get())
+    covered = 2 * prep.sig.shape[1] if g.kind == KIND.PAIRS else panel.n_assets
+    (a, s_), (b, t_) = out["stream"], out["table"]
+    np.testing.assert_array_equal(s_, t_)
+    np.testing.assert_array_equal(a[[0, 6, 7, 8, 9, 10]][:, :, :covered], b[[0, 6, 7, 8, 9, 10]][:, :, :covered])
+    np.testing.assert_allclose(a[:, :, :covered], b[:, :, :covered], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.gpu
+def test_gpu_fused_metrics_equal_numpy_formulas(panel: Panel, results: dict) -> None:
+    """The fused epilogue kernels (asset metrics, portfolio aggregates) equal the
+    NumPy formulas on the same accumulators and sums."""
+    import cupy as cp
+
+    from kernels.backtest import sweep as S
+
+    for case in ("trend_sma", "pairs"):
+        res = results[case]
+        st = res.state
+        g = expand_grid(CASES[case][0], CASES[case][1], panel.n_bars)
+        prep = S._prepare(np, np.asarray(panel.close), range(panel.n_assets), g.kind, np.dtype(np.float64),
+                          FEES + SLIPPAGE)
+        acc, sums = S._run_cpu(g, range(g.n_combos), prep, panel.n_assets, np.dtype(np.float64), FEES + SLIPPAGE)
+        host = S.asset_metric_arrays(np, acc, 252)
+        dev = S.asset_metric_arrays(cp, cp.asarray(acc), 252)
+        for m, v in host.items():
+            _close(dev[m].get(), v, f"{case} asset {m}")
+        args = (st.scale_exp, 252, host["n_trades"], host["n_closed"], host["n_wins"], host["exposure"],
+                host["turnover"])
+        ph = S.portfolio_metric_arrays(np, sums, st.active_count, *args)
+        pd_ = S.portfolio_metric_arrays(cp, cp.asarray(sums), cp.asarray(st.active_count), args[0], args[1],
+                                        *(cp.asarray(a) for a in args[2:]))
+        _close(pd_.get(), ph, f"{case} portfolio")
 
 
 # ------------------------------------------------------------------ the CUDA source on the host
@@ -317,6 +372,7 @@ static inline float __fdiv_rn(float a, float b) { return a / b; }
 static inline double __dsqrt_rn(double a) { return std::sqrt(a); }
 static inline float __fsqrt_rn(float a) { return std::sqrt(a); }
 static inline long long double_bits(double x) { long long y; std::memcpy(&y, &x, 8); return y; }
+static inline double bits_double(long long x) { double y; std::memcpy(&y, &x, 8); return y; }
 """
 _EMU_DRIVER = r"""
 struct HostSink {
@@ -340,6 +396,40 @@ static void run_all(const T* sig, const T* ra, const T* rb, const int* first, co
         }
     }
 }
+// The table path: window tables by table_column, then stream_tab per (combination, unit).
+template <typename T, int KIND>
+static void run_tab(const T* sig, const T* ra, const T* rb, const int* first, const int* wins, const int* kinds,
+                    const T* fws, const T* kfs, const T* invs, int S, const int* slots, const int* ip, const T* fp,
+                    int Tn, int U, int P, int n_assets, double fs, double scale, long long* psum, double* acc) {
+    T* tab = new T[(size_t)S * Tn * U];
+    for (int s = 0; s < S; ++s) {
+        T* o = tab + (size_t)s * Tn * U;
+        for (int u = 0; u < U; ++u) {
+            if (kinds[s] == TAB_SMA) table_column<T, TAB_SMA>(sig, Tn, U, u, first[u], wins[s], fws[s], kfs[s], invs[s], o);
+            else if (kinds[s] == TAB_EMA) table_column<T, TAB_EMA>(sig, Tn, U, u, first[u], wins[s], fws[s], kfs[s], invs[s], o);
+            else table_column<T, TAB_Z>(sig, Tn, U, u, first[u], wins[s], fws[s], kfs[s], invs[s], o);
+        }
+    }
+    const long long plane = (long long)P * n_assets;
+    for (int c = 0; c < P; ++c) {
+        for (int u = 0; u < U; ++u) {
+            HostSink sink{psum + c, P};
+            Leg La, Lb;
+            stream_tab<T, KIND, HostSink>(tab, ra, rb, Tn, U, u, slots[2 * c], slots[2 * c + 1], ip + c * N_INT,
+                                          fp + c * N_FLT, fs, 2.0 * fs, scale, sink, La, Lb);
+            double* out = acc + (long long)c * n_assets;
+            if (KIND == K_PAIRS) { leg_write(out + 2 * u, plane, La); leg_write(out + 2 * u + 1, plane, Lb); }
+            else leg_write(out + u, plane, La);
+        }
+    }
+    delete[] tab;
+}
+#define TAB_ENTRY(T, K) extern "C" void tab_##T##_##K(const T* s, const T* a, const T* b, const int* f, \
+    const int* wins, const int* kinds, const T* fws, const T* kfs, const T* invs, int S, const int* slots, \
+    const int* ip, const T* fp, int Tn, int U, int P, int na, double fs, double sc, long long* ps, double* acc) { \
+    run_tab<T, K>(s, a, b, f, wins, kinds, fws, kfs, invs, S, slots, ip, fp, Tn, U, P, na, fs, sc, ps, acc); }
+TAB_ENTRY(float, 0) TAB_ENTRY(float, 2) TAB_ENTRY(float, 3)
+TAB_ENTRY(double, 0) TAB_ENTRY(double, 2) TAB_ENTRY(double, 3)
 #define ENTRY(T, K) extern "C" void emu_##T##_##K(const T* s, const T* a, const T* b, const int* f, const int* ip, \
     const T* fp, int Tn, int U, int P, int na, double fs, double sc, long long* ps, double* acc) { \
     run_all<T, K>(s, a, b, f, ip, fp, Tn, U, P, na, fs, sc, ps, acc); }
@@ -352,10 +442,7 @@ _EMU_BUILDS = {"default": (), "no_prefetch": ("SWEEP_PREFETCH=0",), "no_steady":
                "no_prescreen": ("SWEEP_FILTER=0", "SWEEP_ZFILTER=0")}
 
 
-@pytest.fixture(scope="module", params=list(_EMU_BUILDS))
-def emulated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
-    """The CUDA source built for the host (per-thread code; the warp-level sink is
-    replaced by a plain sum), in the default build and the loop variants."""
+def _build_emulation(tmp_path_factory: pytest.TempPathFactory, defines: tuple[str, ...]) -> ctypes.CDLL:
     compiler = shutil.which("g++") or shutil.which("clang++")
     if compiler is None:
         pytest.skip("no C++ compiler to build the host emulation of the CUDA kernel")
@@ -365,10 +452,26 @@ def emulated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     src = Path(d) / "emu.cpp"
     src.write_text(_EMU_PRELUDE + SWEEP_SOURCE + _EMU_DRIVER)
     lib = Path(d) / "emu.so"
-    defines = [f"-D{x}" for x in _EMU_BUILDS[request.param]]
-    subprocess.run([compiler, "-O1", "-std=c++17", "-ffp-contract=off", "-shared", "-fPIC", *defines, str(src), "-o",
+    flags = [f"-D{x}" for x in defines]
+    subprocess.run([compiler, "-O1", "-std=c++17", "-ffp-contract=off", "-shared", "-fPIC", *flags, str(src), "-o",
                     str(lib)], check=True, capture_output=True, text=True)
     return ctypes.CDLL(str(lib))
+
+
+@pytest.fixture(scope="module", params=list(_EMU_BUILDS))
+def emulated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+    """The CUDA source built for the host (per-thread code; the warp-level sink is
+    replaced by a plain sum), in the default build and the loop variants."""
+    return _build_emulation(tmp_path_factory, _EMU_BUILDS[request.param])
+
+
+_TAB_BUILDS = {"default": (), "prefetch1": ("SWEEP_TPREF=1",), "prefetch2": ("SWEEP_TPREF=2",)}
+
+
+@pytest.fixture(scope="module", params=list(_TAB_BUILDS))
+def emulated_tab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+    """Host builds for the table path: loads one or two bars ahead (the default picks per kind)."""
+    return _build_emulation(tmp_path_factory, _TAB_BUILDS[request.param])
 
 
 def _emulate(lib: ctypes.CDLL, g, prep, n_assets: int, dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -461,3 +564,78 @@ def test_band_ties_cpu_and_emulated(panel: Panel, emulated: ctypes.CDLL, tie_gri
     covered = 2 * prep.sig.shape[1] if g.kind == KIND.PAIRS else panel.n_assets
     np.testing.assert_array_equal(acc[[0, 6, 7, 8, 9, 10]][:, :, :covered], acc_nb[[0, 6, 7, 8, 9, 10]][:, :, :covered])
     np.testing.assert_array_equal(sums, sums_nb)
+
+
+def _emulate_tables(lib: ctypes.CDLL, g, prep, n_assets: int, dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Run the host build of the table path (table_column + stream_tab) over every
+    (combination, unit), with the slots the GPU launch would use."""
+    from kernels.backtest import gpu
+    from kernels.backtest import sweep as S
+    from kernels.backtest import sweep_cpu
+
+    n_bars, n_units = prep.sig.shape
+    n_combos = g.n_combos
+    acc = np.zeros((sweep_cpu.N_ACC, n_combos, n_assets))
+    sums = np.zeros((n_bars, n_combos), dtype=np.int64)
+    ctype = ctypes.c_float if dt == np.float32 else ctypes.c_double
+    fn = getattr(lib, f"tab_{'float' if dt == np.float32 else 'double'}_{g.kind}")
+    arrays = [np.ascontiguousarray(a, dtype=dt) for a in (prep.sig, prep.ra, prep.rb)]
+    first = np.ascontiguousarray(prep.first, dtype=np.int32)
+    ints = np.ascontiguousarray(g.ints, dtype=np.int32)
+    floats = S.kernel_floats(g, range(g.n_combos), dt)
+    windows, kinds, slots = gpu.table_slots(g.kind, ints)
+    w = windows.astype(np.float64)
+    per_slot = [np.ascontiguousarray(a.astype(dt)) for a in (w, 2.0 / (w + 1.0), 1.0 / w)]
+    windows, kinds = np.ascontiguousarray(windows, dtype=np.int32), np.ascontiguousarray(kinds, dtype=np.int32)
+
+    def ptr(a: np.ndarray, t) -> ctypes._Pointer:
+        return a.ctypes.data_as(ctypes.POINTER(t))
+
+    fn(ptr(arrays[0], ctype), ptr(arrays[1], ctype), ptr(arrays[2], ctype), ptr(first, ctypes.c_int),
+       ptr(windows, ctypes.c_int), ptr(kinds, ctypes.c_int), *(ptr(a, ctype) for a in per_slot),
+       ctypes.c_int(len(windows)), ptr(slots, ctypes.c_int), ptr(ints, ctypes.c_int), ptr(floats, ctype),
+       ctypes.c_int(n_bars), ctypes.c_int(n_units), ctypes.c_int(n_combos), ctypes.c_int(n_assets),
+       ctypes.c_double(FEES + SLIPPAGE), ctypes.c_double(2.0 ** prep.scale_exp), ptr(sums, ctypes.c_longlong),
+       ptr(acc, ctypes.c_double))
+    return acc, sums
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("case", ["trend_sma", "trend_ema", "trend_mixed", "mean_reversion", "pairs",
+                                  "ties_mr", "ties_pairs"])
+def test_cuda_table_path_emulated_matches_numba(panel: Panel, emulated_tab: ctypes.CDLL, tie_grids: dict,
+                                                case: str, dtype) -> None:
+    """The GPU's table path (per-window indicator tables shared by the combinations,
+    then a thread per (combination, unit) reading them), compiled for the host, gives
+    the Numba kernel's accumulators and the same fixed-point sums, threshold ties included."""
+    from kernels.backtest import sweep as S
+
+    name, grid = tie_grids[case] if case.startswith("ties") else CASES[case]
+    dt = np.dtype(dtype)
+    g = expand_grid(name, grid, panel.n_bars)
+    prep = S._prepare(np, np.asarray(panel.close), range(panel.n_assets), g.kind, dt, FEES + SLIPPAGE)
+    acc_nb, sums_nb = S._run_cpu(g, range(g.n_combos), prep, panel.n_assets, dt, FEES + SLIPPAGE)
+    acc, sums = _emulate_tables(emulated_tab, g, prep, panel.n_assets, dt)
+    covered = 2 * prep.sig.shape[1] if g.kind == KIND.PAIRS else panel.n_assets
+    exact = [0, 6, 7, 8, 9, 10]
+    np.testing.assert_array_equal(acc[exact][:, :, :covered], acc_nb[exact][:, :, :covered])
+    np.testing.assert_allclose(acc[:, :, :covered], acc_nb[:, :, :covered], rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(sums, sums_nb)
+
+
+def test_table_slots_share_windows() -> None:
+    from kernels.backtest import gpu
+
+    g = expand_grid("trend_following", {"ma": ["sma", "ema"], "fast": [3, 5], "slow": [5, 20]}, 100)
+    windows, kinds, slots = gpu.table_slots(g.kind, g.ints)
+    keys = list(zip(kinds.tolist(), windows.tolist()))
+    assert len(set(keys)) == len(keys) == 6  # sma 3 5 20, ema 3 5 20
+    for row, (fs, ss) in zip(g.ints, slots):
+        tk = gpu.TAB_EMA if row[2] else gpu.TAB_SMA
+        assert keys[fs] == (tk, row[0]) and keys[ss] == (tk, row[1])
+    g = expand_grid("pairs", {"window": [10, 20], "entry_z": [1.0, 2.0]}, 100)
+    windows, kinds, slots = gpu.table_slots(g.kind, g.ints)
+    assert windows.tolist() == [10, 20] and (slots[:, 0] == slots[:, 1]).all()
+    assert gpu.table_slots(KIND.MOMENTUM, expand_grid("momentum", {"lookback": [5]}, 100).ints) is None
+    assert gpu.use_tables(g.kind, g.ints, 100, 10, np.float64)
+    assert not gpu.use_tables(g.kind, g.ints, 2**20, 2**12, np.float64)  # rows past 2^31
