@@ -259,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         result.update(bench_cpu(hist, sym, ticks, args.repeat))
         for k in ("cpu_update_packed", "cpu_update_dict", "cpu_kernel", "cpu_kernel_threaded", "cpu_kernel_1thread"):
             r = result[k]
-            print(f"  {k:22s} {r['median_ms']:8.3f} ms/batch  {r['symbol_updates_per_s'] / 1e6:8.2f} M symbol-updates/s")
+            rate = r["symbol_updates_per_s"] / 1e6
+            print(f"  {k:22s} {r['median_ms']:8.3f} ms/batch  {rate:8.2f} M symbol-updates/s")
         print(f"  cpu_seed ({args.history} x {args.symbols}) {result['cpu_seed']['median_ms']:.1f} ms "
               f"({result['cpu_seed']['bar_updates_per_s'] / 1e6:.0f} M bar-updates/s, {result['cpu_threads']} threads)")
     if gpu_available() and not args.skip_gpu:
@@ -273,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  gpu_seed ({args.history} x {args.symbols}) {r['gpu_median_ms']:.2f} ms "
               f"({r['bar_updates_per_s'] / 1e9:.2f} G bar-updates/s)")
         p = result["gpu_vs_cpu"]
-        print(f"  GPU vs CPU: {p['bit_identical']}/{p['values']} values bit-identical, max rel diff {p['max_rel_diff']:.1e}")
+        print(f"  GPU vs CPU: {p['bit_identical']}/{p['values']} values bit-identical, "
+              f"max rel diff {p['max_rel_diff']:.1e}")
     else:
         print("GPU: none (CuPy or a CUDA device missing); GPU part skipped")
     if args.out:

@@ -60,7 +60,7 @@ def cpu_warmups() -> dict[str, Callable[[], None]]:
 
 
 def _stream_warmup(panel: object) -> None:
-    """Seed a streaming state and apply a small and a threaded tick batch (every Numba kernel)."""
+    """Seed a streaming state; a small tick batch and one large enough to run threaded (where the pool allows)."""
     import numpy as np  # noqa: PLC0415
 
     from kernels.indicators import stream, stream_cpu  # noqa: PLC0415
