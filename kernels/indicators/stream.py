@@ -92,7 +92,8 @@ class StreamState:
 
     `arrays` maps each state name to a view: (S,) per scalar or counter, (S, window)
     per ring buffer. Build one with `create` or `restore`; `StreamState(config,
-    arrays)` packs such a mapping (all NumPy or all CuPy).
+    arrays)` packs such a mapping (all NumPy or all CuPy). Not thread-safe: one
+    caller at a time per state (the kernels update it in place).
     """
 
     def __init__(self, config: StreamConfig, arrays: Mapping[str, Array]) -> None:
