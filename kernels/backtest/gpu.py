@@ -1068,15 +1068,19 @@ def table_bytes(n_slots: int, n_bars: int, n_units: int, dtype: Any) -> int:
 
 def plan_tables(kind: int, ints: Any, n_bars: int, n_units: int, dtype: Any, force: bool = False) -> TablePlan | None:
     """The TablePlan of a launch, or None where the streaming kernel runs instead:
-    momentum, Tn * U >= 2^31, or tables over TABLE_MAX_BYTES (unless `force`)."""
+    momentum, Tn * U >= 2^31, or tables over TABLE_MAX_BYTES or half the free device
+    memory (unless `force`)."""
     import cupy as cp  # noqa: PLC0415
 
     if kind not in TABLE_KINDS or n_bars * n_units >= 2**31:
         return None
     ints = ints.get() if hasattr(ints, "get") else np.asarray(ints)
     windows, kinds, slots = table_slots(kind, ints)
-    if not force and table_bytes(len(windows), n_bars, n_units, dtype) > TABLE_MAX_BYTES:
-        return None
+    if not force:
+        need = table_bytes(len(windows), n_bars, n_units, dtype)
+        free = cp.cuda.runtime.memGetInfo()[0] + cp.get_default_memory_pool().free_bytes()
+        if need > min(TABLE_MAX_BYTES, free // 2):  # leave room for the rest of the launch and the device's users
+            return None
     dtype = np.dtype(dtype)
     w = windows.astype(np.float64)
     order = np.lexsort((slots[:, 1], slots[:, 0])).astype(np.int32)
