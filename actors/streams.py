@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from actors.settings import StreamsConfig
-from kernels.indicators.stream import OUTPUTS, StreamConfig, StreamState, restore, seed, snapshot, update
+from kernels.indicators.stream import OUTPUTS, StreamConfig, StreamState, restore, seed, snapshot, update_packed
 
 TICK_FIELDS = ("open", "high", "low", "close", "volume")
 TIME_UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
@@ -468,21 +468,16 @@ class StreamRegistry:
 
     def _apply(self, stream: _Stream, batch: TickBatch, idx: np.ndarray, groups: list[np.ndarray]
                ) -> dict[str, np.ndarray]:
-        xp = self.xp
-        outputs = stream.spec.outputs
-        host = {name: np.empty(len(batch)) for name in outputs}
+        """One fused kernel call per sub-batch; host ticks in, host values out (one copy each way on a GPU)."""
+        wanted = [(j, name) for j, name in enumerate(OUTPUTS) if name in stream.spec.outputs]
+        host = {name: np.empty(len(batch)) for _, name in wanted}
+        whole = len(groups) == 1
         for rows in groups:
-            sel = rows if len(groups) > 1 else slice(None)
-            values = update(stream.state, xp.asarray(idx[sel]), high=xp.asarray(batch.high[sel]),
-                            low=xp.asarray(batch.low[sel]), close=xp.asarray(batch.close[sel]),
-                            volume=xp.asarray(batch.volume[sel]))
-            if xp is np:
-                for name in outputs:
-                    host[name][sel] = values[name]
-            else:  # one device -> host copy per sub-batch
-                stacked = xp.stack([values[name] for name in outputs]).get()
-                for k, name in enumerate(outputs):
-                    host[name][sel] = stacked[k]
+            sel = slice(None) if whole else rows
+            ticks = np.stack([batch.high[sel], batch.low[sel], batch.close[sel], batch.volume[sel]])
+            out = update_packed(stream.state, idx[sel], ticks, to_host=True)
+            for j, name in wanted:
+                host[name][sel] = out[j]
         return host
 
     # -- snapshots and status -----------------------------------------------------------

@@ -219,3 +219,23 @@ def test_tick_parsing_errors_name_the_problem():
     np.testing.assert_array_equal(parse_times([1, 2], "ms", 2), [1_000_000, 2_000_000])
     with pytest.raises(StreamError, match="time_unit"):
         parse_times([1], "h", 1)
+
+
+@pytest.mark.gpu
+def test_gpu_registry_equals_batch_and_moves_to_the_cpu(panel, batch):
+    """State in device memory (CuPy): same numbers; its snapshot continues on a host registry."""
+    import cupy  # noqa: PLC0415
+
+    reg = StreamRegistry(xp=cupy)
+    reg.open(spec(), history(panel).to("gpu"))  # the realtime path's preloaded copy
+    assert reg._get("s1").state.on_gpu
+    for t in range(SEED_BARS, SEED_BARS + 5):
+        check(reg.push("s1", ticks(panel, [t])), batch, [t])
+    order = np.random.default_rng(1).permutation(2 * N)
+    check(reg.push("s1", ticks(panel, [SEED_BARS + 5, SEED_BARS + 6], order=order)), batch,
+          [SEED_BARS + 5, SEED_BARS + 6], order=order)
+    host = StreamRegistry()
+    host.restore(reg.snapshot("s1"))
+    for t in range(SEED_BARS + 7, SEED_BARS + 10):
+        check(host.push("s1", ticks(panel, [t])), batch, [t])
+        check(reg.push("s1", ticks(panel, [t])), batch, [t])
