@@ -138,9 +138,9 @@ class TickBatch:
         if max_ticks is not None and n > max_ticks:
             raise StreamError(f"ticks: {n} ticks in one batch are over the limit of {max_ticks}")
         sym = tuple(symbols)
-        for i, s in enumerate(sym):
-            if not isinstance(s, str):
-                raise StreamError(f"ticks: row {i}: symbol must be a string, got {type(s).__name__}")
+        if not all(isinstance(s, str) for s in sym):
+            i, s = next((i, s) for i, s in enumerate(sym) if not isinstance(s, str))
+            raise StreamError(f"ticks: row {i}: symbol must be a string, got {type(s).__name__}")
         arrays: dict[str, np.ndarray] = {"time": parse_times(columns["time"], time_unit, n)}
         for name in TICK_FIELDS:
             value = columns.get(name)
@@ -266,6 +266,8 @@ class _Stream:
         self.opened = now
         self.batches = batches
         self.ticks = 0
+        self.last_symbols: tuple[str, ...] = ()
+        self.last_idx = np.empty(0, dtype=np.int64)
         self.lock = threading.Lock()
 
 
@@ -428,7 +430,11 @@ class StreamRegistry:
             raise StreamError(f"ticks: {n} ticks in one batch are over the limit of {self.config.max_ticks}")
         index = stream.index
         try:
-            idx = np.fromiter((index[s] for s in batch.symbol), dtype=np.int64, count=n)
+            if batch.symbol == stream.last_symbols:  # a feed usually repeats its symbol list
+                idx = stream.last_idx
+            else:
+                idx = np.array([index[s] for s in batch.symbol], dtype=np.int64)
+                stream.last_symbols, stream.last_idx = batch.symbol, idx
         except KeyError:
             unknown = [(i, s) for i, s in enumerate(batch.symbol) if s not in index]
             shown = ", ".join(f"row {i}: {s!r}" for i, s in unknown[:_ROW_LIMIT_IN_MESSAGES])

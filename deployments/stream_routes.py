@@ -345,11 +345,12 @@ class StreamConnection:
 
             await self.ws.send_bytes(msgpack.packb({
                 "type": "features", "seq": seq, "rows": res.rows, "worker_id": routed.worker_id, "tier": routed.tier,
-                "recovered": routed.recovered, "server_ms": server_ms,
+                "recovered": routed.recovered, "server_ms": server_ms, "worker_ms": res.seconds * 1e3,
                 "features": {k: np.asarray(v, dtype="<f8").tobytes() for k, v in res.features.items()}}))
         else:
             head = json.dumps({"type": "features", "seq": seq, "rows": res.rows, "worker_id": routed.worker_id,
-                               "tier": routed.tier, "recovered": routed.recovered, "server_ms": server_ms})
+                               "tier": routed.tier, "recovered": routed.recovered, "server_ms": server_ms,
+                               "worker_ms": res.seconds * 1e3})
             await self.ws.send_text(f'{head[:-1]},"features":{features_json(res.features)}}}')
         return True
 
