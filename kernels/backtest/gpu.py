@@ -2,8 +2,8 @@
 
 Two paths give the same numbers (`launch(path=...)`):
 
-- Table path (trend_following, mean_reversion, pairs; the default when the tables
-  fit TABLE_MAX_BYTES). The indicator a combination reads depends on its window
+- Table path (trend_following, mean_reversion, pairs; the default for sweeps of at
+  least TABLE_MIN_CELLS cells whose tables fit TABLE_MAX_BYTES). The indicator a combination reads depends on its window
   only (the fast / slow SMA or EMA; the band z-score), and a grid has far fewer
   windows than combinations (the 10,000-combination benchmark grids have 200 and
   25). `table_kernel` first streams each (window, unit) once, with exactly the
@@ -989,6 +989,11 @@ ASSET_METRIC_NAMES = ("total_return", "cagr", "ann_vol", "sharpe", "sortino", "c
 # Window tables of one launch at most this large (else the streaming kernel); the
 # table path also needs Tn * U < 2^31 (32-bit row offsets).
 TABLE_MAX_BYTES = 4 << 30
+# Below this many cells (bars x units x combinations) "auto" streams: building the
+# tables costs about 1 ms whatever their size (one thread per (window, unit) walks
+# every bar), more than it saves on small sweeps (H100, 2520 x 100 x 100 trend:
+# kernel 1.2 ms streaming, 2.1 ms with tables; bench/results/sweep_h100_run2.json).
+TABLE_MIN_CELLS = 1 << 28
 TAB_SMA, TAB_EMA, TAB_Z = 0, 1, 2
 TABLE_KINDS = (KIND.TREND, KIND.MEAN_REVERSION, KIND.PAIRS)
 
@@ -1066,10 +1071,19 @@ def table_bytes(n_slots: int, n_bars: int, n_units: int, dtype: Any) -> int:
     return n_slots * n_bars * n_units * np.dtype(dtype).itemsize
 
 
+def tables_pay(kind: int, n_slots: int, n_combos: int, n_bars: int, n_units: int, dtype: Any,
+               free_bytes: int | None = None) -> bool:
+    """Whether "auto" takes the table path: a table kind, Tn * U < 2^31, at least
+    TABLE_MIN_CELLS cells, and tables within TABLE_MAX_BYTES and half of `free_bytes`."""
+    if kind not in TABLE_KINDS or n_bars * n_units >= 2**31 or n_bars * n_units * n_combos < TABLE_MIN_CELLS:
+        return False
+    limit = TABLE_MAX_BYTES if free_bytes is None else min(TABLE_MAX_BYTES, free_bytes // 2)
+    return table_bytes(n_slots, n_bars, n_units, dtype) <= limit
+
+
 def plan_tables(kind: int, ints: Any, n_bars: int, n_units: int, dtype: Any, force: bool = False) -> TablePlan | None:
-    """The TablePlan of a launch, or None where the streaming kernel runs instead:
-    momentum, Tn * U >= 2^31, or tables over TABLE_MAX_BYTES or half the free device
-    memory (unless `force`)."""
+    """The TablePlan of a launch, or None where the streaming kernel runs instead
+    (see `tables_pay`; `force`: any table kind with Tn * U < 2^31)."""
     import cupy as cp  # noqa: PLC0415
 
     if kind not in TABLE_KINDS or n_bars * n_units >= 2**31:
@@ -1077,9 +1091,8 @@ def plan_tables(kind: int, ints: Any, n_bars: int, n_units: int, dtype: Any, for
     ints = ints.get() if hasattr(ints, "get") else np.asarray(ints)
     windows, kinds, slots = table_slots(kind, ints)
     if not force:
-        need = table_bytes(len(windows), n_bars, n_units, dtype)
         free = cp.cuda.runtime.memGetInfo()[0] + cp.get_default_memory_pool().free_bytes()
-        if need > min(TABLE_MAX_BYTES, free // 2):  # leave room for the rest of the launch and the device's users
+        if not tables_pay(kind, len(windows), ints.shape[0], n_bars, n_units, dtype, free):
             return None
     dtype = np.dtype(dtype)
     w = windows.astype(np.float64)
@@ -1089,11 +1102,11 @@ def plan_tables(kind: int, ints: Any, n_bars: int, n_units: int, dtype: Any, for
 
 
 def use_tables(kind: int, ints: np.ndarray, n_bars: int, n_units: int, dtype: Any) -> bool:
-    """Whether `launch(path="auto")` takes the table path."""
-    if kind not in TABLE_KINDS or n_bars * n_units >= 2**31:
+    """Whether `launch(path="auto")` takes the table path (device memory aside)."""
+    if kind not in TABLE_KINDS:
         return False
     windows, _, _ = table_slots(kind, ints)
-    return table_bytes(len(windows), n_bars, n_units, dtype) <= TABLE_MAX_BYTES
+    return tables_pay(kind, len(windows), np.asarray(ints).shape[0], n_bars, n_units, dtype)
 
 
 def build_tables(sig: Any, first: Any, plan: TablePlan, defines: tuple[str, ...] = ()) -> Any:
@@ -1252,6 +1265,6 @@ def warmups() -> dict[str, Callable[[], None]]:
     }
 
 
-__all__ = ["N_ACC", "SWEEP_SOURCE", "METRICS_SOURCE", "TABLE_MAX_BYTES", "TablePlan", "asset_metrics", "build_tables",
-           "kernel_names", "launch", "module", "plan_tables", "portfolio_aggregates", "table_slots", "use_tables", "warmups",
-           "N_FLOAT_SLOTS", "N_INT_SLOTS"]
+__all__ = ["N_ACC", "SWEEP_SOURCE", "METRICS_SOURCE", "TABLE_MAX_BYTES", "TABLE_MIN_CELLS", "TablePlan",
+           "asset_metrics", "build_tables", "kernel_names", "launch", "module", "plan_tables", "portfolio_aggregates",
+           "table_slots", "tables_pay", "use_tables", "warmups", "N_FLOAT_SLOTS", "N_INT_SLOTS"]

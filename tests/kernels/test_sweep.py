@@ -637,5 +637,10 @@ def test_table_slots_share_windows() -> None:
     windows, kinds, slots = gpu.table_slots(g.kind, g.ints)
     assert windows.tolist() == [10, 20] and (slots[:, 0] == slots[:, 1]).all()
     assert gpu.table_slots(KIND.MOMENTUM, expand_grid("momentum", {"lookback": [5]}, 100).ints) is None
-    assert gpu.use_tables(g.kind, g.ints, 100, 10, np.float64)
-    assert not gpu.use_tables(g.kind, g.ints, 2**20, 2**12, np.float64)  # rows past 2^31
+    assert not gpu.use_tables(g.kind, g.ints, 100, 10, np.float64)  # small: streams
+    assert gpu.tables_pay(g.kind, 25, 10_000, 2520, 500, np.float64)  # the benchmark's mean_reversion
+    assert gpu.tables_pay(KIND.TREND, 200, 10_000, 2520, 500, np.float64)  # trend: 2 GB of tables
+    assert not gpu.tables_pay(KIND.TREND, 200, 10_000, 2520, 500, np.float64, free_bytes=3 << 30)
+    assert not gpu.tables_pay(KIND.TREND, 2000, 10_000, 2520, 500, np.float64)  # 20 GB
+    assert not gpu.tables_pay(g.kind, 2, 10_000, 2**20, 2**12, np.float64)  # rows past 2^31
+    assert not gpu.tables_pay(KIND.MOMENTUM, 1, 10_000, 2520, 500, np.float64)
