@@ -45,6 +45,12 @@ def test_three_concurrent_trainings_are_stored_and_predict_live(tmp_path):
         by_rows = await c.run_live("predict", {"dataset": "synthetic", "name": "ridge5", "rows": rows.X[:3].tolist()})
         np.testing.assert_allclose(by_rows.result["predictions"], model.predict(rows.X[:3]), rtol=1e-12)
 
+        # the forest predicts on the worker through the packed kernel: scikit-learn's numbers exactly
+        forest, _ = ModelRegistry(tmp_path).load("forest5")
+        assert forest.compiled
+        live = await c.run_live("predict", {"dataset": "synthetic", "name": "forest5"})
+        np.testing.assert_array_equal(live.result["predictions"], forest.estimator.predict(rows.X))
+
         # a second training of the same name is version 2
         again = await c.submit("train", {**TRAIN, "params": {"alpha": 2.0}}, "NORMAL", "quant")
         assert (await _run_to_end(c, again))["state"] == "succeeded"

@@ -189,3 +189,17 @@ def test_concurrent_saves_get_distinct_versions(tmp_path, trained):
         t.join()
     assert sorted(versions) == [1, 2, 3, 4, 5, 6]
     assert not [p for p in (reg.directory / "m").iterdir() if p.name.startswith(".")]  # no temp dirs left
+
+
+def test_loaded_forest_is_packed_in_memory_only(tmp_path):
+    """`load` prepares a tree ensemble for the compiled kernel; the stored file holds the estimator only."""
+    ds = build_dataset(synthetic_panel(4, 300, seed=2), SPECS, horizon=2)
+    model = fit("RandomForestRegressor", ds.X, ds.y, {"n_estimators": 5, "max_depth": 3}, backend="cpu")
+    assert model.compiled  # packed in this process...
+    reg = ModelRegistry(tmp_path)
+    rec = reg.save("forest", model, features=SPECS)
+    blob = (tmp_path / "models" / "forest" / "1" / "model.pkl").read_bytes()
+    assert b"PackedForest" not in blob and len(blob) == rec.size_bytes  # ...but never stored
+    loaded, _ = reg.load("forest")
+    assert loaded._forest is not None and loaded.compiled
+    np.testing.assert_array_equal(loaded.predict(ds.X), model.estimator.predict(ds.X))
