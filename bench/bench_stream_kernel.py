@@ -2,8 +2,8 @@
 
 A state of S symbols is seeded from a (history x S) panel, then fed tick batches
 of all S symbols (one tick each, symbols in a fresh random order per batch). Each
-batch updates the 7 streamed indicators (EMA, RSI, MACD, ATR, OBV, SMA, rolling
-std; 9 outputs). Reported per mode: milliseconds per batch and symbol-updates/s
+batch updates the 8 streamed indicators (EMA, RSI, MACD, ATR, OBV, SMA, rolling
+std, ROC; 10 outputs). Reported per mode: milliseconds per batch and symbol-updates/s
 (S / seconds per batch).
 
 CPU (Numba): the public `update_packed` (host validation + kernel), the dict API
@@ -16,7 +16,7 @@ GPU (CuPy), timed with `cupyx.profiler.benchmark`:
   kernel, one sync for the verdict), outputs left on the device;
 - `gpu_host_to_host`: `update_packed(..., to_host=True)` with host ticks, the GPU
   worker's path: host validation, one host-to-device copy of the packed batch, the
-  kernel, one device-to-host copy of the (9, S) outputs (wall time per call);
+  kernel, one device-to-host copy of the (10, S) outputs (wall time per call);
 - `gpu_host_ticks_dict`: `update` with host ticks, outputs left on the device;
 - `gpu_seed`; and the GPU outputs against the CPU's on the same stream.
 
@@ -40,7 +40,7 @@ from bench.timing import summary, wall_times  # noqa: E402
 from kernels.backend import gpu_available  # noqa: E402
 from kernels.indicators import stream, stream_cpu  # noqa: E402
 
-INDICATORS = ["EMA30", "RSI14", "MACD(12,26,9)", "ATR14", "OBV", "SMA30", "STDDEV(5)"]
+INDICATORS = ["EMA30", "RSI14", "MACD(12,26,9)", "ATR14", "OBV", "SMA30", "STDDEV(5)", "ROC10"]
 
 
 def make_data(n_symbols: int, n_hist: int, n_batches: int, seed: int = 0) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -107,8 +107,8 @@ def bench_cpu(hist: dict, sym: np.ndarray, ticks: np.ndarray, repeat: int) -> di
     def kernel() -> None:
         b = nxt()
         h, lo, c, v = ticks[b]
-        stream_cpu.update(state.values, state.counters, state.sma_buf, state.std_buf, sym[b], h, lo, c, v,
-                          state.ip, state.dp, out)
+        stream_cpu.update(state.values, state.counters, state.sma_buf, state.std_buf, state.roc_buf, sym[b],
+                          h, lo, c, v, state.ip, state.dp, out)
 
     t = summary(wall_times(kernel, repeat))
     res["cpu_kernel"] = {**t, "symbol_updates_per_s": _rate(n, t["median_ms"] / 1e3)}
@@ -116,8 +116,8 @@ def bench_cpu(hist: dict, sym: np.ndarray, ticks: np.ndarray, repeat: int) -> di
     def kernel_threaded() -> None:
         b = nxt()
         h, lo, c, v = ticks[b]
-        stream_cpu.update_nb(state.values, state.counters, state.sma_buf, state.std_buf, sym[b], h, lo, c, v,
-                             state.ip, state.dp, out)
+        stream_cpu.update_nb(state.values, state.counters, state.sma_buf, state.std_buf, state.roc_buf, sym[b],
+                             h, lo, c, v, state.ip, state.dp, out)
 
     t = summary(wall_times(kernel_threaded, repeat))
     res["cpu_kernel_threaded"] = {**t, "symbol_updates_per_s": _rate(n, t["median_ms"] / 1e3)}
@@ -125,8 +125,8 @@ def bench_cpu(hist: dict, sym: np.ndarray, ticks: np.ndarray, repeat: int) -> di
     def kernel_serial() -> None:
         b = nxt()
         h, lo, c, v = ticks[b]
-        stream_cpu.update_serial_nb(state.values, state.counters, state.sma_buf, state.std_buf, sym[b], h, lo, c, v,
-                                    state.ip, state.dp, out)
+        stream_cpu.update_serial_nb(state.values, state.counters, state.sma_buf, state.std_buf, state.roc_buf,
+                                    sym[b], h, lo, c, v, state.ip, state.dp, out)
 
     t = summary(wall_times(kernel_serial, repeat))
     res["cpu_kernel_1thread"] = {**t, "symbol_updates_per_s": _rate(n, t["median_ms"] / 1e3)}
@@ -176,8 +176,8 @@ def bench_gpu(hist: dict, sym: np.ndarray, ticks: np.ndarray, repeat: int) -> di
 
     def kernel() -> None:
         s, h, lo, c, v = dev_packed[nxt()]
-        stream_gpu.advance(state.values, state.counters, state.sma_buf, state.std_buf, s, h, lo, c, v, 1, out,
-                           d["ip"], d["dp"], d["err"])
+        stream_gpu.advance(state.values, state.counters, state.sma_buf, state.std_buf, state.roc_buf, s,
+                           h, lo, c, v, 1, out, d["ip"], d["dp"], d["err"])
 
     res["gpu_kernel"] = timed(kernel)
 
@@ -216,6 +216,7 @@ def bench_gpu(hist: dict, sym: np.ndarray, ticks: np.ndarray, repeat: int) -> di
         "values": int(same.size),
         "bit_identical": int(same.sum()),
         "max_rel_diff": float(np.nanmax(np.where(same, 0.0, rel))),
+        "not_bit_identical_by_output": {name: int((~same[:, j]).sum()) for j, name in enumerate(stream.OUTPUTS)},
         "batches": n_batches,
     }
     return res

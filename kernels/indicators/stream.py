@@ -1,10 +1,13 @@
 """Streaming (incremental) indicators: O(1) state per symbol, updated tick batch by tick batch.
 
 A `StreamState` holds, for S symbols, the running state of EMA, RSI, MACD, ATR,
-OBV, SMA and rolling std (TA-Lib 0.8's STDDEV), packed for the fused kernels:
+OBV, SMA, rolling std (TA-Lib 0.8's STDDEV) and ROC, packed for the fused kernels:
 `values` (n_scalars, S) float64, `counters` (n_counters, S) int64 and the ring
-buffers `sma_buf` (S, sma_period) and `std_buf` (S, std_period); `arrays` names
-every row (views). NumPy arrays on the CPU, CuPy arrays resident on the GPU.
+buffers `sma_buf` (S, sma_period), `std_buf` (S, std_period) and `roc_buf`
+(S, roc_period: ROC reads close k - roc_period from slot k % roc_period before
+close k overwrites it); `arrays` names every row (views). NumPy arrays on the
+CPU, CuPy arrays resident on the GPU. Snapshots of the older format (before ROC
+was streamed) do not restore: ValueError.
 
 One call applies a whole tick batch (m symbols, one tick each) in one kernel:
 `stream_cpu` (Numba, threads over symbols) or `stream_gpu` (CUDA, one thread per
@@ -28,7 +31,7 @@ Typical use::
     state = StreamState.create(n_symbols, StreamConfig())            # xp=cupy: on the GPU
     seed(state, {"high": h, "low": l, "close": c, "volume": v})       # (T, S) history
     values = update(state, symbols, high=h1, low=l1, close=c1, volume=v1)   # dict of (m,)
-    packed = update_packed(state, symbols, ticks, to_host=True)       # ticks (4, m) -> (9, m)
+    packed = update_packed(state, symbols, ticks, to_host=True)       # ticks (4, m) -> (10, m)
     snap = snapshot(state); state2 = restore(snap, xp)                # plain arrays
 """
 from __future__ import annotations
@@ -49,7 +52,7 @@ Array = Any  # numpy.ndarray or cupy.ndarray
 # OUTPUTS (re-exported): the rows of `update_packed` and the keys of `update`, in order.
 # Rows of `update_packed`'s ticks: these four, or "open" and these four.
 TICK_FIELDS: tuple[str, ...] = ("high", "low", "close", "volume")
-RING_BUFFERS: dict[str, str] = {"sma_buf": "sma_period", "std_buf": "std_period"}
+RING_BUFFERS: dict[str, str] = {"sma_buf": "sma_period", "std_buf": "std_period", "roc_buf": "roc_period"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class StreamConfig:
     sma_period: int = 30
     std_period: int = 5
     std_nbdev: float = 1.0
+    roc_period: int = 10
 
     def __post_init__(self) -> None:
         minimums = {"rsi_period": 2, "macd_fast": 2, "macd_slow": 2, "std_period": 2}
@@ -82,7 +86,7 @@ class StreamConfig:
         """The kernels' parameter vectors `ip` (int64) and `dp` (float64), see `stream_cpu`."""
         fast, slow = sorted((int(self.macd_fast), int(self.macd_slow)))
         ip = np.array([self.ema_period, self.rsi_period, fast, slow, self.macd_signal, self.atr_period,
-                       self.sma_period, self.std_period], dtype=np.int64)
+                       self.sma_period, self.std_period, self.roc_period], dtype=np.int64)
         dp = np.array([self.std_nbdev, VAR_FLAT, VAR_ZERO], dtype=np.float64)
         return ip, dp
 
@@ -104,14 +108,17 @@ class StreamState:
             xp.stack([xp.asarray(arrays[n], dtype=xp.int64) for n in COUNTERS]),
             xp.array(arrays["sma_buf"], dtype=xp.float64, order="C"),
             xp.array(arrays["std_buf"], dtype=xp.float64, order="C"),
+            xp.array(arrays["roc_buf"], dtype=xp.float64, order="C"),
         )
 
-    def _set(self, config: StreamConfig, values: Array, counters: Array, sma_buf: Array, std_buf: Array) -> None:
+    def _set(self, config: StreamConfig, values: Array, counters: Array, sma_buf: Array, std_buf: Array,
+             roc_buf: Array) -> None:
         self.config = config
         self.values = values
         self.counters = counters
         self.sma_buf = sma_buf
         self.std_buf = std_buf
+        self.roc_buf = roc_buf
         self.ip, self.dp = config.kernel_params()
         # per-state scratch (not state): repeat marks, the call stamp, device copies of ip/dp
         self._scratch: dict[str, Array] = {}
@@ -119,9 +126,9 @@ class StreamState:
 
     @classmethod
     def _packed(cls, config: StreamConfig, values: Array, counters: Array, sma_buf: Array,
-                std_buf: Array) -> "StreamState":
+                std_buf: Array, roc_buf: Array) -> "StreamState":
         state = cls.__new__(cls)
-        state._set(config, values, counters, sma_buf, std_buf)
+        state._set(config, values, counters, sma_buf, std_buf, roc_buf)
         return state
 
     @property
@@ -144,6 +151,7 @@ class StreamState:
         out.update({name: self.counters[j] for j, name in enumerate(COUNTERS)})
         out["sma_buf"] = self.sma_buf
         out["std_buf"] = self.std_buf
+        out["roc_buf"] = self.roc_buf
         return out
 
     @classmethod
@@ -159,6 +167,7 @@ class StreamState:
             xp.zeros((len(COUNTERS), n), dtype=xp.int64),
             xp.zeros((n, int(config.sma_period)), dtype=xp.float64),
             xp.zeros((n, int(config.std_period)), dtype=xp.float64),
+            xp.zeros((n, int(config.roc_period)), dtype=xp.float64),
         )
         state.reset()
         return state
@@ -172,6 +181,7 @@ class StreamState:
                 self.counters[j] = -1
         self.sma_buf[...] = 0.0
         self.std_buf[...] = 0.0
+        self.roc_buf[...] = 0.0
 
     # -- scratch for the kernels
     def _next_stamp(self) -> int:
@@ -339,6 +349,16 @@ def _step(xp: Any, cfg: StreamConfig, st: dict[str, Array], h: Array, lo: Array,
     trail = buf[rows, (pos + 1) % p]
     st["sma_total"] = xp.where(full, total - trail, total)
 
+    # ---- ROC (cpu.roc_1d_nb), ring buffer of the previous roc_period closes: slot k % p
+    # holds close k - p (once k >= p) until close k replaces it
+    p = cfg.roc_period
+    buf = st["roc_buf"]
+    pos = xp.where(on, k, 0) % p
+    old = buf[rows, pos]
+    r = xp.where(old != 0.0, ((c / old) - 1.0) * 100.0, 0.0)
+    out["roc"] = xp.where(k >= p, r, nan)
+    buf[rows, pos] = xp.where(on, c, old)
+
     # ---- rolling std (cpu.var_1d_nb + stddev_1d_nb)
     p = cfg.std_period
     inv = 1.0 / p
@@ -450,10 +470,10 @@ def seed(state: StreamState, bars: Any) -> dict[str, Array]:
         from kernels.indicators import stream_gpu  # noqa: PLC0415
 
         dev = state._device()
-        stream_gpu.advance(state.values, state.counters, state.sma_buf, state.std_buf, None, h, lo, c, v, n_bars,
-                           out, dev["ip"], dev["dp"], dev["err"])
+        stream_gpu.advance(state.values, state.counters, state.sma_buf, state.std_buf, state.roc_buf, None,
+                           h, lo, c, v, n_bars, out, dev["ip"], dev["dp"], dev["err"])
     else:
-        stream_cpu.seed_nb(state.values, state.counters, state.sma_buf, state.std_buf, n_bars,
+        stream_cpu.seed_nb(state.values, state.counters, state.sma_buf, state.std_buf, state.roc_buf, n_bars,
                            h.ravel(), lo.ravel(), c.ravel(), v.ravel(), state.ip, state.dp, out)
     return {name: out[j] for j, name in enumerate(OUTPUTS)}
 
@@ -513,8 +533,8 @@ def _apply(state: StreamState, who: str, symbols: Any, named: dict[str, Any], to
     if not state.on_gpu:
         out = np.empty((len(OUTPUTS), m), dtype=np.float64)
         if m:
-            stream_cpu.update(state.values, state.counters, state.sma_buf, state.std_buf, sym, h, lo, c, v,
-                              state.ip, state.dp, out)
+            stream_cpu.update(state.values, state.counters, state.sma_buf, state.std_buf, state.roc_buf, sym,
+                              h, lo, c, v, state.ip, state.dp, out)
         return out
     # host ticks, GPU state: one packed host-to-device copy (row 0: the indices' int64 bits)
     from kernels.indicators import stream_gpu  # noqa: PLC0415
@@ -528,8 +548,8 @@ def _apply(state: StreamState, who: str, symbols: Any, named: dict[str, Any], to
     out = gxp.empty((len(OUTPUTS), m), dtype=gxp.float64)
     dev = state._device()
     sym_d, h_d, lo_d, c_d, v_d = dev_ticks
-    stream_gpu.advance(state.values, state.counters, state.sma_buf, state.std_buf, sym_d, h_d, lo_d, c_d, v_d, 1,
-                       out, dev["ip"], dev["dp"], dev["err"])
+    stream_gpu.advance(state.values, state.counters, state.sma_buf, state.std_buf, state.roc_buf, sym_d,
+                       h_d, lo_d, c_d, v_d, 1, out, dev["ip"], dev["dp"], dev["err"])
     return out.get() if to_host else out
 
 
@@ -546,8 +566,8 @@ def _apply_device(state: StreamState, who: str, sym: Array, vals: dict[str, Arra
     dev = state._device()
     stamp = state._next_stamp()
     stream_gpu.validate(sym, h, lo, c, v, vals.get("open", h), state.n_symbols, dev["marks"], stamp, dev["err"])
-    stream_gpu.advance(state.values, state.counters, state.sma_buf, state.std_buf, sym, h, lo, c, v, 1, out,
-                       dev["ip"], dev["dp"], dev["err"], gate=stamp)
+    stream_gpu.advance(state.values, state.counters, state.sma_buf, state.std_buf, state.roc_buf, sym,
+                       h, lo, c, v, 1, out, dev["ip"], dev["dp"], dev["err"], gate=stamp)
     if int(dev["err"].get()[0]) == stamp:
         _explain(xp, who, sym, vals, state.n_symbols)
     return out.get() if to_host else out
@@ -596,13 +616,23 @@ def snapshot(state: StreamState) -> dict[str, np.ndarray]:
     snap.update({name: counters[j] for j, name in enumerate(COUNTERS)})
     snap["sma_buf"] = host(state.sma_buf)
     snap["std_buf"] = host(state.std_buf)
+    snap["roc_buf"] = host(state.roc_buf)
     for f in fields(state.config):
         snap[f"config.{f.name}"] = np.asarray(getattr(state.config, f.name))
     return snap
 
 
 def restore(snap: Mapping[str, Any], xp: Any = np) -> StreamState:
-    """A state rebuilt from `snapshot`'s arrays (copied onto xp); continues without drift."""
+    """A state rebuilt from `snapshot`'s arrays (copied onto xp); continues without drift.
+
+    Raises ValueError for missing or misshapen arrays, including a snapshot of the
+    older format taken before ROC was streamed (no "roc_buf" / "config.roc_period"):
+    its last closes are not all there, so such a stream must be re-seeded from history.
+    """
+    absent = [key for key in ("config.roc_period", "roc_buf") if key not in snap]
+    if absent:
+        raise ValueError(f"restore: the snapshot lacks {absent}: an older snapshot format, taken before ROC was "
+                         f"streamed; it cannot be resumed, re-seed the stream from its history instead")
     kw = {}
     for f in fields(StreamConfig):
         key = f"config.{f.name}"
@@ -629,4 +659,5 @@ def restore(snap: Mapping[str, Any], xp: Any = np) -> StreamState:
         xp.asarray(np.stack([host[name].astype(np.int64) for name in COUNTERS])),
         xp.array(host["sma_buf"], dtype=xp.float64, order="C"),
         xp.array(host["std_buf"], dtype=xp.float64, order="C"),
+        xp.array(host["roc_buf"], dtype=xp.float64, order="C"),
     )

@@ -3,7 +3,7 @@
 One call applies a whole tick batch (m symbols, one tick each) or replays a (T, S)
 history (`seed`), each symbol independently (`prange` over symbols). Per symbol the
 state is loaded into locals, stepped through its ticks and stored back, so a tick
-costs O(1): ring buffers for SMA and the rolling std, whose rare re-anchoring
+costs O(1): ring buffers for SMA, ROC and the rolling std, whose rare re-anchoring
 rebuild (TA-Lib 0.8 VAR) reads only the ring buffer.
 
 Exactness: the step performs the operations of the `xp` oracle (`stream._step`),
@@ -15,12 +15,14 @@ Packed state (the layout the kernels hard-code; `stream.StreamState` owns it):
 - `values` (len(SCALARS), S) float64, one row per name in `SCALARS`;
 - `counters` (len(COUNTERS), S) int64: bars since the symbol's first valid bar per
   input group (-1: not started) and the rolling std's bars until a forced rebuild;
-- `sma_buf` (S, sma_period), `std_buf` (S, std_period): the last closes, slot k % p.
+- `sma_buf` (S, sma_period), `std_buf` (S, std_period), `roc_buf` (S, roc_period):
+  the last closes, close k in slot k % p (ROC reads slot k % p, close k - roc_period,
+  before it writes close k there).
 
 Inputs are 1-D C-contiguous float64 arrays read at `t * ld + col` (a tick batch:
 T = 1, col = position in the batch; a history: the raveled (T, S) panel, ld = S).
 Parameters travel as `ip` = (ema, rsi, macd fast, macd slow, macd signal, atr,
-sma, std periods; macd fast <= slow) and `dp` = (std nbdev, VAR_FLAT, VAR_ZERO).
+sma, std, roc periods; macd fast <= slow) and `dp` = (std nbdev, VAR_FLAT, VAR_ZERO).
 Outputs are written into `out` (len(OUTPUTS), m), column by column.
 
 These only accept NumPy arrays, already validated by `stream.py`.
@@ -43,7 +45,9 @@ SCALARS: tuple[str, ...] = (
     "std_shift", "std_total1", "std_total2", "std_peak",
 )
 COUNTERS: tuple[str, ...] = ("k_close", "k_hlc", "k_cv", "std_bars")
-OUTPUTS: tuple[str, ...] = ("ema", "rsi", "macd", "macdsignal", "macdhist", "atr", "obv", "sma", "rolling_std")
+OUTPUTS: tuple[str, ...] = (
+    "ema", "rsi", "macd", "macdsignal", "macdhist", "atr", "obv", "sma", "rolling_std", "roc",
+)
 
 # A tick batch runs threaded over its symbols when it has at least PARALLEL_MIN_TICKS
 # ticks and Numba has at least PARALLEL_MIN_THREADS threads, else on the calling
@@ -56,8 +60,8 @@ PARALLEL_MIN_THREADS = 4
 
 @njit(cache=True)
 def advance_nb(
-    values: np.ndarray, counters: np.ndarray, sma_buf: np.ndarray, std_buf: np.ndarray, i: int,
-    h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, col: int, n_steps: int, ld: int,
+    values: np.ndarray, counters: np.ndarray, sma_buf: np.ndarray, std_buf: np.ndarray, roc_buf: np.ndarray,
+    i: int, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, col: int, n_steps: int, ld: int,
     ip: np.ndarray, dp: np.ndarray, out: np.ndarray, ocol: int,
 ) -> None:
     """Step symbol i through ticks t = 0..n_steps-1 (inputs at t * ld + col); outputs of the last one."""
@@ -69,6 +73,7 @@ def advance_nb(
     atr_p = ip[5]
     sma_p = ip[6]
     std_p = ip[7]
+    roc_p = ip[8]
     nbdev = dp[0]
     c6 = dp[1]
     c12 = dp[2]
@@ -119,6 +124,7 @@ def advance_nb(
     o_obv = NAN
     o_sma = NAN
     o_std = NAN
+    o_roc = NAN
     for t in range(n_steps):
         x = t * ld + col
         hh = h[x]
@@ -237,6 +243,19 @@ def advance_nb(
             o_sma = NAN
             sma_total = total
 
+        # ---- ROC (cpu.roc_1d_nb), ring buffer of the previous roc_p closes
+        pos = (k if on else 0) % roc_p
+        old = roc_buf[i, pos]  # close k - roc_p once k >= roc_p
+        if k >= roc_p:
+            if old != 0.0:
+                o_roc = ((cc / old) - 1.0) * 100.0
+            else:
+                o_roc = 0.0
+        else:
+            o_roc = NAN
+        if on:
+            roc_buf[i, pos] = cc
+
         # ---- rolling std (cpu.var_1d_nb + stddev_1d_nb), ring buffer of std_p closes
         pos = (k if on else 0) % std_p
         if on:
@@ -333,37 +352,41 @@ def advance_nb(
     out[6, ocol] = o_obv
     out[7, ocol] = o_sma
     out[8, ocol] = o_std
+    out[9, ocol] = o_roc
 
 
 @njit(cache=True, parallel=True)
 def update_nb(
-    values: np.ndarray, counters: np.ndarray, sma_buf: np.ndarray, std_buf: np.ndarray, sym: np.ndarray,
-    h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, ip: np.ndarray, dp: np.ndarray, out: np.ndarray,
+    values: np.ndarray, counters: np.ndarray, sma_buf: np.ndarray, std_buf: np.ndarray, roc_buf: np.ndarray,
+    sym: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, ip: np.ndarray, dp: np.ndarray,
+    out: np.ndarray,
 ) -> None:
     """One tick for each symbol sym[j] (distinct, validated), inputs and outputs at column j; threads over j."""
     for j in prange(sym.shape[0]):
-        advance_nb(values, counters, sma_buf, std_buf, sym[j], h, lo, c, v, j, 1, 0, ip, dp, out, j)
+        advance_nb(values, counters, sma_buf, std_buf, roc_buf, sym[j], h, lo, c, v, j, 1, 0, ip, dp, out, j)
 
 
 @njit(cache=True)
 def update_serial_nb(
-    values: np.ndarray, counters: np.ndarray, sma_buf: np.ndarray, std_buf: np.ndarray, sym: np.ndarray,
-    h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, ip: np.ndarray, dp: np.ndarray, out: np.ndarray,
+    values: np.ndarray, counters: np.ndarray, sma_buf: np.ndarray, std_buf: np.ndarray, roc_buf: np.ndarray,
+    sym: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, ip: np.ndarray, dp: np.ndarray,
+    out: np.ndarray,
 ) -> None:
     """`update_nb` on the calling thread (small batches)."""
     for j in range(sym.shape[0]):
-        advance_nb(values, counters, sma_buf, std_buf, sym[j], h, lo, c, v, j, 1, 0, ip, dp, out, j)
+        advance_nb(values, counters, sma_buf, std_buf, roc_buf, sym[j], h, lo, c, v, j, 1, 0, ip, dp, out, j)
 
 
 @njit(cache=True, parallel=True)
 def seed_nb(
-    values: np.ndarray, counters: np.ndarray, sma_buf: np.ndarray, std_buf: np.ndarray, n_bars: int,
-    h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, ip: np.ndarray, dp: np.ndarray, out: np.ndarray,
+    values: np.ndarray, counters: np.ndarray, sma_buf: np.ndarray, std_buf: np.ndarray, roc_buf: np.ndarray,
+    n_bars: int, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, ip: np.ndarray, dp: np.ndarray,
+    out: np.ndarray,
 ) -> None:
     """Replay raveled (n_bars, S) histories into a reset state; out (n_outputs, S) holds the last bar's values."""
     n = values.shape[1]
     for i in prange(n):
-        advance_nb(values, counters, sma_buf, std_buf, i, h, lo, c, v, i, n_bars, n, ip, dp, out, i)
+        advance_nb(values, counters, sma_buf, std_buf, roc_buf, i, h, lo, c, v, i, n_bars, n, ip, dp, out, i)
 
 
 @njit(cache=True)
@@ -391,10 +414,11 @@ def validate_nb(
 
 
 def update(
-    values: np.ndarray, counters: np.ndarray, sma_buf: np.ndarray, std_buf: np.ndarray, sym: np.ndarray,
-    h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, ip: np.ndarray, dp: np.ndarray, out: np.ndarray,
+    values: np.ndarray, counters: np.ndarray, sma_buf: np.ndarray, std_buf: np.ndarray, roc_buf: np.ndarray,
+    sym: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, ip: np.ndarray, dp: np.ndarray,
+    out: np.ndarray,
 ) -> None:
     """Apply a validated tick batch: threads over the symbols when the batch and the pool are large enough."""
     threaded = sym.shape[0] >= PARALLEL_MIN_TICKS and numba.get_num_threads() >= PARALLEL_MIN_THREADS
     kernel = update_nb if threaded else update_serial_nb
-    kernel(values, counters, sma_buf, std_buf, sym, h, lo, c, v, ip, dp, out)
+    kernel(values, counters, sma_buf, std_buf, roc_buf, sym, h, lo, c, v, ip, dp, out)

@@ -13,7 +13,8 @@ with `gate` = that stamp returns without touching the state. The caller then rea
 `err` once (one sync) and explains the error on the host side.
 
 State arrays are CuPy (`values` (n_scalars, S), `counters` (n_counters, S) int64,
-`sma_buf` (S, sma_period), `std_buf` (S, std_period)); `ip` / `dp` are the
+`sma_buf` (S, sma_period), `std_buf` (S, std_period), `roc_buf` (S, roc_period));
+`ip` / `dp` are the
 parameter vectors of `stream_cpu` on the device. CuPy is imported lazily.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ typedef unsigned long long u64;
 #define QNAN __longlong_as_double(0x7ff8000000000000LL)
 
 extern "C" __global__ void stream_advance(
-    double* values, i64* counters, double* sma_buf, double* std_buf,
+    double* values, i64* counters, double* sma_buf, double* std_buf, double* roc_buf,
     const i64* sym, const int use_sym,
     const double* h, const double* lo, const double* c, const double* v,
     const int n_steps, const i64 ld, double* out, const i64 m, const i64 S,
@@ -44,7 +45,7 @@ extern "C" __global__ void stream_advance(
     const i64 i = use_sym ? sym[j] : j;
 
     const int ema_p = (int)ip[0], rsi_p = (int)ip[1], fp = (int)ip[2], sp = (int)ip[3], gp = (int)ip[4];
-    const int atr_p = (int)ip[5], sma_p = (int)ip[6], std_p = (int)ip[7];
+    const int atr_p = (int)ip[5], sma_p = (int)ip[6], std_p = (int)ip[7], roc_p = (int)ip[8];
     const double nbdev = dp[0], c6 = dp[1], c12 = dp[2];
     const double ema_kf = 2.0 / (ema_p + 1.0);
     const double rsi_keep = (rsi_p - 1.0) / rsi_p, rsi_new = 1.0 / rsi_p;
@@ -54,6 +55,7 @@ extern "C" __global__ void stream_advance(
     const double inv = 1.0 / std_p;
     double* sb = sma_buf + i * sma_p;
     double* db = std_buf + i * std_p;
+    double* rb = roc_buf + i * roc_p;
 
     double ema_sum = values[0 * S + i], ema = values[1 * S + i];
     double rsi_prev = values[2 * S + i], gain = values[3 * S + i], loss = values[4 * S + i];
@@ -66,7 +68,7 @@ extern "C" __global__ void stream_advance(
     i64 k = counters[0 * S + i], ka = counters[1 * S + i], ko = counters[2 * S + i], bars = counters[3 * S + i];
 
     double o_ema = QNAN, o_rsi = QNAN, o_macd = QNAN, o_sig = QNAN, o_hist = QNAN;
-    double o_atr = QNAN, o_obv = QNAN, o_sma = QNAN, o_std = QNAN;
+    double o_atr = QNAN, o_obv = QNAN, o_sma = QNAN, o_std = QNAN, o_roc = QNAN;
     for (int t = 0; t < n_steps; ++t) {
         const i64 x = (i64)t * ld + j;
         const double hh = h[x], ll = lo[x], cc = c[x], vv = v[x];
@@ -145,6 +147,13 @@ extern "C" __global__ void stream_advance(
         if (k >= sma_p - 1) { o_sma = total / sma_p; sma_total = total - sb[(pos + 1) % sma_p]; }
         else { o_sma = QNAN; sma_total = total; }
 
+        // ---- ROC, ring buffer of the previous roc_p closes (slot k % roc_p: close k - roc_p, then close k)
+        pos = (on ? k : 0) % roc_p;
+        const double old = rb[pos];
+        if (k >= roc_p) o_roc = old != 0.0 ? ((cc / old) - 1.0) * 100.0 : 0.0;
+        else o_roc = QNAN;
+        if (on) rb[pos] = cc;
+
         // ---- rolling std (TA-Lib 0.8 VAR), ring buffer of the last std_p closes
         pos = (on ? k : 0) % std_p;
         if (on) db[pos] = cc;
@@ -204,6 +213,7 @@ extern "C" __global__ void stream_advance(
     out[0 * m + j] = o_ema; out[1 * m + j] = o_rsi; out[2 * m + j] = o_macd;
     out[3 * m + j] = o_sig; out[4 * m + j] = o_hist; out[5 * m + j] = o_atr;
     out[6 * m + j] = o_obv; out[7 * m + j] = o_sma; out[8 * m + j] = o_std;
+    out[9 * m + j] = o_roc;
 }
 
 extern "C" __global__ void stream_validate(
@@ -239,7 +249,7 @@ def _grid(m: int) -> tuple[int]:
 
 
 def advance(
-    values: Any, counters: Any, sma_buf: Any, std_buf: Any, sym: Any | None,
+    values: Any, counters: Any, sma_buf: Any, std_buf: Any, roc_buf: Any, sym: Any | None,
     h: Any, lo: Any, c: Any, v: Any, n_steps: int, out: Any,
     ip: Any, dp: Any, err: Any, gate: int = -1,
 ) -> None:
@@ -258,7 +268,7 @@ def advance(
     ld = n_symbols if seeding else 0
     _function("stream_advance")(
         _grid(m), (BLOCK,),
-        (values, counters, sma_buf, std_buf, counters if seeding else sym, np.int32(0 if seeding else 1),
+        (values, counters, sma_buf, std_buf, roc_buf, counters if seeding else sym, np.int32(0 if seeding else 1),
          h, lo, c, v, np.int32(n_steps), np.int64(ld), out, np.int64(m), np.int64(n_symbols),
          ip, dp, err, np.int64(gate)),
     )

@@ -1,5 +1,8 @@
 """Streaming indicators: the fused kernels equal the batch functions bar by bar, on both backends.
 
+Every streamed output (`OUTPUTS`: EMA, RSI, MACD x3, ATR, OBV, SMA, rolling std, ROC)
+is compared in every parity test.
+
 CPU (Numba kernel): bit for bit against the batch indicators and the xp oracle.
 GPU (CUDA kernel, skipped without a device): equal to the CPU to 1e-9 (compiled
 without contracted multiply-adds, so expected bit-identical), with host ticks
@@ -38,7 +41,7 @@ FIELDS = ("high", "low", "close", "volume")
 RTOL = {"cpu": 0.0, "gpu": 1e-9}
 SMALL = StreamConfig(
     ema_period=3, rsi_period=2, macd_fast=3, macd_slow=2, macd_signal=1,
-    atr_period=1, sma_period=1, std_period=2, std_nbdev=2.0,
+    atr_period=1, sma_period=1, std_period=2, std_nbdev=2.0, roc_period=1,
 )
 
 
@@ -77,6 +80,7 @@ def _batch(d: dict[str, np.ndarray], cfg: StreamConfig) -> dict[str, np.ndarray]
         "obv": ind.obv(c, v),
         "sma": ind.sma(c, cfg.sma_period),
         "rolling_std": ind.rolling_std(c, cfg.std_period, cfg.std_nbdev),
+        "roc": ind.roc(c, cfg.roc_period),
     }
 
 
@@ -206,7 +210,7 @@ def test_threaded_and_serial_cpu_kernels_agree() -> None:
         outs = []
         for st, kernel in ((a, stream_cpu.update_nb), (b, stream_cpu.update_serial_nb)):
             out = np.empty((len(OUTPUTS), n))
-            kernel(st.values, st.counters, st.sma_buf, st.std_buf, sym, *tick, st.ip, st.dp, out)
+            kernel(st.values, st.counters, st.sma_buf, st.std_buf, st.roc_buf, sym, *tick, st.ip, st.dp, out)
             outs.append(out)
         np.testing.assert_array_equal(outs[0], outs[1])
     for name, arr in a.arrays.items():
@@ -215,7 +219,8 @@ def test_threaded_and_serial_cpu_kernels_agree() -> None:
 
 # ------------------------------------------------------------ kernels vs xp oracle
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("cfg", [StreamConfig(macd_fast=26, macd_slow=12), StreamConfig(std_period=3, sma_period=7)],
+@pytest.mark.parametrize("cfg", [StreamConfig(macd_fast=26, macd_slow=12),
+                                 StreamConfig(std_period=3, sma_period=7, roc_period=23)],
                          ids=["macd-swapped", "windows"])
 def test_kernel_equals_xp_oracle_with_interior_nan(backend: str, cfg: StreamConfig) -> None:
     """Interior NaN in a seed history go through the arithmetic as in the oracle; states agree too."""
@@ -318,6 +323,18 @@ def test_snapshot_is_a_copy_and_restore_checks() -> None:
     bad = dict(snap, sma_buf=np.zeros((3, 7)))
     with pytest.raises(ValueError, match="sma_buf"):
         restore(bad)
+    with pytest.raises(ValueError, match=r"roc_buf has shape \(3, 4\), expected \(3, 1\)"):
+        restore(dict(snap, roc_buf=np.zeros((3, 4))))
+
+
+@pytest.mark.parametrize("drop", [("roc_buf", "config.roc_period"), ("roc_buf",), ("config.roc_period",)])
+def test_restore_of_an_older_snapshot_format_raises(drop: tuple) -> None:
+    """A snapshot taken before ROC was streamed has no ROC ring: a clear error, not a silent restart."""
+    state = StreamState.create(3)
+    seed(state, {f: v[:40, :3] for f, v in _data().items()})
+    old = {k: v for k, v in snapshot(state).items() if k not in drop}
+    with pytest.raises(ValueError, match=r"older snapshot format.*re-seed"):
+        restore(old)
 
 
 def test_state_from_named_arrays_round_trips() -> None:
@@ -406,6 +423,8 @@ def test_config_and_seed_validation() -> None:
         StreamConfig(rsi_period=1)
     with pytest.raises(ValueError, match="std_nbdev"):
         StreamConfig(std_nbdev=float("nan"))
+    with pytest.raises(ValueError, match="roc_period"):
+        StreamConfig(roc_period=0)
     with pytest.raises(ValueError, match="n_symbols"):
         StreamState.create(0)
     state = StreamState.create(8)
@@ -423,6 +442,26 @@ def test_empty_tick_batch(backend: str, where: str) -> None:
     out = update(state, xp.asarray([], dtype=np.int64), high=xp.asarray([]), low=[], close=[], volume=[])
     assert all(o.shape == (0,) for o in out.values())
     assert update_packed(state, [], np.empty((4, 0)), to_host=True).shape == (len(OUTPUTS), 0)
+
+
+@pytest.mark.parametrize("backend, where", PLACEMENTS)
+@pytest.mark.parametrize("roc_period", [1, 3, 10])
+def test_roc_zero_and_negative_prices(backend: str, where: str, roc_period: int) -> None:
+    """ROC's 0-where-the-old-price-is-0 rule (+0.0 and -0.0), sign changes, and a late starter, bar by bar."""
+    rng = np.random.default_rng(8)
+    c = np.round(rng.standard_normal((120, 5)) * 2.0)  # many exact zeros and negative prices
+    c[7::11, 1] = -0.0
+    c[:30, 4] = np.nan  # starts at bar 30
+    d = {"high": c + 1.0, "low": c - 1.0, "close": c, "volume": np.full_like(c, 10.0)}
+    cfg = StreamConfig(roc_period=roc_period, sma_period=4)
+    batch = _batch(d, cfg)
+    assert (batch["roc"][~np.isnan(batch["roc"])] == 0.0).any()
+    state = _state(backend, 5, cfg)
+    _check(seed(state, {f: d[f][:5] for f in FIELDS}), batch, 4, np.arange(5), backend)
+    _stream(state, d, 5, 120, batch, backend, _ticks_xp(backend, where))
+    ref = StreamState.create(5, cfg)
+    reference_seed(ref, d)
+    np.testing.assert_array_equal(to_numpy(state.roc_buf), ref.roc_buf)
 
 
 # ----------------------------------------------------------- rolling std re-anchoring
