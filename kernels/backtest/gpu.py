@@ -848,10 +848,11 @@ __global__ void table_kernel(const T* __restrict__ sig, const int* __restrict__ 
     const int slot = (int)(i / U);
     const int u = (int)(i - (long long)slot * U);
     T* o = out + (long long)slot * Tn * U;
-    const int kd = kinds[slot];
-    if (kd == TAB_SMA) table_column<T, TAB_SMA>(sig, Tn, U, u, first[u], wins[slot], fws[slot], kfs[slot], invs[slot], o);
-    else if (kd == TAB_EMA) table_column<T, TAB_EMA>(sig, Tn, U, u, first[u], wins[slot], fws[slot], kfs[slot], invs[slot], o);
-    else table_column<T, TAB_Z>(sig, Tn, U, u, first[u], wins[slot], fws[slot], kfs[slot], invs[slot], o);
+    const int kd = kinds[slot], w = wins[slot], f = first[u];
+    const T fw = fws[slot], kf = kfs[slot], inv = invs[slot];
+    if (kd == TAB_SMA) table_column<T, TAB_SMA>(sig, Tn, U, u, f, w, fw, kf, inv, o);
+    else if (kd == TAB_EMA) table_column<T, TAB_EMA>(sig, Tn, U, u, f, w, fw, kf, inv, o);
+    else table_column<T, TAB_Z>(sig, Tn, U, u, f, w, fw, kf, inv, o);
 }
 
 #ifndef SWEEP_TMINB

@@ -405,9 +405,10 @@ static void run_tab(const T* sig, const T* ra, const T* rb, const int* first, co
     for (int s = 0; s < S; ++s) {
         T* o = tab + (size_t)s * Tn * U;
         for (int u = 0; u < U; ++u) {
-            if (kinds[s] == TAB_SMA) table_column<T, TAB_SMA>(sig, Tn, U, u, first[u], wins[s], fws[s], kfs[s], invs[s], o);
-            else if (kinds[s] == TAB_EMA) table_column<T, TAB_EMA>(sig, Tn, U, u, first[u], wins[s], fws[s], kfs[s], invs[s], o);
-            else table_column<T, TAB_Z>(sig, Tn, U, u, first[u], wins[s], fws[s], kfs[s], invs[s], o);
+            const int f = first[u], k = kinds[s];
+            if (k == TAB_SMA) table_column<T, TAB_SMA>(sig, Tn, U, u, f, wins[s], fws[s], kfs[s], invs[s], o);
+            else if (k == TAB_EMA) table_column<T, TAB_EMA>(sig, Tn, U, u, f, wins[s], fws[s], kfs[s], invs[s], o);
+            else table_column<T, TAB_Z>(sig, Tn, U, u, f, wins[s], fws[s], kfs[s], invs[s], o);
         }
     }
     const long long plane = (long long)P * n_assets;
