@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from kernels.backend import resolve_backend
+from kernels.backend import is_gpu_array, resolve_backend
 from kernels.ml.forest import cpu
 
 PARALLEL_MIN_ROWS = 8_192  # batches from this size use Numba's threads when parallel=None
@@ -215,11 +215,13 @@ def forest_raw(forest: PackedForest, X: Any, backend: str = "cpu", parallel: boo
     depend on either choice.
     """
     used = resolve_backend(backend, X)
+    if not is_gpu_array(X):
+        X = np.asarray(X)
     if used == "gpu":
         from kernels.ml.forest import gpu  # noqa: PLC0415 - CuPy only when asked for
 
         return gpu.forest_raw(forest, _check_X(forest, X))
-    X32 = np.ascontiguousarray(_check_X(forest, np.asarray(X)), dtype=np.float32)
+    X32 = np.ascontiguousarray(_check_X(forest, X), dtype=np.float32)
     out = np.empty((X32.shape[0], forest.n_out), dtype=np.float64)
     out[:] = forest.init
     if parallel is None:
