@@ -5,7 +5,12 @@ running state, ported from TA-Lib's C code (TA-Lib 0.8: the same sums in the sam
 order, the same re-anchoring of running sums; Wilder's smoothing in RSI/ATR is
 written branch-free with precomputed factors, ~1e-16 relative from TA-Lib). The 2-D
 driver `compute_nb` runs any list of them over the columns in parallel (`prange`
-over blocks of 64 columns, gathered once into contiguous rows for all indicators).
+over contiguous column ranges). SMA, EMA, RSI, MACD, BBANDS, ATR and OBV also have
+a row form `*_row_nb` that advances many adjacent columns by one bar (time loop
+outside, SIMD over the columns of a C-ordered (T, N) row, per-column state in small
+arrays) with the 1-D kernel's operations in the same order: bit-identical results,
+several times faster on the panel layout. The other kernels, and columns whose
+start bars are staggered, run the 1-D kernels on gathered columns.
 
 Conventions shared with the GPU kernels (`gpu.py`):
 - A column's warm-up starts at its first bar where every input is non-NaN (as the
@@ -654,16 +659,362 @@ def macd_1d_nb(
         hist[t] = m - sig
 
 
-# ------------------------------------------------------------- 2-D drivers (prange)
-# The drivers run the 1-D kernels over blocks of BLOCK columns in parallel. A block
-# is gathered into contiguous (column, time) rows first and scattered back after:
-# the kernels then stream over contiguous memory, and every row of the (T, N) input
-# is read a cache line at a time.
-BLOCK = 64
+# --------------------------------------------------------- row kernels (time outer)
+# The (T, N) panel is C-ordered: a row of adjacent columns is contiguous. A row
+# kernel advances a run of columns [u0, u0 + uw) by one bar t: the time loop is the
+# caller's, the inner loop runs over the run's columns (SIMD, every cache line
+# used) and each column's running state lives in rows of the per-worker array
+# `fst` (float) / `ist` (int) at [spec, row, column - u0]. All columns of a run start
+# at the same bar, so the warm-up phase k = t - start is the same for all of them
+# and the branches on it sit outside the column loop.
+# Every value is computed with the operations of the 1-D kernel above, in the same
+# order (selects replace the data-dependent branches, with the same results for
+# NaN), so the row path and the 1-D path give bit-identical outputs.
+# The kernels index the full arrays with unsigned column indices (no negative-index
+# wraparound, no array views per bar: both would cost more than a row of work).
+
+
+@njit(cache=True, inline="always")
+def _nan_row_nb(out: np.ndarray, o: int, t: int, u0: Any, uw: Any) -> None:
+    for jj in range(uw):
+        out[o, t, u0 + jj] = NAN
+
+
+@njit(cache=True, inline="always")
+def sma_row_nb(x: np.ndarray, t: int, k: int, u0: Any, uw: Any, period: int, fst: np.ndarray, i: int,
+               out: np.ndarray, o: int) -> None:
+    """One bar of `sma_1d_nb` (state row 0: running total)."""
+    if k < 0:
+        _nan_row_nb(out, o, t, u0, uw)
+    elif k >= period - 1:
+        tl = t - period + 1
+        for jj in range(uw):
+            j = u0 + jj
+            tot = fst[i, 0, jj] + x[t, j]
+            out[o, t, j] = tot / period
+            fst[i, 0, jj] = tot - x[tl, j]
+    else:
+        for jj in range(uw):
+            j = u0 + jj
+            fst[i, 0, jj] += x[t, j]
+            out[o, t, j] = NAN
+
+
+@njit(cache=True, inline="always")
+def ema_row_nb(x: np.ndarray, t: int, k: int, u0: Any, uw: Any, period: int, kf: float, fst: np.ndarray, i: int,
+               out: np.ndarray, o: int) -> None:
+    """One bar of `ema_1d_nb` (state rows: seed total, last EMA)."""
+    if k < 0:
+        _nan_row_nb(out, o, t, u0, uw)
+    elif k > period - 1:
+        for jj in range(uw):
+            j = u0 + jj
+            prev = fst[i, 1, jj]
+            pv = ((x[t, j] - prev) * kf) + prev
+            fst[i, 1, jj] = pv
+            out[o, t, j] = pv
+    elif k < period - 1:
+        for jj in range(uw):
+            j = u0 + jj
+            fst[i, 0, jj] += x[t, j]
+            out[o, t, j] = NAN
+    else:
+        for jj in range(uw):
+            j = u0 + jj
+            tot = fst[i, 0, jj] + x[t, j]
+            fst[i, 0, jj] = tot
+            pv = tot / period
+            fst[i, 1, jj] = pv
+            out[o, t, j] = pv
+
+
+@njit(cache=True, inline="always")
+def rsi_row_nb(x: np.ndarray, t: int, k: int, u0: Any, uw: Any, period: int, keep: float, new: float,
+               fst: np.ndarray, i: int, out: np.ndarray, o: int) -> None:
+    """One bar of `rsi_1d_nb` (state rows: previous value, average gain, average loss)."""
+    if k < 0:
+        _nan_row_nb(out, o, t, u0, uw)
+    elif k > period:
+        for jj in range(uw):
+            j = u0 + jj
+            v = x[t, j]
+            d = v - fst[i, 0, jj]
+            fst[i, 0, jj] = v
+            up = d if not (d < 0.0) else 0.0
+            down = -d if d < 0.0 else 0.0
+            g = fst[i, 1, jj] * keep + up * new
+            lo = fst[i, 2, jj] * keep + down * new
+            fst[i, 1, jj] = g
+            fst[i, 2, jj] = lo
+            tv = g + lo
+            out[o, t, j] = 100.0 * (g / tv) if (tv > 0.0 or tv < 0.0) else 0.0
+    elif k == 0:
+        for jj in range(uw):
+            j = u0 + jj
+            fst[i, 0, jj] = x[t, j]
+            out[o, t, j] = NAN
+    else:
+        for jj in range(uw):
+            j = u0 + jj
+            v = x[t, j]
+            d = v - fst[i, 0, jj]
+            fst[i, 0, jj] = v
+            if d < 0.0:
+                fst[i, 2, jj] -= d
+            else:
+                fst[i, 1, jj] += d
+            if k < period:
+                out[o, t, j] = NAN
+            else:
+                lo = fst[i, 2, jj] / period
+                g = fst[i, 1, jj] / period
+                fst[i, 2, jj] = lo
+                fst[i, 1, jj] = g
+                tv = g + lo
+                out[o, t, j] = 100.0 * (g / tv) if (tv > 0.0 or tv < 0.0) else 0.0
+
+
+@njit(cache=True, inline="always")
+def macd_row_nb(x: np.ndarray, t: int, k: int, u0: Any, uw: Any, fastperiod: int, slowperiod: int,
+                signalperiod: int, k_fast: float, k_slow: float, k_sig: float, fst: np.ndarray, i: int,
+                out: np.ndarray, o: int) -> None:
+    """One bar of `macd_1d_nb`, fast <= slow already (state rows: seed sums of the slow,
+    fast and signal EMAs, then the slow, fast and signal EMAs)."""
+    seed = slowperiod - 1
+    lookback = seed + signalperiod - 1
+    if k < 0:
+        _nan_row_nb(out, o, t, u0, uw)
+        _nan_row_nb(out, o + 1, t, u0, uw)
+        _nan_row_nb(out, o + 2, t, u0, uw)
+    elif k > lookback:
+        for jj in range(uw):
+            j = u0 + jj
+            v = x[t, j]
+            slow = fst[i, 3, jj]
+            fast = fst[i, 4, jj]
+            sig = fst[i, 5, jj]
+            s_ = ((v - slow) * k_slow) + slow
+            f_ = ((v - fast) * k_fast) + fast
+            fst[i, 3, jj] = s_
+            fst[i, 4, jj] = f_
+            m = f_ - s_
+            g = ((m - sig) * k_sig) + sig
+            fst[i, 5, jj] = g
+            out[o, t, j] = m
+            out[o + 1, t, j] = g
+            out[o + 2, t, j] = m - g
+    else:
+        for jj in range(uw):
+            j = u0 + jj
+            v = x[t, j]
+            out[o, t, j] = NAN
+            out[o + 1, t, j] = NAN
+            out[o + 2, t, j] = NAN
+            if k < seed:
+                fst[i, 0, jj] += v
+                if k >= slowperiod - fastperiod:
+                    fst[i, 1, jj] += v
+                continue
+            if k == seed:
+                fst[i, 0, jj] += v
+                fst[i, 1, jj] += v
+                s_ = fst[i, 0, jj] / slowperiod
+                f_ = fst[i, 1, jj] / fastperiod
+            else:
+                slow = fst[i, 3, jj]
+                fast = fst[i, 4, jj]
+                s_ = ((v - slow) * k_slow) + slow
+                f_ = ((v - fast) * k_fast) + fast
+            fst[i, 3, jj] = s_
+            fst[i, 4, jj] = f_
+            m = f_ - s_
+            fst[i, 2, jj] += m
+            if k < lookback:
+                continue
+            g = fst[i, 2, jj] / signalperiod
+            fst[i, 5, jj] = g
+            out[o, t, j] = m
+            out[o + 1, t, j] = g
+            out[o + 2, t, j] = m - g
+
+
+@njit(cache=True, inline="always")
+def bbands_row_nb(x: np.ndarray, t: int, k: int, u0: Any, uw: Any, period: int, nbdevup: float, nbdevdn: float,
+                  fst: np.ndarray, ist: np.ndarray, i: int, out: np.ndarray, o: int) -> None:
+    """One bar of `bbands_1d_nb`: `sma_1d_nb` and `var_1d_nb` side by side.
+
+    State rows: SMA total, VAR shift, total1, total2, peak; int rows: bars to the
+    next rebuild, rebuild flag. Columns whose variance needs TA-Lib's reseed are
+    flagged in the vector loop and rebuilt one by one after it.
+    """
+    if k < 0:
+        _nan_row_nb(out, o, t, u0, uw)
+        _nan_row_nb(out, o + 1, t, u0, uw)
+        _nan_row_nb(out, o + 2, t, u0, uw)
+        return
+    if k < period - 1:
+        for jj in range(uw):
+            j = u0 + jj
+            v = x[t, j]
+            fst[i, 0, jj] += v
+            if k == 0:
+                fst[i, 1, jj] = v
+            a = v - fst[i, 1, jj]
+            fst[i, 2, jj] += a
+            fst[i, 3, jj] += a * a
+            out[o, t, j] = NAN
+            out[o + 1, t, j] = NAN
+            out[o + 2, t, j] = NAN
+        return
+    inv = 1.0 / period
+    if k == period - 1:
+        for jj in range(uw):
+            if k == 0:  # period 1 (not reachable through the API: BBANDS needs >= 2)
+                fst[i, 1, jj] = x[t, u0 + jj]
+            ist[i, 0, jj] = 32 * period
+            fst[i, 4, jj] = fst[i, 3, jj]
+    tl = t - period + 1
+    nflag = 0
+    for jj in range(uw):
+        j = u0 + jj
+        v = x[t, j]
+        vl = x[tl, j]
+        tot = fst[i, 0, jj] + v
+        mid = tot / period
+        fst[i, 0, jj] = tot - vl
+        sh = fst[i, 1, jj]
+        a = v - sh
+        s1 = fst[i, 2, jj] + a
+        s2 = fst[i, 3, jj] + a * a
+        pk = fst[i, 4, jj]
+        pk = s2 if s2 > pk else pk
+        mean1 = s1 * inv
+        var = s2 * inv - mean1 * mean1
+        a = vl - sh
+        fst[i, 2, jj] = s1 - a
+        fst[i, 3, jj] = s2 - a * a
+        fst[i, 4, jj] = pk
+        b = ist[i, 0, jj] - 1
+        ist[i, 0, jj] = b
+        fl = 1 if (var < VAR_FLAT * (pk * inv) or b <= 0) else 0
+        ist[i, 1, jj] = fl
+        nflag += fl
+        sd = np.sqrt(var)
+        out[o, t, j] = mid + sd * nbdevup
+        out[o + 1, t, j] = mid
+        out[o + 2, t, j] = mid - sd * nbdevdn
+    if nflag == 0:
+        return
+    for jj in range(uw):
+        if ist[i, 1, jj] == 0:
+            continue
+        j = u0 + jj
+        ist[i, 0, jj] = 32 * period
+        var, sh, s1, s2, pk = var_rebuild_nb(x[:, j], t, period, inv)
+        fst[i, 1, jj] = sh
+        fst[i, 2, jj] = s1
+        fst[i, 3, jj] = s2
+        fst[i, 4, jj] = pk
+        sd = np.sqrt(var)
+        mid = out[o + 1, t, j]
+        out[o, t, j] = mid + sd * nbdevup
+        out[o + 2, t, j] = mid - sd * nbdevdn
+
+
+@njit(cache=True, inline="always")
+def atr_row_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, t: int, k: int, u0: Any, uw: Any,
+               period: int, keep: float, new: float, fst: np.ndarray, i: int, out: np.ndarray, o: int) -> None:
+    """One bar of `atr_1d_nb` (state rows: previous close, seed total, last ATR)."""
+    if k < 0:
+        _nan_row_nb(out, o, t, u0, uw)
+    elif k == 0:
+        for jj in range(uw):
+            j = u0 + jj
+            fst[i, 0, jj] = close[t, j]
+            out[o, t, j] = NAN
+    elif k > period:
+        for jj in range(uw):
+            j = u0 + jj
+            h = high[t, j]
+            lo = low[t, j]
+            pc = fst[i, 0, jj]
+            greatest = h - lo
+            v2 = abs(pc - h)
+            greatest = v2 if v2 > greatest else greatest
+            v3 = abs(pc - lo)
+            greatest = v3 if v3 > greatest else greatest
+            fst[i, 0, jj] = close[t, j]
+            pv = fst[i, 2, jj] * keep + greatest * new
+            fst[i, 2, jj] = pv
+            out[o, t, j] = pv
+    else:
+        for jj in range(uw):
+            j = u0 + jj
+            h = high[t, j]
+            lo = low[t, j]
+            pc = fst[i, 0, jj]
+            greatest = h - lo
+            v2 = abs(pc - h)
+            greatest = v2 if v2 > greatest else greatest
+            v3 = abs(pc - lo)
+            greatest = v3 if v3 > greatest else greatest
+            fst[i, 0, jj] = close[t, j]
+            tot = fst[i, 1, jj] + greatest
+            fst[i, 1, jj] = tot
+            if k < period:
+                out[o, t, j] = NAN
+            else:
+                pv = tot / period
+                fst[i, 2, jj] = pv
+                out[o, t, j] = pv
+
+
+@njit(cache=True, inline="always")
+def obv_row_nb(close: np.ndarray, volume: np.ndarray, t: int, k: int, u0: Any, uw: Any, fst: np.ndarray, i: int,
+               out: np.ndarray, o: int) -> None:
+    """One bar of `obv_1d_nb` (state rows: last OBV, last close)."""
+    if k < 0:
+        _nan_row_nb(out, o, t, u0, uw)
+    elif k == 0:
+        for jj in range(uw):
+            j = u0 + jj
+            v = volume[t, j]
+            fst[i, 0, jj] = v
+            fst[i, 1, jj] = close[t, j]
+            out[o, t, j] = v
+    else:
+        for jj in range(uw):
+            j = u0 + jj
+            c = close[t, j]
+            v = volume[t, j]
+            pr = fst[i, 1, jj]
+            po = fst[i, 0, jj]
+            po = po + v if c > pr else (po - v if c < pr else po)
+            fst[i, 0, jj] = po
+            out[o, t, j] = po
+            fst[i, 1, jj] = c
+
+
+# ------------------------------------------------------------------ fused driver
+# Kernel ids of `compute_nb` (a spec row: id, input slots, int params, real params).
+KERNEL_IDS = {
+    "sma": 0, "ema": 1, "wma": 2, "rsi": 3, "roc": 4, "stddev": 5, "zscore": 6,
+    "bbands": 7, "macd": 8, "atr": 9, "stoch": 10, "obv": 11, "vwap": 12,
+}
+N_OUTPUTS = (1, 1, 1, 1, 1, 1, 1, 3, 3, 1, 2, 1, 1)
+N_INPUTS = (1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 2, 1 + 3)
+# kernels with a row form (the others run through the 1-D kernels on gathered columns)
+HAS_ROW = (True, True, False, True, False, False, False, True, True, True, False, True, False)
+FIELD_TUPLE = 5  # open, high, low, close, volume
+N_STATE = 6  # per-column float state rows of a row kernel
+ROW_BLOCK = 8192  # columns advanced together by the row kernels (wide rows: the prefetchers follow them)
+TILE = 16  # bars each row kernel advances before the next spec takes its turn
+MIN_RUN = 8  # narrower runs of equal start bars go through the gather path
+BLOCK = 64  # columns gathered at a time for the 1-D kernels
 
 
 def n_workers() -> int:
-    """Numba's thread count: the drivers split the column blocks over this many workers."""
+    """Numba's thread count: the driver splits the columns over this many workers."""
     return int(numba.get_num_threads())
 
 
@@ -683,16 +1034,6 @@ def scatter_nb(buf: np.ndarray, out: np.ndarray, j0: int) -> None:
     for t in range(out.shape[0]):
         for jj in range(bw):
             out[t, j0 + jj] = buf[jj, t]
-
-
-# ------------------------------------------------------------------ fused driver
-# Kernel ids of `compute_nb` (a spec row: id, input slots, int params, real params).
-KERNEL_IDS = {
-    "sma": 0, "ema": 1, "wma": 2, "rsi": 3, "roc": 4, "stddev": 5, "zscore": 6,
-    "bbands": 7, "macd": 8, "atr": 9, "stoch": 10, "obv": 11, "vwap": 12,
-}
-N_OUTPUTS = (1, 1, 1, 1, 1, 1, 1, 3, 3, 1, 2, 1, 1)
-FIELD_TUPLE = 5  # open, high, low, close, volume
 
 
 @njit(cache=True)
@@ -730,41 +1071,194 @@ def _dispatch_1d_nb(
         vwap_1d_nb(a, ins[slots[1]], ins[slots[2]], ins[slots[3]], ip[0], outs[o])
 
 
+@njit(cache=True)
+def _gathered_nb(
+    fields: tuple, nf: int, kinds: np.ndarray, slots: np.ndarray, iparams: np.ndarray, dparams: np.ndarray,
+    offsets: np.ndarray, use: np.ndarray, g0: int, g1: int, out: np.ndarray, inb: np.ndarray, outb: np.ndarray,
+    scratch: np.ndarray,
+) -> None:
+    """The specs with use[i] over columns g0:g1 by the 1-D kernels, BLOCK gathered columns at a time."""
+    for j0 in range(g0, g1, BLOCK):
+        bw = min(BLOCK, g1 - j0)
+        for f in range(nf):
+            gather_nb(fields[f], j0, inb[:bw, f])
+        for jj in range(bw):
+            for i in range(kinds.shape[0]):
+                if use[i]:
+                    _dispatch_1d_nb(kinds[i], inb[jj], slots[i], iparams[i], dparams[i], outb[jj], offsets[i], scratch)
+        for i in range(kinds.shape[0]):
+            if use[i]:
+                for q in range(offsets[i], offsets[i] + N_OUTPUTS[kinds[i]]):
+                    scatter_nb(outb[:bw, q], out[q], j0)
+
+
+@njit(cache=True)
+def _start_nb(fields: tuple, slots: np.ndarray, nin: int, j: int) -> int:
+    """First bar of column j where every input of a spec (slots[:nin]) is non-NaN."""
+    n = fields[0].shape[0]
+    for t in range(n):
+        ok = True
+        for q in range(nin):
+            if np.isnan(fields[slots[q]][t, j]):
+                ok = False
+                break
+        if ok:
+            return t
+    return n
+
+
+@njit(cache=True)
+def _rows_nb(
+    fields: tuple, kinds: np.ndarray, slots: np.ndarray, iparams: np.ndarray, dparams: np.ndarray,
+    offsets: np.ndarray, use: np.ndarray, starts: np.ndarray, c0: int, c1: int, out: np.ndarray,
+    fst: np.ndarray, ist: np.ndarray, tile: int,
+) -> None:
+    """The specs with use[i] over columns c0:c1, all starting at bar starts[i]: row kernels, time outer.
+
+    Time runs in tiles of `tile` bars, each spec over the whole tile in turn.
+    """
+    n = out.shape[1]
+    nk = kinds.shape[0]
+    w = c1 - c0
+    u0 = np.uint64(c0)
+    uw = np.uint64(w)
+    # per-spec constants, as the 1-D kernels compute them
+    ip = iparams.copy()
+    rp = np.zeros((nk, 3))
+    for i in range(nk):
+        if not use[i]:
+            continue
+        fst[i, :, :w] = 0.0
+        ist[i, :, :w] = 0
+        kid = kinds[i]
+        p = ip[i, 0]
+        if kid == 1:
+            rp[i, 0] = 2.0 / (p + 1.0)
+        elif kid == 3 or kid == 9:
+            rp[i, 0] = (p - 1.0) / p
+            rp[i, 1] = 1.0 / p
+        elif kid == 8:
+            if ip[i, 1] < ip[i, 0]:
+                ip[i, 0], ip[i, 1] = ip[i, 1], ip[i, 0]
+            rp[i, 0] = 2.0 / (ip[i, 0] + 1.0)
+            rp[i, 1] = 2.0 / (ip[i, 1] + 1.0)
+            rp[i, 2] = 2.0 / (ip[i, 2] + 1.0)
+    for t0 in range(0, n, tile):
+        for i in range(nk):
+            if not use[i]:
+                continue
+            kid = kinds[i]
+            o = offsets[i]
+            x = fields[slots[i, 0]]
+            x1 = fields[slots[i, 1]]
+            x2 = fields[slots[i, 2]]
+            for t in range(t0, min(n, t0 + tile)):
+                k = t - starts[i]
+                if kid == 0:
+                    sma_row_nb(x, t, k, u0, uw, ip[i, 0], fst, i, out, o)
+                elif kid == 1:
+                    ema_row_nb(x, t, k, u0, uw, ip[i, 0], rp[i, 0], fst, i, out, o)
+                elif kid == 3:
+                    rsi_row_nb(x, t, k, u0, uw, ip[i, 0], rp[i, 0], rp[i, 1], fst, i, out, o)
+                elif kid == 7:
+                    bbands_row_nb(x, t, k, u0, uw, ip[i, 0], dparams[i, 0], dparams[i, 1], fst, ist, i, out, o)
+                elif kid == 8:
+                    macd_row_nb(x, t, k, u0, uw, ip[i, 0], ip[i, 1], ip[i, 2], rp[i, 0], rp[i, 1], rp[i, 2],
+                                fst, i, out, o)
+                elif kid == 9:
+                    atr_row_nb(x, x1, x2, t, k, u0, uw, ip[i, 0], rp[i, 0],
+                               rp[i, 1], fst, i, out, o)
+                elif kid == 11:
+                    obv_row_nb(x, x1, t, k, u0, uw, fst, i, out, o)
+
+
+@njit(cache=True)
+def _same_starts_nb(starts: np.ndarray, use: np.ndarray, a: int, b: int) -> bool:
+    for i in range(starts.shape[0]):
+        if use[i] and starts[i, a] != starts[i, b]:
+            return False
+    return True
+
+
 @njit(cache=True, parallel=True)
 def compute_nb(
     fields: tuple, nf: int, kinds: np.ndarray, slots: np.ndarray, iparams: np.ndarray, dparams: np.ndarray,
-    out: np.ndarray, n_workers: int,
+    out: np.ndarray, n_workers: int, row_block: int = ROW_BLOCK, tile: int = TILE,
 ) -> None:
-    """Several indicators in one pass: each column block is gathered once for all of them.
+    """Several indicators in one pass over the panel, the columns split over the workers.
 
     `fields` is a tuple of (T, N) arrays of which the first `nf` are used; spec row
-    i runs kernel kinds[i] on fields slots[i] with iparams[i] / dparams[i]; outputs are written in spec order into
-    `out` (n_out, T, N), allocated by the caller (NumPy backs large arrays with huge
-    pages; first-touching 4 KiB pages would cost more than the indicators).
+    i runs kernel kinds[i] on fields slots[i] with iparams[i] / dparams[i]; outputs
+    are written in spec order into `out` (n_out, T, N), allocated by the caller
+    (its pages are first touched here, each by the worker that owns the columns).
+    Each worker owns a contiguous range of columns, cut into sub-blocks of up to
+    ROW_BLOCK columns. In a sub-block, the kernels with a row form advance runs of
+    columns that start on the same bar (usually the whole sub-block) row by row;
+    narrow runs (staggered late starts) and the other kernels go through the 1-D
+    kernels on gathered columns. Both paths give identical values.
     """
     n, m = fields[0].shape
+    nk = kinds.shape[0]
     n_out = out.shape[0]
-    offsets = np.zeros(kinds.shape[0], dtype=np.int64)
+    offsets = np.zeros(nk, dtype=np.int64)
+    row_use = np.zeros(nk, dtype=np.bool_)
+    col_use = np.zeros(nk, dtype=np.bool_)
     acc = 0
-    for i in range(kinds.shape[0]):
+    for i in range(nk):
         offsets[i] = acc
         acc += N_OUTPUTS[kinds[i]]
-    nblk = (m + BLOCK - 1) // BLOCK
-    nw = max(1, min(n_workers, nblk))
+        row_use[i] = HAS_ROW[kinds[i]]
+        col_use[i] = not row_use[i]
+    any_row = row_use.any()
+    any_col = col_use.any()
+    # contiguous column ranges per worker, cut at multiples of 8 columns (64-byte lines)
+    nw = max(1, min(n_workers, m // MIN_RUN))
+    chunk = ((m + nw - 1) // nw + 7) // 8 * 8
+    nw = (m + chunk - 1) // chunk
     for w in prange(nw):
+        a = w * chunk
+        b = min(m, a + chunk)
+        fst = np.empty((nk, N_STATE, row_block))
+        ist = np.empty((nk, 2, row_block), dtype=np.int64)
+        starts = np.empty((nk, row_block), dtype=np.int64)
         inb = np.empty((BLOCK, nf, n))
         outb = np.empty((BLOCK, n_out, n))
         scratch = np.empty((2, n))
-        for b in range(w, nblk, nw):
-            j0 = b * BLOCK
-            bw = min(BLOCK, m - j0)
-            for f in range(nf):
-                gather_nb(fields[f], j0, inb[:bw, f])
-            for jj in range(bw):
-                for i in range(kinds.shape[0]):
-                    _dispatch_1d_nb(kinds[i], inb[jj], slots[i], iparams[i], dparams[i], outb[jj], offsets[i], scratch)
-            for k in range(n_out):
-                scatter_nb(outb[:bw, k], out[k], j0)
+        nsub = (b - a + row_block - 1) // row_block
+        width = (b - a + nsub - 1) // nsub
+        for sb in range(nsub):
+            s0 = a + sb * width
+            s1 = min(b, s0 + width)
+            if any_row:
+                for jj in range(s1 - s0):
+                    for i in range(nk):
+                        if row_use[i]:
+                            starts[i, jj] = _start_nb(fields, slots[i], N_INPUTS[kinds[i]], s0 + jj)
+                j = s0
+                while j < s1:
+                    r = j + 1
+                    while r < s1 and _same_starts_nb(starts, row_use, j - s0, r - s0):
+                        r += 1
+                    if r - j >= MIN_RUN or r - j == s1 - s0:
+                        _rows_nb(fields, kinds, slots, iparams, dparams, offsets, row_use, starts[:, j - s0],
+                                 j, r, out, fst, ist, tile)
+                        j = r
+                        continue
+                    # narrow runs up to the next wide one: the 1-D kernels on gathered columns
+                    g0 = j
+                    j = r
+                    while j < s1:
+                        r = j + 1
+                        while r < s1 and _same_starts_nb(starts, row_use, j - s0, r - s0):
+                            r += 1
+                        if r - j >= MIN_RUN:
+                            break
+                        j = r
+                    _gathered_nb(fields, nf, kinds, slots, iparams, dparams, offsets, row_use, g0, j, out,
+                                 inb, outb, scratch)
+            if any_col:
+                _gathered_nb(fields, nf, kinds, slots, iparams, dparams, offsets, col_use, s0, s1, out,
+                             inb, outb, scratch)
 
 
 def run_many(fields: Sequence[np.ndarray], items: Sequence[tuple[str, Sequence[int], Sequence[Any]]]) -> list:
@@ -786,6 +1280,7 @@ def run_many(fields: Sequence[np.ndarray], items: Sequence[tuple[str, Sequence[i
         iparams[i, : len(ints)] = ints
         dparams[i, : len(reals)] = reals
     n_out = sum(N_OUTPUTS[kd] for kd in kinds)
+    # np.empty only reserves the pages: the workers touch them first, in parallel
     out = np.empty((n_out,) + tuple(fields[0].shape))
     # Numba specialises on the tuple's length: pad it to a multiple of FIELD_TUPLE so
     # that one compiled driver serves every indicator (unused slots are never read).

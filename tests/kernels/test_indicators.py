@@ -356,3 +356,110 @@ def test_kernels_match_the_xp_oracle(case: tuple, backend: str) -> None:
         scale = np.nanmax(np.abs(r_np))
         assert np.array_equal(np.isnan(o_np), np.isnan(r_np)), f"{name}[{k}] NaN positions vs oracle"
         np.testing.assert_allclose(o_np, r_np, rtol=1e-9, atol=1e-12 * scale, equal_nan=True, err_msg=name)
+
+
+# ------------------------------------------------------- CPU row path vs 1-D kernels
+ROW_SPECS: list[tuple[str, tuple[int, ...], tuple]] = [
+    ("sma", (2,), (20,)),
+    ("sma", (3,), (1,)),
+    ("ema", (2,), (12,)),
+    ("ema", (2,), (1,)),
+    ("rsi", (2,), (14,)),
+    ("rsi", (2,), (2,)),
+    ("macd", (2,), (12, 26, 9)),
+    ("macd", (2,), (10, 5, 1)),
+    ("bbands", (2,), (20, 2.0, 1.5)),
+    ("bbands", (2,), (2, 1.0, 1.0)),
+    ("atr", (0, 1, 2), (14,)),
+    ("atr", (0, 1, 2), (1,)),
+    ("obv", (2, 3), ()),
+    ("stoch", (0, 1, 2), (5, 3, 3)),
+    ("roc", (2,), (10,)),
+    ("stddev", (2,), (7, 1.5)),
+    ("wma", (2,), (9,)),
+    ("zscore", (2,), (20,)),
+    ("vwap", (0, 1, 2, 3), (14,)),
+]
+
+
+def _row_path_data() -> list[np.ndarray]:
+    """(high, low, close, volume) with every case the row kernels special-case.
+
+    Runs of equal start bars wide enough for the row path (on time, late in every
+    field, high late only: per-spec starts differ within a run), staggered late
+    starts (narrow runs: gathered), interior NaN, ties and flat stretches, near-flat
+    prices on a large level next to ordinary ones (TA-Lib's VAR reseed for some
+    columns of a run only), an all-NaN column and a tail shorter than the warm-ups.
+    """
+    rng = np.random.default_rng(5)
+    t, n = 330, 75
+    close = 50.0 * np.exp(np.cumsum(rng.standard_normal((t, n)) * 0.01, 0))
+    close[:, 50:62:2] = 1e9 + np.cumsum(rng.standard_normal((t, 6)) * 1e-6, 0)
+    close[100:160, 52] = 1e9  # exactly flat
+    close[40:47, 3] = close[39, 3]  # ties: zero gains, losses and ranges
+    high = close + rng.uniform(0.0, 1.0, (t, n))
+    low = close - rng.uniform(0.0, 1.0, (t, n))
+    high[50:60, 53] = low[50:60, 53] = close[50:60, 53]
+    volume = rng.integers(0, 1000, (t, n)).astype(np.float64)
+    volume[70:90, 5] = 0.0
+    arrays = [high, low, close, volume]
+    for a in arrays:
+        a[:45, 20:32] = np.nan  # a late run of 12 columns
+        for j, s in zip(range(32, 37), (3, 7, 11, 30, 31)):  # staggered starts: narrow runs
+            a[:s, j] = np.nan
+        a[:, 70] = np.nan  # no data at all
+        a[:300, 71] = np.nan  # a tail shorter than the MACD warm-up
+    high[:5, 37:50] = np.nan  # ATR starts later than SMA in this run
+    volume[:9, 40:50] = np.nan  # and OBV later still, for part of it
+    close[120, 60] = np.nan  # interior NaN
+    high[200, 61] = np.nan
+    volume[150, 62] = np.nan
+    return [np.ascontiguousarray(a) for a in arrays]
+
+
+def _specs_arrays(items: list) -> tuple:
+    from kernels.indicators import cpu  # noqa: PLC0415
+
+    k = len(items)
+    kinds = np.array([cpu.KERNEL_IDS[kn] for kn, _, _ in items], dtype=np.int64)
+    slots = np.zeros((k, 4), dtype=np.int64)
+    iparams = np.zeros((k, 3), dtype=np.int64)
+    dparams = np.zeros((k, 2))
+    for i, (_, sl, params) in enumerate(items):
+        slots[i, : len(sl)] = sl
+        ints = [v for v in params if isinstance(v, int)]
+        reals = [v for v in params if isinstance(v, float)]
+        iparams[i, : len(ints)] = ints
+        dparams[i, : len(reals)] = reals
+    return kinds, slots, iparams, dparams
+
+
+def test_cpu_row_path_is_bit_identical_to_the_1d_kernels() -> None:
+    """The fused CPU driver (row kernels, gathered narrow runs) equals the 1-D kernels column by column.
+
+    Run with several sub-block widths, time tiles and worker counts so that runs
+    are cut at sub-block and worker boundaries.
+    """
+    from kernels.indicators import cpu  # noqa: PLC0415
+
+    fields = _row_path_data()
+    t, n = fields[0].shape
+    kinds, slots, iparams, dparams = _specs_arrays(ROW_SPECS)
+    n_out = sum(cpu.N_OUTPUTS[kd] for kd in kinds)
+    offsets = np.cumsum([0] + [cpu.N_OUTPUTS[kd] for kd in kinds])
+    want = np.empty((n_out, t, n))
+    cols = np.stack([np.ascontiguousarray(a.T) for a in fields], axis=1)  # (n, field, t)
+    buf = np.empty((n_out, t))
+    scratch = np.empty((2, t))
+    for j in range(n):
+        for i in range(len(kinds)):
+            cpu._dispatch_1d_nb(kinds[i], cols[j], slots[i], iparams[i], dparams[i], buf, offsets[i], scratch)
+        want[:, :, j] = buf
+    padded = tuple(fields) + (fields[0],)
+    for row_block, tile, workers in ((cpu.ROW_BLOCK, cpu.TILE, 1), (24, 1, 2), (13, 7, 3), (75, 330, 1)):
+        got = np.full((n_out, t, n), -1.0)
+        cpu.compute_nb(padded, 4, kinds, slots, iparams, dparams, got, workers, row_block, tile)
+        for q in range(n_out):
+            np.testing.assert_array_equal(got[q], want[q], err_msg=f"output {q}, block {row_block}, tile {tile}")
+    # the VAR reseed ran on the near-flat columns (and only on part of the run)
+    assert np.isnan(want[offsets[8]][:, 52]).sum() < t
