@@ -14,7 +14,10 @@ RSI14, MACD(12,26,9), BBANDS(20), ATR14, OBV. Side by side in one run:
   eight), the eight separate calls, and unroll / block-size variants of the fused
   kernel.
 
-Usage: python bench/bench_indicators.py --bars 2520 --assets 5000 --out bench/results/indicators_h100.json
+Usage: python bench/bench_indicators.py --bars 2520 --assets 5000 [--threads 1,2,4,8,16] --out bench/results/indicators_h100.json
+
+The CPU target is "TA-Lib single-thread per core": TA-Lib on one thread divided by
+(our time at P threads x P), reported for every P timed (P = 1 is the 1-thread ratio).
 """
 from __future__ import annotations
 
@@ -107,8 +110,8 @@ def bench_talib(panel: Any, repeat: int) -> dict:
     }
 
 
-def bench_cpu(panel: Any, repeat: int) -> dict:
-    """Our CPU backend: compute() of the eight, and each indicator alone."""
+def bench_cpu(panel: Any, repeat: int, threads: list[int] | None = None) -> dict:
+    """Our CPU backend: compute() of the eight, and each indicator alone, then over `threads` thread counts."""
     import numba  # noqa: PLC0415
 
     data = {f: np.asarray(getattr(panel, f)) for f in ("close", "high", "low", "volume")}
@@ -122,11 +125,19 @@ def bench_cpu(panel: Any, repeat: int) -> dict:
     total = _best(lambda: ind.compute(data, SPECS), repeat)
     n_max = numba.get_num_threads()
     scaling = {}
-    for th in sorted({1, 2, 4, 8, n_max}):
-        if th <= n_max:
-            numba.set_num_threads(th)
-            scaling[str(th)] = _best(lambda: ind.compute(data, SPECS), max(2, repeat // 2))
+    for th in sorted({min(t, n_max) for t in (threads or [1, 2, 4, 8, n_max])}):
+        numba.set_num_threads(th)
+        scaling[str(th)] = _best(lambda: ind.compute(data, SPECS), repeat if th == 1 else max(2, repeat // 2))
     numba.set_num_threads(n_max)
+    # the same at all threads without splitting the specs over the workers (columns only)
+    from kernels.indicators import cpu  # noqa: PLC0415
+
+    wide = cpu.WIDE_COLUMNS
+    cpu.WIDE_COLUMNS = 1
+    try:
+        no_split = _best(lambda: ind.compute(data, SPECS), max(2, repeat // 2))
+    finally:
+        cpu.WIDE_COLUMNS = wide
     # what allocating the 12 outputs costs (first touch of fresh pages) vs writing them again
     t0 = time.perf_counter()
     outs = np.empty((N_OUTPUTS,) + data["close"].shape)
@@ -140,6 +151,9 @@ def bench_cpu(panel: Any, repeat: int) -> dict:
         "cpu_s": total,
         "cpu_per_indicator_s": per,
         "cpu_thread_scaling_s": scaling,
+        "cpu_s_columns_only_split": no_split,
+        "cpu_plan_at_all_threads": [int(v) if i != 1 else [int(g) for g in v] for i, v in enumerate(
+            cpu.plan(data["close"].shape[1], [cpu.KERNEL_IDS[s[0]] for s in SPECS], n_max))],
         "outputs_first_touch_fill_s": t1 - t0,
         "outputs_second_fill_s": t2 - t1,
     }
@@ -221,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-cpu", action="store_true")
     ap.add_argument("--skip-gpu", action="store_true")
     ap.add_argument("--no-variants", action="store_true", help="skip the unroll/block grid on the GPU")
+    ap.add_argument("--threads", default=None,
+                    help="comma-separated CPU thread counts to time (default 1,2,4,8 and all of Numba's threads)")
     args = ap.parse_args(argv)
 
     panel = synthetic_panel(args.assets, args.bars, seed=0)
@@ -247,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"TA-Lib 1 thread: {result['talib_contiguous_s'] * 1e3:.1f} ms (contiguous columns), "
               f"{result['talib_panel_s'] * 1e3:.1f} ms (from/to the (T, N) panel)")
     if not args.skip_cpu:
-        result.update(bench_cpu(panel, args.repeat))
+        threads = [int(v) for v in args.threads.split(",")] if args.threads else None
+        result.update(bench_cpu(panel, args.repeat, threads))
         print(f"CPU backend ({result['cpu_threads']} threads): {result['cpu_s'] * 1e3:.1f} ms")
     if have_gpu:
         result.update(bench_gpu(panel, max(args.repeat, 10), not args.no_variants))
@@ -260,15 +277,22 @@ def main(argv: list[str] | None = None) -> int:
     if "talib_contiguous_s" in result:
         ref = result["talib_contiguous_s"]
         if "cpu_s" in result:
+            # Target (issue 2): CPU backend >= TA-Lib single-thread per core, i.e.
+            # talib_1thread / (ours_at_P_threads * P) >= 1 (P = 1: the 1-thread ratio).
+            scaling = result["cpu_thread_scaling_s"]
+            per_core = {th: ref / (s * int(th)) for th, s in scaling.items()}
             result["cpu_speedup_vs_talib"] = ref / result["cpu_s"]
             result["cpu_per_core_ratio_vs_talib"] = ref / (result["cpu_s"] * result["cpu_threads"])
-            one = result["cpu_thread_scaling_s"]["1"]
-            result["cpu_1thread_ratio_vs_talib"] = ref / one
+            result["cpu_per_core_ratio_vs_talib_by_threads"] = per_core
             result["cpu_per_core_ratio_vs_talib_panel"] = result["talib_panel_s"] / (result["cpu_s"] * result["cpu_threads"])
-            print(f"CPU speed-up vs TA-Lib: {result['cpu_speedup_vs_talib']:.2f}x total, "
-                  f"{result['cpu_per_core_ratio_vs_talib']:.2f}x per core at {result['cpu_threads']} threads, "
-                  f"{result['cpu_1thread_ratio_vs_talib']:.2f}x on one thread (target >= 1); "
-                  f"thread scaling {result['cpu_thread_scaling_s']}")
+            if "1" in scaling:
+                result["cpu_1thread_s"] = scaling["1"]
+                result["cpu_1thread_ratio_vs_talib"] = ref / scaling["1"]
+                print(f"CPU 1 thread: {scaling['1'] * 1e3:.1f} ms vs TA-Lib 1 thread {ref * 1e3:.1f} ms: "
+                      f"ratio {result['cpu_1thread_ratio_vs_talib']:.2f} (target >= 1)")
+            print("CPU per core (TA-Lib 1 thread / (ours x threads), target >= 1): "
+                  + ", ".join(f"{th} thr {s * 1e3:.1f} ms -> {per_core[th]:.2f}" for th, s in scaling.items()))
+            print(f"CPU speed-up vs TA-Lib at {result['cpu_threads']} threads: {result['cpu_speedup_vs_talib']:.2f}x total")
         if have_gpu:
             result["gpu_fused_speedup_vs_talib"] = ref / result["gpu_fused"]["gpu_mean_s"]
             result["gpu_separate_speedup_vs_talib"] = ref / result["gpu_separate"]["gpu_mean_s"]

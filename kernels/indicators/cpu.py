@@ -1009,12 +1009,15 @@ FIELD_TUPLE = 5  # open, high, low, close, volume
 N_STATE = 6  # per-column float state rows of a row kernel
 ROW_BLOCK = 8192  # columns advanced together by the row kernels (wide rows: the prefetchers follow them)
 TILE = 16  # bars each row kernel advances before the next spec takes its turn
+WIDE_COLUMNS = 1024  # with many workers, split the specs rather than cut ranges narrower than this
+# relative cost of a kernel per cell (the row kernels measured on one core; the others, gathered, more)
+COST = (3.0, 2.0, 6.0, 3.0, 6.0, 6.0, 6.0, 7.0, 5.0, 4.0, 6.0, 4.0, 6.0)
 MIN_RUN = 8  # narrower runs of equal start bars go through the gather path
 BLOCK = 64  # columns gathered at a time for the 1-D kernels
 
 
 def n_workers() -> int:
-    """Numba's thread count: the driver splits the columns over this many workers."""
+    """Numba's thread count: the driver splits the work over this many workers."""
     return int(numba.get_num_threads())
 
 
@@ -1183,41 +1186,49 @@ def _same_starts_nb(starts: np.ndarray, use: np.ndarray, a: int, b: int) -> bool
 @njit(cache=True, parallel=True)
 def compute_nb(
     fields: tuple, nf: int, kinds: np.ndarray, slots: np.ndarray, iparams: np.ndarray, dparams: np.ndarray,
-    out: np.ndarray, n_workers: int, row_block: int = ROW_BLOCK, tile: int = TILE,
+    out: np.ndarray, n_chunks: int, groups: np.ndarray, n_groups: int, row_block: int = ROW_BLOCK,
+    tile: int = TILE,
 ) -> None:
-    """Several indicators in one pass over the panel, the columns split over the workers.
+    """Several indicators in one pass over the panel, in n_chunks x n_groups parallel tasks.
 
     `fields` is a tuple of (T, N) arrays of which the first `nf` are used; spec row
     i runs kernel kinds[i] on fields slots[i] with iparams[i] / dparams[i]; outputs
     are written in spec order into `out` (n_out, T, N), allocated by the caller
-    (its pages are first touched here, each by the worker that owns the columns).
-    Each worker owns a contiguous range of columns, cut into sub-blocks of up to
-    ROW_BLOCK columns. In a sub-block, the kernels with a row form advance runs of
-    columns that start on the same bar (usually the whole sub-block) row by row;
-    narrow runs (staggered late starts) and the other kernels go through the 1-D
-    kernels on gathered columns. Both paths give identical values.
+    (its pages are first touched here, by the tasks that write them).
+    A task owns a contiguous range of columns (one of n_chunks) and the specs i
+    with groups[i] == its group (the kernels without a row form run in group 0):
+    splitting the specs keeps the ranges wide when there are many workers. A range
+    is cut into sub-blocks of up to `row_block` columns; in a sub-block, the row
+    kernels advance runs of columns that start on the same bar (usually the whole
+    sub-block) `tile` bars at a time; narrow runs (staggered late starts) and the
+    kernels without a row form go through the 1-D kernels on gathered columns.
+    Every path gives the same values.
     """
     n, m = fields[0].shape
     nk = kinds.shape[0]
     n_out = out.shape[0]
     offsets = np.zeros(nk, dtype=np.int64)
-    row_use = np.zeros(nk, dtype=np.bool_)
-    col_use = np.zeros(nk, dtype=np.bool_)
     acc = 0
     for i in range(nk):
         offsets[i] = acc
         acc += N_OUTPUTS[kinds[i]]
-        row_use[i] = HAS_ROW[kinds[i]]
-        col_use[i] = not row_use[i]
-    any_row = row_use.any()
-    any_col = col_use.any()
-    # contiguous column ranges per worker, cut at multiples of 8 columns (64-byte lines)
-    nw = max(1, min(n_workers, m // MIN_RUN))
-    chunk = ((m + nw - 1) // nw + 7) // 8 * 8
-    nw = (m + chunk - 1) // chunk
-    for w in prange(nw):
-        a = w * chunk
+    # contiguous column ranges, cut at multiples of 8 columns (64-byte lines)
+    nc = max(1, min(n_chunks, m // MIN_RUN))
+    chunk = ((m + nc - 1) // nc + 7) // 8 * 8
+    nc = (m + chunk - 1) // chunk
+    for task in prange(nc * n_groups):
+        g = task % n_groups
+        a = (task // n_groups) * chunk
         b = min(m, a + chunk)
+        row_use = np.zeros(nk, dtype=np.bool_)
+        col_use = np.zeros(nk, dtype=np.bool_)
+        for i in range(nk):
+            if HAS_ROW[kinds[i]]:
+                row_use[i] = groups[i] == g
+            else:
+                col_use[i] = g == 0
+        any_row = row_use.any()
+        any_col = col_use.any()
         fst = np.empty((nk, N_STATE, row_block))
         ist = np.empty((nk, 2, row_block), dtype=np.int64)
         starts = np.empty((nk, row_block), dtype=np.int64)
@@ -1261,6 +1272,32 @@ def compute_nb(
                              inb, outb, scratch)
 
 
+def plan(n_columns: int, kinds: Sequence[int], n_workers: int) -> tuple[int, np.ndarray, int]:
+    """(n_chunks, groups, n_groups) for `compute_nb` on n_workers threads.
+
+    The row kernels run best on wide rows (the hardware prefetchers follow them):
+    when there are more workers than column ranges of WIDE_COLUMNS, the specs are
+    split into groups of about equal cost (largest first), one task per (range,
+    group). One worker: one range, one group.
+    """
+    kinds = [int(k) for k in kinds]
+    row = [i for i, k in enumerate(kinds) if HAS_ROW[k]]
+    n_groups = 1
+    if n_workers > 1 and len(row) > 1:
+        wide = max(1, n_columns // WIDE_COLUMNS)
+        if wide < n_workers:
+            n_groups = max(1, min(len(row), n_workers // wide))
+    n_chunks = max(1, n_workers // n_groups)
+    groups = np.zeros(len(kinds), dtype=np.int64)
+    load = [0.0] * n_groups
+    load[0] = float(sum(COST[k] for k in kinds if not HAS_ROW[k]))
+    for i in sorted(row, key=lambda i: -COST[kinds[i]]):
+        g = min(range(n_groups), key=lambda q: load[q])
+        groups[i] = g
+        load[g] += COST[kinds[i]]
+    return n_chunks, groups, n_groups
+
+
 def run_many(fields: Sequence[np.ndarray], items: Sequence[tuple[str, Sequence[int], Sequence[Any]]]) -> list:
     """Several indicators over C-contiguous float64 (T, N) `fields` in one pass.
 
@@ -1280,12 +1317,13 @@ def run_many(fields: Sequence[np.ndarray], items: Sequence[tuple[str, Sequence[i
         iparams[i, : len(ints)] = ints
         dparams[i, : len(reals)] = reals
     n_out = sum(N_OUTPUTS[kd] for kd in kinds)
-    # np.empty only reserves the pages: the workers touch them first, in parallel
+    # np.empty only reserves the pages: the tasks touch them first, in parallel
     out = np.empty((n_out,) + tuple(fields[0].shape))
     # Numba specialises on the tuple's length: pad it to a multiple of FIELD_TUPLE so
     # that one compiled driver serves every indicator (unused slots are never read).
     padded = tuple(fields) + (fields[0],) * (-len(fields) % FIELD_TUPLE)
-    compute_nb(padded, len(fields), kinds, slots, iparams, dparams, out, n_workers())
+    n_chunks, groups, n_groups = plan(fields[0].shape[1], kinds, n_workers())
+    compute_nb(padded, len(fields), kinds, slots, iparams, dparams, out, n_chunks, groups, n_groups)
     return list(out)
 
 

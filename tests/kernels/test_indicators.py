@@ -437,8 +437,8 @@ def _specs_arrays(items: list) -> tuple:
 def test_cpu_row_path_is_bit_identical_to_the_1d_kernels() -> None:
     """The fused CPU driver (row kernels, gathered narrow runs) equals the 1-D kernels column by column.
 
-    Run with several sub-block widths, time tiles and worker counts so that runs
-    are cut at sub-block and worker boundaries.
+    Run with several sub-block widths, time tiles, column ranges and spec groups
+    so that runs are cut at sub-block and range boundaries.
     """
     from kernels.indicators import cpu  # noqa: PLC0415
 
@@ -456,10 +456,26 @@ def test_cpu_row_path_is_bit_identical_to_the_1d_kernels() -> None:
             cpu._dispatch_1d_nb(kinds[i], cols[j], slots[i], iparams[i], dparams[i], buf, offsets[i], scratch)
         want[:, :, j] = buf
     padded = tuple(fields) + (fields[0],)
-    for row_block, tile, workers in ((cpu.ROW_BLOCK, cpu.TILE, 1), (24, 1, 2), (13, 7, 3), (75, 330, 1)):
+    one = np.zeros(len(kinds), dtype=np.int64)
+    for row_block, tile, chunks, groups, n_groups in (
+        (cpu.ROW_BLOCK, cpu.TILE, 1, one, 1),
+        (24, 1, 2, one, 1),
+        (13, 7, 3, *cpu.plan(n, kinds, 8)[1:]),
+        (75, 330, 1, np.arange(len(kinds)) % 3, 3),
+    ):
         got = np.full((n_out, t, n), -1.0)
-        cpu.compute_nb(padded, 4, kinds, slots, iparams, dparams, got, workers, row_block, tile)
+        cpu.compute_nb(padded, 4, kinds, slots, iparams, dparams, got, chunks, groups, n_groups, row_block, tile)
         for q in range(n_out):
             np.testing.assert_array_equal(got[q], want[q], err_msg=f"output {q}, block {row_block}, tile {tile}")
     # the VAR reseed ran on the near-flat columns (and only on part of the run)
     assert np.isnan(want[offsets[8]][:, 52]).sum() < t
+
+
+def test_cpu_plan_splits_specs_only_with_many_workers() -> None:
+    from kernels.indicators import cpu  # noqa: PLC0415
+
+    kinds = [cpu.KERNEL_IDS[k] for k in ("sma", "sma", "ema", "rsi", "macd", "bbands", "atr", "obv")]
+    assert cpu.plan(5000, kinds, 1)[0] == 1 and cpu.plan(5000, kinds, 1)[2] == 1
+    chunks, groups, n_groups = cpu.plan(5000, kinds, 16)
+    assert (chunks, n_groups) == (4, 4) and sorted(set(groups.tolist())) == [0, 1, 2, 3]
+    assert cpu.plan(100_000, kinds, 16)[0::2] == (16, 1)  # wide enough ranges: no split
