@@ -97,11 +97,13 @@ def decode(raw: Any) -> dict:
     return json.loads(raw)
 
 
-async def open_streams(url: str, n: int, symbols: list[str], history: int | None) -> list[Any]:
+async def open_streams(url: str, n: int, symbols: list[str], history: int | None, deflate: bool) -> list[Any]:
     from websockets.asyncio.client import connect  # noqa: PLC0415
 
     async def one() -> Any:
-        ws = await connect(url, open_timeout=300, max_size=None, ping_interval=None)
+        # permessage-deflate off by default: price floats barely compress and zlib costs ~5 us per tick
+        ws = await connect(url, open_timeout=300, max_size=None, ping_interval=None,
+                           compression="deflate" if deflate else None)
         spec: dict[str, Any] = {"type": "open", "dataset": "synthetic", "symbols": symbols, "time_unit": "s"}
         if history:
             spec["history"] = history
@@ -271,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds of each load phase")
     ap.add_argument("--rate", type=float, default=TARGET_TICKS_PER_S, help="paced phase: total ticks/s")
     ap.add_argument("--format", choices=("binary", "json"), default="binary")
+    ap.add_argument("--deflate", action="store_true", help="negotiate permessage-deflate (off by default)")
     ap.add_argument("--cache-clients", type=int, default=16)
     ap.add_argument("--cache-requests", type=int, default=50)
     ap.add_argument("--cpu-workers", type=int, default=1)
@@ -319,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             symbols = list(panel.symbols[:n_symbols])
             last_close = panel.close[-1, :n_symbols]
             t = time.perf_counter()
-            opened = await open_streams(url, args.streams, symbols, None)
+            opened = await open_streams(url, args.streams, symbols, None, args.deflate)
             run["open_s"] = time.perf_counter() - t
             conns = [ws for ws, _ in opened]
             run["stream_workers"] = sorted({o["worker_id"] for _, o in opened})
