@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ray
 
-from actors.ray_wrappers import WorkerActorImpl
+from actors.ray_wrappers import WORKER_CONCURRENCY_GROUPS, WorkerActorImpl
 from actors.settings import Settings
 
 
@@ -17,4 +17,5 @@ class CPUWorkerImpl(WorkerActorImpl):
         super().__init__(worker_id, "cpu", settings, device_slot)
 
 
-CPUWorker = ray.remote(num_gpus=0, max_restarts=-1, max_task_retries=0)(CPUWorkerImpl)
+CPUWorker = ray.remote(num_gpus=0, max_restarts=-1, max_task_retries=0,
+                         concurrency_groups=WORKER_CONCURRENCY_GROUPS)(CPUWorkerImpl)

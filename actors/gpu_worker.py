@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ray
 
-from actors.ray_wrappers import WorkerActorImpl
+from actors.ray_wrappers import WORKER_CONCURRENCY_GROUPS, WorkerActorImpl
 from actors.settings import Settings
 
 
@@ -20,4 +20,5 @@ class GPUWorkerImpl(WorkerActorImpl):
         super().__init__(worker_id, "gpu", settings, device_slot)
 
 
-GPUWorker = ray.remote(num_gpus=1, max_restarts=-1, max_task_retries=0)(GPUWorkerImpl)
+GPUWorker = ray.remote(num_gpus=1, max_restarts=-1, max_task_retries=0,
+                         concurrency_groups=WORKER_CONCURRENCY_GROUPS)(GPUWorkerImpl)

@@ -6,6 +6,11 @@ coordinator's routing table (worker handles, their health/budget views, shared
 dataset refs), refreshed every few seconds, chooses a worker with the same
 `FallbackPolicy` as the coordinator and walks the same fallback chain on a fault.
 `run_with_fallback` is the one loop both use.
+
+The hot path is one actor call: the item goes `pack`ed to the worker's
+`execute_live` (its own concurrency group, so a live request never waits for a
+thread held by a research chunk), without the dataset ref once the worker is known
+to hold the dataset, and the result comes back `pack`ed.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from typing import Any, Awaitable, Callable
 
 from actors.fallback import Attempt, FallbackPolicy, WorkerView
 from actors.jobs import JobKind, JobSpec, Tier
-from actors.messages import WorkItem, WorkResult
+from actors.messages import LIVE_JOB_ID, WorkItem, WorkResult, pack, unpack
 from actors.plans import ChunkSpec, JobSpecError
 from gpu_hal.errors import QuotaExceeded
 from gpu_hal.priority import JobClass
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 
 ROUTE_TTL_S = 2.0  # how long a routing table is used before it is fetched again
 NO_REF = [None]  # sent instead of a dataset ref once the worker is known to hold the dataset
+LIVE_GROUP = "live"  # the worker actors' concurrency group for live work
 
 
 class DatasetNotCached(RuntimeError):
@@ -75,38 +81,61 @@ class LiveRouter:
         self.ttl_s = ttl_s
         self._table: RoutingTable | None = None
         self._cached: set[tuple[str, str, str]] = set()  # (worker, dataset, version) known to be held
+        self._refresh: asyncio.Future | None = None
         self.fallbacks = 0
 
     async def table(self, force: bool = False, dataset: str | None = None) -> RoutingTable:
+        """The routing table, fetched from the coordinator when missing, forced or older than `ttl_s`."""
         if force or self._table is None or time.monotonic() - self._table.fetched_at > self.ttl_s:
             raw = await self.coordinator.routing_table.remote(dataset)
             self._table = RoutingTable(tuple(raw["views"]), raw["handles"], raw["datasets"], time.monotonic())
         return self._table
 
+    async def _live_table(self) -> RoutingTable:
+        """The table for a live request: a stale one is refreshed in the background, not waited for.
+
+        A coordinator busy with research submissions can take tens of ms to answer; a
+        live request uses the table it has (a fault forces a fresh one, see `run`).
+        """
+        if self._table is None:
+            return await self.table()
+        if time.monotonic() - self._table.fetched_at > self.ttl_s and self._refresh is None:
+            self._refresh = asyncio.ensure_future(self._refresh_in_background())
+        return self._table
+
+    async def _refresh_in_background(self) -> None:
+        try:
+            await self.table(force=True)
+        except Exception as exc:  # noqa: BLE001 - the next request tries again
+            log.warning("routing table refresh failed: %s: %s", type(exc).__name__, exc)
+        finally:
+            self._refresh = None
+
     async def run(self, kind: str, payload: dict, priority: str | int = "REALTIME", tenant: str = "live") -> WorkResult:
         started = time.perf_counter()
         spec = JobSpec(JobKind.parse(kind), dict(payload))
         name = spec.payload.get("dataset")
-        table = await self.table()
+        table = await self._live_table()
         if name not in table.datasets:
             table = await self.table(force=True, dataset=name)
             if name not in table.datasets:
                 raise JobSpecError(f"unknown dataset {name!r}")
         ds = table.datasets[name]
         symbols = spec.payload.get("symbols")
-        item = WorkItem(job_id="live", kind=spec.kind.value, payload=dict(spec.payload),
+        item = WorkItem(job_id=LIVE_JOB_ID, kind=spec.kind.value, payload=dict(spec.payload),
                         chunk=ChunkSpec(0, (0, len(symbols) if symbols else ds["n_assets"])),
                         job_class=int(JobClass.parse(priority)), tenant=tenant, dataset=name,
                         dataset_version=ds["version"])
 
         async def call(view: WorkerView, it: WorkItem) -> WorkResult:
             handle, key = table.handles[view.worker_id], (view.worker_id, name, ds["version"])
+            packed = pack(it)
             if key in self._cached:
                 try:
-                    return await handle.execute.remote(it, NO_REF)  # skip passing (and borrowing) the ref
+                    return unpack(await handle.execute_live.remote(packed))  # no ref to pass (and borrow)
                 except DatasetNotCached:
                     self._cached.discard(key)
-            result = await handle.execute.remote(it, ds["holder"])
+            result = unpack(await handle.execute_live.remote(packed, ds["holder"]))
             self._cached.add(key)
             return result
 

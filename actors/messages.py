@@ -2,10 +2,13 @@
 
 Never CuPy arrays: results are NumPy/pandas so that they can cross processes and
 be stored. Serialised by Ray between our own processes only (nothing here comes
-from a client unchecked).
+from a client unchecked). On the live path an item and its result each travel as
+one `pack`ed blob: Ray passes bytes through untouched, which costs less than its
+own serialisation of a dataclass holding dicts and NumPy arrays (~0.3 ms a call).
 """
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
@@ -13,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from actors.plans import ChunkSpec
+
+LIVE_JOB_ID = "live"  # the job id of live work items (not journaled, never queued)
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,16 @@ class WorkResult:
     seconds: float
     result: Any = field(repr=False)
     timings: dict = field(default_factory=dict)  # added along the way (e.g. coordinator_s)
+
+
+def pack(message: Any) -> bytes:
+    """One message as bytes (pickle, in-band buffers); only for our own processes."""
+    return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack(blob: bytes) -> Any:
+    """The message of `pack` (never called on bytes that came from a client)."""
+    return pickle.loads(blob)  # noqa: S301 - written by `pack` in one of our own actors
 
 
 _HOST_LEAVES = (str, bytes, int, float, bool, type(None), np.ndarray, np.generic, pd.DataFrame, pd.Series, pd.Index)

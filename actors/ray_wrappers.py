@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -16,8 +17,8 @@ import ray
 
 from actors.coordinator import Coordinator
 from actors.datasets import DatasetStore
-from actors.live_router import DatasetNotCached
-from actors.messages import WorkItem, WorkResult
+from actors.live_router import LIVE_GROUP, NO_REF, DatasetNotCached
+from actors.messages import LIVE_JOB_ID, WorkItem, WorkResult, pack, unpack
 from actors.settings import Settings
 from actors.worker import Worker
 from kernels.data import Panel, synthetic_panel
@@ -25,12 +26,19 @@ from kernels.data import Panel, synthetic_panel
 log = logging.getLogger(__name__)
 
 WORKER_PANEL_CACHE = 4  # datasets (versions) a worker keeps in host memory
+# Concurrency groups of the worker actors (given to @ray.remote: `.options()` cannot set them):
+# live work has threads of its own beside the default group's (max_concurrency).
+WORKER_CONCURRENCY_GROUPS = {LIVE_GROUP: 8}
+# How long a thread holding the GIL keeps it while another waits (CPython default 5 ms): a live
+# request's thread waits at most this long for a research chunk's Python code.
+WORKER_GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 class WorkerActorImpl:
     """A Worker in its own process; threaded so that live work runs beside a chunk."""
 
     def __init__(self, worker_id: str, kind: str, settings: Settings, device_slot: int = 0) -> None:
+        sys.setswitchinterval(WORKER_GIL_SWITCH_INTERVAL_S)  # this process is the worker's own
         self.worker = Worker(worker_id, kind, settings.gpu, device_slot, settings.kernel_cache_dir.resolve(),
                              model_root=settings.storage_dir.resolve(), streams=settings.streams)
         self._lock = threading.Lock()
@@ -69,6 +77,17 @@ class WorkerActorImpl:
         """Run a chunk; `holder` is [ObjectRef of the Panel] (nested: resolved only on a cache miss)."""
         self._ensure_started()
         return self.worker.execute(item, self._panel(item, holder))
+
+    @ray.method(concurrency_group=LIVE_GROUP)
+    def execute_live(self, packed: bytes, holder: list | None = None) -> bytes:
+        """Live work in its own thread group (never waits for a thread that runs a research chunk).
+
+        The item and the result travel `pack`ed; `holder` ([ObjectRef of the Panel]) is sent
+        only when the router does not know the dataset to be cached here.
+        """
+        item: WorkItem = unpack(packed)
+        self._ensure_started()
+        return pack(self.worker.execute(item, self._panel(item, holder or NO_REF)))
 
     def describe(self) -> dict[str, Any]:
         self._ensure_started()
@@ -125,6 +144,8 @@ class RayWorkerClient:
         self.handle = handle
 
     async def execute(self, item: WorkItem, panel: Any) -> WorkResult:
+        if item.job_id == LIVE_JOB_ID:  # the coordinator's run_live: the live group, as LiveRouter uses it
+            return unpack(await self.handle.execute_live.remote(pack(item), panel))
         return await self.handle.execute.remote(item, panel)
 
     async def describe(self) -> dict[str, Any]:

@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -37,6 +35,10 @@ from kernels.indicators import compute  # noqa: E402
 
 FEATURES = [{"name": "rsi", "params": {"timeperiod": 14}}, {"name": "sma", "params": {"timeperiod": 20}},
             {"name": "ema", "params": {"timeperiod": 12}}]
+
+
+OVERHEAD_TARGET_P50_MS = 2.0  # issue 4: coordinator overhead of a small live job
+SATURATED_SLACK_MS = 10.0  # issue 4: REALTIME p99 with the GPU saturated <= idle p99 + 10 ms
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -145,6 +147,19 @@ def main() -> int:
     r_wall, r_inside = router_latencies(router, loop, args.live_requests, payload)
     out["router_idle"] = summary(r_wall, r_inside)
     print("router idle:", out["router_idle"], flush=True)
+    # Issue 4: "coordinator overhead for a small live job <= 2 ms at p50" -- live work goes through the
+    # LiveRouter (the coordinator is the control plane, out of the path); run_live through the
+    # coordinator actor is the slow path kept for pinned dataset versions.
+    out["targets"] = {
+        "live_overhead_p50_ms": {"target": OVERHEAD_TARGET_P50_MS, "path": "LiveRouter",
+                                 "measured": out["router_idle"]["overhead_p50_ms"],
+                                 "met": out["router_idle"]["overhead_p50_ms"] <= OVERHEAD_TARGET_P50_MS,
+                                 "bare_worker_roundtrip_p50_ms": out["ray_roundtrip_ms"]["worker_pid"]},
+        "live_overhead_p50_ms_via_coordinator": {"target": OVERHEAD_TARGET_P50_MS,
+                                                 "measured": out["live_idle"]["overhead_p50_ms"],
+                                                 "met": out["live_idle"]["overhead_p50_ms"] <= OVERHEAD_TARGET_P50_MS},
+    }
+    print("targets:", out["targets"], flush=True)
 
     # 2. live latency with LOW sweeps saturating the device
     grid = {"fast": [int(v) for v in np.linspace(2, 60, args.grid)], "slow": [int(v) for v in np.linspace(61, 300, args.grid)]}
@@ -170,6 +185,9 @@ def main() -> int:
     out["router_saturated"] = {**summary(rb_wall, rb_inside),
                                "p99_minus_idle_p99_ms": pct(rb_wall, 99) - pct(r_wall, 99)}
     print("router saturated:", out["router_saturated"], flush=True)
+    out["targets"]["saturated_p99_minus_idle_p99_ms"] = {
+        "target": SATURATED_SLACK_MS, "path": "LiveRouter", "measured": out["router_saturated"]["p99_minus_idle_p99_ms"],
+        "met": out["router_saturated"]["p99_minus_idle_p99_ms"] <= SATURATED_SLACK_MS}
     for job_id in sweeps:
         ray.get(coord.cancel.remote(job_id))
 
@@ -234,7 +252,8 @@ def main() -> int:
     print("kills:", out["kills"], flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2, default=str))
-    print(json.dumps({k: v for k, v in out.items() if k.startswith(("live", "fault", "kills"))}, indent=1, default=str))
+    print(json.dumps({k: v for k, v in out.items() if k.startswith(("live", "router", "fault", "kills", "targets"))},
+                     indent=1, default=str))
     ray.shutdown()
     return 0
 

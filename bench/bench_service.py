@@ -18,6 +18,10 @@ coordinator, workers with their prewarm, Ray Serve), then measures over real HTT
     python bench/bench_service.py --out bench/results/service_h100.json
     python bench/bench_service.py --assets 50 --bars 1000 --requests 300 --out /tmp/service_cpu.json
 
+Both ways into Serve are measured: the ingress replica's own HTTP server (Serve's
+direct ingress, `RunningService.direct_url`; the service's fast path and the one the
+targets are read on) and the HTTP proxy on the configured port.
+
 Needs only the project, its dependencies (Ray with Serve) and the standard library.
 """
 from __future__ import annotations
@@ -35,6 +39,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -101,6 +106,11 @@ def server_timing(header: str | None) -> dict[str, float]:
             except ValueError:
                 pass
     return out
+
+
+def host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", int(parts.port or 80)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -177,17 +187,21 @@ def bench_features(client: Http, symbols: list[str], n: int, warmup: int, method
             "errors": errors, "device": out.get("device") if isinstance(out, dict) else None}
 
 
-def bench_layers(client: Http, coordinator: Any, symbols: list[str], n: int, warmup: int) -> dict[str, Any]:
-    """Where the round trip goes: Serve alone (GET /healthz), the coordinator alone (run_live from this driver)."""
+def bench_layers(client: Http, proxy_client: Http, coordinator: Any, symbols: list[str], n: int,
+                 warmup: int) -> dict[str, Any]:
+    """Where the round trip goes: Serve alone (GET /healthz, on `client`'s way in and through the proxy),
+    the coordinator alone (run_live from this driver), the LiveRouter alone (from this driver)."""
     import ray  # noqa: PLC0415
 
     body = features_body(symbols)
     payload = {k: v for k, v in body.items()}
-    health = []
+    health, health_proxy = [], []
     for i in range(warmup + n):
         wall, _ = timed(lambda: client.request("GET", "/healthz"))
+        wall_p, _ = timed(lambda: proxy_client.request("GET", "/healthz"))
         if i >= warmup:
             health.append(wall)
+            health_proxy.append(wall_p)
     live, worker = [], []
     for i in range(warmup + n):
         wall, res = timed(lambda: ray.get(coordinator.run_live.remote("features", payload, "REALTIME", "live")))
@@ -208,7 +222,8 @@ def bench_layers(client: Http, coordinator: Any, symbols: list[str], n: int, war
         loop.close()
     except ImportError:
         pass
-    return {"serve_trivial_route": summary(health), "coordinator_run_live_from_driver": summary(live),
+    return {"serve_trivial_route": summary(health), "serve_trivial_route_proxy": summary(health_proxy),
+            "coordinator_run_live_from_driver": summary(live),
             "live_router_from_driver": summary(routed), "worker_execute": summary(worker)}
 
 
@@ -301,8 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stream-hz", type=float, default=50.0, help="feature requests per second during the load")
     ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
     ap.add_argument("--cpu-workers", type=int, default=1)
-    ap.add_argument("--stream-method", choices=("GET", "POST"), default="GET",
-                    help="feature requests of the load phase: GET (query, no body) or POST (JSON body)")
+    ap.add_argument("--stream-method", choices=("GET", "POST"), default="POST",
+                    help="feature requests of the load phase: POST (JSON body) or GET (query, no body)")
+    ap.add_argument("--via", choices=("both", "direct", "proxy"), default="both",
+                    help="ways into Serve measured idle (targets and load: direct ingress when the service has it)")
+    ap.add_argument("--no-direct-ingress", action="store_true", help="start Serve without direct ingress")
     args = ap.parse_args(argv)
 
     storage = Path(tempfile.mkdtemp(prefix="rayquant-bench-"))
@@ -326,12 +344,13 @@ def main(argv: list[str] | None = None) -> int:
         "features_request": {"POST": features_body(symbols), "GET": features_query(symbols)},
     }
     t0 = time.perf_counter()
-    service = start_service(settings, num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+    service = start_service(settings, num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False,
+                            direct_ingress=not args.no_direct_ingress)
     report["startup_s"] = time.perf_counter() - t0
     try:
-        host, port = "127.0.0.1", settings.serve.port
-        client = Http(host, port)
+        client = Http(*host_port(service.url))
         status, devices = client.request("GET", "/v1/devices")
+        client.close()
         report["devices"] = [{k: d.get(k) for k in ("worker_id", "kind", "label", "simulated", "backend", "healthy")}
                              for d in (devices or [])]
         print("devices:", ", ".join(f"{d['worker_id']}={d['label']}{' (simulated)' if d['simulated'] else ''}"
@@ -341,39 +360,56 @@ def main(argv: list[str] | None = None) -> int:
 
         direct = direct_compute(panel, symbols, n=min(args.requests, 500), warmup=10)
         report["direct_compute"] = direct
-        idle = bench_features(client, symbols, args.requests, args.warmup, "POST")
-        idle_get = bench_features(client, symbols, args.requests, args.warmup, "GET")
-        report["features_idle"] = idle
-        report["features_idle_get"] = idle_get
-        for name, res in (("POST", idle), ("GET", idle_get)):
-            rt, ov = res["round_trip"], res["overhead"]
-            print(f"features idle {name}: round trip p50 {rt['p50_ms']:.2f} ms p99 {rt['p99_ms']:.2f} ms; worker compute "
-                  f"p50 {res['worker_compute']['p50_ms']:.2f} ms; overhead (round trip - compute) p50 "
-                  f"{ov['p50_ms']:.2f} ms p99 {ov['p99_ms']:.2f} ms; in the replica: handler p50 "
-                  f"{res['handler']['p50_ms']:.2f} ms (live call {res['handler_live_call']['p50_ms']:.2f} ms), outside "
-                  f"the handler (proxy, Serve, HTTP) p50 {res['outside_handler']['p50_ms']:.2f} ms", flush=True)
+        entries = {"direct_ingress": service.direct_url, "proxy": service.url}
+        report["urls"] = entries
+        primary = "direct_ingress" if service.direct_url and args.via != "proxy" else "proxy"
+        report["primary_entry"] = primary
+        for via, url in entries.items():
+            if not url or (args.via != "both" and via != primary):
+                continue
+            c = Http(*host_port(url))
+            idle = bench_features(c, symbols, args.requests, args.warmup, "POST")
+            idle_get = bench_features(c, symbols, args.requests, args.warmup, "GET")
+            c.close()
+            key = "" if via == primary else f"_{via}"
+            report[f"features_idle{key}"] = idle
+            report[f"features_idle_get{key}"] = idle_get
+            for name, res in (("POST", idle), ("GET", idle_get)):
+                rt, ov = res["round_trip"], res["overhead"]
+                print(f"features idle {name} via {via}: round trip p50 {rt['p50_ms']:.2f} ms p99 {rt['p99_ms']:.2f} ms; "
+                      f"worker compute p50 {res['worker_compute']['p50_ms']:.2f} ms; overhead (round trip - compute) "
+                      f"p50 {ov['p50_ms']:.2f} ms p99 {ov['p99_ms']:.2f} ms; in the replica: handler p50 "
+                      f"{res['handler']['p50_ms']:.2f} ms (live call {res['handler_live_call']['p50_ms']:.2f} ms), "
+                      f"outside the handler p50 {res['outside_handler']['p50_ms']:.2f} ms", flush=True)
+        idle, idle_get = report["features_idle"], report["features_idle_get"]
         print(f"direct compute (this process) p50: cpu {direct['cpu']['p50_ms']:.3f} ms"
               + (f", gpu {direct['gpu']['p50_ms']:.3f} ms" if "gpu" in direct else ""), flush=True)
         rt = idle["round_trip"]
         report["overhead_vs_direct_cpu_ms"] = {"p50": rt["p50_ms"] - direct["cpu"]["p50_ms"],
                                                "p99": rt["p99_ms"] - direct["cpu"]["p99_ms"]}
 
-        layers = bench_layers(client, service.coordinator, symbols, min(args.requests, 300), args.warmup)
+        host, port = host_port(entries[primary])
+        client = Http(host, port)
+        proxy_client = Http(*host_port(service.url))
+        layers = bench_layers(client, proxy_client, service.coordinator, symbols, min(args.requests, 300), args.warmup)
+        proxy_client.close()
         report["layers"] = layers
-        print(f"layers p50: Serve trivial route {layers['serve_trivial_route']['p50_ms']:.2f} ms, coordinator "
+        print(f"layers p50: Serve trivial route {layers['serve_trivial_route']['p50_ms']:.2f} ms ({primary}), via the "
+              f"proxy {layers['serve_trivial_route_proxy']['p50_ms']:.2f} ms; coordinator "
               f"run_live from the driver {layers['coordinator_run_live_from_driver']['p50_ms']:.2f} ms, LiveRouter "
               f"from the driver {layers['live_router_from_driver']['p50_ms']:.2f} ms "
               f"(worker execute {layers['worker_execute']['p50_ms']:.2f} ms)", flush=True)
 
         load = bench_load(host, port, symbols, args.backtests, args.stream_hz, args.assets, args.stream_method)
+        load["entry"] = primary
         report["load"] = load
         fl = load["features_under_load"]
-        print(f"load: {load['succeeded']}/{load['backtests']} backtests succeeded in {load['elapsed_s']:.2f} s "
-              f"on {load['devices_used']}; {fl['n']} feature requests under load p50 {fl['p50_ms']:.2f} ms "
-              f"p99 {fl['p99_ms']:.2f} ms, {load['n_feature_errors']} errors", flush=True)
+        print(f"load ({primary}): {load['succeeded']}/{load['backtests']} backtests succeeded in {load['elapsed_s']:.2f} s "
+              f"on {load['devices_used']}; {fl['n']} feature requests ({args.stream_method}) under load p50 "
+              f"{fl['p50_ms']:.2f} ms p99 {fl['p99_ms']:.2f} ms, {load['n_feature_errors']} errors", flush=True)
 
         stream_idle = idle_get if args.stream_method == "GET" else idle
-        report["targets"] = {}
+        report["targets"] = {"entry": primary}
         for name, res in (("POST", idle), ("GET", idle_get)):
             ov = res["overhead"]
             report["targets"][f"overhead_p50_ms_{name}"] = {"target": OVERHEAD_TARGET_P50_MS, "measured": ov["p50_ms"],

@@ -150,15 +150,25 @@ def _py(value: Any) -> Any:
     return value
 
 
+def _column(values: Any) -> list:
+    """One column as Python values: floats with None where not finite, NumPy scalars as Python."""
+    arr = np.asarray(values) if isinstance(values, np.ndarray) else None
+    if arr is not None and arr.dtype.kind == "f":
+        return _finite(arr)
+    if arr is not None and arr.dtype.kind in "iub":
+        return arr.tolist()
+    return [_py(v) for v in values]
+
+
 def frame_records(df: pd.DataFrame, index_name: str) -> list[dict[str, Any]]:
-    """A DataFrame as JSON records (index first), NaN/inf as null, NumPy scalars as Python."""
-    cols = [str(c) for c in df.columns]
-    rows = []
-    for idx, values in zip(df.index, df.itertuples(index=False, name=None)):
-        row = {index_name: _py(idx)}
-        row.update({c: _py(v) for c, v in zip(cols, values)})
-        rows.append(row)
-    return rows
+    """A DataFrame as JSON records (index first), NaN/inf as null, NumPy scalars as Python.
+
+    Column by column (vectorised): a backtest's metrics table is converted on the
+    replica's event loop, beside live requests.
+    """
+    keys = [index_name, *(str(c) for c in df.columns)]
+    columns = [_column(df.index.to_numpy()), *(_column(col.to_numpy()) for _, col in df.items())]
+    return [dict(zip(keys, row)) for row in zip(*columns)]
 
 
 def _equity(equity: Any, max_points: int) -> EquityCurve:

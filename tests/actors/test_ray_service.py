@@ -115,9 +115,12 @@ def test_live_router_goes_straight_to_workers_and_falls_back(service):
     np.testing.assert_allclose(res.result["rsi_14"].to_numpy(), want, rtol=1e-12)
     assert res.timings["tier"] == "primary"
     ray.get(coordinator.inject_fault.remote("simgpu-0", "fail_next_kernel", tenant="live", count=1))
-    res = run_sync(router, loop, "features", payload)
-    np.testing.assert_allclose(res.result["rsi_14"].to_numpy(), want, rtol=1e-12)
+    res = run_sync(router, loop, "features", {**payload, "window": 4})  # not in the worker's feature cache
+    np.testing.assert_allclose(res.result["rsi_14"].to_numpy(), want[-4:], rtol=1e-12)
     assert router.fallbacks == 1 and res.timings["tier"] in ("same_device", "cpu")
+    res = run_sync(router, loop, "features", payload)  # the coordinator path: the same answer
+    np.testing.assert_allclose(ray.get(coordinator.run_live.remote("features", payload)).result["rsi_14"].to_numpy(),
+                               res.result["rsi_14"].to_numpy(), rtol=0)
     with pytest.raises(KeyError):
         run_sync(router, loop, "features", {**payload, "dataset": "nope"})
     with pytest.raises(ValueError):
