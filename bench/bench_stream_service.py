@@ -274,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=TARGET_TICKS_PER_S, help="paced phase: total ticks/s")
     ap.add_argument("--format", choices=("binary", "json"), default="binary")
     ap.add_argument("--deflate", action="store_true", help="negotiate permessage-deflate (off by default)")
+    ap.add_argument("--via", choices=("both", "direct", "proxy"), default="both",
+                    help="WebSocket to the replica's own server (Serve direct ingress) and/or through the proxy")
     ap.add_argument("--cache-clients", type=int, default=16)
     ap.add_argument("--cache-requests", type=int, default=50)
     ap.add_argument("--cpu-workers", type=int, default=1)
@@ -306,7 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     service = start_service(settings, num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
     report["startup_s"] = time.perf_counter() - t0
-    url = service.url.replace("http://", "ws://") + "/v1/stream"
+    urls = {"proxy": service.url.replace("http://", "ws://") + "/v1/stream"}
+    direct = getattr(service, "direct_url", None)
+    if direct:
+        urls["direct"] = direct.replace("http://", "ws://").rstrip("/") + "/v1/stream"
+    report["urls"] = urls
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         conn.request("GET", "/v1/devices")
@@ -317,8 +323,9 @@ def main(argv: list[str] | None = None) -> int:
         print("devices:", ", ".join(f"{d['worker_id']}={d['label']}{' (simulated)' if d['simulated'] else ''}"
                                     for d in report["devices"]), flush=True)
 
-        async def ws_phases(n_symbols: int) -> dict[str, Any]:
-            run: dict[str, Any] = {"symbols_per_stream": n_symbols, "streams": args.streams}
+        async def ws_phases(via: str, n_symbols: int) -> dict[str, Any]:
+            url = urls[via]
+            run: dict[str, Any] = {"via": via, "symbols_per_stream": n_symbols, "streams": args.streams}
             symbols = list(panel.symbols[:n_symbols])
             last_close = panel.close[-1, :n_symbols]
             t = time.perf_counter()
@@ -326,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             run["open_s"] = time.perf_counter() - t
             conns = [ws for ws, _ in opened]
             run["stream_workers"] = sorted({o["worker_id"] for _, o in opened})
-            print(f"opened {len(conns)} streams x {len(symbols)} symbols in {run['open_s']:.1f} s on "
+            print(f"[{via}] opened {len(conns)} streams x {len(symbols)} symbols in {run['open_s']:.1f} s on "
                   f"{run['stream_workers']} ({args.format} frames)", flush=True)
             feeds = [Feed(symbols, last_close, start_s, seed=i, fmt=args.format) for i in range(len(conns))]
             await closed_loop(conns, feeds, min(2.0, args.duration))  # warm-up
@@ -348,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
                 await ws.close()
             return run
 
-        report["runs"] = [asyncio.run(ws_phases(n)) for n in args.symbols]
+        vias = [v for v in (("direct", "proxy") if args.via == "both" else (args.via,)) if v in urls]
+        report["runs"] = [asyncio.run(ws_phases(v, n)) for v in vias for n in args.symbols]
         before = worker_status(service.coordinator)
         cache = cache_workload("127.0.0.1", port, list(panel.symbols), args.cache_clients, args.cache_requests)
         after = worker_status(service.coordinator)
@@ -360,12 +368,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{ratio if ratio is None else f'{ratio:.1%}'}, latency p50 {cache['latency']['p50_ms']:.2f} ms "
               f"p99 {cache['latency']['p99_ms']:.2f} ms, {cache['errors']} errors", flush=True)
 
-        first = report["runs"][0]  # the headline: the first --symbols value
+        first = report["runs"][0]  # the headline: the first --symbols value (direct ingress when there is one)
         best = max(first["closed_loop"]["ticks_per_s"], first["paced"]["ticks_per_s"])
         p99 = first["paced"]["batch_latency"]["p99_ms"]
         report["targets"] = {
             "ticks_per_s": {"target": TARGET_TICKS_PER_S, "measured": best, "met": best >= TARGET_TICKS_PER_S,
-                            "symbols_per_stream": first["symbols_per_stream"]},
+                            "symbols_per_stream": first["symbols_per_stream"], "via": first["via"]},
             "p99_batch_latency_ms_paced": {"target": TARGET_P99_MS, "measured": p99, "met": p99 <= TARGET_P99_MS,
                                            "at_ticks_per_s": first["paced"]["ticks_per_s"]},
             "concurrent_streams": {"target": 100, "measured": args.streams,
