@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import platform
@@ -147,16 +148,29 @@ def direct_compute(panel: Any, symbols: list[str], n: int, warmup: int) -> dict[
     return out
 
 
-def features_body(symbols: list[str]) -> dict[str, Any]:
-    return {"dataset": "synthetic", "symbols": symbols, "window": 1, "indicators": FEATURE_INDICATORS}
+# Workers keep a feature cache: by default every measured request is a distinct one (RSI and
+# EMA periods walk through 100 x 100 combinations), so that the kernels really run.
+DISTINCT = {"on": True, "next": itertools.count()}
 
 
-def features_query(symbols: list[str]) -> str:
-    """The same request as GET /v1/features?... (no body: Serve's replica skips a call back to the proxy)."""
+def indicators() -> list[dict[str, Any]]:
+    if not DISTINCT["on"]:
+        return FEATURE_INDICATORS
+    i = next(DISTINCT["next"])
+    return [{"name": "rsi", "params": {"timeperiod": 2 + i % 100}},
+            {"name": "ema", "params": {"timeperiod": 2 + (i // 100) % 100}}]
+
+
+def features_body(symbols: list[str], specs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"dataset": "synthetic", "symbols": symbols, "window": 1, "indicators": specs or indicators()}
+
+
+def features_query(symbols: list[str], specs: list[dict[str, Any]] | None = None) -> str:
+    """The same request as GET /v1/features?... (no body: through the proxy, one call back to it less)."""
     from urllib.parse import urlencode  # noqa: PLC0415
 
     specs = [s["name"] + (":" + ",".join(f"{k}={v}" for k, v in s["params"].items()) if s["params"] else "")
-             for s in FEATURE_INDICATORS]
+             for s in (specs or indicators())]
     return "/v1/features?" + urlencode([("dataset", "synthetic"), ("symbols", ",".join(symbols)), ("window", 1),
                                         *[("indicator", x) for x in specs]])
 
@@ -193,8 +207,6 @@ def bench_layers(client: Http, proxy_client: Http, coordinator: Any, symbols: li
     the coordinator alone (run_live from this driver), the LiveRouter alone (from this driver)."""
     import ray  # noqa: PLC0415
 
-    body = features_body(symbols)
-    payload = {k: v for k, v in body.items()}
     health, health_proxy = [], []
     for i in range(warmup + n):
         wall, _ = timed(lambda: client.request("GET", "/healthz"))
@@ -204,11 +216,12 @@ def bench_layers(client: Http, proxy_client: Http, coordinator: Any, symbols: li
             health_proxy.append(wall_p)
     live, worker = [], []
     for i in range(warmup + n):
+        payload = features_body(symbols)
         wall, res = timed(lambda: ray.get(coordinator.run_live.remote("features", payload, "REALTIME", "live")))
         if i >= warmup:
             live.append(wall)
             worker.append(res.seconds)
-    routed = []
+    routed, routed_worker = [], []
     try:  # the replica's path: LiveRouter straight to a worker (actors.live_router)
         import asyncio  # noqa: PLC0415
 
@@ -216,15 +229,19 @@ def bench_layers(client: Http, proxy_client: Http, coordinator: Any, symbols: li
 
         router, loop = LiveRouter(coordinator), asyncio.new_event_loop()
         for i in range(warmup + n):
-            wall, _ = timed(lambda: run_sync(router, loop, "features", payload, "REALTIME", "live"))
+            payload = features_body(symbols)
+            wall, res = timed(lambda: run_sync(router, loop, "features", payload, "REALTIME", "live"))
             if i >= warmup:
                 routed.append(wall)
+                routed_worker.append(res.seconds)
         loop.close()
     except ImportError:
         pass
     return {"serve_trivial_route": summary(health), "serve_trivial_route_proxy": summary(health_proxy),
             "coordinator_run_live_from_driver": summary(live),
-            "live_router_from_driver": summary(routed), "worker_execute": summary(worker)}
+            "live_router_from_driver": summary(routed), "worker_execute": summary(worker),
+            "live_router_overhead_from_driver": summary([w - c for w, c in zip(routed, routed_worker)]),
+            "coordinator_run_live_overhead_from_driver": summary([w - c for w, c in zip(live, worker)])}
 
 
 def bench_load(host: str, port: int, symbols: list[str], n_backtests: int, stream_hz: float,
@@ -321,7 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--via", choices=("both", "direct", "proxy"), default="both",
                     help="ways into Serve measured idle (targets and load: direct ingress when the service has it)")
     ap.add_argument("--no-direct-ingress", action="store_true", help="start Serve without direct ingress")
+    ap.add_argument("--repeat-request", action="store_true",
+                    help="send one features request over and over (worker feature-cache hits after the first)")
     args = ap.parse_args(argv)
+    DISTINCT["on"] = not args.repeat_request
 
     storage = Path(tempfile.mkdtemp(prefix="rayquant-bench-"))
     port = free_port()
@@ -341,7 +361,10 @@ def main(argv: list[str] | None = None) -> int:
                  "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None},
         "dtype": "float64",
         "config": vars(args),
-        "features_request": {"POST": features_body(symbols), "GET": features_query(symbols)},
+        "features_request": {"POST": features_body(symbols, FEATURE_INDICATORS),
+                             "GET": features_query(symbols, FEATURE_INDICATORS),
+                             "distinct": ("RSI and EMA periods vary per request (worker feature-cache misses)"
+                                          if not args.repeat_request else None)},
     }
     t0 = time.perf_counter()
     service = start_service(settings, num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False,
@@ -409,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{fl['p50_ms']:.2f} ms p99 {fl['p99_ms']:.2f} ms, {load['n_feature_errors']} errors", flush=True)
 
         stream_idle = idle_get if args.stream_method == "GET" else idle
-        report["targets"] = {"entry": primary}
+        report["targets"] = {}
+        report["targets_entry"] = primary
         for name, res in (("POST", idle), ("GET", idle_get)):
             ov = res["overhead"]
             report["targets"][f"overhead_p50_ms_{name}"] = {"target": OVERHEAD_TARGET_P50_MS, "measured": ov["p50_ms"],

@@ -436,7 +436,7 @@ def build_router(config: ServeConfig) -> APIRouter:
     return router
 
 
-async def _features(svc: Service, body: FeaturesCreate, response: Response) -> FeaturesPublic:
+async def _features(svc: Service, body: FeaturesCreate, response: Response) -> FeaturesPublic | Response:
     started = time.perf_counter()
     config = svc.config
     priority = _priority(body.priority, config.live_priority, config.live_priorities, "live requests")
@@ -454,9 +454,19 @@ async def _features(svc: Service, body: FeaturesCreate, response: Response) -> F
                           backend=live.backend, simulated=bool(live.simulated), compute_s=live.seconds,
                           dataset=body.dataset, dataset_version=body.dataset_version)
     # Where the time went, for clients and benchmarks (W3C Server-Timing, milliseconds).
-    response.headers["Server-Timing"] = (f"app;dur={(time.perf_counter() - started) * 1e3:.3f}, "
-                                         f"live;dur={(t_done - t_live) * 1e3:.3f}, worker;dur={live.seconds * 1e3:.3f}")
-    return out
+    timing = (f"app;dur={(time.perf_counter() - started) * 1e3:.3f}, "
+              f"live;dur={(t_done - t_live) * 1e3:.3f}, worker;dur={live.seconds * 1e3:.3f}")
+    return json_response(out, {"Server-Timing": timing})
+
+
+def json_response(model: Any, headers: Optional[dict[str, str]] = None, status_code: int = 200) -> Response:
+    """A response model built (and validated) here, encoded once by pydantic.
+
+    Returned as is by a route, it skips FastAPI's second validation and encoding of
+    the same model (the live path's per-request cost); the JSON is the same.
+    """
+    return Response(content=model.model_dump_json(), media_type="application/json", headers=headers,
+                    status_code=status_code)
 
 
 def parse_indicator(text: str) -> dict[str, Any]:
@@ -643,4 +653,5 @@ def create_api(service: Service) -> FastAPI:
     return app
 
 
-__all__ = ["Service", "build_router", "create_api", "features_from_query", "frame_records", "parse_indicator", "readiness"]
+__all__ = ["Service", "build_router", "create_api", "features_from_query", "frame_records", "json_response",
+           "parse_indicator", "readiness"]
