@@ -101,31 +101,39 @@ class WorkerActorImpl:
         self._ensure_started()
         return self.worker.inject_fault(action, **kwargs)
 
-    # -- streams: state stays in this worker; `actors.stream_router` keeps them sticky --
+    # -- streams (REALTIME, in the live group): state stays in this worker; `actors.stream_router` keeps
+    # them sticky
+    @ray.method(concurrency_group=LIVE_GROUP)
     def open_stream(self, item: WorkItem, spec: Any, holder: list) -> dict[str, Any]:
         self._ensure_started()
         return self.worker.open_stream(item, spec, self._panel(item, holder))
 
+    @ray.method(concurrency_group=LIVE_GROUP)
     def push_ticks(self, stream_id: str, batch: Any, want_snapshot: bool = False) -> Any:
         self._ensure_started()
         return self.worker.push_ticks(stream_id, batch, want_snapshot)
 
+    @ray.method(concurrency_group=LIVE_GROUP)
     def push_many(self, pushes: list) -> list:
         self._ensure_started()
         return self.worker.push_many(pushes)
 
+    @ray.method(concurrency_group=LIVE_GROUP)
     def snapshot_stream(self, stream_id: str) -> Any:
         self._ensure_started()
         return self.worker.snapshot_stream(stream_id)
 
+    @ray.method(concurrency_group=LIVE_GROUP)
     def restore_stream(self, snap: Any) -> dict[str, Any]:
         self._ensure_started()
         return self.worker.restore_stream(snap)
 
+    @ray.method(concurrency_group=LIVE_GROUP)
     def close_stream(self, stream_id: str) -> dict[str, Any]:
         self._ensure_started()
         return self.worker.close_stream(stream_id)
 
+    @ray.method(concurrency_group=LIVE_GROUP)
     def stream_status(self, stream_id: str | None = None) -> dict[str, Any]:
         self._ensure_started()
         return self.worker.stream_status(stream_id)
