@@ -17,7 +17,8 @@ the packed-forest kernels against scikit-learn, and the fit the service runs.
    Serve proxy, and the replica's own direct-ingress address when the service
    has one): rows/s, p50/p99 latency, errors, mean X-Batch-Size.
 
-    python bench/bench_models.py --clients 1,4,8 --out bench/results/models_cpu_2core_run2.json
+    python bench/bench_models.py --clients 1,4,8 --rows-per-request 200,1000 \
+        --out bench/results/models_cpu_2core_run2.json
 """
 from __future__ import annotations
 
@@ -70,6 +71,8 @@ def client_loop(host: str, port: int, path: str, body: bytes, start_at: float, s
     headers = {"Content-Type": "application/json"}
     lat: list[float] = []
     batches: list[int] = []
+    app_ms: list[float] = []
+    predict_ms: list[float] = []
     errors = 0
     while time.time() < start_at:
         time.sleep(0.001)
@@ -82,6 +85,10 @@ def client_loop(host: str, port: int, path: str, body: bytes, start_at: float, s
             resp.read()
             status = resp.status
             batch = int(resp.getheader("X-Batch-Size") or 0)
+            for part in (resp.getheader("Server-Timing") or "").split(","):
+                name, _, dur = part.strip().partition(";dur=")
+                if name in ("app", "predict") and dur:
+                    (app_ms if name == "app" else predict_ms).append(float(dur))
         except (http.client.HTTPException, OSError):
             conn.close()
             conn = http.client.HTTPConnection(host, port, timeout=60)
@@ -93,7 +100,7 @@ def client_loop(host: str, port: int, path: str, body: bytes, start_at: float, s
         else:
             errors += 1
     conn.close()
-    return {"lat": lat, "batches": batches, "errors": errors}
+    return {"lat": lat, "batches": batches, "errors": errors, "app_ms": app_ms, "predict_ms": predict_ms}
 
 
 def load_phase(pool: Any, url: str, path: str, body: bytes, rows: int, clients: int, seconds: float) -> dict:
@@ -106,10 +113,14 @@ def load_phase(pool: Any, url: str, path: str, body: bytes, rows: int, clients: 
     parts = [f.result() for f in futures]
     lat = [v * 1e3 for p in parts for v in p["lat"]]
     batches = [b for p in parts for b in p["batches"]]
+    app_ms = [v for p in parts for v in p["app_ms"]]
+    predict_ms = [v for p in parts for v in p["predict_ms"]]
     return {"clients": clients, "rows_per_request": rows, "requests": len(lat),
             "errors": sum(p["errors"] for p in parts), "rows_per_s": len(lat) * rows / seconds,
             "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": max(lat) if lat else float("nan"),
             "mean_batch_size": float(np.mean(batches)) if batches else float("nan"),
+            # Server-Timing: time in the route (app) and waiting for the batched kernel call (predict)
+            "server_app_p50_ms": pct(app_ms, 50), "server_predict_p50_ms": pct(predict_ms, 50),
             "meets_target": bool(lat) and len(lat) * rows / seconds >= PREDICT_TARGET_ROWS_S
             and pct(lat, 99) <= PREDICT_TARGET_P99_MS}
 
@@ -184,7 +195,7 @@ def main() -> int:
     ap.add_argument("--clients", default="1,4,8", help="comma-separated client-process counts")
     ap.add_argument("--bodies", default="rows,ndarray", help="comma-separated body formats (rows, columns, ndarray)")
     ap.add_argument("--seconds", type=float, default=8.0, help="duration of each predict load phase")
-    ap.add_argument("--rows-per-request", type=int, default=200, help="feature rows in one predict request")
+    ap.add_argument("--rows-per-request", default="200", help="comma-separated rows in one predict request")
     ap.add_argument("--skip-http", action="store_true", help="kernels only")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -208,7 +219,8 @@ def main() -> int:
     t0 = time.perf_counter()
     ref = RandomForestRegressor(**params, n_jobs=-1, random_state=0).fit(data.X, data.y)
     out["sklearn_fit_s"] = time.perf_counter() - t0
-    out["kernels"] = kernel_section(ref, data.X, args.rows_per_request)
+    sizes = [int(r) for r in args.rows_per_request.split(",")]
+    out["kernels"] = kernel_section(ref, data.X, sizes[0])
     print("kernels:", json.dumps(out["kernels"]), flush=True)
     Path(args.out).write_text(json.dumps(out, indent=2, default=str))
     if args.skip_http:
@@ -216,6 +228,7 @@ def main() -> int:
 
     import multiprocessing  # noqa: PLC0415
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    from urllib.parse import urlparse  # noqa: PLC0415
 
     from bench.bench_service import Http  # noqa: PLC0415
 
@@ -228,8 +241,6 @@ def main() -> int:
     service = start_service(settings, include_dashboard=False, log_to_driver=False)
     pool = ProcessPoolExecutor(max(clients), mp_context=multiprocessing.get_context("spawn"))
     try:
-        from urllib.parse import urlparse  # noqa: PLC0415
-
         parsed = urlparse(service.url)
         client = Http(parsed.hostname, parsed.port)
         t0 = time.perf_counter()
@@ -249,28 +260,42 @@ def main() -> int:
                               "metrics": record.get("metrics")}
         print(f"service: train job {out['service_fit_s']:.1f} s ({out['service_fit']})", flush=True)
 
-        pick = np.random.default_rng(0).integers(0, data.n_rows, args.rows_per_request)
-        X = data.X[pick]
         urls = {"proxy": service.url}
         if getattr(service, "direct_url", None):
             urls["direct"] = service.direct_url
         path = "/v1/models/rf/predict"
+        X0 = data.X[:sizes[0]]
         for _ in range(5):  # model load + kernel compile happen here, not in the timed phases
-            client.request("POST", path, {"rows": X.tolist()})
+            client.request("POST", path, {"rows": X0.tolist()})
+        out["serve_floor_ms"] = {}  # GET /healthz one at a time: Serve's own cost per request
+        for where, url in urls.items():
+            parsed = urlparse(url)
+            floor = Http(parsed.hostname, parsed.port)
+            lat = []
+            for _ in range(100):
+                t = time.perf_counter()
+                floor.request("GET", "/healthz")
+                lat.append((time.perf_counter() - t) * 1e3)
+            floor.close()
+            out["serve_floor_ms"][where] = {"p50": pct(lat[10:], 50), "p99": pct(lat[10:], 99)}
+        print("serve floor:", out["serve_floor_ms"], flush=True)
         list(pool.map(time.sleep, [0.0] * max(clients)))  # start the client processes
         out["predict_http"] = []
         for where, url in urls.items():
-            for kind in args.bodies.split(","):
-                body_bytes = predict_body(X, kind)
-                for n in clients:
-                    res = {"address": where, "body": kind, "body_bytes": len(body_bytes),
-                           **load_phase(pool, url, path, body_bytes, len(X), n, args.seconds)}
-                    out["predict_http"].append(res)
-                    print("predict over HTTP:", json.dumps(res), flush=True)
-                    Path(args.out).write_text(json.dumps(out, indent=2, default=str))
+            for rows in sizes:
+                X = data.X[np.random.default_rng(rows).integers(0, data.n_rows, rows)]
+                for kind in args.bodies.split(","):
+                    body_bytes = predict_body(X, kind)
+                    for n in clients:
+                        res = {"address": where, "body": kind, "body_bytes": len(body_bytes),
+                               **load_phase(pool, url, path, body_bytes, len(X), n, args.seconds)}
+                        out["predict_http"].append(res)
+                        print("predict over HTTP:", json.dumps(res), flush=True)
+                        Path(args.out).write_text(json.dumps(out, indent=2, default=str))
         best = [r for r in out["predict_http"] if r["meets_target"]]
         out["target"] = {"rows_per_s": PREDICT_TARGET_ROWS_S, "p99_ms": PREDICT_TARGET_P99_MS,
-                         "met_by": [f"{r['address']}/{r['body']}/{r['clients']} clients" for r in best]}
+                         "met_by": [f"{r['address']}/{r['body']}/{r['rows_per_request']} rows/{r['clients']} clients"
+                                    for r in best]}
         print("target met by:", out["target"]["met_by"] or "none", flush=True)
     finally:
         pool.shutdown(cancel_futures=True)
