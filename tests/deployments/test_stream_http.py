@@ -262,6 +262,37 @@ def test_http_streams_and_ticks(client, market):
     client.delete("/v1/streams/http-2")
 
 
+# ------------------------------------------------------------------ priority
+def test_stream_batches_do_not_wait_for_a_running_research_chunk(service, market):
+    """Stream work is REALTIME in the live group: a research chunk slowed to 3 s per kernel on the
+    same worker does not hold it back."""
+    coord = service.coordinator
+    ws, opened = open_ws(service, symbols=market["symbols"][:2])
+    worker = opened["worker_id"]
+    ray.get(coord.inject_fault.remote(worker, "slow_down", seconds=3.0, tenant="research"))
+    bt = {"dataset": "synthetic", "strategy": "trend_following", "params": {"fast": 5, "slow": 20}}
+    job = ray.get(coord.submit.remote("backtest", bt, "LOW", "research"))
+    try:
+        deadline = time.time() + 60
+        while ray.get(coord.status.remote(job))["state"] != "running" and time.time() < deadline:
+            time.sleep(0.1)
+        status = ray.get(coord.status.remote(job))
+        assert status["state"] == "running" and status["device"] == "simgpu:0" == worker.replace("-", ":"), status
+        times = []
+        for k in range(5):
+            t0 = time.perf_counter()
+            ws.send(json.dumps(columns(market, k, cols=[0, 1])))
+            msg = recv(ws)
+            times.append(time.perf_counter() - t0)
+            expect(market, msg["features"], k, cols=[0, 1])
+        assert ray.get(coord.status.remote(job))["state"] == "running"  # the chunk was still in flight
+        assert max(times) < 1.5, times
+    finally:
+        ray.get(coord.inject_fault.remote(worker, "clear"))
+        ray.get(coord.cancel.remote(job))
+        ws.close()
+
+
 # ------------------------------------------------------------------ fault tolerance
 def test_worker_killed_mid_stream_resumes_without_drift(service, market):
     ws, opened = open_ws(service)
