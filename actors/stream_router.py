@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from actors.fallback import Attempt, WorkerView
@@ -73,6 +73,7 @@ class _Record:
     recoveries: int = 0
     history: list[Attempt] = field(default_factory=list)
     last_used: float = 0.0
+    last_symbols: tuple[str, ...] = ()
     meta: dict = field(default_factory=dict)  # the caller's own fields (e.g. the HTTP layer's time unit)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -262,6 +263,7 @@ class StreamRouter:
         async with rec.lock:
             if self._streams.get(stream_id) is not rec:
                 raise StreamNotFound(f"no stream {stream_id[:STREAM_ID_CHARS]!r}")
+            batch = self._intern(rec, batch)
             want = (rec.batches + 1) % self.config.snapshot_every == 0
             recovered = False
             for _ in range(self.config.max_recoveries + 1):
@@ -291,6 +293,15 @@ class StreamRouter:
         self.counts["batches"] += 1
         self.counts["ticks"] += len(batch)
         return RoutedPush(result, rec.view.worker_id, rec.tier.value, recovered, time.perf_counter() - started)
+
+    @staticmethod
+    def _intern(rec: _Record, batch: TickBatch) -> TickBatch:
+        """Share one symbol tuple between the logged batches of a feed that repeats its symbol list."""
+        for known in (rec.symbols, rec.last_symbols):
+            if batch.symbol is not known and batch.symbol == known:
+                return replace(batch, symbol=known)
+        rec.last_symbols = batch.symbol
+        return batch
 
     async def _recover(self, rec: _Record, exc: BaseException | None) -> None:
         """Restore the stream from its snapshot and replay the batches since: on the same worker
