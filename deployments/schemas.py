@@ -636,7 +636,7 @@ class StreamCreate(_Strict):
     """Open a stream: incremental indicators over a dataset's symbols, seeded from its history.
 
     `indicators` sets the streamed indicators' parameters (defaults: EMA 30, RSI 14,
-    MACD 12/26/9, ATR 14, SMA 30, rolling std 5 x 1.0); `outputs` picks which values
+    MACD 12/26/9, ATR 14, SMA 30, rolling std 5 x 1.0, ROC 10); `outputs` picks which values
     come back per tick. Tick times are numbers in `time_unit` since the epoch or
     ISO-8601 strings; each must be after the symbol's previous tick (the dataset's
     last bar at first).

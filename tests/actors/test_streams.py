@@ -33,7 +33,8 @@ def batch(panel):
     m, s, hist = ind.macd(c, CFG.macd_fast, CFG.macd_slow, CFG.macd_signal)
     return {"ema": ind.ema(c, CFG.ema_period), "rsi": ind.rsi(c, CFG.rsi_period), "macd": m, "macdsignal": s,
             "macdhist": hist, "atr": ind.atr(h, lo, c, CFG.atr_period), "obv": ind.obv(c, v),
-            "sma": ind.sma(c, CFG.sma_period), "rolling_std": ind.rolling_std(c, CFG.std_period, CFG.std_nbdev)}
+            "sma": ind.sma(c, CFG.sma_period), "rolling_std": ind.rolling_std(c, CFG.std_period, CFG.std_nbdev),
+            "roc": ind.roc(c, CFG.roc_period)}
 
 
 def history(panel):

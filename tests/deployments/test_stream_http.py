@@ -75,7 +75,8 @@ def market():
             "macd": m, "macdsignal": s, "macdhist": h,
             "atr": ind.atr(full["high"], full["low"], full["close"], cfg.atr_period),
             "obv": ind.obv(full["close"], full["volume"]), "sma": ind.sma(full["close"], cfg.sma_period),
-            "rolling_std": ind.rolling_std(full["close"], cfg.std_period, cfg.std_nbdev)}
+            "rolling_std": ind.rolling_std(full["close"], cfg.std_period, cfg.std_nbdev),
+            "roc": ind.roc(full["close"], cfg.roc_period)}
     return {"symbols": list(hist.symbols), "new": new, "times": times, "want": want}
 
 
