@@ -245,33 +245,39 @@ def bench_layers(client: Http, proxy_client: Http, coordinator: Any, symbols: li
 
 
 def bench_load(host: str, port: int, symbols: list[str], n_backtests: int, stream_hz: float,
-               assets: int, method: str = "GET") -> dict[str, Any]:
-    """n concurrent backtests (wait=true) plus a steady feature stream until they are done."""
+               assets: int, method: str = "GET", rounds: int = 1) -> dict[str, Any]:
+    """`rounds` bursts of n concurrent backtests (wait=true) plus a steady feature stream until they are done."""
     done = threading.Event()
     results: list[dict[str, Any]] = []
     lock = threading.Lock()
     start_gate = threading.Barrier(n_backtests + 1)
+    round_gate = threading.Barrier(n_backtests)
 
     def backtest(i: int) -> None:
         client = Http(host, port)
-        body = {"dataset": "synthetic", "strategy": "trend_following",
-                "params": {"fast": 5 + i % 10, "slow": 40 + 5 * i}, "fees": 0.0005 + 1e-6 * i}
         start_gate.wait()
-        try:
-            wall, (status, out) = timed(lambda: client.request("POST", "/v1/backtests?wait=true&timeout_s=600", body))
-            rec = {"status": status, "wall_s": wall, "state": (out or {}).get("state"),
-                   "device": (out or {}).get("device"), "tier": (out or {}).get("tier"),
-                   "queued_s": ((out or {}).get("timings") or {}).get("queued_s"),
-                   "error": (out or {}).get("error") if status == 200 else out}
-        except Exception as exc:  # noqa: BLE001 - recorded as a failure
-            rec = {"status": None, "wall_s": None, "state": None, "error": f"{type(exc).__name__}: {exc}"}
-        finally:
-            client.close()
-        with lock:
-            results.append(rec)
+        for r in range(rounds):
+            if r:
+                round_gate.wait()
+            body = {"dataset": "synthetic", "strategy": "trend_following",
+                    "params": {"fast": 5 + i % 10, "slow": 40 + 5 * i + r}, "fees": 0.0005 + 1e-6 * i}
+            try:
+                wall, (status, out) = timed(lambda: client.request("POST", "/v1/backtests?wait=true&timeout_s=600",
+                                                                   body))
+                rec = {"status": status, "wall_s": wall, "state": (out or {}).get("state"),
+                       "device": (out or {}).get("device"), "tier": (out or {}).get("tier"),
+                       "queued_s": ((out or {}).get("timings") or {}).get("queued_s"),
+                       "error": (out or {}).get("error") if status == 200 else out}
+            except Exception as exc:  # noqa: BLE001 - recorded as a failure
+                rec = {"status": None, "wall_s": None, "state": None, "error": f"{type(exc).__name__}: {exc}"}
+            with lock:
+                results.append(rec)
+        client.close()
 
     feature_walls: list[float] = []
     feature_errors: list[Any] = []
+
+    feature_timing: list[dict[str, float]] = []
 
     def stream() -> None:
         client = Http(host, port)
@@ -282,6 +288,7 @@ def bench_load(host: str, port: int, symbols: list[str], n_backtests: int, strea
                 wall, (status, out) = timed(lambda: feature_call(client, symbols, method))
                 if status == 200:
                     feature_walls.append(wall)
+                    feature_timing.append(client.last_timing)
                 else:
                     feature_errors.append({"status": status, "body": out})
             except Exception as exc:  # noqa: BLE001
@@ -290,6 +297,12 @@ def bench_load(host: str, port: int, symbols: list[str], n_backtests: int, strea
             time.sleep(max(0.0, next_at - time.perf_counter()))
         client.close()
 
+    # A service in steady state: one backtest first, so that first-use kernel compilation is not measured.
+    warm = Http(host, port)
+    warm_s, (warm_status, _) = timed(lambda: warm.request(
+        "POST", "/v1/backtests?wait=true&timeout_s=600",
+        {"dataset": "synthetic", "strategy": "trend_following", "params": {"fast": 4, "slow": 30}, "fees": 0.0004}))
+    warm.close()
     threads = [threading.Thread(target=backtest, args=(i,), daemon=True) for i in range(n_backtests)]
     streamer = threading.Thread(target=stream, daemon=True)
     for t in threads:
@@ -304,8 +317,11 @@ def bench_load(host: str, port: int, symbols: list[str], n_backtests: int, strea
     streamer.join()
     ok = [r for r in results if r["status"] == 200 and r["state"] == "succeeded"]
     return {
-        "backtests": n_backtests,
+        "backtests": n_backtests * rounds,
+        "concurrent_backtests": n_backtests,
+        "rounds": rounds,
         "backtest_assets": assets,
+        "warmup_backtest": {"status": warm_status, "wall_s": warm_s},
         "succeeded": len(ok),
         "failed": [r for r in results if r not in ok],
         "backtest_wall": summary([r["wall_s"] for r in ok]),
@@ -316,6 +332,12 @@ def bench_load(host: str, port: int, symbols: list[str], n_backtests: int, strea
         "feature_stream_hz": stream_hz,
         "feature_stream_method": method,
         "features_under_load": summary(feature_walls),
+        # Server-Timing of those requests: in the replica's handler, its live call, the worker's compute
+        "features_under_load_handler": summary([t.get("app", float("nan")) / 1e3 for t in feature_timing]),
+        "features_under_load_live_call": summary([t.get("live", float("nan")) / 1e3 for t in feature_timing]),
+        "features_under_load_worker": summary([t.get("worker", float("nan")) / 1e3 for t in feature_timing]),
+        "features_under_load_outside_handler": summary([w - t.get("app", float("nan")) / 1e3
+                                                        for w, t in zip(feature_walls, feature_timing)]),
         "feature_errors": feature_errors[:20],
         "n_feature_errors": len(feature_errors),
     }
@@ -330,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=1000, help="sequential feature requests measured")
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--backtests", type=int, default=20, help="concurrent backtests of the load phase")
+    ap.add_argument("--load-rounds", type=int, default=5,
+                    help="bursts of --backtests concurrent backtests, one after the other, under one feature stream")
     ap.add_argument("--stream-hz", type=float, default=50.0, help="feature requests per second during the load")
     ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
     ap.add_argument("--cpu-workers", type=int, default=1)
@@ -423,13 +447,18 @@ def main(argv: list[str] | None = None) -> int:
               f"from the driver {layers['live_router_from_driver']['p50_ms']:.2f} ms "
               f"(worker execute {layers['worker_execute']['p50_ms']:.2f} ms)", flush=True)
 
-        load = bench_load(host, port, symbols, args.backtests, args.stream_hz, args.assets, args.stream_method)
+        load = bench_load(host, port, symbols, args.backtests, args.stream_hz, args.assets, args.stream_method,
+                          args.load_rounds)
         load["entry"] = primary
         report["load"] = load
         fl = load["features_under_load"]
         print(f"load ({primary}): {load['succeeded']}/{load['backtests']} backtests succeeded in {load['elapsed_s']:.2f} s "
               f"on {load['devices_used']}; {fl['n']} feature requests ({args.stream_method}) under load p50 "
-              f"{fl['p50_ms']:.2f} ms p99 {fl['p99_ms']:.2f} ms, {load['n_feature_errors']} errors", flush=True)
+              f"{fl['p50_ms']:.2f} ms p99 {fl['p99_ms']:.2f} ms, {load['n_feature_errors']} errors; handler p99 "
+              f"{load['features_under_load_handler']['p99_ms']:.2f} ms (live call "
+              f"{load['features_under_load_live_call']['p99_ms']:.2f}, worker "
+              f"{load['features_under_load_worker']['p99_ms']:.2f}), outside the handler p99 "
+              f"{load['features_under_load_outside_handler']['p99_ms']:.2f} ms", flush=True)
 
         stream_idle = idle_get if args.stream_method == "GET" else idle
         report["targets"] = {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 from typing import Any, Optional
 
@@ -44,7 +45,11 @@ class RayQuantIngress:
     """One HTTP replica: a coordinator handle and the FastAPI app of `deployments.routes`."""
 
     def __init__(self, settings: Settings) -> None:
-        from actors.ray_wrappers import get_or_create_coordinator  # noqa: PLC0415
+        from actors.ray_wrappers import WORKER_GIL_SWITCH_INTERVAL_S, get_or_create_coordinator  # noqa: PLC0415
+
+        # The event loop (HTTP and live requests) waits at most this long for the GIL held by a
+        # thread that converts a research result (CPython's default is 5 ms).
+        sys.setswitchinterval(WORKER_GIL_SWITCH_INTERVAL_S)
 
         self.settings = settings
         self.config = settings.serve

@@ -11,7 +11,7 @@ import io
 import math
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Callable, Literal, Optional
 
 import numpy as np
 import pandas as pd
@@ -315,9 +315,14 @@ def build_router(config: ServeConfig) -> APIRouter:
                               wait: WaitFlag = False, timeout_s: WaitTimeout = None) -> BacktestPublic:
         status, result = await _submit(svc, principal, "backtest", body, response, wait, timeout_s)
         out = BacktestPublic(**status)
-        if result is not None:
+        if result is None:
+            return out
+
+        def build() -> BacktestPublic:
             out.result = backtest_result(status["job_id"], result, svc.config)
-        return out
+            return out
+
+        return await encoded_off_loop(build, response)
 
     @router.get("/backtests/{job_id}", response_model=JobPublic, tags=["backtests"],
                 summary="A backtest's state, progress, device and tier")
@@ -330,7 +335,8 @@ def build_router(config: ServeConfig) -> APIRouter:
         status = await _owned_status(svc, principal, job_id, "backtest")
         if status["state"] != "succeeded":
             raise _result_conflict(status)
-        return backtest_result(job_id, await svc.call("result", job_id), svc.config)
+        result = await svc.call("result", job_id)
+        return await encoded_off_loop(lambda: backtest_result(job_id, result, svc.config))
 
     @router.delete("/backtests/{job_id}", response_model=JobPublic, tags=["backtests"],
                    summary="Cancel a backtest (409 when it already succeeded or failed)")
@@ -349,9 +355,14 @@ def build_router(config: ServeConfig) -> APIRouter:
                            "grid")
         status, result = await _submit(svc, principal, "sweep", body, response, wait, timeout_s)
         out = SweepPublic(**status)
-        if result is not None:
+        if result is None:
+            return out
+
+        def build() -> SweepPublic:
             out.result = sweep_result(status["job_id"], result, 0, svc.config.result_row_limit)
-        return out
+            return out
+
+        return await encoded_off_loop(build, response)
 
     @router.get("/sweeps/{job_id}", response_model=JobPublic, tags=["sweeps"],
                 summary="A sweep's state, progress, device and tier")
@@ -368,7 +379,7 @@ def build_router(config: ServeConfig) -> APIRouter:
         if status["state"] != "succeeded":
             raise _result_conflict(status)
         result = await svc.call("result", job_id)
-        return sweep_result(job_id, result, offset, limit or svc.config.result_row_limit)
+        return await encoded_off_loop(lambda: sweep_result(job_id, result, offset, limit or svc.config.result_row_limit))
 
     @router.delete("/sweeps/{job_id}", response_model=JobPublic, tags=["sweeps"],
                    summary="Cancel a sweep (409 when it already succeeded or failed)")
@@ -457,6 +468,20 @@ async def _features(svc: Service, body: FeaturesCreate, response: Response) -> F
     timing = (f"app;dur={(time.perf_counter() - started) * 1e3:.3f}, "
               f"live;dur={(t_done - t_live) * 1e3:.3f}, worker;dur={live.seconds * 1e3:.3f}")
     return json_response(out, {"Server-Timing": timing})
+
+
+async def encoded_off_loop(build: Callable[[], Any], response: Optional[Response] = None) -> Response:
+    """Build a large response model and encode it in a thread, with `response`'s status and headers.
+
+    A backtest's or sweep's result costs milliseconds to convert; the replica's event
+    loop, which live requests share, only awaits it (20 results at once stayed ~40 ms
+    in front of a features request when converted on the loop).
+    """
+    content = await asyncio.to_thread(lambda: build().model_dump_json())
+    status = response.status_code if response is not None and response.status_code else 200
+    headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")} \
+        if response is not None else None
+    return Response(content=content, media_type="application/json", status_code=status, headers=headers)
 
 
 def json_response(model: Any, headers: Optional[dict[str, str]] = None, status_code: int = 200) -> Response:
