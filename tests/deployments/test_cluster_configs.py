@@ -135,6 +135,15 @@ def test_cluster_yaml_start_commands(prepared, monkeypatch):
     assert str(settings.storage_dir) == exported["RAYQUANT_STORAGE_DIR"]
 
 
+def test_cluster_yaml_turns_on_serve_direct_ingress_on_every_node(prepared):
+    from deployments.service import DIRECT_INGRESS_ENV  # noqa: PLC0415
+
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        command = " ".join(prepared[key])
+        exported = dict(re.findall(r"(RAY_SERVE_[A-Z_]+)=(\S+?)[;\s]", command))
+        assert exported == DIRECT_INGRESS_ENV, key
+
+
 # ------------------------------------------------------------- rayservice.yaml
 QUANTITY = {"type": ["string", "integer"], "pattern": r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"}
 GPU_COUNT = {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^[1-9][0-9]*$"}]}
