@@ -217,6 +217,10 @@ def _check(resp: Any, what: str) -> Any:
 DEMO_METRICS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "n_trades", "win_rate", "exposure")
 
 
+DEMO_TICKS = 5  # tick batches the demo pushes through a stream
+DEMO_TICK_SEED = 7
+
+
 def run_demo_requests(base_url: str, *, symbols: int = 5, dataset: str = "synthetic",
                       out: Any = sys.stdout, timeout_s: float = 300.0) -> dict[str, Any]:
     """Drive the HTTP API like a client: a backtest, a sweep and live features; print readable tables."""
@@ -270,6 +274,7 @@ def run_demo_requests(base_url: str, *, symbols: int = 5, dataset: str = "synthe
             {"name": "rsi", "params": {"timeperiod": 14}, "label": "rsi"},
             {"name": "macd"},
             {"name": "bbands", "params": {"timeperiod": 20}, "label": "bb20"},
+            {"name": "sma", "params": {"timeperiod": 1}, "label": "close"},
         ]}
         t0 = time.perf_counter()
         ft = _check(http.post("/v1/features", json=body), "POST /v1/features")
@@ -280,7 +285,36 @@ def run_demo_requests(base_url: str, *, symbols: int = 5, dataset: str = "synthe
             f"(round trip {wall * 1e3:.1f} ms, priority {ft['priority']})")
         say(_table(latest, ["symbol", "rsi", "macd.macd", "macd.macdsignal", "bb20.upperband", "bb20.lowerband"],
                    "symbol"))
-        return {"backtest": bt, "sweep": sw, "features": ft, "devices": devices}
+        stream = _demo_stream(http, say, dataset, ft, latest)
+        return {"backtest": bt, "sweep": sw, "features": ft, "devices": devices, "stream": stream}
+
+
+def _demo_stream(http: Any, say: Any, dataset: str, ft: dict[str, Any], latest: list[dict[str, Any]]) -> dict:
+    """Open a stream over the features' symbols and push a few ticks after the last bar (POST /v1/ticks)."""
+    symbols = [row["symbol"] for row in latest]
+    closes = np.array([row["close"] for row in latest], dtype=float)
+    start = pd.Timestamp(ft["timestamps"][-1])
+    say(f"\n== POST /v1/ticks: a live stream over {len(symbols)} symbols, {DEMO_TICKS} ticks after the last bar ==")
+    rng = np.random.default_rng(DEMO_TICK_SEED)
+    stream_id, answer = None, None
+    t0 = time.perf_counter()
+    for k in range(1, DEMO_TICKS + 1):
+        closes = closes * np.exp(rng.normal(0.0, 0.01, closes.size))
+        ticks = {"symbol": symbols, "time": [(start + pd.Timedelta(minutes=k)).isoformat()] * len(symbols),
+                 "high": (closes * 1.002).tolist(), "low": (closes * 0.998).tolist(), "close": closes.tolist(),
+                 "volume": [1e6] * len(symbols)}
+        body = {"stream_id": stream_id, "ticks": ticks} if stream_id else \
+            {"open": {"dataset": dataset, "symbols": symbols}, "ticks": ticks}
+        answer = _check(http.post("/v1/ticks", json=body), "POST /v1/ticks")
+        stream_id = answer["stream_id"]
+    wall = time.perf_counter() - t0
+    say(f"stream {stream_id} on {answer['worker_id']} (tier {answer['tier']}): {DEMO_TICKS} batches in "
+        f"{wall * 1e3:.1f} ms; features after the last tick:")
+    feats = answer["features"]
+    say(_table([{"symbol": s, **{name: feats[name][j] for name in feats}} for j, s in enumerate(symbols)],
+               ["symbol", "ema", "rsi", "macd", "atr", "sma", "roc"], "symbol"))
+    _check(http.delete(f"/v1/streams/{stream_id}"), f"DELETE /v1/streams/{stream_id}")
+    return answer
 
 
 def _upload(base_url: str, path: Path, name: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def test_rayquant_demo_runs_to_completion(tmp_path):
     out = proc.stdout
     assert proc.returncode == 0, f"rc={proc.returncode}\nstdout:\n{out[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
     for needle in ("API docs:", "/docs", "Ray dashboard:", "POST /v1/backtests?wait=true", "portfolio",
-                   "POST /v1/sweeps?wait=true", "sharpe", "POST /v1/features", "rsi", "demo finished", "done"):
+                   "POST /v1/sweeps?wait=true", "sharpe", "POST /v1/features", "rsi", "POST /v1/ticks", "roc", "demo finished", "done"):
         assert needle in out, f"{needle!r} missing from the demo output:\n{out[-4000:]}"
     assert "Traceback" not in out
     assert (tmp_path / "storage" / "jobs.sqlite3").exists()  # it really went through the coordinator's journal
