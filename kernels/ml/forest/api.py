@@ -33,7 +33,7 @@ import numpy as np
 from kernels.backend import is_gpu_array, resolve_backend
 from kernels.ml.forest import cpu
 
-PARALLEL_MIN_ROWS = 2_048  # batches from this size use Numba's threads when parallel=None (8+ row blocks)
+PARALLEL_MIN_ROWS = 512  # batches from this size use Numba's threads when parallel=None (8+ row blocks)
 MAX_NODES = 2**31 - 1  # int32 node indices
 
 FOREST, BOOSTING = "forest", "boosting"

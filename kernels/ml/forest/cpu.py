@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 LANES = 8  # rows that descend a tree in lockstep
-ROW_BLOCK = 256  # rows per task of the parallel kernel (each task walks every tree)
+ROW_BLOCK = 64  # rows per task of the parallel kernel (each task walks every tree)
 FEATURE_MASK = 0x7FFFFFFF  # feature index bits of nodes[:, 0]; the sign bit is MISSING_LEFT
 
 
