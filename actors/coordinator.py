@@ -17,7 +17,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from actors import codecs
 from actors.config import CoordinatorConfig
@@ -291,10 +291,36 @@ class Coordinator:
 
     async def result(self, job_id: str) -> Any:
         """The job's result object (host data), loaded from the result store."""
+        return self._load_result(self._succeeded(job_id))
+
+    async def result_as(self, job_id: str, convert: Callable[[dict[str, Any], Any], Any]) -> Any:
+        """`convert(status, result)` of a succeeded job, loaded and converted in a thread.
+
+        For callers that want a large result in another form (the HTTP replica: its JSON
+        bytes): the conversion runs where the result is stored, off this event loop, and
+        only its output travels (the replica's event loop, which live requests share,
+        never deserialises or converts a research result).
+        """
+        record = self._succeeded(job_id)
+        return await asyncio.to_thread(lambda: convert(record.to_public(), self._load_result(record)))
+
+    async def wait_result(self, job_id: str, timeout_s: float,
+                          convert: Callable[[dict[str, Any], Any], Any]) -> tuple[dict[str, Any], Any]:
+        """`wait`, then `(status, convert(status, result))` when the job succeeded, else `(status, None)`."""
+        status = await self.wait(job_id, timeout_s)
+        if status["state"] != JobState.SUCCEEDED.value:
+            return status, None
+        record = self._record(job_id)
+        return status, await asyncio.to_thread(lambda: convert(status, self._load_result(record)))
+
+    def _succeeded(self, job_id: str) -> JobRecord:
         record = self._record(job_id)
         if record.state is not JobState.SUCCEEDED:
             raise JobNotReady(f"job {job_id} is {record.state.value}" + (f": {record.error}" if record.error else ""))
-        return codecs.decode(self.store.load_result(record.result_path or job_id))
+        return record
+
+    def _load_result(self, record: JobRecord) -> Any:
+        return codecs.decode(self.store.load_result(record.result_path or record.job_id))
 
     async def wait(self, job_id: str, timeout_s: float) -> dict[str, Any]:
         """Status once the job is terminal or the timeout passes."""

@@ -254,6 +254,16 @@ class CoordinatorActorImpl:
         await self._ensure_started()
         return await self.core.result(job_id)
 
+    async def result_as(self, job_id: str, convert: Any) -> Any:
+        """`convert(status, result)` of a succeeded job, run in this process (only its output travels)."""
+        await self._ensure_started()
+        return await self.core.result_as(job_id, convert)
+
+    async def wait_result(self, job_id: str, timeout_s: float, convert: Any) -> tuple[dict[str, Any], Any]:
+        """`wait`, then the succeeded job's `convert(status, result)` (see `Coordinator.wait_result`)."""
+        await self._ensure_started()
+        return await self.core.wait_result(job_id, timeout_s, convert)
+
     async def cancel(self, job_id: str) -> dict[str, Any]:
         await self._ensure_started()
         return await self.core.cancel(job_id)

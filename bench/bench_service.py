@@ -244,6 +244,36 @@ def bench_layers(client: Http, proxy_client: Http, coordinator: Any, symbols: li
             "coordinator_run_live_overhead_from_driver": summary([w - c for w, c in zip(live, worker)])}
 
 
+def ray_processes() -> dict[int, tuple[str, float]]:
+    """{pid: (role, CPU seconds so far)} of the Ray actor processes this process started (titles "ray::Class...")."""
+    try:
+        import psutil  # noqa: PLC0415 - a Ray dependency
+    except ImportError:
+        return {}
+    me = os.getpid()
+    out: dict[int, tuple[str, float]] = {}
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            title = " ".join(proc.info["cmdline"] or [])
+            if not title.startswith("ray::") or all(p.pid != me for p in proc.parents()):
+                continue  # not an actor, or another Ray's (other benchmarks or tests on this machine)
+            role = title[5:].split(".")[0].split()[0] or "idle"
+            times = proc.cpu_times()
+            out[proc.info["pid"]] = (role, times.user + times.system)
+        except Exception:  # noqa: BLE001 - a process that went away
+            continue
+    return out
+
+
+def cpu_by_role(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds each role's processes used between two `ray_processes` snapshots (role as named before)."""
+    out: dict[str, float] = {}
+    for pid, (role, cpu) in after.items():
+        name = before.get(pid, (role, 0.0))[0]
+        out[name] = round(out.get(name, 0.0) + cpu - before.get(pid, (role, 0.0))[1], 3)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 def bench_load(host: str, port: int, symbols: list[str], n_backtests: int, stream_hz: float,
                assets: int, method: str = "GET", rounds: int = 1) -> dict[str, Any]:
     """`rounds` bursts of n concurrent backtests (wait=true) plus a steady feature stream until they are done."""
@@ -308,11 +338,14 @@ def bench_load(host: str, port: int, symbols: list[str], n_backtests: int, strea
     for t in threads:
         t.start()
     streamer.start()
+    load_average = os.getloadavg() if hasattr(os, "getloadavg") else None
+    procs = ray_processes()
     t0 = time.perf_counter()
     start_gate.wait()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
+    cpu = cpu_by_role(procs, ray_processes())
     done.set()
     streamer.join()
     ok = [r for r in results if r["status"] == 200 and r["state"] == "succeeded"]
@@ -329,6 +362,10 @@ def bench_load(host: str, port: int, symbols: list[str], n_backtests: int, strea
         "devices_used": sorted({str(r["device"]) for r in ok}),
         "tiers": sorted({str(r["tier"]) for r in ok}),
         "elapsed_s": elapsed,
+        "load_average_at_start": load_average,
+        # CPU seconds of the Ray processes during the bursts, by role (the replica's share is time its
+        # event loop, which the feature requests need, spent on research requests)
+        "cpu_s_by_process": cpu,
         "feature_stream_hz": stream_hz,
         "feature_stream_method": method,
         "features_under_load": summary(feature_walls),

@@ -7,11 +7,12 @@ aliases, so the same routes run in the Serve replica and in plain tests.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import math
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import numpy as np
 import pandas as pd
@@ -163,8 +164,7 @@ def _column(values: Any) -> list:
 def frame_records(df: pd.DataFrame, index_name: str) -> list[dict[str, Any]]:
     """A DataFrame as JSON records (index first), NaN/inf as null, NumPy scalars as Python.
 
-    Column by column (vectorised): a backtest's metrics table is converted on the
-    replica's event loop, beside live requests.
+    Column by column (vectorised): a sweep's tables can have thousands of rows.
     """
     keys = [index_name, *(str(c) for c in df.columns)]
     columns = [_column(df.index.to_numpy()), *(_column(col.to_numpy()) for _, col in df.items())]
@@ -181,7 +181,7 @@ def _equity(equity: Any, max_points: int) -> EquityCurve:
     return EquityCurve(n_bars=n, stride=stride, bar=bars, equity=_finite(values[bars]) if n else [])
 
 
-def backtest_result(job_id: str, result: Any, config: ServeConfig) -> BacktestResultPublic:
+def backtest_result(job_id: str, result: Any, equity_max_points: int) -> BacktestResultPublic:
     metrics = result.metrics
     portfolio = metrics.loc["portfolio"] if "portfolio" in metrics.index else metrics.iloc[-1]
     return BacktestResultPublic(
@@ -194,7 +194,7 @@ def backtest_result(job_id: str, result: Any, config: ServeConfig) -> BacktestRe
         symbols=[str(s) for s in result.symbols],
         metrics=frame_records(metrics, "symbol"),
         portfolio={str(k): _py(v) for k, v in portfolio.items()},
-        equity_curve=_equity(result.portfolio_equity, config.equity_max_points),
+        equity_curve=_equity(result.portfolio_equity, equity_max_points),
     )
 
 
@@ -215,6 +215,31 @@ def sweep_result(job_id: str, result: Any, offset: int, limit: int) -> SweepResu
         limit=limit,
         truncated=offset + len(page) < len(table),
     )
+
+
+def encode_job(kind: str, equity_max_points: int, row_limit: int, status: dict[str, Any], result: Any) -> bytes:
+    """A finished backtest's or sweep's response (status, links and result) as JSON bytes.
+
+    Runs in the coordinator's process (`wait_result`, as a `functools.partial`), beside
+    the stored result: the replica's event loop, which live requests share, receives
+    bytes, never the result object (20 results of a burst once kept features requests
+    waiting there for tens of ms: deserialising, converting, encoding).
+    """
+    if kind == "backtest":
+        backtest = BacktestPublic(**_public(status))
+        backtest.result = backtest_result(status["job_id"], result, equity_max_points)
+        return backtest.model_dump_json().encode()
+    sweep = SweepPublic(**_public(status))
+    sweep.result = sweep_result(status["job_id"], result, 0, row_limit)
+    return sweep.model_dump_json().encode()
+
+
+def encode_result(kind: str, equity_max_points: int, offset: int, limit: int, status: dict[str, Any],
+                  result: Any) -> bytes:
+    """`GET /{kind}s/{id}/result`'s body as JSON bytes (in the coordinator's process, `result_as`)."""
+    if kind == "backtest":
+        return backtest_result(status["job_id"], result, equity_max_points).model_dump_json().encode()
+    return sweep_result(status["job_id"], result, offset, limit).model_dump_json().encode()
 
 
 def feature_arrays(result: Any) -> tuple[np.ndarray, list[str], dict[str, np.ndarray]]:
@@ -266,7 +291,9 @@ def _result_conflict(status: dict[str, Any]) -> ApiError:
 
 
 async def _submit(svc: Service, principal: Principal, kind: str, body: Any, response: Response, wait: bool,
-                  timeout_s: Optional[float]) -> tuple[dict[str, Any], Any]:
+                  timeout_s: Optional[float]) -> tuple[dict[str, Any], Optional[bytes]]:
+    """Submit a job; with `wait`, wait for it: (status, None), or (status, the whole response's JSON bytes
+    from `encode_job`) when it succeeded."""
     config = svc.config
     priority = _priority(body.priority, config.research_priority, config.research_priorities, "research jobs")
     _check_symbols_limit(body.symbols, config)
@@ -279,12 +306,14 @@ async def _submit(svc: Service, principal: Principal, kind: str, body: Any, resp
         response.status_code = 202
         return _public(await svc.call("status", job_id)), None
     limit = timeout_s if timeout_s is not None else config.wait_timeout_s
-    status = await svc.call("wait", job_id, limit, timeout_s=limit + config.coordinator_timeout_s)
-    if status["state"] != "succeeded":
+    convert = functools.partial(encode_job, kind, config.equity_max_points, config.result_row_limit)
+    status, encoded = await svc.call("wait_result", job_id, limit, convert,
+                                     timeout_s=limit + config.coordinator_timeout_s)
+    if encoded is None:
         response.status_code = 200 if status["state"] in ("failed", "cancelled") else 202
         return _public(status), None
     response.status_code = 200
-    return _public(status), await svc.call("result", job_id)
+    return _public(status), encoded
 
 
 WaitFlag = Annotated[bool, Query(description="wait for the result and return it")]
@@ -313,16 +342,8 @@ def build_router(config: ServeConfig) -> APIRouter:
                  summary="Submit a backtest (LOW by default); wait=true returns its result")
     async def create_backtest(body: BacktestCreate, svc: ServiceDep, principal: PrincipalDep, response: Response,
                               wait: WaitFlag = False, timeout_s: WaitTimeout = None) -> BacktestPublic:
-        status, result = await _submit(svc, principal, "backtest", body, response, wait, timeout_s)
-        out = BacktestPublic(**status)
-        if result is None:
-            return out
-
-        def build() -> BacktestPublic:
-            out.result = backtest_result(status["job_id"], result, svc.config)
-            return out
-
-        return await encoded_off_loop(build, response)
+        status, encoded = await _submit(svc, principal, "backtest", body, response, wait, timeout_s)
+        return BacktestPublic(**status) if encoded is None else encoded_response(encoded, response)
 
     @router.get("/backtests/{job_id}", response_model=JobPublic, tags=["backtests"],
                 summary="A backtest's state, progress, device and tier")
@@ -335,8 +356,8 @@ def build_router(config: ServeConfig) -> APIRouter:
         status = await _owned_status(svc, principal, job_id, "backtest")
         if status["state"] != "succeeded":
             raise _result_conflict(status)
-        result = await svc.call("result", job_id)
-        return await encoded_off_loop(lambda: backtest_result(job_id, result, svc.config))
+        return encoded_response(await svc.call("result_as", job_id, functools.partial(
+            encode_result, "backtest", svc.config.equity_max_points, 0, 0)))
 
     @router.delete("/backtests/{job_id}", response_model=JobPublic, tags=["backtests"],
                    summary="Cancel a backtest (409 when it already succeeded or failed)")
@@ -353,16 +374,8 @@ def build_router(config: ServeConfig) -> APIRouter:
             raise ApiError(413, "grid_too_large",
                            f"the grid has {n} combinations, over the limit of {svc.config.max_sweep_combinations}",
                            "grid")
-        status, result = await _submit(svc, principal, "sweep", body, response, wait, timeout_s)
-        out = SweepPublic(**status)
-        if result is None:
-            return out
-
-        def build() -> SweepPublic:
-            out.result = sweep_result(status["job_id"], result, 0, svc.config.result_row_limit)
-            return out
-
-        return await encoded_off_loop(build, response)
+        status, encoded = await _submit(svc, principal, "sweep", body, response, wait, timeout_s)
+        return SweepPublic(**status) if encoded is None else encoded_response(encoded, response)
 
     @router.get("/sweeps/{job_id}", response_model=JobPublic, tags=["sweeps"],
                 summary="A sweep's state, progress, device and tier")
@@ -378,8 +391,8 @@ def build_router(config: ServeConfig) -> APIRouter:
         status = await _owned_status(svc, principal, job_id, "sweep")
         if status["state"] != "succeeded":
             raise _result_conflict(status)
-        result = await svc.call("result", job_id)
-        return await encoded_off_loop(lambda: sweep_result(job_id, result, offset, limit or svc.config.result_row_limit))
+        return encoded_response(await svc.call("result_as", job_id, functools.partial(
+            encode_result, "sweep", svc.config.equity_max_points, offset, limit or svc.config.result_row_limit)))
 
     @router.delete("/sweeps/{job_id}", response_model=JobPublic, tags=["sweeps"],
                    summary="Cancel a sweep (409 when it already succeeded or failed)")
@@ -470,14 +483,12 @@ async def _features(svc: Service, body: FeaturesCreate, response: Response) -> F
     return json_response(out, {"Server-Timing": timing})
 
 
-async def encoded_off_loop(build: Callable[[], Any], response: Optional[Response] = None) -> Response:
-    """Build a large response model and encode it in a thread, with `response`'s status and headers.
+def encoded_response(content: bytes | str, response: Optional[Response] = None) -> Response:
+    """JSON encoded elsewhere, returned as is with `response`'s status and headers (e.g. Location).
 
-    A backtest's or sweep's result costs milliseconds to convert; the replica's event
-    loop, which live requests share, only awaits it (20 results at once stayed ~40 ms
-    in front of a features request when converted on the loop).
+    Research results are converted and encoded in the coordinator's process (`encode_job`,
+    `encode_result`): the replica's event loop, which live requests share, only passes bytes on.
     """
-    content = await asyncio.to_thread(lambda: build().model_dump_json())
     status = response.status_code if response is not None and response.status_code else 200
     headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")} \
         if response is not None else None

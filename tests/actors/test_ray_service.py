@@ -73,6 +73,33 @@ def test_backtest_job_through_ray_actors(service):
     assert sim and all(d["device"]["simulated"] for d in sim)
 
 
+def test_results_converted_in_the_coordinators_process(service):
+    """wait_result / result_as: the coordinator converts a stored result (the HTTP replica gets JSON bytes)."""
+    import functools  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from deployments.routes import encode_job, encode_result  # noqa: PLC0415
+
+    _, coordinator, _ = service
+    job_id = ray.get(coordinator.submit.remote("backtest", {**BT, "fees": 0.003}, "LOW", "carol"))
+    status, body = ray.get(coordinator.wait_result.remote(job_id, 240.0,
+                                                          functools.partial(encode_job, "backtest", 50, 100)))
+    assert status["state"] == "succeeded", status
+    out = json.loads(body)
+    assert out["job_id"] == job_id and out["state"] == "succeeded" and out["links"]["result"].endswith("/result")
+    exp = run(synthetic_panel(12, 400, seed=0), "trend_following", {"fast": 5, "slow": 20}, fees=0.003,
+              backend="cpu").metrics
+    got = pd.DataFrame(out["result"]["metrics"]).set_index("symbol")[list(exp.columns)].astype(float)
+    pd.testing.assert_frame_equal(got, exp.astype(float), rtol=1e-9, check_names=False)
+    alone = ray.get(coordinator.result_as.remote(job_id, functools.partial(encode_result, "backtest", 50, 0, 0)))
+    assert json.loads(alone) == out["result"]
+    # Not finished within the wait: the status only, nothing converted.
+    slow = ray.get(coordinator.submit.remote("backtest", {**BT, "fees": 0.004}, "LOW", "carol"))
+    status, body = ray.get(coordinator.wait_result.remote(slow, 0.0, functools.partial(encode_job, "backtest", 50, 100)))
+    assert body is None and status["state"] in ("queued", "running"), status
+    assert wait(coordinator, slow)["state"] == "succeeded"
+
+
 def test_worker_killed_mid_job_loses_nothing(service):
     _, coordinator, _ = service
     handle = ray.get(coordinator.worker_handle.remote("simgpu-0"))
