@@ -62,6 +62,8 @@ SERVE_EQUITY_MAX_POINTS = 5_000  # equity-curve points per backtest result (stri
 SERVE_STARTUP_TIMEOUT_S = 600.0  # Ray + coordinator + worker prewarm + Serve
 SERVE_READY_POLL_S = 0.25  # start-up: interval between /readyz probes
 SERVE_UNAVAILABLE_RETRY_AFTER_S = 5  # Retry-After of a 503 (no capacity, coordinator unavailable)
+SERVE_PREDICT_MAX_BATCH_SIZE = 64  # predict requests gathered into one @serve.batch call
+SERVE_PREDICT_BATCH_WAIT_S = 0.0  # no fill wait: the next batch forms while one runs
 
 # Streaming features (WS /v1/stream, POST /v1/ticks) and the workers' feature cache.
 STREAM_IDLE_TIMEOUT_S = 600.0  # a stream with no tick for this long is evicted (worker and router)
@@ -116,6 +118,8 @@ class ServeConfig:
     startup_timeout_s: float = SERVE_STARTUP_TIMEOUT_S
     ready_poll_s: float = SERVE_READY_POLL_S
     unavailable_retry_after_s: int = SERVE_UNAVAILABLE_RETRY_AFTER_S
+    predict_max_batch_size: int = SERVE_PREDICT_MAX_BATCH_SIZE
+    predict_batch_wait_s: float = SERVE_PREDICT_BATCH_WAIT_S
 
     def __post_init__(self) -> None:
         from gpu_hal.priority import JobClass  # noqa: PLC0415
@@ -139,6 +143,8 @@ class ServeConfig:
             raise ValueError(f"max_sweep_combinations must be in [1, {SERVE_MAX_SWEEP_COMBINATIONS}]")
         if self.max_symbols < 1 or self.max_indicators < 1:
             raise ValueError("max_symbols and max_indicators must be >= 1")
+        if self.predict_max_batch_size < 1 or self.predict_batch_wait_s < 0:
+            raise ValueError("need predict_max_batch_size >= 1 and predict_batch_wait_s >= 0")
         for name in ("research_priorities", "live_priorities"):
             given = getattr(self, name)
             if isinstance(given, str):

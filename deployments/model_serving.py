@@ -8,7 +8,7 @@ resolves to the latest version first. Row predictions of concurrent requests are
 gathered by `@serve.batch`, grouped per model and predicted in one call per model
 (one kernel call amortises its fixed cost over many small requests); the batch
 size and wait come from `Settings.serve` (`predict_max_batch_size`,
-`predict_batch_wait_s`) when it has them, else from the constants below.
+`predict_batch_wait_s`; RAYQUANT_SERVE__PREDICT_MAX_BATCH_SIZE, ...).
 Predictions run on one thread per replica (`_executor`): tree ensembles predict
 through `kernels.ml.forest`'s compiled kernel, which releases the GIL, so the
 event loop parses and answers other requests meanwhile, and Numba's own threads
@@ -35,13 +35,10 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from ray import serve
 
+from actors.settings import SERVE_PREDICT_BATCH_WAIT_S, SERVE_PREDICT_MAX_BATCH_SIZE
+
 # Limits and batching knobs (one place; the routes and the decorators read these).
 MAX_MODELS_PER_REPLICA = 16          # models kept loaded per replica (LRU beyond that)
-PREDICT_MAX_BATCH_SIZE = 64          # requests gathered into one batch
-# How long a batch waits to fill: none. The packed-forest kernel predicts 200 rows in ~1 ms, so waiting
-# would only add latency; under load requests still share calls, since one batch runs at a time and the
-# requests arriving meanwhile form the next one.
-PREDICT_BATCH_WAIT_S = 0.0
 MAX_BATCHED_ROWS = 4_096             # requests with more rows are predicted on their own
 MAX_PREDICT_ROWS = 200_000           # rows of one predict request (more: 413)
 LATEST_TTL_S = 1.0                   # how long a bare name's latest version is reused per replica
@@ -162,9 +159,8 @@ class ModelServer:
         self._datasets: Any = None
         self._records: dict[tuple[str, Optional[int]], tuple[float, Any]] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
-        serve_cfg = getattr(settings, "serve", None)
-        self.max_batch_size = int(getattr(serve_cfg, "predict_max_batch_size", PREDICT_MAX_BATCH_SIZE))
-        self.batch_wait_s = float(getattr(serve_cfg, "predict_batch_wait_s", PREDICT_BATCH_WAIT_S))
+        self.max_batch_size = int(settings.serve.predict_max_batch_size)
+        self.batch_wait_s = float(settings.serve.predict_batch_wait_s)
         self._predict_batched.set_max_batch_size(self.max_batch_size)
         self._predict_batched.set_batch_wait_timeout_s(self.batch_wait_s)
 
@@ -204,7 +200,7 @@ class ModelServer:
             return await self._run(model.predict, X), 1
         return await self._predict_batched((key, X))
 
-    @serve.batch(max_batch_size=PREDICT_MAX_BATCH_SIZE, batch_wait_timeout_s=PREDICT_BATCH_WAIT_S)
+    @serve.batch(max_batch_size=SERVE_PREDICT_MAX_BATCH_SIZE, batch_wait_timeout_s=SERVE_PREDICT_BATCH_WAIT_S)
     async def _predict_batched(self, items: list[tuple[str, np.ndarray]]) -> list[tuple[np.ndarray, int]]:
         groups: dict[str, list[int]] = {}
         for i, (key, _) in enumerate(items):
@@ -248,8 +244,6 @@ __all__ = [
     "MAX_BATCHED_ROWS",
     "MAX_MODELS_PER_REPLICA",
     "MAX_PREDICT_ROWS",
-    "PREDICT_BATCH_WAIT_S",
-    "PREDICT_MAX_BATCH_SIZE",
     "TRAIN_PRIORITY",
     "BadModelId",
     "DatasetRows",

@@ -175,13 +175,16 @@ def test_serve_config_validation_and_environment(monkeypatch):
     assert ServeConfig(api_keys="key-00000001=a, key-00000002=b").api_keys == {"key-00000001": "a",
                                                                               "key-00000002": "b"}
     for bad in (dict(api_keys={"short": "a"}), dict(live_priority="LOW"), dict(port=70000),
-                dict(max_sweep_combinations=10**9), dict(wait_timeout_s=0)):
+                dict(max_sweep_combinations=10**9), dict(wait_timeout_s=0),
+                dict(predict_max_batch_size=0), dict(predict_batch_wait_s=-1.0)):
         with pytest.raises(ValueError):
             ServeConfig(**bad)
     monkeypatch.setenv("RAYQUANT_SERVE__PORT", "9123")
     monkeypatch.setenv("RAYQUANT_SERVE__API_KEYS", "env-key-0001=ops")
+    monkeypatch.setenv("RAYQUANT_SERVE__PREDICT_MAX_BATCH_SIZE", "8")
     s = Settings(serve={"host": "0.0.0.0"})
     assert (s.serve.host, s.serve.port, s.serve.api_keys) == ("0.0.0.0", 9123, {"env-key-0001": "ops"})
+    assert s.serve.predict_max_batch_size == 8
 
 
 def test_serve_config_yaml_is_a_valid_serve_deploy_config():
