@@ -313,6 +313,13 @@ class Coordinator:
         record = self._record(job_id)
         return status, await asyncio.to_thread(lambda: convert(status, self._load_result(record)))
 
+    async def submit_wait_result(self, kind: str, payload: dict, priority: str | int, tenant: str, timeout_s: float,
+                                 convert: Callable[[dict[str, Any], Any], Any]) -> tuple[str, dict[str, Any], Any]:
+        """`submit`, then `wait_result`: (job_id, status, converted result or None), in one call."""
+        job_id = await self.submit(kind, payload, priority, tenant)
+        status, out = await self.wait_result(job_id, timeout_s, convert)
+        return job_id, status, out
+
     def _succeeded(self, job_id: str) -> JobRecord:
         record = self._record(job_id)
         if record.state is not JobState.SUCCEEDED:

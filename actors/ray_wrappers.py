@@ -264,6 +264,12 @@ class CoordinatorActorImpl:
         await self._ensure_started()
         return await self.core.wait_result(job_id, timeout_s, convert)
 
+    async def submit_wait_result(self, kind: str, payload: dict, priority: str, tenant: str, timeout_s: float,
+                                 convert: Any) -> tuple[str, dict[str, Any], Any]:
+        """`submit` then `wait_result` in one call (the HTTP replica's `wait=true`)."""
+        await self._ensure_started()
+        return await self.core.submit_wait_result(kind, payload, priority, tenant, timeout_s, convert)
+
     async def cancel(self, job_id: str) -> dict[str, Any]:
         await self._ensure_started()
         return await self.core.cancel(job_id)

@@ -300,15 +300,18 @@ async def _submit(svc: Service, principal: Principal, kind: str, body: Any, resp
     if timeout_s is not None and timeout_s > config.max_wait_timeout_s:
         raise ApiError(422, "validation_error", f"timeout_s: at most {config.max_wait_timeout_s:g}", "timeout_s")
     params_field = "params" if kind == "backtest" else "grid"
-    job_id = await svc.call("submit", kind, body.payload(), priority, principal.tenant, params_field=params_field)
-    response.headers["Location"] = f"/{API_VERSION}/{_collection(kind)}/{job_id}"
     if not wait:
+        job_id = await svc.call("submit", kind, body.payload(), priority, principal.tenant, params_field=params_field)
+        response.headers["Location"] = f"/{API_VERSION}/{_collection(kind)}/{job_id}"
         response.status_code = 202
         return _public(await svc.call("status", job_id)), None
+    # One coordinator call (each costs the replica's event loop about a millisecond), the result converted there.
     limit = timeout_s if timeout_s is not None else config.wait_timeout_s
     convert = functools.partial(encode_job, kind, config.equity_max_points, config.result_row_limit)
-    status, encoded = await svc.call("wait_result", job_id, limit, convert,
-                                     timeout_s=limit + config.coordinator_timeout_s)
+    job_id, status, encoded = await svc.call("submit_wait_result", kind, body.payload(), priority, principal.tenant,
+                                             limit, convert, timeout_s=limit + config.coordinator_timeout_s,
+                                             params_field=params_field)
+    response.headers["Location"] = f"/{API_VERSION}/{_collection(kind)}/{job_id}"
     if encoded is None:
         response.status_code = 200 if status["state"] in ("failed", "cancelled") else 202
         return _public(status), None

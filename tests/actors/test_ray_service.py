@@ -93,6 +93,10 @@ def test_results_converted_in_the_coordinators_process(service):
     pd.testing.assert_frame_equal(got, exp.astype(float), rtol=1e-9, check_names=False)
     alone = ray.get(coordinator.result_as.remote(job_id, functools.partial(encode_result, "backtest", 50, 0, 0)))
     assert json.loads(alone) == out["result"]
+    one_call = ray.get(coordinator.submit_wait_result.remote("backtest", {**BT, "fees": 0.003}, "LOW", "carol", 240.0,
+                                                             functools.partial(encode_job, "backtest", 50, 100)))
+    assert one_call[1]["state"] == "succeeded" and json.loads(one_call[2])["job_id"] == one_call[0] != job_id
+    assert json.loads(one_call[2])["result"]["metrics"] == out["result"]["metrics"]
     # Not finished within the wait: the status only, nothing converted.
     slow = ray.get(coordinator.submit.remote("backtest", {**BT, "fees": 0.004}, "LOW", "carol"))
     status, body = ray.get(coordinator.wait_result.remote(slow, 0.0, functools.partial(encode_job, "backtest", 50, 100)))
