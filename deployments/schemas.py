@@ -632,7 +632,7 @@ STREAM_PARAMS: tuple[str, ...] = tuple(f.name for f in _fields(_StreamConfig))
 TimeUnit = Literal["s", "ms", "us", "ns"]
 
 
-class StreamCreate(_Strict):
+class StreamCreate(_DataSelection):
     """Open a stream: incremental indicators over a dataset's symbols, seeded from its history.
 
     `indicators` sets the streamed indicators' parameters (defaults: EMA 30, RSI 14,
@@ -643,7 +643,6 @@ class StreamCreate(_Strict):
     """
 
     type: Optional[Literal["open"]] = Field(None, description="WebSocket: the first message is an open message")
-    dataset: str = Field("synthetic", max_length=MAX_NAME_CHARS, description="registered dataset name")
     dataset_version: Optional[str] = Field(None, description="must be the latest version when given")
     symbols: Optional[list[str]] = Field(None, description="symbols of the stream, in order (default: all)")
     indicators: dict[str, Union[int, float]] = Field(default_factory=dict, examples=[{"ema_period": 20}],
@@ -653,21 +652,6 @@ class StreamCreate(_Strict):
     history: Optional[int] = Field(None, ge=1, le=MAX_WINDOW, description="seed from the last N bars (default all)")
     time_unit: TimeUnit = Field("s", description="unit of numeric tick times since the epoch")
     stream_id: Optional[str] = Field(None, description="client-chosen id (default: generated)")
-
-    @field_validator("dataset")
-    @classmethod
-    def _dataset(cls, v: str) -> str:
-        return _check_dataset(v)
-
-    @field_validator("dataset_version")
-    @classmethod
-    def _version(cls, v: Optional[str]) -> Optional[str]:
-        return _check_version(v)
-
-    @field_validator("symbols")
-    @classmethod
-    def _symbols(cls, v: Optional[list[str]]) -> Optional[list[str]]:
-        return _check_symbols(v)
 
     @field_validator("indicators")
     @classmethod
