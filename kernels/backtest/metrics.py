@@ -197,7 +197,7 @@ def trade_metrics(
     return _trade_dict(xp, stats, positions.dtype)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def trade_stats_cols_nb(positions, gross, cost, active, c0, c1, out):  # pragma: no cover - compiled
     """Trade statistics of columns c0..c1 of (T, K) inputs into out[c0:c1] (K, 6):
     n_trades, n_closed, n_wins, bars exposed, bars active, turnover.
@@ -247,14 +247,14 @@ def trade_stats_cols_nb(positions, gross, cost, active, c0, c1, out):  # pragma:
         out[c0 + j, 5] = turnover[j]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def trade_stats_nb(positions, gross, cost, active, out):  # pragma: no cover - compiled
     """All columns, one thread (small panels: no threading overhead)."""
     trade_stats_cols_nb(positions, gross, cost, active, 0, positions.shape[1], out)
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def trade_stats_parallel_nb(positions, gross, cost, active, out, block):  # pragma: no cover - compiled
     """All columns, blocks of `block` columns in parallel (large panels)."""
     n_cols = positions.shape[1]

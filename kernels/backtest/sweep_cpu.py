@@ -44,7 +44,7 @@ def consts_for(dtype: np.dtype) -> np.ndarray:
 LEG0 = (0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0, 0, 0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def leg_step_nb(leg, q, rt, fs, fs2, scale):  # pragma: no cover - compiled
     """One bar of one asset (see `leg_step` in gpu.py): the fixed-point net return
     for the portfolio sum and the updated leg state."""
@@ -101,7 +101,7 @@ def leg_step_nb(leg, q, rt, fs, fs2, scale):  # pragma: no cover - compiled
     return fq, (p, E, peak, emin, be, bp, s1, s2, d2, pnl, n, expo, turn, ntr, ncl, nwin)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def write_leg_nb(acc, c, a, leg):  # pragma: no cover - compiled
     pprev, E, peak, emin, be, bp, s1, s2, d2, pnl, n, expo, turn, ntr, ncl, nwin = leg
     if emin * bp < be * peak:
@@ -120,7 +120,7 @@ def write_leg_nb(acc, c, a, leg):  # pragma: no cover - compiled
     acc[10, c, a] = nwin
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def unit_trend_nb(col, ra, first, ip, fp, cst, fs, fs2, scale, prow, acc, c, a):  # pragma: no cover
     """Stream one asset of one trend_following combination over the bars: write its
     accumulators at acc[:, c, a] and add its fixed-point net returns into prow (T,).
@@ -180,7 +180,7 @@ def unit_trend_nb(col, ra, first, ip, fp, cst, fs, fs2, scale, prow, acc, c, a):
     write_leg_nb(acc, c, a, leg)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def unit_momentum_nb(col, ra, first, ip, fp, cst, fs, fs2, scale, prow, acc, c, a):  # pragma: no cover
     """As unit_trend_nb for momentum (top_k = 0). ints [lookback, long_only]; floats [threshold]."""
     lookback, long_only = ip[0], ip[1] != 0
@@ -200,7 +200,7 @@ def unit_momentum_nb(col, ra, first, ip, fp, cst, fs, fs2, scale, prow, acc, c, 
     write_leg_nb(acc, c, a, leg)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def unit_band_nb(pairs, col, ra, rb, first, ip, fp, cst, fs, fs2, scale, prow, acc, c, a):  # pragma: no cover
     """As unit_trend_nb for mean_reversion (one asset) and pairs (two legs, q and -q,
     written at a and a + 1): z = (x - SMA) / STDDEV with TA-Lib's SMA and TA-Lib 0.8's
@@ -266,7 +266,7 @@ def unit_band_nb(pairs, col, ra, rb, first, ip, fp, cst, fs, fs2, scale, prow, a
         write_leg_nb(acc, c, a + 1, leg_b)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def sweep_nb(kind, sig_t, reta_t, retb_t, first, ints, floats, cst, fs, fs2, scale, n_assets, n_blocks):  # pragma: no cover
     """All (combination, unit) cells of one chunk.
 

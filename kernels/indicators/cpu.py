@@ -35,7 +35,7 @@ NAN = np.nan
 
 
 # --------------------------------------------------------------------------- helpers
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def first_valid_1d_nb(x: np.ndarray) -> int:
     """Index of the first non-NaN value (len(x) when there is none)."""
     n = x.shape[0]
@@ -45,7 +45,7 @@ def first_valid_1d_nb(x: np.ndarray) -> int:
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def first_valid2_1d_nb(a: np.ndarray, b: np.ndarray) -> int:
     n = a.shape[0]
     for t in range(n):
@@ -54,7 +54,7 @@ def first_valid2_1d_nb(a: np.ndarray, b: np.ndarray) -> int:
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def first_valid3_1d_nb(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> int:
     n = a.shape[0]
     for t in range(n):
@@ -63,7 +63,7 @@ def first_valid3_1d_nb(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> int:
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def first_valid4_1d_nb(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> int:
     n = a.shape[0]
     for t in range(n):
@@ -73,7 +73,7 @@ def first_valid4_1d_nb(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarra
 
 
 # ----------------------------------------------------------------- moving averages
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sma_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
     """TA_SMA: running total, add the new bar, emit, drop the trailing bar."""
     n = x.shape[0]
@@ -92,7 +92,7 @@ def sma_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
             out[t] = NAN
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def ema_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
     """TA_EMA: seeded with the SMA of the first `period` bars, k = 2 / (period + 1)."""
     n = x.shape[0]
@@ -116,7 +116,7 @@ def ema_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
             out[t] = prev
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def wma_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
     """TA_WMA: weights 1..period, updated in O(1) with a running sum and sub-sum.
 
@@ -165,7 +165,7 @@ def wma_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
 
 
 # ------------------------------------------------------------------- oscillators
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rsi_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
     """TA_RSI (Wilder's smoothing): 100 * avg_gain / (avg_gain + avg_loss).
 
@@ -216,7 +216,7 @@ def rsi_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
             out[t] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def roc_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
     """TA_ROC: ((x / x[t - period]) - 1) * 100, 0 where the old price is 0."""
     n = x.shape[0]
@@ -232,7 +232,7 @@ def roc_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
                 out[t] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def stoch_1d_nb(
     high: np.ndarray,
     low: np.ndarray,
@@ -330,7 +330,7 @@ VAR_FLAT = 0.000001
 VAR_ZERO = 0.000000000001
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def var_rebuild_nb(x: np.ndarray, t: int, period: int, inv: float, c6: float = VAR_FLAT, c12: float = VAR_ZERO,
                    zero: float = 0.0) -> tuple:
     """Fresh two-pass sums of the window ending at t (TA-Lib VAR's reseed).
@@ -372,7 +372,7 @@ def var_rebuild_nb(x: np.ndarray, t: int, period: int, inv: float, c6: float = V
     return var, shift, total1, total2, peak
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def var_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
     """TA_VAR (population variance) as TA-Lib >= 0.8 computes it.
 
@@ -423,7 +423,7 @@ def var_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
         out[t] = var
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def stddev_1d_nb(x: np.ndarray, period: int, nbdev: float, out: np.ndarray) -> None:
     """TA_STDDEV: sqrt(VAR) * nbdev."""
     var_1d_nb(x, period, out)
@@ -431,7 +431,7 @@ def stddev_1d_nb(x: np.ndarray, period: int, nbdev: float, out: np.ndarray) -> N
         out[t] = np.sqrt(out[t]) * nbdev
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def zscore_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
     """(x - SMA) / STDDEV with TA-Lib's SMA and STDDEV; NaN where the std is 0."""
     sma_1d_nb(x, period, out)
@@ -445,7 +445,7 @@ def zscore_1d_nb(x: np.ndarray, period: int, out: np.ndarray) -> None:
             out[t] = NAN
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bbands_1d_nb(
     x: np.ndarray,
     period: int,
@@ -465,7 +465,7 @@ def bbands_1d_nb(
         lower[t] = mid - sd * nbdevdn
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def atr_1d_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int, out: np.ndarray) -> None:
     """TA_ATR: Wilder's smoothing of the true range, seeded with its SMA (factors precomputed, as RSI)."""
     n = high.shape[0]
@@ -507,7 +507,7 @@ def atr_1d_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int,
 
 
 # ------------------------------------------------------------------------ volume
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def obv_1d_nb(close: np.ndarray, volume: np.ndarray, out: np.ndarray) -> None:
     """TA_OBV: add the volume on up bars, subtract it on down bars."""
     n = close.shape[0]
@@ -530,7 +530,7 @@ def obv_1d_nb(close: np.ndarray, volume: np.ndarray, out: np.ndarray) -> None:
         prev_real = c
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def vwap_1d_nb(
     high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, period: int, out: np.ndarray
 ) -> None:
@@ -593,7 +593,7 @@ def vwap_1d_nb(
 
 
 # ------------------------------------------------------------------------- MACD
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def macd_1d_nb(
     x: np.ndarray,
     fastperiod: int,
@@ -1021,7 +1021,7 @@ def n_workers() -> int:
     return int(numba.get_num_threads())
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def gather_nb(x: np.ndarray, j0: int, buf: np.ndarray) -> None:
     """buf[jj, t] = x[t, j0 + jj] for the buf.shape[0] columns from j0."""
     bw = buf.shape[0]
@@ -1030,7 +1030,7 @@ def gather_nb(x: np.ndarray, j0: int, buf: np.ndarray) -> None:
             buf[jj, t] = x[t, j0 + jj]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def scatter_nb(buf: np.ndarray, out: np.ndarray, j0: int) -> None:
     """out[t, j0 + jj] = buf[jj, t]."""
     bw = buf.shape[0]
@@ -1039,7 +1039,7 @@ def scatter_nb(buf: np.ndarray, out: np.ndarray, j0: int) -> None:
             out[t, j0 + jj] = buf[jj, t]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dispatch_1d_nb(
     kid: int, ins: np.ndarray, slots: np.ndarray, ip: np.ndarray, dp: np.ndarray,
     outs: np.ndarray, o: int, scratch: np.ndarray,
@@ -1074,7 +1074,7 @@ def _dispatch_1d_nb(
         vwap_1d_nb(a, ins[slots[1]], ins[slots[2]], ins[slots[3]], ip[0], outs[o])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gathered_nb(
     fields: tuple, nf: int, kinds: np.ndarray, slots: np.ndarray, iparams: np.ndarray, dparams: np.ndarray,
     offsets: np.ndarray, use: np.ndarray, g0: int, g1: int, out: np.ndarray, inb: np.ndarray, outb: np.ndarray,
@@ -1095,7 +1095,7 @@ def _gathered_nb(
                     scatter_nb(outb[:bw, q], out[q], j0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _start_nb(fields: tuple, slots: np.ndarray, nin: int, j: int) -> int:
     """First bar of column j where every input of a spec (slots[:nin]) is non-NaN."""
     n = fields[0].shape[0]
@@ -1110,7 +1110,7 @@ def _start_nb(fields: tuple, slots: np.ndarray, nin: int, j: int) -> int:
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rows_nb(
     fields: tuple, kinds: np.ndarray, slots: np.ndarray, iparams: np.ndarray, dparams: np.ndarray,
     offsets: np.ndarray, use: np.ndarray, starts: np.ndarray, c0: int, c1: int, out: np.ndarray,
@@ -1175,7 +1175,7 @@ def _rows_nb(
                     obv_row_nb(x, x1, t, k, u0, uw, fst, i, out, o)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _same_starts_nb(starts: np.ndarray, use: np.ndarray, a: int, b: int) -> bool:
     for i in range(starts.shape[0]):
         if use[i] and starts[i, a] != starts[i, b]:
@@ -1183,7 +1183,7 @@ def _same_starts_nb(starts: np.ndarray, use: np.ndarray, a: int, b: int) -> bool
     return True
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def compute_nb(
     fields: tuple, nf: int, kinds: np.ndarray, slots: np.ndarray, iparams: np.ndarray, dparams: np.ndarray,
     out: np.ndarray, n_chunks: int, groups: np.ndarray, n_groups: int, row_block: int = ROW_BLOCK,

@@ -58,7 +58,7 @@ PARALLEL_MIN_TICKS = 512
 PARALLEL_MIN_THREADS = 4
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def advance_nb(
     values: np.ndarray, counters: np.ndarray, sma_buf: np.ndarray, std_buf: np.ndarray, roc_buf: np.ndarray,
     i: int, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, col: int, n_steps: int, ld: int,
@@ -355,7 +355,7 @@ def advance_nb(
     out[9, ocol] = o_roc
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def update_nb(
     values: np.ndarray, counters: np.ndarray, sma_buf: np.ndarray, std_buf: np.ndarray, roc_buf: np.ndarray,
     sym: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, ip: np.ndarray, dp: np.ndarray,
@@ -366,7 +366,7 @@ def update_nb(
         advance_nb(values, counters, sma_buf, std_buf, roc_buf, sym[j], h, lo, c, v, j, 1, 0, ip, dp, out, j)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def update_serial_nb(
     values: np.ndarray, counters: np.ndarray, sma_buf: np.ndarray, std_buf: np.ndarray, roc_buf: np.ndarray,
     sym: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, ip: np.ndarray, dp: np.ndarray,
@@ -377,7 +377,7 @@ def update_serial_nb(
         advance_nb(values, counters, sma_buf, std_buf, roc_buf, sym[j], h, lo, c, v, j, 1, 0, ip, dp, out, j)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def seed_nb(
     values: np.ndarray, counters: np.ndarray, sma_buf: np.ndarray, std_buf: np.ndarray, roc_buf: np.ndarray,
     n_bars: int, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, ip: np.ndarray, dp: np.ndarray,
@@ -389,7 +389,7 @@ def seed_nb(
         advance_nb(values, counters, sma_buf, std_buf, roc_buf, i, h, lo, c, v, i, n_bars, n, ip, dp, out, i)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def validate_nb(
     sym: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray, o: np.ndarray,
     n_symbols: int, marks: np.ndarray, stamp: int,

@@ -71,7 +71,7 @@ def band_step_nb(state, z, ok, entry_z, exit_z, long_only):
     return state
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def band_state_nb(z, entry_z, exit_z, long_only, out):
     """Mean-reversion band state machine per column of z (T, N), written into out."""
     n_bars, n_cols = z.shape
