@@ -34,6 +34,7 @@ MAX_INLINE_ROWS = 1_000_000
 SYMBOL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 LABEL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+STREAM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 Scalar = Union[bool, int, float, str]
 JobStateName = Literal["queued", "running", "preempted", "succeeded", "failed", "cancelled"]
@@ -79,6 +80,19 @@ def _check_version(v: Optional[str]) -> Optional[str]:
     return v
 
 
+def _check_stream_id(v: str) -> str:
+    if not STREAM_ID_PATTERN.match(v):
+        raise ValueError("a stream id is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+    return v
+
+
+# request field types with their checks (Optional[...] of them skips the check for None)
+DatasetName = Annotated[str, AfterValidator(_check_dataset)]
+DatasetVersion = Annotated[str, AfterValidator(_check_version)]
+Symbols = Annotated[list[str], AfterValidator(_check_symbols)]
+StreamId = Annotated[str, AfterValidator(_check_stream_id)]
+
+
 def _normalise_priority(value: Optional[str]) -> Optional[str]:
     if value is None:
         return None
@@ -95,24 +109,10 @@ Priority = Annotated[Optional[str], AfterValidator(_normalise_priority)]
 class _DataSelection(_Strict):
     """Which dataset (and version) and which of its symbols a request works on."""
 
-    dataset: str = Field("synthetic", description="registered dataset name", max_length=MAX_NAME_CHARS)
-    dataset_version: Optional[str] = Field(None, description="content-hash version (default: the latest)")
-    symbols: Optional[list[str]] = Field(None, description="symbols to use, in order (default: all)")
-
-    @field_validator("dataset")
-    @classmethod
-    def _dataset(cls, v: str) -> str:
-        return _check_dataset(v)
-
-    @field_validator("dataset_version")
-    @classmethod
-    def _version(cls, v: Optional[str]) -> Optional[str]:
-        return _check_version(v)
-
-    @field_validator("symbols")
-    @classmethod
-    def _symbols(cls, v: Optional[list[str]]) -> Optional[list[str]]:
-        return _check_symbols(v)
+    dataset: DatasetName = Field("synthetic", description="registered dataset name", max_length=MAX_NAME_CHARS)
+    dataset_version: Optional[DatasetVersion] = Field(None,
+                                                      description="content-hash version (default: the latest)")
+    symbols: Optional[Symbols] = Field(None, description="symbols to use, in order (default: all)")
 
 
 class _Costs(_Strict):
@@ -265,28 +265,14 @@ class InlineBars(_Strict):
 class FeaturesCreate(_Strict):
     """Indicators over the last `window` bars of a dataset's symbols, or of bars sent inline."""
 
-    dataset: Optional[str] = Field(None, max_length=MAX_NAME_CHARS, description="registered dataset (or give bars)")
-    dataset_version: Optional[str] = None
-    symbols: Optional[list[str]] = None
+    dataset: Optional[DatasetName] = Field(None, max_length=MAX_NAME_CHARS,
+                                           description="registered dataset (or give bars)")
+    dataset_version: Optional[DatasetVersion] = None
+    symbols: Optional[Symbols] = None
     bars: Optional[InlineBars] = Field(None, description="inline OHLCV bars instead of a dataset")
     indicators: list[IndicatorSpec] = Field(..., min_length=1)
     window: Optional[int] = Field(1, ge=1, le=MAX_WINDOW, description="bars returned (the latest); null: all")
     priority: Priority = Field(None, description="REALTIME (default) or HIGH")
-
-    @field_validator("dataset")
-    @classmethod
-    def _dataset(cls, v: Optional[str]) -> Optional[str]:
-        return _check_dataset(v)
-
-    @field_validator("dataset_version")
-    @classmethod
-    def _version(cls, v: Optional[str]) -> Optional[str]:
-        return _check_version(v)
-
-    @field_validator("symbols")
-    @classmethod
-    def _symbols(cls, v: Optional[list[str]]) -> Optional[list[str]]:
-        return _check_symbols(v)
 
     @model_validator(mode="after")
     def _source(self) -> "FeaturesCreate":
@@ -477,8 +463,8 @@ class ModelCreate(_Strict):
     task: Optional[TaskName] = Field(None, validate_default=True,
                                      description="regression or classification (default: the model's)")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="the held-out (latest) share of the bars")
-    dataset: str = Field("synthetic", description="registered dataset name", max_length=MAX_NAME_CHARS)
-    symbols: Optional[list[str]] = Field(None, description="symbols to train on (default: all)")
+    dataset: DatasetName = Field("synthetic", description="registered dataset name", max_length=MAX_NAME_CHARS)
+    symbols: Optional[Symbols] = Field(None, description="symbols to train on (default: all)")
     priority: Priority = Field(None, description="job class (default NORMAL)")
 
     @field_validator("name")
@@ -509,16 +495,6 @@ class ModelCreate(_Strict):
         if model is not None:
             check_params(model, v)  # InvalidParams is a ValueError: a 422 on "params"
         return v
-
-    @field_validator("dataset")
-    @classmethod
-    def _dataset(cls, v: str) -> str:
-        return _check_dataset(v)
-
-    @field_validator("symbols")
-    @classmethod
-    def _symbols(cls, v: Optional[list[str]]) -> Optional[list[str]]:
-        return _check_symbols(v)
 
     @field_validator("task")
     @classmethod
@@ -560,19 +536,9 @@ class PredictCreate(_Strict):
     columns: Optional[list[list[float]]] = Field(None, description="columnar rows: one list per feature, in "
                                                  "the model's feature order, each with one value per row")
     ndarray: Optional[PredictArray] = Field(None, description="rows as a base64 binary array (the fastest body)")
-    dataset: Optional[str] = Field(None, description="features of this dataset's latest bar, computed here",
+    dataset: Optional[DatasetName] = Field(None, description="features of this dataset's latest bar, computed here",
                                    max_length=MAX_NAME_CHARS)
-    symbols: Optional[list[str]] = Field(None, description="with dataset: these symbols (default: all)")
-
-    @field_validator("dataset")
-    @classmethod
-    def _dataset(cls, v: Optional[str]) -> Optional[str]:
-        return _check_dataset(v)
-
-    @field_validator("symbols")
-    @classmethod
-    def _symbols(cls, v: Optional[list[str]]) -> Optional[list[str]]:
-        return _check_symbols(v)
+    symbols: Optional[Symbols] = Field(None, description="with dataset: these symbols (default: all)")
 
     @model_validator(mode="after")
     def _source(self) -> "PredictCreate":
@@ -626,7 +592,6 @@ class PredictionPublic(BaseModel):
 
 
 # ------------------------------------------------------------------------ streams (live ticks)
-STREAM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 STREAM_OUTPUTS: tuple[str, ...] = _STREAM_OUTPUTS
 STREAM_PARAMS: tuple[str, ...] = tuple(f.name for f in _fields(_StreamConfig))
 TimeUnit = Literal["s", "ms", "us", "ns"]
@@ -643,15 +608,15 @@ class StreamCreate(_DataSelection):
     """
 
     type: Optional[Literal["open"]] = Field(None, description="WebSocket: the first message is an open message")
-    dataset_version: Optional[str] = Field(None, description="must be the latest version when given")
-    symbols: Optional[list[str]] = Field(None, description="symbols of the stream, in order (default: all)")
+    dataset_version: Optional[DatasetVersion] = Field(None, description="must be the latest version when given")
+    symbols: Optional[Symbols] = Field(None, description="symbols of the stream, in order (default: all)")
     indicators: dict[str, Union[int, float]] = Field(default_factory=dict, examples=[{"ema_period": 20}],
                                                      description=f"parameters: {list(STREAM_PARAMS)}")
     outputs: Optional[list[str]] = Field(None, description=f"values returned per tick (default all: "
                                                            f"{list(STREAM_OUTPUTS)})")
     history: Optional[int] = Field(None, ge=1, le=MAX_WINDOW, description="seed from the last N bars (default all)")
     time_unit: TimeUnit = Field("s", description="unit of numeric tick times since the epoch")
-    stream_id: Optional[str] = Field(None, description="client-chosen id (default: generated)")
+    stream_id: Optional[StreamId] = Field(None, description="client-chosen id (default: generated)")
 
     @field_validator("indicators")
     @classmethod
@@ -673,13 +638,6 @@ class StreamCreate(_DataSelection):
             raise ValueError(f"unknown output(s) {unknown[:10]}; outputs are {list(STREAM_OUTPUTS)}")
         if len(set(v)) != len(v):
             raise ValueError("outputs must be unique")
-        return v
-
-    @field_validator("stream_id")
-    @classmethod
-    def _stream_id(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and not STREAM_ID_PATTERN.match(v):
-            raise ValueError("a stream id is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
         return v
 
 
@@ -711,17 +669,10 @@ class TickRow(_Strict):
 class TicksCreate(_Strict):
     """Ticks for a stream: its id (from POST /v1/streams), or `open` to open one on first use."""
 
-    stream_id: Optional[str] = Field(None, description="an open stream's id")
+    stream_id: Optional[StreamId] = Field(None, description="an open stream's id")
     open: Optional[StreamCreate] = Field(None, description="open a stream first (when stream_id is not given, "
                                                            "or not open yet)")
     ticks: Union[TickColumns, list[TickRow]] = Field(..., description="columns, or a list of row objects")
-
-    @field_validator("stream_id")
-    @classmethod
-    def _stream_id(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and not STREAM_ID_PATTERN.match(v):
-            raise ValueError("a stream id is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
-        return v
 
     @model_validator(mode="after")
     def _target(self) -> "TicksCreate":
