@@ -242,6 +242,20 @@ SWEEP_DEV void leg_write(double* out, const long long plane, const Leg& L) {
     out[10 * plane] = (double)L.nwin;
 }
 
+// A unit's legs into acc (N_ACC, P, n_assets): a pairs unit writes its two assets' legs.
+template <int KIND>
+SWEEP_DEV void unit_write(double* acc, const int combo, const int P, const int n_assets, const int u,
+                          const Leg& La, const Leg& Lb) {
+    const long long plane = (long long)P * n_assets;
+    double* out = acc + (long long)combo * n_assets;
+    if (KIND == K_PAIRS) {
+        leg_write(out + 2 * u, plane, La);
+        leg_write(out + 2 * u + 1, plane, Lb);
+    } else {
+        leg_write(out + u, plane, La);
+    }
+}
+
 // TA-Lib 0.8 VAR's re-anchoring (kernels/indicators/cpu.py: var_rebuild_nb): fresh
 // two-pass sums of the window ending at t, trailing value already removed. Rare (every
 // 32 windows, or when the variance collapses): kept out of line, returned by value so
@@ -825,14 +839,7 @@ sweep_kernel(const T* __restrict__ sig, const T* __restrict__ ra, const T* __res
     sweep_unit<T, KIND, WarpSink>(sig, ra, rb, Tn, U, u, first[u], ip + (long long)combo * N_INT,
                                   fp + (long long)combo * N_FLT, fs, fs2, scale, sink, La, Lb);
     if (!live) return;
-    const long long plane = (long long)P * n_assets;
-    double* out = acc + (long long)combo * n_assets;
-    if (KIND == K_PAIRS) {
-        leg_write(out + 2 * u, plane, La);
-        leg_write(out + 2 * u + 1, plane, Lb);
-    } else {
-        leg_write(out + u, plane, La);
-    }
+    unit_write<KIND>(acc, combo, P, n_assets, u, La, Lb);
 }
 
 // Window tables: grid (ceil(n_slots * U / 128)), block 128; thread = (slot, unit).
@@ -891,14 +898,7 @@ sweep_tab_kernel(const T* __restrict__ tab, const T* __restrict__ ra, const T* _
                                   ip + (long long)combo * N_INT, fp + (long long)combo * N_FLT, fs, fs2, scale,
                                   sink, La, Lb);
     if (!live) return;
-    const long long plane = (long long)P * n_assets;
-    double* out = acc + (long long)combo * n_assets;
-    if (KIND == K_PAIRS) {
-        leg_write(out + 2 * u, plane, La);
-        leg_write(out + 2 * u + 1, plane, Lb);
-    } else {
-        leg_write(out + u, plane, La);
-    }
+    unit_write<KIND>(acc, combo, P, n_assets, u, La, Lb);
 }
 #endif
 """

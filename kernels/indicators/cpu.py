@@ -465,6 +465,19 @@ def bbands_1d_nb(
         lower[t] = mid - sd * nbdevdn
 
 
+@njit(cache=True, inline="always")
+def true_range_nb(h: float, lo: float, prev_close: float) -> float:
+    """TA-Lib's true range: the greatest of h - lo, |prev_close - h| and |prev_close - lo| (NaN-propagating as it)."""
+    greatest = h - lo
+    v2 = abs(prev_close - h)
+    if v2 > greatest:
+        greatest = v2
+    v3 = abs(prev_close - lo)
+    if v3 > greatest:
+        greatest = v3
+    return greatest
+
+
 @njit(cache=True, nogil=True)
 def atr_1d_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int, out: np.ndarray) -> None:
     """TA_ATR: Wilder's smoothing of the true range, seeded with its SMA (factors precomputed, as RSI)."""
@@ -484,15 +497,7 @@ def atr_1d_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int,
             prev_close = close[t]
             out[t] = NAN
             continue
-        h = high[t]
-        lo = low[t]
-        greatest = h - lo
-        v2 = abs(prev_close - h)
-        if v2 > greatest:
-            greatest = v2
-        v3 = abs(prev_close - lo)
-        if v3 > greatest:
-            greatest = v3
+        greatest = true_range_nb(high[t], low[t], prev_close)
         prev_close = close[t]
         if k < period:
             total += greatest
@@ -935,14 +940,7 @@ def atr_row_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, t: int, k: 
     elif k > period:
         for jj in range(uw):
             j = u0 + jj
-            h = high[t, j]
-            lo = low[t, j]
-            pc = fst[i, 0, jj]
-            greatest = h - lo
-            v2 = abs(pc - h)
-            greatest = v2 if v2 > greatest else greatest
-            v3 = abs(pc - lo)
-            greatest = v3 if v3 > greatest else greatest
+            greatest = true_range_nb(high[t, j], low[t, j], fst[i, 0, jj])
             fst[i, 0, jj] = close[t, j]
             pv = fst[i, 2, jj] * keep + greatest * new
             fst[i, 2, jj] = pv
@@ -950,14 +948,7 @@ def atr_row_nb(high: np.ndarray, low: np.ndarray, close: np.ndarray, t: int, k: 
     else:
         for jj in range(uw):
             j = u0 + jj
-            h = high[t, j]
-            lo = low[t, j]
-            pc = fst[i, 0, jj]
-            greatest = h - lo
-            v2 = abs(pc - h)
-            greatest = v2 if v2 > greatest else greatest
-            v3 = abs(pc - lo)
-            greatest = v3 if v3 > greatest else greatest
+            greatest = true_range_nb(high[t, j], low[t, j], fst[i, 0, jj])
             fst[i, 0, jj] = close[t, j]
             tot = fst[i, 1, jj] + greatest
             fst[i, 1, jj] = tot

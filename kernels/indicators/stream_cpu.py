@@ -33,6 +33,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from kernels.indicators.cpu import true_range_nb, var_rebuild_nb
+
 NAN = np.nan
 
 SCALARS: tuple[str, ...] = (
@@ -198,13 +200,7 @@ def advance_nb(
         # ---- ATR (cpu.atr_1d_nb)
         if ka >= 0 or not (np.isnan(hh) or np.isnan(ll) or np.isnan(cc)):
             ka += 1
-        g = hh - ll
-        v2 = abs(pc - hh)
-        if v2 > g:
-            g = v2
-        v3 = abs(pc - ll)
-        if v3 > g:
-            g = v3
+        g = true_range_nb(hh, ll, pc)
         if ka >= 0:
             pc = cc
         if ka >= 1 and ka <= atr_p:
@@ -281,38 +277,11 @@ def advance_nb(
             t2 = t2 - a * a
             bars -= 1
             if var < c6 * (peak * inv) or bars <= 0:
-                # fresh two-pass sums of the window, oldest first (cpu.var_rebuild_nb)
-                acc = 0.0
+                # fresh two-pass sums of the window, oldest first (TA-Lib VAR's reseed)
+                window = np.empty(std_p)
                 for j in range(std_p):
-                    acc = acc + std_buf[i, (pos + 1 + j) % std_p]
-                sh = acc * inv
-                s1 = 0.0
-                s2 = 0.0
-                for j in range(std_p):
-                    a = std_buf[i, (pos + 1 + j) % std_p] - sh
-                    s1 = s1 + a
-                    s2 = s2 + a * a
-                m1 = s1 * inv
-                vr = s2 * inv - m1 * m1
-                if vr < c6 * (s2 * inv):
-                    # flat to within the rounding of its mean: anchor on its newest value
-                    sh = std_buf[i, pos]
-                    s1 = 0.0
-                    s2 = 0.0
-                    for j in range(std_p):
-                        a = std_buf[i, (pos + 1 + j) % std_p] - sh
-                        s1 = s1 + a
-                        s2 = s2 + a * a
-                    m1 = s1 * inv
-                    vr = s2 * inv - m1 * m1
-                peak = s2
-                if vr < c12 * (s2 * inv):
-                    vr = 0.0
-                a = std_buf[i, (pos + 1) % std_p] - sh
-                var = vr
-                shift = sh
-                t1 = s1 - a
-                t2 = s2 - a * a
+                    window[j] = std_buf[i, (pos + 1 + j) % std_p]
+                var, shift, t1, t2, peak = var_rebuild_nb(window, std_p - 1, std_p, inv, c6, c12)
                 bars = 32 * std_p
             o_std = np.sqrt(var) * nbdev
         else:
