@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.timing import write_report  # noqa: E402
 
 from actors.settings import DataConfig, RayConfig, Settings  # noqa: E402
 from deployments.service import free_port, start_service  # noqa: E402
@@ -593,10 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         service.stop()
         shutil.rmtree(storage, ignore_errors=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2, default=str))
-    print("targets:", {k: v["met"] for k, v in report["targets"].items()}, flush=True)
-    print(f"wrote {args.out}", flush=True)
+    write_report(args.out, report)
     return 0
 
 

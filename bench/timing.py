@@ -2,8 +2,10 @@
 cupyx.profiler.benchmark in the scripts themselves)."""
 from __future__ import annotations
 
+import json
 import statistics
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 
@@ -23,3 +25,12 @@ def summary(times_s: Iterable[float]) -> dict[str, float]:
     """Median, minimum and mean in milliseconds, and the count."""
     ms = [float(t) * 1e3 for t in times_s]
     return {"median_ms": statistics.median(ms), "min_ms": min(ms), "mean_ms": statistics.fmean(ms), "n": len(ms)}
+
+
+def write_report(path: str | Path, report: dict[str, Any]) -> None:
+    """Write a benchmark report as JSON and print which targets it met."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str))
+    print("targets:", {k: v["met"] for k, v in report.get("targets", {}).items()}, flush=True)
+    print(f"wrote {path}", flush=True)
