@@ -73,6 +73,14 @@ JOURNAL_BUSY_TIMEOUT_S = 30.0
 LIST_DEFAULT_LIMIT = 100
 LIST_MAX_LIMIT = 10_000
 
+# --- live channel: routers' direct sockets to the workers (actors.live_channel) ---------
+LIVE_CHANNEL_ENABLED = True
+LIVE_CHANNEL_CONNECTIONS = 8  # open connections (calls in flight) per router and worker
+LIVE_CHANNEL_CONNECT_TIMEOUT_S = 0.5
+LIVE_CHANNEL_CALL_TIMEOUT_S = 60.0
+LIVE_CHANNEL_MAX_FRAME_BYTES = 1 << 30  # one live message (an item or a result)
+LIVE_CHANNEL_RETRY_S = 5.0  # after a channel failed, actor calls for this long before it is tried again
+
 _SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
@@ -197,3 +205,30 @@ class CoordinatorConfig:
     def results_root(self) -> Path:
         """Root of the result store (results live under `<root>/jobs/<job_id>/`)."""
         return self.storage_dir
+
+
+@dataclass(frozen=True)
+class LiveChannelConfig:
+    """The direct socket between live routers and workers (see `actors.live_channel`).
+
+    `host` is the address a worker listens on (None: its Ray node's IP). Disabled,
+    live work takes the worker actor call.
+    """
+
+    enabled: bool = LIVE_CHANNEL_ENABLED
+    host: str | None = None
+    connections: int = LIVE_CHANNEL_CONNECTIONS
+    connect_timeout_s: float = LIVE_CHANNEL_CONNECT_TIMEOUT_S
+    call_timeout_s: float = LIVE_CHANNEL_CALL_TIMEOUT_S
+    max_frame_bytes: int = LIVE_CHANNEL_MAX_FRAME_BYTES
+    retry_s: float = LIVE_CHANNEL_RETRY_S
+
+    def __post_init__(self) -> None:
+        if self.retry_s < 0:
+            raise ValueError(f"live_channel: retry_s must be >= 0, got {self.retry_s}")
+        if self.connections < 1:
+            raise ValueError(f"live_channel: connections must be >= 1, got {self.connections}")
+        if self.connect_timeout_s <= 0 or self.call_timeout_s <= 0:
+            raise ValueError("live_channel: connect_timeout_s and call_timeout_s must be > 0")
+        if self.max_frame_bytes < 1024:
+            raise ValueError(f"live_channel: max_frame_bytes must be >= 1024, got {self.max_frame_bytes}")

@@ -124,6 +124,7 @@ class Coordinator:
         self._jobs: dict[str, _Job] = {}
         self._workers: dict[str, WorkerClient] = {}
         self._views: dict[str, WorkerView] = {}
+        self._channels: dict[str, Any] = {}  # worker -> its live channel address (from describe)
         self._busy: dict[str, str | None] = {}
         self._live_load: dict[str, int] = {}
         self._shared: dict[tuple[str, str], Any] = {}
@@ -195,6 +196,7 @@ class Coordinator:
             try:
                 d = await asyncio.wait_for(client.describe(), timeout=timeout_s)
                 self.metrics.device(worker_id, d)
+                self._channels[worker_id] = d.get("live_channel")
                 self._views[worker_id] = WorkerView(
                     worker_id=worker_id, kind=d["kind"], device=d.get("index"), healthy=bool(d["healthy"]),
                     free_budget_bytes=int(d.get("free_bytes") or 0), load=self._load(worker_id),
@@ -426,7 +428,7 @@ class Coordinator:
             if meta.version == version:
                 latest[name] = {"version": version, "n_assets": meta.n_assets, "holder": holder}
         return {"views": list(self._views.values()), "handles": dict(getattr(self.executor, "handles", {})),
-                "datasets": latest}
+                "datasets": latest, "channels": dict(self._channels)}
 
     def _share(self, name: str, version: str, panel: Panel) -> Any:
         key = (name, version)

@@ -7,10 +7,12 @@ dataset refs), refreshed every few seconds, chooses a worker with the same
 `FallbackPolicy` as the coordinator and walks the same fallback chain on a fault.
 `run_with_fallback` is the one loop both use.
 
-The hot path is one actor call: the item goes `pack`ed to the worker's
-`execute_live` (its own concurrency group, so a live request never waits for a
-thread held by a research chunk), without the dataset ref once the worker is known
-to hold the dataset, and the result comes back `pack`ed.
+The hot path skips Ray too: once a worker is known to hold the request's dataset,
+the `pack`ed item goes over the worker's live channel (`actors.live_channel`, a
+socket the router keeps open) and the `pack`ed result comes back on it. Otherwise,
+or when the channel fails, it is one actor call to the worker's `execute_live` (its
+own concurrency group, so a live request never waits for a thread held by a
+research chunk), with the dataset ref when the worker may not hold the dataset.
 """
 from __future__ import annotations
 
@@ -20,8 +22,10 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable
 
+from actors.config import LiveChannelConfig
 from actors.fallback import Attempt, FallbackPolicy, WorkerView
 from actors.jobs import JobKind, JobSpec, Tier
+from actors.live_channel import ChannelAddress, ChannelClient, ChannelError
 from actors.messages import LIVE_JOB_ID, WorkItem, WorkResult, pack, unpack
 from actors.plans import ChunkSpec, JobSpecError
 from gpu_hal.errors import QuotaExceeded
@@ -70,26 +74,72 @@ class RoutingTable:
     handles: dict[str, Any]
     datasets: dict[str, dict[str, Any]]  # name -> {"version", "n_assets", "holder"}
     fetched_at: float
+    channels: dict[str, ChannelAddress | None]  # worker -> its live channel (None: actor calls only)
 
 
 class LiveRouter:
     """Runs live work on workers directly, with the coordinator's placement and fallback rules."""
 
-    def __init__(self, coordinator: Any, policy: FallbackPolicy | None = None, ttl_s: float = ROUTE_TTL_S) -> None:
+    def __init__(self, coordinator: Any, policy: FallbackPolicy | None = None, ttl_s: float = ROUTE_TTL_S,
+                 channel: LiveChannelConfig | None = None) -> None:
         self.coordinator = coordinator
         self.policy = policy or FallbackPolicy()
         self.ttl_s = ttl_s
+        self.channel_config = channel or LiveChannelConfig()
         self._table: RoutingTable | None = None
         self._cached: set[tuple[str, str, str]] = set()  # (worker, dataset, version) known to be held
         self._refresh: asyncio.Future | None = None
+        self._clients: dict[ChannelAddress, ChannelClient] = {}
+        self._broken: dict[ChannelAddress, float] = {}  # channel -> when it failed (actor calls for a while)
         self.fallbacks = 0
+        self.channel_calls = 0
 
     async def table(self, force: bool = False, dataset: str | None = None) -> RoutingTable:
         """The routing table, fetched from the coordinator when missing, forced or older than `ttl_s`."""
         if force or self._table is None or time.monotonic() - self._table.fetched_at > self.ttl_s:
             raw = await self.coordinator.routing_table.remote(dataset)
-            self._table = RoutingTable(tuple(raw["views"]), raw["handles"], raw["datasets"], time.monotonic())
+            self._table = RoutingTable(tuple(raw["views"]), raw["handles"], raw["datasets"], time.monotonic(),
+                                       raw.get("channels", {}))
         return self._table
+
+    def _channel(self, table: RoutingTable, worker_id: str) -> ChannelClient | None:
+        """The open channel to a worker, or None (disabled, not announced, or failed at this address)."""
+        address = table.channels.get(worker_id) if self.channel_config.enabled else None
+        if address is None:
+            return None
+        failed_at = self._broken.get(address)
+        if failed_at is not None:
+            if time.monotonic() - failed_at < self.channel_config.retry_s:
+                return None
+            del self._broken[address]
+        client = self._clients.get(address)
+        if client is None:
+            client = self._clients[address] = ChannelClient(address, self.channel_config)
+        return client
+
+    async def _execute(self, table: RoutingTable, worker_id: str, packed: bytes,
+                       key: tuple[str, str, str], holder: list) -> WorkResult:
+        """One live item on one worker: over its channel when it holds the dataset, else an actor call."""
+        handle = table.handles[worker_id]
+        if key in self._cached:
+            channel = self._channel(table, worker_id)
+            try:
+                if channel is not None:
+                    reply = await channel.call(packed)
+                    self.channel_calls += 1
+                    return unpack(reply)
+                return unpack(await handle.execute_live.remote(packed))  # no ref to pass (and borrow)
+            except DatasetNotCached:
+                self._cached.discard(key)
+            except ChannelError as exc:  # the actor call decides whether the worker is gone
+                log.warning("live channel to %s failed (%s); using actor calls", worker_id, exc)
+                self._broken[channel.address] = time.monotonic()
+                stale = self._clients.pop(channel.address, None)
+                if stale is not None:
+                    stale.close()
+        result = unpack(await handle.execute_live.remote(packed, holder))
+        self._cached.add(key)
+        return result
 
     async def _live_table(self) -> RoutingTable:
         """The table for a live request: a stale one is refreshed in the background, not waited for.
@@ -128,16 +178,8 @@ class LiveRouter:
                         dataset_version=ds["version"])
 
         async def call(view: WorkerView, it: WorkItem) -> WorkResult:
-            handle, key = table.handles[view.worker_id], (view.worker_id, name, ds["version"])
-            packed = pack(it)
-            if key in self._cached:
-                try:
-                    return unpack(await handle.execute_live.remote(packed))  # no ref to pass (and borrow)
-                except DatasetNotCached:
-                    self._cached.discard(key)
-            result = unpack(await handle.execute_live.remote(packed, ds["holder"]))
-            self._cached.add(key)
-            return result
+            key = (view.worker_id, name, ds["version"])
+            return await self._execute(table, view.worker_id, pack(it), key, ds["holder"])
 
         async def next_tier(failed: WorkerView, history: list[Attempt], exc: BaseException) -> tuple[WorkerView, Tier]:
             nonlocal table

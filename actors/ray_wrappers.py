@@ -17,6 +17,7 @@ import ray
 
 from actors.coordinator import Coordinator
 from actors.datasets import DatasetStore
+from actors.live_channel import ChannelServer
 from actors.live_router import LIVE_GROUP, NO_REF, DatasetNotCached
 from actors.messages import LIVE_JOB_ID, WorkItem, WorkResult, pack, unpack
 from actors.settings import Settings
@@ -44,6 +45,10 @@ class WorkerActorImpl:
         self._lock = threading.Lock()
         self._started = False
         self._panels: OrderedDict[tuple[str, str], Panel] = OrderedDict()
+        self._channel: ChannelServer | None = None
+        if settings.live_channel.enabled:  # live work from the routers without an actor call
+            host = settings.live_channel.host or ray.util.get_node_ip_address()
+            self._channel = ChannelServer(self._execute_packed, host, settings.live_channel)
 
     def _panel(self, item: WorkItem, holder: list) -> Panel:
         """The job's dataset: fetched from the object store once per version, then cached."""
@@ -85,13 +90,18 @@ class WorkerActorImpl:
         The item and the result travel `pack`ed; `holder` ([ObjectRef of the Panel]) is sent
         only when the router does not know the dataset to be cached here.
         """
+        return self._execute_packed(packed, holder)
+
+    def _execute_packed(self, packed: bytes, holder: list | None = None) -> bytes:
+        """A `pack`ed live item -> its `pack`ed result (the actor call's and the live channel's body)."""
         item: WorkItem = unpack(packed)
         self._ensure_started()
         return pack(self.worker.execute(item, self._panel(item, holder or NO_REF)))
 
     def describe(self) -> dict[str, Any]:
+        """The worker's placement view, with where its live channel listens (None when disabled)."""
         self._ensure_started()
-        return self.worker.describe()
+        return {**self.worker.describe(), "live_channel": None if self._channel is None else self._channel.address}
 
     def status(self) -> dict[str, Any]:
         self._ensure_started()

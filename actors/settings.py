@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
-from actors.config import CoordinatorConfig
+from actors.config import CoordinatorConfig, LiveChannelConfig
 from gpu_hal.config import GpuHalConfig
 
 ENV_PREFIX = "RAYQUANT_"
@@ -241,6 +241,7 @@ class Settings(BaseSettings):
     coordinator: CoordinatorConfig = Field(default_factory=CoordinatorConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     streams: StreamsConfig = Field(default_factory=StreamsConfig)
+    live_channel: LiveChannelConfig = Field(default_factory=LiveChannelConfig)
 
     @classmethod
     def settings_customise_sources(

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import ray  # noqa: E402
 
+from actors.config import LiveChannelConfig  # noqa: E402
 from actors.live_router import LiveRouter, run_sync  # noqa: E402
 from actors.ray_wrappers import get_or_create_coordinator  # noqa: E402
 from actors.settings import DataConfig, RayConfig, Settings  # noqa: E402
@@ -169,8 +170,14 @@ def main() -> int:
     router, loop = LiveRouter(coord), asyncio.new_event_loop()
     router_latencies(router, loop, 20, payload)  # warm
     r_wall, r_inside = router_latencies(router, loop, args.live_requests, payload)
-    out["router_idle"] = summary(r_wall, r_inside)
+    out["router_idle"] = {**summary(r_wall, r_inside), "channel_calls": router.channel_calls,
+                          "requests": args.live_requests + 20}
     print("router idle:", out["router_idle"], flush=True)
+    # the same router with the live channel off: every request is a worker actor call (as before the channel)
+    actor_router = LiveRouter(coord, channel=LiveChannelConfig(enabled=False))
+    router_latencies(actor_router, loop, 20, payload)
+    out["router_idle_actor_calls"] = summary(*router_latencies(actor_router, loop, args.live_requests, payload))
+    print("router idle, actor calls only:", out["router_idle_actor_calls"], flush=True)
     router_latencies(router, loop, 5, same)
     out["router_idle_cached"] = summary(*router_latencies(router, loop, args.live_requests, same))
     print("router idle, one request repeated (worker feature cache hits):", out["router_idle_cached"], flush=True)
@@ -181,7 +188,9 @@ def main() -> int:
         "live_overhead_p50_ms": {"target": OVERHEAD_TARGET_P50_MS, "path": "LiveRouter",
                                  "measured": out["router_idle"]["overhead_p50_ms"],
                                  "met": out["router_idle"]["overhead_p50_ms"] <= OVERHEAD_TARGET_P50_MS,
-                                 "bare_worker_roundtrip_p50_ms": out["ray_roundtrip_ms"]["worker_pid"]},
+                                 "bare_worker_roundtrip_p50_ms": out["ray_roundtrip_ms"]["worker_pid"],
+                                 "transport": "live channel" if router.channel_calls else "actor call",
+                                 "actor_calls_only_p50_ms": out["router_idle_actor_calls"]["overhead_p50_ms"]},
         "live_overhead_p50_ms_via_coordinator": {"target": OVERHEAD_TARGET_P50_MS,
                                                  "measured": out["live_idle"]["overhead_p50_ms"],
                                                  "met": out["live_idle"]["overhead_p50_ms"] <= OVERHEAD_TARGET_P50_MS},

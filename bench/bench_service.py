@@ -222,7 +222,7 @@ def bench_layers(client: Http, proxy_client: Http, coordinator: Any, symbols: li
         if i >= warmup:
             live.append(wall)
             worker.append(res.seconds)
-    routed, routed_worker = [], []
+    routed, routed_worker, channel_calls = [], [], 0
     try:  # the replica's path: LiveRouter straight to a worker (actors.live_router)
         import asyncio  # noqa: PLC0415
 
@@ -236,12 +236,14 @@ def bench_layers(client: Http, proxy_client: Http, coordinator: Any, symbols: li
                 routed.append(wall)
                 routed_worker.append(res.seconds)
         loop.close()
+        channel_calls = router.channel_calls
     except ImportError:
         pass
     return {"serve_trivial_route": summary(health), "serve_trivial_route_proxy": summary(health_proxy),
             "coordinator_run_live_from_driver": summary(live),
             "live_router_from_driver": summary(routed), "worker_execute": summary(worker),
             "live_router_overhead_from_driver": summary([w - c for w, c in zip(routed, routed_worker)]),
+            "live_router_channel_calls": channel_calls,
             "coordinator_run_live_overhead_from_driver": summary([w - c for w, c in zip(live, worker)])}
 
 

@@ -68,7 +68,8 @@ class RayQuantIngress:
         from actors.live_router import LiveRouter  # noqa: PLC0415
         from deployments.routes import Service, create_api  # noqa: PLC0415
 
-        live = LiveRouter(self.coordinator, FallbackPolicy(self.settings.coordinator.fallback))
+        live = LiveRouter(self.coordinator, FallbackPolicy(self.settings.coordinator.fallback),
+                          channel=self.settings.live_channel)
         api = create_api(Service(self.coordinator, self.config, live))
         api.state.models = self.models
         mount_streams(api, live, self.settings)

@@ -144,7 +144,11 @@ def test_live_router_goes_straight_to_workers_and_falls_back(service):
     want = rsi(synthetic_panel(12, 400, seed=0).close, 14)[-5:]
     res = run_sync(router, loop, "features", payload)
     np.testing.assert_allclose(res.result["rsi_14"].to_numpy(), want, rtol=1e-12)
-    assert res.timings["tier"] == "primary"
+    assert res.timings["tier"] == "primary" and router.channel_calls == 0  # first call: an actor call with the ref
+    for window in (3, 2):  # the worker holds the dataset now: its live channel, no actor call
+        res = run_sync(router, loop, "features", {**payload, "window": window})
+        np.testing.assert_allclose(res.result["rsi_14"].to_numpy(), want[-window:], rtol=1e-12)
+    assert router.channel_calls == 2 and set(router._table.channels) == {"simgpu-0", "cpu-0"}
     ray.get(coordinator.inject_fault.remote("simgpu-0", "fail_next_kernel", tenant="live", count=1))
     res = run_sync(router, loop, "features", {**payload, "window": 4})  # not in the worker's feature cache
     np.testing.assert_allclose(res.result["rsi_14"].to_numpy(), want[-4:], rtol=1e-12)
@@ -152,6 +156,17 @@ def test_live_router_goes_straight_to_workers_and_falls_back(service):
     res = run_sync(router, loop, "features", payload)  # the coordinator path: the same answer
     np.testing.assert_allclose(ray.get(coordinator.run_live.remote("features", payload)).result["rsi_14"].to_numpy(),
                                res.result["rsi_14"].to_numpy(), rtol=0)
+    # a channel that refuses (here: a wrong token) -> the same answer by actor call, the channel set aside
+    from dataclasses import replace  # noqa: PLC0415
+
+    table = router._table
+    bad = {w: replace(a, token=b"0" * len(a.token)) for w, a in table.channels.items()}
+    router._table = replace(table, channels=bad, fetched_at=time.monotonic())
+    calls = router.channel_calls
+    res = run_sync(router, loop, "features", {**payload, "window": 6})
+    np.testing.assert_allclose(res.result["rsi_14"].to_numpy(), rsi(synthetic_panel(12, 400, seed=0).close, 14)[-6:],
+                               rtol=1e-12)
+    assert router.channel_calls == calls and len(router._broken) == 1 and res.timings["tier"] == "primary"
     with pytest.raises(KeyError):
         run_sync(router, loop, "features", {**payload, "dataset": "nope"})
     with pytest.raises(ValueError):
