@@ -66,11 +66,12 @@ class RayQuantIngress:
     def __serve_build_asgi_app__(self) -> Any:
         from actors.fallback import FallbackPolicy  # noqa: PLC0415
         from actors.live_router import LiveRouter  # noqa: PLC0415
+        from deployments.control_loop import ControlLoop  # noqa: PLC0415
         from deployments.routes import Service, create_api  # noqa: PLC0415
 
         live = LiveRouter(self.coordinator, FallbackPolicy(self.settings.coordinator.fallback),
                           channel=self.settings.live_channel)
-        api = create_api(Service(self.coordinator, self.config, live))
+        api = create_api(Service(self.coordinator, self.config, live, ControlLoop()))
         api.state.models = self.models
         mount_streams(api, live, self.settings)
         return api

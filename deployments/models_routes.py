@@ -50,7 +50,6 @@ from deployments.routes import (
     _check_symbols_limit,
     _job_id,
     _priority,
-    bounded,
 )
 from deployments.schemas import ErrorBody, ModelCreate, ModelJobPublic, ModelPublic, PredictCreate, PredictionPublic
 
@@ -108,14 +107,9 @@ def _model_error(exc: BaseException, model_id: str, svc: Service) -> ApiError:
 async def _coordinator_model(svc: Service, model_id: str) -> dict[str, Any]:
     name, version = _parse(model_id)
     try:
-        ref = svc.coordinator.get_model.remote(name, version)
-        return await bounded(_awaitable(ref), svc.config.coordinator_timeout_s)
+        return await svc.remote("get_model", name, version)
     except Exception as exc:  # mapped: 404 / 422 / 503, or a server fault
         raise _model_error(exc, model_id, svc) from exc
-
-
-async def _awaitable(ref: Any) -> Any:
-    return await ref
 
 
 def _parse(model_id: str) -> tuple[str, Optional[int]]:

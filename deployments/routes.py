@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, Res
 from actors.jobs import JOB_ID_PATTERN
 from actors.settings import ServeConfig
 from deployments.auth import Principal, principal_from_request
+from deployments.control_loop import ControlLoop
 from deployments.errors import ApiError, BodyLimitMiddleware, domain_error, install_error_handlers, not_found
 from deployments.schemas import (
     BacktestCreate,
@@ -57,6 +58,7 @@ class Service:
     coordinator: Any
     config: ServeConfig
     live: Any = None
+    control: Optional[ControlLoop] = None  # where coordinator calls run (None: on the caller's loop)
 
     async def run_live(self, kind: str, payload: dict[str, Any], priority: str, tenant: str,
                        params_field: str = "params") -> Any:
@@ -69,19 +71,22 @@ class Service:
             raise domain_error(exc, params_field=params_field,
                                retry_after_s=self.config.unavailable_retry_after_s) from exc
 
+    async def remote(self, method: str, *args: Any, timeout_s: Optional[float] = None) -> Any:
+        """Await one coordinator method, on the control loop when there is one (errors as raised)."""
+        async def call() -> Any:
+            return await getattr(self.coordinator, method).remote(*args)
+
+        deadline = timeout_s or self.config.coordinator_timeout_s
+        return await bounded(call() if self.control is None else self.control.run(call), deadline)
+
     async def call(self, method: str, *args: Any, timeout_s: Optional[float] = None,
                    params_field: str = "params", data_field: str = "file") -> Any:
         """Await one coordinator method; domain errors become ApiErrors."""
         try:
-            ref = getattr(self.coordinator, method).remote(*args)
-            return await bounded(_awaitable(ref), timeout_s or self.config.coordinator_timeout_s)
+            return await self.remote(method, *args, timeout_s=timeout_s)
         except Exception as exc:  # mapped to 4xx/503, or re-raised as a server fault
             raise domain_error(exc, params_field=params_field, data_field=data_field,
                                retry_after_s=self.config.unavailable_retry_after_s) from exc
-
-
-async def _awaitable(ref: Any) -> Any:
-    return await ref
 
 
 async def bounded(coro: Any, timeout_s: float) -> Any:
