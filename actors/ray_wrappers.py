@@ -30,16 +30,13 @@ WORKER_PANEL_CACHE = 4  # datasets (versions) a worker keeps in host memory
 # Concurrency groups of the worker actors (given to @ray.remote: `.options()` cannot set them):
 # live work has threads of its own beside the default group's (max_concurrency).
 WORKER_CONCURRENCY_GROUPS = {LIVE_GROUP: 8}
-# How long a thread holding the GIL keeps it while another waits (CPython default 5 ms): a live
-# request's thread waits at most this long for a research chunk's Python code.
-WORKER_GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 class WorkerActorImpl:
     """A Worker in its own process; threaded so that live work runs beside a chunk."""
 
     def __init__(self, worker_id: str, kind: str, settings: Settings, device_slot: int = 0) -> None:
-        sys.setswitchinterval(WORKER_GIL_SWITCH_INTERVAL_S)  # this process is the worker's own
+        sys.setswitchinterval(settings.ray.gil_switch_interval_s)  # this process is the worker's own
         self.worker = Worker(worker_id, kind, settings.gpu, device_slot, settings.kernel_cache_dir.resolve(),
                              model_root=settings.storage_dir.resolve(), streams=settings.streams)
         self._lock = threading.Lock()

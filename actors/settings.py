@@ -33,6 +33,10 @@ KERNEL_CACHE_SUBDIR = "kernel-cache"
 RAY_NAMESPACE = "rayquant"
 COORDINATOR_NAME = "rayquant-coordinator"
 WORKER_MAX_CONCURRENCY = 8  # live requests run beside a research chunk
+# How long a thread holding the GIL keeps it while another waits (CPython's default is 5 ms), in the
+# worker and HTTP replica processes: a live request's thread waits at most about this long for a
+# research chunk's (or a research request's) Python code.
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 # The HTTP service (Ray Serve): where it listens, what it accepts, which classes it uses.
 SERVE_HOST = "127.0.0.1"
@@ -40,6 +44,12 @@ SERVE_PORT = 8000
 SERVE_APP_NAME = "rayquant"
 SERVE_ROUTE_PREFIX = "/"
 SERVE_NUM_REPLICAS = 1
+# The live application: the live routes (features, streams, predict) again, in replicas of their own, so
+# that research requests (a burst of backtests) never queue a live request on the same event loop.
+SERVE_LIVE_APP = True
+SERVE_LIVE_APP_NAME = "rayquant-live"
+SERVE_LIVE_ROUTE_PREFIX = "/live"
+SERVE_LIVE_NUM_REPLICAS = 1
 SERVE_REPLICA_NUM_CPUS = 1.0
 SERVE_MAX_ONGOING_REQUESTS = 256
 SERVE_MAX_REQUEST_BYTES = 64 << 20  # bodies (uploads included); larger -> 413
@@ -96,6 +106,10 @@ class ServeConfig:
     route_prefix: str = SERVE_ROUTE_PREFIX
     num_replicas: int = SERVE_NUM_REPLICAS
     replica_num_cpus: float = SERVE_REPLICA_NUM_CPUS
+    live_app: bool = SERVE_LIVE_APP
+    live_app_name: str = SERVE_LIVE_APP_NAME
+    live_route_prefix: str = SERVE_LIVE_ROUTE_PREFIX
+    live_num_replicas: int = SERVE_LIVE_NUM_REPLICAS
     max_ongoing_requests: int = SERVE_MAX_ONGOING_REQUESTS
     api_keys: Mapping[str, str] | str = field(default_factory=dict)  # str: JSON or "key=tenant,key2=tenant2"
     max_request_bytes: int = SERVE_MAX_REQUEST_BYTES
@@ -130,6 +144,13 @@ class ServeConfig:
             raise ValueError(f"route_prefix must start with '/', got {self.route_prefix!r}")
         if self.num_replicas < 1 or self.replica_num_cpus < 0 or self.max_ongoing_requests < 1:
             raise ValueError("need num_replicas >= 1, replica_num_cpus >= 0 and max_ongoing_requests >= 1")
+        if self.live_num_replicas < 1:
+            raise ValueError(f"live_num_replicas must be >= 1, got {self.live_num_replicas}")
+        if not self.live_route_prefix.startswith("/") or self.live_route_prefix.rstrip("/") in ("", "/v1"):
+            raise ValueError(f"live_route_prefix must start with '/' and differ from the API's, "
+                             f"got {self.live_route_prefix!r}")
+        if self.live_app_name == self.app_name:
+            raise ValueError("live_app_name must differ from app_name")
         keys = _parse_api_keys(self.api_keys)
         for key, tenant in keys.items():
             if not isinstance(key, str) or len(key) < 8:
@@ -227,6 +248,11 @@ class RayConfig:
     coordinator_name: str = COORDINATOR_NAME
     detached: bool = False  # True when the service is deployed
     worker_max_concurrency: int = WORKER_MAX_CONCURRENCY
+    gil_switch_interval_s: float = GIL_SWITCH_INTERVAL_S
+
+    def __post_init__(self) -> None:
+        if not 0 < self.gil_switch_interval_s <= 1:
+            raise ValueError(f"ray: gil_switch_interval_s must be in (0, 1], got {self.gil_switch_interval_s}")
 
 
 class Settings(BaseSettings):

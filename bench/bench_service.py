@@ -20,7 +20,9 @@ coordinator, workers with their prewarm, Ray Serve), then measures over real HTT
 
 Both ways into Serve are measured: the ingress replica's own HTTP server (Serve's
 direct ingress, `RunningService.direct_url`; the service's fast path and the one the
-targets are read on) and the HTTP proxy on the configured port.
+targets are read on) and the HTTP proxy on the configured port. Feature requests go to
+the live application (`ServeConfig.live_app`: the live routes in a replica of their
+own), backtests to the main application; `--no-live-app` sends both to the main one.
 
 Needs only the project, its dependencies (Ray with Serve) and the standard library.
 """
@@ -71,9 +73,11 @@ def summary(values_s: list[float]) -> dict[str, float]:
 class Http:
     """One keep-alive HTTP/1.1 connection (not thread-safe: one per thread)."""
 
-    def __init__(self, host: str, port: int, timeout: float = 600.0) -> None:
-        self.host, self.port, self.timeout = host, port, timeout
-        self.conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    def __init__(self, url: str, timeout: float = 600.0) -> None:
+        parts = urlsplit(url)
+        self.host, self.port, self.timeout = parts.hostname or "127.0.0.1", int(parts.port or 80), timeout
+        self.prefix = parts.path.rstrip("/")  # an application's route prefix (e.g. the live app's /live)
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         self.last_timing: dict[str, float] = {}
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -81,7 +85,7 @@ class Http:
         headers = {"Content-Type": "application/json"} if data is not None else {}
         for attempt in range(2):
             try:
-                self.conn.request(method, path, body=data, headers=headers)
+                self.conn.request(method, self.prefix + path, body=data, headers=headers)
                 resp = self.conn.getresponse()
                 raw = resp.read()
                 self.last_timing = server_timing(resp.getheader("Server-Timing"))
@@ -108,11 +112,6 @@ def server_timing(header: str | None) -> dict[str, float]:
             except ValueError:
                 pass
     return out
-
-
-def host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", int(parts.port or 80)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -308,7 +307,7 @@ def research_via_coordinator(coordinator: Any, body: dict[str, Any]) -> tuple[in
     return 200, status
 
 
-def feature_stream(host: str, port: int, symbols: list[str], method: str, stream_hz: float, first: int,
+def feature_stream(url: str, symbols: list[str], method: str, stream_hz: float, first: int,
                    go: Any, done: Any, out: Any) -> None:
     """Feature requests at `stream_hz` from `go` until `done` is set; puts (walls, Server-Timings, errors) on `out`.
 
@@ -320,7 +319,7 @@ def feature_stream(host: str, port: int, symbols: list[str], method: str, stream
     walls: list[float] = []
     timings: list[dict[str, float]] = []
     errors: list[Any] = []
-    client = Http(host, port)
+    client = Http(url)
     go.wait()
     period = 1.0 / stream_hz
     next_at = time.perf_counter()
@@ -340,10 +339,13 @@ def feature_stream(host: str, port: int, symbols: list[str], method: str, stream
     out.put((walls, timings, errors))
 
 
-def bench_load(host: str, port: int, symbols: list[str], n_backtests: int, stream_hz: float,
+def bench_load(research_url: str, live_url: str, symbols: list[str], n_backtests: int, stream_hz: float,
                assets: int, method: str = "GET", rounds: int = 1, stream_process: bool = True,
                coordinator: Any = None) -> dict[str, Any]:
     """`rounds` bursts of n concurrent backtests (wait=true) plus a steady feature stream until they are done.
+
+    The backtests go to `research_url` (the main application), the feature requests to `live_url` (the
+    live application when the service runs one, else the main application too).
 
     `stream_process`: the feature stream runs in a client process of its own (see `feature_stream`).
     `coordinator`: the backtests go straight to this coordinator handle (submit, wait, result) instead of
@@ -359,7 +361,7 @@ def bench_load(host: str, port: int, symbols: list[str], n_backtests: int, strea
     round_gate = threading.Barrier(n_backtests)
 
     def backtest(i: int) -> None:
-        client = Http(host, port)
+        client = Http(research_url)
         start_gate.wait()
         for r in range(rounds):
             if r:
@@ -386,13 +388,13 @@ def bench_load(host: str, port: int, symbols: list[str], n_backtests: int, strea
     import queue as queue_module  # noqa: PLC0415
 
     stream_out = ctx.Queue() if stream_process else queue_module.Queue()
-    stream_args = (host, port, symbols, method, stream_hz, first, go, done, stream_out)
+    stream_args = (live_url, symbols, method, stream_hz, first, go, done, stream_out)
     streamer = ctx.Process(target=feature_stream, args=stream_args, daemon=True) if stream_process else \
         threading.Thread(target=feature_stream, args=stream_args, daemon=True)
     streamer.start()  # it waits for `go` (a spawned process imports this module first: started before the warm-up)
 
     # A service in steady state: one backtest first, so that first-use kernel compilation is not measured.
-    warm = Http(host, port)
+    warm = Http(research_url)
     warm_s, (warm_status, _) = timed(lambda: warm.request(
         "POST", "/v1/backtests?wait=true&timeout_s=600",
         {"dataset": "synthetic", "strategy": "trend_following", "params": {"fast": 4, "slow": 30}, "fees": 0.0004}))
@@ -463,6 +465,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--via", choices=("both", "direct", "proxy"), default="both",
                     help="ways into Serve measured idle (targets and load: direct ingress when the service has it)")
     ap.add_argument("--no-direct-ingress", action="store_true", help="start Serve without direct ingress")
+    ap.add_argument("--gil-switch-interval", type=float, default=None,
+                    help="GIL switch interval (s) of the worker and replica processes (default: the settings')")
+    ap.add_argument("--no-live-app", action="store_true",
+                    help="no live application: feature requests share the main application's replica with research")
     ap.add_argument("--stream-in-thread", action="store_true",
                     help="load phase: the feature stream in a thread of this process (as before), not a process "
                          "of its own (its timings then include waits for this process's GIL)")
@@ -481,9 +487,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(
         storage_dir=storage,
         data=DataConfig(synthetic_assets=args.assets, synthetic_bars=args.bars),
-        ray=RayConfig(namespace="rayquant-bench"),
+        ray=RayConfig(namespace="rayquant-bench",
+                      **({"gil_switch_interval_s": args.gil_switch_interval} if args.gil_switch_interval else {})),
         coordinator={"cpu_workers": args.cpu_workers, "result_cache_enabled": False},
-        serve={"port": port, "replica_num_cpus": 0},
+        serve={"port": port, "replica_num_cpus": 0, "live_app": not args.no_live_app},
     )
     panel = synthetic_panel(args.assets, args.bars, seed=settings.data.synthetic_seed)
     symbols = list(panel.symbols[: args.symbols])
@@ -504,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
                             direct_ingress=not args.no_direct_ingress)
     report["startup_s"] = time.perf_counter() - t0
     try:
-        client = Http(*host_port(service.url))
+        client = Http(service.url)
         status, devices = client.request("GET", "/v1/devices")
         client.close()
         report["devices"] = [{k: d.get(k) for k in ("worker_id", "kind", "label", "simulated", "backend", "healthy")}
@@ -516,14 +523,18 @@ def main(argv: list[str] | None = None) -> int:
 
         direct = direct_compute(panel, symbols, n=min(args.requests, 500), warmup=10)
         report["direct_compute"] = direct
+        # Research requests go to the main application, live ones to the live application (when it runs).
         entries = {"direct_ingress": service.direct_url, "proxy": service.url}
-        report["urls"] = entries
+        live_entries = {"direct_ingress": service.live_direct_url or service.direct_url,
+                        "proxy": service.live_url or service.url}
+        report["urls"] = {"research": entries, "live": live_entries}
         primary = "direct_ingress" if service.direct_url and args.via != "proxy" else "proxy"
         report["primary_entry"] = primary
-        for via, url in entries.items():
+        report["live_app"] = service.live_url is not None
+        for via, url in live_entries.items():
             if not url or (args.via != "both" and via != primary):
                 continue
-            c = Http(*host_port(url))
+            c = Http(url)
             idle = bench_features(c, symbols, args.requests, args.warmup, "POST")
             idle_get = bench_features(c, symbols, args.requests, args.warmup, "GET")
             c.close()
@@ -544,9 +555,8 @@ def main(argv: list[str] | None = None) -> int:
         report["overhead_vs_direct_cpu_ms"] = {"p50": rt["p50_ms"] - direct["cpu"]["p50_ms"],
                                                "p99": rt["p99_ms"] - direct["cpu"]["p99_ms"]}
 
-        host, port = host_port(entries[primary])
-        client = Http(host, port)
-        proxy_client = Http(*host_port(service.url))
+        client = Http(live_entries[primary])
+        proxy_client = Http(live_entries["proxy"])
         layers = bench_layers(client, proxy_client, service.coordinator, symbols, min(args.requests, 300), args.warmup)
         proxy_client.close()
         report["layers"] = layers
@@ -557,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(worker execute {layers['worker_execute']['p50_ms']:.2f} ms)", flush=True)
 
         favoured = favour_replica() if args.favour_replica else []
-        load = bench_load(host, port, symbols, args.backtests, args.stream_hz, args.assets, args.stream_method,
+        load = bench_load(entries[primary], live_entries[primary], symbols, args.backtests, args.stream_hz, args.assets, args.stream_method,
                           args.load_rounds, stream_process=not args.stream_in_thread,
                           coordinator=service.coordinator if args.research_via == "coordinator" else None)
         load["research_via"] = args.research_via

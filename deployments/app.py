@@ -16,7 +16,7 @@ import asyncio
 import logging
 import sys
 import threading
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
@@ -27,6 +27,8 @@ from actors.settings import Settings, load_settings
 log = logging.getLogger("rayquant.serve")
 
 INGRESS_NAME = "RayQuantIngress"
+LIVE_INGRESS_NAME = "RayQuantLiveIngress"
+Role = Literal["all", "live"]  # every route, or only the live ones (`routes.create_api(live_only=True)`)
 
 
 class AppArgs(BaseModel):
@@ -39,19 +41,25 @@ class AppArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     settings: dict[str, Any] = Field(default_factory=dict)
+    role: Role = "all"
 
 
 class RayQuantIngress:
-    """One HTTP replica: a coordinator handle and the FastAPI app of `deployments.routes`."""
+    """One HTTP replica: a coordinator handle and the FastAPI app of `deployments.routes`.
 
-    def __init__(self, settings: Settings) -> None:
-        from actors.ray_wrappers import WORKER_GIL_SWITCH_INTERVAL_S, get_or_create_coordinator  # noqa: PLC0415
+    `role` "live" serves only the live routes: health, features, streams, predict (the live
+    application's replicas, `ServeConfig.live_app`).
+    """
+
+    def __init__(self, settings: Settings, role: Role = "all") -> None:
+        from actors.ray_wrappers import get_or_create_coordinator  # noqa: PLC0415
 
         # The event loop (HTTP and live requests) waits at most this long for the GIL held by a
         # thread that converts a research result (CPython's default is 5 ms).
-        sys.setswitchinterval(WORKER_GIL_SWITCH_INTERVAL_S)
+        sys.setswitchinterval(settings.ray.gil_switch_interval_s)
 
         self.settings = settings
+        self.role = role
         self.config = settings.serve
         self.coordinator = get_or_create_coordinator(settings)
         # Start (or join) the coordinator now: its workers prewarm while the replica comes up.
@@ -71,7 +79,7 @@ class RayQuantIngress:
 
         live = LiveRouter(self.coordinator, FallbackPolicy(self.settings.coordinator.fallback),
                           channel=self.settings.live_channel)
-        api = create_api(Service(self.coordinator, self.config, live, ControlLoop()))
+        api = create_api(Service(self.coordinator, self.config, live, ControlLoop()), live_only=self.role == "live")
         api.state.models = self.models
         mount_streams(api, live, self.settings)
         return api
@@ -105,28 +113,31 @@ def warm_inline_features() -> None:
         log.warning("inline features warm-up failed", exc_info=True)
 
 
-def deployment_options(settings: Settings) -> dict[str, Any]:
-    """Serve options of the ingress deployment, from the settings."""
+def deployment_options(settings: Settings, role: Role = "all") -> dict[str, Any]:
+    """Serve options of the ingress deployment (of the live application with `role` "live"), from the settings."""
     cfg = settings.serve
     return {
-        "name": INGRESS_NAME,
-        "num_replicas": cfg.num_replicas,
+        "name": LIVE_INGRESS_NAME if role == "live" else INGRESS_NAME,
+        "num_replicas": cfg.live_num_replicas if role == "live" else cfg.num_replicas,
         "max_ongoing_requests": cfg.max_ongoing_requests,
         "ray_actor_options": {"num_cpus": cfg.replica_num_cpus},
         "health_check_timeout_s": cfg.coordinator_timeout_s + 1,
     }
 
 
-def build_app(args: AppArgs | dict | None = None, settings: Optional[Settings] = None) -> Application:
-    """The Serve application: `serve.deployment(RayQuantIngress, **options).bind(settings)`."""
+def build_app(args: AppArgs | dict | None = None, settings: Optional[Settings] = None,
+              role: Optional[Role] = None) -> Application:
+    """The Serve application: `serve.deployment(RayQuantIngress, **options).bind(settings, role)`."""
+    parsed = args if isinstance(args, AppArgs) else AppArgs.model_validate(args or {})
     if settings is None:
-        parsed = args if isinstance(args, AppArgs) else AppArgs.model_validate(args or {})
         settings = load_settings(**parsed.settings)
+    role = role or parsed.role
     ingress = serve.ingress()(RayQuantIngress)
-    return serve.deployment(ingress, **deployment_options(settings)).bind(settings)
+    return serve.deployment(ingress, **deployment_options(settings, role)).bind(settings, role)
 
 
-# `serve run deployments.app:app`: the application with the environment's settings.
+# `serve run deployments.app:app`: the application with the environment's settings; `live_app`: its live routes.
 app = build_app(AppArgs())
+live_app = build_app(AppArgs(role="live"))
 
-__all__ = ["AppArgs", "RayQuantIngress", "app", "build_app", "deployment_options"]
+__all__ = ["AppArgs", "RayQuantIngress", "app", "build_app", "deployment_options", "live_app"]

@@ -189,6 +189,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"ready: {service.url}  (API docs {service.docs_url}"
           + (f", Ray dashboard {service.dashboard_url}" if service.dashboard_url else "") + "); Ctrl-C stops",
           flush=True)
+    if service.live_url:
+        print(f"live routes in their own replica: {service.live_entry}/v1 (also {service.live_url}/v1)", flush=True)
     try:
         while not stop["now"]:
             time.sleep(0.5)
@@ -396,6 +398,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"ready in {time.perf_counter() - t0:.1f} s", flush=True)
         print(f"  HTTP API:      {service.url}/v1", flush=True)
         print(f"  API docs:      {service.docs_url}", flush=True)
+        if service.live_url:
+            print(f"  live routes:   {service.live_entry}/v1 (features, streams, predict; replicas of their own)",
+                  flush=True)
         print(f"  Ray dashboard: {service.dashboard_url or 'not running (--no-dashboard or not installed)'}\n",
               flush=True)
         dataset = "synthetic"

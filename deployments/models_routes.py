@@ -177,7 +177,7 @@ async def _predict_body(request: Request) -> PredictCreate:
 
 # ------------------------------------------------------------------ router
 def build_models_router() -> APIRouter:
-    """The /v1/models routes."""
+    """The /v1/models routes but predict: training, its jobs, the registry."""
     router = APIRouter(prefix=f"/{API_VERSION}/models", responses=_ERRORS, tags=["models"])
 
     @router.post("", response_model=ModelJobPublic, status_code=202,
@@ -227,6 +227,13 @@ def build_models_router() -> APIRouter:
     async def get_model(model_id: str, svc: ServiceDep, principal: PrincipalDep) -> ModelPublic:
         return model_public(await _coordinator_model(svc, model_id))
 
+    return router
+
+
+def build_predict_router() -> APIRouter:
+    """`POST /v1/models/{id}/predict` (live: also served by the live application)."""
+    router = APIRouter(prefix=f"/{API_VERSION}/models", responses=_ERRORS, tags=["models"])
+
     @router.post("/{model_id}/predict", response_model=PredictionPublic, openapi_extra=_predict_body_openapi(),
                  summary="Predict feature rows, or a dataset's latest bar (live, batched, in the replica)")
     async def predict(model_id: str, request: Request, svc: ServiceDep, principal: PrincipalDep,
@@ -268,4 +275,4 @@ def build_models_router() -> APIRouter:
     return router
 
 
-__all__ = ["build_models_router", "get_model_server", "model_public"]
+__all__ = ["build_models_router", "build_predict_router", "get_model_server", "model_public"]

@@ -341,8 +341,31 @@ VersionQuery = Annotated[Optional[str], Query(description="content-hash version 
 
 
 # ------------------------------------------------------------------ routers
+def build_live_router() -> APIRouter:
+    """`POST` and `GET /v1/features` (live: also served by the live application)."""
+    router = APIRouter(prefix=f"/{API_VERSION}", responses=_ERRORS)
+
+    # -- features (live) --------------------------------------------------------------
+    @router.post("/features", response_model=FeaturesPublic, tags=["live"],
+                 summary="Indicators over a dataset's latest bars, or over bars sent inline (REALTIME by default)")
+    async def features(body: FeaturesCreate, svc: ServiceDep, principal: PrincipalDep,
+                       response: Response) -> FeaturesPublic:
+        return await _features(svc, body, response)
+
+    @router.get("/features", response_model=FeaturesPublic, tags=["live"],
+                summary="The same for a dataset, as a query (no request body: one hop less through Serve)")
+    async def features_query(svc: ServiceDep, principal: PrincipalDep, response: Response,
+                             dataset: DatasetQuery, indicator: IndicatorQuery, symbols: SymbolsQuery = None,
+                             window: WindowQuery = 1, priority: PriorityQuery = None,
+                             dataset_version: VersionQuery = None) -> FeaturesPublic:
+        return await _features(svc, features_from_query(dataset, indicator, symbols, window, priority,
+                                                        dataset_version), response)
+
+    return router
+
+
 def build_router(config: ServeConfig) -> APIRouter:
-    """The /v1 routes (limits that shape the OpenAPI schema come from `config`)."""
+    """The research and operations /v1 routes (limits that shape the OpenAPI schema come from `config`)."""
     router = APIRouter(prefix=f"/{API_VERSION}", responses=_ERRORS)
 
     # -- backtests -----------------------------------------------------------------
@@ -406,22 +429,6 @@ def build_router(config: ServeConfig) -> APIRouter:
                    summary="Cancel a sweep (409 when it already succeeded or failed)")
     async def cancel_sweep(job_id: str, svc: ServiceDep, principal: PrincipalDep) -> JobPublic:
         return await _cancel(svc, principal, job_id, "sweep")
-
-    # -- features (live) --------------------------------------------------------------
-    @router.post("/features", response_model=FeaturesPublic, tags=["live"],
-                 summary="Indicators over a dataset's latest bars, or over bars sent inline (REALTIME by default)")
-    async def features(body: FeaturesCreate, svc: ServiceDep, principal: PrincipalDep,
-                       response: Response) -> FeaturesPublic:
-        return await _features(svc, body, response)
-
-    @router.get("/features", response_model=FeaturesPublic, tags=["live"],
-                summary="The same for a dataset, as a query (no request body: one hop less through Serve)")
-    async def features_query(svc: ServiceDep, principal: PrincipalDep, response: Response,
-                             dataset: DatasetQuery, indicator: IndicatorQuery, symbols: SymbolsQuery = None,
-                             window: WindowQuery = 1, priority: PriorityQuery = None,
-                             dataset_version: VersionQuery = None) -> FeaturesPublic:
-        return await _features(svc, features_from_query(dataset, indicator, symbols, window, priority,
-                                                        dataset_version), response)
 
     # -- datasets ----------------------------------------------------------------------
     @router.get("/datasets", response_model=list[DatasetPublic], tags=["datasets"],
@@ -670,8 +677,12 @@ async def readiness(svc: Service) -> ReadyPublic:
     return ReadyPublic(ready=n_ready > 0, workers=len(devices), workers_ready=n_ready, queue_depth=depth, reason=reason)
 
 
-def create_api(service: Service) -> FastAPI:
-    """The FastAPI application of one Serve replica (or of a test)."""
+def create_api(service: Service, live_only: bool = False) -> FastAPI:
+    """The FastAPI application of one Serve replica (or of a test).
+
+    `live_only`: the live application's replicas (`ServeConfig.live_app`): health, features
+    and predict here, the streams where the replica mounts them; no research routes.
+    """
     from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
 
     try:
@@ -690,12 +701,15 @@ def create_api(service: Service) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=service.config.max_request_bytes)
     app.include_router(build_health_router())
-    app.include_router(build_router(service.config))
-    from deployments.models_routes import build_models_router  # noqa: PLC0415 - it imports this module
+    from deployments.models_routes import build_models_router, build_predict_router  # noqa: PLC0415 - it imports this module
 
-    app.include_router(build_models_router())
+    if not live_only:
+        app.include_router(build_router(service.config))
+        app.include_router(build_models_router())
+    app.include_router(build_live_router())
+    app.include_router(build_predict_router())
     return app
 
 
-__all__ = ["Service", "build_router", "create_api", "features_from_query", "frame_records", "json_response",
-           "parse_indicator", "readiness"]
+__all__ = ["Service", "build_live_router", "build_router", "create_api", "features_from_query", "frame_records",
+           "json_response", "parse_indicator", "readiness"]

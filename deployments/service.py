@@ -56,6 +56,13 @@ class RunningService:
     app_names: list[str] = field(default_factory=list)
     stopped: bool = False
     direct_url: Optional[str] = None  # the ingress replica's own HTTP server (direct ingress), if any
+    live_url: Optional[str] = None  # the live application through the proxy (ServeConfig.live_app), if any
+    live_direct_url: Optional[str] = None  # the live application's replica's own HTTP server, if any
+
+    @property
+    def live_entry(self) -> str:
+        """Where live clients go: the live application's replica, else its proxy route, else the main app."""
+        return self.live_direct_url or self.live_url or self.direct_url or self.url
 
     @property
     def docs_url(self) -> str:
@@ -172,16 +179,18 @@ def start_coordinator(settings: Settings) -> Any:
     return coordinator
 
 
-def deploy_app(settings: Settings, *, name: Optional[str] = None, route_prefix: Optional[str] = None) -> str:
-    """Deploy the HTTP app (Serve must be started); returns the app name."""
+def deploy_app(settings: Settings, *, name: Optional[str] = None, route_prefix: Optional[str] = None,
+               role: str = "all") -> str:
+    """Deploy the HTTP app, or with `role` "live" the live application (Serve must be started); its name."""
     from ray import serve  # noqa: PLC0415
 
     from deployments.app import build_app  # noqa: PLC0415
 
     cfg = settings.serve
-    app_name = name or cfg.app_name
-    serve.run(build_app(settings=settings), name=app_name, route_prefix=route_prefix or cfg.route_prefix,
-              blocking=False)
+    live = role == "live"
+    app_name = name or (cfg.live_app_name if live else cfg.app_name)
+    prefix = route_prefix or (cfg.live_route_prefix if live else cfg.route_prefix)
+    serve.run(build_app(settings=settings, role=role), name=app_name, route_prefix=prefix, blocking=False)
     return app_name
 
 
@@ -254,11 +263,20 @@ def start_service(settings: Settings, *, num_cpus: Optional[int] = None, num_gpu
         url = f"http://{host}:{cfg.port}{prefix}"
         service = RunningService(settings=settings, url=url, dashboard_url=dashboard_url(), coordinator=coordinator,
                                  started_ray=started and not settings.ray.address, app_names=[app_name])
+        if cfg.live_app:
+            service.app_names.append(deploy_app(settings, role="live"))
         wait_ready(url, cfg.startup_timeout_s, cfg.ready_poll_s)
         service.direct_url = direct_ingress_url(app_name, host, cfg.port, cfg.route_prefix)
         if service.direct_url is not None:
             wait_ready(service.direct_url, cfg.startup_timeout_s, cfg.ready_poll_s)
-        log.info("service ready at %s (direct: %s) in %.1f s", url, service.direct_url, time.perf_counter() - t0)
+        if cfg.live_app:
+            service.live_url = f"http://{host}:{cfg.port}{cfg.live_route_prefix.rstrip('/')}"
+            wait_ready(service.live_url, cfg.startup_timeout_s, cfg.ready_poll_s)
+            service.live_direct_url = direct_ingress_url(cfg.live_app_name, host, cfg.port, cfg.live_route_prefix)
+            if service.live_direct_url is not None:
+                wait_ready(service.live_direct_url, cfg.startup_timeout_s, cfg.ready_poll_s)
+        log.info("service ready at %s (direct: %s; live: %s) in %.1f s", url, service.direct_url, service.live_entry,
+                 time.perf_counter() - t0)
         return service
     except BaseException:
         if service is not None:

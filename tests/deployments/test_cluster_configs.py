@@ -27,6 +27,7 @@ CLUSTER_YAML = REPO / "cluster.yaml"
 RAYSERVICE_YAML = REPO / "deployments" / "rayservice.yaml"
 SERVE_CONFIG_YAML = REPO / "deployments" / "serve_config.yaml"
 APP_IMPORT_PATH = "deployments.app:app"
+LIVE_APP_IMPORT_PATH = "deployments.app:live_app"
 
 
 def pinned_ray_version() -> str:
@@ -311,19 +312,20 @@ def test_serve_config_v2_is_a_valid_serve_config(serve_config):
     from ray.serve.schema import ServeDeploySchema  # noqa: PLC0415
 
     schema = ServeDeploySchema.model_validate(serve_config)
-    (app,) = schema.applications
-    assert app.import_path == APP_IMPORT_PATH
+    app, live = schema.applications
+    assert (app.import_path, live.import_path) == (APP_IMPORT_PATH, LIVE_APP_IMPORT_PATH)
+    assert live.route_prefix != app.route_prefix
 
 
 def test_serve_config_v2_names_an_importable_app(serve_config):
     from ray.serve import Application  # noqa: PLC0415
 
-    (app,) = serve_config["applications"]
-    module, attr = app["import_path"].split(":")
-    imported = importlib.import_module(module)
-    assert isinstance(getattr(imported, attr), Application)
-    names = {d["name"] for d in app.get("deployments", [])}
-    assert names <= {imported.INGRESS_NAME}
+    for app, ingress in zip(serve_config["applications"], ("INGRESS_NAME", "LIVE_INGRESS_NAME"), strict=True):
+        module, attr = app["import_path"].split(":")
+        imported = importlib.import_module(module)
+        assert isinstance(getattr(imported, attr), Application)
+        names = {d["name"] for d in app.get("deployments", [])}
+        assert names <= {getattr(imported, ingress)}
 
 
 def test_serve_config_v2_mirrors_serve_config_yaml(serve_config):
@@ -332,8 +334,8 @@ def test_serve_config_v2_mirrors_serve_config_yaml(serve_config):
     base = yaml.safe_load(SERVE_CONFIG_YAML.read_text())
     assert serve_config["http_options"]["port"] == base["http_options"]["port"]
     assert serve_config["proxy_location"] == base["proxy_location"]
-    (ours,) = serve_config["applications"]
-    (theirs,) = base["applications"]
-    for key in ("name", "route_prefix"):
-        assert ours[key] == theirs[key], key
-    assert ours["deployments"] == theirs["deployments"]
+    assert len(serve_config["applications"]) == len(base["applications"]) == 2
+    for ours, theirs in zip(serve_config["applications"], base["applications"]):
+        for key in ("name", "route_prefix"):
+            assert ours[key] == theirs[key], key
+        assert ours["deployments"] == theirs["deployments"]

@@ -246,6 +246,31 @@ def test_features_as_a_query_match_the_post_form(alice):
                                                ("priority", "LOW")]), 422, field="priority")
 
 
+def test_live_application_serves_only_the_live_routes(service):
+    """The live app (own replica): features, streams, predict and health; research routes are not there."""
+    assert service.live_url == f"{service.url}/live" and service.live_entry.endswith("/live")
+    headers = {"X-API-Key": "alice-key-0001"}
+    body = {"dataset": "synthetic", "symbols": ["S0001"], "window": 2,
+            "indicators": [{"name": "rsi", "params": {"timeperiod": 14}}]}
+    main = httpx.post(f"{service.url}/v1/features", json=body, headers=headers, timeout=120)
+    for base in {service.live_url, service.live_entry}:  # through the proxy, and the replica's own port
+        with httpx.Client(base_url=base, headers=headers, timeout=120) as live:
+            resp = live.post("/v1/features", json=body)
+            assert resp.status_code == 200, resp.text
+            assert resp.json()["features"] == main.json()["features"]
+            assert live.get("/readyz").status_code == 200
+            error_of(live.post("/v1/backtests", json={"dataset": "synthetic", **BT}), 404, "not_found")
+            error_of(live.get("/v1/jobs"), 404, "not_found")
+            error_of(live.post("/v1/models/nope/predict", json={"rows": [[1.0]]}), 404, "not_found")
+            stream = live.post("/v1/streams", json={"dataset": "synthetic", "symbols": ["S0001"]})
+            assert stream.status_code == 201, stream.text
+            assert live.delete(f"/v1/streams/{stream.json()['stream_id']}").status_code == 200
+            paths = set(live.get("/openapi.json").json()["paths"])
+            assert {"/v1/features", "/v1/ticks", "/v1/models/{model_id}/predict"} <= paths
+            assert not any(p.startswith(("/v1/backtests", "/v1/sweeps", "/v1/datasets")) for p in paths)
+        error_of(httpx.post(f"{base}/v1/features", json=body, timeout=60), 401, "unauthorized")  # same keys
+
+
 def test_features_over_inline_bars(alice):
     small = synthetic_panel(3, 60, seed=7)
     df = small.to_frame()

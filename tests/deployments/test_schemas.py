@@ -176,15 +176,22 @@ def test_serve_config_validation_and_environment(monkeypatch):
                                                                               "key-00000002": "b"}
     for bad in (dict(api_keys={"short": "a"}), dict(live_priority="LOW"), dict(port=70000),
                 dict(max_sweep_combinations=10**9), dict(wait_timeout_s=0),
-                dict(predict_max_batch_size=0), dict(predict_batch_wait_s=-1.0)):
+                dict(predict_max_batch_size=0), dict(predict_batch_wait_s=-1.0), dict(live_num_replicas=0),
+                dict(live_route_prefix="/v1"), dict(live_route_prefix="live"), dict(live_app_name="rayquant")):
         with pytest.raises(ValueError):
             ServeConfig(**bad)
     monkeypatch.setenv("RAYQUANT_SERVE__PORT", "9123")
     monkeypatch.setenv("RAYQUANT_SERVE__API_KEYS", "env-key-0001=ops")
     monkeypatch.setenv("RAYQUANT_SERVE__PREDICT_MAX_BATCH_SIZE", "8")
+    monkeypatch.setenv("RAYQUANT_SERVE__LIVE_APP", "false")
+    monkeypatch.setenv("RAYQUANT_LIVE_CHANNEL__ENABLED", "false")
+    monkeypatch.setenv("RAYQUANT_RAY__GIL_SWITCH_INTERVAL_S", "0.0002")
     s = Settings(serve={"host": "0.0.0.0"})
     assert (s.serve.host, s.serve.port, s.serve.api_keys) == ("0.0.0.0", 9123, {"env-key-0001": "ops"})
     assert s.serve.predict_max_batch_size == 8
+    assert not s.serve.live_app and not s.live_channel.enabled and s.ray.gil_switch_interval_s == 0.0002
+    with pytest.raises(ValueError, match="gil_switch_interval_s"):
+        Settings(ray={"gil_switch_interval_s": 0})
 
 
 def test_serve_config_yaml_is_a_valid_serve_deploy_config():
@@ -196,11 +203,14 @@ def test_serve_config_yaml_is_a_valid_serve_deploy_config():
 
     path = Path(__file__).resolve().parents[2] / "deployments" / "serve_config.yaml"
     cfg = ServeDeploySchema.model_validate(yaml.safe_load(path.read_text()))
-    (app_cfg,) = cfg.applications
-    assert app_cfg.import_path == "deployments.app:build_app" and app_cfg.route_prefix == "/"
-    args = AppArgs.model_validate(app_cfg.args)
-    assert args.settings["ray"]["detached"] is True
-    application = build_app(args)  # builds without a cluster (binding is lazy)
-    assert type(application).__name__ == "Application"
+    app_cfg, live_cfg = cfg.applications
+    assert app_cfg.import_path == live_cfg.import_path == "deployments.app:build_app"
+    assert (app_cfg.route_prefix, live_cfg.route_prefix) == ("/", "/live")
+    args, live_args = AppArgs.model_validate(app_cfg.args), AppArgs.model_validate(live_cfg.args)
+    assert (args.role, live_args.role) == ("all", "live")
+    assert args.settings == live_args.settings and args.settings["ray"]["detached"] is True
+    for a in (args, live_args):
+        application = build_app(a)  # builds without a cluster (binding is lazy)
+        assert type(application).__name__ == "Application"
     with pytest.raises(ValidationError):
         AppArgs.model_validate({"setting": {}})
