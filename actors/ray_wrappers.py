@@ -17,6 +17,7 @@ import ray
 
 from actors.coordinator import Coordinator
 from actors.datasets import DatasetStore
+from actors.heap import freeze_long_lived
 from actors.live_channel import ChannelServer
 from actors.live_router import LIVE_GROUP, NO_REF, DatasetNotCached
 from actors.messages import LIVE_JOB_ID, WorkItem, WorkResult, pack, unpack
@@ -41,6 +42,7 @@ class WorkerActorImpl:
                              model_root=settings.storage_dir.resolve(), streams=settings.streams)
         self._lock = threading.Lock()
         self._started = False
+        self._gc_freeze = settings.ray.gc_freeze
         self._panels: OrderedDict[tuple[str, str], Panel] = OrderedDict()
         self._channel: ChannelServer | None = None
         if settings.live_channel.enabled:  # live work from the routers without an actor call
@@ -69,6 +71,8 @@ class WorkerActorImpl:
             if not self._started:
                 self.worker.init_device()
                 self.worker.warm_up()
+                if self._gc_freeze:
+                    freeze_long_lived(f"worker {self.worker.worker_id}")
                 self._started = True
 
     def ready(self) -> dict[str, Any]:
@@ -239,6 +243,8 @@ class CoordinatorActorImpl:
         async with self._start_lock:
             if not self._started:
                 await self.core.start()
+                if self.settings.ray.gc_freeze:
+                    freeze_long_lived("coordinator")
                 self._started = True
 
     async def start(self) -> dict[str, Any]:

@@ -250,6 +250,7 @@ class RayConfig:
     detached: bool = False  # True when the service is deployed
     worker_max_concurrency: int = WORKER_MAX_CONCURRENCY
     gil_switch_interval_s: float = GIL_SWITCH_INTERVAL_S
+    gc_freeze: bool = True  # worker, replica and coordinator processes: see actors.heap
 
     def __post_init__(self) -> None:
         if not 0 < self.gil_switch_interval_s <= 1:

@@ -64,8 +64,10 @@ class RayQuantIngress:
         self.coordinator = get_or_create_coordinator(settings)
         # Start (or join) the coordinator now: its workers prewarm while the replica comes up.
         self._starting = self.coordinator.start.remote()
-        # Inline-bar features run here on the CPU: load their compiled kernels off the request path.
-        threading.Thread(target=warm_inline_features, name="rayquant-warmup", daemon=True).start()
+        # Inline-bar features run here on the CPU: load their compiled kernels off the request path; then
+        # keep the garbage collector's full passes off the start-up objects (actors.heap).
+        threading.Thread(target=warm_up_replica, args=(settings.ray.gc_freeze,), name="rayquant-warmup",
+                         daemon=True).start()
         # Models for /v1/models/{id}/predict: loaded (multiplexed) and batched in this replica.
         from deployments.model_serving import ModelServer  # noqa: PLC0415
 
@@ -100,6 +102,15 @@ def mount_streams(api: Any, live: Any, settings: Settings) -> None:
 
 async def _await(ref: Any) -> Any:
     return await ref
+
+
+def warm_up_replica(gc_freeze: bool) -> None:
+    """The replica's warm-up thread: inline-feature kernels, then (optionally) freeze the start-up heap."""
+    warm_inline_features()
+    if gc_freeze:
+        from actors.heap import freeze_long_lived  # noqa: PLC0415
+
+        freeze_long_lived("serve replica")
 
 
 def warm_inline_features() -> None:
