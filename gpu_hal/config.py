@@ -24,8 +24,10 @@ class DeviceConfig:
     prewarm_pool_bytes: int = C.PREWARM_POOL_BYTES
     warmup_pool_limit_bytes: int = C.WARMUP_POOL_LIMIT_BYTES
     compile_threads: int = C.COMPILE_THREADS
-    # An idle tenant pool gives back cached blocks beyond its prewarmed floor.
+    # An idle tenant pool gives back cached blocks beyond its prewarmed floor, once it has been idle this
+    # long (0: at once; see gpu_hal.idle_trim for why not at once by default).
     trim_idle_pools: bool = True
+    trim_idle_after_s: float = C.TRIM_IDLE_AFTER_S
     # On simulated devices, run the CPU families' warm-ups (Numba compilation).
     host_warmups: bool = True
 
@@ -38,6 +40,8 @@ class DeviceConfig:
             raise ValueError(f"tenant_limit_fraction must be in (0, 1], got {self.tenant_limit_fraction}")
         if self.tenant_limit_bytes is not None and self.tenant_limit_bytes < 0:
             raise ValueError(f"tenant_limit_bytes must be >= 0, got {self.tenant_limit_bytes}")
+        if self.trim_idle_after_s < 0:
+            raise ValueError(f"trim_idle_after_s must be >= 0, got {self.trim_idle_after_s}")
         if self.info_ttl_s < 0 or self.prewarm_pool_bytes < 0 or self.warmup_pool_limit_bytes < 0:
             raise ValueError("info_ttl_s, prewarm_pool_bytes and warmup_pool_limit_bytes must be >= 0")
 

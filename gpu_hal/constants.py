@@ -20,6 +20,7 @@ INFO_TTL_S = 2.0
 TENANT_LIMIT_FRACTION = 0.5
 # Bytes each prewarmed pool keeps allocated (and charged to the budget).
 PREWARM_POOL_BYTES = 64 * MiB
+TRIM_IDLE_AFTER_S = 1.0  # an idle tenant pool keeps its cache this long (back-to-back chunks reuse it)
 # Pool limit of the temporary context that runs kernel warm-ups.
 WARMUP_POOL_LIMIT_BYTES = 256 * MiB
 # Threads that compile GPU kernels at prewarm (NVRTC runs outside the GIL).

@@ -72,7 +72,7 @@ class Device:
         self.pools = TenantPools(
             self.budget, self.streams, cuda_ordinal=info.cuda_ordinal, simulated=self.simulated,
             default_limit=default_limit, faults=self.faults, health=self.health,
-            trim_idle=dcfg.trim_idle_pools,
+            trim_idle=dcfg.trim_idle_pools, trim_idle_after_s=dcfg.trim_idle_after_s,
         )
         self._started = False
 

@@ -33,6 +33,7 @@ from gpu_hal.budget import MemoryBudget, Reservation
 from gpu_hal.errors import Cancelled, DeviceFault, DeviceUnhealthy, InvalidName, QuotaExceeded, UnknownTenant
 from gpu_hal.faults import FaultInjector
 from gpu_hal.health import HealthMonitor, HealthState
+from gpu_hal.idle_trim import IdleTrimmer
 from gpu_hal.priority import JobClass
 from gpu_hal.streams import StreamSet
 
@@ -327,6 +328,7 @@ class StrategyContext:
         faults: FaultInjector | None = None,
         health: HealthMonitor | None = None,
         trim_idle: bool = True,
+        trimmer: IdleTrimmer | None = None,
     ) -> None:
         self.tenant = tenant
         self.job_class = JobClass.parse(job_class)
@@ -338,6 +340,7 @@ class StrategyContext:
         self._faults = faults
         self._health = health
         self._trim_idle = trim_idle
+        self._trimmer = trimmer  # None: trim as soon as the pool is idle
         self._lock = threading.Lock()
         self._active = 0
         self.closed = False
@@ -459,6 +462,8 @@ class StrategyContext:
             if self._active:
                 raise RuntimeError(f"tenant {self.tenant!r} has {self._active} active request(s)")
             self.closed = True
+        if self._trimmer is not None:
+            self._trimmer.busy(self)
         self.pool.free_all_blocks()
         self._budget.unregister(self.tenant)
 
@@ -524,13 +529,25 @@ class StrategyContext:
         with self._lock:
             self._active += 1
             self._c["requests"] += 1
+        if self._trimmer is not None:
+            self._trimmer.busy(self)
 
     def _end(self) -> None:
         with self._lock:
             self._active -= 1
             idle = self._active == 0
         if idle and self._trim_idle and not self.closed:
-            self._trim()
+            if self._trimmer is None:
+                self._trim()
+            else:
+                self._trimmer.idle(self)
+
+    def trim_if_idle(self) -> None:
+        """Trim now if no request runs (the delayed trim of `IdleTrimmer`)."""
+        with self._lock:
+            if self._active or self.closed:
+                return
+        self._trim()
 
     def _trim(self) -> None:
         """An idle pool keeps only its prewarmed floor cached (what the budget charges)."""
@@ -583,6 +600,7 @@ class TenantPools:
         faults: FaultInjector | None = None,
         health: HealthMonitor | None = None,
         trim_idle: bool = True,
+        trim_idle_after_s: float = 0.0,
     ) -> None:
         self._budget = budget
         self._streams = streams
@@ -592,6 +610,8 @@ class TenantPools:
         self._faults = faults
         self._health = health
         self._trim_idle = trim_idle
+        # Pools are trimmed `trim_idle_after_s` after they go idle (0: at once), by one thread per device.
+        self._trimmer = IdleTrimmer(trim_idle_after_s) if trim_idle and trim_idle_after_s > 0 else None
         self._lock = threading.Lock()
         self._contexts: dict[str, StrategyContext] = {}
 
@@ -611,7 +631,7 @@ class TenantPools:
                 tenant, JobClass.parse(job_class), limit, budget=self._budget, streams=self._streams,
                 cuda_ordinal=self._ordinal, simulated=self._simulated,
                 faults=None if system else self._faults,  # injected faults hit tenants' work only
-                health=self._health, trim_idle=self._trim_idle,
+                health=self._health, trim_idle=self._trim_idle, trimmer=self._trimmer,
             )
             self._contexts[tenant] = ctx
             return ctx

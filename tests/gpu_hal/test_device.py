@@ -4,6 +4,7 @@ import asyncio
 import json
 import random
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -217,7 +218,8 @@ def test_close_context(device: Device) -> None:
     device.create_context("alpha")  # the name can be reused
 
 
-def test_prewarm_floor_and_idle_trim(device: Device) -> None:
+def test_prewarm_floor_and_idle_trim() -> None:
+    device = make_device(trim_idle_after_s=0.0)  # trimmed as soon as it is idle
     ctx = device.create_context("live", JobClass.REALTIME)
     ctx.prewarm(8 * MiB)
     assert device.budget.charged == 8 * MiB and ctx.pool.total_bytes() == 8 * MiB
@@ -231,6 +233,30 @@ def test_prewarm_floor_and_idle_trim(device: Device) -> None:
     # Idle again: the pool keeps only its prewarmed floor.
     assert ctx.pool.total_bytes() == 8 * MiB and ctx.counters()["trims"] == 1
     assert device.budget.charged == 8 * MiB
+    device.close()
+
+
+def test_idle_trim_waits_and_a_new_request_cancels_it() -> None:
+    device = make_device(trim_idle_after_s=0.3)
+    ctx = device.create_context("research", JobClass.LOW)
+    ctx.prewarm(8 * MiB)
+
+    def big_request() -> None:
+        with ctx.reserve(20 * MiB) as req:
+            arr = req.run(lambda: ctx.empty((20 * MiB,), np.uint8))
+            del arr
+
+    big_request()
+    assert ctx.pool.total_bytes() > 8 * MiB and ctx.counters()["trims"] == 0  # cached for the next chunk
+    time.sleep(0.1)
+    big_request()  # back to back: the pending trim is cancelled, the cache reused
+    time.sleep(0.2)
+    assert ctx.counters()["trims"] == 0
+    deadline = time.monotonic() + 5
+    while ctx.counters()["trims"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ctx.counters()["trims"] == 1 and ctx.pool.total_bytes() == 8 * MiB
+    device.close()
 
 
 def test_failed_device_takes_no_new_work(fault_device: Device) -> None:
