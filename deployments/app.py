@@ -2,7 +2,11 @@
 
     serve run deployments.app:app                       # defaults (env RAYQUANT_* / RAYQUANT_CONFIG)
     serve run deployments.app:build_app settings='{"serve": {"port": 8000}}'
-    serve deploy deployments/serve_config.yaml
+    serve deploy deployments/serve_config.yaml          # the app and the live app
+
+`live_app` (`build_app(role="live")`, deployed as `rayquant-live` under /live) serves only
+the live routes from replicas of its own, so that research requests never share an
+event loop with them.
 
 `build_app(AppArgs) -> Application` applies `serve.deployment(cls, **options)` to
 the plain `RayQuantIngress` class, as Ray's app builders do; the class builds its
