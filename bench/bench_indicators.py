@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from typing import Any, Callable
@@ -33,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.timing import cpu_model  # noqa: E402
 from kernels import indicators as ind  # noqa: E402
 from kernels.backend import gpu_available  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
@@ -240,12 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     panel = synthetic_panel(args.assets, args.bars, seed=0)
-    cpu_name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu_name = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu_name = cpu_model()
     have_gpu = gpu_available() and not args.skip_gpu
     result: dict[str, Any] = {
         "command": "python " + " ".join([os.path.relpath(__file__)] + (argv if argv is not None else sys.argv[1:])),

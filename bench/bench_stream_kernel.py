@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from typing import Any, Callable
@@ -36,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.timing import summary, wall_times  # noqa: E402
+from bench.timing import cpu_model, summary, wall_times  # noqa: E402
 from kernels.backend import gpu_available  # noqa: E402
 from kernels.indicators import stream, stream_cpu  # noqa: E402
 
@@ -104,32 +103,17 @@ def bench_cpu(hist: dict, sym: np.ndarray, ticks: np.ndarray, repeat: int) -> di
 
     out = np.empty((len(stream.OUTPUTS), n))
 
-    def kernel() -> None:
-        b = nxt()
-        h, lo, c, v = ticks[b]
-        stream_cpu.update(state.values, state.counters, state.sma_buf, state.std_buf, state.roc_buf, sym[b],
-                          h, lo, c, v, state.ip, state.dp, out)
+    # The kernel alone: the dispatching entry point, the threaded one and the one-thread one.
+    for key, fn in (("cpu_kernel", stream_cpu.update), ("cpu_kernel_threaded", stream_cpu.update_nb),
+                    ("cpu_kernel_1thread", stream_cpu.update_serial_nb)):
+        def kernel(fn=fn) -> None:
+            b = nxt()
+            h, lo, c, v = ticks[b]
+            fn(state.values, state.counters, state.sma_buf, state.std_buf, state.roc_buf, sym[b],
+               h, lo, c, v, state.ip, state.dp, out)
 
-    t = summary(wall_times(kernel, repeat))
-    res["cpu_kernel"] = {**t, "symbol_updates_per_s": _rate(n, t["median_ms"] / 1e3)}
-
-    def kernel_threaded() -> None:
-        b = nxt()
-        h, lo, c, v = ticks[b]
-        stream_cpu.update_nb(state.values, state.counters, state.sma_buf, state.std_buf, state.roc_buf, sym[b],
-                             h, lo, c, v, state.ip, state.dp, out)
-
-    t = summary(wall_times(kernel_threaded, repeat))
-    res["cpu_kernel_threaded"] = {**t, "symbol_updates_per_s": _rate(n, t["median_ms"] / 1e3)}
-
-    def kernel_serial() -> None:
-        b = nxt()
-        h, lo, c, v = ticks[b]
-        stream_cpu.update_serial_nb(state.values, state.counters, state.sma_buf, state.std_buf, state.roc_buf,
-                                    sym[b], h, lo, c, v, state.ip, state.dp, out)
-
-    t = summary(wall_times(kernel_serial, repeat))
-    res["cpu_kernel_1thread"] = {**t, "symbol_updates_per_s": _rate(n, t["median_ms"] / 1e3)}
+        t = summary(wall_times(kernel, repeat))
+        res[key] = {**t, "symbol_updates_per_s": _rate(n, t["median_ms"] / 1e3)}
     return res
 
 
@@ -233,12 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-gpu", action="store_true")
     args = ap.parse_args(argv)
 
-    cpu_name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu_name = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu_name = cpu_model()
     t0 = time.perf_counter()
     hist, sym, ticks = make_data(args.symbols, args.history, args.batches)
     result: dict[str, Any] = {

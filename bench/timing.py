@@ -3,10 +3,22 @@ cupyx.profiler.benchmark in the scripts themselves)."""
 from __future__ import annotations
 
 import json
+import platform
 import statistics
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one), for the reports."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            name = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return name
 
 
 def wall_times(fn: Callable[[], Any], repeat: int, warmup: int = 1) -> list[float]:

@@ -194,6 +194,11 @@ def deploy_app(settings: Settings, *, name: Optional[str] = None, route_prefix: 
     return app_name
 
 
+def app_url(host: str, port: int, route_prefix: str) -> str:
+    """The base URL of a Serve application (its route prefix without the trailing slash)."""
+    return f"http://{host}:{port}{route_prefix.rstrip('/')}"
+
+
 def direct_ingress_url(app_name: str, host: str, proxy_port: int, route_prefix: str = "/") -> Optional[str]:
     """The URL of the app's ingress replica's own HTTP server (Serve direct ingress), else None.
 
@@ -215,7 +220,7 @@ def direct_ingress_url(app_name: str, host: str, proxy_port: int, route_prefix: 
             continue
         for target in group.targets:
             if target.port != proxy_port:
-                return f"http://{host}:{target.port}{route_prefix.rstrip('/')}"
+                return app_url(host, target.port, route_prefix)
     return None
 
 
@@ -259,8 +264,7 @@ def start_service(settings: Settings, *, num_cpus: Optional[int] = None, num_gpu
         serve.start(http_options={"host": cfg.host, "port": cfg.port})
         app_name = deploy_app(settings)
         host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else cfg.host
-        prefix = cfg.route_prefix.rstrip("/")
-        url = f"http://{host}:{cfg.port}{prefix}"
+        url = app_url(host, cfg.port, cfg.route_prefix)
         service = RunningService(settings=settings, url=url, dashboard_url=dashboard_url(), coordinator=coordinator,
                                  started_ray=started and not settings.ray.address, app_names=[app_name])
         if cfg.live_app:
@@ -270,7 +274,7 @@ def start_service(settings: Settings, *, num_cpus: Optional[int] = None, num_gpu
         if service.direct_url is not None:
             wait_ready(service.direct_url, cfg.startup_timeout_s, cfg.ready_poll_s)
         if cfg.live_app:
-            service.live_url = f"http://{host}:{cfg.port}{cfg.live_route_prefix.rstrip('/')}"
+            service.live_url = app_url(host, cfg.port, cfg.live_route_prefix)
             wait_ready(service.live_url, cfg.startup_timeout_s, cfg.ready_poll_s)
             service.live_direct_url = direct_ingress_url(cfg.live_app_name, host, cfg.port, cfg.live_route_prefix)
             if service.live_direct_url is not None:

@@ -19,7 +19,8 @@ ray = pytest.importorskip("ray")
 httpx = pytest.importorskip("httpx")
 
 from actors.settings import DataConfig, RayConfig, Settings  # noqa: E402
-from deployments.service import deploy_app, free_port, start_service  # noqa: E402
+from deployments.service import deploy_app, free_port  # noqa: E402
+from tests.deployments.conftest import running_service  # noqa: E402
 from gpu_hal.config import FaultConfig, GpuHalConfig, SimulationConfig  # noqa: E402
 from kernels.backtest import run, sweep  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
@@ -51,7 +52,6 @@ def settings_for(tmp, port: int) -> Settings:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     settings = settings_for(tmp_path_factory.mktemp("storage"), free_port())
-    svc = start_service(settings, num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
     # A second app whose coordinator has no worker (no GPU, simulation off, no CPU worker).
     empty = Settings(
         storage_dir=tmp_path_factory.mktemp("empty").resolve(),
@@ -61,9 +61,9 @@ def service(tmp_path_factory):
         coordinator={"cpu_workers": 0},
         serve={"port": settings.serve.port, "replica_num_cpus": 0, "ready_timeout_s": 5},
     )
-    deploy_app(empty, name="empty", route_prefix="/empty")
-    yield svc
-    svc.stop()
+    with running_service(settings) as svc:
+        deploy_app(empty, name="empty", route_prefix="/empty")
+        yield svc
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ httpx = pytest.importorskip("httpx")
 from actors.model_registry import ModelRegistry  # noqa: E402
 from actors.settings import DataConfig, RayConfig, Settings  # noqa: E402
 from deployments.model_serving import parse_model_id  # noqa: E402
-from deployments.service import deploy_app, free_port, start_service  # noqa: E402
+from deployments.service import deploy_app, free_port  # noqa: E402
+from tests.deployments.conftest import running_service  # noqa: E402
 from gpu_hal.config import GpuHalConfig, SimulationConfig  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
 from kernels.ml import prediction_rows  # noqa: E402
@@ -48,10 +49,8 @@ def settings_for(tmp, port: int) -> Settings:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    svc = start_service(settings_for(tmp_path_factory.mktemp("storage"), free_port()), num_cpus=2, num_gpus=0,
-                        include_dashboard=False, log_to_driver=False)
-    yield svc
-    svc.stop()
+    with running_service(settings_for(tmp_path_factory.mktemp("storage"), free_port())) as svc:
+        yield svc
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ msgpack = pytest.importorskip("msgpack")
 from websockets.sync.client import connect  # noqa: E402
 
 from actors.settings import DataConfig, RayConfig, Settings  # noqa: E402
-from deployments.service import free_port, start_service  # noqa: E402
+from deployments.service import free_port  # noqa: E402
+from tests.deployments.conftest import running_service  # noqa: E402
 from gpu_hal.config import FaultConfig, GpuHalConfig, SimulationConfig  # noqa: E402
 from kernels import indicators as ind  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
@@ -48,9 +49,8 @@ def service(tmp_path_factory):
         serve={"port": free_port(), "replica_num_cpus": 0},
         streams={"snapshot_every": 4, "queue_size": QUEUE},
     )
-    svc = start_service(settings, num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
-    yield svc
-    svc.stop()
+    with running_service(settings) as svc:
+        yield svc
 
 
 @pytest.fixture(scope="module")
