@@ -13,7 +13,7 @@ from typing import Any
 
 import ray
 
-from actors.ray_wrappers import get_or_create_coordinator
+from actors.scheduling.coordinator_actor import get_or_create_coordinator
 from actors.settings import Settings, load_settings
 
 POLL_S = 0.25

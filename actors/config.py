@@ -73,7 +73,7 @@ JOURNAL_BUSY_TIMEOUT_S = 30.0
 LIST_DEFAULT_LIMIT = 100
 LIST_MAX_LIMIT = 10_000
 
-# --- live channel: routers' direct sockets to the workers (actors.live_channel) ---------
+# --- live channel: routers' direct sockets to the workers (actors.live.channel) ---------
 LIVE_CHANNEL_ENABLED = True
 LIVE_CHANNEL_CONNECTIONS = 8  # open connections (calls in flight) per router and worker
 LIVE_CHANNEL_CONNECT_TIMEOUT_S = 0.5
@@ -209,7 +209,7 @@ class CoordinatorConfig:
 
 @dataclass(frozen=True)
 class LiveChannelConfig:
-    """The direct socket between live routers and workers (see `actors.live_channel`).
+    """The direct socket between live routers and workers (see `actors.live.channel`).
 
     `host` is the address a worker listens on (None: its Ray node's IP). Disabled,
     live work takes the worker actor call.

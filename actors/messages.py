@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from actors.plans import ChunkSpec
+from actors.jobs.plans import ChunkSpec
 
 LIVE_JOB_ID = "live"  # the job id of live work items (not journaled, never queued)
 

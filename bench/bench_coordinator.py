@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import ray  # noqa: E402
 
 from actors.config import LiveChannelConfig  # noqa: E402
-from actors.live_router import LiveRouter, run_sync  # noqa: E402
-from actors.ray_wrappers import get_or_create_coordinator  # noqa: E402
+from actors.live.router import LiveRouter, run_sync  # noqa: E402
+from actors.scheduling.coordinator_actor import get_or_create_coordinator  # noqa: E402
 from actors.settings import DataConfig, RayConfig, Settings  # noqa: E402
 from gpu_hal.config import FaultConfig, GpuHalConfig, SimulationConfig  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402

@@ -222,10 +222,10 @@ def bench_layers(client: Http, proxy_client: Http, coordinator: Any, symbols: li
             live.append(wall)
             worker.append(res.seconds)
     routed, routed_worker, channel_calls = [], [], 0
-    try:  # the replica's path: LiveRouter straight to a worker (actors.live_router)
+    try:  # the replica's path: LiveRouter straight to a worker (actors.live.router)
         import asyncio  # noqa: PLC0415
 
-        from actors.live_router import LiveRouter, run_sync  # noqa: PLC0415
+        from actors.live.router import LiveRouter, run_sync  # noqa: PLC0415
 
         router, loop = LiveRouter(coordinator), asyncio.new_event_loop()
         for i in range(warmup + n):

@@ -10,7 +10,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
   .whl/*.whl .whl-http/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 PATH=/tmp/site/bin:$PATH
 nvidia-smi -L | tee "$OUT/device.txt"
-timeout 120 python3 -m pytest tests/gpu_hal tests/actors/test_live_channel.py tests/actors/test_heap.py -q \
+timeout 120 python3 -m pytest tests/gpu_hal tests/actors/live/test_channel.py tests/actors/test_heap.py -q \
   -p no:cacheprovider 2>&1 | tee "$OUT/gpu_hal_pytest_$RUN.txt" | tail -2
 timeout 240 python3 bench/bench_coordinator.py --assets 500 --bars 2520 --live-requests 300 --sweeps 24 --grid 100 \
   --kills 100 --kill-interval 0.3 --jobs 200 --out "$OUT/coordinator_h100_$RUN.json" > "$OUT/coordinator_log_$RUN.txt" 2>&1

@@ -56,7 +56,7 @@ class RayQuantIngress:
     """
 
     def __init__(self, settings: Settings, role: Role = "all") -> None:
-        from actors.ray_wrappers import get_or_create_coordinator  # noqa: PLC0415
+        from actors.scheduling.coordinator_actor import get_or_create_coordinator  # noqa: PLC0415
 
         # The event loop (HTTP and live requests) waits at most this long for the GIL held by a
         # thread that converts a research result (CPython's default is 5 ms).
@@ -78,8 +78,8 @@ class RayQuantIngress:
         self.models = ModelServer(settings)
 
     def __serve_build_asgi_app__(self) -> Any:
-        from actors.fallback import FallbackPolicy  # noqa: PLC0415
-        from actors.live_router import LiveRouter  # noqa: PLC0415
+        from actors.scheduling.fallback import FallbackPolicy  # noqa: PLC0415
+        from actors.live.router import LiveRouter  # noqa: PLC0415
         from deployments.control_loop import ControlLoop  # noqa: PLC0415
         from deployments.routes import Service, create_api  # noqa: PLC0415
 
@@ -97,7 +97,7 @@ class RayQuantIngress:
 
 def mount_streams(api: Any, live: Any, settings: Settings) -> None:
     """`WS /v1/stream`, `/v1/streams`, `/v1/ticks`: streams sticky to workers through one router per replica."""
-    from actors.stream_router import StreamRouter  # noqa: PLC0415
+    from actors.streams.router import StreamRouter  # noqa: PLC0415
     from deployments.stream_routes import build_stream_router  # noqa: PLC0415
 
     api.state.streams = StreamRouter(live, settings.streams, tenant=settings.serve.live_tenant)

@@ -331,7 +331,7 @@ def cmd_prewarm(args: argparse.Namespace) -> int:
     """Compile every kernel once (GPU kernels into the persistent kernel cache, Numba's
     on-disk cache for the CPU), so that workers start warm; run it at deploy time."""
     from actors.settings import load_settings  # noqa: PLC0415
-    from actors.worker import use_kernel_cache  # noqa: PLC0415
+    from actors.workers.worker import use_kernel_cache  # noqa: PLC0415
     from gpu_hal.device import Device  # noqa: PLC0415
     from gpu_hal.realtime import RealtimePath, host_kernel_warmups  # noqa: PLC0415
 

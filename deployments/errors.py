@@ -109,11 +109,11 @@ def domain_error(exc: BaseException, *, params_field: str = "params", data_field
     Unknown exceptions are re-raised (they are server faults: 500). `retry_after_s` is
     the Retry-After of 503s (ServeConfig.unavailable_retry_after_s).
     """
-    from actors.coordinator import JobNotFound, JobNotReady  # noqa: PLC0415
+    from actors.scheduling.coordinator import JobNotFound, JobNotReady  # noqa: PLC0415
     from actors.datasets import DatasetNotFound, InvalidDatasetName  # noqa: PLC0415
-    from actors.fallback import NoCapacity  # noqa: PLC0415
-    from actors.job_queue import AdmissionRefused  # noqa: PLC0415
-    from actors.jobs import InvalidJobId  # noqa: PLC0415
+    from actors.scheduling.fallback import NoCapacity  # noqa: PLC0415
+    from actors.scheduling.job_queue import AdmissionRefused  # noqa: PLC0415
+    from actors.jobs.records import InvalidJobId  # noqa: PLC0415
     from gpu_hal.errors import QuotaExceeded  # noqa: PLC0415
     from kernels.data import DataValidationError  # noqa: PLC0415
 

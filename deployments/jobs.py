@@ -108,7 +108,7 @@ def _symbols(given: list[str] | None) -> list[str] | None:
 # ------------------------------------------------------------------------- paths
 def output_dir(out: str | None, storage_dir: Path, kind: str, job_id: str) -> Path:
     """--out as given (the operator's choice), else `<storage>/outputs/<kind>-<job_id>`."""
-    from actors.jobs import validate_job_id  # noqa: PLC0415
+    from actors.jobs.records import validate_job_id  # noqa: PLC0415
 
     if out:
         path = Path(out).expanduser().resolve()
@@ -278,7 +278,7 @@ def run_job(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     """Connect, submit, wait with progress, write outputs; returns the exit status."""
     stream = stream or sys.stdout
     from actors.client import connect  # noqa: PLC0415 - imports Ray
-    from actors.job_queue import AdmissionRefused  # noqa: PLC0415
+    from actors.scheduling.job_queue import AdmissionRefused  # noqa: PLC0415
 
     try:
         kind, payload = build_request(args)

@@ -60,7 +60,7 @@ class InvalidRows(ValueError):
 
 def parse_model_id(model_id: str) -> tuple[str, Optional[int]]:
     """`name` -> (name, None); `name@3` -> (name, 3). BadModelId otherwise."""
-    from actors.model_registry import NAME_PATTERN, VERSION_PATTERN  # noqa: PLC0415
+    from actors.models.registry import NAME_PATTERN, VERSION_PATTERN  # noqa: PLC0415
 
     name, sep, version = str(model_id).partition(MODEL_ID_SEPARATOR)
     if not NAME_PATTERN.fullmatch(name) or (sep and not VERSION_PATTERN.fullmatch(version)):
@@ -152,7 +152,7 @@ class ModelServer:
     """Per-replica model cache (multiplexed) and batched predictor."""
 
     def __init__(self, settings: Any) -> None:
-        from actors.model_registry import ModelRegistry  # noqa: PLC0415
+        from actors.models.registry import ModelRegistry  # noqa: PLC0415
 
         self.settings = settings
         self.registry = ModelRegistry(settings.storage_dir)
@@ -220,7 +220,7 @@ class ModelServer:
     # ------------------------------------------------------------------ dataset features
     def _dataset_store(self) -> Any:
         if self._datasets is None:
-            from actors.ray_wrappers import build_dataset_store  # noqa: PLC0415
+            from actors.scheduling.coordinator_actor import build_dataset_store  # noqa: PLC0415
 
             self._datasets = build_dataset_store(self.settings)
         return self._datasets

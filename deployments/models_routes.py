@@ -97,7 +97,7 @@ def _model_error(exc: BaseException, model_id: str, svc: Service) -> ApiError:
         return err
     if isinstance(err, (KeyError, BadModelId)):
         return not_found("model", model_id)
-    from actors.model_registry import InvalidModelName  # noqa: PLC0415
+    from actors.models.registry import InvalidModelName  # noqa: PLC0415
 
     if isinstance(err, InvalidModelName):
         return not_found("model", model_id)
@@ -139,7 +139,7 @@ def _predict_error(exc: BaseException, svc: Service, model_id: str) -> ApiError:
     if isinstance(err, BackendUnavailable):
         return ApiError(503, "backend_unavailable", str(err), headers={"Retry-After": str(
             svc.config.unavailable_retry_after_s)})
-    from actors.model_registry import ModelIntegrityError, ModelNotFound  # noqa: PLC0415
+    from actors.models.registry import ModelIntegrityError, ModelNotFound  # noqa: PLC0415
 
     if isinstance(err, ModelNotFound):
         return not_found("model", model_id)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, Response, UploadFile
 
-from actors.jobs import JOB_ID_PATTERN
+from actors.jobs.records import JOB_ID_PATTERN
 from actors.settings import ServeConfig
 from deployments.auth import Principal, principal_from_request
 from deployments.control_loop import ControlLoop
@@ -50,7 +50,7 @@ PARQUET_MAGIC = b"PAR1"
 class Service:
     """What the routes use: the coordinator actor handle, a live router and the HTTP configuration.
 
-    `live` (an `actors.live_router.LiveRouter`) sends live work straight to a worker
+    `live` (an `actors.live.router.LiveRouter`) sends live work straight to a worker
     with the coordinator's placement and fallback rules; without it, or when a
     request pins a dataset version, live work goes through `coordinator.run_live`.
     """
@@ -250,7 +250,7 @@ def encode_result(kind: str, equity_max_points: int, offset: int, limit: int, st
 def feature_arrays(result: Any) -> tuple[np.ndarray, list[str], dict[str, np.ndarray]]:
     """(index, symbols, {label: (bars, symbols) array}) from a FeatureBlock or a {label: DataFrame} mapping."""
     values = getattr(result, "values", None)
-    if isinstance(values, dict) and hasattr(result, "index") and hasattr(result, "symbols"):  # actors.plans.FeatureBlock
+    if isinstance(values, dict) and hasattr(result, "index") and hasattr(result, "symbols"):  # actors.jobs.plans.FeatureBlock
         return np.asarray(result.index), [str(s) for s in result.symbols], {str(k): np.asarray(v) for k, v in
                                                                             values.items()}
     frames = {str(label): result[label] for label in result}
@@ -569,7 +569,7 @@ async def _cancel(svc: Service, principal: Principal, job_id: str, kind: str) ->
 
 async def _inline_features(body: FeaturesCreate, payload: dict[str, Any], priority: str) -> FeaturesPublic:
     """Features over bars sent in the request: validated like a file, computed here on the CPU."""
-    from actors.plans import compute_features  # noqa: PLC0415
+    from actors.jobs.plans import compute_features  # noqa: PLC0415
     from kernels.data import DataValidationError, Panel  # noqa: PLC0415
 
     assert body.bars is not None

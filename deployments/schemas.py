@@ -447,7 +447,7 @@ class ReadyPublic(BaseModel):
 
 
 # ------------------------------------------------------------------------ models
-MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")  # as actors.model_registry.NAME_PATTERN
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")  # as actors.models.registry.NAME_PATTERN
 MAX_HORIZON = 10_000
 TaskName = Literal["regression", "classification"]
 

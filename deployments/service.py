@@ -172,7 +172,7 @@ def start_coordinator(settings: Settings) -> Any:
     """The named coordinator, started, with its workers prewarmed."""
     import ray  # noqa: PLC0415
 
-    from actors.ray_wrappers import get_or_create_coordinator  # noqa: PLC0415
+    from actors.scheduling.coordinator_actor import get_or_create_coordinator  # noqa: PLC0415
 
     coordinator = get_or_create_coordinator(settings)
     ray.get(coordinator.start.remote(), timeout=settings.serve.startup_timeout_s)

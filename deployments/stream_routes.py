@@ -52,8 +52,8 @@ PrincipalDep = Annotated[Principal, Depends(principal_from_request)]
 # ------------------------------------------------------------------ errors
 def stream_error(exc: BaseException, retry_after_s: int) -> ApiError:
     """Stream-specific errors to ApiErrors (the others through `domain_error`)."""
-    from actors.stream_router import StreamFault  # noqa: PLC0415
-    from actors.streams import StreamError, StreamLimitReached, StreamNotFound  # noqa: PLC0415
+    from actors.streams.router import StreamFault  # noqa: PLC0415
+    from actors.streams.registry import StreamError, StreamLimitReached, StreamNotFound  # noqa: PLC0415
 
     err = unwrap(exc)
     message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
@@ -119,7 +119,7 @@ async def _open(router: Any, body: StreamCreate, tenant: str, serve: ServeConfig
 
 
 def _batch(columns: Any, time_unit: str, streams: StreamsConfig) -> Any:
-    from actors.streams import TickBatch  # noqa: PLC0415
+    from actors.streams.registry import TickBatch  # noqa: PLC0415
 
     if isinstance(columns, list):
         return TickBatch.from_rows(columns, time_unit, streams.max_ticks)
@@ -183,7 +183,7 @@ def build_stream_router(streams: StreamsConfig) -> APIRouter:
             known = stream_id is not None and _exists(sr, stream_id, principal.tenant)
             if not known:
                 if body.open is None:
-                    from actors.streams import StreamNotFound  # noqa: PLC0415
+                    from actors.streams.registry import StreamNotFound  # noqa: PLC0415
 
                     raise StreamNotFound(f"no stream {stream_id!r}; give open to open it on first use")
                 spec = body.open if stream_id is None else body.open.model_copy(update={"stream_id": stream_id})
@@ -208,7 +208,7 @@ def build_stream_router(streams: StreamsConfig) -> APIRouter:
 
 
 def _exists(sr: Any, stream_id: str, tenant: str) -> bool:
-    from actors.streams import StreamNotFound  # noqa: PLC0415
+    from actors.streams.registry import StreamNotFound  # noqa: PLC0415
 
     try:
         sr.status(stream_id, tenant)
@@ -395,7 +395,7 @@ def _binary_columns(columns: dict) -> dict:
     for name in ("time", *_NUMERIC):
         value = out.get(name)
         if isinstance(value, (bytes, bytearray)):
-            from actors.streams import StreamError  # noqa: PLC0415
+            from actors.streams.registry import StreamError  # noqa: PLC0415
 
             dtype = "<i8" if name == "time" and not columns.get("time_f8") else "<f8"
             if len(value) % 8:

@@ -22,7 +22,7 @@ predict_proba and none of its per-call overhead. The packed form is derived data
 it is never pickled with the model (a registry file holds the estimator only) and
 is rebuilt from the verified estimator after each load.
 
-No I/O here: persisting models is `actors.model_registry`'s job.
+No I/O here: persisting models is `actors.models.registry`'s job.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from actors.ray_wrappers import get_or_create_coordinator  # noqa: E402
+from actors.scheduling.coordinator_actor import get_or_create_coordinator  # noqa: E402
 from actors.settings import DataConfig, RayConfig, Settings  # noqa: E402
 from gpu_hal.config import FaultConfig, GpuHalConfig, SimulationConfig  # noqa: E402
 from kernels.backtest import run  # noqa: E402
@@ -134,7 +134,7 @@ def test_live_router_goes_straight_to_workers_and_falls_back(service):
 
     import numpy as np  # noqa: PLC0415
 
-    from actors.live_router import LiveRouter, run_sync  # noqa: PLC0415
+    from actors.live.router import LiveRouter, run_sync  # noqa: PLC0415
     from kernels.indicators import rsi  # noqa: PLC0415
 
     _, coordinator, _ = service

@@ -16,7 +16,7 @@ import pytest
 ray = pytest.importorskip("ray")
 httpx = pytest.importorskip("httpx")
 
-from actors.model_registry import ModelRegistry  # noqa: E402
+from actors.models.registry import ModelRegistry  # noqa: E402
 from actors.settings import DataConfig, RayConfig, Settings  # noqa: E402
 from deployments.model_serving import parse_model_id  # noqa: E402
 from deployments.service import deploy_app, free_port  # noqa: E402

@@ -86,11 +86,11 @@ def test_guess_field_from_kernel_messages():
 
 
 def test_domain_errors_map_to_4xx_and_503():
-    from actors.coordinator import JobNotFound, JobNotReady
+    from actors.scheduling.coordinator import JobNotFound, JobNotReady
     from actors.datasets import DatasetNotFound
-    from actors.fallback import NoCapacity
-    from actors.job_queue import AdmissionRefused
-    from actors.plans import JobSpecError
+    from actors.scheduling.fallback import NoCapacity
+    from actors.scheduling.job_queue import AdmissionRefused
+    from actors.jobs.plans import JobSpecError
     from kernels.data import DataValidationError
 
     e = domain_error(AdmissionRefused("tenant alice has 3 queued jobs", 2.2, "tenant"))
@@ -115,7 +115,7 @@ def test_domain_error_unwraps_ray_task_errors():
             super().__init__(str(cause))
             self.cause = cause
 
-    from actors.job_queue import AdmissionRefused
+    from actors.scheduling.job_queue import AdmissionRefused
 
     e = domain_error(Wrapped(AdmissionRefused("full", 5.0, "class")))
     assert e.status == 429 and e.headers["Retry-After"] == "5"

@@ -1,0 +1,1 @@
+"""Trained models: the versioned, hash-checked registry in the storage directory."""

@@ -1,0 +1,648 @@
+"""The coordinator: accepts jobs, queues them by class, runs them chunk by chunk.
+
+It composes small managers and implements none of them inline: `JobQueue`
+(priorities, aging, admission), `Preemptor` (yield at chunk boundaries),
+`FallbackPolicy` (placement and the fault chain), `JobJournal` (durable records,
+recovered in the constructor), `ResultStore` (result files), `ResultCache` and
+`DatasetStore`. Workers are reached through an `Executor` (Ray actors in
+`actors.workers.worker_actor`, in-process ones in `actors.workers.executor.LocalExecutor`), so
+this class runs the same under Ray and in a plain asyncio loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import deque
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from actors.jobs import codecs
+from actors.config import CoordinatorConfig
+from actors.datasets import DatasetNotFound, DatasetStore
+from actors.scheduling.fallback import Attempt, FallbackPolicy, NoCapacity, WorkerView
+from actors.scheduling.job_queue import AdmissionRefused, JobQueue, QueueEntry
+from actors.live.router import is_client_error, run_with_fallback
+from actors.jobs.records import InvalidJobSpec, JobKind, JobRecord, JobSpec, JobState, Tier, validate_job_id
+from actors.jobs.journal import JobJournal, SqliteJobJournal
+from actors.messages import WorkItem, WorkResult
+from actors.metrics import CoordinatorMetrics
+from actors.models.registry import ModelRegistry, validate_name as validate_model_name
+from actors.jobs.plans import ChunkSpec, JobSpecError, TrainOutput, TrainResult, job_panel, plan_job
+from actors.scheduling.preemptor import Preemptor
+from actors.jobs.result_cache import ResultCache, cache_key
+from actors.jobs.result_store import ResultStore
+from gpu_hal.priority import JobClass
+from kernels.data import Panel
+
+log = logging.getLogger(__name__)
+
+KERNELS_DIR = Path(__file__).resolve().parent.parent / "kernels"
+FALLBACK_SAMPLES = 1000  # recent fault-to-next-tier decision times kept for stats
+
+
+class JobNotFound(KeyError):
+    """No job with that id."""
+
+
+class JobNotReady(RuntimeError):
+    """The job has no result yet (or failed / was cancelled)."""
+
+
+class WorkerClient(Protocol):
+    """How the coordinator reaches one worker (a Ray actor or an in-process one)."""
+
+    worker_id: str
+
+    async def execute(self, item: WorkItem, panel: Any) -> WorkResult: ...
+
+    async def describe(self) -> dict[str, Any]: ...
+
+    async def status(self) -> dict[str, Any]: ...
+
+
+class Executor(Protocol):
+    """Starts the workers and moves panels to where they run."""
+
+    async def start_workers(self) -> list[WorkerClient]: ...
+
+    def share(self, panel: Panel) -> Any: ...
+
+
+def code_version() -> str:
+    """A hash of the kernels' source: cached results die with a code change."""
+    h = hashlib.sha256()
+    for path in sorted(KERNELS_DIR.rglob("*.py")):
+        h.update(path.relative_to(KERNELS_DIR).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class _Job:
+    """What the coordinator holds in memory for an unfinished job."""
+
+    record: JobRecord
+    chunks: list[ChunkSpec]
+    partials: dict[int, Any] = field(default_factory=dict)
+    entry: QueueEntry | None = None
+    history: list[Attempt] = field(default_factory=list)
+    cancel_requested: bool = False
+    requeues: int = 0
+
+
+class Coordinator:
+    """Job intake, priority scheduling, preemption, fallback and journaling."""
+
+    def __init__(
+        self,
+        config: CoordinatorConfig,
+        executor: Executor,
+        datasets: DatasetStore,
+        journal: JobJournal | None = None,
+        store: ResultStore | None = None,
+        metrics: CoordinatorMetrics | None = None,
+        clock: Any = time.time,
+    ) -> None:
+        self.config = config
+        self.executor = executor
+        self.datasets = datasets
+        self.journal = journal or SqliteJobJournal(
+            config.journal_path, synchronous=config.journal_synchronous, busy_timeout_s=config.journal_busy_timeout_s
+        )
+        self.store = store or ResultStore(config.results_root)
+        self.queue = JobQueue(config.queue)
+        self.preemptor = Preemptor(config.preemption)
+        self.fallback = FallbackPolicy(config.fallback)
+        self.cache = ResultCache(enabled=config.result_cache_enabled, max_entries=config.result_cache_max_entries)
+        self.models = ModelRegistry(config.storage_dir)
+        self.metrics = metrics or CoordinatorMetrics()
+        self.code_version = code_version()
+        self._clock = clock
+        self._jobs: dict[str, _Job] = {}
+        self._workers: dict[str, WorkerClient] = {}
+        self._views: dict[str, WorkerView] = {}
+        self._channels: dict[str, Any] = {}  # worker -> its live channel address (from describe)
+        self._busy: dict[str, str | None] = {}
+        self._live_load: dict[str, int] = {}
+        self._shared: dict[tuple[str, str], Any] = {}
+        self._wake: asyncio.Event | None = None
+        self._scheduler: asyncio.Task | None = None
+        self._refresher: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._fallbacks: dict[str, int] = {t.value: 0 for t in Tier if t is not Tier.PRIMARY}
+        self._fallback_s: deque[float] = deque(maxlen=FALLBACK_SAMPLES)  # fault seen -> next tier chosen
+        self._recovered = self._recover()
+
+    # -- recovery ------------------------------------------------------------------
+    def _recover(self) -> int:
+        """Reload unfinished jobs (and their finished chunks) from the journal."""
+        done = self.journal.list(states=[JobState.SUCCEEDED], limit=None)
+        self.cache.load(done)
+        count = 0
+        for record in self.journal.unfinished():
+            try:
+                job = self._plan(record)
+            except Exception as exc:  # the dataset vanished, the plan no longer fits: fail it, loudly
+                self.journal.put(record.transition(JobState.FAILED, error=f"could not recover after restart: {exc}"))
+                continue
+            for index, _path in self.journal.chunks(record.job_id).items():
+                try:
+                    job.partials[index] = codecs.decode(self.store.load_chunk(record.job_id, index))
+                except Exception as exc:  # rerun a chunk whose file is unreadable
+                    log.warning("chunk %s/%s unreadable, will rerun: %s", record.job_id, index, exc)
+            record = job.record  # the re-planned record (chunks_total set)
+            if record.state in (JobState.RUNNING, JobState.PREEMPTED):
+                record = record.transition(JobState.QUEUED)
+            job.record = record.replace(chunks_done=len(job.partials))
+            self.journal.put(job.record)
+            job.entry = self.queue.push(record.job_id, record.job_class, record.tenant, enforce_limits=False)
+            self._jobs[record.job_id] = job
+            count += 1
+        if count:
+            log.info("recovered %d unfinished job(s) from the journal", count)
+        return count
+
+    def _plan(self, record: JobRecord) -> _Job:
+        payload = dict(record.spec.payload)
+        meta, panel = self.datasets.load(payload["dataset"], payload.get("dataset_version"))
+        sub = job_panel(panel, payload)
+        chunks = plan_job(record.spec.kind.value, payload, sub.n_bars, sub.n_assets, self.config.max_cells_per_chunk)
+        return _Job(record=record.replace(chunks_total=len(chunks)), chunks=chunks)
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def start(self) -> dict[str, Any]:
+        """Start the workers and the scheduling loop (idempotent)."""
+        if self._scheduler is not None:
+            return await self.devices()
+        self._wake = asyncio.Event()
+        clients = await self.executor.start_workers()
+        for client in clients:
+            self._workers[client.worker_id] = client
+            self._busy[client.worker_id] = None
+            self._live_load[client.worker_id] = 0
+        await self._refresh_views()
+        self._scheduler = asyncio.create_task(self._schedule_loop())
+        self._refresher = asyncio.create_task(self._refresh_loop())
+        self._wake.set()
+        return {"workers": len(clients), "recovered": self._recovered}
+
+    async def _refresh_views(self, timeout_s: float | None = None) -> None:
+        timeout_s = self.config.worker_call_timeout_s if timeout_s is None else timeout_s
+
+        async def one(worker_id: str, client: WorkerClient) -> None:
+            try:
+                d = await asyncio.wait_for(client.describe(), timeout=timeout_s)
+                self.metrics.device(worker_id, d)
+                self._channels[worker_id] = d.get("live_channel")
+                self._views[worker_id] = WorkerView(
+                    worker_id=worker_id, kind=d["kind"], device=d.get("index"), healthy=bool(d["healthy"]),
+                    free_budget_bytes=int(d.get("free_bytes") or 0), load=self._load(worker_id),
+                    simulated=bool(d.get("simulated")),
+                )
+            except Exception as exc:
+                old = self._views.get(worker_id)
+                if old is not None:
+                    self._views[worker_id] = replace(old, healthy=False)
+                log.warning("worker %s did not answer describe(): %s", worker_id, exc)
+
+        await asyncio.gather(*(one(w, c) for w, c in self._workers.items()))
+
+    def _load(self, worker_id: str) -> int:
+        return (1 if self._busy.get(worker_id) else 0) + self._live_load.get(worker_id, 0)
+
+    # -- intake --------------------------------------------------------------------
+    async def submit(self, kind: str, payload: dict, priority: str | int = "LOW", tenant: str = "default") -> str:
+        """Validate, journal and queue a job; returns its id (journaled before return)."""
+        job_class = JobClass.parse(priority)
+        spec = self._spec(kind, payload)
+        meta = self.datasets.latest(spec.payload["dataset"]) if not spec.payload.get("dataset_version") else None
+        version = spec.payload.get("dataset_version") or meta.version
+        spec = JobSpec(spec.kind, {**spec.payload, "dataset_version": version})
+        key = cache_key(spec, version, self.code_version)
+        record = JobRecord.new(spec, job_class, tenant).replace(cache_key=key)
+        cached = self.cache.get(key)
+        if cached is not None and self.store.has_result(cached):
+            self.metrics.cache(hit=True)
+            record = record.replace(result_path=cached, cache_hit=True, chunks_total=0)
+            record = record.transition(JobState.RUNNING).transition(JobState.SUCCEEDED)
+            self.journal.put(record)
+            return record.job_id
+        self.metrics.cache(hit=False)
+        job = self._plan(record)
+        self._validate(job)
+        job.entry = self.queue.push(record.job_id, job_class, tenant)  # may raise AdmissionRefused
+        try:
+            self.journal.put(job.record)
+        except Exception:
+            self.queue.remove(record.job_id)
+            raise
+        self._jobs[record.job_id] = job
+        self.metrics.queue_depth(self.queue.depth_by_class())
+        self._kick()
+        return record.job_id
+
+    def _spec(self, kind: str, payload: dict) -> JobSpec:
+        try:
+            spec = JobSpec(JobKind.parse(kind), dict(payload), max_bytes=self.config.max_spec_bytes)
+        except InvalidJobSpec as exc:
+            raise JobSpecError(str(exc)) from exc
+        if "dataset" not in spec.payload:
+            raise JobSpecError("payload.dataset: a dataset name is required")
+        return spec
+
+    def _validate(self, job: _Job) -> None:
+        """Cheap checks at intake so that bad jobs fail with 4xx, not later."""
+        from kernels.strategies import get_strategy, validate_params  # noqa: PLC0415
+
+        payload = job.record.spec.payload
+        kind = job.record.spec.kind.value
+        if kind in ("backtest", "sweep"):
+            spec = get_strategy(payload.get("strategy", ""))
+            if kind == "backtest":
+                validate_params(spec, payload.get("params") or {})
+            else:
+                grid = payload.get("grid") or {}
+                first = {k: (v[0] if isinstance(v, (list, tuple)) and v else v) for k, v in grid.items()}
+                validate_params(spec, first)
+        elif kind == "train":
+            from kernels.ml import check_params  # noqa: PLC0415
+            from kernels.ml.labels import check_task  # noqa: PLC0415
+
+            validate_model_name(payload.get("name"))
+            check_params(str(payload.get("model", "")), payload.get("params") or {})
+            check_task(payload.get("task", "regression"))
+            if not payload.get("features"):
+                raise JobSpecError("features: give at least one indicator spec")
+
+    # -- queries -------------------------------------------------------------------
+    def _record(self, job_id: str) -> JobRecord:
+        validate_job_id(job_id)
+        job = self._jobs.get(job_id)
+        if job is not None:
+            return job.record
+        record = self.journal.get(job_id)
+        if record is None:
+            raise JobNotFound(f"no job {job_id}")
+        return record
+
+    async def status(self, job_id: str) -> dict[str, Any]:
+        return self._record(job_id).to_public()
+
+    async def result(self, job_id: str) -> Any:
+        """The job's result object (host data), loaded from the result store."""
+        return self._load_result(self._succeeded(job_id))
+
+    async def result_as(self, job_id: str, convert: Callable[[dict[str, Any], Any], Any]) -> Any:
+        """`convert(status, result)` of a succeeded job, loaded and converted in a thread.
+
+        For callers that want a large result in another form (the HTTP replica: its JSON
+        bytes): the conversion runs where the result is stored, off this event loop, and
+        only its output travels (the replica's event loop, which live requests share,
+        never deserialises or converts a research result).
+        """
+        record = self._succeeded(job_id)
+        return await asyncio.to_thread(lambda: convert(record.to_public(), self._load_result(record)))
+
+    async def wait_result(self, job_id: str, timeout_s: float,
+                          convert: Callable[[dict[str, Any], Any], Any]) -> tuple[dict[str, Any], Any]:
+        """`wait`, then `(status, convert(status, result))` when the job succeeded, else `(status, None)`."""
+        status = await self.wait(job_id, timeout_s)
+        if status["state"] != JobState.SUCCEEDED.value:
+            return status, None
+        record = self._record(job_id)
+        return status, await asyncio.to_thread(lambda: convert(status, self._load_result(record)))
+
+    async def submit_wait_result(self, kind: str, payload: dict, priority: str | int, tenant: str, timeout_s: float,
+                                 convert: Callable[[dict[str, Any], Any], Any]) -> tuple[str, dict[str, Any], Any]:
+        """`submit`, then `wait_result`: (job_id, status, converted result or None), in one call."""
+        job_id = await self.submit(kind, payload, priority, tenant)
+        status, out = await self.wait_result(job_id, timeout_s, convert)
+        return job_id, status, out
+
+    def _succeeded(self, job_id: str) -> JobRecord:
+        record = self._record(job_id)
+        if record.state is not JobState.SUCCEEDED:
+            raise JobNotReady(f"job {job_id} is {record.state.value}" + (f": {record.error}" if record.error else ""))
+        return record
+
+    def _load_result(self, record: JobRecord) -> Any:
+        return codecs.decode(self.store.load_result(record.result_path or record.job_id))
+
+    async def wait(self, job_id: str, timeout_s: float) -> dict[str, Any]:
+        """Status once the job is terminal or the timeout passes."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            record = self._record(job_id)
+            if record.state.terminal or time.monotonic() >= deadline:
+                return record.to_public()
+            await asyncio.sleep(0.02)
+
+    async def list(self, tenant: str | None = None, state: str | None = None, limit: int | None = None) -> list[dict]:
+        limit = min(limit or self.config.list_default_limit, self.config.list_max_limit)
+        states = [JobState.parse(state)] if state else None
+        return [r.to_public() for r in self.journal.list(tenant=tenant, states=states, limit=limit)]
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        record = self._record(job_id)
+        if record.state.terminal:
+            return record.to_public()
+        job = self._jobs[job_id]
+        job.cancel_requested = True
+        if self.queue.remove(job_id) is not None:  # not running: cancel now
+            self._finish(job, JobState.CANCELLED)
+        return job.record.to_public()
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        """The latest record of every stored model."""
+        return [r.to_public() for r in await asyncio.to_thread(self.models.list_models)]
+
+    async def get_model(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """One model version's record (the latest by default); ModelNotFound (a KeyError) if absent."""
+        return (await asyncio.to_thread(self.models.get, name, version)).to_public()
+
+    async def devices(self) -> list[dict[str, Any]]:
+        async def one(worker_id: str, client: WorkerClient) -> dict[str, Any]:
+            try:
+                st = await asyncio.wait_for(client.status(), timeout=self.config.worker_call_timeout_s)
+            except Exception as exc:
+                st = {"worker_id": worker_id, "error": f"{type(exc).__name__}: {exc}"}
+            view = self._views.get(worker_id)
+            st["healthy"] = bool(view.healthy) if view else False
+            st["busy_job"] = self._busy.get(worker_id)
+            return st
+
+        return list(await asyncio.gather(*(one(w, c) for w, c in self._workers.items())))
+
+    async def stats(self) -> dict[str, Any]:
+        return {
+            "queue_depth": self.queue.depth_by_class(),
+            "running": {w: j for w, j in self._busy.items() if j},
+            "preemptions": self.preemptor.counts_by_class(),
+            "fallbacks": dict(self._fallbacks),
+            "fallback_decision_s": list(self._fallback_s),
+            "cache": self.cache.stats(),
+            "recovered": self._recovered,
+        }
+
+    # -- live path -----------------------------------------------------------------
+    async def run_live(self, kind: str, payload: dict, priority: str | int = "REALTIME",
+                       tenant: str = "live") -> WorkResult:
+        """Run small live work now, beside any research chunk (never queued behind it).
+
+        The fast path skips this actor altogether: `actors.live.router.LiveRouter`.
+        """
+        started = time.perf_counter()
+        job_class = JobClass.parse(priority)
+        spec = self._spec(kind, payload)
+        meta, panel = self.datasets.load(spec.payload["dataset"], spec.payload.get("dataset_version"))
+        sub = job_panel(panel, spec.payload)
+        item = WorkItem(job_id="live", kind=spec.kind.value, payload=dict(spec.payload),
+                        chunk=ChunkSpec(0, (0, sub.n_assets)), job_class=int(job_class), tenant=tenant,
+                        dataset=meta.name, dataset_version=meta.version)
+        shared = self._share(meta.name, meta.version, panel)
+
+        async def call(view: WorkerView, it: WorkItem) -> WorkResult:
+            self._live_load[view.worker_id] += 1
+            try:
+                return await self._workers[view.worker_id].execute(it, shared)
+            finally:
+                self._live_load[view.worker_id] -= 1
+
+        result, tier = await run_with_fallback(item, self.fallback.choose(self._views.values()), call,
+                                               self._next_tier)
+        elapsed = time.perf_counter() - started
+        self.metrics.latency(kind, job_class, elapsed)
+        return replace(result, timings={**result.timings, "coordinator_s": elapsed, "tier": tier.value})
+
+    async def routing_table(self, dataset: str | None = None) -> dict[str, Any]:
+        """Worker handles and views, and shared dataset refs, for `LiveRouter`s."""
+        if dataset is not None:
+            meta, panel = self.datasets.load(dataset)
+            self._share(meta.name, meta.version, panel)
+        latest: dict[str, dict[str, Any]] = {}
+        for (name, version), holder in self._shared.items():
+            meta = self.datasets.latest(name)
+            if meta.version == version:
+                latest[name] = {"version": version, "n_assets": meta.n_assets, "holder": holder}
+        return {"views": list(self._views.values()), "handles": dict(getattr(self.executor, "handles", {})),
+                "datasets": latest, "channels": dict(self._channels)}
+
+    def _share(self, name: str, version: str, panel: Panel) -> Any:
+        key = (name, version)
+        if key not in self._shared:
+            self._shared[key] = self.executor.share(panel)
+        return self._shared[key]
+
+    # -- scheduling ----------------------------------------------------------------
+    def _kick(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.view_refresh_s)
+            try:
+                await self._refresh_views(self.config.view_refresh_s)
+                self._kick()  # a worker may be back
+            except Exception:
+                log.exception("worker view refresh failed")
+
+    async def _schedule_loop(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                self._dispatch()
+            except Exception:  # never let the loop die
+                log.exception("scheduler error")
+
+    def _dispatch(self) -> None:
+        while len(self.queue):
+            free = [v for w, v in self._views.items() if self._busy.get(w) is None and v.healthy]
+            if not free:
+                return
+            entry = self.queue.pop()
+            if entry is None:
+                return
+            job = self._jobs.get(entry.job_id)
+            if job is None or job.record.state.terminal:
+                continue
+            try:
+                view = self.fallback.choose(free)
+            except NoCapacity:
+                self.queue.requeue(entry)
+                return
+            job.entry = entry
+            self._busy[view.worker_id] = entry.job_id
+            task = asyncio.create_task(self._drive(job, view))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self.metrics.queue_depth(self.queue.depth_by_class())
+
+    async def _drive(self, job: _Job, view: WorkerView) -> None:
+        """Run a job's remaining chunks on a worker until done, preempted or failed."""
+        job_id = job.record.job_id
+        tier = Tier.PRIMARY if not job.history else job.history[-1].tier
+        try:
+            meta, panel = self.datasets.load(job.record.spec.payload["dataset"],
+                                             job.record.spec.payload["dataset_version"])
+            shared = self._share(meta.name, meta.version, panel)
+            self._update(job, JobState.RUNNING, device=view.label, tier=tier,
+                         worker_id=view.worker_id, attempts=job.record.attempts + 1)
+            for chunk in job.chunks:
+                if chunk.index in job.partials:
+                    continue
+                if job.cancel_requested:
+                    self._finish(job, JobState.CANCELLED)
+                    return
+                item = WorkItem(job_id=job_id, kind=job.record.spec.kind.value, payload=dict(job.record.spec.payload),
+                                chunk=chunk, job_class=int(job.record.job_class), tenant=job.record.tenant,
+                                dataset=meta.name, dataset_version=meta.version, tier=tier.value)
+                result, view, tier = await self._run_chunk(job, item, view, tier, shared)
+                await self._save_chunk(job, chunk.index, result)
+                remaining = len(job.chunks) - len(job.partials)
+                if remaining and self.preemptor.should_yield(job.record.job_class, self.queue.best_waiting_class()):
+                    self.preemptor.record_preemption(job.record.job_class)
+                    self.metrics.preemption(job.record.job_class)
+                    self._update(job, JobState.PREEMPTED)
+                    job.entry = self.queue.requeue(job.entry) if job.entry else self.queue.push(
+                        job_id, job.record.job_class, job.record.tenant, enforce_limits=False)
+                    self._update(job, JobState.QUEUED)
+                    return
+            await self._complete(job)
+        except NoCapacity as exc:
+            if job.requeues < self.config.no_capacity_requeues and not job.cancel_requested:
+                job.requeues += 1
+                job.history.clear()
+                self._update(job, JobState.QUEUED)
+                log.warning("job %s: no capacity (%s); back to the queue in %.1f s", job_id, exc,
+                            self.config.no_capacity_retry_s)
+                asyncio.get_running_loop().call_later(self.config.no_capacity_retry_s, self._requeue, job)
+            else:
+                self._finish(job, JobState.FAILED, error=f"no capacity left after faults: {exc}")
+        except Exception as exc:
+            log.info("job %s failed: %s", job_id, exc)
+            self._finish(job, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            for w, j in self._busy.items():
+                if j == job_id:
+                    self._busy[w] = None
+            self._kick()
+
+    def _requeue(self, job: _Job) -> None:
+        if job.record.state.terminal or job.record.job_id in self.queue:
+            return
+        job.entry = self.queue.requeue(job.entry) if job.entry else self.queue.push(
+            job.record.job_id, job.record.job_class, job.record.tenant, enforce_limits=False)
+        self._kick()
+
+    async def _run_chunk(self, job: _Job, item: WorkItem, view: WorkerView, tier: Tier,
+                         shared: Any) -> tuple[Any, WorkerView, Tier]:
+        """One chunk, down the fallback chain on faults; returns (result, worker, tier)."""
+        while True:
+            try:
+                out = await asyncio.wait_for(self._workers[view.worker_id].execute(item, shared),
+                                             timeout=self.config.worker_call_timeout_s)
+                return out.result, view, tier
+            except Exception as exc:
+                if is_client_error(exc):
+                    raise
+                job.history.append(Attempt(view.worker_id, tier))
+                if len(job.history) >= self.config.max_attempts:
+                    raise NoCapacity(f"{len(job.history)} attempts failed; last: {type(exc).__name__}: {exc}") from exc
+                old = view.worker_id
+                view, tier = await self._next_tier(view, job.history, exc)
+                if self._busy.get(old) == job.record.job_id:
+                    self._busy[old] = None
+                self._busy[view.worker_id] = job.record.job_id
+                self._update(job, JobState.RUNNING, device=view.label, tier=tier,
+                             worker_id=view.worker_id, attempts=job.record.attempts + 1)
+                item = replace(item, tier=tier.value, attempt=item.attempt + 1)
+
+    async def _next_tier(self, failed: WorkerView, history: list[Attempt], exc: BaseException) -> tuple[WorkerView, Tier]:
+        log.warning("fault on %s (%s: %s); falling back", failed.worker_id, type(exc).__name__, exc)
+        seen = time.perf_counter()
+        await self._refresh_views(self.config.fault_probe_timeout_s)
+        view, tier = self.fallback.next_tier(failed, history, self._views.values())
+        self._fallback_s.append(time.perf_counter() - seen)
+        self._fallbacks[tier.value] += 1
+        self.metrics.fallback(tier.value)
+        return view, tier
+
+    # -- bookkeeping ---------------------------------------------------------------
+    def _update(self, job: _Job, state: JobState | None = None, **changes: Any) -> None:
+        record = job.record
+        if state is not None and state is not record.state:
+            record = record.transition(state, **changes)
+        elif changes:
+            record = record.replace(**changes)
+        job.record = record
+        self.journal.put(record)
+
+    async def _save_chunk(self, job: _Job, index: int, result: Any) -> None:
+        """Persist a finished chunk (off the event loop: live requests must not wait on disk)."""
+        job_id = job.record.job_id
+        if len(job.chunks) > 1:
+            path = await asyncio.to_thread(self.store.save_chunk, job_id, index, codecs.encode(result))
+            self.journal.put_chunk(job_id, index, path)
+        job.partials[index] = result
+        self._update(job, chunks_done=len(job.partials))
+
+    def _register_model(self, payload: Any, out: TrainOutput) -> TrainResult:
+        """Store a trained model as the next version of its name (only the coordinator writes)."""
+        record = self.models.save(payload["name"], out.model, features=out.features, horizon=out.horizon,
+                                  window=out.window, metrics=out.metrics, dataset=payload.get("dataset"))
+        return TrainResult(record=record.to_public())
+
+    async def _complete(self, job: _Job) -> None:
+        from actors.jobs.plans import merge_partials  # noqa: PLC0415
+
+        def merge_and_store() -> str:
+            final = merge_partials(job.record.spec.kind.value, [job.partials[c.index] for c in job.chunks])
+            if isinstance(final, TrainOutput):
+                final = self._register_model(job.record.spec.payload, final)
+            stored = self.store.save_result(job.record.job_id, codecs.encode(final))
+            if len(job.chunks) > 1:
+                self.store.delete_chunks(job.record.job_id)
+            return stored
+
+        path = await asyncio.to_thread(merge_and_store)
+        self._finish(job, JobState.SUCCEEDED, result_path=job.record.job_id)
+        if job.record.cache_key:
+            self.cache.put(job.record.cache_key, job.record.job_id)
+        log.debug("job %s stored at %s", job.record.job_id, path)
+
+    def _finish(self, job: _Job, state: JobState, **changes: Any) -> None:
+        if job.record.state.terminal:
+            return
+        if state is JobState.SUCCEEDED and job.record.state is not JobState.RUNNING:
+            self._update(job, JobState.RUNNING)
+        self._update(job, state, **changes)
+        self.metrics.latency(job.record.spec.kind.value, job.record.job_class,
+                             (job.record.finished_at or self._clock()) - job.record.submitted_at)
+        self._jobs.pop(job.record.job_id, None)
+        self.metrics.queue_depth(self.queue.depth_by_class())
+
+    async def shutdown(self) -> None:
+        for loop_task in (self._scheduler, self._refresher):
+            if loop_task is not None:
+                loop_task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        self.journal.close()
+
+
+__all__ = [
+    "AdmissionRefused",
+    "Coordinator",
+    "DatasetNotFound",
+    "Executor",
+    "JobNotFound",
+    "JobNotReady",
+    "WorkerClient",
+    "code_version",
+]
