@@ -17,6 +17,7 @@ from kernels.data import Panel
 
 SWEEP_GRID_LIMIT = 1_000_000  # combinations per sweep job (request sizes are bounded)
 TRAIN_N_JOBS = -1  # CPU model fits use every core of the worker's node
+TRAIN_PROBE_ASSETS = 8  # assets on which submit-time checks build a training set (bars matter, not assets)
 
 
 class JobSpecError(ValueError):
@@ -40,8 +41,8 @@ def _select(panel: Panel, symbols: list[str] | None) -> Panel:
         return panel
     try:
         return panel.select(symbols)
-    except KeyError as exc:
-        raise JobSpecError(str(exc)) from exc
+    except KeyError as exc:  # str(KeyError) would quote the message again
+        raise JobSpecError(exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)) from exc
 
 
 def job_panel(panel: Panel, payload: Mapping[str, Any]) -> Panel:
@@ -55,16 +56,17 @@ def _grid_size(grid: Mapping[str, Any]) -> int:
 
 
 def plan_job(kind: str, payload: Mapping[str, Any], n_bars: int, n_assets: int, max_cells: float) -> list[ChunkSpec]:
-    """Cut a job into chunks of at most ~max_cells (bars x assets x combinations)."""
+    """Cut a job into chunks of at most ~max_cells (bars x assets x combinations).
+
+    A sweep is planned on its *valid* combinations (those left after dropping the
+    ones that break a constraint between parameters, e.g. fast >= slow): the
+    chunks' combination ranges index the numbered survivors, as `sweep` does.
+    """
     if kind == "sweep":
         from kernels.backtest import plan_chunks  # noqa: PLC0415
 
-        n_combos = _grid_size(payload.get("grid") or {})
-        if n_combos < 1:
-            raise JobSpecError("grid: give at least one parameter with at least one value")
-        if n_combos > SWEEP_GRID_LIMIT:
-            raise JobSpecError(f"grid: {n_combos} combinations exceed the limit of {SWEEP_GRID_LIMIT}")
-        chunks = plan_chunks(n_combos, n_assets, max_cells, n_bars)
+        n_combos = sweep_combinations(payload, n_bars)[0]
+        chunks = plan_chunks(n_combos, n_assets, max(1, int(max_cells)), n_bars)
         return [
             ChunkSpec(i, _bounds(c.assets, n_assets), _bounds(c.combos, n_combos)) for i, c in enumerate(chunks)
         ]
@@ -77,6 +79,111 @@ def plan_job(kind: str, payload: Mapping[str, Any], n_bars: int, n_assets: int, 
         n_chunks = max(1, math.ceil(n_assets / per_chunk))
         return [ChunkSpec(i, (i * per_chunk, min(n_assets, (i + 1) * per_chunk))) for i in range(n_chunks)]
     return [ChunkSpec(0, (0, n_assets))]
+
+
+def sweep_combinations(payload: Mapping[str, Any], n_bars: int) -> tuple[int, int]:
+    """(valid combinations, dropped ones) of a sweep's grid over data of `n_bars` bars.
+
+    Every value of the grid is checked (type, bounds, windows no longer than the
+    data); JobSpecError names the parameter.
+    """
+    from kernels.backtest.grid import expand_grid  # noqa: PLC0415
+
+    grid = payload.get("grid") or {}
+    if not isinstance(grid, Mapping) or not grid:
+        raise JobSpecError("grid: give at least one parameter with at least one value")
+    n_raw = _grid_size(grid)
+    if n_raw > SWEEP_GRID_LIMIT:
+        raise JobSpecError(f"grid: {n_raw} combinations exceed the limit of {SWEEP_GRID_LIMIT}")
+    expanded = expand_grid(str(payload.get("strategy", "")), grid, n_bars)  # StrategyError names the parameter
+    return expanded.n_combos, expanded.n_dropped
+
+
+def validate_against_panel(kind: str, payload: Mapping[str, Any], panel: Panel,
+                           max_panel_bytes: int | None = None) -> dict[str, Any]:
+    """Every check of a job that needs its dataset, run when the job is submitted.
+
+    `panel` is the dataset's panel (the job's symbols are selected here). Raises
+    JobSpecError (a ValueError) with a message that names the field: symbols not
+    in the dataset, windows longer than the data, grid values and the combinations
+    left after dropping invalid ones, feature history, training `horizon` and
+    `test_fraction` against the bars, and the job's panel over `max_panel_bytes`
+    (the memory it would need on a device). Returns what was learnt
+    (`n_bars`, `n_assets`, and for sweeps `n_combinations` and `n_dropped`).
+    """
+    from kernels.strategies import get_strategy, validate_params  # noqa: PLC0415
+
+    sub = job_panel(panel, payload)
+    facts: dict[str, Any] = {"n_bars": sub.n_bars, "n_assets": sub.n_assets}
+    if sub.n_bars < 1 or sub.n_assets < 1:
+        raise JobSpecError(f"dataset {payload.get('dataset')!r} has no bars for the selected symbols")
+    if max_panel_bytes is not None:
+        need = sub.n_bars * sub.n_assets * 8 * 5
+        if need > max_panel_bytes:
+            raise JobSpecError(f"symbols: the job's data ({sub.n_bars} bars x {sub.n_assets} symbols, {need} bytes) "
+                               f"is over the memory quota of {max_panel_bytes} bytes")
+    if kind == "backtest":
+        # StrategyError (a ValueError; UnknownStrategy also a KeyError) names the parameter
+        validate_params(get_strategy(str(payload.get("strategy", ""))), payload.get("params") or {},
+                        n_bars=sub.n_bars)
+    elif kind == "sweep":
+        facts["n_combinations"], facts["n_dropped"] = sweep_combinations(payload, sub.n_bars)
+    elif kind == "features":
+        window = payload.get("window")
+        if window is not None and int(window) > sub.n_bars:
+            raise JobSpecError(f"window {int(window)} is longer than the data ({sub.n_bars} bars)")
+        _check_indicator_history(payload.get("indicators") or [], sub.n_bars, "indicators")
+    elif kind == "train":
+        _check_training(payload, sub)
+    return facts
+
+
+def _check_indicator_history(specs: list, n_bars: int, field: str) -> None:
+    """Indicator periods no longer than the data (else every value would be NaN)."""
+    for i, spec in enumerate(specs):
+        params = (spec.get("params") or {}) if isinstance(spec, Mapping) else {}
+        for key, value in params.items():
+            if "period" in key and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and value > n_bars:
+                raise JobSpecError(f"{field}[{i}].params.{key} = {value:g} needs more history than the data "
+                                   f"({n_bars} bars)")
+
+
+def _check_training(payload: Mapping[str, Any], sub: Panel) -> None:
+    """`horizon` and `test_fraction` leave rows to learn from and to score on (checked on a few assets)."""
+    from kernels.ml import build_dataset, holdout  # noqa: PLC0415
+
+    horizon = payload.get("horizon", 1)
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise JobSpecError(f"horizon must be a positive int, got {horizon!r}")
+    if horizon >= sub.n_bars - 1:
+        raise JobSpecError(f"horizon {horizon} is not shorter than the data ({sub.n_bars} bars)")
+    fraction = payload.get("test_fraction", 0.2)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < float(fraction) < 1.0:
+        raise JobSpecError(f"test_fraction must lie in (0, 1), got {fraction!r}")
+    specs = list(payload.get("features") or [])
+    if not specs:
+        raise JobSpecError("features: give at least one indicator spec")
+    _check_indicator_history(specs, sub.n_bars, "features")
+    probe = sub.select(list(sub.symbols[:TRAIN_PROBE_ASSETS]))
+    try:
+        dataset = build_dataset(probe, specs, horizon, str(payload.get("task", "regression")))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise JobSpecError(f"features: {exc}") from exc
+    if dataset.n_rows < 2:
+        raise JobSpecError(f"horizon {horizon}: features and labels leave fewer than 2 rows to learn from "
+                           f"({sub.n_bars} bars)")
+    try:
+        holdout(dataset.bar, horizon, float(fraction))
+    except ValueError as exc:
+        raise JobSpecError(f"test_fraction {float(fraction):g} with horizon {horizon} leaves no rows to train or "
+                           f"test on ({sub.n_bars} bars): {exc}") from exc
+
+
+def chunk_cells(chunk: ChunkSpec, n_bars: int) -> int:
+    """The work of one chunk in cells (bars x assets x combinations): what throughput is measured in."""
+    combos = (chunk.combos[1] - chunk.combos[0]) if chunk.combos else 1
+    return max(1, n_bars * (chunk.assets[1] - chunk.assets[0]) * combos)
 
 
 def _is_cross_sectional(payload: Mapping[str, Any]) -> bool:

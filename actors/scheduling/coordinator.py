@@ -221,6 +221,10 @@ class Coordinator:
         meta = self.datasets.latest(spec.payload["dataset"]) if not spec.payload.get("dataset_version") else None
         version = spec.payload.get("dataset_version") or meta.version
         spec = JobSpec(spec.kind, {**spec.payload, "dataset_version": version})
+        # Every check that needs the data runs now: a client mistake is refused, never an accepted job that fails.
+        from actors.jobs.plans import validate_against_panel  # noqa: PLC0415
+
+        validate_against_panel(spec.kind.value, spec.payload, self.datasets.load(spec.payload["dataset"], version)[1])
         key = cache_key(spec, version, self.code_version)
         record = JobRecord.new(spec, job_class, tenant).replace(cache_key=key)
         cached = self.cache.get(key)
