@@ -57,12 +57,25 @@ def parse_grid_values(text: str) -> list[Any]:
     return [parse_value(v) for v in text.split(",") if v.strip()]
 
 
+def positive_int(text: str) -> int:
+    """'200000000', '2e8' or '2_000' -> an int > 0 (an argparse type: a float would break the chunk planner)."""
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if not math.isfinite(value) or value < 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(value)
+
+
 def load_panel(args: argparse.Namespace):
     """The panel named by --data, or the synthetic universe."""
     from kernels.data import read_csv, read_parquet, synthetic_panel  # noqa: PLC0415
 
     if args.data:
         path = Path(args.data)
+        if not path.is_file():
+            raise ValueError(f"--data {args.data}: no such file")
         panel = read_csv(path) if path.suffix.lower() == ".csv" else read_parquet(path)
         if args.assets and args.assets < panel.n_assets:
             panel = panel.select(panel.symbols[: args.assets])
@@ -114,7 +127,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not grid:
         print("error: give at least one --grid NAME=VALUES", file=sys.stderr)
         return 2
-    n_combos = int(np.prod([len(v) for v in grid.values()]))
+    from kernels.backtest.grid import expand_grid  # noqa: PLC0415
+
+    # Chunks over the valid combinations (a grid may drop some, e.g. fast >= slow), not the raw product.
+    n_combos = expand_grid(args.strategy, grid, panel.n_bars).n_combos
     chunks = plan_chunks(n_combos, panel.n_assets, args.chunk_cells, panel.n_bars)
     started = time.perf_counter()
     parts = []
@@ -453,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--grid", type=parse_assignment, action="append", metavar="NAME=V1,V2|START:STOP:STEP")
     sw.add_argument("--top-k", type=int, default=10)
     sw.add_argument("--rank-by", default="sharpe")
-    sw.add_argument("--chunk-cells", type=float, default=2e8, help="bound on bars x assets x combinations per chunk")
+    sw.add_argument("--chunk-cells", type=positive_int, default=200_000_000, help="bound on bars x assets x combinations per chunk")
     sw.set_defaults(func=cmd_sweep)
 
     srv = sub.add_parser("serve", help="start Ray (or join RAYQUANT_RAY__ADDRESS), the coordinator and the HTTP API")
@@ -488,9 +504,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, KeyError, TypeError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `rayquant ... --json | head`: the reader left; no traceback
+        return _reader_gone()
+
+
+EXIT_USAGE = 2  # a bad request (argparse's own status for bad arguments)
+EXIT_BROKEN_PIPE = 128 + 13  # as a process killed by SIGPIPE (what `yes | head` gives)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (KeyError's repr quotes stripped)."""
+    text = exc.args[0] if isinstance(exc, KeyError) and len(exc.args) == 1 else exc
+    return " ".join(str(text).split())
+
+
+def _reader_gone() -> int:
+    """stdout's reader closed the pipe: point stdout at /dev/null so the interpreter's
+    final flush does not raise again (the recipe of Python's signal module docs)."""
+    import os  # noqa: PLC0415
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file descriptor (captured): nothing to redirect
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":
