@@ -15,6 +15,8 @@ _EXPORTS = {
     "plan_chunks": "kernels.backtest.sweep",
     "merge_sweeps": "kernels.backtest.sweep",
     "METRICS": "kernels.backtest.metrics",
+    "walk_forward": "kernels.backtest.walk_forward",
+    "WalkForwardResult": "kernels.backtest.walk_forward",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,456 @@
+"""Walk-forward optimisation: pick parameters in-sample, judge them out-of-sample.
+
+`walk_forward(data, strategy, grid, train=, test=, step=, rank_by=, anchored=)` cuts
+the bars into folds (`plan_folds`). For each fold it sweeps `grid` over the fold's
+training bars, takes the best combination by `rank_by` (the sweep's ranking: high
+first, low first for drawdown and volatility, NaN last, ties to the lower combo id),
+then backtests that combination alone over the fold's test bars. The test bars are
+a slice of their own: the out-of-sample backtest reads no bar outside its window
+(indicators warm up inside it, positions start flat), so it equals
+`run(data.select(start=test_start, stop=test_stop), strategy, best)`. The folds'
+out-of-sample portfolio returns, laid end to end, give the stitched out-of-sample
+equity. Semantics: docs/backtest-semantics.md ("Walk-forward").
+
+Each fold is independent, so a fold is the unit of a walk-forward job's chunks
+(`run_fold` on a worker, `merge_folds` on the coordinator); `walk_forward` is the
+same two steps in one process. The in-sample sweep uses the fused sweep kernel
+(`plan_sweep` + `execute`: only the per-combination portfolio rows leave the device)
+for the built-in strategies; other strategies, and the orders engine, run each
+combination through `run`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import numbers
+import sys
+import types
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from kernels.backend import to_numpy
+from kernels.backtest import metrics as M
+from kernels.data import Panel
+
+ENGINES = ("returns", "orders")
+
+
+class WalkForwardInputError(ValueError):
+    """A `walk_forward` argument is invalid; the message names it."""
+
+
+# ------------------------------------------------------------------------ folds
+@dataclass(frozen=True)
+class Fold:
+    """One fold: bar positions [train_start, train_stop) in-sample, [test_start, test_stop) out-of-sample."""
+
+    index: int
+    train_start: int
+    train_stop: int
+    test_start: int
+    test_stop: int
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise WalkForwardInputError(f"{name} must be a positive int (bars), got {value!r}")
+    return int(value)
+
+
+def plan_folds(n_bars: int, train: int, test: int, step: int | None = None, anchored: bool = False) -> list[Fold]:
+    """The folds of a walk-forward over `n_bars` bars.
+
+    Fold k tests bars [train + k*step, train + k*step + test); it trains on the
+    `train` bars before them (rolling) or on every bar from 0 (anchored). `step`
+    defaults to `test`; it may not be smaller than `test` (test windows would
+    overlap and could not be stitched). As many folds as fit in the data.
+    """
+    n_bars = _positive_int("n_bars", n_bars)
+    train = _positive_int("train", train)
+    test = _positive_int("test", test)
+    step = test if step is None else _positive_int("step", step)
+    if not isinstance(anchored, (bool, np.bool_)):
+        raise WalkForwardInputError(f"anchored must be a bool, got {anchored!r}")
+    if step < test:
+        raise WalkForwardInputError(f"step ({step}) must be >= test ({test}): out-of-sample windows may not overlap")
+    if train + test > n_bars:
+        raise WalkForwardInputError(
+            f"train + test = {train} + {test} = {train + test} bars exceed the data ({n_bars} bars)")
+    n_folds = (n_bars - train - test) // step + 1
+    folds = []
+    for k in range(n_folds):
+        test_start = train + k * step
+        folds.append(Fold(k, 0 if anchored else test_start - train, test_start, test_start, test_start + test))
+    return folds
+
+
+# ------------------------------------------------------------------------ results
+@dataclass(frozen=True, eq=False)
+class FoldResult:
+    """One fold's outcome (host data; a walk-forward job's chunk result).
+
+    `in_sample` and `out_of_sample` are one-row DataFrames of the portfolio metrics
+    (METRICS); `oos_returns` the (test,) portfolio net returns of the out-of-sample
+    backtest, `oos_active` whether any asset had data at each of its bars.
+    """
+
+    fold: int
+    bounds: tuple[int, int, int, int]
+    params: dict[str, Any]
+    combo_id: int
+    n_combos: int
+    in_sample: pd.DataFrame
+    out_of_sample: pd.DataFrame
+    oos_returns: np.ndarray
+    oos_active: np.ndarray
+    oos_index: np.ndarray
+    train_index: np.ndarray  # (2,) first and last in-sample timestamps
+    strategy: str
+    rank_by: str
+    engine: str
+    backend: str
+    train: int
+    test: int
+    step: int
+    anchored: bool
+    bars_per_year: float
+
+
+@dataclass(frozen=True, eq=False)
+class WalkForwardResult:
+    """The outcome of `walk_forward` (or of a walk-forward job).
+
+    - `folds`: one row per fold: its bar positions and timestamps (train_start,
+      train_end, test_start, test_end: first and last bar of each window), the
+      chosen combo_id and the number of combinations tried.
+    - `params`: the chosen parameters per fold.
+    - `in_sample`, `out_of_sample`: portfolio metrics (METRICS) per fold.
+    - `oos`: the stitched out-of-sample series indexed by time: `returns`,
+      `equity` (cumulative product, continuous across folds) and `fold`.
+    - `oos_metrics`: the return metrics (RETURN_METRICS) of the stitched series,
+      one row "oos".
+    """
+
+    folds: pd.DataFrame
+    params: pd.DataFrame
+    in_sample: pd.DataFrame
+    out_of_sample: pd.DataFrame
+    oos: pd.DataFrame
+    oos_metrics: pd.DataFrame
+    strategy: str
+    rank_by: str
+    engine: str
+    backend: str
+    train: int
+    test: int
+    step: int
+    anchored: bool
+    bars_per_year: float
+
+    @property
+    def oos_returns(self) -> pd.Series:
+        """The stitched out-of-sample portfolio returns."""
+        return self.oos["returns"]
+
+    @property
+    def oos_equity(self) -> pd.Series:
+        """The stitched out-of-sample equity (starts from 1)."""
+        return self.oos["equity"]
+
+    @property
+    def n_folds(self) -> int:
+        return len(self.folds)
+
+    def summary(self) -> pd.DataFrame:
+        """Per fold: the chosen parameters, the in-sample `rank_by` and the out-of-sample metrics."""
+        ins = self.in_sample[[self.rank_by]].add_prefix("is_")
+        return pd.concat([self.params, ins, self.out_of_sample.add_prefix("oos_")], axis=1)
+
+    def __repr__(self) -> str:
+        window = "anchored" if self.anchored else "rolling"
+        m = self.oos_metrics.iloc[0] if len(self.oos_metrics) else None
+        tail = ""
+        if m is not None:
+            tail = f", oos total_return={m['total_return']:.4g}, oos sharpe={m['sharpe']:.4g}"
+        return (f"WalkForwardResult({self.strategy!r}, {self.n_folds} folds {window}, train={self.train}, "
+                f"test={self.test}, step={self.step}, rank_by={self.rank_by!r}, engine={self.engine!r}, "
+                f"backend={self.backend!r}{tail})")
+
+
+# ------------------------------------------------------------------------ validation
+def check_args(rank_by: Any, engine: Any, bars_per_year: Any) -> tuple[str, str, float]:
+    if rank_by not in M.METRICS:
+        raise WalkForwardInputError(f"rank_by must be one of {list(M.METRICS)}, got {rank_by!r}")
+    if engine not in ENGINES:
+        raise WalkForwardInputError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
+    if isinstance(bars_per_year, bool) or not isinstance(bars_per_year, numbers.Real) \
+            or not math.isfinite(float(bars_per_year)) or bars_per_year <= 0:
+        raise WalkForwardInputError(f"bars_per_year must be a finite number > 0, got {bars_per_year!r}")
+    return str(rank_by), str(engine), bars_per_year
+
+
+def _panel(data: Any, symbols: Sequence[str] | None) -> Panel:
+    if not isinstance(data, Panel):
+        raise WalkForwardInputError(f"data must be a kernels.data.Panel, got {type(data).__name__}")
+    if symbols is None:
+        return data
+    symbols = list(symbols)
+    if not symbols or len(set(symbols)) != len(symbols):
+        raise WalkForwardInputError("symbols must name at least one asset, each once")
+    try:
+        return data.select(symbols)
+    except KeyError as exc:
+        raise WalkForwardInputError(str(exc.args[0])) from exc
+
+
+def _grid_combos(strategy: Any, grid: Mapping[str, Any], n_bars: int) -> pd.DataFrame:
+    """The grid's combinations for `run` (any strategy), validated and numbered like a
+    sweep grid: Cartesian product, last name fastest, combinations breaking a
+    constraint between parameters dropped."""
+    from kernels.strategies import as_spec, validate_params  # noqa: PLC0415
+
+    if not isinstance(grid, Mapping) or not grid:
+        raise WalkForwardInputError("grid must be a non-empty mapping of parameter name to values")
+    spec = as_spec(strategy)
+    names = list(grid)
+    values = [list(v) if isinstance(v, (list, tuple, np.ndarray, range)) else [v] for v in grid.values()]
+    for name, vals in zip(names, values):
+        if not vals:
+            raise WalkForwardInputError(f"grid parameter {name!r} has no values")
+    unchecked = dataclasses.replace(spec, check=None)
+    rows, first_problem = [], None
+    for combo in itertools.product(*values):
+        row = validate_params(unchecked, dict(zip(names, combo)), n_bars=n_bars)
+        problem = spec.check(row) if spec.check is not None and spec.params is not None else None
+        if problem:  # a constraint between parameters (fast < slow): dropped, as in sweep grids
+            first_problem = first_problem or problem
+            continue
+        rows.append(row)
+    if not rows:
+        raise WalkForwardInputError(f"no combination of the grid is valid: {first_problem}")
+    params = pd.DataFrame(rows)
+    params.index = pd.RangeIndex(len(params), name="combo_id")
+    return params
+
+
+# ------------------------------------------------------------------------ one fold
+def _in_sample(train_panel: Panel, strategy: Any, grid: Mapping[str, Any], rank_by: str, fees: float,
+               slippage: float, backend: str, bars_per_year: float, engine: str,
+               order_options: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(params, portfolio metrics) of every combination over the training bars, and the backend that ran."""
+    from kernels.backtest.grid import KIND_OF  # noqa: PLC0415
+
+    if engine == "returns" and isinstance(strategy, str) and strategy in KIND_OF:
+        from kernels.backtest.sweep import execute, plan_sweep  # noqa: PLC0415
+
+        plan = plan_sweep(train_panel, strategy, grid, fees=fees, slippage=slippage, backend=backend,
+                          bars_per_year=bars_per_year)
+        _, port, _ = execute(plan)
+        params = plan.grid.params
+        table = pd.DataFrame(to_numpy(port), index=params.index, columns=list(M.METRICS))
+        return params, table, plan.backend
+    from kernels.backtest.runner import run  # noqa: PLC0415
+
+    params = _grid_combos(strategy, grid, train_panel.n_bars)
+    rows, ran = [], backend
+    for combo_id in params.index:
+        res = run(train_panel, strategy, _combo(params, combo_id), fees=fees, slippage=slippage, backend=backend,
+                  bars_per_year=bars_per_year, **_engine_kwargs(engine, order_options))
+        rows.append(res.metrics.loc["portfolio", list(M.METRICS)].to_numpy(dtype=np.float64))
+        ran = res.backend
+    return params, pd.DataFrame(np.vstack(rows), index=params.index, columns=list(M.METRICS)), ran
+
+
+def _engine_kwargs(engine: str, order_options: Mapping[str, Any]) -> dict[str, Any]:
+    return {} if engine == "returns" else {"engine": "orders", **order_options}
+
+
+def _combo(params: pd.DataFrame, combo_id: int) -> dict[str, Any]:
+    row = params.loc[combo_id]
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+
+
+def best_combo(table: pd.DataFrame, params: pd.DataFrame, rank_by: str) -> int:
+    """The combo id ranked first by `rank_by` (the sweep's `rank_top` order)."""
+    from kernels.backtest.sweep import rank_top  # noqa: PLC0415
+
+    return int(rank_top(table, params, rank_by, 1).index[0])
+
+
+def run_fold(
+    data: Panel,
+    strategy: Any,
+    grid: Mapping[str, Any],
+    fold: Fold,
+    *,
+    rank_by: str = "sharpe",
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    backend: str = "auto",
+    bars_per_year: float = 252,
+    engine: str = "returns",
+    train: int | None = None,
+    test: int | None = None,
+    step: int | None = None,
+    anchored: bool = False,
+    **order_options: Any,
+) -> FoldResult:
+    """One fold: sweep the training bars, backtest the best combination on the test bars."""
+    from kernels.backtest.runner import run  # noqa: PLC0415
+
+    rank_by, engine, bars_per_year = check_args(rank_by, engine, bars_per_year)
+    if engine == "returns" and order_options:
+        raise WalkForwardInputError(f"order options {sorted(order_options)} need engine='orders'")
+    if not 0 <= fold.train_start < fold.train_stop <= fold.test_start < fold.test_stop <= data.n_bars:
+        raise WalkForwardInputError(f"fold {fold} does not fit the data ({data.n_bars} bars)")
+    train_panel = data.select(start=fold.train_start, stop=fold.train_stop)
+    params, table, ran = _in_sample(train_panel, strategy, grid, rank_by, fees, slippage, backend, bars_per_year,
+                                    engine, order_options)
+    combo_id = best_combo(table, params, rank_by)
+    chosen = _combo(params, combo_id)
+    test_panel = data.select(start=fold.test_start, stop=fold.test_stop)
+    oos = run(test_panel, strategy, chosen, fees=fees, slippage=slippage, backend=backend,
+              bars_per_year=bars_per_year, **_engine_kwargs(engine, order_options))
+    active = np.asarray(to_numpy(oos.active)).any(axis=1)
+    name = pd.Index([fold.index], name="fold")
+    return FoldResult(
+        fold=fold.index,
+        bounds=(fold.train_start, fold.train_stop, fold.test_start, fold.test_stop),
+        params=chosen,
+        combo_id=combo_id,
+        n_combos=len(params),
+        in_sample=pd.DataFrame([table.loc[combo_id].to_numpy()], index=name, columns=list(M.METRICS)),
+        out_of_sample=pd.DataFrame([oos.metrics.loc["portfolio", list(M.METRICS)].to_numpy(dtype=np.float64)],
+                                   index=name, columns=list(M.METRICS)),
+        oos_returns=np.asarray(to_numpy(oos.portfolio_returns), dtype=np.float64),
+        oos_active=active,
+        oos_index=np.asarray(test_panel.index),
+        train_index=np.asarray(train_panel.index)[[0, -1]],
+        strategy=getattr(strategy, "name", None) or getattr(strategy, "__name__", None) or str(strategy),
+        rank_by=rank_by,
+        engine=engine,
+        backend=ran,
+        train=int(train if train is not None else fold.train_stop - fold.train_start),
+        test=int(test if test is not None else fold.test_stop - fold.test_start),
+        step=int(step if step is not None else fold.test_stop - fold.test_start),
+        anchored=bool(anchored),
+        bars_per_year=bars_per_year,
+    )
+
+
+# ------------------------------------------------------------------------ merge
+def merge_folds(parts: Sequence[FoldResult]) -> WalkForwardResult:
+    """The walk-forward result from its folds' results (any order; sorted by fold)."""
+    parts = sorted(parts, key=lambda p: p.fold)
+    if not parts:
+        raise WalkForwardInputError("merge_folds needs at least one fold result")
+    head = parts[0]
+    for p in parts[1:]:
+        for attr in ("strategy", "rank_by", "engine", "train", "test", "step", "anchored", "bars_per_year"):
+            if getattr(p, attr) != getattr(head, attr):
+                raise WalkForwardInputError(f"cannot merge folds with different {attr}")
+    if [p.fold for p in parts] != list(range(len(parts))):
+        raise WalkForwardInputError(f"folds must be 0..{len(parts) - 1} once each, got {[p.fold for p in parts]}")
+    idx = pd.Index([p.fold for p in parts], name="fold")
+    folds = pd.DataFrame({
+        "train_start": pd.to_datetime([p.train_index[0] for p in parts]),
+        "train_end": pd.to_datetime([p.train_index[-1] for p in parts]),
+        "test_start": pd.to_datetime([p.oos_index[0] for p in parts]),
+        "test_end": pd.to_datetime([p.oos_index[-1] for p in parts]),
+        "train_bars": [p.bounds[1] - p.bounds[0] for p in parts],
+        "test_bars": [p.bounds[3] - p.bounds[2] for p in parts],
+        "first_train_bar": [p.bounds[0] for p in parts],
+        "first_test_bar": [p.bounds[2] for p in parts],
+        "combo_id": [p.combo_id for p in parts],
+        "n_combos": [p.n_combos for p in parts],
+    }, index=idx)
+    params = pd.DataFrame([p.params for p in parts], index=idx)
+    in_sample = pd.concat([p.in_sample for p in parts])
+    out_of_sample = pd.concat([p.out_of_sample for p in parts])
+    returns = np.concatenate([p.oos_returns for p in parts])
+    active = np.concatenate([p.oos_active for p in parts])
+    equity = np.cumprod(1.0 + returns)
+    oos = pd.DataFrame({
+        "returns": returns,
+        "equity": equity,
+        "fold": np.concatenate([np.full(len(p.oos_returns), p.fold, dtype=np.int64) for p in parts]),
+    }, index=pd.DatetimeIndex(np.concatenate([p.oos_index for p in parts]), name="time"))
+    values = M.return_metrics(np, returns[:, None], active[:, None], head.bars_per_year, equity=equity[:, None])
+    oos_metrics = pd.DataFrame(M.metrics_table(np, values, M.RETURN_METRICS), index=pd.Index(["oos"]),
+                               columns=list(M.RETURN_METRICS))
+    backends = sorted({p.backend for p in parts})
+    return WalkForwardResult(
+        folds=folds, params=params, in_sample=in_sample, out_of_sample=out_of_sample, oos=oos,
+        oos_metrics=oos_metrics, strategy=head.strategy, rank_by=head.rank_by, engine=head.engine,
+        backend="+".join(backends), train=head.train, test=head.test, step=head.step, anchored=head.anchored,
+        bars_per_year=head.bars_per_year,
+    )
+
+
+# ------------------------------------------------------------------------ public API
+def walk_forward(
+    data: Panel,
+    strategy: Any,
+    grid: Mapping[str, Any],
+    train: int,
+    test: int,
+    step: int | None = None,
+    rank_by: str = "sharpe",
+    anchored: bool = False,
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    backend: str = "auto",
+    bars_per_year: float = 252,
+    symbols: Sequence[str] | None = None,
+    engine: str = "returns",
+    **order_options: Any,
+) -> WalkForwardResult:
+    """Walk-forward optimisation of `strategy` over `grid` (see the module docstring).
+
+    `train`, `test` and `step` (default `test`) are numbers of bars; `anchored`
+    keeps every fold's training window starting at bar 0. `engine="orders"`
+    (with order options such as `sl_stop`, `tp_stop`, `size`, `init_cash`)
+    backtests on the orders engine. Raises WalkForwardInputError naming the
+    argument (e.g. train + test longer than the data), GridError / StrategyError
+    for bad grids and parameters.
+    """
+    rank_by, engine, bars_per_year = check_args(rank_by, engine, bars_per_year)
+    panel = _panel(data, symbols)
+    step = test if step is None else step
+    folds = plan_folds(panel.n_bars, train, test, step, anchored)
+    parts = [
+        run_fold(panel, strategy, grid, f, rank_by=rank_by, fees=fees, slippage=slippage, backend=backend,
+                 bars_per_year=bars_per_year, engine=engine, train=train, test=test, step=step, anchored=anchored,
+                 **order_options)
+        for f in folds
+    ]
+    return merge_folds(parts)
+
+
+__all__ = [
+    "Fold",
+    "FoldResult",
+    "WalkForwardInputError",
+    "WalkForwardResult",
+    "merge_folds",
+    "plan_folds",
+    "run_fold",
+    "walk_forward",
+]
+
+
+class _CallableModule(types.ModuleType):
+    """Importing this submodule binds `kernels.backtest.walk_forward` to the module, which
+    shadows the package's lazy export of the function; a callable module keeps
+    `from kernels.backtest import walk_forward; walk_forward(...)` working in any import order
+    (as `kernels.backtest.sweep` does)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> WalkForwardResult:
+        return walk_forward(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,256 @@
+"""kernels.backtest.walk_forward: fold layout (rolling, anchored), the in-sample choice
+against `run` over every combination, out-of-sample metrics equal to `run` on the test
+window, no leak between windows, the stitched equity, the fold merge, and errors."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kernels.backtest import METRICS, run, walk_forward
+from kernels.backtest.metrics import RETURN_METRICS, return_metrics
+from kernels.backtest.walk_forward import (
+    Fold,
+    WalkForwardInputError,
+    WalkForwardResult,
+    merge_folds,
+    plan_folds,
+    run_fold,
+)
+from kernels.data import Panel, synthetic_panel, with_late_start
+from tests.conftest import backends
+
+FEES = 0.0005
+TREND_GRID = {"fast": [3, 5, 10], "slow": [20, 40], "long_only": [True, False]}
+MR_GRID = {"window": [10, 20], "entry_z": [1.0, 2.0], "exit_z": [0.0, 0.5]}
+
+
+def _with_close(panel: Panel, close: np.ndarray) -> Panel:
+    return Panel(panel.index, panel.symbols, panel.open, panel.high, panel.low, close, panel.volume)
+
+
+@pytest.fixture(scope="module")
+def panel() -> Panel:
+    """6 assets x 420 bars, one starting late (inside the second fold's training window).
+
+    No interior gap: the indicators' gap policy is being changed (kernels/indicators/gaps.py),
+    and until then `run` and the sweep kernel read a gap differently."""
+    p = synthetic_panel(6, 420, seed=7)
+    return with_late_start(p, {p.symbols[2]: 150})
+
+
+@pytest.fixture(scope="module")
+def rolling(panel: Panel) -> WalkForwardResult:
+    return walk_forward(panel, "trend_following", TREND_GRID, train=150, test=60, fees=FEES, backend="cpu")
+
+
+# ------------------------------------------------------------------ folds
+def test_plan_folds_rolling_and_anchored() -> None:
+    roll = plan_folds(420, train=150, test=60)
+    assert [(f.train_start, f.train_stop, f.test_start, f.test_stop) for f in roll] == [
+        (0, 150, 150, 210), (60, 210, 210, 270), (120, 270, 270, 330), (180, 330, 330, 390)]
+    anch = plan_folds(420, train=150, test=60, anchored=True)
+    assert [(f.train_start, f.train_stop) for f in anch] == [(0, 150), (0, 210), (0, 270), (0, 330)]
+    assert [f.test_start for f in anch] == [f.test_start for f in roll]
+    stepped = plan_folds(420, train=100, test=50, step=80)
+    assert [(f.train_start, f.test_start, f.test_stop) for f in stepped] == [
+        (0, 100, 150), (80, 180, 230), (160, 260, 310), (240, 340, 390)]
+    assert plan_folds(210, train=150, test=60) == [Fold(0, 0, 150, 150, 210)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(n_bars=st.integers(2, 400), train=st.integers(1, 200), test=st.integers(1, 100), extra=st.integers(0, 50),
+       anchored=st.booleans())
+def test_plan_folds_properties(n_bars: int, train: int, test: int, extra: int, anchored: bool) -> None:
+    step = test + extra
+    if train + test > n_bars:
+        with pytest.raises(WalkForwardInputError, match="train \\+ test"):
+            plan_folds(n_bars, train, test, step, anchored)
+        return
+    folds = plan_folds(n_bars, train, test, step, anchored)
+    assert len(folds) == (n_bars - train - test) // step + 1
+    for k, f in enumerate(folds):
+        assert f.index == k
+        assert f.train_stop == f.test_start  # training ends where testing starts: no overlap, no gap
+        assert f.test_stop - f.test_start == test and f.test_stop <= n_bars
+        assert f.train_start == 0 if anchored else f.train_stop - f.train_start == train
+        if k:
+            assert f.test_start >= folds[k - 1].test_stop  # test windows never overlap
+    assert folds[-1].test_stop + step > n_bars  # as many folds as fit
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"train": 400, "test": 30}, "train \\+ test"),
+    ({"train": 0, "test": 30}, "train"),
+    ({"train": 100, "test": 2.5}, "test"),
+    ({"train": 100, "test": 50, "step": 20}, "step"),
+    ({"train": 100, "test": 50, "rank_by": "alpha"}, "rank_by"),
+    ({"train": 100, "test": 50, "engine": "ticks"}, "engine"),
+    ({"train": 100, "test": 50, "sl_stop": 0.1}, "engine='orders'"),
+])
+def test_bad_arguments_name_the_argument(panel: Panel, kwargs: dict, field: str) -> None:
+    with pytest.raises(WalkForwardInputError, match=field):
+        walk_forward(panel, "trend_following", TREND_GRID, backend="cpu", **kwargs)
+
+
+def test_data_must_be_a_panel(panel: Panel) -> None:
+    with pytest.raises(WalkForwardInputError, match="data"):
+        walk_forward(panel.close, "trend_following", TREND_GRID, train=100, test=50)
+
+
+# ------------------------------------------------------------------ correctness
+def _combos(grid: dict) -> list[dict]:
+    import itertools
+
+    names = list(grid)
+    out = [dict(zip(names, v)) for v in itertools.product(*(grid[n] for n in names))]
+    return [c for c in out if c.get("fast", 0) < c.get("slow", 1)]
+
+
+def test_chosen_combination_is_the_in_sample_best(panel: Panel, rolling: WalkForwardResult) -> None:
+    assert rolling.n_folds == 4
+    for k, fold in rolling.folds.iterrows():
+        train = panel.select(start=int(fold.first_train_bar), stop=int(fold.first_train_bar + fold.train_bars))
+        scores = {}
+        for combo in _combos(TREND_GRID):
+            res = run(train, "trend_following", combo, fees=FEES, backend="cpu")
+            scores[tuple(sorted(combo.items()))] = res.portfolio["sharpe"]
+        best = max(scores.values())
+        chosen = {name: rolling.params.loc[k, name] for name in TREND_GRID}
+        chosen_score = scores[tuple(sorted(chosen.items()))]
+        assert chosen_score == pytest.approx(best, rel=1e-9, abs=1e-12)
+        assert rolling.in_sample.loc[k, "sharpe"] == pytest.approx(chosen_score, rel=1e-9, abs=1e-12)
+        assert rolling.folds.loc[k, "n_combos"] == len(_combos(TREND_GRID))
+
+
+@pytest.mark.parametrize("rank_by", ["total_return", "max_drawdown"])
+def test_rank_by_picks_best_of_that_metric(panel: Panel, rank_by: str) -> None:
+    res = walk_forward(panel, "mean_reversion", MR_GRID, train=200, test=100, rank_by=rank_by, backend="cpu")
+    for k, fold in res.folds.iterrows():
+        train = panel.select(start=int(fold.first_train_bar), stop=int(fold.first_train_bar + fold.train_bars))
+        values = [run(train, "mean_reversion", c, backend="cpu").portfolio[rank_by] for c in _combos(MR_GRID)]
+        target = min(values) if rank_by == "max_drawdown" else max(values)
+        assert res.in_sample.loc[k, rank_by] == pytest.approx(target, rel=1e-9, abs=1e-12)
+
+
+def test_out_of_sample_equals_run_on_the_test_window(panel: Panel, rolling: WalkForwardResult) -> None:
+    for k, fold in rolling.folds.iterrows():
+        params = {c: rolling.params.loc[k, c] for c in rolling.params.columns}
+        params = {c: (v.item() if isinstance(v, np.generic) else v) for c, v in params.items()}
+        start = int(fold.first_test_bar)
+        test = panel.select(start=start, stop=start + int(fold.test_bars))
+        ref = run(test, "trend_following", params, fees=FEES, backend="cpu")
+        np.testing.assert_array_equal(rolling.out_of_sample.loc[k, list(METRICS)].to_numpy(dtype=float),
+                                      ref.portfolio[list(METRICS)].to_numpy(dtype=float))
+        np.testing.assert_array_equal(rolling.oos_returns[rolling.oos["fold"] == k].to_numpy(),
+                                      ref.portfolio_returns)
+        assert rolling.folds.loc[k, "test_start"] == pd.Timestamp(test.index[0])
+        assert rolling.folds.loc[k, "test_end"] == pd.Timestamp(test.index[-1])
+
+
+def test_stitched_equity_is_continuous(panel: Panel, rolling: WalkForwardResult) -> None:
+    oos = rolling.oos
+    assert oos.index.is_monotonic_increasing and oos.index.is_unique
+    expected_index = np.concatenate([panel.index[150 + 60 * k: 210 + 60 * k] for k in range(4)])
+    np.testing.assert_array_equal(oos.index.to_numpy(), expected_index)
+    eq = oos["equity"].to_numpy()
+    r = oos["returns"].to_numpy()
+    # every bar, fold boundaries included, compounds on the previous bar's equity
+    np.testing.assert_allclose(eq[1:], eq[:-1] * (1.0 + r[1:]), rtol=1e-12)
+    assert eq[0] == pytest.approx(1.0 + r[0])
+    # the stitched equity is the product of the folds' own equity curves
+    product = 1.0
+    for k in range(rolling.n_folds):
+        product *= float(np.prod(1.0 + r[oos["fold"].to_numpy() == k]))
+    assert eq[-1] == pytest.approx(product, rel=1e-12)
+    metrics = return_metrics(np, r[:, None], np.ones((len(r), 1), bool), 252)
+    assert rolling.oos_metrics.loc["oos", "total_return"] == pytest.approx(float(metrics["total_return"][0]))
+    assert list(rolling.oos_metrics.columns) == list(RETURN_METRICS)
+
+
+def test_no_leak_between_windows(panel: Panel) -> None:
+    """Fold 1 (train 60..210, test 210..270): changing bars after the test window changes
+    nothing; changing bars of the test window never changes the in-sample choice; changing
+    bars of the training window changes the out-of-sample result only through the choice."""
+    fold = plan_folds(panel.n_bars, train=150, test=60)[1]
+    kw = dict(rank_by="sharpe", fees=FEES, backend="cpu")
+    base = run_fold(panel, "trend_following", TREND_GRID, fold, **kw)
+    rng = np.random.default_rng(3)
+    close = np.asarray(panel.close)
+
+    def perturbed(lo: int, hi: int) -> Panel:
+        c = close.copy()
+        c[lo:hi] *= np.exp(rng.normal(0.0, 0.05, size=c[lo:hi].shape))
+        return _with_close(panel, c)
+
+    after = run_fold(perturbed(fold.test_stop, panel.n_bars), "trend_following", TREND_GRID, fold, **kw)
+    assert after.params == base.params
+    pd.testing.assert_frame_equal(after.in_sample, base.in_sample)
+    pd.testing.assert_frame_equal(after.out_of_sample, base.out_of_sample)
+    before = run_fold(perturbed(0, fold.train_start), "trend_following", TREND_GRID, fold, **kw)
+    pd.testing.assert_frame_equal(before.in_sample, base.in_sample)
+    pd.testing.assert_frame_equal(before.out_of_sample, base.out_of_sample)
+
+    in_test = run_fold(perturbed(fold.test_start, fold.test_stop), "trend_following", TREND_GRID, fold, **kw)
+    assert in_test.params == base.params
+    pd.testing.assert_frame_equal(in_test.in_sample, base.in_sample)
+
+    changed = perturbed(fold.train_start, fold.train_stop)
+    in_train = run_fold(changed, "trend_following", TREND_GRID, fold, **kw)
+    test_window = panel.select(start=fold.test_start, stop=fold.test_stop)  # unchanged bars
+    ref = run(test_window, "trend_following", in_train.params, fees=FEES, backend="cpu")
+    np.testing.assert_array_equal(in_train.out_of_sample.iloc[0].to_numpy(dtype=float),
+                                  ref.portfolio[list(METRICS)].to_numpy(dtype=float))
+
+
+def test_anchored_windows_grow_from_bar_zero(panel: Panel) -> None:
+    res = walk_forward(panel, "trend_following", TREND_GRID, train=150, test=60, anchored=True, fees=FEES,
+                       backend="cpu")
+    assert (res.folds["first_train_bar"] == 0).all()
+    assert res.folds["train_bars"].tolist() == [150, 210, 270, 330]
+    assert (res.folds["train_start"] == pd.Timestamp(panel.index[0])).all()
+    k = 3
+    train = panel.select(start=0, stop=330)
+    best = max(run(train, "trend_following", c, fees=FEES, backend="cpu").portfolio["sharpe"]
+               for c in _combos(TREND_GRID))
+    assert res.in_sample.loc[k, "sharpe"] == pytest.approx(best, rel=1e-9)
+
+
+def test_user_strategy_runs_combination_by_combination(panel: Panel) -> None:
+    def band(p: Panel, level: float = 1.0) -> np.ndarray:
+        c = np.asarray(p.close)
+        with np.errstate(invalid="ignore"):
+            ratio = c / c[:1]
+        return np.where(np.isfinite(ratio) & (ratio > level), 1.0, 0.0)
+
+    res = walk_forward(panel, band, {"level": [0.9, 1.0, 1.1]}, train=200, test=100, backend="cpu")
+    assert res.n_folds == 2 and res.strategy == "band"
+    for k, fold in res.folds.iterrows():
+        train = panel.select(start=int(fold.first_train_bar), stop=int(fold.first_train_bar + fold.train_bars))
+        values = [run(train, band, {"level": v}, backend="cpu").portfolio["sharpe"] for v in (0.9, 1.0, 1.1)]
+        finite = [v for v in values if np.isfinite(v)]
+        if finite:
+            assert res.in_sample.loc[k, "sharpe"] == pytest.approx(max(finite), rel=1e-12)
+
+
+def test_merge_folds_any_order_and_checks(panel: Panel) -> None:
+    folds = plan_folds(panel.n_bars, train=150, test=60)
+    parts = [run_fold(panel, "trend_following", TREND_GRID, f, fees=FEES, backend="cpu", train=150, test=60)
+             for f in folds[:3]]
+    merged = merge_folds(parts[::-1])
+    assert merged.folds.index.tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(merged.oos_equity.to_numpy(), np.cumprod(1 + merged.oos_returns.to_numpy()))
+    with pytest.raises(WalkForwardInputError, match="folds must be"):
+        merge_folds(parts[1:])
+    assert "3 folds rolling" in repr(merged) and "oos sharpe" in repr(merged)
+    assert list(merged.summary().columns[:4]) == ["fast", "slow", "ma", "long_only"]
+
+
+@pytest.mark.parametrize("backend", list(backends()))
+def test_backends_choose_the_same(panel: Panel, rolling: WalkForwardResult, backend: str) -> None:
+    res = walk_forward(panel, "trend_following", TREND_GRID, train=150, test=60, fees=FEES, backend=backend)
+    assert res.backend == backend
+    pd.testing.assert_frame_equal(res.params, rolling.params)
+    np.testing.assert_allclose(res.oos_equity.to_numpy(), rolling.oos_equity.to_numpy(), rtol=1e-9)
