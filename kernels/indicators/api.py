@@ -21,14 +21,19 @@ Semantics (TA-Lib is the reference, see DESIGN.md "Indicators"):
 """
 from __future__ import annotations
 
+import collections
+import functools
 import math
 import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
+import pandas as pd
 
 from kernels.backend import get_array_module, is_gpu_array
+from kernels.indicators import gaps
+from kernels.wrapping import ArrayWrapper, as_array
 
 Array = Any  # numpy.ndarray or cupy.ndarray
 
@@ -159,12 +164,54 @@ class Indicator:
                 values.append(_period(self.name, q.name, v, q.minimum, n_bars))
         return tuple(values)
 
-    def __call__(self, *arrays: Array, **params: Any) -> Any:
+    @property
+    def result_type(self) -> type:
+        """The named tuple of a multi-output indicator's results (fields `outputs`)."""
+        return _result_type(self.name, self.outputs)
+
+    def __call__(self, *arrays: Array, nan_policy: str = "skip", max_gap: int | None = None, **params: Any) -> Any:
         if len(arrays) != len(self.inputs):
             raise ValueError(f"{self.name}: expected {len(self.inputs)} input array(s) {self.inputs}, got {len(arrays)}")
-        p = _prepare(self.name, **dict(zip(self.inputs, arrays)))
-        outs = [p.finish(o) for o in _run(p, self.kernel, self.check(p.n_bars, params))]
-        return outs[0] if len(outs) == 1 else tuple(outs)
+        wrapper = _wrapper_of(self.name, arrays)
+        p = _prepare(self.name, **dict(zip(self.inputs, (as_array(a) for a in arrays))))
+        kp = self.check(p.n_bars, params)
+        policy, gap = gaps.check_policy(self.name, nan_policy, max_gap)
+        outs = [p.finish(o) for o in _run_policy(p, policy, gap, lambda arrs: _run(p, self.kernel, kp, arrs))]
+        if len(outs) == 1:
+            return wrapper.wrap(outs[0])
+        return self.result_type(*(wrapper.wrap(o, name=n) for o, n in zip(outs, self.outputs)))
+
+
+@functools.lru_cache(maxsize=None)
+def _result_type(name: str, outputs: tuple[str, ...]) -> type:
+    return collections.namedtuple(f"{name.upper()}Result", outputs)
+
+
+def _wrapper_of(func: str, arrays: Sequence[Any]) -> ArrayWrapper:
+    """How to give the outputs back: the labels of the first pandas input (all pandas inputs agree)."""
+    wrappers = [ArrayWrapper.from_input(a) for a in arrays]
+    pandas = [w for w in wrappers if w.is_pandas]
+    if not pandas:
+        return wrappers[0]
+    first = pandas[0]
+    for w in pandas[1:]:
+        if w.kind != first.kind or not w.index.equals(first.index) or (
+                w.columns is not None and not w.columns.equals(first.columns)):
+            raise ValueError(f"{func}: pandas inputs must share one index and the same columns")
+    return first
+
+
+def _run_policy(p: "_Prepared", policy: str, max_gap: int, kernel: Callable[[list], list]) -> list:
+    """Run `kernel` (prepared 2-D inputs -> 2-D outputs) under a NaN policy (see `gaps`)."""
+    if policy == "propagate":
+        return kernel(p.arrays)
+    xp = get_array_module(*p.arrays)
+    valid = gaps.valid_mask(xp, p.arrays)
+    if not gaps.has_gaps(xp, valid):
+        return kernel(p.arrays)
+    seg = gaps.plan(xp, valid, max_gap)
+    packed = gaps.gather(xp, p.arrays, valid, seg)
+    return [gaps.scatter(xp, o, valid, seg) for o in kernel(packed)]
 
 
 def _tp(default: int, minimum: int = 1) -> tuple[Param, ...]:
@@ -205,48 +252,57 @@ INDICATORS: dict[str, Indicator] = {
 }
 
 
+INDICATOR_OUTPUTS: dict[str, tuple[str, ...]] = {ind.kernel: ind.outputs for ind in INDICATORS.values()}
+
+
 # ------------------------------------------------------------------ moving averages
-def sma(x: Array, timeperiod: int = 30) -> Array:
+def sma(x: Array, timeperiod: int = 30, nan_policy: str = "skip", max_gap: int | None = None) -> Any:
     """Simple moving average (TA-Lib SMA)."""
-    return INDICATORS["sma"](x, timeperiod=timeperiod)
+    return INDICATORS["sma"](x, timeperiod=timeperiod, nan_policy=nan_policy, max_gap=max_gap)
 
 
-def ema(x: Array, timeperiod: int = 30) -> Array:
+def ema(x: Array, timeperiod: int = 30, nan_policy: str = "skip", max_gap: int | None = None) -> Any:
     """Exponential moving average, k = 2/(timeperiod+1), seeded with the SMA of the first period (TA-Lib EMA)."""
-    return INDICATORS["ema"](x, timeperiod=timeperiod)
+    return INDICATORS["ema"](x, timeperiod=timeperiod, nan_policy=nan_policy, max_gap=max_gap)
 
 
-def wma(x: Array, timeperiod: int = 30) -> Array:
+def wma(x: Array, timeperiod: int = 30, nan_policy: str = "skip", max_gap: int | None = None) -> Any:
     """Linearly weighted moving average, weights 1..timeperiod (TA-Lib WMA)."""
-    return INDICATORS["wma"](x, timeperiod=timeperiod)
+    return INDICATORS["wma"](x, timeperiod=timeperiod, nan_policy=nan_policy, max_gap=max_gap)
 
 
-def rolling_std(x: Array, timeperiod: int = 5, nbdev: float = 1.0) -> Array:
+def rolling_std(x: Array, timeperiod: int = 5, nbdev: float = 1.0, nan_policy: str = "skip",
+                max_gap: int | None = None) -> Any:
     """Rolling population standard deviation times nbdev (TA-Lib STDDEV)."""
-    return INDICATORS["rolling_std"](x, timeperiod=timeperiod, nbdev=nbdev)
+    return INDICATORS["rolling_std"](x, timeperiod=timeperiod, nbdev=nbdev, nan_policy=nan_policy,
+                                     max_gap=max_gap)
 
 
-def zscore(x: Array, timeperiod: int = 20) -> Array:
+def zscore(x: Array, timeperiod: int = 20, nan_policy: str = "skip", max_gap: int | None = None) -> Any:
     """(x - SMA) / STDDEV over timeperiod bars; NaN in the warm-up and where the std is 0."""
-    return INDICATORS["zscore"](x, timeperiod=timeperiod)
+    return INDICATORS["zscore"](x, timeperiod=timeperiod, nan_policy=nan_policy, max_gap=max_gap)
 
 
 # --------------------------------------------------------------------- oscillators
-def rsi(close: Array, timeperiod: int = 14) -> Array:
+def rsi(close: Array, timeperiod: int = 14, nan_policy: str = "skip", max_gap: int | None = None) -> Any:
     """Wilder's relative strength index (TA-Lib RSI)."""
-    return INDICATORS["rsi"](close, timeperiod=timeperiod)
+    return INDICATORS["rsi"](close, timeperiod=timeperiod, nan_policy=nan_policy, max_gap=max_gap)
 
 
-def roc(close: Array, timeperiod: int = 10) -> Array:
+def roc(close: Array, timeperiod: int = 10, nan_policy: str = "skip", max_gap: int | None = None) -> Any:
     """Rate of change in percent: (close / close[t - timeperiod] - 1) * 100 (TA-Lib ROC)."""
-    return INDICATORS["roc"](close, timeperiod=timeperiod)
+    return INDICATORS["roc"](close, timeperiod=timeperiod, nan_policy=nan_policy, max_gap=max_gap)
 
 
 def macd(
-    close: Array, fastperiod: int = 12, slowperiod: int = 26, signalperiod: int = 9
-) -> tuple[Array, Array, Array]:
-    """MACD line, signal line and histogram (TA-Lib MACD, fast EMA seed aligned to the slow one)."""
-    return INDICATORS["macd"](close, fastperiod=fastperiod, slowperiod=slowperiod, signalperiod=signalperiod)
+    close: Array, fastperiod: int = 12, slowperiod: int = 26, signalperiod: int = 9,
+    nan_policy: str = "skip", max_gap: int | None = None,
+) -> Any:
+    """MACD line, signal line and histogram (TA-Lib MACD, fast EMA seed aligned to the slow one).
+
+    A named tuple (macd, macdsignal, macdhist)."""
+    return INDICATORS["macd"](close, fastperiod=fastperiod, slowperiod=slowperiod, signalperiod=signalperiod,
+                              nan_policy=nan_policy, max_gap=max_gap)
 
 
 def stoch(
@@ -256,39 +312,48 @@ def stoch(
     fastk_period: int = 5,
     slowk_period: int = 3,
     slowd_period: int = 3,
-) -> tuple[Array, Array]:
-    """Slow stochastic (slowk, slowd) with SMA smoothing (TA-Lib STOCH defaults)."""
+    nan_policy: str = "skip",
+    max_gap: int | None = None,
+) -> Any:
+    """Slow stochastic, a named tuple (slowk, slowd), with SMA smoothing (TA-Lib STOCH defaults)."""
     return INDICATORS["stoch"](
-        high, low, close, fastk_period=fastk_period, slowk_period=slowk_period, slowd_period=slowd_period
+        high, low, close, fastk_period=fastk_period, slowk_period=slowk_period, slowd_period=slowd_period,
+        nan_policy=nan_policy, max_gap=max_gap,
     )
 
 
 # ---------------------------------------------------------------------- volatility
 def bbands(
-    close: Array, timeperiod: int = 5, nbdevup: float = 2.0, nbdevdn: float = 2.0
-) -> tuple[Array, Array, Array]:
-    """Bollinger bands (upper, middle, lower): SMA middle, population std (TA-Lib BBANDS, matype=SMA)."""
-    return INDICATORS["bbands"](close, timeperiod=timeperiod, nbdevup=nbdevup, nbdevdn=nbdevdn)
+    close: Array, timeperiod: int = 5, nbdevup: float = 2.0, nbdevdn: float = 2.0,
+    nan_policy: str = "skip", max_gap: int | None = None,
+) -> Any:
+    """Bollinger bands, a named tuple (upperband, middleband, lowerband): SMA middle, population std
+    (TA-Lib BBANDS, matype=SMA)."""
+    return INDICATORS["bbands"](close, timeperiod=timeperiod, nbdevup=nbdevup, nbdevdn=nbdevdn,
+                                nan_policy=nan_policy, max_gap=max_gap)
 
 
-def atr(high: Array, low: Array, close: Array, timeperiod: int = 14) -> Array:
+def atr(high: Array, low: Array, close: Array, timeperiod: int = 14, nan_policy: str = "skip",
+        max_gap: int | None = None) -> Any:
     """Wilder's average true range (TA-Lib ATR)."""
-    return INDICATORS["atr"](high, low, close, timeperiod=timeperiod)
+    return INDICATORS["atr"](high, low, close, timeperiod=timeperiod, nan_policy=nan_policy, max_gap=max_gap)
 
 
 # -------------------------------------------------------------------------- volume
-def obv(close: Array, volume: Array) -> Array:
+def obv(close: Array, volume: Array, nan_policy: str = "skip", max_gap: int | None = None) -> Any:
     """On-balance volume (TA-Lib OBV)."""
-    return INDICATORS["obv"](close, volume)
+    return INDICATORS["obv"](close, volume, nan_policy=nan_policy, max_gap=max_gap)
 
 
-def vwap(high: Array, low: Array, close: Array, volume: Array, timeperiod: int = 14) -> Array:
+def vwap(high: Array, low: Array, close: Array, volume: Array, timeperiod: int = 14, nan_policy: str = "skip",
+         max_gap: int | None = None) -> Any:
     """Rolling VWAP: sum(typical * volume) / sum(volume), typical = (h + l + c) / 3.
 
     NaN in the warm-up (first timeperiod - 1 bars), while a bar with a NaN input is
     in the window, and where the window's volume is 0.
     """
-    return INDICATORS["vwap"](high, low, close, volume, timeperiod=timeperiod)
+    return INDICATORS["vwap"](high, low, close, volume, timeperiod=timeperiod, nan_policy=nan_policy,
+                              max_gap=max_gap)
 
 
 # ------------------------------------------------------------------ fused compute
@@ -329,17 +394,22 @@ def _normalise(spec: Spec) -> tuple[str, Indicator, dict, tuple[str, ...]]:
     return str(label), ind, params, fields
 
 
-def compute(data: Any, specs: Sequence[Spec]) -> dict[str, Array]:
+def compute(data: Any, specs: Sequence[Spec], nan_policy: str = "skip", max_gap: int | None = None) -> dict[str, Array]:
     """Compute a named list of indicators over a panel in one call.
 
-    `data` is a `kernels.data.Panel` or a mapping of field name -> (T,) / (T, N)
-    array (NumPy or CuPy). Each spec is a name ("rsi"), a (name, params) pair
-    (("sma", {"timeperiod": 20})) or a mapping {"name", "params", "input", "label"}.
-    Keys of the result: the label (default: name and the given parameter values,
-    "sma_20"), with ".<output>" appended for multi-output indicators
+    `data` is a `kernels.data.Panel`, a mapping of field name -> (T,) / (T, N)
+    array (NumPy or CuPy, or pandas Series / DataFrames: the outputs are then
+    pandas with the same labels), or a DataFrame with one column per field (one
+    asset: the outputs are Series). Each spec is a name ("rsi"), a (name, params)
+    pair (("sma", {"timeperiod": 20})) or a mapping {"name", "params", "input",
+    "label"}. Keys of the result: the label (default: name and the given parameter
+    values, "sma_20"), with ".<output>" appended for multi-output indicators
     ("macd.macdsignal"). On the GPU every spec is computed by one fused kernel that
-    reads each input once; on the CPU the kernels run one after the other.
+    reads each input once (one per group of inputs when `nan_policy="skip"` meets
+    interior gaps); on the CPU the kernels run one after the other. `nan_policy` and
+    `max_gap` as for the single indicators.
     """
+    policy, gap = gaps.check_policy("compute", nan_policy, max_gap)
     items = [_normalise(s) for s in specs]
     labels = [lab for lab, *_ in items]
     dup = sorted({lab for lab in labels if labels.count(lab) > 1})
@@ -353,40 +423,86 @@ def compute(data: Any, specs: Sequence[Spec]) -> dict[str, Array]:
     arrays = {}
     for f in used:
         try:
-            arrays[f] = data[f] if isinstance(data, Mapping) else getattr(data, f)
+            arrays[f] = data[f] if isinstance(data, (Mapping, pd.DataFrame)) else getattr(data, f)
         except (KeyError, AttributeError):
             raise ValueError(f"compute: the data has no field {f!r}") from None
-    p = _prepare("compute", **arrays)
+    wrapper = _wrapper_of("compute", list(arrays.values()))
+    p = _prepare("compute", **{f: as_array(a) for f, a in arrays.items()})
     checked = [(lab, ind, ind.check(p.n_bars, params), fields) for lab, ind, params, fields in items]
-    if p.backend == "gpu":
-        from kernels.indicators import gpu  # noqa: PLC0415 - imports CuPy lazily
-
-        outs = gpu.run_fused(
-            p.arrays, [(ind.kernel, tuple(used.index(f) for f in fields), kp) for _, ind, kp, fields in checked]
-        )
+    jobs = [(ind.kernel, tuple(used.index(f) for f in fields), kp) for _, ind, kp, fields in checked]
+    if policy == "skip":
+        outs = _compute_skip(p, jobs, gap)
     else:
-        from kernels.indicators import cpu  # noqa: PLC0415
-
-        outs = cpu.run_many(
-            p.arrays, [(ind.kernel, tuple(used.index(f) for f in fields), kp) for _, ind, kp, fields in checked]
-        )
+        outs = _run_many(p.backend, p.arrays, jobs)
     result: dict[str, Array] = {}
     i = 0
     for lab, ind, _, _ in checked:
         for name in ind.outputs:
             key = lab if len(ind.outputs) == 1 else f"{lab}.{name}"
-            result[key] = p.finish(outs[i])
+            result[key] = wrapper.wrap(p.finish(outs[i]), name=key)
             i += 1
     return result
 
 
+def _run_many(backend: str, arrays: list, jobs: list) -> list:
+    """Several kernels (kernel, input slots, params) over the same 2-D inputs; their outputs in order."""
+    if backend == "gpu":
+        from kernels.indicators import gpu  # noqa: PLC0415 - imports CuPy lazily
+
+        return gpu.run_fused(arrays, jobs)
+    from kernels.indicators import cpu  # noqa: PLC0415
+
+    return cpu.run_many(arrays, jobs)
+
+
+def _compute_skip(p: _Prepared, jobs: list, max_gap: int) -> list:
+    """`compute`'s kernels under nan_policy="skip": the specs reading the same inputs share
+    one packing (their valid bars are those where all of those inputs are non-NaN)."""
+    xp = get_array_module(*p.arrays)
+    groups: dict[tuple, list[int]] = {}
+    for j, (_, slots, _) in enumerate(jobs):
+        groups.setdefault(tuple(slots), []).append(j)
+    packing = {}
+    for slots in groups:
+        valid = gaps.valid_mask(xp, [p.arrays[k] for k in slots])
+        if gaps.has_gaps(xp, valid):
+            packing[slots] = valid
+    if not packing:
+        return _run_many(p.backend, p.arrays, jobs)
+    n_out = [len(INDICATOR_OUTPUTS[kernel]) for kernel, _, _ in jobs]
+    results: list = [None] * len(jobs)
+    plain = [j for slots, js in groups.items() if slots not in packing for j in js]
+    if plain:
+        for j, outs in zip(plain, _split(_run_many(p.backend, p.arrays, [jobs[j] for j in plain]),
+                                         [n_out[j] for j in plain])):
+            results[j] = outs
+    for slots, valid in packing.items():
+        js = groups[slots]
+        seg = gaps.plan(xp, valid, max_gap)
+        packed = gaps.gather(xp, [p.arrays[k] for k in slots], valid, seg)
+        local = [(jobs[j][0], tuple(range(len(slots))), jobs[j][2]) for j in js]
+        outs = [gaps.scatter(xp, o, valid, seg) for o in _run_many(p.backend, packed, local)]
+        for j, o in zip(js, _split(outs, [n_out[j] for j in js])):
+            results[j] = o
+    return [o for outs in results for o in outs]
+
+
+def _split(outs: list, sizes: list[int]) -> list[list]:
+    parts, i = [], 0
+    for n in sizes:
+        parts.append(outs[i:i + n])
+        i += n
+    return parts
+
+
 # ------------------------------------------------------------------------ dispatch
-def _run(p: _Prepared, kernel: str, params: tuple) -> list:
-    """Run one indicator kernel on prepared 2-D inputs; a list of 2-D outputs."""
+def _run(p: _Prepared, kernel: str, params: tuple, arrays: list | None = None) -> list:
+    """Run one indicator kernel on prepared 2-D inputs (or `arrays`, packed ones); a list of 2-D outputs."""
+    arrays = p.arrays if arrays is None else arrays
     if p.backend == "gpu":
         from kernels.indicators import gpu  # noqa: PLC0415 - imports CuPy lazily
 
-        return gpu.run(kernel, p.arrays, params)
+        return gpu.run(kernel, arrays, params)
     from kernels.indicators import cpu  # noqa: PLC0415
 
-    return cpu.run(kernel, p.arrays, params)
+    return cpu.run(kernel, arrays, params)

@@ -148,14 +148,15 @@ def test_matches_talib_2d_and_1d(case: tuple, dataset: str, backend: str) -> Non
 @pytest.mark.parametrize("backend", list(backends()))
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_interior_nan_like_talib(case: tuple, backend: str) -> None:
-    """A gap inside the data gives NaN (or TA-Lib's value) exactly where TA-Lib does."""
+    """With nan_policy="propagate", a gap inside the data gives NaN (or TA-Lib's value) exactly
+    where TA-Lib does (the default policy, "skip": tests/kernels/test_nan_policy.py)."""
     name, fn, ref_fn, fields, params = case
     data = _random_data()
     arrays = [data[f][:, :2].copy() for f in fields]
     arrays[-1][70, 0] = np.nan  # a gap in the last input of column 0
     arrays[0][90, 1] = np.nan  # and in the first input of column 1
     refs = _talib_cols(ref_fn, arrays, **params)
-    outs = _as_list(fn(*[_to(backend, a) for a in arrays], **params))
+    outs = _as_list(fn(*[_to(backend, a) for a in arrays], nan_policy="propagate", **params))
     for k, (o, r) in enumerate(zip(outs, refs)):
         _assert_equal_nan_close(to_numpy(o), r, RTOL[np.float64], f"{name}[{k}] interior NaN")
 
