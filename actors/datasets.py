@@ -24,8 +24,8 @@ from kernels.data import FIELDS, Panel, read_parquet, write_parquet
 
 log = logging.getLogger(__name__)
 
-NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-VERSION_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}\Z")
+VERSION_PATTERN = re.compile(r"^[0-9a-f]{16}\Z")
 
 
 class DatasetNotFound(KeyError):

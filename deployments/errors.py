@@ -56,10 +56,93 @@ class ApiError(Exception):
     def response(self) -> JSONResponse:
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
+    @property
+    def grpc_status(self) -> str:
+        """The gRPC status code name of this error (the same map for both APIs)."""
+        return grpc_status(self.status)
+
 
 def not_found(what: str, ident: str) -> ApiError:
     shown = ident if len(ident) <= 80 else ident[:77] + "..."
     return ApiError(404, "not_found", f"no {what} {shown!r}")
+
+
+# gRPC status of each HTTP status (the gRPC service maps the same domain errors through `domain_error`).
+GRPC_STATUS: dict[int, str] = {
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+    405: "UNIMPLEMENTED", 409: "FAILED_PRECONDITION", 413: "RESOURCE_EXHAUSTED", 415: "INVALID_ARGUMENT",
+    422: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE",
+}
+
+
+def grpc_status(status: int) -> str:
+    """The gRPC status code name of an HTTP status (INTERNAL for anything unlisted)."""
+    return GRPC_STATUS.get(int(status), "INTERNAL")
+
+
+# ------------------------------------------------------------------ job errors as clients see them
+MAX_JOB_ERROR_CHARS = 300
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_RAY_FRAME = re.compile(r"ray::\S+(?:\s*\([^)]*\))?")
+_KEY_VALUE = re.compile(r"\b(?:pid|ip|actor_id|node_id|worker_id|task_id|repr|address)=[^\s,)]+,?\s*")
+_IP = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b|\[[0-9a-fA-F:]+\](?::\d+)?")
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][^\s/\\'\"():,]+){2,}[/\\]?")
+_LONG_HEX = re.compile(r"\b[0-9a-fA-F]{24,}\b")
+_EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:\([\w.]+\))?):\s*(.*)$")
+_INVALID_JOB = ("ValueError", "KeyError", "TypeError", "JobSpecError", "StrategyError", "GridError",
+                "UnknownStrategy", "DataValidationError", "InvalidParams", "SweepInputError")
+
+
+def _redact(text: str) -> str:
+    text = _RAY_FRAME.sub("", text)
+    text = _KEY_VALUE.sub("", text)
+    text = _IP.sub("<address>", text)
+    text = _PATH.sub("<path>", text)
+    text = _LONG_HEX.sub("<id>", text)
+    return re.sub(r"\s{2,}", " ", text).strip(" :;,")
+
+
+def public_job_error(error: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    """(code, message) of a failed job's stored error, as clients may see it.
+
+    One short line: no traceback, ANSI codes, pids, IP addresses, actor ids or paths
+    (those stay in the service log). A Ray task error is reduced to the exception
+    its worker raised; the code says what kind of failure it was.
+    """
+    if not error:
+        return None, None
+    text = _CONTROL.sub(" ", _ANSI.sub("", str(error)))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    head = lines[0] if lines else ""
+    last_exc = None
+    for line in reversed(lines[1:]):
+        m = _EXC_LINE.match(line)
+        if m and not line.startswith(("File ", "Traceback")):
+            last_exc = m
+            break
+    head = re.split(r"\b(?:RayTaskError|RayActorError|ray::)", head)[0].strip(" :;,") or head
+    if last_exc is not None:
+        name, detail = last_exc.group(1), last_exc.group(2)
+        cause = f"{name.split('.')[-1]}: {detail}"
+        message = f"{head}: {cause}" if head and not _EXC_LINE.match(head) else cause
+    else:
+        message = head
+    message = _redact(message) or "the job failed"
+    if len(message) > MAX_JOB_ERROR_CHARS:
+        message = message[: MAX_JOB_ERROR_CHARS - 3] + "..."
+    lowered = text.lower()
+    if lowered.startswith("no capacity"):
+        code = "no_capacity"
+    elif lowered.startswith("could not recover"):
+        code = "recovery_failed"
+    elif "quotaexceeded" in lowered:
+        code = "quota_exceeded"
+    elif any(re.search(rf"\b{name}\b", message.split(":")[0] if ":" in message else "") for name in _INVALID_JOB):
+        code = "invalid_job"
+    else:
+        code = "job_error"
+    return code, message
 
 
 # ------------------------------------------------------------------ domain -> HTTP
@@ -172,9 +255,28 @@ def _loc_to_field(loc: tuple) -> Optional[str]:
     return ".".join(parts) or None
 
 
+def _line_column(doc: Any, pos: int) -> tuple[int, int]:
+    text = doc.decode("utf-8", "replace") if isinstance(doc, (bytes, bytearray)) else str(doc or "")
+    pos = max(0, min(int(pos), len(text)))
+    line = text.count("\n", 0, pos) + 1
+    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
+
+
+def _json_error(exc: RequestValidationError, first: dict) -> ApiError:
+    """Malformed JSON: where (line, column) and what, on the field `body`."""
+    loc = tuple(first.get("loc", ()))
+    pos = loc[-1] if loc and isinstance(loc[-1], int) else 0
+    line, column = _line_column(getattr(exc, "body", None), pos)
+    what = str((first.get("ctx") or {}).get("error") or "invalid JSON")
+    return ApiError(422, "malformed_json", f"the body is not valid JSON: {what} at line {line} column {column}",
+                    "body")
+
+
 async def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":
+        return _json_error(exc, first).response()
     field = _loc_to_field(tuple(first.get("loc", ())))
     msg = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
@@ -190,8 +292,41 @@ _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "me
                409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "validation_error",
                429: "too_many_requests", 503: "unavailable"}
 
+# The same errors over gRPC (deployments/grpc_ingress.py): HTTP status -> grpc.StatusCode name. 422 and 400
+# name the field (google.rpc.BadRequest), 429 carries google.rpc.RetryInfo from Retry-After.
+GRPC_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+               405: "UNIMPLEMENTED", 409: "FAILED_PRECONDITION", 413: "RESOURCE_EXHAUSTED", 415: "INVALID_ARGUMENT",
+               422: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE",
+               504: "DEADLINE_EXCEEDED"}
+
+
+def grpc_status_name(status: int) -> str:
+    """The gRPC status code name of an HTTP status (GRPC_STATUS; other 4xx INVALID_ARGUMENT, 5xx INTERNAL)."""
+    return GRPC_STATUS.get(status, "INVALID_ARGUMENT" if 400 <= status < 500 else "INTERNAL")
+
+
+def _body_error(exc: StarletteHTTPException) -> Optional[ApiError]:
+    """What FastAPI's "There was an error parsing the body" (400) was, from its cause."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return ApiError(422, "malformed_json", f"the body is not valid UTF-8: byte {cause.object[cause.start]:#04x} "
+                                               f"at position {cause.start}", "body")
+    if isinstance(cause, RecursionError):
+        return ApiError(422, "malformed_json", "the body's JSON is nested too deeply", "body")
+    if isinstance(cause, ValueError) and "json" in type(cause).__module__.lower():
+        return ApiError(422, "malformed_json", f"the body is not valid JSON: {cause}", "body")
+    if cause is not None and "multipart" in type(cause).__module__.lower() + type(cause).__name__.lower():
+        return ApiError(400, "malformed_body", f"malformed multipart/form-data body: {cause}", "body")
+    if cause is not None:
+        return ApiError(400, "malformed_body", f"the body could not be read: {type(cause).__name__}", "body")
+    return None
+
 
 async def _http_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400:
+        body_error = _body_error(exc)
+        if body_error is not None:
+            return body_error.response()
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
@@ -259,7 +394,9 @@ class BodyLimitMiddleware:
 __all__ = [
     "ApiError",
     "BodyLimitMiddleware",
+    "GRPC_STATUS",
     "domain_error",
+    "grpc_status_name",
     "guess_field",
     "install_error_handlers",
     "not_found",

@@ -22,7 +22,8 @@ from actors.jobs.records import JOB_ID_PATTERN
 from actors.settings import ServeConfig
 from deployments.auth import Principal, principal_from_request
 from deployments.control_loop import ControlLoop
-from deployments.errors import ApiError, BodyLimitMiddleware, domain_error, install_error_handlers, not_found
+from deployments.errors import (ApiError, BodyLimitMiddleware, domain_error, install_error_handlers, not_found,
+                                public_job_error)
 from deployments.schemas import (
     BacktestCreate,
     BacktestPublic,
@@ -291,7 +292,7 @@ def _result_conflict(status: dict[str, Any]) -> ApiError:
     if state == "cancelled":
         return ApiError(409, "job_cancelled", f"job {status['job_id']} was cancelled; it has no result")
     if state == "failed":
-        return ApiError(409, "job_failed", f"job {status['job_id']} failed: {status.get('error')}")
+        return ApiError(409, "job_failed", f"job {status['job_id']} failed: {public_job_error(status.get('error'))[1]}")
     return ApiError(409, "job_not_ready", f"job {status['job_id']} is {state}; poll its status and retry")
 
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import fields as _fields
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from actors.datasets import NAME_PATTERN as _DATASET_NAME
 from actors.datasets import VERSION_PATTERN as _DATASET_VERSION
@@ -31,10 +31,10 @@ MAX_GRID_VALUES = 10_000  # values of one grid parameter (the product is bounded
 MAX_TOP_K = 1_000
 MAX_WINDOW = 1_000_000
 MAX_INLINE_ROWS = 1_000_000
-SYMBOL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
-LABEL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
-TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-STREAM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SYMBOL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}\Z")
+LABEL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
+TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+STREAM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 
 Scalar = Union[bool, int, float, str]
 JobStateName = Literal["queued", "running", "preempted", "succeeded", "failed", "cancelled"]
@@ -42,9 +42,10 @@ PriorityName = Literal["REALTIME", "HIGH", "NORMAL", "LOW", "IDLE"]
 
 
 class _Strict(BaseModel):
-    """Unknown fields are errors: a typo must not be silently ignored."""
+    """Unknown fields are errors: a typo must not be silently ignored. Types are strict:
+    `true` is not an int and `"5"` is not a number."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def _check_scalar(where: str, value: Any) -> Any:
@@ -331,9 +332,21 @@ class JobPublic(BaseModel):
     tier: Optional[str] = None
     attempts: int = 0
     cache_hit: bool = False
-    error: Optional[str] = None
+    error: Optional[str] = Field(None, description="why the job failed: one short line (details in the service log)")
+    error_code: Optional[str] = Field(None, description="what kind of failure: invalid_job, no_capacity, "
+                                                        "quota_exceeded, recovery_failed or job_error")
     timings: Optional[Timings] = None
     links: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _public_error(self) -> "JobPublic":
+        # Never a traceback, ANSI codes, pids, addresses, actor ids or paths in a response.
+        if self.error is not None:
+            from deployments.errors import public_job_error  # noqa: PLC0415
+
+            code, self.error = public_job_error(self.error)
+            self.error_code = self.error_code or code
+        return self
 
 
 class EquityCurve(BaseModel):
@@ -447,7 +460,7 @@ class ReadyPublic(BaseModel):
 
 
 # ------------------------------------------------------------------------ models
-MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")  # as actors.models.registry.NAME_PATTERN
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}\Z")  # as actors.models.registry.NAME_PATTERN
 MAX_HORIZON = 10_000
 TaskName = Literal["regression", "classification"]
 
@@ -522,7 +535,7 @@ PREDICT_DTYPES = ("float64", "float32")
 class PredictArray(_Strict):
     """Feature rows as one binary array: base64 of the little-endian, row-major (C order) values."""
 
-    shape: tuple[int, int] = Field(..., description="(rows, features)", examples=[[2, 3]])
+    shape: tuple[StrictInt, StrictInt] = Field(..., strict=False, description="(rows, features)", examples=[[2, 3]])
     dtype: Literal["float64", "float32"] = "float64"
     data: str = Field(..., description="base64 of rows x features little-endian values, row after row")
 
