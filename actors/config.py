@@ -65,6 +65,19 @@ NO_CAPACITY_RETRY_S = 1.0
 VIEW_REFRESH_S = 1.0
 FAULT_PROBE_TIMEOUT_S = 0.05
 CPU_WORKERS = 1
+# Chunk-level scheduling (actors.scheduling): research chunks on CPU workers too (else they are only
+# the fallback tier, or the workers of a cluster without GPUs); CPU workers of every node that is not
+# the coordinator's; how often membership follows the cluster (a joining node's workers take work
+# within this plus their prewarm); tail work stealing: a chunk in flight longer than this factor times
+# the job's typical chunk time (and at least STEAL_MIN_S) gets a second copy on an idle worker.
+RESEARCH_ON_CPU = False
+NODE_CPU_WORKERS = 1
+MEMBERSHIP_POLL_S = 1.0
+STEAL_AFTER_FACTOR = 2.0
+STEAL_MIN_S = 0.02
+# A job's record (progress) is journaled at most this often while chunks finish (chunk files are
+# journaled each): per-chunk journal writes would cap the dispatch rate.
+PROGRESS_JOURNAL_S = 0.5
 RESULT_CACHE_ENABLED = True
 RESULT_CACHE_MAX_ENTRIES = 100_000
 # sqlite3 PRAGMA synchronous for the journal: FULL makes a put durable on return.
@@ -170,6 +183,12 @@ class CoordinatorConfig:
     list_default_limit: int = LIST_DEFAULT_LIMIT
     list_max_limit: int = LIST_MAX_LIMIT
     queue: QueueConfig = field(default_factory=QueueConfig)
+    research_on_cpu: bool = RESEARCH_ON_CPU
+    node_cpu_workers: int = NODE_CPU_WORKERS
+    membership_poll_s: float = MEMBERSHIP_POLL_S
+    steal_after_factor: float = STEAL_AFTER_FACTOR
+    steal_min_s: float = STEAL_MIN_S
+    progress_journal_s: float = PROGRESS_JOURNAL_S
     preemption: PreemptionConfig = field(default_factory=PreemptionConfig)
     fallback: FallbackConfig = field(default_factory=FallbackConfig)
 
@@ -193,6 +212,12 @@ class CoordinatorConfig:
         if sync not in _SYNCHRONOUS_MODES:
             raise ValueError(f"journal_synchronous must be one of {_SYNCHRONOUS_MODES}, got {self.journal_synchronous!r}")
         object.__setattr__(self, "journal_synchronous", sync)
+        if self.node_cpu_workers < 0:
+            raise ValueError(f"node_cpu_workers must be >= 0, got {self.node_cpu_workers}")
+        if self.membership_poll_s <= 0 or self.steal_after_factor < 1 or self.steal_min_s < 0:
+            raise ValueError("need membership_poll_s > 0, steal_after_factor >= 1 and steal_min_s >= 0")
+        if self.progress_journal_s < 0:
+            raise ValueError(f"progress_journal_s must be >= 0, got {self.progress_journal_s}")
         if not 0 < self.list_default_limit <= self.list_max_limit:
             raise ValueError("need 0 < list_default_limit <= list_max_limit")
 

@@ -4,7 +4,12 @@ It composes small managers and implements none of them inline: `JobQueue`
 (priorities, aging, admission), `Preemptor` (yield at chunk boundaries),
 `FallbackPolicy` (placement and the fault chain), `JobJournal` (durable records,
 recovered in the constructor), `ResultStore` (result files), `ResultCache` and
-`DatasetStore`. Workers are reached through an `Executor` (Ray actors in
+`DatasetStore`; and the chunk scheduler's parts: `ChunkQueue` (runnable and in-flight
+chunks), a `ChunkPolicy` (which job of the best class a free worker serves), `Placement`
+(eligible workers), `Membership` (the worker pool as the cluster changes) and
+`ThroughputModel` (chunk sizes for `target_chunk_ms`), driven by one loop (`_dispatch`):
+every free eligible worker gets the next runnable chunk, so one job fans out over the
+whole cluster. Workers are reached through an `Executor` (Ray actors in
 `actors.workers.worker_actor`, in-process ones in `actors.workers.executor.LocalExecutor`), so
 this class runs the same under Ray and in a plain asyncio loop.
 """
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections import deque
 import logging
 import time
@@ -30,7 +36,13 @@ from actors.jobs.journal import JobJournal, SqliteJobJournal
 from actors.messages import WorkItem, WorkResult
 from actors.metrics import CoordinatorMetrics
 from actors.models.registry import ModelRegistry, validate_name as validate_model_name
-from actors.jobs.plans import ChunkSpec, JobSpecError, TrainOutput, TrainResult, job_panel, plan_job
+from actors.jobs.plans import ChunkSpec, JobSpecError, TrainOutput, TrainResult, chunk_cells, job_panel, plan_job
+from actors.scheduling.chunk_queue import ChunkQueue
+from actors.scheduling.fanout import ChunkLog, ChunkRun, FanOut
+from actors.scheduling.membership import MemberChanges, Membership, WorkerLost
+from actors.scheduling.placement import Placement, job_labels
+from actors.scheduling.policy import Candidate, ChunkPolicy, FifoAgingPolicy
+from actors.scheduling.throughput import THROUGHPUT_FILE, ThroughputModel
 from actors.scheduling.preemptor import Preemptor
 from actors.jobs.result_cache import ResultCache, cache_key
 from actors.jobs.result_store import ResultStore
@@ -41,6 +53,8 @@ log = logging.getLogger(__name__)
 
 KERNELS_DIR = Path(__file__).resolve().parent.parent / "kernels"
 FALLBACK_SAMPLES = 1000  # recent fault-to-next-tier decision times kept for stats
+PLANS_DIR = "plans"  # <storage>/plans/<job_id>.json: the chunk size a job was planned with (same plan on recovery)
+FANOUT_KEEP = 1024  # finished jobs whose fan-out stays in memory for their status
 
 
 class JobNotFound(KeyError):
@@ -70,6 +84,9 @@ class Executor(Protocol):
 
     def share(self, panel: Panel) -> Any: ...
 
+    # Optional (elastic executors): `async def poll_members(self) -> MemberChanges` (workers that joined,
+    # prewarmed, and ids that left) and `def forget(self, worker_id)` (a worker was lost; start it again).
+
 
 def code_version() -> str:
     """A hash of the kernels' source: cached results die with a code change."""
@@ -91,6 +108,12 @@ class _Job:
     history: list[Attempt] = field(default_factory=list)
     cancel_requested: bool = False
     requeues: int = 0
+    n_bars: int = 0
+    labels: dict[str, str] = field(default_factory=dict)  # node labels the job asks for
+    fanout: FanOut = field(default_factory=FanOut)
+    cells_per_chunk: int = 0
+    completing: bool = False
+    journaled_at: float = 0.0  # when its progress was last journaled
 
 
 class Coordinator:
@@ -105,6 +128,7 @@ class Coordinator:
         store: ResultStore | None = None,
         metrics: CoordinatorMetrics | None = None,
         clock: Any = time.time,
+        policy: ChunkPolicy | None = None,
     ) -> None:
         self.config = config
         self.executor = executor
@@ -125,7 +149,19 @@ class Coordinator:
         self._workers: dict[str, WorkerClient] = {}
         self._views: dict[str, WorkerView] = {}
         self._channels: dict[str, Any] = {}  # worker -> its live channel address (from describe)
-        self._busy: dict[str, str | None] = {}
+        self._busy: dict[str, str | None] = {}  # worker -> job of its latest research chunk (None: idle)
+        self._running: dict[str, int] = {}  # worker -> research chunk copies in flight on it
+        self._last: dict[str, str] = {}  # worker -> job of the previous chunk it ran (preemption, residency)
+        self.chunks: ChunkQueue[ChunkSpec] = ChunkQueue()
+        self.policy: ChunkPolicy = policy or FifoAgingPolicy()
+        self.placement = Placement(config.research_on_cpu)
+        self.members = Membership()
+        self.throughput = ThroughputModel(Path(config.storage_dir) / THROUGHPUT_FILE)
+        self.chunk_log = ChunkLog()
+        self._fanout_done: dict[str, FanOut] = {}
+        self._steals = 0
+        self._steal_timer: asyncio.TimerHandle | None = None
+        self._member_loop: asyncio.Task | None = None
         self._live_load: dict[str, int] = {}
         self._shared: dict[tuple[str, str], Any] = {}
         self._wake: asyncio.Event | None = None
@@ -159,7 +195,7 @@ class Coordinator:
             job.record = record.replace(chunks_done=len(job.partials))
             self.journal.put(job.record)
             job.entry = self.queue.push(record.job_id, record.job_class, record.tenant, enforce_limits=False)
-            self._jobs[record.job_id] = job
+            self._admit(job)
             count += 1
         if count:
             log.info("recovered %d unfinished job(s) from the journal", count)
@@ -169,8 +205,47 @@ class Coordinator:
         payload = dict(record.spec.payload)
         meta, panel = self.datasets.load(payload["dataset"], payload.get("dataset_version"))
         sub = job_panel(panel, payload)
-        chunks = plan_job(record.spec.kind.value, payload, sub.n_bars, sub.n_assets, self.config.max_cells_per_chunk)
-        return _Job(record=record.replace(chunks_total=len(chunks)), chunks=chunks)
+        kind = record.spec.kind.value
+        cells = self._planned_cells(record.job_id, kind)
+        chunks = plan_job(kind, payload, sub.n_bars, sub.n_assets, cells)
+        try:
+            labels = job_labels(payload)
+        except ValueError as exc:
+            raise JobSpecError(str(exc)) from exc
+        job = _Job(record=record.replace(chunks_total=len(chunks)), chunks=chunks, n_bars=sub.n_bars, labels=labels)
+        job.fanout.total_cells = sum(chunk_cells(c, sub.n_bars) for c in chunks)
+        job.cells_per_chunk = cells
+        return job
+
+    def _plan_path(self, job_id: str) -> Path:
+        return Path(self.config.storage_dir) / PLANS_DIR / f"{job_id}.json"
+
+    def _planned_cells(self, job_id: str, kind: str) -> int:
+        """Cells per chunk: as planned before (recovery), else about `target_chunk_ms` on the typical
+        eligible worker by measured throughput, never above `max_cells_per_chunk`."""
+        path = self._plan_path(job_id)
+        if path.is_file():
+            try:
+                return max(1, int(json.loads(path.read_text())["cells_per_chunk"]))
+            except Exception as exc:  # an unreadable plan: plan again (finished chunks may be rerun)
+                log.warning("plan of job %s unreadable (%s); planning again", job_id, exc)
+        views = [v for v in self._views.values() if v.healthy]
+        gpus = [v.worker_class for v in views if v.kind == "gpu"]
+        classes = gpus or [v.worker_class for v in views] or ["gpu"]
+        if self.config.research_on_cpu:
+            classes = [v.worker_class for v in views] or classes
+        target = self.throughput.cells_for(kind, classes, self.config.target_chunk_ms / 1000.0)
+        return max(1, min(int(self.config.max_cells_per_chunk), target))
+
+    def _admit(self, job: _Job) -> None:
+        """A journaled job joins the chunk queue (its plan kept for recovery when it has several chunks)."""
+        job_id = job.record.job_id
+        self._jobs[job_id] = job
+        self.chunks.add_job(job_id, job.chunks, done=job.partials.keys())
+        if len(job.chunks) > 1 and not self._plan_path(job_id).is_file():
+            path = self._plan_path(job_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"cells_per_chunk": job.cells_per_chunk}))
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> dict[str, Any]:
@@ -180,12 +255,12 @@ class Coordinator:
         self._wake = asyncio.Event()
         clients = await self.executor.start_workers()
         for client in clients:
-            self._workers[client.worker_id] = client
-            self._busy[client.worker_id] = None
-            self._live_load[client.worker_id] = 0
+            self._add_worker(client)
         await self._refresh_views()
         self._scheduler = asyncio.create_task(self._schedule_loop())
         self._refresher = asyncio.create_task(self._refresh_loop())
+        if hasattr(self.executor, "poll_members"):
+            self._member_loop = asyncio.create_task(self._membership_loop())
         self._wake.set()
         return {"workers": len(clients), "recovered": self._recovered}
 
@@ -197,21 +272,69 @@ class Coordinator:
                 d = await asyncio.wait_for(client.describe(), timeout=timeout_s)
                 self.metrics.device(worker_id, d)
                 self._channels[worker_id] = d.get("live_channel")
+                if worker_id not in self._workers:  # removed while describing
+                    return
                 self._views[worker_id] = WorkerView(
                     worker_id=worker_id, kind=d["kind"], device=d.get("index"), healthy=bool(d["healthy"]),
                     free_budget_bytes=int(d.get("free_bytes") or 0), load=self._load(worker_id),
-                    simulated=bool(d.get("simulated")),
+                    simulated=bool(d.get("simulated")), node_id=d.get("node_id"),
+                    labels=tuple(sorted((d.get("labels") or {}).items())),
                 )
+            except WorkerLost as exc:
+                self._remove_worker(worker_id, f"lost: {exc}")
             except Exception as exc:
                 old = self._views.get(worker_id)
                 if old is not None:
                     self._views[worker_id] = replace(old, healthy=False)
                 log.warning("worker %s did not answer describe(): %s", worker_id, exc)
 
-        await asyncio.gather(*(one(w, c) for w, c in self._workers.items()))
+        await asyncio.gather(*(one(w, c) for w, c in list(self._workers.items())))
 
     def _load(self, worker_id: str) -> int:
-        return (1 if self._busy.get(worker_id) else 0) + self._live_load.get(worker_id, 0)
+        return self._running.get(worker_id, 0) + self._live_load.get(worker_id, 0)
+
+    # -- membership ----------------------------------------------------------------
+    def _add_worker(self, client: WorkerClient) -> None:
+        self._workers[client.worker_id] = client
+        self._busy.setdefault(client.worker_id, None)
+        self._running.setdefault(client.worker_id, 0)
+        self._live_load.setdefault(client.worker_id, 0)
+        self.members.join(client)
+
+    def _remove_worker(self, worker_id: str, why: str = "left") -> None:
+        """A worker left the pool (its node left, its actor died): its chunks go back to the queue."""
+        if self._workers.pop(worker_id, None) is None:
+            return
+        log.warning("worker %s %s; its chunks run again elsewhere", worker_id, why)
+        self.members.leave(worker_id, why)
+        self._views.pop(worker_id, None)
+        self._channels.pop(worker_id, None)
+        self._busy.pop(worker_id, None)
+        self._running.pop(worker_id, None)
+        self._last.pop(worker_id, None)
+        for copy in self.chunks.on_worker(worker_id):
+            self._put_back(copy.job_id, copy.chunk.index, worker_id)
+        forget = getattr(self.executor, "forget", None)
+        if forget is not None:
+            forget(worker_id)
+        self._kick()
+
+    async def _membership_loop(self) -> None:
+        """Follow the cluster: add the workers of joining nodes (prewarmed), drop those that left."""
+        while True:
+            await asyncio.sleep(self.config.membership_poll_s)
+            try:
+                changes: MemberChanges = await self.executor.poll_members()  # type: ignore[attr-defined]
+                for worker_id in changes.left:
+                    self._remove_worker(worker_id, "left the cluster")
+                for client in changes.joined:
+                    self._add_worker(client)
+                if changes.joined:
+                    await self._refresh_views()
+                    log.info("workers joined: %s", [c.worker_id for c in changes.joined])
+                    self._kick()
+            except Exception:
+                log.exception("membership poll failed")
 
     # -- intake --------------------------------------------------------------------
     async def submit(self, kind: str, payload: dict, priority: str | int = "LOW", tenant: str = "default") -> str:
@@ -243,7 +366,7 @@ class Coordinator:
         except Exception:
             self.queue.remove(record.job_id)
             raise
-        self._jobs[record.job_id] = job
+        self._admit(job)
         self.metrics.queue_depth(self.queue.depth_by_class())
         self._kick()
         return record.job_id
@@ -293,7 +416,15 @@ class Coordinator:
         return record
 
     async def status(self, job_id: str) -> dict[str, Any]:
-        return self._record(job_id).to_public()
+        """The job's record, with its fan-out in `progress` (workers, cells/s, ETA)."""
+        record = self._record(job_id)
+        out = record.to_public()
+        job = self._jobs.get(job_id)
+        fanout = job.fanout if job is not None else self._fanout_done.get(job_id)
+        if fanout is not None:
+            out["progress"] = {**out["progress"], **fanout.public(record.chunks_done, record.chunks_total,
+                                                                  time.monotonic())}
+        return out
 
     async def result(self, job_id: str) -> Any:
         """The job's result object (host data), loaded from the result store."""
@@ -355,8 +486,7 @@ class Coordinator:
             return record.to_public()
         job = self._jobs[job_id]
         job.cancel_requested = True
-        if self.queue.remove(job_id) is not None:  # not running: cancel now
-            self._finish(job, JobState.CANCELLED)
+        self._finish(job, JobState.CANCELLED)  # chunks in flight finish on their workers; their results are dropped
         return job.record.to_public()
 
     async def list_models(self) -> list[dict[str, Any]]:
@@ -391,8 +521,17 @@ class Coordinator:
             "recovered": self._recovered,
         }
 
+            "workers": len(self._workers),
+            "membership": self.members.events()[-32:],
+            "steals": self._steals,
+            "throughput": self.throughput.snapshot(),
+            "usage": self.policy.usage() if hasattr(self.policy, "usage") else {},
     # -- live path -----------------------------------------------------------------
     async def run_live(self, kind: str, payload: dict, priority: str | int = "REALTIME",
+    async def chunk_runs(self, job_id: str | None = None) -> list[dict[str, Any]]:
+        """Recorded chunk boundaries (coordinator clock, seconds), oldest first."""
+        return [dict(vars(r)) for r in self.chunk_log.runs(job_id)]
+
                        tenant: str = "live") -> WorkResult:
         """Run small live work now, beside any research chunk (never queued behind it).
 
@@ -465,107 +604,228 @@ class Coordinator:
                 log.exception("scheduler error")
 
     def _dispatch(self) -> None:
-        while len(self.queue):
-            free = [v for w, v in self._views.items() if self._busy.get(w) is None and v.healthy]
-            if not free:
-                return
-            entry = self.queue.pop()
-            if entry is None:
-                return
-            job = self._jobs.get(entry.job_id)
-            if job is None or job.record.state.terminal:
+        """Give every free eligible worker a runnable chunk: the best class first, the policy within it;
+        an idle worker with nothing runnable steals the longest-running chunk at a job's tail."""
+        free = [v for w, v in self._views.items()
+                if v.healthy and self._running.get(w, 0) == 0 and w in self._workers]
+        if not free:
+            return
+        order = self.queue.snapshot() if len(self.queue) else []
+        gpus_in_pool = self.placement.gpus_in_pool(self._views.values())
+        now = time.monotonic()
+        yielded: set[str] = set()
+        for view in self.placement.order(free):
+            picked = self._pick(order, view, gpus_in_pool)
+            if picked is None:
+                self._steal(view, gpus_in_pool, now)
                 continue
-            try:
-                view = self.fallback.choose(free)
-            except NoCapacity:
-                self.queue.requeue(entry)
-                return
-            job.entry = entry
-            self._busy[view.worker_id] = entry.job_id
-            task = asyncio.create_task(self._drive(job, view))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            job, entry = picked
+            chunk = self.chunks.take(job.record.job_id, view.worker_id, now)
+            if chunk is None:
+                continue
+            if not self.chunks.has_pending(job.record.job_id):
+                self.queue.remove(job.record.job_id)  # every chunk handed out; `job.entry` keeps its place
+            self._note_yield(view.worker_id, job, entry, yielded)
+            self._launch(job, chunk, view, now)
+        for job_id in yielded:  # a job whose last worker went to higher-class work waits in the queue again
+            job = self._jobs.get(job_id)
+            if job is not None and not self.chunks.inflight(job_id) and job.record.state is JobState.RUNNING:
+                self._update(job, JobState.PREEMPTED)
+                self._update(job, JobState.QUEUED)
         self.metrics.queue_depth(self.queue.depth_by_class())
 
-    async def _drive(self, job: _Job, view: WorkerView) -> None:
-        """Run a job's remaining chunks on a worker until done, preempted or failed."""
+    def _pick(self, order: list[QueueEntry], view: WorkerView, gpus_in_pool: bool) -> tuple[_Job, QueueEntry] | None:
+        """The job whose chunk `view` runs next: among eligible jobs with runnable chunks, those of the
+        best effective class, then the policy's choice."""
+        group: list[tuple[_Job, QueueEntry]] = []
+        best = None
+        for entry in order:
+            if best is not None and entry.effective_class != best:
+                break
+            job = self._jobs.get(entry.job_id)
+            if job is None or job.record.state.terminal or not self.chunks.has_pending(entry.job_id):
+                continue
+            if not self.placement.eligible(view, job.labels, gpus_in_pool):
+                continue
+            best = entry.effective_class
+            group.append((job, entry))
+        if not group:
+            return None
+        if len(group) == 1:
+            return group[0]
+        last = self._last.get(view.worker_id)
+        candidates = [Candidate(e.job_id, e.tenant, e.job_class, e.effective_class or e.job_class, e.enqueued_at,
+                                e.seq, resident=e.job_id == last) for _, e in group]
+        chosen = self.policy.pick(candidates)
+        return next(pair for pair in group if pair[1].job_id == chosen.job_id)
+
+    def _note_yield(self, worker_id: str, job: _Job, entry: QueueEntry, yielded: set[str]) -> None:
+        """Count a preemption when a worker leaves a job with runnable chunks for higher-class work.
+
+        The running job is judged by its *effective* (aged) class, as `Preemptor` asks.
+        """
+        last_id = self._last.get(worker_id)
+        if last_id is None or last_id == job.record.job_id:
+            return
+        last = self._jobs.get(last_id)
+        if last is None or last.record.state.terminal or not self.chunks.has_pending(last_id):
+            return
+        last_entry = last.entry
+        running_class = self.queue.effective_class(last_entry) if last_entry is not None else last.record.job_class
+        waiting_class = entry.effective_class or entry.job_class
+        if self.preemptor.should_yield(running_class, waiting_class):
+            self.preemptor.record_preemption(last.record.job_class)
+            self.metrics.preemption(last.record.job_class)
+            yielded.add(last_id)
+
+    def _launch(self, job: _Job, chunk: ChunkSpec, view: WorkerView, now: float) -> None:
+        worker_id = view.worker_id
+        self._running[worker_id] = self._running.get(worker_id, 0) + 1
+        self._busy[worker_id] = job.record.job_id
+        self._last[worker_id] = job.record.job_id
+        job.fanout.started(now)
+        if job.record.state is not JobState.RUNNING:
+            tier = Tier.PRIMARY if not job.history else job.history[-1].tier
+            self._update(job, JobState.RUNNING, device=view.label, tier=tier, worker_id=worker_id,
+                         attempts=job.record.attempts + 1)
+        elif job.record.tier in (None, Tier.PRIMARY):  # after a fallback the record keeps the tier's device
+            job.record = job.record.replace(device=view.label, worker_id=worker_id)
+        task = asyncio.create_task(self._run_chunk(job, chunk, view, now))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _steal(self, view: WorkerView, gpus_in_pool: bool, now: float) -> bool:
+        """Tail work stealing: a second copy of the longest-running chunk on the idle `view`."""
+        wait: float | None = None
+        for copy in self.chunks.stealable():
+            job = self._jobs.get(copy.job_id)
+            if job is None or job.record.state.terminal or copy.worker_id == view.worker_id:
+                continue
+            if not self.placement.eligible(view, job.labels, gpus_in_pool):
+                continue
+            typical = job.fanout.typical_wall_s() or self.config.target_chunk_ms / 1000.0
+            after = max(self.config.steal_min_s, self.config.steal_after_factor * typical)
+            if now - copy.started < after:
+                left = after - (now - copy.started)
+                wait = left if wait is None else min(wait, left)
+                continue
+            chunk = self.chunks.steal(copy.job_id, copy.chunk.index, view.worker_id, now)
+            if chunk is None:
+                continue
+            self._steals += 1
+            job.fanout.stolen += 1
+            self._launch(job, chunk, view, now)
+            return True
+        if wait is not None and self._steal_timer is None:
+            def fire() -> None:
+                self._steal_timer = None
+                self._kick()
+            self._steal_timer = asyncio.get_running_loop().call_later(wait + 1e-3, fire)
+        return False
+
+    def _put_back(self, job_id: str, index: int, worker_id: str) -> None:
+        """A copy of a chunk was lost: runnable again (and its job back in the queue)."""
+        if self.chunks.put_back(job_id, index, worker_id):
+            job = self._jobs.get(job_id)
+            if job is not None and not job.record.state.terminal and job_id not in self.queue:
+                job.entry = self.queue.requeue(job.entry) if job.entry else self.queue.push(
+                    job_id, job.record.job_class, job.record.tenant, enforce_limits=False)
+            self._kick()
+
+    def _job_input(self, job: _Job) -> tuple[Any, Any]:
+        payload = job.record.spec.payload
+        meta, panel = self.datasets.load(payload["dataset"], payload["dataset_version"])
+        return meta, self._share(meta.name, meta.version, panel)
+
+    async def _run_chunk(self, job: _Job, chunk: ChunkSpec, view: WorkerView, started: float) -> None:
+        """One copy of a chunk on a worker, down the fallback chain on device faults.
+
+        A lost worker puts the chunk back (it runs again elsewhere); the first result of a chunk
+        is kept, a later copy's is dropped; the job completes when its last chunk is in.
+        """
         job_id = job.record.job_id
-        tier = Tier.PRIMARY if not job.history else job.history[-1].tier
+        worker_id = view.worker_id
+        tier = Tier.PRIMARY
+        history: list[Attempt] = []  # this chunk's attempts (the fallback chain is walked per chunk)
         try:
-            meta, panel = self.datasets.load(job.record.spec.payload["dataset"],
-                                             job.record.spec.payload["dataset_version"])
-            shared = self._share(meta.name, meta.version, panel)
-            self._update(job, JobState.RUNNING, device=view.label, tier=tier,
-                         worker_id=view.worker_id, attempts=job.record.attempts + 1)
-            for chunk in job.chunks:
-                if chunk.index in job.partials:
-                    continue
-                if job.cancel_requested:
-                    self._finish(job, JobState.CANCELLED)
+            meta, shared = self._job_input(job)
+            item = WorkItem(job_id=job_id, kind=job.record.spec.kind.value, payload=dict(job.record.spec.payload),
+                            chunk=chunk, job_class=int(job.record.job_class), tenant=job.record.tenant,
+                            dataset=meta.name, dataset_version=meta.version, tier=tier.value)
+            while True:
+                client = self._workers.get(worker_id)
+                try:
+                    if client is None:
+                        raise WorkerLost(worker_id, "not in the pool")
+                    out = await asyncio.wait_for(client.execute(item, shared), timeout=self.config.worker_call_timeout_s)
+                    break
+                except WorkerLost as exc:
+                    self._release(worker_id, job_id)
+                    self._remove_worker(worker_id, f"lost: {exc.reason or exc}")
+                    self._put_back(job_id, chunk.index, worker_id)
                     return
-                item = WorkItem(job_id=job_id, kind=job.record.spec.kind.value, payload=dict(job.record.spec.payload),
-                                chunk=chunk, job_class=int(job.record.job_class), tenant=job.record.tenant,
-                                dataset=meta.name, dataset_version=meta.version, tier=tier.value)
-                result, view, tier = await self._run_chunk(job, item, view, tier, shared)
-                await self._save_chunk(job, chunk.index, result)
-                remaining = len(job.chunks) - len(job.partials)
-                if remaining and self.preemptor.should_yield(job.record.job_class, self.queue.best_waiting_class()):
-                    self.preemptor.record_preemption(job.record.job_class)
-                    self.metrics.preemption(job.record.job_class)
-                    self._update(job, JobState.PREEMPTED)
-                    job.entry = self.queue.requeue(job.entry) if job.entry else self.queue.push(
-                        job_id, job.record.job_class, job.record.tenant, enforce_limits=False)
-                    self._update(job, JobState.QUEUED)
-                    return
-            await self._complete(job)
+                except Exception as exc:
+                    if is_client_error(exc):
+                        raise
+                    if job.record.state.terminal:
+                        return
+                    history.append(Attempt(worker_id, tier))
+                    job.history.append(history[-1])
+                    if len(history) >= self.config.max_attempts:
+                        raise NoCapacity(f"{len(history)} attempts failed; last: {type(exc).__name__}: {exc}") \
+                            from exc
+                    view, tier = await self._next_tier(view, history, exc)
+                    self._release(worker_id, job_id)
+                    self.chunks.moved(job_id, chunk.index, worker_id, view.worker_id, time.monotonic())
+                    worker_id = view.worker_id
+                    self._running[worker_id] = self._running.get(worker_id, 0) + 1
+                    self._busy[worker_id] = job_id
+                    if tier.rank >= (job.record.tier or Tier.PRIMARY).rank:  # the record shows the worst tier
+                        self._update(job, device=view.label, tier=tier, worker_id=worker_id,
+                                     attempts=job.record.attempts + 1)
+                    item = replace(item, tier=tier.value, attempt=item.attempt + 1)
+            finished = time.monotonic()
+            cells = chunk_cells(chunk, job.n_bars)
+            first = self.chunks.finish(job_id, chunk.index, worker_id)
+            run = ChunkRun(job_id, chunk.index, worker_id, job.record.job_class.name, started, finished,
+                           float(out.seconds), cells, duplicate=not first)
+            self.chunk_log.add(run)
+            job.fanout.record(run, out.device)
+            self.throughput.observe(job.record.spec.kind.value, view.worker_class, cells, float(out.seconds))
+            self.policy.charge(job.record.tenant, float(out.seconds))
+            if not first or job.record.state.terminal:
+                return  # a duplicate (work stealing) or a job that ended meanwhile: dropped
+            await self._save_chunk(job, chunk.index, out.result)
+            if len(job.partials) == len(job.chunks) and not job.completing and not job.record.state.terminal:
+                job.completing = True  # every chunk saved: merge once
+                await self._complete(job)
         except NoCapacity as exc:
             if job.requeues < self.config.no_capacity_requeues and not job.cancel_requested:
                 job.requeues += 1
+            if job.record.state.terminal:
+                return
                 job.history.clear()
-                self._update(job, JobState.QUEUED)
-                log.warning("job %s: no capacity (%s); back to the queue in %.1f s", job_id, exc,
-                            self.config.no_capacity_retry_s)
-                asyncio.get_running_loop().call_later(self.config.no_capacity_retry_s, self._requeue, job)
+                log.warning("job %s: no capacity (%s); chunk %d back to the queue in %.1f s", job_id, exc,
+                            chunk.index, self.config.no_capacity_retry_s)
+                asyncio.get_running_loop().call_later(self.config.no_capacity_retry_s, self._put_back, job_id,
+                                                      chunk.index, worker_id)
             else:
                 self._finish(job, JobState.FAILED, error=f"no capacity left after faults: {exc}")
         except Exception as exc:
             log.info("job %s failed: %s", job_id, exc)
             self._finish(job, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
         finally:
-            for w, j in self._busy.items():
-                if j == job_id:
-                    self._busy[w] = None
+            self._release(worker_id, job_id)
             self._kick()
 
-    def _requeue(self, job: _Job) -> None:
-        if job.record.state.terminal or job.record.job_id in self.queue:
+    def _release(self, worker_id: str, job_id: str) -> None:
+        """One copy fewer in flight on `worker_id` (idempotent per copy: count never below 0)."""
+        n = self._running.get(worker_id)
+        if n is None:
             return
-        job.entry = self.queue.requeue(job.entry) if job.entry else self.queue.push(
-            job.record.job_id, job.record.job_class, job.record.tenant, enforce_limits=False)
-        self._kick()
-
-    async def _run_chunk(self, job: _Job, item: WorkItem, view: WorkerView, tier: Tier,
-                         shared: Any) -> tuple[Any, WorkerView, Tier]:
-        """One chunk, down the fallback chain on faults; returns (result, worker, tier)."""
-        while True:
-            try:
-                out = await asyncio.wait_for(self._workers[view.worker_id].execute(item, shared),
-                                             timeout=self.config.worker_call_timeout_s)
-                return out.result, view, tier
-            except Exception as exc:
-                if is_client_error(exc):
-                    raise
-                job.history.append(Attempt(view.worker_id, tier))
-                if len(job.history) >= self.config.max_attempts:
-                    raise NoCapacity(f"{len(job.history)} attempts failed; last: {type(exc).__name__}: {exc}") from exc
-                old = view.worker_id
-                view, tier = await self._next_tier(view, job.history, exc)
-                if self._busy.get(old) == job.record.job_id:
-                    self._busy[old] = None
-                self._busy[view.worker_id] = job.record.job_id
-                self._update(job, JobState.RUNNING, device=view.label, tier=tier,
-                             worker_id=view.worker_id, attempts=job.record.attempts + 1)
-                item = replace(item, tier=tier.value, attempt=item.attempt + 1)
+        self._running[worker_id] = max(0, n - 1)
+        if self._running[worker_id] == 0 and self._busy.get(worker_id) == job_id:
+            self._busy[worker_id] = None
 
     async def _next_tier(self, failed: WorkerView, history: list[Attempt], exc: BaseException) -> tuple[WorkerView, Tier]:
         log.warning("fault on %s (%s: %s); falling back", failed.worker_id, type(exc).__name__, exc)
@@ -591,10 +851,17 @@ class Coordinator:
         """Persist a finished chunk (off the event loop: live requests must not wait on disk)."""
         job_id = job.record.job_id
         if len(job.chunks) > 1:
-            path = await asyncio.to_thread(self.store.save_chunk, job_id, index, codecs.encode(result))
-            self.journal.put_chunk(job_id, index, path)
+            def save() -> None:
+                self.journal.put_chunk(job_id, index, self.store.save_chunk(job_id, index, codecs.encode(result)))
+
+            await asyncio.to_thread(save)
         job.partials[index] = result
-        self._update(job, chunks_done=len(job.partials))
+        now = time.monotonic()
+        if len(job.partials) == len(job.chunks) or now - job.journaled_at >= self.config.progress_journal_s:
+            job.journaled_at = now
+            self._update(job, chunks_done=len(job.partials))
+        else:  # progress in memory (status reads it); journaled at the next interval (chunk files are each)
+            job.record = job.record.replace(chunks_done=len(job.partials))
 
     def _register_model(self, payload: Any, out: TrainOutput) -> TrainResult:
         """Store a trained model as the next version of its name (only the coordinator writes)."""
@@ -614,6 +881,7 @@ class Coordinator:
                 self.store.delete_chunks(job.record.job_id)
             return stored
 
+            self.throughput.save()
         path = await asyncio.to_thread(merge_and_store)
         self._finish(job, JobState.SUCCEEDED, result_path=job.record.job_id)
         if job.record.cache_key:
@@ -628,15 +896,25 @@ class Coordinator:
         self._update(job, state, **changes)
         self.metrics.latency(job.record.spec.kind.value, job.record.job_class,
                              (job.record.finished_at or self._clock()) - job.record.submitted_at)
-        self._jobs.pop(job.record.job_id, None)
+        job_id = job.record.job_id
+        self._jobs.pop(job_id, None)
+        self.queue.remove(job_id)
+        self.chunks.drop_job(job_id)  # copies still in flight return to a dropped job: their results are ignored
+        self._plan_path(job_id).unlink(missing_ok=True)
+        self._fanout_done[job_id] = job.fanout
+        while len(self._fanout_done) > FANOUT_KEEP:
+            self._fanout_done.pop(next(iter(self._fanout_done)))
         self.metrics.queue_depth(self.queue.depth_by_class())
 
     async def shutdown(self) -> None:
-        for loop_task in (self._scheduler, self._refresher):
+        for loop_task in (self._scheduler, self._refresher, self._member_loop):
             if loop_task is not None:
                 loop_task.cancel()
         for task in list(self._tasks):
             task.cancel()
+        if self._steal_timer is not None:
+            self._steal_timer.cancel()
+        self.throughput.save()
         self.journal.close()
 
 

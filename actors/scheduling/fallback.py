@@ -50,6 +50,8 @@ class WorkerView:
     free_budget_bytes: int = 0
     load: int = 0
     simulated: bool = False
+    node_id: str | None = None  # the Ray node it runs on (None in-process)
+    labels: tuple[tuple[str, str], ...] = ()  # its node's labels, e.g. (("gpu_type", "H100"),)
 
     def __post_init__(self) -> None:
         if self.kind not in ("gpu", "cpu"):
@@ -64,6 +66,13 @@ class WorkerView:
             return "cpu"
         prefix = "simgpu" if self.simulated else "gpu"
         return prefix if self.device is None else f"{prefix}:{self.device}"
+
+    @property
+    def worker_class(self) -> str:
+        """What throughput is measured per: "gpu", "simgpu" or "cpu"."""
+        if self.kind == "cpu":
+            return "cpu"
+        return "simgpu" if self.simulated else "gpu"
 
 
 @dataclass(frozen=True)
