@@ -75,6 +75,17 @@ SERVE_READY_POLL_S = 0.25  # start-up: interval between /readyz probes
 SERVE_UNAVAILABLE_RETRY_AFTER_S = 5  # Retry-After of a 503 (no capacity, coordinator unavailable)
 SERVE_PREDICT_MAX_BATCH_SIZE = 64  # predict requests gathered into one @serve.batch call
 SERVE_PREDICT_BATCH_WAIT_S = 0.0  # no fill wait: the next batch forms while one runs
+# gRPC through Serve's gRPC proxy (deployments/grpc_ingress.py, protos in deployments/protos/).
+SERVE_GRPC = True
+SERVE_GRPC_PORT = 9000
+# Serve autoscaling of both applications: replicas between num_replicas (live_num_replicas: kept warm) and
+# these maxima, aiming at this many ongoing requests per replica.
+SERVE_AUTOSCALING = True
+SERVE_MAX_REPLICAS = 4
+SERVE_LIVE_MAX_REPLICAS = 4
+SERVE_TARGET_ONGOING_REQUESTS = 32.0
+SERVE_UPSCALE_DELAY_S = 10.0
+SERVE_DOWNSCALE_DELAY_S = 300.0
 
 # Streaming features (WS /v1/stream, POST /v1/ticks) and the workers' feature cache.
 STREAM_IDLE_TIMEOUT_S = 600.0  # a stream with no tick for this long is evicted (worker and router)
@@ -135,12 +146,26 @@ class ServeConfig:
     unavailable_retry_after_s: int = SERVE_UNAVAILABLE_RETRY_AFTER_S
     predict_max_batch_size: int = SERVE_PREDICT_MAX_BATCH_SIZE
     predict_batch_wait_s: float = SERVE_PREDICT_BATCH_WAIT_S
+    grpc: bool = SERVE_GRPC
+    grpc_port: int = SERVE_GRPC_PORT
+    autoscaling: bool = SERVE_AUTOSCALING
+    max_replicas: int = SERVE_MAX_REPLICAS
+    live_max_replicas: int = SERVE_LIVE_MAX_REPLICAS
+    target_ongoing_requests: float = SERVE_TARGET_ONGOING_REQUESTS
+    upscale_delay_s: float = SERVE_UPSCALE_DELAY_S
+    downscale_delay_s: float = SERVE_DOWNSCALE_DELAY_S
 
     def __post_init__(self) -> None:
         from gpu_hal.priority import JobClass  # noqa: PLC0415
 
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in [0, 65535], got {self.port}")
+        if not 0 <= self.grpc_port <= 65535:
+            raise ValueError(f"grpc_port must be in [0, 65535], got {self.grpc_port}")
+        if self.max_replicas < self.num_replicas or self.live_max_replicas < self.live_num_replicas:
+            raise ValueError("need max_replicas >= num_replicas and live_max_replicas >= live_num_replicas")
+        if self.target_ongoing_requests <= 0 or min(self.upscale_delay_s, self.downscale_delay_s) < 0:
+            raise ValueError("need target_ongoing_requests > 0 and non-negative scaling delays")
         if not self.route_prefix.startswith("/"):
             raise ValueError(f"route_prefix must start with '/', got {self.route_prefix!r}")
         if self.num_replicas < 1 or self.replica_num_cpus < 0 or self.max_ongoing_requests < 1:

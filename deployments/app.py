@@ -27,6 +27,7 @@ from ray import serve
 from ray.serve import Application
 
 from actors.settings import Settings, load_settings
+from deployments.grpc_ingress import GrpcIngress
 
 log = logging.getLogger("rayquant.serve")
 
@@ -48,8 +49,11 @@ class AppArgs(BaseModel):
     role: Role = "all"
 
 
-class RayQuantIngress:
-    """One HTTP replica: a coordinator handle and the FastAPI app of `deployments.routes`.
+class RayQuantIngress(GrpcIngress):
+    """One HTTP and gRPC replica: a coordinator handle and the FastAPI app of `deployments.routes`.
+
+    The gRPC methods (`GrpcIngress`, one per RPC of deployments/protos) call the same FastAPI app in
+    process, so both APIs share validation, coordinator calls and errors.
 
     `role` "live" serves only the live routes: health, features, streams, predict (the live
     application's replicas, `ServeConfig.live_app`).
@@ -88,6 +92,7 @@ class RayQuantIngress:
         api = create_api(Service(self.coordinator, self.config, live, ControlLoop()), live_only=self.role == "live")
         api.state.models = self.models
         mount_streams(api, live, self.settings)
+        self.grpc_api = api
         return api
 
     async def check_health(self) -> None:
@@ -131,12 +136,32 @@ def warm_inline_features() -> None:
 def deployment_options(settings: Settings, role: Role = "all") -> dict[str, Any]:
     """Serve options of the ingress deployment (of the live application with `role` "live"), from the settings."""
     cfg = settings.serve
-    return {
-        "name": LIVE_INGRESS_NAME if role == "live" else INGRESS_NAME,
-        "num_replicas": cfg.live_num_replicas if role == "live" else cfg.num_replicas,
+    live = role == "live"
+    options: dict[str, Any] = {
+        "name": LIVE_INGRESS_NAME if live else INGRESS_NAME,
         "max_ongoing_requests": cfg.max_ongoing_requests,
         "ray_actor_options": {"num_cpus": cfg.replica_num_cpus},
         "health_check_timeout_s": cfg.coordinator_timeout_s + 1,
+    }
+    if cfg.autoscaling:
+        options["autoscaling_config"] = autoscaling_config(settings, role)
+    else:
+        options["num_replicas"] = cfg.live_num_replicas if live else cfg.num_replicas
+    return options
+
+
+def autoscaling_config(settings: Settings, role: Role = "all") -> dict[str, Any]:
+    """Serve autoscaling of the ingress: between num_replicas (the live app: live_num_replicas, kept warm)
+    and the maxima, aiming at `target_ongoing_requests` per replica."""
+    cfg = settings.serve
+    live = role == "live"
+    return {
+        "min_replicas": cfg.live_num_replicas if live else cfg.num_replicas,
+        "initial_replicas": cfg.live_num_replicas if live else cfg.num_replicas,
+        "max_replicas": cfg.live_max_replicas if live else cfg.max_replicas,
+        "target_ongoing_requests": cfg.target_ongoing_requests,
+        "upscale_delay_s": cfg.upscale_delay_s,
+        "downscale_delay_s": cfg.downscale_delay_s,
     }
 
 
@@ -155,4 +180,4 @@ def build_app(args: AppArgs | dict | None = None, settings: Optional[Settings] =
 app = build_app(AppArgs())
 live_app = build_app(AppArgs(role="live"))
 
-__all__ = ["AppArgs", "RayQuantIngress", "app", "build_app", "deployment_options", "live_app"]
+__all__ = ["AppArgs", "RayQuantIngress", "app", "autoscaling_config", "build_app", "deployment_options", "live_app"]

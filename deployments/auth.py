@@ -20,6 +20,9 @@ from deployments.schemas import TENANT_PATTERN
 
 API_KEY_HEADER = "X-API-Key"
 TENANT_HEADER = "X-Tenant"
+# gRPC (deployments/grpc_ingress.py): the same key and tenant as metadata (gRPC metadata keys are lower case).
+API_KEY_METADATA = API_KEY_HEADER.lower()
+TENANT_METADATA = TENANT_HEADER.lower()
 
 # Declared for OpenAPI (the "Authorize" button of /docs); checked by `authenticate`.
 api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="required when keys are configured")
@@ -72,4 +75,4 @@ async def principal_from_request(request: Request,
     return authenticate(config.api_keys, config.default_tenant, key, request.headers.get(TENANT_HEADER))
 
 
-__all__ = ["API_KEY_HEADER", "TENANT_HEADER", "Principal", "authenticate", "principal_from_request", "tenant_for_key"]
+__all__ = ["API_KEY_HEADER", "API_KEY_METADATA", "TENANT_HEADER", "TENANT_METADATA", "Principal", "authenticate", "principal_from_request", "tenant_for_key"]

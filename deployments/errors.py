@@ -292,18 +292,6 @@ _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "me
                409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "validation_error",
                429: "too_many_requests", 503: "unavailable"}
 
-# The same errors over gRPC (deployments/grpc_ingress.py): HTTP status -> grpc.StatusCode name. 422 and 400
-# name the field (google.rpc.BadRequest), 429 carries google.rpc.RetryInfo from Retry-After.
-GRPC_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-               405: "UNIMPLEMENTED", 409: "FAILED_PRECONDITION", 413: "RESOURCE_EXHAUSTED", 415: "INVALID_ARGUMENT",
-               422: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE",
-               504: "DEADLINE_EXCEEDED"}
-
-
-def grpc_status_name(status: int) -> str:
-    """The gRPC status code name of an HTTP status (GRPC_STATUS; other 4xx INVALID_ARGUMENT, 5xx INTERNAL)."""
-    return GRPC_STATUS.get(status, "INVALID_ARGUMENT" if 400 <= status < 500 else "INTERNAL")
-
 
 def _body_error(exc: StarletteHTTPException) -> Optional[ApiError]:
     """What FastAPI's "There was an error parsing the body" (400) was, from its cause."""
@@ -396,7 +384,7 @@ __all__ = [
     "BodyLimitMiddleware",
     "GRPC_STATUS",
     "domain_error",
-    "grpc_status_name",
+    "grpc_status",
     "guess_field",
     "install_error_handlers",
     "not_found",

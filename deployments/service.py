@@ -58,6 +58,7 @@ class RunningService:
     direct_url: Optional[str] = None  # the ingress replica's own HTTP server (direct ingress), if any
     live_url: Optional[str] = None  # the live application through the proxy (ServeConfig.live_app), if any
     live_direct_url: Optional[str] = None  # the live application's replica's own HTTP server, if any
+    grpc_target: Optional[str] = None  # Serve's gRPC proxy, host:port (ServeConfig.grpc), if any
 
     @property
     def live_entry(self) -> str:
@@ -224,6 +225,30 @@ def direct_ingress_url(app_name: str, host: str, proxy_port: int, route_prefix: 
     return None
 
 
+def with_grpc_port(settings: Settings) -> Settings:
+    """The settings with a usable gRPC port: a free one for 0, or when the configured one is taken (logged)."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    cfg = settings.serve
+    if not cfg.grpc or (cfg.grpc_port and port_is_free("0.0.0.0", cfg.grpc_port)):
+        return settings
+    port = free_port("0.0.0.0")
+    if cfg.grpc_port:
+        log.warning("gRPC port %d is taken; using %d", cfg.grpc_port, port)
+    return settings.model_copy(update={"serve": replace(cfg, grpc_port=port)})
+
+
+def grpc_options(settings: Settings) -> Optional[dict[str, Any]]:
+    """Serve's gRPC proxy options (`gRPCOptions` as a dict) when gRPC is on: the port and the rayquant.v1 and
+    grpc.health.v1 servicers; server reflection is on (Serve's default)."""
+    from deployments.grpc_ingress import GRPC_SERVICER_FUNCTIONS  # noqa: PLC0415
+
+    cfg = settings.serve
+    if not cfg.grpc:
+        return None
+    return {"port": cfg.grpc_port, "grpc_servicer_functions": list(GRPC_SERVICER_FUNCTIONS), "enable_reflection": True}
+
+
 def wait_ready(url: str, timeout_s: float, poll_s: float = 0.25) -> dict[str, Any]:
     """Poll GET /readyz until it answers 200; returns its body (TimeoutError otherwise)."""
     deadline = time.monotonic() + timeout_s
@@ -251,7 +276,7 @@ def start_service(settings: Settings, *, num_cpus: Optional[int] = None, num_gpu
     import ray  # noqa: PLC0415
     from ray import serve  # noqa: PLC0415
 
-    settings = absolute_settings(settings)
+    settings = with_grpc_port(absolute_settings(settings))
     settings.storage_dir.mkdir(parents=True, exist_ok=True)
     cfg = settings.serve
     started = init_ray(settings, num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=include_dashboard,
@@ -261,12 +286,14 @@ def start_service(settings: Settings, *, num_cpus: Optional[int] = None, num_gpu
         t0 = time.perf_counter()
         coordinator = start_coordinator(settings)
         log.info("coordinator ready in %.1f s", time.perf_counter() - t0)
-        serve.start(http_options={"host": cfg.host, "port": cfg.port})
+        serve.start(http_options={"host": cfg.host, "port": cfg.port}, grpc_options=grpc_options(settings))
         app_name = deploy_app(settings)
         host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else cfg.host
         url = app_url(host, cfg.port, cfg.route_prefix)
         service = RunningService(settings=settings, url=url, dashboard_url=dashboard_url(), coordinator=coordinator,
                                  started_ray=started and not settings.ray.address, app_names=[app_name])
+        if cfg.grpc:
+            service.grpc_target = f"{host}:{cfg.grpc_port}"
         if cfg.live_app:
             service.app_names.append(deploy_app(settings, role="live"))
         wait_ready(url, cfg.startup_timeout_s, cfg.ready_poll_s)
@@ -290,5 +317,6 @@ def start_service(settings: Settings, *, num_cpus: Optional[int] = None, num_gpu
         raise
 
 
-__all__ = ["DIRECT_INGRESS_ENV", "RunningService", "deploy_app", "direct_ingress_url", "free_port", "port_is_free",
+__all__ = ["DIRECT_INGRESS_ENV", "RunningService", "deploy_app", "direct_ingress_url", "free_port", "grpc_options",
+           "port_is_free",
            "start_coordinator", "start_service", "wait_ready"]
