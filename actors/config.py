@@ -93,6 +93,14 @@ LIVE_CHANNEL_CONNECT_TIMEOUT_S = 0.5
 LIVE_CHANNEL_CALL_TIMEOUT_S = 60.0
 LIVE_CHANNEL_MAX_FRAME_BYTES = 1 << 30  # one live message (an item or a result)
 LIVE_CHANNEL_RETRY_S = 5.0  # after a channel failed, actor calls for this long before it is tried again
+# Where a worker's channel listens: "auto" = loopback while the Ray cluster has one node, the
+# node's IP once it has more (routers on other nodes must reach it); or an address to bind.
+LIVE_CHANNEL_BIND_HOST = "auto"
+LIVE_CHANNEL_AUTH_TIMEOUT_S = 0.5  # a connection that has not sent its token by then is closed
+LIVE_CHANNEL_FRAME_TIMEOUT_S = 10.0  # a frame whose first byte arrived must be complete by then
+LIVE_CHANNEL_MAX_PENDING = 64  # connections not yet authenticated (more are closed at once)
+LIVE_CHANNEL_MAX_CONNECTIONS = 512  # connections in all, per worker
+LIVE_CHANNEL_HANDLER_THREADS = 8  # threads that run live items from the channel, per worker
 
 _SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -236,12 +244,22 @@ class CoordinatorConfig:
 class LiveChannelConfig:
     """The direct socket between live routers and workers (see `actors.live.channel`).
 
-    `host` is the address a worker listens on (None: its Ray node's IP). Disabled,
-    live work takes the worker actor call.
+    `bind_host` is the address a worker listens on ("auto": 127.0.0.1 on a one-node
+    Ray cluster, the node's IP on a multi-node one; "0.0.0.0" for every interface);
+    `host`, if set, is the address announced to routers instead of the bound one.
+    Unauthenticated connections are closed after `auth_timeout_s`, frames left
+    half-sent after `frame_timeout_s`; `max_pending` unauthenticated and
+    `max_connections` connections in all. Disabled, live work takes the worker actor call.
     """
 
     enabled: bool = LIVE_CHANNEL_ENABLED
     host: str | None = None
+    bind_host: str = LIVE_CHANNEL_BIND_HOST
+    auth_timeout_s: float = LIVE_CHANNEL_AUTH_TIMEOUT_S
+    frame_timeout_s: float = LIVE_CHANNEL_FRAME_TIMEOUT_S
+    max_pending: int = LIVE_CHANNEL_MAX_PENDING
+    max_connections: int = LIVE_CHANNEL_MAX_CONNECTIONS
+    handler_threads: int = LIVE_CHANNEL_HANDLER_THREADS
     connections: int = LIVE_CHANNEL_CONNECTIONS
     connect_timeout_s: float = LIVE_CHANNEL_CONNECT_TIMEOUT_S
     call_timeout_s: float = LIVE_CHANNEL_CALL_TIMEOUT_S
@@ -257,3 +275,11 @@ class LiveChannelConfig:
             raise ValueError("live_channel: connect_timeout_s and call_timeout_s must be > 0")
         if self.max_frame_bytes < 1024:
             raise ValueError(f"live_channel: max_frame_bytes must be >= 1024, got {self.max_frame_bytes}")
+        if not self.bind_host.strip():
+            raise ValueError("live_channel: bind_host must be 'auto' or an address")
+        if self.auth_timeout_s <= 0 or self.frame_timeout_s <= 0:
+            raise ValueError("live_channel: auth_timeout_s and frame_timeout_s must be > 0")
+        if self.max_pending < 1 or self.max_connections < self.max_pending or self.handler_threads < 1:
+            raise ValueError("live_channel: need max_pending >= 1, max_connections >= max_pending, "
+                             f"handler_threads >= 1 (got {self.max_pending}, {self.max_connections}, "
+                             f"{self.handler_threads})")

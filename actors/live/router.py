@@ -8,8 +8,8 @@ dataset refs), refreshed every few seconds, chooses a worker with the same
 `run_with_fallback` is the one loop both use.
 
 The hot path skips Ray too: once a worker is known to hold the request's dataset,
-the `pack`ed item goes over the worker's live channel (`actors.live.channel`, a
-socket the router keeps open) and the `pack`ed result comes back on it. Otherwise,
+the item goes over the worker's live channel (`actors.live.channel`, a socket the
+router keeps open, data-only msgpack frames) and the result comes back on it. Otherwise,
 or when the channel fails, it is one actor call to the worker's `execute_live` (its
 own concurrency group, so a live request never waits for a thread held by a
 research chunk), with the dataset ref when the worker may not hold the dataset.
@@ -117,7 +117,7 @@ class LiveRouter:
             client = self._clients[address] = ChannelClient(address, self.channel_config)
         return client
 
-    async def _execute(self, table: RoutingTable, worker_id: str, packed: bytes,
+    async def _execute(self, table: RoutingTable, worker_id: str, item: WorkItem,
                        key: tuple[str, str, str], holder: list) -> WorkResult:
         """One live item on one worker: over its channel when it holds the dataset, else an actor call."""
         handle = table.handles[worker_id]
@@ -125,10 +125,10 @@ class LiveRouter:
             channel = self._channel(table, worker_id)
             try:
                 if channel is not None:
-                    reply = await channel.call(packed)
+                    result = await channel.call(item)  # data-only encoding (actors.live.wire)
                     self.channel_calls += 1
-                    return unpack(reply)
-                return unpack(await handle.execute_live.remote(packed))  # no ref to pass (and borrow)
+                    return result
+                return unpack(await handle.execute_live.remote(pack(item)))  # no ref to pass (and borrow)
             except DatasetNotCached:
                 self._cached.discard(key)
             except ChannelError as exc:  # the actor call decides whether the worker is gone
@@ -137,7 +137,7 @@ class LiveRouter:
                 stale = self._clients.pop(channel.address, None)
                 if stale is not None:
                     stale.close()
-        result = unpack(await handle.execute_live.remote(packed, holder))
+        result = unpack(await handle.execute_live.remote(pack(item), holder))
         self._cached.add(key)
         return result
 
@@ -179,7 +179,7 @@ class LiveRouter:
 
         async def call(view: WorkerView, it: WorkItem) -> WorkResult:
             key = (view.worker_id, name, ds["version"])
-            return await self._execute(table, view.worker_id, pack(it), key, ds["holder"])
+            return await self._execute(table, view.worker_id, it, key, ds["holder"])
 
         async def next_tier(failed: WorkerView, history: list[Attempt], exc: BaseException) -> tuple[WorkerView, Tier]:
             nonlocal table

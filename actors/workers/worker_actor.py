@@ -14,11 +14,13 @@ from collections import OrderedDict
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.heap import freeze_long_lived
-from actors.live.channel import ChannelServer
+from actors.live.channel import ChannelServer, resolve_bind_host
 from actors.live.router import LIVE_GROUP, NO_REF, DatasetNotCached
 from actors.messages import LIVE_JOB_ID, WorkItem, WorkResult, pack, unpack
+from actors.scheduling.membership import MemberChanges, NodeInfo, WorkerLost, WorkerSpec, desired_workers
 from actors.settings import Settings
 from actors.workers.worker import Worker
 from kernels.data import Panel
@@ -44,8 +46,9 @@ class WorkerActorImpl:
         self._panels: OrderedDict[tuple[str, str], Panel] = OrderedDict()
         self._channel: ChannelServer | None = None
         if settings.live_channel.enabled:  # live work from the routers without an actor call
-            host = settings.live_channel.host or ray.util.get_node_ip_address()
-            self._channel = ChannelServer(self._execute_packed, host, settings.live_channel)
+            bind, announce = resolve_bind_host(settings.live_channel, ray.util.get_node_ip_address(),
+                                               sum(1 for n in ray.nodes() if n.get("Alive")))
+            self._channel = ChannelServer(self._execute_channel, bind, settings.live_channel, announce)
 
     def _panel(self, item: WorkItem, holder: list) -> Panel:
         """The job's dataset: fetched from the object store once per version, then cached."""
@@ -92,10 +95,18 @@ class WorkerActorImpl:
         return self._execute_packed(packed, holder)
 
     def _execute_packed(self, packed: bytes, holder: list | None = None) -> bytes:
-        """A `pack`ed live item -> its `pack`ed result (the actor call's and the live channel's body)."""
-        item: WorkItem = unpack(packed)
+        """A `pack`ed live item -> its `pack`ed result (the actor call's body, from our own routers via Ray)."""
+        return pack(self._execute_item(unpack(packed), holder))
+
+    def _execute_channel(self, item: Any) -> WorkResult:
+        """A live item from the channel (decoded data-only by `actors.live.wire`)."""
+        if not isinstance(item, WorkItem):
+            raise TypeError(f"the live channel takes work items, got a {type(item).__name__}")
+        return self._execute_item(item, None)
+
+    def _execute_item(self, item: WorkItem, holder: list | None) -> WorkResult:
         self._ensure_started()
-        return pack(self.worker.execute(item, self._panel(item, holder or NO_REF)))
+        return self.worker.execute(item, self._panel(item, holder or NO_REF))
 
     def describe(self) -> dict[str, Any]:
         """The worker's placement view, with where its live channel listens (None when disabled)."""
@@ -154,65 +165,134 @@ class WorkerActorImpl:
 
 
 class RayWorkerClient:
-    """A `WorkerClient` over a worker actor handle."""
+    """A `WorkerClient` over a worker actor handle; a dead actor raises `WorkerLost`."""
 
-    def __init__(self, worker_id: str, handle: Any) -> None:
+    def __init__(self, worker_id: str, handle: Any, node_id: str | None = None,
+                 labels: tuple[tuple[str, str], ...] = ()) -> None:
         self.worker_id = worker_id
         self.handle = handle
+        self.node_id = node_id
+        self.labels = labels
 
     async def execute(self, item: WorkItem, panel: Any) -> WorkResult:
-        if item.job_id == LIVE_JOB_ID:  # the coordinator's run_live: the live group, as LiveRouter uses it
-            return unpack(await self.handle.execute_live.remote(pack(item), panel))
-        return await self.handle.execute.remote(item, panel)
+        try:
+            if item.job_id == LIVE_JOB_ID:  # the coordinator's run_live: the live group, as LiveRouter uses it
+                return unpack(await self.handle.execute_live.remote(pack(item), panel))
+            return await self.handle.execute.remote(item, panel)
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
+            raise WorkerLost(self.worker_id, type(exc).__name__) from exc
 
     async def describe(self) -> dict[str, Any]:
-        return await self.handle.describe.remote()
+        try:
+            described = await self.handle.describe.remote()
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
+            raise WorkerLost(self.worker_id, type(exc).__name__) from exc
+        return {**described, "node_id": self.node_id, "labels": dict(self.labels)}
 
     async def status(self) -> dict[str, Any]:
         return await self.handle.status.remote()
 
 
+def cluster_nodes() -> list[NodeInfo]:
+    """The Ray cluster's nodes: alive or not, GPUs, user labels (Ray's own `ray.io/` labels left out)."""
+    return [NodeInfo(n["NodeID"], bool(n.get("Alive")), int((n.get("Resources") or {}).get("GPU", 0)),
+                     {k: str(v) for k, v in (n.get("Labels") or {}).items() if not k.startswith("ray.io/")})
+            for n in ray.nodes()]
+
+
 class RayExecutor:
-    """One worker actor per GPU in the cluster (or per simulated device), plus CPU workers."""
+    """Worker actors that follow the cluster: one per GPU of every node (pinned to it), the
+    simulated devices where there is no GPU, CPU workers (see `actors.scheduling.membership`).
+
+    `start_workers` starts what the cluster has now; `poll_members` (the coordinator calls it
+    every `membership_poll_s`) starts the workers of nodes that joined, reports them once
+    prewarmed (`ready()`), and retires the workers of nodes that left; `forget` drops a lost
+    worker so that the next poll starts it again while its node is alive.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.handles: dict[str, Any] = {}
+        self.specs: dict[str, WorkerSpec] = {}
+        self.home_node: str | None = None
+        self._starting: dict[str, asyncio.Task] = {}
+        self._joined: list[RayWorkerClient] = []
 
-    def _spawn(self, worker_id: str, kind: str, num_gpus: float, slot: int) -> Any:
+    def _desired(self, nodes: list[NodeInfo]) -> list[WorkerSpec]:
+        sim = self.settings.gpu.simulation
+        c = self.settings.coordinator
+        return desired_workers(nodes, self.home_node, simulation_mode=sim.mode, simulated_devices=sim.num_devices,
+                               cpu_workers=c.cpu_workers, node_cpu_workers=c.node_cpu_workers)
+
+    def _spawn(self, spec: WorkerSpec) -> Any:
         rc = self.settings.ray
         options: dict[str, Any] = dict(
-            num_gpus=num_gpus,
+            num_gpus=spec.num_gpus,
             num_cpus=0,
             max_concurrency=rc.worker_max_concurrency,
             max_restarts=-1,
             max_task_retries=0,
-            name=f"rayquant-worker-{worker_id}",
+            name=f"rayquant-worker-{spec.worker_id}",
             namespace=rc.namespace,
             get_if_exists=True,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(spec.node_id, soft=False),
         )
         if rc.detached:
             options["lifetime"] = "detached"
         from actors.workers.cpu_worker import CPUWorker  # noqa: PLC0415 - they build on this module
         from actors.workers.gpu_worker import GPUWorker  # noqa: PLC0415
 
-        actor_class = GPUWorker if kind == "gpu" else CPUWorker
-        return actor_class.options(**options).remote(worker_id, self.settings, slot)
+        actor_class = GPUWorker if spec.kind == "gpu" else CPUWorker
+        return actor_class.options(**options).remote(spec.worker_id, self.settings, spec.slot)
+
+    def _client(self, worker_id: str) -> RayWorkerClient:
+        spec = self.specs[worker_id]
+        return RayWorkerClient(worker_id, self.handles[worker_id], spec.node_id, spec.labels)
 
     async def start_workers(self) -> list[RayWorkerClient]:
-        sim = self.settings.gpu.simulation
-        n_gpus = int(ray.cluster_resources().get("GPU", 0))
-        specs: list[tuple[str, str, float, int]] = []
-        if n_gpus > 0 and sim.mode != "always":
-            specs += [(f"gpu-{i}", "gpu", 1, i) for i in range(n_gpus)]
-        elif sim.mode != "never":
-            specs += [(f"simgpu-{i}", "gpu", 0, i) for i in range(sim.num_devices)]
-        specs += [(f"cpu-{i}", "cpu", 0, i) for i in range(self.settings.coordinator.cpu_workers)]
-        for worker_id, kind, gpus, slot in specs:
-            self.handles[worker_id] = self._spawn(worker_id, kind, gpus, slot)
+        self.home_node = ray.get_runtime_context().get_node_id()
+        for spec in self._desired(await asyncio.to_thread(cluster_nodes)):
+            self.specs[spec.worker_id] = spec
+            self.handles[spec.worker_id] = self._spawn(spec)
         await asyncio.gather(*(h.ready.remote() for h in self.handles.values()))
         log.info("workers ready: %s", sorted(self.handles))
-        return [RayWorkerClient(w, h) for w, h in self.handles.items()]
+        return [self._client(w) for w in self.handles]
+
+    async def _start_one(self, spec: WorkerSpec) -> None:
+        handle = self._spawn(spec)
+        try:
+            await asyncio.wait_for(handle.ready.remote(), timeout=self.settings.serve.startup_timeout_s)
+        except Exception as exc:  # the node left while it started, or its prewarm failed: tried again later
+            log.warning("worker %s did not start: %s", spec.worker_id, exc)
+            ray.kill(handle, no_restart=True)
+            return
+        finally:
+            self._starting.pop(spec.worker_id, None)
+        self.specs[spec.worker_id] = spec
+        self.handles[spec.worker_id] = handle
+        self._joined.append(self._client(spec.worker_id))
+
+    async def poll_members(self) -> MemberChanges:
+        """Workers that joined (prewarmed) since the last poll, and those whose node left."""
+        nodes = await asyncio.to_thread(cluster_nodes)
+        alive = {n.node_id for n in nodes if n.alive}
+        left = [w for w, spec in self.specs.items() if spec.node_id not in alive]
+        for worker_id in left:
+            handle = self.handles.pop(worker_id, None)
+            self.specs.pop(worker_id, None)
+            if handle is not None:
+                ray.kill(handle, no_restart=True)
+        for spec in self._desired(nodes):
+            if spec.worker_id not in self.handles and spec.worker_id not in self._starting:
+                self._starting[spec.worker_id] = asyncio.create_task(self._start_one(spec))
+        joined, self._joined = self._joined, []
+        return MemberChanges(joined=joined, left=left)
+
+    def forget(self, worker_id: str) -> None:
+        """A worker was lost: drop it (its node's next poll starts it again)."""
+        self.handles.pop(worker_id, None)
+        self.specs.pop(worker_id, None)
 
     def share(self, panel: Panel) -> list:
+        """The panel in the object store once: each node fetches it once, its workers then share it."""
         return [ray.put(panel)]
