@@ -216,6 +216,7 @@ class _Prepared:
     active_count: Any  # (T,) int64 over the chunk's assets
     odd_active: Any  # number of active bars of the odd last asset of pairs, or None
     scale_exp: int
+    gap_units: Any = None  # (units, host close, ra, rb) of units with interior gaps (sweep_gaps), or None
 
 
 def simple_returns(xp: ModuleType, close: Any) -> Any:
@@ -259,7 +260,13 @@ def _prepare(xp: ModuleType, close: Any, assets: range, kind: int, dtype: np.dty
     fin = xp.isfinite(cc)
     count = fin.sum(axis=1).astype(np.int64)
     if kind != KIND.PAIRS:
-        return _Prepared(cc, ret, ret, _first_valid(xp, fin), count, None, scale_exp)
+        sig = cc
+        gap = _take_gap_units(xp, kind, cc, cc, ret, ret)
+        if gap is not None:  # blank the gap units in a copy: cc may be the caller's array
+            sig = cc.copy()
+            sig[:, xp.asarray(gap[0])] = np.nan
+            fin = xp.isfinite(sig)
+        return _Prepared(sig, ret, ret, _first_valid(xp, fin), count, None, scale_exp, gap)
     n_assets = a1 - a0
     u = n_assets // 2
     # The log spread is computed on the host in float64 (as the reference does), so
@@ -269,11 +276,33 @@ def _prepare(xp: ModuleType, close: Any, assets: range, kind: int, dtype: np.dty
         spread = np.log(host[:, 0::2]) - np.log(host[:, 1::2])
     spread[~np.isfinite(spread)] = np.nan
     sig = xp.asarray(np.ascontiguousarray(spread.astype(dtype)))
-    first = _first_valid(xp, xp.isfinite(sig))
     ra = xp.ascontiguousarray(ret[:, 0:2 * u:2])
     rb = xp.ascontiguousarray(ret[:, 1:2 * u:2])
+    gap = _take_gap_units(xp, kind, sig, host, ra, rb)
+    if gap is not None:
+        sig[:, xp.asarray(gap[0])] = np.nan
+    first = _first_valid(xp, xp.isfinite(sig))
     odd = fin[:, n_assets - 1].sum() if n_assets % 2 else None
-    return _Prepared(sig, ra, rb, first, count, odd, scale_exp)
+    return _Prepared(sig, ra, rb, first, count, odd, scale_exp, gap)
+
+
+def _take_gap_units(xp: ModuleType, kind: int, sig: Any, close: Any, ra: Any, rb: Any) -> Any:
+    """Units whose signal has an interior gap leave the kernel for `sweep_gaps` (their
+    returns are blanked to NaN here and their signal by the caller, so the kernel adds
+    nothing for them); what the fallback needs, on the host, or None when there are none."""
+    from kernels.backtest import sweep_gaps  # noqa: PLC0415
+
+    if kind not in sweep_gaps.NEEDS_FALLBACK:
+        return None
+    units = sweep_gaps.interior_gaps(xp, sig)
+    if units.size == 0:
+        return None
+    kept = (units, to_numpy(close).astype(np.float64), to_numpy(ra).astype(np.float64),
+            to_numpy(rb).astype(np.float64))
+    idx = xp.asarray(units)
+    ra[:, idx] = np.nan
+    rb[:, idx] = np.nan
+    return kept
 
 
 # ------------------------------------------------------------------------ kernels
@@ -500,6 +529,15 @@ def execute(plan: SweepPlan) -> tuple[dict[str, Any], Any, Any]:
         acc, sums = _run_cpu(plan.grid, plan.combos, plan.prep, n_assets, plan.dtype, fs)
     if plan.prep.odd_active is not None:
         _fill_flat_asset(xp, acc, n_assets - 1, plan.prep.odd_active)
+    if plan.prep.gap_units is not None:
+        from kernels.backtest import sweep_gaps  # noqa: PLC0415
+
+        units, close, ra, rb = plan.prep.gap_units
+        acc_g, sums_g, cols = sweep_gaps.fallback(
+            plan.grid.strategy, plan.grid.kind, plan.grid.params.iloc[plan.combos.start:plan.combos.stop], close,
+            ra, rb, units, fs, 2.0 ** plan.prep.scale_exp, plan.n_bars)
+        acc[:, :, xp.asarray(cols)] = xp.asarray(acc_g)
+        sums = sums + xp.asarray(sums_g)
     arrays = asset_metric_arrays(xp, acc, plan.bars_per_year)
     port = portfolio_metric_arrays(xp, sums, plan.prep.active_count, plan.prep.scale_exp, plan.bars_per_year,
                                    arrays["n_trades"], arrays["n_closed"], arrays["n_wins"], arrays["exposure"],

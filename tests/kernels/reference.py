@@ -27,16 +27,14 @@ METRICS = (
 
 
 def _per_column(fn, x: np.ndarray, *args) -> np.ndarray:
-    """Apply a TA-Lib function to each column's tail (from its first finite value)."""
+    """Apply a TA-Lib function to each column's valid values (the indicators' default
+    nan_policy "skip": windows over the last n valid values), NaN at the missing bars."""
     out = np.full(x.shape, np.nan)
     for i in range(x.shape[1]):
         finite = np.flatnonzero(np.isfinite(x[:, i]))
-        if finite.size == 0:
-            continue
-        start = finite[0]
-        tail = np.ascontiguousarray(x[start:, i], dtype=np.float64)
-        if tail.size >= args[0]:
-            out[start:, i] = fn(tail, *args)
+        values = np.ascontiguousarray(x[finite, i], dtype=np.float64)
+        if values.size >= args[0]:
+            out[finite, i] = fn(values, *args)
     return out
 
 
