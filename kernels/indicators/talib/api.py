@@ -1,0 +1,112 @@
+"""Dispatch for the TA-Lib functions: validate, pick the backend by array kind, wrap the result.
+
+NumPy (or pandas) inputs run on the CPU backend (`cpu/`, Numba), CuPy inputs on the
+GPU backend (`gpu.py`). The output has the kind of the first input: a Series for a
+Series, a DataFrame with the same index and columns for a DataFrame, NumPy / CuPy
+arrays otherwise, (T,) or (T, N) as the input. Multi-output functions return a
+named tuple with TA-Lib's output names (`BBANDS(...).upperband`).
+
+Semantics (TA-Lib 0.8 is the reference):
+- Values equal TA-Lib's to 1e-9 (the kernels perform TA-Lib's operations in its
+  order) and there is no value exactly where TA-Lib has none: NaN for real
+  outputs, 0 for integer outputs (int32, as TA-Lib returns them).
+- A column whose data starts late (leading NaN in any input) starts its warm-up at
+  its first bar where every input is non-NaN: the result equals TA-Lib run on that
+  tail, padded (MAXINDEX-style outputs index the whole column).
+- float32 in -> float32 out (computed in float64). Parameters are validated by the
+  table (`table.FUNCTIONS`): ValueError naming the parameter.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+from functools import lru_cache
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from kernels.backend import is_gpu_array
+from kernels.indicators.talib.table import FUNCTIONS, FuncDef
+from kernels.wrapping import ArrayWrapper, as_array
+
+Array = Any
+
+
+@lru_cache(maxsize=None)
+def result_type(name: str) -> type:
+    """The named tuple of a multi-output function (`BBANDS` -> BBANDSResult(upperband, middleband, lowerband))."""
+    return namedtuple(f"{name}Result", FUNCTIONS[name].outputs)
+
+
+def prepare(fd: FuncDef, arrays: Sequence[Any]) -> tuple[list, str, int, Any, ArrayWrapper]:
+    """Validated 2-D float64 inputs, the backend, the caller's ndim, output dtype and wrapper."""
+    if len(arrays) != len(fd.inputs):
+        raise ValueError(f"{fd.name}: expected {len(fd.inputs)} input array(s) {fd.inputs}, got {len(arrays)}")
+    wrapper = ArrayWrapper.from_input(arrays[0])
+    raw = []
+    for name, a in zip(fd.inputs, arrays):
+        if a is None:
+            raise ValueError(f"{fd.name}: input {name!r} is missing")
+        raw.append(as_array(a) if isinstance(a, (pd.Series, pd.DataFrame)) or is_gpu_array(a) else np.asarray(a))
+    on_gpu = [is_gpu_array(a) for a in raw]
+    if any(on_gpu) and not all(on_gpu):
+        raise ValueError(f"{fd.name}: inputs mix CuPy and NumPy arrays")
+    backend = "gpu" if any(on_gpu) else "cpu"
+    shape = tuple(raw[0].shape)
+    for name, a in zip(fd.inputs, raw):
+        if a.ndim not in (1, 2):
+            raise ValueError(f"{fd.name}: {name} must be 1-D (T,) or 2-D (T, N), got shape {tuple(a.shape)}")
+        if tuple(a.shape) != shape:
+            raise ValueError(f"{fd.name}: {name} has shape {tuple(a.shape)} but {fd.inputs[0]} has shape {shape}")
+        if np.dtype(a.dtype).kind not in "fiub":
+            raise ValueError(f"{fd.name}: {name} must be a real numeric array, got dtype {a.dtype}")
+    if shape[0] == 0:
+        raise ValueError(f"{fd.name}: the inputs have no bars (shape {shape})")
+    out_dtype = np.float32 if all(a.dtype == np.float32 for a in raw) else np.float64
+    if backend == "gpu":
+        import cupy as xp  # noqa: PLC0415 - only with CuPy inputs
+    else:
+        xp = np
+    prepared = [xp.ascontiguousarray((a.reshape(-1, 1) if a.ndim == 1 else a), dtype=np.float64) for a in raw]
+    return prepared, backend, len(shape), out_dtype, wrapper
+
+
+def call(name: str, arrays: Sequence[Any], params: Mapping[str, Any]) -> Any:
+    """Evaluate TA-Lib function `name` on `arrays` with `params` (validated against the table)."""
+    fd = FUNCTIONS[name]
+    values = fd.check(params)
+    ins, backend, ndim, out_dtype, wrapper = prepare(fd, arrays)
+    outs = compute(fd, ins, values, backend)
+    results = []
+    for o in outs:
+        if fd.integer:
+            xp = _xp(o)
+            o = xp.where(xp.isnan(o), 0, o).astype(np.int32)
+        elif o.dtype != out_dtype:
+            o = o.astype(out_dtype)
+        if ndim == 1:
+            o = o[:, 0]
+        results.append(wrapper.wrap(o))
+    if len(results) == 1:
+        return results[0]
+    return result_type(name)(*results)
+
+
+def compute(fd: FuncDef, ins: list, values: Mapping[str, Any], backend: str) -> list:
+    """The outputs (list of 2-D float64 arrays, NaN where no value) on the given backend."""
+    if backend == "gpu":
+        from kernels.indicators.talib import gpu  # noqa: PLC0415 - imports CuPy lazily
+
+        return gpu.run(fd, ins, values)
+    from kernels.indicators.talib import cpu  # noqa: PLC0415
+
+    out = cpu.run(fd.name, ins, values, len(fd.outputs))
+    return [out[k] for k in range(len(fd.outputs))]
+
+
+def _xp(a: Any) -> Any:
+    if is_gpu_array(a):
+        import cupy  # noqa: PLC0415
+
+        return cupy
+    return np

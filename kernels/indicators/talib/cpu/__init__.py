@@ -1,0 +1,47 @@
+"""CPU backend of the TA-Lib functions: Numba kernels, one module per TA-Lib group.
+
+Each group module has 1-D kernels (`*_1d_nb`: one column valid from its first bar,
+outputs written from the lookback on, TA-Lib's operations in TA-Lib's order), a
+`NAMES` tuple, a `_col` dispatch and a parallel driver `run_nb(code, a0..a4, n_in,
+p, n_out)` that finds each column's first bar where every input is non-NaN, runs
+the kernel on that tail (contiguous copies) and returns (n_out, T, N) outputs with
+NaN where there is no value. These only accept NumPy arrays, already validated by
+`kernels.indicators.talib.api`.
+"""
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+MODULES: tuple[str, ...] = ("overlap", "momentum", "volume", "volatility", "price", "cycle", "statistic",
+                            "math", "pattern")
+
+
+@lru_cache(maxsize=1)
+def registry() -> dict[str, tuple[Any, int]]:
+    """name -> (group module, code) for every function with a CPU kernel."""
+    reg: dict[str, tuple[Any, int]] = {}
+    for m in MODULES:
+        try:
+            mod = importlib.import_module(f"kernels.indicators.talib.cpu.{m}")
+        except ModuleNotFoundError as e:
+            if e.name != f"kernels.indicators.talib.cpu.{m}":
+                raise
+            continue
+        for i, name in enumerate(mod.NAMES):
+            reg[name] = (mod, i)
+    return reg
+
+
+def run(name: str, arrays: Sequence[np.ndarray], values: Mapping[str, Any], n_out: int) -> np.ndarray:
+    """(n_out, T, N) float64 outputs of `name` over 2-D float64 inputs."""
+    mod, code = registry()[name]
+    p = np.asarray(mod.params(name, dict(values)) if hasattr(mod, "params") else list(values.values()),
+                   dtype=np.float64)
+    if p.size == 0:
+        p = np.zeros(1)
+    a = list(arrays) + [arrays[0]] * (5 - len(arrays))
+    return mod.run_nb(code, a[0], a[1], a[2], a[3], a[4], len(arrays), p, n_out)

@@ -1,0 +1,184 @@
+"""Overlap studies (TA-Lib group "Overlap Studies"): CPU kernels and their driver."""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from kernels.indicators.cpu import var_1d_nb
+from kernels.indicators.talib.cpu.common import first_valid_nb, max_1d_nb, min_1d_nb
+from kernels.indicators.talib.cpu.ma import (
+    dema_1d_nb, ema_1d_nb, hma_1d_nb, kama_1d_nb, ma_1d_nb, ma_lookback_nb, mama_1d_nb, rma_1d_nb, sma_1d_nb,
+    t3_1d_nb, tema_1d_nb, trima_1d_nb, wma_1d_nb, zlema_1d_nb,
+)
+from kernels.indicators.talib.table import ma_lookback
+
+NAMES = (
+    "SMA", "EMA", "WMA", "DEMA", "TEMA", "TRIMA", "KAMA", "T3", "HMA", "ZLEMA", "RMA", "MA",
+    "BBANDS", "MIDPOINT", "MIDPRICE", "DONCHIAN", "MAVP", "_MAMA", "VWMA",
+)
+CODES = {n: i for i, n in enumerate(NAMES)}
+
+
+@njit(cache=True, nogil=True)
+def bbands_1d_nb(x, up, mid, lo, period, nbdevup, nbdevdn, matype):
+    """TA_BBANDS: MA(matype) middle, +/- nbdev * population std over `period` (TA_STDDEV)."""
+    ma_1d_nb(x, mid, period, matype)
+    var = np.full(x.shape[0], np.nan)
+    var_1d_nb(x, period, var)
+    for t in range(x.shape[0]):
+        m = mid[t]
+        if np.isnan(m):
+            continue
+        sd = np.sqrt(var[t])
+        up[t] = m + sd * nbdevup
+        lo[t] = m - sd * nbdevdn
+
+
+@njit(cache=True, nogil=True)
+def midpoint_1d_nb(x, out, period):
+    n = x.shape[0]
+    hi = np.full(n, np.nan)
+    lo = np.full(n, np.nan)
+    max_1d_nb(x, hi, period)
+    min_1d_nb(x, lo, period)
+    for t in range(period - 1, n):
+        out[t] = (hi[t] + lo[t]) / 2.0
+
+
+@njit(cache=True, nogil=True)
+def midprice_1d_nb(h, low, out, period):
+    n = h.shape[0]
+    hi = np.full(n, np.nan)
+    lo = np.full(n, np.nan)
+    max_1d_nb(h, hi, period)
+    min_1d_nb(low, lo, period)
+    for t in range(period - 1, n):
+        out[t] = (hi[t] + lo[t]) / 2.0
+
+
+@njit(cache=True, nogil=True)
+def donchian_1d_nb(h, low, up, mid, lo, period):
+    n = h.shape[0]
+    max_1d_nb(h, up, period)
+    min_1d_nb(low, lo, period)
+    for t in range(period - 1, n):
+        mid[t] = (up[t] + lo[t]) / 2.0
+
+
+@njit(cache=True, nogil=True)
+def mavp_1d_nb(x, periods, out, minp, maxp, matype, lookback):
+    """TA_MAVP: at each bar the MA(matype) with that bar's period, clipped to [minp, maxp]."""
+    n = x.shape[0]
+    if n <= lookback:
+        return
+    buf = np.full(n, np.nan)
+    done = np.zeros(maxp + 1, dtype=np.bool_)
+    for t in range(lookback, n):
+        pt = periods[t]
+        q = int(pt)
+        if q < minp:
+            q = minp
+        elif q > maxp:
+            q = maxp
+        if done[q]:
+            continue
+        done[q] = True
+        buf[:] = np.nan
+        off = lookback - ma_lookback_nb(q, matype)
+        ma_1d_nb(x[off:], buf[off:], q, matype)
+        for u in range(t, n):
+            pu = int(periods[u])
+            if pu < minp:
+                pu = minp
+            elif pu > maxp:
+                pu = maxp
+            if pu == q:
+                out[u] = buf[u]
+
+
+@njit(cache=True, nogil=True)
+def vwma_1d_nb(x, v, out, period):
+    """Volume-weighted MA: sum(x * v) / sum(v) over `period` bars (0 where the volume sums to 0)."""
+    n = x.shape[0]
+    s_pv = 0.0
+    s_v = 0.0
+    for t in range(min(period - 1, n)):
+        s_pv += x[t] * v[t]
+        s_v += v[t]
+    for t in range(period - 1, n):
+        s_pv += x[t] * v[t]
+        s_v += v[t]
+        out[t] = s_pv / s_v if s_v != 0.0 else 0.0
+        w = t - period + 1
+        s_pv -= x[w] * v[w]
+        s_v -= v[w]
+
+
+@njit(cache=True, nogil=True)
+def _col(code, c0, c1, c2, c3, c4, o, p, s):
+    if code == 0:
+        sma_1d_nb(c0, o[0], int(p[0]))
+    elif code == 1:
+        ema_1d_nb(c0, o[0], int(p[0]))
+    elif code == 2:
+        wma_1d_nb(c0, o[0], int(p[0]))
+    elif code == 3:
+        dema_1d_nb(c0, o[0], int(p[0]))
+    elif code == 4:
+        tema_1d_nb(c0, o[0], int(p[0]))
+    elif code == 5:
+        trima_1d_nb(c0, o[0], int(p[0]))
+    elif code == 6:
+        kama_1d_nb(c0, o[0], int(p[0]))
+    elif code == 7:
+        t3_1d_nb(c0, o[0], int(p[0]), p[1])
+    elif code == 8:
+        hma_1d_nb(c0, o[0], int(p[0]))
+    elif code == 9:
+        zlema_1d_nb(c0, o[0], int(p[0]))
+    elif code == 10:
+        rma_1d_nb(c0, o[0], int(p[0]))
+    elif code == 11:
+        ma_1d_nb(c0, o[0], int(p[0]), int(p[1]))
+    elif code == 12:
+        bbands_1d_nb(c0, o[0], o[1], o[2], int(p[0]), p[1], p[2], int(p[3]))
+    elif code == 13:
+        midpoint_1d_nb(c0, o[0], int(p[0]))
+    elif code == 14:
+        midprice_1d_nb(c0, c1, o[0], int(p[0]))
+    elif code == 15:
+        donchian_1d_nb(c0, c1, o[0], o[1], o[2], int(p[0]))
+    elif code == 16:
+        mavp_1d_nb(c0, c1, o[0], int(p[0]), int(p[1]), int(p[2]), int(p[3]))
+    elif code == 17:
+        mama_1d_nb(c0, o[0], o[1], p[0], p[1])
+    elif code == 18:
+        vwma_1d_nb(c0, c1, o[0], int(p[0]))
+
+
+@njit(cache=True, parallel=True)
+def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out):
+    """Run function `code` over every column; outputs (n_out, T, N), NaN where there is no value."""
+    n, m = a0.shape
+    out = np.full((n_out, n, m), np.nan)
+    for j in prange(m):
+        s = first_valid_nb(a0, a1, a2, a3, a4, n_in, j)
+        if s >= n:
+            continue
+        c0 = np.ascontiguousarray(a0[s:, j])
+        c1 = np.ascontiguousarray(a1[s:, j]) if n_in > 1 else c0
+        c2 = np.ascontiguousarray(a2[s:, j]) if n_in > 2 else c0
+        c3 = np.ascontiguousarray(a3[s:, j]) if n_in > 3 else c0
+        c4 = np.ascontiguousarray(a4[s:, j]) if n_in > 4 else c0
+        o = np.full((n_out, n - s), np.nan)
+        _col(code, c0, c1, c2, c3, c4, o, p, s)
+        out[:, s:, j] = o
+    return out
+
+
+def params(name, values):
+    """The float64 parameter vector of `name` (extra derived values appended where a kernel needs them)."""
+    if name == "MAVP":
+        return [values["minperiod"], values["maxperiod"], values["matype"],
+                ma_lookback(values["maxperiod"], values["matype"])]
+    return list(values.values())
