@@ -418,8 +418,10 @@ def compute(data: Any, specs: Sequence[Spec], nan_policy: str = "skip", max_gap:
     if not items:
         return {}
     used: list[str] = []
-    for _, _, _, fields in items:
+    for _, ind, _, fields in items:
         used += [f for f in fields if f not in used]
+        if hasattr(data, "require"):  # a Panel: close-only data has no high/low/volume
+            data.require(*fields, who=f"indicator {ind.name!r}")
     arrays = {}
     for f in used:
         try:

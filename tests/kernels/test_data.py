@@ -40,7 +40,7 @@ def test_parquet_and_csv_round_trip_exactly(tmp_path):
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda df: df.drop(columns=["volume"]), "missing column"),
+        (lambda df: df.drop(columns=["close"]), "missing column"),
         (lambda df: df.assign(close=df["close"].astype(object).where(df.index != 7, "abc")), "'close' is not numeric at row 7"),
         (lambda df: df.assign(low=df["low"].where(df.index != 3, -1.0)), "'low' must be positive"),
         (lambda df: df.assign(open=df["open"].where(df.index != 5, np.inf)), "'open' is infinite at row 5"),
