@@ -68,6 +68,28 @@ def positive_int(text: str) -> int:
     return int(value)
 
 
+RAY_AUTH_HINT = ("export RAY_AUTH_MODE=token and give the cluster's token in RAY_AUTH_TOKEN or ~/.ray/auth_token "
+                 "(`ray get-auth-token` prints this machine's), then retry; Ray 2.60 turns token authentication on "
+                 "by itself for a head started where ~/.ray/auth_token exists")
+_AUTH_MARKERS = ("authenticationerror", "authentication required", "authentication token", "unauthorized",
+                 "invalidauthtoken", "unauthenticated")
+
+
+def explain_ray_error(exc: BaseException, address: str | None) -> str:
+    """One line for a failure to reach Ray, saying what to do when token auth is the problem."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    cause = exc.__cause__ or exc.__context__
+    chain = (text + " " + (f"{type(cause).__name__}: {cause}" if cause is not None else "")).lower()
+    where = f"Ray at {address}" if address else "Ray"
+    if any(marker in chain for marker in _AUTH_MARKERS):
+        return f"cannot connect to {where}: the cluster requires token authentication: {RAY_AUTH_HINT}"
+    first = text.split(". ")[0][:300]
+    if "connection timeout" in chain or "failed to connect" in chain:
+        return (f"cannot connect to {where}: {first}. Is the cluster up at that address? If it requires token "
+                f"authentication: {RAY_AUTH_HINT}")
+    return f"cannot connect to {where}: {first}"
+
+
 def load_panel(args: argparse.Namespace):
     """The panel named by --data, or the synthetic universe."""
     from kernels.data import read_csv, read_parquet, synthetic_panel  # noqa: PLC0415
@@ -194,7 +216,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _service_settings(args, host=args.host, port=args.port)
     print(f"starting rayquant: Ray {'at ' + settings.ray.address if settings.ray.address else '(local)'}, "
           f"coordinator and HTTP API on {settings.serve.host}:{settings.serve.port} ...", flush=True)
-    service = start_service(settings, num_cpus=args.num_cpus, include_dashboard=not args.no_dashboard)
+    try:
+        service = start_service(settings, num_cpus=args.num_cpus, include_dashboard=not args.no_dashboard)
+    except (ConnectionError, RuntimeError) as exc:
+        if not settings.ray.address:
+            raise
+        print(f"error: {explain_ray_error(exc, settings.ray.address)}", file=sys.stderr)
+        return 1
     stop = {"now": False}
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -451,8 +479,15 @@ def _add_cost_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (exit 2), as every other bad request."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rayquant", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="rayquant", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -28,6 +28,7 @@ import argparse
 import json
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -37,7 +38,7 @@ from typing import Any, Sequence, TextIO
 import numpy as np
 import pandas as pd
 
-from deployments.cli import parse_assignment, parse_grid_values, parse_value
+from deployments.cli import OneLineParser, explain_ray_error, parse_assignment, parse_grid_values, parse_value
 
 # Defaults of the batch entry point (the `rayquant` CLI charges the same costs).
 DEFAULT_STRATEGY = "trend_following"
@@ -156,7 +157,7 @@ def wait_for(client: Any, job_id: str, poll_s: float = POLL_S, timeout_s: float 
         if status["state"] == "succeeded":
             return status
         if status["state"] in ("failed", "cancelled"):
-            raise JobFailed(f"job {job_id} {status['state']}: {status.get('error')}")
+            raise JobFailed(f"job {job_id} {status['state']}: {one_line(status.get('error'))}")
         if timeout_s is not None and now - started > timeout_s:
             raise JobFailed(f"job {job_id} still {status['state']} after {timeout_s:g} s", timed_out=True)
         time.sleep(poll_s)
@@ -274,6 +275,29 @@ def _cause(exc: BaseException) -> BaseException:
     return getattr(exc, "cause", None) or exc
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+MAX_ERROR_CHARS = 500
+
+
+def one_line(error: Any) -> str:
+    """An error (exception or text) as one line: the message, never a traceback or ANSI codes.
+
+    For a traceback's text, its last line (`SomeError: message`); a KeyError's quotes dropped.
+    """
+    if isinstance(error, BaseException):
+        error = _cause(error)
+        error = error.args[0] if isinstance(error, KeyError) and len(error.args) == 1 else error
+    text = _ANSI.sub("", str(error if error is not None else "")).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return "(no message)"
+    if any(ln.startswith("Traceback (most recent call last)") for ln in lines):
+        text = lines[-1]
+    else:
+        text = " ".join(lines)
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
 def run_job(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     """Connect, submit, wait with progress, write outputs; returns the exit status."""
     stream = stream or sys.stdout
@@ -287,15 +311,24 @@ def run_job(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     except (ValueError, argparse.ArgumentTypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    client = connect(args.address)
+    from gpu_hal.errors import QuotaExceeded  # noqa: PLC0415
+
+    try:
+        client = connect(args.address)
+    except Exception as exc:  # noqa: BLE001 - not reached: one line that says what to do
+        print(f"error: {explain_ray_error(exc, args.address or os.environ.get('RAY_ADDRESS'))}", file=sys.stderr)
+        return EXIT_JOB_FAILED
     started = time.monotonic()
     try:
         job_id = client.submit(kind, payload, args.priority, args.tenant)
-    except (ValueError, KeyError, TypeError) as exc:
-        print(f"error: {_cause(exc)}", file=sys.stderr)
+    except (ValueError, KeyError, TypeError, QuotaExceeded) as exc:  # the request: checked before acceptance
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except AdmissionRefused as exc:  # the tenant's or the class's queue is full: try again later
-        print(f"error: not accepted: {_cause(exc)}", file=sys.stderr)
+        print(f"error: not accepted: {one_line(exc)}", file=sys.stderr)
+        return EXIT_JOB_FAILED
+    except Exception as exc:  # noqa: BLE001 - e.g. the coordinator died: one line, not a traceback
+        print(f"error: not submitted: {type(_cause(exc)).__name__}: {one_line(exc)}", file=sys.stderr)
         return EXIT_JOB_FAILED
     print(f"submitted {kind} job {job_id} ({args.priority}, tenant {args.tenant})", file=stream, flush=True)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -345,7 +378,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m deployments.jobs", description=__doc__,
+    parser = OneLineParser(prog="python -m deployments.jobs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     bt = sub.add_parser("backtest", help="backtest one parameter set")

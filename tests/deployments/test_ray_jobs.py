@@ -79,6 +79,13 @@ class RayHead:
     def client_address(self) -> str:
         return f"ray://127.0.0.1:{self.client_port}"
 
+    @property
+    def token(self) -> str:
+        """The cluster's token: RAY_AUTH_TOKEN, or the default file of the head's HOME."""
+        if self.env.get("RAY_AUTH_TOKEN"):
+            return self.env["RAY_AUTH_TOKEN"]
+        return (Path(self.env["HOME"]) / ".ray" / "auth_token").read_text().strip()
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
@@ -141,7 +148,7 @@ def _client_env(token: str) -> dict[str, str]:
 
 def _wait_ready(head: RayHead, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    token = head.env["RAY_AUTH_TOKEN"]
+    token = head.token
     while time.monotonic() < deadline:
         if head.proc.poll() is not None:
             raise RuntimeError(f"ray start exited with {head.proc.returncode}:\n{head.log()}")
@@ -161,8 +168,13 @@ def _wait_ready(head: RayHead, timeout_s: float) -> None:
     raise RuntimeError(f"head node not ready after {timeout_s} s:\n{head.log()}")
 
 
-def start_head(num_cpus: int = 2, dashboard: bool = False, timeout_s: float = 90.0) -> RayHead:
-    """Start a private head node (short temp dir, pinned free ports, its own token)."""
+def start_head(num_cpus: int = 2, dashboard: bool = False, timeout_s: float = 90.0,
+               home: Path | None = None) -> RayHead:
+    """Start a private head node (short temp dir, pinned free ports, its own token).
+
+    With `home`, the token is not in the environment: as on a user's machine, it is the
+    default file `<home>/.ray/auth_token` (which must exist), and only RAY_AUTH_MODE is set.
+    """
     if RAY_CLI is None:
         pytest.skip(NO_RAY_CLI)
     temp_dir = Path(tempfile.mkdtemp(prefix="rq", dir="/tmp"))  # short: Unix socket paths are bounded
@@ -181,6 +193,9 @@ def start_head(num_cpus: int = 2, dashboard: bool = False, timeout_s: float = 90
     if dashboard:
         cmd += ["--dashboard-host=127.0.0.1", f"--dashboard-port={dash}"]
     env = _client_env(secrets.token_hex(32))
+    if home is not None:
+        del env["RAY_AUTH_TOKEN"]
+        env["HOME"] = str(home)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                 cwd=temp_dir, start_new_session=True)
@@ -278,6 +293,7 @@ class FakeClient:
         self.states = list(states)
         self.submit_error = submit_error
         self.cancelled = []
+        self.error = "boom"
         self.panel = synthetic_panel(3, 120, seed=0)
 
     def submit(self, kind, payload, priority, tenant):
@@ -288,7 +304,7 @@ class FakeClient:
     def status(self, job_id):
         state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
         return {"job_id": job_id, "state": state, "progress": {"chunks_done": 1, "chunks_total": 2, "fraction": 0.5},
-                "device": "simgpu:0", "tier": "primary", "error": "boom" if state == "failed" else None}
+                "device": "simgpu:0", "tier": "primary", "error": self.error if state == "failed" else None}
 
     def result(self, job_id):
         return run(self.panel, "trend_following", {"fast": 3, "slow": 10}, backend="cpu")
@@ -333,6 +349,76 @@ def test_run_job_failure_and_bad_request_exit_codes(fake, tmp_path, capsys):
     assert "not accepted: tenant queue full (retry after 5 s)" in capsys.readouterr().err
 
 
+RAY_TASK_TRACEBACK = ("\x1b[36mray::Coordinator.submit()\x1b[39m (pid=123, ip=10.0.0.1, actor_id=abc)\n"
+                      "Traceback (most recent call last):\n  File \"/abs/path/actors/jobs/plans.py\", line 9, in check\n"
+                      "    raise JobSpecError(msg)\nactors.jobs.plans.JobSpecError: parameter 'slow' = 5000 is longer "
+                      "than the data (300 bars)")
+
+
+def test_errors_are_one_line_without_ansi_or_traceback():
+    assert jobs.one_line(RAY_TASK_TRACEBACK) == ("actors.jobs.plans.JobSpecError: parameter 'slow' = 5000 is longer "
+                                                 "than the data (300 bars)")
+    assert jobs.one_line(KeyError("unknown symbols: ['TSLA']")) == "unknown symbols: ['TSLA']"
+    assert jobs.one_line("a\n  b") == "a b" and jobs.one_line(None) == "(no message)"
+    assert len(jobs.one_line("x" * 5000)) == jobs.MAX_ERROR_CHARS
+
+
+def test_bad_requests_exit_2_with_one_line(fake, tmp_path, capsys):
+    """Issue 12: a bad request exited 1 with a traceback; docs/cluster.md says exit 2 with a message."""
+    from gpu_hal.errors import QuotaExceeded  # noqa: PLC0415
+
+    for error, needle in [(ValueError("bad\nmessage \x1b[31mred\x1b[0m"), "bad message red"),
+                          (KeyError("unknown symbols: ['TSLA']"), "unknown symbols: ['TSLA']"),
+                          (QuotaExceeded("bob", 10**12, 10**9), "quota")]:
+        fake["client"] = FakeClient(tmp_path, ["running"], submit_error=error)
+        assert jobs.main(["backtest"]) == jobs.EXIT_USAGE
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
+        assert "\x1b" not in err[0] and '"' not in err[0]
+    fake["client"] = FakeClient(tmp_path, ["running"], submit_error=RuntimeError("actor died"))
+    assert jobs.main(["backtest"]) == jobs.EXIT_JOB_FAILED
+    assert capsys.readouterr().err.strip() == "error: not submitted: RuntimeError: actor died"
+    with pytest.raises(SystemExit) as exit_info:
+        jobs.main(["sweep", "--priority", "FOO"])
+    assert exit_info.value.code == jobs.EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "invalid choice: 'FOO'" in err[0]
+
+
+def test_failed_job_error_is_one_line(fake, tmp_path, capsys):
+    client = fake["client"] = FakeClient(tmp_path, ["running", "failed"])
+    client.error = RAY_TASK_TRACEBACK
+    assert jobs.main(["backtest", "--poll", "0"]) == jobs.EXIT_JOB_FAILED
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: job {'cd' * 16} failed: actors.jobs.plans.JobSpecError: parameter 'slow' = 5000 is "
+                   "longer than the data (300 bars)"]
+
+
+def test_unreachable_cluster_says_what_to_do(monkeypatch, capsys):
+    """Token auth on, RAY_AUTH_MODE not exported: one line naming RAY_AUTH_MODE=token, exit 1."""
+    import actors.client  # noqa: PLC0415
+    from ray.exceptions import AuthenticationError  # noqa: PLC0415
+
+    def refuse(address=None, settings=None):
+        try:
+            raise AuthenticationError("RPC error: InvalidAuthToken: Authentication token is missing or incorrect.")
+        except AuthenticationError as exc:
+            raise ConnectionError("Failed to connect to Ray cluster at 127.0.0.1:6379") from exc
+
+    monkeypatch.setattr(actors.client, "connect", refuse)
+    assert jobs.main(["backtest", "--address", "127.0.0.1:6379"]) == jobs.EXIT_JOB_FAILED
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "requires token authentication" in err[0] and "export RAY_AUTH_MODE=token" in err[0]
+
+    def timeout(address=None, settings=None):
+        raise ConnectionError("ray client connection timeout")
+
+    monkeypatch.setattr(actors.client, "connect", timeout)
+    assert jobs.main(["backtest", "--address", "ray://127.0.0.1:10001"]) == jobs.EXIT_JOB_FAILED
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Is the cluster up" in err[0] and "RAY_AUTH_MODE=token" in err[0]
+
+
 # --------------------------------------------------------- a real `ray job submit`
 @pytest.fixture(scope="module")
 def head():
@@ -372,7 +458,7 @@ def submit(head: RayHead, storage: Path, argv: list[str], submission_id: str, ti
 def jobs_api(head: RayHead, path: str) -> dict:
     """GET from the Jobs REST API of the head's dashboard."""
     req = urllib.request.Request(f"{head.dashboard_url}/api/jobs/{path}",
-                                 headers={"Authorization": f"Bearer {head.env['RAY_AUTH_TOKEN']}"})
+                                 headers={"Authorization": f"Bearer {head.token}"})
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read())
 
@@ -488,3 +574,36 @@ def test_example_sweep_job_script(head, tmp_path):
     expected = run(panel, "trend_following", summary["winner"], backend="cpu", **costs).portfolio
     assert summary["portfolio"]["sharpe"] == pytest.approx(float(expected["sharpe"]), rel=1e-9)
     assert (out / "coarse_top.csv").exists() and (out / "fine_top.csv").exists()
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_one_machine_recipe_with_token_auth(tmp_path):
+    """docs/cluster.md's one-machine recipe on a machine where Ray has run before (a token in
+    ~/.ray/auth_token), on free ports: with RAY_AUTH_MODE=token exported (the recipe) a job is
+    submitted; without it, `deployments.jobs` exits 1 with one line that names the fix."""
+    if RAY_CLI is None:
+        pytest.skip(NO_RAY_CLI)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**_client_env("unused"), "HOME": str(home)}
+    del env["RAY_AUTH_TOKEN"]
+    gen = subprocess.run([RAY_CLI, "get-auth-token", "--generate"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert gen.returncode == 0 and (home / ".ray" / "auth_token").exists(), gen.stderr
+    head = start_head(num_cpus=1, dashboard=True, home=home)
+    try:
+        proc = subprocess.run([RAY_CLI, "job", "submit", "--address", head.dashboard_url, "--",
+                               "python", "-c", "print('recipe-ok')"], env=head.env, capture_output=True, text=True,
+                              timeout=180)
+        assert proc.returncode == 0 and "recipe-ok" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+        no_mode = {k: v for k, v in head.env.items() if k != "RAY_AUTH_MODE"}
+        proc = subprocess.run([sys.executable, "-m", "deployments.jobs", "backtest", "--address",
+                               f"127.0.0.1:{head.gcs_port}"], env=no_mode, cwd=REPO, capture_output=True, text=True,
+                              timeout=180)
+        assert proc.returncode == jobs.EXIT_JOB_FAILED, proc.stdout[-2000:] + proc.stderr[-3000:]
+        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1 and "export RAY_AUTH_MODE=token" in errors[0], proc.stderr[-3000:]
+        assert "Traceback" not in proc.stderr
+    finally:
+        head.stop()
