@@ -19,7 +19,8 @@ import pandas as pd
 from kernels.backend import array_module, is_gpu_array, resolve_backend, to_backend, to_numpy
 from kernels.backtest import metrics as M
 from kernels.backtest.engine import portfolio_returns, simulate
-from kernels.data import DataValidationError, Panel
+from kernels.wrapping import ArrayWrapper
+from kernels.data import DataValidationError, Panel, as_panel, time_index
 from kernels.strategies import as_spec, validate_params, validate_positions
 from kernels.strategies.registry import StrategySpec
 
@@ -34,18 +35,25 @@ class BacktestInputError(ValueError):
 class RunResult:
     """The outcome of `run`.
 
-    Arrays are (T, N) per asset or (T,) for the portfolio, of the same kind as the
-    input panel's (NumPy in, NumPy out; CuPy in, CuPy out). `metrics` is a host
-    DataFrame: one row per symbol plus "portfolio", columns `METRICS`.
+    pandas, time- and symbol-indexed (host copies, made on access): `positions`,
+    `returns`, `equity`, `drawdown` (DataFrames: time x symbols, drawdown with a
+    "portfolio" column), `portfolio_returns`, `portfolio_equity` (Series), `metrics`
+    (one row per symbol plus "portfolio", columns `METRICS`). `plot()` draws them.
+
+    The raw arrays (for the service's code): `positions_array`, `returns_array`,
+    `equity_array` (T, N), `portfolio_returns_array`, `portfolio_equity_array` (T,),
+    `active`, `gross`, `costs`, of the same kind as the input panel's (NumPy in,
+    NumPy out; CuPy in, CuPy out); `index` the panel's time index (host). The
+    constructor also takes the raw arrays by the pandas names (`positions=...`).
     `trade_counts` holds the counts behind n_trades and win_rate (n_trades,
     n_closed, n_wins) with the same rows, so that runs can be merged exactly.
     """
 
-    positions: Any
-    returns: Any
-    equity: Any
-    portfolio_returns: Any
-    portfolio_equity: Any
+    positions_array: Any
+    returns_array: Any
+    equity_array: Any
+    portfolio_returns_array: Any
+    portfolio_equity_array: Any
     metrics: pd.DataFrame
     backend: str
     params: dict[str, Any]
@@ -58,11 +66,86 @@ class RunResult:
     fees: float
     slippage: float
     bars_per_year: float
+    index: Any = None  # the panel's time index (host), None: bar numbers
 
     @property
     def portfolio(self) -> pd.Series:
         """The portfolio's metrics row."""
         return self.metrics.loc[PORTFOLIO]
+
+    # ---------------------------------------------------------------- pandas views
+    @property
+    def wrapper(self) -> ArrayWrapper:
+        """Time index x symbols: how the arrays become pandas."""
+        n_bars = int(self.positions_array.shape[0])
+        index = time_index(self.index) if self.index is not None and len(self.index) == n_bars else None
+        return ArrayWrapper.from_labels(index if index is not None else pd.RangeIndex(n_bars, name="bar"),
+                                        pd.Index(self.symbols, name="symbol"))
+
+    @property
+    def positions(self) -> pd.DataFrame:
+        """Target positions (time x symbols)."""
+        return self.wrapper.always_frame(self.positions_array)
+
+    @property
+    def returns(self) -> pd.DataFrame:
+        """Net bar returns (time x symbols)."""
+        return self.wrapper.always_frame(self.returns_array)
+
+    @property
+    def equity(self) -> pd.DataFrame:
+        """Equity curves from 1 (time x symbols)."""
+        return self.wrapper.always_frame(self.equity_array)
+
+    @property
+    def portfolio_returns(self) -> pd.Series:
+        """The equal-weight portfolio's net bar returns."""
+        return self.wrapper.always_frame(self.portfolio_returns_array, columns=[PORTFOLIO])[PORTFOLIO]
+
+    @property
+    def portfolio_equity(self) -> pd.Series:
+        """The equal-weight portfolio's equity from 1."""
+        return self.wrapper.always_frame(self.portfolio_equity_array, columns=[PORTFOLIO])[PORTFOLIO]
+
+    @property
+    def drawdown(self) -> pd.DataFrame:
+        """1 - equity / running peak (the peak starts at 1), per symbol and "portfolio" (positive fractions)."""
+        eq = self.equity.assign(**{PORTFOLIO: self.portfolio_equity})
+        return 1.0 - eq / eq.cummax().clip(lower=1.0)
+
+    def plot(self, symbol: str | None = None, backend: str = "matplotlib", ax: Any = None) -> Any:
+        """Equity and drawdown over time, entries and exits marked: the portfolio, or one `symbol`
+        (see `kernels.plotting.plot_run`)."""
+        from kernels.plotting import plot_run  # noqa: PLC0415 - matplotlib / plotly on use
+
+        return plot_run(self, symbol=symbol, backend=backend, ax=ax)
+
+    def __repr__(self) -> str:
+        p = self.portfolio
+        idx = self.wrapper.index
+        span = f"{idx[0]} .. {idx[-1]}" if len(idx) else "no bars"
+        params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return (f"RunResult({self.strategy!r}, {params}; {len(idx)} bars {span}, {len(self.symbols)} assets, "
+                f"backend={self.backend!r}, engine={getattr(self, 'engine', 'returns')!r})\n"
+                f"  portfolio: total_return={p['total_return']:.4g}, sharpe={p['sharpe']:.4g}, "
+                f"max_drawdown={p['max_drawdown']:.4g}, n_trades={p['n_trades']:.0f}\n"
+                f"  .metrics (per symbol + portfolio), .equity, .returns, .positions, .drawdown, .plot()")
+
+
+_RAW_NAMES = {name: f"{name}_array" for name in ("positions", "returns", "equity", "portfolio_returns",
+                                                  "portfolio_equity")}
+_dataclass_init = RunResult.__init__
+
+
+def _run_result_init(self: RunResult, *args: Any, **kwargs: Any) -> None:
+    """The dataclass constructor, also taking the raw arrays by their pandas names."""
+    for name, raw in _RAW_NAMES.items():
+        if name in kwargs:
+            kwargs[raw] = kwargs.pop(name)
+    _dataclass_init(self, *args, **kwargs)
+
+
+RunResult.__init__ = _run_result_init  # type: ignore[method-assign]
 
 
 # ------------------------------------------------------------------ validation
@@ -175,8 +258,10 @@ def run(
     and the arrays come back as NumPy). Raises BacktestInputError,
     DataValidationError or StrategyError, each naming what is wrong.
     """
-    if not isinstance(data, Panel):
-        raise BacktestInputError(f"data must be a kernels.data.Panel, got {type(data).__name__}")
+    if not (isinstance(data, (Panel, Mapping, pd.DataFrame, pd.Series)) or getattr(data, "ndim", None) in (1, 2)):
+        raise BacktestInputError(f"data must be a kernels.data.Panel, a DataFrame of closes (time x symbols), a dict "
+                                 f"of OHLCV DataFrames or a (T, N) close array, got {type(data).__name__}")
+    data = as_panel(data, "run")
     fees = _check_rate("fees", fees)
     slippage = _check_rate("slippage", slippage)
     bars_per_year = _check_bars_per_year(bars_per_year)
@@ -193,6 +278,7 @@ def run(
             raise BacktestInputError(str(exc.args[0])) from exc
     ran = resolve_backend(backend, data.close)
     host_out = not is_gpu_array(data.close)
+    index = np.asarray(data.index)
     xp = array_module(ran)
     if ran == "gpu" and host_out:
         data = data.to("gpu")
@@ -231,6 +317,7 @@ def run(
         fees=fees,
         slippage=slippage,
         bars_per_year=bars_per_year,
+        index=index,
     )
 
 
@@ -252,12 +339,13 @@ def merge_runs(results: Sequence[RunResult]) -> RunResult:
         for attr in ("strategy", "params", "fees", "slippage", "bars_per_year", "backend"):
             if getattr(r, attr) != getattr(first, attr):
                 raise ValueError(f"cannot merge runs with different {attr}: {getattr(first, attr)!r} != {getattr(r, attr)!r}")
-        if r.positions.shape[0] != first.positions.shape[0]:
-            raise ValueError(f"cannot merge runs over different bars: {first.positions.shape[0]} != {r.positions.shape[0]}")
+        if r.positions_array.shape[0] != first.positions_array.shape[0]:
+            raise ValueError(f"cannot merge runs over different bars: {first.positions_array.shape[0]} != "
+                             f"{r.positions_array.shape[0]}")
     symbols = [s for r in results for s in r.symbols]
     if len(set(symbols)) != len(symbols):
         raise ValueError("cannot merge runs over overlapping assets")
-    on_device = is_gpu_array(first.positions)
+    on_device = is_gpu_array(first.positions_array)
     if on_device or first.backend == "cpu":
         ran = "gpu" if on_device else "cpu"
     else:  # host arrays computed on the GPU: recompute there when possible, for identical bits
@@ -270,7 +358,8 @@ def merge_runs(results: Sequence[RunResult]) -> RunResult:
     def cat(name: str) -> Any:
         return xp.concatenate([to_backend(getattr(r, name), ran) for r in results], axis=1)
 
-    positions, gross, costs, net, active = (cat(n) for n in ("positions", "gross", "costs", "returns", "active"))
+    positions, gross, costs, net, active = (cat(n) for n in ("positions_array", "gross", "costs", "returns_array",
+                                                             "active"))
     equity = xp.cumprod(1.0 + net, axis=0)  # recomputed on the union: the same call as in `run`
     port, port_active = portfolio_returns(xp, net, active)
     port_equity = xp.cumprod(1.0 + port)
@@ -297,4 +386,5 @@ def merge_runs(results: Sequence[RunResult]) -> RunResult:
         fees=first.fees,
         slippage=first.slippage,
         bars_per_year=bpy,
+        index=first.index,
     )

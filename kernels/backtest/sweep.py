@@ -31,7 +31,7 @@ import pandas as pd
 
 from kernels.backend import array_module, resolve_backend, to_numpy
 from kernels.backtest.grid import KIND, GridError, SweepGrid, expand_grid
-from kernels.data import Panel
+from kernels.data import Panel, as_panel
 
 ACC_FIELDS: tuple[str, ...] = (
     "n_active", "equity", "max_drawdown", "sum_r", "sum_r2", "sum_down2",
@@ -167,6 +167,40 @@ class SweepResult:
         s = self.state
         return len(s.combos) == s.n_combos_total and len(s.assets) == len(s.symbols_all)
 
+    @property
+    def table(self) -> pd.DataFrame:
+        """Every combination: its parameters and portfolio metrics (indexed by combo_id)."""
+        return self.params.join(self.portfolio_metrics, how="inner")
+
+    def pivot(self, x: str, y: str, metric: str | None = None) -> pd.DataFrame:
+        """`metric` (default `rank_by`) of the portfolio over two parameters: rows y, columns x
+        (the best value where other parameters vary)."""
+        from kernels.plotting import sweep_pivot  # noqa: PLC0415
+
+        return sweep_pivot(self, x, y, metric)
+
+    def heatmap(self, x: str, y: str, metric: str | None = None, backend: str = "matplotlib", ax: Any = None) -> Any:
+        """A heat map of `metric` (default `rank_by`) over parameters x and y (see `kernels.plotting`)."""
+        from kernels.plotting import plot_heatmap  # noqa: PLC0415 - matplotlib / plotly on use
+
+        return plot_heatmap(self, x, y, metric=metric, backend=backend, ax=ax)
+
+    def __repr__(self) -> str:
+        s = self.state
+        grid = ", ".join(f"{c}={sorted(self.params[c].unique().tolist())!r}" for c in self.params.columns
+                         if self.params[c].nunique() > 1)
+        lines = [f"SweepResult({self.strategy!r}, {len(self.params)} combinations x {len(s.assets)} assets "
+                 f"x {s.n_bars} bars, backend={self.backend!r}{'' if self.complete else ', partial'})"]
+        if grid:
+            lines.append(f"  grid: {grid if len(grid) < 200 else grid[:197] + '...'}")
+        if len(self.top):
+            best = self.top.iloc[0]
+            params = ", ".join(f"{c}={self.combo(int(self.top.index[0]))[c]!r}" for c in self.params.columns)
+            lines.append(f"  best by {self.rank_by}: combo {self.top.index[0]} ({params}): "
+                         f"{self.rank_by}={best[self.rank_by]:.4g}, total_return={best['total_return']:.4g}")
+        lines.append("  .top, .table, .portfolio_metrics, .asset_metrics, .heatmap(x, y, metric)")
+        return "\n".join(lines)
+
 
 # ------------------------------------------------------------------------ validation
 def _check_rate(name: str, value: Any) -> float:
@@ -197,10 +231,10 @@ def _check_args(top_k: Any, rank_by: Any, dtype: Any, bars_per_year: Any) -> tup
 
 
 def _close_and_symbols(data: Any) -> tuple[Any, tuple[str, ...]]:
+    if isinstance(data, (pd.DataFrame, pd.Series, Mapping)):  # the one input normaliser (kernels.data)
+        data = as_panel(data, "sweep")
     if isinstance(data, Panel):
         return data.close, tuple(data.symbols)
-    if isinstance(data, pd.DataFrame):
-        return data.to_numpy(dtype=np.float64), tuple(str(c) for c in data.columns)
     if getattr(data, "ndim", None) == 2:
         return data, tuple(str(i) for i in range(data.shape[1]))
     raise SweepInputError(f"data must be a Panel, a (T, N) close array or a DataFrame, got {type(data).__name__}")

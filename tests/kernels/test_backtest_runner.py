@@ -68,8 +68,8 @@ def _assert_matches_reference(res: RunResult, close: np.ndarray, positions: np.n
 def test_builtin_run_matches_reference(panel: Panel, name: str, params: dict) -> None:
     res = run(panel, name, params, fees=FEES, slippage=SLIPPAGE, backend="cpu")
     assert res.backend == "cpu" and res.strategy == name
-    assert isinstance(res.returns, np.ndarray) and res.returns.shape == panel.close.shape
-    assert res.portfolio_returns.shape == (panel.n_bars,)
+    assert isinstance(res.returns_array, np.ndarray) and res.returns_array.shape == panel.close.shape
+    assert res.portfolio_returns_array.shape == (panel.n_bars,)
     expected_pos = reference_positions(name, panel.close, **params)
     _assert_matches_reference(res, panel.close, expected_pos, FEES, SLIPPAGE)
     assert res.metrics.loc["portfolio", "n_trades"] > 0
@@ -276,7 +276,7 @@ def test_symbols_select_and_order(panel: Panel) -> None:
     res = run(panel, "trend_following", {"fast": 5, "slow": 20}, backend="cpu", symbols=[panel.symbols[4], panel.symbols[0]])
     assert res.symbols == (panel.symbols[4], panel.symbols[0])
     full = run(panel, "trend_following", {"fast": 5, "slow": 20}, backend="cpu")
-    np.testing.assert_array_equal(res.returns[:, 0], full.returns[:, 4])
+    np.testing.assert_array_equal(res.returns_array[:, 0], full.returns_array[:, 4])
     with pytest.raises(BacktestInputError, match="unknown symbols"):
         run(panel, "trend_following", symbols=["NOPE"])
     with pytest.raises(BacktestInputError, match="unique"):
@@ -311,7 +311,7 @@ def test_bad_data_and_strategy(panel: Panel) -> None:
     with pytest.raises(StrategyError, match="must be a registered name or a callable"):
         run(panel, 42)
     with pytest.raises(BacktestInputError, match="Panel"):
-        run(np.ones((10, 2)), "trend_following")
+        run("closes.csv", "trend_following")
     close = np.array(panel.close, copy=True)
     close[7, 3] = np.inf
     with pytest.raises(DataValidationError, match="infinite price.*bar 7, asset 3"):
@@ -353,9 +353,9 @@ def test_gpu_cpu_parity(panel: Panel, backend: str, name: str, params: dict) -> 
     """NumPy panel on either backend -> NumPy out; CuPy panel -> CuPy out; same numbers."""
     cpu = run(panel, name, params, fees=FEES, slippage=SLIPPAGE, backend="cpu")
     host = run(panel, name, params, fees=FEES, slippage=SLIPPAGE, backend=backend)
-    assert host.backend == backend and isinstance(host.returns, np.ndarray)
+    assert host.backend == backend and isinstance(host.returns_array, np.ndarray)
     dev = run(panel.to(backend), name, params, fees=FEES, slippage=SLIPPAGE, backend=backend)
-    assert dev.backend == backend and is_gpu_array(dev.returns) == (backend == "gpu")
+    assert dev.backend == backend and is_gpu_array(dev.returns_array) == (backend == "gpu")
     for res in (host, dev):
         np.testing.assert_array_equal(to_numpy(res.positions), cpu.positions)
         for attr in ("returns", "equity", "portfolio_returns", "portfolio_equity"):
@@ -377,6 +377,6 @@ def test_merge_runs_on_backend(panel: Panel, backend: str) -> None:
 @pytest.mark.parametrize("backend", list(backends()))
 def test_float32_run(panel: Panel, backend: str) -> None:
     res = run(panel.to(backend, dtype=np.float32), "trend_following", {"fast": 5, "slow": 20}, fees=FEES)
-    assert res.returns.dtype == np.float32
+    assert res.returns_array.dtype == np.float32
     ref = run(panel, "trend_following", {"fast": 5, "slow": 20}, fees=FEES, backend="cpu")
     np.testing.assert_allclose(res.metrics["total_return"], ref.metrics["total_return"], rtol=1e-3, atol=1e-4)
