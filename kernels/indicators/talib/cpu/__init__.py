@@ -22,8 +22,10 @@ MODULES: tuple[str, ...] = ("overlap", "momentum", "volume", "volatility", "pric
 
 @lru_cache(maxsize=1)
 def registry() -> dict[str, tuple[Any, int]]:
-    """name -> (group module, code) for every function with a CPU kernel."""
-    reg: dict[str, tuple[Any, int]] = {}
+    """name -> (group module, code) for every function with a CPU kernel (xp: the shared elementwise code)."""
+    from kernels.indicators.talib import xp  # noqa: PLC0415
+
+    reg: dict[str, tuple[Any, int]] = {name: (xp, -1) for name in xp.FUNCS}
     for m in MODULES:
         try:
             mod = importlib.import_module(f"kernels.indicators.talib.cpu.{m}")
@@ -39,6 +41,8 @@ def registry() -> dict[str, tuple[Any, int]]:
 def run(name: str, arrays: Sequence[np.ndarray], values: Mapping[str, Any], n_out: int) -> np.ndarray:
     """(n_out, T, N) float64 outputs of `name` over 2-D float64 inputs."""
     mod, code = registry()[name]
+    if code < 0:
+        return np.stack(mod.run(np, name, list(arrays), dict(values)))
     p = np.asarray(mod.params(name, dict(values)) if hasattr(mod, "params") else list(values.values()),
                    dtype=np.float64)
     if p.size == 0:

@@ -1,0 +1,78 @@
+"""Elementwise TA-Lib functions written once with `xp` (NumPy on the CPU, CuPy on the GPU).
+
+Math transforms and operators, price transforms, BOP, MARKETFI: no state across
+bars, so a NaN input gives a NaN output at that bar only and a late start needs no
+special care. Each entry takes (xp, *inputs, **params) with 2-D float64 inputs and
+returns a list of outputs.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+Array = Any
+
+
+def _bop(xp: Any, o: Array, h: Array, lo: Array, c: Array) -> list:
+    rng = h - lo
+    out = xp.where(rng < 0.00000001, 0.0, (c - o) / xp.where(rng < 0.00000001, 1.0, rng))
+    return [xp.where(xp.isnan(rng) | xp.isnan(o) | xp.isnan(c), xp.nan, out)]
+
+
+def _div(xp: Any, a: Array, b: Array) -> list:
+    return [a / b]
+
+
+def _marketfi(xp: Any, h: Array, lo: Array, v: Array) -> list:
+    """(high - low) / volume, 0 where the volume is 0 (TA-Lib's MARKETFI)."""
+    out = xp.where(v == 0.0, 0.0, (h - lo) / xp.where(v == 0.0, 1.0, v))
+    return [xp.where(xp.isnan(v) | xp.isnan(h) | xp.isnan(lo), xp.nan, out)]
+
+
+FUNCS: dict[str, Callable[..., list]] = {
+    "ACOS": lambda xp, x: [xp.arccos(x)],
+    "ASIN": lambda xp, x: [xp.arcsin(x)],
+    "ATAN": lambda xp, x: [xp.arctan(x)],
+    "CEIL": lambda xp, x: [xp.ceil(x)],
+    "COS": lambda xp, x: [xp.cos(x)],
+    "COSH": lambda xp, x: [xp.cosh(x)],
+    "EXP": lambda xp, x: [xp.exp(x)],
+    "FLOOR": lambda xp, x: [xp.floor(x)],
+    "LN": lambda xp, x: [xp.log(x)],
+    "LOG10": lambda xp, x: [xp.log10(x)],
+    "SIN": lambda xp, x: [xp.sin(x)],
+    "SINH": lambda xp, x: [xp.sinh(x)],
+    "SQRT": lambda xp, x: [xp.sqrt(x)],
+    "TAN": lambda xp, x: [xp.tan(x)],
+    "TANH": lambda xp, x: [xp.tanh(x)],
+    "ADD": lambda xp, a, b: [a + b],
+    "SUB": lambda xp, a, b: [a - b],
+    "MULT": lambda xp, a, b: [a * b],
+    "DIV": _div,
+    "AVGPRICE": lambda xp, o, h, lo, c: [(o + h + lo + c) / 4.0],
+    "MEDPRICE": lambda xp, h, lo: [(h + lo) / 2.0],
+    "TYPPRICE": lambda xp, h, lo, c: [(h + lo + c) / 3.0],
+    "WCLPRICE": lambda xp, h, lo, c: [(h + lo + (c * 2.0)) / 4.0],
+    "BOP": _bop,
+    "MARKETFI": _marketfi,
+}
+
+
+def run(xp: Any, name: str, arrays: list, values: dict) -> list:
+    """The outputs of elementwise function `name` (same shapes as the inputs)."""
+    with _errstate(xp):
+        return FUNCS[name](xp, *arrays, **values)
+
+
+class _errstate:
+    """numpy.errstate(all="ignore") on the CPU (TA-Lib gives inf/NaN silently); nothing on the GPU."""
+
+    def __init__(self, xp: Any) -> None:
+        self._ctx = xp.errstate(all="ignore") if hasattr(xp, "errstate") else None
+
+    def __enter__(self) -> None:
+        if self._ctx is not None:
+            self._ctx.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._ctx is not None:
+            self._ctx.__exit__(*exc)
