@@ -184,7 +184,11 @@ def _equity(equity: Any, max_points: int) -> EquityCurve:
     bars = list(range(0, n, stride))
     if n and bars[-1] != n - 1:
         bars.append(n - 1)
-    return EquityCurve(n_bars=n, stride=stride, bar=bars, equity=_finite(values[bars]) if n else [])
+    index = getattr(equity, "index", None)  # a time-indexed Series (RunResult.portfolio_equity)
+    times = None
+    if isinstance(index, pd.DatetimeIndex) and len(index) == n:
+        times = [index[b].isoformat() for b in bars]
+    return EquityCurve(n_bars=n, stride=stride, bar=bars, equity=_finite(values[bars]) if n else [], time=times)
 
 
 def backtest_result(job_id: str, result: Any, equity_max_points: int) -> BacktestResultPublic:

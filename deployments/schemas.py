@@ -350,12 +350,14 @@ class JobPublic(BaseModel):
 
 
 class EquityCurve(BaseModel):
-    """The portfolio's equity (starts at 1), every `stride`-th bar and always the last one."""
+    """The portfolio's equity (starts at 1), every `stride`-th bar and always the last one;
+    `time`: those bars' timestamps (ISO 8601), where the data has a time index."""
 
     n_bars: int
     stride: int
     bar: list[int]
     equity: list[Optional[float]]
+    time: Optional[list[str]] = None
 
 
 class BacktestResultPublic(BaseModel):

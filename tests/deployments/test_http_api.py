@@ -160,6 +160,7 @@ def test_backtest_wait_returns_the_kernels_numbers(alice):
     curve = res["equity_curve"]
     assert curve["n_bars"] == BARS and curve["bar"][-1] == BARS - 1
     np.testing.assert_allclose(curve["equity"], np.asarray(exp.portfolio_equity)[curve["bar"]], rtol=1e-9)
+    assert curve["time"] == [exp.portfolio_equity.index[b].isoformat() for b in curve["bar"]]  # ISO timestamps
 
 
 def test_backtest_lifecycle_async(alice):
@@ -333,7 +334,7 @@ def test_upload_parquet_and_csv_versioned_then_used(alice):
     "filename, content, needle",
     [
         ("bars.parquet", b"this is not parquet at all", "Parquet"),
-        ("bars.csv", _frame().drop(columns=["volume"]).to_csv(index=False).encode(), "volume"),
+        ("bars.csv", _frame().drop(columns=["close"]).to_csv(index=False).encode(), "close"),
         ("bars.csv", _frame().assign(close=lambda d: d["close"].where(d.index != 7, -3.0)).to_csv(index=False).encode(),
          "row 7"),
         ("bars.csv", _frame().astype({"open": object}).assign(
@@ -346,6 +347,34 @@ def test_malformed_uploads_are_422_naming_the_problem(alice, filename, content, 
     resp = alice.post("/v1/datasets", data={"name": "broken"}, files={"file": (filename, content)})
     err = error_of(resp, 422, field="file")
     assert needle in err["message"], err
+
+
+def test_close_only_and_wide_uploads(alice):
+    """Close-only long CSV and wide (time x symbols) Parquet/CSV upload; backtests run on them;
+    an indicator that needs high/low is a 422 naming the missing field."""
+    from kernels.data import Panel  # noqa: PLC0415
+
+    closes = synthetic_panel(3, 60, seed=5).close_frame()
+    long_close = closes.stack().rename("close").reset_index()  # timestamp, symbol, close
+    wide = closes.reset_index()  # timestamp, S0000, S0001, S0002
+    uploads = {
+        "closes_long": ("c.csv", long_close.to_csv(index=False).encode()),
+        "closes_wide": ("w.parquet", _parquet(wide)),
+        "closes_wide_csv": ("w.csv", wide.rename(columns={"timestamp": "date"}).to_csv(index=False).encode()),
+    }
+    exp = run(Panel.from_close(closes), "trend_following", {"fast": 5, "slow": 20}, fees=0.001, backend="cpu")
+    for name, (filename, content) in uploads.items():
+        resp = alice.post("/v1/datasets", data={"name": name}, files={"file": (filename, content)})
+        assert resp.status_code == 201, resp.text
+        assert (resp.json()["n_bars"], resp.json()["n_assets"]) == (60, 3)
+        bt = alice.post("/v1/backtests", params={"wait": "true"}, json={**BT, "dataset": name})
+        assert bt.status_code == 200 and bt.json()["state"] == "succeeded", bt.text
+        got = records(bt.json()["result"]["metrics"], "symbol")[list(exp.metrics.columns)]
+        pd.testing.assert_frame_equal(got, exp.metrics, check_dtype=False, check_names=False, rtol=1e-9)
+    ok = alice.post("/v1/features", json={"dataset": "closes_wide", "indicators": [{"name": "rsi"}], "window": 2})
+    assert ok.status_code == 200, ok.text
+    err = error_of(alice.post("/v1/features", json={"dataset": "closes_long", "indicators": [{"name": "atr"}]}), 422)
+    assert "'high'" in err["message"] and "atr" in err["message"], err
 
 
 def test_upload_name_is_validated_never_a_path(alice):
