@@ -26,6 +26,11 @@ SYNTHETIC_DATASET = "synthetic"
 SYNTHETIC_ASSETS = 100
 SYNTHETIC_BARS = 2520
 SYNTHETIC_SEED = 0
+# Uploaded datasets: decoded size limits (larger -> 413 naming the limit) and the coordinator's panel cache.
+DATA_MAX_UPLOAD_ROWS = 10_000_000  # long-form rows after decoding
+DATA_MAX_UPLOAD_SYMBOLS = 20_000
+DATA_MAX_UPLOAD_CELLS = 10_000_000  # bars x symbols of the panel an upload pivots to (x 5 fields x 8 bytes)
+DATA_CACHE_MAX_BYTES = 2 << 30  # panels kept in memory (LRU by bytes)
 
 KERNEL_CACHE_SUBDIR = "kernel-cache"
 
@@ -90,6 +95,7 @@ SERVE_DOWNSCALE_DELAY_S = 300.0
 # Streaming features (WS /v1/stream, POST /v1/ticks) and the workers' feature cache.
 STREAM_IDLE_TIMEOUT_S = 600.0  # a stream with no tick for this long is evicted (worker and router)
 STREAM_MAX_STREAMS = 1_000  # open streams per worker (and per router); more -> 429
+STREAM_MAX_STREAMS_PER_TENANT = 250  # open streams of one tenant per router: one tenant cannot take every slot
 STREAM_SNAPSHOT_EVERY = 32  # batches between the router's snapshots (ticks since are kept for replay)
 STREAM_QUEUE_SIZE = 8  # messages read ahead per WebSocket connection; full -> the server stops reading
 STREAM_MAX_TICKS = 200_000  # ticks in one batch
@@ -124,7 +130,12 @@ class ServeConfig:
     live_num_replicas: int = SERVE_LIVE_NUM_REPLICAS
     max_ongoing_requests: int = SERVE_MAX_ONGOING_REQUESTS
     api_keys: Mapping[str, str] | str = field(default_factory=dict)  # str: JSON or "key=tenant,key2=tenant2"
+    # Tenants whose keys may publish shared datasets and see every tenant in GET /v1/devices (str: comma-separated).
+    admin_tenants: tuple[str, ...] | str = ()
     max_request_bytes: int = SERVE_MAX_REQUEST_BYTES
+    max_upload_rows: int = DATA_MAX_UPLOAD_ROWS  # decoded long-form rows of an uploaded dataset; more -> 413
+    max_upload_symbols: int = DATA_MAX_UPLOAD_SYMBOLS
+    max_upload_cells: int = DATA_MAX_UPLOAD_CELLS  # bars x symbols of the panel an upload pivots to
     max_sweep_combinations: int = SERVE_MAX_SWEEP_COMBINATIONS
     max_symbols: int = SERVE_MAX_SYMBOLS
     max_indicators: int = SERVE_MAX_INDICATORS
@@ -184,8 +195,14 @@ class ServeConfig:
             if not isinstance(tenant, str) or not tenant:
                 raise ValueError(f"API key ...{key[-4:]} maps to an empty tenant")
         object.__setattr__(self, "api_keys", keys)
+        admins = self.admin_tenants
+        if isinstance(admins, str):
+            admins = tuple(a.strip() for a in admins.split(",") if a.strip())
+        object.__setattr__(self, "admin_tenants", tuple(admins))
         if self.max_request_bytes < 1:
             raise ValueError(f"max_request_bytes must be >= 1, got {self.max_request_bytes}")
+        if min(self.max_upload_rows, self.max_upload_symbols, self.max_upload_cells) < 1:
+            raise ValueError("max_upload_rows, max_upload_symbols and max_upload_cells must be >= 1")
         if not 1 <= self.max_sweep_combinations <= SERVE_MAX_SWEEP_COMBINATIONS:
             raise ValueError(f"max_sweep_combinations must be in [1, {SERVE_MAX_SWEEP_COMBINATIONS}]")
         if self.max_symbols < 1 or self.max_indicators < 1:
@@ -231,6 +248,7 @@ class StreamsConfig:
 
     idle_timeout_s: float = STREAM_IDLE_TIMEOUT_S
     max_streams: int = STREAM_MAX_STREAMS
+    max_streams_per_tenant: int = STREAM_MAX_STREAMS_PER_TENANT
     snapshot_every: int = STREAM_SNAPSHOT_EVERY
     queue_size: int = STREAM_QUEUE_SIZE
     max_ticks: int = STREAM_MAX_TICKS
@@ -246,7 +264,8 @@ class StreamsConfig:
     def __post_init__(self) -> None:
         if self.idle_timeout_s <= 0 or self.evict_interval_s <= 0:
             raise ValueError("streams: idle_timeout_s and evict_interval_s must be > 0")
-        for name in ("max_streams", "snapshot_every", "queue_size", "max_ticks", "max_symbols", "max_coalesce",
+        for name in ("max_streams", "max_streams_per_tenant", "snapshot_every", "queue_size", "max_ticks",
+                     "max_symbols", "max_coalesce",
                      "max_inflight", "max_recoveries"):
             if getattr(self, name) < 1:
                 raise ValueError(f"streams: {name} must be >= 1, got {getattr(self, name)}")
@@ -263,6 +282,11 @@ class DataConfig:
     synthetic_assets: int = SYNTHETIC_ASSETS
     synthetic_bars: int = SYNTHETIC_BARS
     synthetic_seed: int = SYNTHETIC_SEED
+    cache_max_bytes: int = DATA_CACHE_MAX_BYTES  # the coordinator's panels in memory (LRU by bytes)
+
+    def __post_init__(self) -> None:
+        if self.cache_max_bytes < 0:
+            raise ValueError(f"data: cache_max_bytes must be >= 0, got {self.cache_max_bytes}")
 
 
 @dataclass(frozen=True)

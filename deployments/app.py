@@ -89,7 +89,11 @@ class RayQuantIngress(GrpcIngress):
 
         live = LiveRouter(self.coordinator, FallbackPolicy(self.settings.coordinator.fallback),
                           channel=self.settings.live_channel)
-        api = create_api(Service(self.coordinator, self.config, live, ControlLoop()), live_only=self.role == "live")
+        from actors.scheduling.coordinator_actor import build_dataset_store  # noqa: PLC0415
+
+        # Live requests resolve a tenant's dataset names here (a read-only view of the same storage).
+        service = Service(self.coordinator, self.config, live, ControlLoop(), datasets=build_dataset_store(self.settings))
+        api = create_api(service, live_only=self.role == "live")
         api.state.models = self.models
         mount_streams(api, live, self.settings)
         self.grpc_api = api

@@ -4,7 +4,8 @@ With no keys configured (`ServeConfig.api_keys` empty) the API is open: the tena
 is the `X-Tenant` header when given (validated) or the configured default. With
 keys configured, every `/v1` request needs `X-API-Key` set to a known key (401
 otherwise), and the tenant is the key's: `X-Tenant` is ignored, and a caller sees
-and touches only its own tenant's jobs.
+and touches only its own tenant's jobs, datasets, models and streams. Keys of the
+`admin_tenants` publish shared datasets and see every tenant in `GET /v1/devices`.
 """
 from __future__ import annotations
 
@@ -34,10 +35,11 @@ class Principal:
 
     tenant: str
     authenticated: bool
+    admin: bool = False  # an admin tenant's key (ServeConfig.admin_tenants): publishes shared datasets, sees all
 
     def may_see(self, tenant: str) -> bool:
-        """An authenticated caller sees only its own tenant; an open API hides nothing."""
-        return not self.authenticated or tenant == self.tenant
+        """An authenticated caller sees only its own tenant (an admin every one); an open API hides nothing."""
+        return not self.authenticated or self.admin or tenant == self.tenant
 
 
 def tenant_for_key(api_keys: Mapping[str, str], given: Optional[str]) -> Optional[str]:
@@ -52,15 +54,15 @@ def tenant_for_key(api_keys: Mapping[str, str], given: Optional[str]) -> Optiona
 
 
 def authenticate(api_keys: Mapping[str, str], default_tenant: str, key: Optional[str],
-                 tenant_header: Optional[str]) -> Principal:
-    """The caller's principal, or ApiError 401/422."""
+                 tenant_header: Optional[str], admin_tenants: tuple[str, ...] = ()) -> Principal:
+    """The caller's principal, or ApiError 401/422 (admins only ever by key)."""
     if api_keys:
         tenant = tenant_for_key(api_keys, key)
         if tenant is None:
             reason = "missing" if not key else "unknown"
             raise ApiError(401, "unauthorized", f"{reason} API key: send a configured key in the {API_KEY_HEADER} header",
                            headers={"WWW-Authenticate": f'ApiKey header="{API_KEY_HEADER}"'})
-        return Principal(tenant=tenant, authenticated=True)
+        return Principal(tenant=tenant, authenticated=True, admin=tenant in admin_tenants)
     if tenant_header is not None:
         if not TENANT_PATTERN.match(tenant_header):
             raise ApiError(422, "validation_error", "X-Tenant: 1-64 letters, digits, '_', '.' or '-'", TENANT_HEADER)
@@ -72,7 +74,8 @@ async def principal_from_request(request: Request,
                                  key: Annotated[Optional[str], Security(api_key_scheme)] = None) -> Principal:
     """FastAPI dependency: the principal of this request (config from the app state)."""
     config = request.app.state.config
-    return authenticate(config.api_keys, config.default_tenant, key, request.headers.get(TENANT_HEADER))
+    return authenticate(config.api_keys, config.default_tenant, key, request.headers.get(TENANT_HEADER),
+                        tuple(getattr(config, "admin_tenants", ())))
 
 
 __all__ = ["API_KEY_HEADER", "API_KEY_METADATA", "TENANT_HEADER", "TENANT_METADATA", "Principal", "authenticate", "principal_from_request", "tenant_for_key"]

@@ -7,7 +7,8 @@ Every error response is `{"error": {"code", "message", "field"?}}`:
 | 401 | API keys are configured and the X-API-Key header is missing or unknown |
 | 403 | a key asks for another tenant's jobs |
 | 404 | unknown or malformed job id, unknown route |
-| 409 | the job's state forbids the request: the result of a job that is not finished, failed or was cancelled; cancelling a job that already succeeded or failed |
+| 400 | a body that cannot be read (malformed multipart, invalid Content-Length) |
+| 409 | the job's state forbids the request: the result of a job that is not finished, failed or was cancelled; cancelling a job that already succeeded or failed; a dataset name that is shared (built-in or published) |
 | 413 | a body over `max_request_bytes`, a sweep grid over `max_sweep_combinations`, a request over the tenant's device quota |
 | 422 | validation: bad fields, unknown strategy / dataset / symbols / indicator, malformed uploads (the message names the column and row) |
 | 429 | the tenant's (or the class's) queue is full; `Retry-After` says when to try again |
@@ -169,6 +170,10 @@ _FIELD_PATTERNS: tuple[tuple[re.Pattern, str], ...] = (
     (re.compile(r"\bslippage\b"), "slippage"),
     (re.compile(r"bars_per_year"), "bars_per_year"),
     (re.compile(r"^window\b|window must"), "window"),
+    (re.compile(r"^test_fraction\b"), "test_fraction"),
+    (re.compile(r"^horizon\b"), "horizon"),
+    (re.compile(r"^features\b"), "features"),
+    (re.compile(r"^symbols\b"), "symbols"),
     (re.compile(r"indicator|^compute:|^(sma|ema|wma|rsi|roc|macd|stoch|bbands|atr|obv|rolling_std|zscore|vwap):"),
      "indicators"),
     (re.compile(r"dataset"), "dataset"),
@@ -193,7 +198,7 @@ def domain_error(exc: BaseException, *, params_field: str = "params", data_field
     the Retry-After of 503s (ServeConfig.unavailable_retry_after_s).
     """
     from actors.scheduling.coordinator import JobNotFound, JobNotReady  # noqa: PLC0415
-    from actors.datasets import DatasetNotFound, InvalidDatasetName  # noqa: PLC0415
+    from actors.datasets import DatasetNameTaken, DatasetNotFound, InvalidDatasetName  # noqa: PLC0415
     from actors.scheduling.fallback import NoCapacity  # noqa: PLC0415
     from actors.scheduling.job_queue import AdmissionRefused  # noqa: PLC0415
     from actors.jobs.records import InvalidJobId  # noqa: PLC0415
@@ -218,6 +223,8 @@ def domain_error(exc: BaseException, *, params_field: str = "params", data_field
         return ApiError(409, "job_not_ready", message)
     if isinstance(err, DatasetNotFound):
         return ApiError(422, "unknown_dataset", message, "dataset")
+    if isinstance(err, DatasetNameTaken):
+        return ApiError(409, "name_taken", message, "name")
     if isinstance(err, InvalidDatasetName):
         return ApiError(422, "validation_error", message, "name")
     if isinstance(err, DataValidationError):

@@ -60,10 +60,11 @@ class InvalidRows(ValueError):
 
 def parse_model_id(model_id: str) -> tuple[str, Optional[int]]:
     """`name` -> (name, None); `name@3` -> (name, 3). BadModelId otherwise."""
-    from actors.models.registry import NAME_PATTERN, VERSION_PATTERN  # noqa: PLC0415
+    from actors.models.registry import NAME_PATTERN, SCOPED_PATTERN, VERSION_PATTERN  # noqa: PLC0415
 
     name, sep, version = str(model_id).partition(MODEL_ID_SEPARATOR)
-    if not NAME_PATTERN.fullmatch(name) or (sep and not VERSION_PATTERN.fullmatch(version)):
+    valid_name = NAME_PATTERN.fullmatch(name) or SCOPED_PATTERN.fullmatch(name)  # scoped: a tenant's own (routes)
+    if not valid_name or (sep and not VERSION_PATTERN.fullmatch(version)):
         raise BadModelId(f"malformed model id {model_id[:80]!r}: use name or name@version")
     return name, (int(version) if sep else None)
 

@@ -45,6 +45,7 @@ from deployments.routes import (
     PrincipalDep,
     Service,
     ServiceDep,
+    WAITED,
     WaitFlag,
     WaitTimeout,
     _check_symbols_limit,
@@ -53,7 +54,7 @@ from deployments.routes import (
 )
 from deployments.schemas import ErrorBody, ModelCreate, ModelJobPublic, ModelPublic, PredictCreate, PredictionPublic
 
-_ERRORS = {code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422, 429, 503)}
+_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 429, 503)}
 JOB_KIND = "train"
 
 
@@ -74,9 +75,15 @@ def _model_links(name: str, version: int) -> dict[str, str]:
 
 
 def model_public(record: Any) -> ModelPublic:
-    """A ModelPublic from a record dict (the coordinator's) or a `ModelRecord`."""
+    """A ModelPublic from a record dict (the coordinator's) or a `ModelRecord` (named as its tenant knows it)."""
+    from actors.datasets import public_name as public_dataset  # noqa: PLC0415
+    from actors.models.registry import public_name  # noqa: PLC0415
+
     rec = record if isinstance(record, dict) else record.to_public()
     rec = {k: v for k, v in rec.items() if k in ModelPublic.model_fields}
+    rec["name"] = public_name(rec["name"])
+    if rec.get("dataset"):
+        rec["dataset"] = public_dataset(rec["dataset"])
     return ModelPublic(**rec, id=model_key(rec["name"], rec["version"]),
                        links=_model_links(rec["name"], rec["version"]))
 
@@ -104,8 +111,34 @@ def _model_error(exc: BaseException, model_id: str, svc: Service) -> ApiError:
     return domain_error(err, retry_after_s=svc.config.unavailable_retry_after_s)
 
 
-async def _coordinator_model(svc: Service, model_id: str) -> dict[str, Any]:
+async def _scoped_id(request: Request, svc: Service, tenant: str, model_id: str) -> str:
+    """`name[@version]` as the registry knows the tenant's model: its own (scoped), else a shared one.
+
+    Clients give plain names only; another tenant's model is a 404, as if it did not exist.
+    """
+    from actors.models.registry import ModelNotFound  # noqa: PLC0415
+
     name, version = _parse(model_id)
+    if "~" in name:
+        raise not_found("model", model_id)
+    server = getattr(request.app.state, "models", None)
+    try:
+        if server is None:
+            from actors.models.registry import scoped_name  # noqa: PLC0415
+
+            scoped = scoped_name(tenant, name)
+        else:
+            scoped = await asyncio.to_thread(server.registry.resolve, tenant, name)
+    except ModelNotFound:
+        raise not_found("model", model_id) from None
+    except Exception as exc:
+        raise _model_error(exc, model_id, svc) from exc
+    return scoped if version is None else model_key(scoped, version)
+
+
+async def _coordinator_model(svc: Service, model_id: str, scoped_id: Optional[str] = None) -> dict[str, Any]:
+    _parse(model_id)
+    name, version = _parse(scoped_id or model_id)
     try:
         return await svc.remote("get_model", name, version)
     except Exception as exc:  # mapped: 404 / 422 / 503, or a server fault
@@ -119,10 +152,10 @@ def _parse(model_id: str) -> tuple[str, Optional[int]]:
         raise not_found("model", model_id) from None
 
 
-async def _local_record(server: ModelServer, svc: Service, model_id: str) -> Any:
+async def _local_record(server: ModelServer, svc: Service, model_id: str, scoped_id: Optional[str] = None) -> Any:
     _parse(model_id)
     try:
-        return await server.record(model_id)
+        return await server.record(scoped_id or model_id)
     except Exception as exc:
         raise _model_error(exc, model_id, svc) from exc
 
@@ -181,6 +214,7 @@ def build_models_router() -> APIRouter:
     router = APIRouter(prefix=f"/{API_VERSION}/models", responses=_ERRORS, tags=["models"])
 
     @router.post("", response_model=ModelJobPublic, status_code=202,
+                 responses={200: {"model": ModelJobPublic, "description": WAITED}},
                  summary="Train a model (a NORMAL job by default); wait=true returns its record")
     async def train_model(body: ModelCreate, svc: ServiceDep, principal: PrincipalDep, response: Response,
                           wait: WaitFlag = False, timeout_s: WaitTimeout = None) -> ModelJobPublic:
@@ -218,14 +252,22 @@ def build_models_router() -> APIRouter:
             out.record = model_public(_record_of(await svc.call("result", job_id)))
         return out
 
-    @router.get("", response_model=list[ModelPublic], summary="Every model's latest version")
+    @router.get("", response_model=list[ModelPublic], summary="Every model's latest version (the tenant's own and "
+                                                              "shared ones)")
     async def list_models(svc: ServiceDep, principal: PrincipalDep) -> list[ModelPublic]:
-        return [model_public(r) for r in await svc.call("list_models")]
+        from actors.models.registry import owner_of  # noqa: PLC0415
+
+        records = await svc.call("list_models")
+        own = {r["name"].partition("~")[2] for r in records if owner_of(r["name"]) == principal.tenant}
+        visible = [r for r in records if owner_of(r["name"]) == principal.tenant
+                   or (owner_of(r["name"]) is None and r["name"] not in own)]  # the tenant's own first
+        return [model_public(r) for r in visible]
 
     @router.get("/{model_id}", response_model=ModelPublic,
                 summary="One model (name: the latest version, or name@version) with its held-out metrics")
-    async def get_model(model_id: str, svc: ServiceDep, principal: PrincipalDep) -> ModelPublic:
-        return model_public(await _coordinator_model(svc, model_id))
+    async def get_model(model_id: str, request: Request, svc: ServiceDep, principal: PrincipalDep) -> ModelPublic:
+        scoped = await _scoped_id(request, svc, principal.tenant, model_id)
+        return model_public(await _coordinator_model(svc, model_id, scoped))
 
     return router
 
@@ -240,7 +282,7 @@ def build_predict_router() -> APIRouter:
                       server: ModelServerDep) -> Response:
         started = time.perf_counter()
         body = await _predict_body(request)
-        record = await _local_record(server, svc, model_id)
+        record = await _local_record(server, svc, model_id, await _scoped_id(request, svc, principal.tenant, model_id))
         key = model_key(record.name, record.version)
         symbols = timestamp = None
         batch = 0
@@ -254,7 +296,8 @@ def build_predict_router() -> APIRouter:
                 X = decode_rows(body, record.n_features)
             else:
                 _check_symbols_limit(body.symbols, svc.config)
-                rows = await asyncio.to_thread(server.dataset_rows, record, body.dataset, body.symbols)
+                dataset = svc.dataset_ref(principal.tenant, body.dataset)  # the tenant's own, else a shared one
+                rows = await asyncio.to_thread(server.dataset_rows, record, dataset, body.symbols)
                 X, symbols, timestamp = rows.X, rows.symbols, rows.timestamp
             t_predict = time.perf_counter()
             preds, batch = await server.predict(key, X) if X.shape[0] else ([], 0)

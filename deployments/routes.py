@@ -60,6 +60,22 @@ class Service:
     config: ServeConfig
     live: Any = None
     control: Optional[ControlLoop] = None  # where coordinator calls run (None: on the caller's loop)
+    datasets: Any = None  # a read-only actors.datasets.DatasetStore on the same storage: live dataset names
+
+    def dataset_ref(self, tenant: str, name: Optional[str]) -> Optional[str]:
+        """The dataset live work uses for a tenant's plain `name`: its own (scoped) one, else the shared one.
+
+        Without a store here (tests), or for a name nobody has, the plain name goes on (and an unknown
+        dataset is a 422 from the coordinator).
+        """
+        if name is None or self.datasets is None:
+            return name
+        from actors.datasets import DatasetNotFound  # noqa: PLC0415
+
+        try:
+            return self.datasets.resolve(tenant, name)
+        except DatasetNotFound:
+            return name
 
     async def run_live(self, kind: str, payload: dict[str, Any], priority: str, tenant: str,
                        params_field: str = "params") -> Any:
@@ -105,7 +121,8 @@ async def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 PrincipalDep = Annotated[Principal, Depends(principal_from_request)]
 
-_ERRORS = {code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422, 429, 503)}
+_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 429, 503)}
+WAITED = "wait=true and the job finished: succeeded (with its result), failed or cancelled"
 
 
 # ------------------------------------------------------------------ helpers
@@ -355,7 +372,7 @@ def build_live_router() -> APIRouter:
                  summary="Indicators over a dataset's latest bars, or over bars sent inline (REALTIME by default)")
     async def features(body: FeaturesCreate, svc: ServiceDep, principal: PrincipalDep,
                        response: Response) -> FeaturesPublic:
-        return await _features(svc, body, response)
+        return await _features(svc, body, response, principal.tenant)
 
     @router.get("/features", response_model=FeaturesPublic, tags=["live"],
                 summary="The same for a dataset, as a query (no request body: one hop less through Serve)")
@@ -364,7 +381,7 @@ def build_live_router() -> APIRouter:
                              window: WindowQuery = 1, priority: PriorityQuery = None,
                              dataset_version: VersionQuery = None) -> FeaturesPublic:
         return await _features(svc, features_from_query(dataset, indicator, symbols, window, priority,
-                                                        dataset_version), response)
+                                                        dataset_version), response, principal.tenant)
 
     return router
 
@@ -375,6 +392,7 @@ def build_router(config: ServeConfig) -> APIRouter:
 
     # -- backtests -----------------------------------------------------------------
     @router.post("/backtests", response_model=BacktestPublic, status_code=202, tags=["backtests"],
+                 responses={200: {"model": BacktestPublic, "description": WAITED}},
                  summary="Submit a backtest (LOW by default); wait=true returns its result")
     async def create_backtest(body: BacktestCreate, svc: ServiceDep, principal: PrincipalDep, response: Response,
                               wait: WaitFlag = False, timeout_s: WaitTimeout = None) -> BacktestPublic:
@@ -402,6 +420,7 @@ def build_router(config: ServeConfig) -> APIRouter:
 
     # -- sweeps ----------------------------------------------------------------------
     @router.post("/sweeps", response_model=SweepPublic, status_code=202, tags=["sweeps"],
+                 responses={200: {"model": SweepPublic, "description": WAITED}},
                  summary="Submit a parameter sweep (LOW by default); wait=true returns its result")
     async def create_sweep(body: SweepCreate, svc: ServiceDep, principal: PrincipalDep, response: Response,
                            wait: WaitFlag = False, timeout_s: WaitTimeout = None) -> SweepPublic:
@@ -439,7 +458,7 @@ def build_router(config: ServeConfig) -> APIRouter:
     @router.get("/datasets", response_model=list[DatasetPublic], tags=["datasets"],
                 summary="Registered datasets (latest version of each)")
     async def list_datasets(svc: ServiceDep, principal: PrincipalDep) -> list[DatasetPublic]:
-        return [DatasetPublic(**d) for d in await svc.call("list_datasets")]
+        return [DatasetPublic(**d) for d in await svc.call("list_datasets", principal.tenant)]
 
     @router.post("/datasets", response_model=DatasetPublic, status_code=201, tags=["datasets"],
                  summary="Upload long-form OHLCV as Parquet or CSV; validated, versioned by content hash")
@@ -457,17 +476,20 @@ def build_router(config: ServeConfig) -> APIRouter:
                            "name: use 1-64 letters, digits, '_' or '-', starting with a letter", "name")
         data = await file.read()
         kind = format or _detect_format(file.filename, data)
-        panel = await asyncio.to_thread(_parse_upload, data, kind)
-        meta = await svc.call("register_dataset", name, panel)
+        panel = await asyncio.to_thread(_parse_upload, data, kind, svc.config)
+        # A tenant's upload is its own; an admin's is published, shared read-only with every tenant.
+        owner = None if principal.admin else principal.tenant
+        meta = await svc.call("register_dataset", name, panel, owner)
         return DatasetPublic(**meta)
 
     # -- devices and jobs --------------------------------------------------------------
     @router.get("/devices", response_model=list[DevicePublic], tags=["operations"],
                 summary="Every worker's device: budget, use, health, simulated or not")
     async def devices(svc: ServiceDep, principal: PrincipalDep) -> list[DevicePublic]:
-        return [_device(d) for d in await svc.call("devices")]
+        return [_device(d, principal) for d in await svc.call("devices")]
 
-    @router.get("/jobs", response_model=list[JobPublic], tags=["operations"], summary="Jobs, newest first")
+    @router.get("/jobs", response_model=list[JobPublic], tags=["operations"], summary="Jobs, newest first",
+                responses={403: {"model": ErrorBody, "description": "a key asks for another tenant's jobs"}})
     async def list_jobs(svc: ServiceDep, principal: PrincipalDep,
                         tenant: TenantFilter = None, state: Optional[JobStateName] = None,
                         limit: ListLimit = None) -> list[JobPublic]:
@@ -480,7 +502,8 @@ def build_router(config: ServeConfig) -> APIRouter:
     return router
 
 
-async def _features(svc: Service, body: FeaturesCreate, response: Response) -> FeaturesPublic | Response:
+async def _features(svc: Service, body: FeaturesCreate, response: Response,
+                    tenant: Optional[str] = None) -> FeaturesPublic | Response:
     started = time.perf_counter()
     config = svc.config
     priority = _priority(body.priority, config.live_priority, config.live_priorities, "live requests")
@@ -491,6 +514,8 @@ async def _features(svc: Service, body: FeaturesCreate, response: Response) -> F
     payload = body.payload()
     if body.bars is not None:
         return await _inline_features(body, payload, priority)
+    if tenant is not None:  # the caller's own dataset of that name, else the shared one
+        payload["dataset"] = svc.dataset_ref(tenant, payload.get("dataset"))
     t_live = time.perf_counter()
     live = await svc.run_live("features", payload, priority, config.live_tenant, params_field="indicators")
     t_done = time.perf_counter()
@@ -612,11 +637,65 @@ def _detect_format(filename: Optional[str], data: bytes) -> str:
     return "parquet" if data[:4] == PARQUET_MAGIC else "csv"
 
 
-def _parse_upload(data: bytes, kind: str) -> Any:
+def upload_shape(data: bytes, kind: str) -> tuple[int, int, int]:
+    """(long-form rows, symbols, timestamps) of an upload, from its metadata and key columns only.
+
+    Read before the file is decoded and pivoted: a small compressed file can decode to
+    millions of rows, and unique timestamps x symbols pivot to a huge panel. A file
+    without a `symbol` column (wide: one column per symbol) counts its other columns.
+    """
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    if kind == "parquet":
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        meta = pq.ParquetFile(io.BytesIO(data)).metadata
+        names = set(meta.schema.names)
+        rows = int(meta.num_rows)
+        wanted = [c for c in ("timestamp", "symbol") if c in names]
+        if not wanted or rows == 0:
+            return rows, 0, 0
+        table = pq.read_table(io.BytesIO(data), columns=wanted)
+    else:
+        import pyarrow.csv as pacsv  # noqa: PLC0415
+
+        names = set(pacsv.open_csv(io.BytesIO(data)).schema.names)
+        wanted = [c for c in ("timestamp", "symbol") if c in names]
+        table = pacsv.read_csv(io.BytesIO(data), convert_options=pacsv.ConvertOptions(
+            include_columns=wanted, column_types={c: pa.string() for c in wanted})) if wanted else None
+        rows = table.num_rows if table is not None else 0
+        if table is None:
+            return rows, 0, 0
+    n_times = len(pc.unique(table.column("timestamp"))) if "timestamp" in wanted else rows
+    if "symbol" in wanted:
+        return rows, len(pc.unique(table.column("symbol"))), n_times
+    n_symbols = max(0, len(names) - 1)
+    return rows * n_symbols, n_symbols, n_times
+
+
+def check_upload_size(data: bytes, kind: str, config: ServeConfig) -> None:
+    """413 naming the limit when an upload decodes to too many rows, symbols or panel cells."""
+    try:
+        rows, symbols, times = upload_shape(data, kind)
+    except Exception:  # noqa: BLE001 - unreadable: the parser below says what is wrong
+        return
+    for what, value, limit, name in (("rows", rows, config.max_upload_rows, "max_upload_rows"),
+                                     ("symbols", symbols, config.max_upload_symbols, "max_upload_symbols"),
+                                     ("panel cells (timestamps x symbols)", times * symbols, config.max_upload_cells,
+                                      "max_upload_cells")):
+        if value > limit:
+            raise ApiError(413, "too_large", f"the upload has {value} {what}, over the limit of {limit} ({name})",
+                           "file")
+
+
+def _parse_upload(data: bytes, kind: str, config: Optional[ServeConfig] = None) -> Any:
     from kernels.data import DataValidationError, read_csv, read_parquet  # noqa: PLC0415
 
     if not data:
         raise ApiError(422, "invalid_data", "the uploaded file is empty", "file")
+    if config is not None:
+        check_upload_size(data, kind, config)
     try:
         return read_parquet(io.BytesIO(data)) if kind == "parquet" else read_csv(io.BytesIO(data))
     except DataValidationError as exc:
@@ -625,8 +704,11 @@ def _parse_upload(data: bytes, kind: str) -> Any:
         raise ApiError(422, "invalid_data", f"the uploaded {kind} file is malformed: {exc}", "file") from exc
 
 
-def _device(d: dict[str, Any]) -> DevicePublic:
+def _device(d: dict[str, Any], principal: Optional[Principal] = None) -> DevicePublic:
     dev = d.get("device") or {}
+    tenants = dev.get("tenants")
+    if isinstance(tenants, dict) and principal is not None:  # other tenants' usage: admins only (or an open API)
+        tenants = {t: v for t, v in tenants.items() if principal.may_see(str(t))}
     readiness = d.get("readiness") or {}
     health = dev.get("health") or {}
     return DevicePublic(
@@ -638,12 +720,12 @@ def _device(d: dict[str, Any]) -> DevicePublic:
         healthy=bool(d.get("healthy", False)),
         health_state=dev.get("state") or health.get("state") or ("HEALTHY" if d.get("healthy") and not dev else None),
         ready=readiness.get("ready"),
-        busy_job=d.get("busy_job"),
+        busy_job=d.get("busy_job") if principal is None or principal.may_see("") else None,
         executed=d.get("executed"),
         memory=dev.get("memory"),
         budget=dev.get("budget"),
-        tenants=dev.get("tenants"),
-        error=d.get("error"),
+        tenants=tenants,
+        error=public_job_error(d.get("error"))[1],
     )
 
 

@@ -428,6 +428,8 @@ class DatasetPublic(BaseModel):
     symbols: list[str]
     symbols_truncated: bool
     created_at: float
+    shared: bool = Field(True, description="shared read-only with every tenant (built in or published by an "
+                                           "admin), or the caller's own")
 
 
 class DevicePublic(BaseModel):

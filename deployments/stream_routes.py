@@ -45,7 +45,7 @@ log = logging.getLogger("rayquant.stream")
 API_PREFIX = "/v1"
 WS_POLICY_VIOLATION = 1008
 _NUMERIC = ("open", "high", "low", "close", "volume")
-_ERRORS = {code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422, 429, 503)}
+_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 429, 503)}
 PrincipalDep = Annotated[Principal, Depends(principal_from_request)]
 
 
@@ -108,11 +108,19 @@ async def _bounded(coro: Any, timeout_s: float) -> Any:
     return await bounded(coro, timeout_s)
 
 
-async def _open(router: Any, body: StreamCreate, tenant: str, serve: ServeConfig) -> dict[str, Any]:
+def _dataset_ref(app_state: Any, tenant: str, name: str) -> str:
+    """The tenant's own dataset of that name (scoped), else the shared one (see `Service.dataset_ref`)."""
+    service = getattr(app_state, "service", None)
+    return name if service is None else service.dataset_ref(tenant, name)
+
+
+async def _open(router: Any, body: StreamCreate, tenant: str, serve: ServeConfig,
+                app_state: Any = None) -> dict[str, Any]:
     if body.symbols is not None and len(body.symbols) > serve.max_symbols:
         raise ApiError(413, "too_large", f"{len(body.symbols)} symbols are over the limit of {serve.max_symbols}",
                        "symbols")
-    return await _bounded(router.open(body.dataset, dataset_version=body.dataset_version, symbols=body.symbols,
+    dataset = _dataset_ref(app_state, tenant, body.dataset)
+    return await _bounded(router.open(dataset, dataset_version=body.dataset_version, symbols=body.symbols,
                                       config=body.indicators, outputs=body.outputs, history=body.history,
                                       tenant=tenant, stream_id=body.stream_id, meta={"time_unit": body.time_unit}),
                           serve.coordinator_timeout_s)
@@ -146,7 +154,7 @@ def build_stream_router(streams: StreamsConfig) -> APIRouter:
     async def create_stream(body: StreamCreate, request: Request, principal: PrincipalDep) -> StreamPublic:
         serve = svc_config(request)
         try:
-            status = await _open(_router(request.app.state), body, principal.tenant, serve)
+            status = await _open(_router(request.app.state), body, principal.tenant, serve, request.app.state)
         except Exception as exc:
             raise stream_error(exc, serve.unavailable_retry_after_s) from exc
         return StreamPublic(**status)
@@ -187,7 +195,7 @@ def build_stream_router(streams: StreamsConfig) -> APIRouter:
 
                     raise StreamNotFound(f"no stream {stream_id!r}; give open to open it on first use")
                 spec = body.open if stream_id is None else body.open.model_copy(update={"stream_id": stream_id})
-                stream_id = (await _open(sr, spec, principal.tenant, serve))["stream_id"]
+                stream_id = (await _open(sr, spec, principal.tenant, serve, request.app.state))["stream_id"]
                 opened = True
             unit = sr.meta(stream_id, principal.tenant).get("time_unit", "s")
             batch = _batch(body.columns(), unit, streams)
@@ -322,7 +330,7 @@ class StreamConnection:
                 if self.stream_id is not None:
                     raise ApiError(409, "already_open", "this connection already has an open stream")
                 body = StreamCreate.model_validate(data)
-                status = await _open(self.router, body, self.tenant, self.serve)
+                status = await _open(self.router, body, self.tenant, self.serve, self.ws.app.state)
                 self.stream_id, self.time_unit = status["stream_id"], body.time_unit
                 await self._send_json({"type": "opened", "seq": seq, **status})
                 return True

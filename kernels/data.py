@@ -212,6 +212,12 @@ def validate_long_frame(df: pd.DataFrame) -> None:
         raise DataValidationError(f"column 'timestamp' is not a valid timestamp: {exc}") from exc
     if ts.isna().any():
         raise DataValidationError(f"column 'timestamp' is empty at row {int(np.flatnonzero(ts.isna())[0])}")
+    # Panels hold datetime64[ns]: a date past 2262 (or before 1677) would silently wrap around.
+    outside = ((ts < pd.Timestamp.min.tz_localize(ts.dt.tz)) | (ts > pd.Timestamp.max.tz_localize(ts.dt.tz))).to_numpy()
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise DataValidationError(f"column 'timestamp' is out of range at row {row}: {ts.iloc[row]} "
+                                  f"(supported: {pd.Timestamp.min.date()} to {pd.Timestamp.max.date()})")
     if df["symbol"].isna().any():
         raise DataValidationError(f"column 'symbol' is empty at row {int(np.flatnonzero(df['symbol'].isna())[0])}")
     for col in FIELDS:
@@ -228,6 +234,12 @@ def validate_long_frame(df: pd.DataFrame) -> None:
             row = int(np.flatnonzero(floor_bad & ~np.isnan(arr))[0])
             kind = "positive" if col in PRICE_FIELDS else "non-negative"
             raise DataValidationError(f"column {col!r} must be {kind}, got {arr[row]!r} at row {row}")
+    high, low = (pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64) for c in ("high", "low"))
+    inverted = high < low  # False where either is NaN
+    if inverted.any():
+        row = int(np.flatnonzero(inverted)[0])
+        raise DataValidationError(f"column 'high' is below column 'low' at row {row}: "
+                                  f"{float(high[row])!r} < {float(low[row])!r}")
     dup = pd.DataFrame({"t": ts, "s": df["symbol"]}).duplicated()
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])

@@ -2,9 +2,9 @@
 
 `cache_key(spec, dataset_version, code_version)` is the sha256 of a canonical JSON
 of the job kind, its payload (dataset name, strategy, parameters or grid, costs,
-symbols, top_k, ...), the dataset's content version and the code version. Keys
-are independent of dict order; the tenant and the priority class are not part of
-the key (identical work gives identical results). Values are compared as JSON, so
+symbols, top_k, ...), the dataset's content version, the code version and the
+tenant (the coordinator passes it: a hit must not reveal another tenant's spec).
+Keys are independent of dict order; the priority class is not part of the key. Values are compared as JSON, so
 `5` and `5.0` give different keys.
 
 Persistence: the journal is the durable source. A SUCCEEDED `JobRecord` whose
@@ -26,8 +26,12 @@ from actors.jobs.records import JobRecord, JobSpec, JobState, canonical_json, va
 CACHE_KEY_FORMAT = 1
 
 
-def cache_key(spec: JobSpec, dataset_version: str, code_version: str) -> str:
-    """Hex sha256 of the canonical JSON of (spec, dataset version, code version)."""
+def cache_key(spec: JobSpec, dataset_version: str, code_version: str, tenant: str | None = None) -> str:
+    """Hex sha256 of the canonical JSON of (spec, dataset version, code version[, tenant]).
+
+    With `tenant`, results are reused only within that tenant: a cache hit must not
+    tell one tenant that another submitted the same spec.
+    """
     if not isinstance(spec, JobSpec):
         raise TypeError(f"spec must be a JobSpec, got {type(spec).__name__}")
     for label, value in (("dataset_version", dataset_version), ("code_version", code_version)):
@@ -39,6 +43,8 @@ def cache_key(spec: JobSpec, dataset_version: str, code_version: str) -> str:
         "dataset_version": dataset_version,
         "code_version": code_version,
     }
+    if tenant is not None:
+        doc["tenant"] = str(tenant)
     return hashlib.sha256(canonical_json(doc).encode("ascii")).hexdigest()
 
 

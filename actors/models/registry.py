@@ -3,7 +3,13 @@
 Layout (names pass NAME_PATTERN and versions are integers >= 1 before either is
 joined to a path; nothing read from a file or a client ever becomes a path):
 
-    <root>/models/<name>/<version>/model.pkl   the pickled `kernels.ml.TrainedModel`
+    <root>/models/<name>/<version>/...                    shared models (the default tenant's, and
+                                                          those stored before tenant namespaces
+                                                          existed: every tenant reads them)
+    <root>/tenant-models/<tenant>/<name>/<version>/...    a tenant's own models, named inside the
+                                                          service `<tenant>~<name>` (`scoped_name`)
+
+    <name>/<version>/model.pkl   the pickled `kernels.ml.TrainedModel`
     <root>/models/<name>/<version>/meta.json   `ModelRecord`: features, window,
                                                parameters, metrics, backend, library
                                                versions, created_at, sha256 of model.pkl
@@ -49,14 +55,20 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from actors.jobs.result_store import fsync_path
+from actors.settings import SERVE_DEFAULT_TENANT
 from kernels.backend import BackendUnavailable
 from kernels.ml.models import TrainedModel, cuml_available, library_versions
 
 log = logging.getLogger(__name__)
 
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+OWNER_SEP = "~"  # "<tenant>~<name>": a tenant's own model (never a client's plain name)
+SCOPED_PATTERN = re.compile(rf"{TENANT_PATTERN.pattern}{OWNER_SEP}{NAME_PATTERN.pattern}")
 VERSION_PATTERN = re.compile(r"[1-9][0-9]{0,8}")
 MODELS_SUBDIR = "models"
+TENANT_MODELS_SUBDIR = "tenant-models"
+SHARED_TENANT = SERVE_DEFAULT_TENANT  # its models are the shared (plain-named) ones, as before namespaces
 MODEL_FILE = "model.pkl"
 META_FILE = "meta.json"
 FORMAT = 1
@@ -107,11 +119,35 @@ class ModelRecord:
 
 
 def validate_name(name: Any) -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+    """A plain name, or a tenant's scoped one (`scoped_name`)."""
+    if not isinstance(name, str) or not (NAME_PATTERN.fullmatch(name) or SCOPED_PATTERN.fullmatch(name)):
+        shown = name[:80] if isinstance(name, str) else name
         raise InvalidModelName(
-            f"invalid model name {name!r}: use 1-64 letters, digits, '_' or '-', starting with a letter"
+            f"invalid model name {shown!r}: use 1-64 letters, digits, '_' or '-', starting with a letter"
         )
     return name
+
+
+def scoped_name(tenant: str, name: Any) -> str:
+    """The registry name of `tenant`'s own model `name` (a plain name: clients never give scoped ones)."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        shown = name[:80] if isinstance(name, str) else name
+        raise InvalidModelName(
+            f"invalid model name {shown!r}: use 1-64 letters, digits, '_' or '-', starting with a letter"
+        )
+    if not isinstance(tenant, str) or not TENANT_PATTERN.fullmatch(tenant):
+        raise InvalidModelName(f"invalid tenant {str(tenant)[:80]!r}")
+    return name if tenant == SHARED_TENANT else f"{tenant}{OWNER_SEP}{name}"
+
+
+def owner_of(name: str) -> str | None:
+    """The tenant owning a scoped model name (None: a shared model)."""
+    return name.partition(OWNER_SEP)[0] if OWNER_SEP in name else None
+
+
+def public_name(name: str) -> str:
+    """The name a client knows a model by."""
+    return name.partition(OWNER_SEP)[2] if OWNER_SEP in name else name
 
 
 def validate_version(version: Any) -> int:
@@ -153,6 +189,7 @@ class ModelRegistry:
     def __init__(self, root: str | os.PathLike) -> None:
         self._dir = Path(root) / MODELS_SUBDIR
         self._dir.mkdir(parents=True, exist_ok=True)
+        self._tenants_dir = Path(root) / TENANT_MODELS_SUBDIR
         self._lock = threading.Lock()
 
     @property
@@ -161,7 +198,21 @@ class ModelRegistry:
 
     # ------------------------------------------------------------------ paths
     def _name_dir(self, name: str) -> Path:
-        return self._dir / validate_name(name)
+        validate_name(name)
+        if OWNER_SEP in name:
+            owner, _, plain = name.partition(OWNER_SEP)
+            return self._tenants_dir / owner / plain
+        return self._dir / name
+
+    def resolve(self, tenant: str, name: str) -> str:
+        """The model a tenant means by a plain `name`: its own, else a shared one of that name
+        (ModelNotFound when neither exists: another tenant's model is unknown here)."""
+        own = scoped_name(tenant, name)
+        if self._version_numbers(own):
+            return own
+        if self._version_numbers(name):
+            return name
+        raise ModelNotFound(f"no model named {name!r}")
 
     def _version_dir(self, name: str, version: Any) -> Path:
         return self._name_dir(name) / str(validate_version(version))
@@ -249,11 +300,19 @@ class ModelRegistry:
 
     # ------------------------------------------------------------------ reading
     def names(self) -> list[str]:
-        """Names with at least one stored version, sorted."""
+        """Names with at least one stored version, sorted: shared ones, then every tenant's (scoped)."""
         out = []
         for p in sorted(self._dir.iterdir()):
             if p.is_dir() and NAME_PATTERN.fullmatch(p.name) and self._version_numbers(p.name):
                 out.append(p.name)
+        if self._tenants_dir.is_dir():
+            for t in sorted(self._tenants_dir.iterdir()):
+                if not (t.is_dir() and TENANT_PATTERN.fullmatch(t.name)):
+                    continue
+                for p in sorted(t.iterdir()):
+                    name = f"{t.name}{OWNER_SEP}{p.name}"
+                    if p.is_dir() and NAME_PATTERN.fullmatch(p.name) and self._version_numbers(name):
+                        out.append(name)
         return out
 
     def _read_record(self, name: str, version: int) -> ModelRecord:

@@ -341,6 +341,12 @@ class Coordinator:
         """Validate, journal and queue a job; returns its id (journaled before return)."""
         job_class = JobClass.parse(priority)
         spec = self._spec(kind, payload)
+        # The tenant's own dataset of that name, else a shared one (scoped names are never taken from clients).
+        spec = JobSpec(spec.kind, {**spec.payload, "dataset": self.datasets.resolve(tenant, spec.payload["dataset"])})
+        if spec.kind is JobKind.TRAIN:  # a model trained by a tenant is that tenant's own
+            from actors.models.registry import scoped_name as scoped_model_name  # noqa: PLC0415
+
+            spec = JobSpec(spec.kind, {**spec.payload, "name": scoped_model_name(tenant, spec.payload.get("name"))})
         meta = self.datasets.latest(spec.payload["dataset"]) if not spec.payload.get("dataset_version") else None
         version = spec.payload.get("dataset_version") or meta.version
         spec = JobSpec(spec.kind, {**spec.payload, "dataset_version": version})
@@ -348,7 +354,7 @@ class Coordinator:
         from actors.jobs.plans import validate_against_panel  # noqa: PLC0415
 
         validate_against_panel(spec.kind.value, spec.payload, self.datasets.load(spec.payload["dataset"], version)[1])
-        key = cache_key(spec, version, self.code_version)
+        key = cache_key(spec, version, self.code_version, tenant=tenant)  # a hit never reveals another tenant's spec
         record = JobRecord.new(spec, job_class, tenant).replace(cache_key=key)
         cached = self.cache.get(key)
         if cached is not None and self.store.has_result(cached):

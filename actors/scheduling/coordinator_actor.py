@@ -26,7 +26,7 @@ def build_dataset_store(settings: Settings) -> DatasetStore:
     d = settings.data
     return DatasetStore(settings.storage_dir, {
         d.synthetic_name: lambda: synthetic_panel(d.synthetic_assets, d.synthetic_bars, seed=d.synthetic_seed),
-    })
+    }, max_cache_bytes=d.cache_max_bytes)
 
 
 class CoordinatorActorImpl:
@@ -117,12 +117,14 @@ class CoordinatorActorImpl:
         await self._ensure_started()
         return await self.core.stats()
 
-    async def register_dataset(self, name: str, panel: Panel) -> dict[str, Any]:
-        meta = await asyncio.to_thread(self.core.datasets.register, name, panel)
+    async def register_dataset(self, name: str, panel: Panel, tenant: str | None = None) -> dict[str, Any]:
+        """Store a dataset: `tenant`'s own, or shared (None: admins and the Ray client)."""
+        meta = await asyncio.to_thread(self.core.datasets.register, name, panel, tenant)
         return meta.to_public()
 
-    async def list_datasets(self) -> list[dict[str, Any]]:
-        metas = await asyncio.to_thread(self.core.datasets.list)
+    async def list_datasets(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Shared datasets and `tenant`'s own."""
+        metas = await asyncio.to_thread(self.core.datasets.list, tenant)
         return [m.to_public() for m in metas]
 
     async def inject_fault(self, worker_id: str, action: str, **kwargs: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
+from actors.datasets import public_name
 from actors.scheduling.fallback import Attempt, WorkerView
 from actors.jobs.records import Tier
 from actors.live.router import LiveRouter, is_client_error, run_with_fallback
@@ -76,6 +77,7 @@ class _Record:
     last_symbols: tuple[str, ...] = ()
     meta: dict = field(default_factory=dict)  # the caller's own fields (e.g. the HTTP layer's time unit)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    client_id: str = ""  # the id the tenant knows (spec.stream_id, on the worker, is unique across tenants)
 
 
 @dataclass(frozen=True)
@@ -166,9 +168,13 @@ class StreamRouter:
         except KeyError:
             raise StreamFault(f"worker {worker_id} is not in the routing table") from None
 
+    def _key(self, stream_id: str, tenant: str | None) -> str:
+        """Streams are per tenant: the same id in two tenants is two streams, and one never sees the other's."""
+        return f"{'default' if tenant is None else tenant}\x1f{stream_id}"  # None: open()'s default tenant
+
     def _get(self, stream_id: str, tenant: str | None) -> _Record:
-        rec = self._streams.get(stream_id)
-        if rec is None or (tenant is not None and rec.tenant != tenant):
+        rec = self._streams.get(self._key(stream_id, tenant))
+        if rec is None:
             raise StreamNotFound(f"no stream {stream_id[:STREAM_ID_CHARS]!r}")
         return rec
 
@@ -179,23 +185,29 @@ class StreamRouter:
                    meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Open a stream over the latest version of `dataset` on the best worker; its status."""
         self._sweep()
-        if stream_id is not None and stream_id in self._streams:
-            raise StreamError(f"stream {stream_id!r} is already open")
-        if len(self._streams) >= self.config.max_streams:
+        client_id = stream_id or uuid.uuid4().hex
+        key = self._key(client_id, tenant)
+        if key in self._streams:  # only the tenant's own streams are looked at
+            raise StreamError(f"stream {client_id!r} is already open")
+        if len(self._streams) >= self.config.max_streams or self._count(tenant) >= self.config.max_streams_per_tenant:
             self.evict_idle()
+            if self._count(tenant) >= self.config.max_streams_per_tenant:
+                raise StreamLimitReached(f"{self.config.max_streams_per_tenant} streams of this tenant are open "
+                                         f"on this replica (the per-tenant limit)")
             if len(self._streams) >= self.config.max_streams:
                 raise StreamLimitReached(f"{self.config.max_streams} streams are open on this replica")
         table = await self.live.table()
         if dataset not in table.datasets:
             table = await self.live.table(force=True, dataset=dataset)
             if dataset not in table.datasets:
-                raise JobSpecError(f"unknown dataset {dataset!r}")
+                raise JobSpecError(f"unknown dataset {public_name(dataset)!r}")
         ds = table.datasets[dataset]
         if dataset_version is not None and dataset_version != ds["version"]:
             raise StreamError(f"dataset_version {dataset_version!r} is not the latest version of {dataset!r} "
                               f"({ds['version']}); streams start from the latest")
-        spec = StreamSpec.build(stream_id or uuid.uuid4().hex, dataset, ds["version"], symbols, config, outputs,
-                                history)
+        # On the worker a stream has an id unique across tenants (a generated id is already; a chosen one is not).
+        worker_id = client_id if stream_id is None else uuid.uuid4().hex
+        spec = StreamSpec.build(worker_id, dataset, ds["version"], symbols, config, outputs, history)
         item = WorkItem(job_id=f"stream-{spec.stream_id}", kind="stream", payload={}, chunk=ChunkSpec(0, (0, 0)),
                         job_class=int(JobClass.REALTIME), tenant=self.tenant, dataset=dataset,
                         dataset_version=ds["version"])
@@ -216,15 +228,15 @@ class StreamRouter:
         (status, snap, view), tier = await run_with_fallback(item, self.live.policy.choose(table.views), call,
                                                              next_tier)
         rec = _Record(spec=spec, tenant=tenant, view=view, tier=tier, snapshot=snap, symbols=tuple(snap.symbols),
-                      last_used=self.clock(), meta=dict(meta or {}))
-        self._streams[spec.stream_id] = rec
+                      last_used=self.clock(), meta=dict(meta or {}), client_id=client_id)
+        self._streams[key] = rec
         self.counts["opened"] += 1
         return {**self._status(rec), "device": status.get("device"), "backend": status.get("backend")}
 
     async def close(self, stream_id: str, tenant: str | None = None) -> dict[str, Any]:
         rec = self._get(stream_id, tenant)
         async with rec.lock:
-            self._streams.pop(stream_id, None)
+            self._streams.pop(self._key(stream_id, tenant), None)
             self.counts["closed"] += 1
             await self._forget(rec)
         return {**self._status(rec), "closed": True}
@@ -261,7 +273,7 @@ class StreamRouter:
         if len(batch) > self.config.max_ticks:
             raise StreamError(f"ticks: {len(batch)} ticks in one batch are over the limit of {self.config.max_ticks}")
         async with rec.lock:
-            if self._streams.get(stream_id) is not rec:
+            if self._streams.get(self._key(stream_id, tenant)) is not rec:
                 raise StreamNotFound(f"no stream {stream_id[:STREAM_ID_CHARS]!r}")
             batch = self._intern(rec, batch)
             want = (rec.batches + 1) % self.config.snapshot_every == 0
@@ -269,7 +281,7 @@ class StreamRouter:
             for _ in range(self.config.max_recoveries + 1):
                 try:
                     handle = await self._handle(rec.view.worker_id)
-                    result = await self._lane(rec.view.worker_id, handle).submit(stream_id, batch, want)
+                    result = await self._lane(rec.view.worker_id, handle).submit(rec.spec.stream_id, batch, want)
                     break
                 except StreamNotFound:  # the worker restarted or evicted it: bring it back there
                     await self._recover(rec, None)
@@ -343,7 +355,8 @@ class StreamRouter:
 
     def _status(self, rec: _Record) -> dict[str, Any]:
         spec = rec.spec
-        return {"stream_id": spec.stream_id, "dataset": spec.dataset, "dataset_version": spec.dataset_version,
+        return {"stream_id": rec.client_id or spec.stream_id, "dataset": public_name(spec.dataset),
+                "dataset_version": spec.dataset_version,
                 "symbols": list(rec.symbols), "outputs": list(spec.outputs), "config": dict(spec.config),
                 "worker_id": rec.view.worker_id, "tier": rec.tier.value, "batches": rec.batches, "ticks": rec.ticks,
                 "batches_since_snapshot": len(rec.log), "recoveries": rec.recoveries,
@@ -351,6 +364,10 @@ class StreamRouter:
 
     def __len__(self) -> int:
         return len(self._streams)
+
+    def _count(self, tenant: str | None) -> int:
+        prefix = self._key("", tenant)
+        return sum(1 for k in self._streams if k.startswith(prefix))
 
     def stats(self) -> dict[str, Any]:
         lanes = {w: {"calls": lane.calls, "pushes": lane.pushes, "inflight": lane.inflight}

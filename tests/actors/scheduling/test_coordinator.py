@@ -128,11 +128,15 @@ def test_cache_hit_returns_the_same_result(tmp_path):
         await c.start()
         a = await c.submit("backtest", BT, "LOW", "alice")
         await _run_to_end(c, a)
-        b = await c.submit("backtest", BT, "LOW", "bob")
+        b = await c.submit("backtest", BT, "LOW", "alice")
         status = await c.status(b)
         assert status["state"] == "succeeded" and status["cache_hit"]
         assert_same((await c.result(a)).metrics, (await c.result(b)).metrics)
         assert (await c.stats())["cache"]["hits"] == 1
+        # Results are reused within a tenant only: a hit must not reveal another tenant's spec (issue 12).
+        other = await c.submit("backtest", BT, "LOW", "bob")
+        assert not (await c.status(other))["cache_hit"]
+        await _run_to_end(c, other)
         await c.shutdown()
 
     asyncio.run(go())

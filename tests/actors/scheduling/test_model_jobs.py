@@ -21,11 +21,11 @@ def test_three_concurrent_trainings_are_stored_and_predict_live(tmp_path):
         c = make(tmp_path, gpu_workers=2, cpu_workers=1)
         await c.start()
         jobs = [
-            await c.submit("train", TRAIN, "NORMAL", "quant"),
+            await c.submit("train", TRAIN, "NORMAL", "default"),
             await c.submit("train", {**TRAIN, "name": "logit5", "model": "LogisticRegression",
-                                     "task": "classification", "params": {}}, "NORMAL", "quant"),
+                                     "task": "classification", "params": {}}, "NORMAL", "default"),
             await c.submit("train", {**TRAIN, "name": "forest5", "model": "RandomForestRegressor",
-                                     "params": {"n_estimators": 10, "max_depth": 4}}, "NORMAL", "quant"),
+                                     "params": {"n_estimators": 10, "max_depth": 4}}, "NORMAL", "default"),
         ]
         for job_id in jobs:
             status = await _run_to_end(c, job_id)
@@ -52,7 +52,7 @@ def test_three_concurrent_trainings_are_stored_and_predict_live(tmp_path):
         np.testing.assert_array_equal(live.result["predictions"], forest.estimator.predict(rows.X))
 
         # a second training of the same name is version 2
-        again = await c.submit("train", {**TRAIN, "params": {"alpha": 2.0}}, "NORMAL", "quant")
+        again = await c.submit("train", {**TRAIN, "params": {"alpha": 2.0}}, "NORMAL", "default")
         assert (await _run_to_end(c, again))["state"] == "succeeded"
         assert (await c.get_model("ridge5"))["version"] == 2
         await c.shutdown()
@@ -65,16 +65,16 @@ def test_bad_training_and_prediction_requests(tmp_path):
         c = make(tmp_path, gpu_workers=1, cpu_workers=0)
         await c.start()
         with pytest.raises(ValueError, match="unknown model|NotAModel"):
-            await c.submit("train", {**TRAIN, "model": "NotAModel"}, "NORMAL", "q")
+            await c.submit("train", {**TRAIN, "model": "NotAModel"}, "NORMAL", "default")
         with pytest.raises(ValueError):
-            await c.submit("train", {**TRAIN, "params": {"alpha": -1}}, "NORMAL", "q")
+            await c.submit("train", {**TRAIN, "params": {"alpha": -1}}, "NORMAL", "default")
         with pytest.raises(ValueError):
-            await c.submit("train", {**TRAIN, "name": "../etc"}, "NORMAL", "q")
+            await c.submit("train", {**TRAIN, "name": "../etc"}, "NORMAL", "default")
         with pytest.raises(ValueError):
-            await c.submit("train", {**TRAIN, "features": []}, "NORMAL", "q")
+            await c.submit("train", {**TRAIN, "features": []}, "NORMAL", "default")
         with pytest.raises(ModelNotFound):
             await c.run_live("predict", {"dataset": "synthetic", "name": "nothing"})
-        job = await c.submit("train", TRAIN, "NORMAL", "q")
+        job = await c.submit("train", TRAIN, "NORMAL", "default")
         assert (await _run_to_end(c, job))["state"] == "succeeded"
         with pytest.raises(ValueError):  # wrong feature count
             await c.run_live("predict", {"dataset": "synthetic", "name": "ridge5", "rows": [[1.0, 2.0]]})
