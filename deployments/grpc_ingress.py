@@ -102,6 +102,10 @@ class AsgiCall:
         return status, out_headers, b"".join(chunks)
 
 
+class StreamFailed(Exception):
+    """Ends a streaming RPC with the status set on its context."""
+
+
 class RpcFailed(Exception):
     """An HTTP error answer, carried to the RPC's status."""
 
@@ -520,7 +524,10 @@ class GrpcIngress:
                 yield ticks_msg(await self._http(ctx, "POST", "/v1/ticks",
                                                  body={"stream_id": stream_id, "ticks": tick_columns(msg)}))
         except RpcFailed as exc:
+            # A stream's status travels with an exception (Serve applies a status set on the context only
+            # with a message): the code and the details naming the field, without the rich details.
             _fail(ctx, exc)
+            raise StreamFailed(ctx.details() if ctx is not None else str(exc.status)) from None
         finally:
             if stream_id is not None:
                 try:
