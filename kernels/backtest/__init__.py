@@ -15,6 +15,10 @@ _EXPORTS = {
     "plan_chunks": "kernels.backtest.sweep",
     "merge_sweeps": "kernels.backtest.sweep",
     "METRICS": "kernels.backtest.metrics",
+    "from_signals": "kernels.backtest.orders.api",
+    "OrdersResult": "kernels.backtest.orders.result",
+    "OrdersInputError": "kernels.backtest.orders.api",
+    "ORDER_METRICS": "kernels.backtest.orders.result",
     "walk_forward": "kernels.backtest.walk_forward",
     "WalkForwardResult": "kernels.backtest.walk_forward",
 }
