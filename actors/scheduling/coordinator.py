@@ -289,6 +289,7 @@ class Coordinator:
                 log.warning("worker %s did not answer describe(): %s", worker_id, exc)
 
         await asyncio.gather(*(one(w, c) for w, c in list(self._workers.items())))
+        self.metrics.workers(sum(1 for v in self._views.values() if v.healthy), len(self._workers))
 
     def _load(self, worker_id: str) -> int:
         return self._running.get(worker_id, 0) + self._live_load.get(worker_id, 0)
@@ -478,7 +479,7 @@ class Coordinator:
         while True:
             record = self._record(job_id)
             if record.state.terminal or time.monotonic() >= deadline:
-                return record.to_public()
+                return await self.status(job_id)
             await asyncio.sleep(0.02)
 
     async def list(self, tenant: str | None = None, state: str | None = None, limit: int | None = None) -> list[dict]:
@@ -525,19 +526,19 @@ class Coordinator:
             "fallback_decision_s": list(self._fallback_s),
             "cache": self.cache.stats(),
             "recovered": self._recovered,
-        }
-
             "workers": len(self._workers),
             "membership": self.members.events()[-32:],
             "steals": self._steals,
             "throughput": self.throughput.snapshot(),
             "usage": self.policy.usage() if hasattr(self.policy, "usage") else {},
-    # -- live path -----------------------------------------------------------------
-    async def run_live(self, kind: str, payload: dict, priority: str | int = "REALTIME",
+        }
+
     async def chunk_runs(self, job_id: str | None = None) -> list[dict[str, Any]]:
         """Recorded chunk boundaries (coordinator clock, seconds), oldest first."""
         return [dict(vars(r)) for r in self.chunk_log.runs(job_id)]
 
+    # -- live path -----------------------------------------------------------------
+    async def run_live(self, kind: str, payload: dict, priority: str | int = "REALTIME",
                        tenant: str = "live") -> WorkResult:
         """Run small live work now, beside any research chunk (never queued behind it).
 
@@ -621,17 +622,16 @@ class Coordinator:
         now = time.monotonic()
         yielded: set[str] = set()
         for view in self.placement.order(free):
-            picked = self._pick(order, view, gpus_in_pool)
+            picked = self._stay(view, self._pick(order, view, gpus_in_pool), gpus_in_pool, yielded)
             if picked is None:
                 self._steal(view, gpus_in_pool, now)
                 continue
-            job, entry = picked
+            job = picked
             chunk = self.chunks.take(job.record.job_id, view.worker_id, now)
             if chunk is None:
                 continue
             if not self.chunks.has_pending(job.record.job_id):
                 self.queue.remove(job.record.job_id)  # every chunk handed out; `job.entry` keeps its place
-            self._note_yield(view.worker_id, job, entry, yielded)
             self._launch(job, chunk, view, now)
         for job_id in yielded:  # a job whose last worker went to higher-class work waits in the queue again
             job = self._jobs.get(job_id)
@@ -665,24 +665,29 @@ class Coordinator:
         chosen = self.policy.pick(candidates)
         return next(pair for pair in group if pair[1].job_id == chosen.job_id)
 
-    def _note_yield(self, worker_id: str, job: _Job, entry: QueueEntry, yielded: set[str]) -> None:
-        """Count a preemption when a worker leaves a job with runnable chunks for higher-class work.
+    def _stay(self, view: WorkerView, best: tuple[_Job, QueueEntry] | None, gpus_in_pool: bool,
+              yielded: set[str]) -> _Job | None:
+        """The job `view` runs next: its previous job while that has runnable chunks and need not yield
+        (data stays resident), else the best waiting one.
 
-        The running job is judged by its *effective* (aged) class, as `Preemptor` asks.
+        The `Preemptor` judges the running job by its *effective* (aged) class: a LOW job that aged
+        into HIGH keeps its workers when a fresh HIGH job arrives.
         """
-        last_id = self._last.get(worker_id)
-        if last_id is None or last_id == job.record.job_id:
-            return
-        last = self._jobs.get(last_id)
-        if last is None or last.record.state.terminal or not self.chunks.has_pending(last_id):
-            return
-        last_entry = last.entry
-        running_class = self.queue.effective_class(last_entry) if last_entry is not None else last.record.job_class
-        waiting_class = entry.effective_class or entry.job_class
-        if self.preemptor.should_yield(running_class, waiting_class):
-            self.preemptor.record_preemption(last.record.job_class)
-            self.metrics.preemption(last.record.job_class)
-            yielded.add(last_id)
+        last_id = self._last.get(view.worker_id)
+        last = self._jobs.get(last_id) if last_id is not None else None
+        if (last is None or last.record.state.terminal or not self.chunks.has_pending(last_id)
+                or not self.placement.eligible(view, last.labels, gpus_in_pool)):
+            return None if best is None else best[0]
+        if best is None or best[0] is last:
+            return last
+        entry = best[1]
+        running_class = self.queue.effective_class(last.entry) if last.entry is not None else last.record.job_class
+        if not self.preemptor.should_yield(running_class, entry.effective_class or entry.job_class):
+            return last
+        self.preemptor.record_preemption(last.record.job_class)
+        self.metrics.preemption(last.record.job_class)
+        yielded.add(last.record.job_id)
+        return best[0]
 
     def _launch(self, job: _Job, chunk: ChunkSpec, view: WorkerView, now: float) -> None:
         worker_id = view.worker_id
@@ -753,6 +758,7 @@ class Coordinator:
         worker_id = view.worker_id
         tier = Tier.PRIMARY
         history: list[Attempt] = []  # this chunk's attempts (the fallback chain is walked per chunk)
+        released = False
         try:
             meta, shared = self._job_input(job)
             item = WorkItem(job_id=job_id, kind=job.record.spec.kind.value, payload=dict(job.record.spec.payload),
@@ -767,6 +773,7 @@ class Coordinator:
                     break
                 except WorkerLost as exc:
                     self._release(worker_id, job_id)
+                    released = True
                     self._remove_worker(worker_id, f"lost: {exc.reason or exc}")
                     self._put_back(job_id, chunk.index, worker_id)
                     return
@@ -791,6 +798,9 @@ class Coordinator:
                                      attempts=job.record.attempts + 1)
                     item = replace(item, tier=tier.value, attempt=item.attempt + 1)
             finished = time.monotonic()
+            self._release(worker_id, job_id)  # the worker is free now: the next chunk starts while this one is saved
+            released = True
+            self._kick()
             cells = chunk_cells(chunk, job.n_bars)
             first = self.chunks.finish(job_id, chunk.index, worker_id)
             run = ChunkRun(job_id, chunk.index, worker_id, job.record.job_class.name, started, finished,
@@ -806,10 +816,10 @@ class Coordinator:
                 job.completing = True  # every chunk saved: merge once
                 await self._complete(job)
         except NoCapacity as exc:
-            if job.requeues < self.config.no_capacity_requeues and not job.cancel_requested:
-                job.requeues += 1
             if job.record.state.terminal:
                 return
+            if job.requeues < self.config.no_capacity_requeues and not job.cancel_requested:
+                job.requeues += 1
                 job.history.clear()
                 log.warning("job %s: no capacity (%s); chunk %d back to the queue in %.1f s", job_id, exc,
                             chunk.index, self.config.no_capacity_retry_s)
@@ -821,7 +831,8 @@ class Coordinator:
             log.info("job %s failed: %s", job_id, exc)
             self._finish(job, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
         finally:
-            self._release(worker_id, job_id)
+            if not released:
+                self._release(worker_id, job_id)
             self._kick()
 
     def _release(self, worker_id: str, job_id: str) -> None:
@@ -885,9 +896,9 @@ class Coordinator:
             stored = self.store.save_result(job.record.job_id, codecs.encode(final))
             if len(job.chunks) > 1:
                 self.store.delete_chunks(job.record.job_id)
+            self.throughput.save()
             return stored
 
-            self.throughput.save()
         path = await asyncio.to_thread(merge_and_store)
         self._finish(job, JobState.SUCCEEDED, result_path=job.record.job_id)
         if job.record.cache_key:
@@ -916,11 +927,11 @@ class Coordinator:
         for loop_task in (self._scheduler, self._refresher, self._member_loop):
             if loop_task is not None:
                 loop_task.cancel()
-        for task in list(self._tasks):
-            task.cancel()
         if self._steal_timer is not None:
             self._steal_timer.cancel()
         self.throughput.save()
+        for task in list(self._tasks):
+            task.cancel()
         self.journal.close()
 
 

@@ -1,0 +1,257 @@
+"""Chunk-level scheduling in the coordinator, with in-process workers (no Ray): fan-out over
+every worker, elastic membership, lost workers, tail work stealing, preemption within one
+chunk (on recorded chunk boundaries), the aged-class preemption rule, fan-out status and
+throughput-sized chunks."""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from actors.config import QueueConfig
+from actors.datasets import DatasetStore
+from actors.jobs.journal import InMemoryJobJournal
+from actors.messages import WorkItem, WorkResult
+from actors.scheduling.coordinator import Coordinator
+from actors.scheduling.membership import MemberChanges, WorkerLost
+from actors.settings import Settings
+from actors.workers.worker import Worker
+from gpu_hal.config import GpuHalConfig, SimulationConfig
+from kernels.backtest import run, sweep
+from kernels.data import synthetic_panel
+
+PANEL = synthetic_panel(12, 300, seed=3)
+SWEEP = {"dataset": "synthetic", "strategy": "trend_following", "grid": {"fast": [3, 5, 8], "slow": [20, 30, 40]},
+         "fees": 0.001, "top_k": 4}
+BT = {"dataset": "synthetic", "strategy": "mean_reversion", "params": {"window": 20}, "fees": 0.001}
+GPU_CFG = GpuHalConfig(simulation=SimulationConfig(mode="always", num_devices=8))
+
+
+class FakeClient:
+    """An in-process worker (the real `Worker` on a simulated device) with knobs: a delay per chunk,
+    a chunk after which it is lost (its process died), a gate that holds its chunks."""
+
+    def __init__(self, worker_id: str, slot: int, delay_s: float = 0.0, lose_on_call: int | None = None,
+                 gate: asyncio.Event | None = None) -> None:
+        self.worker = Worker(worker_id, "gpu", GPU_CFG, device_slot=slot)
+        self.worker.init_device()
+        self.worker_id = worker_id
+        self.delay_s = delay_s
+        self.lose_on_call = lose_on_call
+        self.calls = 0
+        self.dead = False
+        self.gate = gate
+
+    async def execute(self, item: WorkItem, panel) -> WorkResult:
+        self.calls += 1
+        if self.dead or (self.lose_on_call is not None and self.calls >= self.lose_on_call):
+            self.dead = True
+            raise WorkerLost(self.worker_id, "ActorDiedError")
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.gate is not None:
+            await self.gate.wait()
+        return await asyncio.to_thread(self.worker.execute, item, panel)
+
+    async def describe(self) -> dict:
+        if self.dead:
+            raise WorkerLost(self.worker_id, "ActorDiedError")
+        return self.worker.describe()
+
+    async def status(self) -> dict:
+        return self.worker.status()
+
+
+class FakeExecutor:
+    """Starts `clients`; `join(client)` makes one appear at the next membership poll."""
+
+    def __init__(self, clients: list[FakeClient]) -> None:
+        self.clients = clients
+        self.pending: list[FakeClient] = []
+        self.forgotten: list[str] = []
+
+    async def start_workers(self) -> list[FakeClient]:
+        return list(self.clients)
+
+    def share(self, panel):
+        return panel
+
+    def join(self, client: FakeClient) -> None:
+        self.pending.append(client)
+
+    async def poll_members(self) -> MemberChanges:
+        joined, self.pending = self.pending, []
+        return MemberChanges(joined=joined)
+
+    def forget(self, worker_id: str) -> None:
+        self.forgotten.append(worker_id)
+
+
+def make(tmp_path: Path, clients: list[FakeClient], max_cells: int, **config) -> Coordinator:
+    settings = Settings(storage_dir=tmp_path, gpu=GPU_CFG)
+    cfg = replace(settings.coordinator_config(), max_cells_per_chunk=max_cells, membership_poll_s=0.05, **config)
+    datasets = DatasetStore(tmp_path, {"synthetic": lambda: PANEL})
+    return Coordinator(cfg, FakeExecutor(clients), datasets, journal=InMemoryJobJournal())
+
+
+def expected_sweep() -> pd.DataFrame:
+    return sweep(PANEL, SWEEP["strategy"], SWEEP["grid"], fees=0.001, top_k=4, backend="cpu").portfolio_metrics
+
+
+async def finish(c: Coordinator, job_id: str, timeout: float = 120) -> dict:
+    status = await c.wait(job_id, timeout)
+    assert status["state"] == "succeeded", status
+    return status
+
+
+def test_one_sweep_fans_out_over_every_worker_and_equals_one_run(tmp_path):
+    async def go():
+        clients = [FakeClient(f"gpu-{i}", i) for i in range(4)]
+        c = make(tmp_path, clients, max_cells=300 * 12)  # one combination per chunk: 9 chunks
+        await c.start()
+        job_id = await c.submit("sweep", SWEEP, "LOW", "alice")
+        await finish(c, job_id)
+        status = await c.status(job_id)
+        progress = status["progress"]
+        assert progress["chunks_total"] == 9 and progress["chunks_done"] == 9
+        assert {w["worker_id"] for w in progress["workers"]} == {f"gpu-{i}" for i in range(4)}
+        assert sum(w["chunks"] for w in progress["workers"]) >= 9
+        assert all(w["cells_per_s"] > 0 for w in progress["workers"]) and progress["eta_s"] == 0.0
+        assert progress["cells_done"] == progress["cells_total"] == 300 * 12 * 9
+        result = await c.result(job_id)
+        pd.testing.assert_frame_equal(result.portfolio_metrics, expected_sweep(), rtol=1e-12, check_exact=False)
+        assert (await c.stats())["usage"]["alice"]["chunks"] >= 9  # device seconds charged per tenant
+        await c.shutdown()
+
+    asyncio.run(go())
+
+
+def test_a_worker_that_joins_mid_job_takes_chunks(tmp_path):
+    async def go():
+        first = FakeClient("gpu-0", 0, delay_s=0.02)
+        c = make(tmp_path, [first], max_cells=300)  # one asset per chunk: 12 chunks
+        await c.start()
+        job_id = await c.submit("backtest", BT, "LOW", "alice")
+        while (await c.status(job_id))["progress"]["chunks_done"] < 2:
+            await asyncio.sleep(0.01)
+        c.executor.join(FakeClient("gpu-1-node2", 1, delay_s=0.02))
+        await finish(c, job_id)
+        runs = await c.chunk_runs(job_id)
+        assert any(r["worker_id"] == "gpu-1-node2" for r in runs), runs
+        assert any(e["event"] == "joined" and e["worker_id"] == "gpu-1-node2"
+                   for e in (await c.stats())["membership"])
+        expected = run(PANEL, "mean_reversion", {"window": 20}, fees=0.001, backend="cpu").metrics
+        pd.testing.assert_frame_equal((await c.result(job_id)).metrics.sort_index(), expected.sort_index(),
+                                      rtol=1e-12, check_exact=False)
+        await c.shutdown()
+
+    asyncio.run(go())
+
+
+def test_a_lost_worker_loses_nothing(tmp_path):
+    async def go():
+        dying = FakeClient("gpu-0", 0, delay_s=0.01, lose_on_call=3)
+        c = make(tmp_path, [dying, FakeClient("gpu-1", 1, delay_s=0.01)], max_cells=300 * 12)
+        await c.start()
+        job_id = await c.submit("sweep", SWEEP, "LOW", "alice")
+        status = await finish(c, job_id)
+        assert status["tier"] == "primary"  # a lost worker is not a device fault: no fallback tier
+        assert "gpu-0" not in c._workers and c.executor.forgotten == ["gpu-0"]
+        pd.testing.assert_frame_equal((await c.result(job_id)).portfolio_metrics, expected_sweep(),
+                                      rtol=1e-12, check_exact=False)
+        await c.shutdown()
+
+    asyncio.run(go())
+
+
+def test_tail_work_stealing_first_result_wins(tmp_path):
+    async def go():
+        gate = asyncio.Event()
+        stuck = FakeClient("gpu-0", 0, gate=gate)  # holds its chunk until the job is over
+        c = make(tmp_path, [stuck, FakeClient("gpu-1", 1)], max_cells=300 * 12, steal_min_s=0.05)
+        await c.start()
+        job_id = await c.submit("sweep", SWEEP, "LOW", "alice")
+        status = await finish(c, job_id, timeout=60)  # finished while gpu-0 still held a chunk: stolen
+        assert status["progress"]["stolen"] >= 1 and stuck.calls >= 1
+        runs = await c.chunk_runs(job_id)
+        assert all(r["worker_id"] == "gpu-1" for r in runs if not r["duplicate"])
+        pd.testing.assert_frame_equal((await c.result(job_id)).portfolio_metrics, expected_sweep(),
+                                      rtol=1e-12, check_exact=False)
+        gate.set()  # the stuck copy returns: dropped as a duplicate
+        for _ in range(500):
+            if (await c.status(job_id))["progress"]["duplicates"] == stuck.calls:
+                break
+            await asyncio.sleep(0.01)
+        assert (await c.status(job_id))["progress"]["duplicates"] == stuck.calls
+        await c.shutdown()
+
+    asyncio.run(go())
+
+
+def test_high_job_starts_within_one_chunk_of_low_sweeps(tmp_path):
+    async def go():
+        clients = [FakeClient(f"gpu-{i}", i, delay_s=0.03) for i in range(2)]
+        c = make(tmp_path, clients, max_cells=300 * 12)
+        await c.start()
+        grid = {"fast": [2, 3, 4, 5, 6, 7, 8, 9], "slow": [20, 30, 40, 50]}  # 32 chunks each
+        lows = [await c.submit("sweep", {**SWEEP, "grid": grid, "fees": f}, "LOW", "research")
+                for f in (0.001, 0.002)]
+        async def done() -> int:
+            return sum([(await c.status(j))["progress"]["chunks_done"] for j in lows])
+
+        while await done() < 4:  # past the first chunks (kernel compilation)
+            await asyncio.sleep(0.005)
+        submitted = time.monotonic()
+        high = await c.submit("backtest", BT, "HIGH", "desk")
+        await finish(c, high)
+        for j in lows:
+            await finish(c, j)
+        runs = await c.chunk_runs()
+        high_runs = sorted((r for r in runs if r["job_id"] == high), key=lambda r: r["started"])
+        low_runs = [r for r in runs if r["job_id"] in lows]
+        # the LOW chunks on the devices when HIGH arrived: HIGH starts at the first of their ends
+        boundary = min(r["finished"] for r in low_runs if r["started"] <= submitted < r["finished"])
+        longest_low = max(r["finished"] - r["started"] for r in low_runs)
+        assert high_runs[0]["started"] - submitted <= longest_low
+        assert high_runs[0]["started"] <= boundary + 0.05
+        # no LOW chunk starts while HIGH still has chunks to hand out
+        assert not [r for r in low_runs if submitted < r["started"] < high_runs[-1]["started"]]
+        assert (await c.stats())["preemptions"]["LOW"] >= 1, (runs, submitted, lows, high)
+        await c.shutdown()
+
+    asyncio.run(go())
+
+
+def test_an_aged_low_job_is_judged_by_its_effective_class(tmp_path):
+    """The preemptor gets the effective class: LOW aged into HIGH keeps its worker when HIGH arrives."""
+    async def go():
+        c = make(tmp_path, [FakeClient("gpu-0", 0, delay_s=0.02)], max_cells=300,
+                 queue=QueueConfig(aging_interval_s=0.05))
+        await c.start()
+        low = await c.submit("backtest", BT, "LOW", "research")
+        await asyncio.sleep(0.15)  # 3 intervals: LOW -> NORMAL -> HIGH (the ceiling)
+        high = await c.submit("backtest", {**BT, "params": {"window": 30}}, "HIGH", "desk")
+        s_low, s_high = await finish(c, low), await finish(c, high)
+        assert s_low["finished_at"] < s_high["finished_at"]
+        assert (await c.stats())["preemptions"]["LOW"] == 0
+        await c.shutdown()
+
+    asyncio.run(go())
+
+
+def test_chunks_are_sized_from_measured_throughput(tmp_path):
+    async def go():
+        c = make(tmp_path, [FakeClient("gpu-0", 0)], max_cells=1 << 40, target_chunk_ms=50.0)
+        c.throughput.observe("backtest", "simgpu", 300 * 2 / 0.05, 1.0)  # 2 assets of 300 bars per 50 ms
+        await c.start()
+        job_id = await c.submit("backtest", BT, "LOW", "alice")
+        assert (await c.status(job_id))["progress"]["chunks_total"] == 6
+        await finish(c, job_id)
+        assert (tmp_path / "throughput.json").is_file()  # learned rates persist across restarts
+        await c.shutdown()
+
+    asyncio.run(go())
