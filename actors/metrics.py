@@ -13,6 +13,8 @@ from gpu_hal.priority import JobClass
 
 log = logging.getLogger(__name__)
 
+HEALTH_LEVELS = {"HEALTHY": 0, "DEGRADED": 1, "FAILED": 2}  # rayquant_device_health
+
 
 class CoordinatorMetrics:
     """Queue depth per class, job latency, preemptions, fallbacks by tier, cache hits."""
@@ -43,6 +45,15 @@ class CoordinatorMetrics:
                                                tag_keys=("worker", "device")),
                         "device_util": m.Gauge("rayquant_device_utilization_pct", "GPU utilisation (NVML)",
                                                tag_keys=("worker", "device")),
+                        "device_budget_used": m.Gauge(
+                            "rayquant_device_budget_used_ratio",
+                            "Charged / budget of a device (memory pressure; 0.75 / 0.85 / 0.95: trim, stop low-class "
+                            "placement, preempt)", tag_keys=("worker", "device")),
+                        "device_health": m.Gauge("rayquant_device_health",
+                                                 "Device health: 0 HEALTHY, 1 DEGRADED, 2 FAILED",
+                                                 tag_keys=("worker", "device")),
+                        "workers": m.Gauge("rayquant_workers", "Workers the coordinator knows, by state",
+                                           tag_keys=("state",)),
                     }
             except Exception as exc:  # metrics must never stop the service
                 log.warning("Ray metrics unavailable: %s", exc)
@@ -76,6 +87,18 @@ class CoordinatorMetrics:
         self._ray["device_free"].set(described.get("free_bytes") or 0, tags=tags)
         if described.get("utilization_pct") is not None:
             self._ray["device_util"].set(described["utilization_pct"], tags=tags)
+        used, free = int(described.get("used_bytes") or 0), int(described.get("free_bytes") or 0)
+        if used + free > 0:
+            self._ray["device_budget_used"].set(used / (used + free), tags=tags)
+        state = described.get("health_state") or ("HEALTHY" if described.get("healthy") else "FAILED")
+        self._ray["device_health"].set(HEALTH_LEVELS.get(str(state), 2), tags=tags)
+
+    def workers(self, healthy: int, total: int) -> None:
+        """How many workers the coordinator knows, and how many of them are healthy."""
+        self.counts["workers_healthy"], self.counts["workers_total"] = healthy, total
+        if "workers" in self._ray:
+            self._ray["workers"].set(healthy, tags={"state": "healthy"})
+            self._ray["workers"].set(total, tags={"state": "total"})
 
     def cache(self, hit: bool) -> None:
         outcome = "hit" if hit else "miss"

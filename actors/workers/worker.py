@@ -284,6 +284,7 @@ class Worker:
             "device": self.device.info.label,
             "index": self.device.info.index,
             "healthy": state != "FAILED",
+            "health_state": state,
             "free_bytes": int(budget["available_bytes"]),
             "used_bytes": int(budget["charged_bytes"]),
             "utilization_pct": None if reading is None else reading.utilization_gpu_pct,
