@@ -26,6 +26,17 @@ functions do for late-starting columns.
 The `xp` step below (`reference_update`, `reference_seed`) is the test oracle of
 the fused kernels, not a serving path.
 
+NaN policy (the batch indicators' `nan_policy`, kernels/indicators/gaps.py): with
+"skip" (the default of `seed`, `update`, `update_packed`) a tick with a NaN price or
+volume is a *missing bar* for its symbol: the state is left untouched and the
+outputs are NaN, so the stream equals the batch indicators computed with
+nan_policy="skip" over bars missing as a whole (all fields NaN). A run of more than
+`max_gap` missing ticks re-seeds the symbol: its next tick starts the warm-up again
+(the count of missing ticks lives with the state object, not in snapshots). With
+"raise", a NaN tick is a ValueError (infinite values always are). A seed history
+under "skip" replays each symbol's valid bars (its last segment when max_gap is
+set); under "propagate" the NaN go through TA-Lib's arithmetic as in the batch.
+
 Typical use::
 
     state = StreamState.create(n_symbols, StreamConfig())            # xp=cupy: on the GPU
@@ -43,7 +54,7 @@ from typing import Any, Mapping, NoReturn
 import numpy as np
 
 from kernels.backend import get_array_module, is_gpu_array
-from kernels.indicators import stream_cpu
+from kernels.indicators import gaps, stream_cpu
 from kernels.indicators.cpu import VAR_FLAT, VAR_ZERO
 from kernels.indicators.stream_cpu import COUNTERS, OUTPUTS, SCALARS
 
@@ -453,15 +464,22 @@ def _seed_inputs(state: StreamState, bars: Any) -> list[Array]:
     return arrs
 
 
-def seed(state: StreamState, bars: Any) -> dict[str, Array]:
+def seed(state: StreamState, bars: Any, nan_policy: str = "skip", max_gap: int | None = None) -> dict[str, Array]:
     """Reset `state` and replay a (T, S) history of high/low/close/volume through it.
 
     `bars` is a `kernels.data.Panel` or a mapping of those fields (host arrays are
     copied to a GPU state's device). NaN-aware as the batch functions (leading NaN:
-    the symbol starts later). Afterwards the state's values equal the batch
-    indicators' last row; returns those values, each (S,). One kernel call.
+    the symbol starts later; interior missing bars by `nan_policy`, see the module
+    docstring). Afterwards the state's values equal the batch indicators' last row
+    (with the same nan_policy and max_gap); returns those values, each (S,). One
+    kernel call.
     """
+    policy, gap = gaps.check_policy("seed", nan_policy, max_gap)
     h, lo, c, v = _seed_inputs(state, bars)
+    state._scratch["missing_run"] = np.zeros(state.n_symbols, dtype=np.int64)
+    last_missing = None
+    if policy == "skip":
+        h, lo, c, v, last_missing = _right_aligned(state, (h, lo, c, v), gap)
     state.reset()
     xp = state.xp
     n_bars = int(c.shape[0])
@@ -475,11 +493,55 @@ def seed(state: StreamState, bars: Any) -> dict[str, Array]:
     else:
         stream_cpu.seed_nb(state.values, state.counters, state.sma_buf, state.std_buf, state.roc_buf, n_bars,
                            h.ravel(), lo.ravel(), c.ravel(), v.ravel(), state.ip, state.dp, out)
+    if last_missing is not None:  # a symbol whose last bar is missing: NaN, as the batch's last row
+        out[:, xp.asarray(last_missing)] = xp.nan
     return {name: out[j] for j, name in enumerate(OUTPUTS)}
 
 
+def _right_aligned(state: StreamState, arrays: tuple, max_gap: int) -> tuple:
+    """Each symbol's valid bars (all four fields non-NaN; the last segment when a gap is
+    longer than max_gap) moved to the end of the history, NaN before them: the kernel
+    then replays exactly those bars (leading NaN = a late start). Also records each
+    symbol's trailing run of missing bars, and returns the symbols whose last bar is missing."""
+    xp = state.xp
+    valid = gaps.valid_mask(xp, list(arrays))
+    n_bars = valid.shape[0]
+    host_valid = np.asarray(valid.get() if state.on_gpu else valid)
+    trailing = np.where(host_valid.any(axis=0), host_valid[::-1].argmax(axis=0), n_bars)  # missing bars at the end
+    state._scratch["missing_run"] = trailing.astype(np.int64)
+    if not gaps.has_gaps(xp, valid):
+        return (*arrays, None)
+    seg = gaps.plan(xp, valid, max_gap)
+    packed = gaps.gather(xp, list(arrays), valid, seg)
+    if xp is np:
+        last = np.where(seg.offsets[1:] > seg.offsets[:-1], seg.offsets[1:] - 1, -1)
+    else:
+        last = _last_segments(xp, seg, valid.shape[1])
+    has = xp.asarray(last >= 0)
+    out = []
+    for a in packed:
+        col = a[:, xp.asarray(np.maximum(last, 0))]  # (T, S): each symbol's last segment, packed at the top
+        col = xp.where(has[None, :], col, xp.nan)
+        n_valid = (~xp.isnan(col)).sum(axis=0)
+        shift = n_bars - n_valid  # roll each column down so that its values end at the last bar
+        rows = (xp.arange(n_bars)[:, None] - shift[None, :]) % n_bars
+        out.append(xp.ascontiguousarray(xp.take_along_axis(col, rows, axis=0)))
+    return (*out, np.flatnonzero(~host_valid[-1]))
+
+
+def _last_segments(xp: Any, seg: Any, n_cols: int) -> np.ndarray:
+    """Per column, its last packed segment (-1: none), from the xp plan's flat coordinates."""
+    last = np.full(n_cols, -1, dtype=np.int64)
+    if seg.n_segments:
+        col = np.asarray(seg.col.get() if hasattr(seg.col, "get") else seg.col)
+        sid = np.asarray(seg.seg.get() if hasattr(seg.seg, "get") else seg.seg)
+        np.maximum.at(last, col, sid)
+    return last
+
+
 def update(
-    state: StreamState, symbols: Any, *, high: Any, low: Any, close: Any, volume: Any, open: Any = None
+    state: StreamState, symbols: Any, *, high: Any, low: Any, close: Any, volume: Any, open: Any = None,
+    nan_policy: str = "skip", max_gap: int | None = None,
 ) -> dict[str, Array]:
     """Apply one tick to each listed symbol; the new indicator values, each (len(symbols),).
 
@@ -489,21 +551,25 @@ def update(
     mismatched shapes and NaN/inf prices or volumes (`open` is checked, not used);
     the state is then unchanged. Host inputs to a GPU state travel in one transfer;
     outputs are arrays of the state's kind (views of one (len(OUTPUTS), m) array).
+    `nan_policy` "skip" (default): a tick with a NaN is a missing bar (state untouched,
+    outputs NaN; more than `max_gap` in a row re-seed the symbol); "raise": ValueError.
     """
     named = {"high": high, "low": low, "close": close, "volume": volume}
     if open is not None:
         named["open"] = open
-    out = _apply(state, "update", symbols, named, to_host=False)
+    out = _apply_policy(state, "update", symbols, named, False, nan_policy, max_gap)
     return {name: out[j] for j, name in enumerate(OUTPUTS)}
 
 
-def update_packed(state: StreamState, symbols: Any, ticks: Any, *, to_host: bool = False) -> Array:
+def update_packed(state: StreamState, symbols: Any, ticks: Any, *, to_host: bool = False, nan_policy: str = "skip",
+                  max_gap: int | None = None) -> Array:
     """`update` with the tick fields as rows of one array and the outputs as rows of another.
 
     `ticks` is (4, m) with rows `TICK_FIELDS` (high, low, close, volume), or (5, m)
     with open first (checked, not used). Returns (len(OUTPUTS), m), rows in `OUTPUTS`
     order: of the state's kind, or NumPy when `to_host` (a GPU state then costs one
-    host-to-device and one device-to-host copy per call). Same validation as `update`.
+    host-to-device and one device-to-host copy per call). Same validation and NaN
+    policy as `update`.
     """
     xp = state.xp if any(is_gpu_array(a) for a in (symbols, ticks)) else np
     t = xp.asarray(ticks, dtype=xp.float64)
@@ -512,11 +578,80 @@ def update_packed(state: StreamState, symbols: Any, ticks: Any, *, to_host: bool
                          f"got shape {tuple(t.shape)}")
     rows = (("open",) if t.shape[0] == 5 else ()) + TICK_FIELDS
     named = {name: t[j] for j, name in enumerate(rows)}
-    return _apply(state, "update_packed", symbols, named, to_host=to_host)
+    return _apply_policy(state, "update_packed", symbols, named, to_host, nan_policy, max_gap)
 
 
-def _apply(state: StreamState, who: str, symbols: Any, named: dict[str, Any], to_host: bool) -> Array:
-    """Validate a tick batch and run the state's kernel on it; (len(OUTPUTS), m)."""
+STREAM_NAN_POLICIES = ("skip", "raise")
+
+
+def _apply_policy(state: StreamState, who: str, symbols: Any, named: dict[str, Any], to_host: bool,
+                  nan_policy: str, max_gap: int | None) -> Array:
+    """`_apply` under the stream's NaN policy: ticks with a NaN leave their symbols untouched
+    (outputs NaN), a valid tick after more than max_gap missing ones re-seeds its symbol."""
+    if nan_policy not in STREAM_NAN_POLICIES:
+        raise ValueError(f"{who}: nan_policy must be one of {list(STREAM_NAN_POLICIES)}, got {nan_policy!r}")
+    _, gap = gaps.check_policy(who, "skip", max_gap)
+    if nan_policy == "raise":
+        return _apply(state, who, symbols, named, to_host)
+    on_device = any(is_gpu_array(a) for a in (symbols, *named.values()))
+    if on_device and not state.on_gpu:
+        raise ValueError(f"{who}: the state is in host memory but the ticks are CuPy arrays")
+    xp = state.xp if on_device else np
+    sym, vals = _inputs(xp, who, symbols, named)
+    missing = xp.zeros(sym.shape, dtype=bool)
+    for a in vals.values():
+        missing |= xp.isnan(a)
+    host_sym = np.asarray(sym.get() if on_device else sym)
+    host_missing = np.asarray(missing.get() if on_device else missing)
+    runs = state._scratch.get("missing_run")
+    if runs is None:
+        runs = state._scratch["missing_run"] = np.zeros(state.n_symbols, dtype=np.int64)
+    if not host_missing.any():
+        restart = host_sym[(runs[np.clip(host_sym, 0, state.n_symbols - 1)] > gap)] if gap < gaps.NO_RESTART else ()
+        out = _apply(state, who, sym, vals, to_host, restart=restart)
+        runs[np.clip(host_sym, 0, state.n_symbols - 1)] = 0
+        return out
+    # validate the whole batch (a missing tick still names a known symbol once), then apply the rest
+    checked = {k: xp.where(missing, 1.0, a) for k, a in vals.items()}
+    keep = ~host_missing
+    idx = xp.asarray(np.flatnonzero(keep))
+    kept_sym = host_sym[keep]
+    _validate_only(state, who, sym, checked)
+    restart = kept_sym[runs[kept_sym] > gap] if gap < gaps.NO_RESTART else ()
+    part = _apply(state, who, sym[idx], {k: a[idx] for k, a in vals.items()}, to_host, restart=restart)
+    rx = np if to_host else xp
+    out = rx.full((len(OUTPUTS), int(sym.shape[0])), rx.nan, dtype=rx.float64)
+    out[:, np.flatnonzero(keep) if rx is np else idx] = part
+    runs[kept_sym] = 0
+    runs[host_sym[host_missing]] += 1
+    return out
+
+
+def _validate_only(state: StreamState, who: str, sym: Array, vals: dict[str, Array]) -> None:
+    """Raise what `_apply` would for an invalid batch (unknown or repeated symbols, inf), applying nothing."""
+    xp = get_array_module(sym)
+    n = state.n_symbols
+    bad = (sym < 0) | (sym >= n)
+    if bool(bad.any()) or int(xp.unique(sym).size) != int(sym.size) or \
+            not all(bool(xp.isfinite(a).all()) for a in vals.values()):
+        _explain(xp, who, sym, vals, n)
+
+
+def _reset_symbols(state: StreamState, symbols: Any) -> None:
+    """Forget the history of some symbols (re-seed them: their next tick starts the warm-up)."""
+    idx = state.xp.asarray(np.asarray(symbols, dtype=np.int64))
+    fresh = StreamState.create(1, state.config, xp=state.xp)
+    state.values[:, idx] = fresh.values[:, :1]
+    state.counters[:, idx] = fresh.counters[:, :1]
+    for name in RING_BUFFERS:
+        getattr(state, name)[idx] = 0.0
+
+
+def _apply(state: StreamState, who: str, symbols: Any, named: dict[str, Any], to_host: bool,
+           restart: Any = ()) -> Array:
+    """Validate a tick batch and run the state's kernel on it; (len(OUTPUTS), m).
+
+    `restart`: symbols to re-seed (forget) once the batch is known valid, before it applies."""
     on_device = any(is_gpu_array(a) for a in (symbols, *named.values()))
     if on_device and not state.on_gpu:
         raise ValueError(f"{who}: the state is in host memory but the ticks are CuPy arrays")
@@ -527,9 +662,11 @@ def _apply(state: StreamState, who: str, symbols: Any, named: dict[str, Any], to
     h, lo, c, v = (vals[f] for f in TICK_FIELDS)
     o = vals.get("open", h)
     if on_device:
-        return _apply_device(state, who, sym, vals, to_host)
+        return _apply_device(state, who, sym, vals, to_host, restart)
     if not stream_cpu.validate_nb(sym, h, lo, c, v, o, n, state._host_marks(), state._next_stamp()):
         _explain(np, who, sym, vals, n)
+    if len(restart):
+        _reset_symbols(state, restart)
     if not state.on_gpu:
         out = np.empty((len(OUTPUTS), m), dtype=np.float64)
         if m:
@@ -553,7 +690,8 @@ def _apply(state: StreamState, who: str, symbols: Any, named: dict[str, Any], to
     return out.get() if to_host else out
 
 
-def _apply_device(state: StreamState, who: str, sym: Array, vals: dict[str, Array], to_host: bool) -> Array:
+def _apply_device(state: StreamState, who: str, sym: Array, vals: dict[str, Array], to_host: bool,
+                  restart: Any = ()) -> Array:
     """Device tick batch: validate and apply in two launches, then one sync to learn the verdict."""
     from kernels.indicators import stream_gpu  # noqa: PLC0415
 
@@ -563,6 +701,9 @@ def _apply_device(state: StreamState, who: str, sym: Array, vals: dict[str, Arra
     if m == 0:
         return out.get() if to_host else out
     h, lo, c, v = (vals[f] for f in TICK_FIELDS)
+    if len(restart):  # the batch is checked by the kernel below; a re-seed only follows a valid earlier check
+        _validate_only(state, who, sym, vals)
+        _reset_symbols(state, restart)
     dev = state._device()
     stamp = state._next_stamp()
     stream_gpu.validate(sym, h, lo, c, v, vals.get("open", h), state.n_symbols, dev["marks"], stamp, dev["err"])

@@ -223,7 +223,8 @@ def test_threaded_and_serial_cpu_kernels_agree() -> None:
                                  StreamConfig(std_period=3, sma_period=7, roc_period=23)],
                          ids=["macd-swapped", "windows"])
 def test_kernel_equals_xp_oracle_with_interior_nan(backend: str, cfg: StreamConfig) -> None:
-    """Interior NaN in a seed history go through the arithmetic as in the oracle; states agree too."""
+    """With nan_policy="propagate", interior NaN in a seed history go through the arithmetic as in the
+    oracle; states agree too (the default policy, "skip": tests/kernels/test_nan_policy.py)."""
     d = _data(8, 260)
     rng = np.random.default_rng(5)
     for f in FIELDS:
@@ -231,7 +232,7 @@ def test_kernel_equals_xp_oracle_with_interior_nan(backend: str, cfg: StreamConf
     ref = StreamState.create(8, cfg)
     got = _state(backend, 8, cfg)
     want = reference_seed(ref, {f: d[f][:200] for f in FIELDS})
-    out = seed(got, {f: d[f][:200] for f in FIELDS})
+    out = seed(got, {f: d[f][:200] for f in FIELDS}, nan_policy="propagate")
     for name in OUTPUTS:
         _same(out[name], to_numpy(want[name]), backend, name)
     for t in range(200, 260):
@@ -376,7 +377,8 @@ def test_bad_ticks_raise_and_leave_state_unchanged(backend: str, where: str, sym
     update(state, [3], high=[5.0], low=[4.0], close=[4.5], volume=[1.0])  # marks symbol 3 in an earlier call
     before = snapshot(state)
     with pytest.raises(ValueError, match=match):
-        update(state, xp.asarray(symbols), **{k: xp.asarray(v) for k, v in {**_ok(), **change}.items()})
+        update(state, xp.asarray(symbols), **{k: xp.asarray(v) for k, v in {**_ok(), **change}.items()},
+               nan_policy="raise")
     after = snapshot(state)
     for name in before:
         np.testing.assert_array_equal(before[name], after[name])
@@ -393,7 +395,7 @@ def test_update_packed_validation(backend: str) -> None:
     with pytest.raises(ValueError, match="ticks must be"):
         update_packed(state, [0, 1], np.ones(4))
     with pytest.raises(ValueError, match="update_packed: open has NaN"):
-        update_packed(state, [0, 1], np.array([[np.nan, 1.0]] + [[1.0, 1.0]] * 4))
+        update_packed(state, [0, 1], np.array([[np.nan, 1.0]] + [[1.0, 1.0]] * 4), nan_policy="raise")
     with pytest.raises(ValueError, match="update_packed: unknown symbol index 4"):
         update_packed(state, [0, 4], np.ones((4, 2)))
     assert int(to_numpy(state.arrays["k_close"]).max()) == -1

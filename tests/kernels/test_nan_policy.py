@@ -261,3 +261,61 @@ def test_sweep_rows_equal_run_with_gaps_and_max_gap_defaults() -> None:
                                        rtol=1e-9, atol=1e-12, err_msg=f"{name} {cid}")
             np.testing.assert_allclose(sw.portfolio_metrics.loc[cid].to_numpy(float),
                                        r.metrics.loc["portfolio"].to_numpy(float), rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------------------------------------ streaming
+def _stream_batch(d: dict, cfg: Any, max_gap: int | None) -> dict[str, np.ndarray]:
+    h, lo, c, v = (d[f] for f in ("high", "low", "close", "volume"))
+    kw = {"max_gap": max_gap}
+    m = ind.macd(c, cfg.macd_fast, cfg.macd_slow, cfg.macd_signal, **kw)
+    return {"ema": ind.ema(c, cfg.ema_period, **kw), "rsi": ind.rsi(c, cfg.rsi_period, **kw),
+            "macd": m.macd, "macdsignal": m.macdsignal, "macdhist": m.macdhist,
+            "atr": ind.atr(h, lo, c, cfg.atr_period, **kw), "obv": ind.obv(c, v, **kw),
+            "sma": ind.sma(c, cfg.sma_period, **kw), "rolling_std": ind.rolling_std(c, cfg.std_period, cfg.std_nbdev, **kw),
+            "roc": ind.roc(c, cfg.roc_period, **kw)}
+
+
+@pytest.mark.parametrize("backend", list(backends()))
+@pytest.mark.parametrize("max_gap", [None, 2])
+def test_stream_skips_missing_ticks_like_the_batch(backend: str, max_gap: int | None) -> None:
+    """Seed on a gappy history, then ticks with NaN bars: every output equals the batch under
+    nan_policy="skip" (bar for bar, NaN at the missing bars); more than max_gap missing ticks re-seed."""
+    from kernels.backend import array_module
+    from kernels.indicators.stream import OUTPUTS, StreamConfig, StreamState, seed, update
+
+    cfg = StreamConfig(ema_period=5, rsi_period=4, macd_fast=3, macd_slow=6, macd_signal=3, atr_period=4,
+                       sma_period=5, std_period=4, roc_period=3)
+    d = _data(12, t=220, n=5, p_gap=0.08)
+    d["close"][150:154, 0] = np.nan  # a 4-bar gap inside the streamed part
+    for f in ("high", "low", "volume"):
+        d[f][150:154, 0] = np.nan
+    batch = _stream_batch(d, cfg, max_gap)
+    state = StreamState.create(5, cfg, array_module(backend))
+    start = 120
+    out = seed(state, {f: _to(backend, a[:start]) for f, a in d.items()}, max_gap=max_gap)
+    for name in OUTPUTS:
+        np.testing.assert_allclose(to_numpy(out[name]), batch[name][start - 1], rtol=1e-9, equal_nan=True,
+                                   err_msg=f"seed {name}")
+    sym = np.arange(5)
+    for t in range(start, 220):
+        out = update(state, sym, **{f: d[f][t] for f in ("high", "low", "close", "volume")}, max_gap=max_gap)
+        for name in OUTPUTS:
+            np.testing.assert_allclose(to_numpy(out[name]), batch[name][t], rtol=1e-9, equal_nan=True,
+                                       err_msg=f"{name} at bar {t}")
+
+
+def test_stream_nan_policy_raise_and_validation() -> None:
+    from kernels.indicators.stream import StreamState, update
+
+    state = StreamState.create(2)
+    ok = {"high": [2.0, 2.0], "low": [1.0, 1.0], "close": [1.5, 1.5], "volume": [1.0, 1.0]}
+    with pytest.raises(ValueError, match="close has NaN"):
+        update(state, [0, 1], **{**ok, "close": [np.nan, 1.5]}, nan_policy="raise")
+    with pytest.raises(ValueError, match="nan_policy"):
+        update(state, [0, 1], **ok, nan_policy="propagate")
+    with pytest.raises(ValueError, match="unknown symbol index 5"):  # a missing tick still names a known symbol
+        update(state, [0, 5], **{**ok, "close": [1.5, np.nan]})
+    with pytest.raises(ValueError, match="infinite|NaN or inf"):
+        update(state, [0, 1], **{**ok, "close": [np.inf, np.nan]})
+    out = update(state, [0, 1], **{**ok, "close": [np.nan, 1.5]})
+    assert np.isnan(out["sma"][0]) and int(state.arrays["k_close"][0]) == -1 and int(state.arrays["k_close"][1]) == 0
