@@ -71,6 +71,7 @@ SERVE_DEFAULT_TENANT = "default"  # research tenant when no API keys are configu
 SERVE_WAIT_TIMEOUT_S = 60.0  # ?wait=true default
 SERVE_MAX_WAIT_TIMEOUT_S = 600.0
 SERVE_COORDINATOR_TIMEOUT_S = 60.0  # one call from the HTTP replica to the coordinator
+SERVE_BODY_TIMEOUT_S = 10.0  # longest wait for the next piece of a request body (then 408 and the connection closes)
 SERVE_READY_TIMEOUT_S = 2.0  # /readyz and the replica health check
 SERVE_RESULT_ROW_LIMIT = 1_000  # sweep combinations per result page (default)
 SERVE_MAX_RESULT_ROWS = 100_000
@@ -148,6 +149,7 @@ class ServeConfig:
     wait_timeout_s: float = SERVE_WAIT_TIMEOUT_S
     max_wait_timeout_s: float = SERVE_MAX_WAIT_TIMEOUT_S
     coordinator_timeout_s: float = SERVE_COORDINATOR_TIMEOUT_S
+    body_timeout_s: float = SERVE_BODY_TIMEOUT_S
     ready_timeout_s: float = SERVE_READY_TIMEOUT_S
     result_row_limit: int = SERVE_RESULT_ROW_LIMIT
     max_result_rows: int = SERVE_MAX_RESULT_ROWS
@@ -222,7 +224,8 @@ class ServeConfig:
             raise ValueError(f"live_priority {self.live_priority} is not in live_priorities")
         if not 0 < self.wait_timeout_s <= self.max_wait_timeout_s:
             raise ValueError("need 0 < wait_timeout_s <= max_wait_timeout_s")
-        if min(self.coordinator_timeout_s, self.ready_timeout_s, self.startup_timeout_s, self.ready_poll_s) <= 0:
+        if min(self.coordinator_timeout_s, self.ready_timeout_s, self.startup_timeout_s, self.ready_poll_s,
+               self.body_timeout_s) <= 0:
             raise ValueError("timeouts must be > 0")
         if not 1 <= self.result_row_limit <= self.max_result_rows:
             raise ValueError("need 1 <= result_row_limit <= max_result_rows")

@@ -20,6 +20,7 @@ allows it.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
@@ -295,9 +296,9 @@ async def _api_error_handler(request: Request, exc: ApiError) -> JSONResponse:
     return exc.response()
 
 
-_HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-               409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "validation_error",
-               429: "too_many_requests", 503: "unavailable"}
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 408: "body_timeout", 409: "conflict", 413: "too_large",
+               415: "unsupported_media_type", 422: "validation_error", 429: "too_many_requests", 503: "unavailable"}
 
 
 def _body_error(exc: StarletteHTTPException) -> Optional[ApiError]:
@@ -349,12 +350,23 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"request body is over the limit of {max_bytes} bytes")
 
 
-class BodyLimitMiddleware:
-    """413 for bodies over `max_bytes`: by Content-Length up front, else while reading."""
+class BodyTimeout(StarletteHTTPException):
+    """A request body that stopped arriving (e.g. a Content-Length larger than what is sent)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, timeout_s: float, received: int) -> None:
+        super().__init__(408, f"the request body stopped arriving: nothing for {timeout_s:g} s after {received} "
+                              f"bytes (is Content-Length larger than the body?)", headers={"Connection": "close"})
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over `max_bytes`: by Content-Length up front, else while reading; 408 when the
+    body stops arriving for `body_timeout_s` (a client cannot hold a request open by sending less than
+    its Content-Length)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, body_timeout_s: Optional[float] = None) -> None:
         self.app = app
         self.max_bytes = int(max_bytes)
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -373,12 +385,20 @@ class BodyLimitMiddleware:
                 await error.response()(scope, receive, send)
                 return
         received = 0
+        body_done = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done or self.body_timeout_s is None:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), self.body_timeout_s)
+                except asyncio.TimeoutError:
+                    raise BodyTimeout(self.body_timeout_s, received) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if received > self.max_bytes:
                     raise BodyTooLarge(self.max_bytes)
             return message

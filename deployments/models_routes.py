@@ -54,7 +54,7 @@ from deployments.routes import (
 )
 from deployments.schemas import ErrorBody, ModelCreate, ModelJobPublic, ModelPublic, PredictCreate, PredictionPublic
 
-_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 429, 503)}
+_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 408, 409, 413, 422, 429, 503)}
 JOB_KIND = "train"
 
 

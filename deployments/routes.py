@@ -121,7 +121,7 @@ async def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 PrincipalDep = Annotated[Principal, Depends(principal_from_request)]
 
-_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 429, 503)}
+_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 408, 409, 413, 422, 429, 503)}
 WAITED = "wait=true and the job finished: succeeded (with its result), failed or cancelled"
 
 
@@ -786,7 +786,8 @@ def create_api(service: Service, live_only: bool = False) -> FastAPI:
     app.state.service = service
     app.state.config = service.config
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=service.config.max_request_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=service.config.max_request_bytes,
+                       body_timeout_s=service.config.body_timeout_s)
     app.include_router(build_health_router())
     from deployments.models_routes import build_models_router, build_predict_router  # noqa: PLC0415 - it imports this module
 

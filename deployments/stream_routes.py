@@ -45,7 +45,7 @@ log = logging.getLogger("rayquant.stream")
 API_PREFIX = "/v1"
 WS_POLICY_VIOLATION = 1008
 _NUMERIC = ("open", "high", "low", "close", "volume")
-_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 429, 503)}
+_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 408, 409, 413, 422, 429, 503)}
 PrincipalDep = Annotated[Principal, Depends(principal_from_request)]
 
 
@@ -381,6 +381,8 @@ class StreamConnection:
             data = json.loads(text or "")
         except (TypeError, ValueError) as exc:
             raise ApiError(422, "malformed_message", f"message is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ApiError(422, "malformed_message", "message is not valid JSON: nested too deeply") from None
         if not isinstance(data, (dict, list)):
             raise ApiError(422, "malformed_message", "message must be a JSON object or a list of tick rows")
         return data

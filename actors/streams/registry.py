@@ -446,8 +446,26 @@ class StreamRegistry:
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise StreamError(f"ticks: row {i} ({batch.symbol[i]!r}): {name} is not a finite number")
+        for name, bad in (("high", batch.high <= 0), ("low", batch.low <= 0), ("close", batch.close <= 0),
+                          ("volume", batch.volume < 0)):
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                kind = "non-negative" if name == "volume" else "positive"
+                raise StreamError(f"ticks: row {i} ({batch.symbol[i]!r}): {name} must be {kind}, "
+                                  f"got {float(getattr(batch, name)[i])!r}")
+        inverted = batch.high < batch.low
+        if inverted.any():
+            i = int(np.flatnonzero(inverted)[0])
+            raise StreamError(f"ticks: row {i} ({batch.symbol[i]!r}): high {float(batch.high[i])!r} is below "
+                              f"low {float(batch.low[i])!r}")
         t = batch.time
-        stale = t <= stream.last_time[idx]
+        last = stream.last_time[idx]
+        repeated = t == last
+        if repeated.any():
+            i = int(np.flatnonzero(repeated)[0])
+            raise StreamError(f"duplicate tick: row {i} ({batch.symbol[i]!r}) at {_iso(t[i])} has the time of that "
+                              f"symbol's last tick")
+        stale = t < last
         if stale.any():
             i = int(np.flatnonzero(stale)[0])
             raise StreamError(f"out-of-order tick: row {i} ({batch.symbol[i]!r}) at {_iso(t[i])} is not after that "

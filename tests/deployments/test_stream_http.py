@@ -141,8 +141,8 @@ def test_ws_errors_keep_the_socket_and_other_streams(service, market):
     expect(market, recv(a)["features"], 0)
     bad = columns(market, 1)
     cases = []
-    stale = columns(market, 0)
-    cases.append((stale, "out_of_order", "row 0"))
+    stale = columns(market, 0)  # the same time as the last tick: a duplicate (issue 12), not out of order
+    cases.append((stale, "duplicate_tick", "row 0"))
     dup = {k: v + v[:1] for k, v in bad.items()}
     cases.append((dup, "duplicate_tick", "rows 0 and 6"))
     unk = {**bad, "symbol": bad["symbol"][:-1] + ["NOPE"]}

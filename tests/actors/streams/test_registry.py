@@ -112,7 +112,7 @@ def test_rejected_batches_leave_state_unchanged(panel, batch, case):
     nxt = ticks(panel, [SEED_BARS + 1, SEED_BARS + 2])
     cols = {f: list(getattr(nxt, f)) for f in ("time", "open", "high", "low", "close", "volume")}
     cols["symbol"] = list(nxt.symbol)
-    needle = {"unknown": "unknown symbol", "stale": "out-of-order", "equal_time": "out-of-order",
+    needle = {"unknown": "unknown symbol", "stale": "out-of-order", "equal_time": "duplicate tick",  # issue 12
               "duplicate": "duplicate tick", "nan": "not a finite number"}[case]
     if case == "unknown":
         cols["symbol"][7] = "NOPE"
