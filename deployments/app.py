@@ -22,7 +22,9 @@ import sys
 import threading
 from typing import Any, Literal, Optional
 
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import HTMLResponse
 from ray import serve
 from ray.serve import Application
 
@@ -96,12 +98,63 @@ class RayQuantIngress(GrpcIngress):
         api = create_api(service, live_only=self.role == "live")
         api.state.models = self.models
         mount_streams(api, live, self.settings)
+        install_offline_docs(api)
         self.grpc_api = api
         return api
 
     async def check_health(self) -> None:
         """Serve's replica health check: the coordinator must answer."""
         await asyncio.wait_for(_await(self.coordinator.stats.remote()), self.config.coordinator_timeout_s)
+
+
+DOCS_STATIC_URL = "/static-offline-docs"
+
+
+def docs_static_dir() -> str:
+    """Swagger UI and ReDoc (JS, CSS, favicon) as the installed `fastapi-offline` package ships them."""
+    import fastapi_offline  # noqa: PLC0415
+
+    from pathlib import Path  # noqa: PLC0415
+
+    return str(Path(fastapi_offline.__file__).parent / "static")
+
+
+def install_offline_docs(api: Any) -> None:
+    """`/docs` and `/redoc` with their assets served by this app (no CDN: they work without internet).
+
+    FastAPI's documented self-hosting hooks (`get_swagger_ui_html`, `get_redoc_html`) with the files of the
+    installed `fastapi-offline` package, mounted at DOCS_STATIC_URL; URLs follow the app's root path (the
+    live application under /live).
+    """
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html  # noqa: PLC0415
+    from fastapi.staticfiles import StaticFiles  # noqa: PLC0415
+
+    docs_url, redoc_url = api.docs_url or "/docs", api.redoc_url or "/redoc"
+    redirect_url = api.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+    api.router.routes = [r for r in api.router.routes if getattr(r, "path", None) not in
+                         (docs_url, redoc_url, redirect_url)]
+    api.mount(DOCS_STATIC_URL, StaticFiles(directory=docs_static_dir()), name="static-offline-docs")
+
+    @api.get(docs_url, include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(openapi_url=f"{root}{api.openapi_url}", title=f"{api.title} - Swagger UI",
+                                   oauth2_redirect_url=f"{root}{redirect_url}",
+                                   swagger_js_url=f"{root}{DOCS_STATIC_URL}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}{DOCS_STATIC_URL}/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}{DOCS_STATIC_URL}/favicon.png",
+                                   swagger_ui_parameters=api.swagger_ui_parameters)
+
+    @api.get(redirect_url, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @api.get(redoc_url, include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(openapi_url=f"{root}{api.openapi_url}", title=f"{api.title} - ReDoc",
+                              redoc_js_url=f"{root}{DOCS_STATIC_URL}/redoc.standalone.js",
+                              redoc_favicon_url=f"{root}{DOCS_STATIC_URL}/favicon.png", with_google_fonts=False)
 
 
 def mount_streams(api: Any, live: Any, settings: Settings) -> None:
@@ -184,4 +237,4 @@ def build_app(args: AppArgs | dict | None = None, settings: Optional[Settings] =
 app = build_app(AppArgs())
 live_app = build_app(AppArgs(role="live"))
 
-__all__ = ["AppArgs", "RayQuantIngress", "app", "autoscaling_config", "build_app", "deployment_options", "live_app"]
+__all__ = ["AppArgs", "RayQuantIngress", "app", "autoscaling_config", "install_offline_docs", "build_app", "deployment_options", "live_app"]
