@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-MODULES: tuple[str, ...] = ("overlap", "momentum", "volume", "volatility", "price", "cycle", "statistic",
+MODULES: tuple[str, ...] = ("overlap", "momentum", "volume", "volatility", "price", "cycle", "statistic", "newer",
                             "math", "pattern")
 
 

@@ -1,0 +1,140 @@
+"""TA-Lib function set benchmark: TA-Lib (single thread) vs our CPU backend vs our GPU backend.
+
+Every function of `kernels.indicators.talib` that has a kernel on the backend timed,
+default parameters, over a (bars x assets) synthetic panel, side by side in one run:
+- TA-Lib, one thread, looping over ready-made contiguous columns (its best case);
+- our CPU backend on the (T, N) NumPy panel (Numba threads; also reported per core:
+  TA-Lib time / (our time x threads), the ">= TA-Lib single-thread per core" target);
+- our GPU backend with the data already on the device (CuPy; synchronised, best of
+  `--repeat`), ratio to TA-Lib single-thread (target >= 100 x).
+
+Usage: python bench/bench_talib.py --bars 2520 --assets 5000 [--backend cpu,gpu] [--functions top30|all|A,B]
+       [--repeat 3] --out bench/results/talib_<machine>.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import talib  # noqa: E402
+
+from bench.timing import cpu_model  # noqa: E402
+from kernels.backend import gpu_available  # noqa: E402
+from kernels.data import synthetic_panel  # noqa: E402
+from kernels.indicators import talib as ta  # noqa: E402
+from kernels.indicators.talib import cpu as ta_cpu  # noqa: E402
+from kernels.indicators.talib.gpu import GPU_FUNCTIONS  # noqa: E402
+from kernels.indicators.talib.table import FUNCTIONS  # noqa: E402
+
+# The widely used 30 (CPU target: >= TA-Lib single-thread per core).
+TOP30 = (
+    "SMA", "EMA", "WMA", "DEMA", "TEMA", "KAMA", "BBANDS", "MACD", "RSI", "STOCH", "STOCHF", "STOCHRSI",
+    "ADX", "ADXR", "PLUS_DI", "MINUS_DI", "CCI", "MFI", "WILLR", "ROC", "MOM", "ATR", "NATR", "TRANGE",
+    "OBV", "AD", "ADOSC", "STDDEV", "AROON", "LINEARREG",
+)
+
+
+def _best(fn: Callable[[], Any], repeat: int, sync: Callable[[], None] = lambda: None) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _inputs(name: str, data: dict) -> list:
+    out = []
+    for i in FUNCTIONS[name].inputs:
+        if i in data:
+            out.append(data[i])
+        elif i == "periods":
+            out.append(np.full_like(data["close"], 10.0))
+        elif i == "real1":
+            out.append(data["low"])
+        elif i == "real0":
+            out.append(data["high"])
+        else:
+            out.append(data["close"] / (data["close"].max() * 1.01) if FUNCTIONS[name].group == "math_transform" else data["close"])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bars", type=int, default=2520)
+    ap.add_argument("--assets", type=int, default=5000)
+    ap.add_argument("--backend", default="cpu,gpu")
+    ap.add_argument("--functions", default="all")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--talib-columns", type=int, default=0,
+                    help="time TA-Lib on this many columns and scale to all (0: every column)")
+    ap.add_argument("--out", default="")
+    args = ap.parse_args()
+
+    backends = [b for b in args.backend.split(",") if b]
+    if "gpu" in backends and not gpu_available():
+        print("no GPU here: skipping the GPU backend")
+        backends.remove("gpu")
+    if args.functions == "top30":
+        names = list(TOP30)
+    elif args.functions == "all":
+        names = list(FUNCTIONS)
+    else:
+        names = args.functions.split(",")
+
+    panel = synthetic_panel(n_assets=args.assets, n_bars=args.bars, seed=0)
+    data = {f: np.ascontiguousarray(getattr(panel, f), dtype=np.float64) for f in ("open", "high", "low", "close", "volume")}
+    threads = int(__import__("numba").get_num_threads())
+    n_tl = args.talib_columns or args.assets
+    rows = []
+    gpu_data = None
+    if "gpu" in backends:
+        import cupy  # noqa: PLC0415
+
+        gpu_data = {k: cupy.asarray(v) for k, v in data.items()}
+        gsync = cupy.cuda.get_current_stream().synchronize
+    for name in names:
+        row: dict[str, Any] = {"function": name}
+        arrays = _inputs(name, data)
+        cols = [[np.ascontiguousarray(a[:, j]) for j in range(n_tl)] for a in arrays]
+        fn = getattr(talib, name)
+        t_tl = _best(lambda: [fn(*[c[j] for c in cols]) for j in range(n_tl)], args.repeat) * (args.assets / n_tl)
+        row["talib_s"] = t_tl
+        if "cpu" in backends and name in ta_cpu.registry():
+            ours = getattr(ta, name)
+            ours(*arrays)  # compile / load the Numba cache
+            t = _best(lambda: ours(*arrays), args.repeat)
+            row.update(cpu_s=t, cpu_threads=threads, cpu_x=t_tl / t, cpu_x_per_core=t_tl / (t * threads))
+        if gpu_data is not None and name in GPU_FUNCTIONS:
+            garrays = _inputs(name, gpu_data)
+            ours = getattr(ta, name)
+            ours(*garrays)
+            t = _best(lambda: ours(*garrays), args.repeat, gsync)
+            row.update(gpu_s=t, gpu_x=t_tl / t)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    summary = {
+        "bars": args.bars, "assets": args.assets, "cpu": cpu_model(), "threads": threads,
+        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+        "cpu_top30_min_x_per_core": min((r["cpu_x_per_core"] for r in rows if r["function"] in TOP30 and "cpu_x_per_core" in r), default=None),
+        "gpu_min_x": min((r["gpu_x"] for r in rows if "gpu_x" in r), default=None),
+        "rows": rows,
+    }
+    print(json.dumps({k: v for k, v in summary.items() if k != "rows"}))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(summary, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

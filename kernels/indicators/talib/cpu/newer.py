@@ -1,0 +1,320 @@
+"""Functions TA-Lib added in 0.7/0.8 (AO, AC, QSTICK, DPO, ER, IMI, VHF, VORTEX, WAD, COPPOCK, TSI,
+ERI, FOSC, HA, ACCBANDS, KC, PERCENTRANK, KDJ), across groups: CPU kernels."""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from kernels.indicators.talib.cpu.common import first_valid_nb, max_1d_nb, min_1d_nb, true_range
+from kernels.indicators.talib.cpu.ma import ema_k_1d_nb, ma_1d_nb, ma_lookback_nb, sma_1d_nb, wma_1d_nb
+from kernels.indicators.talib.cpu.momentum import fastk_1d_nb
+from kernels.indicators.talib.cpu.statistic import linreg_1d_nb
+from kernels.indicators.talib.cpu.volume import atr_1d_nb
+
+NAMES = (
+    "AO", "AC", "QSTICK", "DPO", "ER", "IMI", "VHF", "VORTEX", "WAD", "COPPOCK", "TSI", "ERI",
+    "FOSC", "HA", "ACCBANDS", "_KC", "PERCENTRANK", "KDJ",
+)
+CODES = {n: i for i, n in enumerate(NAMES)}
+
+
+@njit(cache=True, nogil=True)
+def ao_1d_nb(h, low, out, fast, slow, signal, with_signal):
+    n = h.shape[0]
+    m = np.empty(n)
+    for t in range(n):
+        m[t] = (h[t] + low[t]) / 2.0
+    a = np.full(n, np.nan)
+    b = np.full(n, np.nan)
+    sma_1d_nb(m, a, fast)
+    sma_1d_nb(m, b, slow)
+    lb = max(fast, slow) - 1
+    ao = np.full(n, np.nan)
+    for t in range(lb, n):
+        ao[t] = a[t] - b[t]
+    if not with_signal:
+        out[lb:] = ao[lb:]
+        return
+    if n <= lb:
+        return
+    sg = np.full(n, np.nan)
+    sma_1d_nb(ao[lb:], sg[lb:], signal)
+    for t in range(lb + signal - 1, n):
+        out[t] = ao[t] - sg[t]
+
+
+@njit(cache=True, nogil=True)
+def qstick_1d_nb(o, c, out, period):
+    d = np.empty(c.shape[0])
+    for t in range(c.shape[0]):
+        d[t] = c[t] - o[t]
+    sma_1d_nb(d, out, period)
+
+
+@njit(cache=True, nogil=True)
+def dpo_1d_nb(x, out, period):
+    n = x.shape[0]
+    s = np.full(n, np.nan)
+    sma_1d_nb(x, s, period)
+    shift = period // 2 + 1
+    for t in range(period - 1, n):
+        out[t] = x[t - shift] - s[t]
+
+
+@njit(cache=True, nogil=True)
+def er_1d_nb(x, out, period):
+    n = x.shape[0]
+    for t in range(period, n):
+        vol = 0.0
+        for i in range(t - period + 1, t + 1):
+            vol += abs(x[i] - x[i - 1])
+        out[t] = abs(x[t] - x[t - period]) / vol if vol != 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def imi_1d_nb(o, c, out, period):
+    n = c.shape[0]
+    for t in range(period - 1, n):
+        up = 0.0
+        dn = 0.0
+        for i in range(t - period + 1, t + 1):
+            d = c[i] - o[i]
+            if d > 0.0:
+                up += d
+            else:
+                dn -= d
+        s = up + dn
+        out[t] = 100.0 * (up / s) if s != 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def vhf_1d_nb(x, out, period):
+    n = x.shape[0]
+    for t in range(period, n):
+        hi = x[t]
+        lo = x[t]
+        vol = 0.0
+        for i in range(t - period + 1, t + 1):
+            if x[i] > hi:
+                hi = x[i]
+            if x[i] < lo:
+                lo = x[i]
+            vol += abs(x[i] - x[i - 1])
+        out[t] = (hi - lo) / vol if vol != 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def vortex_1d_nb(h, low, c, plus, minus, period):
+    n = c.shape[0]
+    for t in range(period, n):
+        vp = 0.0
+        vm = 0.0
+        tr = 0.0
+        for i in range(t - period + 1, t + 1):
+            vp += abs(h[i] - low[i - 1])
+            vm += abs(low[i] - h[i - 1])
+            tr += true_range(h[i], low[i], c[i - 1])
+        plus[t] = vp / tr if tr != 0.0 else 0.0
+        minus[t] = vm / tr if tr != 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def wad_1d_nb(h, low, c, out):
+    wad = 0.0
+    out[0] = 0.0
+    for t in range(1, c.shape[0]):
+        pc = c[t - 1]
+        if c[t] > pc:
+            wad += c[t] - min(low[t], pc)
+        elif c[t] < pc:
+            wad += c[t] - max(h[t], pc)
+        out[t] = wad
+
+
+@njit(cache=True, nogil=True)
+def coppock_1d_nb(x, out, wp, r1, r2):
+    n = x.shape[0]
+    lb = max(r1, r2)
+    if n <= lb + wp - 1:
+        return
+    s = np.empty(n - lb)
+    for t in range(lb, n):
+        a = x[t - r1]
+        b = x[t - r2]
+        ra = ((x[t] / a) - 1.0) * 100.0 if a != 0.0 else 0.0
+        rb = ((x[t] / b) - 1.0) * 100.0 if b != 0.0 else 0.0
+        s[t - lb] = ra + rb
+    wma_1d_nb(s, out[lb:], wp)
+
+
+@njit(cache=True, nogil=True)
+def tsi_1d_nb(x, out, r, s):
+    n = x.shape[0]
+    if n <= r + s - 1:
+        return
+    m = np.empty(n - 1)
+    a = np.empty(n - 1)
+    for t in range(1, n):
+        m[t - 1] = x[t] - x[t - 1]
+        a[t - 1] = abs(m[t - 1])
+    e1 = np.full(n - 1, np.nan)
+    e2 = np.full(n - 1, np.nan)
+    ema_k_1d_nb(m, e1, r, 2.0 / (r + 1.0))
+    ema_k_1d_nb(a, e2, r, 2.0 / (r + 1.0))
+    f1 = np.full(n - 1, np.nan)
+    f2 = np.full(n - 1, np.nan)
+    ema_k_1d_nb(e1[r - 1:], f1[r - 1:], s, 2.0 / (s + 1.0))
+    ema_k_1d_nb(e2[r - 1:], f2[r - 1:], s, 2.0 / (s + 1.0))
+    for t in range(r + s - 2, n - 1):
+        out[t + 1] = 100.0 * (f1[t] / f2[t]) if f2[t] != 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def eri_1d_nb(h, low, c, bull, bear, period):
+    n = c.shape[0]
+    e = np.full(n, np.nan)
+    ema_k_1d_nb(c, e, period, 2.0 / (period + 1.0))
+    for t in range(period - 1, n):
+        bull[t] = h[t] - e[t]
+        bear[t] = low[t] - e[t]
+
+
+@njit(cache=True, nogil=True)
+def fosc_1d_nb(x, out, period):
+    n = x.shape[0]
+    tsf = np.full(n, np.nan)
+    linreg_1d_nb(x, tsf, period, 4)
+    for t in range(period, n):
+        out[t] = ((x[t] - tsf[t - 1]) / x[t]) * 100.0 if x[t] != 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def ha_1d_nb(o, h, low, c, ho, hh, hl, hc):
+    n = c.shape[0]
+    po = 0.0
+    pc = 0.0
+    for t in range(n):
+        cl = (o[t] + h[t] + low[t] + c[t]) / 4.0
+        op = (o[t] + c[t]) / 2.0 if t == 0 else (po + pc) / 2.0
+        ho[t] = op
+        hc[t] = cl
+        hh[t] = max(h[t], max(op, cl))
+        hl[t] = min(low[t], min(op, cl))
+        po = op
+        pc = cl
+
+
+@njit(cache=True, nogil=True)
+def accbands_1d_nb(h, low, c, up, mid, lo, period):
+    n = c.shape[0]
+    u = np.empty(n)
+    d = np.empty(n)
+    for t in range(n):
+        f = 4.0 * (h[t] - low[t]) / (h[t] + low[t])
+        u[t] = h[t] * (1.0 + f)
+        d[t] = low[t] * (1.0 - f)
+    sma_1d_nb(u, up, period)
+    sma_1d_nb(c, mid, period)
+    sma_1d_nb(d, lo, period)
+
+
+@njit(cache=True, nogil=True)
+def kc_1d_nb(h, low, c, up, mid, lo, period, atrp, nbdev):
+    n = c.shape[0]
+    e = np.full(n, np.nan)
+    ema_k_1d_nb(c, e, period, 2.0 / (period + 1.0))
+    a = np.full(n, np.nan)
+    atr_1d_nb(h, low, c, a, atrp, False)
+    for t in range(max(period - 1, atrp), n):
+        mid[t] = e[t]
+        up[t] = e[t] + nbdev * a[t]
+        lo[t] = e[t] - nbdev * a[t]
+
+
+@njit(cache=True, nogil=True)
+def percentrank_1d_nb(x, out, period):
+    n = x.shape[0]
+    for t in range(period, n):
+        cnt = 0
+        for i in range(t - period, t):
+            if x[i] < x[t]:
+                cnt += 1
+        out[t] = 100.0 * cnt / period
+
+
+@njit(cache=True, nogil=True)
+def kdj_1d_nb(h, low, c, ko, do, jo, fk, sk, skmt, sd, sdmt):
+    n = c.shape[0]
+    lbk = ma_lookback_nb(sk, skmt)
+    lbd = ma_lookback_nb(sd, sdmt)
+    lb = fk - 1 + lbk + lbd
+    if n <= lb:
+        return
+    k = np.full(n, np.nan)
+    fastk_1d_nb(h, low, c, k, fk)
+    s1 = np.full(n, np.nan)
+    ma_1d_nb(k[fk - 1:], s1[fk - 1:], sk, skmt)
+    s2 = np.full(n, np.nan)
+    ma_1d_nb(s1[fk - 1 + lbk:], s2[fk - 1 + lbk:], sd, sdmt)
+    for t in range(lb, n):
+        ko[t] = s1[t]
+        do[t] = s2[t]
+        jo[t] = 3.0 * s1[t] - 2.0 * s2[t]
+
+
+@njit(cache=True, nogil=True)
+def _col(code, c0, c1, c2, c3, c4, o, p, s):
+    if code == 0 or code == 1:
+        ao_1d_nb(c0, c1, o[0], int(p[0]), int(p[1]), int(p[2]) if code == 1 else 1, code == 1)
+    elif code == 2:
+        qstick_1d_nb(c0, c1, o[0], int(p[0]))
+    elif code == 3:
+        dpo_1d_nb(c0, o[0], int(p[0]))
+    elif code == 4:
+        er_1d_nb(c0, o[0], int(p[0]))
+    elif code == 5:
+        imi_1d_nb(c0, c1, o[0], int(p[0]))
+    elif code == 6:
+        vhf_1d_nb(c0, o[0], int(p[0]))
+    elif code == 7:
+        vortex_1d_nb(c0, c1, c2, o[0], o[1], int(p[0]))
+    elif code == 8:
+        wad_1d_nb(c0, c1, c2, o[0])
+    elif code == 9:
+        coppock_1d_nb(c0, o[0], int(p[0]), int(p[1]), int(p[2]))
+    elif code == 10:
+        tsi_1d_nb(c0, o[0], int(p[0]), int(p[1]))
+    elif code == 11:
+        eri_1d_nb(c0, c1, c2, o[0], o[1], int(p[0]))
+    elif code == 12:
+        fosc_1d_nb(c0, o[0], int(p[0]))
+    elif code == 13:
+        ha_1d_nb(c0, c1, c2, c3, o[0], o[1], o[2], o[3])
+    elif code == 14:
+        accbands_1d_nb(c0, c1, c2, o[0], o[1], o[2], int(p[0]))
+    elif code == 15:
+        kc_1d_nb(c0, c1, c2, o[0], o[1], o[2], int(p[0]), int(p[1]), p[2])
+    elif code == 16:
+        percentrank_1d_nb(c0, o[0], int(p[0]))
+    elif code == 17:
+        kdj_1d_nb(c0, c1, c2, o[0], o[1], o[2], int(p[0]), int(p[1]), int(p[2]), int(p[3]), int(p[4]))
+
+
+@njit(cache=True, parallel=True)
+def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out):
+    """Run function `code` over every column; outputs (n_out, T, N), NaN where there is no value."""
+    n, m = a0.shape
+    out = np.full((n_out, n, m), np.nan)
+    for j in prange(m):
+        s = first_valid_nb(a0, a1, a2, a3, a4, n_in, j)
+        if s >= n:
+            continue
+        c0 = np.ascontiguousarray(a0[s:, j])
+        c1 = np.ascontiguousarray(a1[s:, j]) if n_in > 1 else c0
+        c2 = np.ascontiguousarray(a2[s:, j]) if n_in > 2 else c0
+        c3 = np.ascontiguousarray(a3[s:, j]) if n_in > 3 else c0
+        c4 = np.ascontiguousarray(a4[s:, j]) if n_in > 4 else c0
+        o = np.full((n_out, n - s), np.nan)
+        _col(code, c0, c1, c2, c3, c4, o, p, s)
+        out[:, s:, j] = o
+    return out

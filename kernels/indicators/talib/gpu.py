@@ -1,0 +1,92 @@
+"""GPU backend of the TA-Lib functions (CuPy inputs).
+
+What runs on the GPU today:
+- every elementwise function (`xp.FUNCS`: math transforms and operators, price
+  transforms, BOP, MARKETFI), written once with `xp` and run with CuPy;
+- the functions that share a kernel with `kernels.indicators.gpu` (CUDA RawModule,
+  one thread per column, TA-Lib's operations in TA-Lib's order): SMA, EMA, WMA, RSI,
+  ROC, MACD, STOCH (SMA smoothing), BBANDS (SMA middle), ATR, OBV, STDDEV, and MA
+  with matype SMA/EMA/WMA.
+Every other function raises `GpuNotAvailable` for CuPy inputs (an explicit GPU
+request is never served by a silent host round trip): pass NumPy arrays for the CPU
+backend. `GPU_FUNCTIONS` lists the names covered.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from kernels.indicators.talib import xp as xp_funcs
+from kernels.indicators.talib.table import FuncDef
+
+
+class GpuNotAvailable(NotImplementedError):
+    """This function has no GPU kernel yet."""
+
+
+def _shared(kernel: str, names: tuple[str, ...]) -> Callable[[list, Mapping[str, Any]], list]:
+    def run(ins: list, values: Mapping[str, Any]) -> list:
+        from kernels.indicators import gpu  # noqa: PLC0415 - imports CuPy lazily
+
+        return gpu.run(kernel, ins, tuple(values[n] for n in names))
+
+    return run
+
+
+def _ma(ins: list, values: Mapping[str, Any]) -> list:
+    kernel = {0: "sma", 1: "ema", 2: "wma"}.get(values["matype"])
+    if kernel is None or values["timeperiod"] == 1:
+        raise GpuNotAvailable(f"MA: matype {values['matype']} (period {values['timeperiod']}) has no GPU kernel yet")
+    return _shared(kernel, ("timeperiod",))(ins, values)
+
+
+def _stoch(ins: list, values: Mapping[str, Any]) -> list:
+    if values["slowk_matype"] != 0 or values["slowd_matype"] != 0:
+        raise GpuNotAvailable("STOCH: only SMA smoothing (matype 0) has a GPU kernel yet")
+    return _shared("stoch", ("fastk_period", "slowk_period", "slowd_period"))(ins, values)
+
+
+def _bbands(ins: list, values: Mapping[str, Any]) -> list:
+    if values["matype"] != 0:
+        raise GpuNotAvailable("BBANDS: only matype 0 (SMA) has a GPU kernel yet")
+    return _shared("bbands", ("timeperiod", "nbdevup", "nbdevdn"))(ins, values)
+
+
+def _period_gt1(kernel: str, name: str) -> Callable[[list, Mapping[str, Any]], list]:
+    def run(ins: list, values: Mapping[str, Any]) -> list:
+        if values["timeperiod"] == 1:
+            raise GpuNotAvailable(f"{name}: timeperiod 1 has no GPU kernel yet")
+        return _shared(kernel, ("timeperiod",))(ins, values)
+
+    return run
+
+
+KERNELS: dict[str, Callable[[list, Mapping[str, Any]], list]] = {
+    "SMA": _period_gt1("sma", "SMA"),
+    "EMA": _period_gt1("ema", "EMA"),
+    "WMA": _period_gt1("wma", "WMA"),
+    "RSI": _shared("rsi", ("timeperiod",)),
+    "ROC": _shared("roc", ("timeperiod",)),
+    "MACD": _shared("macd", ("fastperiod", "slowperiod", "signalperiod")),
+    "STOCH": _stoch,
+    "BBANDS": _bbands,
+    "ATR": _period_gt1("atr", "ATR"),
+    "OBV": _shared("obv", ()),
+    "STDDEV": _shared("stddev", ("timeperiod", "nbdev")),
+    "MA": _ma,
+}
+
+GPU_FUNCTIONS: tuple[str, ...] = tuple(sorted(set(xp_funcs.FUNCS) | set(KERNELS)))
+
+
+def run(fd: FuncDef, ins: list, values: Mapping[str, Any]) -> list:
+    """The outputs (2-D CuPy float64 arrays, NaN where no value) of `fd` on the GPU."""
+    if fd.name in xp_funcs.FUNCS:
+        import cupy  # noqa: PLC0415
+
+        return xp_funcs.run(cupy, fd.name, ins, dict(values))
+    if fd.name in KERNELS:
+        return list(KERNELS[fd.name](ins, values))
+    raise GpuNotAvailable(
+        f"{fd.name}: no GPU kernel yet (GPU: {len(GPU_FUNCTIONS)} functions, see kernels.indicators.talib.gpu); "
+        "pass NumPy arrays to use the CPU backend"
+    )
