@@ -18,6 +18,8 @@ NESTED_SEP = "--"  # field--subfield (the ResultStore allows letters, digits, "_
 RESULT_TYPES: dict[str, str] = {
     "RunResult": "kernels.backtest.runner",
     "SweepResult": "kernels.backtest.sweep",
+    "FoldResult": "kernels.backtest.walk_forward",
+    "WalkForwardResult": "kernels.backtest.walk_forward",
     "TrainResult": "actors.jobs.plans",
 }
 

@@ -70,12 +70,16 @@ def plan_job(kind: str, payload: Mapping[str, Any], n_bars: int, n_assets: int, 
         return [
             ChunkSpec(i, _bounds(c.assets, n_assets), _bounds(c.combos, n_combos)) for i, c in enumerate(chunks)
         ]
+    if kind == "walk_forward":  # one chunk per fold: the coordinator can preempt between folds
+        folds = walk_forward_folds(payload, n_bars)
+        n_combos = walk_forward_combinations(payload, folds[0].train_stop - folds[0].train_start)
+        return [ChunkSpec(f.index, (0, n_assets), (0, n_combos)) for f in folds]
     if kind == "backtest":
         per_chunk = max(1, int(max_cells // max(n_bars, 1)))
         if payload.get("strategy") == "pairs":
             per_chunk += per_chunk % 2  # keep pairs together
-        if _is_cross_sectional(payload):
-            per_chunk = n_assets
+        if _is_cross_sectional(payload) or payload.get("engine") == "orders":
+            per_chunk = n_assets  # orders-engine runs are not merged over asset chunks: one chunk
         n_chunks = max(1, math.ceil(n_assets / per_chunk))
         return [ChunkSpec(i, (i * per_chunk, min(n_assets, (i + 1) * per_chunk))) for i in range(n_chunks)]
     return [ChunkSpec(0, (0, n_assets))]
@@ -97,6 +101,56 @@ def sweep_combinations(payload: Mapping[str, Any], n_bars: int) -> tuple[int, in
         raise JobSpecError(f"grid: {n_raw} combinations exceed the limit of {SWEEP_GRID_LIMIT}")
     expanded = expand_grid(str(payload.get("strategy", "")), grid, n_bars)  # StrategyError names the parameter
     return expanded.n_combos, expanded.n_dropped
+
+
+def walk_forward_folds(payload: Mapping[str, Any], n_bars: int) -> list:
+    """The folds of a walk-forward job over data of `n_bars` bars; JobSpecError names the field
+    (train + test longer than the data, step < test, ...)."""
+    from kernels.backtest.walk_forward import WalkForwardInputError, plan_folds  # noqa: PLC0415
+
+    try:
+        return plan_folds(n_bars, payload.get("train"), payload.get("test"), payload.get("step"),
+                          bool(payload.get("anchored", False)))
+    except WalkForwardInputError as exc:
+        raise JobSpecError(str(exc)) from exc
+
+
+def walk_forward_combinations(payload: Mapping[str, Any], n_bars: int) -> int:
+    """Combinations of a walk-forward's grid whose windows fit `n_bars` bars (the size limit of sweeps applies)."""
+    from kernels.backtest.walk_forward import grid_combinations  # noqa: PLC0415
+
+    grid = payload.get("grid") or {}
+    if not isinstance(grid, Mapping) or not grid:
+        raise JobSpecError("grid: give at least one parameter with at least one value")
+    n_raw = _grid_size(grid)
+    if n_raw > SWEEP_GRID_LIMIT:
+        raise JobSpecError(f"grid: {n_raw} combinations exceed the limit of {SWEEP_GRID_LIMIT}")
+    return len(grid_combinations(str(payload.get("strategy", "")), grid, n_bars, str(payload.get("engine", "returns"))))
+
+
+def _order_kwargs(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """`engine` and the order options of a backtest payload (nothing for the returns engine)."""
+    from kernels.backtest.run_orders import ORDER_OPTIONS  # noqa: PLC0415
+
+    if payload.get("engine", "returns") == "returns":
+        return {}
+    return {"engine": payload["engine"], **{k: payload[k] for k in ORDER_OPTIONS if payload.get(k) is not None}}
+
+
+def _walk_forward_kwargs(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """`run_fold`'s keyword arguments from a walk-forward payload (order options included)."""
+    return {
+        "rank_by": str(payload.get("rank_by", "sharpe")),
+        "fees": float(payload.get("fees", 0.0)),
+        "slippage": float(payload.get("slippage", 0.0)),
+        "bars_per_year": int(payload.get("bars_per_year", 252)),
+        "engine": str(payload.get("engine", "returns")),
+        "train": payload.get("train"),
+        "test": payload.get("test"),
+        "step": payload.get("step") or payload.get("test"),
+        "anchored": bool(payload.get("anchored", False)),
+        **{k: v for k, v in _order_kwargs(payload).items() if k != "engine"},
+    }
 
 
 def validate_against_panel(kind: str, payload: Mapping[str, Any], panel: Panel,
@@ -122,12 +176,32 @@ def validate_against_panel(kind: str, payload: Mapping[str, Any], panel: Panel,
         if need > max_panel_bytes:
             raise JobSpecError(f"symbols: the job's data ({sub.n_bars} bars x {sub.n_assets} symbols, {need} bytes) "
                                f"is over the memory quota of {max_panel_bytes} bytes")
+    if kind in ("backtest", "walk_forward"):
+        from kernels.backtest.run_orders import check_order_options  # noqa: PLC0415
+
+        kwargs = _order_kwargs(payload)
+        if kwargs.get("engine", "orders") != "orders":
+            raise JobSpecError(f"engine must be 'returns' or 'orders', got {kwargs['engine']!r}")
+        check_order_options({k: v for k, v in kwargs.items() if k != "engine"}, JobSpecError)
     if kind == "backtest":
         # StrategyError (a ValueError; UnknownStrategy also a KeyError) names the parameter
         validate_params(get_strategy(str(payload.get("strategy", ""))), payload.get("params") or {},
                         n_bars=sub.n_bars)
     elif kind == "sweep":
         facts["n_combinations"], facts["n_dropped"] = sweep_combinations(payload, sub.n_bars)
+    elif kind == "walk_forward":
+        from kernels.backtest.walk_forward import check_args  # noqa: PLC0415
+
+        folds = walk_forward_folds(payload, sub.n_bars)
+        kwargs = _walk_forward_kwargs(payload)
+        try:
+            check_args(kwargs["rank_by"], kwargs["engine"], kwargs["bars_per_year"])
+        except ValueError as exc:
+            raise JobSpecError(str(exc)) from exc
+        # every grid value against the shortest window the strategy runs on (a training or a test window)
+        shortest = min(folds[0].train_stop - folds[0].train_start, folds[0].test_stop - folds[0].test_start)
+        facts["n_combinations"] = walk_forward_combinations(payload, shortest)
+        facts["n_folds"] = len(folds)
     elif kind == "features":
         window = payload.get("window")
         if window is not None and int(window) > sub.n_bars:
@@ -216,6 +290,7 @@ def execute_chunk(kind: str, payload: Mapping[str, Any], panel: Panel, chunk: Ch
             slippage=float(payload.get("slippage", 0.0)),
             backend=backend,
             bars_per_year=int(payload.get("bars_per_year", 252)),
+            **_order_kwargs(payload),
         )
         return result
     if kind == "sweep":
@@ -233,6 +308,12 @@ def execute_chunk(kind: str, payload: Mapping[str, Any], panel: Panel, chunk: Ch
             backend=backend,
             bars_per_year=int(payload.get("bars_per_year", 252)),
         )
+    if kind == "walk_forward":
+        from kernels.backtest.walk_forward import run_fold  # noqa: PLC0415
+
+        fold = walk_forward_folds(payload, panel.n_bars)[chunk.index]
+        return run_fold(panel, payload["strategy"], payload["grid"], fold, backend=backend,
+                        **_walk_forward_kwargs(payload))
     if kind == "features":
         return compute_features(panel, payload)
     if kind == "train":
@@ -242,6 +323,10 @@ def execute_chunk(kind: str, payload: Mapping[str, Any], panel: Panel, chunk: Ch
 
 def merge_partials(kind: str, partials: list[Any]) -> Any:
     """Merge chunk results in chunk order into the job's result."""
+    if kind == "walk_forward":  # even one fold becomes a WalkForwardResult
+        from kernels.backtest.walk_forward import merge_folds  # noqa: PLC0415
+
+        return merge_folds(partials)
     if len(partials) == 1:
         return partials[0]
     if kind == "backtest":

@@ -86,6 +86,7 @@ class JobKind(str, enum.Enum):
 
     BACKTEST = "backtest"
     SWEEP = "sweep"
+    WALK_FORWARD = "walk_forward"
     FEATURES = "features"
     TRAIN = "train"
     PREDICT = "predict"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Mapping, Sequence
 
@@ -21,7 +21,7 @@ from kernels.backtest import metrics as M
 from kernels.backtest.engine import portfolio_returns, simulate
 from kernels.wrapping import ArrayWrapper
 from kernels.data import DataValidationError, Panel, as_panel, time_index
-from kernels.strategies import as_spec, validate_params, validate_positions
+from kernels.strategies import Signals, as_spec, signals_to_positions, validate_params, validate_positions, validate_signals
 from kernels.strategies.registry import StrategySpec
 
 PORTFOLIO = "portfolio"
@@ -67,6 +67,11 @@ class RunResult:
     slippage: float
     bars_per_year: float
     index: Any = None  # the panel's time index (host), None: bar numbers
+    # engine="orders" (kernels/backtest/run_orders.py): the order options, order and trade records
+    engine: str = "returns"
+    order_options: dict[str, Any] = field(default_factory=dict)
+    orders: pd.DataFrame | None = None
+    trades: pd.DataFrame | None = None
 
     @property
     def portfolio(self) -> pd.Series:
@@ -249,8 +254,15 @@ def run(
     backend: str = "auto",
     bars_per_year: float = 252,
     symbols: Sequence[str] | None = None,
+    engine: str = "returns",
+    **order_options: Any,
 ) -> RunResult:
     """Backtest `strategy` (a registered name, spec or plain callable) on `data`.
+
+    `engine="returns"` (default) is the target-position returns model;
+    `engine="orders"` runs the strategy's signals through `from_signals` with the
+    order options (`size`, `size_type`, `direction`, `init_cash`, `fixed_fees`,
+    `sl_stop`, `sl_trail`, `tp_stop`, `accumulate`; kernels/backtest/run_orders.py).
 
     `params` are validated against the strategy's spec and completed with its
     defaults; `symbols` selects (and orders) the assets. `backend` is "cpu",
@@ -265,6 +277,14 @@ def run(
     fees = _check_rate("fees", fees)
     slippage = _check_rate("slippage", slippage)
     bars_per_year = _check_bars_per_year(bars_per_year)
+    if engine not in ("returns", "orders"):
+        raise BacktestInputError(f"engine must be 'returns' or 'orders', got {engine!r}")
+    if order_options and engine != "orders":
+        raise BacktestInputError(f"order options {sorted(order_options)} need engine='orders'")
+    if engine == "orders":
+        from kernels.backtest.run_orders import check_order_options  # noqa: PLC0415
+
+        order_options = check_order_options(order_options, BacktestInputError)
     spec = as_spec(strategy)
     if symbols is not None:
         symbols = list(symbols)
@@ -285,8 +305,16 @@ def run(
     close = data.close
     check_close(xp, close)
     params = validate_params(spec, params, n_bars=close.shape[0])
+    if engine == "orders":
+        from kernels.backtest.run_orders import run_orders  # noqa: PLC0415
+
+        return run_orders(data, spec, params, fees=fees, slippage=slippage, backend=ran, bars_per_year=bars_per_year,
+                          builtin=_is_builtin(spec), host_out=host_out, options=order_options)
 
     positions = spec.fn(data, **params)
+    if isinstance(positions, Signals):  # a strategy that emits entries/exits: its positions
+        validate_signals(positions, tuple(close.shape), spec.name)
+        positions = to_backend(signals_to_positions(positions), ran)
     if not _is_builtin(spec):
         validate_positions(positions, tuple(close.shape), spec.name)
         positions = to_backend(positions, ran)

@@ -34,6 +34,7 @@ import pandas as pd
 
 from kernels.backend import to_numpy
 from kernels.backtest import metrics as M
+from kernels.backtest.run_orders import ORDER_OPTIONS
 from kernels.data import Panel
 
 ENGINES = ("returns", "orders")
@@ -237,6 +238,16 @@ def _grid_combos(strategy: Any, grid: Mapping[str, Any], n_bars: int) -> pd.Data
     return params
 
 
+def grid_combinations(strategy: Any, grid: Mapping[str, Any], n_bars: int, engine: str = "returns") -> pd.DataFrame:
+    """The combinations a fold's in-sample search tries over `n_bars` training bars, numbered
+    as its combo ids (GridError / StrategyError / WalkForwardInputError name the problem)."""
+    from kernels.backtest.grid import KIND_OF, expand_grid  # noqa: PLC0415
+
+    if engine == "returns" and isinstance(strategy, str) and strategy in KIND_OF:
+        return expand_grid(strategy, grid, n_bars).params
+    return _grid_combos(strategy, grid, n_bars)
+
+
 # ------------------------------------------------------------------------ one fold
 def _in_sample(train_panel: Panel, strategy: Any, grid: Mapping[str, Any], rank_by: str, fees: float,
                slippage: float, backend: str, bars_per_year: float, engine: str,
@@ -326,7 +337,7 @@ def run_fold(
         in_sample=pd.DataFrame([table.loc[combo_id].to_numpy()], index=name, columns=list(M.METRICS)),
         out_of_sample=pd.DataFrame([oos.metrics.loc["portfolio", list(M.METRICS)].to_numpy(dtype=np.float64)],
                                    index=name, columns=list(M.METRICS)),
-        oos_returns=np.asarray(to_numpy(oos.portfolio_returns), dtype=np.float64),
+        oos_returns=np.asarray(to_numpy(oos.portfolio_returns_array), dtype=np.float64),
         oos_active=active,
         oos_index=np.asarray(test_panel.index),
         train_index=np.asarray(train_panel.index)[[0, -1]],
@@ -432,7 +443,9 @@ def walk_forward(
 
 
 __all__ = [
+    "ORDER_OPTIONS",
     "Fold",
+    "grid_combinations",
     "FoldResult",
     "WalkForwardInputError",
     "WalkForwardResult",

@@ -1,4 +1,5 @@
-"""Strategies: pure functions `fn(panel, **params) -> positions (T, N)` in [-1, 1].
+"""Strategies: pure functions `fn(panel, **params) -> positions (T, N)` in [-1, 1]
+(or `Signals`: entries/exits for the orders engine, `kernels.strategies.signals`).
 
 A registry names them and validates their parameters; the built-ins
 (trend_following, momentum, mean_reversion, pairs) register on import. Users
@@ -24,9 +25,11 @@ from kernels.strategies.registry import (
 )
 from kernels.strategies import builtin  # noqa: E402, F401 - registers the built-ins
 from kernels.strategies.builtin import band_state, mean_reversion, momentum, pairs, trend_following
+from kernels.strategies.signals import Signals, positions_to_signals, signals_to_positions, validate_signals
 
 __all__ = [
     "ParamSpec",
+    "Signals",
     "StrategyError",
     "StrategySpec",
     "UnknownStrategy",
@@ -37,11 +40,14 @@ __all__ = [
     "mean_reversion",
     "momentum",
     "per_asset",
+    "positions_to_signals",
     "pairs",
     "register",
     "register_spec",
+    "signals_to_positions",
     "trend_following",
     "unregister",
     "validate_params",
     "validate_positions",
+    "validate_signals",
 ]
