@@ -73,8 +73,9 @@ def test_quickstart_runs_against_a_head_node(tmp_path):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.get("data", {})]
-    assert len(images) == 2, "expected the heat map and the equity curves"
+    assert len(images) == 4, "expected the heat map, the equity curves and the best run's two plots"
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "bars 2010-01-04" in text  # results over HTTP/Ray keep their timestamps (RunResult's repr)
     assert f"{len(GRID['fast']) * len(GRID['slow'])} combinations" in text
     summary = json.loads([line for line in text.splitlines() if line.startswith('{"best_combo"')][-1])
 
