@@ -164,6 +164,11 @@ class WorkerActorImpl:
         return os.getpid()
 
 
+# A worker actor that died, is restarting, or whose node left (hard node affinity): the worker is lost.
+ACTOR_GONE = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError,
+              ray.exceptions.ActorUnschedulableError)
+
+
 class RayWorkerClient:
     """A `WorkerClient` over a worker actor handle; a dead actor raises `WorkerLost`."""
 
@@ -179,13 +184,13 @@ class RayWorkerClient:
             if item.job_id == LIVE_JOB_ID:  # the coordinator's run_live: the live group, as LiveRouter uses it
                 return unpack(await self.handle.execute_live.remote(pack(item), panel))
             return await self.handle.execute.remote(item, panel)
-        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
+        except ACTOR_GONE as exc:
             raise WorkerLost(self.worker_id, type(exc).__name__) from exc
 
     async def describe(self) -> dict[str, Any]:
         try:
             described = await self.handle.describe.remote()
-        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
+        except ACTOR_GONE as exc:
             raise WorkerLost(self.worker_id, type(exc).__name__) from exc
         return {**described, "node_id": self.node_id, "labels": dict(self.labels)}
 
