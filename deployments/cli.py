@@ -213,11 +213,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from deployments.service import start_service  # noqa: PLC0415
 
+    verbose = bool(getattr(args, "verbose", False))
+    if not verbose:  # Serve's per-request logs and route dumps stay in the log files (--verbose: here too)
+        _quiet_ray_logs()
     settings = _service_settings(args, host=args.host, port=args.port)
     print(f"starting rayquant: Ray {'at ' + settings.ray.address if settings.ray.address else '(local)'}, "
           f"coordinator and HTTP API on {settings.serve.host}:{settings.serve.port} ...", flush=True)
     try:
-        service = start_service(settings, num_cpus=args.num_cpus, include_dashboard=not args.no_dashboard)
+        service = start_service(settings, num_cpus=args.num_cpus, include_dashboard=not args.no_dashboard,
+                                log_to_driver=verbose)
     except (ConnectionError, RuntimeError) as exc:
         if not settings.ray.address:
             raise
@@ -235,6 +239,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
           flush=True)
     if service.live_url:
         print(f"live routes in their own replica: {service.live_entry}/v1 (also {service.live_url}/v1)", flush=True)
+    if service.grpc_target:
+        print(f"gRPC: {service.grpc_target} (rayquant.v1, grpc.health.v1, reflection; metadata application="
+              f"{settings.serve.app_name})", flush=True)
+    if service.log_dir and not verbose:
+        print(f"logs: {service.log_dir} (rayquant --verbose serve shows them here)", flush=True)
     try:
         while not stop["now"]:
             time.sleep(0.5)
@@ -420,7 +429,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from deployments.service import free_port, port_is_free, start_service  # noqa: PLC0415
 
-    _quiet_ray_logs()
+    if not args.verbose:  # Serve's per-request logs stay in the log files
+        _quiet_ray_logs()
     storage = Path(args.storage) if args.storage else Path(tempfile.mkdtemp(prefix="rayquant-demo-"))
     settings = _service_settings(args)
     host = settings.serve.host
@@ -442,6 +452,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"ready in {time.perf_counter() - t0:.1f} s", flush=True)
         print(f"  HTTP API:      {service.url}/v1", flush=True)
         print(f"  API docs:      {service.docs_url}", flush=True)
+        if service.grpc_target:
+            print(f"  gRPC:          {service.grpc_target} (rayquant.v1; metadata application={settings.serve.app_name})",
+                  flush=True)
         if service.live_url:
             print(f"  live routes:   {service.live_entry}/v1 (features, streams, predict; replicas of their own)",
                   flush=True)
@@ -514,6 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--storage", default=None, help="storage directory (journal, results, datasets)")
     srv.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
     srv.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard")
+    srv.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                     help="also show Serve's and the replicas' logs here (default: only in the log files)")
     srv.set_defaults(func=cmd_serve)
 
     pw = sub.add_parser("prewarm", help="compile every kernel into the persistent caches (run at deploy time)")
@@ -530,6 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--storage", default=None, help="storage directory (default: a temporary one, removed after)")
     demo.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
     demo.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard")
+    demo.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                      help="also show Serve's and the replicas' logs here")
     demo.set_defaults(func=cmd_demo)
     return parser
 

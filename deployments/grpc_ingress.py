@@ -43,7 +43,7 @@ from deployments.protos import realtime_pb2 as rt
 
 # The servicer functions of Serve's gRPC proxy (`gRPCOptions.grpc_servicer_functions`; importable there).
 GRPC_SERVICER_FUNCTIONS: tuple[str, ...] = (
-    "deployments.protos.backtest_pb2_grpc.add_BacktestsServicer_to_server",
+    "deployments.grpc_services.add_backtests_servicer",  # + the proxy's log filter (grpc_services.py)
     "deployments.protos.realtime_pb2_grpc.add_RealtimeServicer_to_server",
     "deployments.protos.ml_pb2_grpc.add_ModelsServicer_to_server",
     "deployments.protos.operations_pb2_grpc.add_OperationsServicer_to_server",

@@ -59,6 +59,7 @@ class RunningService:
     live_url: Optional[str] = None  # the live application through the proxy (ServeConfig.live_app), if any
     live_direct_url: Optional[str] = None  # the live application's replica's own HTTP server, if any
     grpc_target: Optional[str] = None  # Serve's gRPC proxy, host:port (ServeConfig.grpc), if any
+    log_dir: Optional[str] = None  # the local Ray session's log folder (Serve's logs are under serve/)
 
     @property
     def live_entry(self) -> str:
@@ -149,8 +150,20 @@ def init_ray(settings: Settings, *, num_cpus: Optional[int] = None, num_gpus: Op
         ray.init(address=settings.ray.address, **kwargs)
         return True  # our driver connection; the cluster itself stays up
     with environ(ray_env or {}):
-        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=include_dashboard, **kwargs)
+        # address="local": always a new local Ray, never one that another program started on this machine
+        # (ray.init() alone would join it: /tmp/ray/ray_current_cluster); joining is RAYQUANT_RAY__ADDRESS's job.
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=include_dashboard, **kwargs)
     return True
+
+
+def ray_log_dir() -> Optional[str]:
+    """The log folder of this driver's Ray session (None when Ray does not say)."""
+    try:
+        from ray._private.worker import _global_node  # noqa: PLC0415 - no public accessor in Ray 2.60
+
+        return str(_global_node.get_logs_dir_path()) if _global_node is not None else None
+    except Exception:  # noqa: BLE001 - a missing path only drops a hint
+        return None
 
 
 def dashboard_url() -> Optional[str]:
@@ -294,6 +307,7 @@ def start_service(settings: Settings, *, num_cpus: Optional[int] = None, num_gpu
                                  started_ray=started and not settings.ray.address, app_names=[app_name])
         if cfg.grpc:
             service.grpc_target = f"{host}:{cfg.grpc_port}"
+        service.log_dir = ray_log_dir()
         if cfg.live_app:
             service.app_names.append(deploy_app(settings, role="live"))
         wait_ready(url, cfg.startup_timeout_s, cfg.ready_poll_s)

@@ -145,6 +145,26 @@ def test_an_rpc_runs_the_http_route_in_process():
     assert reply == rt.FeaturesReply()
 
 
+def test_proxy_log_filter_turns_a_client_close_into_info():
+    import logging  # noqa: PLC0415
+
+    from deployments.grpc_services import WebSocketCloseFilter  # noqa: PLC0415
+
+    def record(exc: BaseException, msg: str = "Request failed due to unexpected error.") -> logging.LogRecord:
+        try:
+            raise exc
+        except BaseException:  # noqa: BLE001
+            return logging.getLogger("ray.serve").makeRecord("ray.serve", logging.ERROR, __file__, 1, msg, (),
+                                                             sys.exc_info())
+
+    closed = record(GeneratorExit())
+    assert WebSocketCloseFilter().filter(closed)
+    assert (closed.levelno, closed.getMessage(), closed.exc_info) == (logging.INFO, "WebSocket closed by the client",
+                                                                      None)
+    other = record(RuntimeError("boom"))
+    assert WebSocketCloseFilter().filter(other) and other.levelno == logging.ERROR and other.exc_info
+
+
 # ------------------------------------------------------------------ a real service
 ray = pytest.importorskip("ray")
 httpx = pytest.importorskip("httpx")
@@ -544,3 +564,29 @@ def test_operations_datasets(alice, http):
     want = http.get("/v1/datasets").json()
     assert [(d.name, d.version, d.n_assets) for d in datasets] == [(d["name"], d["version"], d["n_assets"])
                                                                    for d in want]
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_client_closing_a_websocket_is_not_logged_as_an_error(service):
+    """Quiet logs: the proxy logs a client's normal close (1000) as one INFO line, not an ERROR traceback."""
+    import asyncio  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    websockets = pytest.importorskip("websockets")
+    ws_url = service.url.replace("http://", "ws://") + "/open/v1/stream"
+
+    async def talk() -> None:
+        async with websockets.connect(ws_url, compression=None) as ws:  # closed by the client (1000) on exit
+            await ws.send(json.dumps({"type": "open", "dataset": "synthetic", "symbols": ["S0000"]}))
+            assert json.loads(await ws.recv())["type"] == "opened"
+
+    asyncio.run(talk())
+    logs = sorted(Path(service.log_dir, "serve").glob("proxy_*.log"))
+    assert logs, service.log_dir
+    deadline = time.monotonic() + 20
+    while "WebSocket closed by the client" not in "".join(p.read_text() for p in logs):
+        assert time.monotonic() < deadline, "the proxy did not log the close"
+        time.sleep(0.2)
+    text = "".join(p.read_text() for p in logs)
+    assert "GeneratorExit" not in text and "Request failed due to unexpected error" not in text
