@@ -44,6 +44,16 @@ class DeviceFault(GpuHalError):
         return (type(self), (self.args[0], self.injected))
 
 
+class DeviceOutOfMemory(DeviceFault):
+    """The device has no memory left for an allocation: the driver refused it, or the
+    device budget is spent by other owners. Not the tenant's quota (that is
+    QuotaExceeded): the work can run on another device, so it walks the fallback chain.
+    """
+
+    def __init__(self, message: str, injected: bool = False) -> None:
+        super().__init__(message, injected)
+
+
 class DeviceUnhealthy(DeviceFault):
     """The device's health is FAILED; it takes no new work."""
 

@@ -12,9 +12,15 @@ Work runs inside a `Request` (`with ctx.reserve(nbytes) as req:`): the bytes are
 reserved from the device budget atomically (QuotaExceeded if they do not fit the
 tenant limit or the budget), the pool is activated only inside
 `cupy.cuda.using_allocator(pool.malloc)` (thread-local) with the tenant's stream
-current, and the bytes come back on success, failure or cancellation. An
-out-of-memory error from the pool (its hard limit hit) becomes QuotaExceeded for
-this tenant only; a CUDA error becomes DeviceFault.
+current, and the bytes come back on success, failure or cancellation.
+
+One memory truth: every byte a pool takes from the device goes through the pool's
+base allocator, which charges the device budget first (`MemoryBudget.grow`) and
+gives it back when the pool frees the block (`shrink`), so budget, pools and status
+never disagree. An out-of-memory error from the pool (its hard limit hit) becomes
+QuotaExceeded for this tenant only; the driver refusing memory, or the budget
+spent by other owners, is DeviceOutOfMemory (a DeviceFault: the fallback chain);
+any other CUDA error is DeviceFault.
 """
 from __future__ import annotations
 
@@ -30,7 +36,15 @@ import numpy as np
 
 from gpu_hal import constants as C
 from gpu_hal.budget import MemoryBudget, Reservation
-from gpu_hal.errors import Cancelled, DeviceFault, DeviceUnhealthy, InvalidName, QuotaExceeded, UnknownTenant
+from gpu_hal.errors import (
+    Cancelled,
+    DeviceFault,
+    DeviceOutOfMemory,
+    DeviceUnhealthy,
+    InvalidName,
+    QuotaExceeded,
+    UnknownTenant,
+)
 from gpu_hal.faults import FaultInjector
 from gpu_hal.health import HealthMonitor, HealthState
 from gpu_hal.idle_trim import IdleTrimmer
@@ -52,6 +66,37 @@ def validate_name(name: str, what: str = "name") -> str:
 
 # ------------------------------------------------------------------ pool backends
 
+class PoolCharges:
+    """What a pool reports to the device budget: bytes taken from and given back to
+    the device, charged to one owner."""
+
+    __slots__ = ("budget", "owner")
+
+    def __init__(self, budget: MemoryBudget, owner: str) -> None:
+        self.budget = budget
+        self.owner = owner
+
+    def grow(self, nbytes: int) -> None:
+        self.budget.grow(self.owner, nbytes)
+
+    def shrink(self, nbytes: int) -> None:
+        self.budget.shrink(self.owner, nbytes)
+
+
+class _ChargedBlock:
+    """Keeps one raw device allocation alive; its bytes go back to the budget when
+    the pool drops the last pointer into it."""
+
+    __slots__ = ("mem", "charges", "nbytes")
+
+    def __init__(self, mem: Any, charges: PoolCharges, nbytes: int) -> None:
+        self.mem, self.charges, self.nbytes = mem, charges, nbytes
+
+    def __del__(self) -> None:
+        self.mem = None  # the device memory is freed first
+        self.charges.shrink(self.nbytes)
+
+
 class SimulatedOutOfMemory(MemoryError):
     """The simulated pool's hard limit was hit (mirrors cupy's OutOfMemoryError)."""
 
@@ -68,11 +113,13 @@ class SimulatedPool:
     like CuPy, a malloc that would pass the limit first drops the cache.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, charges: PoolCharges | None = None) -> None:
         self._lock = threading.Lock()
         self._limit = int(limit)
+        self._charges = charges
         self._used = 0
         self._cached = 0
+        self._closed = False  # closed: freed bytes go straight back to the device
         self.peak_used = 0
 
     def set_limit(self, size: int) -> None:
@@ -88,8 +135,10 @@ class SimulatedPool:
             if self._used + nbytes > self._limit:
                 raise SimulatedOutOfMemory(nbytes, self._used, self._limit)
             if self._used + self._cached + nbytes > self._limit:
-                self._cached = 0
+                self._drop_cache()
             take = min(self._cached, nbytes)
+            if nbytes > take and self._charges is not None:
+                self._charges.grow(nbytes - take)  # new bytes from the device
             self._cached -= take
             self._used += nbytes
             self.peak_used = max(self.peak_used, self._used)
@@ -99,6 +148,14 @@ class SimulatedPool:
         with self._lock:
             self._used -= int(nbytes)
             self._cached += int(nbytes)
+            if self._closed:
+                self._drop_cache()
+
+    def close(self) -> None:
+        """Give every cached byte back, and every byte freed from now on."""
+        with self._lock:
+            self._closed = True
+            self._drop_cache()
 
     def used_bytes(self) -> int:
         return self._used
@@ -108,7 +165,12 @@ class SimulatedPool:
 
     def free_all_blocks(self) -> None:
         with self._lock:
-            self._cached = 0
+            self._drop_cache()
+
+    def _drop_cache(self) -> None:
+        if self._cached and self._charges is not None:
+            self._charges.shrink(self._cached)
+        self._cached = 0
 
     def activate(self) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
@@ -129,18 +191,33 @@ class SimulatedPool:
 class CupyPool:
     """A `cupy.cuda.MemoryPool` of one device with a hard limit set at construction."""
 
-    def __init__(self, cuda_ordinal: int, limit: int) -> None:
+    def __init__(self, cuda_ordinal: int, limit: int, charges: PoolCharges | None = None) -> None:
         import cupy  # noqa: PLC0415 - GPU only
 
         self._cp = cupy
         self.ordinal = cuda_ordinal
-        self.pool = cupy.cuda.MemoryPool()
+        self._charges = charges
+        self.pool = cupy.cuda.MemoryPool(self._device_malloc) if charges is not None else cupy.cuda.MemoryPool()
         self._limit = int(limit)
         with cupy.cuda.Device(cuda_ordinal):
             # Not thread-safe, so only here. CuPy reads 0 as "no limit": a 0-byte
             # tenant gets 1 byte, which no (512-byte rounded) allocation fits.
             self.pool.set_limit(size=max(1, self._limit))
         self.peak_used = 0
+
+    def _device_malloc(self, nbytes: int) -> Any:
+        """The pool's base allocator: charge the budget, then take the bytes from the driver."""
+        assert self._charges is not None
+        self._charges.grow(nbytes)
+        try:
+            mem = self._cp.cuda.Memory(nbytes)
+        except BaseException as exc:
+            self._charges.shrink(nbytes)
+            if _is_oom(exc):
+                raise DeviceOutOfMemory(f"the driver refused {nbytes:,} bytes on device {self.ordinal}: {exc}") from exc
+            raise
+        block = _ChargedBlock(mem, self._charges, nbytes)
+        return self._cp.cuda.MemoryPointer(self._cp.cuda.memory.UnownedMemory(mem.ptr, nbytes, block), 0)
 
     def get_limit(self) -> int:
         return self._limit
@@ -158,6 +235,11 @@ class CupyPool:
     def free_all_blocks(self) -> None:
         with self._cp.cuda.Device(self.ordinal):
             self.pool.free_all_blocks()
+
+    def close(self) -> None:
+        """Give the cached blocks back; blocks still in use come back (and leave the
+        budget) when their arrays die and the pool is gone."""
+        self.free_all_blocks()
 
     @contextlib.contextmanager
     def activate(self) -> Iterator[None]:
@@ -348,8 +430,10 @@ class StrategyContext:
         self._c = {"requests": 0, "refused": 0, "kernels": 0, "faults": 0, "cancelled": 0, "oom": 0,
                    "trims": 0}
         self._device_time_s = 0.0
-        self.pool: Any = SimulatedPool(self.limit_bytes) if simulated else CupyPool(cuda_ordinal, self.limit_bytes)  # type: ignore[arg-type]
         budget.register(tenant, self.limit_bytes)
+        charges = PoolCharges(budget, tenant)
+        self.pool: Any = (SimulatedPool(self.limit_bytes, charges) if simulated
+                          else CupyPool(cuda_ordinal, self.limit_bytes, charges))  # type: ignore[arg-type]
         try:
             self.stream = streams.create(self.job_class)
         except BaseException:
@@ -464,7 +548,7 @@ class StrategyContext:
             self.closed = True
         if self._trimmer is not None:
             self._trimmer.busy(self)
-        self.pool.free_all_blocks()
+        self.pool.close()
         self._budget.unregister(self.tenant)
 
     # -- internals -----------------------------------------------------------------
@@ -511,6 +595,11 @@ class StrategyContext:
 
     def _translate(self, exc: BaseException) -> BaseException | None:
         """QuotaExceeded for a pool OOM, DeviceFault for a CUDA error, else None."""
+        if isinstance(exc, DeviceOutOfMemory):
+            if not getattr(exc, "_counted", False):  # it passes here more than once on its way out
+                exc._counted = True  # type: ignore[attr-defined]
+                self._count("oom")
+            return exc
         if isinstance(exc, (QuotaExceeded, DeviceFault)):
             return exc
         if _is_oom(exc):

@@ -254,9 +254,10 @@ class RealtimePath:
         """Drop a preloaded dataset; its bytes go back to the budget. Returns them."""
         with self._lock:
             try:
-                _, res = self._datasets.pop(name)
+                loaded, res = self._datasets.pop(name)
             except KeyError:
                 raise UnknownDataset(f"dataset {name!r} is not preloaded on this device") from None
+            del loaded  # its blocks go back to the pool now, so the trim below frees them
             res.release()
             if self._store is not None:
                 self._store.pool.free_all_blocks()

@@ -49,55 +49,100 @@ class Device:
         _tls.device = self._prev
 
 
+class _Chunk:
+    """One base allocation (what the pool's allocator returned) and the bytes of it in use."""
+
+    def __init__(self, raw: Any, size: int, stream: int) -> None:
+        self.raw, self.size, self.stream, self.used = raw, size, stream, 0
+
+
 class _Memory:
-    def __init__(self, pool: "_DevicePool", size: int, stream: int) -> None:
-        self.pool, self.size, self.stream = pool, size, stream
+    """A block handed out by the pool, inside one chunk."""
+
+    def __init__(self, pool: "_DevicePool", size: int, chunk: _Chunk) -> None:
+        self.pool, self.size, self.chunk = pool, size, chunk
 
     def __del__(self) -> None:
         self.pool._free(self)
 
 
 class _DevicePool:
-    def __init__(self) -> None:
+    """CuPy's accounting: chunks are cached per stream; `total` counts every chunk
+    held, `free_all_blocks` gives back only chunks with nothing in use (a chunk
+    with a live block stays whole), and a chunk's base allocation dies with it."""
+
+    def __init__(self, allocator: Any = None) -> None:
         self.limit = 0
-        self.used = 0
-        self.free: dict[int, list[int]] = {}  # stream ptr -> cached block sizes
+        self.chunks: list[_Chunk] = []
         self.cuda_mallocs = 0
+        self.allocator = allocator or (lambda size: MemoryPointer(Memory(size), 0))
+
+    @property
+    def used(self) -> int:
+        return sum(c.used for c in self.chunks)
 
     def total(self) -> int:
-        return self.used + sum(sum(v) for v in self.free.values())
+        return sum(c.size for c in self.chunks)
 
     def malloc(self, size: int) -> _Memory:
         size = -(-int(size) // 512) * 512
         stream = get_current_stream().ptr
-        cached = self.free.get(stream, [])
-        for i, blk in enumerate(cached):
-            if blk >= size:
-                cached.pop(i)
-                if blk > size:
-                    cached.append(blk - size)
-                self.used += size
-                return _Memory(self, size, stream)
+        block = self._from_cache(size, stream)  # no chunk stays referenced by this frame
+        if block is not None:
+            return block
         limit = self.limit or (1 << 62)
         if self.total() + size > limit:
-            self.free.clear()
-            if self.used + size > limit:
+            self.free_all()
+            if self.total() + size > limit:
                 raise OutOfMemoryError(size, self.used, limit)
+        chunk = _Chunk(self.allocator(size), size, stream)
         self.cuda_mallocs += 1
-        self.used += size
-        return _Memory(self, size, stream)
+        self.chunks.append(chunk)
+        chunk.used = size
+        return _Memory(self, size, chunk)
+
+    def _from_cache(self, size: int, stream: int) -> _Memory | None:
+        for chunk in self.chunks:
+            if chunk.stream == stream and chunk.size - chunk.used >= size:
+                chunk.used += size
+                return _Memory(self, size, chunk)
+        return None
 
     def _free(self, mem: _Memory) -> None:
-        self.used -= mem.size
-        self.free.setdefault(mem.stream, []).append(mem.size)
+        mem.chunk.used -= mem.size
+
+    def free_all(self) -> None:
+        self.chunks = [c for c in self.chunks if c.used > 0]
+
+
+class Memory:
+    """Device memory from the driver (cudaMalloc)."""
+
+    _next_ptr = [1 << 20]
+
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+        self.ptr = Memory._next_ptr[0]
+        Memory._next_ptr[0] += self.size + 512
+
+
+class UnownedMemory:
+    def __init__(self, ptr: int, size: int, owner: Any, device_id: int = 0) -> None:
+        self.ptr, self.size, self._owner = ptr, size, owner
+
+
+class MemoryPointer:
+    def __init__(self, mem: Any, offset: int) -> None:
+        self.mem, self.ptr = mem, mem.ptr + offset
 
 
 class MemoryPool:
-    def __init__(self) -> None:
+    def __init__(self, allocator: Any = None) -> None:
         self._pools: dict[int, _DevicePool] = {}
+        self._allocator = allocator
 
     def device_pool(self) -> _DevicePool:
-        return self._pools.setdefault(_current_device(), _DevicePool())
+        return self._pools.setdefault(_current_device(), _DevicePool(self._allocator))
 
     def set_limit(self, size: int | None = None, fraction: float | None = None) -> None:
         self.device_pool().limit = int(size or 0)
@@ -115,7 +160,7 @@ class MemoryPool:
         return self.device_pool().total()
 
     def free_all_blocks(self, stream: Any = None) -> None:
-        self.device_pool().free.clear()
+        self.device_pool().free_all()
 
 
 _default_pool = MemoryPool()
@@ -218,7 +263,9 @@ def make_module() -> types.ModuleType:
     cuda.get_elapsed_time = get_elapsed_time
     cuda.get_current_stream = get_current_stream
     cuda.runtime = runtime
-    cuda.memory = types.SimpleNamespace(OutOfMemoryError=OutOfMemoryError)
+    cuda.Memory = Memory
+    cuda.MemoryPointer = MemoryPointer
+    cuda.memory = types.SimpleNamespace(OutOfMemoryError=OutOfMemoryError, UnownedMemory=UnownedMemory)
     cupy.cuda = cuda
     cupy.empty = empty
     cupy.get_default_memory_pool = lambda: _default_pool

@@ -181,3 +181,29 @@ def test_prewarm_and_preload(gpu: Device) -> None:
     finally:
         rt.close()
         gpu.close_context("gpu-rt")
+
+
+def test_real_pools_charge_the_budget_at_allocation(gpu: Device) -> None:
+    """One memory truth on real CuPy: every chunk a tenant's pool takes from the
+    driver is charged to the budget when it is allocated and comes back when the
+    pool frees it; the budget and the pools agree after every step."""
+    import cupy
+
+    ctx = gpu.create_context("gpu-truth", JobClass.LOW, limit_bytes=256 * MiB)
+    base = gpu.budget.charged
+    try:
+        arrays = []
+        for n in (1, 3, 17, 64):
+            with ctx.reserve(0) as req:
+                arrays.append(req.run(lambda: cupy.ones(n * MiB // 8, dtype=cupy.float64)))
+            figures = gpu.budget.owner_figures("gpu-truth")
+            assert figures["pool"] == ctx.pool.total_bytes() > 0, figures
+            assert gpu.budget.charged == base + max(ctx.floor_bytes, ctx.pool.total_bytes())
+        assert float(sum(float(a.sum()) for a in arrays)) == sum(n * MiB // 8 for n in (1, 3, 17, 64))
+        del arrays
+        ctx.trim_if_idle()
+        assert ctx.pool.total_bytes() == gpu.budget.owner_figures("gpu-truth")["pool"] == 0
+        assert gpu.budget.charged == base
+    finally:
+        gpu.pools.close("gpu-truth")
+    assert gpu.budget.charged == base
