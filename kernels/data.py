@@ -218,8 +218,9 @@ def validate_long_frame(df: pd.DataFrame) -> None:
         row = int(np.flatnonzero(outside)[0])
         raise DataValidationError(f"column 'timestamp' is out of range at row {row}: {ts.iloc[row]} "
                                   f"(supported: {pd.Timestamp.min.date()} to {pd.Timestamp.max.date()})")
-    if df["symbol"].isna().any():
-        raise DataValidationError(f"column 'symbol' is empty at row {int(np.flatnonzero(df['symbol'].isna())[0])}")
+    blank = (df["symbol"].isna() | (df["symbol"].astype(str).str.strip() == "")).to_numpy()
+    if blank.any():
+        raise DataValidationError(f"column 'symbol' is empty at row {int(np.flatnonzero(blank)[0])}")
     for col in FIELDS:
         values = pd.to_numeric(df[col], errors="coerce")
         bad = values.isna() & df[col].notna()
@@ -269,7 +270,8 @@ def read_csv(path: str | Path) -> Panel:
     import pyarrow.csv as pacsv  # noqa: PLC0415
 
     try:
-        df = pacsv.read_csv(path).to_pandas()
+        # Symbols stay text: "00" and "0", or "1E5", must not become the same number.
+        df = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types={"symbol": pa.string()})).to_pandas()
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
         raise DataValidationError(f"not a readable CSV file: {exc}") from exc
     return from_table(df)

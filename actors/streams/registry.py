@@ -178,6 +178,10 @@ class TickBatch:
 def _column(name: str, value: Any, n: int) -> np.ndarray:
     if value is None or isinstance(value, (str, bytes, Mapping)):
         raise StreamError(f"ticks: {name} must be a list of {n} numbers")
+    flags = [i for i, v in enumerate(value) if isinstance(v, (bool, np.bool_))] \
+        if isinstance(value, (list, tuple)) else ([0] if getattr(value, "dtype", None) == np.bool_ else [])
+    if flags:  # true is not a price
+        raise StreamError(f"ticks: {name} must hold numbers (row {flags[0]}: a boolean)")
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
