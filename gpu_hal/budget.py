@@ -90,6 +90,15 @@ class MemoryBudget:
         self._owners: dict[str, _Owner] = {}
         self._charged = 0  # sum of owner charges, kept incrementally
         self._peak = 0
+        self._listeners: list[Any] = []
+
+    def add_listener(self, fn: Any) -> None:
+        """Call `fn()` after every change of the charged bytes (outside the lock)."""
+        self._listeners.append(fn)
+
+    def _changed(self) -> None:
+        for fn in self._listeners:
+            fn()
 
     # -- owners ----------------------------------------------------------------
     def register(self, owner: str, limit: int | None) -> None:
@@ -134,6 +143,7 @@ class MemoryBudget:
             o.floor = floor
             self._charged += delta
             self._peak = max(self._peak, self._charged)
+        self._changed()
 
     def has_owner(self, owner: str) -> bool:
         with self._lock:
@@ -164,7 +174,9 @@ class MemoryBudget:
             o.peak = max(o.peak, new_used)
             self._charged += delta
             self._peak = max(self._peak, self._charged)
-            return Reservation(self, owner, nbytes)
+            reservation = Reservation(self, owner, nbytes)
+        self._changed()
+        return reservation
 
     # -- pool allocations ----------------------------------------------------------
     def grow(self, owner: str, nbytes: int) -> None:
@@ -195,6 +207,7 @@ class MemoryBudget:
             o.peak_pool = max(o.peak_pool, new_pool)
             self._charged += delta
             self._peak = max(self._peak, self._charged)
+        self._changed()
 
     def shrink(self, owner: str, nbytes: int) -> None:
         """Give back `nbytes` that the owner's pool returned to the device."""
@@ -208,6 +221,7 @@ class MemoryBudget:
             self._charged += o.charge - before
             if o.closed and o.pool == 0:
                 del self._owners[owner]
+        self._changed()
 
     def available_for(self, owner: str) -> int:
         """Bytes the owner could reserve right now."""
@@ -229,6 +243,7 @@ class MemoryBudget:
             before = o.charge
             o.used -= r.nbytes
             self._charged += o.charge - before
+        self._changed()
 
     def _owner(self, owner: str) -> _Owner:
         try:

@@ -30,6 +30,12 @@ class DeviceConfig:
     trim_idle_after_s: float = C.TRIM_IDLE_AFTER_S
     # On simulated devices, run the CPU families' warm-ups (Numba compilation).
     host_warmups: bool = True
+    # Memory pressure levels (fractions of the budget): trim idle pools, shed new LOW/IDLE work,
+    # preempt running LOW/IDLE work (gpu_hal.pressure).
+    pressure_trim: float = C.PRESSURE_TRIM
+    pressure_shed: float = C.PRESSURE_SHED
+    pressure_reclaim: float = C.PRESSURE_RECLAIM
+    pressure_history: int = C.PRESSURE_HISTORY
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.safety_margin < 1.0:
@@ -42,6 +48,9 @@ class DeviceConfig:
             raise ValueError(f"tenant_limit_bytes must be >= 0, got {self.tenant_limit_bytes}")
         if self.trim_idle_after_s < 0:
             raise ValueError(f"trim_idle_after_s must be >= 0, got {self.trim_idle_after_s}")
+        if not 0.0 < self.pressure_trim <= self.pressure_shed <= self.pressure_reclaim <= 1.0:
+            raise ValueError("pressure thresholds must satisfy 0 < trim <= shed <= reclaim <= 1, got "
+                             f"{(self.pressure_trim, self.pressure_shed, self.pressure_reclaim)}")
         if self.info_ttl_s < 0 or self.prewarm_pool_bytes < 0 or self.warmup_pool_limit_bytes < 0:
             raise ValueError("info_ttl_s, prewarm_pool_bytes and warmup_pool_limit_bytes must be >= 0")
 

@@ -21,6 +21,12 @@ TENANT_LIMIT_FRACTION = 0.5
 # Bytes each prewarmed pool keeps allocated (and charged to the budget).
 PREWARM_POOL_BYTES = 64 * MiB
 TRIM_IDLE_AFTER_S = 1.0  # an idle tenant pool keeps its cache this long (back-to-back chunks reuse it)
+# Memory pressure levels, as fractions of the device budget (gpu_hal.pressure):
+# trim idle pools / stop admitting LOW and IDLE work / preempt LOW and IDLE work.
+PRESSURE_TRIM = 0.75
+PRESSURE_SHED = 0.85
+PRESSURE_RECLAIM = 0.95
+PRESSURE_HISTORY = 64  # transitions kept for status
 # Pool limit of the temporary context that runs kernel warm-ups.
 WARMUP_POOL_LIMIT_BYTES = 256 * MiB
 # Threads that compile GPU kernels at prewarm (NVRTC runs outside the GIL).

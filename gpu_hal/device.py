@@ -3,7 +3,8 @@
 `Device` = `InfoCache` (what the device is, refreshed at most once per TTL) +
 `MemoryBudget` (the one budget formula and its reservations) + `StreamSet`
 (prioritised streams) + `TenantPools` (a `StrategyContext` per tenant) +
-`HealthMonitor` + `FaultInjector`. A real GPU runs the "gpu" backend (CuPy); a
+`HealthMonitor` + `FaultInjector` + `MemoryPressure` (levels of the budget, acted on by a
+`PressureResponder`). A real GPU runs the "gpu" backend (CuPy); a
 simulated device runs the "cpu" backend and does exactly the same accounting, so
 all of it can be exercised in plain pytest. Status and results carry `simulated`.
 """
@@ -21,6 +22,7 @@ from gpu_hal.errors import DeviceUnavailable
 from gpu_hal.faults import FaultInjector
 from gpu_hal.health import HealthMonitor, HealthReader, HealthReading, NvmlReader, ScriptedReader
 from gpu_hal.pools import StrategyContext, TenantPools
+from gpu_hal.pressure import MemoryPressure, PressureResponder
 from gpu_hal.priority import JobClass
 from gpu_hal.streams import StreamSet
 
@@ -69,11 +71,15 @@ class Device:
         dcfg = config.device
         default_limit = dcfg.tenant_limit_bytes if dcfg.tenant_limit_bytes is not None else int(
             self.budget.budget * dcfg.tenant_limit_fraction)
+        self.pressure = MemoryPressure(self.budget, (dcfg.pressure_trim, dcfg.pressure_shed, dcfg.pressure_reclaim),
+                                       dcfg.pressure_history)
         self.pools = TenantPools(
             self.budget, self.streams, cuda_ordinal=info.cuda_ordinal, simulated=self.simulated,
             default_limit=default_limit, faults=self.faults, health=self.health,
             trim_idle=dcfg.trim_idle_pools, trim_idle_after_s=dcfg.trim_idle_after_s,
+            admits=self.pressure.admits,
         )
+        self.pressure_responder = PressureResponder(self.pressure, self.pools)
         self._started = False
 
     # -- construction helpers ---------------------------------------------------------
@@ -114,6 +120,7 @@ class Device:
     def close(self) -> None:
         """Stop monitoring and free every tenant pool."""
         self.health.close()
+        self.pressure_responder.close()
         self.pools.close_all()
         self._started = False
 
@@ -180,6 +187,7 @@ class Device:
             "health": health,
             "state": health["state"],
             "faults": self.faults.snapshot(),
+            "pressure": {**self.pressure.snapshot(), **self.pressure_responder.counts},
         }
 
     def __repr__(self) -> str:

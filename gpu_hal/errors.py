@@ -54,6 +54,12 @@ class DeviceOutOfMemory(DeviceFault):
         super().__init__(message, injected)
 
 
+class DevicePressure(DeviceFault):
+    """The device sheds LOW/IDLE work under memory pressure (not admitted, or preempted
+    to give its memory to REALTIME/HIGH work). The work runs on the next tier or
+    later, with the same result; nothing is wrong with the device."""
+
+
 class DeviceUnhealthy(DeviceFault):
     """The device's health is FAILED; it takes no new work."""
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import re
 import threading
 import time
@@ -40,6 +41,7 @@ from gpu_hal.errors import (
     Cancelled,
     DeviceFault,
     DeviceOutOfMemory,
+    DevicePressure,
     DeviceUnhealthy,
     InvalidName,
     QuotaExceeded,
@@ -301,6 +303,7 @@ class Request:
         self._reservation: Reservation | None = None
         self._stack: contextlib.ExitStack | None = None
         self._cancel = threading.Event()
+        self._preempted: BaseException | None = None  # raised by the next run instead of Cancelled
         self._events: list[tuple[Any, Any]] = []
         self.kernels = 0
         self.device_time_s = 0.0
@@ -311,8 +314,18 @@ class Request:
         if ctx.closed:
             raise RuntimeError(f"context of tenant {ctx.tenant!r} is closed")
         ctx._check_health()
+        if ctx._admits is not None and not ctx._admits(ctx.job_class):
+            ctx._count("shed")
+            raise DevicePressure(f"device under memory pressure: {ctx.job_class.name} work of tenant "
+                                 f"{ctx.tenant!r} is not admitted here now")
         try:
-            self._reservation = ctx._budget.reserve(ctx.tenant, self.nbytes)
+            try:
+                self._reservation = ctx._budget.reserve(ctx.tenant, self.nbytes)
+            except QuotaExceeded as exc:
+                # The device is full: take back what idle pools keep cached, then try once more.
+                if exc.scope != "device" or ctx._reclaim is None or not ctx._reclaim():
+                    raise
+                self._reservation = ctx._budget.reserve(ctx.tenant, self.nbytes)
         except QuotaExceeded:
             ctx._count("refused")
             raise
@@ -328,6 +341,8 @@ class Request:
                 raise
             self._stack = stack
             _active_stack().append(self)
+            with ctx._lock:
+                ctx._requests.add(self)
         except BaseException:
             self._reservation.release()
             ctx._end()
@@ -343,6 +358,8 @@ class Request:
                 self._collect_events()
             except Exception as e:  # a CUDA error surfacing at sync
                 sync_error = e
+            with ctx._lock:
+                ctx._requests.discard(self)
             stack = _active_stack()
             if self in stack:
                 stack.remove(self)
@@ -353,7 +370,10 @@ class Request:
             assert self._reservation is not None
             self._reservation.release()
             ctx._end()
-        if self._cancel.is_set() or isinstance(exc, _CANCELLATIONS):
+        if self._preempted is not None and exc is self._preempted:
+            ctx._count("preempted")
+            self._preempted = None  # no cycle request -> exception -> traceback -> frames holding arrays
+        elif self._cancel.is_set() or isinstance(exc, _CANCELLATIONS):
             ctx._count("cancelled")
         err = exc if exc is not None else sync_error
         if err is None or isinstance(err, _CANCELLATIONS):
@@ -369,6 +389,11 @@ class Request:
     def cancel(self) -> None:
         self._cancel.set()
 
+    def preempt(self, exc: BaseException) -> None:
+        """Stop at the next kernel with `exc` (memory pressure), from any thread."""
+        self._preempted = exc
+        self._cancel.set()
+
     @property
     def cancelled(self) -> bool:
         return self._cancel.is_set()
@@ -376,6 +401,8 @@ class Request:
     def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one kernel call in this request (faults, counters, error mapping)."""
         if self._cancel.is_set():
+            if self._preempted is not None:
+                raise self._preempted
             raise Cancelled(f"request of tenant {self.ctx.tenant!r} was cancelled")
         return self.ctx._launch(self, fn, args, kwargs)
 
@@ -411,6 +438,8 @@ class StrategyContext:
         health: HealthMonitor | None = None,
         trim_idle: bool = True,
         trimmer: IdleTrimmer | None = None,
+        admits: Callable[[JobClass], bool] | None = None,
+        reclaim: Callable[[], int] | None = None,
     ) -> None:
         self.tenant = tenant
         self.job_class = JobClass.parse(job_class)
@@ -423,12 +452,15 @@ class StrategyContext:
         self._health = health
         self._trim_idle = trim_idle
         self._trimmer = trimmer  # None: trim as soon as the pool is idle
+        self._admits = admits  # the device's memory-pressure admission (None: always)
+        self._reclaim = reclaim  # frees idle pools' caches when the device is full; returns bytes freed
+        self._requests: set[Request] = set()  # open requests (preempted under memory pressure)
         self._lock = threading.Lock()
         self._active = 0
         self.closed = False
         self.floor_bytes = 0
         self._c = {"requests": 0, "refused": 0, "kernels": 0, "faults": 0, "cancelled": 0, "oom": 0,
-                   "trims": 0}
+                   "trims": 0, "shed": 0, "preempted": 0}
         self._device_time_s = 0.0
         budget.register(tenant, self.limit_bytes)
         charges = PoolCharges(budget, tenant)
@@ -631,6 +663,14 @@ class StrategyContext:
             else:
                 self._trimmer.idle(self)
 
+    def preempt_requests(self, exc: BaseException) -> int:
+        """Make every open request stop at its next kernel with `exc`; returns how many."""
+        with self._lock:
+            requests = list(self._requests)
+        for req in requests:
+            req.preempt(exc)
+        return len(requests)
+
     def trim_if_idle(self) -> None:
         """Trim now if no request runs (the delayed trim of `IdleTrimmer`)."""
         with self._lock:
@@ -690,8 +730,10 @@ class TenantPools:
         health: HealthMonitor | None = None,
         trim_idle: bool = True,
         trim_idle_after_s: float = 0.0,
+        admits: Callable[[JobClass], bool] | None = None,
     ) -> None:
         self._budget = budget
+        self._admits = admits
         self._streams = streams
         self._ordinal = cuda_ordinal
         self._simulated = simulated
@@ -721,6 +763,8 @@ class TenantPools:
                 cuda_ordinal=self._ordinal, simulated=self._simulated,
                 faults=None if system else self._faults,  # injected faults hit tenants' work only
                 health=self._health, trim_idle=self._trim_idle, trimmer=self._trimmer,
+                admits=None if system else self._admits,  # system contexts (datasets, warm-up) are never shed
+                reclaim=self.reclaim_idle,
             )
             self._contexts[tenant] = ctx
             return ctx
@@ -767,6 +811,28 @@ class TenantPools:
     def tenants(self) -> list[str]:
         with self._lock:
             return list(self._contexts)
+
+    def reclaim_idle(self) -> int:
+        """Trim every idle pool now; returns the bytes that came back to the device."""
+        before = self._budget.charged
+        gc.collect()  # arrays of finished work that only a reference cycle still keeps alive
+        self.trim_idle()
+        return max(0, before - self._budget.charged)
+
+    def trim_idle(self) -> int:
+        """Trim every idle pool now (memory pressure); returns how many were idle."""
+        with self._lock:
+            contexts = list(self._contexts.values())
+        idle = [ctx for ctx in contexts if not ctx.active_requests]
+        for ctx in idle:
+            ctx.trim_if_idle()
+        return len(idle)
+
+    def preempt_classes(self, classes: frozenset[JobClass], exc_for: Callable[[str], BaseException]) -> int:
+        """Preempt the open requests of contexts whose class is in `classes`; returns how many."""
+        with self._lock:
+            contexts = list(self._contexts.values())
+        return sum(ctx.preempt_requests(exc_for(ctx.tenant)) for ctx in contexts if ctx.job_class in classes)
 
     def __contains__(self, tenant: str) -> bool:
         with self._lock:
