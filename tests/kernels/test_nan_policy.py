@@ -233,11 +233,12 @@ def test_trend_following_trades_after_an_interior_gap() -> None:
     close[500, :] = np.nan
     gappy = Panel(p.index, p.symbols, p.open, p.high, p.low, close, p.volume)
     res = run(gappy, "trend_following", {"fast": 10, "slow": 50, "long_only": False}, backend="cpu")
-    pos = res.positions
+    pos = res.positions.to_numpy()
     assert pos[500].tolist() == [0.0, 0.0, 0.0]  # no data, no position
     assert (np.abs(pos[501:]) > 0).mean(axis=0).min() > 0.9  # trades on, from the next bar
     clean = run(p, "trend_following", {"fast": 10, "slow": 50, "long_only": False}, backend="cpu")
-    np.testing.assert_array_equal(pos[:500], clean.positions[:500])
+    np.testing.assert_array_equal(pos[:500], clean.positions_array[:500])
+    assert np.isnan(ind.sma(close, 50, nan_policy="propagate")[501:]).all()  # what used to turn it off
 
 
 def test_sweep_rows_equal_run_with_gaps_and_max_gap_defaults() -> None:
