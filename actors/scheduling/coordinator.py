@@ -261,6 +261,13 @@ class Coordinator:
         self._refresher = asyncio.create_task(self._refresh_loop())
         if hasattr(self.executor, "poll_members"):
             self._member_loop = asyncio.create_task(self._membership_loop())
+        for job in list(self._jobs.values()):  # recovered with every chunk saved: only the merge was left
+            if job.chunks and len(job.partials) == len(job.chunks) and not job.completing \
+                    and not job.record.state.terminal:
+                job.completing = True
+                task = asyncio.create_task(self._complete(job))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         self._wake.set()
         return {"workers": len(clients), "recovered": self._recovered}
 

@@ -169,11 +169,13 @@ def _wait_ready(head: RayHead, timeout_s: float) -> None:
 
 
 def start_head(num_cpus: int = 2, dashboard: bool = False, timeout_s: float = 90.0,
-               home: Path | None = None) -> RayHead:
+               home: Path | None = None, token: str | None = None) -> RayHead:
     """Start a private head node (short temp dir, pinned free ports, its own token).
 
     With `home`, the token is not in the environment: as on a user's machine, it is the
     default file `<home>/.ray/auth_token` (which must exist), and only RAY_AUTH_MODE is set.
+    `token`: this token instead of a fresh one (a driver process keeps the token it first
+    used, so a driver that reconnects to a restarted cluster needs the same token).
     """
     if RAY_CLI is None:
         pytest.skip(NO_RAY_CLI)
@@ -192,7 +194,7 @@ def start_head(num_cpus: int = 2, dashboard: bool = False, timeout_s: float = 90
     ]
     if dashboard:
         cmd += ["--dashboard-host=127.0.0.1", f"--dashboard-port={dash}"]
-    env = _client_env(secrets.token_hex(32))
+    env = _client_env(token or secrets.token_hex(32))
     if home is not None:
         del env["RAY_AUTH_TOKEN"]
         env["HOME"] = str(home)
