@@ -181,6 +181,13 @@ class WalkForwardResult:
                 f"test={self.test}, step={self.step}, rank_by={self.rank_by!r}, engine={self.engine!r}, "
                 f"backend={self.backend!r}{tail})")
 
+    def plot(self, backend: str = "matplotlib", ax: Any = None) -> Any:
+        """The stitched out-of-sample equity over time, each fold's test window shaded and
+        labelled with its chosen parameters (`kernels.plotting.plot_walk_forward`)."""
+        from kernels.plotting import plot_walk_forward  # noqa: PLC0415 - matplotlib / plotly on use
+
+        return plot_walk_forward(self, backend=backend, ax=ax)
+
 
 # ------------------------------------------------------------------------ validation
 def check_args(rank_by: Any, engine: Any, bars_per_year: Any) -> tuple[str, str, float]:

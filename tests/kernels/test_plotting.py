@@ -106,6 +106,7 @@ def test_heatmap(swept) -> None:
 
 def test_walk_forward_plot(wf) -> None:
     _not_blank(plotting.plot_walk_forward(wf))
+    _not_blank(wf.plot())
     _not_blank(plotting.plot_walk_forward(wf.oos_equity, wf.folds))
     with pytest.raises(ValueError, match="folds"):
         plotting.plot_walk_forward(wf.oos_equity)
