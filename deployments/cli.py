@@ -2,6 +2,7 @@
 
     rayquant backtest --strategy trend_following --param fast=10 --param slow=50
     rayquant sweep --strategy trend_following --grid fast=5:50:5 --grid slow=60,120,200
+    rayquant walkforward --strategy trend_following --grid fast=5,10,20 --grid slow=50,100 --train 504 --test 126
     rayquant serve            # local Ray (or RAYQUANT_RAY__ADDRESS) + coordinator + HTTP API on 127.0.0.1:8000
     rayquant demo             # starts all of it, drives the HTTP API, prints the results, shuts down
 """
@@ -117,7 +118,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     params = dict(args.param or [])
     params = {k: parse_value(v) for k, v in params.items()}
     started = time.perf_counter()
-    result = run(panel, args.strategy, params, fees=args.fees, slippage=args.slippage, backend=args.backend)
+    result = run(panel, args.strategy, params, fees=args.fees, slippage=args.slippage, backend=args.backend,
+                 **_order_args(args))
     elapsed = time.perf_counter() - started
     if args.json:
         print(json.dumps({
@@ -477,6 +479,56 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _order_args(args: argparse.Namespace) -> dict[str, Any]:
+    """`engine` and the order options (`--order NAME=VALUE`) for `run` / `walk_forward`."""
+    options = {k: parse_value(v) for k, v in (args.order or [])}
+    if options and args.engine != "orders":
+        raise ValueError(f"--order {sorted(options)[0]}: order options need --engine orders")
+    return {"engine": args.engine, **options} if args.engine == "orders" else {}
+
+
+def cmd_walkforward(args: argparse.Namespace) -> int:
+    from kernels.backtest import walk_forward  # noqa: PLC0415
+
+    panel = load_panel(args)
+    grid = {name: parse_grid_values(values) for name, values in (args.grid or [])}
+    if not grid:
+        print("error: give at least one --grid NAME=VALUES", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    result = walk_forward(panel, args.strategy, grid, train=args.train, test=args.test, step=args.step,
+                          rank_by=args.rank_by, anchored=args.anchored, fees=args.fees, slippage=args.slippage,
+                          backend=args.backend, warmup=args.warmup, **_order_args(args))
+    elapsed = time.perf_counter() - started
+    if args.json:
+        print(json.dumps({
+            "strategy": args.strategy,
+            "grid": grid,
+            "backend": result.backend,
+            "engine": result.engine,
+            "train": result.train, "test": result.test, "step": result.step, "anchored": result.anchored,
+            "bars": panel.n_bars,
+            "assets": panel.n_assets,
+            "seconds": elapsed,
+            "folds": _frame_to_records(result.summary()),
+            "oos_metrics": _frame_to_records(result.oos_metrics)[0],
+        }, indent=2, default=str))
+        return 0
+    print(f"{result!r} on {panel.n_bars} bars x {panel.n_assets} assets [{elapsed:.2f} s]")
+    with pd.option_context("display.width", 160, "display.max_columns", 30, "display.float_format", "{:.4f}".format):
+        print(result.summary().to_string())
+        print(result.oos_metrics.to_string())
+    return 0
+
+
+def _add_order_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=("returns", "orders"), default="returns",
+                   help="returns model, or orders (cash, sizes, stops: docs/backtest-semantics.md)")
+    p.add_argument("--order", type=parse_assignment, action="append", metavar="NAME=VALUE",
+                   help="an order option with --engine orders: size, size_type, direction, init_cash, fixed_fees, "
+                        "sl_stop, sl_trail, tp_stop, accumulate")
+
+
 def _add_data_args(p: argparse.ArgumentParser, assets: int, bars: int) -> None:
     p.add_argument("--data", help="long-form Parquet or CSV file (timestamp, symbol, open, high, low, close, volume); default: synthetic universe")
     p.add_argument("--assets", type=int, default=assets, help="synthetic universe size (or first N symbols of --data)")
@@ -509,7 +561,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cost_args(bt)
     bt.add_argument("--param", type=parse_assignment, action="append", metavar="NAME=VALUE")
     bt.add_argument("--rows", type=int, default=20, help="asset rows to print (the portfolio row is always shown)")
+    _add_order_args(bt)
     bt.set_defaults(func=cmd_backtest)
+
+    wf = sub.add_parser("walkforward", help="walk-forward optimisation: best combination in-sample, judged out-of-sample")
+    _add_data_args(wf, assets=20, bars=2520)
+    _add_cost_args(wf)
+    wf.add_argument("--grid", type=parse_assignment, action="append", metavar="NAME=V1,V2|START:STOP:STEP")
+    wf.add_argument("--train", type=positive_int, required=True, help="bars of each training window")
+    wf.add_argument("--test", type=positive_int, required=True, help="bars of each test window")
+    wf.add_argument("--step", type=positive_int, default=None, help="bars between folds (default: --test)")
+    wf.add_argument("--anchored", action="store_true", help="training windows all start at the first bar")
+    wf.add_argument("--warmup", type=int, default=0,
+                    help="bars before each test window its backtest may read (indicator warm-up)")
+    wf.add_argument("--rank-by", default="sharpe")
+    _add_order_args(wf)
+    wf.set_defaults(func=cmd_walkforward)
 
     sw = sub.add_parser("sweep", help="run every combination of a parameter grid and print the top-k")
     _add_data_args(sw, assets=50, bars=2520)

@@ -41,6 +41,9 @@ from deployments.schemas import (
     SweepCreate,
     SweepPublic,
     SweepResultPublic,
+    WalkForwardCreate,
+    WalkForwardPublic,
+    WalkForwardResultPublic,
 )
 
 API_VERSION = "v1"
@@ -147,11 +150,12 @@ def _job_id(job_id: str) -> str:
 
 def _links(kind: str, job_id: str) -> dict[str, str]:
     base = f"/{API_VERSION}/{_collection(kind)}/{job_id}"
-    return {"self": base, "result": f"{base}/result"} if kind in ("backtest", "sweep") else {"self": base}
+    return {"self": base, "result": f"{base}/result"} if kind in ("backtest", "sweep", "walk_forward") \
+        else {"self": base}
 
 
 def _collection(kind: str) -> str:
-    return {"backtest": "backtests", "sweep": "sweeps"}.get(kind, "jobs")
+    return {"backtest": "backtests", "sweep": "sweeps", "walk_forward": "walkforwards"}.get(kind, "jobs")
 
 
 def _public(status: dict[str, Any]) -> dict[str, Any]:
@@ -221,6 +225,8 @@ def backtest_result(job_id: str, result: Any, equity_max_points: int) -> Backtes
         symbols=[str(s) for s in result.symbols],
         metrics=frame_records(metrics, "symbol"),
         portfolio={str(k): _py(v) for k, v in portfolio.items()},
+        engine=str(getattr(result, "engine", "returns")),
+        order_options={str(k): _py(v) for k, v in dict(getattr(result, "order_options", None) or {}).items()},
         equity_curve=_equity(result.portfolio_equity, equity_max_points),
     )
 
@@ -244,6 +250,33 @@ def sweep_result(job_id: str, result: Any, offset: int, limit: int) -> SweepResu
     )
 
 
+def walk_forward_result(job_id: str, result: Any, equity_max_points: int) -> WalkForwardResultPublic:
+    """Per fold: windows (ISO timestamps and bars), chosen parameters, in-sample `rank_by`, out-of-sample
+    metrics (`oos_*`); the stitched out-of-sample equity and its metrics."""
+    folds = result.folds.copy()
+    for col in ("train_start", "train_end", "test_start", "test_end"):
+        folds[col] = [pd.Timestamp(t).isoformat() for t in folds[col]]
+    table = pd.concat([folds, result.params, result.in_sample[[result.rank_by]].add_prefix("is_"),
+                       result.out_of_sample.add_prefix("oos_")], axis=1)
+    oos = result.oos_metrics.iloc[0] if len(result.oos_metrics) else pd.Series(dtype=float)
+    return WalkForwardResultPublic(
+        job_id=job_id,
+        strategy=str(result.strategy),
+        rank_by=str(result.rank_by),
+        engine=str(result.engine),
+        backend=str(result.backend),
+        train=int(result.train),
+        test=int(result.test),
+        step=int(result.step),
+        anchored=bool(result.anchored),
+        warmup=int(getattr(result, "warmup", 0)),
+        n_folds=int(len(result.folds)),
+        folds=frame_records(table, "fold"),
+        oos_metrics={str(k): _py(v) for k, v in oos.items()},
+        equity_curve=_equity(result.oos["equity"].to_numpy(), equity_max_points),
+    )
+
+
 def encode_job(kind: str, equity_max_points: int, row_limit: int, status: dict[str, Any], result: Any) -> bytes:
     """A finished backtest's or sweep's response (status, links and result) as JSON bytes.
 
@@ -256,6 +289,10 @@ def encode_job(kind: str, equity_max_points: int, row_limit: int, status: dict[s
         backtest = BacktestPublic(**_public(status))
         backtest.result = backtest_result(status["job_id"], result, equity_max_points)
         return backtest.model_dump_json().encode()
+    if kind == "walk_forward":
+        walk = WalkForwardPublic(**_public(status))
+        walk.result = walk_forward_result(status["job_id"], result, equity_max_points)
+        return walk.model_dump_json().encode()
     sweep = SweepPublic(**_public(status))
     sweep.result = sweep_result(status["job_id"], result, 0, row_limit)
     return sweep.model_dump_json().encode()
@@ -266,6 +303,8 @@ def encode_result(kind: str, equity_max_points: int, offset: int, limit: int, st
     """`GET /{kind}s/{id}/result`'s body as JSON bytes (in the coordinator's process, `result_as`)."""
     if kind == "backtest":
         return backtest_result(status["job_id"], result, equity_max_points).model_dump_json().encode()
+    if kind == "walk_forward":
+        return walk_forward_result(status["job_id"], result, equity_max_points).model_dump_json().encode()
     return sweep_result(status["job_id"], result, offset, limit).model_dump_json().encode()
 
 
@@ -453,6 +492,42 @@ def build_router(config: ServeConfig) -> APIRouter:
                    summary="Cancel a sweep (409 when it already succeeded or failed)")
     async def cancel_sweep(job_id: str, svc: ServiceDep, principal: PrincipalDep) -> JobPublic:
         return await _cancel(svc, principal, job_id, "sweep")
+
+    # -- walk-forwards -----------------------------------------------------------------
+    @router.post("/walkforwards", response_model=WalkForwardPublic, status_code=202, tags=["walkforwards"],
+                 responses={200: {"model": WalkForwardPublic, "description": WAITED}},
+                 summary="Submit a walk-forward optimisation (LOW by default; a chunk per fold); wait=true returns "
+                         "its result")
+    async def create_walk_forward(body: WalkForwardCreate, svc: ServiceDep, principal: PrincipalDep,
+                                  response: Response, wait: WaitFlag = False,
+                                  timeout_s: WaitTimeout = None) -> WalkForwardPublic:
+        n = body.n_combinations
+        if n > svc.config.max_sweep_combinations:
+            raise ApiError(413, "too_large",
+                           f"the grid has {n} combinations, over the limit of {svc.config.max_sweep_combinations}",
+                           "grid")
+        status, encoded = await _submit(svc, principal, "walk_forward", body, response, wait, timeout_s)
+        return WalkForwardPublic(**status) if encoded is None else encoded_response(encoded, response)
+
+    @router.get("/walkforwards/{job_id}", response_model=JobPublic, tags=["walkforwards"],
+                summary="A walk-forward's state, progress (folds done), device and tier")
+    async def get_walk_forward(job_id: str, svc: ServiceDep, principal: PrincipalDep) -> JobPublic:
+        return JobPublic(**_public(await _owned_status(svc, principal, job_id, "walk_forward")))
+
+    @router.get("/walkforwards/{job_id}/result", response_model=WalkForwardResultPublic, tags=["walkforwards"],
+                summary="Per fold: windows, chosen parameters, in-sample rank metric, out-of-sample metrics; the "
+                        "stitched out-of-sample equity")
+    async def get_walk_forward_result(job_id: str, svc: ServiceDep, principal: PrincipalDep) -> WalkForwardResultPublic:
+        status = await _owned_status(svc, principal, job_id, "walk_forward")
+        if status["state"] != "succeeded":
+            raise _result_conflict(status)
+        return encoded_response(await svc.call("result_as", job_id, functools.partial(
+            encode_result, "walk_forward", svc.config.equity_max_points, 0, 0)))
+
+    @router.delete("/walkforwards/{job_id}", response_model=JobPublic, tags=["walkforwards"],
+                   summary="Cancel a walk-forward (409 when it already succeeded or failed)")
+    async def cancel_walk_forward(job_id: str, svc: ServiceDep, principal: PrincipalDep) -> JobPublic:
+        return await _cancel(svc, principal, job_id, "walk_forward")
 
     # -- datasets ----------------------------------------------------------------------
     @router.get("/datasets", response_model=list[DatasetPublic], tags=["datasets"],

@@ -123,8 +123,45 @@ class _Costs(_Strict):
 
 
 # ------------------------------------------------------------------------ jobs (create)
-class BacktestCreate(_DataSelection, _Costs):
-    """A backtest of one strategy with one parameter set."""
+class _OrderOptions(_Strict):
+    """`engine` and the orders engine's options (vectorbt's `from_signals` names; docs/backtest-semantics.md)."""
+
+    engine: Literal["returns", "orders"] = Field("returns", description="returns model, or orders (cash, sizes, stops)")
+    size: Optional[float] = Field(None, gt=0, description="order size (default: all the cash allows)")
+    size_type: Optional[Literal["amount", "value", "percent", "targetpercent"]] = None
+    direction: Optional[Literal["longonly", "shortonly", "both"]] = None
+    init_cash: Optional[float] = Field(None, gt=0, le=1e15, description="initial cash per asset (default 100)")
+    fixed_fees: Optional[float] = Field(None, ge=0, le=1e12, description="fixed fee per order")
+    sl_stop: Optional[float] = Field(None, gt=0, le=100, description="stop-loss, a fraction of the entry price")
+    sl_trail: Optional[bool] = Field(None, description="trailing stop-loss")
+    tp_stop: Optional[float] = Field(None, gt=0, le=1000, description="take-profit, a fraction of the entry price")
+    accumulate: Optional[bool] = None
+
+    @field_validator("size", "size_type", "direction", "init_cash", "fixed_fees", "sl_stop", "sl_trail", "tp_stop",
+                     "accumulate")
+    @classmethod
+    def _option(cls, v: Any, info: Any) -> Any:
+        """Each option on its own field (so a 422 names it), with the options given before it
+        (field order: size, size_type, direction, ..., sl_stop)."""
+        from kernels.backtest.run_orders import ORDER_OPTIONS, check_order_options  # noqa: PLC0415
+
+        if v is None:
+            return v
+        if info.data.get("engine") != "orders":
+            raise ValueError("order options need engine 'orders'")
+        earlier = {k: info.data[k] for k in ORDER_OPTIONS if info.data.get(k) is not None}
+        check_order_options({**earlier, info.field_name: v})  # ValueError naming the option
+        return v
+
+    def order_payload(self, data: dict[str, Any]) -> dict[str, Any]:
+        """`data` (a model_dump without None) without the default engine, so returns-engine payloads stay as before."""
+        if data.get("engine") == "returns":
+            data.pop("engine")
+        return data
+
+
+class BacktestCreate(_DataSelection, _Costs, _OrderOptions):
+    """A backtest of one strategy with one parameter set (`engine` "orders": with the order options)."""
 
     strategy: str = Field(..., min_length=1, max_length=MAX_NAME_CHARS, examples=["trend_following"])
     params: dict[str, Scalar] = Field(default_factory=dict, examples=[{"fast": 10, "slow": 50}])
@@ -139,7 +176,7 @@ class BacktestCreate(_DataSelection, _Costs):
 
     def payload(self) -> dict[str, Any]:
         """The coordinator's job payload (strict JSON)."""
-        return self.model_dump(exclude={"priority"}, exclude_none=True)
+        return self.order_payload(self.model_dump(exclude={"priority"}, exclude_none=True))
 
 
 class SweepCreate(_DataSelection, _Costs):
@@ -180,6 +217,59 @@ class SweepCreate(_DataSelection, _Costs):
 
     def payload(self) -> dict[str, Any]:
         return self.model_dump(exclude={"priority"}, exclude_none=True)
+
+
+class WalkForwardCreate(_DataSelection, _Costs, _OrderOptions):
+    """Walk-forward optimisation: per fold, the grid's best combination in-sample, judged out-of-sample."""
+
+    strategy: str = Field(..., min_length=1, max_length=MAX_NAME_CHARS, examples=["trend_following"])
+    grid: dict[str, list[Scalar]] = Field(..., examples=[{"fast": [5, 10, 20], "slow": [50, 100]}])
+    train: int = Field(..., ge=1, le=MAX_WINDOW, description="bars of each training window")
+    test: int = Field(..., ge=1, le=MAX_WINDOW, description="bars of each test window")
+    step: Optional[int] = Field(None, ge=1, le=MAX_WINDOW, description="bars between folds (default: test)")
+    anchored: bool = Field(False, description="training windows all start at the first bar")
+    warmup: int = Field(0, ge=0, le=MAX_WINDOW, description="bars before each test window its backtest may read "
+                                                            "(indicator warm-up; returns engine)")
+    rank_by: str = Field("sharpe", description=f"one of {list(METRICS)}")
+    priority: Priority = Field(None, description="job class (default LOW)")
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, v: dict[str, list[Scalar]]) -> dict[str, list[Scalar]]:
+        if not v:
+            raise ValueError("give at least one parameter with at least one value")
+        if len(v) > MAX_PARAMS:
+            raise ValueError(f"at most {MAX_PARAMS} parameters")
+        for name, values in v.items():
+            if not values:
+                raise ValueError(f"parameter {name!r} has no values")
+            if len(values) > MAX_GRID_VALUES:
+                raise ValueError(f"parameter {name!r} has more than {MAX_GRID_VALUES} values")
+            for x in values:
+                _check_scalar(name, x)
+        return v
+
+    @field_validator("rank_by")
+    @classmethod
+    def _rank_by(cls, v: str) -> str:
+        if v not in METRICS:
+            raise ValueError(f"rank_by must be one of {list(METRICS)}")
+        return v
+
+    @field_validator("step")
+    @classmethod
+    def _step(cls, v: Optional[int], info: Any) -> Optional[int]:
+        test = info.data.get("test")
+        if v is not None and test is not None and v < test:
+            raise ValueError(f"step ({v}) must be >= test ({test}): out-of-sample windows may not overlap")
+        return v
+
+    @property
+    def n_combinations(self) -> int:
+        return math.prod(len(v) for v in self.grid.values())
+
+    def payload(self) -> dict[str, Any]:
+        return self.order_payload(self.model_dump(exclude={"priority"}, exclude_none=True))
 
 
 # ------------------------------------------------------------------------ features
@@ -373,6 +463,8 @@ class BacktestResultPublic(BaseModel):
     metrics: list[dict[str, Any]]
     portfolio: dict[str, Any]
     equity_curve: EquityCurve
+    engine: str = "returns"
+    order_options: dict[str, Any] = Field(default_factory=dict, description="engine 'orders': the options as run")
 
 
 class SweepResultPublic(BaseModel):
@@ -392,6 +484,26 @@ class SweepResultPublic(BaseModel):
     truncated: bool
 
 
+class WalkForwardResultPublic(BaseModel):
+    """Per fold: windows, chosen parameters, in-sample `rank_by`, out-of-sample metrics; the stitched
+    out-of-sample equity and its metrics."""
+
+    job_id: str
+    strategy: str
+    rank_by: str
+    engine: str
+    backend: str
+    train: int
+    test: int
+    step: int
+    anchored: bool
+    warmup: int = 0
+    n_folds: int
+    folds: list[dict[str, Any]]
+    oos_metrics: dict[str, Any]
+    equity_curve: EquityCurve
+
+
 class BacktestPublic(JobPublic):
     """A backtest job; `result` is filled when the request waited (`?wait=true`) and it succeeded."""
 
@@ -400,6 +512,10 @@ class BacktestPublic(JobPublic):
 
 class SweepPublic(JobPublic):
     result: Optional[SweepResultPublic] = None
+
+
+class WalkForwardPublic(JobPublic):
+    result: Optional[WalkForwardResultPublic] = None
 
 
 class FeaturesPublic(BaseModel):

@@ -149,6 +149,7 @@ def _walk_forward_kwargs(payload: Mapping[str, Any]) -> dict[str, Any]:
         "test": payload.get("test"),
         "step": payload.get("step") or payload.get("test"),
         "anchored": bool(payload.get("anchored", False)),
+        "warmup": payload.get("warmup", 0),
         **{k: v for k, v in _order_kwargs(payload).items() if k != "engine"},
     }
 
@@ -190,16 +191,20 @@ def validate_against_panel(kind: str, payload: Mapping[str, Any], panel: Panel,
     elif kind == "sweep":
         facts["n_combinations"], facts["n_dropped"] = sweep_combinations(payload, sub.n_bars)
     elif kind == "walk_forward":
-        from kernels.backtest.walk_forward import check_args  # noqa: PLC0415
+        from kernels.backtest.walk_forward import check_args, check_warmup  # noqa: PLC0415
 
         folds = walk_forward_folds(payload, sub.n_bars)
         kwargs = _walk_forward_kwargs(payload)
         try:
             check_args(kwargs["rank_by"], kwargs["engine"], kwargs["bars_per_year"])
+            warmup = check_warmup(kwargs["warmup"], kwargs["engine"])
         except ValueError as exc:
             raise JobSpecError(str(exc)) from exc
+        if warmup > folds[0].test_start:
+            raise JobSpecError(f"warmup ({warmup}) is longer than the bars before the first test window "
+                               f"({folds[0].test_start})")
         # every grid value against the shortest window the strategy runs on (a training or a test window)
-        shortest = min(folds[0].train_stop - folds[0].train_start, folds[0].test_stop - folds[0].test_start)
+        shortest = min(folds[0].train_stop - folds[0].train_start, folds[0].test_stop - folds[0].test_start + warmup)
         facts["n_combinations"] = walk_forward_combinations(payload, shortest)
         facts["n_folds"] = len(folds)
     elif kind == "features":

@@ -4,12 +4,15 @@
 the bars into folds (`plan_folds`). For each fold it sweeps `grid` over the fold's
 training bars, takes the best combination by `rank_by` (the sweep's ranking: high
 first, low first for drawdown and volatility, NaN last, ties to the lower combo id),
-then backtests that combination alone over the fold's test bars. The test bars are
-a slice of their own: the out-of-sample backtest reads no bar outside its window
-(indicators warm up inside it, positions start flat), so it equals
-`run(data.select(start=test_start, stop=test_stop), strategy, best)`. The folds'
-out-of-sample portfolio returns, laid end to end, give the stitched out-of-sample
-equity. Semantics: docs/backtest-semantics.md ("Walk-forward").
+then backtests that combination alone over the fold's test bars. By default the test
+bars are a slice of their own: the out-of-sample backtest reads no bar outside its
+window (indicators warm up inside it, positions start flat), so it equals
+`run(data.select(start=test_start, stop=test_stop), strategy, best)`. With
+`warmup=w` it runs over the w bars before the window too (past data only: warm
+indicators, a position may be held into the window) and its returns and metrics are
+those of the test bars. The folds' out-of-sample portfolio returns, laid end to end,
+give the stitched out-of-sample equity. Semantics: docs/backtest-semantics.md
+("Walk-forward").
 
 Each fold is independent, so a fold is the unit of a walk-forward job's chunks
 (`run_fold` on a worker, `merge_folds` on the coordinator); `walk_forward` is the
@@ -119,6 +122,7 @@ class FoldResult:
     step: int
     anchored: bool
     bars_per_year: float
+    warmup: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,6 +155,7 @@ class WalkForwardResult:
     step: int
     anchored: bool
     bars_per_year: float
+    warmup: int = 0
 
     @property
     def oos_returns(self) -> pd.Series:
@@ -178,7 +183,7 @@ class WalkForwardResult:
         if m is not None:
             tail = f", oos total_return={m['total_return']:.4g}, oos sharpe={m['sharpe']:.4g}"
         return (f"WalkForwardResult({self.strategy!r}, {self.n_folds} folds {window}, train={self.train}, "
-                f"test={self.test}, step={self.step}, rank_by={self.rank_by!r}, engine={self.engine!r}, "
+                f"test={self.test}, step={self.step}{f', warmup={self.warmup}' if self.warmup else ''}, rank_by={self.rank_by!r}, engine={self.engine!r}, "
                 f"backend={self.backend!r}{tail})")
 
     def plot(self, backend: str = "matplotlib", ax: Any = None) -> Any:
@@ -315,14 +320,20 @@ def run_fold(
     test: int | None = None,
     step: int | None = None,
     anchored: bool = False,
+    warmup: int = 0,
     **order_options: Any,
 ) -> FoldResult:
-    """One fold: sweep the training bars, backtest the best combination on the test bars."""
+    """One fold: sweep the training bars, backtest the best combination on the test bars
+    (reading `warmup` bars before them, see `walk_forward`)."""
     from kernels.backtest.runner import run  # noqa: PLC0415
 
     rank_by, engine, bars_per_year = check_args(rank_by, engine, bars_per_year)
+    warmup = check_warmup(warmup, engine)
     if engine == "returns" and order_options:
         raise WalkForwardInputError(f"order options {sorted(order_options)} need engine='orders'")
+    if warmup > fold.test_start:
+        raise WalkForwardInputError(f"warmup ({warmup}) is longer than the bars before fold {fold.index}'s test "
+                                    f"window ({fold.test_start})")
     if not 0 <= fold.train_start < fold.train_stop <= fold.test_start < fold.test_stop <= data.n_bars:
         raise WalkForwardInputError(f"fold {fold} does not fit the data ({data.n_bars} bars)")
     train_panel = data.select(start=fold.train_start, stop=fold.train_stop)
@@ -331,9 +342,10 @@ def run_fold(
     combo_id = best_combo(table, params, rank_by)
     chosen = _combo(params, combo_id)
     test_panel = data.select(start=fold.test_start, stop=fold.test_stop)
-    oos = run(test_panel, strategy, chosen, fees=fees, slippage=slippage, backend=backend,
-              bars_per_year=bars_per_year, **_engine_kwargs(engine, order_options))
-    active = np.asarray(to_numpy(oos.active)).any(axis=1)
+    oos = run(data.select(start=fold.test_start - warmup, stop=fold.test_stop), strategy, chosen, fees=fees,
+              slippage=slippage, backend=backend, bars_per_year=bars_per_year,
+              **_engine_kwargs(engine, order_options))
+    oos_metrics, oos_returns, active = _test_window(oos, warmup, bars_per_year)
     name = pd.Index([fold.index], name="fold")
     return FoldResult(
         fold=fold.index,
@@ -342,9 +354,8 @@ def run_fold(
         combo_id=combo_id,
         n_combos=len(params),
         in_sample=pd.DataFrame([table.loc[combo_id].to_numpy()], index=name, columns=list(M.METRICS)),
-        out_of_sample=pd.DataFrame([oos.metrics.loc["portfolio", list(M.METRICS)].to_numpy(dtype=np.float64)],
-                                   index=name, columns=list(M.METRICS)),
-        oos_returns=np.asarray(to_numpy(oos.portfolio_returns_array), dtype=np.float64),
+        out_of_sample=pd.DataFrame([oos_metrics], index=name, columns=list(M.METRICS)),
+        oos_returns=oos_returns,
         oos_active=active,
         oos_index=np.asarray(test_panel.index),
         train_index=np.asarray(train_panel.index)[[0, -1]],
@@ -357,7 +368,37 @@ def run_fold(
         step=int(step if step is not None else fold.test_stop - fold.test_start),
         anchored=bool(anchored),
         bars_per_year=bars_per_year,
+        warmup=warmup,
     )
+
+
+def check_warmup(warmup: Any, engine: str) -> int:
+    if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
+        raise WalkForwardInputError(f"warmup must be an int >= 0 (bars), got {warmup!r}")
+    if warmup and engine != "returns":
+        raise WalkForwardInputError("warmup needs engine='returns' (the orders engine starts each test window flat)")
+    return int(warmup)
+
+
+def _test_window(oos: Any, warmup: int, bars_per_year: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(portfolio METRICS row, portfolio returns, portfolio active) over the test bars of an
+    out-of-sample run that starts `warmup` bars before them: the run's own metrics when
+    warmup is 0, else the same functions over its last bars (equity from 1 at the window)."""
+    from kernels.backtest.runner import _asset_metrics, _portfolio_row  # noqa: PLC0415
+
+    active_all = np.asarray(to_numpy(oos.active))
+    returns = np.asarray(to_numpy(oos.portfolio_returns_array), dtype=np.float64)[warmup:]
+    if not warmup:
+        return oos.metrics.loc["portfolio", list(M.METRICS)].to_numpy(dtype=np.float64), returns, \
+            active_all.any(axis=1)
+    w = slice(warmup, None)
+    positions, gross, costs, net, active = (np.ascontiguousarray(np.asarray(to_numpy(a))[w]) for a in (
+        oos.positions_array, oos.gross, oos.costs, oos.returns_array, oos.active))
+    table, counts = _asset_metrics(np, positions, gross, costs, net, np.cumprod(1.0 + net, axis=0), active,
+                                   bars_per_year)
+    port_active = active.any(axis=1)
+    row, _ = _portfolio_row(np, returns, port_active, np.cumprod(1.0 + returns), table, counts, bars_per_year)
+    return row, returns, port_active
 
 
 # ------------------------------------------------------------------------ merge
@@ -368,7 +409,7 @@ def merge_folds(parts: Sequence[FoldResult]) -> WalkForwardResult:
         raise WalkForwardInputError("merge_folds needs at least one fold result")
     head = parts[0]
     for p in parts[1:]:
-        for attr in ("strategy", "rank_by", "engine", "train", "test", "step", "anchored", "bars_per_year"):
+        for attr in ("strategy", "rank_by", "engine", "train", "test", "step", "anchored", "bars_per_year", "warmup"):
             if getattr(p, attr) != getattr(head, attr):
                 raise WalkForwardInputError(f"cannot merge folds with different {attr}")
     if [p.fold for p in parts] != list(range(len(parts))):
@@ -405,7 +446,7 @@ def merge_folds(parts: Sequence[FoldResult]) -> WalkForwardResult:
         folds=folds, params=params, in_sample=in_sample, out_of_sample=out_of_sample, oos=oos,
         oos_metrics=oos_metrics, strategy=head.strategy, rank_by=head.rank_by, engine=head.engine,
         backend="+".join(backends), train=head.train, test=head.test, step=head.step, anchored=head.anchored,
-        bars_per_year=head.bars_per_year,
+        bars_per_year=head.bars_per_year, warmup=head.warmup,
     )
 
 
@@ -425,6 +466,7 @@ def walk_forward(
     bars_per_year: float = 252,
     symbols: Sequence[str] | None = None,
     engine: str = "returns",
+    warmup: int = 0,
     **order_options: Any,
 ) -> WalkForwardResult:
     """Walk-forward optimisation of `strategy` over `grid` (see the module docstring).
@@ -432,7 +474,11 @@ def walk_forward(
     `train`, `test` and `step` (default `test`) are numbers of bars; `anchored`
     keeps every fold's training window starting at bar 0. `engine="orders"`
     (with order options such as `sl_stop`, `tp_stop`, `size`, `init_cash`)
-    backtests on the orders engine. Raises WalkForwardInputError naming the
+    backtests on the orders engine. `warmup` (bars, returns engine only) lets
+    each out-of-sample backtest read that many bars before its test window, so
+    that indicators are warm and a position can be held into the window; its
+    returns and metrics still cover the test bars only (no bar after the window is
+    ever read). Raises WalkForwardInputError naming the
     argument (e.g. train + test longer than the data), GridError / StrategyError
     for bad grids and parameters.
     """
@@ -440,10 +486,14 @@ def walk_forward(
     panel = _panel(data, symbols)
     step = test if step is None else step
     folds = plan_folds(panel.n_bars, train, test, step, anchored)
+    warmup = check_warmup(warmup, engine)
+    if warmup > folds[0].test_start:
+        raise WalkForwardInputError(f"warmup ({warmup}) is longer than the bars before the first test window "
+                                    f"({folds[0].test_start})")
     parts = [
         run_fold(panel, strategy, grid, f, rank_by=rank_by, fees=fees, slippage=slippage, backend=backend,
                  bars_per_year=bars_per_year, engine=engine, train=train, test=test, step=step, anchored=anchored,
-                 **order_options)
+                 warmup=warmup, **order_options)
         for f in folds
     ]
     return merge_folds(parts)

@@ -24,7 +24,11 @@ from kernels.strategies import (
 )
 from tests.conftest import backends
 
-vbt = pytest.importorskip("vectorbt")
+
+@pytest.fixture(scope="module")
+def vbt():
+    """vectorbt, the peer (not installed on the GPU machine: only the comparisons skip there)."""
+    return pytest.importorskip("vectorbt")
 
 RTOL = 1e-9
 TRADE_FIELDS = ("col", "size", "entry_idx", "entry_price", "entry_fees", "exit_idx", "exit_price", "exit_fees", "pnl",
@@ -42,7 +46,7 @@ def _frame(p: Panel, a) -> pd.DataFrame:
     return pd.DataFrame(np.asarray(a), index=pd.DatetimeIndex(p.index), columns=list(p.symbols))
 
 
-def _vbt(p: Panel, sig: Signals, group: bool = False, **kw):
+def _vbt(vbt, p: Panel, sig: Signals, group: bool = False, **kw):
     short = {}
     if sig.has_short:
         short = {"short_entries": _frame(p, sig.short_entries), "short_exits": _frame(p, sig.short_exits)}
@@ -51,8 +55,8 @@ def _vbt(p: Panel, sig: Signals, group: bool = False, **kw):
                                       group_by=True if group else None, freq="1D", **kw)
 
 
-def _check_against_vectorbt(p: Panel, res, sig: Signals, **kw) -> None:
-    pf = _vbt(p, sig, **kw)
+def _check_against_vectorbt(vbt, p: Panel, res, sig: Signals, **kw) -> None:
+    pf = _vbt(vbt, p, sig, **kw)
     init = kw.get("init_cash", 100.0)
     np.testing.assert_allclose(res.equity * init, pf.value().to_numpy(), rtol=RTOL, atol=1e-9)
     np.testing.assert_allclose(res.positions, pf.assets().to_numpy(), rtol=RTOL, atol=1e-9)
@@ -62,7 +66,7 @@ def _check_against_vectorbt(p: Panel, res, sig: Signals, **kw) -> None:
     for f in TRADE_FIELDS:
         np.testing.assert_allclose(mine[f].to_numpy(dtype=float), theirs[f].to_numpy(dtype=float), rtol=RTOL,
                                    atol=1e-9, err_msg=f)
-    grouped = _vbt(p, sig, group=True, **kw)
+    grouped = _vbt(vbt, p, sig, group=True, **kw)
     n = len(p.symbols)
     np.testing.assert_allclose(res.portfolio_equity * init * n, grouped.value().to_numpy(), rtol=RTOL, atol=1e-9)
     total = res.metrics.loc["portfolio", "total_return"]
@@ -84,13 +88,13 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_orders_run_equals_vectorbt_from_signals(panel: Panel, case: str) -> None:
+def test_orders_run_equals_vectorbt_from_signals(vbt, panel: Panel, case: str) -> None:
     name, params, opts = CASES[case]
     res = run(panel, name, params, engine="orders", backend="cpu", **opts)
     fn = {"trend_following": trend_following, "mean_reversion": mean_reversion}[name]
     sig = positions_to_signals(fn(panel, **params))
     kw = {k: v for k, v in opts.items()}
-    _check_against_vectorbt(panel, res, sig, **kw)
+    _check_against_vectorbt(vbt, panel, res, sig, **kw)
     assert res.engine == "orders" and res.backend == "cpu"
     assert res.order_options == {k: v for k, v in opts.items() if k not in ("fees", "slippage")}
     assert list(res.metrics.index) == [*panel.symbols, "portfolio"] and list(res.metrics.columns) == list(METRICS)
@@ -98,7 +102,7 @@ def test_orders_run_equals_vectorbt_from_signals(panel: Panel, case: str) -> Non
     assert res.trade_counts.loc["portfolio", "n_trades"] == len(res.trades)
 
 
-def test_user_strategy_emitting_signals(panel: Panel) -> None:
+def test_user_strategy_emitting_signals(vbt, panel: Panel) -> None:
     def breakout(p: Panel, lookback: int = 20) -> Signals:
         c = np.asarray(p.close)
         high = pd.DataFrame(c).rolling(lookback).max().shift(1).to_numpy()
@@ -108,7 +112,7 @@ def test_user_strategy_emitting_signals(panel: Panel) -> None:
 
     res = run(panel, breakout, {"lookback": 15}, engine="orders", tp_stop=0.1, backend="cpu")
     sig = breakout(panel, 15)
-    _check_against_vectorbt(panel, res, sig, tp_stop=0.1)
+    _check_against_vectorbt(vbt, panel, res, sig, tp_stop=0.1)
     # the same strategy on the returns engine: its signals become positions
     ret = run(panel, breakout, {"lookback": 15}, backend="cpu")
     np.testing.assert_array_equal(ret.positions, np.where(np.isfinite(np.asarray(panel.close)),

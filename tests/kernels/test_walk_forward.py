@@ -20,6 +20,7 @@ from kernels.backtest.walk_forward import (
     run_fold,
 )
 from kernels.data import Panel, synthetic_panel, with_late_start
+from kernels.strategies import StrategyError
 from tests.conftest import backends
 
 FEES = 0.0005
@@ -254,3 +255,50 @@ def test_backends_choose_the_same(panel: Panel, rolling: WalkForwardResult, back
     assert res.backend == backend
     pd.testing.assert_frame_equal(res.params, rolling.params)
     np.testing.assert_allclose(res.oos_equity.to_numpy(), rolling.oos_equity.to_numpy(), rtol=1e-9)
+
+
+# ------------------------------------------------------------------ warm-up
+def test_warmup_reads_past_bars_and_measures_the_test_window(panel: Panel) -> None:
+    """warmup=60: each out-of-sample run starts 60 bars before its window (windows longer than the
+    test window become possible); returns and metrics cover the test bars only."""
+    grid = {"fast": [5, 10], "slow": [40, 80]}  # slow = 80 > test = 60: only possible with a warm-up
+    with pytest.raises(StrategyError, match="longer than the data"):
+        walk_forward(panel, "trend_following", grid, train=150, test=60, backend="cpu")
+    res = walk_forward(panel, "trend_following", grid, train=150, test=60, warmup=60, fees=FEES, backend="cpu")
+    assert res.warmup == 60 and "warmup=60" in repr(res)
+    plain = walk_forward(panel, "trend_following", {"fast": [5, 10], "slow": [40]}, train=150, test=60, fees=FEES,
+                         backend="cpu")
+    assert len(res.oos) == len(plain.oos)  # the stitched series covers the same test bars
+    for k, fold in res.folds.iterrows():
+        params = {c: (v.item() if isinstance(v, np.generic) else v) for c, v in res.params.loc[k].items()}
+        start = int(fold.first_test_bar)
+        full = run(panel.select(start=start - 60, stop=start + 60), "trend_following", params, fees=FEES,
+                   backend="cpu")
+        r = res.oos_returns[res.oos["fold"] == k].to_numpy()
+        np.testing.assert_array_equal(r, full.portfolio_returns_array[60:])
+        oos = res.out_of_sample.loc[k]
+        assert oos["total_return"] == pytest.approx(np.prod(1.0 + r) - 1.0, rel=1e-12)
+        ref = return_metrics(np, r[:, None], np.ones((60, 1), bool), 252)
+        assert oos["sharpe"] == pytest.approx(float(ref["sharpe"][0]), rel=1e-12, nan_ok=True)
+        assert oos["max_drawdown"] == pytest.approx(float(ref["max_drawdown"][0]), rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"warmup": -1}, "warmup must be"),
+    ({"warmup": 151}, "warmup \\(151\\) is longer"),
+    ({"warmup": 10, "engine": "orders"}, "warmup needs engine='returns'"),
+])
+def test_bad_warmup(panel: Panel, kwargs: dict, match: str) -> None:
+    with pytest.raises(WalkForwardInputError, match=match):
+        walk_forward(panel, "trend_following", TREND_GRID, train=150, test=60, backend="cpu", **kwargs)
+
+
+def test_warmup_never_reads_after_the_window(panel: Panel) -> None:
+    fold = plan_folds(panel.n_bars, train=150, test=60)[1]
+    base = run_fold(panel, "trend_following", TREND_GRID, fold, fees=FEES, backend="cpu", warmup=90)
+    close = np.array(panel.close, copy=True)
+    close[fold.test_stop:] *= 1.3
+    after = run_fold(_with_close(panel, close), "trend_following", TREND_GRID, fold, fees=FEES, backend="cpu",
+                     warmup=90)
+    pd.testing.assert_frame_equal(after.out_of_sample, base.out_of_sample)
+    np.testing.assert_array_equal(after.oos_returns, base.oos_returns)

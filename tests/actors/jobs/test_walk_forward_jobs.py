@@ -86,3 +86,18 @@ def test_results_and_partials_round_trip_the_store(tmp_path):
     for name in ("folds", "params", "in_sample", "out_of_sample", "oos", "oos_metrics"):
         pd.testing.assert_frame_equal(getattr(loaded, name), getattr(result, name), check_freq=False)
     assert repr(loaded) == repr(result)
+
+
+def test_warmup_passes_through_the_job():
+    payload = {**WF, "grid": {"fast": [3, 5], "slow": [80]}, "warmup": 60}  # slow 80 > test 60: fits with warm-up
+    assert validate_against_panel("walk_forward", payload, PANEL)["n_combinations"] == 2
+    with pytest.raises(ValueError, match="'slow' = 80 is longer than the data"):
+        validate_against_panel("walk_forward", {**payload, "warmup": 0}, PANEL)
+    with pytest.raises(JobSpecError, match=r"^warmup \(200\) is longer"):
+        validate_against_panel("walk_forward", {**payload, "warmup": 200}, PANEL)
+    chunks = plan_job("walk_forward", payload, PANEL.n_bars, PANEL.n_assets, 1e9)
+    merged = merge_partials("walk_forward", [execute_chunk("walk_forward", payload, PANEL, c, "cpu") for c in chunks])
+    direct = walk_forward(PANEL, "trend_following", payload["grid"], train=120, test=60, fees=0.001, warmup=60,
+                          backend="cpu")
+    assert merged.warmup == 60
+    pd.testing.assert_frame_equal(merged.out_of_sample, direct.out_of_sample)
