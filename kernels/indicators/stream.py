@@ -619,9 +619,9 @@ def _apply_policy(state: StreamState, who: str, symbols: Any, named: dict[str, A
     _validate_only(state, who, sym, checked)
     restart = kept_sym[runs[kept_sym] > gap] if gap < gaps.NO_RESTART else ()
     part = _apply(state, who, sym[idx], {k: a[idx] for k, a in vals.items()}, to_host, restart=restart)
-    rx = np if to_host else xp
+    rx = get_array_module(part)  # host ticks into a GPU state give device outputs unless to_host
     out = rx.full((len(OUTPUTS), int(sym.shape[0])), rx.nan, dtype=rx.float64)
-    out[:, np.flatnonzero(keep) if rx is np else idx] = part
+    out[:, rx.asarray(np.flatnonzero(keep))] = part
     runs[kept_sym] = 0
     runs[host_sym[host_missing]] += 1
     return out

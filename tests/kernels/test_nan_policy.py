@@ -299,7 +299,8 @@ def test_stream_skips_missing_ticks_like_the_batch(backend: str, max_gap: int | 
                                    err_msg=f"seed {name}")
     sym = np.arange(5)
     for t in range(start, 220):
-        out = update(state, sym, **{f: d[f][t] for f in ("high", "low", "close", "volume")}, max_gap=max_gap)
+        tick = {f: (_to(backend, d[f][t]) if t % 2 else d[f][t]) for f in ("high", "low", "close", "volume")}
+        out = update(state, _to(backend, sym) if t % 2 else sym, **tick, max_gap=max_gap)  # device and host ticks
         for name in OUTPUTS:
             np.testing.assert_allclose(to_numpy(out[name]), batch[name][t], rtol=1e-9, equal_nan=True,
                                        err_msg=f"{name} at bar {t}")
