@@ -281,9 +281,14 @@ def prepare(close: Any, entries: Any, exits: Any = None, *, short_entries: Any =
     sig = {}
     for name, arr in (("entries", entries), ("exits", exits), ("short_entries", short_entries),
                       ("short_exits", short_exits)):
+        if name.startswith("short") and not ls_mode:
+            sig[name] = sig["entries"]  # not read in direction mode
+            continue
         if arr is None:
             arr = False
-        sig[name] = _broadcast_2d(name, arr, shape, xp, bool)
+        # one C-contiguous writeable layout: one compiled kernel signature, column reads in place
+        a = _broadcast_2d(name, arr, shape, xp, bool)
+        sig[name] = xp.array(a, order="C", copy=True) if not (a.flags.c_contiguous and a.flags.writeable) else a
     dirs = _enum_per_column("direction", direction, n, columns, enums.DIRECTIONS)
     stypes = _enum_per_column("size_type", size_type, n, columns, enums.SIZE_TYPES)
     acc = _enum_per_column("accumulate", accumulate, n, columns, enums.ACCUMULATION_MODES)
