@@ -207,11 +207,13 @@ class ChannelServer:
         async def stop() -> None:
             self._server.close()
             for writer in list(self._writers):
-                writer.transport.abort()
+                writer.transport.abort()  # their reads end: the connections' tasks finish by themselves
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if tasks:
+                _, pending = await asyncio.wait(tasks, timeout=1.0)
+                for task in pending:  # e.g. waiting for a handler still running on the pool
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
             await self._server.wait_closed()
 
         try:

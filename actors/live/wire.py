@@ -22,6 +22,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import importlib
+import math
 from typing import Any
 
 import msgpack
@@ -97,8 +98,9 @@ def _array_from(dtype: str, shape: list[int], raw: bytes) -> np.ndarray:
     dt = np.dtype(dtype)
     if dt.hasobject or dt.fields is not None:
         raise DecodeError(f"dtype {dtype!r} is not allowed")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    if count < 0 or count * dt.itemsize != len(raw):
+    if not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise DecodeError(f"bad array shape {shape!r}")
+    if math.prod(shape) * dt.itemsize != len(raw):
         raise DecodeError(f"array of {dtype} {shape} does not match its {len(raw)} bytes")
     return np.frombuffer(raw, dtype=dt).reshape(shape).copy()  # writable, owns its memory
 
