@@ -591,8 +591,14 @@ def sweep(
     backend: str = "auto",
     dtype: Any = np.float64,
     bars_per_year: float = 252,
+    engine: str = "returns",
+    **order_options: Any,
 ) -> SweepResult:
     """Backtest every combination of `grid` for a built-in strategy over every asset.
+
+    A grid that names an order option (sl_stop, tp_stop, sl_trail, size, size_type),
+    or `engine="orders"`, runs on the orders engine (`kernels.backtest.orders.sweep`:
+    metric columns ORDER_METRICS; `order_options` init_cash, fixed_fees, accumulate).
 
     `data` is a Panel (or a (T, N) close array / DataFrame). `chunk` restricts the
     work to a block of combination ids x asset positions (for pairs, an asset
@@ -603,7 +609,17 @@ def sweep(
     explicit backend.
     """
     from kernels.backtest.metrics import METRICS  # noqa: PLC0415
+    from kernels.backtest.orders.sweep import is_orders_grid, orders_sweep  # noqa: PLC0415
 
+    if engine not in ("returns", "orders"):
+        raise SweepInputError(f"engine must be 'returns' or 'orders', got {engine!r}")
+    if engine == "orders" or (isinstance(grid, Mapping) and is_orders_grid(grid)):
+        if chunk is not None or np.dtype(dtype) != np.float64:
+            raise SweepInputError("orders-engine sweeps run whole and in float64 (no chunk, dtype float64)")
+        return orders_sweep(data, strategy, grid, fees=fees, slippage=slippage, top_k=top_k, rank_by=rank_by,
+                            backend=backend, bars_per_year=bars_per_year, **order_options)
+    if order_options:
+        raise SweepInputError(f"order options {sorted(order_options)} need engine='orders'")
     top_k, rank_by, _, _ = _check_args(top_k, rank_by, np.float64, 1)
     plan = plan_sweep(data, strategy, grid, fees, slippage, chunk, backend, dtype, bars_per_year)
     arrays, port, sums = execute(plan)
