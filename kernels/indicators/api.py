@@ -206,9 +206,9 @@ def _run_policy(p: "_Prepared", policy: str, max_gap: int, kernel: Callable[[lis
     if policy == "propagate":
         return kernel(p.arrays)
     xp = get_array_module(*p.arrays)
-    valid = gaps.valid_mask(xp, p.arrays)
-    if not gaps.has_gaps(xp, valid):
+    if not gaps.inputs_have_gaps(xp, p.arrays):
         return kernel(p.arrays)
+    valid = gaps.valid_mask(xp, p.arrays)
     seg = gaps.plan(xp, valid, max_gap)
     packed = gaps.gather(xp, p.arrays, valid, seg)
     return [gaps.scatter(xp, o, valid, seg) for o in kernel(packed)]
@@ -466,9 +466,9 @@ def _compute_skip(p: _Prepared, jobs: list, max_gap: int) -> list:
         groups.setdefault(tuple(slots), []).append(j)
     packing = {}
     for slots in groups:
-        valid = gaps.valid_mask(xp, [p.arrays[k] for k in slots])
-        if gaps.has_gaps(xp, valid):
-            packing[slots] = valid
+        inputs = [p.arrays[k] for k in slots]
+        if gaps.inputs_have_gaps(xp, inputs):
+            packing[slots] = gaps.valid_mask(xp, inputs)
     if not packing:
         return _run_many(p.backend, p.arrays, jobs)
     n_out = [len(INDICATOR_OUTPUTS[kernel]) for kernel, _, _ in jobs]

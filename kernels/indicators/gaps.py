@@ -25,8 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 NAN_POLICIES: tuple[str, ...] = ("skip", "propagate")
 NO_RESTART = np.iinfo(np.int64).max // 4
@@ -79,7 +80,46 @@ class Segments:
     seg: Any = None
 
 
+def inputs_have_gaps(xp: Any, arrays: Sequence[Any]) -> bool:
+    """`has_gaps(valid_mask(arrays))` without building the mask: one parallel pass on the CPU."""
+    if xp is not np:
+        return has_gaps(xp, valid_mask(xp, arrays))
+    a = [np.ascontiguousarray(x) for x in arrays]
+    while len(a) < 4:
+        a.append(a[0])
+    if len(a) > 4:
+        return has_gaps(np, valid_mask(np, arrays))
+    n_cols = a[0].shape[1]
+    n_blocks = max(1, min(numba.get_num_threads(), n_cols // 256))
+    return bool(gaps4_nb(a[0], a[1], a[2], a[3], n_blocks))
+
+
 # ------------------------------------------------------------------------ CPU (Numba)
+@njit(cache=True, nogil=True, parallel=True)
+def gaps4_nb(a, b, c, d, n_blocks):  # pragma: no cover - compiled
+    """True when some column misses a bar (any of a, b, c, d NaN) after its first valid bar.
+    Row-major, branch-free (SIMD over the columns) per block of columns."""
+    n_bars, n_cols = a.shape
+    found = np.zeros(n_blocks, dtype=np.uint8)
+    for blk in prange(n_blocks):
+        i0 = blk * n_cols // n_blocks
+        i1 = (blk + 1) * n_cols // n_blocks
+        started = np.zeros(i1 - i0, dtype=np.uint8)
+        hole = np.uint8(0)
+        for t in range(n_bars):
+            row = np.uint8(0)
+            for i in range(i0, i1):
+                v = np.uint8((a[t, i] == a[t, i]) & (b[t, i] == b[t, i]) & (c[t, i] == c[t, i]) & (d[t, i] == d[t, i]))
+                s = started[i - i0]
+                row |= s & (v ^ np.uint8(1))
+                started[i - i0] = s | v
+            hole |= row
+            if hole:
+                break
+        found[blk] = hole
+    return found.any()
+
+
 @njit(cache=True, nogil=True)
 def segment_counts_nb(valid, max_gap):  # pragma: no cover - compiled
     """Per column: (number of segments, longest segment)."""

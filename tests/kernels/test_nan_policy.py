@@ -209,6 +209,9 @@ def test_numba_packing_equals_xp_packing(seed: int, p: float, max_gap: int | Non
     x = rng.standard_normal((t, n))
     x[rng.random((t, n)) < p] = np.nan
     valid = ~np.isnan(x)
+    y = np.where(rng.random((t, n)) < p / 4, np.nan, 1.0)  # a second input: a bar is valid when both are
+    assert gaps.inputs_have_gaps(np, [x]) == gaps.has_gaps(np, valid)
+    assert gaps.inputs_have_gaps(np, [x, y]) == gaps.has_gaps(np, gaps.valid_mask(np, [x, y]))
     _, gap = gaps.check_policy("test", "skip", max_gap)
     seg_nb = gaps.plan_nb(valid, gap)
     seg_xp = gaps.plan_xp(np, valid, gap)
