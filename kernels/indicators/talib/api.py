@@ -78,8 +78,8 @@ def call(name: str, arrays: Sequence[Any], params: Mapping[str, Any]) -> Any:
     ins, backend, ndim, out_dtype, wrapper = prepare(fd, arrays)
     outs = compute(fd, ins, values, backend)
     results = []
-    for o in outs:
-        if fd.integer:
+    for out_name, o in zip(fd.outputs, outs):
+        if fd.is_int(out_name):
             xp = _xp(o)
             o = xp.where(xp.isnan(o), 0, o).astype(np.int32)
         elif o.dtype != out_dtype:

@@ -89,6 +89,11 @@ class FuncDef:
     outputs: tuple[str, ...]
     lookback_expr: str
     integer: bool = False
+    int_outputs: tuple[str, ...] = ()
+
+    def is_int(self, output: str) -> bool:
+        """True for an int32 output (0 where there is no value, as TA-Lib returns it)."""
+        return self.integer or output in self.int_outputs
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -168,7 +173,7 @@ FUNCTIONS: dict[str, FuncDef] = {f.name: f for f in (
     F("ER", "momentum", ('real',), (I("timeperiod", 10, 2),), ('real',), "timeperiod"),
     F("ERI", "momentum", ('high', 'low', 'close'), (I("timeperiod", 13, 1),), ('bullpower', 'bearpower'), "timeperiod - 1"),
     F("FOSC", "momentum", ('real',), (I("timeperiod", 5, 2),), ('real',), "timeperiod"),
-    F("FRACTAL", "momentum", ('high', 'low'), (I("leftbars", 2, 1), I("rightbars", 2, 1)), ('swinghigh', 'swinglow'), "leftbars + rightbars"),
+    F("FRACTAL", "momentum", ('high', 'low'), (I("leftbars", 2, 1), I("rightbars", 2, 1)), ('swinghigh', 'swinglow'), "leftbars + rightbars", integer=True),
     F("IMI", "momentum", ('open', 'close'), (I("timeperiod", 14, 2),), ('real',), "timeperiod - 1"),
     F("KDJ", "momentum", ('high', 'low', 'close'), (I("fastk_period", 9, 1), I("slowk_period", 3, 1), M("slowk_matype", 13), I("slowd_period", 3, 1), M("slowd_matype", 13)), ('k', 'd', 'j'), "fastk_period - 1 + ma_lookback(slowk_period, slowk_matype) + ma_lookback(slowd_period, slowd_matype)"),
     F("MACD", "momentum", ('real',), (I("fastperiod", 12, 2), I("slowperiod", 26, 2), I("signalperiod", 9, 1)), ('macd', 'macdsignal', 'macdhist'), "max(fastperiod, slowperiod) - 1 + signalperiod - 1"),
@@ -217,7 +222,7 @@ FUNCTIONS: dict[str, FuncDef] = {f.name: f for f in (
     F("SAR", "overlap", ('high', 'low'), (R("acceleration", 0.02, 0.0, INF), R("maximum", 0.2, 0.0, INF)), ('real',), "1"),
     F("SAREXT", "overlap", ('high', 'low'), (R("startvalue", 0.0, -INF, INF), R("offsetonreverse", 0.0, 0.0, INF), R("accelerationinitlong", 0.02, 0.0, INF), R("accelerationlong", 0.02, 0.0, INF), R("accelerationmaxlong", 0.2, 0.0, INF), R("accelerationinitshort", 0.02, 0.0, INF), R("accelerationshort", 0.02, 0.0, INF), R("accelerationmaxshort", 0.2, 0.0, INF)), ('real',), "1"),
     F("SMA", "overlap", ('real',), (I("timeperiod", 30, 1),), ('real',), "timeperiod - 1"),
-    F("SUPERTREND", "overlap", ('high', 'low', 'close'), (I("timeperiod", 10, 2), R("multiplier", 3.0, 0.0, INF)), ('supertrend', 'trend'), "timeperiod"),
+    F("SUPERTREND", "overlap", ('high', 'low', 'close'), (I("timeperiod", 10, 2), R("multiplier", 3.0, 0.0, INF)), ('supertrend', 'trend'), "timeperiod", int_outputs=("trend",)),
     F("T3", "overlap", ('real',), (I("timeperiod", 5, 1), R("vfactor", 0.7, 0.0, 1.0)), ('real',), "6 * (timeperiod - 1)"),
     F("TEMA", "overlap", ('real',), (I("timeperiod", 30, 1),), ('real',), "3 * (timeperiod - 1)"),
     F("TRIMA", "overlap", ('real',), (I("timeperiod", 30, 1),), ('real',), "timeperiod - 1"),

@@ -77,8 +77,7 @@ def reference(fd: FuncDef, arrays: list[np.ndarray], params: dict) -> list[np.nd
                 v = v.copy()
                 v[lb:] += s
             outs[k][s:, j] = v
-    if fd.integer:
-        outs = [np.where(np.isnan(o), 0, o).astype(np.int32) for o in outs]
+    outs = [np.where(np.isnan(o), 0, o).astype(np.int32) if fd.is_int(k) else o for k, o in zip(fd.outputs, outs)]
     return outs
 
 
@@ -99,3 +98,38 @@ def varied_params(fd: FuncDef) -> dict:
 
 
 ALL = list(FUNCTIONS)
+
+
+def candle_data(n_bars: int = 6000, n_assets: int = 2, seed: int = 3) -> dict[str, np.ndarray]:
+    """Bars drawn from a small alphabet of candle shapes (long / short / doji bodies, no / short / long
+    shadows, gaps up and down, opens inside the previous body, closes equal to the previous close, runs
+    of one colour), so that even rare patterns occur."""
+    rng = np.random.default_rng(seed)
+    shape = (n_bars, n_assets)
+    body = rng.choice([3.0, 1.0, 0.2, 0.0], size=shape, p=[0.4, 0.25, 0.2, 0.15])
+    keep = rng.random(shape) < 0.65
+    flip = rng.choice([1.0, -1.0], size=shape)
+    how = rng.choice(6, size=shape, p=[0.3, 0.15, 0.15, 0.25, 0.1, 0.05])
+    frac = rng.uniform(0.1, 0.9, shape)
+    up = rng.choice([0.0, 0.1, 1.0, 3.0], size=shape)
+    dn = rng.choice([0.0, 0.1, 1.0, 3.0], size=shape)
+    o = np.empty(shape)
+    c = np.empty(shape)
+    pc = np.full(n_assets, 100.0)
+    po = np.full(n_assets, 100.0)
+    col = np.ones(n_assets)
+    for t in range(n_bars):
+        col = np.where(keep[t], col, flip[t])
+        g = np.select([how[t] == 1, how[t] == 2, how[t] == 3, how[t] == 4],
+                      [4.0, -4.0, (po - pc) * frac[t], 0.5], 0.0)
+        o[t] = pc + g
+        c[t] = np.where(how[t] == 5, pc, o[t] + col * body[t])
+        col = np.where(c[t] >= o[t], 1.0, -1.0)
+        shift = np.where(c[t] < 20.0, 50.0, np.where(c[t] > 400.0, -50.0, 0.0))
+        o[t] += shift
+        c[t] += shift
+        pc, po = c[t], o[t]
+    h = np.maximum(o, c) + up
+    lo = np.minimum(o, c) - dn
+    v = np.round(rng.uniform(1e3, 1e5, shape))
+    return {"open": o, "high": h, "low": lo, "close": c, "volume": v}

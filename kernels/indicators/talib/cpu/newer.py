@@ -1,19 +1,21 @@
 """Functions TA-Lib added in 0.7/0.8 (AO, AC, QSTICK, DPO, ER, IMI, VHF, VORTEX, WAD, COPPOCK, TSI,
-ERI, FOSC, HA, ACCBANDS, KC, PERCENTRANK, KDJ), across groups: CPU kernels."""
+ERI, FOSC, HA, ACCBANDS, KC, PERCENTRANK, KDJ, CMOU, FRACTAL, SUPERTREND, SMI, RVI) and BETA: CPU kernels."""
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
 from kernels.indicators.talib.cpu.common import first_valid_nb, max_1d_nb, min_1d_nb, true_range
-from kernels.indicators.talib.cpu.ma import ema_k_1d_nb, ma_1d_nb, ma_lookback_nb, sma_1d_nb, wma_1d_nb
+from kernels.indicators.cpu import var_1d_nb
+from kernels.indicators.talib.cpu.ma import ema_k_1d_nb, ma_1d_nb, ma_lookback_nb, rma_1d_nb, sma_1d_nb, wma_1d_nb
 from kernels.indicators.talib.cpu.momentum import fastk_1d_nb
 from kernels.indicators.talib.cpu.statistic import linreg_1d_nb
 from kernels.indicators.talib.cpu.volume import atr_1d_nb
 
 NAMES = (
     "AO", "AC", "QSTICK", "DPO", "ER", "IMI", "VHF", "VORTEX", "WAD", "COPPOCK", "TSI", "ERI",
-    "FOSC", "HA", "ACCBANDS", "_KC", "PERCENTRANK", "KDJ",
+    "FOSC", "HA", "ACCBANDS", "KC", "PERCENTRANK", "KDJ", "CMOU", "FRACTAL", "SUPERTREND", "SMI",
+    "RVI", "BETA",
 )
 CODES = {n: i for i, n in enumerate(NAMES)}
 
@@ -221,11 +223,15 @@ def accbands_1d_nb(h, low, c, up, mid, lo, period):
 @njit(cache=True, nogil=True)
 def kc_1d_nb(h, low, c, up, mid, lo, period, atrp, nbdev):
     n = c.shape[0]
+    tp = np.empty(n)
+    for t in range(n):
+        tp[t] = (h[t] + low[t] + c[t]) / 3.0
     e = np.full(n, np.nan)
-    ema_k_1d_nb(c, e, period, 2.0 / (period + 1.0))
+    ema_k_1d_nb(tp, e, period, 2.0 / (period + 1.0))
+    lb = max(period - 1, atrp)
     a = np.full(n, np.nan)
-    atr_1d_nb(h, low, c, a, atrp, False)
-    for t in range(max(period - 1, atrp), n):
+    atr_1d_nb(h[lb - atrp:], low[lb - atrp:], c[lb - atrp:], a[lb - atrp:], atrp, False)
+    for t in range(lb, n):
         mid[t] = e[t]
         up[t] = e[t] + nbdev * a[t]
         lo[t] = e[t] - nbdev * a[t]
@@ -263,6 +269,170 @@ def kdj_1d_nb(h, low, c, ko, do, jo, fk, sk, skmt, sd, sdmt):
 
 
 @njit(cache=True, nogil=True)
+def cmou_1d_nb(x, out, period):
+    """Chande's momentum oscillator without smoothing: 100 * (up - down) / (up + down) over `period` changes."""
+    n = x.shape[0]
+    for t in range(period, n):
+        up = 0.0
+        dn = 0.0
+        for i in range(t - period + 1, t + 1):
+            d = x[i] - x[i - 1]
+            if d > 0.0:
+                up += d
+            elif d < 0.0:
+                dn -= d
+        s = up + dn
+        out[t] = 100.0 * ((up - dn) / s) if s != 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def fractal_1d_nb(h, low, sh, sl, left, right):
+    """Williams fractals, reported `right` bars after the fractal bar: 100 where it is one."""
+    n = h.shape[0]
+    for t in range(left + right, n):
+        m = t - right
+        hi = True
+        lo = True
+        for j in range(m - left, t + 1):
+            if j == m:
+                continue
+            if not h[m] > h[j]:
+                hi = False
+            if not low[m] < low[j]:
+                lo = False
+        sh[t] = 100.0 if hi else 0.0
+        sl[t] = 100.0 if lo else 0.0
+
+
+@njit(cache=True, nogil=True)
+def supertrend_1d_nb(h, low, c, st, trend, period, mult):
+    n = c.shape[0]
+    if n <= period:
+        return
+    a = np.full(n, np.nan)
+    atr_1d_nb(h, low, c, a, period, False)
+    fu = 0.0
+    fl = 0.0
+    tr = 1.0
+    for t in range(period, n):
+        mid = (h[t] + low[t]) / 2.0
+        bu = mid + mult * a[t]
+        bl = mid - mult * a[t]
+        if t == period:
+            fu = bu
+            fl = bl
+        else:
+            fu = bu if (bu < fu or c[t - 1] > fu) else fu
+            fl = bl if (bl > fl or c[t - 1] < fl) else fl
+            if tr == 1.0 and c[t] < fl:
+                tr = -1.0
+            elif tr == -1.0 and c[t] > fu:
+                tr = 1.0
+        st[t] = fl if tr == 1.0 else fu
+        trend[t] = tr
+
+
+@njit(cache=True, nogil=True)
+def smi_1d_nb(h, low, c, smi, sig, period, fast, slow, signal):
+    """Stochastic momentum index: 100 * EMA_fast(EMA_slow(c - mid)) / (0.5 * EMA_fast(EMA_slow(HH - LL)))."""
+    n = c.shape[0]
+    lb0 = period - 1
+    lb = lb0 + slow - 1 + fast - 1 + signal - 1
+    if n <= lb:
+        return
+    hh = np.full(n, np.nan)
+    ll = np.full(n, np.nan)
+    max_1d_nb(h, hh, period)
+    min_1d_nb(low, ll, period)
+    d = np.empty(n - lb0)
+    r = np.empty(n - lb0)
+    for t in range(lb0, n):
+        d[t - lb0] = c[t] - (hh[t] + ll[t]) / 2.0
+        r[t - lb0] = hh[t] - ll[t]
+    m = n - lb0
+    d1 = np.full(m, np.nan)
+    r1 = np.full(m, np.nan)
+    ema_k_1d_nb(d, d1, slow, 2.0 / (slow + 1.0))
+    ema_k_1d_nb(r, r1, slow, 2.0 / (slow + 1.0))
+    d2 = np.full(m, np.nan)
+    r2 = np.full(m, np.nan)
+    ema_k_1d_nb(d1[slow - 1:], d2[slow - 1:], fast, 2.0 / (fast + 1.0))
+    ema_k_1d_nb(r1[slow - 1:], r2[slow - 1:], fast, 2.0 / (fast + 1.0))
+    k0 = slow - 1 + fast - 1
+    v = np.full(m, np.nan)
+    for t in range(k0, m):
+        v[t] = 100.0 * d2[t] / (0.5 * r2[t]) if r2[t] != 0.0 else 0.0
+    sg = np.full(m, np.nan)
+    ema_k_1d_nb(v[k0:], sg[k0:], signal, 2.0 / (signal + 1.0))
+    for t in range(lb, n):
+        smi[t] = v[t - lb0]
+        sig[t] = sg[t - lb0]
+
+
+@njit(cache=True, nogil=True)
+def rvi_1d_nb(x, out, period, sdp):
+    """Relative volatility index: Wilder-smoothed (RMA) stddev on up / down bars, 100 * up / (up + down)."""
+    n = x.shape[0]
+    lb0 = sdp - 1
+    if n <= lb0 + period - 1:
+        return
+    var = np.full(n, np.nan)
+    var_1d_nb(x, sdp, var)
+    m = n - lb0
+    up = np.empty(m)
+    dn = np.empty(m)
+    for t in range(lb0, n):
+        sd = np.sqrt(var[t])
+        d = x[t] - x[t - 1]
+        up[t - lb0] = sd if d > 0.0 else 0.0
+        dn[t - lb0] = sd if d < 0.0 else 0.0
+    u = np.full(m, np.nan)
+    w = np.full(m, np.nan)
+    rma_1d_nb(up, u, period)
+    rma_1d_nb(dn, w, period)
+    for t in range(period - 1, m):
+        s = u[t] + w[t]
+        out[t + lb0] = 100.0 * u[t] / s if s != 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def beta_1d_nb(x, y, out, period):
+    """TA_BETA: regression slope of y's bar returns on x's over `period` returns."""
+    n = x.shape[0]
+    if n <= period:
+        return
+    rx = np.zeros(n)
+    ry = np.zeros(n)
+    for t in range(1, n):
+        rx[t] = (x[t] - x[t - 1]) / x[t - 1] if x[t - 1] != 0.0 else 0.0
+        ry[t] = (y[t] - y[t - 1]) / y[t - 1] if y[t - 1] != 0.0 else 0.0
+    sxx = 0.0
+    sxy = 0.0
+    sx = 0.0
+    sy = 0.0
+    for t in range(1, period):
+        sxx += rx[t] * rx[t]
+        sxy += rx[t] * ry[t]
+        sx += rx[t]
+        sy += ry[t]
+    for t in range(period, n):
+        a = rx[t]
+        b = ry[t]
+        sxx += a * a
+        sxy += a * b
+        sx += a
+        sy += b
+        tmp = period * sxx - sx * sx
+        out[t] = (period * sxy - sx * sy) / tmp if tmp != 0.0 else 0.0
+        a = rx[t - period + 1]
+        b = ry[t - period + 1]
+        sxx -= a * a
+        sxy -= a * b
+        sx -= a
+        sy -= b
+
+
+@njit(cache=True, nogil=True)
 def _col(code, c0, c1, c2, c3, c4, o, p, s):
     if code == 0 or code == 1:
         ao_1d_nb(c0, c1, o[0], int(p[0]), int(p[1]), int(p[2]) if code == 1 else 1, code == 1)
@@ -296,6 +466,18 @@ def _col(code, c0, c1, c2, c3, c4, o, p, s):
         kc_1d_nb(c0, c1, c2, o[0], o[1], o[2], int(p[0]), int(p[1]), p[2])
     elif code == 16:
         percentrank_1d_nb(c0, o[0], int(p[0]))
+    elif code == 18:
+        cmou_1d_nb(c0, o[0], int(p[0]))
+    elif code == 19:
+        fractal_1d_nb(c0, c1, o[0], o[1], int(p[0]), int(p[1]))
+    elif code == 20:
+        supertrend_1d_nb(c0, c1, c2, o[0], o[1], int(p[0]), p[1])
+    elif code == 21:
+        smi_1d_nb(c0, c1, c2, o[0], o[1], int(p[0]), int(p[1]), int(p[2]), int(p[3]))
+    elif code == 22:
+        rvi_1d_nb(c0, o[0], int(p[0]), int(p[1]))
+    elif code == 23:
+        beta_1d_nb(c0, c1, o[0], int(p[0]))
     elif code == 17:
         kdj_1d_nb(c0, c1, c2, o[0], o[1], o[2], int(p[0]), int(p[1]), int(p[2]), int(p[3]), int(p[4]))
 

@@ -14,7 +14,7 @@ from kernels.indicators.talib.table import ma_lookback
 
 NAMES = (
     "SMA", "EMA", "WMA", "DEMA", "TEMA", "TRIMA", "KAMA", "T3", "HMA", "ZLEMA", "RMA", "MA",
-    "BBANDS", "MIDPOINT", "MIDPRICE", "DONCHIAN", "MAVP", "_MAMA", "VWMA",
+    "BBANDS", "MIDPOINT", "MIDPRICE", "DONCHIAN", "MAVP", "_MAMA", "VWMA", "SAR", "SAREXT",
 )
 CODES = {n: i for i, n in enumerate(NAMES)}
 
@@ -115,6 +115,111 @@ def vwma_1d_nb(x, v, out, period):
 
 
 @njit(cache=True, nogil=True)
+def sar_1d_nb(h, low, out, start, offset, ail, al, aml, ais, as_, ams, ext):
+    """TA_SAR (ext False: acceleration ail = al, maximum aml = ams) and TA_SAREXT (short values negative)."""
+    n = h.shape[0]
+    if n < 2:
+        return
+    if ail > aml:
+        ail = aml
+    if al > aml:
+        al = aml
+    if ais > ams:
+        ais = ams
+    if as_ > ams:
+        as_ = ams
+    if start == 0.0:
+        dp = h[1] - h[0]
+        dm = low[0] - low[1]
+        is_long = not (dm > 0.0 and dp < dm)
+    else:
+        is_long = start > 0.0
+    af_l = ail
+    af_s = ais
+    new_high = h[0]
+    new_low = low[0]
+    if start == 0.0:
+        if is_long:
+            ep = h[1]
+            sar = new_low
+        else:
+            ep = low[1]
+            sar = new_high
+    elif start > 0.0:
+        ep = h[1]
+        sar = start
+    else:
+        ep = low[1]
+        sar = abs(start)
+    new_low = low[1]
+    new_high = h[1]
+    for t in range(1, n):
+        prev_low = new_low
+        prev_high = new_high
+        new_low = low[t]
+        new_high = h[t]
+        if is_long:
+            if new_low <= sar:
+                is_long = False
+                sar = ep
+                if sar < prev_high:
+                    sar = prev_high
+                if sar < new_high:
+                    sar = new_high
+                if offset != 0.0:
+                    sar += sar * offset
+                out[t] = -sar if ext else sar
+                af_s = ais
+                ep = new_low
+                sar = sar + af_s * (ep - sar)
+                if sar < prev_high:
+                    sar = prev_high
+                if sar < new_high:
+                    sar = new_high
+            else:
+                out[t] = sar
+                if new_high > ep:
+                    ep = new_high
+                    af_l += al
+                    if af_l > aml:
+                        af_l = aml
+                sar = sar + af_l * (ep - sar)
+                if sar > prev_low:
+                    sar = prev_low
+                if sar > new_low:
+                    sar = new_low
+        elif new_high >= sar:
+            is_long = True
+            sar = ep
+            if sar > prev_low:
+                sar = prev_low
+            if sar > new_low:
+                sar = new_low
+            if offset != 0.0:
+                sar -= sar * offset
+            out[t] = sar
+            af_l = ail
+            ep = new_high
+            sar = sar + af_l * (ep - sar)
+            if sar > prev_low:
+                sar = prev_low
+            if sar > new_low:
+                sar = new_low
+        else:
+            out[t] = -sar if ext else sar
+            if new_low < ep:
+                ep = new_low
+                af_s += as_
+                if af_s > ams:
+                    af_s = ams
+            sar = sar + af_s * (ep - sar)
+            if sar < prev_high:
+                sar = prev_high
+            if sar < new_high:
+                sar = new_high
+
+
+@njit(cache=True, nogil=True)
 def _col(code, c0, c1, c2, c3, c4, o, p, s):
     if code == 0:
         sma_1d_nb(c0, o[0], int(p[0]))
@@ -154,6 +259,10 @@ def _col(code, c0, c1, c2, c3, c4, o, p, s):
         mama_1d_nb(c0, o[0], o[1], p[0], p[1])
     elif code == 18:
         vwma_1d_nb(c0, c1, o[0], int(p[0]))
+    elif code == 19:
+        sar_1d_nb(c0, c1, o[0], 0.0, 0.0, p[0], p[0], p[1], p[0], p[0], p[1], False)
+    elif code == 20:
+        sar_1d_nb(c0, c1, o[0], p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], True)
 
 
 @njit(cache=True, parallel=True)
