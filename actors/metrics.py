@@ -54,6 +54,12 @@ class CoordinatorMetrics:
                                                  tag_keys=("worker", "device")),
                         "workers": m.Gauge("rayquant_workers", "Workers the coordinator knows, by state",
                                            tag_keys=("state",)),
+                        "tenant_device_s": m.Counter("rayquant_tenant_device_seconds_total",
+                                                     "Measured device seconds of research chunks per tenant",
+                                                     tag_keys=("tenant", "device_kind")),
+                        "tenant_refusals": m.Counter("rayquant_tenant_refusals_total",
+                                                     "Requests refused by tenant quotas, by reason",
+                                                     tag_keys=("tenant", "reason")),
                     }
             except Exception as exc:  # metrics must never stop the service
                 log.warning("Ray metrics unavailable: %s", exc)
@@ -99,6 +105,16 @@ class CoordinatorMetrics:
         if "workers" in self._ray:
             self._ray["workers"].set(healthy, tags={"state": "healthy"})
             self._ray["workers"].set(total, tags={"state": "total"})
+
+    def tenant_device_seconds(self, tenant: str, device_kind: str, seconds: float) -> None:
+        self.counts[f"device_s_{tenant}"] += 1
+        if "tenant_device_s" in self._ray:
+            self._ray["tenant_device_s"].inc(max(0.0, seconds), tags={"tenant": tenant, "device_kind": device_kind})
+
+    def tenant_refusal(self, tenant: str, reason: str) -> None:
+        self.counts[f"refused_{reason}"] += 1
+        if "tenant_refusals" in self._ray:
+            self._ray["tenant_refusals"].inc(tags={"tenant": tenant, "reason": reason})
 
     def cache(self, hit: bool) -> None:
         outcome = "hit" if hit else "miss"

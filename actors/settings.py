@@ -16,6 +16,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from actors.config import CoordinatorConfig, LiveChannelConfig
+from actors.tenants.quotas import TenantsConfig
 from gpu_hal.config import GpuHalConfig
 
 ENV_PREFIX = "RAYQUANT_"
@@ -322,6 +323,7 @@ class Settings(BaseSettings):
     serve: ServeConfig = Field(default_factory=ServeConfig)
     streams: StreamsConfig = Field(default_factory=StreamsConfig)
     live_channel: LiveChannelConfig = Field(default_factory=LiveChannelConfig)
+    tenants: TenantsConfig = Field(default_factory=TenantsConfig)
 
     @classmethod
     def settings_customise_sources(

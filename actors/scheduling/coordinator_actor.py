@@ -29,13 +29,26 @@ def build_dataset_store(settings: Settings) -> DatasetStore:
     }, max_cache_bytes=d.cache_max_bytes)
 
 
+def build_tenancy(settings: Settings) -> tuple[Any, Any]:
+    """The fair-share policy and the tenant admission of the service (None, None when disabled)."""
+    if not settings.tenants.enabled:
+        return None, None
+    from actors.scheduling.fair_share import WeightedFairShare  # noqa: PLC0415
+    from actors.tenants.admission import TenantAdmission  # noqa: PLC0415
+
+    quotas = settings.tenants.book(settings.storage_dir)
+    return WeightedFairShare(quotas.weight), TenantAdmission(quotas)
+
+
 class CoordinatorActorImpl:
     """The named, restartable coordinator actor (async: it never blocks on ray.get)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.executor = RayExecutor(settings)
-        self.core = Coordinator(settings.coordinator_config(), self.executor, build_dataset_store(settings))
+        policy, admission = build_tenancy(settings)
+        self.core = Coordinator(settings.coordinator_config(), self.executor, build_dataset_store(settings),
+                                policy=policy, admission=admission)
         self._start_lock: asyncio.Lock | None = None
         self._started = False
 
@@ -116,6 +129,19 @@ class CoordinatorActorImpl:
     async def stats(self) -> dict[str, Any]:
         await self._ensure_started()
         return await self.core.stats()
+
+    async def get_quota(self, tenant: str) -> dict[str, Any]:
+        return await self.core.get_quota(tenant)
+
+    async def set_quota(self, tenant: str, changes: dict[str, Any]) -> dict[str, Any]:
+        return await self.core.set_quota(tenant, changes)
+
+    async def list_quotas(self) -> dict[str, Any]:
+        return await self.core.list_quotas()
+
+    async def tenant_usage(self, tenant: str) -> dict[str, Any]:
+        await self._ensure_started()
+        return await self.core.tenant_usage(tenant)
 
     async def register_dataset(self, name: str, panel: Panel, tenant: str | None = None) -> dict[str, Any]:
         """Store a dataset: `tenant`'s own, or shared (None: admins and the Ray client)."""

@@ -13,13 +13,15 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from gpu_hal.priority import JobClass
 
 DEFAULT_CLASSES = ("NORMAL", "LOW", "IDLE")  # what a tenant may use unless granted more
+ALL_CLASSES = tuple(c.name for c in JobClass)
+LIVE_TENANT = "live"  # the live routes' tenant (ServeConfig.live_tenant): granted every class by default
 QUOTA_FILE = "tenant_quotas.json"
 
 
@@ -167,3 +169,33 @@ class QuotaBook:
         if not quota.allows(jc):
             raise ClassNotAllowed(tenant, jc.name, quota.allowed_classes)
         return jc
+
+
+@dataclass(frozen=True)
+class TenantsConfig:
+    """Tenant quotas in the service's settings (RAYQUANT_TENANTS__*, or `tenants:` in the YAML file).
+
+    `default` applies to every tenant without an entry; `tenants` maps names to their
+    quotas (e.g. RAYQUANT_TENANTS__TENANTS='{"desk": {"allowed_classes": ["HIGH", "LOW"], "weight": 3}}').
+    Admins change them at run time (PUT /v1/admin/tenants/{tenant}); those changes are
+    kept in the storage directory and win over this configuration.
+    """
+
+    enabled: bool = True
+    default: TenantQuota = field(default_factory=TenantQuota)
+    tenants: Mapping[str, TenantQuota] | str = field(  # str: a JSON object (the environment form)
+        default_factory=lambda: {LIVE_TENANT: TenantQuota(allowed_classes=ALL_CLASSES)})
+
+    def __post_init__(self) -> None:
+        d = self.default if isinstance(self.default, TenantQuota) else TenantQuota.from_mapping(dict(self.default))
+        object.__setattr__(self, "default", d)
+        raw = json.loads(self.tenants) if isinstance(self.tenants, str) else dict(self.tenants)
+        if not isinstance(raw, dict):
+            raise ValueError("tenants: expected a JSON object of tenant -> quota")
+        tenants = {LIVE_TENANT: TenantQuota(allowed_classes=ALL_CLASSES)}  # unless configured otherwise
+        tenants.update({str(t): q if isinstance(q, TenantQuota) else TenantQuota.from_mapping(dict(q))
+                        for t, q in raw.items()})
+        object.__setattr__(self, "tenants", tenants)
+
+    def book(self, storage_dir: str | Path) -> QuotaBook:
+        return QuotaBook(self.default, self.tenants, storage_dir)
