@@ -288,7 +288,10 @@ def prepare(close: Any, entries: Any, exits: Any = None, *, short_entries: Any =
             arr = False
         # one C-contiguous writeable layout: one compiled kernel signature, column reads in place
         a = _broadcast_2d(name, arr, shape, xp, bool)
-        sig[name] = xp.array(a, order="C", copy=True) if not (a.flags.c_contiguous and a.flags.writeable) else a
+        if xp is np:
+            sig[name] = a if (a.flags.c_contiguous and a.flags.writeable) else np.array(a, order="C", copy=True)
+        else:
+            sig[name] = xp.ascontiguousarray(a)
     dirs = _enum_per_column("direction", direction, n, columns, enums.DIRECTIONS)
     stypes = _enum_per_column("size_type", size_type, n, columns, enums.SIZE_TYPES)
     acc = _enum_per_column("accumulate", accumulate, n, columns, enums.ACCUMULATION_MODES)
