@@ -129,11 +129,16 @@ def install_offline_docs(api: Any) -> None:
     from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html  # noqa: PLC0415
     from fastapi.staticfiles import StaticFiles  # noqa: PLC0415
 
+    try:
+        static_dir = docs_static_dir()
+    except ImportError:  # the package is a dependency; without it FastAPI's CDN pages stay
+        log.warning("fastapi-offline is not installed: /docs and /redoc load their assets from a CDN")
+        return
     docs_url, redoc_url = api.docs_url or "/docs", api.redoc_url or "/redoc"
     redirect_url = api.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
     api.router.routes = [r for r in api.router.routes if getattr(r, "path", None) not in
                          (docs_url, redoc_url, redirect_url)]
-    api.mount(DOCS_STATIC_URL, StaticFiles(directory=docs_static_dir()), name="static-offline-docs")
+    api.mount(DOCS_STATIC_URL, StaticFiles(directory=static_dir), name="static-offline-docs")
 
     @api.get(docs_url, include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:

@@ -42,13 +42,25 @@ from deployments.protos import operations_pb2 as ops
 from deployments.protos import realtime_pb2 as rt
 
 # The servicer functions of Serve's gRPC proxy (`gRPCOptions.grpc_servicer_functions`; importable there).
+HEALTH_SERVICER = "grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server"
 GRPC_SERVICER_FUNCTIONS: tuple[str, ...] = (
     "deployments.grpc_services.add_backtests_servicer",  # + the proxy's log filter (grpc_services.py)
     "deployments.protos.realtime_pb2_grpc.add_RealtimeServicer_to_server",
     "deployments.protos.ml_pb2_grpc.add_ModelsServicer_to_server",
     "deployments.protos.operations_pb2_grpc.add_OperationsServicer_to_server",
-    "grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server",
+    HEALTH_SERVICER,
 )
+
+
+def servicer_functions() -> list[str]:
+    """GRPC_SERVICER_FUNCTIONS that can be imported here (grpc.health.v1 needs grpcio-health-checking)."""
+    import importlib.util  # noqa: PLC0415
+
+    if importlib.util.find_spec("grpc_health") is None:
+        return [f for f in GRPC_SERVICER_FUNCTIONS if f != HEALTH_SERVICER]
+    return list(GRPC_SERVICER_FUNCTIONS)
+
+
 SERVICES: tuple[str, ...] = ("rayquant.v1.Backtests", "rayquant.v1.Realtime", "rayquant.v1.Models",
                              "rayquant.v1.Operations")
 APPLICATION_METADATA = "application"  # Serve's proxy: which application answers
@@ -653,4 +665,5 @@ def _fail(ctx: Any, exc: RpcFailed, fields: Optional[dict[str, str]] = None) -> 
     _set_status(ctx, name, details, metadata)
 
 
-__all__ = ["APPLICATION_METADATA", "AsgiCall", "GRPC_SERVICER_FUNCTIONS", "GrpcIngress", "SERVICES", "error_status"]
+__all__ = ["APPLICATION_METADATA", "AsgiCall", "GRPC_SERVICER_FUNCTIONS", "GrpcIngress", "SERVICES", "error_status",
+           "servicer_functions"]

@@ -254,12 +254,12 @@ def with_grpc_port(settings: Settings) -> Settings:
 def grpc_options(settings: Settings) -> Optional[dict[str, Any]]:
     """Serve's gRPC proxy options (`gRPCOptions` as a dict) when gRPC is on: the port and the rayquant.v1 and
     grpc.health.v1 servicers; server reflection is on (Serve's default)."""
-    from deployments.grpc_ingress import GRPC_SERVICER_FUNCTIONS  # noqa: PLC0415
+    from deployments.grpc_ingress import servicer_functions  # noqa: PLC0415
 
     cfg = settings.serve
     if not cfg.grpc:
         return None
-    return {"port": cfg.grpc_port, "grpc_servicer_functions": list(GRPC_SERVICER_FUNCTIONS), "enable_reflection": True}
+    return {"port": cfg.grpc_port, "grpc_servicer_functions": servicer_functions(), "enable_reflection": True}
 
 
 def wait_ready(url: str, timeout_s: float, poll_s: float = 0.25) -> dict[str, Any]:

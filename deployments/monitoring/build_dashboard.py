@@ -50,6 +50,11 @@ panel("Result cache hit ratio", [
     unit="percentunit")
 panel("Workers", [('max by (state) (ray_rayquant_workers{SessionName=~"$SessionName"})', "{{state}}")],
       desc="Workers the coordinator knows (total) and how many are healthy")
+newrow("Tenants")
+panel("Device time per tenant", [('sum by (tenant, device_kind) (rate(ray_rayquant_tenant_device_seconds_total{SessionName=~"$SessionName"}[5m]))', "{{tenant}} {{device_kind}}")],
+      unit="s", w=12, desc="Device seconds per second used by each tenant's jobs (fair share by weight)")
+panel("Refusals per tenant", [('sum by (tenant, reason) (rate(ray_rayquant_tenant_refusals_total{SessionName=~"$SessionName"}[5m]))', "{{tenant}} {{reason}}")],
+      unit="ops", w=12, desc="Requests refused by a tenant's quotas or granted classes, by reason")
 newrow("Devices")
 panel("Device memory used (charged to the budget)", [('max by (worker, device) (ray_rayquant_device_memory_used_bytes{SessionName=~"$SessionName"})', "{{worker}} {{device}}")], unit="bytes")
 panel("Device memory free (budget left)", [('max by (worker, device) (ray_rayquant_device_memory_free_bytes{SessionName=~"$SessionName"})', "{{worker}} {{device}}")], unit="bytes")

@@ -217,3 +217,12 @@ def test_committed_dashboard_is_what_the_script_writes(tmp_path):
     subprocess.run([sys.executable, str(MONITORING / "build_dashboard.py"), str(out)], check=True, capture_output=True,
                    timeout=60)
     assert out.read_text() == DASHBOARD.read_text()
+
+
+# ------------------------------------------------------------------ quiet by default
+@pytest.mark.parametrize("argv,verbose", [(["serve"], False), (["serve", "--verbose"], True),
+                                          (["--verbose", "serve"], True), (["demo", "-v"], True), (["demo"], False)])
+def test_verbose_is_off_by_default_and_either_place_turns_it_on(argv, verbose):
+    from deployments.cli import build_parser  # noqa: PLC0415
+
+    assert bool(getattr(build_parser().parse_args(argv), "verbose", False)) is verbose
