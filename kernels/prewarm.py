@@ -52,11 +52,25 @@ def cpu_warmups() -> dict[str, Callable[[], None]]:
              for name, ind in INDICATORS.items()]
     out: dict[str, Callable[[], None]] = {"indicators.compute": lambda: compute(panel, specs)}
     out["indicators.stream"] = lambda: _stream_warmup(panel)
+    out["indicators.nan_policy"] = lambda: _gaps_warmup(panel)
     for strategy, grid in WARMUP_GRIDS.items():
         first = {k: v[0] for k, v in grid.items()}
         out[f"backtest.run.{strategy}"] = lambda s=strategy, p=first: run(panel, s, p, backend="cpu")
         out[f"backtest.sweep.{strategy}"] = lambda s=strategy, g=grid: sweep(panel, s, g, backend="cpu")
     return out
+
+
+def _gaps_warmup(panel: object) -> None:
+    """The NaN policy's packing (kernels/indicators/gaps.py) and the sweep's gap path (sweep_gaps)."""
+    import numpy as np  # noqa: PLC0415
+
+    from kernels.backtest import sweep  # noqa: PLC0415
+    from kernels.indicators import compute  # noqa: PLC0415
+
+    close = np.array(panel.close, copy=True)
+    close[WARMUP_BARS // 2, 0] = np.nan
+    compute({"close": close}, [("sma", {"timeperiod": 3})], max_gap=1)
+    sweep(close, "trend_following", WARMUP_GRIDS["trend_following"], backend="cpu")
 
 
 def _stream_warmup(panel: object) -> None:
