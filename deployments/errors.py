@@ -169,6 +169,7 @@ _FIELD_PATTERNS: tuple[tuple[re.Pattern, str], ...] = (
     (re.compile(r"^train\b"), "train"),
     (re.compile(r"^test\b"), "test"),
     (re.compile(r"^step\b"), "step"),
+    (re.compile(r"^warmup\b"), "warmup"),
     (re.compile(r"^engine\b"), "engine"),
     (re.compile(r"^(size_type|size|direction|init_cash|fixed_fees|sl_stop|sl_trail|tp_stop|accumulate)\b"), "{0}"),
     (re.compile(r"top_k"), "top_k"),
@@ -208,6 +209,7 @@ def domain_error(exc: BaseException, *, params_field: str = "params", data_field
     from actors.scheduling.fallback import NoCapacity  # noqa: PLC0415
     from actors.scheduling.job_queue import AdmissionRefused  # noqa: PLC0415
     from actors.jobs.records import InvalidJobId  # noqa: PLC0415
+    from actors.tenants.quotas import ClassNotAllowed, TenantLimitExceeded, TenantsDisabled  # noqa: PLC0415
     from gpu_hal.errors import QuotaExceeded  # noqa: PLC0415
     from kernels.data import DataValidationError  # noqa: PLC0415
 
@@ -239,6 +241,15 @@ def domain_error(exc: BaseException, *, params_field: str = "params", data_field
         return ApiError(422, "invalid_data", message, field)
     if isinstance(err, QuotaExceeded):
         return ApiError(413, "quota_exceeded", message)
+    if isinstance(err, ClassNotAllowed):
+        return ApiError(403, "class_not_allowed", message, "priority")
+    if isinstance(err, TenantLimitExceeded):
+        if err.quota == "max_sweep_combinations":
+            return ApiError(413, "quota_exceeded", message, "grid")
+        return ApiError(429, "quota_exceeded", f"{message}; retry after {retry_after_s} s",
+                        headers={"Retry-After": str(retry_after_s)})
+    if isinstance(err, TenantsDisabled):
+        return ApiError(404, "not_found", message)
     if isinstance(err, (ValueError, KeyError, TypeError)):
         return ApiError(422, "validation_error", message, guess_field(message, params_field, data_field))
     if _is_unavailable(err):

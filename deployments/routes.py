@@ -869,6 +869,9 @@ def create_api(service: Service, live_only: bool = False) -> FastAPI:
     if not live_only:
         app.include_router(build_router(service.config))
         app.include_router(build_models_router())
+        from deployments.tenant_routes import build_tenant_router  # noqa: PLC0415 - it builds on this module
+
+        app.include_router(build_tenant_router())
     app.include_router(build_live_router())
     app.include_router(build_predict_router())
     return app

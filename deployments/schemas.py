@@ -890,3 +890,54 @@ __all__ = [
     "TicksCreate",
     "TicksPublic",
 ]
+
+
+# ------------------------------------------------------------------ tenants (quotas, usage)
+_CLASS_NAMES = Literal["REALTIME", "HIGH", "NORMAL", "LOW", "IDLE"]
+
+
+class QuotaUpdate(BaseModel):
+    """A change of a tenant's quota (PUT /v1/admin/tenants/{tenant}): only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory_bytes: Optional[StrictInt] = Field(None, ge=0, description="pool bytes per device (null: the device default)")
+    memory_fraction: Optional[float] = Field(None, gt=0, le=1, description="per device, of its budget")
+    weight: Optional[float] = Field(None, gt=0, le=1e6, description="share of device time within a class")
+    allowed_classes: Optional[list[_CLASS_NAMES]] = Field(None, min_length=1)
+    max_running_jobs: Optional[StrictInt] = Field(None, ge=0)
+    max_queued_jobs: Optional[StrictInt] = Field(None, ge=0)
+    max_sweep_combinations: Optional[StrictInt] = Field(None, ge=0)
+
+    @field_validator("allowed_classes", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return [c.upper() if isinstance(c, str) else c for c in v] if isinstance(v, list) else v
+
+
+class QuotaPublic(BaseModel):
+    tenant: str
+    memory_bytes: Optional[int]
+    memory_fraction: Optional[float]
+    weight: float
+    allowed_classes: list[str]
+    max_running_jobs: Optional[int]
+    max_queued_jobs: Optional[int]
+    max_sweep_combinations: Optional[int]
+
+
+class DeviceMemoryUse(BaseModel):
+    current_bytes: int
+    peak_bytes: int
+    limit_bytes: int
+
+
+class TenantUsagePublic(BaseModel):
+    tenant: str
+    device_seconds: dict[str, float]
+    chunks: dict[str, int]
+    jobs: dict[str, int]
+    refusals: dict[str, int]
+    memory: dict[str, DeviceMemoryUse]
+    current_bytes: int
+    peak_bytes: int

@@ -37,6 +37,10 @@ class ClassNotAllowed(PermissionError):
         return (type(self), (self.tenant, self.job_class, self.allowed))
 
 
+class TenantsDisabled(LookupError):
+    """Tenant quotas are switched off in this service's settings (tenants.enabled = false)."""
+
+
 class TenantLimitExceeded(RuntimeError):
     """A tenant is at one of its quotas (running or queued jobs, sweep size); names it."""
 
