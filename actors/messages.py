@@ -34,6 +34,9 @@ class WorkItem:
     dataset_version: str
     tier: str = "primary"
     attempt: int = 0
+    # The tenant's memory quota per device (TenantQuota.memory_bytes / memory_fraction); None: the device default.
+    memory_bytes: int | None = None
+    memory_fraction: float | None = None
 
 
 @dataclass(frozen=True)

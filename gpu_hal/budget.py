@@ -129,6 +129,11 @@ class MemoryBudget:
             self._charged -= o.charge
             del self._owners[owner]
 
+    def set_limit(self, owner: str, limit: int | None) -> None:
+        """Change an owner's byte limit (its tenant quota); bytes it holds above it stay until freed."""
+        with self._lock:
+            self._owner(owner).limit = None if limit is None else int(limit)
+
     def set_floor(self, owner: str, floor: int) -> None:
         """Guarantee `floor` bytes to an owner (charged now); QuotaExceeded if no room."""
         floor = int(floor)

@@ -520,6 +520,20 @@ class StrategyContext:
         if nbytes:
             self._fill_floor()
 
+    def set_limit(self, limit_bytes: int) -> bool:
+        """A new memory limit (the tenant's quota changed), applied while no request runs;
+        returns whether it was applied (else the next idle moment will)."""
+        limit = min(int(limit_bytes), self._budget.budget)
+        if limit < 0:
+            raise ValueError(f"limit_bytes must be >= 0, got {limit_bytes}")
+        with self._lock:
+            if self._active or self.closed:
+                return False
+            self._budget.set_limit(self.tenant, limit)
+            self.pool.set_limit(limit)
+            self.limit_bytes = limit
+        return True
+
     def set_job_class(self, job_class: JobClass | str) -> None:
         """Follow a new job class: new requests use a stream at its priority."""
         jc = JobClass.parse(job_class)

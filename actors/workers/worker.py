@@ -145,6 +145,9 @@ class Worker:
             result = execute_chunk(item.kind, item.payload, sub, item.chunk, "cpu")
         else:
             ctx = self.device.context(item.tenant, JobClass(item.job_class))
+            limit = _quota_limit(item, self.device.budget.budget)
+            if limit is not None and limit != ctx.limit_bytes:
+                ctx.set_limit(limit)  # the tenant's memory quota changed (or this is its first chunk here)
             if item.tier == "same_device":
                 ctx.renew_stream()
             with ctx.reserve(self._estimate_bytes(item, sub)) as request:
@@ -320,3 +323,12 @@ class Worker:
         else:
             raise ValueError(f"unknown fault action {action!r}")
         return faults.snapshot()
+
+
+def _quota_limit(item: WorkItem, device_budget: int) -> int | None:
+    """The pool limit a work item's tenant quota asks for on a device with that budget."""
+    if item.memory_bytes is not None:
+        return min(int(item.memory_bytes), int(device_budget))
+    if item.memory_fraction is not None:
+        return int(device_budget * float(item.memory_fraction))
+    return None

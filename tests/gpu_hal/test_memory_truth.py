@@ -246,3 +246,15 @@ TestMemoryTruthSimulated = MemoryTruthMachine.TestCase
 TestMemoryTruthSimulated.settings = _settings()
 TestMemoryTruthGpuPath = GpuPathMemoryTruthMachine.TestCase
 TestMemoryTruthGpuPath.settings = _settings()
+
+
+def test_a_tenant_quota_change_sets_its_pool_limit(device: Device) -> None:
+    ctx = device.create_context("a", limit_bytes=100 * MiB)
+    assert ctx.set_limit(20 * MiB) and ctx.limit_bytes == 20 * MiB
+    assert device.budget.owner_figures("a")["limit"] == 20 * MiB and ctx.pool.get_limit() == 20 * MiB
+    with pytest.raises(QuotaExceeded) as ei:
+        ctx.empty((30 * MiB,), np.uint8)
+    assert ei.value.scope == "tenant"
+    with ctx.reserve(0):
+        assert not ctx.set_limit(50 * MiB)  # not while a request runs
+    assert ctx.set_limit(50 * MiB) and ctx.empty((30 * MiB,), np.uint8).nbytes == 30 * MiB

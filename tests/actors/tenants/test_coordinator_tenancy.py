@@ -93,3 +93,24 @@ def test_weighted_fair_share_between_two_tenants_sweeps(tmp_path: Path) -> None:
         await c.shutdown()
 
     asyncio.run(go())
+
+
+def test_memory_quota_becomes_the_tenant_pool_limit_on_each_device(tmp_path: Path) -> None:
+    async def go() -> None:
+        c = make(tmp_path, TenantsConfig())
+        await c.start()
+        await c.set_quota("alice", {"memory_bytes": 96 << 20})
+        job = await c.submit("backtest", BT, "LOW", "alice")
+        assert (await c.wait(job, 60))["state"] == "succeeded"
+        [dev] = [d for d in await c.devices() if "device" in d]
+        assert dev["device"]["tenants"]["alice"]["limit_bytes"] == 96 << 20
+        usage = await c.tenant_usage("alice")
+        assert list(usage["memory"].values())[0]["limit_bytes"] == 96 << 20
+        await c.set_quota("alice", {"memory_bytes": None, "memory_fraction": 0.25})
+        job = await c.submit("backtest", {**BT, "params": {"fast": 6, "slow": 20}}, "LOW", "alice")
+        assert (await c.wait(job, 60))["state"] == "succeeded"
+        [dev] = [d for d in await c.devices() if "device" in d]
+        assert dev["device"]["tenants"]["alice"]["limit_bytes"] == dev["device"]["budget"]["budget_bytes"] // 4
+        await c.shutdown()
+
+    asyncio.run(go())
