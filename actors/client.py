@@ -22,15 +22,17 @@ POLL_S = 0.25
 class Client:
     """Submits jobs to the coordinator and returns pandas-backed results."""
 
-    def __init__(self, coordinator: Any, settings: Settings) -> None:
+    def __init__(self, coordinator: Any, settings: Settings, api_key: str | None = None) -> None:
         self.coordinator = coordinator
         self.settings = settings
+        self.api_key = api_key if api_key is not None else settings.client.api_key  # the tenant's identity
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return ray.get(getattr(self.coordinator, method).remote(*args, **kwargs))
 
-    def submit(self, kind: str, payload: dict, priority: str = "LOW", tenant: str = "default") -> str:
-        return self._call("submit", kind, payload, priority, tenant)
+    def submit(self, kind: str, payload: dict, priority: str = "LOW", tenant: str | None = None) -> str:
+        """Submit a job as this client's tenant (its API key's, when keys are configured)."""
+        return self._call("submit_as", kind, payload, priority, self.api_key, tenant)
 
     def status(self, job_id: str) -> dict:
         return self._call("status", job_id)
@@ -58,7 +60,7 @@ class Client:
 
     def backtest(self, strategy: str, params: dict | None = None, dataset: str = "synthetic",
                  symbols: list[str] | None = None, fees: float = 0.0, slippage: float = 0.0,
-                 priority: str = "LOW", tenant: str = "default", wait: bool = True) -> Any:
+                 priority: str = "LOW", tenant: str | None = None, wait: bool = True) -> Any:
         payload = {"dataset": dataset, "strategy": strategy, "params": params or {}, "fees": fees,
                    "slippage": slippage, "symbols": symbols}
         job_id = self.submit("backtest", payload, priority, tenant)
@@ -66,7 +68,7 @@ class Client:
 
     def sweep(self, strategy: str, grid: dict, dataset: str = "synthetic", symbols: list[str] | None = None,
               fees: float = 0.0, slippage: float = 0.0, top_k: int = 10, rank_by: str = "sharpe",
-              priority: str = "LOW", tenant: str = "default", wait: bool = True) -> Any:
+              priority: str = "LOW", tenant: str | None = None, wait: bool = True) -> Any:
         payload = {"dataset": dataset, "strategy": strategy, "grid": grid, "fees": fees, "slippage": slippage,
                    "top_k": top_k, "rank_by": rank_by, "symbols": symbols}
         job_id = self.submit("sweep", payload, priority, tenant)
@@ -80,7 +82,7 @@ class Client:
 
     def train(self, name: str, model: str, features: list, horizon: int = 1, task: str = "regression",
               params: dict | None = None, dataset: str = "synthetic", symbols: list[str] | None = None,
-              test_fraction: float = 0.2, priority: str = "NORMAL", tenant: str = "default",
+              test_fraction: float = 0.2, priority: str = "NORMAL", tenant: str | None = None,
               wait: bool = True) -> Any:
         """Train `model` on indicator features of a dataset; returns the stored record (or the job id)."""
         payload = {"dataset": dataset, "symbols": symbols, "name": name, "model": model, "params": params or {},
@@ -102,7 +104,7 @@ class Client:
         return self._call("register_dataset", name, panel)
 
 
-def connect(address: str | None = None, settings: Settings | None = None) -> Client:
+def connect(address: str | None = None, settings: Settings | None = None, api_key: str | None = None) -> Client:
     """Connect to (or start) Ray and the coordinator; returns a Client."""
     settings = settings or load_settings()
     target = address or settings.ray.address
@@ -110,4 +112,4 @@ def connect(address: str | None = None, settings: Settings | None = None) -> Cli
         ray.init(address=target, namespace=settings.ray.namespace, ignore_reinit_error=True)
     coordinator = get_or_create_coordinator(settings)
     ray.get(coordinator.start.remote())
-    return Client(coordinator, settings)
+    return Client(coordinator, settings, api_key)

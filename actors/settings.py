@@ -310,6 +310,13 @@ class RayConfig:
             raise ValueError(f"ray: gil_switch_interval_s must be in (0, 1], got {self.gil_switch_interval_s}")
 
 
+@dataclass(frozen=True)
+class ClientConfig:
+    """How a Ray client or Ray Jobs caller identifies itself (actors.tenants.identity)."""
+
+    api_key: str | None = None  # RAYQUANT_CLIENT__API_KEY: one of serve.api_keys when keys are configured
+
+
 class Settings(BaseSettings):
     """All configuration of a rayquant process."""
 
@@ -324,6 +331,7 @@ class Settings(BaseSettings):
     streams: StreamsConfig = Field(default_factory=StreamsConfig)
     live_channel: LiveChannelConfig = Field(default_factory=LiveChannelConfig)
     tenants: TenantsConfig = Field(default_factory=TenantsConfig)
+    client: ClientConfig = Field(default_factory=ClientConfig)
 
     @classmethod
     def settings_customise_sources(

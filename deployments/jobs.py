@@ -321,7 +321,8 @@ def run_job(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     started = time.monotonic()
     try:
         job_id = client.submit(kind, payload, args.priority, args.tenant)
-    except (ValueError, KeyError, TypeError, QuotaExceeded) as exc:  # the request: checked before acceptance
+    except (ValueError, KeyError, TypeError, QuotaExceeded, PermissionError) as exc:  # the request (and the
+        # tenant's classes and key: ClassNotAllowed, Unauthenticated), checked before acceptance
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except AdmissionRefused as exc:  # the tenant's or the class's queue is full: try again later

@@ -70,6 +70,17 @@ class CoordinatorActorImpl:
         await self._ensure_started()
         return await self.core.submit(kind, payload, priority, tenant)
 
+    async def submit_as(self, kind: str, payload: dict, priority: str, api_key: str | None,
+                        tenant: str | None = None) -> str:
+        """`submit` for Ray client and Ray Jobs callers: the tenant is the API key's when keys are
+        configured (actors.tenants.identity), and its classes are authorised like any request."""
+        from actors.tenants.identity import resolve_tenant  # noqa: PLC0415
+
+        serve = self.settings.serve
+        who = resolve_tenant(serve.api_keys, serve.default_tenant, api_key, tenant)
+        await self._ensure_started()
+        return await self.core.submit(kind, payload, priority, who)
+
     async def status(self, job_id: str) -> dict[str, Any]:
         await self._ensure_started()
         return await self.core.status(job_id)
