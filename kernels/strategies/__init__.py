@@ -25,7 +25,13 @@ from kernels.strategies.registry import (
 )
 from kernels.strategies import builtin  # noqa: E402, F401 - registers the built-ins
 from kernels.strategies.builtin import band_state, mean_reversion, momentum, pairs, trend_following
-from kernels.strategies.signals import Signals, positions_to_signals, signals_to_positions, validate_signals
+from kernels.strategies.signals import (
+    Signals,
+    positions_to_signals,
+    signals_to_positions,
+    strategy_signals,
+    validate_signals,
+)
 
 __all__ = [
     "ParamSpec",
@@ -45,6 +51,7 @@ __all__ = [
     "register",
     "register_spec",
     "signals_to_positions",
+    "strategy_signals",
     "trend_following",
     "unregister",
     "validate_params",

@@ -123,6 +123,23 @@ def _host(a: Any) -> np.ndarray:
     return a.get() if is_gpu_array(a) else np.asarray(a)
 
 
+def strategy_signals(strategy: Any, panel: Any, **params: Any) -> Signals:
+    """The entry/exit signals a strategy (registered name, spec or callable) emits on `panel`:
+    its own `Signals`, or its target positions converted (`positions_to_signals`).
+    `params` are validated and completed with the strategy's defaults."""
+    from kernels.strategies.registry import as_spec, validate_params, validate_positions  # noqa: PLC0415
+
+    spec = as_spec(strategy)
+    params = validate_params(spec, params, n_bars=int(panel.close.shape[0]))
+    out = spec.fn(panel, **params)
+    shape = tuple(panel.close.shape)
+    if isinstance(out, Signals):
+        validate_signals(out, shape, spec.name)
+        return out
+    validate_positions(out, shape, spec.name)
+    return positions_to_signals(out)
+
+
 def validate_signals(signals: Signals, shape: tuple[int, int], name: str = "strategy") -> None:
     """Raise StrategyError unless every given signal is a boolean (T, N) array."""
     from kernels.strategies.registry import StrategyError  # noqa: PLC0415
@@ -141,4 +158,4 @@ def validate_signals(signals: Signals, shape: tuple[int, int], name: str = "stra
                                 "expected bool")
 
 
-__all__ = ["Signals", "positions_to_signals", "signals_to_positions", "validate_signals"]
+__all__ = ["Signals", "positions_to_signals", "signals_to_positions", "strategy_signals", "validate_signals"]

@@ -95,10 +95,14 @@ def test_walk_forward_202_poll_result_and_cancel_conflict(client):
 
 def test_walk_forward_wait_true_anchored(client):
     resp = client.post("/v1/walkforwards", params={"wait": "true"},
-                       json={**WF, "anchored": True, "rank_by": "total_return"})
+                       json={**WF, "anchored": True, "rank_by": "total_return", "warmup": 30})
     assert resp.status_code == 200, resp.text
     result = resp.json()["result"]
     assert result["anchored"] is True and [r["first_train_bar"] for r in result["folds"]] == [0, 0, 0]
+    assert result["warmup"] == 30
+    exp = walk_forward(panel(), "trend_following", WF["grid"], train=120, test=60, fees=0.001, anchored=True,
+                       rank_by="total_return", warmup=30, backend="cpu")
+    assert [r["oos_sharpe"] for r in result["folds"]] == pytest.approx(exp.out_of_sample["sharpe"].tolist(), rel=1e-9)
     assert [r["train_bars"] for r in result["folds"]] == [120, 180, 240]
 
 
@@ -109,6 +113,7 @@ def test_walk_forward_wait_true_anchored(client):
     ({"rank_by": "luck"}, "rank_by"),
     ({"sl_stop": 0.05}, "sl_stop"),  # an order option without engine "orders"
     ({"engine": "orders", "tp_stop": -1.0}, "tp_stop"),
+    ({"engine": "orders", "warmup": 10}, "warmup"),  # the orders engine starts each test window flat
 ])
 def test_bad_walk_forwards_are_422_before_a_job_exists(client, change, field):
     before = n_jobs(client)

@@ -209,3 +209,16 @@ def test_orders_run_backends_agree(panel: Panel, backend: str) -> None:
     assert other.backend == backend
     np.testing.assert_allclose(np.asarray(other.equity), cpu.equity, rtol=RTOL)
     pd.testing.assert_frame_equal(other.metrics, cpu.metrics, rtol=RTOL)
+
+
+def test_strategy_signals_of_builtins_and_user_strategies(panel: Panel) -> None:
+    from kernels.strategies import strategy_signals
+
+    sig = strategy_signals("trend_following", panel, fast=5, slow=20, long_only=False)
+    pos = trend_following(panel, fast=5, slow=20, long_only=False)
+    np.testing.assert_array_equal(signals_to_positions(sig), pos)
+    assert sig.has_short and sig.entries.dtype == bool
+    with pytest.raises(StrategyError, match="parameter 'slow'"):
+        strategy_signals("trend_following", panel, fast=5, slow=5000)
+    own = Signals(entries=np.zeros(panel.close.shape, bool), exits=np.ones(panel.close.shape, bool))
+    assert strategy_signals(lambda p: own, panel) is own
