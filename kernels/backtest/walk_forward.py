@@ -207,8 +207,11 @@ def check_args(rank_by: Any, engine: Any, bars_per_year: Any) -> tuple[str, str,
 
 
 def _panel(data: Any, symbols: Sequence[str] | None) -> Panel:
-    if not isinstance(data, Panel):
-        raise WalkForwardInputError(f"data must be a kernels.data.Panel, got {type(data).__name__}")
+    """A Panel as is; a DataFrame of closes, a dict of OHLCV frames or a close array through
+    `kernels.data.as_panel` (as `run` and `sweep` take them)."""
+    from kernels.data import as_panel  # noqa: PLC0415
+
+    data = as_panel(data)
     if symbols is None:
         return data
     symbols = list(symbols)

@@ -96,9 +96,13 @@ def test_bad_arguments_name_the_argument(panel: Panel, kwargs: dict, field: str)
         walk_forward(panel, "trend_following", TREND_GRID, backend="cpu", **kwargs)
 
 
-def test_data_must_be_a_panel(panel: Panel) -> None:
-    with pytest.raises(WalkForwardInputError, match="data"):
-        walk_forward(panel.close, "trend_following", TREND_GRID, train=100, test=50)
+def test_data_as_a_dataframe_of_closes(panel: Panel, rolling: WalkForwardResult) -> None:
+    close = pd.DataFrame(np.asarray(panel.close), index=pd.DatetimeIndex(panel.index), columns=list(panel.symbols))
+    res = walk_forward(close, "trend_following", TREND_GRID, train=150, test=60, fees=FEES, backend="cpu")
+    pd.testing.assert_frame_equal(res.params, rolling.params)
+    pd.testing.assert_frame_equal(res.oos, rolling.oos)
+    with pytest.raises(ValueError, match="data"):
+        walk_forward("prices.csv", "trend_following", TREND_GRID, train=100, test=50)
 
 
 # ------------------------------------------------------------------ correctness
