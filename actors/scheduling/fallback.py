@@ -27,6 +27,7 @@ from typing import Iterable, Literal, Sequence
 
 from actors.config import FallbackConfig
 from actors.jobs.records import Tier
+from gpu_hal.priority import JobClass
 
 WorkerKind = Literal["gpu", "cpu"]
 
@@ -52,6 +53,13 @@ class WorkerView:
     simulated: bool = False
     node_id: str | None = None  # the Ray node it runs on (None in-process)
     labels: tuple[tuple[str, str], ...] = ()  # its node's labels, e.g. (("gpu_type", "H100"),)
+    pressure: str = "NORMAL"  # its device's memory-pressure level (gpu_hal.pressure): SHED/RECLAIM take no LOW/IDLE
+
+    def sheds(self, job_class: int) -> bool:
+        """Whether this worker's device refuses new work of that class now (memory pressure)."""
+        from gpu_hal.pressure import SHEDDABLE, PressureLevel  # noqa: PLC0415
+
+        return PressureLevel[self.pressure] >= PressureLevel.SHED and JobClass(int(job_class)) in SHEDDABLE
 
     def __post_init__(self) -> None:
         if self.kind not in ("gpu", "cpu"):

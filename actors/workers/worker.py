@@ -293,6 +293,7 @@ class Worker:
             "utilization_pct": None if reading is None else reading.utilization_gpu_pct,
             "simulated": self.device.simulated,
             "backend": self.backend,
+            "pressure": self.device.pressure.level.name,
         }
 
     def status(self) -> dict[str, Any]:

@@ -114,3 +114,30 @@ def test_memory_quota_becomes_the_tenant_pool_limit_on_each_device(tmp_path: Pat
         await c.shutdown()
 
     asyncio.run(go())
+
+
+def test_a_device_under_memory_pressure_gets_no_low_chunks(tmp_path: Path) -> None:
+    """SHED on the only simulated GPU: LOW work waits (placement skips the device) while
+    HIGH work of a granted tenant runs; once the pressure is gone the LOW job runs too."""
+    cfg = TenantsConfig(tenants={"desk": {"allowed_classes": ["HIGH", "LOW"]}})
+
+    async def go() -> None:
+        c = make(tmp_path, cfg)
+        await c.start()
+        [worker] = c.executor.workers  # the in-process GPU worker (a simulated device)
+        device = worker.device
+        hog = device.create_context("hog", "HIGH", limit_bytes=device.budget.budget)
+        held = hog.empty((int(device.budget.budget * 0.9),), "u1")  # 90 %: SHED
+        await c._refresh_views()
+        low = await c.submit("backtest", BT, "LOW", "alice")
+        high = await c.submit("backtest", BT | {"params": {"fast": 4, "slow": 20}}, "HIGH", "desk")
+        assert (await c.wait(high, 60))["state"] == "succeeded"
+        assert (await c.status(low))["state"] == "queued"
+        del held
+        hog.trim_if_idle()
+        await c._refresh_views()
+        c._kick()
+        assert (await c.wait(low, 60))["state"] == "succeeded"
+        await c.shutdown()
+
+    asyncio.run(go())
