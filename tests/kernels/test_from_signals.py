@@ -372,3 +372,20 @@ def test_backend_records_equal_cpu(backend) -> None:
         for f in ("size", "price", "fees"):
             np.testing.assert_allclose(got.order_records[f], ref.order_records[f], rtol=1e-12)
         np.testing.assert_allclose(got.value_array, ref.value_array, rtol=1e-12)
+
+
+def test_targetpercent_orders_to_the_target() -> None:
+    """targetpercent (an extension: vectorbt's from_signals refuses it): an entry makes
+    the position size x value at the fill bar, an opposite entry minus that, an exit closes."""
+    r = from_signals(CLOSE, E, X, short_entries=SE, short_exits=SX, size=0.4, size_type="targetpercent",
+                     backend="cpu")
+    o = r.order_records
+    assert len(o) > 10
+    pos = r.positions_array
+    frac = pos * r.close_filled / r.value_array
+    for rec in o:
+        i, j = rec["idx"], rec["col"]
+        assert abs(frac[i, j]) == pytest.approx(0.4, rel=1e-9) or pos[i, j] == 0
+    assert (pos[-1] == 0).any() or (pos == 0).any()  # exits close
+    with pytest.raises(OrdersInputError, match="size"):
+        from_signals(CLOSE, E, X, size=1.5, size_type="targetpercent")
