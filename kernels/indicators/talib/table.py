@@ -212,7 +212,7 @@ FUNCTIONS: dict[str, FuncDef] = {f.name: f for f in (
     F("HMA", "overlap", ('real',), (I("timeperiod", 20, 1),), ('real',), "hma_lookback(timeperiod)"),
     F("HT_TRENDLINE", "overlap", ('real',), (), ('real',), "63"),
     F("KAMA", "overlap", ('real',), (I("timeperiod", 30, 1),), ('real',), "timeperiod"),
-    F("KC", "overlap", ('high', 'low', 'close'), (I("timeperiod", 20, 2), I("atrperiod", 10, 1), R("nbdev", 2.0, -INF, INF)), ('upperband', 'middleband', 'lowerband'), "timeperiod - 1"),
+    F("KC", "overlap", ('high', 'low', 'close'), (I("timeperiod", 20, 2), I("atrperiod", 10, 1), R("nbdev", 2.0, -INF, INF)), ('upperband', 'middleband', 'lowerband'), "max(timeperiod - 1, atrperiod)"),
     F("MA", "overlap", ('real',), (I("timeperiod", 30, 1), M("matype", 0)), ('real',), "ma_lookback(timeperiod, matype)"),
     F("MAMA", "overlap", ('real',), (R("fastlimit", 0.5, 0.01, 0.99), R("slowlimit", 0.05, 0.01, 0.99)), ('mama', 'fama'), "32"),
     F("MAVP", "overlap", ('real', 'periods'), (I("minperiod", 2, 1), I("maxperiod", 30, 2), M("matype", 0)), ('real',), "ma_lookback(maxperiod, matype)"),

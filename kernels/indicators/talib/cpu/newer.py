@@ -226,9 +226,11 @@ def kc_1d_nb(h, low, c, up, mid, lo, period, atrp, nbdev):
     tp = np.empty(n)
     for t in range(n):
         tp[t] = (h[t] + low[t] + c[t]) / 3.0
-    e = np.full(n, np.nan)
-    ema_k_1d_nb(tp, e, period, 2.0 / (period + 1.0))
     lb = max(period - 1, atrp)
+    if n <= lb:
+        return
+    e = np.full(n, np.nan)
+    ema_k_1d_nb(tp[lb - (period - 1):], e[lb - (period - 1):], period, 2.0 / (period + 1.0))
     a = np.full(n, np.nan)
     atr_1d_nb(h[lb - atrp:], low[lb - atrp:], c[lb - atrp:], a[lb - atrp:], atrp, False)
     for t in range(lb, n):
