@@ -600,6 +600,7 @@ def test_one_machine_recipe_with_token_auth(tmp_path):
                               timeout=180)
         assert proc.returncode == 0 and "recipe-ok" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
         no_mode = {k: v for k, v in head.env.items() if k != "RAY_AUTH_MODE"}
+        no_mode["RAY_py_gcs_connect_timeout_s"] = "5"  # the refusal is certain: do not retry for 60 s
         proc = subprocess.run([sys.executable, "-m", "deployments.jobs", "backtest", "--address",
                                f"127.0.0.1:{head.gcs_port}"], env=no_mode, cwd=REPO, capture_output=True, text=True,
                               timeout=180)
