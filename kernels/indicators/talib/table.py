@@ -305,7 +305,7 @@ FUNCTIONS: dict[str, FuncDef] = {f.name: f for f in (
     F("LINEARREG_ANGLE", "statistic", ('real',), (I("timeperiod", 14, 2),), ('real',), "timeperiod - 1"),
     F("LINEARREG_INTERCEPT", "statistic", ('real',), (I("timeperiod", 14, 2),), ('real',), "timeperiod - 1"),
     F("LINEARREG_SLOPE", "statistic", ('real',), (I("timeperiod", 14, 2),), ('real',), "timeperiod - 1"),
-    F("PERCENTILE", "statistic", ('real',), (I("timeperiod", 30, 2), R("percentile", 50.0, 0.0, 1.0)), ('real',), "timeperiod - 1"),
+    F("PERCENTILE", "statistic", ('real',), (I("timeperiod", 30, 2, 10000), R("percentile", 50.0, 0.0, 100.0)), ('real',), "timeperiod - 1"),
     F("PERCENTRANK", "statistic", ('real',), (I("timeperiod", 100, 2),), ('real',), "timeperiod"),
     F("STDDEV", "statistic", ('real',), (I("timeperiod", 5, 2), R("nbdev", 1.0, -INF, INF)), ('real',), "timeperiod - 1"),
     F("TSF", "statistic", ('real',), (I("timeperiod", 14, 2),), ('real',), "timeperiod - 1"),

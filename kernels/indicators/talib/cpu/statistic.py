@@ -14,7 +14,7 @@ from kernels.indicators.talib.cpu.common import (
 NAMES = (
     "SUM", "MAX", "MIN", "MAXINDEX", "MININDEX", "MINMAX", "MINMAXINDEX", "CUMSUM",
     "VAR", "STDDEV", "CORREL", "LINEARREG", "LINEARREG_SLOPE", "LINEARREG_INTERCEPT",
-    "LINEARREG_ANGLE", "TSF", "AVGDEV",
+    "LINEARREG_ANGLE", "TSF", "AVGDEV", "PERCENTILE",
 )
 CODES = {n: i for i, n in enumerate(NAMES)}
 
@@ -100,6 +100,20 @@ def avgdev_1d_nb(x, out, period):
 
 
 @njit(cache=True, nogil=True)
+def percentile_1d_nb(x, out, period, pct):
+    """TA_PERCENTILE: the nearest-rank percentile, rank = ceil(pct * period / 100) in [1, period]."""
+    n = x.shape[0]
+    rank = int(math.ceil(pct * period / 100.0))
+    if rank < 1:
+        rank = 1
+    if rank > period:
+        rank = period
+    for t in range(period - 1, n):
+        w = np.sort(x[t - period + 1:t + 1])
+        out[t] = w[rank - 1]
+
+
+@njit(cache=True, nogil=True)
 def _col(code, c0, c1, c2, c3, c4, o, p, s):
     if code == 0:
         sum_1d_nb(c0, o[0], int(p[0]))
@@ -137,6 +151,8 @@ def _col(code, c0, c1, c2, c3, c4, o, p, s):
         linreg_1d_nb(c0, o[0], int(p[0]), code - 11)
     elif code == 16:
         avgdev_1d_nb(c0, o[0], int(p[0]))
+    elif code == 17:
+        percentile_1d_nb(c0, o[0], int(p[0]), p[1])
 
 
 @njit(cache=True, parallel=True)
