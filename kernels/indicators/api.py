@@ -2,14 +2,23 @@
 
 NumPy in -> CPU backend (`cpu.py`, Numba, parallel over columns); CuPy in -> GPU
 backend (`gpu.py`, CUDA RawModule, one thread per column). The output has the same
-kind and shape as the inputs: (T,) or (T, N), time first.
+kind and shape as the inputs: (T,) or (T, N), time first. pandas in -> pandas out
+(`kernels.wrapping.ArrayWrapper`): a Series or DataFrame with the input's index and
+columns (the first pandas input's; pandas inputs must agree). Multi-output
+indicators return a named tuple of their outputs (TA-Lib's names: `macd(x).macdsignal`),
+which unpacks like the plain tuple it used to be.
 
 Semantics (TA-Lib is the reference, see DESIGN.md "Indicators"):
 - Results equal TA-Lib's (to rounding; the kernels perform TA-Lib's operations in
   TA-Lib's order) and are NaN exactly where TA-Lib's are.
 - A column whose data starts late (leading NaN) starts its warm-up at its first
   bar where every input is non-NaN: the result equals TA-Lib run on that tail,
-  padded with NaN. Interior NaN follow TA-Lib's own arithmetic.
+  padded with NaN.
+- Interior NaN follow `nan_policy` (`kernels/indicators/gaps.py`, docs/backtest-
+  semantics.md "Interior gaps"): "skip" (default) runs the windows over the last n
+  valid values (TA-Lib on each column's valid values, NaN at the missing bars; a gap
+  longer than `max_gap` bars restarts the warm-up); "propagate" is TA-Lib's own
+  arithmetic, bit for bit.
 - dtypes: float64 in -> float64 out. float32 in -> float32 out; the CPU backend
   computes in float64 and rounds the result, the GPU backend reads and writes float32
   and keeps its running state in float64. Integer inputs are converted to float64.
