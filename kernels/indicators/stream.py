@@ -499,12 +499,14 @@ def seed(state: StreamState, bars: Any, nan_policy: str = "skip", max_gap: int |
 
 
 def _right_aligned(state: StreamState, arrays: tuple, max_gap: int) -> tuple:
-    """Each symbol's valid bars (all four fields non-NaN; the last segment when a gap is
+    """Each symbol's valid bars (every field the data has non-NaN: a field that is NaN
+    throughout, as in close-only data, does not count; the last segment when a gap is
     longer than max_gap) moved to the end of the history, NaN before them: the kernel
     then replays exactly those bars (leading NaN = a late start). Also records each
     symbol's trailing run of missing bars, and returns the symbols whose last bar is missing."""
     xp = state.xp
-    valid = gaps.valid_mask(xp, list(arrays))
+    present = [a for a in arrays if not bool(xp.isnan(a).all())]  # close-only data: no high/low/volume at all
+    valid = gaps.valid_mask(xp, present or list(arrays))
     n_bars = valid.shape[0]
     host_valid = np.asarray(valid.get() if state.on_gpu else valid)
     trailing = np.where(host_valid.any(axis=0), host_valid[::-1].argmax(axis=0), n_bars)  # missing bars at the end

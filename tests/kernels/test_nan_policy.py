@@ -324,3 +324,18 @@ def test_stream_nan_policy_raise_and_validation() -> None:
         update(state, [0, 1], **{**ok, "close": [np.inf, np.nan]})
     out = update(state, [0, 1], **{**ok, "close": [np.nan, 1.5]})
     assert np.isnan(out["sma"][0]) and int(state.arrays["k_close"][0]) == -1 and int(state.arrays["k_close"][1]) == 0
+
+
+def test_stream_seeded_from_close_only_data_with_gaps() -> None:
+    """Close-only history (no high/low/volume) with gaps: the close indicators seed as the batch's."""
+    from kernels.indicators.stream import StreamConfig, StreamState, seed
+
+    d = _data(21, t=150, n=4, p_gap=0.05)
+    nan = np.full_like(d["close"], np.nan)
+    cfg = StreamConfig(ema_period=5, sma_period=4, rsi_period=3)
+    out = seed(StreamState.create(4, cfg), {"high": nan, "low": nan, "close": d["close"], "volume": nan})
+    last_valid = ~np.isnan(d["close"][-1])
+    for name, ref in (("ema", ind.ema(d["close"], 5)), ("sma", ind.sma(d["close"], 4)), ("rsi", ind.rsi(d["close"], 3))):
+        np.testing.assert_allclose(out[name], ref[-1], rtol=1e-12, equal_nan=True, err_msg=name)
+        assert np.isfinite(out[name][last_valid]).all()
+    assert np.isnan(out["atr"]).all() and np.isnan(out["obv"]).all()
