@@ -38,6 +38,7 @@ def test_chunk_cells_is_an_int():
             parser.parse_args(["sweep", "--chunk-cells", bad])
 
 
+@pytest.mark.slow
 def test_readme_sweep_command_matches_the_library():
     """README: ./run sweep --strategy mean_reversion --grid window=10:60:10 --grid entry_z=1.5,2,2.5 --top-k 5"""
     proc = rayquant("sweep", "--strategy", "mean_reversion", "--grid", "window=10:60:10",
@@ -52,6 +53,7 @@ def test_readme_sweep_command_matches_the_library():
     assert [row["sharpe"] for row in out["top"]] == pytest.approx(list(local.top["sharpe"]), rel=1e-9)  # to_json keeps 10 digits
 
 
+@pytest.mark.slow
 def test_grid_with_invalid_combinations_is_chunked_over_the_valid_ones():
     """fast=5:50:5 x slow=40,60: fast >= slow is dropped (20 raw, 17 valid); many small chunks."""
     proc = rayquant("sweep", "--grid", "fast=5:50:5", "--grid", "slow=40,60", "--assets", "3", "--bars", "300",
@@ -88,3 +90,20 @@ def test_bad_requests_exit_2_with_one_line(argv, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_ray_connection_errors_say_what_to_do():
+    from ray.exceptions import AuthenticationError  # noqa: PLC0415
+
+    try:
+        try:
+            raise AuthenticationError("RPC error: InvalidAuthToken: Authentication token is missing or incorrect.")
+        except AuthenticationError as inner:
+            raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379") from inner
+    except ConnectionError as exc:
+        line = cli.explain_ray_error(exc, "10.0.0.1:6379")
+    assert line.startswith("cannot connect to Ray at 10.0.0.1:6379: the cluster requires token authentication")
+    assert "export RAY_AUTH_MODE=token" in line and "\n" not in line
+    line = cli.explain_ray_error(ConnectionError("ray client connection timeout"), "ray://h:10001")
+    assert "Is the cluster up" in line and "RAY_AUTH_MODE=token" in line
+    assert cli.explain_ray_error(RuntimeError("boom"), None) == "cannot connect to Ray: RuntimeError: boom"

@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import replace
 
 import pandas as pd
+import pytest
 
 from actors.datasets import DatasetStore
 from actors.scheduling.coordinator import Coordinator
@@ -31,6 +32,7 @@ def make(tmp_path) -> Coordinator:
                        DatasetStore(tmp_path, {"synthetic": lambda: PANEL}))
 
 
+@pytest.mark.slow
 def test_job_with_every_chunk_saved_but_not_merged_completes_after_a_restart(tmp_path):
     async def first_life() -> str:
         c = make(tmp_path)
