@@ -239,6 +239,33 @@ def http(service):
         yield client
 
 
+def http_ok(send, attempts: int = 4) -> dict:
+    """The reference HTTP answer (JSON), retried as the API asks on 503 + Retry-After (on a loaded 2-core
+    machine a worker can miss one health refresh, and placement then sees no healthy worker for a moment)."""
+    for _ in range(attempts - 1):
+        resp = send()
+        if resp.status_code != 503:
+            break
+        time.sleep(min(2.0, float(resp.headers.get("Retry-After", "1"))))
+    else:
+        resp = send()
+    assert resp.status_code < 300, resp.text
+    return resp.json()
+
+
+def grpc_ok(fn, attempts: int = 4):
+    """`fn()` retried as the API asks on UNAVAILABLE with retry info (see `http_ok`)."""
+    for _ in range(attempts - 1):
+        try:
+            return fn()
+        except grpc.RpcError as exc:
+            info = error_info(exc)
+            if exc.code() != grpc.StatusCode.UNAVAILABLE or info.retry_after_s is None:
+                raise
+            time.sleep(min(2.0, info.retry_after_s))
+    return fn()
+
+
 def rpc_error(fn, *args, **kwargs):
     with pytest.raises(grpc.RpcError) as info:
         fn(*args, **kwargs)
@@ -321,8 +348,8 @@ def test_integrated_backtest_equals_http(alice, http):
                              symbols=["S0000", "S0003"], wait=True)
     reply = alice.call(alice.backtests.IntegratedBacktest, req, timeout=120)
     assert reply.job.state == "succeeded" and reply.job.kind == "backtest" and reply.HasField("result")
-    want = http.post("/v1/backtests", params={"wait": "true"},
-                     json={**BT, "symbols": ["S0000", "S0003"]}).json()["result"]
+    want = http_ok(lambda: http.post("/v1/backtests", params={"wait": "true"},
+                                     json={**BT, "symbols": ["S0000", "S0003"]}))["result"]
     got = reply.result
     assert [r.symbol for r in got.metrics] == [r["symbol"] for r in want["metrics"]] == ["S0000", "S0003", "portfolio"]
     for row, ref in zip(got.metrics, want["metrics"]):
@@ -403,8 +430,8 @@ def test_sweep_equals_http_and_pages(alice, http):
                           grid={k: cm.ScalarList(values=[cm.Scalar(integer=v) for v in vs]) for k, vs in grid.items()})
     reply = alice.call(alice.backtests.SubmitSweep, req, timeout=120)
     assert reply.job.state == "succeeded" and reply.result.n_combinations == 6
-    want = http.post("/v1/sweeps", params={"wait": "true"},
-                     json={"strategy": "trend_following", "grid": grid, "top_k": 3, "rank_by": "sharpe"}).json()
+    want = http_ok(lambda: http.post("/v1/sweeps", params={"wait": "true"}, json={
+        "strategy": "trend_following", "grid": grid, "top_k": 3, "rank_by": "sharpe"}))
     for rows, ref in ((reply.result.top, want["result"]["top"]), (reply.result.combinations,
                                                                   want["result"]["combinations"])):
         assert [r.combo_id for r in rows] == [r["combo_id"] for r in ref]
@@ -437,10 +464,10 @@ def test_sweep_equals_http_and_pages(alice, http):
 def test_compute_features_equals_http_on_the_live_app(alice, http):
     req = rt.FeaturesRequest(dataset="synthetic", symbols=["S0000", "S0002"], window=4, indicators=[
         cm.Indicator(name="rsi", params={"timeperiod": 14}), cm.Indicator(name="macd")])
-    reply = alice.call(alice.realtime.ComputeFeatures, req, timeout=60)
-    want = http.post("/live/v1/features", json={"dataset": "synthetic", "symbols": ["S0000", "S0002"], "window": 4,
-                                                "indicators": [{"name": "rsi", "params": {"timeperiod": 14}},
-                                                               {"name": "macd"}]}).json()
+    reply = grpc_ok(lambda: alice.call(alice.realtime.ComputeFeatures, req, timeout=60))
+    want = http_ok(lambda: http.post("/live/v1/features", json={
+        "dataset": "synthetic", "symbols": ["S0000", "S0002"], "window": 4,
+        "indicators": [{"name": "rsi", "params": {"timeperiod": 14}}, {"name": "macd"}]}))
     assert list(reply.symbols) == want["symbols"] and list(reply.timestamps) == want["timestamps"]
     assert set(reply.features) == set(want["features"]) and reply.priority == "REALTIME"
     for label, m in reply.features.items():
@@ -497,12 +524,13 @@ def test_market_data_streams_equal_http_ticks(alice, http):
         for b in batches:
             yield rt.MarketDataIn(ticks=rt.TickBatch(**b))
 
-    bidi = list(alice.call(alice.realtime.StreamMarketData, messages(), timeout=60))
-    replay = list(alice.call(alice.realtime.ReplayMarketData, rt.MarketDataReplay(
-        open=opening, batches=[rt.TickBatch(**b) for b in batches]), timeout=60))
-    opened = http.post("/live/v1/streams", json={"dataset": "synthetic", "symbols": ["S0000", "S0001"],
-                                                 "outputs": ["rsi", "ema"]}).json()
-    want = [http.post("/live/v1/ticks", json={"stream_id": opened["stream_id"], "ticks": b}).json() for b in batches]
+    bidi = grpc_ok(lambda: list(alice.call(alice.realtime.StreamMarketData, messages(), timeout=60)))
+    replay = grpc_ok(lambda: list(alice.call(alice.realtime.ReplayMarketData, rt.MarketDataReplay(
+        open=opening, batches=[rt.TickBatch(**b) for b in batches]), timeout=60)))
+    opened = http_ok(lambda: http.post("/live/v1/streams", json={"dataset": "synthetic", "symbols": ["S0000", "S0001"],
+                                                                 "outputs": ["rsi", "ema"]}))
+    want = [http_ok(lambda b=b: http.post("/live/v1/ticks", json={"stream_id": opened["stream_id"], "ticks": b}))
+            for b in batches]
     for out in (bidi, replay):
         assert out[0].WhichOneof("message") == "opened" and list(out[0].opened.symbols) == ["S0000", "S0001"]
         assert [o.WhichOneof("message") for o in out[1:]] == ["features", "features"]
@@ -540,7 +568,7 @@ def test_models_train_metrics_predict_equal_http(alice, http):
     rows = prediction_rows(synthetic_panel(ASSETS, BARS, seed=0), FEATURES, bars=range(100, 110)).X
     reply = alice.call(alice.models.Predict, ml.PredictRequest(model_id="ridge_grpc@1", rows=cm.Matrix(
         rows=rows.shape[0], cols=rows.shape[1], values=rows.ravel().tolist())), timeout=60)
-    want = http.post("/live/v1/models/ridge_grpc@1/predict", json={"rows": rows.tolist()}).json()
+    want = http_ok(lambda: http.post("/live/v1/models/ridge_grpc@1/predict", json={"rows": rows.tolist()}))
     assert list(reply.predictions) == want["predictions"] and reply.n_rows == len(rows) and reply.version == 1
     by_dataset = alice.call(alice.models.Predict, ml.PredictRequest(model_id="ridge_grpc", dataset="synthetic",
                                                                      symbols=["S0001"]), timeout=60)
