@@ -49,6 +49,10 @@ class CoordinatorMetrics:
                             "rayquant_device_budget_used_ratio",
                             "Charged / budget of a device (memory pressure; 0.75 / 0.85 / 0.95: trim, stop low-class "
                             "placement, preempt)", tag_keys=("worker", "device")),
+                        "device_pressure": m.Gauge(
+                            "rayquant_device_memory_pressure_level",
+                            "Memory pressure level of a device: 0 NORMAL, 1 TRIM, 2 SHED, 3 RECLAIM (gpu_hal.pressure)",
+                            tag_keys=("worker", "device")),
                         "device_health": m.Gauge("rayquant_device_health",
                                                  "Device health: 0 HEALTHY, 1 DEGRADED, 2 FAILED",
                                                  tag_keys=("worker", "device")),
@@ -96,6 +100,11 @@ class CoordinatorMetrics:
         used, free = int(described.get("used_bytes") or 0), int(described.get("free_bytes") or 0)
         if used + free > 0:
             self._ray["device_budget_used"].set(used / (used + free), tags=tags)
+        if described.get("pressure") is not None:
+            from gpu_hal.pressure import PressureLevel  # noqa: PLC0415
+
+            level = described["pressure"]
+            self._ray["device_pressure"].set(int(PressureLevel[level] if isinstance(level, str) else level), tags=tags)
         state = described.get("health_state") or ("HEALTHY" if described.get("healthy") else "FAILED")
         self._ray["device_health"].set(HEALTH_LEVELS.get(str(state), 2), tags=tags)
 

@@ -61,6 +61,9 @@ panel("Device memory free (budget left)", [('max by (worker, device) (ray_rayqua
 panel("GPU utilisation", [('max by (worker, device) (ray_rayquant_device_utilization_pct{SessionName=~"$SessionName"})', "{{worker}} {{device}}")], unit="percent")
 panel("Device health (0 HEALTHY, 1 DEGRADED, 2 FAILED)", [('max by (worker, device) (ray_rayquant_device_health{SessionName=~"$SessionName"})', "{{worker}} {{device}}")],
       thresholds=[(None, "green"), (1, "orange"), (2, "red")])
+panel("Memory pressure level (0 NORMAL, 1 TRIM, 2 SHED, 3 RECLAIM)", [('max by (worker, device) (ray_rayquant_device_memory_pressure_level{SessionName=~"$SessionName"})', "{{worker}} {{device}}")],
+      desc="TRIM: idle pools give memory back; SHED: no new LOW/IDLE work; RECLAIM: running LOW/IDLE work is cancelled",
+      thresholds=[(None, "green"), (1, "yellow"), (2, "orange"), (3, "red")])
 panel("Memory pressure (charged / budget)", [('max by (worker, device) (ray_rayquant_device_budget_used_ratio{SessionName=~"$SessionName"})', "{{worker}} {{device}}")],
       unit="percentunit", desc="Pressure levels: 75 % trim pools, 85 % stop placing low-class work, 95 % preempt it",
       thresholds=[(None, "green"), (0.75, "yellow"), (0.85, "orange"), (0.95, "red")])

@@ -114,6 +114,7 @@ def test_dashboard_shows_what_the_issue_lists(dashboard):
 def test_every_metric_the_dashboard_and_rules_name_is_exported(dashboard, rules):
     ours, ray = our_metrics(), ray_metrics()
     assert {"rayquant_queue_depth", "rayquant_device_health", "rayquant_device_budget_used_ratio",
+            "rayquant_device_memory_pressure_level",
             "rayquant_workers"} <= ours
     assert {"serve_num_http_requests", "serve_num_grpc_error_requests", "serve_http_request_latency_ms"} <= ray
     named = set()
