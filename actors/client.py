@@ -1,15 +1,20 @@
 """The Python client for notebooks and job scripts.
 
     from actors.client import connect
-    rq = connect()                      # local Ray started here, or RAYQUANT_RAY__ADDRESS
+    rq = connect()                      # local Ray started here, or RAYQUANT_RAY__ADDRESS / RAY_ADDRESS
     rq = connect("ray://head:10001")    # Ray Client from a notebook
     res = rq.backtest("trend_following", {"fast": 10, "slow": 50})
     res.metrics.loc["portfolio"]
+
+`connect()` attaches to the named coordinator of a running service (`rayquant serve`, a
+deployed RayService) when there is one -- `rq.attached` is True and `rq.settings` are the
+service's, so outputs default to the service's storage directory -- and starts an
+embedded coordinator (with its own workers) only when none runs.
 """
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import ray
 
@@ -22,9 +27,11 @@ POLL_S = 0.25
 class Client:
     """Submits jobs to the coordinator and returns pandas-backed results."""
 
-    def __init__(self, coordinator: Any, settings: Settings, api_key: str | None = None) -> None:
+    def __init__(self, coordinator: Any, settings: Settings, api_key: str | None = None,
+                 attached: bool = False) -> None:
         self.coordinator = coordinator
         self.settings = settings
+        self.attached = attached  # True: the coordinator of a service that was already running
         self.api_key = api_key if api_key is not None else settings.client.api_key  # the tenant's identity
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -104,12 +111,66 @@ class Client:
         return self._call("register_dataset", name, panel)
 
 
+def running_coordinator(settings: Settings) -> Any | None:
+    """The named coordinator of a running service in this Ray cluster, or None."""
+    try:
+        return ray.get_actor(settings.ray.coordinator_name, namespace=settings.ray.namespace)
+    except ValueError:  # no actor of that name
+        return None
+
+
 def connect(address: str | None = None, settings: Settings | None = None, api_key: str | None = None) -> Client:
-    """Connect to (or start) Ray and the coordinator; returns a Client."""
+    """Connect to Ray and attach to the running service's coordinator, or start an embedded one.
+
+    Attached, the client takes the service's settings (its storage directory, limits) from the
+    coordinator; embedded, it uses `settings` (the environment's by default) with the storage
+    directory made absolute. The API key (identity) is always this caller's.
+    """
     settings = settings or load_settings()
     target = address or settings.ray.address
     if not ray.is_initialized():
         ray.init(address=target, namespace=settings.ray.namespace, ignore_reinit_error=True)
-    coordinator = get_or_create_coordinator(settings)
+    key = api_key if api_key is not None else settings.client.api_key
+    coordinator = running_coordinator(settings)
+    attached = coordinator is not None
+    if coordinator is None:
+        settings = settings.model_copy(update={"storage_dir": settings.storage_dir.expanduser().resolve()})
+        coordinator = get_or_create_coordinator(settings)  # get_if_exists: a racing starter's wins
     ray.get(coordinator.start.remote())
-    return Client(coordinator, settings, api_key)
+    return Client(coordinator, ray.get(coordinator.service_settings.remote()), key, attached=attached)
+
+
+class JobProgress:
+    """One progress bar (tqdm) for a whole job: chunks done of total, state, workers, cells/s, ETA."""
+
+    def __init__(self, job_id: str, stream: TextIO | None = None) -> None:
+        from tqdm import tqdm  # noqa: PLC0415
+
+        self.bar = tqdm(total=0, desc=f"job {job_id[:8]} queued", unit="chunk", file=stream, dynamic_ncols=True,
+                        mininterval=0.0, bar_format="{desc}: {n_fmt}/{total_fmt} chunks |{bar}| {elapsed}{postfix}")
+
+    def update(self, status: dict[str, Any]) -> None:
+        progress = status.get("progress") or {}
+        total = progress.get("chunks_total") or 0
+        if total and self.bar.total != total:
+            self.bar.total = total
+        self.bar.n = progress.get("chunks_done") or 0
+        self.bar.set_description(f"job {status['job_id'][:8]} {status['state']}", refresh=False)
+        post: dict[str, Any] = {}
+        if progress.get("workers"):
+            post["workers"] = len(progress["workers"])
+        if progress.get("cells_per_s"):
+            post["cells/s"] = f"{progress['cells_per_s']:.3g}"
+        if progress.get("eta_s") is not None:
+            post["eta"] = f"{progress['eta_s']:.1f}s"
+        if status.get("device"):
+            post["on"] = status["device"]
+        if status.get("tier") and status["tier"] != "primary":
+            post["tier"] = status["tier"]
+        if status.get("cache_hit"):
+            post["cached"] = True
+        self.bar.set_postfix(post, refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()

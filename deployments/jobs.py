@@ -142,25 +142,27 @@ def describe_status(status: dict[str, Any], elapsed_s: float) -> str:
 
 def wait_for(client: Any, job_id: str, poll_s: float = POLL_S, timeout_s: float | None = None,
              stream: TextIO | None = None) -> dict[str, Any]:
-    """Poll the job until it is terminal, printing a line whenever its progress moves."""
+    """Poll the job until it is terminal, with one progress bar for the whole job (chunks done of
+    total over every worker, state, workers, cells/s, ETA: `actors.client.JobProgress`)."""
+    from actors.client import JobProgress  # noqa: PLC0415
+
     stream = stream or sys.stdout
     started = time.monotonic()
-    last_line, last_print = "", started
-    while True:
-        status = client.status(job_id)
-        now = time.monotonic()
-        line = describe_status(status, now - started)
-        key = line.split("] ", 1)[1]
-        if key != last_line or now - last_print >= HEARTBEAT_S:
-            print(line, file=stream, flush=True)
-            last_line, last_print = key, now
-        if status["state"] == "succeeded":
-            return status
-        if status["state"] in ("failed", "cancelled"):
-            raise JobFailed(f"job {job_id} {status['state']}: {one_line(status.get('error'))}")
-        if timeout_s is not None and now - started > timeout_s:
-            raise JobFailed(f"job {job_id} still {status['state']} after {timeout_s:g} s", timed_out=True)
-        time.sleep(poll_s)
+    bar = JobProgress(job_id, stream)
+    try:
+        while True:
+            status = client.status(job_id)
+            now = time.monotonic()
+            bar.update(status)
+            if status["state"] == "succeeded":
+                return status
+            if status["state"] in ("failed", "cancelled"):
+                raise JobFailed(f"job {job_id} {status['state']}: {one_line(status.get('error'))}")
+            if timeout_s is not None and now - started > timeout_s:
+                raise JobFailed(f"job {job_id} still {status['state']} after {timeout_s:g} s", timed_out=True)
+            time.sleep(poll_s)
+    finally:
+        bar.close()
 
 
 # ----------------------------------------------------------------------- outputs
@@ -318,6 +320,8 @@ def run_job(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - not reached: one line that says what to do
         print(f"error: {explain_ray_error(exc, args.address or os.environ.get('RAY_ADDRESS'))}", file=sys.stderr)
         return EXIT_JOB_FAILED
+    if getattr(client, "attached", False):  # the running service's coordinator and workers (no private ones)
+        print(f"attached to the running service (storage {client.settings.storage_dir})", file=stream, flush=True)
     started = time.monotonic()
     try:
         job_id = client.submit(kind, payload, args.priority, args.tenant)

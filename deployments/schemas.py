@@ -394,10 +394,30 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class WorkerShare(BaseModel):
+    """One worker's part of a job: chunks it ran and its measured cells per second."""
+
+    worker_id: str
+    device: str
+    chunks: int
+    cells_per_s: Optional[float] = None
+
+
 class Progress(BaseModel):
+    """Chunks done of total, and how the job fans out over the cluster's workers (while the
+    coordinator that ran it is up): workers, cells (bars x assets x combinations) per second
+    of wall time, and an ETA in seconds."""
+
     chunks_done: int
     chunks_total: Optional[int]
     fraction: Optional[float]
+    workers: list[WorkerShare] = Field(default_factory=list)
+    cells_total: Optional[int] = None
+    cells_done: Optional[int] = None
+    cells_per_s: Optional[float] = None
+    eta_s: Optional[float] = None
+    stolen: int = 0  # chunks given a second copy at the job's tail (work stealing)
+    duplicates: int = 0  # copies whose result was dropped (another copy finished first)
 
 
 class Timings(BaseModel):

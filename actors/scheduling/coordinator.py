@@ -115,6 +115,8 @@ class _Job:
     completing: bool = False
     journaled_at: float = 0.0  # when its progress was last journaled
 
+    shared: tuple[Any, Any] | None = None  # (dataset meta, shared panel ref), once per job
+    latest: tuple[str, str] | None = None  # (device label, worker id) of its latest chunk
 
 class Coordinator:
     """Job intake, priority scheduling, preemption, fallback and journaling."""
@@ -432,8 +434,10 @@ class Coordinator:
     async def status(self, job_id: str) -> dict[str, Any]:
         """The job's record, with its fan-out in `progress` (workers, cells/s, ETA)."""
         record = self._record(job_id)
-        out = record.to_public()
         job = self._jobs.get(job_id)
+        if job is not None and record.chunks_done != len(job.partials):  # progress not journaled yet
+            record = record.replace(chunks_done=len(job.partials))
+        out = record.to_public()
         fanout = job.fanout if job is not None else self._fanout_done.get(job_id)
         if fanout is not None:
             out["progress"] = {**out["progress"], **fanout.public(record.chunks_done, record.chunks_total,
@@ -451,6 +455,9 @@ class Coordinator:
         bytes): the conversion runs where the result is stored, off this event loop, and
         only its output travels (the replica's event loop, which live requests share,
         never deserialises or converts a research result).
+        if job is not None and record.chunks_done != len(job.partials):  # progress not journaled yet
+            record = record.replace(chunks_done=len(job.partials))
+        out = record.to_public()
         """
         record = self._succeeded(job_id)
         return await asyncio.to_thread(lambda: convert(record.to_public(), self._load_result(record)))
@@ -707,7 +714,7 @@ class Coordinator:
             self._update(job, JobState.RUNNING, device=view.label, tier=tier, worker_id=worker_id,
                          attempts=job.record.attempts + 1)
         elif job.record.tier in (None, Tier.PRIMARY):  # after a fallback the record keeps the tier's device
-            job.record = job.record.replace(device=view.label, worker_id=worker_id)
+            job.latest = (view.label, worker_id)  # recorded with the next progress journal (not per chunk)
         task = asyncio.create_task(self._run_chunk(job, chunk, view, now))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -751,9 +758,12 @@ class Coordinator:
             self._kick()
 
     def _job_input(self, job: _Job) -> tuple[Any, Any]:
-        payload = job.record.spec.payload
-        meta, panel = self.datasets.load(payload["dataset"], payload["dataset_version"])
-        return meta, self._share(meta.name, meta.version, panel)
+        """The job's dataset meta and its object-store ref, looked up once per job (not per chunk)."""
+        if job.shared is None:
+            payload = job.record.spec.payload
+            meta, panel = self.datasets.load(payload["dataset"], payload["dataset_version"])
+            job.shared = (meta, self._share(meta.name, meta.version, panel))
+        return job.shared
 
     async def _run_chunk(self, job: _Job, chunk: ChunkSpec, view: WorkerView, started: float) -> None:
         """One copy of a chunk on a worker, down the fallback chain on device faults.
@@ -776,7 +786,8 @@ class Coordinator:
                 try:
                     if client is None:
                         raise WorkerLost(worker_id, "not in the pool")
-                    out = await asyncio.wait_for(client.execute(item, shared), timeout=self.config.worker_call_timeout_s)
+                    async with asyncio.timeout(self.config.worker_call_timeout_s):  # no extra task per chunk
+                        out = await client.execute(item, shared)
                     break
                 except WorkerLost as exc:
                     self._release(worker_id, job_id)
@@ -801,6 +812,7 @@ class Coordinator:
                     self._running[worker_id] = self._running.get(worker_id, 0) + 1
                     self._busy[worker_id] = job_id
                     if tier.rank >= (job.record.tier or Tier.PRIMARY).rank:  # the record shows the worst tier
+                        job.latest = (view.label, worker_id)
                         self._update(job, device=view.label, tier=tier, worker_id=worker_id,
                                      attempts=job.record.attempts + 1)
                     item = replace(item, tier=tier.value, attempt=item.attempt + 1)
@@ -882,10 +894,9 @@ class Coordinator:
         job.partials[index] = result
         now = time.monotonic()
         if len(job.partials) == len(job.chunks) or now - job.journaled_at >= self.config.progress_journal_s:
-            job.journaled_at = now
-            self._update(job, chunks_done=len(job.partials))
-        else:  # progress in memory (status reads it); journaled at the next interval (chunk files are each)
-            job.record = job.record.replace(chunks_done=len(job.partials))
+            job.journaled_at = now  # progress journaled at most every progress_journal_s (status reads memory)
+            device, worker_id = job.latest or (job.record.device, job.record.worker_id)
+            self._update(job, chunks_done=len(job.partials), device=device, worker_id=worker_id)
 
     def _register_model(self, payload: Any, out: TrainOutput) -> TrainResult:
         """Store a trained model as the next version of its name (only the coordinator writes)."""

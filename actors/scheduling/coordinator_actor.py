@@ -141,6 +141,15 @@ class CoordinatorActorImpl:
         await self._ensure_started()
         return await self.core.stats()
 
+    async def service_settings(self) -> Settings:
+        """The service's settings (clients that attach take its storage directory from here)."""
+        return self.settings
+
+    async def chunk_runs(self, job_id: str | None = None) -> list[dict[str, Any]]:
+        """Recorded chunk boundaries (start, end, worker) of a job, or of every job."""
+        await self._ensure_started()
+        return await self.core.chunk_runs(job_id)
+
     async def get_quota(self, tenant: str) -> dict[str, Any]:
         return await self.core.get_quota(tenant)
 
