@@ -208,6 +208,9 @@ def write_backtest(result: Any, out: Path) -> tuple[list[str], dict[str, Any]]:
     equity = pd.DataFrame(np.asarray(result.equity), columns=list(result.symbols))
     equity["portfolio"] = np.asarray(result.portfolio_equity)
     equity.index.name = "bar"
+    times = getattr(result.equity, "index", None)  # RunResult.equity is time-indexed
+    if isinstance(times, pd.DatetimeIndex) and len(times) == len(equity):
+        equity.insert(0, "timestamp", times)
     files += _write_table(equity, out, "equity")
     summary = {
         "strategy": result.strategy,

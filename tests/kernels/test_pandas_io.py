@@ -147,3 +147,14 @@ def test_arrays_stay_arrays(panel: Panel, backend: str) -> None:
     r = run(panel.to(backend), "trend_following", {"fast": 5, "slow": 30}, backend=backend)
     assert type(r.positions_array) is type(c) and isinstance(r.positions, pd.DataFrame)
     np.testing.assert_array_equal(r.positions.to_numpy(), to_numpy(r.positions_array))
+
+
+def test_job_output_tables_carry_timestamps(panel: Panel, tmp_path) -> None:
+    """`rayquant` job outputs (deployments/jobs.py): the equity table has the bars' timestamps."""
+    jobs = pytest.importorskip("deployments.jobs")
+    r = run(panel, "trend_following", {"fast": 5, "slow": 30}, backend="cpu")
+    jobs.write_backtest(r, tmp_path)
+    table = pd.read_parquet(tmp_path / "equity.parquet")
+    assert list(table.columns[:2]) == ["bar", "timestamp"]
+    assert pd.DatetimeIndex(table["timestamp"]).equals(pd.DatetimeIndex(panel.index))
+    np.testing.assert_array_equal(table["portfolio"].to_numpy(), r.portfolio_equity.to_numpy())
