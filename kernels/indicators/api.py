@@ -212,15 +212,7 @@ def _wrapper_of(func: str, arrays: Sequence[Any]) -> ArrayWrapper:
 
 def _run_policy(p: "_Prepared", policy: str, max_gap: int, kernel: Callable[[list], list]) -> list:
     """Run `kernel` (prepared 2-D inputs -> 2-D outputs) under a NaN policy (see `gaps`)."""
-    if policy == "propagate":
-        return kernel(p.arrays)
-    xp = get_array_module(*p.arrays)
-    if not gaps.inputs_have_gaps(xp, p.arrays):
-        return kernel(p.arrays)
-    valid = gaps.valid_mask(xp, p.arrays)
-    seg = gaps.plan(xp, valid, max_gap)
-    packed = gaps.gather(xp, p.arrays, valid, seg)
-    return [gaps.scatter(xp, o, valid, seg) for o in kernel(packed)]
+    return gaps.run_with_policy(get_array_module(*p.arrays), p.arrays, policy, max_gap, kernel)
 
 
 def _tp(default: int, minimum: int = 1) -> tuple[Param, ...]:

@@ -253,3 +253,15 @@ def scatter(xp: Any, packed: Any, valid: Any, seg: Segments) -> Any:
     scatter_nb(np.ascontiguousarray(packed), valid, np.int64(seg.max_gap), seg.offsets, out)
     return out
 
+
+def run_with_policy(xp: Any, arrays: Sequence[Any], policy: str, max_gap: int, kernel: Any) -> list:
+    """`kernel` (2-D inputs -> list of 2-D outputs) under a NaN policy: the one entry point for
+    any indicator family (`policy`, `max_gap` from `check_policy`). "propagate" and inputs
+    without gaps call the kernel on the inputs as they are; otherwise pack, compute, scatter."""
+    if policy == "propagate" or not inputs_have_gaps(xp, arrays):
+        return kernel(list(arrays))
+    valid = valid_mask(xp, arrays)
+    seg = plan(xp, valid, max_gap)
+    packed = gather(xp, list(arrays), valid, seg)
+    return [scatter(xp, o, valid, seg) for o in kernel(packed)]
+
