@@ -35,7 +35,15 @@ class Client:
         self.api_key = api_key if api_key is not None else settings.client.api_key  # the tenant's identity
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return ray.get(getattr(self.coordinator, method).remote(*args, **kwargs))
+        try:
+            return ray.get(getattr(self.coordinator, method).remote(*args, **kwargs))
+        except ray.exceptions.RayTaskError as exc:
+            # The service's own error (ClassNotAllowed, a bad request, ...) as itself: its message, not
+            # the actor's traceback with the worker's pid, address and paths.
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, Exception) and not isinstance(cause, ray.exceptions.RayError):
+                raise cause from None
+            raise
 
     def submit(self, kind: str, payload: dict, priority: str = "LOW", tenant: str | None = None) -> str:
         """Submit a job as this client's tenant (its API key's, when keys are configured)."""
