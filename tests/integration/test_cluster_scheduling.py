@@ -165,3 +165,58 @@ def test_a_killed_worker_loses_nothing_and_comes_back(cluster):
     events = ray.get(coordinator.stats.remote())["membership"]
     assert any(e["worker_id"] == victim and e["event"].startswith("lost") for e in events), events
     wait_for(lambda: victim in workers(coordinator), 120, "the killed worker to be started again")
+
+
+# ------------------------------------------------- `ray job submit` against `rayquant serve`
+def test_ray_job_submit_uses_the_running_service(tmp_path):
+    """A Ray job attaches to the coordinator of a running `rayquant serve` (no private coordinator or
+    workers): the job appears in the service's GET /v1/jobs and its outputs land in the service's
+    storage directory, not in the job's own."""
+    import json  # noqa: PLC0415
+    import re  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    import httpx  # noqa: PLC0415
+
+    from tests.deployments.test_ray_jobs import VENV_BIN, free_ports, start_head, submit  # noqa: PLC0415
+
+    head = start_head(num_cpus=2, dashboard=True)
+    service = None
+    log = tmp_path / "serve.log"
+    try:
+        storage = tmp_path / "service-storage"
+        (port,) = free_ports(1)
+        env = {**head.env, "RAYQUANT_RAY__ADDRESS": f"127.0.0.1:{head.gcs_port}", "RAYQUANT_STORAGE_DIR": str(storage),
+               "RAYQUANT_SERVE__PORT": str(port), "RAYQUANT_SERVE__LIVE_APP": "false",
+               "RAYQUANT_DATA__SYNTHETIC_ASSETS": "6", "RAYQUANT_DATA__SYNTHETIC_BARS": "300",
+               "RAYQUANT_GPU__SIMULATION__NUM_DEVICES": "1", "RAYQUANT_GPU__DEVICE__HOST_WARMUPS": "false",
+               "RAYQUANT_COORDINATOR__CPU_WORKERS": "1"}
+        with log.open("w") as fh:
+            service = subprocess.Popen([str(VENV_BIN / "rayquant"), "serve", "--no-dashboard"], env=env, stdout=fh,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: service.poll() is None and "ready:" in log.read_text(errors="replace"), 400,
+                 "rayquant serve to be ready")
+        # The job's own storage setting differs: the attached job must use the service's.
+        proc, status = submit(head, tmp_path / "job-storage", ["backtest", "--param", "fast=5", "--param", "slow=20",
+                                                              "--fees", "0.001"], "rq-attach",
+                              RAYQUANT_RAY__NAMESPACE="rayquant", RAYQUANT_RAY__DETACHED="false")
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+        assert status["status"] == "SUCCEEDED", status
+        assert "attached to the running service" in proc.stdout, proc.stdout[-4000:]
+        job_id = re.search(r"submitted backtest job ([0-9a-f]{32})", proc.stdout).group(1)
+        listed = httpx.get(f"{url}/v1/jobs", timeout=30).json()
+        jobs = listed if isinstance(listed, list) else listed.get("jobs", listed.get("items", []))
+        assert job_id in [j["job_id"] for j in jobs], listed
+        summary = json.loads((storage / "outputs" / f"backtest-{job_id}" / "summary.json").read_text())
+        assert summary["state"] == "succeeded" and summary["job_id"] == job_id
+        assert not (tmp_path / "job-storage").exists()  # no private coordinator wrote a journal there
+    finally:
+        if service is not None and service.poll() is None:
+            service.send_signal(signal.SIGINT)
+            try:
+                service.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                service.kill()
+        head.stop()
