@@ -31,6 +31,7 @@ ACC_DISABLED, ACC_BOTH, ACC_ADDONLY, ACC_REMOVEONLY = 0, 1, 2, 3
 SIDE_BUY, SIDE_SELL = 0, 1
 R_SIGNAL, R_SL, R_TSL, R_TP = 0, 1, 2, 3
 ERR_NONE, ERR_PERCENT_REVERSAL, ERR_CAPACITY = 0, 1, 2
+SCAN = 64  # bars per block of the no-signal scan
 
 
 # ------------------------------------------------------------------ float helpers (vectorbt's math_)
@@ -480,14 +481,104 @@ def count_signal_bars_nb(entries, exits, short_entries, short_exits, ls_mode, gr
     for g in prange(n_groups):
         cnt = 0
         for col in range(group_start[g], group_end[g]):
-            for i in range(n_bars):
-                s = entries[i, col] or exits[i, col]
-                if ls_mode:
-                    s = s or short_entries[i, col] or short_exits[i, col]
-                if s:
-                    cnt += 1
+            if ls_mode:
+                for i in range(n_bars):
+                    cnt += entries[i, col] | exits[i, col] | short_entries[i, col] | short_exits[i, col]
+            else:
+                for i in range(n_bars):
+                    cnt += entries[i, col] | exits[i, col]
         out[g] = cnt
     return out
+
+
+@njit(cache=True, nogil=True)
+def simulate_column_nb(close, open_, high, low, has_ohlc, entries, exits, short_entries, short_exits, ls_mode,
+                       col, user_dir, size, size_type, fees, fixed_fees, slippage, sl_stop, sl_trail, tp_stop,
+                       accumulate, init_cash, k, cap, o_idx, o_col, o_size, o_price, o_fees, o_side,
+                       o_reason):  # pragma: no cover - compiled
+    """One column without cash sharing: state in locals, and bars with no signal (and
+    no position, or no active stop) skipped by a tight scan of the signal columns.
+    The same steps as the group loop of simulate_from_signals_nb. Returns (next k, error)."""
+    n_bars = close.shape[0]
+    pos = 0.0
+    debt = 0.0
+    cash = init_cash
+    free_cash = init_cash
+    sl_price = np.nan
+    sl_cur = np.nan
+    sl_tr = False
+    tp_price = np.nan
+    tp_cur = np.nan
+    last_val = np.nan
+    last_i = -1
+    err = ERR_NONE
+    udir = user_dir[col]
+    i = 0
+    while i < n_bars:
+        if pos == 0 or (np.isnan(sl_cur) and np.isnan(tp_cur)):
+            # skip blocks of SCAN bars without a signal (a branch-free OR per block), then bars
+            while i < n_bars:
+                end = min(i + SCAN, n_bars)
+                hit = False
+                if ls_mode:
+                    for q in range(i, end):
+                        hit |= entries[q, col] | exits[q, col] | short_entries[q, col] | short_exits[q, col]
+                else:
+                    for q in range(i, end):
+                        hit |= entries[q, col] | exits[q, col]
+                if hit:
+                    break
+                i = end
+            if ls_mode:
+                while i < n_bars and not (entries[i, col] or exits[i, col] or short_entries[i, col]
+                                          or short_exits[i, col]):
+                    i += 1
+            else:
+                while i < n_bars and not (entries[i, col] or exits[i, col]):
+                    i += 1
+            if i >= n_bars:
+                break
+        e = entries[i, col]
+        x = exits[i, col]
+        se_in = False
+        sx_in = False
+        if ls_mode:
+            se_in = short_entries[i, col]
+            sx_in = short_exits[i, col]
+        le, lx, se, sx = map_signals_nb(e, x, se_in, sx_in, ls_mode, udir)
+        c = close[i, col]
+        last_val = last_valid_nb(close, i, col, last_val, last_i)
+        last_i = i
+        if has_ohlc:
+            o = open_[i, col]
+            h = high[i, col]
+            lo = low[i, col]
+        else:
+            o = np.nan
+            h = np.nan
+            lo = np.nan
+        (pos, debt, cash, free_cash, sl_price, sl_cur, sl_tr, tp_price, tp_cur,
+         filled, side, fsize, fprice, ffees, reason, e_code) = order_step_nb(
+            pos, debt, cash, free_cash, sl_price, sl_cur, sl_tr, tp_price, tp_cur,
+            le, lx, se, sx, o, h, lo, c, last_val,
+            size[col], size_type[col], accumulate[col], fees[col], fixed_fees[col], slippage[col],
+            sl_stop[col], sl_trail[col], tp_stop[col])
+        if e_code != ERR_NONE and err == ERR_NONE:
+            err = e_code
+        if filled:
+            if k >= cap:
+                err = ERR_CAPACITY
+            else:
+                o_idx[k] = i
+                o_col[k] = col
+                o_size[k] = fsize
+                o_price[k] = fprice
+                o_fees[k] = ffees
+                o_side[k] = side
+                o_reason[k] = reason
+                k += 1
+        i += 1
+    return k, err
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -510,6 +601,15 @@ def simulate_from_signals_nb(close, open_, high, low, entries, exits, short_entr
         c0 = group_start[g]
         c1 = group_end[g]
         glen = c1 - c0
+        if glen == 1:
+            k1, err1 = simulate_column_nb(close, open_, high, low, has_ohlc, entries, exits, short_entries,
+                                          short_exits, ls_mode, c0, user_dir, size, size_type, fees, fixed_fees,
+                                          slippage, sl_stop, sl_trail, tp_stop, accumulate, init_cash[g],
+                                          offsets[g], offsets[g + 1], o_idx, o_col, o_size, o_price, o_fees,
+                                          o_side, o_reason)
+            counts[g] = k1 - offsets[g]
+            errors[g] = err1
+            continue
         pos = np.zeros(glen)
         debt = np.zeros(glen)
         sl_price = np.full(glen, np.nan)
