@@ -205,7 +205,7 @@ FUNCTIONS: dict[str, FuncDef] = {f.name: f for f in (
     F("WILLR", "momentum", ('high', 'low', 'close'), (I("timeperiod", 14, 2),), ('real',), "timeperiod - 1"),
     # -- Overlap Studies
     F("ACCBANDS", "overlap", ('high', 'low', 'close'), (I("timeperiod", 20, 2),), ('upperband', 'middleband', 'lowerband'), "timeperiod - 1"),
-    F("BBANDS", "overlap", ('real',), (I("timeperiod", 20, 2), R("nbdevup", 2.0, -INF, INF), R("nbdevdn", 2.0, -INF, INF), M("matype", 0)), ('upperband', 'middleband', 'lowerband'), "ma_lookback(timeperiod, matype)"),
+    F("BBANDS", "overlap", ('real',), (I("timeperiod", 20, 2), R("nbdevup", 2.0, -INF, INF), R("nbdevdn", 2.0, -INF, INF), M("matype", 0)), ('upperband', 'middleband', 'lowerband'), "max(ma_lookback(timeperiod, matype), timeperiod - 1)"),
     F("DEMA", "overlap", ('real',), (I("timeperiod", 30, 1),), ('real',), "2 * (timeperiod - 1)"),
     F("DONCHIAN", "overlap", ('high', 'low'), (I("timeperiod", 20, 2),), ('upperband', 'middleband', 'lowerband'), "timeperiod - 1"),
     F("EMA", "overlap", ('real',), (I("timeperiod", 30, 1),), ('real',), "timeperiod - 1"),

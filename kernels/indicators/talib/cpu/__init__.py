@@ -7,6 +7,10 @@ p, n_out)` that finds each column's first bar where every input is non-NaN, runs
 the kernel on that tail (contiguous copies) and returns (n_out, T, N) outputs with
 NaN where there is no value. These only accept NumPy arrays, already validated by
 `kernels.indicators.talib.api`.
+
+Numba's on-disk cache checks only the source file of the cached function: after
+editing a shared kernel (`ma.py`, `common.py`, `cycle.py`), touch the group modules
+that call it (or clear their `__pycache__/*.nbi`), or they keep the old code.
 """
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from numba import njit
 from kernels.indicators.cpu import ema_1d_nb as _ema_period_nb
 from kernels.indicators.cpu import sma_1d_nb as _sma_nb
 from kernels.indicators.cpu import wma_1d_nb as _wma_nb
+from kernels.indicators.talib.cpu.cycle import ht_1d_nb
 
 
 @njit(cache=True, nogil=True)
@@ -267,8 +268,8 @@ def ma_1d_nb(x, out, period, matype):
 
 @njit(cache=True, nogil=True)
 def mama_1d_nb(x, mama, fama, fastlimit, slowlimit):
-    """TA_MAMA (placeholder until the Hilbert-transform port lands): leaves NaN."""
-    return
+    """TA_MAMA (the MESA adaptive MA and its following average), lookback 32."""
+    ht_1d_nb(x, mama, fama, 6, 32, fastlimit, slowlimit, 9)
 
 
 @njit(cache=True, nogil=True)

@@ -27,7 +27,8 @@ def bbands_1d_nb(x, up, mid, lo, period, nbdevup, nbdevdn, matype):
     var_1d_nb(x, period, var)
     for t in range(x.shape[0]):
         m = mid[t]
-        if np.isnan(m):
+        if np.isnan(m) or np.isnan(var[t]):
+            mid[t] = np.nan
             continue
         sd = np.sqrt(var[t])
         up[t] = m + sd * nbdevup
