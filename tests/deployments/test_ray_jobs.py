@@ -168,8 +168,23 @@ def _wait_ready(head: RayHead, timeout_s: float) -> None:
     raise RuntimeError(f"head node not ready after {timeout_s} s:\n{head.log()}")
 
 
+HEAD_START_ATTEMPTS = 2
+SLOW_START = "timed out during startup"  # `ray start` gives its raylet 30 s (fixed); a busy 2-core box can miss it
+
+
 def start_head(num_cpus: int = 2, dashboard: bool = False, timeout_s: float = 90.0,
                home: Path | None = None, token: str | None = None) -> RayHead:
+    """`_start_head`, once more (fresh ports and temp dir) when Ray's fixed 30 s raylet start wait ran out."""
+    for attempt in range(1, HEAD_START_ATTEMPTS + 1):
+        try:
+            return _start_head(num_cpus, dashboard, timeout_s, home, token)
+        except RuntimeError as exc:
+            if SLOW_START not in str(exc) or attempt == HEAD_START_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_head(num_cpus: int, dashboard: bool, timeout_s: float, home: Path | None, token: str | None) -> RayHead:
     """Start a private head node (short temp dir, pinned free ports, its own token).
 
     With `home`, the token is not in the environment: as on a user's machine, it is the
