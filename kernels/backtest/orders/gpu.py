@@ -545,7 +545,7 @@ def signal_caps(cp: Any, p: Any) -> Any:
     any_sig = p.entries | p.exits
     if p.ls_mode:
         any_sig = any_sig | p.short_entries | p.short_exits
-    per_col = cp.count_nonzero(any_sig, axis=0).astype(cp.int64)
+    per_col = any_sig.sum(axis=0, dtype=cp.int64)
     csum = cp.concatenate([cp.zeros(1, dtype=cp.int64), cp.cumsum(per_col)])
     starts = cp.asarray(p.group_start)
     ends = cp.asarray(p.group_end)
@@ -559,8 +559,7 @@ def simulate(p: Any) -> tuple[np.ndarray, int]:
     from kernels.backtest.orders import enums  # noqa: PLC0415
 
     caps = signal_caps(cp, p)
-    offsets = cp.zeros(len(p.group_start) + 1, dtype=cp.int64)
-    cp.cumsum(2 * caps + 1, out=offsets[1:])
+    offsets = cp.concatenate([cp.zeros(1, dtype=cp.int64), cp.cumsum(2 * caps + 1).astype(cp.int64)])
     total = int(offsets[-1].get())
     n_bars, n_cols = p.close.shape
     n_groups = len(p.group_start)
