@@ -607,3 +607,8 @@ def simulate(p: Any) -> tuple[np.ndarray, int]:
                        (o_idx, o_col, o_size, o_price, o_fees, o_side, o_reason)):
         recs[name] = a[take].get()
     return recs, int(errors.max().get()) if n_groups else 0
+
+
+def warmups() -> dict[str, Any]:
+    """GPU warm-up callables (the `kernels.prewarm` protocol): compile the module."""
+    return {"simulate_from_signals": warm_up}

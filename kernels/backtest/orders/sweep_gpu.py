@@ -190,3 +190,8 @@ def apply(close: Any, open_: Any, high: Any, low: Any, le: Any, lx: Any, se: Any
         np.int64(n_bars), np.int64(n_assets), np.int64(n_combos), acc, pv, pe,
     ))
     return acc, pv, pe
+
+
+def warmups() -> dict[str, Any]:
+    """GPU warm-up callables (the `kernels.prewarm` protocol): compile the module."""
+    return {"orders_sweep": warm_up}
