@@ -15,6 +15,19 @@ event loop; the merge of the parts is left out (it is the kernels' cost, measure
 bench_backtest/bench_sweep). The rate is chunks / (last chunk's end - first chunk's start).
 
     python bench/bench_scheduler.py --out bench/results/scheduler_cpu_2core.json
+
+On the GPU machine (`bench/gpu_scheduling.sh`), through Ray with real workers:
+
+    python bench/bench_scheduler.py --sweep-cpu-workers 0 --out gpu_alone.json     # the GPU worker alone
+    python bench/bench_scheduler.py --sweep-cpu-workers 1 --out gpu_and_cpu.json   # + a CPU worker (research on CPU)
+    python bench/bench_scheduler.py --high-wait --out high_wait.json               # HIGH behind LOW sweeps
+
+The sweep is 2520 bars x 500 assets x 100,000 combinations (trend_following, fast 2..401 x
+slow 403..652, all valid); a warm-up sweep first teaches the throughput model, so the
+timed job's chunks are sized for `target_chunk_ms`. HIGH wait: while two LOW sweeps keep
+the GPU busy, HIGH backtests arrive every 0.25 s; each one's wait is its `queued_s`
+(submitted -> first chunk started, both on the coordinator's clock); target p99 <= 2 x
+target_chunk_ms.
 """
 from __future__ import annotations
 
@@ -120,6 +133,89 @@ async def one_job(tmp: Path, panel, workers: int, chunk_s: float, mode: str) -> 
             "workers_used": len({r["worker_id"] for r in runs})}
 
 
+BIG_GRID = {"fast": list(range(2, 402)), "slow": list(range(403, 653))}  # 400 x 250 = 100,000, all fast < slow
+WARM_GRID = {"fast": list(range(2, 42)), "slow": list(range(403, 453))}  # 2,000
+HIGH_WAIT_FACTOR = 2.0  # p99 <= 2 x target_chunk_ms
+
+
+def ray_coordinator(tmp: Path, cpu_workers: int, assets: int, bars: int):
+    """A local Ray and the service's coordinator with its real workers (GPU, and CPU ones when asked)."""
+    import ray  # noqa: PLC0415
+
+    from actors.scheduling.coordinator_actor import get_or_create_coordinator  # noqa: PLC0415
+    from actors.settings import DataConfig  # noqa: PLC0415
+
+    ray.init(namespace="rayquant-bench-scheduler", include_dashboard=False)
+    settings = Settings(storage_dir=tmp, data=DataConfig(synthetic_assets=assets, synthetic_bars=bars),
+                        ray={"namespace": "rayquant-bench-scheduler"},
+                        coordinator={"cpu_workers": cpu_workers, "research_on_cpu": cpu_workers > 0,
+                                     "max_cells_per_chunk": 1 << 34})
+    coordinator = get_or_create_coordinator(settings)
+    ray.get(coordinator.start.remote(), timeout=900)
+    return ray, coordinator, settings
+
+
+def sweep_payload(grid: dict) -> dict:
+    return {"dataset": "synthetic", "strategy": "trend_following", "grid": grid, "fees": 0.0005, "top_k": 10}
+
+
+def gpu_sweep(args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        ray, c, settings = ray_coordinator(Path(tmp), args.sweep_cpu_workers, args.sweep_assets, args.sweep_bars)
+        devices = ray.get(c.devices.remote())
+        warm = ray.get(c.submit.remote("sweep", sweep_payload(WARM_GRID), "LOW", "bench"))
+        ray.get(c.wait.remote(warm, 900))
+        t0 = time.perf_counter()
+        job = ray.get(c.submit.remote("sweep", sweep_payload(BIG_GRID), "LOW", "bench"))
+        status = ray.get(c.wait.remote(job, 1800))
+        wall = time.perf_counter() - t0
+        stats = ray.get(c.stats.remote())
+        ray.shutdown()
+    assert status["state"] == "succeeded", status
+    cells = args.sweep_bars * args.sweep_assets * 100_000
+    print(f"sweep {args.sweep_bars} x {args.sweep_assets} x 100000 with {args.sweep_cpu_workers} CPU worker(s): {wall:.2f} s, "
+          f"{cells / wall:.3g} cells/s; workers {status['progress']['workers']}", flush=True)
+    return {"command": " ".join([Path(sys.executable).name, *sys.argv]), "cpu": cpu_model(),
+            "devices": [{k: d.get(k) for k in ("worker_id", "kind", "device")} for d in devices],
+            "cpu_workers": args.sweep_cpu_workers, "wall_s": wall, "cells_per_s": cells / wall,
+            "status": status, "throughput": stats.get("throughput"), "steals": stats.get("steals")}
+
+
+def high_wait(args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        ray, c, settings = ray_coordinator(Path(tmp), 0, args.sweep_assets, args.sweep_bars)
+        target_ms = settings.coordinator.target_chunk_ms
+        warm = ray.get(c.submit.remote("sweep", sweep_payload(WARM_GRID), "LOW", "bench"))
+        ray.get(c.wait.remote(warm, 900))
+        lows = [ray.get(c.submit.remote("sweep", {**sweep_payload(BIG_GRID), "fees": f}, "LOW", "research"))
+                for f in (0.0004, 0.0006)]
+        time.sleep(2.0)
+        highs = []
+        for i in range(args.high_jobs):
+            payload = {"dataset": "synthetic", "strategy": "trend_following", "params": {"fast": 5 + i, "slow": 60},
+                       "fees": 0.0005}
+            highs.append(ray.get(c.submit.remote("backtest", payload, "HIGH", "desk")))
+            time.sleep(0.25)
+        waits = []
+        for job in highs:
+            st = ray.get(c.wait.remote(job, 600))
+            assert st["state"] == "succeeded", st
+            waits.append(st["timings"]["queued_s"])
+        low_states = [ray.get(c.status.remote(j))["state"] for j in lows]
+        for j in lows:
+            ray.get(c.cancel.remote(j))
+        ray.shutdown()
+    waits_ms = sorted(w * 1e3 for w in waits)
+    p50 = waits_ms[len(waits_ms) // 2]
+    p99 = waits_ms[min(len(waits_ms) - 1, int(round(0.99 * (len(waits_ms) - 1))))]
+    print(f"HIGH wait behind LOW sweeps: p50 {p50:.1f} ms, p99 {p99:.1f} ms (target {HIGH_WAIT_FACTOR} x "
+          f"{target_ms:g} ms); LOW jobs were {low_states}", flush=True)
+    return {"command": " ".join([Path(sys.executable).name, *sys.argv]), "cpu": cpu_model(), "waits_ms": waits_ms,
+            "p50_ms": p50, "p99_ms": p99, "low_states_at_end": low_states,
+            "targets": {"high_wait_p99": {"target": f"<= {HIGH_WAIT_FACTOR} x {target_ms:g} ms", "value": p99,
+                                          "met": p99 <= HIGH_WAIT_FACTOR * target_ms}}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", type=int, default=1280)
@@ -130,7 +226,19 @@ def main() -> None:
     ap.add_argument("--chunk-ms", type=float, default=50.0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default="bench/results/scheduler_cpu_2core.json")
+    ap.add_argument("--sweep-cpu-workers", type=int, default=None,
+                    help="GPU machine: time the 2520 x 500 x 100,000 sweep through Ray with this many CPU workers")
+    ap.add_argument("--high-wait", action="store_true", help="GPU machine: HIGH job wait behind LOW sweeps")
+    ap.add_argument("--high-jobs", type=int, default=40)
+    ap.add_argument("--sweep-assets", type=int, default=500)
+    ap.add_argument("--sweep-bars", type=int, default=2520)
     args = ap.parse_args()
+    if args.sweep_cpu_workers is not None:
+        write_report(args.out, gpu_sweep(args))
+        return
+    if args.high_wait:
+        write_report(args.out, high_wait(args))
+        return
 
     panel = synthetic_panel(args.chunks, args.bars, seed=0)
 
