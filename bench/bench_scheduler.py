@@ -146,10 +146,13 @@ def ray_coordinator(tmp: Path, cpu_workers: int, assets: int, bars: int):
     from actors.settings import DataConfig  # noqa: PLC0415
 
     ray.init(namespace="rayquant-bench-scheduler", include_dashboard=False)
+    extra = {}
+    if "tenants" in Settings.model_fields:  # HIGH is granted, not claimed: grant it to the bench's desk
+        extra["tenants"] = {"tenants": {"desk": {"allowed_classes": ["HIGH", "NORMAL", "LOW", "IDLE"]}}}
     settings = Settings(storage_dir=tmp, data=DataConfig(synthetic_assets=assets, synthetic_bars=bars),
                         ray={"namespace": "rayquant-bench-scheduler"},
                         coordinator={"cpu_workers": cpu_workers, "research_on_cpu": cpu_workers > 0,
-                                     "max_cells_per_chunk": 1 << 34})
+                                     "max_cells_per_chunk": 1 << 34}, **extra)
     coordinator = get_or_create_coordinator(settings)
     ray.get(coordinator.start.remote(), timeout=900)
     return ray, coordinator, settings
