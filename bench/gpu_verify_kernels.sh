@@ -9,6 +9,6 @@ export PYTHONPATH=/tmp/k:$PWD PYTHONUNBUFFERED=1
 { nvidia-smi -L; git log --oneline -1 2>/dev/null; python3 -c "import cupy, numba, talib; print('cupy', cupy.__version__, 'numba', numba.__version__, 'talib', talib.__version__)"; } > "$OUT/device.txt" 2>&1
 timeout ${T_HAL:-150} python3 -m pytest tests/gpu_hal -q -p no:cacheprovider -rs 2>&1 | tail -30 > "$OUT/gpu_hal_pytest.txt"
 echo "gpu_hal: $(tail -1 "$OUT/gpu_hal_pytest.txt")"
-timeout ${T_KERNELS:-380} python3 -m pytest tests/kernels -k gpu -q -p no:cacheprovider -rf -x --timeout 300 2>&1 | tail -80 > "$OUT/kernels_gpu_pytest.txt"
+timeout ${T_KERNELS:-380} python3 -m pytest tests/kernels -k gpu -q -p no:cacheprovider -rf --timeout 300 2>&1 | tail -80 > "$OUT/kernels_gpu_pytest.txt"
 echo "kernels (GPU cases): $(tail -1 "$OUT/kernels_gpu_pytest.txt")"
 grep -E "^(FAILED|ERROR)" "$OUT/kernels_gpu_pytest.txt" | head -20
