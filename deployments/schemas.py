@@ -20,6 +20,7 @@ from actors.datasets import VERSION_PATTERN as _DATASET_VERSION
 from kernels.backtest.metrics import METRICS
 from kernels.data import FIELDS
 from kernels.indicators import INDICATORS
+from kernels.indicators.talib.table import FUNCTIONS as TALIB_FUNCTIONS
 from kernels.indicators.stream import OUTPUTS as _STREAM_OUTPUTS
 from kernels.indicators.stream import StreamConfig as _StreamConfig
 
@@ -284,8 +285,9 @@ class IndicatorSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if v not in INDICATORS:
-            raise ValueError(f"unknown indicator {v[:80]!r}; known: {sorted(INDICATORS)}")
+        if v not in INDICATORS and v not in TALIB_FUNCTIONS:
+            raise ValueError(f"unknown indicator {v[:80]!r}; known: {sorted(INDICATORS)} and the TA-Lib names "
+                             "(kernels.indicators.talib, e.g. 'RSI', 'BBANDS')")
         return v
 
     @field_validator("params")
@@ -304,6 +306,9 @@ class IndicatorSpec(_Strict):
 
     @model_validator(mode="after")
     def _known_params(self) -> "IndicatorSpec":
+        if self.name in TALIB_FUNCTIONS:  # ranges from kernels.indicators.talib.table (ValueError names the param)
+            TALIB_FUNCTIONS[self.name].check(self.params)
+            return self
         names = [p.name for p in INDICATORS[self.name].params]
         unknown = sorted(set(self.params) - set(names))
         if unknown:

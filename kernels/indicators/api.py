@@ -411,6 +411,15 @@ def compute(data: Any, specs: Sequence[Spec], nan_policy: str = "skip", max_gap:
     `max_gap` as for the single indicators.
     """
     policy, gap = gaps.check_policy("compute", nan_policy, max_gap)
+    from kernels.indicators.talib import features as _talib  # noqa: PLC0415 - TA-Lib names (uppercase)
+
+    if any(_talib.spec_name(s) for s in specs):
+        ours = compute(data, [s for s in specs if not _talib.spec_name(s)], nan_policy, max_gap)
+        theirs = _talib.compute(data, [s for s in specs if _talib.spec_name(s)])
+        dup = sorted(set(ours) & set(theirs))
+        if dup:
+            raise ValueError(f"compute: duplicate labels {dup}; give the specs distinct 'label's")
+        return {**ours, **theirs}
     items = [_normalise(s) for s in specs]
     labels = [lab for lab, *_ in items]
     dup = sorted({lab for lab in labels if labels.count(lab) > 1})
