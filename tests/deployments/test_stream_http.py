@@ -235,7 +235,8 @@ def test_http_streams_and_ticks(client, market):
     assert body["features"]["rsi"][1] == pytest.approx(market["want"]["rsi"][BARS + 1, 1], rel=1e-9)
     assert body["features"]["rsi"][0] == pytest.approx(market["want"]["rsi"][BARS + 2, 1], rel=1e-9)
     err = client.post("/v1/ticks", json={"stream_id": "http-1", "ticks": columns(market, 0, cols=[0])})
-    assert err.status_code == 422 and err.json()["error"]["code"] == "out_of_order", err.text
+    # symbol 0's last tick is bar 0: the same time again is a duplicate (issue 12), not out of order
+    assert err.status_code == 422 and err.json()["error"]["code"] == "duplicate_tick", err.text
     err = client.post("/v1/ticks", json={"stream_id": "http-1", "ticks": columns(market, 3, cols=[4])})
     assert err.status_code == 422 and err.json()["error"]["code"] == "unknown_symbol"
     got = client.get("/v1/streams/http-1").json()
