@@ -1,8 +1,10 @@
 """Elementwise TA-Lib functions written once with `xp` (NumPy on the CPU, CuPy on the GPU).
 
-Math transforms and operators, price transforms, BOP, MARKETFI: no state across
-bars, so a NaN input gives a NaN output at that bar only and a late start needs no
-special care. Each entry takes (xp, *inputs, **params) with 2-D float64 inputs and
+Math transforms and operators, price transforms, BOP, MARKETFI, and the bar-to-bar
+differences MOM, ROCP, ROCR, ROCR100, TRANGE: no running state, so a NaN input
+gives NaN only where it is read (a late start's leading NaN reproduce TA-Lib's
+lookback). On the CPU the Numba kernels of `cpu/` take precedence where both exist;
+`tests/kernels/talib/test_xp.py` checks these with NumPy against TA-Lib. Each entry takes (xp, *inputs, **params) with 2-D float64 inputs and
 returns a list of outputs.
 """
 from __future__ import annotations
@@ -28,7 +30,38 @@ def _marketfi(xp: Any, h: Array, lo: Array, v: Array) -> list:
     return [xp.where(xp.isnan(v) | xp.isnan(h) | xp.isnan(lo), xp.nan, out)]
 
 
+def _prev(xp: Any, x: Array, k: int) -> Array:
+    """x shifted down k bars (NaN in the first k)."""
+    out = xp.full_like(x, xp.nan)
+    if k < x.shape[0]:
+        out[k:] = x[:-k]
+    return out
+
+
+def _ratio(xp: Any, x: Array, timeperiod: int, kind: int) -> list:
+    """ROCP (0), ROCR (1), ROCR100 (2): TA-Lib's formulas, 0 where the old price is 0."""
+    prev = _prev(xp, x, timeperiod)
+    safe = xp.where(prev == 0.0, 1.0, prev)
+    if kind == 0:
+        v = (x - prev) / safe
+    elif kind == 1:
+        v = x / safe
+    else:
+        v = (x / safe) * 100.0
+    return [xp.where(prev == 0.0, 0.0, v)]
+
+
+def _trange(xp: Any, h: Array, lo: Array, c: Array) -> list:
+    pc = _prev(xp, c, 1)
+    return [xp.maximum(xp.maximum(h - lo, xp.abs(pc - h)), xp.abs(pc - lo))]
+
+
 FUNCS: dict[str, Callable[..., list]] = {
+    "MOM": lambda xp, x, timeperiod: [x - _prev(xp, x, timeperiod)],
+    "ROCP": lambda xp, x, timeperiod: _ratio(xp, x, timeperiod, 0),
+    "ROCR": lambda xp, x, timeperiod: _ratio(xp, x, timeperiod, 1),
+    "ROCR100": lambda xp, x, timeperiod: _ratio(xp, x, timeperiod, 2),
+    "TRANGE": _trange,
     "ACOS": lambda xp, x: [xp.arccos(x)],
     "ASIN": lambda xp, x: [xp.arcsin(x)],
     "ATAN": lambda xp, x: [xp.arctan(x)],
