@@ -13,8 +13,9 @@ process through a `StreamRouter` (what a Serve replica runs). In the middle of i
 
 Then every accepted job must have succeeded with the result of a clean in-process run
 (`kernels.backtest.run` / `sweep`, `actors.jobs.plans.train_model`), every acknowledged
-upload and model must load and match its content hash, an upload cut off by the kill
-must be absent or complete, and the stream's features after each fault must equal an
+upload and model must load and match its content hash (an upload the coordinator kill cuts
+into, 200 x 2520 bars, is retried by Ray on the restarted coordinator: then it must be whole;
+if it is lost instead, absent or whole), and the stream's features after each fault must equal an
 uninterrupted stream's bar for bar. The counts are printed (`pytest -s` shows them).
 
 The driver (the scenario below) runs in a process of its own: Ray keeps the auth token
@@ -55,6 +56,7 @@ NAMESPACE = "rayquant-killtest"
 FEES = 0.0005
 JOB_TIMEOUT_S = 240
 STREAM_SNAPSHOT_EVERY = 3
+CUT_ASSETS, CUT_BARS, CUT_AFTER_S = 200, 2520, 0.3
 TRAIN = {"model": "Ridge", "params": {"alpha": 1.0}, "horizon": 3, "task": "regression", "test_fraction": 0.25,
          "features": [{"name": "rsi", "params": {"timeperiod": 14}}, {"name": "roc"}]}
 
@@ -64,6 +66,8 @@ def synthetic():
 
 
 def uploaded(seed: int):
+    if seed == -1:  # the upload the coordinator kill cuts into
+        return synthetic_panel(CUT_ASSETS, CUT_BARS, seed=40)
     return synthetic_panel(5, 260, seed=seed)
 
 
@@ -308,14 +312,17 @@ def _scenario(cluster: Cluster) -> str:
 
     # 2. kill -9 of the coordinator with jobs queued and running and an upload in flight
     submit_mix(cluster, ledger, "coordinator", 1)
-    cut = cluster.coordinator.register_dataset.remote("upload_cut", uploaded(40))
-    kill9(actor_pid(cluster.coordinator))
+    pid = actor_pid(cluster.coordinator)
+    big = synthetic_panel(CUT_ASSETS, CUT_BARS, seed=40)  # its write takes a while: the kill lands in it
+    cut = cluster.coordinator.register_dataset.remote("upload_cut", big)
+    time.sleep(CUT_AFTER_S)
+    kill9(pid)
     ledger.kills.append("coordinator")
     try:
-        meta = ray.get(cut, timeout=60)
-        ledger.uploads["upload_cut"] = (meta["version"], 40)
+        meta = ray.get(cut, timeout=120)  # retried by Ray on the restarted coordinator, or lost
+        ledger.uploads["upload_cut"] = (meta["version"], -1)
     except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError):
-        ledger.cut_uploads["upload_cut"] = 40
+        ledger.cut_uploads["upload_cut"] = -1
     stream.push(3, ledger)  # live work does not go through the coordinator
     for job in [j for j in ledger.jobs if j.phase == "coordinator"]:
         check_job(cluster, job, ledger)
