@@ -36,6 +36,8 @@ class DeviceConfig:
     pressure_shed: float = C.PRESSURE_SHED
     pressure_reclaim: float = C.PRESSURE_RECLAIM
     pressure_history: int = C.PRESSURE_HISTORY
+    reclaim_wait_s: float = C.RECLAIM_WAIT_S
+    reclaim_poll_s: float = C.RECLAIM_POLL_S
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.safety_margin < 1.0:

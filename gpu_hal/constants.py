@@ -27,6 +27,10 @@ PRESSURE_TRIM = 0.75
 PRESSURE_SHED = 0.85
 PRESSURE_RECLAIM = 0.95
 PRESSURE_HISTORY = 64  # transitions kept for status
+# A REALTIME/HIGH request that does not fit waits this long for preempted LOW/IDLE work to let go
+# (a LOW request stops at its next kernel; research chunks are sized to ~50 ms), polling this often.
+RECLAIM_WAIT_S = 2.0
+RECLAIM_POLL_S = 0.005
 # Pool limit of the temporary context that runs kernel warm-ups.
 WARMUP_POOL_LIMIT_BYTES = 256 * MiB
 # Threads that compile GPU kernels at prewarm (NVRTC runs outside the GIL).

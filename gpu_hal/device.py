@@ -77,7 +77,7 @@ class Device:
             self.budget, self.streams, cuda_ordinal=info.cuda_ordinal, simulated=self.simulated,
             default_limit=default_limit, faults=self.faults, health=self.health,
             trim_idle=dcfg.trim_idle_pools, trim_idle_after_s=dcfg.trim_idle_after_s,
-            admits=self.pressure.admits,
+            admits=self.pressure.admits, reclaim_wait_s=dcfg.reclaim_wait_s, reclaim_poll_s=dcfg.reclaim_poll_s,
         )
         self.pressure_responder = PressureResponder(self.pressure, self.pools)
         self._started = False

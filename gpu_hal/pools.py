@@ -322,10 +322,11 @@ class Request:
             try:
                 self._reservation = ctx._budget.reserve(ctx.tenant, self.nbytes)
             except QuotaExceeded as exc:
-                # The device is full: take back what idle pools keep cached, then try once more.
-                if exc.scope != "device" or ctx._reclaim is None or not ctx._reclaim():
+                # The device is full: reclaim (idle pools' caches; for REALTIME/HIGH also the memory of
+                # running LOW/IDLE requests, which are preempted) and reserve again, or raise.
+                if exc.scope != "device" or ctx._reclaim is None:
                     raise
-                self._reservation = ctx._budget.reserve(ctx.tenant, self.nbytes)
+                self._reservation = ctx._reclaim(ctx, self.nbytes)
         except QuotaExceeded:
             ctx._count("refused")
             raise
@@ -439,7 +440,7 @@ class StrategyContext:
         trim_idle: bool = True,
         trimmer: IdleTrimmer | None = None,
         admits: Callable[[JobClass], bool] | None = None,
-        reclaim: Callable[[], int] | None = None,
+        reclaim: Callable[["StrategyContext", int], Reservation] | None = None,
     ) -> None:
         self.tenant = tenant
         self.job_class = JobClass.parse(job_class)
@@ -453,7 +454,7 @@ class StrategyContext:
         self._trim_idle = trim_idle
         self._trimmer = trimmer  # None: trim as soon as the pool is idle
         self._admits = admits  # the device's memory-pressure admission (None: always)
-        self._reclaim = reclaim  # frees idle pools' caches when the device is full; returns bytes freed
+        self._reclaim = reclaim  # when the device is full: frees memory for this context, reserves, or raises
         self._requests: set[Request] = set()  # open requests (preempted under memory pressure)
         self._lock = threading.Lock()
         self._active = 0
@@ -745,9 +746,13 @@ class TenantPools:
         trim_idle: bool = True,
         trim_idle_after_s: float = 0.0,
         admits: Callable[[JobClass], bool] | None = None,
+        reclaim_wait_s: float = 0.0,
+        reclaim_poll_s: float = 0.005,
     ) -> None:
         self._budget = budget
         self._admits = admits
+        self._reclaim_wait_s = float(reclaim_wait_s)
+        self._reclaim_poll_s = float(reclaim_poll_s)
         self._streams = streams
         self._ordinal = cuda_ordinal
         self._simulated = simulated
@@ -778,7 +783,7 @@ class TenantPools:
                 faults=None if system else self._faults,  # injected faults hit tenants' work only
                 health=self._health, trim_idle=self._trim_idle, trimmer=self._trimmer,
                 admits=None if system else self._admits,  # system contexts (datasets, warm-up) are never shed
-                reclaim=self.reclaim_idle,
+                reclaim=self.reclaim_for,
             )
             self._contexts[tenant] = ctx
             return ctx
@@ -825,6 +830,29 @@ class TenantPools:
     def tenants(self) -> list[str]:
         with self._lock:
             return list(self._contexts)
+
+    def reclaim_for(self, ctx: StrategyContext, nbytes: int) -> Reservation:
+        """Memory for a request that did not fit the device budget: idle pools give their caches
+        back; for a protected class (REALTIME, HIGH) the open LOW/IDLE requests are preempted too
+        and it waits up to `reclaim_wait_s` for their memory. Returns the reservation, or raises
+        the last QuotaExceeded."""
+        from gpu_hal.pressure import PROTECTED, SHEDDABLE  # noqa: PLC0415 - pressure builds on pools
+        from gpu_hal.errors import DevicePressure  # noqa: PLC0415
+
+        protected = ctx.job_class in PROTECTED
+        if protected:
+            self.preempt_classes(SHEDDABLE, lambda tenant: DevicePressure(
+                f"preempted: tenant {ctx.tenant!r} ({ctx.job_class.name}) needs {nbytes:,} bytes that "
+                f"LOW/IDLE work of tenant {tenant!r} holds"))
+        deadline = time.monotonic() + (self._reclaim_wait_s if protected else 0.0)
+        while True:
+            self.reclaim_idle()
+            try:
+                return self._budget.reserve(ctx.tenant, nbytes)
+            except QuotaExceeded:
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(self._reclaim_poll_s)
 
     def reclaim_idle(self) -> int:
         """Trim every idle pool now; returns the bytes that came back to the device."""

@@ -37,6 +37,7 @@ class PressureLevel(IntEnum):
 
 
 SHEDDABLE = frozenset({JobClass.LOW, JobClass.IDLE})  # the classes that give way under pressure
+PROTECTED = frozenset({JobClass.REALTIME, JobClass.HIGH})  # the classes they give way to
 
 
 @dataclass(frozen=True)

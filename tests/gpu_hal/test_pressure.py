@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -107,4 +108,41 @@ def test_reclaim_preempts_running_low_work_and_high_gets_its_memory() -> None:
     assert out.nbytes == 600 * MiB
     assert dev.budget.owner_figures("low")["charged"] == 0
     assert dev.status()["pressure"]["reclaims"] == 1 and dev.pressure_responder.last_reclaim_s < 0.1
+    dev.close()
+
+
+def test_high_request_waits_for_the_memory_of_a_running_low_request() -> None:
+    """A HIGH reservation that does not fit preempts the LOW request holding the memory and gets
+    it as soon as the LOW request stops at its next kernel; a LOW request asking the same waits for
+    nobody and is refused at once."""
+    dev = make_device(trim_idle_after_s=0.0)
+    low = dev.create_context("low", JobClass.LOW, limit_bytes=800 * MiB)
+    high = dev.create_context("high", JobClass.HIGH, limit_bytes=800 * MiB)
+    other_low = dev.create_context("low2", JobClass.LOW, limit_bytes=800 * MiB)
+    in_request, outcome = threading.Event(), {}
+
+    def low_chunk() -> None:
+        try:
+            with low.reserve(600 * MiB) as req:  # a chunk's reservation: the memory HIGH will need
+                in_request.set()
+                for _ in range(400):  # kernel after kernel until preempted (at most ~4 s)
+                    req.run(lambda: threading.Event().wait(0.01))
+                outcome["low"] = "finished"
+        except DevicePressure:
+            outcome["low"] = "preempted"
+
+    th = threading.Thread(target=low_chunk)
+    th.start()
+    assert in_request.wait(5)
+    with pytest.raises(Exception) as refused:  # another LOW tenant: refused at once, nobody preempted
+        with other_low.reserve(400 * MiB):
+            pass
+    assert type(refused.value).__name__ == "QuotaExceeded" and low.counters()["preempted"] == 0
+    t0 = time.perf_counter()
+    with high.reserve(400 * MiB) as req:
+        waited = time.perf_counter() - t0
+        req.run(lambda: None)
+    th.join(5)
+    assert outcome["low"] == "preempted" and low.counters()["preempted"] == 1
+    assert waited < dev.config.device.reclaim_wait_s, waited  # within the wait (one LOW kernel, ~10 ms, here)
     dev.close()
