@@ -179,7 +179,8 @@ def test_stop_reasons_and_gap_fill() -> None:
     high = pd.DataFrame({"a": [100.0, 102.0, 93.0, 92.0, 105.0, 125.0]})
     low = pd.DataFrame({"a": [100.0, 100.0, 89.0, 90.0, 94.0, 108.0]})
     entries = pd.DataFrame({"a": [True, False, False, True, False, False]})
-    r = from_signals(close, entries, False, open=open_, high=high, low=low, sl_stop=0.05, tp_stop=0.1,
+    no_exits = entries & False
+    r = from_signals(close, entries, no_exits, open=open_, high=high, low=low, sl_stop=0.05, tp_stop=0.1,
                      backend="cpu")
     o = r.orders
     assert list(o["reason"]) == ["signal", "stop_loss", "signal", "take_profit"]
@@ -188,7 +189,8 @@ def test_stop_reasons_and_gap_fill() -> None:
     t = r.trades
     assert list(t["exit_reason"]) == ["stop_loss", "take_profit"]
     frames = {"open": open_, "high": high, "low": low}
-    pf = vbt.Portfolio.from_signals(close, entries, False, **vbt_kwargs(dict(sl_stop=0.05, tp_stop=0.1), close, frames))
+    pf = vbt.Portfolio.from_signals(close, entries, no_exits,
+                                    **vbt_kwargs(dict(sl_stop=0.05, tp_stop=0.1), close, frames))
     np.testing.assert_allclose(o["price"], pf.orders.records_arr["price"], rtol=1e-12)
 
 

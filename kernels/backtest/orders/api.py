@@ -252,6 +252,8 @@ def prepare(close: Any, entries: Any, exits: Any = None, *, short_entries: Any =
     if c.dtype.kind not in "fiu":
         raise OrdersInputError(f"close must be numeric, got dtype {c.dtype}")
     c = c.astype(np.float64, copy=False)
+    if xp is np:
+        c = np.require(c, requirements=["C", "W"])
     t, n = c.shape
     if t < 1 or n < 1:
         raise OrdersInputError(f"close must have at least one bar and one column, got shape {(t, n)}")
@@ -268,7 +270,8 @@ def prepare(close: Any, entries: Any, exits: Any = None, *, short_entries: Any =
         with np.errstate(invalid="ignore"):
             if bool(xp.any(xp.isinf(a))) or bool(xp.any(a <= 0)):
                 raise OrdersInputError(f"{name} must be positive and finite where present (NaN = no data)")
-        ohlc.append(xp.ascontiguousarray(a))
+        # C-contiguous and writeable, as the NaN placeholder: one compiled kernel signature
+        ohlc.append(np.require(a, requirements=["C", "W"]) if xp is np else xp.ascontiguousarray(a))
     if any(a is not None for a in ohlc):
         nan = xp.full(shape, np.nan)
         ohlc = [nan if a is None else a for a in ohlc]
