@@ -64,6 +64,7 @@ NO_CAPACITY_RETRY_S = 1.0
 # after a fault (a restarting actor must not hold up the fallback decision).
 VIEW_REFRESH_S = 1.0
 FAULT_PROBE_TIMEOUT_S = 0.05
+DESCRIBE_MISSES_UNHEALTHY = 3  # describe() timeouts in a row before a worker leaves placement (slow != failed)
 CPU_WORKERS = 1
 # Chunk-level scheduling (actors.scheduling): research chunks on CPU workers too (else they are only
 # the fallback tier, or the workers of a cluster without GPUs); CPU workers of every node that is not
@@ -182,7 +183,14 @@ class CoordinatorConfig:
     no_capacity_retry_s: float = NO_CAPACITY_RETRY_S
     view_refresh_s: float = VIEW_REFRESH_S
     fault_probe_timeout_s: float = FAULT_PROBE_TIMEOUT_S
+    describe_misses_unhealthy: int = DESCRIBE_MISSES_UNHEALTHY
     cpu_workers: int = CPU_WORKERS
+    research_on_cpu: bool = RESEARCH_ON_CPU
+    node_cpu_workers: int = NODE_CPU_WORKERS
+    membership_poll_s: float = MEMBERSHIP_POLL_S
+    steal_after_factor: float = STEAL_AFTER_FACTOR
+    steal_min_s: float = STEAL_MIN_S
+    progress_journal_s: float = PROGRESS_JOURNAL_S
     result_cache_enabled: bool = RESULT_CACHE_ENABLED
     result_cache_max_entries: int = RESULT_CACHE_MAX_ENTRIES
     max_spec_bytes: int = SPEC_MAX_BYTES
@@ -191,12 +199,6 @@ class CoordinatorConfig:
     list_default_limit: int = LIST_DEFAULT_LIMIT
     list_max_limit: int = LIST_MAX_LIMIT
     queue: QueueConfig = field(default_factory=QueueConfig)
-    research_on_cpu: bool = RESEARCH_ON_CPU
-    node_cpu_workers: int = NODE_CPU_WORKERS
-    membership_poll_s: float = MEMBERSHIP_POLL_S
-    steal_after_factor: float = STEAL_AFTER_FACTOR
-    steal_min_s: float = STEAL_MIN_S
-    progress_journal_s: float = PROGRESS_JOURNAL_S
     preemption: PreemptionConfig = field(default_factory=PreemptionConfig)
     fallback: FallbackConfig = field(default_factory=FallbackConfig)
 
@@ -212,6 +214,12 @@ class CoordinatorConfig:
             raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
         if self.cpu_workers < 0:
             raise ValueError(f"cpu_workers must be >= 0, got {self.cpu_workers}")
+        if self.node_cpu_workers < 0:
+            raise ValueError(f"node_cpu_workers must be >= 0, got {self.node_cpu_workers}")
+        if self.membership_poll_s <= 0 or self.steal_after_factor < 1 or self.steal_min_s < 0:
+            raise ValueError("need membership_poll_s > 0, steal_after_factor >= 1 and steal_min_s >= 0")
+        if self.progress_journal_s < 0:
+            raise ValueError(f"progress_journal_s must be >= 0, got {self.progress_journal_s}")
         if self.result_cache_max_entries < 0:
             raise ValueError("result_cache_max_entries must be >= 0")
         if not 0 < self.max_spec_bytes <= SPEC_MAX_BYTES:
@@ -220,12 +228,6 @@ class CoordinatorConfig:
         if sync not in _SYNCHRONOUS_MODES:
             raise ValueError(f"journal_synchronous must be one of {_SYNCHRONOUS_MODES}, got {self.journal_synchronous!r}")
         object.__setattr__(self, "journal_synchronous", sync)
-        if self.node_cpu_workers < 0:
-            raise ValueError(f"node_cpu_workers must be >= 0, got {self.node_cpu_workers}")
-        if self.membership_poll_s <= 0 or self.steal_after_factor < 1 or self.steal_min_s < 0:
-            raise ValueError("need membership_poll_s > 0, steal_after_factor >= 1 and steal_min_s >= 0")
-        if self.progress_journal_s < 0:
-            raise ValueError(f"progress_journal_s must be >= 0, got {self.progress_journal_s}")
         if not 0 < self.list_default_limit <= self.list_max_limit:
             raise ValueError("need 0 < list_default_limit <= list_max_limit")
 

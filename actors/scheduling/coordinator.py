@@ -44,6 +44,8 @@ from actors.scheduling.placement import Placement, job_labels
 from actors.scheduling.policy import Candidate, ChunkPolicy, FifoAgingPolicy
 from actors.scheduling.throughput import THROUGHPUT_FILE, ThroughputModel
 from actors.scheduling.preemptor import Preemptor
+from actors.tenants.admission import TenantAdmission
+from actors.tenants.usage import UsageBook, tenant_usage
 from actors.jobs.result_cache import ResultCache, cache_key
 from actors.jobs.result_store import ResultStore
 from gpu_hal.priority import JobClass
@@ -113,10 +115,10 @@ class _Job:
     fanout: FanOut = field(default_factory=FanOut)
     cells_per_chunk: int = 0
     completing: bool = False
-    journaled_at: float = 0.0  # when its progress was last journaled
-
     shared: tuple[Any, Any] | None = None  # (dataset meta, shared panel ref), once per job
     latest: tuple[str, str] | None = None  # (device label, worker id) of its latest chunk
+    journaled_at: float = 0.0  # when its progress was last journaled
+
 
 class Coordinator:
     """Job intake, priority scheduling, preemption, fallback and journaling."""
@@ -131,6 +133,7 @@ class Coordinator:
         metrics: CoordinatorMetrics | None = None,
         clock: Any = time.time,
         policy: ChunkPolicy | None = None,
+        admission: TenantAdmission | None = None,
     ) -> None:
         self.config = config
         self.executor = executor
@@ -156,6 +159,11 @@ class Coordinator:
         self._last: dict[str, str] = {}  # worker -> job of the previous chunk it ran (preemption, residency)
         self.chunks: ChunkQueue[ChunkSpec] = ChunkQueue()
         self.policy: ChunkPolicy = policy or FifoAgingPolicy()
+        # Tenants (quotas, granted classes): None in-process, where every class is open; the service sets it.
+        self.admission = admission
+        if admission is not None:
+            admission.on_refusal(self.metrics.tenant_refusal)
+        self.usage = UsageBook()
         self.placement = Placement(config.research_on_cpu)
         self.members = Membership()
         self.throughput = ThroughputModel(Path(config.storage_dir) / THROUGHPUT_FILE)
@@ -165,6 +173,7 @@ class Coordinator:
         self._steal_timer: asyncio.TimerHandle | None = None
         self._member_loop: asyncio.Task | None = None
         self._live_load: dict[str, int] = {}
+        self._describe_misses: dict[str, int] = {}  # worker -> describe() timeouts in a row
         self._shared: dict[tuple[str, str], Any] = {}
         self._wake: asyncio.Event | None = None
         self._scheduler: asyncio.Task | None = None
@@ -288,14 +297,22 @@ class Coordinator:
                     free_budget_bytes=int(d.get("free_bytes") or 0), load=self._load(worker_id),
                     simulated=bool(d.get("simulated")), node_id=d.get("node_id"),
                     labels=tuple(sorted((d.get("labels") or {}).items())),
+                    pressure=str(d.get("pressure") or "NORMAL"),
                 )
             except WorkerLost as exc:
                 self._remove_worker(worker_id, f"lost: {exc}")
             except Exception as exc:
+                # A slow answer (a busy worker, a loaded machine) is not a failure: only several timeouts
+                # in a row, or an error, take the worker out of placement.
+                slow = isinstance(exc, (asyncio.TimeoutError, TimeoutError))
+                misses = self._describe_misses[worker_id] = self._describe_misses.get(worker_id, 0) + 1
                 old = self._views.get(worker_id)
-                if old is not None:
+                if old is not None and (not slow or misses >= self.config.describe_misses_unhealthy):
                     self._views[worker_id] = replace(old, healthy=False)
-                log.warning("worker %s did not answer describe(): %s", worker_id, exc)
+                log.log(logging.INFO if slow else logging.WARNING, "worker %s did not answer describe() (%d in a row): %s",
+                        worker_id, misses, type(exc).__name__ if slow else exc)
+            else:
+                self._describe_misses.pop(worker_id, None)
 
         await asyncio.gather(*(one(w, c) for w, c in list(self._workers.items())))
         self.metrics.workers(sum(1 for v in self._views.values() if v.healthy), len(self._workers))
@@ -350,6 +367,9 @@ class Coordinator:
     async def submit(self, kind: str, payload: dict, priority: str | int = "LOW", tenant: str = "default") -> str:
         """Validate, journal and queue a job; returns its id (journaled before return)."""
         job_class = JobClass.parse(priority)
+        if self.admission is not None:  # the class must be granted; the tenant under its queued-jobs quota
+            self.admission.authorize(tenant, job_class)
+            self.admission.check_queued(tenant, self._unfinished(tenant))
         spec = self._spec(kind, payload)
         # The tenant's own dataset of that name, else a shared one (scoped names are never taken from clients).
         spec = JobSpec(spec.kind, {**spec.payload, "dataset": self.datasets.resolve(tenant, spec.payload["dataset"])})
@@ -363,7 +383,11 @@ class Coordinator:
         # Every check that needs the data runs now: a client mistake is refused, never an accepted job that fails.
         from actors.jobs.plans import validate_against_panel  # noqa: PLC0415
 
-        validate_against_panel(spec.kind.value, spec.payload, self.datasets.load(spec.payload["dataset"], version)[1])
+        panel = self.datasets.load(spec.payload["dataset"], version)[1]
+        learnt = validate_against_panel(spec.kind.value, spec.payload, panel,
+                                        max_panel_bytes=self._memory_quota(tenant).get("memory_bytes"))
+        if self.admission is not None and spec.kind is JobKind.SWEEP:
+            self.admission.check_sweep(tenant, int(learnt["n_combinations"]))
         key = cache_key(spec, version, self.code_version, tenant=tenant)  # a hit never reveals another tenant's spec
         record = JobRecord.new(spec, job_class, tenant).replace(cache_key=key)
         cached = self.cache.get(key)
@@ -455,9 +479,6 @@ class Coordinator:
         bytes): the conversion runs where the result is stored, off this event loop, and
         only its output travels (the replica's event loop, which live requests share,
         never deserialises or converts a research result).
-        if job is not None and record.chunks_done != len(job.partials):  # progress not journaled yet
-            record = record.replace(chunks_done=len(job.partials))
-        out = record.to_public()
         """
         record = self._succeeded(job_id)
         return await asyncio.to_thread(lambda: convert(record.to_public(), self._load_result(record)))
@@ -530,6 +551,43 @@ class Coordinator:
             return st
 
         return list(await asyncio.gather(*(one(w, c) for w, c in self._workers.items())))
+
+    # -- tenants -----------------------------------------------------------------
+    def _memory_quota(self, tenant: str) -> dict[str, Any]:
+        """The tenant's memory quota per device, for its work items (the worker sets its pool limit)."""
+        if self.admission is None:
+            return {}
+        q = self.admission.quotas.get(tenant)
+        return {"memory_bytes": q.memory_bytes, "memory_fraction": q.memory_fraction}
+
+    def _unfinished(self, tenant: str) -> int:
+        return sum(1 for j in self._jobs.values() if j.record.tenant == tenant and not j.record.state.terminal)
+
+    def _running_jobs(self, tenant: str) -> int:
+        return sum(1 for j in self._jobs.values() if j.record.tenant == tenant and j.record.state is JobState.RUNNING)
+
+    def _quotas(self) -> Any:
+        if self.admission is None:
+            from actors.tenants.quotas import TenantsDisabled  # noqa: PLC0415
+
+            raise TenantsDisabled("tenant quotas are switched off in this service (tenants.enabled is false)")
+        return self.admission.quotas
+
+    async def get_quota(self, tenant: str) -> dict[str, Any]:
+        return {"tenant": tenant, **self._quotas().get(tenant).to_public()}
+
+    async def set_quota(self, tenant: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change a tenant's quota at run time (durable before it applies; next request sees it)."""
+        quota = await asyncio.to_thread(self._quotas().set, tenant, changes)
+        return {"tenant": tenant, **quota.to_public()}
+
+    async def list_quotas(self) -> dict[str, Any]:
+        return {t: q.to_public() for t, q in self._quotas().tenants().items()}
+
+    async def tenant_usage(self, tenant: str) -> dict[str, Any]:
+        jobs = await self.list(tenant=tenant, limit=None)
+        refusals = self.admission.refusals(tenant)[tenant] if self.admission is not None else {}
+        return tenant_usage(tenant, self.usage, jobs, refusals, await self.devices())
 
     async def stats(self) -> dict[str, Any]:
         return {
@@ -667,6 +725,11 @@ class Coordinator:
                 continue
             if not self.placement.eligible(view, job.labels, gpus_in_pool):
                 continue
+            if view.sheds(entry.effective_class or entry.job_class):
+                continue  # the device is under memory pressure: LOW/IDLE work goes to other workers
+            if (self.admission is not None and job.record.state is not JobState.RUNNING
+                    and not self.admission.may_start(job.record.tenant, self._running_jobs(job.record.tenant))):
+                continue  # the tenant is at its running-jobs quota: this job waits
             best = entry.effective_class
             group.append((job, entry))
         if not group:
@@ -697,6 +760,10 @@ class Coordinator:
         entry = best[1]
         running_class = self.queue.effective_class(last.entry) if last.entry is not None else last.record.job_class
         if not self.preemptor.should_yield(running_class, entry.effective_class or entry.job_class):
+            if (entry.effective_class or entry.job_class) == running_class and entry.tenant != last.record.tenant:
+                # Same class, another tenant: the policy weighed both jobs (the running one is still queued
+                # with chunks left) and chose the other, e.g. weighted fair share. Not a preemption.
+                return best[0]
             return last
         self.preemptor.record_preemption(last.record.job_class)
         self.metrics.preemption(last.record.job_class)
@@ -780,7 +847,8 @@ class Coordinator:
             meta, shared = self._job_input(job)
             item = WorkItem(job_id=job_id, kind=job.record.spec.kind.value, payload=dict(job.record.spec.payload),
                             chunk=chunk, job_class=int(job.record.job_class), tenant=job.record.tenant,
-                            dataset=meta.name, dataset_version=meta.version, tier=tier.value)
+                            dataset=meta.name, dataset_version=meta.version, tier=tier.value,
+                            **self._memory_quota(job.record.tenant))
             while True:
                 client = self._workers.get(worker_id)
                 try:
@@ -828,6 +896,8 @@ class Coordinator:
             job.fanout.record(run, out.device)
             self.throughput.observe(job.record.spec.kind.value, view.worker_class, cells, float(out.seconds))
             self.policy.charge(job.record.tenant, float(out.seconds))
+            self.usage.record(job.record.tenant, view.worker_class, float(out.seconds))
+            self.metrics.tenant_device_seconds(job.record.tenant, view.worker_class, float(out.seconds))
             if not first or job.record.state.terminal:
                 return  # a duplicate (work stealing) or a job that ended meanwhile: dropped
             await self._save_chunk(job, chunk.index, out.result)

@@ -141,3 +141,17 @@ def test_a_device_under_memory_pressure_gets_no_low_chunks(tmp_path: Path) -> No
         await c.shutdown()
 
     asyncio.run(go())
+
+
+def test_a_job_over_the_tenant_memory_quota_is_refused_at_submit(tmp_path: Path) -> None:
+    from actors.jobs.plans import JobSpecError  # noqa: PLC0415
+
+    async def go() -> None:
+        c = make(tmp_path, TenantsConfig(tenants={"tiny": {"memory_bytes": 4096}}))
+        await c.start()
+        with pytest.raises(JobSpecError, match="memory quota of 4096 bytes"):
+            await c.submit("backtest", BT, "LOW", "tiny")
+        assert (await c.list(tenant="tiny")) == []  # nothing was accepted
+        await c.shutdown()
+
+    asyncio.run(go())
