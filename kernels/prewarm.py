@@ -17,6 +17,8 @@ GPU_FAMILIES: tuple[str, ...] = (
     "kernels.backtest.engine",
     "kernels.backtest.metrics",
     "kernels.strategies.builtin",
+    "kernels.backtest.orders.gpu",
+    "kernels.backtest.orders.sweep_gpu",
 )
 
 # A tiny sweep grid per built-in strategy (valid on WARMUP_BARS bars).
@@ -53,11 +55,22 @@ def cpu_warmups() -> dict[str, Callable[[], None]]:
     out: dict[str, Callable[[], None]] = {"indicators.compute": lambda: compute(panel, specs)}
     out["indicators.stream"] = lambda: _stream_warmup(panel)
     out["indicators.nan_policy"] = lambda: _gaps_warmup(panel)
+    out["backtest.from_signals"] = lambda: _orders_warmup(panel)
     for strategy, grid in WARMUP_GRIDS.items():
         first = {k: v[0] for k, v in grid.items()}
         out[f"backtest.run.{strategy}"] = lambda s=strategy, p=first: run(panel, s, p, backend="cpu")
         out[f"backtest.sweep.{strategy}"] = lambda s=strategy, g=grid: sweep(panel, s, g, backend="cpu")
     return out
+
+
+def _orders_warmup(panel: object) -> None:
+    """The orders engine's CPU kernels: from_signals (with stops) and an order-option sweep."""
+    from kernels.backtest import from_signals, sweep  # noqa: PLC0415
+
+    close = panel.close
+    entries, exits = close > close.mean(axis=0), close < close.mean(axis=0)
+    from_signals(close, entries, exits, sl_stop=0.05, tp_stop=0.1, backend="cpu").stats()
+    sweep(panel, "trend_following", {**WARMUP_GRIDS["trend_following"], "sl_stop": [0.05]}, backend="cpu")
 
 
 def _gaps_warmup(panel: object) -> None:
