@@ -2,7 +2,8 @@
 
 Every function of `kernels.indicators.talib` that has a kernel on the backend timed,
 default parameters, over a (bars x assets) synthetic panel, side by side in one run:
-- TA-Lib, one thread, looping over ready-made contiguous columns (its best case);
+- TA-Lib, one thread, looping over ready-made contiguous columns (its best case, "talib_s"),
+  and from the (T, N) panel (columns copied out, (T, N) outputs written: "talib_panel_s");
 - our CPU backend on the (T, N) NumPy panel (Numba threads; also reported per core:
   TA-Lib time / (our time x threads), the ">= TA-Lib single-thread per core" target);
 - our GPU backend with the data already on the device (CuPy; synchronised, best of
@@ -110,11 +111,25 @@ def main() -> None:
         fn = getattr(talib, name)
         t_tl = _best(lambda: [fn(*[c[j] for c in cols]) for j in range(n_tl)], args.repeat) * (args.assets / n_tl)
         row["talib_s"] = t_tl
+
+        def talib_panel() -> None:
+            # TA-Lib from the (T, N) panel, as a user of that layout would run it: columns out, (T, N) outputs in
+            outs = None
+            for j in range(n_tl):
+                r = fn(*[np.ascontiguousarray(a[:, j]) for a in arrays])
+                r = r if isinstance(r, tuple) else (r,)
+                if outs is None:
+                    outs = [np.empty((a.shape[0], n_tl)) for a in r]
+                for o, v in zip(outs, r):
+                    o[:, j] = v
+
+        row["talib_panel_s"] = _best(talib_panel, args.repeat) * (args.assets / n_tl)
         if "cpu" in backends and name in ta_cpu.registry():
             ours = getattr(ta, name)
             ours(*arrays)  # compile / load the Numba cache
             t = _best(lambda: ours(*arrays), args.repeat)
-            row.update(cpu_s=t, cpu_threads=threads, cpu_x=t_tl / t, cpu_x_per_core=t_tl / (t * threads))
+            row.update(cpu_s=t, cpu_threads=threads, cpu_x=t_tl / t, cpu_x_per_core=t_tl / (t * threads),
+                       cpu_x_per_core_vs_panel=row["talib_panel_s"] / (t * threads))
         if gpu_data is not None and name in GPU_FUNCTIONS:
             garrays = _inputs(name, gpu_data)
             ours = getattr(ta, name)
@@ -126,6 +141,8 @@ def main() -> None:
     summary = {
         "bars": args.bars, "assets": args.assets, "cpu": cpu_model(), "threads": threads,
         "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+        "cpu_top30_min_x_per_core_vs_panel": min((r["cpu_x_per_core_vs_panel"] for r in rows
+                                                  if r["function"] in TOP30 and "cpu_x_per_core_vs_panel" in r), default=None),
         "cpu_top30_min_x_per_core": min((r["cpu_x_per_core"] for r in rows if r["function"] in TOP30 and "cpu_x_per_core" in r), default=None),
         "gpu_min_x": min((r["gpu_x"] for r in rows if "gpu_x" in r), default=None),
         "rows": rows,

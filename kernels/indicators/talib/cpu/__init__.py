@@ -38,7 +38,8 @@ def registry() -> dict[str, tuple[Any, int]]:
                 raise
             continue
         for i, name in enumerate(mod.NAMES):
-            reg[name] = (mod, i)
+            if not name.startswith("_"):  # "_X": a slot served by another module
+                reg[name] = (mod, i)
     return reg
 
 

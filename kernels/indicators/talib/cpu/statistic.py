@@ -11,6 +11,7 @@ from kernels.indicators.talib.cpu.common import (
     argmax_1d_nb, argmin_1d_nb, first_valid_nb, is_zero_or_neg, max_1d_nb, min_1d_nb, sum_1d_nb,
 )
 
+BLOCK = 64  # columns gathered at a time by run_nb
 NAMES = (
     "SUM", "MAX", "MIN", "MAXINDEX", "MININDEX", "MINMAX", "MINMAXINDEX", "CUMSUM",
     "VAR", "STDDEV", "CORREL", "LINEARREG", "LINEARREG_SLOPE", "LINEARREG_INTERCEPT",
@@ -157,19 +158,53 @@ def _col(code, c0, c1, c2, c3, c4, o, p, s):
 
 @njit(cache=True, parallel=True)
 def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out):
-    """Run function `code` over every column; outputs (n_out, T, N), NaN where there is no value."""
+    """Run function `code` over every column; outputs (n_out, T, N), NaN where there is no value.
+
+    Columns go in blocks of BLOCK: gathered into contiguous (BLOCK, T) buffers (each cache
+    line of the (T, N) panel read once), run one by one from their start bar, scattered back.
+    """
     n, m = a0.shape
-    out = np.full((n_out, n, m), np.nan)
-    for j in prange(m):
-        s = first_valid_nb(a0, a1, a2, a3, a4, n_in, j)
-        if s >= n:
-            continue
-        c0 = np.ascontiguousarray(a0[s:, j])
-        c1 = np.ascontiguousarray(a1[s:, j]) if n_in > 1 else c0
-        c2 = np.ascontiguousarray(a2[s:, j]) if n_in > 2 else c0
-        c3 = np.ascontiguousarray(a3[s:, j]) if n_in > 3 else c0
-        c4 = np.ascontiguousarray(a4[s:, j]) if n_in > 4 else c0
-        o = np.full((n_out, n - s), np.nan)
-        _col(code, c0, c1, c2, c3, c4, o, p, s)
-        out[:, s:, j] = o
+    out = np.empty((n_out, n, m))
+    nb = (m + BLOCK - 1) // BLOCK
+    for blk in prange(nb):
+        j0 = blk * BLOCK
+        w = min(BLOCK, m - j0)
+        ins = np.empty((n_in, w, n))
+        for i in range(n_in):
+            src = a0
+            if i == 1:
+                src = a1
+            elif i == 2:
+                src = a2
+            elif i == 3:
+                src = a3
+            elif i == 4:
+                src = a4
+            for t in range(n):
+                for b in range(w):
+                    ins[i, b, t] = src[t, j0 + b]
+        obuf = np.full((n_out, w, n), np.nan)
+        for b in range(w):
+            s = n
+            for t in range(n):
+                ok = True
+                for i in range(n_in):
+                    if np.isnan(ins[i, b, t]):
+                        ok = False
+                        break
+                if ok:
+                    s = t
+                    break
+            if s >= n:
+                continue
+            c0 = ins[0, b, s:]
+            c1 = ins[1, b, s:] if n_in > 1 else c0
+            c2 = ins[2, b, s:] if n_in > 2 else c0
+            c3 = ins[3, b, s:] if n_in > 3 else c0
+            c4 = ins[4, b, s:] if n_in > 4 else c0
+            _col(code, c0, c1, c2, c3, c4, obuf[:, b, s:], p, s)
+        for k in range(n_out):
+            for t in range(n):
+                for b in range(w):
+                    out[k, t, j0 + b] = obuf[k, b, t]
     return out
