@@ -242,9 +242,9 @@ class Coordinator:
                 log.warning("plan of job %s unreadable (%s); planning again", job_id, exc)
         views = [v for v in self._views.values() if v.healthy]
         gpus = [v.worker_class for v in views if v.kind == "gpu"]
+        # Sized for the GPUs (their preemption latency is the bound); CPU workers that take research run the
+        # same chunks for longer, and the GPUs steal their last ones at the tail.
         classes = gpus or [v.worker_class for v in views] or ["gpu"]
-        if self.config.research_on_cpu:
-            classes = [v.worker_class for v in views] or classes
         target = self.throughput.cells_for(kind, classes, self.config.target_chunk_ms / 1000.0)
         return max(1, min(int(self.config.max_cells_per_chunk), target))
 
