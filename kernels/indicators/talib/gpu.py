@@ -7,6 +7,8 @@ What runs on the GPU today:
   one thread per column, TA-Lib's operations in TA-Lib's order): SMA, EMA, WMA, RSI,
   ROC, MACD, STOCH (SMA smoothing), BBANDS (SMA middle), ATR, OBV, STDDEV, and MA
   with matype SMA/EMA/WMA.
+- DEMA, TEMA, T3, TRIX, NATR, APO / PPO (SMA or EMA), SUM, CUMSUM and AD, composed
+  (`compose.py`) from those CUDA EMA / SMA / ATR kernels and CuPy array operations.
 Every other function raises `GpuNotAvailable` for CuPy inputs (an explicit GPU
 request is never served by a silent host round trip): pass NumPy arrays for the CPU
 backend. `GPU_FUNCTIONS` lists the names covered.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+from kernels.indicators.talib import compose
 from kernels.indicators.talib import xp as xp_funcs
 from kernels.indicators.talib.table import FuncDef
 
@@ -75,7 +78,31 @@ KERNELS: dict[str, Callable[[list, Mapping[str, Any]], list]] = {
     "MA": _ma,
 }
 
-GPU_FUNCTIONS: tuple[str, ...] = tuple(sorted(set(xp_funcs.FUNCS) | set(KERNELS)))
+GPU_FUNCTIONS: tuple[str, ...] = tuple(sorted(set(xp_funcs.FUNCS) | set(KERNELS) | set(compose.FUNCS)))
+
+
+class _GpuPrimitives:
+    """The CUDA kernels of kernels.indicators.gpu as compose.py's primitives (2-D CuPy float64)."""
+
+    def __init__(self) -> None:
+        import cupy  # noqa: PLC0415
+
+        self.xp = cupy
+
+    @staticmethod
+    def _one(kernel: str, arrays: list, params: tuple) -> Any:
+        from kernels.indicators import gpu  # noqa: PLC0415
+
+        return gpu.run(kernel, arrays, params)[0]
+
+    def ema(self, x: Any, p: int) -> Any:
+        return self._one("ema", [self.xp.ascontiguousarray(x)], (p,))
+
+    def sma(self, x: Any, p: int) -> Any:
+        return self._one("sma", [self.xp.ascontiguousarray(x)], (p,))
+
+    def atr(self, h: Any, lo: Any, c: Any, p: int) -> Any:
+        return self._one("atr", [h, lo, c], (p,))
 
 
 def run(fd: FuncDef, ins: list, values: Mapping[str, Any]) -> list:
@@ -86,6 +113,10 @@ def run(fd: FuncDef, ins: list, values: Mapping[str, Any]) -> list:
         return xp_funcs.run(cupy, fd.name, ins, dict(values))
     if fd.name in KERNELS:
         return list(KERNELS[fd.name](ins, values))
+    if fd.name in compose.FUNCS:
+        if not compose.supported(fd.name, dict(values)):
+            raise GpuNotAvailable(f"{fd.name}: these parameters {dict(values)} have no GPU form yet")
+        return list(compose.FUNCS[fd.name](_GpuPrimitives(), *ins, **values))
     raise GpuNotAvailable(
         f"{fd.name}: no GPU kernel yet (GPU: {len(GPU_FUNCTIONS)} functions, see kernels.indicators.talib.gpu); "
         "pass NumPy arrays to use the CPU backend"
