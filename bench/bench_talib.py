@@ -105,6 +105,8 @@ def main() -> None:
         gpu_data = {k: cupy.asarray(v) for k, v in data.items()}
         gsync = cupy.cuda.get_current_stream().synchronize
     for name in names:
+        if not (("cpu" in backends and name in ta_cpu.registry()) or (gpu_data is not None and name in GPU_FUNCTIONS)):
+            continue  # nothing of ours to time for this function on the chosen backends
         row: dict[str, Any] = {"function": name}
         arrays = _inputs(name, data)
         cols = [[np.ascontiguousarray(a[:, j]) for j in range(n_tl)] for a in arrays]
