@@ -24,8 +24,8 @@ On the GPU machine (`bench/gpu_scheduling.sh`), through Ray with real workers:
 
 The sweep is 2520 bars x 500 assets x 100,000 combinations (trend_following, fast 2..401 x
 slow 403..652, all valid); a warm-up sweep first teaches the throughput model, so the
-timed job's chunks are sized for `target_chunk_ms`. HIGH wait: while two LOW sweeps keep
-the GPU busy, HIGH backtests arrive every 0.25 s; each one's wait is its `queued_s`
+timed job's chunks are sized for `target_chunk_ms`. HIGH wait: while LOW sweeps (12 by
+default, queued behind each other) keep the GPU busy, HIGH backtests arrive every 0.25 s; each one's wait is its `queued_s`
 (submitted -> first chunk started, both on the coordinator's clock); target p99 <= 2 x
 target_chunk_ms.
 """
@@ -164,12 +164,26 @@ def sweep_payload(grid: dict) -> dict:
     return {"dataset": "synthetic", "strategy": "trend_following", "grid": grid, "fees": 0.0005, "top_k": 10}
 
 
+def warm_up(ray, c, rounds: int = 5) -> list[int]:
+    """Warm-up sweeps until the throughput model settles: the first ones run chunks sized by the prior,
+    where call overhead hides the device's speed; each round's chunks are sized from the last one's
+    rate, so the estimate grows geometrically. Returns the chunk count of each round."""
+    counts = []
+    for i in range(rounds):
+        job = ray.get(c.submit.remote("sweep", {**sweep_payload(WARM_GRID), "fees": 0.0001 * (i + 1)}, "LOW", "bench"))
+        st = ray.get(c.wait.remote(job, 900))
+        counts.append(st["progress"]["chunks_total"])
+        if len(counts) >= 2 and counts[-1] == counts[-2]:
+            break
+    print(f"warm-up sweeps' chunk counts: {counts}", flush=True)
+    return counts
+
+
 def gpu_sweep(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         ray, c, settings = ray_coordinator(Path(tmp), args.sweep_cpu_workers, args.sweep_assets, args.sweep_bars)
         devices = ray.get(c.devices.remote())
-        warm = ray.get(c.submit.remote("sweep", sweep_payload(WARM_GRID), "LOW", "bench"))
-        ray.get(c.wait.remote(warm, 900))
+        warm = warm_up(ray, c)
         t0 = time.perf_counter()
         job = ray.get(c.submit.remote("sweep", sweep_payload(BIG_GRID), "LOW", "bench"))
         status = ray.get(c.wait.remote(job, 1800))
@@ -182,7 +196,7 @@ def gpu_sweep(args) -> dict:
           f"{cells / wall:.3g} cells/s; workers {status['progress']['workers']}", flush=True)
     return {"command": " ".join([Path(sys.executable).name, *sys.argv]), "cpu": cpu_model(),
             "devices": [{k: d.get(k) for k in ("worker_id", "kind", "device")} for d in devices],
-            "cpu_workers": args.sweep_cpu_workers, "wall_s": wall, "cells_per_s": cells / wall,
+            "cpu_workers": args.sweep_cpu_workers, "warm_up_chunks": warm, "wall_s": wall, "cells_per_s": cells / wall,
             "status": status, "throughput": stats.get("throughput"), "steals": stats.get("steals")}
 
 
@@ -190,10 +204,9 @@ def high_wait(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         ray, c, settings = ray_coordinator(Path(tmp), 0, args.sweep_assets, args.sweep_bars)
         target_ms = settings.coordinator.target_chunk_ms
-        warm = ray.get(c.submit.remote("sweep", sweep_payload(WARM_GRID), "LOW", "bench"))
-        ray.get(c.wait.remote(warm, 900))
-        lows = [ray.get(c.submit.remote("sweep", {**sweep_payload(BIG_GRID), "fees": f}, "LOW", "research"))
-                for f in (0.0004, 0.0006)]
+        warm = warm_up(ray, c)
+        lows = [ray.get(c.submit.remote("sweep", {**sweep_payload(BIG_GRID), "fees": 0.0003 + 0.0001 * i}, "LOW",
+                                        "research")) for i in range(args.low_sweeps)]  # the GPU stays busy
         time.sleep(2.0)
         highs = []
         for i in range(args.high_jobs):
@@ -235,6 +248,7 @@ def main() -> None:
                     help="GPU machine: time the 2520 x 500 x 100,000 sweep through Ray with this many CPU workers")
     ap.add_argument("--high-wait", action="store_true", help="GPU machine: HIGH job wait behind LOW sweeps")
     ap.add_argument("--high-jobs", type=int, default=40)
+    ap.add_argument("--low-sweeps", type=int, default=12, help="LOW sweeps queued behind each other (high-wait)")
     ap.add_argument("--sweep-assets", type=int, default=500)
     ap.add_argument("--sweep-bars", type=int, default=2520)
     args = ap.parse_args()
