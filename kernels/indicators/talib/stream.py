@@ -5,8 +5,8 @@
     adx = st.update(high=h1, low=l1, close=c1)  # (S,) values for one tick of every symbol
 
 Covers the recursive families used live (`STREAMABLE`): EMA, DEMA, TEMA, T3, KAMA,
-RSI, ATR, NATR, OBV, AD, ADOSC, PLUS_DM, MINUS_DM, PLUS_DI, MINUS_DI, DX, ADX, SAR,
-MFI, STOCH / STOCHF (SMA smoothing, matype 0) and STOCHRSI (matype 0). Parameters
+RSI, ATR, NATR, OBV, AD, ADOSC, PLUS_DM, MINUS_DM, PLUS_DI, MINUS_DI, DX, ADX, ADXR,
+SAR, MFI, STOCH / STOCHF (SMA smoothing, matype 0) and STOCHRSI (matype 0). Parameters
 are validated by the table. State is host memory (NumPy, Numba step kernels in
 `stream_cpu`); `snapshot()` / `TalibStream.restore()` give plain arrays for
 persistence. Complements `kernels.indicators.stream`, the fused stream of the
@@ -26,7 +26,7 @@ STREAMABLE: dict[str, int] = {
     "EMA": sc.EMA, "DEMA": sc.DEMA, "TEMA": sc.TEMA, "T3": sc.T3, "KAMA": sc.KAMA, "RSI": sc.RSI,
     "ATR": sc.ATR, "NATR": sc.NATR, "OBV": sc.OBV, "AD": sc.AD, "ADOSC": sc.ADOSC,
     "PLUS_DM": sc.PLUS_DM, "MINUS_DM": sc.MINUS_DM, "PLUS_DI": sc.PLUS_DI, "MINUS_DI": sc.MINUS_DI,
-    "DX": sc.DX, "ADX": sc.ADX, "SAR": sc.SAR, "MFI": sc.MFI, "STOCH": sc.STOCH, "STOCHF": sc.STOCHF,
+    "DX": sc.DX, "ADX": sc.ADX, "ADXR": sc.ADXR, "SAR": sc.SAR, "MFI": sc.MFI, "STOCH": sc.STOCH, "STOCHF": sc.STOCHF,
     "STOCHRSI": sc.STOCHRSI,
 }
 
@@ -48,6 +48,8 @@ def _state_size(name: str, v: dict) -> int:
         return 9
     if name == "MFI":
         return 5 + 2 * v["timeperiod"]
+    if name == "ADXR":
+        return 10 + v["timeperiod"]
     if name == "STOCH":
         return 5 + 2 * v["fastk_period"] + v["slowk_period"] + v["slowd_period"]
     if name == "STOCHF":

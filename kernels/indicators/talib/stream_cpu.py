@@ -23,7 +23,7 @@ NAN = np.nan
 
 # codes
 EMA, DEMA, TEMA, T3, KAMA, RSI, ATR, NATR, OBV, AD, ADOSC, PLUS_DM, MINUS_DM, PLUS_DI, MINUS_DI, DX, ADX, \
-    SAR, MFI, STOCH, STOCHF, STOCHRSI = range(22)
+    SAR, MFI, STOCH, STOCHF, STOCHRSI, ADXR = range(23)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -175,6 +175,19 @@ def step_one(code, st, ins, out, s, p):
         r[0] += 1.0
     elif code >= PLUS_DM and code <= ADX:
         _dm(st[s], ins[0, s], ins[1, s], ins[2, s] if code >= PLUS_DI else 0.0, out, s, int(p[0]), code - PLUS_DM)
+    elif code == ADXR:
+        period = int(p[0])
+        r = st[s]
+        _dm(r[:9], ins[0, s], ins[1, s], ins[2, s], out, s, period, 5)
+        adx = out[0, s]
+        out[0, s] = NAN
+        if np.isnan(adx):
+            return
+        k = int(r[9])  # ADX values so far; ring of the last `period` at r[10:]
+        r[9] += 1.0
+        r[10 + k % period] = adx
+        if k >= period - 1:
+            out[0, s] = (adx + r[10 + (k - (period - 1)) % period]) / 2.0
     elif code == SAR:
         _sar(st[s], ins[0, s], ins[1, s], out, s, p[0], p[1])
     elif code == MFI:
