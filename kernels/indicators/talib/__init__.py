@@ -44,6 +44,28 @@ for _fd in FUNCTIONS.values():
     globals()[_fd.name] = _make(_fd)
 
 
+def warm_up() -> None:
+    """Load (or compile) every CPU kernel module once: one call per group module is enough, as all
+    functions of a module share its driver's single specialization (a worker's prewarm can call this)."""
+    import numpy as np  # noqa: PLC0415
+
+    from kernels.indicators.talib import cpu  # noqa: PLC0415
+    from kernels.indicators.talib.stream import TalibStream  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    c = 100.0 + rng.standard_normal((80, 2)).cumsum(axis=0)
+    seen = set()
+    for name, (mod, _) in cpu.registry().items():
+        if mod.__name__ in seen:
+            continue
+        seen.add(mod.__name__)
+        fd = FUNCTIONS[name]
+        arrays = {"open": c, "high": c + 1.0, "low": c - 1.0, "close": c, "volume": np.abs(c) * 10.0,
+                  "real": c, "real0": c + 1.0, "real1": c - 1.0, "periods": np.full_like(c, 5.0)}
+        call(name, [arrays[i] for i in fd.inputs], {})
+    TalibStream("RSI", 2).seed(real=c)
+
+
 def get_functions() -> list[str]:
     """Every function name, as `talib.get_functions()`."""
     return list(FUNCTIONS)
@@ -57,4 +79,5 @@ def get_function_groups() -> dict[str, list[str]]:
     return out
 
 
-__all__ = ["FUNCTIONS", "MA_TYPES", "call", "get_function_groups", "get_functions", "result_type", *FUNCTIONS]
+__all__ = ["FUNCTIONS", "MA_TYPES", "call", "get_function_groups", "get_functions", "result_type", "warm_up",
+           *FUNCTIONS]

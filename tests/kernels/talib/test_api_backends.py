@@ -97,3 +97,11 @@ def test_gpu_refuses_functions_without_a_kernel() -> None:
 
     with pytest.raises(GpuNotAvailable, match="CDLDOJI"):
         ta.CDLDOJI(*[cupy.asarray(DATA[k]) for k in ("open", "high", "low", "close")])
+
+
+def test_warm_up_and_the_function_list() -> None:
+    import talib
+
+    ta.warm_up()
+    assert ta.get_functions() == list(talib.get_functions())
+    assert sum(len(v) for v in ta.get_function_groups().values()) == 201
