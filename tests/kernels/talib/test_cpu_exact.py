@@ -97,7 +97,8 @@ def test_patterns_on_candle_shapes(name: str) -> None:
 
 
 def test_patterns_are_exercised() -> None:
-    """At least 55 of the 61 patterns fire somewhere in the test data (so their checks are not vacuous)."""
+    """At least 59 of the 61 patterns fire somewhere in the test data (so their checks are not vacuous;
+    CDLCONCEALBABYSWALL and CDLMATHOLD never do)."""
     import talib
 
     fired = set()
@@ -106,4 +107,4 @@ def test_patterns_are_exercised() -> None:
             for j in range(d["close"].shape[1]):
                 if (getattr(talib, name)(*[d[f][:, j] for f in ("open", "high", "low", "close")]) != 0).any():
                     fired.add(name)
-    assert len(fired) >= 55, sorted(set(PATTERNS) - fired)
+    assert len(fired) >= 59, sorted(set(PATTERNS) - fired)
