@@ -840,24 +840,31 @@ class TenantPools:
         from gpu_hal.errors import DevicePressure  # noqa: PLC0415
 
         protected = ctx.job_class in PROTECTED
+        preempted = 0
         if protected:
-            self.preempt_classes(SHEDDABLE, lambda tenant: DevicePressure(
+            preempted = self.preempt_classes(SHEDDABLE, lambda tenant: DevicePressure(
                 f"preempted: tenant {ctx.tenant!r} ({ctx.job_class.name}) needs {nbytes:,} bytes that "
                 f"LOW/IDLE work of tenant {tenant!r} holds"))
-        deadline = time.monotonic() + (self._reclaim_wait_s if protected else 0.0)
-        while True:
-            self.reclaim_idle()
+        self.reclaim_idle()
+        try:
+            return self._budget.reserve(ctx.tenant, nbytes)
+        except QuotaExceeded:
+            if not preempted:  # nothing will let go: waiting would not help
+                raise
+        deadline = time.monotonic() + self._reclaim_wait_s
+        while True:  # the preempted requests stop at their next kernel; their pools go idle and are trimmed
+            time.sleep(self._reclaim_poll_s)
+            self.trim_idle()
             try:
                 return self._budget.reserve(ctx.tenant, nbytes)
             except QuotaExceeded:
                 if time.monotonic() >= deadline:
                     raise
-            time.sleep(self._reclaim_poll_s)
 
     def reclaim_idle(self) -> int:
         """Trim every idle pool now; returns the bytes that came back to the device."""
         before = self._budget.charged
-        gc.collect()  # arrays of finished work that only a reference cycle still keeps alive
+        gc.collect(1)  # arrays of finished work that only a (young) reference cycle still keeps alive
         self.trim_idle()
         return max(0, before - self._budget.charged)
 

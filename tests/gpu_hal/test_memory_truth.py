@@ -237,15 +237,16 @@ class GpuPathMemoryTruthMachine(MemoryTruthMachine):
     gpu_path = True
 
 
-def _settings() -> settings:
-    return settings(max_examples=25, stateful_step_count=30, deadline=None,
+def _settings(examples: int, steps: int) -> settings:
+    return settings(max_examples=examples, stateful_step_count=steps, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
+# 100 x 100 = 10,000 random interleaved steps on simulated devices (the property test)
 TestMemoryTruthSimulated = MemoryTruthMachine.TestCase
-TestMemoryTruthSimulated.settings = _settings()
+TestMemoryTruthSimulated.settings = _settings(100, 100)
 TestMemoryTruthGpuPath = GpuPathMemoryTruthMachine.TestCase
-TestMemoryTruthGpuPath.settings = _settings()
+TestMemoryTruthGpuPath.settings = _settings(25, 40)
 
 
 def test_a_tenant_quota_change_sets_its_pool_limit(device: Device) -> None:
