@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gpu_hal.config import DeviceConfig, FaultConfig, GpuHalConfig, SimulationConfig  # noqa: E402
 from gpu_hal.device import Device  # noqa: E402
-from gpu_hal.errors import Cancelled, DeviceFault, QuotaExceeded  # noqa: E402
+from gpu_hal.errors import Cancelled, DeviceFault, DevicePressure, QuotaExceeded  # noqa: E402
 from gpu_hal.priority import JobClass  # noqa: E402
 from kernels.backend import gpu_available  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
@@ -156,6 +156,8 @@ def main() -> None:
                     count("low_ok")
                 except (QuotaExceeded, DeviceFault, Cancelled) as exc:
                     count(type(exc).__name__)
+                    if isinstance(exc, DevicePressure):  # shed: the scheduler would place it elsewhere or later
+                        time.sleep(0.01)
         finally:
             with lock:
                 alive[0] -= 1
