@@ -96,7 +96,10 @@ class _ChargedBlock:
 
     def __del__(self) -> None:
         self.mem = None  # the device memory is freed first
-        self.charges.shrink(self.nbytes)
+        try:
+            self.charges.shrink(self.nbytes)
+        except Exception:  # at interpreter exit the budget may be gone already: nothing left to account
+            pass
 
 
 class SimulatedOutOfMemory(MemoryError):
