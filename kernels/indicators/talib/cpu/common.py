@@ -19,23 +19,54 @@ def is_zero_or_neg(v):
     return v < 0.00000001
 
 
+BLOCK = 64  # columns gathered at a time by the group modules' run_nb
+
+
 @njit(cache=True, nogil=True)
-def first_valid_nb(a0, a1, a2, a3, a4, n_in, j):
-    """The first bar of column j where every one of the n_in inputs is non-NaN (T if none)."""
+def gather_block_nb(a0, a1, a2, a3, a4, n_in, j0, w):
+    """Columns j0:j0+w of the n_in (T, N) inputs as contiguous (n_in, w, T) rows: each cache
+    line of the panel is read once, and every column's kernel then runs on contiguous data."""
     n = a0.shape[0]
+    ins = np.empty((n_in, w, n))
+    for i in range(n_in):
+        src = a0
+        if i == 1:
+            src = a1
+        elif i == 2:
+            src = a2
+        elif i == 3:
+            src = a3
+        elif i == 4:
+            src = a4
+        for t in range(n):
+            for b in range(w):
+                ins[i, b, t] = src[t, j0 + b]
+    return ins
+
+
+@njit(cache=True, nogil=True)
+def block_start_nb(ins, n_in, b):
+    """The first bar of gathered column b where every input is non-NaN (T if none)."""
+    n = ins.shape[2]
     for t in range(n):
-        if np.isnan(a0[t, j]):
-            continue
-        if n_in > 1 and np.isnan(a1[t, j]):
-            continue
-        if n_in > 2 and np.isnan(a2[t, j]):
-            continue
-        if n_in > 3 and np.isnan(a3[t, j]):
-            continue
-        if n_in > 4 and np.isnan(a4[t, j]):
-            continue
-        return t
+        ok = True
+        for i in range(n_in):
+            if np.isnan(ins[i, b, t]):
+                ok = False
+                break
+        if ok:
+            return t
     return n
+
+
+@njit(cache=True, nogil=True)
+def scatter_block_nb(obuf, out, j0):
+    """The (n_out, w, T) outputs of a block back into columns j0:j0+w of (n_out, T, N)."""
+    n_out, w, n = obuf.shape
+    for k in range(n_out):
+        for t in range(n):
+            for b in range(w):
+                out[k, t, j0 + b] = obuf[k, b, t]
 
 
 @njit(cache=True, nogil=True, inline="always")

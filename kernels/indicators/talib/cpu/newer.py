@@ -5,14 +5,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from kernels.indicators.talib.cpu.common import first_valid_nb, max_1d_nb, min_1d_nb, true_range
+from kernels.indicators.talib.cpu.common import (
+    BLOCK,
+    block_start_nb,
+    gather_block_nb,
+    max_1d_nb,
+    min_1d_nb,
+    scatter_block_nb,
+    true_range,
+)
 from kernels.indicators.cpu import var_1d_nb
 from kernels.indicators.talib.cpu.ma import ema_k_1d_nb, ma_1d_nb, ma_lookback_nb, rma_1d_nb, sma_1d_nb, wma_1d_nb
 from kernels.indicators.talib.cpu.momentum import fastk_1d_nb
 from kernels.indicators.talib.cpu.statistic import linreg_1d_nb
 from kernels.indicators.talib.cpu.volume import atr_1d_nb
 
-BLOCK = 64  # columns gathered at a time by run_nb
 NAMES = (
     "AO", "AC", "QSTICK", "DPO", "ER", "IMI", "VHF", "VORTEX", "WAD", "COPPOCK", "TSI", "ERI",
     "FOSC", "HA", "ACCBANDS", "KC", "PERCENTRANK", "KDJ", "CMOU", "FRACTAL", "SUPERTREND", "SMI",
@@ -489,41 +496,17 @@ def _col(code, c0, c1, c2, c3, c4, o, p, s):
 def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out):
     """Run function `code` over every column; outputs (n_out, T, N), NaN where there is no value.
 
-    Columns go in blocks of BLOCK: gathered into contiguous (BLOCK, T) buffers (each cache
-    line of the (T, N) panel read once), run one by one from their start bar, scattered back.
+    Columns go in blocks of BLOCK (common.gather_block_nb), each run from its start bar.
     """
     n, m = a0.shape
     out = np.empty((n_out, n, m))
-    nb = (m + BLOCK - 1) // BLOCK
-    for blk in prange(nb):
+    for blk in prange((m + BLOCK - 1) // BLOCK):
         j0 = blk * BLOCK
         w = min(BLOCK, m - j0)
-        ins = np.empty((n_in, w, n))
-        for i in range(n_in):
-            src = a0
-            if i == 1:
-                src = a1
-            elif i == 2:
-                src = a2
-            elif i == 3:
-                src = a3
-            elif i == 4:
-                src = a4
-            for t in range(n):
-                for b in range(w):
-                    ins[i, b, t] = src[t, j0 + b]
+        ins = gather_block_nb(a0, a1, a2, a3, a4, n_in, j0, w)
         obuf = np.full((n_out, w, n), np.nan)
         for b in range(w):
-            s = n
-            for t in range(n):
-                ok = True
-                for i in range(n_in):
-                    if np.isnan(ins[i, b, t]):
-                        ok = False
-                        break
-                if ok:
-                    s = t
-                    break
+            s = block_start_nb(ins, n_in, b)
             if s >= n:
                 continue
             c0 = ins[0, b, s:]
@@ -532,8 +515,5 @@ def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out):
             c3 = ins[3, b, s:] if n_in > 3 else c0
             c4 = ins[4, b, s:] if n_in > 4 else c0
             _col(code, c0, c1, c2, c3, c4, obuf[:, b, s:], p, s)
-        for k in range(n_out):
-            for t in range(n):
-                for b in range(w):
-                    out[k, t, j0 + b] = obuf[k, b, t]
+        scatter_block_nb(obuf, out, j0)
     return out
