@@ -457,6 +457,14 @@ def order_step_nb(pos, debt, cash, free_cash, sl_price, sl_stop, sl_trail, tp_pr
             filled, side, fsize, fprice, ffees, reason, err)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def bar_ohlc_nb(has_ohlc, open_, high, low, i, col):  # pragma: no cover - compiled
+    """(open, high, low) of bar i of a column, NaN when no OHLC was given (stops then use the close)."""
+    if has_ohlc:
+        return open_[i, col], high[i, col], low[i, col]
+    return np.nan, np.nan, np.nan
+
+
 @njit(cache=True)
 def last_valid_nb(close, i, col, last_val, last_i):  # pragma: no cover - compiled
     """The last finite close at or before bar i, given the last one known at or
@@ -549,14 +557,7 @@ def simulate_column_nb(close, open_, high, low, has_ohlc, entries, exits, short_
         c = close[i, col]
         last_val = last_valid_nb(close, i, col, last_val, last_i)
         last_i = i
-        if has_ohlc:
-            o = open_[i, col]
-            h = high[i, col]
-            lo = low[i, col]
-        else:
-            o = np.nan
-            h = np.nan
-            lo = np.nan
+        o, h, lo = bar_ohlc_nb(has_ohlc, open_, high, low, i, col)
         (pos, debt, cash, free_cash, sl_price, sl_cur, sl_tr, tp_price, tp_cur,
          filled, side, fsize, fprice, ffees, reason, e_code) = order_step_nb(
             pos, debt, cash, free_cash, sl_price, sl_cur, sl_tr, tp_price, tp_cur,
@@ -645,14 +646,7 @@ def simulate_from_signals_nb(close, open_, high, low, entries, exits, short_entr
                 vp = last_valid_nb(close, i, col, last_val[j], last_i[j])
                 last_val[j] = vp
                 last_i[j] = i
-                if has_ohlc:
-                    o = open_[i, col]
-                    h = high[i, col]
-                    lo = low[i, col]
-                else:
-                    o = np.nan
-                    h = np.nan
-                    lo = np.nan
+                o, h, lo = bar_ohlc_nb(has_ohlc, open_, high, low, i, col)
                 (p, d, cash, free_cash, slp, sls, slt, tpp, tps,
                  filled, side, fsize, fprice, ffees, reason, e_code) = order_step_nb(
                     pos[j], debt[j], cash, free_cash, sl_price[j], sl_cur[j], sl_tr[j], tp_price[j], tp_cur[j],

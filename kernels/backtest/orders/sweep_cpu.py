@@ -20,6 +20,7 @@ from kernels.backtest.orders.cpu import (
     ERR_NONE,
     SIDE_BUY,
     SIDE_SELL,
+    bar_ohlc_nb,
     is_close_nb,
     is_close_or_less_nb,
     is_less_nb,
@@ -93,14 +94,7 @@ def sweep_column_nb(close, open_, high, low, has_ohlc, le_a, lx_a, se_a, sx_a, s
         se = se_a[s, i, a]
         sx = sx_a[s, i, a]
         if (e or x or se or sx) or (pos != 0 and not (np.isnan(sl_cur) and np.isnan(tp_cur))):
-            if has_ohlc:
-                o = open_[i, a]
-                h = high[i, a]
-                lo = low[i, a]
-            else:
-                o = np.nan
-                h = np.nan
-                lo = np.nan
+            o, h, lo = bar_ohlc_nb(has_ohlc, open_, high, low, i, a)
             (pos, debt, cash, free_cash, sl_price, sl_cur, sl_tr, tp_price, tp_cur,
              filled, side, fsize, fprice, ffees, reason, e_code) = order_step_nb(
                 pos, debt, cash, free_cash, sl_price, sl_cur, sl_tr, tp_price, tp_cur,
