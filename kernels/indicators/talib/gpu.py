@@ -8,7 +8,9 @@ What runs on the GPU today:
   ROC, MACD, STOCH (SMA smoothing), BBANDS (SMA middle), ATR, OBV, STDDEV, and MA
   with matype SMA/EMA/WMA.
 - DEMA, TEMA, T3, TRIX, NATR, APO / PPO (SMA or EMA), SUM, CUMSUM and AD, composed
-  (`compose.py`) from those CUDA EMA / SMA / ATR kernels and CuPy array operations.
+  (`compose.py`) from those CUDA EMA / SMA / ATR kernels and CuPy array operations;
+- the column kernels of `cuda/` (`gpu_columns.py`: CUDA C mirroring the Numba modules,
+  one thread per column), which also serve the parameter values the kernels above refuse.
 Every other function raises `GpuNotAvailable` for CuPy inputs (an explicit GPU
 request is never served by a silent host round trip): pass NumPy arrays for the CPU
 backend. `GPU_FUNCTIONS` lists the names covered.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from kernels.indicators.talib import compose
+from kernels.indicators.talib import compose, gpu_columns
 from kernels.indicators.talib import xp as xp_funcs
 from kernels.indicators.talib.table import FuncDef
 
@@ -78,7 +80,9 @@ KERNELS: dict[str, Callable[[list, Mapping[str, Any]], list]] = {
     "MA": _ma,
 }
 
-GPU_FUNCTIONS: tuple[str, ...] = tuple(sorted(set(xp_funcs.FUNCS) | set(KERNELS) | set(compose.FUNCS)))
+GPU_FUNCTIONS: tuple[str, ...] = tuple(
+    sorted(set(xp_funcs.FUNCS) | set(KERNELS) | set(compose.FUNCS) | set(gpu_columns.functions()))
+)
 
 
 class _GpuPrimitives:
@@ -111,12 +115,19 @@ def run(fd: FuncDef, ins: list, values: Mapping[str, Any]) -> list:
         import cupy  # noqa: PLC0415
 
         return xp_funcs.run(cupy, fd.name, ins, dict(values))
-    if fd.name in KERNELS:
-        return list(KERNELS[fd.name](ins, values))
-    if fd.name in compose.FUNCS:
-        if not compose.supported(fd.name, dict(values)):
-            raise GpuNotAvailable(f"{fd.name}: these parameters {dict(values)} have no GPU form yet")
-        return list(compose.FUNCS[fd.name](_GpuPrimitives(), *ins, **values))
+    columns = fd.name in gpu_columns.registry()
+    try:
+        if fd.name in KERNELS:
+            return list(KERNELS[fd.name](ins, values))
+        if fd.name in compose.FUNCS:
+            if not compose.supported(fd.name, dict(values)):
+                raise GpuNotAvailable(f"{fd.name}: these parameters {dict(values)} have no GPU form yet")
+            return list(compose.FUNCS[fd.name](_GpuPrimitives(), *ins, **values))
+    except GpuNotAvailable:
+        if not columns:
+            raise
+    if columns:  # the column kernels of cuda/ cover every parameter value
+        return gpu_columns.run(fd.name, ins, values, len(fd.outputs))
     raise GpuNotAvailable(
         f"{fd.name}: no GPU kernel yet (GPU: {len(GPU_FUNCTIONS)} functions, see kernels.indicators.talib.gpu); "
         "pass NumPy arrays to use the CPU backend"

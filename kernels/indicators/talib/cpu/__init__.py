@@ -48,9 +48,13 @@ def run(name: str, arrays: Sequence[np.ndarray], values: Mapping[str, Any], n_ou
     mod, code = registry()[name]
     if code < 0:
         return np.stack(mod.run(np, name, list(arrays), dict(values)))
+    a = list(arrays) + [arrays[0]] * (5 - len(arrays))
+    return mod.run_nb(code, a[0], a[1], a[2], a[3], a[4], len(arrays), param_vector(name, values), n_out)
+
+
+def param_vector(name: str, values: Mapping[str, Any]) -> np.ndarray:
+    """The float64 parameter vector the group kernels (Numba here, CUDA C in ../cuda/) take for `name`."""
+    mod, _ = registry()[name]
     p = np.asarray(mod.params(name, dict(values)) if hasattr(mod, "params") else list(values.values()),
                    dtype=np.float64)
-    if p.size == 0:
-        p = np.zeros(1)
-    a = list(arrays) + [arrays[0]] * (5 - len(arrays))
-    return mod.run_nb(code, a[0], a[1], a[2], a[3], a[4], len(arrays), p, n_out)
+    return p if p.size else np.zeros(1)

@@ -1,0 +1,130 @@
+"""TA-Lib functions whose GPU form is a CUDA C column kernel (the sources in `cuda/`).
+
+Each `cuda/<group>.cu` mirrors the Numba module `cpu/<group>.py`: the same function codes
+and parameter vector (`cpu.param_vector`), TA-Lib's operations in TA-Lib's order, one CUDA
+thread per column reading neighbouring columns (coalesced) and temporaries in scratch planes.
+A source names the functions it covers (`// gpu names: ...`) and the scratch planes it
+needs (`// scratch planes: K`) in its header. The same text also compiles on the host with
+g++ (`cuda/host_shim.h`), which is how CI checks these kernels against TA-Lib without a GPU
+(tests/kernels/talib/test_cuda_columns.py).
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+CUDA_DIR = Path(__file__).with_name("cuda")
+NVRTC_OPTIONS: tuple[str, ...] = ("--fmad=false", "-std=c++17")  # no contracted multiply-adds: CPU's bits
+BLOCK = 128  # threads (columns) per block
+
+
+@dataclass(frozen=True)
+class GroupSource:
+    """One `cuda/<group>.cu`: the functions it covers and the scratch planes it needs."""
+
+    group: str
+    path: Path
+    names: tuple[str, ...]
+    scratch: int
+
+    @property
+    def entry(self) -> str:
+        return f"talib_{self.group}"
+
+
+def _header(text: str, key: str) -> str:
+    m = re.search(rf"^//\s*{key}:\s*(.*)$", text, re.MULTILINE)
+    if m is None:
+        raise ValueError(f"missing '// {key}: ...' line")
+    return m.group(1).strip()
+
+
+@functools.lru_cache(maxsize=1)
+def sources() -> dict[str, GroupSource]:
+    """group -> its CUDA source, for every `cuda/*.cu`."""
+    from kernels.indicators.talib.cpu import registry  # noqa: PLC0415
+
+    reg = registry()
+    out: dict[str, GroupSource] = {}
+    for path in sorted(CUDA_DIR.glob("*.cu")):
+        text = path.read_text()
+        group = path.stem
+        listed = _header(text, "gpu names").split()
+        group_names = tuple(n for n, (mod, _) in reg.items() if mod.__name__.rsplit(".", 1)[-1] == group)
+        names = group_names if listed == ["all"] else tuple(listed)
+        unknown = [n for n in names if n not in group_names]
+        if unknown:
+            raise ValueError(f"{path.name}: {unknown} are not functions of cpu/{group}.py")
+        out[group] = GroupSource(group, path, names, int(_header(text, "scratch planes")))
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def registry() -> dict[str, tuple[GroupSource, int]]:
+    """name -> (its CUDA source, its code in the group) for every function with a column kernel."""
+    from kernels.indicators.talib.cpu import registry as cpu_registry  # noqa: PLC0415
+
+    reg = cpu_registry()
+    return {name: (src, reg[name][1]) for src in sources().values() for name in src.names}
+
+
+def functions() -> tuple[str, ...]:
+    return tuple(sorted(registry()))
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Everything one launch needs, backend-neutral (the GPU and the host harness both use it)."""
+
+    source: GroupSource
+    code: int
+    n_in: int
+    params: np.ndarray
+    n_out: int
+
+
+def plan(name: str, n_in: int, values: Mapping[str, Any], n_out: int) -> Launch:
+    from kernels.indicators.talib.cpu import param_vector  # noqa: PLC0415
+
+    src, code = registry()[name]
+    return Launch(src, code, n_in, param_vector(name, values), n_out)
+
+
+@functools.lru_cache(maxsize=None)
+def _function(group: str) -> Any:
+    import cupy  # noqa: PLC0415
+
+    src = sources()[group]
+    module = cupy.RawModule(code=src.path.read_text(), options=NVRTC_OPTIONS + (f"-I{CUDA_DIR}",))
+    return module.get_function(src.entry)
+
+
+def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], n_out: int) -> list:
+    """The outputs ((T, N) CuPy float64, NaN where no value) of `name` over (T, N) CuPy inputs."""
+    import cupy  # noqa: PLC0415
+
+    arrays = [cupy.ascontiguousarray(a, dtype=cupy.float64) for a in ins]
+    job = plan(name, len(arrays), values, n_out)
+    n_bars, n_cols = (int(d) for d in arrays[0].shape)
+    a = arrays + [arrays[0]] * (5 - len(arrays))
+    out = cupy.empty((n_out, n_bars, n_cols), dtype=cupy.float64)
+    scratch = cupy.empty((max(job.source.scratch, 1), n_bars, n_cols), dtype=cupy.float64)
+    params = cupy.asarray(job.params)
+    grid = ((n_cols + BLOCK - 1) // BLOCK,)
+    _function(job.source.group)(
+        grid, (BLOCK,),
+        (np.int32(job.code), *a, np.int32(job.n_in), params, out, np.int32(n_out), scratch,
+         np.int32(job.source.scratch), np.int32(n_bars), np.int64(n_cols)),
+    )
+    return [out[k] for k in range(n_out)]
+
+
+def warm_up() -> None:
+    """Compile every group's module (NVRTC, cached on disk by CuPy)."""
+    for group in sources():
+        _function(group)

@@ -1,0 +1,68 @@
+"""The CUDA C column kernels (kernels/indicators/talib/cuda/) built for the host with g++ and run
+column by column on the CPU: the same source text as the GPU's, so CI checks it against TA-Lib."""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from kernels.indicators.talib import gpu_columns
+
+CXX = shutil.which("g++")
+BUILD_DIR = Path(tempfile.gettempdir()) / "rayquant-cuda-host"
+FLAGS = ("-O2", "-shared", "-fPIC", "-std=c++17", "-ffp-contract=off", "-fno-fast-math", "-x", "c++")
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(gpu_columns.CUDA_DIR.glob("*.cuh")) + sorted(gpu_columns.CUDA_DIR.glob("*.h")) + [path]:
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@lru_cache(maxsize=None)
+def library(group: str) -> ctypes.CDLL:
+    """cuda/<group>.cu compiled for the host (cached by the hash of the sources)."""
+    if CXX is None:
+        raise RuntimeError("g++ is needed to build the CUDA sources for the host")
+    src = gpu_columns.sources()[group]
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    lib = BUILD_DIR / f"{group}-{_digest(src.path)}.so"
+    if not lib.exists():
+        tmp = lib.with_suffix(".tmp.so")
+        subprocess.run(
+            [CXX, *FLAGS, "-include", str(gpu_columns.CUDA_DIR / "host_shim.h"), f"-I{gpu_columns.CUDA_DIR}",
+             str(src.path), "-o", str(tmp)],
+            check=True, capture_output=True, text=True,
+        )
+        tmp.replace(lib)
+    dll = ctypes.CDLL(str(lib))
+    fn = getattr(dll, f"host_{src.entry}")
+    dp = ctypes.c_void_p
+    fn.argtypes = [ctypes.c_int, dp, dp, dp, dp, dp, ctypes.c_int, dp, dp, ctypes.c_int, dp, ctypes.c_int,
+                   ctypes.c_int, ctypes.c_longlong]
+    fn.restype = None
+    return dll
+
+
+def run(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], n_out: int) -> list[np.ndarray]:
+    """What gpu_columns.run computes on the GPU, computed by the same source on the host."""
+    arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in ins]
+    job = gpu_columns.plan(name, len(arrays), values, n_out)
+    n_bars, n_cols = arrays[0].shape
+    a = arrays + [arrays[0]] * (5 - len(arrays))
+    out = np.empty((n_out, n_bars, n_cols))
+    scratch = np.empty((max(job.source.scratch, 1), n_bars, n_cols))
+    params = np.ascontiguousarray(job.params)
+    fn = getattr(library(job.source.group), f"host_{job.source.entry}")
+    ptr = lambda x: x.ctypes.data  # noqa: E731
+    fn(job.code, *[ptr(x) for x in a], job.n_in, ptr(params), ptr(out), n_out, ptr(scratch), job.source.scratch,
+       n_bars, n_cols)
+    return [out[k] for k in range(n_out)]
