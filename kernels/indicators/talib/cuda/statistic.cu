@@ -1,0 +1,184 @@
+// GPU forms of kernels/indicators/talib/cpu/statistic.py (same codes, same parameter vector), and
+// of var_1d_nb (kernels/indicators/cpu.py), which VAR and STDDEV use.
+// gpu names: all
+// scratch planes: 1
+#include "column.cuh"
+
+// ---------------------------------------------------------------- TA_VAR (kernels/indicators/cpu.py)
+#define ST_VAR_FLAT 0.000001
+#define ST_VAR_ZERO 0.000000000001
+
+RQ_DEV int st_first_valid(Col x) {
+    for (int t = 0; t < x.n; ++t) if (!rq_isnan(x[t])) return t;
+    return x.n;
+}
+
+// var_rebuild_nb: fresh two-pass sums of the window ending at t; the trailing value already removed.
+RQ_DEV double st_var_rebuild(Col x, int t, int period, double inv, double& shift, double& total1, double& total2,
+                             double& peak) {
+    int ws = t - period + 1;
+    double acc = 0.0;
+    for (int j = ws; j <= t; ++j) acc = acc + x[j];
+    shift = acc * inv;
+    total1 = 0.0; total2 = 0.0;
+    for (int j = ws; j <= t; ++j) { double a = x[j] - shift; total1 = total1 + a; total2 = total2 + a * a; }
+    double mean1 = total1 * inv;
+    double var = total2 * inv - mean1 * mean1;
+    if (var < ST_VAR_FLAT * (total2 * inv)) {
+        shift = x[t];
+        total1 = 0.0; total2 = 0.0;
+        for (int j = ws; j <= t; ++j) { double a = x[j] - shift; total1 = total1 + a; total2 = total2 + a * a; }
+        mean1 = total1 * inv;
+        var = total2 * inv - mean1 * mean1;
+    }
+    peak = total2;
+    if (var < ST_VAR_ZERO * (total2 * inv)) var = 0.0;
+    double a = x[ws] - shift;
+    total1 = total1 - a;
+    total2 = total2 - a * a;
+    return var;
+}
+
+RQ_DEV void var_1d(Col x, Col out, int period) {
+    int n = x.n;
+    int s = st_first_valid(x);
+    double inv = 1.0 / period;
+    double shift = 0.0, total1 = 0.0, total2 = 0.0, peak = 0.0;
+    int bars = 0;
+    for (int t = 0; t < n; ++t) {
+        int k = t - s;
+        if (k < 0) { out[t] = RQ_NAN; continue; }
+        if (k == 0) shift = x[t];
+        if (k < period - 1) {
+            double a = x[t] - shift;
+            total1 += a; total2 += a * a;
+            out[t] = RQ_NAN;
+            continue;
+        }
+        if (k == period - 1) { bars = 32 * period; peak = total2; }
+        double a = x[t] - shift;
+        total1 += a; total2 += a * a;
+        if (total2 > peak) peak = total2;
+        double mean1 = total1 * inv;
+        double var = total2 * inv - mean1 * mean1;
+        a = x[t - period + 1] - shift;
+        total1 -= a; total2 -= a * a;
+        bars -= 1;
+        if (var < ST_VAR_FLAT * (peak * inv) || bars <= 0) {
+            bars = 32 * period;
+            var = st_var_rebuild(x, t, period, inv, shift, total1, total2, peak);
+        }
+        out[t] = var;
+    }
+}
+
+// ---------------------------------------------------------------- cpu/statistic.py
+RQ_DEV void correl_1d(Col x, Col y, Col out, int period) {
+    int n = x.n;
+    double sx = 0.0, sy = 0.0, sxy = 0.0, sx2 = 0.0, sy2 = 0.0;
+    for (int t = 0; t < imin(period - 1, n); ++t) {
+        double a = x[t], b = y[t];
+        sx += a; sx2 += a * a; sxy += a * b; sy += b; sy2 += b * b;
+    }
+    for (int t = period - 1; t < n; ++t) {
+        double a = x[t], b = y[t];
+        sx += a; sx2 += a * a; sxy += a * b; sy += b; sy2 += b * b;
+        double tmp = (sx2 - ((sx * sx) / period)) * (sy2 - ((sy * sy) / period));
+        out[t] = !is_zero_or_neg(tmp) ? (sxy - ((sx * sy) / period)) / sqrt(tmp) : 0.0;
+        a = x[t - period + 1]; b = y[t - period + 1];
+        sx -= a; sx2 -= a * a; sxy -= a * b; sy -= b; sy2 -= b * b;
+    }
+}
+
+// LINEARREG 0, _SLOPE 1, _INTERCEPT 2, _ANGLE 3, TSF 4.
+RQ_DEV void linreg_1d(Col x, Col out, int period, int kind) {
+    int n = x.n;
+    double sum_x = (double)((i64)period * (period - 1)) * 0.5;
+    double sum_x_sqr = (double)((i64)period * (period - 1) * (2 * (i64)period - 1)) / 6.0;
+    double divisor = sum_x * sum_x - period * sum_x_sqr;
+    for (int t = period - 1; t < n; ++t) {
+        double sum_xy = 0.0, sum_y = 0.0;
+        for (int i = period - 1; i >= 0; --i) {
+            double v = x[t - i];
+            sum_y += v;
+            sum_xy += i * v;
+        }
+        double m = (period * sum_xy - sum_x * sum_y) / divisor;
+        double b = (sum_y - m * sum_x) / period;
+        if (kind == 0) out[t] = b + m * (period - 1);
+        else if (kind == 1) out[t] = m;
+        else if (kind == 2) out[t] = b;
+        else if (kind == 3) out[t] = atan(m) * (180.0 / 3.141592653589793);
+        else out[t] = b + m * period;
+    }
+}
+
+RQ_DEV void avgdev_1d(Col x, Col out, int period) {
+    int n = x.n;
+    for (int t = period - 1; t < n; ++t) {
+        double total = 0.0;
+        for (int i = t - period + 1; i <= t; ++i) total += x[i];
+        double mean = total / period;
+        double dev = 0.0;
+        for (int i = t - period + 1; i <= t; ++i) dev += fabs(x[i] - mean);
+        out[t] = dev / period;
+    }
+}
+
+// np.sort's order: NaN after every number.
+RQ_DEV bool st_before(double a, double b) { return a < b || (!rq_isnan(a) && rq_isnan(b)); }
+RQ_DEV bool st_same(double a, double b) { return a == b || (rq_isnan(a) && rq_isnan(b)); }
+
+// TA_PERCENTILE: the nearest-rank percentile of the window. The window is kept sorted in a scratch
+// plane (drop the trailing value, insert the new one): the same multiset as np.sort of the window.
+RQ_DEV void percentile_1d(Col x, Col out, int period, double pct, Scratch sc) {
+    int n = x.n;
+    if (n < period) return;
+    int rank = (int)ceil(pct * period / 100.0);
+    if (rank < 1) rank = 1;
+    if (rank > period) rank = period;
+    Col w = sc.take(n);
+    int len = 0;
+    for (int t = 0; t < n; ++t) {
+        if (t >= period) {  // drop x[t - period]
+            double old = x[t - period];
+            int j = 0;
+            while (j < len - 1 && !st_same(w[j], old)) ++j;
+            for (; j < len - 1; ++j) w[j] = w[j + 1];
+            --len;
+        }
+        double v = x[t];
+        int j = len;
+        while (j > 0 && st_before(v, w[j - 1])) { w[j] = w[j - 1]; --j; }
+        w[j] = v;
+        ++len;
+        if (t >= period - 1) out[t] = w[rank - 1];
+    }
+}
+
+RQ_DEV void col_statistic(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o, const double* p, int s,
+                          Scratch sc) {
+    int period = (int)p[0];
+    if (code == 0) sum_1d(c0, o[0], period);
+    else if (code == 1) max_1d(c0, o[0], period);
+    else if (code == 2) min_1d(c0, o[0], period);
+    else if (code == 3) argmax_1d(c0, o[0], period, (double)s);
+    else if (code == 4) argmin_1d(c0, o[0], period, (double)s);
+    else if (code == 5) { min_1d(c0, o[0], period); max_1d(c0, o[1], period); }
+    else if (code == 6) { argmin_1d(c0, o[0], period, (double)s); argmax_1d(c0, o[1], period, (double)s); }
+    else if (code == 7) {
+        double total = 0.0;
+        for (int t = 0; t < c0.n; ++t) { total += c0[t]; o[0][t] = total; }
+    } else if (code == 8) {
+        if (period == 1) o[0].fill(0.0);
+        else var_1d(c0, o[0], period);
+    } else if (code == 9) {
+        var_1d(c0, o[0], period);
+        for (int t = period - 1; t < c0.n; ++t) o[0][t] = sqrt(o[0][t]) * p[1];
+    } else if (code == 10) correl_1d(c0, c1, o[0], period);
+    else if (code <= 15) linreg_1d(c0, o[0], period, code - 11);
+    else if (code == 16) avgdev_1d(c0, o[0], period);
+    else if (code == 17) percentile_1d(c0, o[0], period, p[1], sc);
+}
+
+RQ_GROUP(statistic)
