@@ -1,7 +1,96 @@
 // GPU forms of kernels/indicators/talib/cpu/momentum.py (same codes, same parameter vector).
-// gpu names: WILLR
-// scratch planes: 2
+// gpu names: RSI MOM ROC ROCP ROCR ROCR100 MACD MACDFIX WILLR CCI CMO MFI AROON AROONOSC PLUS_DM MINUS_DM PLUS_DI MINUS_DI DX ADX ADXR TRIX ULTOSC
+// scratch planes: 4
 #include "column.cuh"
+
+// ---------------------------------------------------------------- helpers
+RQ_DEV int mo_first_valid(Col x) {
+    for (int t = 0; t < x.n; ++t) if (!rq_isnan(x[t])) return t;
+    return x.n;
+}
+
+// ema_k_1d_nb (cpu/ma.py): EMA with factor k, seeded with the SMA of the first `period` bars.
+RQ_DEV void mo_ema_k(Col x, Col out, int period, double k) {
+    int n = x.n;
+    if (n < period) return;
+    double total = 0.0;
+    for (int t = 0; t < period; ++t) total += x[t];
+    double prev = total / period;
+    out[period - 1] = prev;
+    for (int t = period; t < n; ++t) { prev = ((x[t] - prev) * k) + prev; out[t] = prev; }
+}
+
+// ---------------------------------------------------------------- RSI (kernels/indicators/cpu.py rsi_1d_nb)
+RQ_DEV void rsi_1d(Col x, Col out, int period) {
+    int n = x.n;
+    int s = mo_first_valid(x);
+    double prev_value = 0.0, gain = 0.0, loss = 0.0;
+    double keep = (period - 1.0) / period;
+    double nw = 1.0 / period;
+    for (int t = 0; t < n; ++t) {
+        int k = t - s;
+        if (k < 0) { out[t] = RQ_NAN; continue; }
+        double v = x[t];
+        if (k == 0) { prev_value = v; out[t] = RQ_NAN; continue; }
+        double d = v - prev_value;
+        prev_value = v;
+        if (k <= period) {
+            if (d < 0.0) loss -= d; else gain += d;
+            if (k < period) { out[t] = RQ_NAN; continue; }
+            loss /= period;
+            gain /= period;
+        } else {
+            double up = !(d < 0.0) ? d : 0.0;
+            double down = d < 0.0 ? -d : 0.0;
+            gain = gain * keep + up * nw;
+            loss = loss * keep + down * nw;
+        }
+        double tv = gain + loss;
+        out[t] = (tv > 0.0 || tv < 0.0) ? 100.0 * (gain / tv) : 0.0;
+    }
+}
+
+// MOM (0), ROC (1), ROCP (2), ROCR (3), ROCR100 (4).
+RQ_DEV void roc_family_1d(Col x, Col out, int period, int kind) {
+    int n = x.n;
+    for (int t = period; t < n; ++t) {
+        double prev = x[t - period], v = x[t];
+        if (kind == 0) out[t] = v - prev;
+        else if (prev != 0.0) {
+            if (kind == 1) out[t] = ((v / prev) - 1.0) * 100.0;
+            else if (kind == 2) out[t] = (v - prev) / prev;
+            else if (kind == 3) out[t] = v / prev;
+            else out[t] = (v / prev) * 100.0;
+        } else out[t] = 0.0;
+    }
+}
+
+// TA_INT_MACD: EMAs with factors kf / ks, the fast one seeded on the slow one's window.
+RQ_DEV void macd_k_1d(Col x, Col macd, Col sig, Col hist, int fast, int slow, int signal, double kf, double ks,
+                      Scratch sc) {
+    int n = x.n;
+    if (slow < fast) {
+        int ti = fast; fast = slow; slow = ti;
+        double td = kf; kf = ks; ks = td;
+    }
+    int lb_slow = slow - 1;
+    int lb = lb_slow + signal - 1;
+    if (n <= lb) return;
+    Col ef = sc.take_nan(n);
+    Col es = sc.take_nan(n);
+    int f0 = lb_slow - (fast - 1);
+    mo_ema_k(x.tail(f0), ef.tail(f0), fast, kf);
+    mo_ema_k(x, es, slow, ks);
+    Col m = sc.take_nan(n);
+    for (int t = lb_slow; t < n; ++t) m[t] = ef[t] - es[t];
+    Col sg = sc.take_nan(n);
+    if (signal == 1) {
+        for (int t = lb_slow; t < n; ++t) sg[t] = m[t];
+    } else {
+        mo_ema_k(m.tail(lb_slow), sg.tail(lb_slow), signal, 2.0 / (signal + 1.0));
+    }
+    for (int t = lb; t < n; ++t) { macd[t] = m[t]; sig[t] = sg[t]; hist[t] = m[t] - sg[t]; }
+}
 
 RQ_DEV void willr_1d(Col h, Col low, Col c, Col out, int period, Scratch sc) {
     int n = c.n;
@@ -15,9 +104,238 @@ RQ_DEV void willr_1d(Col h, Col low, Col c, Col out, int period, Scratch sc) {
     }
 }
 
+RQ_DEV void cci_1d(Col h, Col low, Col c, Col out, int period, Scratch sc) {
+    int n = c.n;
+    Col tp = sc.take(n);
+    for (int t = 0; t < n; ++t) tp[t] = (h[t] + low[t] + c[t]) / 3.0;
+    for (int t = period - 1; t < n; ++t) {
+        double avg = 0.0;
+        for (int i = t - period + 1; i <= t; ++i) avg += tp[i];
+        avg /= period;
+        double dev = 0.0;
+        for (int i = t - period + 1; i <= t; ++i) dev += fabs(tp[i] - avg);
+        double num = tp[t] - avg;
+        out[t] = (num != 0.0 && dev != 0.0) ? num / (0.015 * (dev / period)) : 0.0;
+    }
+}
+
+// TA_CMO: Wilder-smoothed gains and losses as RSI, 100 * (gain - loss) / (gain + loss).
+RQ_DEV void cmo_1d(Col x, Col out, int period) {
+    int n = x.n;
+    if (n <= period) return;
+    double gain = 0.0, loss = 0.0;
+    for (int t = 1; t <= period; ++t) {
+        double d = x[t] - x[t - 1];
+        if (d < 0.0) loss -= d; else gain += d;
+    }
+    loss /= period;
+    gain /= period;
+    double s = gain + loss;
+    out[period] = !is_zero(s) ? 100.0 * ((gain - loss) / s) : 0.0;
+    for (int t = period + 1; t < n; ++t) {
+        double d = x[t] - x[t - 1];
+        loss *= period - 1;
+        gain *= period - 1;
+        if (d < 0.0) loss -= d; else gain += d;
+        loss /= period;
+        gain /= period;
+        s = gain + loss;
+        out[t] = !is_zero(s) ? 100.0 * ((gain - loss) / s) : 0.0;
+    }
+}
+
+// TA_MFI: the last `period` money flows in two rings (scratch planes).
+RQ_DEV void mfi_1d(Col h, Col low, Col c, Col v, Col out, int period, Scratch sc) {
+    int n = c.n;
+    if (n <= period) return;
+    Col pos = sc.take(n);
+    Col neg = sc.take(n);
+    for (int i = 0; i < period; ++i) { pos[i] = 0.0; neg[i] = 0.0; }
+    double prev = (h[0] + low[0] + c[0]) / 3.0;
+    double pos_sum = 0.0, neg_sum = 0.0;
+    int idx = 0;
+    for (int t = 1; t < n; ++t) {
+        if (t > period) { pos_sum -= pos[idx]; neg_sum -= neg[idx]; }
+        double tp = (h[t] + low[t] + c[t]) / 3.0;
+        double d = tp - prev;
+        prev = tp;
+        double mf = tp * v[t];
+        if (d < 0.0) { neg[idx] = mf; pos[idx] = 0.0; neg_sum += mf; }
+        else if (d > 0.0) { pos[idx] = mf; neg[idx] = 0.0; pos_sum += mf; }
+        else { pos[idx] = 0.0; neg[idx] = 0.0; }
+        ++idx;
+        if (idx == period) idx = 0;
+        if (t >= period) {
+            double s = pos_sum + neg_sum;
+            out[t] = s < 1.0 ? 0.0 : 100.0 * (pos_sum / s);
+        }
+    }
+}
+
+RQ_DEV void aroon_1d(Col h, Col low, Col down, Col up, int period, bool osc) {
+    int n = h.n;
+    double factor = 100.0 / period;
+    int lo_idx = -1, hi_idx = -1, trailing = 0;
+    double lo = 0.0, hi = 0.0;
+    for (int today = period; today < n; ++today) {
+        double v = low[today];
+        if (lo_idx < trailing) {
+            lo_idx = trailing;
+            lo = low[lo_idx];
+            for (int i = trailing + 1; i <= today; ++i) { double w = low[i]; if (w <= lo) { lo_idx = i; lo = w; } }
+        } else if (v <= lo) { lo_idx = today; lo = v; }
+        v = h[today];
+        if (hi_idx < trailing) {
+            hi_idx = trailing;
+            hi = h[hi_idx];
+            for (int i = trailing + 1; i <= today; ++i) { double w = h[i]; if (w >= hi) { hi_idx = i; hi = w; } }
+        } else if (v >= hi) { hi_idx = today; hi = v; }
+        if (osc) {
+            down[today] = factor * (hi_idx - lo_idx);
+        } else {
+            up[today] = factor * (period - (today - hi_idx));
+            down[today] = factor * (period - (today - lo_idx));
+        }
+        ++trailing;
+    }
+}
+
+// The directional-movement family: PLUS_DM 0, MINUS_DM 1, PLUS_DI 2, MINUS_DI 3, DX 4, ADX 5.
+RQ_DEV void dm_1d(Col h, Col low, Col c, Col out, int period, int kind) {
+    int n = h.n;
+    if (n < 2) return;
+    int p = period;
+    if (p == 1 && kind <= 3) {
+        for (int t = 1; t < n; ++t) {
+            double dp = h[t] - h[t - 1];
+            double dmn = low[t - 1] - low[t];
+            double pdm = (dp > 0.0 && dp > dmn) ? dp : 0.0;
+            double mdm = (dmn > 0.0 && dp < dmn) ? dmn : 0.0;
+            if (kind == 0) out[t] = pdm;
+            else if (kind == 1) out[t] = mdm;
+            else {
+                double tr = true_range(h[t], low[t], c[t - 1]);
+                double dm = kind == 2 ? pdm : mdm;
+                out[t] = !is_zero(tr) ? (dm / tr) * 100.0 : 0.0;
+            }
+        }
+        return;
+    }
+    double sp = 0.0, sm = 0.0, st = 0.0, sum_dx = 0.0, adx = 0.0;
+    for (int t = 1; t < n; ++t) {
+        double dp = h[t] - h[t - 1];
+        double dmn = low[t - 1] - low[t];
+        double pdm = (dp > 0.0 && dp > dmn) ? dp : 0.0;
+        double mdm = (dmn > 0.0 && dp < dmn) ? dmn : 0.0;
+        double tr = true_range(h[t], low[t], c[t - 1]);
+        if (t < p) {
+            sp += pdm; sm += mdm; st += tr;
+            if (t == p - 1) {
+                if (kind == 0) out[t] = sp;
+                else if (kind == 1) out[t] = sm;
+            }
+            continue;
+        }
+        sp = sp - (sp / p) + pdm;
+        sm = sm - (sm / p) + mdm;
+        st = st - (st / p) + tr;
+        if (kind == 0) { out[t] = sp; continue; }
+        if (kind == 1) { out[t] = sm; continue; }
+        if (kind == 2 || kind == 3) {
+            double dm = kind == 2 ? sp : sm;
+            out[t] = !is_zero(st) ? 100.0 * (dm / st) : 0.0;
+            continue;
+        }
+        double dx = RQ_NAN;
+        if (!is_zero(st)) {
+            double mdi = 100.0 * (sm / st);
+            double pdi = 100.0 * (sp / st);
+            double s = mdi + pdi;
+            if (!is_zero(s)) dx = 100.0 * (fabs(mdi - pdi) / s);
+        }
+        if (kind == 4) { out[t] = !rq_isnan(dx) ? dx : 0.0; continue; }
+        if (t < 2 * p) {
+            if (!rq_isnan(dx)) sum_dx += dx;
+            if (t == 2 * p - 1) { adx = sum_dx / p; out[t] = adx; }
+            continue;
+        }
+        if (!rq_isnan(dx)) adx = ((adx * (p - 1)) + dx) / p;
+        out[t] = adx;
+    }
+}
+
+RQ_DEV void adxr_1d(Col h, Col low, Col c, Col out, int period, Scratch sc) {
+    int n = h.n;
+    Col adx = sc.take_nan(n);
+    dm_1d(h, low, c, adx, period, 5);
+    for (int t = 3 * period - 2; t < n; ++t) out[t] = (adx[t] + adx[t - (period - 1)]) / 2.0;
+}
+
+RQ_DEV void trix_1d(Col x, Col out, int period, Scratch sc) {
+    int n = x.n;
+    int lb = period - 1;
+    if (n <= 3 * lb + 1) return;
+    double k = 2.0 / (period + 1.0);
+    Col e1 = sc.take_nan(n);
+    Col e2 = sc.take_nan(n);
+    Col e3 = sc.take_nan(n);
+    mo_ema_k(x, e1, period, k);
+    mo_ema_k(e1.tail(lb), e2.tail(lb), period, k);
+    mo_ema_k(e2.tail(2 * lb), e3.tail(2 * lb), period, k);
+    for (int t = 3 * lb + 1; t < n; ++t) {
+        double prev = e3[t - 1];
+        out[t] = prev != 0.0 ? ((e3[t] / prev) - 1.0) * 100.0 : 0.0;
+    }
+}
+
+RQ_DEV void ultosc_1d(Col h, Col low, Col c, Col out, int p1, int p2, int p3, Scratch sc) {
+    int n = c.n;
+    int a = imin(p1, imin(p2, p3));
+    int cc = imax(p1, imax(p2, p3));
+    int b = p1 + p2 + p3 - a - cc;
+    if (n <= cc) return;
+    Col bp = sc.take(n);
+    Col tr = sc.take(n);
+    bp[0] = 0.0; tr[0] = 0.0;
+    for (int t = 1; t < n; ++t) {
+        double pc = c[t - 1];
+        double tl = low[t] < pc ? low[t] : pc;
+        bp[t] = c[t] - tl;
+        tr[t] = true_range(h[t], low[t], pc);
+    }
+    for (int t = cc; t < n; ++t) {
+        double b1 = 0.0, t1 = 0.0;
+        for (int i = t - a + 1; i <= t; ++i) { b1 += bp[i]; t1 += tr[i]; }
+        double b2 = 0.0, t2 = 0.0;
+        for (int i = t - b + 1; i <= t; ++i) { b2 += bp[i]; t2 += tr[i]; }
+        double b3 = 0.0, t3 = 0.0;
+        for (int i = t - cc + 1; i <= t; ++i) { b3 += bp[i]; t3 += tr[i]; }
+        double o = 0.0;
+        if (!is_zero(t1)) o += 4.0 * (b1 / t1);
+        if (!is_zero(t2)) o += 2.0 * (b2 / t2);
+        if (!is_zero(t3)) o += b3 / t3;
+        out[t] = 100.0 * (o / 7.0);
+    }
+}
+
 RQ_DEV void col_momentum(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o, const double* p, int s,
                          Scratch sc) {
-    if (code == 14) willr_1d(c0, c1, c2, o[0], (int)p[0], sc);
+    if (code == 0) rsi_1d(c0, o[0], (int)p[0]);
+    else if (code <= 5) roc_family_1d(c0, o[0], (int)p[0], code - 1);
+    else if (code == 6) {
+        int f = (int)p[0], sl = (int)p[1];
+        macd_k_1d(c0, o[0], o[1], o[2], f, sl, (int)p[2], 2.0 / (f + 1.0), 2.0 / (sl + 1.0), sc);
+    } else if (code == 7) macd_k_1d(c0, o[0], o[1], o[2], 12, 26, (int)p[0], 0.15, 0.075, sc);
+    else if (code == 14) willr_1d(c0, c1, c2, o[0], (int)p[0], sc);
+    else if (code == 15) cci_1d(c0, c1, c2, o[0], (int)p[0], sc);
+    else if (code == 16) cmo_1d(c0, o[0], (int)p[0]);
+    else if (code == 17) mfi_1d(c0, c1, c2, c3, o[0], (int)p[0], sc);
+    else if (code == 18) aroon_1d(c0, c1, o[0], o[1], (int)p[0], false);
+    else if (code == 19) aroon_1d(c0, c1, o[0], o[0], (int)p[0], true);
+    else if (code >= 20 && code <= 25) dm_1d(c0, c1, code <= 21 ? c1 : c2, o[0], (int)p[0], code - 20);
+    else if (code == 26) adxr_1d(c0, c1, c2, o[0], (int)p[0], sc);
+    else if (code == 27) trix_1d(c0, o[0], (int)p[0], sc);
+    else if (code == 28) ultosc_1d(c0, c1, c2, o[0], (int)p[0], (int)p[1], (int)p[2], sc);
 }
 
 RQ_GROUP(momentum)
