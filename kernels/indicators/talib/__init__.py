@@ -20,6 +20,8 @@ from kernels.indicators.talib.table import FUNCTIONS, GROUPS, MA_TYPES, FuncDef
 def _make(fd: FuncDef) -> Callable[..., Any]:
     params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in fd.inputs]
     params += [inspect.Parameter(q.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=q.default) for q in fd.params]
+    params += [inspect.Parameter("nan_policy", inspect.Parameter.KEYWORD_ONLY, default="skip"),
+               inspect.Parameter("max_gap", inspect.Parameter.KEYWORD_ONLY, default=None)]
     sig = inspect.Signature(params)
     n_in = len(fd.inputs)
 
@@ -27,14 +29,17 @@ def _make(fd: FuncDef) -> Callable[..., Any]:
         bound = sig.bind(*args, **kwargs)
         bound.apply_defaults()
         a = bound.arguments
-        return call(fd.name, [a[n] for n in fd.inputs], {q.name: a[q.name] for q in fd.params})
+        return call(fd.name, [a[n] for n in fd.inputs], {q.name: a[q.name] for q in fd.params},
+                    nan_policy=a["nan_policy"], max_gap=a["max_gap"])
 
     func.__name__ = func.__qualname__ = fd.name
     func.__signature__ = sig  # type: ignore[attr-defined]
     ps = ", ".join(f"{q.name}={q.default!r}" for q in fd.params)
     func.__doc__ = (
         f"TA-Lib {fd.name} ({fd.group}): inputs {', '.join(fd.inputs)}; parameters {ps or 'none'}; "
-        f"outputs {', '.join(fd.outputs)}; lookback {fd.lookback_expr}."
+        f"outputs {', '.join(fd.outputs)}; lookback {fd.lookback_expr}. Interior NaN gaps: nan_policy "
+        f"'skip' (default: windows over the valid bars; a gap over max_gap bars restarts the warm-up) or "
+        f"'propagate' (TA-Lib's own behaviour)."
         + ("" if n_in else "")
     )
     return func

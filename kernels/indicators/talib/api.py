@@ -15,6 +15,13 @@ Semantics (TA-Lib 0.8 is the reference):
   tail, padded (MAXINDEX-style outputs index the whole column).
 - float32 in -> float32 out (computed in float64). Parameters are validated by the
   table (`table.FUNCTIONS`): ValueError naming the parameter.
+- Interior gaps follow the NaN policy of every indicator (`kernels/indicators/gaps.py`,
+  docs/backtest-semantics.md *Interior gaps*): `nan_policy="skip"` (default) computes
+  each column over its valid bars (a bar is valid when every input is non-NaN) and
+  writes the values back at those bars, NaN (0 for integer outputs) at the missing
+  ones; a gap of more than `max_gap` bars restarts the warm-up. MAXINDEX-style outputs
+  still index the original bars. `nan_policy="propagate"` is TA-Lib's own behaviour,
+  bit for bit. Both backends run the same packing (`gaps.gather` / `gaps.scatter`).
 """
 from __future__ import annotations
 
@@ -26,10 +33,12 @@ import numpy as np
 import pandas as pd
 
 from kernels.backend import is_gpu_array
+from kernels.indicators import gaps
 from kernels.indicators.talib.table import FUNCTIONS, FuncDef
 from kernels.wrapping import ArrayWrapper, as_array
 
 Array = Any
+INDEX_FUNCTIONS: frozenset[str] = frozenset({"MAXINDEX", "MININDEX", "MINMAXINDEX"})  # outputs are bar indices
 
 
 @lru_cache(maxsize=None)
@@ -71,12 +80,15 @@ def prepare(fd: FuncDef, arrays: Sequence[Any]) -> tuple[list, str, int, Any, Ar
     return prepared, backend, len(shape), out_dtype, wrapper
 
 
-def call(name: str, arrays: Sequence[Any], params: Mapping[str, Any]) -> Any:
-    """Evaluate TA-Lib function `name` on `arrays` with `params` (validated against the table)."""
+def call(name: str, arrays: Sequence[Any], params: Mapping[str, Any], nan_policy: str = "skip",
+         max_gap: int | None = None) -> Any:
+    """Evaluate TA-Lib function `name` on `arrays` with `params` (validated against the table),
+    interior gaps by `nan_policy` / `max_gap` (see the module docstring)."""
     fd = FUNCTIONS[name]
     values = fd.check(params)
+    policy, gap = gaps.check_policy(name, nan_policy, max_gap)
     ins, backend, ndim, out_dtype, wrapper = prepare(fd, arrays)
-    outs = compute(fd, ins, values, backend)
+    outs = compute_with_policy(fd, ins, values, backend, policy, gap)
     results = []
     for out_name, o in zip(fd.outputs, outs):
         if fd.is_int(out_name):
@@ -90,6 +102,35 @@ def call(name: str, arrays: Sequence[Any], params: Mapping[str, Any]) -> Any:
     if len(results) == 1:
         return results[0]
     return result_type(name)(*results)
+
+
+def compute_with_policy(fd: FuncDef, ins: list, values: Mapping[str, Any], backend: str, policy: str,
+                        max_gap: int) -> list:
+    """`compute` under a NaN policy: inputs without interior gaps (or "propagate") as they are;
+    otherwise each column's valid bars packed segment by segment (`gaps.gather`), computed,
+    and scattered back (`gaps.scatter`), index outputs mapped back to the original bars."""
+    xp = _xp(ins[0])
+    if policy == "propagate" or not gaps.inputs_have_gaps(xp, ins):
+        return compute(fd, ins, values, backend)
+    valid = gaps.valid_mask(xp, ins)
+    seg = gaps.plan(xp, valid, max_gap)
+    extra = []
+    if fd.name in INDEX_FUNCTIONS:  # the original bar of every packed cell, to map the indices back
+        extra = [xp.ascontiguousarray(xp.broadcast_to(xp.arange(valid.shape[0], dtype=np.float64)[:, None],
+                                                      valid.shape))]
+    packed = gaps.gather(xp, list(ins) + extra, valid, seg)
+    outs = compute(fd, packed[: len(ins)], values, backend)
+    if extra:
+        bars = packed[-1]
+        outs = [_map_index(xp, o, bars) for o in outs]
+    return [gaps.scatter(xp, o, valid, seg) for o in outs]
+
+
+def _map_index(xp: Any, idx: Any, bars: Any) -> Any:
+    """idx (rows, S): packed row numbers (NaN where no value) -> the original bars they stand for."""
+    ok = ~xp.isnan(idx)
+    rows = xp.where(ok, idx, 0).astype(np.int64)
+    return xp.where(ok, xp.take_along_axis(bars, rows, axis=0), xp.nan)
 
 
 def compute(fd: FuncDef, ins: list, values: Mapping[str, Any], backend: str) -> list:

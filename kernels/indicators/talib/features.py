@@ -6,9 +6,9 @@ taken from the panel's fields by TA-Lib's names (`real` -> close, or the spec's
 `input`; `real0`/`real1` -> high/low; MAVP's `periods` is not a panel field and is
 refused), parameters are validated by the table (ValueError naming the parameter).
 Keys: the label (default: name and the given parameter values, "ADX_20"), with
-".<output>" for multi-output functions ("BBANDS.upperband"). TA-Lib's own NaN
-behaviour applies (a late start is handled; `nan_policy` is for the built-in
-lowercase indicators). On CuPy data a function without a GPU kernel is computed on
+".<output>" for multi-output functions ("BBANDS.upperband"). Interior gaps follow
+the NaN policy of every indicator (`nan_policy="skip"`, the default of
+`kernels.indicators.talib.call`: windows over the valid bars). On CuPy data a function without a GPU kernel is computed on
 the host and moved back (the service's "auto" backend may do that).
 """
 from __future__ import annotations
