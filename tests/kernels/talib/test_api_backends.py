@@ -90,11 +90,16 @@ def test_gpu_matches_talib(name: str) -> None:
 
 
 @pytest.mark.gpu
-def test_gpu_refuses_functions_without_a_kernel() -> None:
+def test_gpu_refuses_functions_without_a_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     import cupy
 
+    from kernels.indicators.talib import gpu_columns
     from kernels.indicators.talib.gpu import GpuNotAvailable
 
+    # CDLDOJI has a column kernel (cuda/pattern.cu); without it the GPU backend must refuse, not fall back
+    full = gpu_columns.registry()
+    assert "CDLDOJI" in full
+    monkeypatch.setattr(gpu_columns, "registry", lambda: {k: v for k, v in full.items() if k != "CDLDOJI"})
     with pytest.raises(GpuNotAvailable, match="CDLDOJI"):
         ta.CDLDOJI(*[cupy.asarray(DATA[k]) for k in ("open", "high", "low", "close")])
 
