@@ -109,6 +109,12 @@ STREAM_MAX_INFLIGHT = 4  # calls in flight per worker from one router
 STREAM_MAX_RECOVERIES = 4  # restores (down the fallback chain) of one batch before it fails
 FEATURE_CACHE_MAX_BYTES = 256 << 20  # live feature results a worker keeps (LRU)
 FEATURE_CACHE_MAX_ENTRIES = 4_096
+# Worker prewarm of the TA-Lib function set: "full" (every CPU group module, and on a GPU worker every
+# CUDA column module), "cpu" (the CPU modules only), "off".
+TALIB_PREWARM_MODES = ("full", "cpu", "off")
+TALIB_PREWARM = "full"
+# Streams: TA-Lib functions without an O(1) streaming form recompute over the last this many bars.
+STREAM_TALIB_WINDOW = 512
 
 
 @dataclass(frozen=True)
@@ -264,8 +270,15 @@ class StreamsConfig:
     max_recoveries: int = STREAM_MAX_RECOVERIES
     feature_cache_max_bytes: int = FEATURE_CACHE_MAX_BYTES
     feature_cache_max_entries: int = FEATURE_CACHE_MAX_ENTRIES
+    talib_prewarm: str = TALIB_PREWARM  # worker prewarm of kernels.indicators.talib: full | cpu | off
+    talib_window: int = STREAM_TALIB_WINDOW  # bars a windowed (non-O(1)) TA-Lib stream function recomputes over
 
     def __post_init__(self) -> None:
+        if self.talib_prewarm not in TALIB_PREWARM_MODES:
+            raise ValueError(f"streams: talib_prewarm must be one of {list(TALIB_PREWARM_MODES)}, "
+                             f"got {self.talib_prewarm!r}")
+        if self.talib_window < 2:
+            raise ValueError(f"streams: talib_window must be >= 2, got {self.talib_window}")
         if self.idle_timeout_s <= 0 or self.evict_interval_s <= 0:
             raise ValueError("streams: idle_timeout_s and evict_interval_s must be > 0")
         for name in ("max_streams", "max_streams_per_tenant", "snapshot_every", "queue_size", "max_ticks",

@@ -107,9 +107,32 @@ class Worker:
                 times[name] = time.perf_counter() - t0
             self.readiness = {"ready": not errors, "kernel_s": times, "errors": errors,
                               "total_s": time.perf_counter() - started, "mode": "cpu"}
+        self.readiness["talib"] = self._warm_talib(self.streams_config.talib_prewarm)
         return self.readiness
 
+    def _warm_talib(self, mode: str) -> dict[str, Any]:
+        """Prewarm the TA-Lib function set (`StreamsConfig.talib_prewarm`): its Numba group modules
+        ("cpu", "full") and, on a real GPU, its CUDA column modules ("full"); seconds and errors."""
+        out: dict[str, Any] = {"mode": mode, "errors": {}}
+        if mode == "off":
+            return out
+        steps = [("cpu", "kernels.indicators.talib")]
+        if mode == "full" and self.device is not None and not self.device.simulated:
+            steps.append(("gpu", "kernels.indicators.talib.gpu_columns"))
+        for label, module_name in steps:
+            t0 = time.perf_counter()
+            try:
+                import importlib  # noqa: PLC0415
+
+                importlib.import_module(module_name).warm_up()
+            except Exception as exc:  # reported in the readiness, never crashes the worker
+                log.warning("TA-Lib %s prewarm failed: %s: %s", label, type(exc).__name__, exc)
+                out["errors"][label] = f"{type(exc).__name__}: {exc}"
+            out[f"{label}_s"] = time.perf_counter() - t0
+        return out
+
     def shutdown(self) -> None:
+        self.job_data.clear()
         if self.realtime is not None:
             self.realtime.close()
         if self.device is not None:
