@@ -142,7 +142,8 @@ def _portfolio(acc: np.ndarray, port_value: np.ndarray, port_expo: np.ndarray, a
     """(P, len(ORDER_METRICS)) portfolio rows: summed value (P, T) of the assets."""
     from kernels.backtest import metrics as M  # noqa: PLC0415
 
-    v = port_value.T  # (T, P)
+    v = np.ascontiguousarray(port_value).T  # (T, P)
+    acc = np.ascontiguousarray(acc)
     prev = np.vstack([np.full((1, v.shape[1]), init_total), v[:-1]])
     with np.errstate(all="ignore"):
         r = v / prev - 1.0
@@ -156,17 +157,159 @@ def _portfolio(acc: np.ndarray, port_value: np.ndarray, port_expo: np.ndarray, a
     return np.stack([np.asarray(out[m], dtype=np.float64) for m in ORDER_METRICS], axis=-1)
 
 
+def check_groups(group_by: Any, cash_sharing: Any, symbols: Any) -> tuple[np.ndarray | None, pd.Index | None]:
+    """(group of each asset, group labels), or (None, None) without group_by; OrdersInputError
+    names the argument (cash_sharing without group_by, labels of the wrong length or not
+    contiguous)."""
+    from kernels.backtest.orders.api import _groups  # noqa: PLC0415
+
+    if not isinstance(cash_sharing, (bool, np.bool_)):
+        raise OrdersInputError(f"cash_sharing must be True or False, got {cash_sharing!r}")
+    if group_by is None or group_by is False:
+        if cash_sharing:
+            raise OrdersInputError("cash_sharing needs group_by (True: one group of every asset, or one group "
+                                   "label per asset)")
+        return None, None
+    if isinstance(group_by, (str, bytes, numbers.Number)) and group_by is not True:
+        raise OrdersInputError(f"group_by must be None, True or one label per asset, got {group_by!r}")
+    return _groups(group_by, bool(cash_sharing), pd.Index(list(symbols)))
+
+
+def _order_columns(keys: list[str], order_combos: list[tuple[Any, ...]]) -> tuple[dict[str, np.ndarray], tuple]:
+    """(the swept order options' value columns, the kernel's per-order-combination arrays)."""
+    n_order = len(order_combos)
+    cols = {k: np.array([c[j] for c in order_combos]) for j, k in enumerate(keys)}
+    full = {k: (cols[k] if k in cols else np.full(n_order, ORDER_DEFAULTS[k])) for k in ORDER_GRID_KEYS}
+    o_stype = np.array([SIZE_TYPES[s] if isinstance(s, str) else int(s) for s in full["size_type"]], dtype=np.int64)
+    return cols, (full["size"].astype(np.float64), o_stype, full["sl_stop"].astype(np.float64),
+                  full["sl_trail"].astype(np.bool_), full["tp_stop"].astype(np.float64))
+
+
+def simulate_grid(panel: Panel, strategy: str, strat_params: pd.DataFrame, order_arrays: tuple, fees: float,
+                  fixed_fees: float, slippage: float, init_cash: float, accumulate: bool, ran: str,
+                  col_group: np.ndarray | None = None, n_groups: int = 1,
+                  shared: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
+    """Run the sweep kernel over (strategy combinations x order combinations) x assets.
+
+    Without `shared`: acc (P, N, N_ACC) per asset and the portfolio arrays (P * n_groups, T)
+    where asset a adds into row p * n_groups + col_group[a] (one row per combination by
+    default). With `shared` = (group_start, group_end, init_cash per group): cash sharing,
+    acc (P, G, N_ACC) per group and the portfolio arrays (P, T) summed over groups.
+    Combinations are strategy-major, order options fastest. Returns host arrays
+    (acc, port_value, port_expo).
+    """
+    from kernels.backtest.orders.sweep_cpu import N_ACC  # noqa: PLC0415
+    from kernels.strategies import get_strategy, positions_to_signals  # noqa: PLC0415
+
+    xp = array_module(ran)
+    dev_panel = panel.to(ran) if ran == "gpu" else panel.to("cpu")
+    close = xp.ascontiguousarray(xp.asarray(dev_panel.close, dtype=np.float64))
+    t, n = close.shape
+    has_ohlc = bool(xp.isfinite(xp.asarray(dev_panel.open)).any())
+    if has_ohlc:
+        ohlc = [xp.ascontiguousarray(xp.asarray(getattr(dev_panel, f), dtype=np.float64)) for f in ("open", "high",
+                                                                                                     "low")]
+    else:
+        ohlc = [xp.full((1, 1), np.nan)] * 3
+    o_size, o_stype, o_sl, o_trail, o_tp = order_arrays
+    n_order = len(o_size)
+    acc_mode = 1 if accumulate else 0
+    if col_group is None:
+        col_group = np.zeros(n, dtype=np.int64)
+    col_group = np.ascontiguousarray(col_group, dtype=np.int64)
+    n_strat = len(strat_params)
+    per_strat = max(1, 4 * t * n)
+    batch = max(1, min(n_strat, SIGNAL_BYTES_PER_BATCH // per_strat))
+    units = len(shared[0]) if shared is not None else n
+    prows = 1 if shared is not None else n_groups
+    acc_all = np.empty((n_strat * n_order, units, N_ACC))
+    port_value_all = np.empty((n_strat * n_order * prows, t))
+    port_expo_all = np.empty((n_strat * n_order * prows, t), dtype=bool)
+    spec = get_strategy(strategy)
+    for s0 in range(0, n_strat, batch):
+        s1 = min(n_strat, s0 + batch)
+        sig = [xp.empty((s1 - s0, t, n), dtype=np.bool_) for _ in range(4)]
+        for s in range(s0, s1):
+            params = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in strat_params.iloc[s].items()}
+            pos = spec(dev_panel, **params)
+            sg = positions_to_signals(xp.asarray(pos))
+            sig[0][s - s0] = sg.entries
+            sig[1][s - s0] = sg.exits
+            sig[2][s - s0] = sg.short_entries if sg.short_entries is not None else False
+            sig[3][s - s0] = sg.short_exits if sg.short_exits is not None else False
+        n_p = (s1 - s0) * n_order
+        strat_of = np.repeat(np.arange(s1 - s0, dtype=np.int64), n_order)
+        tile = lambda a: np.ascontiguousarray(np.tile(a, s1 - s0))  # noqa: E731
+        args = (strat_of, tile(o_size), tile(o_stype), tile(o_sl), tile(o_trail), tile(o_tp), float(fees),
+                float(fixed_fees), float(slippage))
+        rows = slice(s0 * n_order, s1 * n_order)
+        prow = slice(s0 * n_order * prows, s1 * n_order * prows)
+        if ran == "gpu":
+            from kernels.backtest.orders import sweep_gpu  # noqa: PLC0415
+
+            if shared is not None:
+                acc, pv, pe = sweep_gpu.apply_shared(close, *ohlc, *sig, *args, shared[2], acc_mode, shared[0],
+                                                     shared[1])
+            else:
+                acc, pv, pe = sweep_gpu.apply(close, *ohlc, *sig, *args, float(init_cash), acc_mode, col_group,
+                                              n_groups)
+            acc_all[rows], port_value_all[prow], port_expo_all[prow] = to_numpy(acc), to_numpy(pv), to_numpy(pe)
+        else:
+            from kernels.backtest.orders import sweep_cpu  # noqa: PLC0415
+
+            acc = np.zeros((n_p, units, N_ACC))
+            pv = np.zeros((n_p * prows, t))
+            pe = np.zeros((n_p * prows, t), dtype=np.bool_)
+            if shared is not None:
+                sweep_cpu.sweep_shared_apply_nb(close, ohlc[0], ohlc[1], ohlc[2], *sig, *args,
+                                                np.ascontiguousarray(shared[2], dtype=np.float64), acc_mode,
+                                                np.ascontiguousarray(shared[0], dtype=np.int64),
+                                                np.ascontiguousarray(shared[1], dtype=np.int64), acc, pv, pe)
+            else:
+                sweep_cpu.sweep_apply_nb(close, ohlc[0], ohlc[1], ohlc[2], *sig, *args, float(init_cash), acc_mode,
+                                         col_group, np.int64(n_groups), acc, pv, pe)
+            acc_all[rows], port_value_all[prow], port_expo_all[prow] = acc, pv, pe
+    if np.any(acc_all[..., 16] != 0):
+        raise OrdersInputError("size_type='percent' does not support position reversal using signals "
+                               "(as in vectorbt); sweep it with a long-only strategy")
+    return acc_all, port_value_all, port_expo_all
+
+
+def group_rows(acc: np.ndarray, port_value: np.ndarray, port_expo: np.ndarray, active: np.ndarray,
+               col_group: np.ndarray, n_groups: int, init_cash: float, bars_per_year: float,
+               first_bar: np.ndarray | None = None) -> np.ndarray:
+    """(P, G, len(ORDER_METRICS)) rows of groups without cash sharing: the summed value of
+    each group's assets (`simulate_grid` with col_group). `active` (T, N): bars with data.
+    `first_bar[g]`: the group's rows start there (earlier bars are left out)."""
+    n_p = acc.shape[0]
+    t = port_value.shape[1]
+    pv = port_value.reshape(n_p, n_groups, t)
+    pe = port_expo.reshape(n_p, n_groups, t)
+    out = np.empty((n_p, n_groups, len(ORDER_METRICS)))
+    for g in range(n_groups):
+        cols = np.flatnonzero(col_group == g)
+        b0 = 0 if first_bar is None else int(first_bar[g])
+        out[:, g] = _portfolio(acc[:, cols], pv[:, g, b0:], pe[:, g, b0:], active[b0:, cols].any(axis=1),
+                               float(init_cash) * len(cols), bars_per_year)
+    return out
+
+
 def orders_sweep(data: Any, strategy: str, grid: Mapping[str, Any], fees: float = 0.0, slippage: float = 0.0,
                  top_k: int = 10, rank_by: str = "sharpe", backend: str = "auto", bars_per_year: float = 252,
-                 init_cash: float = 100.0, fixed_fees: float = 0.0, accumulate: bool = False) -> Any:
+                 init_cash: float = 100.0, fixed_fees: float = 0.0, accumulate: bool = False, group_by: Any = None,
+                 cash_sharing: bool = False) -> Any:
     """Sweep a built-in strategy's parameters and order options on the orders engine.
 
     Returns a `kernels.backtest.SweepResult` whose metric columns are ORDER_METRICS
-    (its `state` is None: orders sweeps are not chunked or merged).
+    (its `state` is None: orders sweeps are not chunked or merged). With `group_by`
+    (True, or one label per asset, each group's assets next to each other) the rows of
+    `asset_metrics` are per (combo_id, group): the group's summed value, or with
+    `cash_sharing=True` one cash balance of `init_cash` per group, as
+    `from_signals(..., group_by=..., cash_sharing=...)` for that combination; the
+    portfolio row is every group's value summed.
     """
     from kernels.backtest.grid import expand_grid  # noqa: PLC0415
     from kernels.backtest.sweep import SweepResult  # noqa: PLC0415
-    from kernels.strategies import get_strategy, positions_to_signals  # noqa: PLC0415
 
     panel = _panel(data)
     for name, v in (("fees", fees), ("slippage", slippage)):
@@ -182,87 +325,57 @@ def orders_sweep(data: Any, strategy: str, grid: Mapping[str, Any], fees: float 
         raise OrdersInputError(f"rank_by must be one of {list(ORDER_METRICS)}, got {rank_by!r}")
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 0:
         raise OrdersInputError(f"top_k must be an int >= 0, got {top_k!r}")
+    col_group, labels = check_groups(group_by, cash_sharing, panel.symbols)
     strat_grid, keys, order_combos = split_grid(grid)
     g = expand_grid(strategy, strat_grid, panel.n_bars)
     ran = resolve_backend(backend, panel.close)
-    xp = array_module(ran)
-    dev_panel = panel.to(ran) if ran == "gpu" else panel.to("cpu")
-    close = xp.ascontiguousarray(xp.asarray(dev_panel.close, dtype=np.float64))
-    t, n = close.shape
-    has_ohlc = bool(xp.isfinite(xp.asarray(dev_panel.open)).any())
-    if has_ohlc:
-        ohlc = [xp.ascontiguousarray(xp.asarray(getattr(dev_panel, f), dtype=np.float64)) for f in ("open", "high",
-                                                                                                     "low")]
-    else:
-        ohlc = [xp.full((1, 1), np.nan)] * 3
+    cols, order_arrays = _order_columns(keys, order_combos)
     n_order = len(order_combos)
-    cols = {k: np.array([c[j] for c in order_combos]) for j, k in enumerate(keys)}
-    full = {k: (cols[k] if k in cols else np.full(n_order, ORDER_DEFAULTS[k])) for k in ORDER_GRID_KEYS}
-    o_size = full["size"].astype(np.float64)
-    o_stype = np.array([SIZE_TYPES[s] if isinstance(s, str) else int(s) for s in full["size_type"]], dtype=np.int64)
-    o_sl = full["sl_stop"].astype(np.float64)
-    o_tp = full["tp_stop"].astype(np.float64)
-    o_trail = full["sl_trail"].astype(np.bool_)
-    acc_mode = 1 if accumulate else 0
-
     n_strat = g.n_combos
-    per_strat = max(1, 4 * t * n)
-    batch = max(1, min(n_strat, SIGNAL_BYTES_PER_BATCH // per_strat))
-    from kernels.backtest.orders.sweep_cpu import N_ACC  # noqa: PLC0415
-
-    acc_all = np.empty((n_strat * n_order, n, N_ACC))
-    port_value_all = np.empty((n_strat * n_order, t))
-    port_expo_all = np.empty((n_strat * n_order, t), dtype=bool)
-    spec = get_strategy(strategy)
-    for s0 in range(0, n_strat, batch):
-        s1 = min(n_strat, s0 + batch)
-        sig = [xp.empty((s1 - s0, t, n), dtype=np.bool_) for _ in range(4)]
-        for s in range(s0, s1):
-            params = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in g.params.iloc[s].items()}
-            pos = spec(dev_panel, **params)
-            sg = positions_to_signals(xp.asarray(pos))
-            sig[0][s - s0] = sg.entries
-            sig[1][s - s0] = sg.exits
-            sig[2][s - s0] = sg.short_entries if sg.short_entries is not None else False
-            sig[3][s - s0] = sg.short_exits if sg.short_exits is not None else False
-        n_p = (s1 - s0) * n_order
-        strat_of = np.repeat(np.arange(s1 - s0, dtype=np.int64), n_order)
-        tile = lambda a: np.ascontiguousarray(np.tile(a, s1 - s0))  # noqa: E731
-        args = (strat_of, tile(o_size), tile(o_stype), tile(o_sl), tile(o_trail), tile(o_tp), float(fees),
-                float(fixed_fees), float(slippage), float(init_cash), acc_mode)
-        rows = slice(s0 * n_order, s1 * n_order)
-        if ran == "gpu":
-            from kernels.backtest.orders import sweep_gpu  # noqa: PLC0415
-
-            acc, pv, pe = sweep_gpu.apply(close, *ohlc, *sig, *args)
-            acc_all[rows], port_value_all[rows], port_expo_all[rows] = to_numpy(acc), to_numpy(pv), to_numpy(pe)
+    n = panel.n_assets
+    t = panel.n_bars
+    active = np.isfinite(to_numpy(panel.close))
+    bpy = float(bars_per_year)
+    if col_group is None:
+        acc_all, port_value_all, port_expo_all = simulate_grid(panel, strategy, g.params, order_arrays, fees,
+                                                               fixed_fees, slippage, init_cash, accumulate, ran)
+        asset = _metrics(acc_all, float(init_cash), bpy)
+        table = np.stack([np.asarray(asset[m], dtype=np.float64) for m in ORDER_METRICS], axis=-1)  # (P, N, M)
+        port = _portfolio(acc_all, port_value_all, port_expo_all, active.any(axis=1), float(init_cash) * n, bpy)
+        unit_labels, unit_name = list(panel.symbols), "symbol"
+    else:
+        n_groups = len(labels)
+        starts = np.searchsorted(col_group, np.arange(n_groups), side="left").astype(np.int64)
+        ends = np.searchsorted(col_group, np.arange(n_groups), side="right").astype(np.int64)
+        if cash_sharing:
+            inits = np.full(n_groups, float(init_cash))
+            acc_all, port_value_all, port_expo_all = simulate_grid(
+                panel, strategy, g.params, order_arrays, fees, fixed_fees, slippage, init_cash, accumulate, ran,
+                shared=(starts, ends, inits))
+            grp = _metrics(acc_all, inits, bpy)
+            table = np.stack([np.asarray(grp[m], dtype=np.float64) for m in ORDER_METRICS], axis=-1)  # (P, G, M)
+            port = _portfolio(acc_all, port_value_all, port_expo_all, active.any(axis=1), float(init_cash) * n_groups,
+                              bpy)
         else:
-            from kernels.backtest.orders import sweep_cpu  # noqa: PLC0415
-
-            acc = np.zeros((n_p, n, N_ACC))
-            pv = np.zeros((n_p, t))
-            pe = np.zeros((n_p, t), dtype=np.bool_)
-            sweep_cpu.sweep_apply_nb(close, ohlc[0], ohlc[1], ohlc[2], *sig, *args, acc, pv, pe)
-            acc_all[rows], port_value_all[rows], port_expo_all[rows] = acc, pv, pe
-    if np.any(acc_all[..., 16] != 0):
-        raise OrdersInputError("size_type='percent' does not support position reversal using signals "
-                               "(as in vectorbt); sweep it with a long-only strategy")
-    asset = _metrics(acc_all, float(init_cash), float(bars_per_year))
-    table = np.stack([np.asarray(asset[m], dtype=np.float64) for m in ORDER_METRICS], axis=-1)  # (P, N, M)
-    active = np.isfinite(to_numpy(close)).any(axis=1)
-    port = _portfolio(acc_all, port_value_all, port_expo_all, active, float(init_cash) * n, float(bars_per_year))
+            acc_all, pv, pe = simulate_grid(panel, strategy, g.params, order_arrays, fees, fixed_fees, slippage,
+                                            init_cash, accumulate, ran, col_group=col_group, n_groups=n_groups)
+            table = group_rows(acc_all, pv, pe, active, col_group, n_groups, float(init_cash), bpy)
+            n_p = acc_all.shape[0]
+            port = _portfolio(acc_all, pv.reshape(n_p, n_groups, t).sum(axis=1),
+                              pe.reshape(n_p, n_groups, t).any(axis=1), active.any(axis=1), float(init_cash) * n, bpy)
+        unit_labels, unit_name = list(labels), "group"
 
     n_combos = n_strat * n_order
+    n_units = len(unit_labels)
     ids = np.arange(n_combos)
     sp = g.params.loc[g.params.index.repeat(n_order)].reset_index(drop=True)
     for k in keys:
         sp[k] = np.tile(cols[k], n_strat)
     sp.index = pd.Index(ids, name="combo_id")
-    syms = list(panel.symbols)
-    index = pd.MultiIndex(levels=[pd.Index(ids), pd.Index(syms)],
-                          codes=[np.repeat(np.arange(n_combos), n), np.tile(np.arange(n), n_combos)],
-                          names=["combo_id", "symbol"], verify_integrity=False)
-    asset_metrics = pd.DataFrame(table.reshape(n_combos * n, len(ORDER_METRICS)), index=index,
+    index = pd.MultiIndex(levels=[pd.Index(ids), pd.Index(unit_labels)],
+                          codes=[np.repeat(np.arange(n_combos), n_units), np.tile(np.arange(n_units), n_combos)],
+                          names=["combo_id", unit_name], verify_integrity=False)
+    asset_metrics = pd.DataFrame(table.reshape(n_combos * n_units, len(ORDER_METRICS)), index=index,
                                  columns=list(ORDER_METRICS))
     portfolio = pd.DataFrame(port, index=pd.Index(ids, name="combo_id"), columns=list(ORDER_METRICS))
     values = portfolio[rank_by].to_numpy(dtype=np.float64)
