@@ -1,0 +1,355 @@
+// Moving averages (TA-Lib's MA types) and the MA-type dispatch: a C port of
+// kernels/indicators/talib/cpu/ma.py (and of the SMA / EMA / WMA kernels of
+// kernels/indicators/cpu.py it calls), for every group source that needs TA_MA
+// (MACDEXT, STOCH/STOCHF/STOCHRSI matypes, APO/PPO, PVO, BBANDS, MAVP, ...).
+//
+// Same contract as the Numba kernels: a kernel takes a column (usually valid from its first bar),
+// writes its output from its lookback on and leaves the bars before as the caller filled them
+// (so a caller that reads them takes its plane with take_nan, as the CPU code uses np.full(n, nan)).
+// sma_1d / ema_1d / wma_1d (and the DEMA / TEMA / HMA stages built on them) first skip leading NaN
+// of their input and write NaN there, as kernels/indicators/cpu.py does.
+//
+// Scratch: ma_1d and every kernel here take at most RQ_MA_SCRATCH planes (TRIMA and HMA take one;
+// the cascades DEMA / TEMA / T3 / ZLEMA and MAMA stream and take none). A caller that runs ma_1d
+// after taking k planes of its own declares k + RQ_MA_SCRATCH in its `// scratch planes:` line.
+//
+// Entry points (stable):
+//   void ma_1d(Col x, Col out, int period, int matype, Scratch sc)   TA_MA (talib.MA_Type 0..13)
+//   int  ma_lookback(int period, int matype)                          TA_MA_Lookback
+//   sma_1d, ema_1d, wma_1d, dema_1d, tema_1d, trima_1d(sc), kama_1d, t3_1d(vfactor), hma_1d(sc),
+//   zlema_1d, rma_1d, ema_k_1d(k), mama_1d(fast, slow), copy_1d, first_valid_1d
+#ifndef RQ_MA_CUH
+#define RQ_MA_CUH
+
+#include "column.cuh"
+#include "cycle_core.cuh"
+
+#define RQ_MA_SCRATCH 1
+
+RQ_DEV int first_valid_1d(Col x) {
+    int n = x.n;
+    for (int t = 0; t < n; ++t)
+        if (!rq_isnan(x[t])) return t;
+    return n;
+}
+
+RQ_DEV void copy_1d(Col x, Col out) {
+    for (int t = 0; t < x.n; ++t) out[t] = x[t];
+}
+
+// ------------------------------------------------------------- streaming stages (one bar at a time)
+// EMA of kernels/indicators/cpu.py (ema_1d_nb): leading NaN skipped (NaN out), then the SMA of the
+// first `period` values as the seed, then prev = ((v - prev) * k) + prev. step() returns the value
+// for this bar (NaN during the warm-up).
+struct MaEmaStage {
+    double k_, total, prev;
+    int period, k;
+    RQ_METHOD void init(int p) { period = p; k_ = 2.0 / (p + 1.0); total = 0.0; prev = 0.0; k = -1; }
+    RQ_METHOD double step(double v) {
+        if (k < 0) {
+            if (rq_isnan(v)) return RQ_NAN;
+            k = 0;
+        } else {
+            ++k;
+        }
+        if (k < period - 1) { total += v; return RQ_NAN; }
+        if (k == period - 1) { total += v; prev = total / period; return prev; }
+        prev = ((v - prev) * k_) + prev;
+        return prev;
+    }
+};
+
+// ema_k_1d_nb of ma.py as a stage: no NaN skipping; the SMA of the first `period` values, then
+// prev = ((v - prev) * k) + prev with an explicit k.
+struct MaEmaKStage {
+    double k_, total, prev;
+    int period, c;
+    RQ_METHOD void init(int p, double kk) { period = p; k_ = kk; total = 0.0; prev = 0.0; c = 0; }
+    // true when `value` holds this bar's EMA
+    RQ_METHOD bool step(double v, double& value) {
+        int i = c++;
+        if (i < period) {
+            total += v;
+            if (i < period - 1) return false;
+            prev = total / period;
+            value = prev;
+            return true;
+        }
+        prev = ((v - prev) * k_) + prev;
+        value = prev;
+        return true;
+    }
+};
+
+// WMA of kernels/indicators/cpu.py (wma_1d_nb) over a column in memory, bar by bar (it re-reads the
+// window on its periodic rebuild): leading NaN skipped, weights 1..period, both sums rebuilt from
+// the window every 8 * period bars; period 1 is a copy from the first valid bar.
+struct MaWmaStage {
+    double divider, period_sub, period_sum, trailing;
+    int period, bars, s;
+    RQ_METHOD void init(Col x, int p) {
+        period = p; divider = p * (p + 1.0) / 2.0;
+        period_sub = 0.0; period_sum = 0.0; trailing = 0.0; bars = 0; s = first_valid_1d(x);
+    }
+    RQ_METHOD double step(Col x, int t) {
+        int k = t - s;
+        if (k < 0) return RQ_NAN;
+        if (period == 1) return x[t];
+        if (k < period - 1) {
+            double v = x[t];
+            period_sub += v;
+            period_sum += v * (double)(k + 1);
+            return RQ_NAN;
+        }
+        if (k == period - 1) bars = 8 * period;
+        double v = x[t];
+        period_sub += v;
+        period_sub -= trailing;
+        period_sum += v * (double)period;
+        --bars;
+        if (bars <= 0) {
+            bars = 8 * period;
+            period_sub = 0.0;
+            period_sum = 0.0;
+            int w = 1;
+            for (int j = t - period + 1; j <= t; ++j) {
+                double u = x[j];
+                period_sub += u;
+                period_sum += u * (double)w;
+                ++w;
+            }
+        }
+        trailing = x[t - period + 1];
+        double r = period_sum / divider;
+        period_sum -= period_sub;
+        return r;
+    }
+};
+
+// ------------------------------------------------------------------------ the MA kernels
+// SMA (ma.py sma_1d_nb: period 1 copies; else TA_SMA from the first valid bar, NaN before).
+RQ_DEV void sma_1d(Col x, Col out, int period) {
+    int n = x.n;
+    if (period == 1) { copy_1d(x, out); return; }
+    int s = first_valid_1d(x);
+    double total = 0.0;
+    for (int t = 0; t < n; ++t) {
+        int k = t - s;
+        if (k < 0) { out[t] = RQ_NAN; continue; }
+        total += x[t];
+        if (k >= period - 1) {
+            out[t] = total / period;
+            total -= x[t - period + 1];
+        } else {
+            out[t] = RQ_NAN;
+        }
+    }
+}
+
+RQ_DEV void ema_1d(Col x, Col out, int period) {
+    if (period == 1) { copy_1d(x, out); return; }
+    MaEmaStage e; e.init(period);
+    for (int t = 0; t < x.n; ++t) out[t] = e.step(x[t]);
+}
+
+RQ_DEV void wma_1d(Col x, Col out, int period) {
+    MaWmaStage w; w.init(x, period);
+    for (int t = 0; t < x.n; ++t) out[t] = w.step(x, t);
+}
+
+// EMA with an explicit smoothing factor k, seeded with the SMA of the first `period` bars.
+RQ_DEV void ema_k_1d(Col x, Col out, int period, double k) {
+    int n = x.n;
+    if (n < period) return;
+    MaEmaKStage e; e.init(period, k);
+    double v;
+    for (int t = 0; t < n; ++t)
+        if (e.step(x[t], v)) out[t] = v;
+}
+
+// DEMA: 2 * EMA - EMA(EMA), the second EMA over the first's values from bar period-1 on (streamed:
+// the same sums in the same order as ma.py's three arrays).
+RQ_DEV void dema_1d(Col x, Col out, int period) {
+    if (period == 1) { copy_1d(x, out); return; }
+    int n = x.n, lb = period - 1;
+    MaEmaStage e1, e2; e1.init(period); e2.init(period);
+    for (int t = 0; t < n; ++t) {
+        double a = e1.step(x[t]);
+        if (t < lb) continue;
+        double b = e2.step(a);
+        if (t >= 2 * lb) out[t] = (2.0 * a) - b;
+    }
+}
+
+RQ_DEV void tema_1d(Col x, Col out, int period) {
+    if (period == 1) { copy_1d(x, out); return; }
+    int n = x.n, lb = period - 1;
+    if (n <= 3 * lb) return;
+    MaEmaStage e1, e2, e3; e1.init(period); e2.init(period); e3.init(period);
+    for (int t = 0; t < n; ++t) {
+        double a = e1.step(x[t]);
+        if (t < lb) continue;
+        double b = e2.step(a);
+        if (t < 2 * lb) continue;
+        double c = e3.step(b);
+        if (t >= 3 * lb) out[t] = c + ((3.0 * a) - (3.0 * b));
+    }
+}
+
+// Triangular MA: the SMA of an SMA (one scratch plane).
+RQ_DEV void trima_1d(Col x, Col out, int period, Scratch sc) {
+    if (period == 1) { copy_1d(x, out); return; }
+    int n = x.n;
+    if (n < period) return;
+    int a, b;
+    if (period % 2 == 1) { a = (period + 1) / 2; b = a; }
+    else { a = period / 2; b = a + 1; }
+    Col s1 = sc.take(n);  // fully written by sma_1d
+    sma_1d(x, s1, a);
+    sma_1d(s1.tail(a - 1), out.tail(a - 1), b);
+}
+
+// TA_KAMA: efficiency ratio over `period` bars, fastest 2 / slowest 30 bars.
+RQ_DEV void kama_1d(Col x, Col out, int period) {
+    if (period == 1) { copy_1d(x, out); return; }  // TA-Lib copies (ma.py's kama_1d_nb does not)
+    int n = x.n;
+    if (n <= period) return;
+    const double const_max = 2.0 / (30.0 + 1.0);
+    const double const_diff = 2.0 / (2.0 + 1.0) - const_max;
+    double sum_roc1 = 0.0;
+    for (int t = 0; t < period; ++t) sum_roc1 += fabs(x[t] - x[t + 1]);
+    double prev = x[period - 1];
+    int trailing = 0;
+    double trailing_value = x[0];
+    for (int today = period; today < n; ++today) {
+        double v = x[today];
+        if (today > period) {
+            double trailing_value_old = trailing_value;
+            ++trailing;
+            trailing_value = x[trailing];
+            sum_roc1 -= fabs(trailing_value_old - trailing_value);
+            sum_roc1 += fabs(v - x[today - 1]);
+        }
+        double period_roc = v - trailing_value;
+        double er;
+        if (sum_roc1 <= period_roc || (-1e-8 < sum_roc1 && sum_roc1 < 1e-8)) er = 1.0;
+        else er = fabs(period_roc / sum_roc1);
+        double scv = (er * const_diff) + const_max;
+        scv *= scv;
+        prev = ((v - prev) * scv) + prev;
+        out[today] = prev;
+    }
+}
+
+// TA_T3: six EMAs in cascade (each seeded with the SMA of its first `period` values), streamed.
+RQ_DEV void t3_1d(Col x, Col out, int period, double vfactor) {
+    if (period == 1) { copy_1d(x, out); return; }
+    int n = x.n, lb = period - 1;
+    if (n <= 6 * lb) return;
+    double k = 2.0 / (period + 1.0);
+    MaEmaKStage e[6];
+    for (int i = 0; i < 6; ++i) e[i].init(period, k);
+    double a = vfactor;
+    double temp = a * a;
+    double c1 = -temp * a;
+    double c2 = 3.0 * (temp - c1);
+    double c3 = -6.0 * temp - 3.0 * (a - c1);
+    double c4 = 1.0 + 3.0 * a - c1 + 3.0 * temp;
+    double b0 = 0.0, b1 = 0.0, b2 = 0.0, b3 = 0.0, b4 = 0.0, b5 = 0.0;
+    for (int t = 0; t < n; ++t) {
+        // stage s sees stage s-1's values from bar s * lb on, i.e. from its first value
+        if (!e[0].step(x[t], b0)) continue;
+        if (!e[1].step(b0, b1)) continue;
+        if (!e[2].step(b1, b2)) continue;
+        if (!e[3].step(b2, b3)) continue;
+        if (!e[4].step(b3, b4)) continue;
+        if (!e[5].step(b4, b5)) continue;
+        out[t] = c1 * b5 + c2 * b4 + c3 * b3 + c4 * b2;
+    }
+}
+
+// Hull MA: WMA(2 * WMA(x, period // 2) - WMA(x, period), int(sqrt(period))) (one scratch plane).
+RQ_DEV void hma_1d(Col x, Col out, int period, Scratch sc) {
+    if (period == 1) { copy_1d(x, out); return; }
+    int n = x.n;
+    int half = period / 2;
+    int sq = (int)sqrt((double)period);
+    int lb = period - 1;
+    if (n <= lb + sq - 1) return;
+    MaWmaStage full, hw;
+    full.init(x, period);
+    hw.init(x, half);
+    Col d = sq == 1 ? out.tail(lb) : sc.take(n - lb);
+    for (int t = 0; t < n; ++t) {
+        double f = full.step(x, t);
+        double h = half == 1 ? x[t] : hw.step(x, t);
+        if (t >= lb) d[t - lb] = 2.0 * h - f;
+    }
+    if (sq != 1) wma_1d(d, out.tail(lb), sq);
+}
+
+// Zero-lag EMA: EMA (k = 2/(period+1), SMA seed) of 2 * x[t] - x[t - (period-1)//2].
+RQ_DEV void zlema_1d(Col x, Col out, int period) {
+    if (period == 1) { copy_1d(x, out); return; }
+    int n = x.n;
+    int lag = (period - 1) / 2;
+    if (n <= lag + period - 1) return;
+    MaEmaKStage e; e.init(period, 2.0 / (period + 1.0));
+    double v;
+    for (int t = lag; t < n; ++t)
+        if (e.step(2.0 * x[t] - x[t - lag], v)) out[t] = v;
+}
+
+// Wilder's MA: SMA seed, then prev * (p-1)/p + x * (1 - (p-1)/p).
+RQ_DEV void rma_1d(Col x, Col out, int period) {
+    int n = x.n;
+    if (n < period) return;
+    double beta = (period - 1.0) / period;
+    double alpha = 1.0 - beta;
+    double total = 0.0;
+    for (int t = 0; t < period; ++t) total += x[t];
+    double prev = total / period;
+    out[period - 1] = prev;
+    for (int t = period; t < n; ++t) {
+        prev = beta * prev + alpha * x[t];
+        out[t] = prev;
+    }
+}
+
+// TA_MAMA (the MESA adaptive MA and its following average), lookback 32; fama may be mama.
+RQ_DEV void mama_1d(Col x, Col mama, Col fama, double fastlimit, double slowlimit) {
+    ht_1d(x, mama, fama, 6, 32, fastlimit, slowlimit, 9);
+}
+
+// TA_MA: the moving average of type `matype` (talib.MA_Type); period 1 copies the input, for every
+// matype as TA-Lib does (ma.py's ma_1d_nb runs MAMA for period 1, matype 7: TA-Lib copies).
+RQ_DEV void ma_1d(Col x, Col out, int period, int matype, Scratch sc) {
+    if (matype == 10 || period == 1) copy_1d(x, out);
+    else if (matype == 0 || matype == 11) sma_1d(x, out, period);
+    else if (matype == 1) ema_1d(x, out, period);
+    else if (matype == 2) wma_1d(x, out, period);
+    else if (matype == 3) dema_1d(x, out, period);
+    else if (matype == 4) tema_1d(x, out, period);
+    else if (matype == 5) trima_1d(x, out, period, sc);
+    else if (matype == 6) kama_1d(x, out, period);
+    else if (matype == 7) mama_1d(x, out, out, 0.5, 0.05);
+    else if (matype == 8) t3_1d(x, out, period, 0.7);
+    else if (matype == 9) hma_1d(x, out, period, sc);
+    else if (matype == 12) zlema_1d(x, out, period);
+    else rma_1d(x, out, period);
+}
+
+// TA_MA_Lookback (table.ma_lookback, except period 1 with matype 7: 0 as TA-Lib, not 32).
+RQ_DEV int ma_lookback(int period, int matype) {
+    if (matype == 10 || period == 1) return 0;  // TA-Lib: 0 for period 1 whatever the matype
+    if (matype == 7) return 32;
+    if (matype == 3) return 2 * (period - 1);
+    if (matype == 4) return 3 * (period - 1);
+    if (matype == 6) return period;
+    if (matype == 8) return 6 * (period - 1);
+    if (matype == 9) return period - 1 + (int)sqrt((double)period) - 1;
+    if (matype == 12) return period - 1 + (period - 1) / 2;
+    return period - 1;
+}
+
+#endif  // RQ_MA_CUH

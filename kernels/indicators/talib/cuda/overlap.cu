@@ -1,0 +1,281 @@
+// GPU forms of kernels/indicators/talib/cpu/overlap.py (same codes, same parameter vector).
+// gpu names: all
+// scratch planes: 3
+#include "column.cuh"
+#include "ma.cuh"
+
+// TA_VAR as kernels/indicators/cpu.py var_1d_nb computes it (shifted running sums, rebuilt by a
+// fresh two-pass when the variance falls below 1e-6 of the peak or every 32 * period bars).
+RQ_DEV void bb_var_rebuild(Col x, int t, int period, double inv, double& var, double& shift, double& total1,
+                           double& total2, double& peak) {
+    int ws = t - period + 1;
+    double acc = 0.0;
+    for (int j = ws; j <= t; ++j) acc = acc + x[j];
+    shift = acc * inv;
+    total1 = 0.0;
+    total2 = 0.0;
+    for (int j = ws; j <= t; ++j) {
+        double a = x[j] - shift;
+        total1 = total1 + a;
+        total2 = total2 + a * a;
+    }
+    double mean1 = total1 * inv;
+    var = total2 * inv - mean1 * mean1;
+    if (var < 0.000001 * (total2 * inv)) {
+        shift = x[t];
+        total1 = 0.0;
+        total2 = 0.0;
+        for (int j = ws; j <= t; ++j) {
+            double a = x[j] - shift;
+            total1 = total1 + a;
+            total2 = total2 + a * a;
+        }
+        mean1 = total1 * inv;
+        var = total2 * inv - mean1 * mean1;
+    }
+    peak = total2;
+    if (var < 0.000000000001 * (total2 * inv)) var = 0.0;
+    double a = x[ws] - shift;
+    total1 = total1 - a;
+    total2 = total2 - a * a;
+}
+
+RQ_DEV void bb_var_1d(Col x, Col out, int period) {
+    int n = x.n;
+    int s = first_valid_1d(x);
+    double inv = 1.0 / period;
+    double shift = 0.0, total1 = 0.0, total2 = 0.0, peak = 0.0;
+    int bars = 0;
+    for (int t = 0; t < n; ++t) {
+        int k = t - s;
+        if (k < 0) { out[t] = RQ_NAN; continue; }
+        if (k == 0) shift = x[t];
+        if (k < period - 1) {
+            double a = x[t] - shift;
+            total1 += a;
+            total2 += a * a;
+            out[t] = RQ_NAN;
+            continue;
+        }
+        if (k == period - 1) {
+            bars = 32 * period;
+            peak = total2;
+        }
+        double a = x[t] - shift;
+        total1 += a;
+        total2 += a * a;
+        if (total2 > peak) peak = total2;
+        double mean1 = total1 * inv;
+        double var = total2 * inv - mean1 * mean1;
+        a = x[t - period + 1] - shift;
+        total1 -= a;
+        total2 -= a * a;
+        --bars;
+        if (var < 0.000001 * (peak * inv) || bars <= 0) {
+            bars = 32 * period;
+            bb_var_rebuild(x, t, period, inv, var, shift, total1, total2, peak);
+        }
+        out[t] = var;
+    }
+}
+
+// TA_BBANDS: MA(matype) middle, +/- nbdev * population std over `period`. The variance goes
+// through the upper band's plane (no scratch of its own).
+RQ_DEV void bbands_1d(Col x, Col up, Col mid, Col lo, int period, double nbdevup, double nbdevdn, int matype,
+                      Scratch sc) {
+    ma_1d(x, mid, period, matype, sc);
+    bb_var_1d(x, up, period);
+    for (int t = 0; t < x.n; ++t) {
+        double m = mid[t];
+        double var = up[t];
+        if (rq_isnan(m) || rq_isnan(var)) {
+            mid[t] = RQ_NAN;
+            up[t] = RQ_NAN;
+            continue;
+        }
+        double sd = sqrt(var);
+        up[t] = m + sd * nbdevup;
+        lo[t] = m - sd * nbdevdn;
+    }
+}
+
+// (highest + lowest) / 2 over `period` bars of h and low (MIDPOINT: h = low = x); the highs go
+// through the output plane.
+RQ_DEV void midprice_1d(Col h, Col low, Col out, int period, Scratch sc) {
+    int n = h.n;
+    Col lo = sc.take(n);
+    max_1d(h, out, period);
+    min_1d(low, lo, period);
+    for (int t = period - 1; t < n; ++t) out[t] = (out[t] + lo[t]) / 2.0;
+}
+
+RQ_DEV void donchian_1d(Col h, Col low, Col up, Col mid, Col lo, int period) {
+    int n = h.n;
+    max_1d(h, up, period);
+    min_1d(low, lo, period);
+    for (int t = period - 1; t < n; ++t) mid[t] = (up[t] + lo[t]) / 2.0;
+}
+
+// TA_MAVP: at each bar the MA(matype) with that bar's period, clipped to [minp, maxp]. Each
+// distinct period runs once (in order of first appearance); plane q holds the clipped periods, and
+// -1 once a bar has its value.
+RQ_DEV void mavp_1d(Col x, Col periods, Col out, int minp, int maxp, int matype, int lookback, Scratch sc) {
+    int n = x.n;
+    if (n <= lookback) return;
+    Col buf = sc.take(n);
+    Col q = sc.take(n);
+    for (int u = lookback; u < n; ++u) {
+        double pu = periods[u];
+        // Python's int() then the clip, done on the double (the same integer, no overflow); NaN -> minp
+        if (!(pu >= (double)minp)) q[u] = minp;
+        else if (pu > (double)maxp) q[u] = maxp;
+        else q[u] = (double)(int)pu;
+    }
+    for (int t = lookback; t < n; ++t) {
+        double qt = q[t];
+        if (qt < 0.0) continue;
+        int qi = (int)qt;
+        int off = lookback - ma_lookback(qi, matype);
+        // every MA kernel writes its output from its lookback on, so buf needs no reset: the bars
+        // read below (u >= t >= lookback = off + its lookback) are this period's values
+        ma_1d(x.tail(off), buf.tail(off), qi, matype, sc);
+        for (int u = t; u < n; ++u) {
+            if (q[u] == qt) {
+                out[u] = buf[u];
+                q[u] = -1.0;
+            }
+        }
+    }
+}
+
+// Volume-weighted MA: sum(x * v) / sum(v) over `period` bars (0 where the volume sums to 0).
+RQ_DEV void vwma_1d(Col x, Col v, Col out, int period) {
+    int n = x.n;
+    double s_pv = 0.0, s_v = 0.0;
+    for (int t = 0; t < imin(period - 1, n); ++t) {
+        s_pv += x[t] * v[t];
+        s_v += v[t];
+    }
+    for (int t = period - 1; t < n; ++t) {
+        s_pv += x[t] * v[t];
+        s_v += v[t];
+        out[t] = s_v != 0.0 ? s_pv / s_v : 0.0;
+        int w = t - period + 1;
+        s_pv -= x[w] * v[w];
+        s_v -= v[w];
+    }
+}
+
+// TA_SAR (ext false: acceleration ail = al, maximum aml = ams) and TA_SAREXT (short values negative).
+RQ_DEV void sar_1d(Col h, Col low, Col out, double start, double offset, double ail, double al, double aml,
+                   double ais, double as_, double ams, bool ext) {
+    int n = h.n;
+    if (n < 2) return;
+    if (ail > aml) ail = aml;
+    if (al > aml) al = aml;
+    if (ais > ams) ais = ams;
+    if (as_ > ams) as_ = ams;
+    bool is_long;
+    if (start == 0.0) {
+        double dp = h[1] - h[0];
+        double dm = low[0] - low[1];
+        is_long = !(dm > 0.0 && dp < dm);
+    } else {
+        is_long = start > 0.0;
+    }
+    double af_l = ail, af_s = ais;
+    double new_high = h[0], new_low = low[0];
+    double ep, sar;
+    if (start == 0.0) {
+        if (is_long) { ep = h[1]; sar = new_low; }
+        else { ep = low[1]; sar = new_high; }
+    } else if (start > 0.0) {
+        ep = h[1]; sar = start;
+    } else {
+        ep = low[1]; sar = fabs(start);
+    }
+    new_low = low[1];
+    new_high = h[1];
+    for (int t = 1; t < n; ++t) {
+        double prev_low = new_low, prev_high = new_high;
+        new_low = low[t];
+        new_high = h[t];
+        if (is_long) {
+            if (new_low <= sar) {
+                is_long = false;
+                sar = ep;
+                if (sar < prev_high) sar = prev_high;
+                if (sar < new_high) sar = new_high;
+                if (offset != 0.0) sar += sar * offset;
+                out[t] = ext ? -sar : sar;
+                af_s = ais;
+                ep = new_low;
+                sar = sar + af_s * (ep - sar);
+                if (sar < prev_high) sar = prev_high;
+                if (sar < new_high) sar = new_high;
+            } else {
+                out[t] = sar;
+                if (new_high > ep) {
+                    ep = new_high;
+                    af_l += al;
+                    if (af_l > aml) af_l = aml;
+                }
+                sar = sar + af_l * (ep - sar);
+                if (sar > prev_low) sar = prev_low;
+                if (sar > new_low) sar = new_low;
+            }
+        } else if (new_high >= sar) {
+            is_long = true;
+            sar = ep;
+            if (sar > prev_low) sar = prev_low;
+            if (sar > new_low) sar = new_low;
+            if (offset != 0.0) sar -= sar * offset;
+            out[t] = sar;
+            af_l = ail;
+            ep = new_high;
+            sar = sar + af_l * (ep - sar);
+            if (sar > prev_low) sar = prev_low;
+            if (sar > new_low) sar = new_low;
+        } else {
+            out[t] = ext ? -sar : sar;
+            if (new_low < ep) {
+                ep = new_low;
+                af_s += as_;
+                if (af_s > ams) af_s = ams;
+            }
+            sar = sar + af_s * (ep - sar);
+            if (sar < prev_high) sar = prev_high;
+            if (sar < new_high) sar = new_high;
+        }
+    }
+}
+
+RQ_DEV void col_overlap(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o, const double* p, int s,
+                        Scratch sc) {
+    switch (code) {
+        case 0: sma_1d(c0, o[0], (int)p[0]); break;
+        case 1: ema_1d(c0, o[0], (int)p[0]); break;
+        case 2: wma_1d(c0, o[0], (int)p[0]); break;
+        case 3: dema_1d(c0, o[0], (int)p[0]); break;
+        case 4: tema_1d(c0, o[0], (int)p[0]); break;
+        case 5: trima_1d(c0, o[0], (int)p[0], sc); break;
+        case 6: kama_1d(c0, o[0], (int)p[0]); break;
+        case 7: t3_1d(c0, o[0], (int)p[0], p[1]); break;
+        case 8: hma_1d(c0, o[0], (int)p[0], sc); break;
+        case 9: zlema_1d(c0, o[0], (int)p[0]); break;
+        case 10: rma_1d(c0, o[0], (int)p[0]); break;
+        case 11: ma_1d(c0, o[0], (int)p[0], (int)p[1], sc); break;
+        case 12: bbands_1d(c0, o[0], o[1], o[2], (int)p[0], p[1], p[2], (int)p[3], sc); break;
+        case 13: midprice_1d(c0, c0, o[0], (int)p[0], sc); break;
+        case 14: midprice_1d(c0, c1, o[0], (int)p[0], sc); break;
+        case 15: donchian_1d(c0, c1, o[0], o[1], o[2], (int)p[0]); break;
+        case 16: mavp_1d(c0, c1, o[0], (int)p[0], (int)p[1], (int)p[2], (int)p[3], sc); break;
+        case 17: mama_1d(c0, o[0], o[1], p[0], p[1]); break;
+        case 18: vwma_1d(c0, c1, o[0], (int)p[0]); break;
+        case 19: sar_1d(c0, c1, o[0], 0.0, 0.0, p[0], p[0], p[1], p[0], p[0], p[1], false); break;
+        case 20: sar_1d(c0, c1, o[0], p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], true); break;
+        default: break;
+    }
+}
+
+RQ_GROUP(overlap)
