@@ -110,12 +110,32 @@ RQ_DEV void dpo_1d(Col x, Col out, int period) {
 }
 
 // ------------------------------------------------------------------------ ER, IMI, VHF, VORTEX, CMOU
+// TA_ER (TA-Lib 0.8): the path length is a running sum (drop the trailing change, add the new
+// one); a window of exactly-zero changes resets it to 0 (no rounding residue), and the ratio is
+// 1 where the path is not positive or not above the signed net move.
 RQ_DEV void er_1d(Col x, Col out, int period) {
     int n = x.n;
+    if (n <= period) return;
+    double sum = 0.0;
+    int null_run = 0;
+    for (int t = 0; t < period; ++t) {
+        double d = x[t] - x[t + 1];
+        sum += fabs(d);
+        null_run = d == 0.0 ? null_run + 1 : 0;
+    }
+    double trailing_value = x[0];
     for (int t = period; t < n; ++t) {
-        double vol = 0.0;
-        for (int i = t - period + 1; i <= t; ++i) vol += fabs(x[i] - x[i - 1]);
-        out[t] = vol != 0.0 ? fabs(x[t] - x[t - period]) / vol : 0.0;
+        double v = x[t], v2 = x[t - period];
+        double roc = v - v2;
+        if (t > period) {
+            sum -= fabs(trailing_value - v2);
+            double d = v - x[t - 1];
+            sum += fabs(d);
+            null_run = d == 0.0 ? null_run + 1 : 0;
+            if (null_run >= period) { null_run = period; sum = 0.0; }
+        }
+        trailing_value = v2;
+        out[t] = (sum <= 0.0 || sum <= roc) ? 1.0 : fabs(roc / sum);
     }
 }
 
@@ -129,7 +149,7 @@ RQ_DEV void imi_1d(Col o, Col c, Col out, int period) {
             else dn -= d;
         }
         double s = up + dn;
-        out[t] = s != 0.0 ? 100.0 * (up / s) : 0.0;
+        out[t] = s != 0.0 ? 100.0 * (up / s) : 50.0;  // TA-Lib 0.8: a window of dojis is 50
     }
 }
 
@@ -341,23 +361,30 @@ RQ_DEV void fosc_1d(Col x, Col out, int period) {
 }
 
 // ------------------------------------------------------------------------ ACCBANDS, KC
-RQ_DEV double newer_acc_f(Col h, Col low, int t) { return 4.0 * (h[t] - low[t]) / (h[t] + low[t]); }
+// TA_ACCBANDS' band inputs: h * (1 + f) and low * (1 - f), f = 4 (h - low) / (h + low); h and low
+// themselves where h + low is zero.
+RQ_DEV double newer_acc_up(Col h, Col low, int t) {
+    double s = h[t] + low[t];
+    return is_zero(s) ? h[t] : h[t] * (1.0 + 4.0 * (h[t] - low[t]) / s);
+}
+RQ_DEV double newer_acc_dn(Col h, Col low, int t) {
+    double s = h[t] + low[t];
+    return is_zero(s) ? low[t] : low[t] * (1.0 - 4.0 * (h[t] - low[t]) / s);
+}
 
 RQ_DEV void accbands_1d(Col h, Col low, Col c, Col up, Col mid, Col lo, int period) {
     int n = c.n;
     double tu = 0.0, tc = 0.0, td = 0.0;
     for (int t = 0; t < n; ++t) {
-        double f = newer_acc_f(h, low, t);
-        double u = h[t] * (1.0 + f), d = low[t] * (1.0 - f), v = c[t];
+        double u = newer_acc_up(h, low, t), d = newer_acc_dn(h, low, t), v = c[t];
         if (period == 1) { up[t] = u; mid[t] = v; lo[t] = d; continue; }
         tu += u; tc += v; td += d;
         if (t < period - 1) continue;
         up[t] = tu / period; mid[t] = tc / period; lo[t] = td / period;
         int q = t - period + 1;
-        double fq = newer_acc_f(h, low, q);
-        tu -= h[q] * (1.0 + fq);
+        tu -= newer_acc_up(h, low, q);
         tc -= c[q];
-        td -= low[q] * (1.0 - fq);
+        td -= newer_acc_dn(h, low, q);
     }
 }
 
@@ -546,12 +573,12 @@ RQ_DEV void rvi_1d(Col x, Col out, int period, int sdp) {
             w = beta * w + alpha * vd;
         }
         double s = u + w;
-        out[t] = s != 0.0 ? 100.0 * u / s : 0.0;
+        out[t] = s != 0.0 ? 100.0 * (u / s) : 50.0;  // TA-Lib 0.8: no up or down volatility is 50
     }
 }
 
 // ------------------------------------------------------------------------ BETA
-RQ_DEV double newer_ret(Col x, int t) { return x[t - 1] != 0.0 ? (x[t] - x[t - 1]) / x[t - 1] : 0.0; }
+RQ_DEV double newer_ret(Col x, int t) { return !is_zero(x[t - 1]) ? (x[t] - x[t - 1]) / x[t - 1] : 0.0; }
 
 RQ_DEV void beta_1d(Col x, Col y, Col out, int period) {
     int n = x.n;
@@ -572,7 +599,7 @@ RQ_DEV void beta_1d(Col x, Col y, Col out, int period) {
         sx += a;
         sy += b;
         double tmp = period * sxx - sx * sx;
-        out[t] = tmp != 0.0 ? (period * sxy - sx * sy) / tmp : 0.0;
+        out[t] = !is_zero(tmp) ? (period * sxy - sx * sy) / tmp : 0.0;
         int q = t - period + 1;
         a = newer_ret(x, q);
         b = newer_ret(y, q);
