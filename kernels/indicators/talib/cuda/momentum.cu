@@ -1,6 +1,6 @@
 // GPU forms of kernels/indicators/talib/cpu/momentum.py (same codes, same parameter vector).
 // gpu names: RSI MOM ROC ROCP ROCR ROCR100 MACD MACDFIX WILLR CCI CMO MFI AROON AROONOSC PLUS_DM MINUS_DM PLUS_DI MINUS_DI DX ADX ADXR TRIX ULTOSC
-// scratch planes: 4
+// scratch planes: 2
 #include "column.cuh"
 
 // ---------------------------------------------------------------- helpers
@@ -65,9 +65,10 @@ RQ_DEV void roc_family_1d(Col x, Col out, int period, int kind) {
     }
 }
 
-// TA_INT_MACD: EMAs with factors kf / ks, the fast one seeded on the slow one's window.
-RQ_DEV void macd_k_1d(Col x, Col macd, Col sig, Col hist, int fast, int slow, int signal, double kf, double ks,
-                      Scratch sc) {
+// TA_INT_MACD: EMAs with factors kf / ks, the fast one seeded on the slow one's window. One pass: the
+// slow EMA, the fast EMA (from bar slow - fast), their difference and its signal EMA advance together,
+// each with ema_k_1d_nb's operations (SMA seed summed in bar order, then ((x - prev) * k) + prev).
+RQ_DEV void macd_k_1d(Col x, Col macd, Col sig, Col hist, int fast, int slow, int signal, double kf, double ks) {
     int n = x.n;
     if (slow < fast) {
         int ti = fast; fast = slow; slow = ti;
@@ -76,39 +77,79 @@ RQ_DEV void macd_k_1d(Col x, Col macd, Col sig, Col hist, int fast, int slow, in
     int lb_slow = slow - 1;
     int lb = lb_slow + signal - 1;
     if (n <= lb) return;
-    Col ef = sc.take_nan(n);
-    Col es = sc.take_nan(n);
     int f0 = lb_slow - (fast - 1);
-    mo_ema_k(x.tail(f0), ef.tail(f0), fast, kf);
-    mo_ema_k(x, es, slow, ks);
-    Col m = sc.take_nan(n);
-    for (int t = lb_slow; t < n; ++t) m[t] = ef[t] - es[t];
-    Col sg = sc.take_nan(n);
-    if (signal == 1) {
-        for (int t = lb_slow; t < n; ++t) sg[t] = m[t];
-    } else {
-        mo_ema_k(m.tail(lb_slow), sg.tail(lb_slow), signal, 2.0 / (signal + 1.0));
+    double kg = 2.0 / (signal + 1.0);
+    double tf = 0.0, ef = 0.0, ts = 0.0, es = 0.0, tg = 0.0, sg = 0.0;
+    for (int t = 0; t < n; ++t) {
+        double v = x[t];
+        if (t < lb_slow) {
+            ts += v;
+            if (t >= f0) tf += v;
+            continue;
+        }
+        if (t == lb_slow) {
+            ts += v; es = ts / slow;
+            tf += v; ef = tf / fast;
+        } else {
+            ef = ((v - ef) * kf) + ef;
+            es = ((v - es) * ks) + es;
+        }
+        double m = ef - es;
+        if (signal == 1) {
+            sg = m;
+        } else {
+            int u = t - lb_slow;
+            if (u < signal - 1) { tg += m; continue; }
+            if (u == signal - 1) { tg += m; sg = tg / signal; }
+            else sg = ((m - sg) * kg) + sg;
+        }
+        macd[t] = m; sig[t] = sg; hist[t] = m - sg;
     }
-    for (int t = lb; t < n; ++t) { macd[t] = m[t]; sig[t] = sg[t]; hist[t] = m[t] - sg[t]; }
 }
 
-RQ_DEV void willr_1d(Col h, Col low, Col c, Col out, int period, Scratch sc) {
+// The running maximum / minimum of max_1d / min_1d (column.cuh), one bar at a time, so that several
+// windows advance in one pass: call step(x, today, trailing) for today = period - 1, period, ...
+struct MoMax {
+    int idx; double v;
+    RQ_METHOD void step(Col x, int today, int trailing) {
+        double w = x[today];
+        if (idx < trailing) {
+            idx = trailing; v = x[idx];
+            for (int i = trailing + 1; i <= today; ++i) { double u = x[i]; if (u > v) { idx = i; v = u; } }
+        } else if (w >= v) { idx = today; v = w; }
+    }
+};
+struct MoMin {
+    int idx; double v;
+    RQ_METHOD void step(Col x, int today, int trailing) {
+        double w = x[today];
+        if (idx < trailing) {
+            idx = trailing; v = x[idx];
+            for (int i = trailing + 1; i <= today; ++i) { double u = x[i]; if (u < v) { idx = i; v = u; } }
+        } else if (w <= v) { idx = today; v = w; }
+    }
+};
+
+RQ_DEV void willr_1d(Col h, Col low, Col c, Col out, int period) {
     int n = c.n;
-    Col hh = sc.take_nan(n);
-    Col ll = sc.take_nan(n);
-    max_1d(h, hh, period);
-    min_1d(low, ll, period);
+    MoMax hh; hh.idx = -1; hh.v = 0.0;
+    MoMin ll; ll.idx = -1; ll.v = 0.0;
+    int trailing = 0;
     for (int t = period - 1; t < n; ++t) {
-        double diff = (hh[t] - ll[t]) / (-100.0);
-        out[t] = diff != 0.0 ? (hh[t] - c[t]) / diff : 0.0;
+        hh.step(h, t, trailing);
+        ll.step(low, t, trailing);
+        double diff = (hh.v - ll.v) / (-100.0);
+        out[t] = diff != 0.0 ? (hh.v - c[t]) / diff : 0.0;
+        ++trailing;
     }
 }
 
 RQ_DEV void cci_1d(Col h, Col low, Col c, Col out, int period, Scratch sc) {
     int n = c.n;
-    Col tp = sc.take(n);
-    for (int t = 0; t < n; ++t) tp[t] = (h[t] + low[t] + c[t]) / 3.0;
-    for (int t = period - 1; t < n; ++t) {
+    Col tp = sc.take(n);  // the typical prices, written as the pass reaches them
+    for (int t = 0; t < n; ++t) {
+        tp[t] = (h[t] + low[t] + c[t]) / 3.0;
+        if (t < period - 1) continue;
         double avg = 0.0;
         for (int i = t - period + 1; i <= t; ++i) avg += tp[i];
         avg /= period;
@@ -200,8 +241,15 @@ RQ_DEV void aroon_1d(Col h, Col low, Col down, Col up, int period, bool osc) {
     }
 }
 
-// The directional-movement family: PLUS_DM 0, MINUS_DM 1, PLUS_DI 2, MINUS_DI 3, DX 4, ADX 5.
-RQ_DEV void dm_1d(Col h, Col low, Col c, Col out, int period, int kind) {
+// The directional-movement family: PLUS_DM 0, MINUS_DM 1, PLUS_DI 2, MINUS_DI 3, DX 4, ADX 5; and ADXR 6
+// in the same pass (adxr_1d_nb: (ADX[t] + ADX[t - (period - 1)]) / 2, the ADX values kept in `aux`).
+RQ_DEV void dm_emit_adx(Col out, Col aux, int t, int p, int kind, double adx) {
+    if (kind == 5) { out[t] = adx; return; }
+    aux[t] = adx;
+    if (t >= 3 * p - 2) out[t] = (aux[t] + aux[t - (p - 1)]) / 2.0;
+}
+
+RQ_DEV void dm_1d(Col h, Col low, Col c, Col out, int period, int kind, Col aux) {
     int n = h.n;
     if (n < 2) return;
     int p = period;
@@ -256,35 +304,34 @@ RQ_DEV void dm_1d(Col h, Col low, Col c, Col out, int period, int kind) {
         if (kind == 4) { out[t] = !rq_isnan(dx) ? dx : 0.0; continue; }
         if (t < 2 * p) {
             if (!rq_isnan(dx)) sum_dx += dx;
-            if (t == 2 * p - 1) { adx = sum_dx / p; out[t] = adx; }
+            if (t == 2 * p - 1) { adx = sum_dx / p; dm_emit_adx(out, aux, t, p, kind, adx); }
             continue;
         }
         if (!rq_isnan(dx)) adx = ((adx * (p - 1)) + dx) / p;
-        out[t] = adx;
+        dm_emit_adx(out, aux, t, p, kind, adx);
     }
 }
 
-RQ_DEV void adxr_1d(Col h, Col low, Col c, Col out, int period, Scratch sc) {
-    int n = h.n;
-    Col adx = sc.take_nan(n);
-    dm_1d(h, low, c, adx, period, 5);
-    for (int t = 3 * period - 2; t < n; ++t) out[t] = (adx[t] + adx[t - (period - 1)]) / 2.0;
-}
-
-RQ_DEV void trix_1d(Col x, Col out, int period, Scratch sc) {
+// TRIX: three EMAs (factor 2 / (period + 1), each seeded with the SMA of the first `period` values of
+// the one before) in one pass, then the 1-bar rate of change of the third.
+RQ_DEV void trix_1d(Col x, Col out, int period) {
     int n = x.n;
     int lb = period - 1;
     if (n <= 3 * lb + 1) return;
     double k = 2.0 / (period + 1.0);
-    Col e1 = sc.take_nan(n);
-    Col e2 = sc.take_nan(n);
-    Col e3 = sc.take_nan(n);
-    mo_ema_k(x, e1, period, k);
-    mo_ema_k(e1.tail(lb), e2.tail(lb), period, k);
-    mo_ema_k(e2.tail(2 * lb), e3.tail(2 * lb), period, k);
-    for (int t = 3 * lb + 1; t < n; ++t) {
-        double prev = e3[t - 1];
-        out[t] = prev != 0.0 ? ((e3[t] / prev) - 1.0) * 100.0 : 0.0;
+    double t1 = 0.0, e1 = 0.0, t2 = 0.0, e2 = 0.0, t3 = 0.0, e3 = 0.0;
+    for (int t = 0; t < n; ++t) {
+        double v = x[t];
+        if (t < lb) { t1 += v; continue; }
+        if (t == lb) { t1 += v; e1 = t1 / period; } else e1 = ((v - e1) * k) + e1;
+        int u = t - lb;
+        if (u < lb) { t2 += e1; continue; }
+        if (u == lb) { t2 += e1; e2 = t2 / period; } else e2 = ((e1 - e2) * k) + e2;
+        int w = t - 2 * lb;
+        double prev = e3;
+        if (w < lb) { t3 += e2; continue; }
+        if (w == lb) { t3 += e2; e3 = t3 / period; } else e3 = ((e2 - e3) * k) + e3;
+        if (t >= 3 * lb + 1) out[t] = prev != 0.0 ? ((e3 / prev) - 1.0) * 100.0 : 0.0;
     }
 }
 
@@ -294,16 +341,14 @@ RQ_DEV void ultosc_1d(Col h, Col low, Col c, Col out, int p1, int p2, int p3, Sc
     int cc = imax(p1, imax(p2, p3));
     int b = p1 + p2 + p3 - a - cc;
     if (n <= cc) return;
-    Col bp = sc.take(n);
+    Col bp = sc.take(n);  // buying pressure and true range, written as the pass reaches them
     Col tr = sc.take(n);
-    bp[0] = 0.0; tr[0] = 0.0;
     for (int t = 1; t < n; ++t) {
         double pc = c[t - 1];
         double tl = low[t] < pc ? low[t] : pc;
         bp[t] = c[t] - tl;
         tr[t] = true_range(h[t], low[t], pc);
-    }
-    for (int t = cc; t < n; ++t) {
+        if (t < cc) continue;
         double b1 = 0.0, t1 = 0.0;
         for (int i = t - a + 1; i <= t; ++i) { b1 += bp[i]; t1 += tr[i]; }
         double b2 = 0.0, t2 = 0.0;
@@ -324,17 +369,17 @@ RQ_DEV void col_momentum(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* 
     else if (code <= 5) roc_family_1d(c0, o[0], (int)p[0], code - 1);
     else if (code == 6) {
         int f = (int)p[0], sl = (int)p[1];
-        macd_k_1d(c0, o[0], o[1], o[2], f, sl, (int)p[2], 2.0 / (f + 1.0), 2.0 / (sl + 1.0), sc);
-    } else if (code == 7) macd_k_1d(c0, o[0], o[1], o[2], 12, 26, (int)p[0], 0.15, 0.075, sc);
-    else if (code == 14) willr_1d(c0, c1, c2, o[0], (int)p[0], sc);
+        macd_k_1d(c0, o[0], o[1], o[2], f, sl, (int)p[2], 2.0 / (f + 1.0), 2.0 / (sl + 1.0));
+    } else if (code == 7) macd_k_1d(c0, o[0], o[1], o[2], 12, 26, (int)p[0], 0.15, 0.075);
+    else if (code == 14) willr_1d(c0, c1, c2, o[0], (int)p[0]);
     else if (code == 15) cci_1d(c0, c1, c2, o[0], (int)p[0], sc);
     else if (code == 16) cmo_1d(c0, o[0], (int)p[0]);
     else if (code == 17) mfi_1d(c0, c1, c2, c3, o[0], (int)p[0], sc);
     else if (code == 18) aroon_1d(c0, c1, o[0], o[1], (int)p[0], false);
     else if (code == 19) aroon_1d(c0, c1, o[0], o[0], (int)p[0], true);
-    else if (code >= 20 && code <= 25) dm_1d(c0, c1, code <= 21 ? c1 : c2, o[0], (int)p[0], code - 20);
-    else if (code == 26) adxr_1d(c0, c1, c2, o[0], (int)p[0], sc);
-    else if (code == 27) trix_1d(c0, o[0], (int)p[0], sc);
+    else if (code >= 20 && code <= 25) dm_1d(c0, c1, code <= 21 ? c1 : c2, o[0], (int)p[0], code - 20, o[0]);
+    else if (code == 26) dm_1d(c0, c1, c2, o[0], (int)p[0], 6, sc.take(c0.n));
+    else if (code == 27) trix_1d(c0, o[0], (int)p[0]);
     else if (code == 28) ultosc_1d(c0, c1, c2, o[0], (int)p[0], (int)p[1], (int)p[2], sc);
 }
 

@@ -39,7 +39,8 @@ RQ_DEV double st_var_rebuild(Col x, int t, int period, double inv, double& shift
     return var;
 }
 
-RQ_DEV void var_1d(Col x, Col out, int period) {
+// var_1d_nb; with `sd`, STDDEV's sqrt(var) * nbdev is taken as each value is written.
+RQ_DEV void var_1d(Col x, Col out, int period, bool sd, double nbdev) {
     int n = x.n;
     int s = st_first_valid(x);
     double inv = 1.0 / period;
@@ -68,7 +69,7 @@ RQ_DEV void var_1d(Col x, Col out, int period) {
             bars = 32 * period;
             var = st_var_rebuild(x, t, period, inv, shift, total1, total2, peak);
         }
-        out[t] = var;
+        out[t] = sd ? sqrt(var) * nbdev : var;
     }
 }
 
@@ -125,6 +126,27 @@ RQ_DEV void avgdev_1d(Col x, Col out, int period) {
     }
 }
 
+// MINMAX (offset < 0: the values) and MINMAXINDEX (the indices + offset): min_1d / max_1d or argmin_1d /
+// argmax_1d (column.cuh) advanced together in one pass.
+RQ_DEV void minmax_1d(Col x, Col omin, Col omax, int period, double offset) {
+    int n = x.n, lo_idx = -1, hi_idx = -1, trailing = 0;
+    double lo = 0.0, hi = 0.0;
+    for (int today = period - 1; today < n; ++today) {
+        double v = x[today];
+        if (lo_idx < trailing) {
+            lo_idx = trailing; lo = x[lo_idx];
+            for (int i = trailing + 1; i <= today; ++i) { double w = x[i]; if (w < lo) { lo_idx = i; lo = w; } }
+        } else if (v <= lo) { lo_idx = today; lo = v; }
+        if (hi_idx < trailing) {
+            hi_idx = trailing; hi = x[hi_idx];
+            for (int i = trailing + 1; i <= today; ++i) { double w = x[i]; if (w > hi) { hi_idx = i; hi = w; } }
+        } else if (v >= hi) { hi_idx = today; hi = v; }
+        if (offset < 0.0) { omin[today] = lo; omax[today] = hi; }
+        else { omin[today] = lo_idx + offset; omax[today] = hi_idx + offset; }
+        ++trailing;
+    }
+}
+
 // np.sort's order: NaN after every number.
 RQ_DEV bool st_before(double a, double b) { return a < b || (!rq_isnan(a) && rq_isnan(b)); }
 RQ_DEV bool st_same(double a, double b) { return a == b || (rq_isnan(a) && rq_isnan(b)); }
@@ -164,18 +186,14 @@ RQ_DEV void col_statistic(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col*
     else if (code == 2) min_1d(c0, o[0], period);
     else if (code == 3) argmax_1d(c0, o[0], period, (double)s);
     else if (code == 4) argmin_1d(c0, o[0], period, (double)s);
-    else if (code == 5) { min_1d(c0, o[0], period); max_1d(c0, o[1], period); }
-    else if (code == 6) { argmin_1d(c0, o[0], period, (double)s); argmax_1d(c0, o[1], period, (double)s); }
+    else if (code == 5 || code == 6) minmax_1d(c0, o[0], o[1], period, code == 6 ? (double)s : -1.0);
     else if (code == 7) {
         double total = 0.0;
         for (int t = 0; t < c0.n; ++t) { total += c0[t]; o[0][t] = total; }
     } else if (code == 8) {
         if (period == 1) o[0].fill(0.0);
-        else var_1d(c0, o[0], period);
-    } else if (code == 9) {
-        var_1d(c0, o[0], period);
-        for (int t = period - 1; t < c0.n; ++t) o[0][t] = sqrt(o[0][t]) * p[1];
-    } else if (code == 10) correl_1d(c0, c1, o[0], period);
+        else var_1d(c0, o[0], period, false, 0.0);
+    } else if (code == 9) var_1d(c0, o[0], period, true, p[1]); else if (code == 10) correl_1d(c0, c1, o[0], period);
     else if (code <= 15) linreg_1d(c0, o[0], period, code - 11);
     else if (code == 16) avgdev_1d(c0, o[0], period);
     else if (code == 17) percentile_1d(c0, o[0], period, p[1], sc);

@@ -1,39 +1,7 @@
 // GPU forms of kernels/indicators/talib/cpu/volume.py (same codes, same parameter vector).
 // gpu names: AD ADOSC OBV TRANGE ATR NATR ADR CVI MASSI PVT CMF EFI RVOL VWAP NVI PVI
-// scratch planes: 3
+// scratch planes: 1
 #include "column.cuh"
-
-// ---------------------------------------------------------------- helpers
-RQ_DEV int vo_first_valid(Col x) {
-    for (int t = 0; t < x.n; ++t) if (!rq_isnan(x[t])) return t;
-    return x.n;
-}
-
-// ema_k_1d_nb (cpu/ma.py): EMA with factor k, seeded with the SMA of the first `period` bars.
-RQ_DEV void vo_ema_k(Col x, Col out, int period, double k) {
-    int n = x.n;
-    if (n < period) return;
-    double total = 0.0;
-    for (int t = 0; t < period; ++t) total += x[t];
-    double prev = total / period;
-    out[period - 1] = prev;
-    for (int t = period; t < n; ++t) { prev = ((x[t] - prev) * k) + prev; out[t] = prev; }
-}
-
-// sma_1d_nb (cpu/ma.py over kernels/indicators/cpu.py): TA_SMA, period 1 copies.
-RQ_DEV void vo_sma(Col x, Col out, int period) {
-    int n = x.n;
-    if (period == 1) { for (int t = 0; t < n; ++t) out[t] = x[t]; return; }
-    int s = vo_first_valid(x);
-    double total = 0.0;
-    for (int t = 0; t < n; ++t) {
-        int k = t - s;
-        if (k < 0) { out[t] = RQ_NAN; continue; }
-        total += x[t];
-        if (k >= period - 1) { out[t] = total / period; total -= x[t - period + 1]; }
-        else out[t] = RQ_NAN;
-    }
-}
 
 // ---------------------------------------------------------------- cpu/volume.py
 RQ_DEV void ad_1d(Col h, Col low, Col c, Col v, Col out) {
@@ -104,40 +72,67 @@ RQ_DEV void trange_1d(Col h, Col low, Col c, Col out) {
     for (int t = 1; t < c.n; ++t) out[t] = true_range(h[t], low[t], c[t - 1]);
 }
 
-RQ_DEV void adr_1d(Col h, Col low, Col out, int period, Scratch sc) {
+// ADR: sma_1d_nb of h - low in one pass (the trailing range recomputed: the same value).
+RQ_DEV void adr_1d(Col h, Col low, Col out, int period) {
     int n = h.n;
-    Col d = sc.take(n);
-    for (int t = 0; t < n; ++t) d[t] = h[t] - low[t];
-    vo_sma(d, out, period);
-}
-
-RQ_DEV void cvi_1d(Col h, Col low, Col out, int period, int rocp, Scratch sc) {
-    int n = h.n;
-    Col d = sc.take(n);
-    for (int t = 0; t < n; ++t) d[t] = h[t] - low[t];
-    Col e = sc.take_nan(n);
-    vo_ema_k(d, e, period, 2.0 / (period + 1.0));
-    for (int t = period - 1 + rocp; t < n; ++t) {
-        double prev = e[t - rocp];
-        out[t] = prev != 0.0 ? ((e[t] - prev) / prev) * 100.0 : 0.0;
+    if (period == 1) { for (int t = 0; t < n; ++t) out[t] = h[t] - low[t]; return; }
+    int s = 0;
+    while (s < n && rq_isnan(h[s] - low[s])) ++s;
+    double total = 0.0;
+    for (int t = s; t < n; ++t) {
+        total += h[t] - low[t];
+        if (t - s >= period - 1) {
+            out[t] = total / period;
+            total -= h[t - period + 1] - low[t - period + 1];
+        }
     }
 }
 
+// CVI: the EMA of h - low (ema_k_1d_nb) and its `rocp`-bar rate of change in one pass; the EMA values
+// go to a plane for the lagged term.
+RQ_DEV void cvi_1d(Col h, Col low, Col out, int period, int rocp, Scratch sc) {
+    int n = h.n;
+    if (n < period) return;
+    Col e = sc.take(n);
+    double k = 2.0 / (period + 1.0);
+    double total = 0.0, prev = 0.0;
+    for (int t = 0; t < n; ++t) {
+        double d = h[t] - low[t];
+        if (t < period - 1) { total += d; continue; }
+        if (t == period - 1) { total += d; prev = total / period; }
+        else prev = ((d - prev) * k) + prev;
+        e[t] = prev;
+        if (t >= period - 1 + rocp) {
+            double old = e[t - rocp];
+            out[t] = old != 0.0 ? ((prev - old) / old) * 100.0 : 0.0;
+        }
+    }
+}
+
+// MASSI: EMA(h - low), the EMA of that, their ratio and its `slow`-bar sum (sum_1d_nb), in one pass; the
+// ratios go to a plane for the trailing term of the sum.
 RQ_DEV void massi_1d(Col h, Col low, Col out, int fast, int slow, Scratch sc) {
     int n = h.n;
     int lb1 = fast - 1;
     if (n <= 2 * lb1 + slow - 1) return;
-    Col d = sc.take(n);
-    for (int t = 0; t < n; ++t) d[t] = h[t] - low[t];
+    Col r = sc.take(n);
     double k = 2.0 / (fast + 1.0);
-    Col e1 = sc.take_nan(n);
-    Col e2 = sc.take_nan(n);
-    vo_ema_k(d, e1, fast, k);
-    vo_ema_k(e1.tail(lb1), e2.tail(lb1), fast, k);
-    // r = e1 / e2 from bar 2 * lb1 on (d is no longer needed: r takes its plane)
-    Col r = d.tail(2 * lb1);
-    for (int t = 2 * lb1; t < n; ++t) r[t - 2 * lb1] = e1[t] / e2[t];
-    sum_1d(r, out.tail(2 * lb1), slow);
+    double t1 = 0.0, e1 = 0.0, t2 = 0.0, e2 = 0.0, total = 0.0;
+    for (int t = 0; t < n; ++t) {
+        double d = h[t] - low[t];
+        if (t < lb1) { t1 += d; continue; }
+        if (t == lb1) { t1 += d; e1 = t1 / fast; } else e1 = ((d - e1) * k) + e1;
+        int u = t - lb1;
+        if (u < lb1) { t2 += e1; continue; }
+        if (u == lb1) { t2 += e1; e2 = t2 / fast; } else e2 = ((e1 - e2) * k) + e2;
+        int i = t - 2 * lb1;
+        double v = e1 / e2;
+        r[i] = v;
+        total += v;
+        if (i < slow - 1) continue;
+        out[t] = total;
+        total -= r[i - slow + 1];
+    }
 }
 
 RQ_DEV void pvt_1d(Col c, Col v, Col out) {
@@ -150,26 +145,39 @@ RQ_DEV void pvt_1d(Col c, Col v, Col out) {
     }
 }
 
+// CMF: the money-flow volumes and the two `period`-bar sums (sum_1d_nb) in one pass; the money-flow
+// volumes go to a plane for the trailing term.
 RQ_DEV void cmf_1d(Col h, Col low, Col c, Col v, Col out, int period, Scratch sc) {
     int n = c.n;
     Col mfv = sc.take(n);
+    double s1 = 0.0, s2 = 0.0;
     for (int t = 0; t < n; ++t) {
         double rng = h[t] - low[t];
-        mfv[t] = rng > 0.0 ? (((c[t] - low[t]) - (h[t] - c[t])) / rng) * v[t] : 0.0;
+        double m = rng > 0.0 ? (((c[t] - low[t]) - (h[t] - c[t])) / rng) * v[t] : 0.0;
+        mfv[t] = m;
+        s1 += m;
+        s2 += v[t];
+        if (t < period - 1) continue;
+        out[t] = s2 != 0.0 ? s1 / s2 : 0.0;
+        s1 -= mfv[t - period + 1];
+        s2 -= v[t - period + 1];
     }
-    Col s1 = sc.take_nan(n);
-    Col s2 = sc.take_nan(n);
-    sum_1d(mfv, s1, period);
-    sum_1d(v, s2, period);
-    for (int t = period - 1; t < n; ++t) out[t] = s2[t] != 0.0 ? s1[t] / s2[t] : 0.0;
 }
 
-RQ_DEV void efi_1d(Col c, Col v, Col out, int period, Scratch sc) {
+// EFI: ema_k_1d_nb of the force (c[t] - c[t-1]) * v[t], in one pass.
+RQ_DEV void efi_1d(Col c, Col v, Col out, int period) {
     int n = c.n;
     if (n <= period) return;
-    Col f = sc.take(n - 1);
-    for (int t = 1; t < n; ++t) f[t - 1] = (c[t] - c[t - 1]) * v[t];
-    vo_ema_k(f, out.tail(1), period, 2.0 / (period + 1.0));
+    double k = 2.0 / (period + 1.0);
+    double total = 0.0, prev = 0.0;
+    for (int t = 1; t < n; ++t) {
+        double f = (c[t] - c[t - 1]) * v[t];
+        int u = t - 1;
+        if (u < period - 1) { total += f; continue; }
+        if (u == period - 1) { total += f; prev = total / period; }
+        else prev = ((f - prev) * k) + prev;
+        out[t] = prev;
+    }
 }
 
 RQ_DEV void rvol_1d(Col v, Col out, int period) {
@@ -212,12 +220,12 @@ RQ_DEV void col_volume(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o,
     else if (code == 2) obv_1d(c0, c1, o[0]);
     else if (code == 3) trange_1d(c0, c1, c2, o[0]);
     else if (code == 4 || code == 5) atr_1d(c0, c1, c2, o[0], (int)p[0], code == 5);
-    else if (code == 6) adr_1d(c0, c1, o[0], (int)p[0], sc);
+    else if (code == 6) adr_1d(c0, c1, o[0], (int)p[0]);
     else if (code == 7) cvi_1d(c0, c1, o[0], (int)p[0], (int)p[1], sc);
     else if (code == 8) massi_1d(c0, c1, o[0], (int)p[0], (int)p[1], sc);
     else if (code == 10) pvt_1d(c0, c1, o[0]);
     else if (code == 11) cmf_1d(c0, c1, c2, c3, o[0], (int)p[0], sc);
-    else if (code == 12) efi_1d(c0, c1, o[0], (int)p[0], sc);
+    else if (code == 12) efi_1d(c0, c1, o[0], (int)p[0]);
     else if (code == 13) rvol_1d(c0, o[0], (int)p[0]);
     else if (code == 14) vwap_1d(c0, c1, c2, c3, o[0]);
     else if (code == 15 || code == 16) nvi_1d(c0, c1, o[0], code == 16);
