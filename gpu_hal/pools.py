@@ -843,20 +843,32 @@ class TenantPools:
         from gpu_hal.errors import DevicePressure  # noqa: PLC0415
 
         protected = ctx.job_class in PROTECTED
-        preempted = 0
-        if protected:
-            preempted = self.preempt_classes(SHEDDABLE, lambda tenant: DevicePressure(
+
+        def preempt() -> int:
+            if not protected:
+                return 0
+            return self.preempt_classes(SHEDDABLE, lambda tenant: DevicePressure(
                 f"preempted: tenant {ctx.tenant!r} ({ctx.job_class.name}) needs {nbytes:,} bytes that "
                 f"LOW/IDLE work of tenant {tenant!r} holds"))
+
+        preempted = preempt()
         self.reclaim_idle()
         try:
             return self._budget.reserve(ctx.tenant, nbytes)
-        except QuotaExceeded:
+        except QuotaExceeded as exc:
+            if ctx.job_class in SHEDDABLE and exc.scope == "device":
+                # The device is full of other work, not this LOW job's fault: shed it down the
+                # fallback chain (another device, the CPU, or this one later) instead of failing it.
+                raise DevicePressure(f"shed: tenant {ctx.tenant!r} ({ctx.job_class.name}) needs {nbytes:,} "
+                                     f"bytes and the device budget is full ({exc})") from exc
+            # A LOW request may have opened between the preemption and the reservation: look again.
+            preempted += preempt()
             if not preempted:  # nothing will let go: waiting would not help
                 raise
         deadline = time.monotonic() + self._reclaim_wait_s
         while True:  # the preempted requests stop at their next kernel; their pools go idle and are trimmed
             time.sleep(self._reclaim_poll_s)
+            preempt()  # and LOW requests opened meanwhile (a sweep's next chunk) yield too
             self.trim_idle()
             try:
                 return self._budget.reserve(ctx.tenant, nbytes)
