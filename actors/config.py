@@ -87,6 +87,13 @@ JOURNAL_BUSY_TIMEOUT_S = 30.0
 LIST_DEFAULT_LIMIT = 100
 LIST_MAX_LIMIT = 10_000
 
+# --- job data kept on a worker between the chunks of a job (actors.workers.job_data) ---------
+JOB_DATA_ENABLED = True
+JOB_DATA_MAX_JOBS = 4  # jobs whose data one worker keeps at once (the least recently used leaves first)
+JOB_DATA_MAX_HOST_BYTES = 2 << 30  # a CPU worker's job data in host memory (it has no device budget)
+JOB_DATA_MAX_DERIVED = 16  # prepared kernel inputs (one per asset range of a sweep) kept per job
+JOB_DATA_ENDED_KEPT = 4096  # ended job ids a worker remembers (a late chunk of one is not cached again)
+
 # --- live channel: routers' direct sockets to the workers (actors.live.channel) ---------
 LIVE_CHANNEL_ENABLED = True
 LIVE_CHANNEL_CONNECTIONS = 8  # open connections (calls in flight) per router and worker
@@ -171,6 +178,23 @@ class FallbackConfig:
 
 
 @dataclass(frozen=True)
+class JobDataConfig:
+    """What a worker keeps of a job between its chunks (`actors.workers.job_data.JobDataCache`):
+    the job's panel on the device (host memory on CPU and simulated workers) and prepared
+    kernel inputs, charged to the device budget, dropped when the job ends."""
+
+    enabled: bool = JOB_DATA_ENABLED
+    max_jobs: int = JOB_DATA_MAX_JOBS
+    max_host_bytes: int = JOB_DATA_MAX_HOST_BYTES
+    max_derived: int = JOB_DATA_MAX_DERIVED
+    ended_kept: int = JOB_DATA_ENDED_KEPT
+
+    def __post_init__(self) -> None:
+        if self.max_jobs < 1 or self.max_derived < 0 or self.max_host_bytes < 0 or self.ended_kept < 1:
+            raise ValueError("job_data: need max_jobs >= 1, max_derived >= 0, max_host_bytes >= 0, ended_kept >= 1")
+
+
+@dataclass(frozen=True)
 class CoordinatorConfig:
     """Everything the coordinator and its managers need, with the defaults above."""
 
@@ -201,6 +225,7 @@ class CoordinatorConfig:
     queue: QueueConfig = field(default_factory=QueueConfig)
     preemption: PreemptionConfig = field(default_factory=PreemptionConfig)
     fallback: FallbackConfig = field(default_factory=FallbackConfig)
+    job_data: JobDataConfig = field(default_factory=JobDataConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "storage_dir", Path(self.storage_dir))

@@ -78,6 +78,8 @@ class WorkerClient(Protocol):
 
     async def status(self) -> dict[str, Any]: ...
 
+    # Optional: `async def end_job(self, job_id)`: the job ended, its data leaves the worker.
+
 
 class Executor(Protocol):
     """Starts the workers and moves panels to where they run."""
@@ -1004,12 +1006,31 @@ class Coordinator:
         job_id = job.record.job_id
         self._jobs.pop(job_id, None)
         self.queue.remove(job_id)
-        self.chunks.drop_job(job_id)  # copies still in flight return to a dropped job: their results are ignored
+        inflight = self.chunks.drop_job(job_id)  # copies still in flight return to a dropped job: results ignored
+        self._end_job_data(job_id, set(job.fanout.workers) | {c.worker_id for c in inflight})
         self._plan_path(job_id).unlink(missing_ok=True)
         self._fanout_done[job_id] = job.fanout
         while len(self._fanout_done) > FANOUT_KEEP:
             self._fanout_done.pop(next(iter(self._fanout_done)))
         self.metrics.queue_depth(self.queue.depth_by_class())
+
+    def _end_job_data(self, job_id: str, worker_ids: set[str]) -> None:
+        """Tell every worker that ran (or runs) a chunk of an ended job to drop the job's data."""
+        for worker_id in worker_ids:
+            client = self._workers.get(worker_id)
+            if client is None or not hasattr(client, "end_job"):
+                continue
+
+            async def end(c: WorkerClient = client) -> None:
+                try:
+                    async with asyncio.timeout(self.config.worker_call_timeout_s):
+                        await c.end_job(job_id)  # type: ignore[attr-defined]
+                except Exception as exc:  # a lost worker took the data with it
+                    log.debug("end_job(%s) on %s: %s", job_id, c.worker_id, exc)
+
+            task = asyncio.get_running_loop().create_task(end())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def shutdown(self) -> None:
         for loop_task in (self._scheduler, self._refresher, self._member_loop):

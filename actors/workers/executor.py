@@ -9,6 +9,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from actors.config import JobDataConfig
 from actors.messages import WorkItem, WorkResult
 from actors.workers.worker import Worker
 from gpu_hal.config import GpuHalConfig
@@ -31,23 +32,27 @@ class LocalWorkerClient:
     async def status(self) -> dict[str, Any]:
         return self.worker.status()
 
+    async def end_job(self, job_id: str) -> int:
+        return await asyncio.to_thread(self.worker.end_job, job_id)
+
 
 class LocalExecutor:
     """Starts `gpu_workers` (real or simulated devices) and `cpu_workers` in-process."""
 
     def __init__(self, config: GpuHalConfig, gpu_workers: int, cpu_workers: int, warm_up: bool = False,
-                 model_root: Path | None = None) -> None:
+                 model_root: Path | None = None, job_data: JobDataConfig | None = None) -> None:
         self.config = config
         self.gpu_workers = gpu_workers
         self.cpu_workers = cpu_workers
         self.warm = warm_up
         self.model_root = model_root
+        self.job_data = job_data
         self.workers: list[Worker] = []
 
     async def start_workers(self) -> list[LocalWorkerClient]:
-        self.workers = [Worker(f"gpu-{i}", "gpu", self.config, device_slot=i, model_root=self.model_root)
-                        for i in range(self.gpu_workers)]
-        self.workers += [Worker(f"cpu-{i}", "cpu", self.config, model_root=self.model_root)
+        self.workers = [Worker(f"gpu-{i}", "gpu", self.config, device_slot=i, model_root=self.model_root,
+                               job_data=self.job_data) for i in range(self.gpu_workers)]
+        self.workers += [Worker(f"cpu-{i}", "cpu", self.config, model_root=self.model_root, job_data=self.job_data)
                          for i in range(self.cpu_workers)]
         for w in self.workers:
             w.init_device()

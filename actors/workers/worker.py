@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from actors.config import JobDataConfig
 from actors.workers.feature_cache import FeatureCache, feature_key
+from actors.workers.job_data import JobDataCache
 from actors.messages import WorkItem, WorkResult, to_host
 from actors.metrics import WorkerMetrics
 from actors.jobs.plans import execute_chunk, job_panel, predict_rows
@@ -53,7 +55,7 @@ class Worker:
 
     def __init__(self, worker_id: str, kind: str, config: GpuHalConfig | None = None, device_slot: int = 0,
                  kernel_cache_dir: Path | None = None, model_root: Path | None = None,
-                 streams: StreamsConfig | None = None) -> None:
+                 streams: StreamsConfig | None = None, job_data: JobDataConfig | None = None) -> None:
         if kind not in ("gpu", "cpu"):
             raise ValueError(f"worker kind must be 'gpu' or 'cpu', got {kind!r}")
         self.worker_id = worker_id
@@ -73,6 +75,9 @@ class Worker:
         self.feature_cache = FeatureCache(self.streams_config.feature_cache_max_entries,
                                           self.streams_config.feature_cache_max_bytes, self.metrics.feature_cache)
         self._streams: StreamRegistry | None = None
+        self.job_data_config = job_data or JobDataConfig()
+        # The data of the jobs this worker runs chunks of, kept between chunks (on the device of a GPU worker).
+        self.job_data = JobDataCache(self.job_data_config)
 
     # -- lifecycle -------------------------------------------------------------------
     def init_device(self) -> dict[str, Any]:
@@ -87,6 +92,7 @@ class Worker:
             info = min(real, key=lambda i: i.cuda_ordinal) if real else infos[self.device_slot % len(infos)]
             self.device = Device(info, self.config).start()
             self.realtime = RealtimePath(self.device)
+            self.job_data = JobDataCache(self.job_data_config, self.device)
         return self.describe()
 
     def warm_up(self, datasets: dict[str, Panel] | None = None) -> dict[str, Any]:
@@ -161,10 +167,10 @@ class Worker:
                 return self._result(item, cached, started, {"feature_cache": "hit"})
         if item.kind == "features":
             panel = self._resident(item, panel)
-        sub = job_panel(panel, item.payload)
         if item.kind == "predict":
-            result = self._predict(item, sub)
+            result = self._predict(item, job_panel(panel, item.payload))
         elif self.device is None:
+            sub = self.job_data.panel(item, panel)  # kept between the job's chunks (host memory)
             result = execute_chunk(item.kind, item.payload, sub, item.chunk, "cpu")
         else:
             ctx = self.device.context(item.tenant, JobClass(item.job_class))
@@ -173,7 +179,9 @@ class Worker:
                 ctx.set_limit(limit)  # the tenant's memory quota changed (or this is its first chunk here)
             if item.tier == "same_device":
                 ctx.renew_stream()
-            with ctx.reserve(self._estimate_bytes(item, sub)) as request:
+            need = self._estimate_bytes(item, panel)
+            sub = self.job_data.panel(item, panel, ctx, need)  # on the device from the job's first chunk here
+            with ctx.reserve(need) as request:
                 result = request.run(execute_chunk, item.kind, item.payload, sub, item.chunk, self.backend)
         self.executed += 1
         result = to_host(result)
@@ -181,6 +189,11 @@ class Worker:
             self.feature_cache.put(cache_key, result)
             return self._result(item, result, started, {"feature_cache": "miss"})
         return self._result(item, result, started)
+
+    def end_job(self, job_id: str) -> int:
+        """A job ended (the coordinator tells every worker that ran a chunk of it): its data leaves
+        this worker; returns the bytes given back."""
+        return self.job_data.end_job(job_id)
 
     def _result(self, item: WorkItem, result: Any, started: float, timings: dict | None = None) -> WorkResult:
         return WorkResult(
@@ -322,6 +335,7 @@ class Worker:
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"worker_id": self.worker_id, "kind": self.kind, "executed": self.executed,
                                "readiness": self.readiness, "feature_cache": self.feature_cache.stats(),
+                               "job_data": self.job_data.stats(),
                                "streams": self.streams.stats() if self._streams is not None else {"open": 0}}
         if self.device is not None:
             out["device"] = self.device.status()

@@ -39,7 +39,8 @@ class WorkerActorImpl:
     def __init__(self, worker_id: str, kind: str, settings: Settings, device_slot: int = 0) -> None:
         sys.setswitchinterval(settings.ray.gil_switch_interval_s)  # this process is the worker's own
         self.worker = Worker(worker_id, kind, settings.gpu, device_slot, settings.kernel_cache_dir.resolve(),
-                             model_root=settings.storage_dir.resolve(), streams=settings.streams)
+                             model_root=settings.storage_dir.resolve(), streams=settings.streams,
+                             job_data=settings.coordinator.job_data)
         self._lock = threading.Lock()
         self._started = False
         self._gc_freeze = settings.ray.gc_freeze
@@ -84,6 +85,10 @@ class WorkerActorImpl:
         """Run a chunk; `holder` is [ObjectRef of the Panel] (nested: resolved only on a cache miss)."""
         self._ensure_started()
         return self.worker.execute(item, self._panel(item, holder))
+
+    def end_job(self, job_id: str) -> int:
+        """A job ended: its data leaves this worker (nothing to do before the device started)."""
+        return self.worker.end_job(job_id)
 
     @ray.method(concurrency_group=LIVE_GROUP)
     def execute_live(self, packed: bytes, holder: list | None = None) -> bytes:
@@ -196,6 +201,12 @@ class RayWorkerClient:
 
     async def status(self) -> dict[str, Any]:
         return await self.handle.status.remote()
+
+    async def end_job(self, job_id: str) -> int:
+        try:
+            return await self.handle.end_job.remote(job_id)
+        except ACTOR_GONE as exc:
+            raise WorkerLost(self.worker_id, type(exc).__name__) from exc
 
 
 def cluster_nodes() -> list[NodeInfo]:
