@@ -8,10 +8,11 @@
 // same values in the same order as the CPU kernel (so the same bits), no scratch plane and one
 // pass over the column. Rolling max/min (SMI) run TA_MAX / TA_MIN's state machine step by step
 // (newer_ext_step) for the same reason. Only AC (the AO values a window back) and KDJ (the MA
-// dispatch of ma.cuh) use scratch planes.
-// gpu names: AO AC QSTICK DPO ER IMI VHF VORTEX WAD COPPOCK TSI ERI FOSC HA ACCBANDS KC PERCENTRANK CMOU FRACTAL SUPERTREND SMI RVI BETA
+// dispatch of ma.cuh, RQ_MA_SCRATCH planes) use a scratch plane.
+// gpu names: all
 // scratch planes: 1
 #include "column.cuh"
+#include "ma.cuh"
 
 // Python's max(a, b) / min(a, b) (the first argument unless the second is strictly beyond it).
 RQ_DEV double newer_pymax(double a, double b) { return b > a ? b : a; }
@@ -610,6 +611,34 @@ RQ_DEV void beta_1d(Col x, Col y, Col out, int period) {
     }
 }
 
+// ------------------------------------------------------------------------ KDJ
+// Fast %K (TA_MAX / TA_MIN stepped, no planes), slow K = MA(fast %K), D = MA(K), J = 3K - 2D. The
+// output planes hold the stages until the end: fast %K in J's plane, K in its own, D in its own.
+RQ_DEV void kdj_1d(Col h, Col low, Col c, Col ko, Col dout, Col jo, int fk, int sk, int skmt, int sd, int sdmt,
+                   Scratch sc) {
+    int n = c.n;
+    // TA-Lib 0.8: matype 11 (DEFAULT) is the function's own default, RMA for KDJ
+    if (skmt == 11) skmt = 13;
+    if (sdmt == 11) sdmt = 13;
+    int lbk = ma_lookback(sk, skmt);
+    int lbd = ma_lookback(sd, sdmt);
+    int lb = fk - 1 + lbk + lbd;
+    if (n <= lb) return;
+    int hi_idx = -1, lo_idx = -1;
+    double hi = 0.0, lo = 0.0;
+    for (int t = fk - 1; t < n; ++t) {
+        double hh = newer_ext_step(h, t, t - (fk - 1), hi_idx, hi, true);
+        double ll = newer_ext_step(low, t, t - (fk - 1), lo_idx, lo, false);
+        // TA-Lib 0.8's fast %K bits: 100 * ((c - LL) / (HH - LL)) (not (c - LL) / ((HH - LL) / 100))
+        double diff = hh - ll;
+        jo[t] = diff != 0.0 ? 100.0 * ((c[t] - ll) / diff) : 0.0;
+    }
+    ma_1d(jo.tail(fk - 1), ko.tail(fk - 1), sk, skmt, sc);
+    ma_1d(ko.tail(fk - 1 + lbk), dout.tail(fk - 1 + lbk), sd, sdmt, sc);
+    for (int t = 0; t < lb; ++t) { ko[t] = RQ_NAN; dout[t] = RQ_NAN; jo[t] = RQ_NAN; }
+    for (int t = lb; t < n; ++t) jo[t] = 3.0 * ko[t] - 2.0 * dout[t];
+}
+
 // ------------------------------------------------------------------------ dispatch (cpu/newer.py _col)
 RQ_DEV void col_newer(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o, const double* p, int s,
                       Scratch sc) {
@@ -640,6 +669,8 @@ RQ_DEV void col_newer(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o, 
     else if (code == 21) smi_1d(c0, c1, c2, o[0], o[1], (int)p[0], (int)p[1], (int)p[2], (int)p[3]);
     else if (code == 22) rvi_1d(c0, o[0], (int)p[0], (int)p[1]);
     else if (code == 23) beta_1d(c0, c1, o[0], (int)p[0]);
+    else if (code == 17)
+        kdj_1d(c0, c1, c2, o[0], o[1], o[2], (int)p[0], (int)p[1], (int)p[2], (int)p[3], (int)p[4], sc);
 }
 
 RQ_GROUP(newer)
