@@ -813,13 +813,13 @@ struct WarpSink {
 #endif
 
 // grid (ceil(P / SWEEP_WARPS), ceil(U / 32)), block 32 * SWEEP_WARPS.
-// acc: (N_ACC, P, n_assets) doubles; psum: (P, Tn) int64 (two's complement in uint64).
+// acc: (N_ACC, P, n_assets) doubles; psum: (P * G, Tn) int64 (two's complement in uint64).
 template <typename T, int KIND>
 __global__ void __launch_bounds__(32 * SWEEP_WARPS, SWEEP_MINB_OF(KIND))
 sweep_kernel(const T* __restrict__ sig, const T* __restrict__ ra, const T* __restrict__ rb,
              const int* __restrict__ first, const int* __restrict__ ip, const T* __restrict__ fp,
              const int Tn, const int U, const int P, const int n_assets,
-             const double fs, const double fs2, const double scale,
+             const double fs, const double fs2, const double scale, const int G, const int GU,
              unsigned long long* __restrict__ psum, double* __restrict__ acc) {
     const int warp = threadIdx.x >> 5;
     const int lane = threadIdx.x & 31;
@@ -834,7 +834,8 @@ sweep_kernel(const T* __restrict__ sig, const T* __restrict__ ra, const T* __res
 #else
     long long* tile = nullptr;
 #endif
-    WarpSink sink{psum + (long long)combo * Tn, tile, Tn, live, lane, 0LL};
+    // G groups of GU units (GU a multiple of 32: a warp's units are in one group): row combo * G + group
+    WarpSink sink{psum + ((long long)combo * G + (blockIdx.y * 32) / GU) * Tn, tile, Tn, live, lane, 0LL};
     Leg La, Lb;
     sweep_unit<T, KIND, WarpSink>(sig, ra, rb, Tn, U, u, first[u], ip + (long long)combo * N_INT,
                                   fp + (long long)combo * N_FLT, fs, fs2, scale, sink, La, Lb);
@@ -876,7 +877,7 @@ __global__ void __launch_bounds__(32 * SWEEP_WARPS, SWEEP_TMINB_OF(KIND))
 sweep_tab_kernel(const T* __restrict__ tab, const T* __restrict__ ra, const T* __restrict__ rb,
                  const int* __restrict__ order, const int* __restrict__ slots, const int* __restrict__ ip,
                  const T* __restrict__ fp, const int Tn, const int U, const int P, const int n_assets,
-                 const double fs, const double fs2, const double scale,
+                 const double fs, const double fs2, const double scale, const int G, const int GU,
                  unsigned long long* __restrict__ psum, double* __restrict__ acc) {
     const int warp = threadIdx.x >> 5;
     const int lane = threadIdx.x & 31;
@@ -892,7 +893,8 @@ sweep_tab_kernel(const T* __restrict__ tab, const T* __restrict__ ra, const T* _
 #else
     long long* tile = nullptr;
 #endif
-    WarpSink sink{psum + (long long)combo * Tn, tile, Tn, live, lane, 0LL};
+    // G groups of GU units (GU a multiple of 32: a warp's units are in one group): row combo * G + group
+    WarpSink sink{psum + ((long long)combo * G + (blockIdx.y * 32) / GU) * Tn, tile, Tn, live, lane, 0LL};
     Leg La, Lb;
     stream_tab<T, KIND, WarpSink>(tab, ra, rb, Tn, U, u, slots[2 * combo], slots[2 * combo + 1],
                                   ip + (long long)combo * N_INT, fp + (long long)combo * N_FLT, fs, fs2, scale,
@@ -1142,9 +1144,13 @@ def launch(
     warps_per_block: int = WARPS_PER_BLOCK,
     path: str = "auto",
     tables: TablePlan | None = None,
+    groups: int = 1,
 ) -> tuple[Any, Any]:
     """Run the fused kernel on CuPy arrays; returns (acc (N_ACC, P, n_assets) float64,
-    psum (T, P) int64).
+    psum (T, P * groups) int64).
+
+    `groups` > 1 (walk-forward folds side by side): the units are `groups` equal blocks
+    of a multiple of 32 units each, and column p * groups + g of psum sums block g only.
 
     `sig` (T, U), `ra`/`rb` (T, U) (rb = ra unless pairs) in the sweep dtype,
     `first` (U,) int32, `ints` (P, 4) int32 (NumPy or CuPy), `floats` (P, 8) in the
@@ -1169,8 +1175,11 @@ def launch(
         if tables is None and path == "table":
             raise ValueError(f"no table path for kind {kind} with {n_bars} x {n_units} units")
     table = tables is not None
+    if groups < 1 or n_units % groups or (groups > 1 and (n_units // groups) % 32):
+        raise ValueError(f"groups must split the {n_units} units into blocks of a multiple of 32, got {groups}")
+    group_units = n_units // groups if groups > 1 else 0x7FFFFFFF
     acc = cp.empty((N_ACC, n_combos, n_assets), dtype=cp.float64)
-    psum = cp.zeros((n_combos, n_bars), dtype=cp.uint64)  # combination-major in the kernel
+    psum = cp.zeros((n_combos * groups, n_bars), dtype=cp.uint64)  # combination-major in the kernel
     if empty:
         return acc, cp.ascontiguousarray(psum.view(cp.int64).T)
     if warps_per_block != WARPS_PER_BLOCK and not any(d.startswith("SWEEP_WARPS=") for d in defines):
@@ -1189,6 +1198,8 @@ def launch(
         np.float64(fs),
         np.float64(fs * 2.0),
         np.float64(scale),
+        np.int32(groups),
+        np.int32(group_units),
         psum,
         acc,
     )

@@ -263,22 +263,18 @@ def grid_combinations(strategy: Any, grid: Mapping[str, Any], n_bars: int, engin
     return _grid_combos(strategy, grid, n_bars)
 
 
-# ------------------------------------------------------------------------ one fold
+# ------------------------------------------------------------------------ in-sample passes
+FOLD_PASS_BYTES = 2 << 30  # host memory one CPU in-sample pass may take (more folds: batches of folds)
+GPU_PASS_FRACTION = 0.5  # of the device's free memory, for one GPU pass
+GPU_TABLE_RESERVE = 4 << 30  # left free for the sweep kernel's window tables (gpu.TABLE_MAX_BYTES)
+
+
 def _in_sample(train_panel: Panel, strategy: Any, grid: Mapping[str, Any], rank_by: str, fees: float,
                slippage: float, backend: str, bars_per_year: float, engine: str,
                order_options: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(params, portfolio metrics) of every combination over the training bars, and the backend that ran."""
-    from kernels.backtest.grid import KIND_OF  # noqa: PLC0415
-
-    if engine == "returns" and isinstance(strategy, str) and strategy in KIND_OF:
-        from kernels.backtest.sweep import execute, plan_sweep  # noqa: PLC0415
-
-        plan = plan_sweep(train_panel, strategy, grid, fees=fees, slippage=slippage, backend=backend,
-                          bars_per_year=bars_per_year)
-        _, port, _ = execute(plan)
-        params = plan.grid.params
-        table = pd.DataFrame(to_numpy(port), index=params.index, columns=list(M.METRICS))
-        return params, table, plan.backend
+    """(params, portfolio metrics) of every combination over the training bars, and the backend
+    that ran: `run` per combination (user strategies, pairs, order options the orders sweep
+    does not take, interior gaps)."""
     from kernels.backtest.runner import run  # noqa: PLC0415
 
     params = _grid_combos(strategy, grid, train_panel.n_bars)
@@ -291,6 +287,230 @@ def _in_sample(train_panel: Panel, strategy: Any, grid: Mapping[str, Any], rank_
     return params, pd.DataFrame(np.vstack(rows), index=params.index, columns=list(M.METRICS)), ran
 
 
+def _fused_kind(strategy: Any, engine: str, order_options: Mapping[str, Any]) -> int | None:
+    """The sweep kind when the folds' in-sample search can run in the fused sweep kernels, else None."""
+    from kernels.backtest.grid import KIND, KIND_OF  # noqa: PLC0415
+
+    if not isinstance(strategy, str) or strategy not in KIND_OF:
+        return None
+    kind = KIND_OF[strategy]
+    if engine == "returns":
+        return None if kind == KIND.PAIRS else kind
+    if order_options.get("direction", "longonly") != "longonly":
+        return None  # the orders sweep takes the strategy's own long/short signals
+    return kind
+
+
+def _train_len(f: Fold) -> int:
+    return f.train_stop - f.train_start
+
+
+def _stack(xp: Any, a: Any, folds: Sequence[Fold], width: int) -> tuple[Any, np.ndarray]:
+    """Fold k's training bars of `a` (T, N) as columns k * width .. k * width + N of one
+    (longest training window, len(folds) * width) array, aligned on their last bar: a shorter
+    window (anchored folds) starts pad[k] bars late. NaN elsewhere (no data: an asset that
+    starts late). Returns (stacked, pad)."""
+    n = a.shape[1]
+    length = max(_train_len(f) for f in folds)
+    out = xp.full((length, len(folds) * width), np.nan, dtype=np.float64)
+    pad = np.array([length - _train_len(f) for f in folds], dtype=np.int64)
+    for k, f in enumerate(folds):
+        out[pad[k]:, k * width:k * width + n] = xp.asarray(a[f.train_start:f.train_stop], dtype=np.float64)
+    return out, pad
+
+
+def fold_scale_exp(close: Any, folds: Sequence[Fold], fees: float, slippage: float) -> int:
+    """The fixed-point exponent of the returns sweep's portfolio sums, common to `folds`: from the
+    largest |return| over their training span (bars min train_start .. max train_stop, read as one
+    slice: no bar outside it) and room for every fold side by side in one pass."""
+    from kernels.backend import get_array_module  # noqa: PLC0415
+    from kernels.backtest.sweep import scale_exponent, simple_returns  # noqa: PLC0415
+
+    xp = get_array_module(close)
+    a = min(f.train_start for f in folds)
+    b = max(f.train_stop for f in folds)
+    r = simple_returns(xp, xp.asarray(close[a:b], dtype=np.float64))
+    finite = xp.where(xp.isfinite(r), xp.abs(r), 0.0)
+    max_r = float(finite.max()) if finite.size else 0.0
+    width = -(-close.shape[1] // 32) * 32
+    return scale_exponent(max_r + 2.0 * (fees + slippage), len(folds) * width)
+
+
+def _returns_pass(close: Any, folds: Sequence[Fold], g: Any, fs: float, ran: str, bars_per_year: float,
+                  scale_exp: int) -> list[np.ndarray] | None:
+    """One launch of the returns sweep kernel over every fold's training bars side by side;
+    per fold the (P, len(METRICS)) portfolio table, or None when a unit has an interior gap
+    (those take the sweep's per-sweep fallback: run the folds one by one)."""
+    from kernels.backend import array_module  # noqa: PLC0415
+    from kernels.backtest import sweep as S  # noqa: PLC0415
+
+    xp = array_module(ran)
+    n = close.shape[1]
+    n_folds = len(folds)
+    width = -(-n // 32) * 32 if ran == "gpu" else n  # GPU: a warp's assets in one fold
+    stacked, pad = _stack(xp, close, folds, width)
+    dt = np.dtype(np.float64)
+    prep = S._prepare(xp, stacked, range(n_folds * width), g.kind, dt, fs)
+    if prep.gap_units is not None:
+        return None
+    combos = range(g.n_combos)
+    floats = S.kernel_floats(g, combos, dt)
+    if ran == "gpu":
+        from kernels.backtest import gpu  # noqa: PLC0415
+
+        acc, psum = gpu.launch(g.kind, prep.sig, prep.ra, prep.rb, prep.first, xp.asarray(g.ints), xp.asarray(floats),
+                               n_folds * width, fs, 2.0 ** scale_exp, groups=n_folds)
+        sums = [xp.ascontiguousarray(psum[:, k::n_folds]) for k in range(n_folds)]
+    else:
+        import numba  # noqa: PLC0415
+
+        from kernels.backtest import sweep_cpu  # noqa: PLC0415
+
+        per = max(1, min(width, -(-4 * numba.get_num_threads() // (g.n_combos * n_folds))))  # blocks per fold
+        acc, part = sweep_cpu.sweep_nb(
+            g.kind, np.ascontiguousarray(prep.sig.T), np.ascontiguousarray(prep.ra.T),
+            np.ascontiguousarray(prep.rb.T), prep.first.astype(np.int64), np.ascontiguousarray(g.ints), floats,
+            sweep_cpu.consts_for(dt), fs, 2.0 * fs, 2.0 ** scale_exp, n_folds * width, n_folds * per)
+        # block b covers units [b * U // B, (b + 1) * U // B): blocks k*per .. (k+1)*per - 1 are fold k's
+        sums = [np.ascontiguousarray(part[k * per:(k + 1) * per].sum(axis=0).T) for k in range(n_folds)]
+    arrays = S.asset_metric_arrays(xp, acc, bars_per_year)
+    finite = xp.isfinite(stacked)
+    out = []
+    for k in range(n_folds):
+        cols = slice(k * width, k * width + n)
+        count = finite[:, cols].sum(axis=1).astype(np.int64)
+        trade = [xp.ascontiguousarray(arrays[name][:, cols]) for name in
+                 ("n_trades", "n_closed", "n_wins", "exposure", "turnover")]
+        port = S.portfolio_metric_arrays(xp, xp.ascontiguousarray(sums[k][pad[k]:]),
+                                         xp.ascontiguousarray(count[pad[k]:]), scale_exp, bars_per_year, *trade)
+        out.append(np.asarray(to_numpy(port), dtype=np.float64))
+    return out
+
+
+def _orders_pass(panel: Panel, folds: Sequence[Fold], strategy: str, strat_params: pd.DataFrame, fees: float,
+                 slippage: float, ran: str, bars_per_year: float, order_options: Mapping[str, Any]) -> list[np.ndarray]:
+    """One orders-sweep launch over every fold's training bars side by side (each fold a group of
+    columns whose summed value is its portfolio); per fold the (P, len(METRICS)) table."""
+    from kernels.backtest.orders.result import ORDER_METRICS  # noqa: PLC0415
+    from kernels.backtest.orders.sweep import _order_columns, group_rows, simulate_grid, split_grid  # noqa: PLC0415
+
+    n = panel.n_assets
+    n_folds = len(folds)
+    xp = np if ran == "cpu" else __import__("cupy")
+    src = panel.to(ran)
+    fields = {}
+    pad = None
+    for name in ("open", "high", "low", "close", "volume"):
+        fields[name], pad = _stack(xp, getattr(src, name), folds, n)
+    longest = folds[int(np.argmax([_train_len(f) for f in folds]))]
+    index = np.asarray(panel.index)[longest.train_start:longest.train_stop]
+    symbols = tuple(f"{s}@{k}" for k in range(n_folds) for s in panel.symbols)
+    stacked = Panel(index, symbols, fields["open"], fields["high"], fields["low"], fields["close"], fields["volume"])
+    keys = [k for k in ("size", "size_type", "sl_stop", "sl_trail", "tp_stop") if order_options.get(k) is not None]
+    _, keys, combos = split_grid({k: [order_options[k]] for k in keys})
+    _, order_arrays = _order_columns(keys, combos)
+    init_cash = float(order_options.get("init_cash", 100.0))
+    col_group = np.repeat(np.arange(n_folds, dtype=np.int64), n)
+    acc, pv, pe = simulate_grid(stacked, strategy, strat_params, order_arrays, fees,
+                                float(order_options.get("fixed_fees", 0.0)), slippage, init_cash,
+                                bool(order_options.get("accumulate", False)), ran, col_group=col_group,
+                                n_groups=n_folds)
+    rows = group_rows(acc, pv, pe, np.isfinite(to_numpy(stacked.close)), col_group, n_folds, init_cash,
+                      bars_per_year, first_bar=pad)
+    pick = [ORDER_METRICS.index(m) for m in M.METRICS]
+    return [np.ascontiguousarray(rows[:, k][:, pick]) for k in range(n_folds)]
+
+
+def _pass_bytes(ran: str, engine: str, n_combos: int, n_assets: int, n_bars: int) -> int:
+    """About the memory one fold takes in an in-sample pass (kernel outputs and metric temporaries)."""
+    width = -(-n_assets // 32) * 32
+    if engine == "orders":
+        return 8 * (2 * 17 * n_combos * n_assets + 3 * n_combos * n_bars + 8 * n_bars * n_assets)
+    return 8 * (2 * 11 * n_combos * width + 3 * n_combos * n_bars + 8 * n_bars * width)
+
+
+def _folds_per_pass(ran: str, engine: str, n_combos: int, n_assets: int, n_bars: int) -> int:
+    per = max(1, _pass_bytes(ran, engine, n_combos, n_assets, n_bars))
+    if ran == "gpu":
+        import cupy as cp  # noqa: PLC0415
+
+        free = cp.cuda.Device().mem_info[0]
+        budget = int(free * GPU_PASS_FRACTION) - GPU_TABLE_RESERVE
+    else:
+        budget = FOLD_PASS_BYTES
+    return max(1, budget // per)
+
+
+def in_sample_tables(panel: Panel, folds: Sequence[Fold], strategy: Any, grid: Mapping[str, Any], *,
+                     fees: float, slippage: float, backend: str, bars_per_year: float, engine: str,
+                     order_options: Mapping[str, Any], fold_batch: int | None = None,
+                     scale_folds: Sequence[Fold] | None = None) -> list[tuple[pd.DataFrame, pd.DataFrame, str]]:
+    """Per fold (params, portfolio metrics of every combination over its training bars, backend).
+
+    Built-in strategies run all folds' in-sample sweeps in one launch of the fused sweep kernel
+    (returns engine) or of the orders sweep (orders engine): fold k's training bars are columns of
+    one panel, and each fold's portfolio sums stay apart. Folds go in batches of `fold_batch`
+    (default: as many as fit in memory, see FOLD_PASS_BYTES / GPU_PASS_FRACTION); a batch's result
+    does not depend on the batching. The returns sweep's fixed-point scale is common to
+    `scale_folds` (default `folds`). Other strategies (and pairs, order options the sweep does not
+    take, data with interior gaps) run `run` per combination and fold.
+    """
+    from kernels.backend import resolve_backend  # noqa: PLC0415
+    from kernels.backtest.grid import expand_grid  # noqa: PLC0415
+
+    if fold_batch is not None and (isinstance(fold_batch, bool) or not isinstance(fold_batch, numbers.Integral)
+                                   or fold_batch < 1):
+        raise WalkForwardInputError(f"fold_batch must be a positive int (folds per pass) or None, got {fold_batch!r}")
+    if engine == "orders":
+        from kernels.backtest.run_orders import check_order_options  # noqa: PLC0415
+        from kernels.backtest.runner import BacktestInputError  # noqa: PLC0415
+
+        order_options = check_order_options(order_options, BacktestInputError)  # as `run` names them
+    kind = _fused_kind(strategy, engine, order_options)
+    shortest = min(_train_len(f) for f in folds)
+    longest = max(_train_len(f) for f in folds)
+    params = grid_combinations(strategy, grid, shortest, engine)  # errors as the shortest fold's search
+    if kind is not None:
+        g = expand_grid(strategy, grid, longest)
+        if not g.params.reset_index(drop=True).equals(params.reset_index(drop=True)):
+            kind = None
+    if kind is None:
+        return [_in_sample(panel.select(start=f.train_start, stop=f.train_stop), strategy, grid, "sharpe", fees,
+                           slippage, backend, bars_per_year, engine, order_options) for f in folds]
+    ran = resolve_backend(backend, panel.close)
+    per_pass = fold_batch or _folds_per_pass(ran, engine, g.n_combos, panel.n_assets, longest)
+    out: list[tuple[pd.DataFrame, pd.DataFrame, str]] = []
+    if engine == "returns":
+        close = panel.to(ran).close
+        scale_exp = fold_scale_exp(close, scale_folds or folds, fees, slippage)
+        for b0 in range(0, len(folds), per_pass):
+            batch = folds[b0:b0 + per_pass]
+            tables = _returns_pass(close, batch, g, fees + slippage, ran, bars_per_year, scale_exp)
+            if tables is None:  # interior gaps: the per-sweep fallback of `execute`, fold by fold
+                return [_in_sample_sweep(panel, f, strategy, grid, fees, slippage, backend, bars_per_year)
+                        for f in folds]
+            out += [(params, pd.DataFrame(t, index=params.index, columns=list(M.METRICS)), ran) for t in tables]
+        return out
+    for b0 in range(0, len(folds), per_pass):
+        batch = folds[b0:b0 + per_pass]
+        tables = _orders_pass(panel, batch, strategy, g.params, fees, slippage, ran, bars_per_year, order_options)
+        out += [(params, pd.DataFrame(t, index=params.index, columns=list(M.METRICS)), ran) for t in tables]
+    return out
+
+
+def _in_sample_sweep(panel: Panel, fold: Fold, strategy: str, grid: Mapping[str, Any], fees: float,
+                     slippage: float, backend: str, bars_per_year: float) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """One fold through `plan_sweep` + `execute` (its own scale; units with interior gaps included)."""
+    from kernels.backtest.sweep import execute, plan_sweep  # noqa: PLC0415
+
+    plan = plan_sweep(panel.select(start=fold.train_start, stop=fold.train_stop), strategy, grid, fees=fees,
+                      slippage=slippage, backend=backend, bars_per_year=bars_per_year)
+    _, port, _ = execute(plan)
+    params = plan.grid.params
+    return params, pd.DataFrame(to_numpy(port), index=params.index, columns=list(M.METRICS)), plan.backend
+
+
+# ------------------------------------------------------------------------ one fold
 def _engine_kwargs(engine: str, order_options: Mapping[str, Any]) -> dict[str, Any]:
     return {} if engine == "returns" else {"engine": "orders", **order_options}
 
@@ -327,9 +547,9 @@ def run_fold(
     **order_options: Any,
 ) -> FoldResult:
     """One fold: sweep the training bars, backtest the best combination on the test bars
-    (reading `warmup` bars before them, see `walk_forward`)."""
-    from kernels.backtest.runner import run  # noqa: PLC0415
-
+    (reading `warmup` bars before them, see `walk_forward`). A walk-forward job runs its folds
+    with this; given `train` and `test`, the in-sample sweep uses the fixed-point scale of the
+    whole walk-forward, so that the job's folds equal `walk_forward`'s."""
     rank_by, engine, bars_per_year = check_args(rank_by, engine, bars_per_year)
     warmup = check_warmup(warmup, engine)
     if engine == "returns" and order_options:
@@ -339,9 +559,27 @@ def run_fold(
                                     f"window ({fold.test_start})")
     if not 0 <= fold.train_start < fold.train_stop <= fold.test_start < fold.test_stop <= data.n_bars:
         raise WalkForwardInputError(f"fold {fold} does not fit the data ({data.n_bars} bars)")
+    scale_folds = [fold]
+    if train is not None and test is not None:  # a walk-forward job's fold: the scale of the whole walk-forward
+        every = plan_folds(data.n_bars, train, test, step, anchored)
+        if fold in every:
+            scale_folds = every
+    (params, table, ran), = in_sample_tables(data, [fold], strategy, grid, fees=fees, slippage=slippage,
+                                             backend=backend, bars_per_year=bars_per_year, engine=engine,
+                                             order_options=order_options, scale_folds=scale_folds)
+    return _fold_result(data, strategy, fold, params, table, ran, rank_by=rank_by, fees=fees, slippage=slippage,
+                        backend=backend, bars_per_year=bars_per_year, engine=engine, train=train, test=test,
+                        step=step, anchored=anchored, warmup=warmup, order_options=order_options)
+
+
+def _fold_result(data: Panel, strategy: Any, fold: Fold, params: pd.DataFrame, table: pd.DataFrame, ran: str, *,
+                 rank_by: str, fees: float, slippage: float, backend: str, bars_per_year: float, engine: str,
+                 train: int | None, test: int | None, step: int | None, anchored: bool, warmup: int,
+                 order_options: Mapping[str, Any]) -> FoldResult:
+    """A fold's result from its in-sample table: the best combination, backtested out-of-sample."""
+    from kernels.backtest.runner import run  # noqa: PLC0415
+
     train_panel = data.select(start=fold.train_start, stop=fold.train_stop)
-    params, table, ran = _in_sample(train_panel, strategy, grid, rank_by, fees, slippage, backend, bars_per_year,
-                                    engine, order_options)
     combo_id = best_combo(table, params, rank_by)
     chosen = _combo(params, combo_id)
     test_panel = data.select(start=fold.test_start, stop=fold.test_stop)
@@ -470,6 +708,7 @@ def walk_forward(
     symbols: Sequence[str] | None = None,
     engine: str = "returns",
     warmup: int = 0,
+    fold_batch: int | None = None,
     **order_options: Any,
 ) -> WalkForwardResult:
     """Walk-forward optimisation of `strategy` over `grid` (see the module docstring).
@@ -481,7 +720,9 @@ def walk_forward(
     each out-of-sample backtest read that many bars before its test window, so
     that indicators are warm and a position can be held into the window; its
     returns and metrics still cover the test bars only (no bar after the window is
-    ever read). Raises WalkForwardInputError naming the
+    ever read). The in-sample sweeps of all folds run as one pass of the sweep kernel
+    (`in_sample_tables`), in batches of `fold_batch` folds when given (default: as many
+    as fit in memory). Raises WalkForwardInputError naming the
     argument (e.g. train + test longer than the data), GridError / StrategyError
     for bad grids and parameters.
     """
@@ -493,11 +734,16 @@ def walk_forward(
     if warmup > folds[0].test_start:
         raise WalkForwardInputError(f"warmup ({warmup}) is longer than the bars before the first test window "
                                     f"({folds[0].test_start})")
+    if engine == "returns" and order_options:
+        raise WalkForwardInputError(f"order options {sorted(order_options)} need engine='orders'")
+    tables = in_sample_tables(panel, folds, strategy, grid, fees=fees, slippage=slippage, backend=backend,
+                              bars_per_year=bars_per_year, engine=engine, order_options=order_options,
+                              fold_batch=fold_batch)
     parts = [
-        run_fold(panel, strategy, grid, f, rank_by=rank_by, fees=fees, slippage=slippage, backend=backend,
-                 bars_per_year=bars_per_year, engine=engine, train=train, test=test, step=step, anchored=anchored,
-                 warmup=warmup, **order_options)
-        for f in folds
+        _fold_result(panel, strategy, f, params, table, ran, rank_by=rank_by, fees=fees, slippage=slippage,
+                     backend=backend, bars_per_year=bars_per_year, engine=engine, train=train, test=test, step=step,
+                     anchored=anchored, warmup=warmup, order_options=order_options)
+        for f, (params, table, ran) in zip(folds, tables)
     ]
     return merge_folds(parts)
 

@@ -306,3 +306,70 @@ def test_warmup_never_reads_after_the_window(panel: Panel) -> None:
                      warmup=90)
     pd.testing.assert_frame_equal(after.out_of_sample, base.out_of_sample)
     np.testing.assert_array_equal(after.oos_returns, base.oos_returns)
+
+
+# ------------------------------------------------------------------ one pass over all folds
+def _count_calls(monkeypatch: pytest.MonkeyPatch, module, name: str) -> list:
+    calls = []
+    real = getattr(module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def _assert_same(a: WalkForwardResult, b: WalkForwardResult) -> None:
+    for name in ("folds", "params", "in_sample", "out_of_sample", "oos", "oos_metrics"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
+
+
+@pytest.mark.parametrize("engine, anchored", [("returns", False), ("returns", True), ("orders", True)])
+def test_one_pass_equals_fold_by_fold(panel: Panel, monkeypatch: pytest.MonkeyPatch, engine: str,
+                                      anchored: bool) -> None:
+    """All folds' in-sample sweeps in one kernel launch (folds side by side; anchored folds of
+    different lengths aligned on their last bar) equal the folds run one by one, and batches of
+    folds too; the launches are counted."""
+    from kernels.backtest import sweep_cpu
+    from kernels.backtest.orders import sweep_cpu as orders_cpu
+
+    module, name = (sweep_cpu, "sweep_nb") if engine == "returns" else (orders_cpu, "sweep_apply_nb")
+    calls = _count_calls(monkeypatch, module, name)
+    kw = dict(train=150, test=60, anchored=anchored, fees=FEES, backend="cpu", engine=engine)
+    grid = TREND_GRID
+    if engine == "orders":
+        kw.update(sl_stop=0.05, init_cash=1000.0)
+        grid = {"fast": [3, 10], "slow": [20, 40], "long_only": [True, False]}
+    one = walk_forward(panel, "trend_following", grid, **kw)
+    assert one.n_folds == 4 and len(calls) == 1
+    by_fold = walk_forward(panel, "trend_following", grid, fold_batch=1, **kw)
+    assert len(calls) == 1 + 4
+    batches = walk_forward(panel, "trend_following", grid, fold_batch=3, **kw)
+    assert len(calls) == 1 + 4 + 2
+    _assert_same(one, by_fold)
+    _assert_same(one, batches)
+    if engine == "returns":  # a job's folds (run_fold with the walk-forward's windows) equal it too
+        for f in plan_folds(panel.n_bars, train=150, test=60, anchored=anchored):
+            part = run_fold(panel, "trend_following", TREND_GRID, f, fees=FEES, backend="cpu", train=150, test=60,
+                            anchored=anchored)
+            pd.testing.assert_frame_equal(part.in_sample, one.in_sample.loc[[f.index]], check_exact=True)
+    with pytest.raises(WalkForwardInputError, match="fold_batch"):
+        walk_forward(panel, "trend_following", grid, fold_batch=0, **kw)
+
+
+@pytest.mark.parametrize("backend", list(backends())[1:])  # the GPU: folds side by side, 32 columns apart
+def test_one_pass_on_the_gpu(panel: Panel, backend: str) -> None:
+    for kw in (dict(anchored=True), dict(engine="orders", sl_stop=0.05)):
+        ref = walk_forward(panel, "trend_following", TREND_GRID, train=150, test=60, fees=FEES, backend="cpu", **kw)
+        one = walk_forward(panel, "trend_following", TREND_GRID, train=150, test=60, fees=FEES, backend=backend,
+                           **kw)
+        by_fold = walk_forward(panel, "trend_following", TREND_GRID, train=150, test=60, fees=FEES,
+                               backend=backend, fold_batch=1, **kw)
+        assert one.backend == backend
+        pd.testing.assert_frame_equal(one.params, ref.params)
+        pd.testing.assert_frame_equal(one.params, by_fold.params)
+        np.testing.assert_allclose(one.in_sample.to_numpy(float), ref.in_sample.to_numpy(float), rtol=1e-9)
+        np.testing.assert_allclose(one.in_sample.to_numpy(float), by_fold.in_sample.to_numpy(float), rtol=1e-12)
+        np.testing.assert_allclose(one.oos_equity.to_numpy(), ref.oos_equity.to_numpy(), rtol=1e-9)
