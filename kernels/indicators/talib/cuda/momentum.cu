@@ -1,7 +1,9 @@
 // GPU forms of kernels/indicators/talib/cpu/momentum.py (same codes, same parameter vector).
-// gpu names: RSI MOM ROC ROCP ROCR ROCR100 MACD MACDFIX WILLR CCI CMO MFI AROON AROONOSC PLUS_DM MINUS_DM PLUS_DI MINUS_DI DX ADX ADXR TRIX ULTOSC
+// gpu names: all
 // scratch planes: 2
 #include "column.cuh"
+#include "ma.cuh"
+#include "po.cuh"
 
 // ---------------------------------------------------------------- helpers
 RQ_DEV int mo_first_valid(Col x) {
@@ -129,6 +131,79 @@ struct MoMin {
         } else if (w <= v) { idx = today; v = w; }
     }
 };
+
+// TA_MACDEXT: MA(fast) - MA(slow), each from the bar where the longer lookback ends, and its MA signal.
+// The fast MA goes to the hist plane, the slow one to the signal plane, their difference to the macd
+// plane; the signal MA then overwrites the signal plane, and the bars before the lookback go back to NaN.
+RQ_DEV void macdext_1d(Col x, Col macd, Col sig, Col hist, int fast, int fmt, int slow, int smt, int signal,
+                       int sgmt, Scratch sc) {
+    int n = x.n;
+    if (slow < fast) {
+        int ti = fast; fast = slow; slow = ti;
+        ti = fmt; fmt = smt; smt = ti;
+    }
+    int lbf = ma_lookback(fast, fmt);
+    int lbs = ma_lookback(slow, smt);
+    int m0 = imax(lbf, lbs);
+    int lb = m0 + ma_lookback(signal, sgmt);
+    if (n <= lb) return;
+    ma_1d(x.tail(m0 - lbf), hist.tail(m0 - lbf), fast, fmt, sc);
+    ma_1d(x.tail(m0 - lbs), sig.tail(m0 - lbs), slow, smt, sc);
+    for (int t = m0; t < n; ++t) macd[t] = hist[t] - sig[t];
+    ma_1d(macd.tail(m0), sig.tail(m0), signal, sgmt, sc);
+    for (int t = 0; t < lb; ++t) { macd[t] = RQ_NAN; sig[t] = RQ_NAN; hist[t] = RQ_NAN; }
+    for (int t = lb; t < n; ++t) hist[t] = macd[t] - sig[t];
+}
+
+// Fast %K from bar period-1 (fastk_1d_nb): (close - LL) / ((HH - LL) / 100), 0 where HH == LL.
+RQ_DEV void fastk_1d(Col h, Col low, Col c, Col out, int period) {
+    int n = c.n;
+    MoMax hh; hh.idx = -1; hh.v = 0.0;
+    MoMin ll; ll.idx = -1; ll.v = 0.0;
+    int trailing = 0;
+    for (int t = period - 1; t < n; ++t) {
+        hh.step(h, t, trailing);
+        ll.step(low, t, trailing);
+        double diff = (hh.v - ll.v) / 100.0;
+        out[t] = diff != 0.0 ? (c[t] - ll.v) / diff : 0.0;
+        ++trailing;
+    }
+}
+
+// STOCH: %K into a plane, slow %K (its MA) straight into slowk, slow %D (the MA of that) into slowd.
+RQ_DEV void stoch_1d(Col h, Col low, Col c, Col slowk, Col slowd, int fk, int sk, int skmt, int sd, int sdmt,
+                     Scratch sc) {
+    int n = c.n;
+    int lbk = ma_lookback(sk, skmt);
+    int lbd = ma_lookback(sd, sdmt);
+    int lb = fk - 1 + lbk + lbd;
+    if (n <= lb) return;
+    Col k = sc.take(n);
+    fastk_1d(h, low, c, k, fk);
+    ma_1d(k.tail(fk - 1), slowk.tail(fk - 1), sk, skmt, sc);
+    ma_1d(slowk.tail(fk - 1 + lbk), slowd.tail(fk - 1 + lbk), sd, sdmt, sc);
+    for (int t = 0; t < lb; ++t) { slowk[t] = RQ_NAN; slowd[t] = RQ_NAN; }
+}
+
+// STOCHF: %K straight into fastk, %D (its MA) into fastd.
+RQ_DEV void stochf_1d(Col h, Col low, Col c, Col fastk, Col fastd, int fk, int fd, int fdmt, Scratch sc) {
+    int n = c.n;
+    int lbd = ma_lookback(fd, fdmt);
+    int lb = fk - 1 + lbd;
+    if (n <= lb) return;
+    fastk_1d(h, low, c, fastk, fk);
+    ma_1d(fastk.tail(fk - 1), fastd.tail(fk - 1), fd, fdmt, sc);
+    for (int t = 0; t < lb; ++t) { fastk[t] = RQ_NAN; fastd[t] = RQ_NAN; }
+}
+
+RQ_DEV void stochrsi_1d(Col x, Col fastk, Col fastd, int period, int fk, int fd, int fdmt, Scratch sc) {
+    int n = x.n;
+    if (n <= period) return;
+    Col r = sc.take_nan(n);
+    rsi_1d(x, r, period);
+    Col rr = r.tail(period);
+    stochf_1d(rr, rr, rr, fastk.tail(period), fastd.tail(period), fk, fd, fdmt, sc);
+}
 
 RQ_DEV void willr_1d(Col h, Col low, Col c, Col out, int period) {
     int n = c.n;
@@ -371,6 +446,12 @@ RQ_DEV void col_momentum(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* 
         int f = (int)p[0], sl = (int)p[1];
         macd_k_1d(c0, o[0], o[1], o[2], f, sl, (int)p[2], 2.0 / (f + 1.0), 2.0 / (sl + 1.0));
     } else if (code == 7) macd_k_1d(c0, o[0], o[1], o[2], 12, 26, (int)p[0], 0.15, 0.075);
+    else if (code == 8)
+        macdext_1d(c0, o[0], o[1], o[2], (int)p[0], (int)p[1], (int)p[2], (int)p[3], (int)p[4], (int)p[5], sc);
+    else if (code == 9 || code == 10) po_1d(c0, o[0], (int)p[0], (int)p[1], (int)p[2], code == 10, sc);
+    else if (code == 11) stoch_1d(c0, c1, c2, o[0], o[1], (int)p[0], (int)p[1], (int)p[2], (int)p[3], (int)p[4], sc);
+    else if (code == 12) stochf_1d(c0, c1, c2, o[0], o[1], (int)p[0], (int)p[1], (int)p[2], sc);
+    else if (code == 13) stochrsi_1d(c0, o[0], o[1], (int)p[0], (int)p[1], (int)p[2], (int)p[3], sc);
     else if (code == 14) willr_1d(c0, c1, c2, o[0], (int)p[0]);
     else if (code == 15) cci_1d(c0, c1, c2, o[0], (int)p[0], sc);
     else if (code == 16) cmo_1d(c0, o[0], (int)p[0]);

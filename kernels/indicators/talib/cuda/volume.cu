@@ -1,7 +1,8 @@
 // GPU forms of kernels/indicators/talib/cpu/volume.py (same codes, same parameter vector).
-// gpu names: AD ADOSC OBV TRANGE ATR NATR ADR CVI MASSI PVT CMF EFI RVOL VWAP NVI PVI
-// scratch planes: 1
+// gpu names: all
+// scratch planes: 2
 #include "column.cuh"
+#include "po.cuh"
 
 // ---------------------------------------------------------------- cpu/volume.py
 RQ_DEV void ad_1d(Col h, Col low, Col c, Col v, Col out) {
@@ -223,6 +224,7 @@ RQ_DEV void col_volume(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o,
     else if (code == 6) adr_1d(c0, c1, o[0], (int)p[0]);
     else if (code == 7) cvi_1d(c0, c1, o[0], (int)p[0], (int)p[1], sc);
     else if (code == 8) massi_1d(c0, c1, o[0], (int)p[0], (int)p[1], sc);
+    else if (code == 9) po_1d(c0, o[0], (int)p[0], (int)p[1], (int)p[2], true, sc);
     else if (code == 10) pvt_1d(c0, c1, o[0]);
     else if (code == 11) cmf_1d(c0, c1, c2, c3, o[0], (int)p[0], sc);
     else if (code == 12) efi_1d(c0, c1, o[0], (int)p[0]);
