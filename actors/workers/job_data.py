@@ -110,6 +110,12 @@ class JobDataCache:
     def enabled(self) -> bool:
         return bool(self.config.enabled)
 
+    def keeper(self, item: WorkItem) -> Callable[[tuple, Callable[[], tuple[Any, int]]], Any] | None:
+        """`keep(key, build)` for `actors.jobs.plans.execute_chunk` when this item's data is kept here."""
+        if not self.enabled or self.config.max_derived == 0 or resident_fields(item) is None:
+            return None
+        return lambda key, build: self.derived(item, key, build)
+
     # -- the job's panel --------------------------------------------------------------
     def panel(self, item: WorkItem, host_panel: Panel, ctx: Any = None, headroom_bytes: int = 0) -> Panel:
         """The job's panel for this chunk: the resident copy (uploaded on the job's first chunk

@@ -171,7 +171,7 @@ class Worker:
             result = self._predict(item, job_panel(panel, item.payload))
         elif self.device is None:
             sub = self.job_data.panel(item, panel)  # kept between the job's chunks (host memory)
-            result = execute_chunk(item.kind, item.payload, sub, item.chunk, "cpu")
+            result = execute_chunk(item.kind, item.payload, sub, item.chunk, "cpu", self.job_data.keeper(item))
         else:
             ctx = self.device.context(item.tenant, JobClass(item.job_class))
             limit = _quota_limit(item, self.device.budget.budget)
@@ -182,7 +182,8 @@ class Worker:
             need = self._estimate_bytes(item, panel)
             sub = self.job_data.panel(item, panel, ctx, need)  # on the device from the job's first chunk here
             with ctx.reserve(need) as request:
-                result = request.run(execute_chunk, item.kind, item.payload, sub, item.chunk, self.backend)
+                result = request.run(execute_chunk, item.kind, item.payload, sub, item.chunk, self.backend,
+                                     self.job_data.keeper(item))
         self.executed += 1
         result = to_host(result)
         if cache_key is not None:

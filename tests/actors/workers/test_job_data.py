@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -59,7 +60,12 @@ def test_later_chunks_reuse_the_data_and_results_are_identical(kind, payload, ce
     assert stats["uploads"] == 1 and stats["hits"] == len(work) - 1 and stats["entries"] == 1
     kept = stats["bytes"]
     fields = 1 if kind == "sweep" else 5  # a sweep keeps only the close
-    assert kept == job_panel(PANEL, payload).close.nbytes * fields
+    panel_bytes = job_panel(PANEL, payload).close.nbytes * fields
+    if kind == "sweep":  # and the plan of its asset range (expanded grid, prepared inputs), made once
+        assert stats["derived_builds"] == 1 and stats["derived_hits"] == len(work) - 1
+        assert kept > panel_bytes
+    else:
+        assert kept == panel_bytes
     assert cached.device.budget.charged == before + kept  # held in the tenant's context: one memory truth
     assert cached.device.budget.owner_figures("alice")["reserved"] == kept
     out_plain = [plain.execute(i, PANEL).result for i in work]
@@ -76,6 +82,41 @@ def test_later_chunks_reuse_the_data_and_results_are_identical(kind, payload, ce
     assert cached.device.budget.charged == before  # the budget used is back where it was
     assert cached.status()["job_data"]["entries"] == 0
     assert cached.status()["job_data"]["evicted"] == {"job_end": 1}
+
+
+GAPPY = synthetic_panel(8, 260, seed=11)
+GAPPY.close[100:104, 2] = float("nan")  # an interior gap: that unit leaves the fused kernel (sweep_gaps)
+GAPPY.close[:30, 5] = float("nan")  # an asset that starts late
+
+
+@pytest.mark.parametrize("strategy,grid", [
+    ("pairs", {"window": [10, 20, 30], "entry_z": [1.0, 2.0], "exit_z": [0.0, 0.5]}),
+    ("mean_reversion", {"window": [10, 25], "entry_z": [1.0, 1.5, 2.0]}),
+    ("momentum", {"lookback": [5, 10, 20, 40, 60]}),
+])
+def test_kept_sweep_plans_equal_sweep_exactly_on_every_chunk(strategy, grid):
+    """Chunks over combinations and over asset blocks: each partial equals `sweep` on that chunk."""
+    from kernels.backtest import Chunk
+
+    payload = {"dataset": "synthetic", "strategy": strategy, "grid": grid, "fees": 0.0005, "slippage": 0.0002,
+               "top_k": 2, "rank_by": "sortino"}
+    w = gpu_worker()
+    chunks = plan_job("sweep", payload, GAPPY.n_bars, GAPPY.n_assets, 260 * 8 * 2)
+    assert len(chunks) >= 3
+    for c in chunks:
+        item = WorkItem(job_id="j", kind="sweep", payload=payload, chunk=c, job_class=int(JobClass.LOW),
+                        tenant="alice", dataset="synthetic", dataset_version="v1")
+        got = w.execute(item, GAPPY).result
+        ref = sweep(GAPPY, strategy, grid, fees=0.0005, slippage=0.0002, top_k=2, rank_by="sortino",
+                    chunk=Chunk(range(*c.combos), range(*c.assets)), backend="cpu")
+        for name in ("params", "asset_metrics", "portfolio_metrics", "top"):
+            pd.testing.assert_frame_equal(getattr(got, name), getattr(ref, name), check_exact=True)
+        np.testing.assert_array_equal(got.state.portfolio_sums, ref.state.portfolio_sums)
+        np.testing.assert_array_equal(got.state.trade_counts, ref.state.trade_counts)
+        assert (got.state.combos, got.state.scale_exp, got.n_dropped) == (ref.state.combos, ref.state.scale_exp,
+                                                                           ref.n_dropped)
+    stats = w.status()["job_data"]
+    assert stats["derived_builds"] == 1 and stats["derived_hits"] == len(chunks) - 1
 
 
 def test_a_late_chunk_of_an_ended_job_is_not_kept():
