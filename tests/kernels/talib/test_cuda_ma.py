@@ -68,3 +68,21 @@ def test_single_ma_functions_short_periods(name: str) -> None:
         if name == "T3":
             params["vfactor"] = 0.3
         _check(name, params)
+
+
+def test_ht_sincos_table_is_libm() -> None:
+    """cuda/cycle_sincos.cuh holds exactly math.sin / math.cos of ht_1d's phase angles."""
+    import math
+    import re
+
+    from kernels.indicators.talib import gpu_columns
+
+    text = (gpu_columns.CUDA_DIR / "cycle_sincos.cuh").read_text()
+    tables = {}
+    for name in ("rq_ht_sin", "rq_ht_cos"):
+        body = re.search(rf"{name}\[1275\] = \{{(.*?)\}};", text, re.S).group(1)
+        tables[name] = [float(v) for v in body.replace("\n", " ").split(",") if v.strip()]
+    c = 2.0 * (4.0 * math.atan(1.0))
+    angles = [(i * c) / dc for dc in range(1, 51) for i in range(dc)]
+    assert tables["rq_ht_sin"] == [math.sin(a) for a in angles]
+    assert tables["rq_ht_cos"] == [math.cos(a) for a in angles]

@@ -6,6 +6,18 @@
 #define RQ_CYCLE_CORE_CUH
 
 #include "column.cuh"
+#include "cycle_sincos.cuh"
+
+// A device function compiled once and called (not inlined at every call site): for the large
+// kernels that several functions of a group reach (ht_1d, ma_1d), which would otherwise multiply
+// the NVRTC / ptxas time of the group's module.
+#ifndef RQ_NOINL
+#ifdef RQ_HOST
+#define RQ_NOINL static
+#else
+#define RQ_NOINL static __device__ __noinline__
+#endif
+#endif
 
 // atan(1.0) as glibc returns it (the double nearest pi/4), written out so that the GPU's atan
 // (which may differ in the last bit) does not enter the degree/radian constants.
@@ -28,7 +40,7 @@ RQ_DEV double ht_hilbert(double* s, int idx, double value, double adj) {
 // kind: 0 DCPERIOD, 1 PHASOR, 2 DCPHASE, 3 SINE, 4 TRENDLINE, 5 TRENDMODE, 6 MAMA. Writes o0 (and o1
 // for PHASOR, SINE, MAMA) from bar `lookback` on. For MAMA o1 (FAMA) is written before o0 (MAMA), so
 // a caller that wants MAMA alone may pass o1 = o0. The price smoother's warm-up runs `warm` bars.
-RQ_DEV void ht_1d(Col x, Col o0, Col o1, int kind, int lookback, double fastlimit, double slowlimit, int warm) {
+RQ_NOINL void ht_1d(Col x, Col o0, Col o1, int kind, int lookback, double fastlimit, double slowlimit, int warm) {
     int n = x.n;
     if (n <= lookback) return;
     const double rad2deg = 180.0 / (4.0 * RQ_HT_ATAN1);
@@ -157,13 +169,26 @@ RQ_DEV void ht_1d(Col x, Col o0, Col o1, int kind, int lookback, double fastlimi
             if (kind != 4) {
                 double real_part = 0.0, imag_part = 0.0;
                 int idx = sp_idx;
-                for (int i = 0; i < dc_period_int; ++i) {
-                    double a = (i * const_deg2rad_by360) / dc_period_int;
-                    double b = smooth_price[idx];
-                    real_part += sin(a) * b;
-                    imag_part += cos(a) * b;
-                    if (idx == 0) idx = 49;
-                    else --idx;
+                if (dc_period_int >= 1 && dc_period_int <= RQ_HT_TABLE_MAX_DC) {
+                    // sin / cos of (i * 2 pi) / dc from the table (glibc's values, cycle_sincos.cuh)
+                    const double* ts = rq_ht_sin + dc_period_int * (dc_period_int - 1) / 2;
+                    const double* tc = rq_ht_cos + dc_period_int * (dc_period_int - 1) / 2;
+                    for (int i = 0; i < dc_period_int; ++i) {
+                        double b = smooth_price[idx];
+                        real_part += ts[i] * b;
+                        imag_part += tc[i] * b;
+                        if (idx == 0) idx = 49;
+                        else --idx;
+                    }
+                } else {
+                    for (int i = 0; i < dc_period_int; ++i) {
+                        double a = (i * const_deg2rad_by360) / dc_period_int;
+                        double b = smooth_price[idx];
+                        real_part += sin(a) * b;
+                        imag_part += cos(a) * b;
+                        if (idx == 0) idx = 49;
+                        else --idx;
+                    }
                 }
                 double a = fabs(imag_part);
                 if (a > 0.0) {

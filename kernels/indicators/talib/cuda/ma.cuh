@@ -9,14 +9,14 @@
 // sma_1d / ema_1d / wma_1d (and the DEMA / TEMA / HMA stages built on them) first skip leading NaN
 // of their input and write NaN there, as kernels/indicators/cpu.py does.
 //
-// Scratch: ma_1d and every kernel here take at most RQ_MA_SCRATCH planes (TRIMA and HMA take one;
+// Scratch: ma_1d and every kernel here take at most RQ_MA_SCRATCH planes (HMA takes one; TRIMA and
 // the cascades DEMA / TEMA / T3 / ZLEMA and MAMA stream and take none). A caller that runs ma_1d
 // after taking k planes of its own declares k + RQ_MA_SCRATCH in its `// scratch planes:` line.
 //
 // Entry points (stable):
 //   void ma_1d(Col x, Col out, int period, int matype, Scratch sc)   TA_MA (talib.MA_Type 0..13)
 //   int  ma_lookback(int period, int matype)                          TA_MA_Lookback
-//   sma_1d, ema_1d, wma_1d, dema_1d, tema_1d, trima_1d(sc), kama_1d, t3_1d(vfactor), hma_1d(sc),
+//   sma_1d, ema_1d, wma_1d, dema_1d, tema_1d, trima_1d(sc: unused), kama_1d, t3_1d(vfactor), hma_1d(sc),
 //   zlema_1d, rma_1d, ema_k_1d(k), mama_1d(fast, slow), copy_1d, first_valid_1d
 #ifndef RQ_MA_CUH
 #define RQ_MA_CUH
@@ -126,9 +126,27 @@ struct MaWmaStage {
     }
 };
 
+// SMA of kernels/indicators/cpu.py (sma_1d_nb) over a column in memory, bar by bar: leading NaN
+// skipped, then a running total (add the bar, emit, drop the trailing bar). Two stages over the
+// same column, one run some bars behind the other, give the same value for the same bar.
+struct MaSmaStage {
+    double total;
+    int period, s;
+    RQ_METHOD void init(Col x, int p) { period = p; total = 0.0; s = first_valid_1d(x); }
+    RQ_METHOD double step(Col x, int t) {
+        int k = t - s;
+        if (k < 0) return RQ_NAN;
+        total += x[t];
+        if (k < period - 1) return RQ_NAN;
+        double r = total / period;
+        total -= x[t - period + 1];
+        return r;
+    }
+};
+
 // ------------------------------------------------------------------------ the MA kernels
 // SMA (ma.py sma_1d_nb: period 1 copies; else TA_SMA from the first valid bar, NaN before).
-RQ_DEV void sma_1d(Col x, Col out, int period) {
+RQ_NOINL void sma_1d(Col x, Col out, int period) {
     int n = x.n;
     if (period == 1) { copy_1d(x, out); return; }
     int s = first_valid_1d(x);
@@ -146,13 +164,13 @@ RQ_DEV void sma_1d(Col x, Col out, int period) {
     }
 }
 
-RQ_DEV void ema_1d(Col x, Col out, int period) {
+RQ_NOINL void ema_1d(Col x, Col out, int period) {
     if (period == 1) { copy_1d(x, out); return; }
     MaEmaStage e; e.init(period);
     for (int t = 0; t < x.n; ++t) out[t] = e.step(x[t]);
 }
 
-RQ_DEV void wma_1d(Col x, Col out, int period) {
+RQ_NOINL void wma_1d(Col x, Col out, int period) {
     MaWmaStage w; w.init(x, period);
     for (int t = 0; t < x.n; ++t) out[t] = w.step(x, t);
 }
@@ -169,7 +187,7 @@ RQ_DEV void ema_k_1d(Col x, Col out, int period, double k) {
 
 // DEMA: 2 * EMA - EMA(EMA), the second EMA over the first's values from bar period-1 on (streamed:
 // the same sums in the same order as ma.py's three arrays).
-RQ_DEV void dema_1d(Col x, Col out, int period) {
+RQ_NOINL void dema_1d(Col x, Col out, int period) {
     if (period == 1) { copy_1d(x, out); return; }
     int n = x.n, lb = period - 1;
     MaEmaStage e1, e2; e1.init(period); e2.init(period);
@@ -181,7 +199,7 @@ RQ_DEV void dema_1d(Col x, Col out, int period) {
     }
 }
 
-RQ_DEV void tema_1d(Col x, Col out, int period) {
+RQ_NOINL void tema_1d(Col x, Col out, int period) {
     if (period == 1) { copy_1d(x, out); return; }
     int n = x.n, lb = period - 1;
     if (n <= 3 * lb) return;
@@ -196,21 +214,52 @@ RQ_DEV void tema_1d(Col x, Col out, int period) {
     }
 }
 
-// Triangular MA: the SMA of an SMA (one scratch plane).
-RQ_DEV void trima_1d(Col x, Col out, int period, Scratch sc) {
+// Triangular MA: ma.py's SMA(b) of SMA(a), streamed with no scratch: the outer SMA's trailing value
+// (the inner SMA b-1 bars back) comes from a second inner stage run b-1 bars behind the first (the
+// same operations on the same bars, so the same value as the stored array's). Writes every bar from
+// a-1 on (NaN in the warm-up), as the Numba kernel does.
+RQ_NOINL void trima_1d(Col x, Col out, int period, Scratch sc) {
     if (period == 1) { copy_1d(x, out); return; }
     int n = x.n;
     if (n < period) return;
     int a, b;
     if (period % 2 == 1) { a = (period + 1) / 2; b = a; }
     else { a = period / 2; b = a + 1; }
-    Col s1 = sc.take(n);  // fully written by sma_1d
-    sma_1d(x, s1, a);
-    sma_1d(s1.tail(a - 1), out.tail(a - 1), b);
+    MaSmaStage lead, lag;  // a == 1: the inner SMA is the input itself (ma.py's copy)
+    lead.init(x, a);
+    lag.init(x, a);
+    for (int t = 0; t < a - 1; ++t) lead.step(x, t);
+    // the outer SMA over y[j] = inner[a-1+j], from y's first non-NaN value (kernels/indicators/cpu.py)
+    int k = -1;
+    double total = 0.0;
+    int tl = 0;  // the lagging stage's next bar
+    for (int t = a - 1; t < n; ++t) {
+        double y = a == 1 ? x[t] : lead.step(x, t);
+        if (k < 0) {
+            if (rq_isnan(y)) { out[t] = RQ_NAN; continue; }
+            k = 0;
+        } else {
+            ++k;
+        }
+        total += y;
+        if (k < b - 1) { out[t] = RQ_NAN; continue; }
+        out[t] = total / b;
+        // drop y[j - b + 1] = inner[t - b + 1]
+        int td = t - b + 1;
+        double yd;
+        if (a == 1) {
+            yd = x[td];
+        } else {
+            for (; tl < td; ++tl) lag.step(x, tl);
+            yd = lag.step(x, td);
+            tl = td + 1;
+        }
+        total -= yd;
+    }
 }
 
 // TA_KAMA: efficiency ratio over `period` bars, fastest 2 / slowest 30 bars.
-RQ_DEV void kama_1d(Col x, Col out, int period) {
+RQ_NOINL void kama_1d(Col x, Col out, int period) {
     if (period == 1) { copy_1d(x, out); return; }  // TA-Lib copies (ma.py's kama_1d_nb does not)
     int n = x.n;
     if (n <= period) return;
@@ -242,7 +291,7 @@ RQ_DEV void kama_1d(Col x, Col out, int period) {
 }
 
 // TA_T3: six EMAs in cascade (each seeded with the SMA of its first `period` values), streamed.
-RQ_DEV void t3_1d(Col x, Col out, int period, double vfactor) {
+RQ_NOINL void t3_1d(Col x, Col out, int period, double vfactor) {
     if (period == 1) { copy_1d(x, out); return; }
     int n = x.n, lb = period - 1;
     if (n <= 6 * lb) return;
@@ -269,7 +318,7 @@ RQ_DEV void t3_1d(Col x, Col out, int period, double vfactor) {
 }
 
 // Hull MA: WMA(2 * WMA(x, period // 2) - WMA(x, period), int(sqrt(period))) (one scratch plane).
-RQ_DEV void hma_1d(Col x, Col out, int period, Scratch sc) {
+RQ_NOINL void hma_1d(Col x, Col out, int period, Scratch sc) {
     if (period == 1) { copy_1d(x, out); return; }
     int n = x.n;
     int half = period / 2;
@@ -289,7 +338,7 @@ RQ_DEV void hma_1d(Col x, Col out, int period, Scratch sc) {
 }
 
 // Zero-lag EMA: EMA (k = 2/(period+1), SMA seed) of 2 * x[t] - x[t - (period-1)//2].
-RQ_DEV void zlema_1d(Col x, Col out, int period) {
+RQ_NOINL void zlema_1d(Col x, Col out, int period) {
     if (period == 1) { copy_1d(x, out); return; }
     int n = x.n;
     int lag = (period - 1) / 2;
@@ -301,7 +350,7 @@ RQ_DEV void zlema_1d(Col x, Col out, int period) {
 }
 
 // Wilder's MA: SMA seed, then prev * (p-1)/p + x * (1 - (p-1)/p).
-RQ_DEV void rma_1d(Col x, Col out, int period) {
+RQ_NOINL void rma_1d(Col x, Col out, int period) {
     int n = x.n;
     if (n < period) return;
     double beta = (period - 1.0) / period;
@@ -323,7 +372,7 @@ RQ_DEV void mama_1d(Col x, Col mama, Col fama, double fastlimit, double slowlimi
 
 // TA_MA: the moving average of type `matype` (talib.MA_Type); period 1 copies the input, for every
 // matype as TA-Lib does (ma.py's ma_1d_nb runs MAMA for period 1, matype 7: TA-Lib copies).
-RQ_DEV void ma_1d(Col x, Col out, int period, int matype, Scratch sc) {
+RQ_NOINL void ma_1d(Col x, Col out, int period, int matype, Scratch sc) {
     if (matype == 10 || period == 1) copy_1d(x, out);
     else if (matype == 0 || matype == 11) sma_1d(x, out, period);
     else if (matype == 1) ema_1d(x, out, period);

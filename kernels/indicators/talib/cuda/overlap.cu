@@ -5,7 +5,8 @@
 #include "ma.cuh"
 
 // TA_VAR as kernels/indicators/cpu.py var_1d_nb computes it (shifted running sums, rebuilt by a
-// fresh two-pass when the variance falls below 1e-6 of the peak or every 32 * period bars).
+// fresh two-pass when the variance falls below 1e-6 of the peak or every 32 * period bars): the
+// rebuild, then the stage that steps it
 RQ_DEV void bb_var_rebuild(Col x, int t, int period, double inv, double& var, double& shift, double& total1,
                            double& total2, double& peak) {
     int ws = t - period + 1;
@@ -40,22 +41,23 @@ RQ_DEV void bb_var_rebuild(Col x, int t, int period, double inv, double& var, do
     total2 = total2 - a * a;
 }
 
-RQ_DEV void bb_var_1d(Col x, Col out, int period) {
-    int n = x.n;
-    int s = first_valid_1d(x);
-    double inv = 1.0 / period;
-    double shift = 0.0, total1 = 0.0, total2 = 0.0, peak = 0.0;
-    int bars = 0;
-    for (int t = 0; t < n; ++t) {
+// bar by bar: var_1d_nb's value at bar t (NaN before the first full window).
+struct BbVarStage {
+    double inv, shift, total1, total2, peak;
+    int period, bars, s;
+    RQ_METHOD void init(Col x, int p) {
+        period = p; inv = 1.0 / p; shift = 0.0; total1 = 0.0; total2 = 0.0; peak = 0.0; bars = 0;
+        s = first_valid_1d(x);
+    }
+    RQ_METHOD double step(Col x, int t) {
         int k = t - s;
-        if (k < 0) { out[t] = RQ_NAN; continue; }
+        if (k < 0) return RQ_NAN;
         if (k == 0) shift = x[t];
         if (k < period - 1) {
             double a = x[t] - shift;
             total1 += a;
             total2 += a * a;
-            out[t] = RQ_NAN;
-            continue;
+            return RQ_NAN;
         }
         if (k == period - 1) {
             bars = 32 * period;
@@ -75,22 +77,22 @@ RQ_DEV void bb_var_1d(Col x, Col out, int period) {
             bars = 32 * period;
             bb_var_rebuild(x, t, period, inv, var, shift, total1, total2, peak);
         }
-        out[t] = var;
+        return var;
     }
-}
+};
 
-// TA_BBANDS: MA(matype) middle, +/- nbdev * population std over `period`. The variance goes
-// through the upper band's plane (no scratch of its own).
-RQ_DEV void bbands_1d(Col x, Col up, Col mid, Col lo, int period, double nbdevup, double nbdevdn, int matype,
+// TA_BBANDS: MA(matype) middle, +/- nbdev * population std over `period`; the variance is
+// streamed in the same pass that writes the bands.
+RQ_NOINL void bbands_1d(Col x, Col up, Col mid, Col lo, int period, double nbdevup, double nbdevdn, int matype,
                       Scratch sc) {
     ma_1d(x, mid, period, matype, sc);
-    bb_var_1d(x, up, period);
+    BbVarStage vs;
+    vs.init(x, period);
     for (int t = 0; t < x.n; ++t) {
+        double var = vs.step(x, t);
         double m = mid[t];
-        double var = up[t];
         if (rq_isnan(m) || rq_isnan(var)) {
             mid[t] = RQ_NAN;
-            up[t] = RQ_NAN;
             continue;
         }
         double sd = sqrt(var);
@@ -99,27 +101,62 @@ RQ_DEV void bbands_1d(Col x, Col up, Col mid, Col lo, int period, double nbdevup
     }
 }
 
-// (highest + lowest) / 2 over `period` bars of h and low (MIDPOINT: h = low = x); the highs go
-// through the output plane.
-RQ_DEV void midprice_1d(Col h, Col low, Col out, int period, Scratch sc) {
-    int n = h.n;
-    Col lo = sc.take(n);
-    max_1d(h, out, period);
-    min_1d(low, lo, period);
-    for (int t = period - 1; t < n; ++t) out[t] = (out[t] + lo[t]) / 2.0;
+// max_1d / min_1d of column.cuh bar by bar (the same rescans when the extreme leaves the window):
+// step(x, today) for today = period-1, period, ... returns that bar's highest / lowest.
+struct OvMaxRun {
+    int idx, trailing; double v;
+    RQ_METHOD void init() { idx = -1; trailing = 0; v = 0.0; }
+    RQ_METHOD double step(Col x, int today) {
+        double val = x[today];
+        if (idx < trailing) {
+            idx = trailing; v = x[idx];
+            for (int i = trailing + 1; i <= today; ++i) { double w = x[i]; if (w > v) { idx = i; v = w; } }
+        } else if (val >= v) { idx = today; v = val; }
+        ++trailing;
+        return v;
+    }
+};
+struct OvMinRun {
+    int idx, trailing; double v;
+    RQ_METHOD void init() { idx = -1; trailing = 0; v = 0.0; }
+    RQ_METHOD double step(Col x, int today) {
+        double val = x[today];
+        if (idx < trailing) {
+            idx = trailing; v = x[idx];
+            for (int i = trailing + 1; i <= today; ++i) { double w = x[i]; if (w < v) { idx = i; v = w; } }
+        } else if (val <= v) { idx = today; v = val; }
+        ++trailing;
+        return v;
+    }
+};
+
+// (highest + lowest) / 2 over `period` bars of h and low (MIDPOINT: h = low = x), one pass.
+RQ_DEV void midprice_1d(Col h, Col low, Col out, int period) {
+    OvMaxRun hi; hi.init();
+    OvMinRun lo; lo.init();
+    for (int t = period - 1; t < h.n; ++t) {
+        double a = hi.step(h, t);
+        double b = lo.step(low, t);
+        out[t] = (a + b) / 2.0;
+    }
 }
 
 RQ_DEV void donchian_1d(Col h, Col low, Col up, Col mid, Col lo, int period) {
-    int n = h.n;
-    max_1d(h, up, period);
-    min_1d(low, lo, period);
-    for (int t = period - 1; t < n; ++t) mid[t] = (up[t] + lo[t]) / 2.0;
+    OvMaxRun hi; hi.init();
+    OvMinRun lw; lw.init();
+    for (int t = period - 1; t < h.n; ++t) {
+        double a = hi.step(h, t);
+        double b = lw.step(low, t);
+        up[t] = a;
+        lo[t] = b;
+        mid[t] = (a + b) / 2.0;
+    }
 }
 
 // TA_MAVP: at each bar the MA(matype) with that bar's period, clipped to [minp, maxp]. Each
 // distinct period runs once (in order of first appearance); plane q holds the clipped periods, and
 // -1 once a bar has its value.
-RQ_DEV void mavp_1d(Col x, Col periods, Col out, int minp, int maxp, int matype, int lookback, Scratch sc) {
+RQ_NOINL void mavp_1d(Col x, Col periods, Col out, int minp, int maxp, int matype, int lookback, Scratch sc) {
     int n = x.n;
     if (n <= lookback) return;
     Col buf = sc.take(n);
@@ -167,7 +204,7 @@ RQ_DEV void vwma_1d(Col x, Col v, Col out, int period) {
 }
 
 // TA_SAR (ext false: acceleration ail = al, maximum aml = ams) and TA_SAREXT (short values negative).
-RQ_DEV void sar_1d(Col h, Col low, Col out, double start, double offset, double ail, double al, double aml,
+RQ_NOINL void sar_1d(Col h, Col low, Col out, double start, double offset, double ail, double al, double aml,
                    double ais, double as_, double ams, bool ext) {
     int n = h.n;
     if (n < 2) return;
@@ -266,8 +303,8 @@ RQ_DEV void col_overlap(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o
         case 10: rma_1d(c0, o[0], (int)p[0]); break;
         case 11: ma_1d(c0, o[0], (int)p[0], (int)p[1], sc); break;
         case 12: bbands_1d(c0, o[0], o[1], o[2], (int)p[0], p[1], p[2], (int)p[3], sc); break;
-        case 13: midprice_1d(c0, c0, o[0], (int)p[0], sc); break;
-        case 14: midprice_1d(c0, c1, o[0], (int)p[0], sc); break;
+        case 13: midprice_1d(c0, c0, o[0], (int)p[0]); break;
+        case 14: midprice_1d(c0, c1, o[0], (int)p[0]); break;
         case 15: donchian_1d(c0, c1, o[0], o[1], o[2], (int)p[0]); break;
         case 16: mavp_1d(c0, c1, o[0], (int)p[0], (int)p[1], (int)p[2], (int)p[3], sc); break;
         case 17: mama_1d(c0, o[0], o[1], p[0], p[1]); break;
