@@ -598,7 +598,8 @@ def sweep(
 
     A grid that names an order option (sl_stop, tp_stop, sl_trail, size, size_type),
     or `engine="orders"`, runs on the orders engine (`kernels.backtest.orders.sweep`:
-    metric columns ORDER_METRICS; `order_options` init_cash, fixed_fees, accumulate).
+    metric columns ORDER_METRICS; `order_options` init_cash, fixed_fees, accumulate, and
+    group_by / cash_sharing: rows per (combination, group), see docs/backtest-semantics.md).
 
     `data` is a Panel (or a (T, N) close array / DataFrame). `chunk` restricts the
     work to a block of combination ids x asset positions (for pairs, an asset
