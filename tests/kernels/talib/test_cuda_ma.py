@@ -14,7 +14,7 @@ from kernels.indicators.talib.table import FUNCTIONS, MA_TYPES
 from tests.kernels.talib import cuda_host
 from tests.kernels.talib.oracle import inputs_for, panel_data, random_data, reference
 
-pytestmark = pytest.mark.skipif(cuda_host.CXX is None, reason="g++ is not installed")
+needs_gxx = pytest.mark.skipif(cuda_host.CXX is None, reason="g++ is not installed")
 
 
 def _data() -> dict[str, dict[str, np.ndarray]]:
@@ -43,24 +43,28 @@ def _check(name: str, params: dict) -> None:
                                        err_msg=f"{name} {fd.outputs[k]} on {label} data, {params}")
 
 
+@needs_gxx
 @pytest.mark.parametrize("matype", sorted(MA_TYPES))
 def test_ma_every_matype(matype: int) -> None:
     for period in (1, 2, 3, 4, 9, 10, 30):
         _check("MA", {"timeperiod": period, "matype": matype})
 
 
+@needs_gxx
 @pytest.mark.parametrize("matype", sorted(MA_TYPES))
 def test_mavp_every_matype(matype: int) -> None:
     for minp, maxp in ((2, 30), (1, 12), (5, 5)):
         _check("MAVP", {"minperiod": minp, "maxperiod": maxp, "matype": matype})
 
 
+@needs_gxx
 @pytest.mark.parametrize("matype", sorted(MA_TYPES))
 def test_bbands_every_matype(matype: int) -> None:
     for period, up, dn in ((5, 2.0, 2.0), (20, 1.5, 2.5), (2, 2.0, 1.0)):
         _check("BBANDS", {"timeperiod": period, "nbdevup": up, "nbdevdn": dn, "matype": matype})
 
 
+@needs_gxx
 @pytest.mark.parametrize("name", ["DEMA", "TEMA", "TRIMA", "KAMA", "T3", "HMA", "ZLEMA", "RMA", "SMA", "EMA", "WMA"])
 def test_single_ma_functions_short_periods(name: str) -> None:
     for period in (1, 2, 3, 4, 5, 16, 17):
@@ -86,3 +90,65 @@ def test_ht_sincos_table_is_libm() -> None:
     angles = [(i * c) / dc for dc in range(1, 51) for i in range(dc)]
     assert tables["rq_ht_sin"] == [math.sin(a) for a in angles]
     assert tables["rq_ht_cos"] == [math.cos(a) for a in angles]
+
+
+# ------------------------------------------------------------------ the same sources on the GPU
+def _overlap_cycle_names() -> list[str]:
+    from kernels.indicators.talib import gpu_columns
+
+    src = gpu_columns.sources()
+    return sorted(n for g in ("overlap", "cycle") if g in src for n in src[g].names)
+
+
+def _gpu_run(name: str, arrays: list[np.ndarray], params: dict) -> list[np.ndarray]:
+    import cupy
+
+    from kernels.indicators.talib import gpu_columns
+
+    got = gpu_columns.run(name, [cupy.asarray(a) for a in arrays], params, len(FUNCTIONS[name].outputs))
+    return [cupy.asnumpy(g) for g in got]
+
+
+def _transcendental(name: str, params: dict) -> bool:
+    """Functions whose GPU value goes through atan (the Hilbert family, MAMA and matype 7)."""
+    return FUNCTIONS[name].group == "cycle" or name == "MAMA" or params.get("matype") == 7
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", _overlap_cycle_names())
+def test_gpu_column_kernel_matches_talib_and_the_host_build(name: str) -> None:
+    """gpu_columns.run itself (the API may route SMA & co. to the fused kernels first): TA-Lib to 1e-9,
+    and the host build bit for bit where no transcendental function is involved."""
+    from tests.kernels.talib.oracle import varied_params
+
+    fd = FUNCTIONS[name]
+    for label, d in DATA.items():
+        arrays = inputs_for(fd, d)
+        for params in (fd.defaults, varied_params(fd)):
+            got = _gpu_run(name, arrays, params)
+            want = reference(fd, arrays, params)
+            # the host build where g++ is there (bit for bit, below)
+            host = cuda_host.run(name, arrays, params, len(fd.outputs)) if cuda_host.CXX else [None] * len(got)
+            for k, (g, w, h) in enumerate(zip(got, want, host)):
+                msg = f"{name} {fd.outputs[k]} on {label} data, {params}"
+                if fd.is_int(fd.outputs[k]):
+                    g = np.where(np.isnan(g), 0, g).astype(np.int32)
+                    h = None if h is None else np.where(np.isnan(h), 0, h).astype(np.int32)
+                np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=msg)
+                if h is not None and not _transcendental(name, params):
+                    np.testing.assert_array_equal(g, h, err_msg=msg + " (GPU vs host build)")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("matype", sorted(MA_TYPES))
+def test_gpu_every_matype(matype: int) -> None:
+    for name, params in (("MA", {"timeperiod": 1, "matype": matype}), ("MA", {"timeperiod": 4, "matype": matype}),
+                         ("MA", {"timeperiod": 30, "matype": matype}),
+                         ("MAVP", {"minperiod": 1, "maxperiod": 12, "matype": matype}),
+                         ("BBANDS", {"timeperiod": 20, "nbdevup": 1.5, "nbdevdn": 2.5, "matype": matype})):
+        fd = FUNCTIONS[name]
+        for label, d in DATA.items():
+            arrays = inputs_for(fd, d)
+            for k, (g, w) in enumerate(zip(_gpu_run(name, arrays, params), reference(fd, arrays, params))):
+                np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9, equal_nan=True,
+                                           err_msg=f"{name} {fd.outputs[k]} on {label} data, {params}")
