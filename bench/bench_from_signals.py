@@ -13,6 +13,8 @@ Modes (sizes as arguments):
 - `sweep`: MA crossover (`--ma-pairs` (fast, slow) pairs) x `--sl` stop-losses x
   `--tp` take-profits over `--assets` x `--bars`; cells = bars x assets x
   combinations, float64, every ORDER_METRIC. Target on one H100: >= 1e11 cells/s.
+  `--groups K` (K groups of consecutive assets) with `--cash-sharing` times the
+  cash-sharing sweep (one thread per (combination, group) on the GPU; no target).
 
 Prints the device and dtype; writes JSON (`--out`).
 
@@ -150,14 +152,21 @@ def bench_sweep(args: argparse.Namespace) -> dict[str, Any]:
             "tp_stop": np.round(np.linspace(0.02, 0.30, args.tp), 4).tolist()}
     holder: dict[str, Any] = {}
 
+    groups = {}
+    if args.groups:
+        groups = {"group_by": [a * args.groups // args.assets for a in range(args.assets)],
+                  "cash_sharing": bool(args.cash_sharing)}
+
     def call() -> None:
-        holder["r"] = sweep(panel, "trend_following", grid, fees=0.001, backend=args.backend, init_cash=10_000.0)
+        holder["r"] = sweep(panel, "trend_following", grid, fees=0.001, backend=args.backend, init_cash=10_000.0,
+                            **groups)
 
     t = timed(call, args.backend, args.repeat)
     n_combos = len(holder["r"].params)
     cells = args.bars * args.assets * n_combos
     out = {"sweep": {**t, "cells_per_s": cells / t["best_s"]}, "combinations": n_combos, "cells": cells,
-           "grid_sizes": {k: len(v) for k, v in grid.items()}}
+           "grid_sizes": {k: len(v) for k, v in grid.items()},
+           "groups": args.groups, "cash_sharing": bool(args.cash_sharing and args.groups)}
     out["targets"] = {"cells_per_s": {"bound": 1e11, "value": cells / t["best_s"], "met": cells / t["best_s"] >= 1e11}}
     return out
 
@@ -172,6 +181,8 @@ def main() -> None:
     ap.add_argument("--ma-pairs", type=int, default=100)
     ap.add_argument("--sl", type=int, default=10)
     ap.add_argument("--tp", type=int, default=10)
+    ap.add_argument("--groups", type=int, default=0, help="sweep mode: group the assets into this many groups")
+    ap.add_argument("--cash-sharing", action="store_true", help="sweep mode with --groups: one cash per group")
     ap.add_argument("--backend", choices=("cpu", "gpu"), default="cpu")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--peer", action="store_true", help="time vectorbt beside (signals mode, CPU arrays)")

@@ -7,7 +7,10 @@ transfers). Rolling windows: `--train` bars (default half the bars), test = (bar
 train) // folds, step = test. Timed: `walk_forward(...)` end to end (the in-sample
 sweeps of every fold, the chosen combination's out-of-sample backtest, the stitched
 result), cold (first call: kernel compilation) and warm (best and median of
-`--repeat`). `cells` = sum over folds of train bars x assets x combinations.
+`--repeat`). `cells` = sum over folds of train bars x assets x combinations. The
+in-sample sweeps of all folds are one kernel launch where they fit in memory
+(`in_sample_launches` counts them); `--per-fold` also times one launch per fold
+(`fold_batch=1`) and checks that it chooses the same.
 
 The peer (`--peer`, only while folds x combos x assets x bars <= `--peer-max-cells`):
 the walk-forward a vectorbt 1.2 user writes — per fold `vbt.MA.run` for every
@@ -67,18 +70,41 @@ def sync(backend: str) -> None:
         cp.cuda.Device().synchronize()
 
 
-def bench_ours(panel: Any, grid: dict, args: argparse.Namespace, test: int) -> dict[str, Any]:
+def count_launches(backend: str) -> list:
+    """Wrap the returns sweep's kernel entry of `backend` so that each launch is counted."""
+    if backend == "gpu":
+        from kernels.backtest import gpu as module  # noqa: PLC0415
+        name = "launch"
+    else:
+        from kernels.backtest import sweep_cpu as module  # noqa: PLC0415
+        name = "sweep_nb"
+    calls: list = []
+    real = getattr(module, name)
+
+    def counted(*a: Any, **k: Any) -> Any:
+        calls.append(1)
+        return real(*a, **k)
+
+    setattr(module, name, counted)
+    return calls
+
+
+def bench_ours(panel: Any, grid: dict, args: argparse.Namespace, test: int,
+               fold_batch: int | None = None) -> dict[str, Any]:
     from kernels.backtest import walk_forward  # noqa: PLC0415
+
+    launches = count_launches(args.backend)
 
     def call() -> Any:
         out = walk_forward(panel, "trend_following", grid, train=args.train, test=test, fees=args.fees,
-                           backend=args.backend, warmup=args.warmup)
+                           backend=args.backend, warmup=args.warmup, fold_batch=fold_batch)
         sync(args.backend)
         return out
 
     t0 = time.perf_counter()
     result = call()
     cold = time.perf_counter() - t0
+    n_launches = len(launches)
     times = []
     for _ in range(args.repeat):
         t0 = time.perf_counter()
@@ -89,6 +115,8 @@ def bench_ours(panel: Any, grid: dict, args: argparse.Namespace, test: int) -> d
     best = min(times) if times else cold
     return {
         "backend": result.backend,
+        "fold_batch": fold_batch,
+        "in_sample_launches": n_launches,
         "n_folds": result.n_folds,
         "n_combos": n_combos,
         "cells": cells,
@@ -159,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--target-s", type=float, default=5.0, help="the issue's bound for the warm run")
+    ap.add_argument("--per-fold", action="store_true", help="also time the folds' sweeps one launch per fold "
+                                                           "(fold_batch=1; the result must be the same)")
     ap.add_argument("--peer", action="store_true", help="also time the vectorbt loop (small sizes only)")
     ap.add_argument("--peer-max-cells", type=float, default=2e8)
     ap.add_argument("--out", default=None, help="write the JSON report here too")
@@ -186,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         "ours": bench_ours(panel, grid, args, test),
     }
     ours = report["ours"]
+    if args.per_fold:
+        report["per_fold"] = bench_ours(panel, grid, args, test, fold_batch=1)
+        report["one_pass_speedup"] = report["per_fold"]["warm_best_s"] / ours["warm_best_s"]
+        report["same_choices"] = report["per_fold"]["chosen"] == ours["chosen"]
     report["target"] = {"bound_s": args.target_s, "warm_best_s": ours["warm_best_s"],
                         "met": ours["warm_best_s"] < args.target_s}
     if args.peer:

@@ -452,8 +452,9 @@ def in_sample_tables(panel: Panel, folds: Sequence[Fold], strategy: Any, grid: M
     one panel, and each fold's portfolio sums stay apart. Folds go in batches of `fold_batch`
     (default: as many as fit in memory, see FOLD_PASS_BYTES / GPU_PASS_FRACTION); a batch's result
     does not depend on the batching. The returns sweep's fixed-point scale is common to
-    `scale_folds` (default `folds`). Other strategies (and pairs, order options the sweep does not
-    take, data with interior gaps) run `run` per combination and fold.
+    `scale_folds` (default `folds`). Pairs and data with interior gaps take one sweep per fold
+    (`plan_sweep` + `execute`); user strategies and `direction` other than longonly run `run`
+    per combination and fold.
     """
     from kernels.backend import resolve_backend  # noqa: PLC0415
     from kernels.backtest.grid import expand_grid  # noqa: PLC0415
@@ -475,6 +476,11 @@ def in_sample_tables(panel: Panel, folds: Sequence[Fold], strategy: Any, grid: M
         if not g.params.reset_index(drop=True).equals(params.reset_index(drop=True)):
             kind = None
     if kind is None:
+        from kernels.backtest.grid import KIND_OF  # noqa: PLC0415
+
+        if engine == "returns" and isinstance(strategy, str) and strategy in KIND_OF:  # pairs: a sweep per fold
+            return [_in_sample_sweep(panel, f, strategy, grid, fees, slippage, backend, bars_per_year)
+                    for f in folds]
         return [_in_sample(panel.select(start=f.train_start, stop=f.train_stop), strategy, grid, "sharpe", fees,
                            slippage, backend, bars_per_year, engine, order_options) for f in folds]
     ran = resolve_backend(backend, panel.close)
@@ -516,8 +522,10 @@ def _engine_kwargs(engine: str, order_options: Mapping[str, Any]) -> dict[str, A
 
 
 def _combo(params: pd.DataFrame, combo_id: int) -> dict[str, Any]:
-    row = params.loc[combo_id]
-    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+    """One combination's parameters as Python values, each in its column's type (a row of an
+    all-numeric frame would turn ints into floats)."""
+    values = ((c, params[c].loc[combo_id]) for c in params.columns)
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values}
 
 
 def best_combo(table: pd.DataFrame, params: pd.DataFrame, rank_by: str) -> int:

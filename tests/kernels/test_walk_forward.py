@@ -373,3 +373,15 @@ def test_one_pass_on_the_gpu(panel: Panel, backend: str) -> None:
         np.testing.assert_allclose(one.in_sample.to_numpy(float), ref.in_sample.to_numpy(float), rtol=1e-9)
         np.testing.assert_allclose(one.in_sample.to_numpy(float), by_fold.in_sample.to_numpy(float), rtol=1e-12)
         np.testing.assert_allclose(one.oos_equity.to_numpy(), ref.oos_equity.to_numpy(), rtol=1e-9)
+
+
+def test_pairs_sweep_per_fold_with_int_parameters(panel: Panel) -> None:
+    """Pairs (not side by side: a sweep per fold); an all-numeric parameter row keeps its ints."""
+    grid = {"window": [20, 40], "entry_z": [1.5, 2.0]}
+    res = walk_forward(panel, "pairs", grid, train=150, test=120, backend="cpu")
+    assert res.n_folds == 2 and isinstance(res.params.loc[0, "window"].item(), int)
+    for k, fold in res.folds.iterrows():
+        train = panel.select(start=int(fold.first_train_bar), stop=int(fold.first_train_bar + fold.train_bars))
+        best = max(run(train, "pairs", {"window": w, "entry_z": z}, backend="cpu").portfolio["sharpe"]
+                   for w in (20, 40) for z in (1.5, 2.0))
+        assert res.in_sample.loc[k, "sharpe"] == pytest.approx(best, rel=1e-9)
