@@ -51,11 +51,11 @@ RQ_DEV double range_at(const Bars& b, int j) {
 
 #define RQ_SHIFT5(A, v) A[4] = A[3]; A[3] = A[2]; A[2] = A[1]; A[1] = A[0]; A[0] = (v);
 
-// The last five bars; slot k is bar i - k after push(b, i). Indices are constants after inlining,
+// The last five bars; slot k is bar i - k once bar i is pushed. Indices are constants after inlining,
 // so the arrays live in registers.
 struct Win {
     double O[5], H[5], L[5], C[5];
-    // Bars t0 - 1 .. t0 - 5 (those that exist) in slots 0..4: push(b, t0) then makes slot k bar t0 - k.
+    // Bars t0 - 1 .. t0 - 5 (those that exist) in slots 0..4: pushing bar t0 then makes slot k bar t0 - k.
     RQ_METHOD void start(const Bars& b, int t0) {
         for (int k = 0; k < 5; ++k) {
             int j = t0 - 1 - k;
@@ -63,8 +63,8 @@ struct Win {
             O[k] = ok ? b.o[j] : 0.0; H[k] = ok ? b.h[j] : 0.0; L[k] = ok ? b.l[j] : 0.0; C[k] = ok ? b.c[j] : 0.0;
         }
     }
-    RQ_METHOD void push(const Bars& b, int t) {
-        RQ_SHIFT5(O, b.o[t]) RQ_SHIFT5(H, b.h[t]) RQ_SHIFT5(L, b.l[t]) RQ_SHIFT5(C, b.c[t])
+    RQ_METHOD void push(double o, double h, double l, double c) {
+        RQ_SHIFT5(O, o) RQ_SHIFT5(H, h) RQ_SHIFT5(L, l) RQ_SHIFT5(C, c)
     }
     RQ_METHOD double o(int k) const { return O[k]; }
     RQ_METHOD double h(int k) const { return H[k]; }

@@ -7,19 +7,49 @@
 #include "column.cuh"
 #include "candles.cuh"
 
-// The loop every pattern shares: bars lb..n-1 with bar i in slot 0 of `w`; BODY computes `r`
-// (0 = no pattern) from w and the averages; AVGS_NEXT moves the averages on.
-#define PATTERN_LOOP(BODY, AVGS_NEXT)                     \
-    Win w; w.start(b, lb);                                \
-    for (int i = lb; i < b.n; ++i) {                      \
-        w.push(b, i);                                     \
-        double r = 0.0;                                   \
-        BODY                                              \
-        out[i] = r;                                       \
-        AVGS_NEXT                                         \
+// The loop every pattern shares, over bars lb..n-1 in batches of RQ_PAT_U: the batch's open/high/low/close
+// are loaded first (independent loads in flight together, instead of one memory round trip per bar),
+// then each bar is pushed into slot 0 of `w` and BODY computes `r` (0 = no pattern) from w and the
+// averages, AVGS_NEXT moves the averages on, and the batch's outputs are stored at its end (so that
+// the averages' trailing loads are not held behind stores). Bars past the end in the last batch
+// repeat bar n - 1 and are not stored. PATTERN_LOOP_FROM starts earlier (CDLHIKKAKE: setups before
+// lb count) and stores from lb on.
+#ifndef RQ_PAT_U
+#define RQ_PAT_U 8
+#endif
+#define PATTERN_LOOP_FROM(FIRST, BODY, AVGS_NEXT)                                      \
+    Win w; w.start(b, FIRST);                                                         \
+    for (int i0 = FIRST; i0 < b.n; i0 += RQ_PAT_U) {                                  \
+        double q_o[RQ_PAT_U], q_h[RQ_PAT_U], q_l[RQ_PAT_U], q_c[RQ_PAT_U], q_r[RQ_PAT_U]; \
+        _Pragma("unroll")                                                             \
+        for (int u = 0; u < RQ_PAT_U; ++u) {                                          \
+            int t = i0 + u < b.n ? i0 + u : b.n - 1;                                  \
+            q_o[u] = b.o[t]; q_h[u] = b.h[t]; q_l[u] = b.l[t]; q_c[u] = b.c[t];       \
+        }                                                                             \
+        _Pragma("unroll")                                                             \
+        for (int u = 0; u < RQ_PAT_U; ++u) {                                          \
+            int i = i0 + u; (void)i;                                                  \
+            w.push(q_o[u], q_h[u], q_l[u], q_c[u]);                                   \
+            double r = 0.0;                                                           \
+            BODY                                                                      \
+            q_r[u] = r;                                                               \
+            AVGS_NEXT                                                                 \
+        }                                                                             \
+        _Pragma("unroll")                                                             \
+        for (int u = 0; u < RQ_PAT_U; ++u)                                            \
+            if (i0 + u >= lb && i0 + u < b.n) out[i0 + u] = q_r[u];                   \
     }
+#define PATTERN_LOOP(BODY, AVGS_NEXT) PATTERN_LOOP_FROM(lb, BODY, AVGS_NEXT)
 
-RQ_DEV void cdl2crows(const Bars& b, Col out, int lb) {  // 0
+// Each pattern is its own (not inlined) device function: the register allocator then works on one
+// pattern at a time instead of all 61 in one body (compile time), and each gets its own registers.
+#ifndef RQ_HOST
+#define RQ_PATTERN __device__ __noinline__
+#else
+#define RQ_PATTERN static
+#endif
+
+RQ_PATTERN void cdl2crows(const Bars& b, Col out, int lb) {  // 0
     Avg<BODY_LONG, 2> bl(b, lb);
     PATTERN_LOOP(
         if (w.col(2) == 1 && w.rb(2) > bl.at(w) && w.col(1) == -1 && w.gap_up(1, 2) && w.col(0) == -1
@@ -27,7 +57,7 @@ RQ_DEV void cdl2crows(const Bars& b, Col out, int lb) {  // 0
         bl.next(b, w);)
 }
 
-RQ_DEV void cdl3blackcrows(const Bars& b, Col out, int lb) {  // 1
+RQ_PATTERN void cdl3blackcrows(const Bars& b, Col out, int lb) {  // 1
     Avg<SHADOW_VERY_SHORT, 2> s2(b, lb);
     Avg<SHADOW_VERY_SHORT, 1> s1(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> s0(b, lb);
@@ -39,7 +69,7 @@ RQ_DEV void cdl3blackcrows(const Bars& b, Col out, int lb) {  // 1
         s2.next(b, w); s1.next(b, w); s0.next(b, w);)
 }
 
-RQ_DEV void cdl3inside(const Bars& b, Col out, int lb) {  // 2
+RQ_PATTERN void cdl3inside(const Bars& b, Col out, int lb) {  // 2
     Avg<BODY_LONG, 2> bl(b, lb);
     Avg<BODY_SHORT, 1> bs(b, lb);
     PATTERN_LOOP(
@@ -50,7 +80,7 @@ RQ_DEV void cdl3inside(const Bars& b, Col out, int lb) {  // 2
         bl.next(b, w); bs.next(b, w);)
 }
 
-RQ_DEV void cdl3linestrike(const Bars& b, Col out, int lb) {  // 3
+RQ_PATTERN void cdl3linestrike(const Bars& b, Col out, int lb) {  // 3
     Avg<NEAR, 3> n3(b, lb);
     Avg<NEAR, 2> n2(b, lb);
     PATTERN_LOOP(
@@ -63,7 +93,7 @@ RQ_DEV void cdl3linestrike(const Bars& b, Col out, int lb) {  // 3
         n3.next(b, w); n2.next(b, w);)
 }
 
-RQ_DEV void cdl3outside(const Bars& b, Col out, int lb) {  // 4
+RQ_PATTERN void cdl3outside(const Bars& b, Col out, int lb) {  // 4
     PATTERN_LOOP(
         if ((w.col(1) == 1 && w.col(2) == -1 && w.c(1) > w.o(2) && w.o(1) < w.c(2) && w.c(0) > w.c(1))
             || (w.col(1) == -1 && w.col(2) == 1 && w.o(1) > w.c(2) && w.c(1) < w.o(2) && w.c(0) < w.c(1)))
@@ -71,7 +101,7 @@ RQ_DEV void cdl3outside(const Bars& b, Col out, int lb) {  // 4
         ;)
 }
 
-RQ_DEV void cdl3starsinsouth(const Bars& b, Col out, int lb) {  // 5
+RQ_PATTERN void cdl3starsinsouth(const Bars& b, Col out, int lb) {  // 5
     Avg<BODY_LONG, 2> bl(b, lb);
     Avg<SHADOW_LONG, 2> sl(b, lb);
     Avg<SHADOW_VERY_SHORT, 1> v1(b, lb);
@@ -87,7 +117,7 @@ RQ_DEV void cdl3starsinsouth(const Bars& b, Col out, int lb) {  // 5
         bl.next(b, w); sl.next(b, w); v1.next(b, w); v0.next(b, w); bs.next(b, w);)
 }
 
-RQ_DEV void cdl3whitesoldiers(const Bars& b, Col out, int lb) {  // 6
+RQ_PATTERN void cdl3whitesoldiers(const Bars& b, Col out, int lb) {  // 6
     Avg<SHADOW_VERY_SHORT, 2> v2(b, lb);
     Avg<SHADOW_VERY_SHORT, 1> v1(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> v0(b, lb);
@@ -106,7 +136,7 @@ RQ_DEV void cdl3whitesoldiers(const Bars& b, Col out, int lb) {  // 6
         f1.next(b, w); bs.next(b, w);)
 }
 
-RQ_DEV void cdlabandonedbaby(const Bars& b, Col out, int lb, double pen) {  // 7
+RQ_PATTERN void cdlabandonedbaby(const Bars& b, Col out, int lb, double pen) {  // 7
     Avg<BODY_LONG, 2> bl(b, lb);
     Avg<BODY_DOJI, 1> bd(b, lb);
     Avg<BODY_SHORT, 0> bs(b, lb);
@@ -119,7 +149,7 @@ RQ_DEV void cdlabandonedbaby(const Bars& b, Col out, int lb, double pen) {  // 7
         bl.next(b, w); bd.next(b, w); bs.next(b, w);)
 }
 
-RQ_DEV void cdladvanceblock(const Bars& b, Col out, int lb) {  // 8
+RQ_PATTERN void cdladvanceblock(const Bars& b, Col out, int lb) {  // 8
     Avg<NEAR, 2> n2(b, lb);
     Avg<NEAR, 1> n1(b, lb);
     Avg<FAR, 2> f2(b, lb);
@@ -144,7 +174,7 @@ RQ_DEV void cdladvanceblock(const Bars& b, Col out, int lb) {  // 8
 }
 
 template <int CODE>
-RQ_DEV void cdlbelthold_closingmarubozu(const Bars& b, Col out, int lb) {  // 9, 11
+RQ_PATTERN void cdlbelthold_closingmarubozu(const Bars& b, Col out, int lb) {  // 9, 11
     Avg<BODY_LONG, 0> bl(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> vs(b, lb);
     PATTERN_LOOP(
@@ -154,7 +184,7 @@ RQ_DEV void cdlbelthold_closingmarubozu(const Bars& b, Col out, int lb) {  // 9,
         bl.next(b, w); vs.next(b, w);)
 }
 
-RQ_DEV void cdlbreakaway(const Bars& b, Col out, int lb) {  // 10
+RQ_PATTERN void cdlbreakaway(const Bars& b, Col out, int lb) {  // 10
     Avg<BODY_LONG, 4> bl(b, lb);
     PATTERN_LOOP(
         if (w.rb(4) > bl.at(w) && w.col(4) == w.col(3) && w.col(3) == w.col(1) && w.col(1) == -w.col(0)
@@ -166,7 +196,7 @@ RQ_DEV void cdlbreakaway(const Bars& b, Col out, int lb) {  // 10
         bl.next(b, w);)
 }
 
-RQ_DEV void cdlconcealbabyswall(const Bars& b, Col out, int lb) {  // 12
+RQ_PATTERN void cdlconcealbabyswall(const Bars& b, Col out, int lb) {  // 12
     Avg<SHADOW_VERY_SHORT, 3> v3(b, lb);
     Avg<SHADOW_VERY_SHORT, 2> v2(b, lb);
     Avg<SHADOW_VERY_SHORT, 1> v1(b, lb);
@@ -178,7 +208,7 @@ RQ_DEV void cdlconcealbabyswall(const Bars& b, Col out, int lb) {  // 12
         v3.next(b, w); v2.next(b, w); v1.next(b, w);)
 }
 
-RQ_DEV void cdlcounterattack(const Bars& b, Col out, int lb) {  // 13
+RQ_PATTERN void cdlcounterattack(const Bars& b, Col out, int lb) {  // 13
     Avg<EQUAL, 1> eq(b, lb);
     Avg<BODY_LONG, 1> b1(b, lb);
     Avg<BODY_LONG, 0> b0(b, lb);
@@ -188,7 +218,7 @@ RQ_DEV void cdlcounterattack(const Bars& b, Col out, int lb) {  // 13
         eq.next(b, w); b1.next(b, w); b0.next(b, w);)
 }
 
-RQ_DEV void cdldarkcloudcover(const Bars& b, Col out, int lb, double pen) {  // 14
+RQ_PATTERN void cdldarkcloudcover(const Bars& b, Col out, int lb, double pen) {  // 14
     Avg<BODY_LONG, 1> bl(b, lb);
     PATTERN_LOOP(
         if (w.col(1) == 1 && w.rb(1) > bl.at(w) && w.col(0) == -1 && w.o(0) > w.h(1)
@@ -196,14 +226,14 @@ RQ_DEV void cdldarkcloudcover(const Bars& b, Col out, int lb, double pen) {  // 
         bl.next(b, w);)
 }
 
-RQ_DEV void cdldoji(const Bars& b, Col out, int lb) {  // 15
+RQ_PATTERN void cdldoji(const Bars& b, Col out, int lb) {  // 15
     Avg<BODY_DOJI, 0> bd(b, lb);
     PATTERN_LOOP(
         if (w.rb(0) <= bd.at(w)) r = 100.0;,
         bd.next(b, w);)
 }
 
-RQ_DEV void cdldojistar(const Bars& b, Col out, int lb) {  // 16
+RQ_PATTERN void cdldojistar(const Bars& b, Col out, int lb) {  // 16
     Avg<BODY_LONG, 1> bl(b, lb);
     Avg<BODY_DOJI, 0> bd(b, lb);
     PATTERN_LOOP(
@@ -214,7 +244,7 @@ RQ_DEV void cdldojistar(const Bars& b, Col out, int lb) {  // 16
 }
 
 template <int CODE>
-RQ_DEV void cdldragonfly_gravestone(const Bars& b, Col out, int lb) {  // 17, 22
+RQ_PATTERN void cdldragonfly_gravestone(const Bars& b, Col out, int lb) {  // 17, 22
     Avg<BODY_DOJI, 0> bd(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> vs(b, lb);
     PATTERN_LOOP(
@@ -223,7 +253,7 @@ RQ_DEV void cdldragonfly_gravestone(const Bars& b, Col out, int lb) {  // 17, 22
         bd.next(b, w); vs.next(b, w);)
 }
 
-RQ_DEV void cdlengulfing(const Bars& b, Col out, int lb) {  // 18
+RQ_PATTERN void cdlengulfing(const Bars& b, Col out, int lb) {  // 18
     PATTERN_LOOP(
         if ((w.col(0) == 1 && w.col(1) == -1
              && ((w.c(0) >= w.o(1) && w.o(0) < w.c(1)) || (w.c(0) > w.o(1) && w.o(0) <= w.c(1))))
@@ -237,7 +267,7 @@ RQ_DEV void cdlengulfing(const Bars& b, Col out, int lb) {  // 18
 
 // CODE 19 EVENINGDOJISTAR, 20 EVENINGSTAR, 42 MORNINGDOJISTAR, 43 MORNINGSTAR
 template <int CODE>
-RQ_DEV void cdlstar(const Bars& b, Col out, int lb, double pen) {
+RQ_PATTERN void cdlstar(const Bars& b, Col out, int lb, double pen) {
     Avg<BODY_LONG, 2> bl(b, lb);
     Avg<K_HL, 10, 10, 1> mid_doji(b, lb);   // BODY_DOJI
     Avg<K_RB, 10, 100, 1> mid_short(b, lb);  // BODY_SHORT
@@ -255,7 +285,7 @@ RQ_DEV void cdlstar(const Bars& b, Col out, int lb, double pen) {
         bl.next(b, w); if (doji) mid_doji.next(b, w); else mid_short.next(b, w); bs.next(b, w);)
 }
 
-RQ_DEV void cdlgapsidesidewhite(const Bars& b, Col out, int lb) {  // 21
+RQ_PATTERN void cdlgapsidesidewhite(const Bars& b, Col out, int lb) {  // 21
     Avg<NEAR, 1> nr(b, lb);
     Avg<EQUAL, 1> eq(b, lb);
     PATTERN_LOOP(
@@ -268,7 +298,7 @@ RQ_DEV void cdlgapsidesidewhite(const Bars& b, Col out, int lb) {  // 21
 }
 
 template <int CODE>
-RQ_DEV void cdlhammer_hangingman(const Bars& b, Col out, int lb) {  // 23, 24
+RQ_PATTERN void cdlhammer_hangingman(const Bars& b, Col out, int lb) {  // 23, 24
     Avg<BODY_SHORT, 0> bs(b, lb);
     Avg<SHADOW_LONG, 0> sl(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> vs(b, lb);
@@ -282,7 +312,7 @@ RQ_DEV void cdlhammer_hangingman(const Bars& b, Col out, int lb) {  // 23, 24
 }
 
 template <int CODE>
-RQ_DEV void cdlharami(const Bars& b, Col out, int lb) {  // 25 HARAMI, 26 HARAMICROSS
+RQ_PATTERN void cdlharami(const Bars& b, Col out, int lb) {  // 25 HARAMI, 26 HARAMICROSS
     Avg<BODY_LONG, 1> bl(b, lb);
     Avg<K_RB, 10, 100, 0> sm_short(b, lb);  // BODY_SHORT
     Avg<K_HL, 10, 10, 0> sm_doji(b, lb);    // BODY_DOJI
@@ -297,7 +327,7 @@ RQ_DEV void cdlharami(const Bars& b, Col out, int lb) {  // 25 HARAMI, 26 HARAMI
         bl.next(b, w); if (CODE == 25) sm_short.next(b, w); else sm_doji.next(b, w);)
 }
 
-RQ_DEV void cdlhighwave(const Bars& b, Col out, int lb) {  // 27
+RQ_PATTERN void cdlhighwave(const Bars& b, Col out, int lb) {  // 27
     Avg<BODY_SHORT, 0> bs(b, lb);
     Avg<SHADOW_VERY_LONG, 0> vl(b, lb);
     PATTERN_LOOP(
@@ -308,15 +338,12 @@ RQ_DEV void cdlhighwave(const Bars& b, Col out, int lb) {  // 27
 // CDLHIKKAKE / CDLHIKKAKEMOD: an inside bar then a breakout (+/-100), confirmed within 3 bars (+/-200).
 // Runs from lb - 3 (the setups before the first output bar count); the bar before a setup is kept.
 template <bool MOD>
-RQ_DEV void cdlhikkake(const Bars& b, Col out, int lb) {  // 28, 29
-    int first = lb - 3;
+RQ_PATTERN void cdlhikkake(const Bars& b, Col out, int lb) {  // 28, 29
     // used only by CDLHIKKAKEMOD (CDLHIKKAKE starts it on bars 0..4, which exist since n > lb = 5)
     Avg<NEAR, 2> nr(b, MOD ? lb : 2 + 5);
     int pattern_idx = 0;
     double pattern_result = 0.0, setup_h = 0.0, setup_l = 0.0;  // high / low of bar pattern_idx - 1
-    Win w; w.start(b, first);
-    for (int i = first; i < b.n; ++i) {
-        w.push(b, i);
+    PATTERN_LOOP_FROM(lb - 3,
         bool setup;
         if (MOD) {
             setup = w.h(2) < w.h(3) && w.l(2) > w.l(3) && w.h(1) < w.h(2) && w.l(1) > w.l(2)
@@ -330,19 +357,16 @@ RQ_DEV void cdlhikkake(const Bars& b, Col out, int lb) {  // 28, 29
             pattern_result = w.h(0) < w.h(1) ? 100.0 : -100.0;
             pattern_idx = i;
             setup_h = w.h(1); setup_l = w.l(1);
-            if (i >= lb) out[i] = pattern_result;
+            r = pattern_result;
         } else if (i <= pattern_idx + 3
                    && ((pattern_result > 0 && w.c(0) > setup_h) || (pattern_result < 0 && w.c(0) < setup_l))) {
-            if (i >= lb) out[i] = pattern_result + (pattern_result > 0 ? 100.0 : -100.0);
+            r = pattern_result + (pattern_result > 0 ? 100.0 : -100.0);
             pattern_idx = 0;
-        } else if (i >= lb) {
-            out[i] = 0.0;
-        }
-        if (MOD && i >= lb) nr.next(b, w);
-    }
+        },
+        if (MOD && i >= lb) nr.next(b, w);)
 }
 
-RQ_DEV void cdlhomingpigeon(const Bars& b, Col out, int lb) {  // 30
+RQ_PATTERN void cdlhomingpigeon(const Bars& b, Col out, int lb) {  // 30
     Avg<BODY_LONG, 1> bl(b, lb);
     Avg<BODY_SHORT, 0> bs(b, lb);
     PATTERN_LOOP(
@@ -351,7 +375,7 @@ RQ_DEV void cdlhomingpigeon(const Bars& b, Col out, int lb) {  // 30
         bl.next(b, w); bs.next(b, w);)
 }
 
-RQ_DEV void cdlidentical3crows(const Bars& b, Col out, int lb) {  // 31
+RQ_PATTERN void cdlidentical3crows(const Bars& b, Col out, int lb) {  // 31
     Avg<SHADOW_VERY_SHORT, 2> v2(b, lb);
     Avg<SHADOW_VERY_SHORT, 1> v1(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> v0(b, lb);
@@ -367,7 +391,7 @@ RQ_DEV void cdlidentical3crows(const Bars& b, Col out, int lb) {  // 31
 
 // CODE 32 INNECK, 44 ONNECK, 56 THRUSTING
 template <int CODE>
-RQ_DEV void cdlneck(const Bars& b, Col out, int lb) {
+RQ_PATTERN void cdlneck(const Bars& b, Col out, int lb) {
     Avg<EQUAL, 1> eq(b, lb);
     Avg<BODY_LONG, 1> bl(b, lb);
     PATTERN_LOOP(
@@ -382,7 +406,7 @@ RQ_DEV void cdlneck(const Bars& b, Col out, int lb) {
 }
 
 template <int CODE>
-RQ_DEV void cdlinvertedhammer_shootingstar(const Bars& b, Col out, int lb) {  // 33, 49
+RQ_PATTERN void cdlinvertedhammer_shootingstar(const Bars& b, Col out, int lb) {  // 33, 49
     Avg<BODY_SHORT, 0> bs(b, lb);
     Avg<SHADOW_LONG, 0> sl(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> vs(b, lb);
@@ -395,7 +419,7 @@ RQ_DEV void cdlinvertedhammer_shootingstar(const Bars& b, Col out, int lb) {  //
 }
 
 template <int CODE>
-RQ_DEV void cdlkicking(const Bars& b, Col out, int lb) {  // 34 KICKING, 35 KICKINGBYLENGTH
+RQ_PATTERN void cdlkicking(const Bars& b, Col out, int lb) {  // 34 KICKING, 35 KICKINGBYLENGTH
     Avg<SHADOW_VERY_SHORT, 1> v1(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> v0(b, lb);
     Avg<BODY_LONG, 1> b1(b, lb);
@@ -411,7 +435,7 @@ RQ_DEV void cdlkicking(const Bars& b, Col out, int lb) {  // 34 KICKING, 35 KICK
         v1.next(b, w); v0.next(b, w); b1.next(b, w); b0.next(b, w);)
 }
 
-RQ_DEV void cdlladderbottom(const Bars& b, Col out, int lb) {  // 36
+RQ_PATTERN void cdlladderbottom(const Bars& b, Col out, int lb) {  // 36
     Avg<SHADOW_VERY_SHORT, 1> vs(b, lb);
     PATTERN_LOOP(
         if (w.col(4) == -1 && w.col(3) == -1 && w.col(2) == -1
@@ -421,7 +445,7 @@ RQ_DEV void cdlladderbottom(const Bars& b, Col out, int lb) {  // 36
         vs.next(b, w);)
 }
 
-RQ_DEV void cdllongleggeddoji(const Bars& b, Col out, int lb) {  // 37
+RQ_PATTERN void cdllongleggeddoji(const Bars& b, Col out, int lb) {  // 37
     Avg<BODY_DOJI, 0> bd(b, lb);
     Avg<SHADOW_LONG, 0> sl(b, lb);
     PATTERN_LOOP(
@@ -432,7 +456,7 @@ RQ_DEV void cdllongleggeddoji(const Bars& b, Col out, int lb) {  // 37
 // CODE 38 LONGLINE (BODY_LONG, SHADOW_SHORT), 39 MARUBOZU (BODY_LONG, SHADOW_VERY_SHORT),
 // 50 SHORTLINE (BODY_SHORT, SHADOW_SHORT)
 template <int CODE>
-RQ_DEV void cdlline(const Bars& b, Col out, int lb) {
+RQ_PATTERN void cdlline(const Bars& b, Col out, int lb) {
     Avg<K_RB, 10, 100, 0> body(b, lb);  // BODY_LONG and BODY_SHORT are the same setting here
     Avg<K_SH, 10, 100, 0> sh_short(b, lb);  // SHADOW_SHORT
     Avg<K_HL, 10, 10, 0> sh_vshort(b, lb);  // SHADOW_VERY_SHORT
@@ -443,7 +467,7 @@ RQ_DEV void cdlline(const Bars& b, Col out, int lb) {
         body.next(b, w); if (CODE == 39) sh_vshort.next(b, w); else sh_short.next(b, w);)
 }
 
-RQ_DEV void cdlmatchinglow(const Bars& b, Col out, int lb) {  // 40
+RQ_PATTERN void cdlmatchinglow(const Bars& b, Col out, int lb) {  // 40
     Avg<EQUAL, 1> eq(b, lb);
     PATTERN_LOOP(
         if (w.col(1) == -1 && w.col(0) == -1 && w.c(0) <= w.c(1) + eq.at(w) && w.c(0) >= w.c(1) - eq.at(w))
@@ -451,7 +475,7 @@ RQ_DEV void cdlmatchinglow(const Bars& b, Col out, int lb) {  // 40
         eq.next(b, w);)
 }
 
-RQ_DEV void cdlmathold(const Bars& b, Col out, int lb, double pen) {  // 41
+RQ_PATTERN void cdlmathold(const Bars& b, Col out, int lb, double pen) {  // 41
     Avg<BODY_LONG, 4> bl(b, lb);
     Avg<BODY_SHORT, 3> s3(b, lb);
     Avg<BODY_SHORT, 2> s2(b, lb);
@@ -468,7 +492,7 @@ RQ_DEV void cdlmathold(const Bars& b, Col out, int lb, double pen) {  // 41
         bl.next(b, w); s3.next(b, w); s2.next(b, w); s1.next(b, w);)
 }
 
-RQ_DEV void cdlpiercing(const Bars& b, Col out, int lb) {  // 45
+RQ_PATTERN void cdlpiercing(const Bars& b, Col out, int lb) {  // 45
     Avg<BODY_LONG, 1> b1(b, lb);
     Avg<BODY_LONG, 0> b0(b, lb);
     PATTERN_LOOP(
@@ -477,7 +501,7 @@ RQ_DEV void cdlpiercing(const Bars& b, Col out, int lb) {  // 45
         b1.next(b, w); b0.next(b, w);)
 }
 
-RQ_DEV void cdlrickshawman(const Bars& b, Col out, int lb) {  // 46
+RQ_PATTERN void cdlrickshawman(const Bars& b, Col out, int lb) {  // 46
     Avg<BODY_DOJI, 0> bd(b, lb);
     Avg<SHADOW_LONG, 0> sl(b, lb);
     Avg<NEAR, 0> nr(b, lb);
@@ -488,7 +512,7 @@ RQ_DEV void cdlrickshawman(const Bars& b, Col out, int lb) {  // 46
         bd.next(b, w); sl.next(b, w); nr.next(b, w);)
 }
 
-RQ_DEV void cdlrisefall3methods(const Bars& b, Col out, int lb) {  // 47
+RQ_PATTERN void cdlrisefall3methods(const Bars& b, Col out, int lb) {  // 47
     Avg<BODY_LONG, 4> b4(b, lb);
     Avg<BODY_SHORT, 3> s3(b, lb);
     Avg<BODY_SHORT, 2> s2(b, lb);
@@ -506,7 +530,7 @@ RQ_DEV void cdlrisefall3methods(const Bars& b, Col out, int lb) {  // 47
         b4.next(b, w); s3.next(b, w); s2.next(b, w); s1.next(b, w); b0.next(b, w);)
 }
 
-RQ_DEV void cdlseparatinglines(const Bars& b, Col out, int lb) {  // 48
+RQ_PATTERN void cdlseparatinglines(const Bars& b, Col out, int lb) {  // 48
     Avg<SHADOW_VERY_SHORT, 0> vs(b, lb);
     Avg<BODY_LONG, 0> bl(b, lb);
     Avg<EQUAL, 1> eq(b, lb);
@@ -518,14 +542,14 @@ RQ_DEV void cdlseparatinglines(const Bars& b, Col out, int lb) {  // 48
         vs.next(b, w); bl.next(b, w); eq.next(b, w);)
 }
 
-RQ_DEV void cdlspinningtop(const Bars& b, Col out, int lb) {  // 51
+RQ_PATTERN void cdlspinningtop(const Bars& b, Col out, int lb) {  // 51
     Avg<BODY_SHORT, 0> bs(b, lb);
     PATTERN_LOOP(
         if (w.rb(0) < bs.at(w) && w.us(0) > w.rb(0) && w.ls(0) > w.rb(0)) r = w.col(0) * 100.0;,
         bs.next(b, w);)
 }
 
-RQ_DEV void cdlstalledpattern(const Bars& b, Col out, int lb) {  // 52
+RQ_PATTERN void cdlstalledpattern(const Bars& b, Col out, int lb) {  // 52
     Avg<BODY_LONG, 2> b2(b, lb);
     Avg<BODY_LONG, 1> b1(b, lb);
     Avg<BODY_SHORT, 0> bs(b, lb);
@@ -541,7 +565,7 @@ RQ_DEV void cdlstalledpattern(const Bars& b, Col out, int lb) {  // 52
         b2.next(b, w); b1.next(b, w); bs.next(b, w); vs.next(b, w); n2.next(b, w); n1.next(b, w);)
 }
 
-RQ_DEV void cdlsticksandwich(const Bars& b, Col out, int lb) {  // 53
+RQ_PATTERN void cdlsticksandwich(const Bars& b, Col out, int lb) {  // 53
     Avg<EQUAL, 2> eq(b, lb);
     PATTERN_LOOP(
         if (w.col(2) == -1 && w.col(1) == 1 && w.col(0) == -1 && w.l(1) > w.c(2)
@@ -549,7 +573,7 @@ RQ_DEV void cdlsticksandwich(const Bars& b, Col out, int lb) {  // 53
         eq.next(b, w);)
 }
 
-RQ_DEV void cdltakuri(const Bars& b, Col out, int lb) {  // 54
+RQ_PATTERN void cdltakuri(const Bars& b, Col out, int lb) {  // 54
     Avg<BODY_DOJI, 0> bd(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> vs(b, lb);
     Avg<SHADOW_VERY_LONG, 0> vl(b, lb);
@@ -558,7 +582,7 @@ RQ_DEV void cdltakuri(const Bars& b, Col out, int lb) {  // 54
         bd.next(b, w); vs.next(b, w); vl.next(b, w);)
 }
 
-RQ_DEV void cdltasukigap(const Bars& b, Col out, int lb) {  // 55
+RQ_PATTERN void cdltasukigap(const Bars& b, Col out, int lb) {  // 55
     Avg<NEAR, 1> nr(b, lb);
     PATTERN_LOOP(
         if ((w.gap_up(1, 2) && w.col(1) == 1 && w.col(0) == -1 && w.o(0) < w.c(1) && w.o(0) > w.o(1)
@@ -569,7 +593,7 @@ RQ_DEV void cdltasukigap(const Bars& b, Col out, int lb) {  // 55
         nr.next(b, w);)
 }
 
-RQ_DEV void cdltristar(const Bars& b, Col out, int lb) {  // 57
+RQ_PATTERN void cdltristar(const Bars& b, Col out, int lb) {  // 57
     Avg<BODY_DOJI, 2> bd(b, lb);
     PATTERN_LOOP(
         if (w.rb(2) <= bd.at(w) && w.rb(1) <= bd.at(w) && w.rb(0) <= bd.at(w)) {
@@ -579,7 +603,7 @@ RQ_DEV void cdltristar(const Bars& b, Col out, int lb) {  // 57
         bd.next(b, w);)
 }
 
-RQ_DEV void cdlunique3river(const Bars& b, Col out, int lb) {  // 58
+RQ_PATTERN void cdlunique3river(const Bars& b, Col out, int lb) {  // 58
     Avg<BODY_LONG, 2> bl(b, lb);
     Avg<BODY_SHORT, 0> bs(b, lb);
     PATTERN_LOOP(
@@ -589,7 +613,7 @@ RQ_DEV void cdlunique3river(const Bars& b, Col out, int lb) {  // 58
         bl.next(b, w); bs.next(b, w);)
 }
 
-RQ_DEV void cdlupsidegap2crows(const Bars& b, Col out, int lb) {  // 59
+RQ_PATTERN void cdlupsidegap2crows(const Bars& b, Col out, int lb) {  // 59
     Avg<BODY_LONG, 2> bl(b, lb);
     Avg<BODY_SHORT, 1> bs(b, lb);
     PATTERN_LOOP(
@@ -599,7 +623,7 @@ RQ_DEV void cdlupsidegap2crows(const Bars& b, Col out, int lb) {  // 59
         bl.next(b, w); bs.next(b, w);)
 }
 
-RQ_DEV void cdlxsidegap3methods(const Bars& b, Col out, int lb) {  // 60
+RQ_PATTERN void cdlxsidegap3methods(const Bars& b, Col out, int lb) {  // 60
     PATTERN_LOOP(
         if (w.col(2) == w.col(1) && w.col(1) == -w.col(0)
             && w.o(0) < py_max(w.c(1), w.o(1)) && w.o(0) > py_min(w.c(1), w.o(1))
