@@ -61,6 +61,9 @@ class CoordinatorMetrics:
                         "tenant_device_s": m.Counter("rayquant_tenant_device_seconds_total",
                                                      "Measured device seconds of research chunks per tenant",
                                                      tag_keys=("tenant", "device_kind")),
+                        "chunk_copies": m.Counter("rayquant_chunk_copies_total",
+                                                  "Second copies of chunks at a job's tail (work stealing): "
+                                                  "started, and dropped as duplicates", tag_keys=("outcome",)),
                         "tenant_refusals": m.Counter("rayquant_tenant_refusals_total",
                                                      "Requests refused by tenant quotas, by reason",
                                                      tag_keys=("tenant", "reason")),
@@ -124,6 +127,12 @@ class CoordinatorMetrics:
         self.counts[f"refused_{reason}"] += 1
         if "tenant_refusals" in self._ray:
             self._ray["tenant_refusals"].inc(tags={"tenant": tenant, "reason": reason})
+
+    def chunk_copy(self, outcome: str) -> None:
+        """A second copy of a chunk was started at a job's tail ("stolen"), or one lost the race ("duplicate")."""
+        self.counts[f"chunk_copies_{outcome}"] += 1
+        if "chunk_copies" in self._ray:
+            self._ray["chunk_copies"].inc(tags={"outcome": outcome})
 
     def cache(self, hit: bool) -> None:
         outcome = "hit" if hit else "miss"

@@ -172,6 +172,7 @@ class Coordinator:
         self.chunk_log = ChunkLog()
         self._fanout_done: dict[str, FanOut] = {}
         self._steals = 0
+        self._duplicates = 0  # chunk copies whose result came second (dropped)
         self._steal_timer: asyncio.TimerHandle | None = None
         self._member_loop: asyncio.Task | None = None
         self._live_load: dict[str, int] = {}
@@ -603,6 +604,7 @@ class Coordinator:
             "workers": len(self._workers),
             "membership": self.members.events()[-32:],
             "steals": self._steals,
+            "duplicates": self._duplicates,
             "throughput": self.throughput.snapshot(),
             "usage": self.policy.usage() if hasattr(self.policy, "usage") else {},
         }
@@ -808,6 +810,7 @@ class Coordinator:
                 continue
             self._steals += 1
             job.fanout.stolen += 1
+            self.metrics.chunk_copy("stolen")
             self._launch(job, chunk, view, now)
             return True
         if wait is not None and self._steal_timer is None:
@@ -900,6 +903,9 @@ class Coordinator:
             self.policy.charge(job.record.tenant, float(out.seconds))
             self.usage.record(job.record.tenant, view.worker_class, float(out.seconds))
             self.metrics.tenant_device_seconds(job.record.tenant, view.worker_class, float(out.seconds))
+            if not first:
+                self._duplicates += 1
+                self.metrics.chunk_copy("duplicate")
             if not first or job.record.state.terminal:
                 return  # a duplicate (work stealing) or a job that ended meanwhile: dropped
             await self._save_chunk(job, chunk.index, out.result)
