@@ -337,17 +337,20 @@ def fold_scale_exp(close: Any, folds: Sequence[Fold], fees: float, slippage: flo
 
 
 def _returns_pass(close: Any, folds: Sequence[Fold], g: Any, fs: float, ran: str, bars_per_year: float,
-                  scale_exp: int) -> list[np.ndarray] | None:
+                  scale_exp: int, align: int | None = None) -> list[np.ndarray] | None:
     """One launch of the returns sweep kernel over every fold's training bars side by side;
     per fold the (P, len(METRICS)) portfolio table, or None when a unit has an interior gap
-    (those take the sweep's per-sweep fallback: run the folds one by one)."""
+    (those take the sweep's per-sweep fallback: run the folds one by one). Fold k's assets
+    start at column k * width, width = N rounded up to `align` (default: 32 on the GPU, where
+    a warp's assets must be in one fold, else 1); the columns between are empty."""
     from kernels.backend import array_module  # noqa: PLC0415
     from kernels.backtest import sweep as S  # noqa: PLC0415
 
     xp = array_module(ran)
     n = close.shape[1]
     n_folds = len(folds)
-    width = -(-n // 32) * 32 if ran == "gpu" else n  # GPU: a warp's assets in one fold
+    align = align or (32 if ran == "gpu" else 1)
+    width = -(-n // align) * align
     stacked, pad = _stack(xp, close, folds, width)
     dt = np.dtype(np.float64)
     prep = S._prepare(xp, stacked, range(n_folds * width), g.kind, dt, fs)
@@ -358,7 +361,7 @@ def _returns_pass(close: Any, folds: Sequence[Fold], g: Any, fs: float, ran: str
     if ran == "gpu":
         from kernels.backtest import gpu  # noqa: PLC0415
 
-        acc, psum = gpu.launch(g.kind, prep.sig, prep.ra, prep.rb, prep.first, xp.asarray(g.ints), xp.asarray(floats),
+        acc, psum = gpu.launch(g.kind, prep.sig, prep.ra, prep.rb, prep.first, np.ascontiguousarray(g.ints), floats,
                                n_folds * width, fs, 2.0 ** scale_exp, groups=n_folds)
         sums = [xp.ascontiguousarray(psum[:, k::n_folds]) for k in range(n_folds)]
     else:
@@ -487,7 +490,12 @@ def in_sample_tables(panel: Panel, folds: Sequence[Fold], strategy: Any, grid: M
     per_pass = fold_batch or _folds_per_pass(ran, engine, g.n_combos, panel.n_assets, longest)
     out: list[tuple[pd.DataFrame, pd.DataFrame, str]] = []
     if engine == "returns":
+        from kernels.backend import array_module  # noqa: PLC0415
+        from kernels.backtest.runner import check_close  # noqa: PLC0415
+
         close = panel.to(ran).close
+        span = close[min(f.train_start for f in folds):max(f.train_stop for f in folds)]
+        check_close(array_module(ran), span if span.dtype.kind == "f" else span.astype(np.float64))
         scale_exp = fold_scale_exp(close, scale_folds or folds, fees, slippage)
         for b0 in range(0, len(folds), per_pass):
             batch = folds[b0:b0 + per_pass]
