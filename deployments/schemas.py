@@ -28,6 +28,7 @@ from kernels.indicators.stream import StreamConfig as _StreamConfig
 MAX_NAME_CHARS = 64
 MAX_SYMBOL_CHARS = 64
 MAX_PARAMS = 32
+MAX_STREAM_FUNCTIONS = 64  # TA-Lib functions of one stream
 MAX_GRID_VALUES = 10_000  # values of one grid parameter (the product is bounded by configuration)
 MAX_TOP_K = 1_000
 MAX_WINDOW = 1_000_000
@@ -775,6 +776,24 @@ class StreamCreate(_DataSelection):
     history: Optional[int] = Field(None, ge=1, le=MAX_WINDOW, description="seed from the last N bars (default all)")
     time_unit: TimeUnit = Field("s", description="unit of numeric tick times since the epoch")
     stream_id: Optional[StreamId] = Field(None, description="client-chosen id (default: generated)")
+    functions: Optional[list[IndicatorSpec]] = Field(
+        None, max_length=MAX_STREAM_FUNCTIONS, examples=[[{"name": "RSI"}, {"name": "BBANDS", "params": {"timeperiod": 20}}]],
+        description="TA-Lib functions by name (kernels.indicators.talib), parameters checked by its table; values "
+                    "come back as their labels ('RSI', 'BBANDS_20.upperband'); with functions and no outputs, only "
+                    "theirs")
+
+    @field_validator("functions")
+    @classmethod
+    def _functions(cls, v: Optional[list[IndicatorSpec]]) -> Optional[list[IndicatorSpec]]:
+        if v is None:
+            return None
+        for spec in v:
+            if spec.name not in TALIB_FUNCTIONS:
+                raise ValueError(f"{spec.name[:80]!r} is not a TA-Lib function name (e.g. 'RSI', 'BBANDS'); the "
+                                 "built-in indicators are set with 'indicators'")
+            if "periods" in TALIB_FUNCTIONS[spec.name].inputs:
+                raise ValueError(f"{spec.name} needs a 'periods' array, which is not a tick field")
+        return v
 
     @field_validator("indicators")
     @classmethod

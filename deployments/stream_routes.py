@@ -87,7 +87,8 @@ def _classify(message: str) -> tuple[str, Optional[str]]:
         return "invalid_ticks", "ticks"
     if message.startswith("unknown symbols") or message.startswith("symbols:"):
         return "unknown_symbol", "symbols"
-    for prefix, field in (("config:", "indicators"), ("outputs:", "outputs"), ("history", "history"),
+    for prefix, field in (("config:", "indicators"), ("outputs:", "outputs"), ("functions:", "functions"),
+                          ("history", "history"),
                           ("dataset_version", "dataset_version"), ("stream ", "stream_id")):
         if message.startswith(prefix):
             return "validation_error", field
@@ -122,7 +123,9 @@ async def _open(router: Any, body: StreamCreate, tenant: str, serve: ServeConfig
     dataset = _dataset_ref(app_state, tenant, body.dataset)
     return await _bounded(router.open(dataset, dataset_version=body.dataset_version, symbols=body.symbols,
                                       config=body.indicators, outputs=body.outputs, history=body.history,
-                                      tenant=tenant, stream_id=body.stream_id, meta={"time_unit": body.time_unit}),
+                                      tenant=tenant, stream_id=body.stream_id, meta={"time_unit": body.time_unit},
+                                      functions=None if body.functions is None else
+                                      [f.model_dump(exclude_none=True) for f in body.functions]),
                           serve.coordinator_timeout_s)
 
 

@@ -13,6 +13,10 @@ realtime path's preloaded copy), then fed tick batches:
   split into sub-batches: the k-th tick of every symbol goes in sub-batch k);
 * the values after each tick come back row-aligned with the batch.
 
+A stream may also compute TA-Lib functions by name (`StreamSpec.functions`, validated by
+the table): `kernels.indicators.talib.stream.FunctionSet` in host memory beside the fused
+state, its outputs named by the functions' labels ("RSI", "BBANDS_20.upperband").
+
 Snapshots are plain host arrays (`StreamSnapshot`), so a stream can be restored on
 another worker (or after a restart) and continue without drift. Idle streams are
 evicted after `idle_timeout_s`; at most `max_streams` are open.
@@ -32,6 +36,7 @@ import numpy as np
 
 from actors.settings import StreamsConfig
 from kernels.indicators.stream import OUTPUTS, StreamConfig, StreamState, restore, seed, snapshot, update_packed
+from kernels.indicators.talib.stream import FunctionSet, function_specs, output_labels
 
 TICK_FIELDS = ("open", "high", "low", "close", "volume")
 TIME_UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
@@ -64,14 +69,24 @@ class StreamSpec:
     config: tuple[tuple[str, Any], ...] = ()  # StreamConfig fields that differ from the defaults
     outputs: tuple[str, ...] = OUTPUTS
     history: int | None = None  # seed from the last `history` bars (None: all of them)
+    functions: tuple = ()  # TA-Lib functions by name: (name, param items, input, label), `function_specs`
 
     def __post_init__(self) -> None:
         if not self.stream_id:
             raise StreamError("stream id must not be empty")
         bad = [o for o in self.outputs if o not in OUTPUTS]
-        if bad or not self.outputs:
+        if bad or not (self.outputs or self.functions):
             raise StreamError(f"outputs: unknown {bad}; choose from {list(OUTPUTS)}" if bad else
                               "outputs: give at least one")
+        try:
+            if function_specs(self.functions) != tuple(self.functions):
+                raise ValueError("give them through StreamSpec.build")
+            labels = output_labels(self.functions)
+        except (TypeError, ValueError) as exc:
+            raise StreamError(f"functions: {exc}") from None
+        dup = sorted({x for x in labels if labels.count(x) > 1} | (set(labels) & set(self.outputs)))
+        if dup:
+            raise StreamError(f"functions: output {dup[0]!r} is given twice; give the functions distinct labels")
         if self.history is not None and int(self.history) < 1:
             raise StreamError(f"history must be >= 1 bars, got {self.history}")
         self.stream_config()  # validates
@@ -79,13 +94,25 @@ class StreamSpec:
     @classmethod
     def build(cls, stream_id: str, dataset: str, dataset_version: str, symbols: Sequence[str] | None = None,
               config: Mapping[str, Any] | None = None, outputs: Sequence[str] | None = None,
-              history: int | None = None) -> "StreamSpec":
+              history: int | None = None, functions: Sequence[Any] | None = None) -> "StreamSpec":
+        """`functions`: TA-Lib specs ("RSI", {"name", "params", "input", "label"}); with functions and
+        no `outputs`, only the functions' values come back (else the fused outputs, default all)."""
         names = {f.name for f in fields(StreamConfig)}
         unknown = sorted(set(config or {}) - names)
         if unknown:
             raise StreamError(f"config: unknown indicator parameters {unknown}; known: {sorted(names)}")
+        try:
+            specs = function_specs(functions)
+        except (TypeError, ValueError) as exc:
+            raise StreamError(f"functions: {exc}") from None
+        default = () if specs else OUTPUTS
         return cls(stream_id, dataset, dataset_version, tuple(symbols) if symbols is not None else None,
-                   tuple(sorted((config or {}).items())), tuple(outputs) if outputs else OUTPUTS, history)
+                   tuple(sorted((config or {}).items())), tuple(outputs) if outputs else default, history, specs)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Every value a tick gives: the chosen fused outputs, then the functions' outputs."""
+        return tuple(self.outputs) + output_labels(self.functions)
 
     def stream_config(self) -> StreamConfig:
         try:
@@ -95,7 +122,7 @@ class StreamSpec:
 
     def seed_key(self) -> tuple:
         """Streams with equal keys start from the same state."""
-        return (self.dataset, self.dataset_version, self.symbols, self.config, self.history)
+        return (self.dataset, self.dataset_version, self.symbols, self.config, self.history, self.functions)
 
 
 @dataclass(frozen=True)
@@ -239,10 +266,12 @@ class StreamSnapshot:
     arrays: dict[str, np.ndarray] = field(repr=False)
     last_time: np.ndarray = field(repr=False)  # int64 ns per symbol
     batches: int = 0
+    functions: dict | None = field(default=None, repr=False)  # FunctionSet.snapshot() of the TA-Lib functions
 
     @property
     def nbytes(self) -> int:
-        return int(sum(a.nbytes for a in self.arrays.values()) + self.last_time.nbytes)
+        extra = 0 if self.functions is None else int(self.functions["buf"].nbytes)
+        return int(sum(a.nbytes for a in self.arrays.values()) + self.last_time.nbytes) + extra
 
 
 @dataclass(frozen=True)
@@ -260,8 +289,9 @@ class PushResult:
 
 class _Stream:
     def __init__(self, spec: StreamSpec, symbols: tuple[str, ...], state: StreamState, last_time: np.ndarray,
-                 now: float, batches: int = 0) -> None:
+                 now: float, batches: int = 0, funcs: FunctionSet | None = None) -> None:
         self.spec = spec
+        self.funcs = funcs
         self.symbols = symbols
         self.index = {s: i for i, s in enumerate(symbols)}
         self.state = state
@@ -302,8 +332,8 @@ class StreamRegistry:
         cached = self._seeds.get(spec.seed_key()) if self.config.seed_cache else None
         if cached is not None:
             self.counts["seed_hits"] += 1
-            return self.restore(StreamSnapshot(spec, cached.symbols, cached.arrays, cached.last_time, 0),
-                                _count="opened")
+            return self.restore(StreamSnapshot(spec, cached.symbols, cached.arrays, cached.last_time, 0,
+                                               cached.functions), _count="opened")
         symbols = tuple(spec.symbols) if spec.symbols is not None else tuple(panel.symbols)
         if len(symbols) > self.config.max_symbols:
             raise StreamError(f"symbols: {len(symbols)} are over the limit of {self.config.max_symbols} per stream")
@@ -322,9 +352,13 @@ class StreamRegistry:
             return state
 
         state = self.run(build)
+        funcs = None
+        if spec.functions:  # host memory on every worker: the history comes to the host once
+            funcs = FunctionSet(spec.functions, len(symbols), self.config.talib_window)
+            funcs.seed({f: _host(getattr(sub, f)) for f in funcs.fields})
         last = np.full(len(symbols), int(np.asarray(sub.index[-1]).astype("datetime64[ns]").astype(np.int64)),
                        dtype=np.int64)
-        stream = _Stream(spec, symbols, state, last, self.clock())
+        stream = _Stream(spec, symbols, state, last, self.clock(), funcs=funcs)
         if self.config.seed_cache:
             snap = self._snapshot_of(stream)
             with self._lock:
@@ -341,8 +375,9 @@ class StreamRegistry:
         state = self.run(lambda: restore(arrays, self.xp))
         if state.n_symbols != len(snap.symbols) or snap.last_time.shape != (len(snap.symbols),):
             raise StreamError("restore: the snapshot's arrays do not match its symbols")
+        funcs = FunctionSet.restore(snap.functions) if snap.functions is not None else None
         stream = _Stream(snap.spec, tuple(snap.symbols), state, np.array(snap.last_time, dtype=np.int64),
-                         self.clock(), snap.batches)
+                         self.clock(), snap.batches, funcs)
         self._add(stream, _count)
         return self._status(stream)
 
@@ -457,6 +492,12 @@ class StreamRegistry:
                 kind = "non-negative" if name == "volume" else "positive"
                 raise StreamError(f"ticks: row {i} ({batch.symbol[i]!r}): {name} must be {kind}, "
                                   f"got {float(getattr(batch, name)[i])!r}")
+        if stream.funcs is not None and "open" in stream.funcs.fields:
+            bad = ~(np.isfinite(batch.open) & (batch.open > 0))
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise StreamError(f"ticks: row {i} ({batch.symbol[i]!r}): open must be a positive number (the "
+                                  f"stream's functions read it), got {float(batch.open[i])!r}")
         inverted = batch.high < batch.low
         if inverted.any():
             i = int(np.flatnonzero(inverted)[0])
@@ -498,14 +539,18 @@ class StreamRegistry:
                ) -> dict[str, np.ndarray]:
         """One fused kernel call per sub-batch; host ticks in, host values out (one copy each way on a GPU)."""
         wanted = [(j, name) for j, name in enumerate(OUTPUTS) if name in stream.spec.outputs]
-        host = {name: np.empty(len(batch)) for _, name in wanted}
+        host = {name: np.empty(len(batch)) for name in stream.spec.labels}
         whole = len(groups) == 1
+        funcs = stream.funcs
         for rows in groups:
             sel = slice(None) if whole else rows
             ticks = np.stack([batch.high[sel], batch.low[sel], batch.close[sel], batch.volume[sel]])
             out = update_packed(stream.state, idx[sel], ticks, to_host=True)
             for j, name in wanted:
                 host[name][sel] = out[j]
+            if funcs is not None:
+                for name, values in funcs.update(idx[sel], {f: getattr(batch, f)[sel] for f in funcs.fields}).items():
+                    host[name][sel] = values
         return host
 
     # -- snapshots and status -----------------------------------------------------------
@@ -516,7 +561,8 @@ class StreamRegistry:
 
     def _snapshot_of(self, stream: _Stream) -> StreamSnapshot:
         arrays = self.run(snapshot, stream.state)
-        return StreamSnapshot(stream.spec, stream.symbols, arrays, stream.last_time.copy(), stream.batches)
+        funcs = stream.funcs.snapshot() if stream.funcs is not None else None
+        return StreamSnapshot(stream.spec, stream.symbols, arrays, stream.last_time.copy(), stream.batches, funcs)
 
     def status(self, stream_id: str) -> dict[str, Any]:
         return self._status(self._get(stream_id))
@@ -524,7 +570,7 @@ class StreamRegistry:
     def _status(self, stream: _Stream) -> dict[str, Any]:
         spec = stream.spec
         return {"stream_id": spec.stream_id, "dataset": spec.dataset, "dataset_version": spec.dataset_version,
-                "symbols": list(stream.symbols), "outputs": list(spec.outputs), "config": dict(spec.config),
+                "symbols": list(stream.symbols), "outputs": list(spec.labels), "config": dict(spec.config),
                 "batches": stream.batches, "ticks": stream.ticks,
                 "idle_s": max(0.0, self.clock() - stream.last_used),
                 "last_time": {s: _iso(t) for s, t in zip(stream.symbols[:_ROW_LIMIT_IN_MESSAGES], stream.last_time)}}
@@ -543,6 +589,11 @@ class StreamRegistry:
             symbols = sum(len(s.symbols) for s in self._streams.values())
         return {"open": n, "symbols": symbols, "max_streams": self.config.max_streams,
                 "seed_cache": len(self._seeds), **self.counts}
+
+
+def _host(a: Any) -> np.ndarray:
+    """A host copy of a panel field (CuPy arrays of a GPU worker's preloaded dataset come to the host)."""
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
 def _iso(ns: Any) -> str:

@@ -182,8 +182,9 @@ class StreamRouter:
     async def open(self, dataset: str, *, dataset_version: str | None = None, symbols: Sequence[str] | None = None,
                    config: Mapping[str, Any] | None = None, outputs: Sequence[str] | None = None,
                    history: int | None = None, tenant: str = "default", stream_id: str | None = None,
-                   meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Open a stream over the latest version of `dataset` on the best worker; its status."""
+                   meta: Mapping[str, Any] | None = None, functions: Sequence[Any] | None = None) -> dict[str, Any]:
+        """Open a stream over the latest version of `dataset` on the best worker; its status.
+        `functions`: TA-Lib functions by name (`StreamSpec.build`)."""
         self._sweep()
         client_id = stream_id or uuid.uuid4().hex
         key = self._key(client_id, tenant)
@@ -207,7 +208,7 @@ class StreamRouter:
                               f"({ds['version']}); streams start from the latest")
         # On the worker a stream has an id unique across tenants (a generated id is already; a chosen one is not).
         worker_id = client_id if stream_id is None else uuid.uuid4().hex
-        spec = StreamSpec.build(worker_id, dataset, ds["version"], symbols, config, outputs, history)
+        spec = StreamSpec.build(worker_id, dataset, ds["version"], symbols, config, outputs, history, functions)
         item = WorkItem(job_id=f"stream-{spec.stream_id}", kind="stream", payload={}, chunk=ChunkSpec(0, (0, 0)),
                         job_class=int(JobClass.REALTIME), tenant=self.tenant, dataset=dataset,
                         dataset_version=ds["version"])
@@ -357,7 +358,7 @@ class StreamRouter:
         spec = rec.spec
         return {"stream_id": rec.client_id or spec.stream_id, "dataset": public_name(spec.dataset),
                 "dataset_version": spec.dataset_version,
-                "symbols": list(rec.symbols), "outputs": list(spec.outputs), "config": dict(spec.config),
+                "symbols": list(rec.symbols), "outputs": list(spec.labels), "config": dict(spec.config),
                 "worker_id": rec.view.worker_id, "tier": rec.tier.value, "batches": rec.batches, "ticks": rec.ticks,
                 "batches_since_snapshot": len(rec.log), "recoveries": rec.recoveries,
                 "idle_s": max(0.0, self.clock() - rec.last_used), **rec.meta}

@@ -91,32 +91,42 @@ def inputs_have_gaps(xp: Any, arrays: Sequence[Any]) -> bool:
         return has_gaps(np, valid_mask(np, arrays))
     n_cols = a[0].shape[1]
     n_blocks = max(1, min(numba.get_num_threads(), n_cols // 256))
+    if n_blocks == 1 or a[0].size < SERIAL_CELLS:  # a thread-pool launch would cost more than the pass
+        return bool(gaps4_block_nb(a[0], a[1], a[2], a[3], 0, n_cols))
     return bool(gaps4_nb(a[0], a[1], a[2], a[3], n_blocks))
 
 
 # ------------------------------------------------------------------------ CPU (Numba)
+SERIAL_CELLS = 1 << 18  # inputs smaller than this are checked on the calling thread
+
+
+@njit(cache=True, nogil=True)
+def gaps4_block_nb(a, b, c, d, i0, i1):  # pragma: no cover - compiled
+    """True when some column of i0:i1 misses a bar (any of a, b, c, d NaN) after its first valid bar.
+    Row-major, branch-free (SIMD over the columns)."""
+    n_bars = a.shape[0]
+    started = np.zeros(i1 - i0, dtype=np.uint8)
+    hole = np.uint8(0)
+    for t in range(n_bars):
+        row = np.uint8(0)
+        for i in range(i0, i1):
+            v = np.uint8((a[t, i] == a[t, i]) & (b[t, i] == b[t, i]) & (c[t, i] == c[t, i]) & (d[t, i] == d[t, i]))
+            s = started[i - i0]
+            row |= s & (v ^ np.uint8(1))
+            started[i - i0] = s | v
+        hole |= row
+        if hole:
+            break
+    return hole != 0
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def gaps4_nb(a, b, c, d, n_blocks):  # pragma: no cover - compiled
-    """True when some column misses a bar (any of a, b, c, d NaN) after its first valid bar.
-    Row-major, branch-free (SIMD over the columns) per block of columns."""
-    n_bars, n_cols = a.shape
+    """`gaps4_block_nb` over n_blocks blocks of columns in parallel."""
+    n_cols = a.shape[1]
     found = np.zeros(n_blocks, dtype=np.uint8)
     for blk in prange(n_blocks):
-        i0 = blk * n_cols // n_blocks
-        i1 = (blk + 1) * n_cols // n_blocks
-        started = np.zeros(i1 - i0, dtype=np.uint8)
-        hole = np.uint8(0)
-        for t in range(n_bars):
-            row = np.uint8(0)
-            for i in range(i0, i1):
-                v = np.uint8((a[t, i] == a[t, i]) & (b[t, i] == b[t, i]) & (c[t, i] == c[t, i]) & (d[t, i] == d[t, i]))
-                s = started[i - i0]
-                row |= s & (v ^ np.uint8(1))
-                started[i - i0] = s | v
-            hole |= row
-            if hole:
-                break
-        found[blk] = hole
+        found[blk] = gaps4_block_nb(a, b, c, d, blk * n_cols // n_blocks, (blk + 1) * n_cols // n_blocks)
     return found.any()
 
 
