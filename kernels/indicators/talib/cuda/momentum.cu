@@ -4,6 +4,7 @@
 #include "column.cuh"
 #include "ma.cuh"
 #include "po.cuh"
+#include "col_batch.cuh"
 
 // ---------------------------------------------------------------- helpers
 RQ_DEV int mo_first_valid(Col x) {
@@ -82,12 +83,14 @@ RQ_DEV void macd_k_1d(Col x, Col macd, Col sig, Col hist, int fast, int slow, in
     int f0 = lb_slow - (fast - 1);
     double kg = 2.0 / (signal + 1.0);
     double tf = 0.0, ef = 0.0, ts = 0.0, es = 0.0, tg = 0.0, sg = 0.0;
-    for (int t = 0; t < n; ++t) {
-        double v = x[t];
+    const Col cols[1] = {x};
+    const int lags[1] = {0};
+    rqb_run(cols, lags, 0, n, [&](int t, const double (&b)[1][RQB_U], int u) {
+        double v = b[0][u];
         if (t < lb_slow) {
             ts += v;
             if (t >= f0) tf += v;
-            continue;
+            return;
         }
         if (t == lb_slow) {
             ts += v; es = ts / slow;
@@ -100,21 +103,20 @@ RQ_DEV void macd_k_1d(Col x, Col macd, Col sig, Col hist, int fast, int slow, in
         if (signal == 1) {
             sg = m;
         } else {
-            int u = t - lb_slow;
-            if (u < signal - 1) { tg += m; continue; }
-            if (u == signal - 1) { tg += m; sg = tg / signal; }
+            int k = t - lb_slow;
+            if (k < signal - 1) { tg += m; return; }
+            if (k == signal - 1) { tg += m; sg = tg / signal; }
             else sg = ((m - sg) * kg) + sg;
         }
         macd[t] = m; sig[t] = sg; hist[t] = m - sg;
-    }
+    });
 }
 
 // The running maximum / minimum of max_1d / min_1d (column.cuh), one bar at a time, so that several
-// windows advance in one pass: call step(x, today, trailing) for today = period - 1, period, ...
+// windows advance in one pass: call step(x, today, trailing, x[today]) for today = period - 1, period, ...
 struct MoMax {
     int idx; double v;
-    RQ_METHOD void step(Col x, int today, int trailing) {
-        double w = x[today];
+    RQ_METHOD void step(Col x, int today, int trailing, double w) {
         if (idx < trailing) {
             idx = trailing; v = x[idx];
             for (int i = trailing + 1; i <= today; ++i) { double u = x[i]; if (u > v) { idx = i; v = u; } }
@@ -123,8 +125,7 @@ struct MoMax {
 };
 struct MoMin {
     int idx; double v;
-    RQ_METHOD void step(Col x, int today, int trailing) {
-        double w = x[today];
+    RQ_METHOD void step(Col x, int today, int trailing, double w) {
         if (idx < trailing) {
             idx = trailing; v = x[idx];
             for (int i = trailing + 1; i <= today; ++i) { double u = x[i]; if (u < v) { idx = i; v = u; } }
@@ -157,17 +158,17 @@ RQ_DEV void macdext_1d(Col x, Col macd, Col sig, Col hist, int fast, int fmt, in
 
 // Fast %K from bar period-1 (fastk_1d_nb): (close - LL) / ((HH - LL) / 100), 0 where HH == LL.
 RQ_DEV void fastk_1d(Col h, Col low, Col c, Col out, int period) {
-    int n = c.n;
     MoMax hh; hh.idx = -1; hh.v = 0.0;
     MoMin ll; ll.idx = -1; ll.v = 0.0;
-    int trailing = 0;
-    for (int t = period - 1; t < n; ++t) {
-        hh.step(h, t, trailing);
-        ll.step(low, t, trailing);
+    const Col cols[3] = {h, low, c};
+    const int lags[3] = {0, 0, 0};
+    rqb_run(cols, lags, period - 1, c.n, [&](int t, const double (&b)[3][RQB_U], int u) {
+        int trailing = t - period + 1;
+        hh.step(h, t, trailing, b[0][u]);
+        ll.step(low, t, trailing, b[1][u]);
         double diff = (hh.v - ll.v) / 100.0;
-        out[t] = diff != 0.0 ? (c[t] - ll.v) / diff : 0.0;
-        ++trailing;
-    }
+        out[t] = diff != 0.0 ? (b[2][u] - ll.v) / diff : 0.0;
+    });
 }
 
 // STOCH: %K into a plane, slow %K (its MA) straight into slowk, slow %D (the MA of that) into slowd.
@@ -206,33 +207,39 @@ RQ_DEV void stochrsi_1d(Col x, Col fastk, Col fastd, int period, int fk, int fd,
 }
 
 RQ_DEV void willr_1d(Col h, Col low, Col c, Col out, int period) {
-    int n = c.n;
     MoMax hh; hh.idx = -1; hh.v = 0.0;
     MoMin ll; ll.idx = -1; ll.v = 0.0;
-    int trailing = 0;
-    for (int t = period - 1; t < n; ++t) {
-        hh.step(h, t, trailing);
-        ll.step(low, t, trailing);
+    const Col cols[3] = {h, low, c};
+    const int lags[3] = {0, 0, 0};
+    rqb_run(cols, lags, period - 1, c.n, [&](int t, const double (&b)[3][RQB_U], int u) {
+        int trailing = t - period + 1;
+        hh.step(h, t, trailing, b[0][u]);
+        ll.step(low, t, trailing, b[1][u]);
         double diff = (hh.v - ll.v) / (-100.0);
-        out[t] = diff != 0.0 ? (hh.v - c[t]) / diff : 0.0;
-        ++trailing;
-    }
+        out[t] = diff != 0.0 ? (hh.v - b[2][u]) / diff : 0.0;
+    });
 }
 
+// CCI: the typical prices of the window in a ring (slot t % period).
 RQ_DEV void cci_1d(Col h, Col low, Col c, Col out, int period, Scratch sc) {
-    int n = c.n;
-    Col tp = sc.take(n);  // the typical prices, written as the pass reaches them
-    for (int t = 0; t < n; ++t) {
-        tp[t] = (h[t] + low[t] + c[t]) / 3.0;
-        if (t < period - 1) continue;
+    RqbRing tp; tp.init(period, sc);
+    const Col cols[3] = {h, low, c};
+    const int lags[3] = {0, 0, 0};
+    rqb_run(cols, lags, 0, c.n, [&](int t, const double (&b)[3][RQB_U], int u) {
+        double cur = (b[0][u] + b[1][u] + b[2][u]) / 3.0;
+        tp[t % period] = cur;
+        if (t < period - 1) return;
+        int first = (t - period + 1) % period;  // the window's bars in order: slots first.. then 0..
         double avg = 0.0;
-        for (int i = t - period + 1; i <= t; ++i) avg += tp[i];
+        for (int i = first; i < period; ++i) avg += tp[i];
+        for (int i = 0; i < first; ++i) avg += tp[i];
         avg /= period;
         double dev = 0.0;
-        for (int i = t - period + 1; i <= t; ++i) dev += fabs(tp[i] - avg);
-        double num = tp[t] - avg;
+        for (int i = first; i < period; ++i) dev += fabs(tp[i] - avg);
+        for (int i = 0; i < first; ++i) dev += fabs(tp[i] - avg);
+        double num = cur - avg;
         out[t] = (num != 0.0 && dev != 0.0) ? num / (0.015 * (dev / period)) : 0.0;
-    }
+    });
 }
 
 // TA_CMO: Wilder-smoothed gains and losses as RSI, 100 * (gain - loss) / (gain + loss).
@@ -248,34 +255,38 @@ RQ_DEV void cmo_1d(Col x, Col out, int period) {
     gain /= period;
     double s = gain + loss;
     out[period] = !is_zero(s) ? 100.0 * ((gain - loss) / s) : 0.0;
-    for (int t = period + 1; t < n; ++t) {
-        double d = x[t] - x[t - 1];
+    const Col cols[2] = {x, x};
+    const int lags[2] = {0, 1};
+    rqb_run(cols, lags, period + 1, n, [&](int t, const double (&b)[2][RQB_U], int u) {
+        double d = b[0][u] - b[1][u];
         loss *= period - 1;
         gain *= period - 1;
         if (d < 0.0) loss -= d; else gain += d;
         loss /= period;
         gain /= period;
-        s = gain + loss;
-        out[t] = !is_zero(s) ? 100.0 * ((gain - loss) / s) : 0.0;
-    }
+        double s2 = gain + loss;
+        out[t] = !is_zero(s2) ? 100.0 * ((gain - loss) / s2) : 0.0;
+    });
 }
 
-// TA_MFI: the last `period` money flows in two rings (scratch planes).
+// TA_MFI: the last `period` money flows in two rings.
 RQ_DEV void mfi_1d(Col h, Col low, Col c, Col v, Col out, int period, Scratch sc) {
     int n = c.n;
     if (n <= period) return;
-    Col pos = sc.take(n);
-    Col neg = sc.take(n);
+    RqbRing pos; pos.init(period, sc);
+    RqbRing neg; neg.init(period, sc);
     for (int i = 0; i < period; ++i) { pos[i] = 0.0; neg[i] = 0.0; }
     double prev = (h[0] + low[0] + c[0]) / 3.0;
     double pos_sum = 0.0, neg_sum = 0.0;
     int idx = 0;
-    for (int t = 1; t < n; ++t) {
+    const Col cols[4] = {h, low, c, v};
+    const int lags[4] = {0, 0, 0, 0};
+    rqb_run(cols, lags, 1, n, [&](int t, const double (&b)[4][RQB_U], int u) {
         if (t > period) { pos_sum -= pos[idx]; neg_sum -= neg[idx]; }
-        double tp = (h[t] + low[t] + c[t]) / 3.0;
+        double tp = (b[0][u] + b[1][u] + b[2][u]) / 3.0;
         double d = tp - prev;
         prev = tp;
-        double mf = tp * v[t];
+        double mf = tp * b[3][u];
         if (d < 0.0) { neg[idx] = mf; pos[idx] = 0.0; neg_sum += mf; }
         else if (d > 0.0) { pos[idx] = mf; neg[idx] = 0.0; pos_sum += mf; }
         else { pos[idx] = 0.0; neg[idx] = 0.0; }
@@ -285,22 +296,24 @@ RQ_DEV void mfi_1d(Col h, Col low, Col c, Col v, Col out, int period, Scratch sc
             double s = pos_sum + neg_sum;
             out[t] = s < 1.0 ? 0.0 : 100.0 * (pos_sum / s);
         }
-    }
+    });
 }
 
 RQ_DEV void aroon_1d(Col h, Col low, Col down, Col up, int period, bool osc) {
-    int n = h.n;
     double factor = 100.0 / period;
-    int lo_idx = -1, hi_idx = -1, trailing = 0;
+    int lo_idx = -1, hi_idx = -1;
     double lo = 0.0, hi = 0.0;
-    for (int today = period; today < n; ++today) {
-        double v = low[today];
+    const Col cols[2] = {low, h};
+    const int lags[2] = {0, 0};
+    rqb_run(cols, lags, period, h.n, [&](int today, const double (&b)[2][RQB_U], int u) {
+        int trailing = today - period;
+        double v = b[0][u];
         if (lo_idx < trailing) {
             lo_idx = trailing;
             lo = low[lo_idx];
             for (int i = trailing + 1; i <= today; ++i) { double w = low[i]; if (w <= lo) { lo_idx = i; lo = w; } }
         } else if (v <= lo) { lo_idx = today; lo = v; }
-        v = h[today];
+        v = b[1][u];
         if (hi_idx < trailing) {
             hi_idx = trailing;
             hi = h[hi_idx];
@@ -312,62 +325,65 @@ RQ_DEV void aroon_1d(Col h, Col low, Col down, Col up, int period, bool osc) {
             up[today] = factor * (period - (today - hi_idx));
             down[today] = factor * (period - (today - lo_idx));
         }
-        ++trailing;
-    }
+    });
 }
 
 // The directional-movement family: PLUS_DM 0, MINUS_DM 1, PLUS_DI 2, MINUS_DI 3, DX 4, ADX 5; and ADXR 6
-// in the same pass (adxr_1d_nb: (ADX[t] + ADX[t - (period - 1)]) / 2, the ADX values kept in `aux`).
-RQ_DEV void dm_emit_adx(Col out, Col aux, int t, int p, int kind, double adx) {
-    if (kind == 5) { out[t] = adx; return; }
-    aux[t] = adx;
-    if (t >= 3 * p - 2) out[t] = (aux[t] + aux[t - (p - 1)]) / 2.0;
-}
-
-RQ_DEV void dm_1d(Col h, Col low, Col c, Col out, int period, int kind, Col aux) {
+// in the same pass (adxr_1d_nb: (ADX[t] + ADX[t - (period - 1)]) / 2, the ADX values in a ring of
+// `period` slots). The previous bar's high, low and close are carried in registers.
+RQ_DEV void dm_1d(Col h, Col low, Col c, Col out, int period, int kind, Scratch sc) {
     int n = h.n;
     if (n < 2) return;
     int p = period;
+    double ph = h[0], pl = low[0], pc = c[0];
+    const Col cols[3] = {h, low, c};
+    const int lags[3] = {0, 0, 0};
     if (p == 1 && kind <= 3) {
-        for (int t = 1; t < n; ++t) {
-            double dp = h[t] - h[t - 1];
-            double dmn = low[t - 1] - low[t];
+        rqb_run(cols, lags, 1, n, [&](int t, const double (&b)[3][RQB_U], int u) {
+            double ht = b[0][u], lt = b[1][u];
+            double dp = ht - ph;
+            double dmn = pl - lt;
             double pdm = (dp > 0.0 && dp > dmn) ? dp : 0.0;
             double mdm = (dmn > 0.0 && dp < dmn) ? dmn : 0.0;
             if (kind == 0) out[t] = pdm;
             else if (kind == 1) out[t] = mdm;
             else {
-                double tr = true_range(h[t], low[t], c[t - 1]);
+                double tr = true_range(ht, lt, pc);
                 double dm = kind == 2 ? pdm : mdm;
                 out[t] = !is_zero(tr) ? (dm / tr) * 100.0 : 0.0;
             }
-        }
+            ph = ht; pl = lt; pc = b[2][u];
+        });
         return;
     }
+    RqbRing ring;
+    if (kind == 6) ring.init(p, sc);
     double sp = 0.0, sm = 0.0, st = 0.0, sum_dx = 0.0, adx = 0.0;
-    for (int t = 1; t < n; ++t) {
-        double dp = h[t] - h[t - 1];
-        double dmn = low[t - 1] - low[t];
+    rqb_run(cols, lags, 1, n, [&](int t, const double (&b)[3][RQB_U], int u) {
+        double ht = b[0][u], lt = b[1][u];
+        double dp = ht - ph;
+        double dmn = pl - lt;
         double pdm = (dp > 0.0 && dp > dmn) ? dp : 0.0;
         double mdm = (dmn > 0.0 && dp < dmn) ? dmn : 0.0;
-        double tr = true_range(h[t], low[t], c[t - 1]);
+        double tr = true_range(ht, lt, pc);
+        ph = ht; pl = lt; pc = b[2][u];
         if (t < p) {
             sp += pdm; sm += mdm; st += tr;
             if (t == p - 1) {
                 if (kind == 0) out[t] = sp;
                 else if (kind == 1) out[t] = sm;
             }
-            continue;
+            return;
         }
         sp = sp - (sp / p) + pdm;
         sm = sm - (sm / p) + mdm;
         st = st - (st / p) + tr;
-        if (kind == 0) { out[t] = sp; continue; }
-        if (kind == 1) { out[t] = sm; continue; }
+        if (kind == 0) { out[t] = sp; return; }
+        if (kind == 1) { out[t] = sm; return; }
         if (kind == 2 || kind == 3) {
             double dm = kind == 2 ? sp : sm;
             out[t] = !is_zero(st) ? 100.0 * (dm / st) : 0.0;
-            continue;
+            return;
         }
         double dx = RQ_NAN;
         if (!is_zero(st)) {
@@ -376,15 +392,18 @@ RQ_DEV void dm_1d(Col h, Col low, Col c, Col out, int period, int kind, Col aux)
             double s = mdi + pdi;
             if (!is_zero(s)) dx = 100.0 * (fabs(mdi - pdi) / s);
         }
-        if (kind == 4) { out[t] = !rq_isnan(dx) ? dx : 0.0; continue; }
+        if (kind == 4) { out[t] = !rq_isnan(dx) ? dx : 0.0; return; }
         if (t < 2 * p) {
             if (!rq_isnan(dx)) sum_dx += dx;
-            if (t == 2 * p - 1) { adx = sum_dx / p; dm_emit_adx(out, aux, t, p, kind, adx); }
-            continue;
+            if (t != 2 * p - 1) return;
+            adx = sum_dx / p;
+        } else if (!rq_isnan(dx)) {
+            adx = ((adx * (p - 1)) + dx) / p;
         }
-        if (!rq_isnan(dx)) adx = ((adx * (p - 1)) + dx) / p;
-        dm_emit_adx(out, aux, t, p, kind, adx);
-    }
+        if (kind == 5) { out[t] = adx; return; }
+        ring[t % p] = adx;  // ADXR: ADX[t - (p - 1)] is in slot (t + 1) % p (this slot when p == 1)
+        if (t >= 3 * p - 2) out[t] = (adx + ring[(t + 1) % p]) / 2.0;
+    });
 }
 
 // TRIX: three EMAs (factor 2 / (period + 1), each seeded with the SMA of the first `period` values of
@@ -410,32 +429,39 @@ RQ_DEV void trix_1d(Col x, Col out, int period) {
     }
 }
 
+// ULTOSC: buying pressure and true range of the longest window in two rings (slot t % longest); each
+// window's sums run over its bars in order.
 RQ_DEV void ultosc_1d(Col h, Col low, Col c, Col out, int p1, int p2, int p3, Scratch sc) {
     int n = c.n;
     int a = imin(p1, imin(p2, p3));
     int cc = imax(p1, imax(p2, p3));
     int b = p1 + p2 + p3 - a - cc;
     if (n <= cc) return;
-    Col bp = sc.take(n);  // buying pressure and true range, written as the pass reaches them
-    Col tr = sc.take(n);
-    for (int t = 1; t < n; ++t) {
-        double pc = c[t - 1];
-        double tl = low[t] < pc ? low[t] : pc;
-        bp[t] = c[t] - tl;
-        tr[t] = true_range(h[t], low[t], pc);
-        if (t < cc) continue;
+    RqbRing bp; bp.init(cc, sc);
+    RqbRing tr; tr.init(cc, sc);
+    double pc = c[0];
+    const Col cols[3] = {h, low, c};
+    const int lags[3] = {0, 0, 0};
+    rqb_run(cols, lags, 1, n, [&](int t, const double (&v)[3][RQB_U], int u) {
+        double ht = v[0][u], lt = v[1][u], ct = v[2][u];
+        double tl = lt < pc ? lt : pc;
+        int slot = t % cc;
+        bp[slot] = ct - tl;
+        tr[slot] = true_range(ht, lt, pc);
+        pc = ct;
+        if (t < cc) return;
         double b1 = 0.0, t1 = 0.0;
-        for (int i = t - a + 1; i <= t; ++i) { b1 += bp[i]; t1 += tr[i]; }
+        for (int i = t - a + 1; i <= t; ++i) { int k = i % cc; b1 += bp[k]; t1 += tr[k]; }
         double b2 = 0.0, t2 = 0.0;
-        for (int i = t - b + 1; i <= t; ++i) { b2 += bp[i]; t2 += tr[i]; }
+        for (int i = t - b + 1; i <= t; ++i) { int k = i % cc; b2 += bp[k]; t2 += tr[k]; }
         double b3 = 0.0, t3 = 0.0;
-        for (int i = t - cc + 1; i <= t; ++i) { b3 += bp[i]; t3 += tr[i]; }
+        for (int i = t - cc + 1; i <= t; ++i) { int k = i % cc; b3 += bp[k]; t3 += tr[k]; }
         double o = 0.0;
         if (!is_zero(t1)) o += 4.0 * (b1 / t1);
         if (!is_zero(t2)) o += 2.0 * (b2 / t2);
         if (!is_zero(t3)) o += b3 / t3;
         out[t] = 100.0 * (o / 7.0);
-    }
+    });
 }
 
 RQ_DEV void col_momentum(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o, const double* p, int s,
@@ -458,8 +484,8 @@ RQ_DEV void col_momentum(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* 
     else if (code == 17) mfi_1d(c0, c1, c2, c3, o[0], (int)p[0], sc);
     else if (code == 18) aroon_1d(c0, c1, o[0], o[1], (int)p[0], false);
     else if (code == 19) aroon_1d(c0, c1, o[0], o[0], (int)p[0], true);
-    else if (code >= 20 && code <= 25) dm_1d(c0, c1, code <= 21 ? c1 : c2, o[0], (int)p[0], code - 20, o[0]);
-    else if (code == 26) dm_1d(c0, c1, c2, o[0], (int)p[0], 6, sc.take(c0.n));
+    else if (code >= 20 && code <= 25) dm_1d(c0, c1, code <= 21 ? c1 : c2, o[0], (int)p[0], code - 20, sc);
+    else if (code == 26) dm_1d(c0, c1, c2, o[0], (int)p[0], 6, sc);
     else if (code == 27) trix_1d(c0, o[0], (int)p[0]);
     else if (code == 28) ultosc_1d(c0, c1, c2, o[0], (int)p[0], (int)p[1], (int)p[2], sc);
 }

@@ -3,6 +3,7 @@
 // scratch planes: 2
 #include "column.cuh"
 #include "po.cuh"
+#include "col_batch.cuh"
 
 // ---------------------------------------------------------------- cpu/volume.py
 RQ_DEV void ad_1d(Col h, Col low, Col c, Col v, Col out) {
@@ -193,11 +194,13 @@ RQ_DEV void rvol_1d(Col v, Col out, int period) {
 
 RQ_DEV void vwap_1d(Col h, Col low, Col c, Col v, Col out) {
     double spv = 0.0, sv = 0.0;
-    for (int t = 0; t < c.n; ++t) {
-        spv += ((h[t] + low[t] + c[t]) / 3.0) * v[t];
-        sv += v[t];
+    const Col cols[4] = {h, low, c, v};
+    const int lags[4] = {0, 0, 0, 0};
+    rqb_run(cols, lags, 0, c.n, [&](int t, const double (&b)[4][RQB_U], int u) {
+        spv += ((b[0][u] + b[1][u] + b[2][u]) / 3.0) * b[3][u];
+        sv += b[3][u];
         out[t] = sv != 0.0 ? spv / sv : 0.0;
-    }
+    });
 }
 
 RQ_DEV void nvi_1d(Col c, Col v, Col out, bool positive) {
