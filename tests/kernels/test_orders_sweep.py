@@ -186,3 +186,98 @@ def test_backend_group_rows_equal_cpu(backend) -> None:
         assert got.backend == backend
         _nan_close(got.asset_metrics.to_numpy(), ref.asset_metrics.to_numpy(), rtol=1e-10)
         _nan_close(got.portfolio_metrics.to_numpy(), ref.portfolio_metrics.to_numpy(), rtol=1e-10)
+
+
+# ------------------------------------------------------------------ the cash-sharing CUDA source on the host
+_EMU_STUB = r"""
+#include <cmath>
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __restrict__
+struct D3 { unsigned x, y, z; };
+static D3 blockIdx, threadIdx, blockDim;
+inline double atomicAdd(double* a, double v) { double o = *a; *a += v; return o; }
+// warp intrinsics: only the (unused here) per-asset kernel calls them
+template <class T> T __shfl_sync(unsigned, T v, int) { return v; }
+template <class T> T __shfl_down_sync(unsigned, T v, int) { return v; }
+inline bool __all_sync(unsigned, bool v) { return v; }
+inline bool __any_sync(unsigned, bool v) { return v; }
+inline double __longlong_as_double(unsigned long long x) { double d; __builtin_memcpy(&d, &x, 8); return d; }
+using std::isnan; using std::isinf;
+"""
+_EMU_DRIVER = r"""
+extern "C" void run_shared(const double* close, const double* o, const double* h, const double* l, int has_ohlc,
+    const bool* le, const bool* lx, const bool* se, const bool* sx, const long long* strat_of, const double* size,
+    const long long* stype, const double* sl, const bool* trail, const double* tp, double fees, double fixed_fees,
+    double slippage, const double* init_cash, int accumulate, const long long* gs, const long long* ge,
+    long long n_bars, long long n_assets, long long n_combos, long long n_groups, ColState* state, double* last_val,
+    TradeState* trades, double* acc, double* pv, bool* pe) {
+    blockDim.x = 1; threadIdx.x = 0;
+    for (long long t = 0; t < n_combos * n_groups; ++t) {  // one "thread" after another
+        blockIdx.x = (unsigned)t;
+        orders_sweep_shared(close, o, h, l, has_ohlc, le, lx, se, sx, strat_of, size, stype, sl, trail, tp, fees,
+                            fixed_fees, slippage, init_cash, accumulate, gs, ge, n_bars, n_assets, n_combos, n_groups,
+                            state, last_val, trades, acc, pv, pe);
+    }
+}
+"""
+
+
+@pytest.mark.slow
+def test_cuda_cash_sharing_kernel_emulated_matches_numba(tmp_path) -> None:
+    """`orders_sweep_shared` (sweep_gpu.py's CUDA source) compiled for the host with g++, one thread
+    after another, equals `sweep_shared_apply_nb` bit for bit (accumulators, summed value, exposure):
+    stops, value / percent / amount sizes, reversals and the percent-reversal error, both accumulate modes."""
+    import ctypes
+    import shutil
+    import subprocess
+
+    from kernels.backtest.orders import sweep_cpu
+    from kernels.backtest.orders.gpu import HEADER, STEP_SRC
+    from kernels.backtest.orders.sweep_gpu import SWEEP_SRC, STATE_BYTES, TRADE_BYTES
+
+    if shutil.which("g++") is None:
+        pytest.skip("needs g++")
+    src = tmp_path / "shared.cpp"
+    src.write_text(_EMU_STUB + HEADER + STEP_SRC + SWEEP_SRC + _EMU_DRIVER)
+    lib_path = tmp_path / "shared.so"
+    subprocess.run(["g++", "-std=c++14", "-O0", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(lib_path),
+                    str(src)], check=True, capture_output=True)
+    lib = ctypes.CDLL(str(lib_path))
+    close = np.ascontiguousarray(PANEL.close, dtype=np.float64)
+    t, n = close.shape
+    ohlc = [np.ascontiguousarray(getattr(PANEL, f), dtype=np.float64) for f in ("open", "high", "low")]
+    combos = [dict(fast=5, slow=20, long_only=False), dict(fast=10, slow=30, long_only=True)]
+    sig = [np.zeros((len(combos), t, n), bool) for _ in range(4)]
+    for s, c in enumerate(combos):
+        sg = positions_to_signals(get_strategy("trend_following")(PANEL, **c))
+        for k, a in enumerate((sg.entries, sg.exits, sg.short_entries, sg.short_exits)):
+            sig[k][s] = a if a is not None else False
+    orders = [(50.0, 1, np.nan, False, 0.05), (400.0, 1, 0.03, True, np.nan), (0.3, 2, 0.04, False, 0.1),
+              (8.0, 0, 0.02, False, np.nan)]  # (size, size type: amount 0 / value 1 / percent 2, sl, trail, tp)
+    strat_of = np.repeat(np.arange(len(combos)), len(orders)).astype(np.int64)
+    cols = list(zip(*(orders * len(combos))))
+    size, sl, tp = (np.array(cols[j], dtype=np.float64) for j in (0, 2, 4))
+    stype, trail = np.array(cols[1], dtype=np.int64), np.array(cols[3], dtype=bool)
+    gs, ge, inits = np.array([0, 2], np.int64), np.array([2, 5], np.int64), np.array([500.0, 800.0])
+    p, g = len(strat_of), 2
+    ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
+    errors = []
+    for acc_mode in (0, 1):
+        acc, pv, pe = np.zeros((p, g, 17)), np.zeros((p, t)), np.zeros((p, t), bool)
+        sweep_cpu.sweep_shared_apply_nb(close, *ohlc, *sig, strat_of, size, stype, sl, trail, tp, 0.001, 0.5, 0.0005,
+                                        inits, acc_mode, gs, ge, acc, pv, pe)
+        acc2, pv2, pe2 = np.zeros((p, g, 17)), np.zeros((p, t)), np.zeros((p, t), bool)
+        scratch = (np.zeros(p * n * STATE_BYTES, np.uint8), np.zeros(p * n), np.zeros(p * n * TRADE_BYTES, np.uint8))
+        lib.run_shared(ptr(close), *(ptr(a) for a in ohlc), ctypes.c_int(1), *(ptr(a) for a in sig), ptr(strat_of),
+                       ptr(size), ptr(stype), ptr(sl), ptr(trail), ptr(tp), ctypes.c_double(0.001),
+                       ctypes.c_double(0.5), ctypes.c_double(0.0005), ptr(inits), ctypes.c_int(acc_mode), ptr(gs),
+                       ptr(ge), ctypes.c_longlong(t), ctypes.c_longlong(n), ctypes.c_longlong(p), ctypes.c_longlong(g),
+                       *(ptr(a) for a in scratch), ptr(acc2), ptr(pv2), ptr(pe2))
+        np.testing.assert_array_equal(acc2, acc)
+        np.testing.assert_array_equal(pv2, pv)
+        np.testing.assert_array_equal(pe2, pe)
+        assert acc[..., 8].sum() > 100  # trades happened
+        errors.append(acc[..., 16].max())
+    assert errors == [1.0, 0.0]  # percent sizes reversing without accumulation: vectorbt's error, on both

@@ -326,7 +326,8 @@ def _assert_same(a: WalkForwardResult, b: WalkForwardResult) -> None:
         pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
 
 
-@pytest.mark.parametrize("engine, anchored", [("returns", False), ("returns", True), ("orders", True)])
+@pytest.mark.parametrize("engine, anchored", [("returns", False), ("returns", True),
+                                              pytest.param("orders", True, marks=pytest.mark.slow)])
 def test_one_pass_equals_fold_by_fold(panel: Panel, monkeypatch: pytest.MonkeyPatch, engine: str,
                                       anchored: bool) -> None:
     """All folds' in-sample sweeps in one kernel launch (folds side by side; anchored folds of

@@ -248,7 +248,8 @@ extern "C" __global__ void orders_sweep_shared(
                                                  tr.direction);
                     n_closed += 1; spnl += pnl; sdur += (double)(i - tr.entry_idx);
                     if (pnl > 0) { n_wins += 1; gwin += pnl; } else if (pnl < 0) { n_losses += 1; gloss += pnl; }
-                    tr.size_sum = f.size - cl_size; tr.gross_sum = tr.size_sum * f.price; tr.fees_sum = f.fees - cl_fees;
+                    tr.size_sum = f.size - cl_size; tr.gross_sum = tr.size_sum * f.price;
+                    tr.fees_sum = f.fees - cl_fees;
                     tr.entry_idx = i; tr.direction = 1 - tr.direction;
                 }
                 trades[base + col] = tr;
