@@ -27,9 +27,11 @@
 #define FAR K_HL, 5, 60
 #define EQUAL K_HL, 5, 5
 
-// numpy's maximum / minimum (NaN in, NaN out) for the shadow measures, as cpu/pattern.py uses them
-RQ_DEV double np_max(double a, double b) { return (rq_isnan(a) || rq_isnan(b)) ? RQ_NAN : (a >= b ? a : b); }
-RQ_DEV double np_min(double a, double b) { return (rq_isnan(a) || rq_isnan(b)) ? RQ_NAN : (a <= b ? a : b); }
+// TA-Lib's body top / bottom in the shadow measures (TA_UPPERSHADOW = high - (close >= open ? close : open),
+// TA_LOWERSHADOW = (close >= open ? open : close) - low): the same as numpy's maximum / minimum in
+// cpu/pattern.py on real numbers, and TA-Lib's pick where one of them is NaN (nan_policy="propagate").
+RQ_DEV double body_top(double c, double o) { return c >= o ? c : o; }
+RQ_DEV double body_bottom(double c, double o) { return c >= o ? o : c; }
 // Python's max / min of two floats (the first unless the second is strictly greater / smaller)
 RQ_DEV double py_max(double a, double b) { return b > a ? b : a; }
 RQ_DEV double py_min(double a, double b) { return b < a ? b : a; }
@@ -46,7 +48,7 @@ RQ_DEV double range_at(const Bars& b, int j) {
     if (KIND == K_RB) return fabs(c - o);
     double h = b.h[j], l = b.l[j];
     if (KIND == K_HL) return h - l;
-    return (h - np_max(c, o)) + (np_min(c, o) - l);
+    return (h - body_top(c, o)) + (body_bottom(c, o) - l);
 }
 
 #define RQ_SHIFT5(A, v) A[4] = A[3]; A[3] = A[2]; A[2] = A[1]; A[1] = A[0]; A[0] = (v);
@@ -72,8 +74,8 @@ struct Win {
     RQ_METHOD double c(int k) const { return C[k]; }
     RQ_METHOD double rb(int k) const { return fabs(C[k] - O[k]); }
     RQ_METHOD double hl(int k) const { return H[k] - L[k]; }
-    RQ_METHOD double us(int k) const { return H[k] - np_max(C[k], O[k]); }
-    RQ_METHOD double ls(int k) const { return np_min(C[k], O[k]) - L[k]; }
+    RQ_METHOD double us(int k) const { return H[k] - body_top(C[k], O[k]); }
+    RQ_METHOD double ls(int k) const { return body_bottom(C[k], O[k]) - L[k]; }
     RQ_METHOD double col(int k) const { return C[k] >= O[k] ? 1.0 : -1.0; }
     // TA_REALBODYGAPUP(a, b): candle a's body entirely above candle b's (and the gap down)
     RQ_METHOD bool gap_up(int a, int b) const { return py_min(O[a], C[a]) > py_max(O[b], C[b]); }

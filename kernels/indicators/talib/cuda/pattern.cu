@@ -49,7 +49,7 @@
 #define RQ_PATTERN static
 #endif
 
-RQ_PATTERN void cdl2crows(const Bars& b, Col out, int lb) {  // 0
+RQ_PATTERN void cdl2crows(Bars b, Col out, int lb) {  // 0
     Avg<BODY_LONG, 2> bl(b, lb);
     PATTERN_LOOP(
         if (w.col(2) == 1 && w.rb(2) > bl.at(w) && w.col(1) == -1 && w.gap_up(1, 2) && w.col(0) == -1
@@ -57,7 +57,7 @@ RQ_PATTERN void cdl2crows(const Bars& b, Col out, int lb) {  // 0
         bl.next(b, w);)
 }
 
-RQ_PATTERN void cdl3blackcrows(const Bars& b, Col out, int lb) {  // 1
+RQ_PATTERN void cdl3blackcrows(Bars b, Col out, int lb) {  // 1
     Avg<SHADOW_VERY_SHORT, 2> s2(b, lb);
     Avg<SHADOW_VERY_SHORT, 1> s1(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> s0(b, lb);
@@ -69,7 +69,7 @@ RQ_PATTERN void cdl3blackcrows(const Bars& b, Col out, int lb) {  // 1
         s2.next(b, w); s1.next(b, w); s0.next(b, w);)
 }
 
-RQ_PATTERN void cdl3inside(const Bars& b, Col out, int lb) {  // 2
+RQ_PATTERN void cdl3inside(Bars b, Col out, int lb) {  // 2
     Avg<BODY_LONG, 2> bl(b, lb);
     Avg<BODY_SHORT, 1> bs(b, lb);
     PATTERN_LOOP(
@@ -80,7 +80,7 @@ RQ_PATTERN void cdl3inside(const Bars& b, Col out, int lb) {  // 2
         bl.next(b, w); bs.next(b, w);)
 }
 
-RQ_PATTERN void cdl3linestrike(const Bars& b, Col out, int lb) {  // 3
+RQ_PATTERN void cdl3linestrike(Bars b, Col out, int lb) {  // 3
     Avg<NEAR, 3> n3(b, lb);
     Avg<NEAR, 2> n2(b, lb);
     PATTERN_LOOP(
@@ -93,7 +93,7 @@ RQ_PATTERN void cdl3linestrike(const Bars& b, Col out, int lb) {  // 3
         n3.next(b, w); n2.next(b, w);)
 }
 
-RQ_PATTERN void cdl3outside(const Bars& b, Col out, int lb) {  // 4
+RQ_PATTERN void cdl3outside(Bars b, Col out, int lb) {  // 4
     PATTERN_LOOP(
         if ((w.col(1) == 1 && w.col(2) == -1 && w.c(1) > w.o(2) && w.o(1) < w.c(2) && w.c(0) > w.c(1))
             || (w.col(1) == -1 && w.col(2) == 1 && w.o(1) > w.c(2) && w.c(1) < w.o(2) && w.c(0) < w.c(1)))
@@ -101,7 +101,7 @@ RQ_PATTERN void cdl3outside(const Bars& b, Col out, int lb) {  // 4
         ;)
 }
 
-RQ_PATTERN void cdl3starsinsouth(const Bars& b, Col out, int lb) {  // 5
+RQ_PATTERN void cdl3starsinsouth(Bars b, Col out, int lb) {  // 5
     Avg<BODY_LONG, 2> bl(b, lb);
     Avg<SHADOW_LONG, 2> sl(b, lb);
     Avg<SHADOW_VERY_SHORT, 1> v1(b, lb);
@@ -117,7 +117,7 @@ RQ_PATTERN void cdl3starsinsouth(const Bars& b, Col out, int lb) {  // 5
         bl.next(b, w); sl.next(b, w); v1.next(b, w); v0.next(b, w); bs.next(b, w);)
 }
 
-RQ_PATTERN void cdl3whitesoldiers(const Bars& b, Col out, int lb) {  // 6
+RQ_PATTERN void cdl3whitesoldiers(Bars b, Col out, int lb) {  // 6
     Avg<SHADOW_VERY_SHORT, 2> v2(b, lb);
     Avg<SHADOW_VERY_SHORT, 1> v1(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> v0(b, lb);
@@ -136,7 +136,7 @@ RQ_PATTERN void cdl3whitesoldiers(const Bars& b, Col out, int lb) {  // 6
         f1.next(b, w); bs.next(b, w);)
 }
 
-RQ_PATTERN void cdlabandonedbaby(const Bars& b, Col out, int lb, double pen) {  // 7
+RQ_PATTERN void cdlabandonedbaby(Bars b, Col out, int lb, double pen) {  // 7
     Avg<BODY_LONG, 2> bl(b, lb);
     Avg<BODY_DOJI, 1> bd(b, lb);
     Avg<BODY_SHORT, 0> bs(b, lb);
@@ -149,7 +149,7 @@ RQ_PATTERN void cdlabandonedbaby(const Bars& b, Col out, int lb, double pen) {  
         bl.next(b, w); bd.next(b, w); bs.next(b, w);)
 }
 
-RQ_PATTERN void cdladvanceblock(const Bars& b, Col out, int lb) {  // 8
+RQ_PATTERN void cdladvanceblock(Bars b, Col out, int lb) {  // 8
     Avg<NEAR, 2> n2(b, lb);
     Avg<NEAR, 1> n1(b, lb);
     Avg<FAR, 2> f2(b, lb);
@@ -174,7 +174,7 @@ RQ_PATTERN void cdladvanceblock(const Bars& b, Col out, int lb) {  // 8
 }
 
 template <int CODE>
-RQ_PATTERN void cdlbelthold_closingmarubozu(const Bars& b, Col out, int lb) {  // 9, 11
+RQ_PATTERN void cdlbelthold_closingmarubozu(Bars b, Col out, int lb) {  // 9, 11
     Avg<BODY_LONG, 0> bl(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> vs(b, lb);
     PATTERN_LOOP(
@@ -184,7 +184,7 @@ RQ_PATTERN void cdlbelthold_closingmarubozu(const Bars& b, Col out, int lb) {  /
         bl.next(b, w); vs.next(b, w);)
 }
 
-RQ_PATTERN void cdlbreakaway(const Bars& b, Col out, int lb) {  // 10
+RQ_PATTERN void cdlbreakaway(Bars b, Col out, int lb) {  // 10
     Avg<BODY_LONG, 4> bl(b, lb);
     PATTERN_LOOP(
         if (w.rb(4) > bl.at(w) && w.col(4) == w.col(3) && w.col(3) == w.col(1) && w.col(1) == -w.col(0)
@@ -196,7 +196,7 @@ RQ_PATTERN void cdlbreakaway(const Bars& b, Col out, int lb) {  // 10
         bl.next(b, w);)
 }
 
-RQ_PATTERN void cdlconcealbabyswall(const Bars& b, Col out, int lb) {  // 12
+RQ_PATTERN void cdlconcealbabyswall(Bars b, Col out, int lb) {  // 12
     Avg<SHADOW_VERY_SHORT, 3> v3(b, lb);
     Avg<SHADOW_VERY_SHORT, 2> v2(b, lb);
     Avg<SHADOW_VERY_SHORT, 1> v1(b, lb);
@@ -208,7 +208,7 @@ RQ_PATTERN void cdlconcealbabyswall(const Bars& b, Col out, int lb) {  // 12
         v3.next(b, w); v2.next(b, w); v1.next(b, w);)
 }
 
-RQ_PATTERN void cdlcounterattack(const Bars& b, Col out, int lb) {  // 13
+RQ_PATTERN void cdlcounterattack(Bars b, Col out, int lb) {  // 13
     Avg<EQUAL, 1> eq(b, lb);
     Avg<BODY_LONG, 1> b1(b, lb);
     Avg<BODY_LONG, 0> b0(b, lb);
@@ -218,7 +218,7 @@ RQ_PATTERN void cdlcounterattack(const Bars& b, Col out, int lb) {  // 13
         eq.next(b, w); b1.next(b, w); b0.next(b, w);)
 }
 
-RQ_PATTERN void cdldarkcloudcover(const Bars& b, Col out, int lb, double pen) {  // 14
+RQ_PATTERN void cdldarkcloudcover(Bars b, Col out, int lb, double pen) {  // 14
     Avg<BODY_LONG, 1> bl(b, lb);
     PATTERN_LOOP(
         if (w.col(1) == 1 && w.rb(1) > bl.at(w) && w.col(0) == -1 && w.o(0) > w.h(1)
@@ -226,14 +226,14 @@ RQ_PATTERN void cdldarkcloudcover(const Bars& b, Col out, int lb, double pen) { 
         bl.next(b, w);)
 }
 
-RQ_PATTERN void cdldoji(const Bars& b, Col out, int lb) {  // 15
+RQ_PATTERN void cdldoji(Bars b, Col out, int lb) {  // 15
     Avg<BODY_DOJI, 0> bd(b, lb);
     PATTERN_LOOP(
         if (w.rb(0) <= bd.at(w)) r = 100.0;,
         bd.next(b, w);)
 }
 
-RQ_PATTERN void cdldojistar(const Bars& b, Col out, int lb) {  // 16
+RQ_PATTERN void cdldojistar(Bars b, Col out, int lb) {  // 16
     Avg<BODY_LONG, 1> bl(b, lb);
     Avg<BODY_DOJI, 0> bd(b, lb);
     PATTERN_LOOP(
@@ -244,7 +244,7 @@ RQ_PATTERN void cdldojistar(const Bars& b, Col out, int lb) {  // 16
 }
 
 template <int CODE>
-RQ_PATTERN void cdldragonfly_gravestone(const Bars& b, Col out, int lb) {  // 17, 22
+RQ_PATTERN void cdldragonfly_gravestone(Bars b, Col out, int lb) {  // 17, 22
     Avg<BODY_DOJI, 0> bd(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> vs(b, lb);
     PATTERN_LOOP(
@@ -253,7 +253,7 @@ RQ_PATTERN void cdldragonfly_gravestone(const Bars& b, Col out, int lb) {  // 17
         bd.next(b, w); vs.next(b, w);)
 }
 
-RQ_PATTERN void cdlengulfing(const Bars& b, Col out, int lb) {  // 18
+RQ_PATTERN void cdlengulfing(Bars b, Col out, int lb) {  // 18
     PATTERN_LOOP(
         if ((w.col(0) == 1 && w.col(1) == -1
              && ((w.c(0) >= w.o(1) && w.o(0) < w.c(1)) || (w.c(0) > w.o(1) && w.o(0) <= w.c(1))))
@@ -267,7 +267,7 @@ RQ_PATTERN void cdlengulfing(const Bars& b, Col out, int lb) {  // 18
 
 // CODE 19 EVENINGDOJISTAR, 20 EVENINGSTAR, 42 MORNINGDOJISTAR, 43 MORNINGSTAR
 template <int CODE>
-RQ_PATTERN void cdlstar(const Bars& b, Col out, int lb, double pen) {
+RQ_PATTERN void cdlstar(Bars b, Col out, int lb, double pen) {
     Avg<BODY_LONG, 2> bl(b, lb);
     Avg<K_HL, 10, 10, 1> mid_doji(b, lb);   // BODY_DOJI
     Avg<K_RB, 10, 100, 1> mid_short(b, lb);  // BODY_SHORT
@@ -285,7 +285,7 @@ RQ_PATTERN void cdlstar(const Bars& b, Col out, int lb, double pen) {
         bl.next(b, w); if (doji) mid_doji.next(b, w); else mid_short.next(b, w); bs.next(b, w);)
 }
 
-RQ_PATTERN void cdlgapsidesidewhite(const Bars& b, Col out, int lb) {  // 21
+RQ_PATTERN void cdlgapsidesidewhite(Bars b, Col out, int lb) {  // 21
     Avg<NEAR, 1> nr(b, lb);
     Avg<EQUAL, 1> eq(b, lb);
     PATTERN_LOOP(
@@ -298,7 +298,7 @@ RQ_PATTERN void cdlgapsidesidewhite(const Bars& b, Col out, int lb) {  // 21
 }
 
 template <int CODE>
-RQ_PATTERN void cdlhammer_hangingman(const Bars& b, Col out, int lb) {  // 23, 24
+RQ_PATTERN void cdlhammer_hangingman(Bars b, Col out, int lb) {  // 23, 24
     Avg<BODY_SHORT, 0> bs(b, lb);
     Avg<SHADOW_LONG, 0> sl(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> vs(b, lb);
@@ -312,7 +312,7 @@ RQ_PATTERN void cdlhammer_hangingman(const Bars& b, Col out, int lb) {  // 23, 2
 }
 
 template <int CODE>
-RQ_PATTERN void cdlharami(const Bars& b, Col out, int lb) {  // 25 HARAMI, 26 HARAMICROSS
+RQ_PATTERN void cdlharami(Bars b, Col out, int lb) {  // 25 HARAMI, 26 HARAMICROSS
     Avg<BODY_LONG, 1> bl(b, lb);
     Avg<K_RB, 10, 100, 0> sm_short(b, lb);  // BODY_SHORT
     Avg<K_HL, 10, 10, 0> sm_doji(b, lb);    // BODY_DOJI
@@ -327,7 +327,7 @@ RQ_PATTERN void cdlharami(const Bars& b, Col out, int lb) {  // 25 HARAMI, 26 HA
         bl.next(b, w); if (CODE == 25) sm_short.next(b, w); else sm_doji.next(b, w);)
 }
 
-RQ_PATTERN void cdlhighwave(const Bars& b, Col out, int lb) {  // 27
+RQ_PATTERN void cdlhighwave(Bars b, Col out, int lb) {  // 27
     Avg<BODY_SHORT, 0> bs(b, lb);
     Avg<SHADOW_VERY_LONG, 0> vl(b, lb);
     PATTERN_LOOP(
@@ -338,17 +338,18 @@ RQ_PATTERN void cdlhighwave(const Bars& b, Col out, int lb) {  // 27
 // CDLHIKKAKE / CDLHIKKAKEMOD: an inside bar then a breakout (+/-100), confirmed within 3 bars (+/-200).
 // Runs from lb - 3 (the setups before the first output bar count); the bar before a setup is kept.
 template <bool MOD>
-RQ_PATTERN void cdlhikkake(const Bars& b, Col out, int lb) {  // 28, 29
-    // used only by CDLHIKKAKEMOD (CDLHIKKAKE starts it on bars 0..4, which exist since n > lb = 5)
-    Avg<NEAR, 2> nr(b, MOD ? lb : 2 + 5);
+RQ_PATTERN void cdlhikkake(Bars b, Col out, int lb) {  // 28, 29
+    // CDLHIKKAKEMOD only: TA-Lib starts the Near total at lb - 3 and checks Near on the bars before lb too
+    // (CDLHIKKAKE starts an unused one on bars 0..4, which exist since n > lb = 5)
+    Avg<NEAR, 2> nr(b, MOD ? lb - 3 : 2 + 5);
     int pattern_idx = 0;
     double pattern_result = 0.0, setup_h = 0.0, setup_l = 0.0;  // high / low of bar pattern_idx - 1
     PATTERN_LOOP_FROM(lb - 3,
         bool setup;
         if (MOD) {
             setup = w.h(2) < w.h(3) && w.l(2) > w.l(3) && w.h(1) < w.h(2) && w.l(1) > w.l(2)
-                    && ((w.h(0) < w.h(1) && w.l(0) < w.l(1) && (i < lb || w.c(2) <= w.l(2) + nr.at(w)))
-                        || (w.h(0) > w.h(1) && w.l(0) > w.l(1) && (i < lb || w.c(2) >= w.h(2) - nr.at(w))));
+                    && ((w.h(0) < w.h(1) && w.l(0) < w.l(1) && w.c(2) <= w.l(2) + nr.at(w))
+                        || (w.h(0) > w.h(1) && w.l(0) > w.l(1) && w.c(2) >= w.h(2) - nr.at(w)));
         } else {
             setup = w.h(1) < w.h(2) && w.l(1) > w.l(2)
                     && ((w.h(0) < w.h(1) && w.l(0) < w.l(1)) || (w.h(0) > w.h(1) && w.l(0) > w.l(1)));
@@ -363,10 +364,10 @@ RQ_PATTERN void cdlhikkake(const Bars& b, Col out, int lb) {  // 28, 29
             r = pattern_result + (pattern_result > 0 ? 100.0 : -100.0);
             pattern_idx = 0;
         },
-        if (MOD && i >= lb) nr.next(b, w);)
+        if (MOD) nr.next(b, w);)
 }
 
-RQ_PATTERN void cdlhomingpigeon(const Bars& b, Col out, int lb) {  // 30
+RQ_PATTERN void cdlhomingpigeon(Bars b, Col out, int lb) {  // 30
     Avg<BODY_LONG, 1> bl(b, lb);
     Avg<BODY_SHORT, 0> bs(b, lb);
     PATTERN_LOOP(
@@ -375,7 +376,7 @@ RQ_PATTERN void cdlhomingpigeon(const Bars& b, Col out, int lb) {  // 30
         bl.next(b, w); bs.next(b, w);)
 }
 
-RQ_PATTERN void cdlidentical3crows(const Bars& b, Col out, int lb) {  // 31
+RQ_PATTERN void cdlidentical3crows(Bars b, Col out, int lb) {  // 31
     Avg<SHADOW_VERY_SHORT, 2> v2(b, lb);
     Avg<SHADOW_VERY_SHORT, 1> v1(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> v0(b, lb);
@@ -391,7 +392,7 @@ RQ_PATTERN void cdlidentical3crows(const Bars& b, Col out, int lb) {  // 31
 
 // CODE 32 INNECK, 44 ONNECK, 56 THRUSTING
 template <int CODE>
-RQ_PATTERN void cdlneck(const Bars& b, Col out, int lb) {
+RQ_PATTERN void cdlneck(Bars b, Col out, int lb) {
     Avg<EQUAL, 1> eq(b, lb);
     Avg<BODY_LONG, 1> bl(b, lb);
     PATTERN_LOOP(
@@ -406,7 +407,7 @@ RQ_PATTERN void cdlneck(const Bars& b, Col out, int lb) {
 }
 
 template <int CODE>
-RQ_PATTERN void cdlinvertedhammer_shootingstar(const Bars& b, Col out, int lb) {  // 33, 49
+RQ_PATTERN void cdlinvertedhammer_shootingstar(Bars b, Col out, int lb) {  // 33, 49
     Avg<BODY_SHORT, 0> bs(b, lb);
     Avg<SHADOW_LONG, 0> sl(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> vs(b, lb);
@@ -419,7 +420,7 @@ RQ_PATTERN void cdlinvertedhammer_shootingstar(const Bars& b, Col out, int lb) {
 }
 
 template <int CODE>
-RQ_PATTERN void cdlkicking(const Bars& b, Col out, int lb) {  // 34 KICKING, 35 KICKINGBYLENGTH
+RQ_PATTERN void cdlkicking(Bars b, Col out, int lb) {  // 34 KICKING, 35 KICKINGBYLENGTH
     Avg<SHADOW_VERY_SHORT, 1> v1(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> v0(b, lb);
     Avg<BODY_LONG, 1> b1(b, lb);
@@ -435,7 +436,7 @@ RQ_PATTERN void cdlkicking(const Bars& b, Col out, int lb) {  // 34 KICKING, 35 
         v1.next(b, w); v0.next(b, w); b1.next(b, w); b0.next(b, w);)
 }
 
-RQ_PATTERN void cdlladderbottom(const Bars& b, Col out, int lb) {  // 36
+RQ_PATTERN void cdlladderbottom(Bars b, Col out, int lb) {  // 36
     Avg<SHADOW_VERY_SHORT, 1> vs(b, lb);
     PATTERN_LOOP(
         if (w.col(4) == -1 && w.col(3) == -1 && w.col(2) == -1
@@ -445,7 +446,7 @@ RQ_PATTERN void cdlladderbottom(const Bars& b, Col out, int lb) {  // 36
         vs.next(b, w);)
 }
 
-RQ_PATTERN void cdllongleggeddoji(const Bars& b, Col out, int lb) {  // 37
+RQ_PATTERN void cdllongleggeddoji(Bars b, Col out, int lb) {  // 37
     Avg<BODY_DOJI, 0> bd(b, lb);
     Avg<SHADOW_LONG, 0> sl(b, lb);
     PATTERN_LOOP(
@@ -456,7 +457,7 @@ RQ_PATTERN void cdllongleggeddoji(const Bars& b, Col out, int lb) {  // 37
 // CODE 38 LONGLINE (BODY_LONG, SHADOW_SHORT), 39 MARUBOZU (BODY_LONG, SHADOW_VERY_SHORT),
 // 50 SHORTLINE (BODY_SHORT, SHADOW_SHORT)
 template <int CODE>
-RQ_PATTERN void cdlline(const Bars& b, Col out, int lb) {
+RQ_PATTERN void cdlline(Bars b, Col out, int lb) {
     Avg<K_RB, 10, 100, 0> body(b, lb);  // BODY_LONG and BODY_SHORT are the same setting here
     Avg<K_SH, 10, 100, 0> sh_short(b, lb);  // SHADOW_SHORT
     Avg<K_HL, 10, 10, 0> sh_vshort(b, lb);  // SHADOW_VERY_SHORT
@@ -467,7 +468,7 @@ RQ_PATTERN void cdlline(const Bars& b, Col out, int lb) {
         body.next(b, w); if (CODE == 39) sh_vshort.next(b, w); else sh_short.next(b, w);)
 }
 
-RQ_PATTERN void cdlmatchinglow(const Bars& b, Col out, int lb) {  // 40
+RQ_PATTERN void cdlmatchinglow(Bars b, Col out, int lb) {  // 40
     Avg<EQUAL, 1> eq(b, lb);
     PATTERN_LOOP(
         if (w.col(1) == -1 && w.col(0) == -1 && w.c(0) <= w.c(1) + eq.at(w) && w.c(0) >= w.c(1) - eq.at(w))
@@ -475,7 +476,7 @@ RQ_PATTERN void cdlmatchinglow(const Bars& b, Col out, int lb) {  // 40
         eq.next(b, w);)
 }
 
-RQ_PATTERN void cdlmathold(const Bars& b, Col out, int lb, double pen) {  // 41
+RQ_PATTERN void cdlmathold(Bars b, Col out, int lb, double pen) {  // 41
     Avg<BODY_LONG, 4> bl(b, lb);
     Avg<BODY_SHORT, 3> s3(b, lb);
     Avg<BODY_SHORT, 2> s2(b, lb);
@@ -492,7 +493,7 @@ RQ_PATTERN void cdlmathold(const Bars& b, Col out, int lb, double pen) {  // 41
         bl.next(b, w); s3.next(b, w); s2.next(b, w); s1.next(b, w);)
 }
 
-RQ_PATTERN void cdlpiercing(const Bars& b, Col out, int lb) {  // 45
+RQ_PATTERN void cdlpiercing(Bars b, Col out, int lb) {  // 45
     Avg<BODY_LONG, 1> b1(b, lb);
     Avg<BODY_LONG, 0> b0(b, lb);
     PATTERN_LOOP(
@@ -501,7 +502,7 @@ RQ_PATTERN void cdlpiercing(const Bars& b, Col out, int lb) {  // 45
         b1.next(b, w); b0.next(b, w);)
 }
 
-RQ_PATTERN void cdlrickshawman(const Bars& b, Col out, int lb) {  // 46
+RQ_PATTERN void cdlrickshawman(Bars b, Col out, int lb) {  // 46
     Avg<BODY_DOJI, 0> bd(b, lb);
     Avg<SHADOW_LONG, 0> sl(b, lb);
     Avg<NEAR, 0> nr(b, lb);
@@ -512,7 +513,7 @@ RQ_PATTERN void cdlrickshawman(const Bars& b, Col out, int lb) {  // 46
         bd.next(b, w); sl.next(b, w); nr.next(b, w);)
 }
 
-RQ_PATTERN void cdlrisefall3methods(const Bars& b, Col out, int lb) {  // 47
+RQ_PATTERN void cdlrisefall3methods(Bars b, Col out, int lb) {  // 47
     Avg<BODY_LONG, 4> b4(b, lb);
     Avg<BODY_SHORT, 3> s3(b, lb);
     Avg<BODY_SHORT, 2> s2(b, lb);
@@ -530,7 +531,7 @@ RQ_PATTERN void cdlrisefall3methods(const Bars& b, Col out, int lb) {  // 47
         b4.next(b, w); s3.next(b, w); s2.next(b, w); s1.next(b, w); b0.next(b, w);)
 }
 
-RQ_PATTERN void cdlseparatinglines(const Bars& b, Col out, int lb) {  // 48
+RQ_PATTERN void cdlseparatinglines(Bars b, Col out, int lb) {  // 48
     Avg<SHADOW_VERY_SHORT, 0> vs(b, lb);
     Avg<BODY_LONG, 0> bl(b, lb);
     Avg<EQUAL, 1> eq(b, lb);
@@ -542,14 +543,14 @@ RQ_PATTERN void cdlseparatinglines(const Bars& b, Col out, int lb) {  // 48
         vs.next(b, w); bl.next(b, w); eq.next(b, w);)
 }
 
-RQ_PATTERN void cdlspinningtop(const Bars& b, Col out, int lb) {  // 51
+RQ_PATTERN void cdlspinningtop(Bars b, Col out, int lb) {  // 51
     Avg<BODY_SHORT, 0> bs(b, lb);
     PATTERN_LOOP(
         if (w.rb(0) < bs.at(w) && w.us(0) > w.rb(0) && w.ls(0) > w.rb(0)) r = w.col(0) * 100.0;,
         bs.next(b, w);)
 }
 
-RQ_PATTERN void cdlstalledpattern(const Bars& b, Col out, int lb) {  // 52
+RQ_PATTERN void cdlstalledpattern(Bars b, Col out, int lb) {  // 52
     Avg<BODY_LONG, 2> b2(b, lb);
     Avg<BODY_LONG, 1> b1(b, lb);
     Avg<BODY_SHORT, 0> bs(b, lb);
@@ -565,7 +566,7 @@ RQ_PATTERN void cdlstalledpattern(const Bars& b, Col out, int lb) {  // 52
         b2.next(b, w); b1.next(b, w); bs.next(b, w); vs.next(b, w); n2.next(b, w); n1.next(b, w);)
 }
 
-RQ_PATTERN void cdlsticksandwich(const Bars& b, Col out, int lb) {  // 53
+RQ_PATTERN void cdlsticksandwich(Bars b, Col out, int lb) {  // 53
     Avg<EQUAL, 2> eq(b, lb);
     PATTERN_LOOP(
         if (w.col(2) == -1 && w.col(1) == 1 && w.col(0) == -1 && w.l(1) > w.c(2)
@@ -573,7 +574,7 @@ RQ_PATTERN void cdlsticksandwich(const Bars& b, Col out, int lb) {  // 53
         eq.next(b, w);)
 }
 
-RQ_PATTERN void cdltakuri(const Bars& b, Col out, int lb) {  // 54
+RQ_PATTERN void cdltakuri(Bars b, Col out, int lb) {  // 54
     Avg<BODY_DOJI, 0> bd(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> vs(b, lb);
     Avg<SHADOW_VERY_LONG, 0> vl(b, lb);
@@ -582,7 +583,7 @@ RQ_PATTERN void cdltakuri(const Bars& b, Col out, int lb) {  // 54
         bd.next(b, w); vs.next(b, w); vl.next(b, w);)
 }
 
-RQ_PATTERN void cdltasukigap(const Bars& b, Col out, int lb) {  // 55
+RQ_PATTERN void cdltasukigap(Bars b, Col out, int lb) {  // 55
     Avg<NEAR, 1> nr(b, lb);
     PATTERN_LOOP(
         if ((w.gap_up(1, 2) && w.col(1) == 1 && w.col(0) == -1 && w.o(0) < w.c(1) && w.o(0) > w.o(1)
@@ -593,7 +594,7 @@ RQ_PATTERN void cdltasukigap(const Bars& b, Col out, int lb) {  // 55
         nr.next(b, w);)
 }
 
-RQ_PATTERN void cdltristar(const Bars& b, Col out, int lb) {  // 57
+RQ_PATTERN void cdltristar(Bars b, Col out, int lb) {  // 57
     Avg<BODY_DOJI, 2> bd(b, lb);
     PATTERN_LOOP(
         if (w.rb(2) <= bd.at(w) && w.rb(1) <= bd.at(w) && w.rb(0) <= bd.at(w)) {
@@ -603,7 +604,7 @@ RQ_PATTERN void cdltristar(const Bars& b, Col out, int lb) {  // 57
         bd.next(b, w);)
 }
 
-RQ_PATTERN void cdlunique3river(const Bars& b, Col out, int lb) {  // 58
+RQ_PATTERN void cdlunique3river(Bars b, Col out, int lb) {  // 58
     Avg<BODY_LONG, 2> bl(b, lb);
     Avg<BODY_SHORT, 0> bs(b, lb);
     PATTERN_LOOP(
@@ -613,7 +614,7 @@ RQ_PATTERN void cdlunique3river(const Bars& b, Col out, int lb) {  // 58
         bl.next(b, w); bs.next(b, w);)
 }
 
-RQ_PATTERN void cdlupsidegap2crows(const Bars& b, Col out, int lb) {  // 59
+RQ_PATTERN void cdlupsidegap2crows(Bars b, Col out, int lb) {  // 59
     Avg<BODY_LONG, 2> bl(b, lb);
     Avg<BODY_SHORT, 1> bs(b, lb);
     PATTERN_LOOP(
@@ -623,7 +624,7 @@ RQ_PATTERN void cdlupsidegap2crows(const Bars& b, Col out, int lb) {  // 59
         bl.next(b, w); bs.next(b, w);)
 }
 
-RQ_PATTERN void cdlxsidegap3methods(const Bars& b, Col out, int lb) {  // 60
+RQ_PATTERN void cdlxsidegap3methods(Bars b, Col out, int lb) {  // 60
     PATTERN_LOOP(
         if (w.col(2) == w.col(1) && w.col(1) == -w.col(0)
             && w.o(0) < py_max(w.c(1), w.o(1)) && w.o(0) > py_min(w.c(1), w.o(1))
