@@ -5,23 +5,54 @@
 // kernel builds the derived series in a temporary and then runs sma/ema/wma/rma over it, the
 // kernels here compute the series on the fly inside the average's loop (re-reading the inputs
 // for a window's trailing value) and chain the averages in one pass: the same operations on the
-// same values in the same order as the CPU kernel (so the same bits), no scratch plane and one
-// pass over the column. Rolling max/min (SMI) run TA_MAX / TA_MIN's state machine step by step
-// (newer_ext_step) for the same reason. Only AC (the AO values a window back) and KDJ (the MA
-// dispatch of ma.cuh, RQ_MA_SCRATCH planes) use a scratch plane.
+// same values in the same order, no scratch plane and one pass over the column. Rolling max/min
+// (SMI, KDJ) run TA_MAX / TA_MIN's state machine step by step (newer_ext_step) for the same
+// reason. Only AC with a signal period over NEWER_RING (the AO values a window back) and KDJ (the
+// MA dispatch of ma.cuh, RQ_MA_SCRATCH planes) use a scratch plane.
+//
+// Where TA-Lib 0.8 answers a degenerate window differently from cpu/newer.py, these follow TA-Lib
+// (checked against it on tick-grid data with flat stretches and zero prices): ER's running path
+// sum with the flat-window reset, IMI / RVI = 50 where both legs are zero, TA_IS_ZERO guards in
+// BETA and ACCBANDS, DPO from the first bar with x[t - shift], KDJ's fast %K bits and matype 11.
+//
+// Loads: a thread walks its column bar by bar, and every bar's loads come after the previous bar's
+// stores, which the compiler may not move them above (the planes may alias), so each bar would
+// wait a full memory latency. The main loops therefore read their inputs in register batches of
+// U bars (newer_batch: U independent loads in flight, the current bar and the lagged ones a
+// window needs), then step through the batch, as kernels/indicators/gpu.py's `stream` does.
 // gpu names: all
 // scratch planes: 1
 #include "column.cuh"
 #include "ma.cuh"
 
+#ifdef RQ_HOST
+#define NEWER_UNROLL
+#define NEWER_LD(ptr) (*(ptr))
+#else
+#define NEWER_UNROLL _Pragma("unroll")
+#define NEWER_LD(ptr) __ldg(ptr)
+#endif
+
+#define NEWER_RING 64  // AC keeps its last AO values in a local ring when signal <= this
+
+// b[u] = x[t0 + u - lag] for the batch's bars inside the column (0.0 before bar 0 and past the end).
+// Inputs only (read through the read-only cache on the GPU): never an output or scratch plane.
+template <int U>
+RQ_DEV void newer_batch(Col x, int t0, int lag, double (&b)[U]) {
+    NEWER_UNROLL
+    for (int u = 0; u < U; ++u) {
+        int t = t0 + u - lag;
+        b[u] = (t >= 0 && t0 + u < x.n) ? NEWER_LD(&x[t]) : 0.0;
+    }
+}
+
 // Python's max(a, b) / min(a, b) (the first argument unless the second is strictly beyond it).
 RQ_DEV double newer_pymax(double a, double b) { return b > a ? b : a; }
 RQ_DEV double newer_pymin(double a, double b) { return b < a ? b : a; }
 
-// One step of TA_MAX (sign > 0) / TA_MIN (sign < 0) at bar `today` (>= period - 1), as
+// One step of TA_MAX (hi) / TA_MIN (!hi) at bar `today` (>= period - 1) whose value is w, as
 // max_1d / min_1d do it: idx / v are the state (start at -1 / 0.0), trailing = today - period + 1.
-RQ_DEV double newer_ext_step(Col x, int today, int trailing, int& idx, double& v, bool hi) {
-    double w = x[today];
+RQ_DEV double newer_ext_step(Col x, int today, int trailing, int& idx, double& v, bool hi, double w) {
     if (idx < trailing) {
         idx = trailing; v = x[idx];
         for (int i = trailing + 1; i <= today; ++i) {
@@ -35,58 +66,79 @@ RQ_DEV double newer_ext_step(Col x, int today, int trailing, int& idx, double& v
 }
 
 // ------------------------------------------------------------------------ AO, AC
-RQ_DEV double newer_median(Col h, Col low, int t) { return (h[t] + low[t]) / 2.0; }
-
+// AO = SMA(median, fast) - SMA(median, slow); AC = AO - SMA(AO, signal).
 RQ_DEV void ao_1d(Col h, Col low, Col out, int fast, int slow, int signal, bool with_signal, Scratch sc) {
+    const int U = 4;
     int n = h.n;
     int lb = imax(fast, slow) - 1;
     if (with_signal && n <= lb) return;
+    bool ring_ok = signal <= NEWER_RING;
+    double ring[NEWER_RING];
     Col ao;
-    if (with_signal) ao = sc.take(n);
+    if (with_signal && !ring_ok) ao = sc.take(n);
     double ta = 0.0, tb = 0.0, tg = 0.0;
-    for (int t = 0; t < n; ++t) {
-        double m = newer_median(h, low, t);
-        // sma_1d_nb(m, a, fast), sma_1d_nb(m, b, slow)
-        double a = 0.0, b = 0.0;
-        if (fast == 1) a = m;
-        else {
-            ta += m;
-            if (t >= fast - 1) { a = ta / fast; ta -= newer_median(h, low, t - fast + 1); }
+    for (int t0 = 0; t0 < n; t0 += U) {
+        double hb[U], lw[U], hf[U], lf[U], hs[U], ls[U];
+        newer_batch(h, t0, 0, hb); newer_batch(low, t0, 0, lw);
+        newer_batch(h, t0, fast - 1, hf); newer_batch(low, t0, fast - 1, lf);
+        newer_batch(h, t0, slow - 1, hs); newer_batch(low, t0, slow - 1, ls);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double m = (hb[u] + lw[u]) / 2.0;
+            // sma_1d_nb(m, a, fast), sma_1d_nb(m, b, slow)
+            double a = 0.0, b = 0.0;
+            if (fast == 1) a = m;
+            else {
+                ta += m;
+                if (t >= fast - 1) { a = ta / fast; ta -= (hf[u] + lf[u]) / 2.0; }
+            }
+            if (slow == 1) b = m;
+            else {
+                tb += m;
+                if (t >= slow - 1) { b = tb / slow; tb -= (hs[u] + ls[u]) / 2.0; }
+            }
+            if (t < lb) continue;
+            double v = a - b;
+            if (!with_signal) { out[t] = v; continue; }
+            // sma_1d_nb(ao[lb:], sg[lb:], signal)
+            int j = t - lb;
+            if (ring_ok) ring[j & (NEWER_RING - 1)] = v;
+            else ao[t] = v;
+            double g;
+            if (signal == 1) g = v;
+            else {
+                tg += v;
+                if (j < signal - 1) continue;
+                g = tg / signal;
+                tg -= ring_ok ? ring[(j - signal + 1) & (NEWER_RING - 1)] : ao[t - signal + 1];
+            }
+            out[t] = v - g;
         }
-        if (slow == 1) b = m;
-        else {
-            tb += m;
-            if (t >= slow - 1) { b = tb / slow; tb -= newer_median(h, low, t - slow + 1); }
-        }
-        if (t < lb) continue;
-        double v = a - b;
-        if (!with_signal) { out[t] = v; continue; }
-        ao[t] = v;
-        // sma_1d_nb(ao[lb:], sg[lb:], signal)
-        int j = t - lb;
-        double g;
-        if (signal == 1) g = v;
-        else {
-            tg += v;
-            if (j < signal - 1) continue;
-            g = tg / signal;
-            tg -= ao[t - signal + 1];
-        }
-        out[t] = v - g;
     }
 }
 
 // ------------------------------------------------------------------------ QSTICK, DPO
 RQ_DEV void qstick_1d(Col o, Col c, Col out, int period) {
+    const int U = 8;
     int n = c.n;
     double total = 0.0;
-    for (int t = 0; t < n; ++t) {
-        double d = c[t] - o[t];
-        if (period == 1) { out[t] = d; continue; }
-        total += d;
-        if (t >= period - 1) {
-            out[t] = total / period;
-            total -= c[t - period + 1] - o[t - period + 1];
+    for (int t0 = 0; t0 < n; t0 += U) {
+        double cb[U], ob[U], ct[U], ot[U];
+        newer_batch(c, t0, 0, cb); newer_batch(o, t0, 0, ob);
+        newer_batch(c, t0, period - 1, ct); newer_batch(o, t0, period - 1, ot);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double d = cb[u] - ob[u];
+            if (period == 1) { out[t] = d; continue; }
+            total += d;
+            if (t >= period - 1) {
+                out[t] = total / period;
+                total -= ct[u] - ot[u];
+            }
         }
     }
 }
@@ -94,27 +146,36 @@ RQ_DEV void qstick_1d(Col o, Col c, Col out, int period) {
 // TA-Lib's DPO: x[t - shift] - SMA(x, period)[t], from the first bar where both exist (for
 // period 2 that is bar 2, not the lookback's bar 1).
 RQ_DEV void dpo_1d(Col x, Col out, int period) {
+    const int U = 8;
     int n = x.n;
     int shift = period / 2 + 1;
     double total = 0.0;
-    for (int t = 0; t < n; ++t) {
-        double s;
-        if (period == 1) s = x[t];
-        else {
-            total += x[t];
-            if (t < period - 1) continue;
-            s = total / period;
-            total -= x[t - period + 1];
+    for (int t0 = 0; t0 < n; t0 += U) {
+        double xb[U], xt[U], xs[U];
+        newer_batch(x, t0, 0, xb); newer_batch(x, t0, period - 1, xt); newer_batch(x, t0, shift, xs);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double s;
+            if (period == 1) s = xb[u];
+            else {
+                total += xb[u];
+                if (t < period - 1) continue;
+                s = total / period;
+                total -= xt[u];
+            }
+            if (t >= shift) out[t] = xs[u] - s;
         }
-        if (t >= shift) out[t] = x[t - shift] - s;
     }
 }
 
-// ------------------------------------------------------------------------ ER, IMI, VHF, VORTEX, CMOU
+// ------------------------------------------------------------------------ ER
 // TA_ER (TA-Lib 0.8): the path length is a running sum (drop the trailing change, add the new
 // one); a window of exactly-zero changes resets it to 0 (no rounding residue), and the ratio is
 // 1 where the path is not positive or not above the signed net move.
 RQ_DEV void er_1d(Col x, Col out, int period) {
+    const int U = 8;
     int n = x.n;
     if (n <= period) return;
     double sum = 0.0;
@@ -125,151 +186,230 @@ RQ_DEV void er_1d(Col x, Col out, int period) {
         null_run = d == 0.0 ? null_run + 1 : 0;
     }
     double trailing_value = x[0];
-    for (int t = period; t < n; ++t) {
-        double v = x[t], v2 = x[t - period];
-        double roc = v - v2;
-        if (t > period) {
-            sum -= fabs(trailing_value - v2);
-            double d = v - x[t - 1];
-            sum += fabs(d);
-            null_run = d == 0.0 ? null_run + 1 : 0;
-            if (null_run >= period) { null_run = period; sum = 0.0; }
+    for (int t0 = period; t0 < n; t0 += U) {
+        double xb[U], x1[U], xp[U];
+        newer_batch(x, t0, 0, xb); newer_batch(x, t0, 1, x1); newer_batch(x, t0, period, xp);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double v = xb[u], v2 = xp[u];
+            double roc = v - v2;
+            if (t > period) {
+                sum -= fabs(trailing_value - v2);
+                double d = v - x1[u];
+                sum += fabs(d);
+                null_run = d == 0.0 ? null_run + 1 : 0;
+                if (null_run >= period) { null_run = period; sum = 0.0; }
+            }
+            trailing_value = v2;
+            out[t] = (sum <= 0.0 || sum <= roc) ? 1.0 : fabs(roc / sum);
         }
-        trailing_value = v2;
-        out[t] = (sum <= 0.0 || sum <= roc) ? 1.0 : fabs(roc / sum);
     }
 }
 
+// ------------------------------------------------------------------------ IMI, VHF, VORTEX, CMOU
+// Window sums recomputed per bar, as TA-Lib does; the bar's own row comes from the batch (the
+// loads of the rows before it hit the cache).
 RQ_DEV void imi_1d(Col o, Col c, Col out, int period) {
+    const int U = 8;
     int n = c.n;
-    for (int t = period - 1; t < n; ++t) {
-        double up = 0.0, dn = 0.0;
-        for (int i = t - period + 1; i <= t; ++i) {
-            double d = c[i] - o[i];
+    for (int t0 = period - 1; t0 < n; t0 += U) {
+        double cb[U], ob[U];
+        newer_batch(c, t0, 0, cb); newer_batch(o, t0, 0, ob);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double up = 0.0, dn = 0.0;
+            for (int i = t - period + 1; i < t; ++i) {
+                double d = c[i] - o[i];
+                if (d > 0.0) up += d;
+                else dn -= d;
+            }
+            double d = cb[u] - ob[u];
             if (d > 0.0) up += d;
             else dn -= d;
+            double s = up + dn;
+            out[t] = s != 0.0 ? 100.0 * (up / s) : 50.0;  // TA-Lib 0.8: a window of dojis is 50
         }
-        double s = up + dn;
-        out[t] = s != 0.0 ? 100.0 * (up / s) : 50.0;  // TA-Lib 0.8: a window of dojis is 50
     }
 }
 
 RQ_DEV void vhf_1d(Col x, Col out, int period) {
+    const int U = 8;
     int n = x.n;
-    for (int t = period; t < n; ++t) {
-        double hi = x[t], lo = x[t], vol = 0.0;
-        for (int i = t - period + 1; i <= t; ++i) {
-            double v = x[i];
-            if (v > hi) hi = v;
-            if (v < lo) lo = v;
-            vol += fabs(v - x[i - 1]);
+    for (int t0 = period; t0 < n; t0 += U) {
+        double xb[U];
+        newer_batch(x, t0, 0, xb);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double hi = xb[u], lo = xb[u], vol = 0.0;
+            for (int i = t - period + 1; i <= t; ++i) {
+                double v = x[i];
+                if (v > hi) hi = v;
+                if (v < lo) lo = v;
+                vol += fabs(v - x[i - 1]);
+            }
+            out[t] = vol != 0.0 ? (hi - lo) / vol : 0.0;
         }
-        out[t] = vol != 0.0 ? (hi - lo) / vol : 0.0;
     }
 }
 
 RQ_DEV void vortex_1d(Col h, Col low, Col c, Col plus, Col minus, int period) {
+    const int U = 8;
     int n = c.n;
-    for (int t = period; t < n; ++t) {
-        double vp = 0.0, vm = 0.0, tr = 0.0;
-        for (int i = t - period + 1; i <= t; ++i) {
-            vp += fabs(h[i] - low[i - 1]);
-            vm += fabs(low[i] - h[i - 1]);
-            tr += true_range(h[i], low[i], c[i - 1]);
+    for (int t0 = period; t0 < n; t0 += U) {
+        double hb[U], lw[U], c1[U];
+        newer_batch(h, t0, 0, hb); newer_batch(low, t0, 0, lw); newer_batch(c, t0, 1, c1);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double vp = 0.0, vm = 0.0, tr = 0.0;
+            for (int i = t - period + 1; i < t; ++i) {
+                vp += fabs(h[i] - low[i - 1]);
+                vm += fabs(low[i] - h[i - 1]);
+                tr += true_range(h[i], low[i], c[i - 1]);
+            }
+            double hp = h[t - 1], lp = low[t - 1];
+            vp += fabs(hb[u] - lp);
+            vm += fabs(lw[u] - hp);
+            tr += true_range(hb[u], lw[u], c1[u]);
+            plus[t] = tr != 0.0 ? vp / tr : 0.0;
+            minus[t] = tr != 0.0 ? vm / tr : 0.0;
         }
-        plus[t] = tr != 0.0 ? vp / tr : 0.0;
-        minus[t] = tr != 0.0 ? vm / tr : 0.0;
     }
 }
 
 RQ_DEV void cmou_1d(Col x, Col out, int period) {
+    const int U = 8;
     int n = x.n;
-    for (int t = period; t < n; ++t) {
-        double up = 0.0, dn = 0.0;
-        for (int i = t - period + 1; i <= t; ++i) {
-            double d = x[i] - x[i - 1];
+    for (int t0 = period; t0 < n; t0 += U) {
+        double xb[U], x1[U];
+        newer_batch(x, t0, 0, xb); newer_batch(x, t0, 1, x1);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double up = 0.0, dn = 0.0;
+            for (int i = t - period + 1; i < t; ++i) {
+                double d = x[i] - x[i - 1];
+                if (d > 0.0) up += d;
+                else if (d < 0.0) dn -= d;
+            }
+            double d = xb[u] - x1[u];
             if (d > 0.0) up += d;
             else if (d < 0.0) dn -= d;
+            double s = up + dn;
+            out[t] = s != 0.0 ? 100.0 * ((up - dn) / s) : 0.0;
         }
-        double s = up + dn;
-        out[t] = s != 0.0 ? 100.0 * ((up - dn) / s) : 0.0;
     }
 }
 
 // ------------------------------------------------------------------------ WAD, HA
 RQ_DEV void wad_1d(Col h, Col low, Col c, Col out) {
+    const int U = 8;
     int n = c.n;
     double wad = 0.0;
     out[0] = 0.0;
-    for (int t = 1; t < n; ++t) {
-        double pc = c[t - 1], ct = c[t];
-        if (ct > pc) wad += ct - newer_pymin(low[t], pc);
-        else if (ct < pc) wad += ct - newer_pymax(h[t], pc);
-        out[t] = wad;
+    for (int t0 = 1; t0 < n; t0 += U) {
+        double hb[U], lw[U], cb[U], c1[U];
+        newer_batch(h, t0, 0, hb); newer_batch(low, t0, 0, lw); newer_batch(c, t0, 0, cb); newer_batch(c, t0, 1, c1);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double pc = c1[u], ct = cb[u];
+            if (ct > pc) wad += ct - newer_pymin(lw[u], pc);
+            else if (ct < pc) wad += ct - newer_pymax(hb[u], pc);
+            out[t] = wad;
+        }
     }
 }
 
 RQ_DEV void ha_1d(Col o, Col h, Col low, Col c, Col ho, Col hh, Col hl, Col hc) {
+    const int U = 8;
     int n = c.n;
     double po = 0.0, pc = 0.0;
-    for (int t = 0; t < n; ++t) {
-        double cl = (o[t] + h[t] + low[t] + c[t]) / 4.0;
-        double op = t == 0 ? (o[t] + c[t]) / 2.0 : (po + pc) / 2.0;
-        ho[t] = op;
-        hc[t] = cl;
-        hh[t] = newer_pymax(h[t], newer_pymax(op, cl));
-        hl[t] = newer_pymin(low[t], newer_pymin(op, cl));
-        po = op;
-        pc = cl;
+    for (int t0 = 0; t0 < n; t0 += U) {
+        double ob[U], hb[U], lw[U], cb[U];
+        newer_batch(o, t0, 0, ob); newer_batch(h, t0, 0, hb); newer_batch(low, t0, 0, lw); newer_batch(c, t0, 0, cb);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double cl = (ob[u] + hb[u] + lw[u] + cb[u]) / 4.0;
+            double op = t == 0 ? (ob[u] + cb[u]) / 2.0 : (po + pc) / 2.0;
+            ho[t] = op;
+            hc[t] = cl;
+            hh[t] = newer_pymax(hb[u], newer_pymax(op, cl));
+            hl[t] = newer_pymin(lw[u], newer_pymin(op, cl));
+            po = op;
+            pc = cl;
+        }
     }
 }
 
 // ------------------------------------------------------------------------ COPPOCK (ROC sum -> WMA)
-RQ_DEV double newer_coppock_sum(Col x, int t, int r1, int r2) {
-    double a = x[t - r1], b = x[t - r2];
-    double ra = a != 0.0 ? ((x[t] / a) - 1.0) * 100.0 : 0.0;
-    double rb = b != 0.0 ? ((x[t] / b) - 1.0) * 100.0 : 0.0;
+// s = ROC(x, r1) + ROC(x, r2) from the bar's values x[t], x[t - r1], x[t - r2].
+RQ_DEV double newer_coppock_s(double v, double a, double b) {
+    double ra = a != 0.0 ? ((v / a) - 1.0) * 100.0 : 0.0;
+    double rb = b != 0.0 ? ((v / b) - 1.0) * 100.0 : 0.0;
     return ra + rb;
 }
 
+RQ_DEV double newer_coppock_at(Col x, int t, int r1, int r2) { return newer_coppock_s(x[t], x[t - r1], x[t - r2]); }
+
 // wma_1d_nb (kernels/indicators/cpu.py, TA-Lib 0.8's WMA with a rebuild every 8 * period bars)
-// over s[k] = newer_coppock_sum(x, lb + k), written to out[lb + k].
+// over s[k] = the ROC sum at bar lb + k, written to out[lb + k].
 RQ_DEV void coppock_1d(Col x, Col out, int wp, int r1, int r2) {
+    const int U = 4;
     int n = x.n;
     int lb = imax(r1, r2);
     if (n <= lb + wp - 1) return;
-    int m = n - lb;
     double divider = wp * (wp + 1.0) / 2.0;
     double period_sub = 0.0, period_sum = 0.0, trailing = 0.0;
     int bars = 0;
-    for (int k = 0; k < m; ++k) {
-        double v = newer_coppock_sum(x, lb + k, r1, r2);
-        if (wp == 1) { out[lb + k] = v; continue; }
-        if (k < wp - 1) {
-            period_sub += v;
-            period_sum += v * (k + 1);
-            continue;
-        }
-        if (k == wp - 1) bars = 8 * wp;
-        period_sub += v;
-        period_sub -= trailing;
-        period_sum += v * wp;
-        bars -= 1;
-        if (bars <= 0) {
-            bars = 8 * wp;
-            period_sub = 0.0;
-            period_sum = 0.0;
-            int w = 1;
-            for (int j = k - wp + 1; j <= k; ++j) {
-                double u = newer_coppock_sum(x, lb + j, r1, r2);
-                period_sub += u;
-                period_sum += u * w;
-                w += 1;
+    for (int t0 = lb; t0 < n; t0 += U) {
+        double xb[U], xa[U], xc[U], yb[U], ya[U], yc[U];
+        newer_batch(x, t0, 0, xb); newer_batch(x, t0, r1, xa); newer_batch(x, t0, r2, xc);
+        newer_batch(x, t0, wp - 1, yb); newer_batch(x, t0, wp - 1 + r1, ya); newer_batch(x, t0, wp - 1 + r2, yc);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            int k = t - lb;
+            double v = newer_coppock_s(xb[u], xa[u], xc[u]);
+            if (wp == 1) { out[t] = v; continue; }
+            if (k < wp - 1) {
+                period_sub += v;
+                period_sum += v * (k + 1);
+                continue;
             }
+            if (k == wp - 1) bars = 8 * wp;
+            period_sub += v;
+            period_sub -= trailing;
+            period_sum += v * wp;
+            bars -= 1;
+            if (bars <= 0) {
+                bars = 8 * wp;
+                period_sub = 0.0;
+                period_sum = 0.0;
+                int w = 1;
+                for (int j = t - wp + 1; j <= t; ++j) {
+                    double q = newer_coppock_at(x, j, r1, r2);
+                    period_sub += q;
+                    period_sum += q * w;
+                    w += 1;
+                }
+            }
+            trailing = newer_coppock_s(yb[u], ya[u], yc[u]);
+            out[t] = period_sum / divider;
+            period_sum -= period_sub;
         }
-        trailing = newer_coppock_sum(x, lb + k - wp + 1, r1, r2);
-        out[lb + k] = period_sum / divider;
-        period_sum -= period_sub;
     }
 }
 
@@ -283,35 +423,55 @@ RQ_DEV bool newer_ema_step(double v, int j, int period, double k, double& total,
     return true;
 }
 
+// TSI = 100 * EMA_s(EMA_r(m)) / EMA_s(EMA_r(|m|)), m the bar's change (m[i] = x[i + 1] - x[i]).
 RQ_DEV void tsi_1d(Col x, Col out, int r, int s) {
+    const int U = 8;
     int n = x.n;
     if (n <= r + s - 1) return;
     double kr = 2.0 / (r + 1.0), ks = 2.0 / (s + 1.0);
     double t1 = 0.0, t2 = 0.0, e1 = 0.0, e2 = 0.0, g1 = 0.0, g2 = 0.0, f1 = 0.0, f2 = 0.0;
-    for (int i = 0; i < n - 1; ++i) {
-        double m = x[i + 1] - x[i];
-        double a = fabs(m);
-        newer_ema_step(m, i, r, kr, t1, e1);
-        if (!newer_ema_step(a, i, r, kr, t2, e2)) continue;
-        int j = i - (r - 1);
-        newer_ema_step(e1, j, s, ks, g1, f1);
-        if (!newer_ema_step(e2, j, s, ks, g2, f2)) continue;
-        out[i + 1] = f2 != 0.0 ? 100.0 * (f1 / f2) : 0.0;
+    for (int t0 = 1; t0 < n; t0 += U) {
+        double xb[U], x1[U];
+        newer_batch(x, t0, 0, xb); newer_batch(x, t0, 1, x1);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            int i = t - 1;
+            double m = xb[u] - x1[u];
+            double a = fabs(m);
+            newer_ema_step(m, i, r, kr, t1, e1);
+            if (!newer_ema_step(a, i, r, kr, t2, e2)) continue;
+            int j = i - (r - 1);
+            newer_ema_step(e1, j, s, ks, g1, f1);
+            if (!newer_ema_step(e2, j, s, ks, g2, f2)) continue;
+            out[t] = f2 != 0.0 ? 100.0 * (f1 / f2) : 0.0;
+        }
     }
 }
 
 RQ_DEV void eri_1d(Col h, Col low, Col c, Col bull, Col bear, int period) {
+    const int U = 8;
     int n = c.n;
     if (n < period) return;
     double k = 2.0 / (period + 1.0), total = 0.0, e = 0.0;
-    for (int t = 0; t < n; ++t) {
-        if (!newer_ema_step(c[t], t, period, k, total, e)) continue;
-        bull[t] = h[t] - e;
-        bear[t] = low[t] - e;
+    for (int t0 = 0; t0 < n; t0 += U) {
+        double hb[U], lw[U], cb[U];
+        newer_batch(h, t0, 0, hb); newer_batch(low, t0, 0, lw); newer_batch(c, t0, 0, cb);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            if (!newer_ema_step(cb[u], t, period, k, total, e)) continue;
+            bull[t] = hb[u] - e;
+            bear[t] = lw[u] - e;
+        }
     }
 }
 
+// SMI = 100 * EMA_fast(EMA_slow(c - mid)) / (0.5 * EMA_fast(EMA_slow(HH - LL))) and its EMA signal.
 RQ_DEV void smi_1d(Col h, Col low, Col c, Col smi, Col sig, int period, int fast, int slow, int signal) {
+    const int U = 8;
     int n = c.n;
     int lb0 = period - 1;
     int lb = lb0 + slow - 1 + fast - 1 + signal - 1;
@@ -321,136 +481,189 @@ RQ_DEV void smi_1d(Col h, Col low, Col c, Col smi, Col sig, int period, int fast
     double hi = 0.0, lo = 0.0;
     double td = 0.0, tr = 0.0, d1 = 0.0, r1 = 0.0, ud = 0.0, ur = 0.0, d2 = 0.0, r2 = 0.0, tg = 0.0, g = 0.0;
     int k0 = slow - 1 + fast - 1;
-    for (int t = lb0; t < n; ++t) {
-        double hh = newer_ext_step(h, t, t - lb0, hi_idx, hi, true);
-        double ll = newer_ext_step(low, t, t - lb0, lo_idx, lo, false);
-        double d = c[t] - (hh + ll) / 2.0;
-        double r = hh - ll;
-        int j = t - lb0;  // index into d, r (length n - lb0)
-        newer_ema_step(d, j, slow, ks, td, d1);
-        if (!newer_ema_step(r, j, slow, ks, tr, r1)) continue;
-        int j2 = j - (slow - 1);
-        newer_ema_step(d1, j2, fast, kf, ud, d2);
-        if (!newer_ema_step(r1, j2, fast, kf, ur, r2)) continue;
-        double v = r2 != 0.0 ? 100.0 * d2 / (0.5 * r2) : 0.0;
-        if (!newer_ema_step(v, j - k0, signal, kg, tg, g)) continue;
-        smi[t] = v;
-        sig[t] = g;
+    for (int t0 = lb0; t0 < n; t0 += U) {
+        double hb[U], lw[U], cb[U];
+        newer_batch(h, t0, 0, hb); newer_batch(low, t0, 0, lw); newer_batch(c, t0, 0, cb);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double hh = newer_ext_step(h, t, t - lb0, hi_idx, hi, true, hb[u]);
+            double ll = newer_ext_step(low, t, t - lb0, lo_idx, lo, false, lw[u]);
+            double d = cb[u] - (hh + ll) / 2.0;
+            double r = hh - ll;
+            int j = t - lb0;  // index into d, r (length n - lb0)
+            newer_ema_step(d, j, slow, ks, td, d1);
+            if (!newer_ema_step(r, j, slow, ks, tr, r1)) continue;
+            int j2 = j - (slow - 1);
+            newer_ema_step(d1, j2, fast, kf, ud, d2);
+            if (!newer_ema_step(r1, j2, fast, kf, ur, r2)) continue;
+            double v = r2 != 0.0 ? 100.0 * d2 / (0.5 * r2) : 0.0;
+            if (!newer_ema_step(v, j - k0, signal, kg, tg, g)) continue;
+            smi[t] = v;
+            sig[t] = g;
+        }
     }
 }
 
 // ------------------------------------------------------------------------ FOSC (TSF one bar back)
 RQ_DEV void fosc_1d(Col x, Col out, int period) {
+    const int U = 8;
     int n = x.n;
     double sum_x = (double)(period * (period - 1)) * 0.5;
     double sum_x_sqr = (double)(period * (period - 1) * (2 * period - 1)) / 6.0;
     double divisor = sum_x * sum_x - period * sum_x_sqr;
     double prev = 0.0;
-    for (int t = period - 1; t < n; ++t) {
-        double sum_xy = 0.0, sum_y = 0.0;
-        for (int i = period - 1; i >= 0; --i) {
-            double v = x[t - i];
-            sum_y += v;
-            sum_xy += i * v;
+    for (int t0 = period - 1; t0 < n; t0 += U) {
+        double xb[U];
+        newer_batch(x, t0, 0, xb);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double sum_xy = 0.0, sum_y = 0.0;
+            for (int i = period - 1; i > 0; --i) {
+                double v = x[t - i];
+                sum_y += v;
+                sum_xy += i * v;
+            }
+            double xt = xb[u];
+            sum_y += xt;
+            sum_xy += 0 * xt;
+            double m = (period * sum_xy - sum_x * sum_y) / divisor;
+            double b = (sum_y - m * sum_x) / period;
+            double tsf = b + m * period;
+            if (t >= period) out[t] = xt != 0.0 ? ((xt - prev) / xt) * 100.0 : 0.0;
+            prev = tsf;
         }
-        double m = (period * sum_xy - sum_x * sum_y) / divisor;
-        double b = (sum_y - m * sum_x) / period;
-        double tsf = b + m * period;
-        if (t >= period) out[t] = x[t] != 0.0 ? ((x[t] - prev) / x[t]) * 100.0 : 0.0;
-        prev = tsf;
     }
 }
 
 // ------------------------------------------------------------------------ ACCBANDS, KC
 // TA_ACCBANDS' band inputs: h * (1 + f) and low * (1 - f), f = 4 (h - low) / (h + low); h and low
 // themselves where h + low is zero.
-RQ_DEV double newer_acc_up(Col h, Col low, int t) {
-    double s = h[t] + low[t];
-    return is_zero(s) ? h[t] : h[t] * (1.0 + 4.0 * (h[t] - low[t]) / s);
+RQ_DEV double newer_acc_up(double h, double low) {
+    double s = h + low;
+    return is_zero(s) ? h : h * (1.0 + 4.0 * (h - low) / s);
 }
-RQ_DEV double newer_acc_dn(Col h, Col low, int t) {
-    double s = h[t] + low[t];
-    return is_zero(s) ? low[t] : low[t] * (1.0 - 4.0 * (h[t] - low[t]) / s);
+RQ_DEV double newer_acc_dn(double h, double low) {
+    double s = h + low;
+    return is_zero(s) ? low : low * (1.0 - 4.0 * (h - low) / s);
 }
 
 RQ_DEV void accbands_1d(Col h, Col low, Col c, Col up, Col mid, Col lo, int period) {
+    const int U = 4;
     int n = c.n;
     double tu = 0.0, tc = 0.0, td = 0.0;
-    for (int t = 0; t < n; ++t) {
-        double u = newer_acc_up(h, low, t), d = newer_acc_dn(h, low, t), v = c[t];
-        if (period == 1) { up[t] = u; mid[t] = v; lo[t] = d; continue; }
-        tu += u; tc += v; td += d;
-        if (t < period - 1) continue;
-        up[t] = tu / period; mid[t] = tc / period; lo[t] = td / period;
-        int q = t - period + 1;
-        tu -= newer_acc_up(h, low, q);
-        tc -= c[q];
-        td -= newer_acc_dn(h, low, q);
+    for (int t0 = 0; t0 < n; t0 += U) {
+        double hb[U], lw[U], cb[U], ht[U], lt[U], ct[U];
+        newer_batch(h, t0, 0, hb); newer_batch(low, t0, 0, lw); newer_batch(c, t0, 0, cb);
+        newer_batch(h, t0, period - 1, ht); newer_batch(low, t0, period - 1, lt); newer_batch(c, t0, period - 1, ct);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double uv = newer_acc_up(hb[u], lw[u]), dv = newer_acc_dn(hb[u], lw[u]), v = cb[u];
+            if (period == 1) { up[t] = uv; mid[t] = v; lo[t] = dv; continue; }
+            tu += uv; tc += v; td += dv;
+            if (t < period - 1) continue;
+            up[t] = tu / period; mid[t] = tc / period; lo[t] = td / period;
+            tu -= newer_acc_up(ht[u], lt[u]);
+            tc -= ct[u];
+            td -= newer_acc_dn(ht[u], lt[u]);
+        }
     }
 }
 
-RQ_DEV double newer_tp(Col h, Col low, Col c, int t) { return (h[t] + low[t] + c[t]) / 3.0; }
+RQ_DEV double newer_tp(double h, double low, double c) { return (h + low + c) / 3.0; }
 
 // EMA(typical price, period) from bar lb - (period - 1) and ATR(atrp) (atr_1d_nb) from bar
 // lb - atrp, both first defined at lb = max(period - 1, atrp): one pass from the EMA's start.
 RQ_DEV void kc_1d(Col h, Col low, Col c, Col up, Col mid, Col lo, int period, int atrp, double nbdev) {
+    const int U = 8;
     int n = c.n;
     int lb = imax(period - 1, atrp);
     if (n <= lb) return;
     int e0 = lb - (period - 1), a0 = lb - atrp;
     double k = 2.0 / (period + 1.0), total = 0.0, e = 0.0;
-    for (int t = e0; t < lb; ++t) total += newer_tp(h, low, c, t);
+    for (int t = e0; t < lb; ++t) total += newer_tp(h[t], low[t], c[t]);
     double atr_total = 0.0, a = 0.0;
     if (atrp != 1)
         for (int t = a0 + 1; t <= lb; ++t) atr_total += true_range(h[t], low[t], c[t - 1]);
-    for (int t = lb; t < n; ++t) {
-        double tp = newer_tp(h, low, c, t);
-        if (t == lb) { total += tp; e = total / period; }
-        else e = ((tp - e) * k) + e;
-        if (atrp == 1) a = true_range(h[t], low[t], c[t - 1]);
-        else if (t == lb) a = atr_total / atrp;
-        else {
-            a *= atrp - 1;
-            a += true_range(h[t], low[t], c[t - 1]);
-            a /= atrp;
+    for (int t0 = lb; t0 < n; t0 += U) {
+        double hb[U], lw[U], cb[U], c1[U];
+        newer_batch(h, t0, 0, hb); newer_batch(low, t0, 0, lw); newer_batch(c, t0, 0, cb); newer_batch(c, t0, 1, c1);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double tp = newer_tp(hb[u], lw[u], cb[u]);
+            if (t == lb) { total += tp; e = total / period; }
+            else e = ((tp - e) * k) + e;
+            if (atrp == 1) a = true_range(hb[u], lw[u], c1[u]);
+            else if (t == lb) a = atr_total / atrp;
+            else {
+                a *= atrp - 1;
+                a += true_range(hb[u], lw[u], c1[u]);
+                a /= atrp;
+            }
+            mid[t] = e;
+            up[t] = e + nbdev * a;
+            lo[t] = e - nbdev * a;
         }
-        mid[t] = e;
-        up[t] = e + nbdev * a;
-        lo[t] = e - nbdev * a;
     }
 }
 
 // ------------------------------------------------------------------------ PERCENTRANK, FRACTAL
 RQ_DEV void percentrank_1d(Col x, Col out, int period) {
+    const int U = 8;
     int n = x.n;
-    for (int t = period; t < n; ++t) {
-        int cnt = 0;
-        double v = x[t];
-        for (int i = t - period; i < t; ++i)
-            if (x[i] < v) cnt += 1;
-        out[t] = 100.0 * cnt / period;
+    for (int t0 = period; t0 < n; t0 += U) {
+        double xb[U];
+        newer_batch(x, t0, 0, xb);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            int cnt = 0;
+            double v = xb[u];
+            for (int i = t - period; i < t; ++i)
+                if (x[i] < v) cnt += 1;
+            out[t] = 100.0 * cnt / period;
+        }
     }
 }
 
+// Williams fractals, reported `right` bars after the fractal bar m: 100 where h[m] (low[m]) is above
+// (below) every other bar of m - left .. m + right.
 RQ_DEV void fractal_1d(Col h, Col low, Col sh, Col sl, int left, int right) {
+    const int U = 8;
     int n = h.n;
-    for (int t = left + right; t < n; ++t) {
-        int m = t - right;
-        bool hi = true, lo = true;
-        double hm = h[m], lm = low[m];
-        for (int j = m - left; j <= t; ++j) {
-            if (j == m) continue;
-            if (!(hm > h[j])) hi = false;
-            if (!(lm < low[j])) lo = false;
+    for (int t0 = left + right; t0 < n; t0 += U) {
+        double hm[U], lm[U], hb[U], lw[U];
+        newer_batch(h, t0, right, hm); newer_batch(low, t0, right, lm);
+        newer_batch(h, t0, 0, hb); newer_batch(low, t0, 0, lw);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            int m = t - right;
+            bool hi = hm[u] > hb[u], lo = lm[u] < lw[u];
+            for (int j = m - left; j < t; ++j) {
+                if (j == m) continue;
+                if (!(hm[u] > h[j])) hi = false;
+                if (!(lm[u] < low[j])) lo = false;
+            }
+            sh[t] = hi ? 100.0 : 0.0;
+            sl[t] = lo ? 100.0 : 0.0;
         }
-        sh[t] = hi ? 100.0 : 0.0;
-        sl[t] = lo ? 100.0 : 0.0;
     }
 }
 
 // ------------------------------------------------------------------------ SUPERTREND
 // atr_1d_nb(h, low, c, a, period) stepped inside the band loop.
 RQ_DEV void supertrend_1d(Col h, Col low, Col c, Col st, Col trend, int period, double mult) {
+    const int U = 8;
     int n = c.n;
     if (n <= period) return;
     double a = 0.0;
@@ -460,27 +673,34 @@ RQ_DEV void supertrend_1d(Col h, Col low, Col c, Col st, Col trend, int period, 
         a = total / period;
     }
     double fu = 0.0, fl = 0.0, tr = 1.0;
-    for (int t = period; t < n; ++t) {
-        if (period == 1) a = true_range(h[t], low[t], c[t - 1]);
-        else if (t > period) {
-            a *= period - 1;
-            a += true_range(h[t], low[t], c[t - 1]);
-            a /= period;
+    for (int t0 = period; t0 < n; t0 += U) {
+        double hb[U], lw[U], cb[U], c1[U];
+        newer_batch(h, t0, 0, hb); newer_batch(low, t0, 0, lw); newer_batch(c, t0, 0, cb); newer_batch(c, t0, 1, c1);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            if (period == 1) a = true_range(hb[u], lw[u], c1[u]);
+            else if (t > period) {
+                a *= period - 1;
+                a += true_range(hb[u], lw[u], c1[u]);
+                a /= period;
+            }
+            double md = (hb[u] + lw[u]) / 2.0;
+            double bu = md + mult * a;
+            double bl = md - mult * a;
+            if (t == period) {
+                fu = bu;
+                fl = bl;
+            } else {
+                fu = (bu < fu || c1[u] > fu) ? bu : fu;
+                fl = (bl > fl || c1[u] < fl) ? bl : fl;
+                if (tr == 1.0 && cb[u] < fl) tr = -1.0;
+                else if (tr == -1.0 && cb[u] > fu) tr = 1.0;
+            }
+            st[t] = tr == 1.0 ? fl : fu;
+            trend[t] = tr;
         }
-        double mid = (h[t] + low[t]) / 2.0;
-        double bu = mid + mult * a;
-        double bl = mid - mult * a;
-        if (t == period) {
-            fu = bu;
-            fl = bl;
-        } else {
-            fu = (bu < fu || c[t - 1] > fu) ? bu : fu;
-            fl = (bl > fl || c[t - 1] < fl) ? bl : fl;
-            if (tr == 1.0 && c[t] < fl) tr = -1.0;
-            else if (tr == -1.0 && c[t] > fu) tr = 1.0;
-        }
-        st[t] = tr == 1.0 ? fl : fu;
-        trend[t] = tr;
     }
 }
 
@@ -527,87 +747,109 @@ RQ_DEV double newer_var_rebuild(Col x, int t, int period, double inv, double& sh
 // Relative volatility index: the population stddev over `sdp` bars (the VAR above, stepped), kept on
 // up / down bars, each Wilder-smoothed (rma_1d_nb) over `period`; 100 * up / (up + down).
 RQ_DEV void rvi_1d(Col x, Col out, int period, int sdp) {
+    const int U = 8;
     int n = x.n;
     int lb0 = sdp - 1;
     if (n <= lb0 + period - 1) return;
     double inv = 1.0 / sdp;
-    double shift = 0.0, total1 = 0.0, total2 = 0.0, peak = 0.0;
-    int bars = 0;
-    double beta = (period - 1.0) / period;
-    double alpha = 1.0 - beta;
-    double su = 0.0, sw = 0.0, u = 0.0, w = 0.0;
-    for (int t = 0; t < n; ++t) {
-        if (t == 0) shift = x[t];
-        if (t < sdp - 1) {
-            double a = x[t] - shift;
-            total1 += a;
-            total2 += a * a;
-            continue;
-        }
-        if (t == sdp - 1) { bars = 32 * sdp; peak = total2; }
+    double shift = x[0], total1 = 0.0, total2 = 0.0, peak = 0.0;
+    for (int t = 0; t < sdp - 1; ++t) {
         double a = x[t] - shift;
         total1 += a;
         total2 += a * a;
-        if (total2 > peak) peak = total2;
-        double mean1 = total1 * inv;
-        double var = total2 * inv - mean1 * mean1;
-        a = x[t - sdp + 1] - shift;
-        total1 -= a;
-        total2 -= a * a;
-        bars -= 1;
-        if (var < NEWER_VAR_FLAT * (peak * inv) || bars <= 0) {
-            bars = 32 * sdp;
-            var = newer_var_rebuild(x, t, sdp, inv, shift, total1, total2, peak);
+    }
+    int bars = 32 * sdp;
+    peak = total2;
+    double beta = (period - 1.0) / period;
+    double alpha = 1.0 - beta;
+    double su = 0.0, sw = 0.0, u = 0.0, w = 0.0;
+    for (int t0 = sdp - 1; t0 < n; t0 += U) {
+        double xb[U], x1[U], xt[U];
+        newer_batch(x, t0, 0, xb); newer_batch(x, t0, 1, x1); newer_batch(x, t0, sdp - 1, xt);
+        NEWER_UNROLL
+        for (int q = 0; q < U; ++q) {
+            int t = t0 + q;
+            if (t >= n) break;
+            double a = xb[q] - shift;
+            total1 += a;
+            total2 += a * a;
+            if (total2 > peak) peak = total2;
+            double mean1 = total1 * inv;
+            double var = total2 * inv - mean1 * mean1;
+            a = xt[q] - shift;
+            total1 -= a;
+            total2 -= a * a;
+            bars -= 1;
+            if (var < NEWER_VAR_FLAT * (peak * inv) || bars <= 0) {
+                bars = 32 * sdp;
+                var = newer_var_rebuild(x, t, sdp, inv, shift, total1, total2, peak);
+            }
+            // rvi: up / down bars of the stddev, then rma_1d_nb over each
+            double sd = sqrt(var);
+            double d = xb[q] - x1[q];
+            double vu = d > 0.0 ? sd : 0.0;
+            double vd = d < 0.0 ? sd : 0.0;
+            int j = t - lb0;
+            if (j < period - 1) { su += vu; sw += vd; continue; }
+            if (j == period - 1) {
+                su += vu; sw += vd;
+                u = su / period; w = sw / period;
+            } else {
+                u = beta * u + alpha * vu;
+                w = beta * w + alpha * vd;
+            }
+            double s = u + w;
+            out[t] = s != 0.0 ? 100.0 * (u / s) : 50.0;  // TA-Lib 0.8: no up or down volatility is 50
         }
-        // rvi: up / down bars of the stddev, then rma_1d_nb over each
-        double sd = sqrt(var);
-        double d = x[t] - x[t - 1];
-        double vu = d > 0.0 ? sd : 0.0;
-        double vd = d < 0.0 ? sd : 0.0;
-        int j = t - lb0;
-        if (j < period - 1) { su += vu; sw += vd; continue; }
-        if (j == period - 1) {
-            su += vu; sw += vd;
-            u = su / period; w = sw / period;
-        } else {
-            u = beta * u + alpha * vu;
-            w = beta * w + alpha * vd;
-        }
-        double s = u + w;
-        out[t] = s != 0.0 ? 100.0 * (u / s) : 50.0;  // TA-Lib 0.8: no up or down volatility is 50
     }
 }
 
 // ------------------------------------------------------------------------ BETA
-RQ_DEV double newer_ret(Col x, int t) { return !is_zero(x[t - 1]) ? (x[t] - x[t - 1]) / x[t - 1] : 0.0; }
+// TA_BETA: slope of y's bar returns on x's over `period` returns, running sums; a return is 0 where
+// TA_IS_ZERO says the previous price is zero, the slope 0 where x did not move over the window
+// (matched to TA-Lib 0.8.1: not an absolute TA_IS_ZERO on the denominator).
+RQ_DEV double newer_ret(double v, double prev) { return !is_zero(prev) ? (v - prev) / prev : 0.0; }
 
 RQ_DEV void beta_1d(Col x, Col y, Col out, int period) {
+    const int U = 4;
     int n = x.n;
     if (n <= period) return;
     double sxx = 0.0, sxy = 0.0, sx = 0.0, sy = 0.0;
-    // rx[0] = ry[0] = 0 (np.zeros), so a period-1 window starting at bar 0 would add zeros
+    int null_run = 0;  // x returns exactly 0 in a row
     for (int t = 1; t < period; ++t) {
-        double a = newer_ret(x, t), b = newer_ret(y, t);
+        double a = newer_ret(x[t], x[t - 1]), b = newer_ret(y[t], y[t - 1]);
+        null_run = a == 0.0 ? null_run + 1 : 0;
         sxx += a * a;
         sxy += a * b;
         sx += a;
         sy += b;
     }
-    for (int t = period; t < n; ++t) {
-        double a = newer_ret(x, t), b = newer_ret(y, t);
-        sxx += a * a;
-        sxy += a * b;
-        sx += a;
-        sy += b;
-        double tmp = period * sxx - sx * sx;
-        out[t] = !is_zero(tmp) ? (period * sxy - sx * sy) / tmp : 0.0;
-        int q = t - period + 1;
-        a = newer_ret(x, q);
-        b = newer_ret(y, q);
-        sxx -= a * a;
-        sxy -= a * b;
-        sx -= a;
-        sy -= b;
+    for (int t0 = period; t0 < n; t0 += U) {
+        double xb[U], x1[U], yb[U], y1[U], xq[U], xq1[U], yq[U], yq1[U];
+        newer_batch(x, t0, 0, xb); newer_batch(x, t0, 1, x1); newer_batch(y, t0, 0, yb); newer_batch(y, t0, 1, y1);
+        newer_batch(x, t0, period - 1, xq); newer_batch(x, t0, period, xq1);
+        newer_batch(y, t0, period - 1, yq); newer_batch(y, t0, period, yq1);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double a = newer_ret(xb[u], x1[u]), b = newer_ret(yb[u], y1[u]);
+            null_run = a == 0.0 ? null_run + 1 : 0;
+            sxx += a * a;
+            sxy += a * b;
+            sx += a;
+            sy += b;
+            // a window where x did not move: its sums hold only rounding residue (TA-Lib 0.8 answers 0)
+            if (null_run >= period) { null_run = period; sxx = 0.0; sxy = 0.0; sx = 0.0; }
+            double tmp = period * sxx - sx * sx;
+            out[t] = tmp != 0.0 ? (period * sxy - sx * sy) / tmp : 0.0;
+            a = newer_ret(xq[u], xq1[u]);
+            b = newer_ret(yq[u], yq1[u]);
+            sxx -= a * a;
+            sxy -= a * b;
+            sx -= a;
+            sy -= b;
+        }
     }
 }
 
@@ -616,6 +858,7 @@ RQ_DEV void beta_1d(Col x, Col y, Col out, int period) {
 // output planes hold the stages until the end: fast %K in J's plane, K in its own, D in its own.
 RQ_DEV void kdj_1d(Col h, Col low, Col c, Col ko, Col dout, Col jo, int fk, int sk, int skmt, int sd, int sdmt,
                    Scratch sc) {
+    const int U = 8;
     int n = c.n;
     // TA-Lib 0.8: matype 11 (DEFAULT) is the function's own default, RMA for KDJ
     if (skmt == 11) skmt = 13;
@@ -626,12 +869,19 @@ RQ_DEV void kdj_1d(Col h, Col low, Col c, Col ko, Col dout, Col jo, int fk, int 
     if (n <= lb) return;
     int hi_idx = -1, lo_idx = -1;
     double hi = 0.0, lo = 0.0;
-    for (int t = fk - 1; t < n; ++t) {
-        double hh = newer_ext_step(h, t, t - (fk - 1), hi_idx, hi, true);
-        double ll = newer_ext_step(low, t, t - (fk - 1), lo_idx, lo, false);
-        // TA-Lib 0.8's fast %K bits: 100 * ((c - LL) / (HH - LL)) (not (c - LL) / ((HH - LL) / 100))
-        double diff = hh - ll;
-        jo[t] = diff != 0.0 ? 100.0 * ((c[t] - ll) / diff) : 0.0;
+    for (int t0 = fk - 1; t0 < n; t0 += U) {
+        double hb[U], lw[U], cb[U];
+        newer_batch(h, t0, 0, hb); newer_batch(low, t0, 0, lw); newer_batch(c, t0, 0, cb);
+        NEWER_UNROLL
+        for (int u = 0; u < U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double hh = newer_ext_step(h, t, t - (fk - 1), hi_idx, hi, true, hb[u]);
+            double ll = newer_ext_step(low, t, t - (fk - 1), lo_idx, lo, false, lw[u]);
+            // TA-Lib 0.8's fast %K bits: 100 * ((c - LL) / (HH - LL)) (not (c - LL) / ((HH - LL) / 100))
+            double diff = hh - ll;
+            jo[t] = diff != 0.0 ? 100.0 * ((cb[u] - ll) / diff) : 0.0;
+        }
     }
     ma_1d(jo.tail(fk - 1), ko.tail(fk - 1), sk, skmt, sc);
     ma_1d(ko.tail(fk - 1 + lbk), dout.tail(fk - 1 + lbk), sd, sdmt, sc);
@@ -663,14 +913,14 @@ RQ_DEV void col_newer(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o, 
     else if (code == 14) accbands_1d(c0, c1, c2, o[0], o[1], o[2], (int)p[0]);
     else if (code == 15) kc_1d(c0, c1, c2, o[0], o[1], o[2], (int)p[0], (int)p[1], p[2]);
     else if (code == 16) percentrank_1d(c0, o[0], (int)p[0]);
+    else if (code == 17)
+        kdj_1d(c0, c1, c2, o[0], o[1], o[2], (int)p[0], (int)p[1], (int)p[2], (int)p[3], (int)p[4], sc);
     else if (code == 18) cmou_1d(c0, o[0], (int)p[0]);
     else if (code == 19) fractal_1d(c0, c1, o[0], o[1], (int)p[0], (int)p[1]);
     else if (code == 20) supertrend_1d(c0, c1, c2, o[0], o[1], (int)p[0], p[1]);
     else if (code == 21) smi_1d(c0, c1, c2, o[0], o[1], (int)p[0], (int)p[1], (int)p[2], (int)p[3]);
     else if (code == 22) rvi_1d(c0, o[0], (int)p[0], (int)p[1]);
     else if (code == 23) beta_1d(c0, c1, o[0], (int)p[0]);
-    else if (code == 17)
-        kdj_1d(c0, c1, c2, o[0], o[1], o[2], (int)p[0], (int)p[1], (int)p[2], (int)p[3], (int)p[4], sc);
 }
 
 RQ_GROUP(newer)
