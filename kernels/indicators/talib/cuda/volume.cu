@@ -17,20 +17,22 @@ RQ_DEV void ad_1d(Col h, Col low, Col c, Col v, Col out) {
 
 // TA_ADOSC: EMA(fast) - EMA(slow) of the A/D line, both seeded with its first value.
 RQ_DEV void adosc_1d(Col h, Col low, Col c, Col v, Col out, int fast, int slow) {
-    int n = c.n;
     int lb = imax(fast, slow) - 1;
     double kf = 2.0 / (fast + 1.0), ks = 2.0 / (slow + 1.0);
     double ad = 0.0, ef = 0.0, es = 0.0;
-    for (int t = 0; t < n; ++t) {
-        double rng = h[t] - low[t];
-        if (rng > 0.0) ad += (((c[t] - low[t]) - (h[t] - c[t])) / rng) * v[t];
+    const Col cols[4] = {h, low, c, v};
+    const int lags[4] = {0, 0, 0, 0};
+    rqb_run(cols, lags, 0, c.n, [&](int t, const double (&b)[4][RQB_U], int u) {
+        double ht = b[0][u], lt = b[1][u], ct = b[2][u];
+        double rng = ht - lt;
+        if (rng > 0.0) ad += (((ct - lt) - (ht - ct)) / rng) * b[3][u];
         if (t == 0) { ef = ad; es = ad; }
         else {
             ef = (kf * ad) + ((1.0 - kf) * ef);
             es = (ks * ad) + ((1.0 - ks) * es);
         }
         if (t >= lb) out[t] = ef - es;
-    }
+    });
 }
 
 RQ_DEV void obv_1d(Col c, Col v, Col out) {
@@ -74,96 +76,109 @@ RQ_DEV void trange_1d(Col h, Col low, Col c, Col out) {
     for (int t = 1; t < c.n; ++t) out[t] = true_range(h[t], low[t], c[t - 1]);
 }
 
-// ADR: sma_1d_nb of h - low in one pass (the trailing range recomputed: the same value).
+// ADR: sma_1d_nb of h - low in one pass (the trailing range recomputed from the lagged bars: the same
+// value).
 RQ_DEV void adr_1d(Col h, Col low, Col out, int period) {
     int n = h.n;
     if (period == 1) { for (int t = 0; t < n; ++t) out[t] = h[t] - low[t]; return; }
     int s = 0;
     while (s < n && rq_isnan(h[s] - low[s])) ++s;
     double total = 0.0;
-    for (int t = s; t < n; ++t) {
-        total += h[t] - low[t];
+    const Col cols[4] = {h, low, h, low};
+    const int lags[4] = {0, 0, period - 1, period - 1};
+    rqb_run(cols, lags, s, n, [&](int t, const double (&b)[4][RQB_U], int u) {
+        total += b[0][u] - b[1][u];
         if (t - s >= period - 1) {
             out[t] = total / period;
-            total -= h[t - period + 1] - low[t - period + 1];
+            total -= b[2][u] - b[3][u];
         }
-    }
+    });
 }
 
 // CVI: the EMA of h - low (ema_k_1d_nb) and its `rocp`-bar rate of change in one pass; the EMA values
-// go to a plane for the lagged term.
+// in a ring of rocp + 1 slots.
 RQ_DEV void cvi_1d(Col h, Col low, Col out, int period, int rocp, Scratch sc) {
     int n = h.n;
     if (n < period) return;
-    Col e = sc.take(n);
+    int slots = rocp + 1;
+    RqbRing e; e.init(slots, sc);
     double k = 2.0 / (period + 1.0);
     double total = 0.0, prev = 0.0;
-    for (int t = 0; t < n; ++t) {
-        double d = h[t] - low[t];
-        if (t < period - 1) { total += d; continue; }
+    const Col cols[2] = {h, low};
+    const int lags[2] = {0, 0};
+    rqb_run(cols, lags, 0, n, [&](int t, const double (&b)[2][RQB_U], int u) {
+        double d = b[0][u] - b[1][u];
+        if (t < period - 1) { total += d; return; }
         if (t == period - 1) { total += d; prev = total / period; }
         else prev = ((d - prev) * k) + prev;
-        e[t] = prev;
+        e[t % slots] = prev;
         if (t >= period - 1 + rocp) {
-            double old = e[t - rocp];
+            double old = e[(t - rocp) % slots];
             out[t] = old != 0.0 ? ((prev - old) / old) * 100.0 : 0.0;
         }
-    }
+    });
 }
 
-// MASSI: EMA(h - low), the EMA of that, their ratio and its `slow`-bar sum (sum_1d_nb), in one pass; the
-// ratios go to a plane for the trailing term of the sum.
+// MASSI: EMA(h - low), the EMA of that, their ratio and its `slow`-bar sum (sum_1d_nb), in one pass;
+// the ratios in a ring of `slow` slots for the trailing term of the sum.
 RQ_DEV void massi_1d(Col h, Col low, Col out, int fast, int slow, Scratch sc) {
     int n = h.n;
     int lb1 = fast - 1;
     if (n <= 2 * lb1 + slow - 1) return;
-    Col r = sc.take(n);
+    RqbRing r; r.init(slow, sc);
     double k = 2.0 / (fast + 1.0);
     double t1 = 0.0, e1 = 0.0, t2 = 0.0, e2 = 0.0, total = 0.0;
-    for (int t = 0; t < n; ++t) {
-        double d = h[t] - low[t];
-        if (t < lb1) { t1 += d; continue; }
+    const Col cols[2] = {h, low};
+    const int lags[2] = {0, 0};
+    rqb_run(cols, lags, 0, n, [&](int t, const double (&b)[2][RQB_U], int u) {
+        double d = b[0][u] - b[1][u];
+        if (t < lb1) { t1 += d; return; }
         if (t == lb1) { t1 += d; e1 = t1 / fast; } else e1 = ((d - e1) * k) + e1;
-        int u = t - lb1;
-        if (u < lb1) { t2 += e1; continue; }
-        if (u == lb1) { t2 += e1; e2 = t2 / fast; } else e2 = ((e1 - e2) * k) + e2;
+        int j = t - lb1;
+        if (j < lb1) { t2 += e1; return; }
+        if (j == lb1) { t2 += e1; e2 = t2 / fast; } else e2 = ((e1 - e2) * k) + e2;
         int i = t - 2 * lb1;
         double v = e1 / e2;
-        r[i] = v;
+        r[i % slow] = v;
         total += v;
-        if (i < slow - 1) continue;
+        if (i < slow - 1) return;
         out[t] = total;
-        total -= r[i - slow + 1];
-    }
+        total -= r[(i - slow + 1) % slow];
+    });
 }
 
 RQ_DEV void pvt_1d(Col c, Col v, Col out) {
     double pvt = 0.0;
     out[0] = 0.0;
-    for (int t = 1; t < c.n; ++t) {
-        double prev = c[t - 1];
-        if (prev != 0.0) pvt += ((c[t] - prev) / prev) * v[t];
+    double prev = c[0];
+    const Col cols[2] = {c, v};
+    const int lags[2] = {0, 0};
+    rqb_run(cols, lags, 1, c.n, [&](int t, const double (&b)[2][RQB_U], int u) {
+        if (prev != 0.0) pvt += ((b[0][u] - prev) / prev) * b[1][u];
         out[t] = pvt;
-    }
+        prev = b[0][u];
+    });
 }
 
 // CMF: the money-flow volumes and the two `period`-bar sums (sum_1d_nb) in one pass; the money-flow
-// volumes go to a plane for the trailing term.
+// volumes in a ring of `period` slots for the trailing term.
 RQ_DEV void cmf_1d(Col h, Col low, Col c, Col v, Col out, int period, Scratch sc) {
-    int n = c.n;
-    Col mfv = sc.take(n);
+    RqbRing mfv; mfv.init(period, sc);
     double s1 = 0.0, s2 = 0.0;
-    for (int t = 0; t < n; ++t) {
-        double rng = h[t] - low[t];
-        double m = rng > 0.0 ? (((c[t] - low[t]) - (h[t] - c[t])) / rng) * v[t] : 0.0;
-        mfv[t] = m;
+    const Col cols[5] = {h, low, c, v, v};
+    const int lags[5] = {0, 0, 0, 0, period - 1};
+    rqb_run(cols, lags, 0, c.n, [&](int t, const double (&b)[5][RQB_U], int u) {
+        double ht = b[0][u], lt = b[1][u], ct = b[2][u];
+        double rng = ht - lt;
+        double m = rng > 0.0 ? (((ct - lt) - (ht - ct)) / rng) * b[3][u] : 0.0;
+        mfv[t % period] = m;
         s1 += m;
-        s2 += v[t];
-        if (t < period - 1) continue;
+        s2 += b[3][u];
+        if (t < period - 1) return;
         out[t] = s2 != 0.0 ? s1 / s2 : 0.0;
-        s1 -= mfv[t - period + 1];
-        s2 -= v[t - period + 1];
-    }
+        s1 -= mfv[(t - period + 1) % period];
+        s2 -= b[4][u];
+    });
 }
 
 // EFI: ema_k_1d_nb of the force (c[t] - c[t-1]) * v[t], in one pass.
@@ -171,15 +186,18 @@ RQ_DEV void efi_1d(Col c, Col v, Col out, int period) {
     int n = c.n;
     if (n <= period) return;
     double k = 2.0 / (period + 1.0);
-    double total = 0.0, prev = 0.0;
-    for (int t = 1; t < n; ++t) {
-        double f = (c[t] - c[t - 1]) * v[t];
-        int u = t - 1;
-        if (u < period - 1) { total += f; continue; }
-        if (u == period - 1) { total += f; prev = total / period; }
+    double total = 0.0, prev = 0.0, pc = c[0];
+    const Col cols[2] = {c, v};
+    const int lags[2] = {0, 0};
+    rqb_run(cols, lags, 1, n, [&](int t, const double (&b)[2][RQB_U], int u) {
+        double f = (b[0][u] - pc) * b[1][u];
+        pc = b[0][u];
+        int j = t - 1;
+        if (j < period - 1) { total += f; return; }
+        if (j == period - 1) { total += f; prev = total / period; }
         else prev = ((f - prev) * k) + prev;
         out[t] = prev;
-    }
+    });
 }
 
 RQ_DEV void rvol_1d(Col v, Col out, int period) {
@@ -206,15 +224,19 @@ RQ_DEV void vwap_1d(Col h, Col low, Col c, Col v, Col out) {
 RQ_DEV void nvi_1d(Col c, Col v, Col out, bool positive) {
     double x = 1000.0;
     out[0] = x;
-    for (int t = 1; t < c.n; ++t) {
-        bool up = v[t] > v[t - 1];
-        bool dn = v[t] < v[t - 1];
+    double pc = c[0], pv = v[0];
+    const Col cols[2] = {c, v};
+    const int lags[2] = {0, 0};
+    rqb_run(cols, lags, 1, c.n, [&](int t, const double (&b)[2][RQB_U], int u) {
+        double ct = b[0][u], vt = b[1][u];
+        bool up = vt > pv;
+        bool dn = vt < pv;
         if ((positive && up) || ((!positive) && dn)) {
-            double prev = c[t - 1];
-            if (prev != 0.0) x += x * ((c[t] - prev) / prev);
+            if (pc != 0.0) x += x * ((ct - pc) / pc);
         }
         out[t] = x;
-    }
+        pc = ct; pv = vt;
+    });
 }
 
 RQ_DEV void col_volume(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o, const double* p, int s,
