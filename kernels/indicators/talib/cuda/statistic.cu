@@ -3,6 +3,7 @@
 // gpu names: all
 // scratch planes: 1
 #include "column.cuh"
+#include "col_batch.cuh"
 
 // ---------------------------------------------------------------- TA_VAR (kernels/indicators/cpu.py)
 #define ST_VAR_FLAT 0.000001
@@ -46,23 +47,25 @@ RQ_DEV void var_1d(Col x, Col out, int period, bool sd, double nbdev) {
     double inv = 1.0 / period;
     double shift = 0.0, total1 = 0.0, total2 = 0.0, peak = 0.0;
     int bars = 0;
-    for (int t = 0; t < n; ++t) {
+    for (int t = 0; t < s; ++t) out[t] = RQ_NAN;
+    const Col cols[2] = {x, x};
+    const int lags[2] = {0, period - 1};
+    rqb_run(cols, lags, s, n, [&](int t, const double (&b)[2][RQB_U], int u) {
         int k = t - s;
-        if (k < 0) { out[t] = RQ_NAN; continue; }
-        if (k == 0) shift = x[t];
+        if (k == 0) shift = b[0][u];
         if (k < period - 1) {
-            double a = x[t] - shift;
+            double a = b[0][u] - shift;
             total1 += a; total2 += a * a;
             out[t] = RQ_NAN;
-            continue;
+            return;
         }
         if (k == period - 1) { bars = 32 * period; peak = total2; }
-        double a = x[t] - shift;
+        double a = b[0][u] - shift;
         total1 += a; total2 += a * a;
         if (total2 > peak) peak = total2;
         double mean1 = total1 * inv;
         double var = total2 * inv - mean1 * mean1;
-        a = x[t - period + 1] - shift;
+        a = b[1][u] - shift;
         total1 -= a; total2 -= a * a;
         bars -= 1;
         if (var < ST_VAR_FLAT * (peak * inv) || bars <= 0) {
@@ -70,7 +73,7 @@ RQ_DEV void var_1d(Col x, Col out, int period, bool sd, double nbdev) {
             var = st_var_rebuild(x, t, period, inv, shift, total1, total2, peak);
         }
         out[t] = sd ? sqrt(var) * nbdev : var;
-    }
+    });
 }
 
 // ---------------------------------------------------------------- cpu/statistic.py
@@ -81,85 +84,111 @@ RQ_DEV void correl_1d(Col x, Col y, Col out, int period) {
         double a = x[t], b = y[t];
         sx += a; sx2 += a * a; sxy += a * b; sy += b; sy2 += b * b;
     }
-    for (int t = period - 1; t < n; ++t) {
-        double a = x[t], b = y[t];
+    const Col cols[4] = {x, y, x, y};
+    const int lags[4] = {0, 0, period - 1, period - 1};
+    rqb_run(cols, lags, period - 1, n, [&](int t, const double (&v)[4][RQB_U], int u) {
+        double a = v[0][u], b = v[1][u];
         sx += a; sx2 += a * a; sxy += a * b; sy += b; sy2 += b * b;
         double tmp = (sx2 - ((sx * sx) / period)) * (sy2 - ((sy * sy) / period));
         out[t] = !is_zero_or_neg(tmp) ? (sxy - ((sx * sy) / period)) / sqrt(tmp) : 0.0;
-        a = x[t - period + 1]; b = y[t - period + 1];
+        a = v[2][u]; b = v[3][u];
         sx -= a; sx2 -= a * a; sxy -= a * b; sy -= b; sy2 -= b * b;
-    }
+    });
 }
 
-// LINEARREG 0, _SLOPE 1, _INTERCEPT 2, _ANGLE 3, TSF 4.
-RQ_DEV void linreg_1d(Col x, Col out, int period, int kind) {
+// LINEARREG 0, _SLOPE 1, _INTERCEPT 2, _ANGLE 3, TSF 4. The window's values in a ring (slot t % period),
+// summed from the oldest bar as the Numba loop (i = period - 1 .. 0 over x[t - i]) does.
+RQ_DEV void linreg_1d(Col x, Col out, int period, int kind, Scratch sc) {
     int n = x.n;
     double sum_x = (double)((i64)period * (period - 1)) * 0.5;
     double sum_x_sqr = (double)((i64)period * (period - 1) * (2 * (i64)period - 1)) / 6.0;
     double divisor = sum_x * sum_x - period * sum_x_sqr;
-    for (int t = period - 1; t < n; ++t) {
+    RqbRing w; w.init(period, sc);
+    const Col cols[1] = {x};
+    const int lags[1] = {0};
+    rqb_run(cols, lags, 0, n, [&](int t, const double (&b)[1][RQB_U], int u) {
+        w[t % period] = b[0][u];
+        if (t < period - 1) return;
         double sum_xy = 0.0, sum_y = 0.0;
+        int slot = (t - period + 1) % period;
         for (int i = period - 1; i >= 0; --i) {
-            double v = x[t - i];
+            double v = w[slot];
             sum_y += v;
             sum_xy += i * v;
+            if (++slot == period) slot = 0;
         }
         double m = (period * sum_xy - sum_x * sum_y) / divisor;
-        double b = (sum_y - m * sum_x) / period;
-        if (kind == 0) out[t] = b + m * (period - 1);
+        double bb = (sum_y - m * sum_x) / period;
+        if (kind == 0) out[t] = bb + m * (period - 1);
         else if (kind == 1) out[t] = m;
-        else if (kind == 2) out[t] = b;
+        else if (kind == 2) out[t] = bb;
         else if (kind == 3) out[t] = atan(m) * (180.0 / 3.141592653589793);
-        else out[t] = b + m * period;
-    }
+        else out[t] = bb + m * period;
+    });
 }
 
-RQ_DEV void avgdev_1d(Col x, Col out, int period) {
-    int n = x.n;
-    for (int t = period - 1; t < n; ++t) {
+// AVGDEV: the window's values in a ring, both sums from the oldest bar.
+RQ_DEV void avgdev_1d(Col x, Col out, int period, Scratch sc) {
+    RqbRing w; w.init(period, sc);
+    const Col cols[1] = {x};
+    const int lags[1] = {0};
+    rqb_run(cols, lags, 0, x.n, [&](int t, const double (&b)[1][RQB_U], int u) {
+        w[t % period] = b[0][u];
+        if (t < period - 1) return;
+        int first = (t - period + 1) % period;
         double total = 0.0;
-        for (int i = t - period + 1; i <= t; ++i) total += x[i];
+        for (int i = first; i < period; ++i) total += w[i];
+        for (int i = 0; i < first; ++i) total += w[i];
         double mean = total / period;
         double dev = 0.0;
-        for (int i = t - period + 1; i <= t; ++i) dev += fabs(x[i] - mean);
+        for (int i = first; i < period; ++i) dev += fabs(w[i] - mean);
+        for (int i = 0; i < first; ++i) dev += fabs(w[i] - mean);
         out[t] = dev / period;
-    }
+    });
 }
 
-// MINMAX (offset < 0: the values) and MINMAXINDEX (the indices + offset): min_1d / max_1d or argmin_1d /
-// argmax_1d (column.cuh) advanced together in one pass.
-RQ_DEV void minmax_1d(Col x, Col omin, Col omax, int period, double offset) {
-    int n = x.n, lo_idx = -1, hi_idx = -1, trailing = 0;
+// MAX / MIN / MAXINDEX / MININDEX / MINMAX / MINMAXINDEX: max_1d / min_1d / argmax_1d / argmin_1d
+// (column.cuh) in one batched pass; omin / omax get the values (offset < 0) or the indices + offset,
+// for the sides asked for (want_min / want_max).
+RQ_DEV void extrema_1d(Col x, Col omin, Col omax, int period, double offset, bool want_min, bool want_max) {
+    int lo_idx = -1, hi_idx = -1;
     double lo = 0.0, hi = 0.0;
-    for (int today = period - 1; today < n; ++today) {
-        double v = x[today];
-        if (lo_idx < trailing) {
-            lo_idx = trailing; lo = x[lo_idx];
-            for (int i = trailing + 1; i <= today; ++i) { double w = x[i]; if (w < lo) { lo_idx = i; lo = w; } }
-        } else if (v <= lo) { lo_idx = today; lo = v; }
-        if (hi_idx < trailing) {
-            hi_idx = trailing; hi = x[hi_idx];
-            for (int i = trailing + 1; i <= today; ++i) { double w = x[i]; if (w > hi) { hi_idx = i; hi = w; } }
-        } else if (v >= hi) { hi_idx = today; hi = v; }
-        if (offset < 0.0) { omin[today] = lo; omax[today] = hi; }
-        else { omin[today] = lo_idx + offset; omax[today] = hi_idx + offset; }
-        ++trailing;
-    }
+    const Col cols[1] = {x};
+    const int lags[1] = {0};
+    rqb_run(cols, lags, period - 1, x.n, [&](int today, const double (&b)[1][RQB_U], int u) {
+        int trailing = today - period + 1;
+        double v = b[0][u];
+        if (want_min) {
+            if (lo_idx < trailing) {
+                lo_idx = trailing; lo = x[lo_idx];
+                for (int i = trailing + 1; i <= today; ++i) { double w = x[i]; if (w < lo) { lo_idx = i; lo = w; } }
+            } else if (v <= lo) { lo_idx = today; lo = v; }
+            omin[today] = offset < 0.0 ? lo : lo_idx + offset;
+        }
+        if (want_max) {
+            if (hi_idx < trailing) {
+                hi_idx = trailing; hi = x[hi_idx];
+                for (int i = trailing + 1; i <= today; ++i) { double w = x[i]; if (w > hi) { hi_idx = i; hi = w; } }
+            } else if (v >= hi) { hi_idx = today; hi = v; }
+            omax[today] = offset < 0.0 ? hi : hi_idx + offset;
+        }
+    });
 }
 
 // np.sort's order: NaN after every number.
 RQ_DEV bool st_before(double a, double b) { return a < b || (!rq_isnan(a) && rq_isnan(b)); }
 RQ_DEV bool st_same(double a, double b) { return a == b || (rq_isnan(a) && rq_isnan(b)); }
 
-// TA_PERCENTILE: the nearest-rank percentile of the window. The window is kept sorted in a scratch
-// plane (drop the trailing value, insert the new one): the same multiset as np.sort of the window.
+// TA_PERCENTILE: the nearest-rank percentile of the window. The window is kept sorted (drop the
+// trailing value, insert the new one; thread-local up to RQB_RING values, else a scratch plane): the
+// same multiset as np.sort of the window.
 RQ_DEV void percentile_1d(Col x, Col out, int period, double pct, Scratch sc) {
     int n = x.n;
     if (n < period) return;
     int rank = (int)ceil(pct * period / 100.0);
     if (rank < 1) rank = 1;
     if (rank > period) rank = period;
-    Col w = sc.take(n);
+    RqbRing w; w.init(period, sc);
     int len = 0;
     for (int t = 0; t < n; ++t) {
         if (t >= period) {  // drop x[t - period]
@@ -182,11 +211,11 @@ RQ_DEV void col_statistic(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col*
                           Scratch sc) {
     int period = (int)p[0];
     if (code == 0) sum_1d(c0, o[0], period);
-    else if (code == 1) max_1d(c0, o[0], period);
-    else if (code == 2) min_1d(c0, o[0], period);
-    else if (code == 3) argmax_1d(c0, o[0], period, (double)s);
-    else if (code == 4) argmin_1d(c0, o[0], period, (double)s);
-    else if (code == 5 || code == 6) minmax_1d(c0, o[0], o[1], period, code == 6 ? (double)s : -1.0);
+    else if (code == 1) extrema_1d(c0, o[0], o[0], period, -1.0, false, true);
+    else if (code == 2) extrema_1d(c0, o[0], o[0], period, -1.0, true, false);
+    else if (code == 3) extrema_1d(c0, o[0], o[0], period, (double)s, false, true);
+    else if (code == 4) extrema_1d(c0, o[0], o[0], period, (double)s, true, false);
+    else if (code == 5 || code == 6) extrema_1d(c0, o[0], o[1], period, code == 6 ? (double)s : -1.0, true, true);
     else if (code == 7) {
         double total = 0.0;
         for (int t = 0; t < c0.n; ++t) { total += c0[t]; o[0][t] = total; }
@@ -194,8 +223,8 @@ RQ_DEV void col_statistic(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col*
         if (period == 1) o[0].fill(0.0);
         else var_1d(c0, o[0], period, false, 0.0);
     } else if (code == 9) var_1d(c0, o[0], period, true, p[1]); else if (code == 10) correl_1d(c0, c1, o[0], period);
-    else if (code <= 15) linreg_1d(c0, o[0], period, code - 11);
-    else if (code == 16) avgdev_1d(c0, o[0], period);
+    else if (code <= 15) linreg_1d(c0, o[0], period, code - 11, sc);
+    else if (code == 16) avgdev_1d(c0, o[0], period, sc);
     else if (code == 17) percentile_1d(c0, o[0], period, p[1], sc);
 }
 
