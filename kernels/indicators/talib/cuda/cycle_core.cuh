@@ -88,14 +88,22 @@ RQ_NOINL void ht_1d(Col x, Col o0, Col o1, int kind, int lookback, double fastli
     int days_in_trend = 0;
     double prev_dc_phase = 0.0, sine = 0.0, lead_sine = 0.0, prev_phase = 0.0, mama = 0.0, fama = 0.0;
     double trendline = 0.0, ph = 0.0;
+    // From here trailing == today - 3: the price smoother's trailing bar comes from three registers
+    // (r1..r3 = x[today-1..today-3]), and the next bar's price is loaded one bar ahead, so that its
+    // memory latency hides behind this bar's arithmetic (one thread per column has little else to run).
+    double r1 = x[today - 1], r2 = x[today - 2], r3 = x[today - 3];
+    double nxt = today < n ? x[today] : 0.0;
     while (today < n) {
         double adj = 0.075 * period + 0.54;
-        double tv = x[today];
+        double tv = nxt;
+        if (today + 1 < n) nxt = x[today + 1];
         wsub += tv;
         wsub -= trailing_value;
         wsum += tv * 4.0;
-        trailing_value = x[trailing];
-        ++trailing;
+        trailing_value = r3;  // x[trailing], trailing = today - 3
+        r3 = r2;
+        r2 = r1;
+        r1 = tv;
         smoothed = wsum * 0.1;
         wsum -= wsub;
         smooth_price[sp_idx] = smoothed;

@@ -13,6 +13,11 @@
 // the cascades DEMA / TEMA / T3 / ZLEMA and MAMA stream and take none). A caller that runs ma_1d
 // after taking k planes of its own declares k + RQ_MA_SCRATCH in its `// scratch planes:` line.
 //
+// Speed: with one thread per column, a kernel that loads one bar, uses it and loads the next waits
+// a full memory latency per bar. The streaming kernels here load RQ_U bars at a time into registers
+// (rq_chunk: RQ_U independent loads in flight, as the fused kernels of kernels/indicators/gpu.py do),
+// the trailing bars of a window too, and then step through them; the arithmetic is unchanged.
+//
 // Entry points (stable):
 //   void ma_1d(Col x, Col out, int period, int matype, Scratch sc)   TA_MA (talib.MA_Type 0..13)
 //   int  ma_lookback(int period, int matype)                          TA_MA_Lookback
@@ -26,6 +31,20 @@
 
 #define RQ_MA_SCRATCH 1
 
+// Bars per chunk of the streaming loops.
+#ifndef RQ_U
+#define RQ_U 8
+#endif
+
+// b[u] = x[t0 + u - back] for u < RQ_U, 0.0 where that bar is outside the column (never used there).
+RQ_METHOD void rq_chunk(Col x, int t0, int back, double (&b)[RQ_U]) {
+#pragma unroll
+    for (int u = 0; u < RQ_U; ++u) {
+        int t = t0 + u - back;
+        b[u] = (t >= 0 && t < x.n) ? x[t] : 0.0;
+    }
+}
+
 RQ_DEV int first_valid_1d(Col x) {
     int n = x.n;
     for (int t = 0; t < n; ++t)
@@ -33,8 +52,15 @@ RQ_DEV int first_valid_1d(Col x) {
     return n;
 }
 
-RQ_DEV void copy_1d(Col x, Col out) {
-    for (int t = 0; t < x.n; ++t) out[t] = x[t];
+RQ_NOINL void copy_1d(Col x, Col out) {
+    int n = x.n;
+    for (int t0 = 0; t0 < n; t0 += RQ_U) {
+        double b[RQ_U];
+        rq_chunk(x, t0, 0, b);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u)
+            if (t0 + u < n) out[t0 + u] = b[u];
+    }
 }
 
 // ------------------------------------------------------------- streaming stages (one bar at a time)
@@ -81,9 +107,24 @@ struct MaEmaKStage {
     }
 };
 
-// WMA of kernels/indicators/cpu.py (wma_1d_nb) over a column in memory, bar by bar (it re-reads the
-// window on its periodic rebuild): leading NaN skipped, weights 1..period, both sums rebuilt from
-// the window every 8 * period bars; period 1 is a copy from the first valid bar.
+// The WMA's periodic rebuild of both sums from the window ending at t (rare: not inlined into every
+// unrolled step).
+RQ_NOINL void ma_wma_rebuild(Col x, int t, int period, double& period_sub, double& period_sum) {
+    period_sub = 0.0;
+    period_sum = 0.0;
+    int w = 1;
+    for (int j = t - period + 1; j <= t; ++j) {
+        double u = x[j];
+        period_sub += u;
+        period_sum += u * (double)w;
+        ++w;
+    }
+}
+
+// WMA of kernels/indicators/cpu.py (wma_1d_nb) over a column in memory, bar by bar: leading NaN
+// skipped, weights 1..period, both sums rebuilt from the window every 8 * period bars (read from
+// x); period 1 is a copy from the first valid bar. step(x, t, v, lagv): v = x[t], lagv =
+// x[t - period + 1] (the caller's chunks).
 struct MaWmaStage {
     double divider, period_sub, period_sum, trailing;
     int period, bars, s;
@@ -91,55 +132,46 @@ struct MaWmaStage {
         period = p; divider = p * (p + 1.0) / 2.0;
         period_sub = 0.0; period_sum = 0.0; trailing = 0.0; bars = 0; s = first_valid_1d(x);
     }
-    RQ_METHOD double step(Col x, int t) {
+    RQ_METHOD double step(Col x, int t, double v, double lagv) {
         int k = t - s;
         if (k < 0) return RQ_NAN;
-        if (period == 1) return x[t];
+        if (period == 1) return v;
         if (k < period - 1) {
-            double v = x[t];
             period_sub += v;
             period_sum += v * (double)(k + 1);
             return RQ_NAN;
         }
         if (k == period - 1) bars = 8 * period;
-        double v = x[t];
         period_sub += v;
         period_sub -= trailing;
         period_sum += v * (double)period;
         --bars;
         if (bars <= 0) {
             bars = 8 * period;
-            period_sub = 0.0;
-            period_sum = 0.0;
-            int w = 1;
-            for (int j = t - period + 1; j <= t; ++j) {
-                double u = x[j];
-                period_sub += u;
-                period_sum += u * (double)w;
-                ++w;
-            }
+            ma_wma_rebuild(x, t, period, period_sub, period_sum);
         }
-        trailing = x[t - period + 1];
+        trailing = lagv;
         double r = period_sum / divider;
         period_sum -= period_sub;
         return r;
     }
 };
 
-// SMA of kernels/indicators/cpu.py (sma_1d_nb) over a column in memory, bar by bar: leading NaN
-// skipped, then a running total (add the bar, emit, drop the trailing bar). Two stages over the
-// same column, one run some bars behind the other, give the same value for the same bar.
+// SMA of kernels/indicators/cpu.py (sma_1d_nb), bar by bar: leading NaN skipped (s: the first valid
+// bar), then a running total (add the bar, emit, drop the trailing bar). step(t, v, lagv): v = x[t],
+// lagv = x[t - period + 1]. Two stages over the same column, one run some bars behind the other,
+// give the same value for the same bar.
 struct MaSmaStage {
     double total;
     int period, s;
     RQ_METHOD void init(Col x, int p) { period = p; total = 0.0; s = first_valid_1d(x); }
-    RQ_METHOD double step(Col x, int t) {
+    RQ_METHOD double step(int t, double v, double lagv) {
         int k = t - s;
         if (k < 0) return RQ_NAN;
-        total += x[t];
+        total += v;
         if (k < period - 1) return RQ_NAN;
         double r = total / period;
-        total -= x[t - period + 1];
+        total -= lagv;
         return r;
     }
 };
@@ -147,32 +179,44 @@ struct MaSmaStage {
 // ------------------------------------------------------------------------ the MA kernels
 // SMA (ma.py sma_1d_nb: period 1 copies; else TA_SMA from the first valid bar, NaN before).
 RQ_NOINL void sma_1d(Col x, Col out, int period) {
-    int n = x.n;
     if (period == 1) { copy_1d(x, out); return; }
-    int s = first_valid_1d(x);
-    double total = 0.0;
-    for (int t = 0; t < n; ++t) {
-        int k = t - s;
-        if (k < 0) { out[t] = RQ_NAN; continue; }
-        total += x[t];
-        if (k >= period - 1) {
-            out[t] = total / period;
-            total -= x[t - period + 1];
-        } else {
-            out[t] = RQ_NAN;
-        }
+    int n = x.n;
+    MaSmaStage st;
+    st.init(x, period);
+    for (int t0 = 0; t0 < n; t0 += RQ_U) {
+        double b[RQ_U], lag[RQ_U];
+        rq_chunk(x, t0, 0, b);
+        rq_chunk(x, t0, period - 1, lag);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u)
+            if (t0 + u < n) out[t0 + u] = st.step(t0 + u, b[u], lag[u]);
     }
 }
 
 RQ_NOINL void ema_1d(Col x, Col out, int period) {
     if (period == 1) { copy_1d(x, out); return; }
+    int n = x.n;
     MaEmaStage e; e.init(period);
-    for (int t = 0; t < x.n; ++t) out[t] = e.step(x[t]);
+    for (int t0 = 0; t0 < n; t0 += RQ_U) {
+        double b[RQ_U];
+        rq_chunk(x, t0, 0, b);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u)
+            if (t0 + u < n) out[t0 + u] = e.step(b[u]);
+    }
 }
 
 RQ_NOINL void wma_1d(Col x, Col out, int period) {
+    int n = x.n;
     MaWmaStage w; w.init(x, period);
-    for (int t = 0; t < x.n; ++t) out[t] = w.step(x, t);
+    for (int t0 = 0; t0 < n; t0 += RQ_U) {
+        double b[RQ_U], lag[RQ_U];
+        rq_chunk(x, t0, 0, b);
+        rq_chunk(x, t0, period - 1, lag);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u)
+            if (t0 + u < n) out[t0 + u] = w.step(x, t0 + u, b[u], lag[u]);
+    }
 }
 
 // EMA with an explicit smoothing factor k, seeded with the SMA of the first `period` bars.
@@ -180,9 +224,15 @@ RQ_DEV void ema_k_1d(Col x, Col out, int period, double k) {
     int n = x.n;
     if (n < period) return;
     MaEmaKStage e; e.init(period, k);
-    double v;
-    for (int t = 0; t < n; ++t)
-        if (e.step(x[t], v)) out[t] = v;
+    for (int t0 = 0; t0 < n; t0 += RQ_U) {
+        double b[RQ_U];
+        rq_chunk(x, t0, 0, b);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u) {
+            double v;
+            if (t0 + u < n && e.step(b[u], v)) out[t0 + u] = v;
+        }
+    }
 }
 
 // DEMA: 2 * EMA - EMA(EMA), the second EMA over the first's values from bar period-1 on (streamed:
@@ -191,11 +241,18 @@ RQ_NOINL void dema_1d(Col x, Col out, int period) {
     if (period == 1) { copy_1d(x, out); return; }
     int n = x.n, lb = period - 1;
     MaEmaStage e1, e2; e1.init(period); e2.init(period);
-    for (int t = 0; t < n; ++t) {
-        double a = e1.step(x[t]);
-        if (t < lb) continue;
-        double b = e2.step(a);
-        if (t >= 2 * lb) out[t] = (2.0 * a) - b;
+    for (int t0 = 0; t0 < n; t0 += RQ_U) {
+        double b[RQ_U];
+        rq_chunk(x, t0, 0, b);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double a = e1.step(b[u]);
+            if (t < lb) continue;
+            double c = e2.step(a);
+            if (t >= 2 * lb) out[t] = (2.0 * a) - c;
+        }
     }
 }
 
@@ -204,13 +261,20 @@ RQ_NOINL void tema_1d(Col x, Col out, int period) {
     int n = x.n, lb = period - 1;
     if (n <= 3 * lb) return;
     MaEmaStage e1, e2, e3; e1.init(period); e2.init(period); e3.init(period);
-    for (int t = 0; t < n; ++t) {
-        double a = e1.step(x[t]);
-        if (t < lb) continue;
-        double b = e2.step(a);
-        if (t < 2 * lb) continue;
-        double c = e3.step(b);
-        if (t >= 3 * lb) out[t] = c + ((3.0 * a) - (3.0 * b));
+    for (int t0 = 0; t0 < n; t0 += RQ_U) {
+        double b[RQ_U];
+        rq_chunk(x, t0, 0, b);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double a = e1.step(b[u]);
+            if (t < lb) continue;
+            double c2 = e2.step(a);
+            if (t < 2 * lb) continue;
+            double c3 = e3.step(c2);
+            if (t >= 3 * lb) out[t] = c3 + ((3.0 * a) - (3.0 * c2));
+        }
     }
 }
 
@@ -228,39 +292,43 @@ RQ_NOINL void trima_1d(Col x, Col out, int period, Scratch sc) {
     MaSmaStage lead, lag;  // a == 1: the inner SMA is the input itself (ma.py's copy)
     lead.init(x, a);
     lag.init(x, a);
-    for (int t = 0; t < a - 1; ++t) lead.step(x, t);
     // the outer SMA over y[j] = inner[a-1+j], from y's first non-NaN value (kernels/indicators/cpu.py)
     int k = -1;
     double total = 0.0;
-    int tl = 0;  // the lagging stage's next bar
-    for (int t = a - 1; t < n; ++t) {
-        double y = a == 1 ? x[t] : lead.step(x, t);
-        if (k < 0) {
-            if (rq_isnan(y)) { out[t] = RQ_NAN; continue; }
-            k = 0;
-        } else {
-            ++k;
+    for (int t0 = 0; t0 < n; t0 += RQ_U) {
+        double x0[RQ_U], xa[RQ_U], xb[RQ_U], xab[RQ_U];
+        rq_chunk(x, t0, 0, x0);               // x[t]
+        rq_chunk(x, t0, a - 1, xa);           // x[t - a + 1]
+        rq_chunk(x, t0, b - 1, xb);           // x[td], td = t - b + 1
+        rq_chunk(x, t0, a + b - 2, xab);      // x[td - a + 1]
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double y = a == 1 ? x0[u] : lead.step(t, x0[u], xa[u]);
+            int td = t - b + 1;
+            // the lagging stage steps every bar from 0 in order (its value is used by the drops below)
+            double yd = 0.0;
+            if (td >= 0) yd = a == 1 ? xb[u] : lag.step(td, xb[u], xab[u]);
+            if (t < a - 1) continue;
+            if (k < 0) {
+                if (rq_isnan(y)) { out[t] = RQ_NAN; continue; }
+                k = 0;
+            } else {
+                ++k;
+            }
+            total += y;
+            if (k < b - 1) { out[t] = RQ_NAN; continue; }
+            out[t] = total / b;
+            total -= yd;  // y[j - b + 1] = inner[t - b + 1]
         }
-        total += y;
-        if (k < b - 1) { out[t] = RQ_NAN; continue; }
-        out[t] = total / b;
-        // drop y[j - b + 1] = inner[t - b + 1]
-        int td = t - b + 1;
-        double yd;
-        if (a == 1) {
-            yd = x[td];
-        } else {
-            for (; tl < td; ++tl) lag.step(x, tl);
-            yd = lag.step(x, td);
-            tl = td + 1;
-        }
-        total -= yd;
     }
 }
 
-// TA_KAMA: efficiency ratio over `period` bars, fastest 2 / slowest 30 bars.
+// TA_KAMA: efficiency ratio over `period` bars, fastest 2 / slowest 30 bars; period 1 copies as
+// TA-Lib does (ma.py's kama_1d_nb does not).
 RQ_NOINL void kama_1d(Col x, Col out, int period) {
-    if (period == 1) { copy_1d(x, out); return; }  // TA-Lib copies (ma.py's kama_1d_nb does not)
+    if (period == 1) { copy_1d(x, out); return; }
     int n = x.n;
     if (n <= period) return;
     const double const_max = 2.0 / (30.0 + 1.0);
@@ -268,25 +336,33 @@ RQ_NOINL void kama_1d(Col x, Col out, int period) {
     double sum_roc1 = 0.0;
     for (int t = 0; t < period; ++t) sum_roc1 += fabs(x[t] - x[t + 1]);
     double prev = x[period - 1];
-    int trailing = 0;
     double trailing_value = x[0];
-    for (int today = period; today < n; ++today) {
-        double v = x[today];
-        if (today > period) {
-            double trailing_value_old = trailing_value;
-            ++trailing;
-            trailing_value = x[trailing];
-            sum_roc1 -= fabs(trailing_value_old - trailing_value);
-            sum_roc1 += fabs(v - x[today - 1]);
+    double v_prev = x[period - 1];  // x[today - 1]
+    for (int t0 = period; t0 < n; t0 += RQ_U) {
+        double b[RQ_U], tr[RQ_U];
+        rq_chunk(x, t0, 0, b);
+        rq_chunk(x, t0, period, tr);  // x[today - period] = x[trailing] once today > period
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u) {
+            int today = t0 + u;
+            if (today >= n) break;
+            double v = b[u];
+            if (today > period) {
+                double trailing_value_old = trailing_value;
+                trailing_value = tr[u];
+                sum_roc1 -= fabs(trailing_value_old - trailing_value);
+                sum_roc1 += fabs(v - v_prev);
+            }
+            double period_roc = v - trailing_value;
+            double er;
+            if (sum_roc1 <= period_roc || (-1e-8 < sum_roc1 && sum_roc1 < 1e-8)) er = 1.0;
+            else er = fabs(period_roc / sum_roc1);
+            double scv = (er * const_diff) + const_max;
+            scv *= scv;
+            prev = ((v - prev) * scv) + prev;
+            out[today] = prev;
+            v_prev = v;
         }
-        double period_roc = v - trailing_value;
-        double er;
-        if (sum_roc1 <= period_roc || (-1e-8 < sum_roc1 && sum_roc1 < 1e-8)) er = 1.0;
-        else er = fabs(period_roc / sum_roc1);
-        double scv = (er * const_diff) + const_max;
-        scv *= scv;
-        prev = ((v - prev) * scv) + prev;
-        out[today] = prev;
     }
 }
 
@@ -305,15 +381,22 @@ RQ_NOINL void t3_1d(Col x, Col out, int period, double vfactor) {
     double c3 = -6.0 * temp - 3.0 * (a - c1);
     double c4 = 1.0 + 3.0 * a - c1 + 3.0 * temp;
     double b0 = 0.0, b1 = 0.0, b2 = 0.0, b3 = 0.0, b4 = 0.0, b5 = 0.0;
-    for (int t = 0; t < n; ++t) {
-        // stage s sees stage s-1's values from bar s * lb on, i.e. from its first value
-        if (!e[0].step(x[t], b0)) continue;
-        if (!e[1].step(b0, b1)) continue;
-        if (!e[2].step(b1, b2)) continue;
-        if (!e[3].step(b2, b3)) continue;
-        if (!e[4].step(b3, b4)) continue;
-        if (!e[5].step(b4, b5)) continue;
-        out[t] = c1 * b5 + c2 * b4 + c3 * b3 + c4 * b2;
+    for (int t0 = 0; t0 < n; t0 += RQ_U) {
+        double xb[RQ_U];
+        rq_chunk(x, t0, 0, xb);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            // stage s sees stage s-1's values from bar s * lb on, i.e. from its first value
+            if (!e[0].step(xb[u], b0)) continue;
+            if (!e[1].step(b0, b1)) continue;
+            if (!e[2].step(b1, b2)) continue;
+            if (!e[3].step(b2, b3)) continue;
+            if (!e[4].step(b3, b4)) continue;
+            if (!e[5].step(b4, b5)) continue;
+            out[t] = c1 * b5 + c2 * b4 + c3 * b3 + c4 * b2;
+        }
     }
 }
 
@@ -329,10 +412,19 @@ RQ_NOINL void hma_1d(Col x, Col out, int period, Scratch sc) {
     full.init(x, period);
     hw.init(x, half);
     Col d = sq == 1 ? out.tail(lb) : sc.take(n - lb);
-    for (int t = 0; t < n; ++t) {
-        double f = full.step(x, t);
-        double h = half == 1 ? x[t] : hw.step(x, t);
-        if (t >= lb) d[t - lb] = 2.0 * h - f;
+    for (int t0 = 0; t0 < n; t0 += RQ_U) {
+        double b[RQ_U], lf[RQ_U], lh[RQ_U];
+        rq_chunk(x, t0, 0, b);
+        rq_chunk(x, t0, period - 1, lf);
+        rq_chunk(x, t0, half - 1, lh);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double f = full.step(x, t, b[u], lf[u]);
+            double h = half == 1 ? b[u] : hw.step(x, t, b[u], lh[u]);
+            if (t >= lb) d[t - lb] = 2.0 * h - f;
+        }
     }
     if (sq != 1) wma_1d(d, out.tail(lb), sq);
 }
@@ -344,9 +436,16 @@ RQ_NOINL void zlema_1d(Col x, Col out, int period) {
     int lag = (period - 1) / 2;
     if (n <= lag + period - 1) return;
     MaEmaKStage e; e.init(period, 2.0 / (period + 1.0));
-    double v;
-    for (int t = lag; t < n; ++t)
-        if (e.step(2.0 * x[t] - x[t - lag], v)) out[t] = v;
+    for (int t0 = lag; t0 < n; t0 += RQ_U) {
+        double b[RQ_U], bl[RQ_U];
+        rq_chunk(x, t0, 0, b);
+        rq_chunk(x, t0, lag, bl);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u) {
+            double v;
+            if (t0 + u < n && e.step(2.0 * b[u] - bl[u], v)) out[t0 + u] = v;
+        }
+    }
 }
 
 // Wilder's MA: SMA seed, then prev * (p-1)/p + x * (1 - (p-1)/p).
@@ -359,9 +458,15 @@ RQ_NOINL void rma_1d(Col x, Col out, int period) {
     for (int t = 0; t < period; ++t) total += x[t];
     double prev = total / period;
     out[period - 1] = prev;
-    for (int t = period; t < n; ++t) {
-        prev = beta * prev + alpha * x[t];
-        out[t] = prev;
+    for (int t0 = period; t0 < n; t0 += RQ_U) {
+        double b[RQ_U];
+        rq_chunk(x, t0, 0, b);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u) {
+            if (t0 + u >= n) break;
+            prev = beta * prev + alpha * b[u];
+            out[t0 + u] = prev;
+        }
     }
 }
 

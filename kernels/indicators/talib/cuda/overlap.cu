@@ -7,8 +7,8 @@
 // TA_VAR as kernels/indicators/cpu.py var_1d_nb computes it (shifted running sums, rebuilt by a
 // fresh two-pass when the variance falls below 1e-6 of the peak or every 32 * period bars): the
 // rebuild, then the stage that steps it
-RQ_DEV void bb_var_rebuild(Col x, int t, int period, double inv, double& var, double& shift, double& total1,
-                           double& total2, double& peak) {
+RQ_NOINL void bb_var_rebuild(Col x, int t, int period, double inv, double& var, double& shift, double& total1,
+                             double& total2, double& peak) {
     int ws = t - period + 1;
     double acc = 0.0;
     for (int j = ws; j <= t; ++j) acc = acc + x[j];
@@ -41,7 +41,8 @@ RQ_DEV void bb_var_rebuild(Col x, int t, int period, double inv, double& var, do
     total2 = total2 - a * a;
 }
 
-// bar by bar: var_1d_nb's value at bar t (NaN before the first full window).
+// bar by bar: var_1d_nb's value at bar t (NaN before the first full window). step(x, t, v, lagv):
+// v = x[t], lagv = x[t - period + 1] (the caller's chunks; the rebuild reads the window from x).
 struct BbVarStage {
     double inv, shift, total1, total2, peak;
     int period, bars, s;
@@ -49,12 +50,12 @@ struct BbVarStage {
         period = p; inv = 1.0 / p; shift = 0.0; total1 = 0.0; total2 = 0.0; peak = 0.0; bars = 0;
         s = first_valid_1d(x);
     }
-    RQ_METHOD double step(Col x, int t) {
+    RQ_METHOD double step(Col x, int t, double v, double lagv) {
         int k = t - s;
         if (k < 0) return RQ_NAN;
-        if (k == 0) shift = x[t];
+        if (k == 0) shift = v;
         if (k < period - 1) {
-            double a = x[t] - shift;
+            double a = v - shift;
             total1 += a;
             total2 += a * a;
             return RQ_NAN;
@@ -63,13 +64,13 @@ struct BbVarStage {
             bars = 32 * period;
             peak = total2;
         }
-        double a = x[t] - shift;
+        double a = v - shift;
         total1 += a;
         total2 += a * a;
         if (total2 > peak) peak = total2;
         double mean1 = total1 * inv;
         double var = total2 * inv - mean1 * mean1;
-        a = x[t - period + 1] - shift;
+        a = lagv - shift;
         total1 -= a;
         total2 -= a * a;
         --bars;
@@ -84,34 +85,50 @@ struct BbVarStage {
 // TA_BBANDS: MA(matype) middle, +/- nbdev * population std over `period`; the variance is
 // streamed in the same pass that writes the bands.
 RQ_NOINL void bbands_1d(Col x, Col up, Col mid, Col lo, int period, double nbdevup, double nbdevdn, int matype,
-                      Scratch sc) {
+                        Scratch sc) {
+    int n = x.n;
     ma_1d(x, mid, period, matype, sc);
     BbVarStage vs;
     vs.init(x, period);
-    for (int t = 0; t < x.n; ++t) {
-        double var = vs.step(x, t);
-        double m = mid[t];
-        if (rq_isnan(m) || rq_isnan(var)) {
-            mid[t] = RQ_NAN;
-            continue;
+    for (int t0 = 0; t0 < n; t0 += RQ_U) {
+        double b[RQ_U], lag[RQ_U], m[RQ_U];
+        rq_chunk(x, t0, 0, b);
+        rq_chunk(x, t0, period - 1, lag);
+        rq_chunk(mid, t0, 0, m);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double var = vs.step(x, t, b[u], lag[u]);
+            if (rq_isnan(m[u]) || rq_isnan(var)) {
+                mid[t] = RQ_NAN;
+                continue;
+            }
+            double sd = sqrt(var);
+            up[t] = m[u] + sd * nbdevup;
+            lo[t] = m[u] - sd * nbdevdn;
         }
-        double sd = sqrt(var);
-        up[t] = m + sd * nbdevup;
-        lo[t] = m - sd * nbdevdn;
     }
 }
 
 // max_1d / min_1d of column.cuh bar by bar (the same rescans when the extreme leaves the window):
-// step(x, today) for today = period-1, period, ... returns that bar's highest / lowest.
+// step(x, today, val) with val = x[today], for today = period-1, period, ..., returns that bar's
+// highest / lowest.
+// The rescans (when the extreme leaves the window) are calls, not inlined into every unrolled step.
+RQ_NOINL void ov_rescan_max(Col x, int trailing, int today, int& idx, double& v) {
+    idx = trailing; v = x[idx];
+    for (int i = trailing + 1; i <= today; ++i) { double w = x[i]; if (w > v) { idx = i; v = w; } }
+}
+RQ_NOINL void ov_rescan_min(Col x, int trailing, int today, int& idx, double& v) {
+    idx = trailing; v = x[idx];
+    for (int i = trailing + 1; i <= today; ++i) { double w = x[i]; if (w < v) { idx = i; v = w; } }
+}
 struct OvMaxRun {
     int idx, trailing; double v;
     RQ_METHOD void init() { idx = -1; trailing = 0; v = 0.0; }
-    RQ_METHOD double step(Col x, int today) {
-        double val = x[today];
-        if (idx < trailing) {
-            idx = trailing; v = x[idx];
-            for (int i = trailing + 1; i <= today; ++i) { double w = x[i]; if (w > v) { idx = i; v = w; } }
-        } else if (val >= v) { idx = today; v = val; }
+    RQ_METHOD double step(Col x, int today, double val) {
+        if (idx < trailing) ov_rescan_max(x, trailing, today, idx, v);
+        else if (val >= v) { idx = today; v = val; }
         ++trailing;
         return v;
     }
@@ -119,37 +136,52 @@ struct OvMaxRun {
 struct OvMinRun {
     int idx, trailing; double v;
     RQ_METHOD void init() { idx = -1; trailing = 0; v = 0.0; }
-    RQ_METHOD double step(Col x, int today) {
-        double val = x[today];
-        if (idx < trailing) {
-            idx = trailing; v = x[idx];
-            for (int i = trailing + 1; i <= today; ++i) { double w = x[i]; if (w < v) { idx = i; v = w; } }
-        } else if (val <= v) { idx = today; v = val; }
+    RQ_METHOD double step(Col x, int today, double val) {
+        if (idx < trailing) ov_rescan_min(x, trailing, today, idx, v);
+        else if (val <= v) { idx = today; v = val; }
         ++trailing;
         return v;
     }
 };
 
 // (highest + lowest) / 2 over `period` bars of h and low (MIDPOINT: h = low = x), one pass.
-RQ_DEV void midprice_1d(Col h, Col low, Col out, int period) {
+RQ_NOINL void midprice_1d(Col h, Col low, Col out, int period) {
+    int n = h.n;
     OvMaxRun hi; hi.init();
     OvMinRun lo; lo.init();
-    for (int t = period - 1; t < h.n; ++t) {
-        double a = hi.step(h, t);
-        double b = lo.step(low, t);
-        out[t] = (a + b) / 2.0;
+    for (int t0 = period - 1; t0 < n; t0 += RQ_U) {
+        double bh[RQ_U], bl[RQ_U];
+        rq_chunk(h, t0, 0, bh);
+        rq_chunk(low, t0, 0, bl);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double a = hi.step(h, t, bh[u]);
+            double c = lo.step(low, t, bl[u]);
+            out[t] = (a + c) / 2.0;
+        }
     }
 }
 
-RQ_DEV void donchian_1d(Col h, Col low, Col up, Col mid, Col lo, int period) {
+RQ_NOINL void donchian_1d(Col h, Col low, Col up, Col mid, Col lo, int period) {
+    int n = h.n;
     OvMaxRun hi; hi.init();
     OvMinRun lw; lw.init();
-    for (int t = period - 1; t < h.n; ++t) {
-        double a = hi.step(h, t);
-        double b = lw.step(low, t);
-        up[t] = a;
-        lo[t] = b;
-        mid[t] = (a + b) / 2.0;
+    for (int t0 = period - 1; t0 < n; t0 += RQ_U) {
+        double bh[RQ_U], bl[RQ_U];
+        rq_chunk(h, t0, 0, bh);
+        rq_chunk(low, t0, 0, bl);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double a = hi.step(h, t, bh[u]);
+            double c = lw.step(low, t, bl[u]);
+            up[t] = a;
+            lo[t] = c;
+            mid[t] = (a + c) / 2.0;
+        }
     }
 }
 
@@ -176,30 +208,45 @@ RQ_NOINL void mavp_1d(Col x, Col periods, Col out, int minp, int maxp, int matyp
         // every MA kernel writes its output from its lookback on, so buf needs no reset: the bars
         // read below (u >= t >= lookback = off + its lookback) are this period's values
         ma_1d(x.tail(off), buf.tail(off), qi, matype, sc);
-        for (int u = t; u < n; ++u) {
-            if (q[u] == qt) {
-                out[u] = buf[u];
-                q[u] = -1.0;
+        for (int u0 = t; u0 < n; u0 += RQ_U) {
+            double bq[RQ_U];
+            rq_chunk(q, u0, 0, bq);
+#pragma unroll
+            for (int i = 0; i < RQ_U; ++i) {
+                int u = u0 + i;
+                if (u < n && bq[i] == qt) {
+                    out[u] = buf[u];
+                    q[u] = -1.0;
+                }
             }
         }
     }
 }
 
 // Volume-weighted MA: sum(x * v) / sum(v) over `period` bars (0 where the volume sums to 0).
-RQ_DEV void vwma_1d(Col x, Col v, Col out, int period) {
+RQ_NOINL void vwma_1d(Col x, Col v, Col out, int period) {
     int n = x.n;
     double s_pv = 0.0, s_v = 0.0;
     for (int t = 0; t < imin(period - 1, n); ++t) {
         s_pv += x[t] * v[t];
         s_v += v[t];
     }
-    for (int t = period - 1; t < n; ++t) {
-        s_pv += x[t] * v[t];
-        s_v += v[t];
-        out[t] = s_v != 0.0 ? s_pv / s_v : 0.0;
-        int w = t - period + 1;
-        s_pv -= x[w] * v[w];
-        s_v -= v[w];
+    for (int t0 = period - 1; t0 < n; t0 += RQ_U) {
+        double bx[RQ_U], bv[RQ_U], wx[RQ_U], wv[RQ_U];
+        rq_chunk(x, t0, 0, bx);
+        rq_chunk(v, t0, 0, bv);
+        rq_chunk(x, t0, period - 1, wx);
+        rq_chunk(v, t0, period - 1, wv);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            s_pv += bx[u] * bv[u];
+            s_v += bv[u];
+            out[t] = s_v != 0.0 ? s_pv / s_v : 0.0;
+            s_pv -= wx[u] * wv[u];
+            s_v -= wv[u];
+        }
     }
 }
 
@@ -233,56 +280,64 @@ RQ_NOINL void sar_1d(Col h, Col low, Col out, double start, double offset, doubl
     }
     new_low = low[1];
     new_high = h[1];
-    for (int t = 1; t < n; ++t) {
-        double prev_low = new_low, prev_high = new_high;
-        new_low = low[t];
-        new_high = h[t];
-        if (is_long) {
-            if (new_low <= sar) {
-                is_long = false;
-                sar = ep;
-                if (sar < prev_high) sar = prev_high;
-                if (sar < new_high) sar = new_high;
-                if (offset != 0.0) sar += sar * offset;
-                out[t] = ext ? -sar : sar;
-                af_s = ais;
-                ep = new_low;
-                sar = sar + af_s * (ep - sar);
-                if (sar < prev_high) sar = prev_high;
-                if (sar < new_high) sar = new_high;
-            } else {
-                out[t] = sar;
-                if (new_high > ep) {
-                    ep = new_high;
-                    af_l += al;
-                    if (af_l > aml) af_l = aml;
+    for (int t0 = 1; t0 < n; t0 += RQ_U) {
+        double bh[RQ_U], bl[RQ_U];
+        rq_chunk(h, t0, 0, bh);
+        rq_chunk(low, t0, 0, bl);
+#pragma unroll
+        for (int u = 0; u < RQ_U; ++u) {
+            int t = t0 + u;
+            if (t >= n) break;
+            double prev_low = new_low, prev_high = new_high;
+            new_low = bl[u];
+            new_high = bh[u];
+            if (is_long) {
+                if (new_low <= sar) {
+                    is_long = false;
+                    sar = ep;
+                    if (sar < prev_high) sar = prev_high;
+                    if (sar < new_high) sar = new_high;
+                    if (offset != 0.0) sar += sar * offset;
+                    out[t] = ext ? -sar : sar;
+                    af_s = ais;
+                    ep = new_low;
+                    sar = sar + af_s * (ep - sar);
+                    if (sar < prev_high) sar = prev_high;
+                    if (sar < new_high) sar = new_high;
+                } else {
+                    out[t] = sar;
+                    if (new_high > ep) {
+                        ep = new_high;
+                        af_l += al;
+                        if (af_l > aml) af_l = aml;
+                    }
+                    sar = sar + af_l * (ep - sar);
+                    if (sar > prev_low) sar = prev_low;
+                    if (sar > new_low) sar = new_low;
                 }
+            } else if (new_high >= sar) {
+                is_long = true;
+                sar = ep;
+                if (sar > prev_low) sar = prev_low;
+                if (sar > new_low) sar = new_low;
+                if (offset != 0.0) sar -= sar * offset;
+                out[t] = sar;
+                af_l = ail;
+                ep = new_high;
                 sar = sar + af_l * (ep - sar);
                 if (sar > prev_low) sar = prev_low;
                 if (sar > new_low) sar = new_low;
+            } else {
+                out[t] = ext ? -sar : sar;
+                if (new_low < ep) {
+                    ep = new_low;
+                    af_s += as_;
+                    if (af_s > ams) af_s = ams;
+                }
+                sar = sar + af_s * (ep - sar);
+                if (sar < prev_high) sar = prev_high;
+                if (sar < new_high) sar = new_high;
             }
-        } else if (new_high >= sar) {
-            is_long = true;
-            sar = ep;
-            if (sar > prev_low) sar = prev_low;
-            if (sar > new_low) sar = new_low;
-            if (offset != 0.0) sar -= sar * offset;
-            out[t] = sar;
-            af_l = ail;
-            ep = new_high;
-            sar = sar + af_l * (ep - sar);
-            if (sar > prev_low) sar = prev_low;
-            if (sar > new_low) sar = new_low;
-        } else {
-            out[t] = ext ? -sar : sar;
-            if (new_low < ep) {
-                ep = new_low;
-                af_s += as_;
-                if (af_s > ams) af_s = ams;
-            }
-            sar = sar + af_s * (ep - sar);
-            if (sar < prev_high) sar = prev_high;
-            if (sar < new_high) sar = new_high;
         }
     }
 }
