@@ -109,6 +109,11 @@ def test_one_sweep_runs_on_every_worker_and_equals_one_run(cluster):
     assert {w["worker_id"] for w in status["progress"]["workers"]} == before
     pd.testing.assert_frame_equal(ray.get(coordinator.result.remote(job_id)).portfolio_metrics,
                                   expected_sweep(0.001), rtol=1e-12, check_exact=False)
+    # Each worker uploaded the job's data once (later chunks found it there) and dropped it at the job's end.
+    wait_for(lambda: all(d["job_data"]["entries"] == 0 for d in ray.get(coordinator.devices.remote())), 30,
+             "the job's data to leave the workers")
+    for d in ray.get(coordinator.devices.remote()):
+        assert d["job_data"]["uploads"] == 1 and d["job_data"]["evicted"] == {"job_end": 1}, d["job_data"]
     slow_all(coordinator, 0.0)
 
 
