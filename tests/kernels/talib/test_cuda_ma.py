@@ -92,6 +92,30 @@ def test_ht_sincos_table_is_libm() -> None:
     assert tables["rq_ht_cos"] == [math.cos(a) for a in angles]
 
 
+@needs_gxx
+def test_host_build_equals_the_cpu_backend_bit_for_bit_on_gappy_data() -> None:
+    """Interior NaN follow the same arithmetic on both backends (nan_policy="propagate"): the CUDA
+    source and the Numba kernels of cpu/overlap.py and cpu/cycle.py give the same bits."""
+    from kernels.indicators.talib import cpu as ta_cpu
+    from kernels.indicators.talib import gpu_columns
+    from tests.kernels.talib.oracle import varied_params
+
+    d = random_data(n_bars=400, n_assets=4, seed=9)
+    holes = np.random.default_rng(5).random(d["close"].shape) < 0.01
+    for v in d.values():
+        v[:50, 1] = np.nan
+        v[holes] = np.nan
+    src = gpu_columns.sources()
+    for name in [n for g in ("overlap", "cycle") for n in src[g].names]:
+        fd = FUNCTIONS[name]
+        arrays = inputs_for(fd, d)
+        for params in (fd.defaults, varied_params(fd)):
+            got = cuda_host.run(name, arrays, params, len(fd.outputs))
+            want = ta_cpu.run(name, arrays, params, len(fd.outputs))
+            for k in range(len(got)):
+                np.testing.assert_array_equal(got[k], want[k], err_msg=f"{name} {fd.outputs[k]}, {params}")
+
+
 # ------------------------------------------------------------------ the same sources on the GPU
 def _overlap_cycle_names() -> list[str]:
     from kernels.indicators.talib import gpu_columns
