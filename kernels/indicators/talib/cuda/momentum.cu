@@ -150,10 +150,13 @@ RQ_DEV void macdext_1d(Col x, Col macd, Col sig, Col hist, int fast, int fmt, in
     if (n <= lb) return;
     ma_1d(x.tail(m0 - lbf), hist.tail(m0 - lbf), fast, fmt, sc);
     ma_1d(x.tail(m0 - lbs), sig.tail(m0 - lbs), slow, smt, sc);
-    for (int t = m0; t < n; ++t) macd[t] = hist[t] - sig[t];
+    const Col fs[2] = {hist, sig};
+    const int lags[2] = {0, 0};
+    rqb_run(fs, lags, m0, n, [&](int t, const double (&b)[2][RQB_U], int u) { macd[t] = b[0][u] - b[1][u]; });
     ma_1d(macd.tail(m0), sig.tail(m0), signal, sgmt, sc);
     for (int t = 0; t < lb; ++t) { macd[t] = RQ_NAN; sig[t] = RQ_NAN; hist[t] = RQ_NAN; }
-    for (int t = lb; t < n; ++t) hist[t] = macd[t] - sig[t];
+    const Col ms[2] = {macd, sig};
+    rqb_run(ms, lags, lb, n, [&](int t, const double (&b)[2][RQB_U], int u) { hist[t] = b[0][u] - b[1][u]; });
 }
 
 // Fast %K from bar period-1 (fastk_1d_nb): (close - LL) / ((HH - LL) / 100), 0 where HH == LL.

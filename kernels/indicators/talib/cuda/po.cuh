@@ -6,6 +6,7 @@
 
 #include "column.cuh"
 #include "ma.cuh"
+#include "col_batch.cuh"
 
 #define RQ_PO_SCRATCH (1 + RQ_MA_SCRATCH)
 
@@ -21,11 +22,13 @@ RQ_DEV void po_1d(Col x, Col out, int fast, int slow, int matype, bool percent, 
     ma_1d(x, out, fast, matype, sc);
     ma_1d(x, es, slow, matype, sc);
     for (int t = 0; t < lbs; ++t) out[t] = RQ_NAN;
-    for (int t = lbs; t < n; ++t) {
-        double f = out[t], s = es[t];
+    const Col cols[2] = {out, es};
+    const int lags[2] = {0, 0};
+    rqb_run(cols, lags, lbs, n, [&](int t, const double (&b)[2][RQB_U], int u) {
+        double f = b[0][u], s = b[1][u];
         if (percent) out[t] = !is_zero(s) ? ((f - s) / s) * 100.0 : 0.0;
         else out[t] = f - s;
-    }
+    });
 }
 
 #endif  // RQ_PO_CUH

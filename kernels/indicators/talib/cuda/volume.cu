@@ -200,14 +200,23 @@ RQ_DEV void efi_1d(Col c, Col v, Col out, int period) {
     });
 }
 
-RQ_DEV void rvol_1d(Col v, Col out, int period) {
-    int n = v.n;
-    for (int t = period; t < n; ++t) {
-        double total = 0.0;
-        for (int i = t - period; i < t; ++i) total += v[i];
-        double avg = total / period;
-        out[t] = avg != 0.0 ? v[t] / avg : 0.0;
-    }
+// RVOL: the previous `period` volumes in a ring (slot t % period: v[t - period] until bar t's own
+// volume replaces it), summed from the oldest.
+RQ_DEV void rvol_1d(Col v, Col out, int period, Scratch sc) {
+    RqbRing w; w.init(period, sc);
+    const Col cols[1] = {v};
+    const int lags[1] = {0};
+    rqb_run(cols, lags, 0, v.n, [&](int t, const double (&b)[1][RQB_U], int u) {
+        int slot = t % period;
+        if (t >= period) {
+            double total = 0.0;
+            for (int i = slot; i < period; ++i) total += w[i];
+            for (int i = 0; i < slot; ++i) total += w[i];
+            double avg = total / period;
+            out[t] = avg != 0.0 ? b[0][u] / avg : 0.0;
+        }
+        w[slot] = b[0][u];
+    });
 }
 
 RQ_DEV void vwap_1d(Col h, Col low, Col c, Col v, Col out) {
@@ -253,7 +262,7 @@ RQ_DEV void col_volume(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o,
     else if (code == 10) pvt_1d(c0, c1, o[0]);
     else if (code == 11) cmf_1d(c0, c1, c2, c3, o[0], (int)p[0], sc);
     else if (code == 12) efi_1d(c0, c1, o[0], (int)p[0]);
-    else if (code == 13) rvol_1d(c0, o[0], (int)p[0]);
+    else if (code == 13) rvol_1d(c0, o[0], (int)p[0], sc);
     else if (code == 14) vwap_1d(c0, c1, c2, c3, o[0]);
     else if (code == 15 || code == 16) nvi_1d(c0, c1, o[0], code == 16);
 }
