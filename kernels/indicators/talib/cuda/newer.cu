@@ -20,6 +20,8 @@
 // wait a full memory latency. The main loops therefore read their inputs in register batches of
 // U bars (newer_batch: U independent loads in flight, the current bar and the lagged ones a
 // window needs), then step through the batch, as kernels/indicators/gpu.py's `stream` does.
+// U = 4 (as gpu.py's several-indicator shape): with two to eight streams per loop that is 8 to 32
+// loads in flight; U = 8 doubled the NVRTC / nvcc compile time of this file for little more.
 // gpu names: all
 // scratch planes: 1
 #include "column.cuh"
@@ -31,6 +33,13 @@
 #else
 #define NEWER_UNROLL _Pragma("unroll")
 #define NEWER_LD(ptr) __ldg(ptr)
+#endif
+// The rare paths (a window rescan or rebuild) are out of line: the batched loops would otherwise
+// copy them U times (code size, compile time) for no speed.
+#ifdef RQ_HOST
+#define NEWER_COLD static __attribute__((noinline))
+#else
+#define NEWER_COLD __device__ __noinline__
 #endif
 
 #define NEWER_RING 64  // AC keeps its last AO values in a local ring when signal <= this
@@ -52,13 +61,22 @@ RQ_DEV double newer_pymin(double a, double b) { return b < a ? b : a; }
 
 // One step of TA_MAX (hi) / TA_MIN (!hi) at bar `today` (>= period - 1) whose value is w, as
 // max_1d / min_1d do it: idx / v are the state (start at -1 / 0.0), trailing = today - period + 1.
+NEWER_COLD double newer_ext_rescan(Col x, int today, int trailing, int* idx, bool hi) {
+    int k = trailing;
+    double v = x[k];
+    for (int i = trailing + 1; i <= today; ++i) {
+        double u = x[i];
+        if (hi ? (u > v) : (u < v)) { k = i; v = u; }
+    }
+    *idx = k;
+    return v;
+}
+
 RQ_DEV double newer_ext_step(Col x, int today, int trailing, int& idx, double& v, bool hi, double w) {
     if (idx < trailing) {
-        idx = trailing; v = x[idx];
-        for (int i = trailing + 1; i <= today; ++i) {
-            double u = x[i];
-            if (hi ? (u > v) : (u < v)) { idx = i; v = u; }
-        }
+        int k;
+        v = newer_ext_rescan(x, today, trailing, &k, hi);
+        idx = k;
     } else if (hi ? (w >= v) : (w <= v)) {
         idx = today; v = w;
     }
@@ -121,7 +139,7 @@ RQ_DEV void ao_1d(Col h, Col low, Col out, int fast, int slow, int signal, bool 
 
 // ------------------------------------------------------------------------ QSTICK, DPO
 RQ_DEV void qstick_1d(Col o, Col c, Col out, int period) {
-    const int U = 8;
+    const int U = 4;
     int n = c.n;
     double total = 0.0;
     for (int t0 = 0; t0 < n; t0 += U) {
@@ -146,7 +164,7 @@ RQ_DEV void qstick_1d(Col o, Col c, Col out, int period) {
 // TA-Lib's DPO: x[t - shift] - SMA(x, period)[t], from the first bar where both exist (for
 // period 2 that is bar 2, not the lookback's bar 1).
 RQ_DEV void dpo_1d(Col x, Col out, int period) {
-    const int U = 8;
+    const int U = 4;
     int n = x.n;
     int shift = period / 2 + 1;
     double total = 0.0;
@@ -175,7 +193,7 @@ RQ_DEV void dpo_1d(Col x, Col out, int period) {
 // one); a window of exactly-zero changes resets it to 0 (no rounding residue), and the ratio is
 // 1 where the path is not positive or not above the signed net move.
 RQ_DEV void er_1d(Col x, Col out, int period) {
-    const int U = 8;
+    const int U = 4;
     int n = x.n;
     if (n <= period) return;
     double sum = 0.0;
@@ -212,7 +230,7 @@ RQ_DEV void er_1d(Col x, Col out, int period) {
 // Window sums recomputed per bar, as TA-Lib does; the bar's own row comes from the batch (the
 // loads of the rows before it hit the cache).
 RQ_DEV void imi_1d(Col o, Col c, Col out, int period) {
-    const int U = 8;
+    const int U = 4;
     int n = c.n;
     for (int t0 = period - 1; t0 < n; t0 += U) {
         double cb[U], ob[U];
@@ -237,7 +255,7 @@ RQ_DEV void imi_1d(Col o, Col c, Col out, int period) {
 }
 
 RQ_DEV void vhf_1d(Col x, Col out, int period) {
-    const int U = 8;
+    const int U = 4;
     int n = x.n;
     for (int t0 = period; t0 < n; t0 += U) {
         double xb[U];
@@ -259,7 +277,7 @@ RQ_DEV void vhf_1d(Col x, Col out, int period) {
 }
 
 RQ_DEV void vortex_1d(Col h, Col low, Col c, Col plus, Col minus, int period) {
-    const int U = 8;
+    const int U = 4;
     int n = c.n;
     for (int t0 = period; t0 < n; t0 += U) {
         double hb[U], lw[U], c1[U];
@@ -285,7 +303,7 @@ RQ_DEV void vortex_1d(Col h, Col low, Col c, Col plus, Col minus, int period) {
 }
 
 RQ_DEV void cmou_1d(Col x, Col out, int period) {
-    const int U = 8;
+    const int U = 4;
     int n = x.n;
     for (int t0 = period; t0 < n; t0 += U) {
         double xb[U], x1[U];
@@ -311,7 +329,7 @@ RQ_DEV void cmou_1d(Col x, Col out, int period) {
 
 // ------------------------------------------------------------------------ WAD, HA
 RQ_DEV void wad_1d(Col h, Col low, Col c, Col out) {
-    const int U = 8;
+    const int U = 4;
     int n = c.n;
     double wad = 0.0;
     out[0] = 0.0;
@@ -331,7 +349,7 @@ RQ_DEV void wad_1d(Col h, Col low, Col c, Col out) {
 }
 
 RQ_DEV void ha_1d(Col o, Col h, Col low, Col c, Col ho, Col hh, Col hl, Col hc) {
-    const int U = 8;
+    const int U = 4;
     int n = c.n;
     double po = 0.0, pc = 0.0;
     for (int t0 = 0; t0 < n; t0 += U) {
@@ -362,6 +380,20 @@ RQ_DEV double newer_coppock_s(double v, double a, double b) {
 }
 
 RQ_DEV double newer_coppock_at(Col x, int t, int r1, int r2) { return newer_coppock_s(x[t], x[t - r1], x[t - r2]); }
+
+// The WMA's sums rebuilt from the window ending at bar t (wma_1d_nb's every-8-periods rebuild).
+NEWER_COLD double newer_coppock_rebuild(Col x, int t, int wp, int r1, int r2, double* sub) {
+    double period_sub = 0.0, period_sum = 0.0;
+    int w = 1;
+    for (int j = t - wp + 1; j <= t; ++j) {
+        double q = newer_coppock_at(x, j, r1, r2);
+        period_sub += q;
+        period_sum += q * w;
+        w += 1;
+    }
+    *sub = period_sub;
+    return period_sum;
+}
 
 // wma_1d_nb (kernels/indicators/cpu.py, TA-Lib 0.8's WMA with a rebuild every 8 * period bars)
 // over s[k] = the ROC sum at bar lb + k, written to out[lb + k].
@@ -396,15 +428,7 @@ RQ_DEV void coppock_1d(Col x, Col out, int wp, int r1, int r2) {
             bars -= 1;
             if (bars <= 0) {
                 bars = 8 * wp;
-                period_sub = 0.0;
-                period_sum = 0.0;
-                int w = 1;
-                for (int j = t - wp + 1; j <= t; ++j) {
-                    double q = newer_coppock_at(x, j, r1, r2);
-                    period_sub += q;
-                    period_sum += q * w;
-                    w += 1;
-                }
+                period_sum = newer_coppock_rebuild(x, t, wp, r1, r2, &period_sub);
             }
             trailing = newer_coppock_s(yb[u], ya[u], yc[u]);
             out[t] = period_sum / divider;
@@ -425,7 +449,7 @@ RQ_DEV bool newer_ema_step(double v, int j, int period, double k, double& total,
 
 // TSI = 100 * EMA_s(EMA_r(m)) / EMA_s(EMA_r(|m|)), m the bar's change (m[i] = x[i + 1] - x[i]).
 RQ_DEV void tsi_1d(Col x, Col out, int r, int s) {
-    const int U = 8;
+    const int U = 4;
     int n = x.n;
     if (n <= r + s - 1) return;
     double kr = 2.0 / (r + 1.0), ks = 2.0 / (s + 1.0);
@@ -451,7 +475,7 @@ RQ_DEV void tsi_1d(Col x, Col out, int r, int s) {
 }
 
 RQ_DEV void eri_1d(Col h, Col low, Col c, Col bull, Col bear, int period) {
-    const int U = 8;
+    const int U = 4;
     int n = c.n;
     if (n < period) return;
     double k = 2.0 / (period + 1.0), total = 0.0, e = 0.0;
@@ -471,7 +495,7 @@ RQ_DEV void eri_1d(Col h, Col low, Col c, Col bull, Col bear, int period) {
 
 // SMI = 100 * EMA_fast(EMA_slow(c - mid)) / (0.5 * EMA_fast(EMA_slow(HH - LL))) and its EMA signal.
 RQ_DEV void smi_1d(Col h, Col low, Col c, Col smi, Col sig, int period, int fast, int slow, int signal) {
-    const int U = 8;
+    const int U = 4;
     int n = c.n;
     int lb0 = period - 1;
     int lb = lb0 + slow - 1 + fast - 1 + signal - 1;
@@ -508,7 +532,7 @@ RQ_DEV void smi_1d(Col h, Col low, Col c, Col smi, Col sig, int period, int fast
 
 // ------------------------------------------------------------------------ FOSC (TSF one bar back)
 RQ_DEV void fosc_1d(Col x, Col out, int period) {
-    const int U = 8;
+    const int U = 4;
     int n = x.n;
     double sum_x = (double)(period * (period - 1)) * 0.5;
     double sum_x_sqr = (double)(period * (period - 1) * (2 * period - 1)) / 6.0;
@@ -580,7 +604,7 @@ RQ_DEV double newer_tp(double h, double low, double c) { return (h + low + c) / 
 // EMA(typical price, period) from bar lb - (period - 1) and ATR(atrp) (atr_1d_nb) from bar
 // lb - atrp, both first defined at lb = max(period - 1, atrp): one pass from the EMA's start.
 RQ_DEV void kc_1d(Col h, Col low, Col c, Col up, Col mid, Col lo, int period, int atrp, double nbdev) {
-    const int U = 8;
+    const int U = 4;
     int n = c.n;
     int lb = imax(period - 1, atrp);
     if (n <= lb) return;
@@ -616,7 +640,7 @@ RQ_DEV void kc_1d(Col h, Col low, Col c, Col up, Col mid, Col lo, int period, in
 
 // ------------------------------------------------------------------------ PERCENTRANK, FRACTAL
 RQ_DEV void percentrank_1d(Col x, Col out, int period) {
-    const int U = 8;
+    const int U = 4;
     int n = x.n;
     for (int t0 = period; t0 < n; t0 += U) {
         double xb[U];
@@ -637,7 +661,7 @@ RQ_DEV void percentrank_1d(Col x, Col out, int period) {
 // Williams fractals, reported `right` bars after the fractal bar m: 100 where h[m] (low[m]) is above
 // (below) every other bar of m - left .. m + right.
 RQ_DEV void fractal_1d(Col h, Col low, Col sh, Col sl, int left, int right) {
-    const int U = 8;
+    const int U = 4;
     int n = h.n;
     for (int t0 = left + right; t0 < n; t0 += U) {
         double hm[U], lm[U], hb[U], lw[U];
@@ -663,7 +687,7 @@ RQ_DEV void fractal_1d(Col h, Col low, Col sh, Col sl, int left, int right) {
 // ------------------------------------------------------------------------ SUPERTREND
 // atr_1d_nb(h, low, c, a, period) stepped inside the band loop.
 RQ_DEV void supertrend_1d(Col h, Col low, Col c, Col st, Col trend, int period, double mult) {
-    const int U = 8;
+    const int U = 4;
     int n = c.n;
     if (n <= period) return;
     double a = 0.0;
@@ -709,8 +733,9 @@ RQ_DEV void supertrend_1d(Col h, Col low, Col c, Col st, Col trend, int period, 
 #define NEWER_VAR_FLAT 0.000001
 #define NEWER_VAR_ZERO 0.000000000001
 
-RQ_DEV double newer_var_rebuild(Col x, int t, int period, double inv, double& shift, double& total1,
-                                double& total2, double& peak) {
+NEWER_COLD double newer_var_rebuild(Col x, int t, int period, double inv, double* shift_out, double* total1_out,
+                                    double* total2_out, double* peak_out) {
+    double shift, total1, total2;
     int ws = t - period + 1;
     double acc = 0.0;
     for (int j = ws; j <= t; ++j) acc = acc + x[j];
@@ -736,18 +761,21 @@ RQ_DEV double newer_var_rebuild(Col x, int t, int period, double inv, double& sh
         mean1 = total1 * inv;
         var = total2 * inv - mean1 * mean1;
     }
-    peak = total2;
+    *peak_out = total2;
     if (var < NEWER_VAR_ZERO * (total2 * inv)) var = 0.0;
     double a = x[ws] - shift;
     total1 = total1 - a;
     total2 = total2 - a * a;
+    *shift_out = shift;
+    *total1_out = total1;
+    *total2_out = total2;
     return var;
 }
 
 // Relative volatility index: the population stddev over `sdp` bars (the VAR above, stepped), kept on
 // up / down bars, each Wilder-smoothed (rma_1d_nb) over `period`; 100 * up / (up + down).
 RQ_DEV void rvi_1d(Col x, Col out, int period, int sdp) {
-    const int U = 8;
+    const int U = 4;
     int n = x.n;
     int lb0 = sdp - 1;
     if (n <= lb0 + period - 1) return;
@@ -782,7 +810,7 @@ RQ_DEV void rvi_1d(Col x, Col out, int period, int sdp) {
             bars -= 1;
             if (var < NEWER_VAR_FLAT * (peak * inv) || bars <= 0) {
                 bars = 32 * sdp;
-                var = newer_var_rebuild(x, t, sdp, inv, shift, total1, total2, peak);
+                var = newer_var_rebuild(x, t, sdp, inv, &shift, &total1, &total2, &peak);
             }
             // rvi: up / down bars of the stddev, then rma_1d_nb over each
             double sd = sqrt(var);
@@ -858,7 +886,7 @@ RQ_DEV void beta_1d(Col x, Col y, Col out, int period) {
 // output planes hold the stages until the end: fast %K in J's plane, K in its own, D in its own.
 RQ_DEV void kdj_1d(Col h, Col low, Col c, Col ko, Col dout, Col jo, int fk, int sk, int skmt, int sd, int sdmt,
                    Scratch sc) {
-    const int U = 8;
+    const int U = 4;
     int n = c.n;
     // TA-Lib 0.8: matype 11 (DEFAULT) is the function's own default, RMA for KDJ
     if (skmt == 11) skmt = 13;
