@@ -30,16 +30,18 @@ RQ_DEV void rsi_1d(Col x, Col out, int period) {
     double prev_value = 0.0, gain = 0.0, loss = 0.0;
     double keep = (period - 1.0) / period;
     double nw = 1.0 / period;
-    for (int t = 0; t < n; ++t) {
+    for (int t = 0; t < s; ++t) out[t] = RQ_NAN;
+    const Col cols[1] = {x};
+    const int lags[1] = {0};
+    rqb_run(cols, lags, s, n, [&](int t, const double (&b)[1][RQB_U], int u) {
         int k = t - s;
-        if (k < 0) { out[t] = RQ_NAN; continue; }
-        double v = x[t];
-        if (k == 0) { prev_value = v; out[t] = RQ_NAN; continue; }
+        double v = b[0][u];
+        if (k == 0) { prev_value = v; out[t] = RQ_NAN; return; }
         double d = v - prev_value;
         prev_value = v;
         if (k <= period) {
             if (d < 0.0) loss -= d; else gain += d;
-            if (k < period) { out[t] = RQ_NAN; continue; }
+            if (k < period) { out[t] = RQ_NAN; return; }
             loss /= period;
             gain /= period;
         } else {
@@ -50,14 +52,15 @@ RQ_DEV void rsi_1d(Col x, Col out, int period) {
         }
         double tv = gain + loss;
         out[t] = (tv > 0.0 || tv < 0.0) ? 100.0 * (gain / tv) : 0.0;
-    }
+    });
 }
 
 // MOM (0), ROC (1), ROCP (2), ROCR (3), ROCR100 (4).
 RQ_DEV void roc_family_1d(Col x, Col out, int period, int kind) {
-    int n = x.n;
-    for (int t = period; t < n; ++t) {
-        double prev = x[t - period], v = x[t];
+    const Col cols[2] = {x, x};
+    const int lags[2] = {0, period};
+    rqb_run(cols, lags, period, x.n, [&](int t, const double (&b)[2][RQB_U], int u) {
+        double v = b[0][u], prev = b[1][u];
         if (kind == 0) out[t] = v - prev;
         else if (prev != 0.0) {
             if (kind == 1) out[t] = ((v / prev) - 1.0) * 100.0;
@@ -65,7 +68,7 @@ RQ_DEV void roc_family_1d(Col x, Col out, int period, int kind) {
             else if (kind == 3) out[t] = v / prev;
             else out[t] = (v / prev) * 100.0;
         } else out[t] = 0.0;
-    }
+    });
 }
 
 // TA_INT_MACD: EMAs with factors kf / ks, the fast one seeded on the slow one's window. One pass: the
@@ -417,19 +420,21 @@ RQ_DEV void trix_1d(Col x, Col out, int period) {
     if (n <= 3 * lb + 1) return;
     double k = 2.0 / (period + 1.0);
     double t1 = 0.0, e1 = 0.0, t2 = 0.0, e2 = 0.0, t3 = 0.0, e3 = 0.0;
-    for (int t = 0; t < n; ++t) {
-        double v = x[t];
-        if (t < lb) { t1 += v; continue; }
+    const Col cols[1] = {x};
+    const int lags[1] = {0};
+    rqb_run(cols, lags, 0, n, [&](int t, const double (&b)[1][RQB_U], int u) {
+        double v = b[0][u];
+        if (t < lb) { t1 += v; return; }
         if (t == lb) { t1 += v; e1 = t1 / period; } else e1 = ((v - e1) * k) + e1;
-        int u = t - lb;
-        if (u < lb) { t2 += e1; continue; }
-        if (u == lb) { t2 += e1; e2 = t2 / period; } else e2 = ((e1 - e2) * k) + e2;
+        int j = t - lb;
+        if (j < lb) { t2 += e1; return; }
+        if (j == lb) { t2 += e1; e2 = t2 / period; } else e2 = ((e1 - e2) * k) + e2;
         int w = t - 2 * lb;
         double prev = e3;
-        if (w < lb) { t3 += e2; continue; }
+        if (w < lb) { t3 += e2; return; }
         if (w == lb) { t3 += e2; e3 = t3 / period; } else e3 = ((e2 - e3) * k) + e3;
         if (t >= 3 * lb + 1) out[t] = prev != 0.0 ? ((e3 / prev) - 1.0) * 100.0 : 0.0;
-    }
+    });
 }
 
 // ULTOSC: buying pressure and true range of the longest window in two rings (slot t % longest); each

@@ -147,6 +147,20 @@ RQ_DEV void avgdev_1d(Col x, Col out, int period, Scratch sc) {
     });
 }
 
+// TA_SUM (sum_1d of column.cuh) with batched loads: add the new bar, emit, drop the trailing bar.
+RQ_DEV void st_sum_1d(Col x, Col out, int period) {
+    int n = x.n;
+    double total = 0.0;
+    for (int t = 0; t < imin(period - 1, n); ++t) total += x[t];
+    const Col cols[2] = {x, x};
+    const int lags[2] = {0, period - 1};
+    rqb_run(cols, lags, period - 1, n, [&](int t, const double (&b)[2][RQB_U], int u) {
+        total += b[0][u];
+        out[t] = total;
+        total -= b[1][u];
+    });
+}
+
 // MAX / MIN / MAXINDEX / MININDEX / MINMAX / MINMAXINDEX: max_1d / min_1d / argmax_1d / argmin_1d
 // (column.cuh) in one batched pass; omin / omax get the values (offset < 0) or the indices + offset,
 // for the sides asked for (want_min / want_max).
@@ -210,7 +224,7 @@ RQ_DEV void percentile_1d(Col x, Col out, int period, double pct, Scratch sc) {
 RQ_DEV void col_statistic(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o, const double* p, int s,
                           Scratch sc) {
     int period = (int)p[0];
-    if (code == 0) sum_1d(c0, o[0], period);
+    if (code == 0) st_sum_1d(c0, o[0], period);
     else if (code == 1) extrema_1d(c0, o[0], o[0], period, -1.0, false, true);
     else if (code == 2) extrema_1d(c0, o[0], o[0], period, -1.0, true, false);
     else if (code == 3) extrema_1d(c0, o[0], o[0], period, (double)s, false, true);
@@ -218,7 +232,9 @@ RQ_DEV void col_statistic(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col*
     else if (code == 5 || code == 6) extrema_1d(c0, o[0], o[1], period, code == 6 ? (double)s : -1.0, true, true);
     else if (code == 7) {
         double total = 0.0;
-        for (int t = 0; t < c0.n; ++t) { total += c0[t]; o[0][t] = total; }
+        const Col cols[1] = {c0};
+        const int lags[1] = {0};
+        rqb_run(cols, lags, 0, c0.n, [&](int t, const double (&b)[1][RQB_U], int u) { total += b[0][u]; o[0][t] = total; });
     } else if (code == 8) {
         if (period == 1) o[0].fill(0.0);
         else var_1d(c0, o[0], period, false, 0.0);

@@ -8,11 +8,14 @@
 // ---------------------------------------------------------------- cpu/volume.py
 RQ_DEV void ad_1d(Col h, Col low, Col c, Col v, Col out) {
     double ad = 0.0;
-    for (int t = 0; t < c.n; ++t) {
-        double rng = h[t] - low[t];
-        if (rng > 0.0) ad += (((c[t] - low[t]) - (h[t] - c[t])) / rng) * v[t];
+    const Col cols[4] = {h, low, c, v};
+    const int lags[4] = {0, 0, 0, 0};
+    rqb_run(cols, lags, 0, c.n, [&](int t, const double (&b)[4][RQB_U], int u) {
+        double ht = b[0][u], lt = b[1][u], ct = b[2][u];
+        double rng = ht - lt;
+        if (rng > 0.0) ad += (((ct - lt) - (ht - ct)) / rng) * b[3][u];
         out[t] = ad;
-    }
+    });
 }
 
 // TA_ADOSC: EMA(fast) - EMA(slow) of the A/D line, both seeded with its first value.
@@ -36,44 +39,61 @@ RQ_DEV void adosc_1d(Col h, Col low, Col c, Col v, Col out, int fast, int slow) 
 }
 
 RQ_DEV void obv_1d(Col c, Col v, Col out) {
-    int n = c.n;
     double obv = v[0], prev = c[0];
     out[0] = obv;
-    for (int t = 1; t < n; ++t) {
-        if (c[t] > prev) obv += v[t];
-        else if (c[t] < prev) obv -= v[t];
+    const Col cols[2] = {c, v};
+    const int lags[2] = {0, 0};
+    rqb_run(cols, lags, 1, c.n, [&](int t, const double (&b)[2][RQB_U], int u) {
+        double ct = b[0][u];
+        if (ct > prev) obv += b[1][u];
+        else if (ct < prev) obv -= b[1][u];
         out[t] = obv;
-        prev = c[t];
-    }
+        prev = ct;
+    });
 }
 
+// ATR / NATR (the previous close carried in a register).
 RQ_DEV void atr_1d(Col h, Col low, Col c, Col out, int period, bool normalised) {
     int n = c.n;
     if (n <= period) return;
+    const Col cols[3] = {h, low, c};
+    const int lags[3] = {0, 0, 0};
     if (period == 1) {
-        for (int t = 1; t < n; ++t) {
-            double tr = true_range(h[t], low[t], c[t - 1]);
-            if (normalised) out[t] = !is_zero(c[t]) ? (tr / c[t]) * 100.0 : 0.0;
+        double pc = c[0];
+        rqb_run(cols, lags, 1, n, [&](int t, const double (&b)[3][RQB_U], int u) {
+            double ct = b[2][u];
+            double tr = true_range(b[0][u], b[1][u], pc);
+            pc = ct;
+            if (normalised) out[t] = !is_zero(ct) ? (tr / ct) * 100.0 : 0.0;
             else out[t] = tr;
-        }
+        });
         return;
     }
     double total = 0.0;
     for (int t = 1; t <= period; ++t) total += true_range(h[t], low[t], c[t - 1]);
     double prev = total / period;
-    for (int t = period; t < n; ++t) {
+    double pc = c[period - 1];
+    rqb_run(cols, lags, period, n, [&](int t, const double (&b)[3][RQB_U], int u) {
+        double ct = b[2][u];
         if (t > period) {
             prev *= period - 1;
-            prev += true_range(h[t], low[t], c[t - 1]);
+            prev += true_range(b[0][u], b[1][u], pc);
             prev /= period;
         }
-        if (normalised) out[t] = !is_zero(c[t]) ? (prev / c[t]) * 100.0 : 0.0;
+        pc = ct;
+        if (normalised) out[t] = !is_zero(ct) ? (prev / ct) * 100.0 : 0.0;
         else out[t] = prev;
-    }
+    });
 }
 
 RQ_DEV void trange_1d(Col h, Col low, Col c, Col out) {
-    for (int t = 1; t < c.n; ++t) out[t] = true_range(h[t], low[t], c[t - 1]);
+    double pc = c[0];
+    const Col cols[3] = {h, low, c};
+    const int lags[3] = {0, 0, 0};
+    rqb_run(cols, lags, 1, c.n, [&](int t, const double (&b)[3][RQB_U], int u) {
+        out[t] = true_range(b[0][u], b[1][u], pc);
+        pc = b[2][u];
+    });
 }
 
 // ADR: sma_1d_nb of h - low in one pass (the trailing range recomputed from the lagged bars: the same
