@@ -9,7 +9,7 @@
 
 // The loop every pattern shares, over bars lb..n-1 in batches of RQ_PAT_U: the batch's open/high/low/close
 // are loaded first (independent loads in flight together, instead of one memory round trip per bar),
-// then each bar is pushed into slot 0 of `w` and BODY computes `r` (0 = no pattern) from w and the
+// then each bar (i0 + u) is pushed into slot 0 of `w` and BODY computes `r` (0 = no pattern) from w and the
 // averages, AVGS_NEXT moves the averages on, and the batch's outputs are stored at its end (so that
 // the averages' trailing loads are not held behind stores). Bars past the end in the last batch
 // repeat bar n - 1 and are not stored. PATTERN_LOOP_FROM starts earlier (CDLHIKKAKE: setups before
@@ -28,7 +28,6 @@
         }                                                                             \
         _Pragma("unroll")                                                             \
         for (int u = 0; u < RQ_PAT_U; ++u) {                                          \
-            int i = i0 + u; (void)i;                                                  \
             w.push(q_o[u], q_h[u], q_l[u], q_c[u]);                                   \
             double r = 0.0;                                                           \
             BODY                                                                      \
@@ -41,8 +40,8 @@
     }
 #define PATTERN_LOOP(BODY, AVGS_NEXT) PATTERN_LOOP_FROM(lb, BODY, AVGS_NEXT)
 
-// Each pattern is its own (not inlined) device function: the register allocator then works on one
-// pattern at a time instead of all 61 in one body (compile time), and each gets its own registers.
+// Each pattern is its own (not inlined) device function, called once per column from the switch in
+// col_pattern (the kernel does not hold all the pattern bodies inlined).
 #ifndef RQ_HOST
 #define RQ_PATTERN __device__ __noinline__
 #else
@@ -345,6 +344,7 @@ RQ_PATTERN void cdlhikkake(Bars b, Col out, int lb) {  // 28, 29
     int pattern_idx = 0;
     double pattern_result = 0.0, setup_h = 0.0, setup_l = 0.0;  // high / low of bar pattern_idx - 1
     PATTERN_LOOP_FROM(lb - 3,
+        int i = i0 + u;
         bool setup;
         if (MOD) {
             setup = w.h(2) < w.h(3) && w.l(2) > w.l(3) && w.h(1) < w.h(2) && w.l(1) > w.l(2)
