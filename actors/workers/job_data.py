@@ -105,6 +105,8 @@ class JobDataCache:
         self._shedder: threading.Thread | None = None
         if device is not None:
             device.pressure.subscribe(self._on_pressure)
+            # a REALTIME/HIGH request that does not fit takes the memory of LOW/IDLE jobs' data at once
+            device.pools.add_reclaimer(lambda classes: self.shed(classes, "reclaim"))
 
     @property
     def enabled(self) -> bool:
@@ -272,14 +274,16 @@ class JobDataCache:
             while len(self._ended) > self.config.ended_kept:
                 self._ended.popitem(last=False)
             gone = [self._entries.pop(k) for k in [k for k in self._entries if k[0] == job_id]]
-            self.counts["evicted_job_end"] += len(gone)
+            if gone:
+                self.counts["evicted_job_end"] += len(gone)
         return self._free(gone)
 
     def shed(self, classes: frozenset[JobClass] = SHEDDABLE, reason: str = "pressure") -> int:
         """Drop the entries of jobs of these classes (memory pressure); returns the bytes freed."""
         with self._lock:
             gone = [self._entries.pop(k) for k, e in list(self._entries.items()) if e.job_class in classes]
-            self.counts[f"evicted_{reason}"] += len(gone)
+            if gone:
+                self.counts[f"evicted_{reason}"] += len(gone)
         return self._free(gone)
 
     def clear(self) -> int:

@@ -26,7 +26,8 @@ from actors.streams.registry import PushResult, StreamRegistry, StreamSnapshot, 
 from gpu_hal.config import GpuHalConfig
 from gpu_hal.device import Device
 from gpu_hal.discovery import usable_devices
-from gpu_hal.errors import UnknownDataset
+from gpu_hal.errors import DeviceOutOfMemory, QuotaExceeded, UnknownDataset
+from gpu_hal.pressure import PROTECTED, SHEDDABLE
 from gpu_hal.priority import JobClass
 from gpu_hal.realtime import RealtimePath, host_kernel_warmups
 from kernels.data import Panel
@@ -181,15 +182,28 @@ class Worker:
                 ctx.renew_stream()
             need = self._estimate_bytes(item, panel)
             sub = self.job_data.panel(item, panel, ctx, need)  # on the device from the job's first chunk here
-            with ctx.reserve(need) as request:
-                result = request.run(execute_chunk, item.kind, item.payload, sub, item.chunk, self.backend,
-                                     self.job_data.keeper(item))
+            try:
+                result = self._run_chunk(ctx, need, item, sub)
+            except (QuotaExceeded, DeviceOutOfMemory) as exc:
+                # REALTIME/HIGH work that does not fit the device: the data kept for LOW/IDLE jobs leaves
+                # it (as under memory pressure), then the chunk is tried once more.
+                device_full = isinstance(exc, DeviceOutOfMemory) or getattr(exc, "scope", "") == "device"
+                if not device_full or JobClass(item.job_class) not in PROTECTED \
+                        or not self.job_data.shed(SHEDDABLE, "reclaim"):
+                    raise
+                result = self._run_chunk(ctx, need, item, sub)
         self.executed += 1
         result = to_host(result)
         if cache_key is not None:
             self.feature_cache.put(cache_key, result)
             return self._result(item, result, started, {"feature_cache": "miss"})
         return self._result(item, result, started)
+
+    def _run_chunk(self, ctx: Any, need: int, item: WorkItem, sub: Panel) -> Any:
+        """One chunk as one request of `need` bytes in the tenant's context."""
+        with ctx.reserve(need) as request:
+            return request.run(execute_chunk, item.kind, item.payload, sub, item.chunk, self.backend,
+                               self.job_data.keeper(item))
 
     def end_job(self, job_id: str) -> int:
         """A job ended (the coordinator tells every worker that ran a chunk of it): its data leaves

@@ -23,6 +23,7 @@ from actors.workers.job_data import resident_fields
 from actors.workers.worker import Worker
 from gpu_hal.config import GpuHalConfig, SimulationConfig
 from gpu_hal.errors import DevicePressure
+from gpu_hal.pressure import PressureLevel
 from gpu_hal.priority import JobClass
 from kernels.backtest import sweep
 from kernels.data import synthetic_panel
@@ -187,6 +188,34 @@ def test_no_room_in_the_tenant_quota_runs_uncached():
     assert w.status()["job_data"]["uncached"] == 1 and w.status()["job_data"]["entries"] == 0
     ref = execute_chunk("sweep", SWEEP, job_panel(PANEL, SWEEP), work[0].chunk, "cpu")
     pd.testing.assert_frame_equal(out.asset_metrics, ref.asset_metrics, check_exact=True)
+
+
+def test_high_work_that_does_not_fit_gets_the_low_jobs_kept_data_back():
+    from actors.jobs.plans import ChunkSpec  # noqa: PLC0415
+    from gpu_hal.config import DeviceConfig  # noqa: PLC0415
+
+    small = GpuHalConfig(device=DeviceConfig(safety_margin=0.0, reserved_bytes=0, tenant_limit_fraction=1.0,
+                                             prewarm_pool_bytes=0, host_warmups=False),
+                         simulation=SimulationConfig(mode="always", num_devices=1, memory_bytes=1_000_000))
+    w = Worker("gpu-0", "gpu", small, job_data=JobDataConfig())
+    w.init_device()
+    budget = w.device.budget
+    w.execute(items("sweep", SWEEP, "low", 300 * 6, JobClass.LOW)[0], PANEL)
+    kept = w.status()["job_data"]["bytes"]
+    live = WorkItem(job_id="feat-1", kind="features", payload={"dataset": "synthetic", "window": 3, "indicators": [
+        {"name": "sma", "params": {"timeperiod": 5}}]}, chunk=ChunkSpec(0, (0, PANEL.n_assets)),
+        job_class=int(JobClass.HIGH), tenant="desk", dataset="synthetic", dataset_version="v1")
+    need = Worker._estimate_bytes(live, PANEL)
+    budget.register("ballast", None)
+    ballast = budget.reserve("ballast", budget.available - need + kept // 2)  # fits only without the kept data
+    assert w.device.pressure.level < PressureLevel.SHED  # not pressure: the reclaim path frees it
+    out = w.execute(live, PANEL).result
+    assert out["sma_5"].shape == (3, PANEL.n_assets)
+    w.job_data.flush(10)
+    stats = w.status()["job_data"]
+    assert stats["entries"] == 0 and stats["evicted"] == {"reclaim": 1}
+    ballast.release()
+    assert budget.owner_figures("alice")["reserved"] == 0
 
 
 class CountingExecutor(LocalExecutor):
