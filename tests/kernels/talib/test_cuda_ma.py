@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels.indicators.talib.table import FUNCTIONS, MA_TYPES
+from kernels.indicators.talib.table import FUNCTIONS, MA_TYPES, ma_lookback
 from tests.kernels.talib import cuda_host
 from tests.kernels.talib.oracle import inputs_for, panel_data, random_data, reference
 
@@ -114,6 +114,28 @@ def test_host_build_equals_the_cpu_backend_bit_for_bit_on_gappy_data() -> None:
             want = ta_cpu.run(name, arrays, params, len(fd.outputs))
             for k in range(len(got)):
                 np.testing.assert_array_equal(got[k], want[k], err_msg=f"{name} {fd.outputs[k]}, {params}")
+
+
+@needs_gxx
+def test_ma_random_lengths_periods_and_matypes() -> None:
+    """Columns a few bars either side of each MA's lookback (the early returns), any period, any matype."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=60, deadline=None, derandomize=True, database=None)
+    @given(st.integers(1, 40), st.integers(0, 13), st.integers(0, 8), st.integers(0, 2**31 - 1))
+    def check(period: int, matype: int, extra: int, seed: int) -> None:
+        lb = ma_lookback(period, matype) if period > 1 else 0  # TA-Lib: 0 for period 1, MAMA too
+        n = max(1, lb + extra - 3)
+        rng = np.random.default_rng(seed)
+        x = np.ascontiguousarray((100 + np.cumsum(rng.normal(0, 1, (n, 2)), axis=0)))
+        x[: min(n, 2), 1] = np.nan  # a late start
+        params = {"timeperiod": period, "matype": matype}
+        got = cuda_host.run("MA", [x], params, 1)[0]
+        want = reference(FUNCTIONS["MA"], [x], params)[0]
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=f"{params}, n={n}")
+
+    check()
 
 
 # ------------------------------------------------------------------ the same sources on the GPU
