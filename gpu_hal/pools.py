@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import re
 import threading
 import time
@@ -56,6 +57,8 @@ from gpu_hal.streams import StreamSet
 _NAME_RE = re.compile(C.NAME_PATTERN)
 _CUDA_ERRORS = ("CUDARuntimeError", "CUDADriverError", "CUBLASError", "CUSOLVERError", "CURANDError",
                 "CUFFTError", "CUSPARSEError", "CUTENSORError", "NVRTCError")
+
+log = logging.getLogger(__name__)
 
 
 def validate_name(name: str, what: str = "name") -> str:
@@ -767,6 +770,9 @@ class TenantPools:
         self._trimmer = IdleTrimmer(trim_idle_after_s) if trim_idle and trim_idle_after_s > 0 else None
         self._lock = threading.Lock()
         self._contexts: dict[str, StrategyContext] = {}
+        # Droppable holdings outside requests (a worker's cached job data): called by reclaim_for
+        # with the classes whose holdings may go; each returns the bytes it gave back.
+        self._reclaimers: list[Callable[[frozenset[JobClass]], int]] = []
 
     def create(self, tenant: str, job_class: JobClass | str = JobClass.NORMAL, limit_bytes: int | None = None,
                *, system: bool = False) -> StrategyContext:
@@ -852,6 +858,8 @@ class TenantPools:
                 f"LOW/IDLE work of tenant {tenant!r} holds"))
 
         preempted = preempt()
+        if protected:
+            self.drop_holdings(SHEDDABLE)
         self.reclaim_idle()
         try:
             return self._budget.reserve(ctx.tenant, nbytes)
@@ -861,9 +869,14 @@ class TenantPools:
                 # fallback chain (another device, the CPU, or this one later) instead of failing it.
                 raise DevicePressure(f"shed: tenant {ctx.tenant!r} ({ctx.job_class.name}) needs {nbytes:,} "
                                      f"bytes and the device budget is full ({exc})") from exc
-            # A LOW request may have opened between the preemption and the reservation: look again.
+            # A LOW request (or cached LOW data) may have come between the first look and the
+            # reservation: look again.
             preempted += preempt()
-            if not preempted:  # nothing will let go: waiting would not help
+            if protected:
+                self.drop_holdings(SHEDDABLE)
+            # Nothing will let go (waiting would not help) unless LOW/IDLE work holds reservations: a
+            # request between its reservation and its start is preempted by the next look.
+            if not preempted and not (protected and self._sheddable_reserved(SHEDDABLE)):
                 raise
         deadline = time.monotonic() + self._reclaim_wait_s
         while True:  # the preempted requests stop at their next kernel; their pools go idle and are trimmed
@@ -875,6 +888,30 @@ class TenantPools:
             except QuotaExceeded:
                 if time.monotonic() >= deadline:
                     raise
+
+    def _sheddable_reserved(self, classes: frozenset[JobClass]) -> bool:
+        with self._lock:
+            contexts = [c for c in self._contexts.values() if c.job_class in classes]
+        return any(self._budget.owner_figures(c.tenant)["reserved"] > 0 for c in contexts)
+
+    def add_reclaimer(self, reclaimer: Callable[[frozenset[JobClass]], int]) -> None:
+        """Register droppable holdings (e.g. a worker's cached job data, held with `hold`): when a
+        REALTIME/HIGH request does not fit, `reclaimer(SHEDDABLE)` drops those of LOW/IDLE jobs and
+        returns the bytes it gave back."""
+        with self._lock:
+            self._reclaimers.append(reclaimer)
+
+    def drop_holdings(self, classes: frozenset[JobClass]) -> int:
+        """Ask every registered reclaimer to drop the holdings of `classes`; the bytes given back."""
+        with self._lock:
+            reclaimers = list(self._reclaimers)
+        freed = 0
+        for reclaimer in reclaimers:
+            try:
+                freed += int(reclaimer(classes))
+            except Exception:  # a cache that cannot let go must not fail the request that asked
+                log.exception("reclaimer %r failed", reclaimer)
+        return freed
 
     def reclaim_idle(self) -> int:
         """Trim every idle pool now; returns the bytes that came back to the device."""

@@ -148,3 +148,32 @@ def test_high_request_waits_for_the_memory_of_a_running_low_request() -> None:
     assert outcome["low"] == "preempted" and low.counters()["preempted"] == 1
     assert waited < dev.config.device.reclaim_wait_s, waited  # within the wait (one LOW kernel, ~10 ms, here)
     dev.close()
+
+
+def test_high_request_drops_cached_low_holdings_through_the_registered_reclaimers() -> None:
+    """Memory a LOW job holds outside any request (a worker's cached job data, `hold`) is given
+    back when a HIGH request needs it; a NORMAL request that does not fit leaves it alone."""
+    dev = make_device(trim_idle_after_s=0.0)
+    low = dev.create_context("low", JobClass.LOW, limit_bytes=800 * MiB)
+    normal = dev.create_context("normal", JobClass.NORMAL, limit_bytes=800 * MiB)
+    high = dev.create_context("high", JobClass.HIGH, limit_bytes=800 * MiB)
+    held = {"low": low.hold(600 * MiB)}  # cached data of a LOW job
+    asked: list[frozenset] = []
+
+    def reclaimer(classes: frozenset) -> int:
+        asked.append(classes)
+        if JobClass.LOW not in classes or "low" not in held:
+            return 0
+        held.pop("low").release()
+        return 600 * MiB
+
+    dev.pools.add_reclaimer(reclaimer)
+    with pytest.raises(Exception) as refused:  # NORMAL: refused, the cache stays
+        with normal.reserve(400 * MiB):
+            pass
+    assert type(refused.value).__name__ == "QuotaExceeded" and asked == [] and "low" in held
+    with high.reserve(400 * MiB) as req:  # HIGH: the LOW cache goes, the request fits
+        assert req.run(lambda: high.empty((400 * MiB,), np.uint8)).nbytes == 400 * MiB
+    assert "low" not in held and asked and JobClass.LOW in asked[0] and JobClass.HIGH not in asked[0]
+    assert dev.budget.owner_figures("low")["charged"] == 0
+    dev.close()

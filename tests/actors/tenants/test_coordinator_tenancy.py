@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 
 from actors.datasets import DatasetStore
@@ -155,3 +157,80 @@ def test_a_job_over_the_tenant_memory_quota_is_refused_at_submit(tmp_path: Path)
         await c.shutdown()
 
     asyncio.run(go())
+
+
+def test_high_request_takes_the_memory_a_running_low_sweep_holds_and_the_sweep_is_unchanged(tmp_path: Path) -> None:
+    """A HIGH request on the device needs memory that a LOW sweep's running chunk holds: the reclaim
+    path preempts the chunk and the request gets its memory; the sweep resumes (the preempted chunk
+    runs again) and its result equals an uninterrupted run of the same sweep."""
+    import threading  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    from gpu_hal.config import DeviceConfig  # noqa: PLC0415
+    from gpu_hal.priority import JobClass  # noqa: PLC0415
+
+    mib = 1 << 20
+    big = synthetic_panel(100, 4000, seed=5)  # a chunk reserves ~25.6 MiB (inputs + outputs estimate)
+    sweep = {"dataset": "big", "strategy": "trend_following", "grid": {"fast": [3, 4, 5, 6, 7, 8], "slow": [20, 30, 40]}}
+
+    def coordinator(root: Path) -> Coordinator:
+        gpu = GpuHalConfig(device=DeviceConfig(safety_margin=0.1, reserved_bytes=0, tenant_limit_fraction=1.0,
+                                               prewarm_pool_bytes=0, host_warmups=False),
+                           simulation=SimulationConfig(mode="always", num_devices=1, memory_bytes=40 * mib))
+        settings = Settings(storage_dir=root, gpu=gpu, tenants=TenantsConfig())
+        cfg = replace(settings.coordinator_config(), max_cells_per_chunk=4000 * 100)  # one combination a chunk
+        policy, admission = build_tenancy(settings)
+        return Coordinator(cfg, LocalExecutor(gpu, 1, 1, model_root=root), DatasetStore(root, {"big": lambda: big}),
+                           policy=policy, admission=admission)
+
+    async def run(root: Path, interfere: bool) -> tuple[Any, dict]:
+        c = coordinator(root)
+        await c.start()
+        device = next(w.device for w in c.executor.workers if w.device is not None)
+        seen: dict[str, Any] = {"high": 0, "preempted_before": 0}
+        stop = threading.Event()
+
+        def high_requests() -> None:  # HIGH work arriving while LOW chunks hold most of the device
+            desk = device.create_context("desk", JobClass.HIGH, limit_bytes=device.budget.budget)
+            while not stop.is_set():
+                try:
+                    low_charged = device.budget.owner_figures("alice")["charged"]
+                except KeyError:  # the sweep's first chunk has not reached the device yet
+                    low_charged = 0
+                if low_charged < 20 * mib:
+                    stop.wait(0.0005)
+                    continue
+                with desk.reserve(20 * mib) as req:  # does not fit beside the LOW chunk's reservation
+                    out = req.run(lambda: desk.empty((20 * mib,), np.uint8))
+                    assert out.nbytes == 20 * mib
+                del out
+                desk.trim_if_idle()
+                seen["high"] += 1
+                if seen["high"] >= 3:
+                    return
+
+        th = threading.Thread(target=high_requests, daemon=True)
+        if interfere:
+            th.start()
+        job = await c.submit("sweep", sweep, "LOW", "alice")
+        status = await c.wait(job, 120)
+        stop.set()
+        th.join(10) if interfere else None
+        result = await c.result(job)
+        seen["status"] = status
+        seen["pressure"] = device.status()["pressure"]
+        seen["alice"] = device.context("alice", JobClass.LOW).counters()
+        seen["job_data"] = next(w for w in c.executor.workers if w.device is not None).job_data.stats()
+        await c.shutdown()
+        return result, seen
+
+    quiet, _ = asyncio.run(run(tmp_path / "quiet", interfere=False))
+    busy, seen = asyncio.run(run(tmp_path / "busy", interfere=True))
+    assert seen["status"]["state"] == "succeeded", seen["status"]
+    assert seen["high"] >= 1, seen
+    # the HIGH requests got memory the LOW sweep held: its cached job data, or a running chunk's reservation
+    assert seen["job_data"]["evicted"].get("reclaim", 0) + seen["alice"]["preempted"] >= 1, seen
+    assert quiet.complete and busy.complete
+    for name in ("params", "asset_metrics", "portfolio_metrics", "top"):
+        pd.testing.assert_frame_equal(getattr(quiet, name), getattr(busy, name), check_exact=True, obj=name)
