@@ -143,3 +143,35 @@ def test_worker_prewarm_warms_the_talib_kernels():
     assert w._warm_talib("off") == {"mode": "off", "errors": {}}
     with pytest.raises(ValueError, match="talib_prewarm"):
         StreamsConfig(talib_prewarm="some")
+
+
+@pytest.mark.gpu
+def test_gpu_registry_streams_functions_from_a_device_panel(panel):
+    """A GPU worker's registry: the dataset in device memory (CuPy), the functions' state on the host;
+    same numbers, and the snapshot continues on a host registry."""
+    import cupy  # noqa: PLC0415
+
+    history = panel.select(stop=SEED)
+    reg = StreamRegistry(StreamsConfig(seed_cache=0, talib_window=64), xp=cupy)
+    reg.open(StreamSpec.build("g", "synthetic", "v1", functions=["ADX", "CDLENGULFING", "MACD"]), history.to("gpu"))
+    for t in range(SEED, SEED + 3):
+        got = reg.push("g", ticks(panel, t)).features
+        np.testing.assert_allclose(got["ADX"], batch_last(panel, "ADX", {}, t + 1)[0], rtol=1e-9)
+        np.testing.assert_allclose(got["MACD.macdsignal"], batch_last(panel, "MACD", {}, t + 1)[1], rtol=1e-9)
+        np.testing.assert_array_equal(got["CDLENGULFING"], batch_last(panel, "CDLENGULFING", {}, t + 1)[0])
+    host = StreamRegistry(StreamsConfig(seed_cache=0, talib_window=64))
+    host.restore(reg.snapshot("g"))
+    got = host.push("g", ticks(panel, SEED + 3)).features
+    np.testing.assert_allclose(got["ADX"], batch_last(panel, "ADX", {}, SEED + 4)[0], rtol=1e-9)
+
+
+@pytest.mark.gpu
+def test_gpu_worker_prewarm_compiles_the_cuda_column_modules():
+    w = Worker("g-talib", "gpu", streams=StreamsConfig(talib_prewarm="full"))
+    w.init_device()
+    try:
+        out = w._warm_talib("full")
+        print("TA-Lib prewarm on the GPU worker:", out)
+        assert out["errors"] == {} and out["cpu_s"] >= 0 and out["gpu_s"] >= 0
+    finally:
+        w.shutdown()
