@@ -84,18 +84,26 @@ RQ_DEV double newer_ext_step(Col x, int today, int trailing, int& idx, double& v
 }
 
 // ------------------------------------------------------------------------ AO, AC
-// AO = SMA(median, fast) - SMA(median, slow); AC = AO - SMA(AO, signal).
+// AO = SMA(median, fast) - SMA(median, slow); AC = AO - SMA(AO, signal). As TA-Lib 0.8's ta_AO.c /
+// ta_AC.c: both SMAs start at the first AO bar's window (the shorter one not at bar 0), add the
+// bar, snapshot fast / slow - slow / slow, then drop their trailing bars; AC's signal sum likewise.
 RQ_DEV void ao_1d(Col h, Col low, Col out, int fast, int slow, int signal, bool with_signal, Scratch sc) {
     const int U = 4;
     int n = h.n;
     int lb = imax(fast, slow) - 1;
-    if (with_signal && n <= lb) return;
+    if (n <= lb) return;
     bool ring_ok = signal <= NEWER_RING;
     double ring[NEWER_RING];
     Col ao;
     if (with_signal && !ring_ok) ao = sc.take(n);
+    int f0 = lb - (fast - 1), s0 = lb - (slow - 1);
     double ta = 0.0, tb = 0.0, tg = 0.0;
-    for (int t0 = 0; t0 < n; t0 += U) {
+    for (int t = 0; t < lb; ++t) {
+        double m = (h[t] + low[t]) / 2.0;
+        if (t >= f0) ta += m;
+        if (t >= s0) tb += m;
+    }
+    for (int t0 = lb; t0 < n; t0 += U) {
         double hb[U], lw[U], hf[U], lf[U], hs[U], ls[U];
         newer_batch(h, t0, 0, hb); newer_batch(low, t0, 0, lw);
         newer_batch(h, t0, fast - 1, hf); newer_batch(low, t0, fast - 1, lf);
@@ -105,34 +113,20 @@ RQ_DEV void ao_1d(Col h, Col low, Col out, int fast, int slow, int signal, bool 
             int t = t0 + u;
             if (t >= n) break;
             double m = (hb[u] + lw[u]) / 2.0;
-            // sma_1d_nb(m, a, fast), sma_1d_nb(m, b, slow)
-            double a = 0.0, b = 0.0;
-            if (fast == 1) a = m;
-            else {
-                ta += m;
-                if (t >= fast - 1) { a = ta / fast; ta -= (hf[u] + lf[u]) / 2.0; }
-            }
-            if (slow == 1) b = m;
-            else {
-                tb += m;
-                if (t >= slow - 1) { b = tb / slow; tb -= (hs[u] + ls[u]) / 2.0; }
-            }
-            if (t < lb) continue;
-            double v = a - b;
+            ta += m;
+            tb += m;
+            double v = ta / fast - tb / slow;
+            ta -= (hf[u] + lf[u]) / 2.0;
+            tb -= (hs[u] + ls[u]) / 2.0;
             if (!with_signal) { out[t] = v; continue; }
-            // sma_1d_nb(ao[lb:], sg[lb:], signal)
             int j = t - lb;
             if (ring_ok) ring[j & (NEWER_RING - 1)] = v;
             else ao[t] = v;
-            double g;
-            if (signal == 1) g = v;
-            else {
-                tg += v;
-                if (j < signal - 1) continue;
-                g = tg / signal;
-                tg -= ring_ok ? ring[(j - signal + 1) & (NEWER_RING - 1)] : ao[t - signal + 1];
-            }
-            out[t] = v - g;
+            tg += v;
+            if (j < signal - 1) continue;
+            double r = v - tg / signal;
+            tg -= ring_ok ? ring[(j - signal + 1) & (NEWER_RING - 1)] : ao[t - signal + 1];
+            out[t] = r;
         }
     }
 }
@@ -531,34 +525,62 @@ RQ_DEV void smi_1d(Col h, Col low, Col c, Col smi, Col sig, int period, int fast
 }
 
 // ------------------------------------------------------------------------ FOSC (TSF one bar back)
+// TA-Lib 0.8's ta_FOSC.c: 100 * (x[t] - TSF[t-1]) / x[t], the regression sums over the window ending
+// at t - 1 kept in O(1) (SumXY += SumY - period * trailing; SumY += new - trailing), rebuilt every
+// 32 * period bars or when the trailing term dwarfs the window (|period * trailing| > 100 sum |x|),
+// the forecast fused as fma(m, period, b).
+NEWER_COLD double newer_fosc_rebuild(Col x, int today, int period, double* sum_y, double* sum_abs) {
+    double sy = 0.0, sxy = 0.0, sa = 0.0, w = (double)(period - 1);
+    for (int j = today - period; j < today; ++j) {
+        double v = x[j];
+        sy += v;
+        sxy += w * v;
+        sa += fabs(v);
+        w -= 1.0;
+    }
+    *sum_y = sy;
+    *sum_abs = sa;
+    return sxy;
+}
+
 RQ_DEV void fosc_1d(Col x, Col out, int period) {
     const int U = 4;
     int n = x.n;
-    double sum_x = (double)(period * (period - 1)) * 0.5;
-    double sum_x_sqr = (double)(period * (period - 1) * (2 * period - 1)) / 6.0;
+    if (n <= period) return;
+    double sum_x = (double)period * (period - 1) * 0.5;
+    double sum_x_sqr = (double)period * (period - 1) * (2 * period - 1) / 6.0;
     double divisor = sum_x * sum_x - period * sum_x_sqr;
-    double prev = 0.0;
-    for (int t0 = period - 1; t0 < n; t0 += U) {
-        double xb[U];
-        newer_batch(x, t0, 0, xb);
+    double sum_xy = 0.0, sum_y = 0.0, sum_abs = 0.0;
+    for (int i = period; i-- != 0;) {
+        double v = x[period - 1 - i];
+        sum_y += v;
+        sum_xy += (double)i * v;
+        sum_abs += fabs(v);
+    }
+    int bars = 32 * period;
+    for (int t0 = period; t0 < n; t0 += U) {
+        double xb[U], x1[U], xt[U];
+        newer_batch(x, t0, 0, xb); newer_batch(x, t0, 1, x1); newer_batch(x, t0, period + 1, xt);
         NEWER_UNROLL
         for (int u = 0; u < U; ++u) {
             int t = t0 + u;
             if (t >= n) break;
-            double sum_xy = 0.0, sum_y = 0.0;
-            for (int i = period - 1; i > 0; --i) {
-                double v = x[t - i];
-                sum_y += v;
-                sum_xy += i * v;
+            if (t > period) {
+                double trailing = xt[u];  // x[t - 1 - period], the bar the window ending at t - 1 drops
+                double wt = (double)period * trailing;
+                sum_xy = sum_xy + sum_y - wt;
+                sum_y = sum_y - trailing + x1[u];
+                sum_abs = sum_abs - fabs(trailing) + fabs(x1[u]);
+                bars -= 1;
+                if (bars <= 0 || fabs(wt) > 100.0 * sum_abs) {
+                    bars = 32 * period;
+                    sum_xy = newer_fosc_rebuild(x, t, period, &sum_y, &sum_abs);
+                }
             }
-            double xt = xb[u];
-            sum_y += xt;
-            sum_xy += 0 * xt;
             double m = (period * sum_xy - sum_x * sum_y) / divisor;
-            double b = (sum_y - m * sum_x) / period;
-            double tsf = b + m * period;
-            if (t >= period) out[t] = xt != 0.0 ? ((xt - prev) / xt) * 100.0 : 0.0;
-            prev = tsf;
+            double b = (sum_y - m * sum_x) / (double)period;
+            double v = xb[u];
+            out[t] = v != 0.0 ? 100.0 * (v - fma(m, (double)period, b)) / v : 0.0;
         }
     }
 }
@@ -653,7 +675,7 @@ RQ_DEV void percentrank_1d(Col x, Col out, int period) {
             double v = xb[u];
             for (int i = t - period; i < t; ++i)
                 if (x[i] < v) cnt += 1;
-            out[t] = 100.0 * cnt / period;
+            out[t] = (double)cnt / period * 100.0;  // TA-Lib 0.8: divide, then scale
         }
     }
 }
@@ -833,50 +855,103 @@ RQ_DEV void rvi_1d(Col x, Col out, int period, int sdp) {
 }
 
 // ------------------------------------------------------------------------ BETA
-// TA_BETA: slope of y's bar returns on x's over `period` returns, running sums; a return is 0 where
-// TA_IS_ZERO says the previous price is zero, the slope 0 where x did not move over the window
-// (matched to TA-Lib 0.8.1: not an absolute TA_IS_ZERO on the denominator).
-RQ_DEV double newer_ret(double v, double prev) { return !is_zero(prev) ? (v - prev) / prev : 0.0; }
+// TA-Lib 0.8's beta.c (#242): the slope of y's bar returns on x's over `period` returns, with the
+// returns measured from shifts (the first return, then the window means at each re-anchor) so the
+// denominator n Sxx - Sx^2 does not cancel; re-anchored when it falls under 1e-6 of n Sxx, when the
+// squared return that left dwarfs Sxx (1e3) and every 32 * period bars; 0 where the denominator is
+// not above 1e-14 of its scale. A return is 0 where TA_IS_ZERO says the previous price is.
+struct NewerBetaSums { double sxx, sxy, sx, sy, shift_x, shift_y; };
 
-RQ_DEV void beta_1d(Col x, Col y, Col out, int period) {
-    const int U = 4;
-    int n = x.n;
-    if (n <= period) return;
+RQ_DEV double newer_bret(double v, double prev, double shift) { return !is_zero(prev) ? (v - prev) / prev - shift : -shift; }
+
+// The shifts (window means) and sums rebuilt over the returns of bars ws .. last, prev_x / prev_y
+// the prices of bar ws - 1.
+NEWER_COLD void newer_beta_rebuild(Col x, Col y, int ws, int last, double prev_x, double prev_y, double n,
+                                   NewerBetaSums* r) {
+    double px = prev_x, py = prev_y, ax = 0.0, ay = 0.0;
+    for (int j = ws; j <= last; ++j) {
+        if (!is_zero(px)) ax += (x[j] - px) / px;
+        px = x[j];
+        if (!is_zero(py)) ay += (y[j] - py) / py;
+        py = y[j];
+    }
+    double shift_x = ax / n, shift_y = ay / n;
     double sxx = 0.0, sxy = 0.0, sx = 0.0, sy = 0.0;
-    int null_run = 0;  // x returns exactly 0 in a row
-    for (int t = 1; t < period; ++t) {
-        double a = newer_ret(x[t], x[t - 1]), b = newer_ret(y[t], y[t - 1]);
-        null_run = a == 0.0 ? null_run + 1 : 0;
+    px = prev_x;
+    py = prev_y;
+    for (int j = ws; j <= last; ++j) {
+        double a = newer_bret(x[j], px, shift_x);
+        px = x[j];
+        double b = newer_bret(y[j], py, shift_y);
+        py = y[j];
         sxx += a * a;
         sxy += a * b;
         sx += a;
         sy += b;
     }
+    r->sxx = sxx; r->sxy = sxy; r->sx = sx; r->sy = sy; r->shift_x = shift_x; r->shift_y = shift_y;
+}
+
+RQ_DEV void beta_1d(Col x, Col y, Col out, int period) {
+    const int U = 4;
+    int n = x.n;
+    if (n <= period) return;
+    double last_x = x[0], last_y = y[0], tlx = x[0], tly = y[0];
+    double shift_x = !is_zero(last_x) ? (x[1] - last_x) / last_x : 0.0;
+    double shift_y = !is_zero(last_y) ? (y[1] - last_y) / last_y : 0.0;
+    double sxx = 0.0, sxy = 0.0, sx = 0.0, sy = 0.0;
+    for (int i = 1; i < period; ++i) {
+        double a = newer_bret(x[i], last_x, shift_x);
+        last_x = x[i];
+        double b = newer_bret(y[i], last_y, shift_y);
+        last_y = y[i];
+        sxx += a * a;
+        sxy += a * b;
+        sx += a;
+        sy += b;
+    }
+    double nn = (double)period;
+    int bars = 32 * period;
+    double leaving_xx = 0.0;
     for (int t0 = period; t0 < n; t0 += U) {
-        double xb[U], x1[U], yb[U], y1[U], xq[U], xq1[U], yq[U], yq1[U];
-        newer_batch(x, t0, 0, xb); newer_batch(x, t0, 1, x1); newer_batch(y, t0, 0, yb); newer_batch(y, t0, 1, y1);
-        newer_batch(x, t0, period - 1, xq); newer_batch(x, t0, period, xq1);
-        newer_batch(y, t0, period - 1, yq); newer_batch(y, t0, period, yq1);
+        double xb[U], yb[U], xq[U], yq[U];
+        newer_batch(x, t0, 0, xb); newer_batch(y, t0, 0, yb);
+        newer_batch(x, t0, period - 1, xq); newer_batch(y, t0, period - 1, yq);
         NEWER_UNROLL
         for (int u = 0; u < U; ++u) {
             int t = t0 + u;
             if (t >= n) break;
-            double a = newer_ret(xb[u], x1[u]), b = newer_ret(yb[u], y1[u]);
-            null_run = a == 0.0 ? null_run + 1 : 0;
+            double a = newer_bret(xb[u], last_x, shift_x);
+            last_x = xb[u];
+            double b = newer_bret(yb[u], last_y, shift_y);
+            last_y = yb[u];
             sxx += a * a;
             sxy += a * b;
             sx += a;
             sy += b;
-            // a window where x did not move: its sums hold only rounding residue (TA-Lib 0.8 answers 0)
-            if (null_run >= period) { null_run = period; sxx = 0.0; sxy = 0.0; sx = 0.0; }
-            double tmp = period * sxx - sx * sx;
-            out[t] = tmp != 0.0 ? (period * sxy - sx * sy) / tmp : 0.0;
-            a = newer_ret(xq[u], xq1[u]);
-            b = newer_ret(yq[u], yq1[u]);
-            sxx -= a * a;
-            sxy -= a * b;
-            sx -= a;
-            sy -= b;
+            double scale = nn * sxx;
+            double denom = scale - (sx * sx);
+            bars--;
+            if (denom < 0.000001 * scale || leaving_xx > 1000.0 * sxx || bars <= 0) {
+                bars = 32 * period;
+                NewerBetaSums r;
+                newer_beta_rebuild(x, y, t - period + 1, t, tlx, tly, nn, &r);
+                sxx = r.sxx; sxy = r.sxy; sx = r.sx; sy = r.sy; shift_x = r.shift_x; shift_y = r.shift_y;
+                scale = nn * sxx;
+                denom = scale - (sx * sx);
+                if (denom < 0.0) denom = 0.0;
+            }
+            // the return leaving the window: bar t - period + 1 against its predecessor
+            double ta = newer_bret(xq[u], tlx, shift_x);
+            tlx = xq[u];
+            double tb = newer_bret(yq[u], tly, shift_y);
+            tly = yq[u];
+            out[t] = denom > 0.00000000000001 * scale ? ((nn * sxy) - (sx * sy)) / denom : 0.0;
+            leaving_xx = ta * ta;
+            sxx -= ta * ta;
+            sxy -= ta * tb;
+            sx -= ta;
+            sy -= tb;
         }
     }
 }
