@@ -43,3 +43,31 @@ def test_pattern_kernel_matches_talib_on_short_and_gappy_columns(name: str) -> N
             got = cuda_host.run(name, arrays, params, 1)[0]
             got = np.where(np.isnan(got), 0, got).astype(np.int32)
             np.testing.assert_array_equal(got, reference(fd, arrays, params)[0], err_msg=f"{name} on {label}, {params}")
+
+
+# Hand-made bars (after 20 quiet bars) for the patterns that candle_data() almost never draws.
+RARE = {
+    "CDLCONCEALBABYSWALL": [(100, 100, 97, 97), (97, 97, 94, 94), (93, 95, 91.5, 92), (95.5, 96, 90, 91)],
+    "CDLINNECK": [(101, 101.5, 96.5, 97), (96, 97.5, 95.5, 97.1)],
+    "CDL3STARSINSOUTH": [(104, 104, 95, 100), (101, 101.5, 98, 99), (99.5, 99.5, 99.2, 99.2)],
+}
+
+
+def _rare_panel() -> list[np.ndarray]:
+    cols = [np.array([(100.0, 102.0, 99.0, 101.0)] * 20 + bars) for bars in RARE.values()]  # (o, h, l, c) rows
+    n = max(len(c) for c in cols)
+    panel = np.full((4, n, len(cols)), np.nan)
+    for j, c in enumerate(cols):
+        panel[:, n - len(c):, j] = c.T  # shorter columns start late; every pattern ends on the last bar
+    return [panel[k] for k in range(4)]
+
+
+@pytest.mark.parametrize("name", sorted(RARE))
+def test_rare_pattern_fires_and_matches_talib(name: str) -> None:
+    fd = FUNCTIONS[name]
+    arrays = _rare_panel()
+    got = cuda_host.run(name, arrays, fd.defaults, 1)[0]
+    got = np.where(np.isnan(got), 0, got).astype(np.int32)
+    want = reference(fd, arrays, fd.defaults)[0]
+    np.testing.assert_array_equal(got, want)
+    assert want[-1, list(RARE).index(name)] != 0, f"{name} does not fire on its bars"
