@@ -36,7 +36,7 @@ def _late(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def test_host_build_matches_talib(name: str) -> None:
     fd = FUNCTIONS[name]
     for label, data in DATASETS.items():
-        if label == "candles" and fd.group != "Pattern Recognition":
+        if label == "candles" and fd.group != "pattern":
             continue
         arrays = inputs_for(fd, _late(data))
         for params in (fd.defaults, varied_params(fd)):
