@@ -9,10 +9,11 @@ For every function of the chosen group sources (`--groups`, default every `cuda/
   cupyx.profiler.benchmark) and the public GPU path (`kernels.indicators.talib.<NAME>` on CuPy
   arrays, which may take a fused kernel instead), over a (bars x assets) synthetic panel already
   on the device, default parameters, next to TA-Lib single-thread on ready contiguous columns
-  (timed on `--talib-columns` columns and scaled): the ratio target is >= 100 x.
+  (timed on `--talib-columns` columns and scaled): the ratio target is >= 100 x; the column kernels
+  also at the block sizes of `--blocks` (threads = columns per block), to choose gpu_columns.BLOCK.
 
 Usage: python bench/bench_talib_columns.py --groups momentum,volume,statistic --bars 2520 --assets 5000
-       [--talib-columns 1000] [--repeat 5] [--check] --out bench/results/talib_columns_<machine>.json
+       [--talib-columns 1000] [--repeat 5] [--blocks 32,64] [--check] --out bench/results/talib_columns_<machine>.json
 """
 from __future__ import annotations
 
@@ -112,7 +113,7 @@ def _talib_time(name: str, arrays: list[np.ndarray], n_tl: int, repeat: int) -> 
     return best * (arrays[0].shape[1] / n_tl)
 
 
-def bench(names: list[str], bars: int, assets: int, n_tl: int, repeat: int) -> list[dict]:
+def bench(names: list[str], bars: int, assets: int, n_tl: int, repeat: int, blocks: list[int]) -> list[dict]:
     import cupy  # noqa: PLC0415
     from cupyx.profiler import benchmark  # noqa: PLC0415
 
@@ -133,7 +134,16 @@ def bench(names: list[str], bars: int, assets: int, n_tl: int, repeat: int) -> l
         t_col = float(np.min(col.gpu_times[0]))
         t_pub = float(np.min(pub.gpu_times[0]))
         row = {"function": name, "group": gpu_columns.registry()[name][0].group, "talib_s": t_tl,
-               "column_gpu_s": t_col, "column_x": t_tl / t_col, "public_gpu_s": t_pub, "public_x": t_tl / t_pub}
+               "column_gpu_s": t_col, "column_x": t_tl / t_col, "public_gpu_s": t_pub, "public_x": t_tl / t_pub,
+               "block": gpu_columns.BLOCK}
+        default_block = gpu_columns.BLOCK
+        try:  # the same column kernel at other block sizes (threads = columns per block)
+            for blk in blocks:
+                gpu_columns.BLOCK = blk
+                r = benchmark(gpu_columns.run, (name, garrays, params, len(fd.outputs)), n_repeat=repeat, n_warmup=1)
+                row[f"column_gpu_s_block{blk}"] = float(np.min(r.gpu_times[0]))
+        finally:
+            gpu_columns.BLOCK = default_block
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -146,6 +156,7 @@ def main() -> None:
     ap.add_argument("--assets", type=int, default=5000)
     ap.add_argument("--talib-columns", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--blocks", default="32,64", help="also time the column kernels with these block sizes")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--no-bench", action="store_true")
     ap.add_argument("--out", default="")
@@ -169,7 +180,8 @@ def main() -> None:
         print(f"check: {len(rows)} cases, {len(summary['check_talib_failures'])} off TA-Lib by > 1e-9, "
               f"{len(summary['check_cpu_not_bit_identical'])} not bit-identical to the CPU backend", flush=True)
     if not args.no_bench:
-        rows = bench(names, args.bars, args.assets, args.talib_columns, args.repeat)
+        blocks = [int(b) for b in args.blocks.split(",") if b]
+        rows = bench(names, args.bars, args.assets, args.talib_columns, args.repeat, blocks)
         summary["bench"] = rows
         summary["column_min_x"] = min((r["column_x"] for r in rows), default=None)
         summary["public_min_x"] = min((r["public_x"] for r in rows), default=None)
@@ -179,6 +191,13 @@ def main() -> None:
         for r in rows:
             print(f"{r['function']:20s} {r['talib_s'] * 1e3:9.1f} {r['column_gpu_s'] * 1e3:10.3f} {r['column_x']:7.0f} "
                   f"{r['public_gpu_s'] * 1e3:10.3f} {r['public_x']:7.0f}")
+        for blk in blocks:
+            key = f"column_gpu_s_block{blk}"
+            summary[f"column_min_x_block{blk}"] = min((r["talib_s"] / r[key] for r in rows), default=None)
+            summary[f"below_100x_column_block{blk}"] = sorted(r["function"] for r in rows if r["talib_s"] / r[key] < 100)
+            print(f"block {blk}: column kernels min {summary[f'column_min_x_block{blk}']:.0f} x TA-Lib, "
+                  f"total {sum(r[key] for r in rows) * 1e3:.1f} ms vs {sum(r['column_gpu_s'] for r in rows) * 1e3:.1f} ms "
+                  f"at block {gpu_columns.BLOCK}")
         print(json.dumps({k: summary[k] for k in ("column_min_x", "public_min_x", "below_100x_column",
                                                   "below_100x_public")}))
     if args.out:

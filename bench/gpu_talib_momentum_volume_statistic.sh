@@ -5,7 +5,9 @@
 #      functions with a fused / composed kernel take that path, other parameter values the column kernels);
 #   2. bench/bench_talib_columns.py --check: gpu_columns.run itself vs TA-Lib (1e-9; default, varied and
 #      every TA-Lib matype) and vs the Numba CPU backend (bit-identical expected), then the timings over
-#      2520 x 5000 on the device, column kernel and public path, next to TA-Lib single-thread (target >= 100 x).
+#      2520 x 5000 on the device, column kernel and public path, next to TA-Lib single-thread (target >= 100 x),
+#      and the column kernels again at 32 and 64 threads per block (gpu_columns.BLOCK is 128: 40 blocks for
+#      5000 columns leave most of an H100's 132 SMs idle).
 # TA-Lib and Hypothesis come from .whl-k/ (see bench/gpu_verify_kernels.sh).
 #   carry [".whl-k"]; results in $OUT (device tool) or ./gpu-out
 set -uo pipefail
@@ -27,5 +29,5 @@ grep -E "^(FAILED|ERROR)" "$OUT/gpu_matches_talib_pytest.txt" | head -20
 timeout ${T_BENCH:-360} python3 bench/bench_talib_columns.py --groups $GROUPS_ --check --bars 2520 --assets 5000 \
     --talib-columns 1000 --repeat 5 --out "$OUT/talib_columns_mvs.json" > "$OUT/talib_columns_mvs_log.txt" 2>&1
 echo "bench rc=$?"
-grep -E "^(device|check)" "$OUT/talib_columns_mvs_log.txt"
+grep -E "^(device|check|block)" "$OUT/talib_columns_mvs_log.txt"
 sed -n '/^function /,$p' "$OUT/talib_columns_mvs_log.txt"
