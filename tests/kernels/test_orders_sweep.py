@@ -190,19 +190,35 @@ def test_backend_group_rows_equal_cpu(backend) -> None:
 
 # ------------------------------------------------------------------ the cash-sharing CUDA source on the host
 _EMU_STUB = r"""
+#include <barrier>
 #include <cmath>
+#include <mutex>
+#include <thread>
+#include <vector>
 #define __global__
 #define __device__
 #define __forceinline__ inline
 #define __restrict__
 struct D3 { unsigned x, y, z; };
-static D3 blockIdx, threadIdx, blockDim;
-inline double atomicAdd(double* a, double v) { double o = *a; *a += v; return o; }
-// warp intrinsics: only the (unused here) per-asset kernel calls them
-template <class T> T __shfl_sync(unsigned, T v, int) { return v; }
-template <class T> T __shfl_down_sync(unsigned, T v, int) { return v; }
-inline bool __all_sync(unsigned, bool v) { return v; }
-inline bool __any_sync(unsigned, bool v) { return v; }
+static thread_local D3 blockIdx, threadIdx;
+static D3 blockDim;
+static std::mutex MU;
+inline double atomicAdd(double* a, double v) { std::lock_guard<std::mutex> g(MU); double o = *a; *a += v; return o; }
+// a warp = 32 host threads; an intrinsic = write, barrier, read, barrier (every lane must call it)
+static std::barrier<>* BAR;
+static double SH_D[32]; static long long SH_L[32]; static bool SH_B[32];
+inline int lane_id() { return threadIdx.x & 31; }
+inline double __shfl_down_sync(unsigned, double v, int off) {
+    SH_D[lane_id()] = v; BAR->arrive_and_wait(); const int s = lane_id() + off; const double r = s < 32 ? SH_D[s] : v;
+    BAR->arrive_and_wait(); return r; }
+inline long long __shfl_sync(unsigned, long long v, int src) {
+    SH_L[lane_id()] = v; BAR->arrive_and_wait(); const long long r = SH_L[src]; BAR->arrive_and_wait(); return r; }
+inline bool __all_sync(unsigned, bool v) {
+    SH_B[lane_id()] = v; BAR->arrive_and_wait(); bool r = true; for (int i = 0; i < 32; ++i) r = r && SH_B[i];
+    BAR->arrive_and_wait(); return r; }
+inline bool __any_sync(unsigned, bool v) {
+    SH_B[lane_id()] = v; BAR->arrive_and_wait(); bool r = false; for (int i = 0; i < 32; ++i) r = r || SH_B[i];
+    BAR->arrive_and_wait(); return r; }
 inline double __longlong_as_double(unsigned long long x) { double d; __builtin_memcpy(&d, &x, 8); return d; }
 using std::isnan; using std::isinf;
 """
@@ -221,63 +237,124 @@ extern "C" void run_shared(const double* close, const double* o, const double* h
                             state, last_val, trades, acc, pv, pe);
     }
 }
+extern "C" void run_warps(const double* close, const double* o, const double* h, const double* l, int has_ohlc,
+    const bool* le, const bool* lx, const bool* se, const bool* sx, const long long* strat_of, const double* size,
+    const long long* stype, const double* sl, const bool* trail, const double* tp, double fees, double fixed_fees,
+    double slippage, double init_cash, int accumulate, long long n_bars, long long n_assets, long long n_combos,
+    const long long* col_group, long long n_groups, double* acc, double* pv, bool* pe) {
+    blockDim.x = 32;
+    std::barrier<> bar(32);
+    BAR = &bar;
+    for (long long w = 0; w < n_combos * ((n_assets + 31) / 32); ++w) {  // one warp at a time
+        std::vector<std::thread> lanes;
+        for (int lane = 0; lane < 32; ++lane) lanes.emplace_back([=] {
+            blockIdx.x = (unsigned)w; threadIdx.x = (unsigned)lane;
+            orders_sweep(close, o, h, l, has_ohlc, le, lx, se, sx, strat_of, size, stype, sl, trail, tp, fees,
+                         fixed_fees, slippage, init_cash, accumulate, n_bars, n_assets, n_combos, col_group, n_groups,
+                         acc, pv, pe);
+        });
+        for (auto& x : lanes) x.join();
+    }
+}
 """
 
 
-@pytest.mark.slow
-def test_cuda_cash_sharing_kernel_emulated_matches_numba(tmp_path) -> None:
-    """`orders_sweep_shared` (sweep_gpu.py's CUDA source) compiled for the host with g++, one thread
-    after another, equals `sweep_shared_apply_nb` bit for bit (accumulators, summed value, exposure):
-    stops, value / percent / amount sizes, reversals and the percent-reversal error, both accumulate modes."""
+def _emulated(tmp_path):
+    """orders/sweep_gpu.py's CUDA source compiled for the host (g++, C++20 threads for the warps)."""
     import ctypes
     import shutil
     import subprocess
 
-    from kernels.backtest.orders import sweep_cpu
     from kernels.backtest.orders.gpu import HEADER, STEP_SRC
-    from kernels.backtest.orders.sweep_gpu import SWEEP_SRC, STATE_BYTES, TRADE_BYTES
+    from kernels.backtest.orders.sweep_gpu import SWEEP_SRC
 
     if shutil.which("g++") is None:
         pytest.skip("needs g++")
-    src = tmp_path / "shared.cpp"
+    src = tmp_path / "sweep.cpp"
     src.write_text(_EMU_STUB + HEADER + STEP_SRC + SWEEP_SRC + _EMU_DRIVER)
-    lib_path = tmp_path / "shared.so"
-    subprocess.run(["g++", "-std=c++14", "-O0", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(lib_path),
-                    str(src)], check=True, capture_output=True)
-    lib = ctypes.CDLL(str(lib_path))
+    lib_path = tmp_path / "sweep.so"
+    done = subprocess.run(["g++", "-std=c++20", "-O0", "-ffp-contract=off", "-pthread", "-shared", "-fPIC", "-o",
+                           str(lib_path), str(src)], capture_output=True, text=True)
+    if done.returncode and "barrier" in done.stderr:
+        pytest.skip("needs a g++ with C++20 <barrier>")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return ctypes.CDLL(str(lib_path))
+
+
+def _signals(panel, combos):
+    t, n = panel.close.shape
+    sig = [np.zeros((len(combos), t, n), bool) for _ in range(4)]
+    for s, c in enumerate(combos):
+        sg = positions_to_signals(get_strategy("trend_following")(panel, **c))
+        for k, a in enumerate((sg.entries, sg.exits, sg.short_entries, sg.short_exits)):
+            sig[k][s] = a if a is not None else False
+    return sig
+
+
+@pytest.mark.slow
+def test_cuda_sweep_kernels_emulated_match_numba(tmp_path) -> None:
+    """orders/sweep_gpu.py's CUDA kernels compiled for the host equal the Numba kernels: the cash-sharing
+    `orders_sweep_shared` (one thread after another) bit for bit (accumulators, summed value, exposure,
+    the percent-reversal error; both accumulate modes), and `orders_sweep` (a warp as 32 threads) with
+    groups whose assets straddle warps: accumulators bit for bit, group values to summation order."""
+    import ctypes
+
+    from kernels.backtest.orders import sweep_cpu
+    from kernels.backtest.orders.sweep_gpu import STATE_BYTES, TRADE_BYTES
+
+    lib = _emulated(tmp_path)
+    ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
     close = np.ascontiguousarray(PANEL.close, dtype=np.float64)
     t, n = close.shape
     ohlc = [np.ascontiguousarray(getattr(PANEL, f), dtype=np.float64) for f in ("open", "high", "low")]
-    combos = [dict(fast=5, slow=20, long_only=False), dict(fast=10, slow=30, long_only=True)]
-    sig = [np.zeros((len(combos), t, n), bool) for _ in range(4)]
-    for s, c in enumerate(combos):
-        sg = positions_to_signals(get_strategy("trend_following")(PANEL, **c))
-        for k, a in enumerate((sg.entries, sg.exits, sg.short_entries, sg.short_exits)):
-            sig[k][s] = a if a is not None else False
+    sig = _signals(PANEL, [dict(fast=5, slow=20, long_only=False), dict(fast=10, slow=30, long_only=True)])
     orders = [(50.0, 1, np.nan, False, 0.05), (400.0, 1, 0.03, True, np.nan), (0.3, 2, 0.04, False, 0.1),
               (8.0, 0, 0.02, False, np.nan)]  # (size, size type: amount 0 / value 1 / percent 2, sl, trail, tp)
-    strat_of = np.repeat(np.arange(len(combos)), len(orders)).astype(np.int64)
-    cols = list(zip(*(orders * len(combos))))
+    strat_of = np.repeat(np.arange(2), len(orders)).astype(np.int64)
+    cols = list(zip(*(orders * 2)))
     size, sl, tp = (np.array(cols[j], dtype=np.float64) for j in (0, 2, 4))
     stype, trail = np.array(cols[1], dtype=np.int64), np.array(cols[3], dtype=bool)
+    opts = (strat_of, size, stype, sl, trail, tp)
     gs, ge, inits = np.array([0, 2], np.int64), np.array([2, 5], np.int64), np.array([500.0, 800.0])
     p, g = len(strat_of), 2
-    ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
     errors = []
     for acc_mode in (0, 1):
         acc, pv, pe = np.zeros((p, g, 17)), np.zeros((p, t)), np.zeros((p, t), bool)
-        sweep_cpu.sweep_shared_apply_nb(close, *ohlc, *sig, strat_of, size, stype, sl, trail, tp, 0.001, 0.5, 0.0005,
-                                        inits, acc_mode, gs, ge, acc, pv, pe)
+        sweep_cpu.sweep_shared_apply_nb(close, *ohlc, *sig, *opts, 0.001, 0.5, 0.0005, inits, acc_mode, gs, ge,
+                                        acc, pv, pe)
         acc2, pv2, pe2 = np.zeros((p, g, 17)), np.zeros((p, t)), np.zeros((p, t), bool)
         scratch = (np.zeros(p * n * STATE_BYTES, np.uint8), np.zeros(p * n), np.zeros(p * n * TRADE_BYTES, np.uint8))
-        lib.run_shared(ptr(close), *(ptr(a) for a in ohlc), ctypes.c_int(1), *(ptr(a) for a in sig), ptr(strat_of),
-                       ptr(size), ptr(stype), ptr(sl), ptr(trail), ptr(tp), ctypes.c_double(0.001),
-                       ctypes.c_double(0.5), ctypes.c_double(0.0005), ptr(inits), ctypes.c_int(acc_mode), ptr(gs),
-                       ptr(ge), ctypes.c_longlong(t), ctypes.c_longlong(n), ctypes.c_longlong(p), ctypes.c_longlong(g),
-                       *(ptr(a) for a in scratch), ptr(acc2), ptr(pv2), ptr(pe2))
+        lib.run_shared(ptr(close), *(ptr(a) for a in ohlc), ctypes.c_int(1), *(ptr(a) for a in sig),
+                       *(ptr(a) for a in opts), ctypes.c_double(0.001), ctypes.c_double(0.5), ctypes.c_double(0.0005),
+                       ptr(inits), ctypes.c_int(acc_mode), ptr(gs), ptr(ge), ctypes.c_longlong(t), ctypes.c_longlong(n),
+                       ctypes.c_longlong(p), ctypes.c_longlong(g), *(ptr(a) for a in scratch), ptr(acc2), ptr(pv2),
+                       ptr(pe2))
         np.testing.assert_array_equal(acc2, acc)
         np.testing.assert_array_equal(pv2, pv)
         np.testing.assert_array_equal(pe2, pe)
         assert acc[..., 8].sum() > 100  # trades happened
         errors.append(acc[..., 16].max())
     assert errors == [1.0, 0.0]  # percent sizes reversing without accumulation: vectorbt's error, on both
+
+    wide = with_late_start(synthetic_panel(40, 80, seed=3), {"S0005": 30})  # two warps per combination
+    close = np.ascontiguousarray(wide.close, dtype=np.float64)
+    t, n = close.shape
+    ohlc = [np.ascontiguousarray(getattr(wide, f), dtype=np.float64) for f in ("open", "high", "low")]
+    sig = _signals(wide, [dict(fast=5, slow=20, long_only=False)])
+    opts = (np.zeros(2, np.int64), np.array([50.0, 8.0]), np.array([1, 0]), np.array([np.nan, 0.02]),
+            np.array([False, True]), np.array([0.05, np.nan]))
+    # 4 groups: both warps straddle groups (lane by lane); 2 groups: warp 1 is in one group (one warp sum)
+    for group in (np.repeat(np.arange(4), [10, 15, 8, 7]).astype(np.int64), np.repeat(np.arange(2), [30, 10])):
+        n_g = int(group.max()) + 1
+        acc, pv, pe = np.zeros((2, n, 17)), np.zeros((2 * n_g, t)), np.zeros((2 * n_g, t), bool)
+        sweep_cpu.sweep_apply_nb(close, *ohlc, *sig, *opts, 0.001, 0.5, 0.0005, 1000.0, 0, group, np.int64(n_g), acc,
+                                 pv, pe)
+        acc2, pv2, pe2 = np.zeros_like(acc), np.zeros_like(pv), np.zeros_like(pe)
+        lib.run_warps(ptr(close), *(ptr(a) for a in ohlc), ctypes.c_int(1), *(ptr(a) for a in sig),
+                      *(ptr(a) for a in opts), ctypes.c_double(0.001), ctypes.c_double(0.5), ctypes.c_double(0.0005),
+                      ctypes.c_double(1000.0), ctypes.c_int(0), ctypes.c_longlong(t), ctypes.c_longlong(n),
+                      ctypes.c_longlong(2), ptr(group), ctypes.c_longlong(n_g), ptr(acc2), ptr(pv2), ptr(pe2))
+        np.testing.assert_array_equal(acc2, acc)
+        np.testing.assert_allclose(pv2, pv, rtol=1e-14)
+        np.testing.assert_array_equal(pe2, pe)
+        assert acc[..., 8].sum() > 20

@@ -48,7 +48,8 @@ extern "C" __global__ void orders_sweep(
     // portfolio row of this lane's asset: p * n_groups + its group; a warp whose assets are
     // all in one group adds one warp sum, else each lane adds its own value
     const long long grp = col_group[valid ? a : (gw % warps_per_combo) * 32];
-    const bool one_group = __all_sync(0xffffffffu, !valid || grp == __shfl_sync(0xffffffffu, grp, 0));
+    const long long grp0 = __shfl_sync(0xffffffffu, grp, 0);  // every lane shuffles (no short-circuit)
+    const bool one_group = __all_sync(0xffffffffu, !valid || grp == grp0);
     const long long prow = p * n_groups + grp;
     const long long s = strat_of[p];
     const long long sig0 = s * n_bars * n_assets;
