@@ -432,16 +432,18 @@ RQ_DEV void coppock_1d(Col x, Col out, int wp, int r1, int r2) {
 }
 
 // ------------------------------------------------------------------------ EMA chains: TSI, ERI, SMI
-// One step of ema_k_1d_nb at position j of its input (j = 0, 1, ...): sums the first `period`
-// values, emits their mean at j = period - 1, then the recursion. Returns true once `prev` holds.
-RQ_DEV bool newer_ema_step(double v, int j, int period, double k, double& total, double& prev) {
+// The EMA step as the installed TA-Lib 0.8.1 computes it (measured bit for bit): k = 2 / (p + 1),
+// prev = fma(x - prev, k, prev) (TA-Lib's ((x - prev) * k) + prev, contracted), seeded with the mean
+// of the first p inputs. Returns true once `prev` holds a value (j = position in the input).
+RQ_DEV bool newer_emaf_step(double v, int j, int period, double k, double& total, double& prev) {
     if (j < period - 1) { total += v; return false; }
     if (j == period - 1) { total += v; prev = total / period; return true; }
-    prev = ((v - prev) * k) + prev;
+    prev = fma(v - prev, k, prev);
     return true;
 }
 
-// TSI = 100 * EMA_s(EMA_r(m)) / EMA_s(EMA_r(|m|)), m the bar's change (m[i] = x[i + 1] - x[i]).
+// TSI = 100 * EMA_s(EMA_r(m)) / EMA_s(EMA_r(|m|)), m = x[t] - x[t - 1]; 0 where the denominator is
+// not positive (TA-Lib 0.8).
 RQ_DEV void tsi_1d(Col x, Col out, int r, int s) {
     const int U = 4;
     int n = x.n;
@@ -458,12 +460,12 @@ RQ_DEV void tsi_1d(Col x, Col out, int r, int s) {
             int i = t - 1;
             double m = xb[u] - x1[u];
             double a = fabs(m);
-            newer_ema_step(m, i, r, kr, t1, e1);
-            if (!newer_ema_step(a, i, r, kr, t2, e2)) continue;
+            newer_emaf_step(m, i, r, kr, t1, e1);
+            if (!newer_emaf_step(a, i, r, kr, t2, e2)) continue;
             int j = i - (r - 1);
-            newer_ema_step(e1, j, s, ks, g1, f1);
-            if (!newer_ema_step(e2, j, s, ks, g2, f2)) continue;
-            out[t] = f2 != 0.0 ? 100.0 * (f1 / f2) : 0.0;
+            newer_emaf_step(e1, j, s, ks, g1, f1);
+            if (!newer_emaf_step(e2, j, s, ks, g2, f2)) continue;
+            out[t] = f2 > 0.0 ? 100.0 * f1 / f2 : 0.0;
         }
     }
 }
@@ -480,7 +482,7 @@ RQ_DEV void eri_1d(Col h, Col low, Col c, Col bull, Col bear, int period) {
         for (int u = 0; u < U; ++u) {
             int t = t0 + u;
             if (t >= n) break;
-            if (!newer_ema_step(cb[u], t, period, k, total, e)) continue;
+            if (!newer_emaf_step(cb[u], t, period, k, total, e)) continue;
             bull[t] = hb[u] - e;
             bear[t] = lw[u] - e;
         }
@@ -511,13 +513,13 @@ RQ_DEV void smi_1d(Col h, Col low, Col c, Col smi, Col sig, int period, int fast
             double d = cb[u] - (hh + ll) / 2.0;
             double r = hh - ll;
             int j = t - lb0;  // index into d, r (length n - lb0)
-            newer_ema_step(d, j, slow, ks, td, d1);
-            if (!newer_ema_step(r, j, slow, ks, tr, r1)) continue;
+            newer_emaf_step(d, j, slow, ks, td, d1);
+            if (!newer_emaf_step(r, j, slow, ks, tr, r1)) continue;
             int j2 = j - (slow - 1);
-            newer_ema_step(d1, j2, fast, kf, ud, d2);
-            if (!newer_ema_step(r1, j2, fast, kf, ur, r2)) continue;
+            newer_emaf_step(d1, j2, fast, kf, ud, d2);
+            if (!newer_emaf_step(r1, j2, fast, kf, ur, r2)) continue;
             double v = r2 != 0.0 ? 100.0 * d2 / (0.5 * r2) : 0.0;
-            if (!newer_ema_step(v, j - k0, signal, kg, tg, g)) continue;
+            if (!newer_emaf_step(v, j - k0, signal, kg, tg, g)) continue;
             smi[t] = v;
             sig[t] = g;
         }
@@ -623,6 +625,10 @@ RQ_DEV void accbands_1d(Col h, Col low, Col c, Col up, Col mid, Col lo, int peri
 
 RQ_DEV double newer_tp(double h, double low, double c) { return (h + low + c) / 3.0; }
 
+// Wilder's smoothing as the installed TA-Lib 0.8.1 steps its ATR / RMA (measured bit for bit):
+// wbeta = (p - 1) / p, walpha = 1 - wbeta, prev = fma(wbeta, prev, walpha * x).
+RQ_DEV double newer_wilder(double prev, double x, double wbeta, double walpha) { return fma(wbeta, prev, walpha * x); }
+
 // EMA(typical price, period) from bar lb - (period - 1) and ATR(atrp) (atr_1d_nb) from bar
 // lb - atrp, both first defined at lb = max(period - 1, atrp): one pass from the EMA's start.
 RQ_DEV void kc_1d(Col h, Col low, Col c, Col up, Col mid, Col lo, int period, int atrp, double nbdev) {
@@ -634,6 +640,7 @@ RQ_DEV void kc_1d(Col h, Col low, Col c, Col up, Col mid, Col lo, int period, in
     double k = 2.0 / (period + 1.0), total = 0.0, e = 0.0;
     for (int t = e0; t < lb; ++t) total += newer_tp(h[t], low[t], c[t]);
     double atr_total = 0.0, a = 0.0;
+    double wbeta = (double)(atrp - 1) / (double)atrp, walpha = 1.0 - wbeta;
     if (atrp != 1)
         for (int t = a0 + 1; t <= lb; ++t) atr_total += true_range(h[t], low[t], c[t - 1]);
     for (int t0 = lb; t0 < n; t0 += U) {
@@ -645,17 +652,13 @@ RQ_DEV void kc_1d(Col h, Col low, Col c, Col up, Col mid, Col lo, int period, in
             if (t >= n) break;
             double tp = newer_tp(hb[u], lw[u], cb[u]);
             if (t == lb) { total += tp; e = total / period; }
-            else e = ((tp - e) * k) + e;
+            else e = fma(tp - e, k, e);
             if (atrp == 1) a = true_range(hb[u], lw[u], c1[u]);
             else if (t == lb) a = atr_total / atrp;
-            else {
-                a *= atrp - 1;
-                a += true_range(hb[u], lw[u], c1[u]);
-                a /= atrp;
-            }
+            else a = newer_wilder(a, true_range(hb[u], lw[u], c1[u]), wbeta, walpha);
             mid[t] = e;
-            up[t] = e + nbdev * a;
-            lo[t] = e - nbdev * a;
+            up[t] = fma(nbdev, a, e);   // TA-Lib's e + nbdev * a, contracted
+            lo[t] = fma(-nbdev, a, e);  // e - nbdev * a
         }
     }
 }
@@ -719,6 +722,7 @@ RQ_DEV void supertrend_1d(Col h, Col low, Col c, Col st, Col trend, int period, 
         a = total / period;
     }
     double fu = 0.0, fl = 0.0, tr = 1.0;
+    double wbeta = (double)(period - 1) / (double)period, walpha = 1.0 - wbeta;
     for (int t0 = period; t0 < n; t0 += U) {
         double hb[U], lw[U], cb[U], c1[U];
         newer_batch(h, t0, 0, hb); newer_batch(low, t0, 0, lw); newer_batch(c, t0, 0, cb); newer_batch(c, t0, 1, c1);
@@ -727,11 +731,7 @@ RQ_DEV void supertrend_1d(Col h, Col low, Col c, Col st, Col trend, int period, 
             int t = t0 + u;
             if (t >= n) break;
             if (period == 1) a = true_range(hb[u], lw[u], c1[u]);
-            else if (t > period) {
-                a *= period - 1;
-                a += true_range(hb[u], lw[u], c1[u]);
-                a /= period;
-            }
+            else if (t > period) a = newer_wilder(a, true_range(hb[u], lw[u], c1[u]), wbeta, walpha);
             double md = (hb[u] + lw[u]) / 2.0;
             double bu = md + mult * a;
             double bl = md - mult * a;
@@ -810,7 +810,7 @@ RQ_DEV void rvi_1d(Col x, Col out, int period, int sdp) {
     }
     int bars = 32 * sdp;
     peak = total2;
-    double beta = (period - 1.0) / period;
+    double beta = (double)(period - 1) / (double)period;
     double alpha = 1.0 - beta;
     double su = 0.0, sw = 0.0, u = 0.0, w = 0.0;
     for (int t0 = sdp - 1; t0 < n; t0 += U) {
@@ -845,8 +845,8 @@ RQ_DEV void rvi_1d(Col x, Col out, int period, int sdp) {
                 su += vu; sw += vd;
                 u = su / period; w = sw / period;
             } else {
-                u = beta * u + alpha * vu;
-                w = beta * w + alpha * vd;
+                u = newer_wilder(u, vu, beta, alpha);
+                w = newer_wilder(w, vd, beta, alpha);
             }
             double s = u + w;
             out[t] = s != 0.0 ? 100.0 * (u / s) : 50.0;  // TA-Lib 0.8: no up or down volatility is 50
