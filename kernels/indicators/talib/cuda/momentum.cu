@@ -1,4 +1,13 @@
 // GPU forms of kernels/indicators/talib/cpu/momentum.py (same codes, same parameter vector).
+//
+// Each function is the Numba kernel's operations in the same order (the host build is bit-identical
+// to the CPU backend), restructured for one thread per column: where the Numba kernel makes several
+// passes over temporaries (MACD's EMAs, TRIX's cascade, WILLR / fast %K's rolling extremes, ADXR's
+// ADX), the stages advance together in one pass; every main loop reads its inputs in register
+// batches (col_batch.cuh), and windows keep their values in thread-local rings (a scratch plane only
+// past 64 bars). The MA-type functions (MACDEXT, APO / PPO, STOCH / STOCHF / STOCHRSI) run ma.cuh's
+// TA_MA, in the output planes where they can. Scratch: STOCH's %K or STOCHRSI's RSI (or APO / PPO's
+// slow MA) plus RQ_MA_SCRATCH; MFI / ULTOSC's two rings past 64 bars.
 // gpu names: all
 // scratch planes: 2
 #include "column.cuh"
@@ -10,17 +19,6 @@
 RQ_DEV int mo_first_valid(Col x) {
     for (int t = 0; t < x.n; ++t) if (!rq_isnan(x[t])) return t;
     return x.n;
-}
-
-// ema_k_1d_nb (cpu/ma.py): EMA with factor k, seeded with the SMA of the first `period` bars.
-RQ_DEV void mo_ema_k(Col x, Col out, int period, double k) {
-    int n = x.n;
-    if (n < period) return;
-    double total = 0.0;
-    for (int t = 0; t < period; ++t) total += x[t];
-    double prev = total / period;
-    out[period - 1] = prev;
-    for (int t = period; t < n; ++t) { prev = ((x[t] - prev) * k) + prev; out[t] = prev; }
 }
 
 // ---------------------------------------------------------------- RSI (kernels/indicators/cpu.py rsi_1d_nb)

@@ -1,5 +1,10 @@
 // GPU forms of kernels/indicators/talib/cpu/statistic.py (same codes, same parameter vector), and
 // of var_1d_nb (kernels/indicators/cpu.py), which VAR and STDDEV use.
+//
+// The Numba kernels' operations in the same order (the host build is bit-identical to the CPU
+// backend); inputs are read in register batches (col_batch.cuh), MINMAX / MINMAXINDEX advance both
+// extremes in one pass, and the window functions (LINEARREG family, AVGDEV, PERCENTILE's sorted
+// window) keep their window thread-local up to 64 bars (a scratch plane beyond).
 // gpu names: all
 // scratch planes: 1
 #include "column.cuh"

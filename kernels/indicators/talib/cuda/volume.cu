@@ -1,4 +1,10 @@
 // GPU forms of kernels/indicators/talib/cpu/volume.py (same codes, same parameter vector).
+//
+// The Numba kernels' operations in the same order (the host build is bit-identical to the CPU
+// backend), each in one pass: derived series (h - low, money-flow volume, force) are computed as the
+// pass reaches them instead of into temporaries, inputs are read in register batches
+// (col_batch.cuh) and lagged terms come from thread-local rings (a scratch plane only past 64 bars).
+// PVO is TA_INT_PO over ma.cuh (po.cuh: its slow MA plane plus RQ_MA_SCRATCH).
 // gpu names: all
 // scratch planes: 2
 #include "column.cuh"
