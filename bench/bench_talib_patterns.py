@@ -10,7 +10,7 @@ For every pattern, over a (bars x assets) synthetic panel with the data on the d
 GPU times are cupyx.profiler.benchmark's CUDA-event times (best of --repeat). Target: >= 100 x TA-Lib.
 
 Usage: python bench/bench_talib_patterns.py --bars 2520 --assets 5000 [--patterns all|A,B]
-       [--variants 8:128,8:32,4:32,1:128] [--repeat 5] --out bench/results/talib_patterns_h100.json
+       [--variants 8:128,4:128,8:32,1:128] [--repeat 5] --out bench/results/talib_patterns_h100.json
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument("--bars", type=int, default=2520)
     ap.add_argument("--assets", type=int, default=5000)
     ap.add_argument("--patterns", default="all")
-    ap.add_argument("--variants", default="8:128,8:32,4:32,1:128", help="RQ_PAT_U:BLOCK, comma-separated")
+    ap.add_argument("--variants", default="8:128,4:128,8:32,1:128", help="RQ_PAT_U:BLOCK, comma-separated")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--talib-columns", type=int, default=500)
     ap.add_argument("--check-columns", type=int, default=200)

@@ -19,7 +19,7 @@ tail -15 "$OUT/patterns_gpu_pytest.txt" | grep -E "passed|failed|^FAILED|^ERROR|
 step patterns_host_pytest ${T_HOST:-120} python3 -m pytest tests/kernels/talib/test_cuda_columns.py -q -p no:cacheprovider -rf -k "CDL or pattern"
 tail -5 "$OUT/patterns_host_pytest.txt" | grep -E "passed|failed|skipped|^FAILED|^ERROR" | cut -c1-240
 step patterns_bench ${T_BENCH:-260} python3 bench/bench_talib_patterns.py --bars 2520 --assets 5000 --repeat 5 \
-    --talib-columns 500 --variants 8:128,8:32,4:32,1:128 --out "$OUT/talib_patterns_h100.json"
+    --talib-columns 500 --variants 8:128,4:128,8:32,1:128 --out "$OUT/talib_patterns_h100.json"
 grep -E "^compiled" "$OUT/patterns_bench.txt"
 tail -1 "$OUT/patterns_bench.txt" | cut -c1-1500
 echo "total ${SECONDS}s"
