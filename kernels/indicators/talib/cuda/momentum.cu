@@ -456,12 +456,13 @@ RQ_DEV void ultosc_1d(Col h, Col low, Col c, Col out, int p1, int p2, int p3, Sc
         tr[slot] = true_range(ht, lt, pc);
         pc = ct;
         if (t < cc) return;
+        // each window from its oldest bar: slot (t - len + 1) mod cc, then on with a wrap at cc
         double b1 = 0.0, t1 = 0.0;
-        for (int i = t - a + 1; i <= t; ++i) { int k = i % cc; b1 += bp[k]; t1 += tr[k]; }
+        for (int i = 0, k = (slot - a + 1 + cc) % cc; i < a; ++i) { b1 += bp[k]; t1 += tr[k]; if (++k == cc) k = 0; }
         double b2 = 0.0, t2 = 0.0;
-        for (int i = t - b + 1; i <= t; ++i) { int k = i % cc; b2 += bp[k]; t2 += tr[k]; }
+        for (int i = 0, k = (slot - b + 1 + cc) % cc; i < b; ++i) { b2 += bp[k]; t2 += tr[k]; if (++k == cc) k = 0; }
         double b3 = 0.0, t3 = 0.0;
-        for (int i = t - cc + 1; i <= t; ++i) { int k = i % cc; b3 += bp[k]; t3 += tr[k]; }
+        for (int i = 0, k = (slot + 1) % cc; i < cc; ++i) { b3 += bp[k]; t3 += tr[k]; if (++k == cc) k = 0; }
         double o = 0.0;
         if (!is_zero(t1)) o += 4.0 * (b1 / t1);
         if (!is_zero(t2)) o += 2.0 * (b2 / t2);
