@@ -221,8 +221,8 @@ RQ_DEV void er_1d(Col x, Col out, int period) {
 }
 
 // ------------------------------------------------------------------------ IMI, VHF, VORTEX, CMOU
-// Window sums recomputed per bar, as TA-Lib does; the bar's own row comes from the batch (the
-// loads of the rows before it hit the cache).
+// IMI and VHF recompute their window per bar (the bar's own row from the batch; the rows before it
+// hit the cache); VORTEX and CMOU keep running sums, as TA-Lib 0.8 does.
 RQ_DEV void imi_1d(Col o, Col c, Col out, int period) {
     const int U = 4;
     int n = c.n;
@@ -270,53 +270,86 @@ RQ_DEV void vhf_1d(Col x, Col out, int period) {
     }
 }
 
+// TA-Lib 0.8's VORTEX: window sums of TR, |H - prev L| and |L - prev H| kept by add-newest, snapshot,
+// drop-oldest; the TR sum cleared once `period` zero true ranges have gone by; 0 where it is not
+// positive.
 RQ_DEV void vortex_1d(Col h, Col low, Col c, Col plus, Col minus, int period) {
     const int U = 4;
     int n = c.n;
+    if (n <= period) return;
+    double s_tr = 0.0, s_vp = 0.0, s_vm = 0.0;
+    int null_run = 0;
+    for (int i = 1; i < period; ++i) {
+        double tr = true_range(h[i], low[i], c[i - 1]);
+        s_tr += tr;
+        s_vp += fabs(h[i] - low[i - 1]);
+        s_vm += fabs(low[i] - h[i - 1]);
+        null_run = tr == 0.0 ? null_run + 1 : 0;
+    }
     for (int t0 = period; t0 < n; t0 += U) {
-        double hb[U], lw[U], c1[U];
+        double hb[U], lw[U], c1[U], h1[U], l1[U], hq[U], lq[U], cq[U], hq1[U], lq1[U];
         newer_batch(h, t0, 0, hb); newer_batch(low, t0, 0, lw); newer_batch(c, t0, 1, c1);
+        newer_batch(h, t0, 1, h1); newer_batch(low, t0, 1, l1);
+        newer_batch(h, t0, period - 1, hq); newer_batch(low, t0, period - 1, lq); newer_batch(c, t0, period, cq);
+        newer_batch(h, t0, period, hq1); newer_batch(low, t0, period, lq1);
         NEWER_UNROLL
         for (int u = 0; u < U; ++u) {
             int t = t0 + u;
             if (t >= n) break;
-            double vp = 0.0, vm = 0.0, tr = 0.0;
-            for (int i = t - period + 1; i < t; ++i) {
-                vp += fabs(h[i] - low[i - 1]);
-                vm += fabs(low[i] - h[i - 1]);
-                tr += true_range(h[i], low[i], c[i - 1]);
-            }
-            double hp = h[t - 1], lp = low[t - 1];
-            vp += fabs(hb[u] - lp);
-            vm += fabs(lw[u] - hp);
-            tr += true_range(hb[u], lw[u], c1[u]);
-            plus[t] = tr != 0.0 ? vp / tr : 0.0;
-            minus[t] = tr != 0.0 ? vm / tr : 0.0;
+            double tr = true_range(hb[u], lw[u], c1[u]);
+            s_tr += tr;
+            s_vp += fabs(hb[u] - l1[u]);
+            s_vm += fabs(lw[u] - h1[u]);
+            null_run = tr == 0.0 ? null_run + 1 : 0;
+            if (null_run >= period) { null_run = period; s_tr = 0.0; }
+            double cur_tr = s_tr, cur_vp = s_vp, cur_vm = s_vm;
+            s_tr -= true_range(hq[u], lq[u], cq[u]);
+            s_vp -= fabs(hq[u] - lq1[u]);
+            s_vm -= fabs(lq[u] - hq1[u]);
+            plus[t] = cur_tr > 0.0 ? cur_vp / cur_tr : 0.0;
+            minus[t] = cur_tr > 0.0 ? cur_vm / cur_tr : 0.0;
         }
     }
 }
 
+// TA-Lib 0.8's CMOU: up / down sums of the last `period` changes kept by drop-oldest-then-add-newest,
+// cleared once `period` exactly-zero changes have gone by (a flat window), and
+// (100 * (up - down)) / (up + down), 0 where the sum is not positive.
 RQ_DEV void cmou_1d(Col x, Col out, int period) {
     const int U = 4;
     int n = x.n;
-    for (int t0 = period; t0 < n; t0 += U) {
-        double xb[U], x1[U];
-        newer_batch(x, t0, 0, xb); newer_batch(x, t0, 1, x1);
+    if (n <= period) return;
+    double up = 0.0, dn = 0.0, prev = x[0], trailing_value = x[0];
+    int null_run = 0;
+    for (int i = 1; i <= period; ++i) {
+        double v = x[i];
+        double d = v - prev;
+        prev = v;
+        if (d > 0.0) up += d;
+        else if (d < 0.0) dn -= d;
+        null_run = d == 0.0 ? null_run + 1 : 0;
+    }
+    double s0 = up + dn;
+    out[period] = s0 > 0.0 ? (100.0 * (up - dn)) / s0 : 0.0;
+    for (int t0 = period + 1; t0 < n; t0 += U) {
+        double xb[U], xq[U];
+        newer_batch(x, t0, 0, xb); newer_batch(x, t0, period, xq);
         NEWER_UNROLL
         for (int u = 0; u < U; ++u) {
             int t = t0 + u;
             if (t >= n) break;
-            double up = 0.0, dn = 0.0;
-            for (int i = t - period + 1; i < t; ++i) {
-                double d = x[i] - x[i - 1];
-                if (d > 0.0) up += d;
-                else if (d < 0.0) dn -= d;
-            }
-            double d = xb[u] - x1[u];
+            double d = xq[u] - trailing_value;  // the oldest change leaves
+            trailing_value = xq[u];
+            if (d > 0.0) up -= d;
+            else if (d < 0.0) dn += d;
+            d = xb[u] - prev;  // the newest change enters
+            prev = xb[u];
             if (d > 0.0) up += d;
             else if (d < 0.0) dn -= d;
-            double s = up + dn;
-            out[t] = s != 0.0 ? 100.0 * ((up - dn) / s) : 0.0;
+            null_run = d == 0.0 ? null_run + 1 : 0;
+            if (null_run >= period) { null_run = period; up = 0.0; dn = 0.0; }
+            double sm = up + dn;
+            out[t] = sm > 0.0 ? (100.0 * (up - dn)) / sm : 0.0;
         }
     }
 }
@@ -657,8 +690,9 @@ RQ_DEV void kc_1d(Col h, Col low, Col c, Col up, Col mid, Col lo, int period, in
             else if (t == lb) a = atr_total / atrp;
             else a = newer_wilder(a, true_range(hb[u], lw[u], c1[u]), wbeta, walpha);
             mid[t] = e;
-            up[t] = fma(nbdev, a, e);   // TA-Lib's e + nbdev * a, contracted
-            lo[t] = fma(-nbdev, a, e);  // e - nbdev * a
+            double w = a * nbdev;
+            up[t] = e + w;
+            lo[t] = e - w;
         }
     }
 }
@@ -957,6 +991,28 @@ RQ_DEV void beta_1d(Col x, Col y, Col out, int period) {
 }
 
 // ------------------------------------------------------------------------ KDJ
+// TA_RMA as the installed TA-Lib 0.8.1 computes it (the mean of the first p values, then the Wilder
+// step newer_wilder): KDJ's default MA. ma.cuh's rma_1d is rma_1d_nb's beta * prev + alpha * x, which
+// differs from TA-Lib in the last bits.
+RQ_DEV void newer_rma_1d(Col x, Col out, int period) {
+    int n = x.n;
+    if (n < period) return;
+    double wbeta = (double)(period - 1) / (double)period, walpha = 1.0 - wbeta;
+    double total = 0.0;
+    for (int t = 0; t < period; ++t) total += x[t];
+    double prev = total / period;
+    out[period - 1] = prev;
+    for (int t = period; t < n; ++t) {
+        prev = newer_wilder(prev, x[t], wbeta, walpha);
+        out[t] = prev;
+    }
+}
+
+RQ_DEV void newer_kdj_ma(Col x, Col out, int period, int matype, Scratch sc) {
+    if (matype == 13 && period > 1) newer_rma_1d(x, out, period);
+    else ma_1d(x, out, period, matype, sc);
+}
+
 // Fast %K (TA_MAX / TA_MIN stepped, no planes), slow K = MA(fast %K), D = MA(K), J = 3K - 2D. The
 // output planes hold the stages until the end: fast %K in J's plane, K in its own, D in its own.
 RQ_DEV void kdj_1d(Col h, Col low, Col c, Col ko, Col dout, Col jo, int fk, int sk, int skmt, int sd, int sdmt,
@@ -986,8 +1042,8 @@ RQ_DEV void kdj_1d(Col h, Col low, Col c, Col ko, Col dout, Col jo, int fk, int 
             jo[t] = diff != 0.0 ? 100.0 * ((cb[u] - ll) / diff) : 0.0;
         }
     }
-    ma_1d(jo.tail(fk - 1), ko.tail(fk - 1), sk, skmt, sc);
-    ma_1d(ko.tail(fk - 1 + lbk), dout.tail(fk - 1 + lbk), sd, sdmt, sc);
+    newer_kdj_ma(jo.tail(fk - 1), ko.tail(fk - 1), sk, skmt, sc);
+    newer_kdj_ma(ko.tail(fk - 1 + lbk), dout.tail(fk - 1 + lbk), sd, sdmt, sc);
     for (int t = 0; t < lb; ++t) { ko[t] = RQ_NAN; dout[t] = RQ_NAN; jo[t] = RQ_NAN; }
     for (int t = lb; t < n; ++t) jo[t] = 3.0 * ko[t] - 2.0 * dout[t];
 }
