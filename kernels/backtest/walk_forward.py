@@ -439,9 +439,9 @@ def _folds_per_pass(ran: str, engine: str, n_combos: int, n_assets: int, n_bars:
 
         free = cp.cuda.Device().mem_info[0]
         budget = int(free * GPU_PASS_FRACTION) - GPU_TABLE_RESERVE
-    else:
-        budget = FOLD_PASS_BYTES
-    return max(1, budget // per)
+        width = -(-n_assets // 32) * 32
+        return max(1, min(budget // per, (2**31 - 1) // (width * n_bars)))  # the kernel's 32-bit bar x unit offsets
+    return max(1, FOLD_PASS_BYTES // per)
 
 
 def in_sample_tables(panel: Panel, folds: Sequence[Fold], strategy: Any, grid: Mapping[str, Any], *,
