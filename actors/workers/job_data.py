@@ -19,7 +19,8 @@ tenant's quota and the device's pressure levels; a CPU worker bounds them by
 on every worker that ran a chunk, for a success, a failure or a cancel), when more than
 `max_jobs` jobs are kept (least recently used first), when a new entry does not fit,
 and under memory pressure: from SHED up, the entries of SHEDDABLE (LOW, IDLE) jobs are
-dropped and none are added. An entry that cannot be kept is not an error: the chunk
+dropped and none are added, and gpu_hal's reclaim path (`TenantPools.add_reclaimer`) drops
+them for a REALTIME/HIGH request that does not fit. An entry that cannot be kept is not an error: the chunk
 runs on the data it was given, as before. Thread-safe (a worker actor runs live calls
 beside a chunk). Ray-free.
 """
@@ -105,6 +106,10 @@ class JobDataCache:
         self._shedder: threading.Thread | None = None
         if device is not None:
             device.pressure.subscribe(self._on_pressure)
+            # A REALTIME/HIGH request that does not fit: gpu_hal's reclaim path drops LOW/IDLE jobs' data here.
+            add_reclaimer = getattr(device.pools, "add_reclaimer", None)
+            if add_reclaimer is not None:
+                add_reclaimer(lambda classes: self.shed(frozenset(classes), "reclaim"))
             # a REALTIME/HIGH request that does not fit takes the memory of LOW/IDLE jobs' data at once
             device.pools.add_reclaimer(lambda classes: self.shed(classes, "reclaim"))
 
