@@ -3,9 +3,10 @@
 //   - Win: the last five bars in registers (slot k is bar i - k), with TA-Lib's candle
 //     measures (real body, high-low range, shadows, colour, real-body gaps);
 //   - Avg<SETTING, K>: TA_CANDLEAVERAGE of a setting for the candle at i - K, a running period
-//     total updated bar by bar exactly as avg_nb does (start at the first output bar with the
-//     sum of the `period` ranges before candle lb - K, then add the new range minus the trailing
-//     one), so that every comparison sees TA-Lib's numbers.
+//     total updated bar by bar exactly as TA-Lib (and avg_nb) does: start, at the first bar the
+//     pattern evaluates (lb; lb - 3 for CDLHIKKAKEMOD), with the sum of the `period` ranges before
+//     that bar's candle i - K, then add the new range minus the trailing one, so that every
+//     comparison sees TA-Lib's numbers.
 #ifndef RQ_CANDLES_CUH
 #define RQ_CANDLES_CUH
 
@@ -88,8 +89,8 @@ struct Win {
     }
 };
 
-// TA_CANDLEAVERAGE of the setting (KIND, PERIOD, F100) for the candle at i - K, for bars i >= lb
-// in order: at(w) is the value at bar i (w holds bar i), next(b, w) moves the total to bar i + 1.
+// TA_CANDLEAVERAGE of the setting (KIND, PERIOD, F100) for the candle at i - K, for bars i >= lb (the
+// start bar given) in order: at(w) is the value at bar i (w holds bar i), next(b, w) moves to bar i + 1.
 template <int KIND, int PERIOD, int F100, int K>
 struct Avg {
     double total;
