@@ -10,10 +10,18 @@
 // reason. Only AC with a signal period over NEWER_RING (the AO values a window back) and KDJ (the
 // MA dispatch of ma.cuh, RQ_MA_SCRATCH planes) use a scratch plane.
 //
-// Where TA-Lib 0.8 answers a degenerate window differently from cpu/newer.py, these follow TA-Lib
-// (checked against it on tick-grid data with flat stretches and zero prices): ER's running path
-// sum with the flat-window reset, IMI / RVI = 50 where both legs are zero, TA_IS_ZERO guards in
-// BETA and ACCBANDS, DPO from the first bar with x[t - shift], KDJ's fast %K bits and matype 11.
+// Arithmetic: the installed TA-Lib (0.8.1) is the reference, bit for bit. Where its arithmetic
+// differs from cpu/newer.py's, these follow TA-Lib (its ta_codegen sources, and for the fused steps
+// measured against the library variant by variant): the EMA step fma(x - prev, k, prev) and the
+// Wilder (ATR / RMA) step fma(wbeta, prev, walpha * x); AO / AC's SMAs started at the first AO bar's
+// windows; FOSC's O(1) regression sums with re-anchoring and fma(m, period, b); BETA's shifted
+// returns with re-anchoring and a scale-relative zero test; CMOU / VORTEX / ER's running window sums
+// with their flat-window resets; PERCENTRANK's count / period * 100; KDJ's fast %K
+// 100 * ((c - LL) / (HH - LL)), its RMA, and matype 11 meaning its own default (RMA). Degenerate
+// windows as TA-Lib answers them: IMI / RVI 50 where both legs are zero, ER 1 on a flat window,
+// TA_IS_ZERO guards in ACCBANDS and BETA's returns, DPO from the first bar with x[t - shift].
+// tests/kernels/talib/test_cuda_newer.py checks the bits on realistic data and the degenerate
+// windows on tick-grid data; fma() is exact on both the GPU and the host, so both builds agree.
 //
 // Loads: a thread walks its column bar by bar, and every bar's loads come after the previous bar's
 // stores, which the compiler may not move them above (the planes may alias), so each bar would
