@@ -266,12 +266,13 @@ RQ_DEV void vhf_1d(Col x, Col out, int period) {
         for (int u = 0; u < U; ++u) {
             int t = t0 + u;
             if (t >= n) break;
-            double hi = xb[u], lo = xb[u], vol = 0.0;
+            double hi = xb[u], lo = xb[u], vol = 0.0, prev = x[t - period];
             for (int i = t - period + 1; i <= t; ++i) {
                 double v = x[i];
                 if (v > hi) hi = v;
                 if (v < lo) lo = v;
-                vol += fabs(v - x[i - 1]);
+                vol += fabs(v - prev);
+                prev = v;
             }
             out[t] = vol != 0.0 ? (hi - lo) / vol : 0.0;
         }
