@@ -1002,7 +1002,7 @@ RQ_DEV void beta_1d(Col x, Col y, Col out, int period) {
 // ------------------------------------------------------------------------ KDJ
 // TA_RMA as the installed TA-Lib 0.8.1 computes it (the mean of the first p values, then the Wilder
 // step newer_wilder): KDJ's default MA. ma.cuh's rma_1d is rma_1d_nb's beta * prev + alpha * x, which
-// differs from TA-Lib in the last bits.
+// differs from TA-Lib in the last bits. (KDJ's other MA types go to ma.cuh's ma_1d.)
 RQ_DEV void newer_rma_1d(Col x, Col out, int period) {
     int n = x.n;
     if (n < period) return;
@@ -1017,8 +1017,17 @@ RQ_DEV void newer_rma_1d(Col x, Col out, int period) {
     }
 }
 
+// TA_EMA likewise (newer_emaf_step); ma.cuh's ema_1d is ema_1d_nb's unfused step.
+RQ_DEV void newer_ema_1d(Col x, Col out, int period) {
+    int n = x.n;
+    double k = 2.0 / (period + 1.0), total = 0.0, prev = 0.0;
+    for (int t = 0; t < n; ++t)
+        if (newer_emaf_step(x[t], t, period, k, total, prev)) out[t] = prev;
+}
+
 RQ_DEV void newer_kdj_ma(Col x, Col out, int period, int matype, Scratch sc) {
     if (matype == 13 && period > 1) newer_rma_1d(x, out, period);
+    else if (matype == 1 && period > 1) newer_ema_1d(x, out, period);
     else ma_1d(x, out, period, matype, sc);
 }
 
