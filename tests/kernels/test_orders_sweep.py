@@ -320,8 +320,8 @@ def test_cuda_sweep_kernels_emulated_match_numba(tmp_path) -> None:
     errors = []
     for acc_mode in (0, 1):
         acc, pv, pe = np.zeros((p, g, 17)), np.zeros((p, t)), np.zeros((p, t), bool)
-        sweep_cpu.sweep_shared_apply_nb(close, *ohlc, *sig, *opts, 0.001, 0.5, 0.0005, inits, acc_mode, gs, ge,
-                                        acc, pv, pe)
+        sweep_cpu.sweep_apply_nb(close, *ohlc, *sig, *opts, 0.001, 0.5, 0.0005, 0.0, acc_mode, gs, np.int64(1), True,
+                                 gs, ge, inits, acc, pv, pe)
         acc2, pv2, pe2 = np.zeros((p, g, 17)), np.zeros((p, t)), np.zeros((p, t), bool)
         scratch = (np.zeros(p * n * STATE_BYTES, np.uint8), np.zeros(p * n), np.zeros(p * n * TRADE_BYTES, np.uint8))
         lib.run_shared(ptr(close), *(ptr(a) for a in ohlc), ctypes.c_int(1), *(ptr(a) for a in sig),
@@ -347,8 +347,9 @@ def test_cuda_sweep_kernels_emulated_match_numba(tmp_path) -> None:
     for group in (np.repeat(np.arange(4), [10, 15, 8, 7]).astype(np.int64), np.repeat(np.arange(2), [30, 10])):
         n_g = int(group.max()) + 1
         acc, pv, pe = np.zeros((2, n, 17)), np.zeros((2 * n_g, t)), np.zeros((2 * n_g, t), bool)
-        sweep_cpu.sweep_apply_nb(close, *ohlc, *sig, *opts, 0.001, 0.5, 0.0005, 1000.0, 0, group, np.int64(n_g), acc,
-                                 pv, pe)
+        none = np.zeros(0, np.int64)
+        sweep_cpu.sweep_apply_nb(close, *ohlc, *sig, *opts, 0.001, 0.5, 0.0005, 1000.0, 0, group, np.int64(n_g), False,
+                                 none, none, np.zeros(0), acc, pv, pe)
         acc2, pv2, pe2 = np.zeros_like(acc), np.zeros_like(pv), np.zeros_like(pe)
         lib.run_warps(ptr(close), *(ptr(a) for a in ohlc), ctypes.c_int(1), *(ptr(a) for a in sig),
                       *(ptr(a) for a in opts), ctypes.c_double(0.001), ctypes.c_double(0.5), ctypes.c_double(0.0005),

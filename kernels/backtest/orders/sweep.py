@@ -260,14 +260,13 @@ def simulate_grid(panel: Panel, strategy: str, strat_params: pd.DataFrame, order
             acc = np.zeros((n_p, units, N_ACC))
             pv = np.zeros((n_p * prows, t))
             pe = np.zeros((n_p * prows, t), dtype=np.bool_)
-            if shared is not None:
-                sweep_cpu.sweep_shared_apply_nb(close, ohlc[0], ohlc[1], ohlc[2], *sig, *args,
-                                                np.ascontiguousarray(shared[2], dtype=np.float64), acc_mode,
-                                                np.ascontiguousarray(shared[0], dtype=np.int64),
-                                                np.ascontiguousarray(shared[1], dtype=np.int64), acc, pv, pe)
-            else:
-                sweep_cpu.sweep_apply_nb(close, ohlc[0], ohlc[1], ohlc[2], *sig, *args, float(init_cash), acc_mode,
-                                         col_group, np.int64(n_groups), acc, pv, pe)
+            none = np.zeros(0, dtype=np.int64)
+            g_start, g_end, g_cash = (none, none, np.zeros(0)) if shared is None else shared
+            sweep_cpu.sweep_apply_nb(close, ohlc[0], ohlc[1], ohlc[2], *sig, *args, float(init_cash), acc_mode,
+                                     col_group, np.int64(n_groups), shared is not None,
+                                     np.ascontiguousarray(g_start, dtype=np.int64),
+                                     np.ascontiguousarray(g_end, dtype=np.int64),
+                                     np.ascontiguousarray(g_cash, dtype=np.float64), acc, pv, pe)
             acc_all[rows], port_value_all[prow], port_expo_all[prow] = acc, pv, pe
     if np.any(acc_all[..., 16] != 0):
         raise OrdersInputError("size_type='percent' does not support position reversal using signals "

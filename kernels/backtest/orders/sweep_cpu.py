@@ -8,7 +8,12 @@ per-bar portfolio value. No T x N x P intermediate: the signals of the strategy
 combinations (the per-unique-parameter work, `*_cache`) are (S, T, N) booleans, the
 outputs (P, N, ACC) and (P, T).
 
-`prange` runs over combinations; each job owns its combination's row of the
+With cash sharing (`sweep_group_nb`) a group of columns is streamed together, bar
+by bar and its columns in order within a bar, from one cash balance; the
+accumulators are the group's. Without it, a column's value may go to the row of
+its column group (walk-forward folds side by side, `group_by` without sharing).
+
+`prange` runs over combinations; each job owns its combination's rows of the
 portfolio arrays (no write races). These only accept NumPy arrays.
 """
 from __future__ import annotations
@@ -203,19 +208,32 @@ def sweep_column_nb(close, open_, high, low, has_ohlc, le_a, lx_a, se_a, sx_a, s
 
 @njit(cache=True, nogil=True, parallel=True)
 def sweep_apply_nb(close, open_, high, low, le_a, lx_a, se_a, sx_a, strat_of, size, size_type, sl_stop, sl_trail,
-                   tp_stop, fees, fixed_fees, slippage, init_cash, accumulate, col_group, n_groups, acc_out,
-                   port_value, port_expo):  # pragma: no cover - compiled
-    """All combinations (rows of strat_of / size / ... ) x all assets. Asset a's value
-    goes into row p * n_groups + col_group[a] of port_value / port_expo (one row per
-    combination when n_groups is 1)."""
+                   tp_stop, fees, fixed_fees, slippage, init_cash, accumulate, col_group, n_groups, shared,
+                   group_start, group_end, group_cash, acc_out, port_value, port_expo):  # pragma: no cover - compiled
+    """All combinations (rows of strat_of / size / ... ) x all assets, one prange job per combination.
+
+    Without cash sharing (`shared` False): acc_out (P, N, N_ACC) per asset, and asset a's
+    value goes into row p * n_groups + col_group[a] of port_value / port_expo (one row per
+    combination when n_groups is 1). With cash sharing: group g is the columns
+    group_start[g] .. group_end[g] with one cash balance of group_cash[g] (`sweep_group_nb`),
+    acc_out (P, G, N_ACC) per group, port_value / port_expo (P, T) summed over the groups.
+    (One compiled kernel for both: a second parallel kernel would double the compile time.)"""
     n_combos = strat_of.shape[0]
     n_assets = close.shape[1]
     has_ohlc = open_.shape[0] == close.shape[0]
     for p in prange(n_combos):
-        for a in range(n_assets):
-            sweep_column_nb(close, open_, high, low, has_ohlc, le_a, lx_a, se_a, sx_a, strat_of[p], a,
-                            size[p], size_type[p], sl_stop[p], sl_trail[p], tp_stop[p], fees, fixed_fees, slippage,
-                            init_cash, accumulate, acc_out, p, port_value, port_expo, p * n_groups + col_group[a])
+        if shared:
+            for g in range(group_start.shape[0]):
+                sweep_group_nb(close, open_, high, low, has_ohlc, le_a, lx_a, se_a, sx_a, strat_of[p],
+                               group_start[g], group_end[g], size[p], size_type[p], sl_stop[p], sl_trail[p],
+                               tp_stop[p], fees, fixed_fees, slippage, group_cash[g], accumulate, acc_out, p, g,
+                               port_value, port_expo)
+        else:
+            for a in range(n_assets):
+                sweep_column_nb(close, open_, high, low, has_ohlc, le_a, lx_a, se_a, sx_a, strat_of[p], a,
+                                size[p], size_type[p], sl_stop[p], sl_trail[p], tp_stop[p], fees, fixed_fees,
+                                slippage, init_cash, accumulate, acc_out, p, port_value, port_expo,
+                                p * n_groups + col_group[a])
 
 
 @njit(cache=True, nogil=True)
@@ -420,19 +438,3 @@ def sweep_group_nb(close, open_, high, low, has_ohlc, le_a, lx_a, se_a, sx_a, s,
     acc_out[p, g, 14] = spnl
     acc_out[p, g, 15] = sdur
     acc_out[p, g, 16] = err
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def sweep_shared_apply_nb(close, open_, high, low, le_a, lx_a, se_a, sx_a, strat_of, size, size_type, sl_stop,
-                          sl_trail, tp_stop, fees, fixed_fees, slippage, init_cash, accumulate, group_start,
-                          group_end, acc_out, port_value, port_expo):  # pragma: no cover - compiled
-    """Cash sharing: all combinations x all groups (group g: columns group_start[g] ..
-    group_end[g], init_cash[g]); acc_out (P, G, N_ACC), port_value / port_expo (P, T)
-    summed over the groups."""
-    n_combos = strat_of.shape[0]
-    has_ohlc = open_.shape[0] == close.shape[0]
-    for p in prange(n_combos):
-        for g in range(group_start.shape[0]):
-            sweep_group_nb(close, open_, high, low, has_ohlc, le_a, lx_a, se_a, sx_a, strat_of[p], group_start[g],
-                           group_end[g], size[p], size_type[p], sl_stop[p], sl_trail[p], tp_stop[p], fees,
-                           fixed_fees, slippage, init_cash[g], accumulate, acc_out, p, g, port_value, port_expo)

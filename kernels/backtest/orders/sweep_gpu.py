@@ -357,7 +357,7 @@ def apply_shared(close: Any, open_: Any, high: Any, low: Any, le: Any, lx: Any, 
                  init_cash: np.ndarray, accumulate: int, group_start: np.ndarray,
                  group_end: np.ndarray) -> tuple[Any, Any, Any]:
     """Cash sharing: one thread per (combination, group); (acc (P, G, 17), port_value (P, T),
-    port_expo (P, T)) on the device (sweep_cpu.sweep_shared_apply_nb's outputs)."""
+    port_expo (P, T)) on the device (sweep_cpu.sweep_apply_nb's with cash sharing)."""
     import cupy as cp  # noqa: PLC0415
 
     n_bars, n_assets = close.shape
