@@ -22,23 +22,30 @@
 #define RQB_U 8     // bars per batch
 #define RQB_RING 64 // windows up to this length keep their values in a thread-local ring (no plane)
 
-// Bars t = start .. n-1: step(t, b, u) with b[k][u] = cols[k][t - lags[k]] (0.0 where t - lag < 0).
-template <int K, class F>
-RQ_DEV void rqb_run(const Col (&cols)[K], const int (&lags)[K], int start, int n, F step) {
-    for (int t0 = start; t0 < n; t0 += RQB_U) {
-        double b[K][RQB_U];
+// Bars t = start .. n-1: step(t, b, u) with b[k][u] = cols[k][t - lags[k]] (0.0 where t - lag < 0),
+// U bars per batch (rqb_run: RQB_U; rqb_run_u<U>: a smaller U for steps with inner loops, where the
+// batch saves less and each unrolled copy of the step costs compile time).
+template <int U, int K, class F>
+RQ_DEV void rqb_run_u(const Col (&cols)[K], const int (&lags)[K], int start, int n, F step) {
+    for (int t0 = start; t0 < n; t0 += U) {
+        double b[K][U];
         RQB_UNROLL
         for (int k = 0; k < K; ++k) {
             RQB_UNROLL
-            for (int u = 0; u < RQB_U; ++u) {
+            for (int u = 0; u < U; ++u) {
                 int t = t0 + u - lags[k];
                 b[k][u] = (t0 + u < n && t >= 0) ? cols[k][t] : 0.0;
             }
         }
         RQB_UNROLL
-        for (int u = 0; u < RQB_U; ++u)
+        for (int u = 0; u < U; ++u)
             if (t0 + u < n) step(t0 + u, b, u);
     }
+}
+
+template <int K, class F>
+RQ_DEV void rqb_run(const Col (&cols)[K], const int (&lags)[K], int start, int n, F step) {
+    rqb_run_u<RQB_U>(cols, lags, start, n, step);
 }
 
 // The last values of a window, slot i = bar i % slots: a thread-local array (no alias with the

@@ -166,7 +166,7 @@ RQ_DEV void fastk_1d(Col h, Col low, Col c, Col out, int period) {
     MoMin ll; ll.idx = -1; ll.v = 0.0;
     const Col cols[3] = {h, low, c};
     const int lags[3] = {0, 0, 0};
-    rqb_run(cols, lags, period - 1, c.n, [&](int t, const double (&b)[3][RQB_U], int u) {
+    rqb_run_u<4>(cols, lags, period - 1, c.n, [&](int t, const double (&b)[3][4], int u) {
         int trailing = t - period + 1;
         hh.step(h, t, trailing, b[0][u]);
         ll.step(low, t, trailing, b[1][u]);
@@ -215,7 +215,7 @@ RQ_DEV void willr_1d(Col h, Col low, Col c, Col out, int period) {
     MoMin ll; ll.idx = -1; ll.v = 0.0;
     const Col cols[3] = {h, low, c};
     const int lags[3] = {0, 0, 0};
-    rqb_run(cols, lags, period - 1, c.n, [&](int t, const double (&b)[3][RQB_U], int u) {
+    rqb_run_u<4>(cols, lags, period - 1, c.n, [&](int t, const double (&b)[3][4], int u) {
         int trailing = t - period + 1;
         hh.step(h, t, trailing, b[0][u]);
         ll.step(low, t, trailing, b[1][u]);
@@ -229,7 +229,7 @@ RQ_DEV void cci_1d(Col h, Col low, Col c, Col out, int period, Scratch sc) {
     RqbRing tp; tp.init(period, sc);
     const Col cols[3] = {h, low, c};
     const int lags[3] = {0, 0, 0};
-    rqb_run(cols, lags, 0, c.n, [&](int t, const double (&b)[3][RQB_U], int u) {
+    rqb_run_u<2>(cols, lags, 0, c.n, [&](int t, const double (&b)[3][2], int u) {
         double cur = (b[0][u] + b[1][u] + b[2][u]) / 3.0;
         tp[t % period] = cur;
         if (t < period - 1) return;
@@ -285,7 +285,7 @@ RQ_DEV void mfi_1d(Col h, Col low, Col c, Col v, Col out, int period, Scratch sc
     int idx = 0;
     const Col cols[4] = {h, low, c, v};
     const int lags[4] = {0, 0, 0, 0};
-    rqb_run(cols, lags, 1, n, [&](int t, const double (&b)[4][RQB_U], int u) {
+    rqb_run_u<4>(cols, lags, 1, n, [&](int t, const double (&b)[4][4], int u) {
         if (t > period) { pos_sum -= pos[idx]; neg_sum -= neg[idx]; }
         double tp = (b[0][u] + b[1][u] + b[2][u]) / 3.0;
         double d = tp - prev;
@@ -309,7 +309,7 @@ RQ_DEV void aroon_1d(Col h, Col low, Col down, Col up, int period, bool osc) {
     double lo = 0.0, hi = 0.0;
     const Col cols[2] = {low, h};
     const int lags[2] = {0, 0};
-    rqb_run(cols, lags, period, h.n, [&](int today, const double (&b)[2][RQB_U], int u) {
+    rqb_run_u<4>(cols, lags, period, h.n, [&](int today, const double (&b)[2][4], int u) {
         int trailing = today - period;
         double v = b[0][u];
         if (lo_idx < trailing) {
@@ -343,7 +343,7 @@ RQ_DEV void dm_1d(Col h, Col low, Col c, Col out, int period, int kind, Scratch 
     const Col cols[3] = {h, low, c};
     const int lags[3] = {0, 0, 0};
     if (p == 1 && kind <= 3) {
-        rqb_run(cols, lags, 1, n, [&](int t, const double (&b)[3][RQB_U], int u) {
+        rqb_run_u<4>(cols, lags, 1, n, [&](int t, const double (&b)[3][4], int u) {
             double ht = b[0][u], lt = b[1][u];
             double dp = ht - ph;
             double dmn = pl - lt;
@@ -363,7 +363,7 @@ RQ_DEV void dm_1d(Col h, Col low, Col c, Col out, int period, int kind, Scratch 
     RqbRing ring;
     if (kind == 6) ring.init(p, sc);
     double sp = 0.0, sm = 0.0, st = 0.0, sum_dx = 0.0, adx = 0.0;
-    rqb_run(cols, lags, 1, n, [&](int t, const double (&b)[3][RQB_U], int u) {
+    rqb_run_u<4>(cols, lags, 1, n, [&](int t, const double (&b)[3][4], int u) {
         double ht = b[0][u], lt = b[1][u];
         double dp = ht - ph;
         double dmn = pl - lt;
@@ -448,7 +448,7 @@ RQ_DEV void ultosc_1d(Col h, Col low, Col c, Col out, int p1, int p2, int p3, Sc
     double pc = c[0];
     const Col cols[3] = {h, low, c};
     const int lags[3] = {0, 0, 0};
-    rqb_run(cols, lags, 1, n, [&](int t, const double (&v)[3][RQB_U], int u) {
+    rqb_run_u<2>(cols, lags, 1, n, [&](int t, const double (&v)[3][2], int u) {
         double ht = v[0][u], lt = v[1][u], ct = v[2][u];
         double tl = lt < pc ? lt : pc;
         int slot = t % cc;

@@ -55,7 +55,7 @@ RQ_DEV void var_1d(Col x, Col out, int period, bool sd, double nbdev) {
     for (int t = 0; t < s; ++t) out[t] = RQ_NAN;
     const Col cols[2] = {x, x};
     const int lags[2] = {0, period - 1};
-    rqb_run(cols, lags, s, n, [&](int t, const double (&b)[2][RQB_U], int u) {
+    rqb_run_u<4>(cols, lags, s, n, [&](int t, const double (&b)[2][4], int u) {
         int k = t - s;
         if (k == 0) shift = b[0][u];
         if (k < period - 1) {
@@ -111,7 +111,7 @@ RQ_DEV void linreg_1d(Col x, Col out, int period, int kind, Scratch sc) {
     RqbRing w; w.init(period, sc);
     const Col cols[1] = {x};
     const int lags[1] = {0};
-    rqb_run(cols, lags, 0, n, [&](int t, const double (&b)[1][RQB_U], int u) {
+    rqb_run_u<2>(cols, lags, 0, n, [&](int t, const double (&b)[1][2], int u) {
         w[t % period] = b[0][u];
         if (t < period - 1) return;
         double sum_xy = 0.0, sum_y = 0.0;
@@ -137,7 +137,7 @@ RQ_DEV void avgdev_1d(Col x, Col out, int period, Scratch sc) {
     RqbRing w; w.init(period, sc);
     const Col cols[1] = {x};
     const int lags[1] = {0};
-    rqb_run(cols, lags, 0, x.n, [&](int t, const double (&b)[1][RQB_U], int u) {
+    rqb_run_u<2>(cols, lags, 0, x.n, [&](int t, const double (&b)[1][2], int u) {
         w[t % period] = b[0][u];
         if (t < period - 1) return;
         int first = (t - period + 1) % period;
@@ -174,7 +174,7 @@ RQ_DEV void extrema_1d(Col x, Col omin, Col omax, int period, double offset, boo
     double lo = 0.0, hi = 0.0;
     const Col cols[1] = {x};
     const int lags[1] = {0};
-    rqb_run(cols, lags, period - 1, x.n, [&](int today, const double (&b)[1][RQB_U], int u) {
+    rqb_run_u<4>(cols, lags, period - 1, x.n, [&](int today, const double (&b)[1][4], int u) {
         int trailing = today - period + 1;
         double v = b[0][u];
         if (want_min) {

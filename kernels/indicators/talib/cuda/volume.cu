@@ -232,7 +232,7 @@ RQ_DEV void rvol_1d(Col v, Col out, int period, Scratch sc) {
     RqbRing w; w.init(period, sc);
     const Col cols[1] = {v};
     const int lags[1] = {0};
-    rqb_run(cols, lags, 0, v.n, [&](int t, const double (&b)[1][RQB_U], int u) {
+    rqb_run_u<2>(cols, lags, 0, v.n, [&](int t, const double (&b)[1][2], int u) {
         int slot = t % period;
         if (t >= period) {
             double total = 0.0;
