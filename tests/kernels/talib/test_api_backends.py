@@ -104,6 +104,13 @@ def test_gpu_refuses_functions_without_a_kernel(monkeypatch: pytest.MonkeyPatch)
         ta.CDLDOJI(*[cupy.asarray(DATA[k]) for k in ("open", "high", "low", "close")])
 
 
+def test_every_talib_function_has_a_gpu_form() -> None:
+    import talib
+
+    missing = [n for n in talib.get_functions() if n not in GPU_FUNCTIONS]
+    assert not missing, f"{len(missing)} TA-Lib functions have no GPU form: {missing}"
+
+
 def test_warm_up_and_the_function_list() -> None:
     import talib
 
