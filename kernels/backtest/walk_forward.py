@@ -397,9 +397,11 @@ def _orders_pass(panel: Panel, folds: Sequence[Fold], strategy: str, strat_param
     from kernels.backtest.orders.result import ORDER_METRICS  # noqa: PLC0415
     from kernels.backtest.orders.sweep import _order_columns, group_rows, simulate_grid, split_grid  # noqa: PLC0415
 
+    from kernels.backend import array_module  # noqa: PLC0415
+
     n = panel.n_assets
     n_folds = len(folds)
-    xp = np if ran == "cpu" else __import__("cupy")
+    xp = array_module(ran)
     src = panel.to(ran)
     fields = {}
     pad = None
