@@ -45,11 +45,17 @@ def test_pattern_kernel_matches_talib_on_short_and_gappy_columns(name: str) -> N
             np.testing.assert_array_equal(got, reference(fd, arrays, params)[0], err_msg=f"{name} on {label}, {params}")
 
 
-# Hand-made bars (after 20 quiet bars) for the patterns that candle_data() almost never draws.
+# Hand-made (open, high, low, close) bars, after 20 quiet bars, for the patterns that the test data of
+# test_cuda_columns.py never draws (candle_data() almost never does).
 RARE = {
     "CDLCONCEALBABYSWALL": [(100, 100, 97, 97), (97, 97, 94, 94), (93, 95, 91.5, 92), (95.5, 96, 90, 91)],
     "CDLINNECK": [(101, 101.5, 96.5, 97), (96, 97.5, 95.5, 97.1)],
     "CDL3STARSINSOUTH": [(104, 104, 95, 100), (101, 101.5, 98, 99), (99.5, 99.5, 99.2, 99.2)],
+    "CDLABANDONEDBABY": [(100, 104.5, 99.5, 104), (105.1, 105.5, 105.0, 105.2), (104, 104.2, 100.5, 101)],
+    "CDLBREAKAWAY": [(104, 104.5, 99.5, 100), (99, 99.2, 97.5, 98), (97.8, 98, 96.5, 97), (96.8, 97, 95.5, 96),
+                     (96.2, 99.6, 96, 99.5)],
+    "CDLMATHOLD": [(100, 104.2, 99.8, 104), (105.5, 105.7, 104.9, 105), (104.5, 104.7, 103.6, 103.8),
+                   (104.2, 104.3, 103.4, 103.6), (103.7, 106.6, 103.6, 106.5)],
 }
 
 
