@@ -4,8 +4,9 @@ Each group module has 1-D kernels (`*_1d_nb`: one column valid from its first ba
 outputs written from the lookback on, TA-Lib's operations in TA-Lib's order), a
 `NAMES` tuple, a `_col` dispatch and a parallel driver `run_nb(code, a0..a4, n_in,
 p, n_out)` that finds each column's first bar where every input is non-NaN, runs
-the kernel on that tail (contiguous copies) and returns (n_out, T, N) outputs with
-NaN where there is no value. These only accept NumPy arrays, already validated by
+the kernel on that tail (contiguous copies of the inputs) straight into the column's
+contiguous output row and returns (n_out, N, T) outputs with NaN where there is no
+value; `run` gives the (n_out, T, N) view of them (each output Fortran-ordered). These only accept NumPy arrays, already validated by
 `kernels.indicators.talib.api`.
 
 Numba's on-disk cache checks only the source file of the cached function: after
@@ -49,7 +50,8 @@ def run(name: str, arrays: Sequence[np.ndarray], values: Mapping[str, Any], n_ou
     if code < 0:
         return np.stack(mod.run(np, name, list(arrays), dict(values)))
     a = list(arrays) + [arrays[0]] * (5 - len(arrays))
-    return mod.run_nb(code, a[0], a[1], a[2], a[3], a[4], len(arrays), param_vector(name, values), n_out)
+    out = mod.run_nb(code, a[0], a[1], a[2], a[3], a[4], len(arrays), param_vector(name, values), n_out)
+    return out.transpose(0, 2, 1)  # the drivers write each column contiguously: (n_out, N, T) -> (n_out, T, N)
 
 
 def param_vector(name: str, values: Mapping[str, Any]) -> np.ndarray:

@@ -11,7 +11,6 @@ from kernels.indicators.talib.cpu.common import (
     gather_block_nb,
     max_1d_nb,
     min_1d_nb,
-    scatter_block_nb,
 )
 from kernels.indicators.talib.cpu.ma import (
     dema_1d_nb, ema_1d_nb, hma_1d_nb, kama_1d_nb, ma_1d_nb, ma_lookback_nb, mama_1d_nb, rma_1d_nb, sma_1d_nb,
@@ -275,18 +274,22 @@ def _col(code, c0, c1, c2, c3, c4, o, p, s):
 
 @njit(cache=True, parallel=True)
 def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out):
-    """Run function `code` over every column; outputs (n_out, T, N), NaN where there is no value.
+    """Run function `code` over every column; outputs (n_out, N, T) -- column j of output k is the
+    contiguous row out[k, j] (`cpu.run` hands out the (n_out, T, N) transposed view) -- NaN where
+    there is no value.
 
-    Columns go in blocks of BLOCK (common.gather_block_nb), each run from its start bar.
+    Columns go in blocks of BLOCK (common.gather_block_nb), each run from its start bar straight
+    into its output row (no block buffer, no scatter pass).
     """
     n, m = a0.shape
-    out = np.empty((n_out, n, m))
+    out = np.empty((n_out, m, n))
     for blk in prange((m + BLOCK - 1) // BLOCK):
         j0 = blk * BLOCK
         w = min(BLOCK, m - j0)
         ins = gather_block_nb(a0, a1, a2, a3, a4, n_in, j0, w)
-        obuf = np.full((n_out, w, n), np.nan)
         for b in range(w):
+            o = out[:, j0 + b, :]
+            o[:, :] = np.nan
             s = block_start_nb(ins, n_in, b)
             if s >= n:
                 continue
@@ -295,8 +298,7 @@ def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out):
             c2 = ins[2, b, s:] if n_in > 2 else c0
             c3 = ins[3, b, s:] if n_in > 3 else c0
             c4 = ins[4, b, s:] if n_in > 4 else c0
-            _col(code, c0, c1, c2, c3, c4, obuf[:, b, s:], p, s)
-        scatter_block_nb(obuf, out, j0)
+            _col(code, c0, c1, c2, c3, c4, o[:, s:], p, s)
     return out
 
 

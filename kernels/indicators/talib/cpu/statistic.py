@@ -9,7 +9,7 @@ from numba import njit, prange
 from kernels.indicators.cpu import var_1d_nb
 from kernels.indicators.talib.cpu.common import (
     BLOCK, argmax_1d_nb, argmin_1d_nb, block_start_nb, gather_block_nb, is_zero_or_neg, max_1d_nb, min_1d_nb,
-    scatter_block_nb, sum_1d_nb,
+    sum_1d_nb,
 )
 
 NAMES = (
@@ -158,18 +158,22 @@ def _col(code, c0, c1, c2, c3, c4, o, p, s):
 
 @njit(cache=True, parallel=True)
 def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out):
-    """Run function `code` over every column; outputs (n_out, T, N), NaN where there is no value.
+    """Run function `code` over every column; outputs (n_out, N, T) -- column j of output k is the
+    contiguous row out[k, j] (`cpu.run` hands out the (n_out, T, N) transposed view) -- NaN where
+    there is no value.
 
-    Columns go in blocks of BLOCK (common.gather_block_nb), each run from its start bar.
+    Columns go in blocks of BLOCK (common.gather_block_nb), each run from its start bar straight
+    into its output row (no block buffer, no scatter pass).
     """
     n, m = a0.shape
-    out = np.empty((n_out, n, m))
+    out = np.empty((n_out, m, n))
     for blk in prange((m + BLOCK - 1) // BLOCK):
         j0 = blk * BLOCK
         w = min(BLOCK, m - j0)
         ins = gather_block_nb(a0, a1, a2, a3, a4, n_in, j0, w)
-        obuf = np.full((n_out, w, n), np.nan)
         for b in range(w):
+            o = out[:, j0 + b, :]
+            o[:, :] = np.nan
             s = block_start_nb(ins, n_in, b)
             if s >= n:
                 continue
@@ -178,6 +182,5 @@ def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out):
             c2 = ins[2, b, s:] if n_in > 2 else c0
             c3 = ins[3, b, s:] if n_in > 3 else c0
             c4 = ins[4, b, s:] if n_in > 4 else c0
-            _col(code, c0, c1, c2, c3, c4, obuf[:, b, s:], p, s)
-        scatter_block_nb(obuf, out, j0)
+            _col(code, c0, c1, c2, c3, c4, o[:, s:], p, s)
     return out
