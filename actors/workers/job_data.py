@@ -110,8 +110,6 @@ class JobDataCache:
             add_reclaimer = getattr(device.pools, "add_reclaimer", None)
             if add_reclaimer is not None:
                 add_reclaimer(lambda classes: self.shed(frozenset(classes), "reclaim"))
-            # a REALTIME/HIGH request that does not fit takes the memory of LOW/IDLE jobs' data at once
-            device.pools.add_reclaimer(lambda classes: self.shed(classes, "reclaim"))
 
     @property
     def enabled(self) -> bool:
