@@ -401,3 +401,131 @@ def test_folds_32_columns_apart_as_on_the_gpu(panel: Panel) -> None:
     apart = _returns_pass(np.asarray(panel.close), folds, g, FEES, "cpu", 252, scale, align=32)
     for a, b in zip(packed, apart):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------ the grouped CUDA sweep kernel on the host
+_KERNEL_STUB = r"""
+#include <barrier>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+#define SWEEP_EMULATE 1
+#define SWEEP_WARPS 1
+#define SWEEP_DEV inline
+#define __restrict__ __restrict
+using std::isnan; using std::isfinite; using std::fabs; using std::fmin; using std::fma; using std::sqrt;
+static inline double __dmul_rn(double a, double b) { return a * b; }
+static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline double __dadd_rn(double a, double b) { return a + b; }
+static inline float __fadd_rn(float a, float b) { return a + b; }
+static inline double __dsub_rn(double a, double b) { return a - b; }
+static inline float __fsub_rn(float a, float b) { return a - b; }
+static inline double __ddiv_rn(double a, double b) { return a / b; }
+static inline float __fdiv_rn(float a, float b) { return a / b; }
+static inline double __dsqrt_rn(double a) { return std::sqrt(a); }
+static inline float __fsqrt_rn(float a) { return std::sqrt(a); }
+static inline long long double_bits(double x) { long long y; std::memcpy(&y, &x, 8); return y; }
+static inline double bits_double(long long x) { double y; std::memcpy(&y, &x, 8); return y; }
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __noinline__
+#define __launch_bounds__(a, b)
+struct D3 { unsigned x, y, z; };
+static thread_local D3 blockIdx, threadIdx;
+static D3 blockDim{32, 1, 1};
+static std::mutex MU;
+static std::barrier<>* BAR;  // a block is one warp: 32 host threads, a barrier per intrinsic
+static long long SH_L[32]; static unsigned SH_U[32]; static int SH_I[32]; static long long TILES[16 * 33];
+inline int lane_() { return threadIdx.x & 31; }
+inline void __syncwarp() { BAR->arrive_and_wait(); }
+inline unsigned long long atomicAdd(unsigned long long* a, unsigned long long v) {
+    std::lock_guard<std::mutex> g(MU); auto o = *a; *a += v; return o; }
+inline long long __shfl_down_sync(unsigned, long long v, int off) {
+    SH_L[lane_()] = v; BAR->arrive_and_wait(); const int s = lane_() + off; const long long r = s < 32 ? SH_L[s] : v;
+    BAR->arrive_and_wait(); return r; }
+inline unsigned __reduce_add_sync(unsigned, unsigned v) {
+    SH_U[lane_()] = v; BAR->arrive_and_wait(); unsigned r = 0; for (int i = 0; i < 32; ++i) r += SH_U[i];
+    BAR->arrive_and_wait(); return r; }
+inline int __reduce_add_sync(unsigned, int v) {
+    SH_I[lane_()] = v; BAR->arrive_and_wait(); int r = 0; for (int i = 0; i < 32; ++i) r += SH_I[i];
+    BAR->arrive_and_wait(); return r; }
+inline int __reduce_max_sync(unsigned, int v) {
+    SH_I[lane_()] = v; BAR->arrive_and_wait(); int r = SH_I[0]; for (int i = 1; i < 32; ++i) r = SH_I[i] > r ? SH_I[i] : r;
+    BAR->arrive_and_wait(); return r; }
+"""
+_KERNEL_DRIVER = r"""
+extern "C" void run_kernel(const double* sig, const double* ra, const double* rb, const int* first, const int* ip,
+                           const double* fp, int Tn, int U, int P, double fs, double scale, int G, int GU,
+                           unsigned long long* psum, double* acc) {
+    std::barrier<> bar(32);
+    BAR = &bar;
+    for (unsigned bx = 0; bx < (unsigned)P; ++bx) for (unsigned by = 0; by < (unsigned)((U + 31) / 32); ++by) {
+        std::vector<std::thread> lanes;
+        for (unsigned lane = 0; lane < 32; ++lane) lanes.emplace_back([=] {
+            blockIdx.x = bx; blockIdx.y = by; threadIdx.x = lane;
+            sweep_kernel<double, 0>(sig, ra, rb, first, ip, fp, Tn, U, P, U, fs, 2.0 * fs, scale, G, GU, psum, acc);
+        });
+        for (auto& t : lanes) t.join();
+    }
+}
+"""
+
+
+@pytest.mark.slow
+def test_cuda_sweep_kernel_groups_emulated(tmp_path) -> None:
+    """The returns sweep's CUDA kernel (kernels/backtest/gpu.py: sweep_kernel with its warp sink,
+    a block as 32 host threads) with groups=2 (two folds of 32 units side by side) sums each group
+    apart, equal to the CPU kernel's blocks of 32 units; groups=1 sums everything as before."""
+    import ctypes
+    import shutil
+    import subprocess
+
+    from kernels.backtest import gpu
+    from kernels.backtest import sweep as S
+    from kernels.backtest import sweep_cpu
+    from kernels.backtest.grid import expand_grid
+
+    if shutil.which("g++") is None:
+        pytest.skip("needs g++")
+    src = gpu.SWEEP_SOURCE
+    start = src.index("#ifndef SWEEP_EMULATE\n// Adds the warp's 32")
+    kernels = src[start + len("#ifndef SWEEP_EMULATE\n"):src.rindex("#endif")]
+    kernels = kernels.replace("__shared__ long long tiles[SWEEP_WARPS * 16 * 33];", "long long* tiles = TILES;")
+    path = tmp_path / "kernel.cpp"
+    path.write_text(_KERNEL_STUB + src[:start] + kernels + _KERNEL_DRIVER)
+    lib_path = tmp_path / "kernel.so"
+    done = subprocess.run(["g++", "-std=c++20", "-O0", "-ffp-contract=off", "-pthread", "-shared", "-fPIC", "-o",
+                           str(lib_path), str(path)], capture_output=True, text=True)
+    if done.returncode and "barrier" in done.stderr:
+        pytest.skip("needs a g++ with C++20 <barrier>")
+    assert done.returncode == 0, done.stderr[-2000:]
+    lib = ctypes.CDLL(str(lib_path))
+
+    wide = with_late_start(synthetic_panel(64, 120, seed=5), {"S0003": 40, "S0040": 20})
+    g = expand_grid("trend_following", {"fast": [3, 5], "slow": [10, 20], "long_only": [True, False]}, 120)
+    dt = np.dtype(np.float64)
+    prep = S._prepare(np, np.asarray(wide.close, dtype=np.float64), range(64), g.kind, dt, FEES)
+    floats = S.kernel_floats(g, range(g.n_combos), dt)
+    p, t, u = g.n_combos, 120, 64
+    scale = 2.0 ** prep.scale_exp
+    acc_cpu, part = sweep_cpu.sweep_nb(g.kind, np.ascontiguousarray(prep.sig.T), np.ascontiguousarray(prep.ra.T),
+                                       np.ascontiguousarray(prep.rb.T), prep.first.astype(np.int64),
+                                       np.ascontiguousarray(g.ints), floats, sweep_cpu.consts_for(dt), FEES,
+                                       2 * FEES, scale, u, 2)  # two blocks of 32 units: the two groups
+    ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
+    arrays = [np.ascontiguousarray(a) for a in (prep.sig, prep.ra, prep.rb)]
+    ints = np.ascontiguousarray(g.ints, dtype=np.int32)
+    first = prep.first.astype(np.int32)
+    for groups, group_units in ((1, 0x7FFFFFFF), (2, 32)):
+        psum = np.zeros((p * groups, t), np.uint64)
+        acc = np.zeros((11, p, u))
+        lib.run_kernel(*(ptr(a) for a in arrays), ptr(first), ptr(ints), ptr(floats), t, u, p,
+                       ctypes.c_double(FEES), ctypes.c_double(scale), groups, group_units, ptr(psum), ptr(acc))
+        np.testing.assert_allclose(acc, acc_cpu, rtol=1e-12, atol=1e-15)  # sums of squares: last bits
+        sums = psum.view(np.int64).reshape(p, groups, t)
+        expected = part.sum(axis=0)[:, None] if groups == 1 else part.transpose(1, 0, 2)
+        np.testing.assert_array_equal(sums, expected)
+        assert np.count_nonzero(sums) > p * groups * t // 2
