@@ -15,11 +15,14 @@ give the stitched out-of-sample equity. Semantics: docs/backtest-semantics.md
 ("Walk-forward").
 
 Each fold is independent, so a fold is the unit of a walk-forward job's chunks
-(`run_fold` on a worker, `merge_folds` on the coordinator); `walk_forward` is the
-same two steps in one process. The in-sample sweep uses the fused sweep kernel
-(`plan_sweep` + `execute`: only the per-combination portfolio rows leave the device)
-for the built-in strategies; other strategies, and the orders engine, run each
-combination through `run`.
+(`run_fold` on a worker, `merge_folds` on the coordinator). In one process,
+`walk_forward` runs the in-sample sweeps of all folds as one launch of the fused
+sweep kernel (`in_sample_tables`: fold k's training bars are columns of one panel,
+each fold's portfolio sums kept apart; only the per-combination portfolio rows leave
+the device), or of the orders sweep on the orders engine, in batches of folds when
+they do not fit in memory; then each fold's best combination is backtested
+out-of-sample. Pairs and data with interior gaps take one sweep per fold; user
+strategies run each combination through `run`.
 """
 from __future__ import annotations
 
@@ -773,6 +776,8 @@ __all__ = [
     "FoldResult",
     "WalkForwardInputError",
     "WalkForwardResult",
+    "fold_scale_exp",
+    "in_sample_tables",
     "merge_folds",
     "plan_folds",
     "run_fold",
