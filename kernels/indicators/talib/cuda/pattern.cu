@@ -7,27 +7,32 @@
 #include "column.cuh"
 #include "candles.cuh"
 
-// The loop every pattern shares, over bars lb..n-1 in batches of RQ_PAT_U: the batch's open/high/low/close
+// The loop every pattern shares, over bars lb..n-1 in batches of U bars: the batch's open/high/low/close
 // are loaded first (independent loads in flight together, instead of one memory round trip per bar),
 // then each bar (i0 + u) is pushed into slot 0 of `w` and BODY computes `r` (0 = no pattern) from w and the
 // averages, AVGS_NEXT moves the averages on, and the batch's outputs are stored at its end (so that
 // the averages' trailing loads are not held behind stores). Bars past the end in the last batch
 // repeat bar n - 1 and are not stored. PATTERN_LOOP_FROM starts earlier (CDLHIKKAKE: setups before
-// lb count) and stores from lb on.
+// lb count) and stores from lb on. U is RQ_PAT_U (8); the patterns with four or more candle averages
+// (PATTERN_LOOP_HEAVY, each 25+ ns a bar in TA-Lib) take RQ_PAT_U_HEAVY (4): the unrolled batch is
+// what the compile time grows with, and their per-bar work hides more of the memory latency anyway.
 #ifndef RQ_PAT_U
 #define RQ_PAT_U 8
 #endif
-#define PATTERN_LOOP_FROM(FIRST, BODY, AVGS_NEXT)                                      \
+#ifndef RQ_PAT_U_HEAVY
+#define RQ_PAT_U_HEAVY (RQ_PAT_U < 4 ? RQ_PAT_U : 4)
+#endif
+#define PATTERN_LOOP_FROM_U(U, FIRST, BODY, AVGS_NEXT)                                 \
     Win w; w.start(b, FIRST);                                                         \
-    for (int i0 = FIRST; i0 < b.n; i0 += RQ_PAT_U) {                                  \
-        double q_o[RQ_PAT_U], q_h[RQ_PAT_U], q_l[RQ_PAT_U], q_c[RQ_PAT_U], q_r[RQ_PAT_U]; \
+    for (int i0 = FIRST; i0 < b.n; i0 += (U)) {                                       \
+        double q_o[U], q_h[U], q_l[U], q_c[U], q_r[U];                                \
         _Pragma("unroll")                                                             \
-        for (int u = 0; u < RQ_PAT_U; ++u) {                                          \
+        for (int u = 0; u < (U); ++u) {                                               \
             int t = i0 + u < b.n ? i0 + u : b.n - 1;                                  \
             q_o[u] = b.o[t]; q_h[u] = b.h[t]; q_l[u] = b.l[t]; q_c[u] = b.c[t];       \
         }                                                                             \
         _Pragma("unroll")                                                             \
-        for (int u = 0; u < RQ_PAT_U; ++u) {                                          \
+        for (int u = 0; u < (U); ++u) {                                               \
             w.push(q_o[u], q_h[u], q_l[u], q_c[u]);                                   \
             double r = 0.0;                                                           \
             BODY                                                                      \
@@ -35,10 +40,12 @@
             AVGS_NEXT                                                                 \
         }                                                                             \
         _Pragma("unroll")                                                             \
-        for (int u = 0; u < RQ_PAT_U; ++u)                                            \
+        for (int u = 0; u < (U); ++u)                                                 \
             if (i0 + u >= lb && i0 + u < b.n) out[i0 + u] = q_r[u];                   \
     }
-#define PATTERN_LOOP(BODY, AVGS_NEXT) PATTERN_LOOP_FROM(lb, BODY, AVGS_NEXT)
+#define PATTERN_LOOP_FROM(FIRST, BODY, AVGS_NEXT) PATTERN_LOOP_FROM_U(RQ_PAT_U, FIRST, BODY, AVGS_NEXT)
+#define PATTERN_LOOP(BODY, AVGS_NEXT) PATTERN_LOOP_FROM_U(RQ_PAT_U, lb, BODY, AVGS_NEXT)
+#define PATTERN_LOOP_HEAVY(BODY, AVGS_NEXT) PATTERN_LOOP_FROM_U(RQ_PAT_U_HEAVY, lb, BODY, AVGS_NEXT)
 
 // Each pattern is its own (not inlined) device function, called once per column from the switch in
 // col_pattern (the kernel does not hold all the pattern bodies inlined).
@@ -106,7 +113,7 @@ RQ_PATTERN void cdl3starsinsouth(Bars b, Col out, int lb) {  // 5
     Avg<SHADOW_VERY_SHORT, 1> v1(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> v0(b, lb);
     Avg<BODY_SHORT, 0> bs(b, lb);
-    PATTERN_LOOP(
+    PATTERN_LOOP_HEAVY(
         if (w.col(2) == -1 && w.col(1) == -1 && w.col(0) == -1
             && w.rb(2) > bl.at(w) && w.ls(2) > sl.at(w)
             && w.rb(1) < w.rb(2) && w.o(1) > w.c(2) && w.o(1) <= w.h(2)
@@ -125,7 +132,7 @@ RQ_PATTERN void cdl3whitesoldiers(Bars b, Col out, int lb) {  // 6
     Avg<FAR, 2> f2(b, lb);
     Avg<FAR, 1> f1(b, lb);
     Avg<BODY_SHORT, 0> bs(b, lb);
-    PATTERN_LOOP(
+    PATTERN_LOOP_HEAVY(
         if (w.col(2) == 1 && w.us(2) < v2.at(w) && w.col(1) == 1 && w.us(1) < v1.at(w)
             && w.col(0) == 1 && w.us(0) < v0.at(w) && w.c(0) > w.c(1) && w.c(1) > w.c(2)
             && w.o(1) > w.o(2) && w.o(1) <= w.c(2) + n2.at(w)
@@ -158,7 +165,7 @@ RQ_PATTERN void cdladvanceblock(Bars b, Col out, int lb) {  // 8
     Avg<SHADOW_SHORT, 1> s1(b, lb);
     Avg<SHADOW_SHORT, 0> s0(b, lb);
     Avg<SHADOW_LONG, 0> sl(b, lb);
-    PATTERN_LOOP(
+    PATTERN_LOOP_HEAVY(
         if (w.col(2) == 1 && w.col(1) == 1 && w.col(0) == 1
             && w.c(0) > w.c(1) && w.c(1) > w.c(2)
             && w.o(1) > w.o(2) && w.o(1) <= w.c(2) + n2.at(w)
@@ -272,7 +279,7 @@ RQ_PATTERN void cdlstar(Bars b, Col out, int lb, double pen) {
     Avg<K_RB, 10, 100, 1> mid_short(b, lb);  // BODY_SHORT
     Avg<BODY_SHORT, 0> bs(b, lb);
     const bool doji = CODE == 19 || CODE == 42;
-    PATTERN_LOOP(
+    PATTERN_LOOP_HEAVY(
         double mid = doji ? mid_doji.at(w) : mid_short.at(w);
         if (w.rb(2) > bl.at(w) && w.rb(1) <= mid && w.rb(0) > bs.at(w)) {
             if (CODE <= 20) {
@@ -302,7 +309,7 @@ RQ_PATTERN void cdlhammer_hangingman(Bars b, Col out, int lb) {  // 23, 24
     Avg<SHADOW_LONG, 0> sl(b, lb);
     Avg<SHADOW_VERY_SHORT, 0> vs(b, lb);
     Avg<NEAR, 1> nr(b, lb);
-    PATTERN_LOOP(
+    PATTERN_LOOP_HEAVY(
         if (w.rb(0) < bs.at(w) && w.ls(0) > sl.at(w) && w.us(0) < vs.at(w)) {
             if (CODE == 23 && py_min(w.c(0), w.o(0)) <= w.l(1) + nr.at(w)) r = 100.0;
             else if (CODE == 24 && py_min(w.c(0), w.o(0)) >= w.h(1) - nr.at(w)) r = -100.0;
@@ -382,7 +389,7 @@ RQ_PATTERN void cdlidentical3crows(Bars b, Col out, int lb) {  // 31
     Avg<SHADOW_VERY_SHORT, 0> v0(b, lb);
     Avg<EQUAL, 2> e2(b, lb);
     Avg<EQUAL, 1> e1(b, lb);
-    PATTERN_LOOP(
+    PATTERN_LOOP_HEAVY(
         if (w.col(2) == -1 && w.ls(2) < v2.at(w) && w.col(1) == -1 && w.ls(1) < v1.at(w)
             && w.col(0) == -1 && w.ls(0) < v0.at(w) && w.c(2) > w.c(1) && w.c(1) > w.c(0)
             && w.o(1) <= w.c(2) + e2.at(w) && w.o(1) >= w.c(2) - e2.at(w)
@@ -425,7 +432,7 @@ RQ_PATTERN void cdlkicking(Bars b, Col out, int lb) {  // 34 KICKING, 35 KICKING
     Avg<SHADOW_VERY_SHORT, 0> v0(b, lb);
     Avg<BODY_LONG, 1> b1(b, lb);
     Avg<BODY_LONG, 0> b0(b, lb);
-    PATTERN_LOOP(
+    PATTERN_LOOP_HEAVY(
         if (w.col(1) == -w.col(0)
             && w.rb(1) > b1.at(w) && w.us(1) < v1.at(w) && w.ls(1) < v1.at(w)
             && w.rb(0) > b0.at(w) && w.us(0) < v0.at(w) && w.ls(0) < v0.at(w)
@@ -481,7 +488,7 @@ RQ_PATTERN void cdlmathold(Bars b, Col out, int lb, double pen) {  // 41
     Avg<BODY_SHORT, 3> s3(b, lb);
     Avg<BODY_SHORT, 2> s2(b, lb);
     Avg<BODY_SHORT, 1> s1(b, lb);
-    PATTERN_LOOP(
+    PATTERN_LOOP_HEAVY(
         if (w.rb(4) > bl.at(w) && w.rb(3) < s3.at(w) && w.rb(2) < s2.at(w) && w.rb(1) < s1.at(w)
             && w.col(4) == 1 && w.col(3) == -1 && w.col(0) == 1
             && w.gap_up(3, 4)
@@ -519,7 +526,7 @@ RQ_PATTERN void cdlrisefall3methods(Bars b, Col out, int lb) {  // 47
     Avg<BODY_SHORT, 2> s2(b, lb);
     Avg<BODY_SHORT, 1> s1(b, lb);
     Avg<BODY_LONG, 0> b0(b, lb);
-    PATTERN_LOOP(
+    PATTERN_LOOP_HEAVY(
         double k = w.col(4);
         if (w.rb(4) > b4.at(w) && w.rb(3) < s3.at(w) && w.rb(2) < s2.at(w) && w.rb(1) < s1.at(w) && w.rb(0) > b0.at(w)
             && k == -w.col(3) && w.col(3) == w.col(2) && w.col(2) == w.col(1) && w.col(1) == -w.col(0)
@@ -557,7 +564,7 @@ RQ_PATTERN void cdlstalledpattern(Bars b, Col out, int lb) {  // 52
     Avg<SHADOW_VERY_SHORT, 1> vs(b, lb);
     Avg<NEAR, 2> n2(b, lb);
     Avg<NEAR, 1> n1(b, lb);
-    PATTERN_LOOP(
+    PATTERN_LOOP_HEAVY(
         if (w.col(2) == 1 && w.col(1) == 1 && w.col(0) == 1
             && w.c(0) > w.c(1) && w.c(1) > w.c(2)
             && w.rb(2) > b2.at(w) && w.rb(1) > b1.at(w) && w.us(1) < vs.at(w)
