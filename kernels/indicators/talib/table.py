@@ -33,7 +33,7 @@ def hma_lookback(p: int) -> int:
 
 def ma_lookback(p: int, matype: int) -> int:
     """TA_MA_Lookback: leading bars without a value of MA(p, matype)."""
-    if p <= 1 and matype != 7:
+    if p <= 1:  # TA-Lib copies the input for period 1, whatever the type (MAMA included)
         return 0
     return {
         0: p - 1, 1: p - 1, 2: p - 1, 3: 2 * (p - 1), 4: 3 * (p - 1), 5: p - 1, 6: p, 7: 32,
@@ -168,7 +168,7 @@ FUNCTIONS: dict[str, FuncDef] = {f.name: f for f in (
     F("CMO", "momentum", ('real',), (I("timeperiod", 14, 2),), ('real',), "timeperiod"),
     F("CMOU", "momentum", ('real',), (I("timeperiod", 14, 2),), ('real',), "timeperiod"),
     F("COPPOCK", "momentum", ('real',), (I("wmaperiod", 10, 1), I("roc1period", 11, 1), I("roc2period", 14, 1)), ('real',), "max(roc1period, roc2period) + wmaperiod - 1"),
-    F("DPO", "momentum", ('real',), (I("timeperiod", 20, 2),), ('real',), "timeperiod - 1"),
+    F("DPO", "momentum", ('real',), (I("timeperiod", 20, 2),), ('real',), "max(timeperiod - 1, timeperiod // 2 + 1)"),
     F("DX", "momentum", ('high', 'low', 'close'), (I("timeperiod", 14, 2),), ('real',), "timeperiod"),
     F("ER", "momentum", ('real',), (I("timeperiod", 10, 2),), ('real',), "timeperiod"),
     F("ERI", "momentum", ('high', 'low', 'close'), (I("timeperiod", 13, 1),), ('bullpower', 'bearpower'), "timeperiod - 1"),
@@ -211,7 +211,7 @@ FUNCTIONS: dict[str, FuncDef] = {f.name: f for f in (
     F("EMA", "overlap", ('real',), (I("timeperiod", 30, 1),), ('real',), "timeperiod - 1"),
     F("HMA", "overlap", ('real',), (I("timeperiod", 20, 1),), ('real',), "hma_lookback(timeperiod)"),
     F("HT_TRENDLINE", "overlap", ('real',), (), ('real',), "63"),
-    F("KAMA", "overlap", ('real',), (I("timeperiod", 30, 1),), ('real',), "timeperiod"),
+    F("KAMA", "overlap", ('real',), (I("timeperiod", 30, 1),), ('real',), "timeperiod if timeperiod > 1 else 0"),
     F("KC", "overlap", ('high', 'low', 'close'), (I("timeperiod", 20, 2), I("atrperiod", 10, 1), R("nbdev", 2.0, -INF, INF)), ('upperband', 'middleband', 'lowerband'), "max(timeperiod - 1, atrperiod)"),
     F("MA", "overlap", ('real',), (I("timeperiod", 30, 1), M("matype", 0)), ('real',), "ma_lookback(timeperiod, matype)"),
     F("MAMA", "overlap", ('real',), (R("fastlimit", 0.5, 0.01, 0.99), R("slowlimit", 0.05, 0.01, 0.99)), ('mama', 'fama'), "32"),

@@ -114,8 +114,11 @@ def trima_1d_nb(x, out, period):
 
 @njit(cache=True, nogil=True)
 def kama_1d_nb(x, out, period):
-    """TA_KAMA: efficiency ratio over `period` bars, fastest 2 / slowest 30 bars."""
+    """TA_KAMA: efficiency ratio over `period` bars, fastest 2 / slowest 30 bars; period 1 copies."""
     n = x.shape[0]
+    if period == 1:
+        out[:] = x
+        return
     if n <= period:
         return
     const_max = 2.0 / (30.0 + 1.0)
@@ -236,8 +239,8 @@ def rma_1d_nb(x, out, period):
 
 @njit(cache=True, nogil=True)
 def ma_1d_nb(x, out, period, matype):
-    """TA_MA: the moving average of type `matype` (talib.MA_Type); period 1 copies the input."""
-    if matype == 10 or (period == 1 and matype != 7):
+    """TA_MA: the moving average of type `matype` (talib.MA_Type); period 1 copies the input (MAMA too)."""
+    if matype == 10 or period == 1:
         out[:] = x
     elif matype == 0 or matype == 11:
         sma_1d_nb(x, out, period)
@@ -275,12 +278,10 @@ def mama_1d_nb(x, mama, fama, fastlimit, slowlimit):
 @njit(cache=True, nogil=True)
 def ma_lookback_nb(period, matype):
     """TA_MA_Lookback (table.ma_lookback, for kernels)."""
-    if matype == 10:
+    if matype == 10 or period == 1:
         return 0
     if matype == 7:
         return 32
-    if period == 1:
-        return 0
     if matype == 3:
         return 2 * (period - 1)
     if matype == 4:
