@@ -4,8 +4,8 @@ For every pattern, over a (bars x assets) synthetic panel with the data on the d
 - TA-Lib, one thread, looping over ready-made contiguous columns (timed on --talib-columns columns,
   scaled to all), as bench/bench_talib.py times it;
 - the production path, `kernels.indicators.talib.<NAME>` on CuPy arrays (column kernel + int32 output);
-- the column kernel alone at several launch variants "U:BLOCK" (bars per register batch RQ_PAT_U,
-  threads per block), each compiled by NVRTC into a fresh cache (compile seconds reported) and each
+- the column kernel alone at several launch variants "U:BLOCK" (bars per register batch RQ_PAT_U --
+  the heavy patterns take min(U, 4), RQ_PAT_U_HEAVY -- and threads per block; production: 8:128), each compiled by NVRTC into a fresh cache (compile seconds reported) and each
   checked against TA-Lib on the first --check-columns columns (must be equal).
 GPU times are cupyx.profiler.benchmark's CUDA-event times (best of --repeat). Target: >= 100 x TA-Lib.
 
