@@ -20,7 +20,7 @@ import numpy as np
 
 CUDA_DIR = Path(__file__).with_name("cuda")
 NVRTC_OPTIONS: tuple[str, ...] = ("--fmad=false", "-std=c++17")  # no contracted multiply-adds: CPU's bits
-BLOCK = 128  # threads (columns) per block
+BLOCK = 32  # threads (columns) per block: 5,000 columns make 157 blocks, every SM of an H100 gets one
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,9 @@ def _function(group: str) -> Any:
     return module.get_function(src.entry)
 
 
-def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], n_out: int) -> list:
-    """The outputs ((T, N) CuPy float64, NaN where no value) of `name` over (T, N) CuPy inputs."""
+def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], n_out: int, block: int = BLOCK) -> list:
+    """The outputs ((T, N) CuPy float64, NaN where no value) of `name` over (T, N) CuPy inputs
+    (`block`: threads, i.e. columns, per block)."""
     import cupy  # noqa: PLC0415
 
     arrays = [cupy.ascontiguousarray(a, dtype=cupy.float64) for a in ins]
@@ -113,11 +114,11 @@ def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], n_out: int) ->
     n_bars, n_cols = (int(d) for d in arrays[0].shape)
     a = arrays + [arrays[0]] * (5 - len(arrays))
     out = cupy.empty((n_out, n_bars, n_cols), dtype=cupy.float64)
-    scratch = cupy.empty((max(job.source.scratch, 1), n_bars, n_cols), dtype=cupy.float64)
+    scratch = cupy.empty((job.source.scratch, n_bars, n_cols), dtype=cupy.float64)  # none when 0 planes
     params = cupy.asarray(job.params)
-    grid = ((n_cols + BLOCK - 1) // BLOCK,)
+    grid = ((n_cols + block - 1) // block,)
     _function(job.source.group)(
-        grid, (BLOCK,),
+        grid, (block,),
         (np.int32(job.code), *a, np.int32(job.n_in), params, out, np.int32(n_out), scratch,
          np.int32(job.source.scratch), np.int32(n_bars), np.int64(n_cols)),
     )

@@ -24,6 +24,7 @@
 #define RQ_NAN __longlong_as_double(0x7ff8000000000000LL)
 #define RQ_INF __longlong_as_double(0x7ff0000000000000LL)
 #define RQ_COL_INDEX() ((long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x)
+#define RQ_TRAP() __trap()
 #endif
 
 typedef long long i64;
@@ -48,6 +49,7 @@ struct Col {
 struct Scratch {
     double* base; i64 N; i64 plane; int n_planes; int next;
     RQ_METHOD Col take(int n) {
+        if (next >= n_planes) RQ_TRAP();  // more planes than the source's "// scratch planes:" line
         Col r; r.p = base + (i64)next * plane; r.N = N; r.n = n; ++next;
         return r;
     }

@@ -3,6 +3,7 @@
 // here is used on the GPU.
 #define RQ_HOST 1
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 using std::sqrt; using std::fabs; using std::floor; using std::ceil; using std::log; using std::exp;
 using std::sin; using std::cos; using std::tan; using std::atan; using std::pow; using std::log10;
@@ -10,3 +11,4 @@ using std::sin; using std::cos; using std::tan; using std::atan; using std::pow;
 #define RQ_METHOD inline
 #define RQ_NAN (std::numeric_limits<double>::quiet_NaN())
 #define RQ_INF (std::numeric_limits<double>::infinity())
+#define RQ_TRAP() std::abort()
