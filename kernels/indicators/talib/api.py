@@ -110,8 +110,27 @@ def compute_with_policy(fd: FuncDef, ins: list, values: Mapping[str, Any], backe
     otherwise each column's valid bars packed segment by segment (`gaps.gather`), computed,
     and scattered back (`gaps.scatter`), index outputs mapped back to the original bars."""
     xp = _xp(ins[0])
+    if backend == "cpu":
+        from kernels.indicators.talib import cpu  # noqa: PLC0415
+
+        if cpu.has_holes(fd.name):  # the driver finds the gappy columns on its way: no extra pass
+            holes = np.zeros(ins[0].shape[1], dtype=np.uint8)
+            out = cpu.run(fd.name, ins, values, len(fd.outputs), holes)
+            outs = [out[k] for k in range(len(fd.outputs))]
+            if policy == "propagate" or not holes.any():
+                return outs
+            cols = np.flatnonzero(holes)  # only these columns run again, packed
+            for o, g in zip(outs, _packed(fd, [a[:, cols] for a in ins], values, backend, max_gap)):
+                o[:, cols] = g
+            return outs
     if policy == "propagate" or not gaps.inputs_have_gaps(xp, ins):
         return compute(fd, ins, values, backend)
+    return _packed(fd, ins, values, backend, max_gap)
+
+
+def _packed(fd: FuncDef, ins: list, values: Mapping[str, Any], backend: str, max_gap: int) -> list:
+    """The NaN policy "skip" by packing: each column's valid bars segment by segment, computed, scattered back."""
+    xp = _xp(ins[0])
     valid = gaps.valid_mask(xp, ins)
     seg = gaps.plan(xp, valid, max_gap)
     extra = []

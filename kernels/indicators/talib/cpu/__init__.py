@@ -44,14 +44,24 @@ def registry() -> dict[str, tuple[Any, int]]:
     return reg
 
 
-def run(name: str, arrays: Sequence[np.ndarray], values: Mapping[str, Any], n_out: int) -> np.ndarray:
-    """(n_out, T, N) float64 outputs of `name` over 2-D float64 inputs."""
+def run(name: str, arrays: Sequence[np.ndarray], values: Mapping[str, Any], n_out: int,
+        holes: np.ndarray | None = None) -> np.ndarray:
+    """(n_out, T, N) float64 outputs of `name` over 2-D float64 inputs. `holes` ((N,) uint8, zeros),
+    when given, gets 1 for every column that misses a bar after its start (`has_holes` says whether
+    the function's driver reports them; the elementwise xp functions do not)."""
     mod, code = registry()[name]
     if code < 0:
         return np.stack(mod.run(np, name, list(arrays), dict(values)))
     a = list(arrays) + [arrays[0]] * (5 - len(arrays))
-    out = mod.run_nb(code, a[0], a[1], a[2], a[3], a[4], len(arrays), param_vector(name, values), n_out)
+    if holes is None:
+        holes = np.zeros(a[0].shape[1], dtype=np.uint8)
+    out = mod.run_nb(code, a[0], a[1], a[2], a[3], a[4], len(arrays), param_vector(name, values), n_out, holes)
     return out.transpose(0, 2, 1)  # the drivers write each column contiguously: (n_out, N, T) -> (n_out, T, N)
+
+
+def has_holes(name: str) -> bool:
+    """True when `run` reports the columns with gaps for `name` (a Numba group driver runs it)."""
+    return registry()[name][1] >= 0
 
 
 def param_vector(name: str, values: Mapping[str, Any]) -> np.ndarray:

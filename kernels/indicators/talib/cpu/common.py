@@ -60,6 +60,19 @@ def block_start_nb(ins, n_in, b):
 
 
 @njit(cache=True, nogil=True)
+def block_hole_nb(ins, n_in, b, s):
+    """1 when gathered column b misses a bar after its start bar s (an input is NaN there), else 0.
+    Branch-free over the (cached) gathered rows."""
+    n = ins.shape[2]
+    hole = np.uint8(0)
+    for i in range(n_in):
+        for t in range(s, n):
+            v = ins[i, b, t]
+            hole |= np.uint8(v != v)
+    return hole
+
+
+@njit(cache=True, nogil=True)
 def scatter_block_nb(obuf, out, j0):
     """The (n_out, w, T) outputs of a block back into columns j0:j0+w of (n_out, T, N)."""
     n_out, w, n = obuf.shape
