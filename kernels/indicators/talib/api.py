@@ -13,6 +13,8 @@ Semantics (TA-Lib 0.8 is the reference):
 - A column whose data starts late (leading NaN in any input) starts its warm-up at
   its first bar where every input is non-NaN: the result equals TA-Lib run on that
   tail, padded (MAXINDEX-style outputs index the whole column).
+- CPU results are (T, N) Fortran-ordered arrays (each column contiguous, as the kernels
+  write them); GPU results C-ordered.
 - float32 in -> float32 out (computed in float64). Parameters are validated by the
   table (`table.FUNCTIONS`): ValueError naming the parameter.
 - Interior gaps follow the NaN policy of every indicator (`kernels/indicators/gaps.py`,
