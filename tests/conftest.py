@@ -14,6 +14,21 @@ os.environ.setdefault("NUMBA_NUM_THREADS", str(max(1, min(4, os.cpu_count() or 1
 
 NO_GPU_REASON = "needs CuPy and a CUDA device (none here); run on the GPU machine via bench/gpu_all.sh"
 
+# Hypothesis: no per-example deadline anywhere (2 shared cores make timings meaningless); on CI (CI set, or
+# HYPOTHESIS_PROFILE=ci) a moderate example count for tests that do not pin their own. Tests that pin
+# max_examples / stateful_step_count with @settings (e.g. gpu_hal's 100 x 100 = 10,000-step memory-truth
+# machine) keep them: a decorator's settings override the profile's.
+try:
+    from hypothesis import HealthCheck, settings as hypothesis_settings
+
+    hypothesis_settings.register_profile("dev", deadline=None)
+    hypothesis_settings.register_profile("ci", deadline=None, max_examples=50, print_blob=True,
+                                         suppress_health_check=[HealthCheck.too_slow])
+    hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                                     or ("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev"))
+except ImportError:  # hypothesis is a dev extra; its tests importorskip it
+    pass
+
 # Relative tolerances by dtype for cross-backend and oracle comparisons.
 RTOL = {np.float64: 1e-9, np.float32: 1e-4}
 

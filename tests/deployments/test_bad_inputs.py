@@ -37,7 +37,7 @@ HEADER = "timestamp,symbol,open,high,low,close,volume\n"
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(tmp_path_factory, serve_session):
     settings = Settings(
         storage_dir=tmp_path_factory.mktemp("storage"),
         data=DataConfig(synthetic_assets=ASSETS, synthetic_bars=BARS),

@@ -50,7 +50,7 @@ def fuzz_settings(storage, port: int, keys: dict) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(tmp_path_factory, serve_session):
     storage = tmp_path_factory.mktemp("storage")
     port = free_port()
     with running_service(fuzz_settings(storage, port, {KEY: "fuzzer"})) as svc:

@@ -197,7 +197,7 @@ def settings_for(tmp: Path, port: int, keys: dict) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(tmp_path_factory, serve_session):
     storage = tmp_path_factory.mktemp("storage").resolve()
     settings = settings_for(storage, free_port(), KEYS)
     empty = Settings(

@@ -50,7 +50,7 @@ def settings_for(tmp, port: int) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(tmp_path_factory, serve_session):
     settings = settings_for(tmp_path_factory.mktemp("storage"), free_port())
     # A second app whose coordinator has no worker (no GPU, simulation off, no CPU worker).
     empty = Settings(

@@ -48,7 +48,7 @@ def settings_for(tmp, port: int) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(tmp_path_factory, serve_session):
     with running_service(settings_for(tmp_path_factory.mktemp("storage"), free_port())) as svc:
         yield svc
 

@@ -459,6 +459,9 @@ def submit(head: RayHead, storage: Path, argv: list[str], submission_id: str, ti
             "RAYQUANT_RAY__DETACHED": "true",
             "RAYQUANT_GPU__SIMULATION__NUM_DEVICES": "1",
             "RAYQUANT_GPU__DEVICE__HOST_WARMUPS": "false",
+            # Nor the TA-Lib set: the uploaded working dir has no Numba cache (__pycache__ is excluded), so its
+            # prewarm compiles 201 functions cold in each worker (CPU-minutes on 2 cores); the jobs use none.
+            "RAYQUANT_STREAMS__TALIB_PREWARM": "off",
             "RAYQUANT_COORDINATOR__CPU_WORKERS": "1",
             # Small chunks: the stop test's sweep is still running when it is stopped.
             "RAYQUANT_COORDINATOR__MAX_CELLS_PER_CHUNK": "2000",

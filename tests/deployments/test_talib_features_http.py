@@ -24,7 +24,7 @@ ASSETS, BARS = 4, 300
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def client(tmp_path_factory, serve_session):
     settings = Settings(
         storage_dir=tmp_path_factory.mktemp("storage"),
         data=DataConfig(synthetic_assets=ASSETS, synthetic_bars=BARS),

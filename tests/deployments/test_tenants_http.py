@@ -20,7 +20,7 @@ BT = {"strategy": "trend_following", "params": {"fast": 5, "slow": 20}}
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(tmp_path_factory, serve_session):
     settings = Settings(
         storage_dir=tmp_path_factory.mktemp("storage"),
         data=DataConfig(synthetic_assets=6, synthetic_bars=300),

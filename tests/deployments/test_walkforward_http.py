@@ -29,7 +29,7 @@ ORDERS = {"strategy": "trend_following", "params": {"fast": 5, "slow": 20}, "eng
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def client(tmp_path_factory, serve_session):
     settings = Settings(
         storage_dir=tmp_path_factory.mktemp("storage"),
         data=DataConfig(synthetic_assets=ASSETS, synthetic_bars=BARS),
