@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kernels.data import synthetic_panel  # noqa: E402
 from kernels.indicators import talib as ta  # noqa: E402
 from kernels.indicators.talib.gpu import GPU_FUNCTIONS  # noqa: E402
-from kernels.indicators.talib.table import FUNCTIONS, FuncDef  # noqa: E402
+from kernels.indicators.talib.table import FUNCTIONS  # noqa: E402
+from tests.kernels.talib.oracle import inputs_for as inputs, varied_params as varied  # noqa: E402 - no TA-Lib needed
 
 
 def data(n_bars: int, n_assets: int, seed: int) -> dict[str, np.ndarray]:
@@ -33,40 +34,6 @@ def data(n_bars: int, n_assets: int, seed: int) -> dict[str, np.ndarray]:
     for v in d.values():
         v[:41, 1 % n_assets] = np.nan  # a late-starting column
     return d
-
-
-def inputs(fd: FuncDef, d: dict[str, np.ndarray]) -> list[np.ndarray]:
-    out = []
-    for name in fd.inputs:
-        if name in d:
-            out.append(d[name])
-        elif name == "periods":
-            out.append(np.random.default_rng(2).integers(1, 45, d["close"].shape).astype(np.float64))
-        elif name == "real0":
-            out.append(d["high"])
-        elif name == "real1":
-            out.append(d["low"] if fd.name not in ("BETA", "CORREL") else np.ascontiguousarray(d["close"][:, ::-1]))
-        elif fd.group == "math_transform":
-            c = d["close"]
-            out.append(np.ascontiguousarray(c / (np.nanmax(c, axis=0) * 1.01)))
-        else:
-            out.append(d["close"])
-    return out
-
-
-def varied(fd: FuncDef) -> dict:
-    out = {}
-    for q in fd.params:
-        if q.kind == "int":
-            out[q.name] = int(min(q.hi, max(q.lo, q.default + 3 if q.default < 20 else q.default - 7)))
-        elif q.kind == "matype":
-            out[q.name] = (q.default + 1) % 14 if (q.default + 1) % 14 != 7 else 8
-        else:
-            v = q.default * 0.75 if q.default != 0 else 0.01
-            out[q.name] = float(min(q.hi, max(q.lo, v)))
-    if fd.name == "MAVP":
-        out["maxperiod"] = 40
-    return out
 
 
 def main() -> int:

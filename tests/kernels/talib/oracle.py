@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import talib
 
 from kernels.data import synthetic_panel
 from kernels.indicators.talib.table import FUNCTIONS, FuncDef
@@ -57,6 +56,8 @@ def inputs_for(fd: FuncDef, d: dict[str, np.ndarray], seed: int = 2) -> list[np.
 
 def reference(fd: FuncDef, arrays: list[np.ndarray], params: dict) -> list[np.ndarray]:
     """TA-Lib's outputs, column by column, each column from its first bar where all inputs are valid."""
+    import talib  # noqa: PLC0415 - the data helpers above are used where TA-Lib is absent (bench/gpu_talib_vs_cpu.py)
+
     fn = getattr(talib, fd.name)
     n, m = arrays[0].shape
     outs = [np.full((n, m), np.nan) for _ in fd.outputs]
@@ -133,3 +134,31 @@ def candle_data(n_bars: int = 6000, n_assets: int = 2, seed: int = 3) -> dict[st
     lo = np.minimum(o, c) - dn
     v = np.round(rng.uniform(1e3, 1e5, shape))
     return {"open": o, "high": h, "low": lo, "close": c, "volume": v}
+
+
+def grid_data(n_bars: int = 400, n_assets: int = 3, seed: int = 11, zeros: bool = False,
+              tiny: bool = False) -> dict[str, np.ndarray]:
+    """Prices on a 0.25 tick grid: many unchanged bars and dojis, flat stretches of up to ~30 bars;
+    optionally bars at price 0 and closes 1e-9 off the grid. Column 1 starts late."""
+    rng = np.random.default_rng(seed)
+    shape = (n_bars, n_assets)
+    c = np.abs(5 + np.cumsum(rng.choice([-1.0, 0.0, 0.0, 0.0, 1.0], shape), axis=0) * 0.25) + 0.25
+    o = np.where(rng.random(shape) < 0.5, c, np.roll(c, 1, axis=0))
+    h = np.maximum(o, c) + rng.choice([0.0, 0.0, 0.25], shape)
+    lo = np.maximum(np.minimum(o, c) - rng.choice([0.0, 0.0, 0.25], shape), 0.0)
+    flat = rng.random(shape) < 0.02
+    for _ in range(30):
+        flat |= np.roll(flat, 1, axis=0) & (rng.random(shape) < 0.9)
+    for a in (o, h, lo):
+        a[flat] = c[flat]
+    if zeros:
+        z = rng.random(shape) < 0.03
+        for a in (o, h, lo, c):
+            a[z] = 0.0
+    if tiny:
+        t = rng.random(shape) < 0.05
+        c[t] += 1e-9
+    out = {"open": o, "high": h, "low": lo, "close": c, "volume": np.round(rng.uniform(1e3, 1e5, shape))}
+    for v in out.values():
+        v[:23, 1] = np.nan
+    return out
