@@ -172,6 +172,7 @@ _FIELD_PATTERNS: tuple[tuple[re.Pattern, str], ...] = (
     (re.compile(r"^warmup\b"), "warmup"),
     (re.compile(r"^engine\b"), "engine"),
     (re.compile(r"^(size_type|size|direction|init_cash|fixed_fees|sl_stop|sl_trail|tp_stop|accumulate)\b"), "{0}"),
+    (re.compile(r"^(group_by|cash_sharing)\b"), "{0}"),
     (re.compile(r"top_k"), "top_k"),
     (re.compile(r"\bfees\b"), "fees"),
     (re.compile(r"\bslippage\b"), "slippage"),

@@ -234,6 +234,11 @@ def backtest_result(job_id: str, result: Any, equity_max_points: int) -> Backtes
 def sweep_result(job_id: str, result: Any, offset: int, limit: int) -> SweepResultPublic:
     table = result.params.join(result.portfolio_metrics, how="inner")
     page = table.iloc[offset: offset + limit]
+    groups = None
+    units = result.asset_metrics
+    if isinstance(units.index, pd.MultiIndex) and units.index.names[-1] == "group":  # orders sweep with group_by
+        rows = units[units.index.get_level_values("combo_id").isin(page.index)].reset_index("group")
+        groups = frame_records(rows, "combo_id")
     return SweepResultPublic(
         job_id=job_id,
         strategy=str(result.strategy),
@@ -247,6 +252,7 @@ def sweep_result(job_id: str, result: Any, offset: int, limit: int) -> SweepResu
         offset=offset,
         limit=limit,
         truncated=offset + len(page) < len(table),
+        groups=groups,
     )
 
 

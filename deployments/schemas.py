@@ -181,18 +181,68 @@ class BacktestCreate(_DataSelection, _Costs, _OrderOptions):
         return self.order_payload(self.model_dump(exclude={"priority"}, exclude_none=True))
 
 
-class SweepCreate(_DataSelection, _Costs):
-    """Every combination of a parameter grid, ranked by a portfolio metric."""
+MAX_GROUP_LABELS = 100_000  # group_by labels of a sweep (one per symbol)
+
+
+def _grid_error(loc: tuple, value: Any, message: str) -> Exception:
+    """A validation error located inside `grid` (422 field `grid.<name>.<i>`)."""
+    from pydantic import ValidationError  # noqa: PLC0415
+    from pydantic_core import InitErrorDetails, PydanticCustomError  # noqa: PLC0415
+
+    return ValidationError.from_exception_data("grid", [InitErrorDetails(
+        type=PydanticCustomError("value_error", "{message}", {"message": message}), loc=loc, input=value)])
+
+
+class SweepCreate(_DataSelection, _Costs, _OrderOptions):
+    """Every combination of a parameter grid, ranked by a portfolio metric.
+
+    A grid naming an order option (sl_stop, tp_stop, sl_trail, size, size_type) or
+    `engine` "orders" sweeps on the orders engine (`kernels.backtest.sweep`); the fixed
+    order options are those of `POST /v1/backtests` (without `direction`: the sweep
+    kernel runs the strategy's long and short signals as given), plus `group_by` and
+    `cash_sharing` (rows per (combination, group))."""
 
     strategy: str = Field(..., min_length=1, max_length=MAX_NAME_CHARS, examples=["trend_following"])
     grid: dict[str, list[Scalar]] = Field(..., examples=[{"fast": [5, 10, 20], "slow": [50, 100, 200]}])
+    group_by: Optional[Union[Literal[True], list[str]]] = Field(
+        None, description="orders engine: true (one group of every symbol) or one group label per symbol")
+    cash_sharing: Optional[bool] = Field(None, description="orders engine: one cash balance per group (needs group_by)")
     top_k: int = Field(10, ge=1, le=MAX_TOP_K)
     rank_by: str = Field("sharpe", description=f"one of {list(METRICS)}")
     priority: Priority = Field(None, description="job class (default LOW)")
 
+    @field_validator("size", "size_type", "direction", "init_cash", "fixed_fees", "sl_stop", "sl_trail", "tp_stop",
+                     "accumulate")
+    @classmethod
+    def _option(cls, v: Any, info: Any) -> Any:
+        """As `_OrderOptions._option`, except that a percent `size_type` may take its sizes from the grid
+        (checked there with the grid's sizes)."""
+        from kernels.backtest.run_orders import ORDER_OPTIONS, check_order_options  # noqa: PLC0415
+
+        if v is None:
+            return v
+        if info.data.get("engine") != "orders":
+            raise ValueError("order options need engine 'orders'")
+        options = {**{k: info.data[k] for k in ORDER_OPTIONS if info.data.get(k) is not None}, info.field_name: v}
+        if options.get("size_type") in ("percent", "targetpercent") and "size" not in options:
+            options["size"] = 1.0
+        check_order_options(options)  # ValueError naming the option
+        return v
+
+    @field_validator("direction")
+    @classmethod
+    def _no_direction(cls, v: Any) -> Any:
+        if v is not None:
+            raise ValueError("direction is not a sweep option: the sweep kernel runs the strategy's long and short "
+                             "signals as given")
+        return v
+
     @field_validator("grid")
     @classmethod
-    def _grid(cls, v: dict[str, list[Scalar]]) -> dict[str, list[Scalar]]:
+    def _grid(cls, v: dict[str, list[Scalar]], info: Any) -> dict[str, list[Scalar]]:
+        from kernels.backtest.orders.api import OrdersInputError  # noqa: PLC0415
+        from kernels.backtest.orders.sweep import ORDER_GRID_KEYS, _check_order_value, split_grid  # noqa: PLC0415
+
         if not v:
             raise ValueError("give at least one parameter with at least one value")
         if len(v) > MAX_PARAMS:
@@ -202,15 +252,55 @@ class SweepCreate(_DataSelection, _Costs):
                 raise ValueError(f"parameter {name!r} has no values")
             if len(values) > MAX_GRID_VALUES:
                 raise ValueError(f"parameter {name!r} has more than {MAX_GRID_VALUES} values")
-            for x in values:
+            for i, x in enumerate(values):
                 _check_scalar(name, x)
+                if name in ORDER_GRID_KEYS:
+                    try:
+                        _check_order_value(name, x)
+                    except OrdersInputError as exc:
+                        raise _grid_error((name, i), x, f"grid.{name}[{i}]: {exc}") from None
+        fixed = {k: info.data[k] for k in ORDER_GRID_KEYS if info.data.get(k) is not None}
+        for name in fixed:
+            if name in v:
+                raise _grid_error((name,), v[name], f"{name} is both swept (grid.{name}) and fixed; give one")
+        if info.data.get("engine") == "orders" or any(k in ORDER_GRID_KEYS for k in v):
+            try:
+                split_grid({**v, **{k: [x] for k, x in fixed.items()}})  # sizes against size types
+            except OrdersInputError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("group_by")
+    @classmethod
+    def _group_by(cls, v: Any, info: Any) -> Any:
+        if v is None:
+            return v
+        if info.data.get("engine") != "orders" and not _orders_grid(info.data.get("grid")):
+            raise ValueError("group_by needs the orders engine (engine 'orders', or order options in the grid)")
+        if isinstance(v, list):
+            if not v or len(v) > MAX_GROUP_LABELS:
+                raise ValueError(f"give one group label per symbol (1 to {MAX_GROUP_LABELS} labels)")
+            for i, label in enumerate(v):
+                if not label or len(label) > MAX_NAME_CHARS:
+                    raise ValueError(f"group_by[{i}]: a label is 1 to {MAX_NAME_CHARS} characters")
+        return v
+
+    @field_validator("cash_sharing")
+    @classmethod
+    def _cash_sharing(cls, v: Optional[bool], info: Any) -> Optional[bool]:
+        if v and info.data.get("group_by") is None:
+            raise ValueError("cash_sharing needs group_by (true, or one group label per symbol)")
         return v
 
     @field_validator("rank_by")
     @classmethod
-    def _rank_by(cls, v: str) -> str:
-        if v not in METRICS:
-            raise ValueError(f"rank_by must be one of {list(METRICS)}")
+    def _rank_by(cls, v: str, info: Any) -> str:
+        from kernels.backtest.orders.result import ORDER_METRICS  # noqa: PLC0415
+
+        orders = info.data.get("engine") == "orders" or _orders_grid(info.data.get("grid"))
+        names = list(ORDER_METRICS) if orders else list(METRICS)
+        if v not in names:
+            raise ValueError(f"rank_by must be one of {names}")
         return v
 
     @property
@@ -218,7 +308,16 @@ class SweepCreate(_DataSelection, _Costs):
         return math.prod(len(v) for v in self.grid.values())
 
     def payload(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"priority"}, exclude_none=True)
+        data = self.model_dump(exclude={"priority"}, exclude_none=True)
+        if _orders_grid(data.get("grid")):
+            data["engine"] = "orders"  # a grid of order options runs on the orders engine (as kernels.sweep)
+        return self.order_payload(data)
+
+
+def _orders_grid(grid: Any) -> bool:
+    from kernels.backtest.orders.sweep import is_orders_grid  # noqa: PLC0415
+
+    return isinstance(grid, dict) and is_orders_grid(grid)
 
 
 class WalkForwardCreate(_DataSelection, _Costs, _OrderOptions):
@@ -508,6 +607,8 @@ class SweepResultPublic(BaseModel):
     offset: int
     limit: int
     truncated: bool
+    groups: Optional[list[dict[str, Any]]] = Field(
+        None, description="orders sweeps with group_by: the rows per (combo_id, group) of this page's combinations")
 
 
 class WalkForwardResultPublic(BaseModel):

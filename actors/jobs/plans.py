@@ -66,6 +66,8 @@ def plan_job(kind: str, payload: Mapping[str, Any], n_bars: int, n_assets: int, 
         from kernels.backtest import plan_chunks  # noqa: PLC0415
 
         n_combos = sweep_combinations(payload, n_bars)[0]
+        if is_orders_sweep(payload):  # the orders sweep kernel runs whole: one chunk (groups never split)
+            return [ChunkSpec(0, (0, n_assets), (0, n_combos))]
         chunks = plan_chunks(n_combos, n_assets, max(1, int(max_cells)), n_bars)
         return [
             ChunkSpec(i, _bounds(c.assets, n_assets), _bounds(c.combos, n_combos)) for i, c in enumerate(chunks)
@@ -99,8 +101,72 @@ def sweep_combinations(payload: Mapping[str, Any], n_bars: int) -> tuple[int, in
     n_raw = _grid_size(grid)
     if n_raw > SWEEP_GRID_LIMIT:
         raise JobSpecError(f"grid: {n_raw} combinations exceed the limit of {SWEEP_GRID_LIMIT}")
+    if is_orders_sweep(payload):
+        from kernels.backtest.orders.api import OrdersInputError  # noqa: PLC0415
+        from kernels.backtest.orders.sweep import split_grid  # noqa: PLC0415
+
+        try:
+            strat_grid, _, order_combos = split_grid(sweep_grid(payload))
+        except OrdersInputError as exc:
+            raise JobSpecError(f"grid: {exc}") from exc
+        expanded = expand_grid(str(payload.get("strategy", "")), strat_grid, n_bars)
+        return expanded.n_combos * len(order_combos), expanded.n_dropped
     expanded = expand_grid(str(payload.get("strategy", "")), grid, n_bars)  # StrategyError names the parameter
     return expanded.n_combos, expanded.n_dropped
+
+
+SWEEP_FIXED_OPTIONS: tuple[str, ...] = ("init_cash", "fixed_fees", "accumulate", "group_by", "cash_sharing")
+
+
+def is_orders_sweep(payload: Mapping[str, Any]) -> bool:
+    """A sweep on the orders engine: `engine` "orders", or a grid naming an order option."""
+    from kernels.backtest.orders.sweep import is_orders_grid  # noqa: PLC0415
+
+    grid = payload.get("grid")
+    return payload.get("engine") == "orders" or (isinstance(grid, Mapping) and is_orders_grid(grid))
+
+
+def sweep_grid(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The grid `kernels.backtest.sweep` runs: the request's grid, then each fixed order option that the
+    sweep kernel takes per combination (size, size_type, sl_stop, sl_trail, tp_stop) as one value."""
+    from kernels.backtest.orders.sweep import ORDER_GRID_KEYS  # noqa: PLC0415
+
+    grid = dict(payload.get("grid") or {})
+    if is_orders_sweep(payload):
+        grid.update({k: [payload[k]] for k in ORDER_GRID_KEYS if payload.get(k) is not None and k not in grid})
+    return grid
+
+
+def sweep_order_kwargs(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """`kernels.backtest.sweep`'s keyword arguments of an orders sweep (`engine` and the options
+    not in the grid), nothing for the returns engine."""
+    if not is_orders_sweep(payload):
+        return {}
+    return {"engine": "orders", **{k: payload[k] for k in SWEEP_FIXED_OPTIONS if payload.get(k) is not None}}
+
+
+def _check_sweep_orders(payload: Mapping[str, Any], sub: Panel) -> None:
+    """An orders sweep's fixed options and its groups against the job's symbols (JobSpecError names the field)."""
+    from kernels.backtest.orders.api import OrdersInputError  # noqa: PLC0415
+    from kernels.backtest.orders.sweep import check_groups  # noqa: PLC0415
+    from kernels.backtest.run_orders import ORDER_OPTIONS, check_order_options  # noqa: PLC0415
+
+    if payload.get("engine", "orders") != "orders":
+        raise JobSpecError(f"engine must be 'returns' or 'orders', got {payload['engine']!r}")
+    if payload.get("direction") is not None:
+        raise JobSpecError("direction is not a sweep option: the sweep kernel runs the strategy's long and short "
+                           "signals as given")
+    check_order_options({k: payload[k] for k in ORDER_OPTIONS if payload.get(k) is not None}, JobSpecError)
+    group_by = payload.get("group_by")
+    cash_sharing = payload.get("cash_sharing", False)
+    if isinstance(group_by, list) and len(group_by) != sub.n_assets:
+        raise JobSpecError(f"group_by: give one group label per symbol of the job ({sub.n_assets}), "
+                           f"got {len(group_by)}")
+    try:
+        check_groups(group_by, cash_sharing, sub.symbols)
+    except OrdersInputError as exc:
+        field = "cash_sharing" if str(exc).startswith("cash_sharing") else "group_by"
+        raise JobSpecError(f"{field}: {exc}" if not str(exc).startswith(field) else str(exc)) from exc
 
 
 def walk_forward_folds(payload: Mapping[str, Any], n_bars: int) -> list:
@@ -189,6 +255,8 @@ def validate_against_panel(kind: str, payload: Mapping[str, Any], panel: Panel,
         validate_params(get_strategy(str(payload.get("strategy", ""))), payload.get("params") or {},
                         n_bars=sub.n_bars)
     elif kind == "sweep":
+        if is_orders_sweep(payload):
+            _check_sweep_orders(payload, sub)
         facts["n_combinations"], facts["n_dropped"] = sweep_combinations(payload, sub.n_bars)
     elif kind == "walk_forward":
         from kernels.backtest.walk_forward import check_args, check_warmup  # noqa: PLC0415
@@ -311,6 +379,11 @@ def execute_chunk(kind: str, payload: Mapping[str, Any], panel: Panel, chunk: Ch
     if kind == "sweep":
         from kernels.backtest import Chunk, sweep  # noqa: PLC0415
 
+        if is_orders_sweep(payload):  # one chunk: the whole grid over the job's symbols
+            return sweep(panel, payload["strategy"], sweep_grid(payload), fees=float(payload.get("fees", 0.0)),
+                         slippage=float(payload.get("slippage", 0.0)), top_k=int(payload.get("top_k", 10)),
+                         rank_by=str(payload.get("rank_by", "sharpe")), backend=backend,
+                         bars_per_year=int(payload.get("bars_per_year", 252)), **sweep_order_kwargs(payload))
         if keep is not None and chunk.combos is not None:
             return _kept_sweep_chunk(payload, panel, chunk, backend, keep)
         return sweep(

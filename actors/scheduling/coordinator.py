@@ -434,8 +434,11 @@ class Coordinator:
             if kind == "backtest":
                 validate_params(spec, payload.get("params") or {})
             else:
+                from kernels.backtest.orders.sweep import ORDER_GRID_KEYS  # noqa: PLC0415
+
                 grid = payload.get("grid") or {}
-                first = {k: (v[0] if isinstance(v, (list, tuple)) and v else v) for k, v in grid.items()}
+                first = {k: (v[0] if isinstance(v, (list, tuple)) and v else v) for k, v in grid.items()
+                         if k not in ORDER_GRID_KEYS}  # order options: checked by plans.validate_against_panel
                 validate_params(spec, first)
         elif kind == "train":
             from kernels.ml import check_params  # noqa: PLC0415
