@@ -7,7 +7,7 @@ preempt low-priority work between them; merged chunks equal an unchunked run.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
@@ -411,67 +411,28 @@ def execute_chunk(kind: str, payload: Mapping[str, Any], panel: Panel, chunk: Ch
     raise JobSpecError(f"unknown job kind {kind!r}")
 
 
-def _array_bytes(*values: Any) -> int:
-    """Bytes of the distinct arrays among `values` (tuples searched; rb may be ra)."""
-    seen: dict[int, int] = {}
-    stack = list(values)
-    while stack:
-        v = stack.pop()
-        if isinstance(v, (tuple, list)):
-            stack.extend(v)
-        elif hasattr(v, "nbytes") and hasattr(v, "shape"):
-            seen[id(v)] = int(v.nbytes)
-    return sum(seen.values())
-
-
 def _kept_sweep_chunk(payload: Mapping[str, Any], panel: Panel, chunk: ChunkSpec, backend: str, keep: Keep) -> Any:
-    """A sweep chunk on the plan of its asset range, made once per job and worker.
+    """A sweep chunk on the prepared plan of its asset range, made once per job and worker.
 
-    `kernels.backtest.sweep.plan_sweep` expands the whole grid (host, seconds for 10^5
+    `kernels.backtest.sweep.prepare_sweep` expands the whole grid (host, seconds for 10^5
     combinations) and prepares the kernel inputs of the asset range on the device (returns,
-    first bars, activity, the fixed-point scale): none of it depends on the combinations, so
-    every chunk of the same assets reuses it and only its combination range, and the window
-    table plan of those combinations, change. The result is built as `sweep` builds it
-    (tests/actors/workers/test_job_data.py checks the two equal exactly).
+    first bars, activity, the fixed-point scale); the plan also keeps what its runs build over
+    those assets (the CPU kernel's time-major inputs, the GPU's window tables of the grid).
+    None of it depends on the combinations, so every chunk of the same assets runs on it
+    (`plan.run(combos)`, equal to `sweep` on that chunk), and `plan.nbytes` is charged.
     """
-    from kernels.backend import array_module, to_numpy  # noqa: PLC0415
-    from kernels.backtest.metrics import METRICS  # noqa: PLC0415
-    from kernels.backtest.sweep import Chunk, SweepState, _build, _check_args, execute, plan_sweep  # noqa: PLC0415
+    from kernels.backtest.sweep import prepare_sweep  # noqa: PLC0415
 
-    top_k, rank_by, _, _ = _check_args(int(payload.get("top_k", 10)), str(payload.get("rank_by", "sharpe")),
-                                       np.float64, 1)
-    strategy = payload["strategy"]
-    assets = range(*chunk.assets)
+    combos = range(*chunk.combos)
 
     def build() -> tuple[Any, int]:
-        plan = plan_sweep(panel, strategy, payload["grid"], fees=float(payload.get("fees", 0.0)),
-                          slippage=float(payload.get("slippage", 0.0)), chunk=Chunk(range(*chunk.combos), assets),
-                          backend=backend, bars_per_year=int(payload.get("bars_per_year", 252)))
-        p = plan.prep
-        return plan, _array_bytes(p.sig, p.ra, p.rb, p.first, p.active_count)
+        plan = prepare_sweep(panel, payload["strategy"], payload["grid"], fees=float(payload.get("fees", 0.0)),
+                             slippage=float(payload.get("slippage", 0.0)), assets=range(*chunk.assets),
+                             backend=backend, bars_per_year=int(payload.get("bars_per_year", 252)))
+        return plan, plan.warm(combos).nbytes
 
-    base = keep(("sweep_plan", chunk.assets), build)
-    combos, _ = Chunk(range(*chunk.combos), assets).resolve(base.grid.n_combos, len(base.symbols))
-    plan = base
-    if combos != base.combos:
-        tables = None
-        if base.backend == "gpu":  # the window-table plan of these combinations (as plan_sweep makes it)
-            from kernels.backtest import gpu  # noqa: PLC0415
-
-            tables = gpu.plan_tables(base.grid.kind, base.grid.ints[combos.start:combos.stop], base.n_bars,
-                                     base.prep.sig.shape[1], base.dtype)
-        plan = replace(base, combos=combos, tables=tables)
-    arrays, port, sums = execute(plan)
-    xp = array_module(plan.backend)
-    table = to_numpy(xp.stack([arrays[m] for m in METRICS], axis=-1))
-    counts = to_numpy(xp.stack([arrays["n_closed"], arrays["n_wins"]], axis=-1)).astype(np.int64)
-    state = SweepState(combos=plan.combos, assets=plan.assets, portfolio_sums=to_numpy(sums),
-                       active_count=to_numpy(plan.prep.active_count), trade_counts=counts,
-                       scale_exp=plan.prep.scale_exp, n_combos_total=plan.grid.n_combos, symbols_all=plan.symbols,
-                       n_bars=plan.n_bars, dtype=plan.dtype.name, fees=plan.fees, slippage=plan.slippage,
-                       bars_per_year=plan.bars_per_year)
-    params = plan.grid.params.iloc[plan.combos.start:plan.combos.stop]
-    return _build(params, table, to_numpy(port), state, plan.backend, strategy, rank_by, top_k, plan.grid.n_dropped)
+    plan = keep(("sweep_plan", chunk.assets), build)
+    return plan.run(combos, top_k=int(payload.get("top_k", 10)), rank_by=str(payload.get("rank_by", "sharpe")))
 
 
 def merge_partials(kind: str, partials: list[Any]) -> Any:

@@ -1097,8 +1097,17 @@ def plan_tables(kind: int, ints: Any, n_bars: int, n_units: int, dtype: Any, for
         free = cp.cuda.runtime.memGetInfo()[0] + cp.get_default_memory_pool().free_bytes()
         if not tables_pay(kind, len(windows), ints.shape[0], n_bars, n_units, dtype, free):
             return None
+    return table_plan(windows, kinds, slots, dtype)
+
+
+def table_plan(windows: np.ndarray, kinds: np.ndarray, slots: np.ndarray, dtype: Any) -> TablePlan:
+    """The TablePlan of host `table_slots` output (slots may index a larger table set, e.g.
+    the tables of a whole grid kept by `kernels.backtest.sweep.prepare_sweep`)."""
+    import cupy as cp  # noqa: PLC0415
+
     dtype = np.dtype(dtype)
-    w = windows.astype(np.float64)
+    w = np.asarray(windows).astype(np.float64)
+    slots = np.ascontiguousarray(slots, dtype=np.int32)
     order = np.lexsort((slots[:, 1], slots[:, 0])).astype(np.int32)
     return TablePlan(*(cp.asarray(a) for a in (windows, kinds, w.astype(dtype), (2.0 / (w + 1.0)).astype(dtype),
                                                (1.0 / w).astype(dtype), slots, order)))
@@ -1145,6 +1154,7 @@ def launch(
     path: str = "auto",
     tables: TablePlan | None = None,
     groups: int = 1,
+    tab: Any = None,
 ) -> tuple[Any, Any]:
     """Run the fused kernel on CuPy arrays; returns (acc (N_ACC, P, n_assets) float64,
     psum (T, P * groups) int64).
@@ -1158,7 +1168,9 @@ def launch(
     are left for the caller to fill. `path`: "table" (window tables shared by the
     combinations, trend / band kinds), "stream" (every thread streams its own
     indicators) or "auto" (tables where `plan_tables` gives a plan; `tables` may
-    bring that plan, made ahead); both paths give the same numbers.
+    bring that plan, made ahead); both paths give the same numbers. `tab`: the (S, Tn, U)
+    tables of `tables`' slots built ahead (`build_tables`, kept between launches over the
+    same units); None: built here for this launch.
     """
     import cupy as cp  # noqa: PLC0415
 
@@ -1169,12 +1181,14 @@ def launch(
         raise ValueError(f"path must be 'auto', 'table' or 'stream', got {path!r}")
     empty = n_units == 0 or n_combos == 0 or n_bars == 0
     if path == "stream" or empty:
-        tables = None
+        tables = tab = None
     elif tables is None:  # host work first, so that the device does not wait between launches
         tables = plan_tables(kind, ints, n_bars, n_units, dtype, force=path == "table")
         if tables is None and path == "table":
             raise ValueError(f"no table path for kind {kind} with {n_bars} x {n_units} units")
     table = tables is not None
+    if tab is not None and (not table or tab.shape[1:] != (n_bars, n_units) or tab.dtype != dtype):
+        raise ValueError("tab must be the (S, T, U) tables of `tables` for this sig")
     if groups < 1 or n_units % groups or (groups > 1 and (n_units // groups) % 32):
         raise ValueError(f"groups must split the {n_units} units into blocks of a multiple of 32, got {groups}")
     group_units = n_units // groups if groups > 1 else 0x7FFFFFFF
@@ -1204,7 +1218,8 @@ def launch(
         acc,
     )
     if table:
-        tab = build_tables(sig, first, tables, defines)
+        if tab is None:
+            tab = build_tables(sig, first, tables, defines)
         fn(grid, (32 * warps_per_block,),
            (tab, cp.ascontiguousarray(ra), cp.ascontiguousarray(rb), tables.order, tables.slots, *tail))
     else:
@@ -1279,4 +1294,5 @@ def warmups() -> dict[str, Callable[[], None]]:
 
 __all__ = ["N_ACC", "SWEEP_SOURCE", "METRICS_SOURCE", "TABLE_MAX_BYTES", "TABLE_MIN_CELLS", "TablePlan",
            "asset_metrics", "build_tables", "kernel_names", "launch", "module", "plan_tables", "portfolio_aggregates",
-           "table_slots", "tables_pay", "use_tables", "warmups", "N_FLOAT_SLOTS", "N_INT_SLOTS"]
+           "table_bytes", "table_plan", "table_slots", "tables_pay", "use_tables", "warmups", "N_FLOAT_SLOTS",
+           "N_INT_SLOTS"]

@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 import numbers
 import sys
+import threading
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any, Mapping, Sequence
 
@@ -358,8 +359,16 @@ def kernel_floats(g: SweepGrid, combos: range, dtype: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(rows)
 
 
+def time_major_inputs(prep: _Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The CPU kernel's inputs: sig, ra, rb time-contiguous (U, T) and first (U,) int64 (rb is
+    ra where they are the same array)."""
+    ra_t = np.ascontiguousarray(prep.ra.T)
+    rb_t = ra_t if prep.rb is prep.ra else np.ascontiguousarray(prep.rb.T)
+    return np.ascontiguousarray(prep.sig.T), ra_t, rb_t, prep.first.astype(np.int64)
+
+
 def _run_cpu(g: SweepGrid, combos: range, prep: _Prepared, n_assets: int, dtype: np.dtype,
-             fs: float) -> tuple[np.ndarray, np.ndarray]:
+             fs: float, inputs: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
     import numba  # noqa: PLC0415
 
     from kernels.backtest import sweep_cpu  # noqa: PLC0415 - compiles on first use
@@ -370,12 +379,13 @@ def _run_cpu(g: SweepGrid, combos: range, prep: _Prepared, n_assets: int, dtype:
     n_combos = len(combos)
     jobs = 4 * numba.get_num_threads()
     n_blocks = max(1, min(n_units, -(-jobs // n_combos))) if n_units else 1
+    sig_t, ra_t, rb_t, first = time_major_inputs(prep) if inputs is None else inputs
     acc, part = sweep_cpu.sweep_nb(
         g.kind,
-        np.ascontiguousarray(prep.sig.T),
-        np.ascontiguousarray(prep.ra.T),
-        np.ascontiguousarray(prep.rb.T),
-        prep.first.astype(np.int64),
+        sig_t,
+        ra_t,
+        rb_t,
+        first,
         ints,
         floats,
         sweep_cpu.consts_for(dtype),
@@ -389,7 +399,7 @@ def _run_cpu(g: SweepGrid, combos: range, prep: _Prepared, n_assets: int, dtype:
 
 
 def _run_gpu(g: SweepGrid, combos: range, prep: _Prepared, n_assets: int, dtype: np.dtype,
-             fs: float, tables: Any = None) -> tuple[Any, Any]:
+             fs: float, tables: Any = None, tab: Any = None, path: str = "auto") -> tuple[Any, Any]:
     import cupy as cp  # noqa: PLC0415
 
     from kernels.backtest import gpu  # noqa: PLC0415
@@ -397,7 +407,7 @@ def _run_gpu(g: SweepGrid, combos: range, prep: _Prepared, n_assets: int, dtype:
     ints = cp.asarray(g.ints[combos.start:combos.stop])
     floats = cp.asarray(kernel_floats(g, combos, dtype))
     return gpu.launch(g.kind, prep.sig, prep.ra, prep.rb, prep.first, ints, floats, n_assets, fs,
-                      2.0 ** prep.scale_exp, tables=tables)
+                      2.0 ** prep.scale_exp, path=path, tables=tables, tab=tab)
 
 
 def _fill_flat_asset(xp: ModuleType, acc: Any, column: int, n_active: Any) -> None:
@@ -481,10 +491,27 @@ def rank_top(portfolio: pd.DataFrame, params: pd.DataFrame, rank_by: str, top_k:
 
 
 # ------------------------------------------------------------------------ public API
+class _Kept:
+    """What a prepared plan keeps between its runs, shared by the chunk views of `SweepPlan.select`:
+    the CPU kernel's time-major inputs, and on the GPU the window tables of every window of the
+    grid (one (S, T, U) device array; None until a run takes the table path, False where they
+    would not fit). `builds` counts what was built."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.inputs: tuple[np.ndarray, ...] | None = None
+        self.tables: Any = None  # (windows (S,), table kinds (S,), slots (P_grid, 2), tab (S, T, U)) or False
+        self.builds = {"inputs": 0, "tables": 0}
+
+
 @dataclass(frozen=True, eq=False)
 class SweepPlan:
-    """A validated sweep (or chunk) with its inputs prepared on the backend's device:
-    what `execute` needs. Built by `plan_sweep`."""
+    """A validated sweep (or chunk) with its inputs prepared on the backend's device.
+
+    Built by `plan_sweep` (one chunk, what `sweep` runs) or `prepare_sweep` (every combination
+    of one asset range, kept for chunk after chunk: `plan.run(combos)`). A kept plan (`keep`)
+    also keeps what its runs build over its assets (`_Kept`), so that later chunks reuse it.
+    """
 
     grid: SweepGrid
     combos: range
@@ -497,12 +524,143 @@ class SweepPlan:
     bars_per_year: float
     symbols: tuple[str, ...]
     n_bars: int
-    tables: Any = None  # GPU: the window-table plan of the launch (gpu.TablePlan), None: streaming kernel
+    tables: Any = None  # GPU: the window-table plan of the launch (gpu.TablePlan), None: decided at the launch
+    keep: bool = False
+    kept: _Kept = field(default_factory=_Kept, repr=False)
 
     @property
     def n_cells(self) -> int:
         """Bars x assets x combinations of this plan."""
         return self.n_bars * len(self.assets) * len(self.combos)
+
+    @property
+    def input_nbytes(self) -> int:
+        """Bytes of the prepared inputs (on the plan's device) and of the kept time-major inputs."""
+        p = self.prep
+        return _array_bytes(p.sig, p.ra, p.rb, p.first, p.active_count, self.kept.inputs)
+
+    @property
+    def table_nbytes(self) -> int:
+        """Bytes of the kept window tables (GPU; 0 until built, and on the CPU)."""
+        kept = self.kept.tables
+        return int(kept[3].nbytes) if kept else 0
+
+    @property
+    def nbytes(self) -> int:
+        """Everything this plan holds: what a cache of plans charges to its memory budget."""
+        return self.input_nbytes + self.table_nbytes
+
+    @property
+    def builds(self) -> dict[str, int]:
+        """How often a run built the kept inputs / window tables (once each at most)."""
+        return dict(self.kept.builds)
+
+    def select(self, combos: range | slice) -> SweepPlan:
+        """The plan of a range of combination ids (step 1) over the same prepared inputs."""
+        r = _as_range(combos, self.grid.n_combos, "combos")
+        return self if r == self.combos else replace(self, combos=r, tables=None)
+
+    def warm(self, combos: range | slice | None = None) -> SweepPlan:
+        """Build now what a run of `combos` (default this plan's) would build and keep (so that
+        `nbytes` counts it); returns self."""
+        plan = self if combos is None else self.select(combos)
+        if plan.keep:
+            if plan.backend == "gpu":
+                _launch_tables(plan)
+            else:
+                _cpu_inputs(plan)
+        return self
+
+    def run(self, combos: range | slice | None = None, top_k: int = 10, rank_by: str = "sharpe") -> SweepResult:
+        """Run the combinations `combos` (default this plan's) over the plan's assets: the
+        SweepResult of `sweep(..., chunk=Chunk(combos, assets))`, exactly."""
+        from kernels.backtest.metrics import METRICS  # noqa: PLC0415
+
+        top_k, rank_by, _, _ = _check_args(top_k, rank_by, np.float64, 1)
+        plan = self if combos is None else self.select(combos)
+        arrays, port, sums = execute(plan)
+        xp = array_module(plan.backend)
+        table = to_numpy(xp.stack([arrays[m] for m in METRICS], axis=-1))  # (P, N, M)
+        counts = to_numpy(xp.stack([arrays["n_closed"], arrays["n_wins"]], axis=-1)).astype(np.int64)
+        state = SweepState(
+            combos=plan.combos,
+            assets=plan.assets,
+            portfolio_sums=to_numpy(sums),
+            active_count=to_numpy(plan.prep.active_count),
+            trade_counts=counts,
+            scale_exp=plan.prep.scale_exp,
+            n_combos_total=plan.grid.n_combos,
+            symbols_all=plan.symbols,
+            n_bars=plan.n_bars,
+            dtype=plan.dtype.name,
+            fees=plan.fees,
+            slippage=plan.slippage,
+            bars_per_year=plan.bars_per_year,
+        )
+        params = plan.grid.params.iloc[plan.combos.start:plan.combos.stop]
+        return _build(params, table, to_numpy(port), state, plan.backend, plan.grid.strategy, rank_by, top_k,
+                      plan.grid.n_dropped)
+
+
+def _array_bytes(*values: Any) -> int:
+    """Bytes of the distinct arrays among `values` (tuples searched; rb may be ra)."""
+    seen: dict[int, int] = {}
+    stack = list(values)
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (tuple, list)):
+            stack.extend(v)
+        elif hasattr(v, "nbytes") and hasattr(v, "shape"):
+            seen[id(v)] = int(v.nbytes)
+    return sum(seen.values())
+
+
+def _cpu_inputs(plan: SweepPlan) -> tuple[np.ndarray, ...] | None:
+    """The time-major inputs of a kept plan (built by its first run), None: built per run."""
+    if not plan.keep:
+        return None
+    kept = plan.kept
+    with kept.lock:
+        if kept.inputs is None:
+            kept.inputs = time_major_inputs(plan.prep)
+            kept.builds["inputs"] += 1
+        return kept.inputs
+
+
+def _launch_tables(plan: SweepPlan) -> tuple[Any, Any, str]:
+    """(table plan, prebuilt tables or None, path) of a GPU run. The choice between the table
+    and the streaming path is `sweep`'s for the same chunk (`gpu.plan_tables`); a kept plan
+    then takes its combinations' slots in the tables of the whole grid, built by its first
+    table run (when they fit as `plan_tables` bounds one launch's), instead of building them."""
+    from kernels.backtest import gpu  # noqa: PLC0415
+
+    combos, n_units = plan.combos, plan.prep.sig.shape[1]
+    tables = plan.tables
+    if tables is None:
+        tables = gpu.plan_tables(plan.grid.kind, plan.grid.ints[combos.start:combos.stop], plan.n_bars, n_units,
+                                 plan.dtype)
+        if tables is None:
+            return None, None, "stream"
+    if not plan.keep:
+        return tables, None, "auto"
+    kept = plan.kept
+    with kept.lock:
+        if kept.tables is None:
+            import cupy as cp  # noqa: PLC0415
+
+            windows, kinds, slots = gpu.table_slots(plan.grid.kind, plan.grid.ints)
+            nbytes = gpu.table_bytes(len(windows), plan.n_bars, n_units, plan.dtype)
+            free = cp.cuda.runtime.memGetInfo()[0] + cp.get_default_memory_pool().free_bytes()
+            if nbytes > min(gpu.TABLE_MAX_BYTES, free // 2):
+                kept.tables = False  # the grid's tables would not fit: each run builds its own
+            else:
+                tab = gpu.build_tables(plan.prep.sig, plan.prep.first, gpu.table_plan(windows, kinds, slots, plan.dtype))
+                kept.tables = (windows, kinds, slots, tab)
+                kept.builds["tables"] += 1
+        if not kept.tables:
+            return tables, None, "auto"
+        windows, kinds, slots, tab = kept.tables
+    return gpu.table_plan(windows, kinds, slots[combos.start:combos.stop], plan.dtype), tab, "auto"
 
 
 def plan_sweep(
@@ -515,8 +673,10 @@ def plan_sweep(
     backend: str = "auto",
     dtype: Any = np.float64,
     bars_per_year: float = 252,
+    keep: bool = False,
 ) -> SweepPlan:
-    """Validate a sweep's arguments and prepare its kernel inputs (see `sweep`)."""
+    """Validate a sweep's arguments and prepare its kernel inputs (see `sweep`; `keep`: see
+    `prepare_sweep`)."""
     from kernels.backtest.runner import check_close  # noqa: PLC0415
 
     close, symbols = _close_and_symbols(data)
@@ -540,11 +700,46 @@ def plan_sweep(
         raise SweepInputError(f"pairs sweeps need asset chunks that keep pairs whole (even bounds), got {assets}")
     prep = _prepare(xp, close, assets, g.kind, dt, fees + slippage)
     tables = None
-    if ran == "gpu":
+    if ran == "gpu" and not keep:  # host work first, so that the device does not wait (a kept plan: per run)
         from kernels.backtest import gpu  # noqa: PLC0415
 
         tables = gpu.plan_tables(g.kind, g.ints[combos.start:combos.stop], n_bars, prep.sig.shape[1], dt)
-    return SweepPlan(g, combos, assets, prep, ran, dt, fees, slippage, bars_per_year, symbols, n_bars, tables)
+    return SweepPlan(g, combos, assets, prep, ran, dt, fees, slippage, bars_per_year, symbols, n_bars, tables, keep)
+
+
+def prepare_sweep(
+    data: Panel | Any,
+    strategy: str,
+    grid: Mapping[str, Any],
+    fees: float = 0.0,
+    slippage: float = 0.0,
+    assets: range | slice | None = None,
+    backend: str = "auto",
+    dtype: Any = np.float64,
+    bars_per_year: float = 252,
+) -> SweepPlan:
+    """A sweep prepared once for chunk after chunk of its combinations over one asset range
+    (default all; for pairs even bounds, or the last asset): the grid expanded, the kernel
+    inputs of those assets on the backend's device. `plan.run(combos, top_k, rank_by)` equals
+    `sweep(data, strategy, grid, ..., chunk=Chunk(combos, assets))` exactly (the same code).
+    The plan keeps what its runs build over its assets: the CPU kernel's time-major inputs, and
+    on the GPU the window tables (the per-window SMA / EMA / z-score tables of the table path)
+    of every window of the grid, built by the first run that takes the table path, when they fit;
+    `plan.nbytes` is what it holds, `plan.builds` counts what it built, `plan.warm(combos)`
+    builds it ahead. A plan holds device memory until it is dropped.
+
+        >>> import numpy as np
+        >>> from kernels.backtest.sweep import prepare_sweep, sweep
+        >>> close = np.cumprod(1 + np.random.default_rng(0).normal(0, 0.01, (300, 4)), axis=0)
+        >>> plan = prepare_sweep(close, "trend_following", {"fast": [5, 10], "slow": [20, 50, 80]}, backend="cpu")
+        >>> part = plan.run(range(3, 6), top_k=2)  # then range(0, 3), ... on the same plan
+        >>> ref = sweep(close, "trend_following", {"fast": [5, 10], "slow": [20, 50, 80]},
+        ...             chunk=Chunk(range(3, 6), slice(None)), top_k=2, backend="cpu")
+        >>> part.asset_metrics.equals(ref.asset_metrics), plan.builds
+        (True, {'inputs': 1, 'tables': 0})
+    """
+    chunk = Chunk(slice(None), slice(None) if assets is None else assets)
+    return plan_sweep(data, strategy, grid, fees, slippage, chunk, backend, dtype, bars_per_year, keep=True)
 
 
 def execute(plan: SweepPlan) -> tuple[dict[str, Any], Any, Any]:
@@ -558,9 +753,10 @@ def execute(plan: SweepPlan) -> tuple[dict[str, Any], Any, Any]:
     n_assets = len(plan.assets)
     fs = plan.fees + plan.slippage
     if plan.backend == "gpu":
-        acc, sums = _run_gpu(plan.grid, plan.combos, plan.prep, n_assets, plan.dtype, fs, plan.tables)
+        tables, tab, path = _launch_tables(plan)
+        acc, sums = _run_gpu(plan.grid, plan.combos, plan.prep, n_assets, plan.dtype, fs, tables, tab, path)
     else:
-        acc, sums = _run_cpu(plan.grid, plan.combos, plan.prep, n_assets, plan.dtype, fs)
+        acc, sums = _run_cpu(plan.grid, plan.combos, plan.prep, n_assets, plan.dtype, fs, _cpu_inputs(plan))
     if plan.prep.odd_active is not None:
         _fill_flat_asset(xp, acc, n_assets - 1, plan.prep.odd_active)
     if plan.prep.gap_units is not None:
@@ -609,7 +805,6 @@ def sweep(
     DataValidationError for bad prices, BackendUnavailable for an unavailable
     explicit backend.
     """
-    from kernels.backtest.metrics import METRICS  # noqa: PLC0415
     from kernels.backtest.orders.sweep import is_orders_grid, orders_sweep  # noqa: PLC0415
 
     if engine not in ("returns", "orders"):
@@ -621,30 +816,9 @@ def sweep(
                             backend=backend, bars_per_year=bars_per_year, **order_options)
     if order_options:
         raise SweepInputError(f"order options {sorted(order_options)} need engine='orders'")
-    top_k, rank_by, _, _ = _check_args(top_k, rank_by, np.float64, 1)
+    top_k, rank_by, _, _ = _check_args(top_k, rank_by, np.float64, 1)  # before the preparation
     plan = plan_sweep(data, strategy, grid, fees, slippage, chunk, backend, dtype, bars_per_year)
-    arrays, port, sums = execute(plan)
-    xp = array_module(plan.backend)
-    table = to_numpy(xp.stack([arrays[m] for m in METRICS], axis=-1))  # (P, N, M)
-    counts = to_numpy(xp.stack([arrays["n_closed"], arrays["n_wins"]], axis=-1)).astype(np.int64)
-    state = SweepState(
-        combos=plan.combos,
-        assets=plan.assets,
-        portfolio_sums=to_numpy(sums),
-        active_count=to_numpy(plan.prep.active_count),
-        trade_counts=counts,
-        scale_exp=plan.prep.scale_exp,
-        n_combos_total=plan.grid.n_combos,
-        symbols_all=plan.symbols,
-        n_bars=plan.n_bars,
-        dtype=plan.dtype.name,
-        fees=plan.fees,
-        slippage=plan.slippage,
-        bars_per_year=plan.bars_per_year,
-    )
-    params = plan.grid.params.iloc[plan.combos.start:plan.combos.stop]
-    return _build(params, table, to_numpy(port), state, plan.backend, strategy, rank_by, top_k,
-                  plan.grid.n_dropped)
+    return plan.run(top_k=top_k, rank_by=rank_by)
 
 
 def _build(params: pd.DataFrame, table: np.ndarray, port: np.ndarray, state: SweepState, backend: str,
@@ -787,6 +961,8 @@ __all__ = [
     "merge_sweeps",
     "plan_chunks",
     "plan_sweep",
+    "prepare_sweep",
+    "SweepPlan",
     "sweep",
 ]
 
