@@ -170,11 +170,12 @@ TICK_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 _FIELD_OF = {"real": "close", "real0": "high", "real1": "low", "open": "open", "high": "high", "low": "low",
              "close": "close", "volume": "volume"}
 # Cumulative functions (no forgetting: a window recompute cannot give them): the value is carried per symbol
-# and advanced by the last step of a 2-bar recompute (added, or multiplied for NVI/PVI); VWAP carries its sums.
+# and advanced by the last step of a short recompute (added, or multiplied for NVI/PVI); VWAP carries its sums.
 CARRY_ADD: frozenset[str] = frozenset({"CUMSUM", "PVT", "WAD"})
 CARRY_MUL: frozenset[str] = frozenset({"NVI", "PVI"})
 CARRY_SUMS: frozenset[str] = frozenset({"VWAP"})
 WINDOW_PER_LOOKBACK = 40  # a windowed function recomputes over max(window, 40 x (lookback + 1)) bars
+CARRY_WINDOW = 16  # a carried function steps from its last valid bar among the last 16 (history gaps)
 
 
 def stream_mode(name: str, params: dict | None = None) -> str:
@@ -196,7 +197,7 @@ class FunctionSet:
     function reads instead of close; `label` names the outputs (`label` or `label.<output>`).
     Three forms, each equal to the batch function over the history and every tick since:
     - "o1": the streaming forms of `TalibStream` (`STREAMABLE`, matype 0), O(1) per tick;
-    - "carry": CUMSUM, PVT, WAD (a value carried and advanced by the last step of a 2-bar
+    - "carry": CUMSUM, PVT, WAD (a value carried and advanced by the last step of a short
       recompute), NVI, PVI (multiplied), VWAP (its two sums carried): exact, O(1);
     - "window": every other function is the batch function over the last W bars of each
       symbol (a ring of the tick fields), W = max(`window`, 40 x (lookback + 1)) -- exact for
@@ -238,7 +239,8 @@ class FunctionSet:
                 e["w"] = max(self.window, WINDOW_PER_LOOKBACK * (fd.lookback(**values) + 1))
                 ring = max(ring, e["w"])
             else:
-                e["w"] = 2
+                e["w"] = CARRY_WINDOW
+                ring = max(ring, CARRY_WINDOW)
                 e["value"] = np.full((len(fd.outputs), self.n_symbols), np.nan)
                 if name in CARRY_SUMS:
                     e["sums"] = np.zeros((2, self.n_symbols))
@@ -363,16 +365,20 @@ class FunctionSet:
             val = np.where(sv != 0.0, sums[0, rows] / np.where(sv != 0.0, sv, 1.0), 0.0)[None, :]
             e["value"][:, rows] = val
             return val
-        res = call(name, self._window(e, rows, 2), e["params"])
+        res = call(name, self._window(e, rows, e["w"]), e["params"])
         res = res if isinstance(res, tuple) else (res,)
         val = np.empty((len(res), rows.shape[0]))
+        cols = np.arange(rows.shape[0])
         for k, o in enumerate(res):
             o = np.asarray(o, dtype=np.float64)
+            ok = ~np.isnan(o[:-1])  # the step is from the symbol's last valid bar (a history gap is skipped)
+            before = o[:-1][np.where(ok.any(axis=0), o.shape[0] - 2 - np.argmax(ok[::-1], axis=0), 0), cols]
+            before = np.where(ok.any(axis=0), before, np.nan)
             prev = e["value"][k, rows]
             with np.errstate(all="ignore"):
-                step = o[-1] / o[-2] if name in CARRY_MUL else o[-1] - o[-2]
+                step = o[-1] / before if name in CARRY_MUL else o[-1] - before
                 nxt = prev * step if name in CARRY_MUL else prev + step
-            val[k] = np.where(np.isnan(prev) | np.isnan(o[-2]), np.where(np.isnan(prev), o[-1], prev), nxt)
+            val[k] = np.where(np.isnan(prev), o[-1], np.where(np.isnan(before), prev, nxt))
             e["value"][k, rows] = val[k]
         return val
 

@@ -175,3 +175,20 @@ def test_gpu_worker_prewarm_compiles_the_cuda_column_modules():
         assert out["errors"] == {} and out["cpu_s"] >= 0 and out["gpu_s"] >= 0
     finally:
         w.shutdown()
+
+
+def test_carried_and_windowed_functions_skip_bars_missing_in_the_history(one_thread):
+    """The seed history's last bars missing for a symbol (a halt): the next tick continues from its last
+    valid bar, as the batch function with nan_policy "skip"."""
+    hist = synthetic_panel(2, 120, seed=9)
+    arrays = {f: np.array(getattr(hist, f), copy=True) for f in ("open", "high", "low", "close", "volume")}
+    for a in arrays.values():
+        a[95:100, 0] = np.nan  # symbol 0 misses the history's last five bars
+    specs = function_specs(["CUMSUM", "PVT", "NVI", "VWAP", "RSI", "SMA"])
+    fs = FunctionSet(specs, 2, window=64)
+    fs.seed({f: arrays[f][:100] for f in fs.fields})
+    out = fs.update(np.arange(2), {f: arrays[f][100] for f in fs.fields})
+    for name, params, _, label in specs:
+        fd = FUNCTIONS[name]
+        want = ta.call(name, [arrays[FIELD.get(i, i)][:101] for i in fd.inputs], dict(params))
+        np.testing.assert_allclose(out[label], np.asarray(want, dtype=np.float64)[100], rtol=1e-9, err_msg=label)
