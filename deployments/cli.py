@@ -151,16 +151,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not grid:
         print("error: give at least one --grid NAME=VALUES", file=sys.stderr)
         return 2
+    from actors.jobs.plans import is_orders_sweep, sweep_combinations, sweep_grid, sweep_order_kwargs  # noqa: PLC0415
     from kernels.backtest.grid import expand_grid  # noqa: PLC0415
 
-    # Chunks over the valid combinations (a grid may drop some, e.g. fast >= slow), not the raw product.
-    n_combos = expand_grid(args.strategy, grid, panel.n_bars).n_combos
-    chunks = plan_chunks(n_combos, panel.n_assets, args.chunk_cells, panel.n_bars)
+    kwargs = dict(fees=args.fees, slippage=args.slippage, top_k=args.top_k, rank_by=args.rank_by, backend=args.backend)
+    payload = _sweep_order_payload(args, grid)
     started = time.perf_counter()
     parts = []
-    kwargs = dict(fees=args.fees, slippage=args.slippage, top_k=args.top_k, rank_by=args.rank_by, backend=args.backend)
-    for chunk in tqdm(chunks, desc="sweep", unit="chunk", disable=args.json or len(chunks) < 2, file=sys.stderr):
-        parts.append(sweep(panel, args.strategy, grid, chunk=chunk, **kwargs))
+    if is_orders_sweep(payload):  # the orders sweep runs whole (fixed stops/sizes as one-value grid keys)
+        n_combos = sweep_combinations(payload, panel.n_bars)[0]
+        chunks: list[Any] = [None]
+        parts.append(sweep(panel, args.strategy, sweep_grid(payload), **kwargs, **sweep_order_kwargs(payload)))
+    else:
+        # Chunks over the valid combinations (a grid may drop some, e.g. fast >= slow), not the raw product.
+        n_combos = expand_grid(args.strategy, grid, panel.n_bars).n_combos
+        chunks = plan_chunks(n_combos, panel.n_assets, args.chunk_cells, panel.n_bars)
+        for chunk in tqdm(chunks, desc="sweep", unit="chunk", disable=args.json or len(chunks) < 2, file=sys.stderr):
+            parts.append(sweep(panel, args.strategy, grid, chunk=chunk, **kwargs))
     result = parts[0] if len(parts) == 1 else merge_sweeps(parts)
     elapsed = time.perf_counter() - started
     cells = n_combos * panel.n_assets * panel.n_bars
@@ -487,6 +494,30 @@ def _order_args(args: argparse.Namespace) -> dict[str, Any]:
     return {"engine": args.engine, **options} if args.engine == "orders" else {}
 
 
+def _sweep_order_payload(args: argparse.Namespace, grid: dict[str, Any]) -> dict[str, Any]:
+    """`rayquant sweep`'s order options as a sweep job payload (`actors.jobs.plans` reads it as for HTTP)."""
+    from kernels.backtest.orders.sweep import is_orders_grid  # noqa: PLC0415
+
+    orders = args.engine == "orders" or is_orders_grid(grid)
+    options = {k: parse_value(v) for k, v in (args.order or [])}
+    if options and not orders:
+        raise ValueError(f"--order {sorted(options)[0]}: order options need --engine orders")
+    if "direction" in options:
+        raise ValueError("--order direction: not a sweep option (the sweep kernel runs the strategy's long and short "
+                         "signals as given)")
+    if (args.group_by is not None or args.cash_sharing) and not orders:
+        raise ValueError("--group-by/--cash-sharing need --engine orders (or order options in the grid)")
+    if args.cash_sharing and args.group_by is None:
+        raise ValueError("--cash-sharing needs --group-by")
+    group_by: Any = None
+    if args.group_by is not None:
+        group_by = True if args.group_by.lower() == "true" else [g.strip() for g in args.group_by.split(",")]
+    payload = {"strategy": args.strategy, "grid": grid, **({"engine": "orders"} if orders else {}), **options}
+    if group_by is not None:
+        payload.update(group_by=group_by, cash_sharing=bool(args.cash_sharing))
+    return payload
+
+
 def cmd_walkforward(args: argparse.Namespace) -> int:
     from kernels.backtest import walk_forward  # noqa: PLC0415
 
@@ -585,6 +616,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--top-k", type=int, default=10)
     sw.add_argument("--rank-by", default="sharpe")
     sw.add_argument("--chunk-cells", type=positive_int, default=200_000_000, help="bound on bars x assets x combinations per chunk")
+    _add_order_args(sw)
+    sw.add_argument("--group-by", default=None, metavar="true|L1,L2,...",
+                    help="orders engine: one group of every asset, or one group label per asset (rows per group)")
+    sw.add_argument("--cash-sharing", action="store_true", help="orders engine: one cash balance per group")
     sw.set_defaults(func=cmd_sweep)
 
     srv = sub.add_parser("serve", help="start Ray (or join RAYQUANT_RAY__ADDRESS), the coordinator and the HTTP API")
