@@ -13,6 +13,8 @@ _EXPORTS = {
     "SweepResult": "kernels.backtest.sweep",
     "Chunk": "kernels.backtest.sweep",
     "plan_chunks": "kernels.backtest.sweep",
+    "prepare_sweep": "kernels.backtest.sweep",
+    "SweepPlan": "kernels.backtest.sweep",
     "merge_sweeps": "kernels.backtest.sweep",
     "METRICS": "kernels.backtest.metrics",
     "from_signals": "kernels.backtest.orders.api",

@@ -651,12 +651,16 @@ def _launch_tables(plan: SweepPlan) -> tuple[Any, Any, str]:
             windows, kinds, slots = gpu.table_slots(plan.grid.kind, plan.grid.ints)
             nbytes = gpu.table_bytes(len(windows), plan.n_bars, n_units, plan.dtype)
             free = cp.cuda.runtime.memGetInfo()[0] + cp.get_default_memory_pool().free_bytes()
-            if nbytes > min(gpu.TABLE_MAX_BYTES, free // 2):
-                kept.tables = False  # the grid's tables would not fit: each run builds its own
-            else:
-                tab = gpu.build_tables(plan.prep.sig, plan.prep.first, gpu.table_plan(windows, kinds, slots, plan.dtype))
-                kept.tables = (windows, kinds, slots, tab)
-                kept.builds["tables"] += 1
+            kept.tables = False  # unless they fit: then each run builds its own, as `sweep` does
+            if nbytes <= min(gpu.TABLE_MAX_BYTES, free // 2):
+                try:
+                    tab = gpu.build_tables(plan.prep.sig, plan.prep.first,
+                                           gpu.table_plan(windows, kinds, slots, plan.dtype))
+                except cp.cuda.memory.OutOfMemoryError:  # e.g. past the caller's pool limit
+                    tab = None
+                if tab is not None:
+                    kept.tables = (windows, kinds, slots, tab)
+                    kept.builds["tables"] += 1
         if not kept.tables:
             return tables, None, "auto"
         windows, kinds, slots, tab = kept.tables
