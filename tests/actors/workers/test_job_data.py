@@ -120,6 +120,80 @@ def test_kept_sweep_plans_equal_sweep_exactly_on_every_chunk(strategy, grid):
     assert stats["derived_builds"] == 1 and stats["derived_hits"] == len(chunks) - 1
 
 
+def test_later_chunks_of_a_job_build_nothing_again_on_the_worker(monkeypatch):
+    """The kept plan (kernels.backtest.sweep.prepare_sweep) prepares the inputs of its asset range
+    once and builds the CPU kernel's time-major inputs once: the later chunks of the job on this
+    worker build neither (an uncached worker builds both for every chunk)."""
+    from kernels.backtest import sweep as S
+
+    counts = {"prepare": 0, "inputs": 0}
+    real_prepare, real_inputs = S._prepare, S.time_major_inputs
+
+    def prepare(*a, **k):
+        counts["prepare"] += 1
+        return real_prepare(*a, **k)
+
+    def inputs(*a, **k):
+        counts["inputs"] += 1
+        return real_inputs(*a, **k)
+
+    monkeypatch.setattr(S, "_prepare", prepare)
+    monkeypatch.setattr(S, "time_major_inputs", inputs)
+    work = items("sweep", SWEEP, "job-n", 300 * 6)
+    assert len(work) >= 3 and len({i.chunk.assets for i in work}) == 1
+    cached, plain = gpu_worker(), gpu_worker(enabled=False)
+    first = cached.execute(work[0], PANEL).result
+    assert counts == {"prepare": 1, "inputs": 1}
+    later = [cached.execute(i, PANEL).result for i in work[1:]]
+    assert counts == {"prepare": 1, "inputs": 1}  # nothing built again for the later chunks
+    stats = cached.status()["job_data"]
+    plan = next(iter(cached.job_data._entries.values())).derived[("sweep_plan", work[0].chunk.assets)][0]
+    assert plan.builds == {"inputs": 1, "tables": 0}
+    assert stats["bytes"] == job_panel(PANEL, SWEEP).close.nbytes + plan.nbytes  # what the plan holds is charged
+    assert cached.device.budget.owner_figures("alice")["reserved"] == stats["bytes"]
+    reference = [plain.execute(i, PANEL).result for i in work]
+    assert counts == {"prepare": 1 + len(work), "inputs": 1 + len(work)}
+    for got, ref in zip([first, *later], reference):
+        pd.testing.assert_frame_equal(got.asset_metrics, ref.asset_metrics, check_exact=True)
+        np.testing.assert_array_equal(got.state.portfolio_sums, ref.state.portfolio_sums)
+
+
+@pytest.mark.gpu
+def test_later_chunks_of_a_job_build_no_window_tables_on_a_gpu_worker(monkeypatch):
+    """On a real GPU with the window-table path on (small sweeps too): the first chunk of the job
+    builds the window tables of the grid's windows, the later chunks reuse them; an uncached worker
+    builds its chunk's tables for every chunk. Identical results; the tables' bytes are charged."""
+    from kernels.backtest import gpu
+    from kernels.backtest.grid import expand_grid
+
+    monkeypatch.setattr(gpu, "TABLE_MIN_CELLS", 0)
+    builds = []
+    real = gpu.build_tables
+    monkeypatch.setattr(gpu, "build_tables", lambda *a, **k: builds.append(a[2].n_slots) or real(*a, **k))
+    config = GpuHalConfig(simulation=SimulationConfig(mode="never"))
+    cached, plain = (Worker(f"gpu-{k}", "gpu", config, job_data=JobDataConfig(enabled=k == 0)) for k in (0, 1))
+    for w in (cached, plain):
+        w.init_device()
+        assert not w.device.simulated
+    work = items("sweep", SWEEP, "job-t", 300 * 6)
+    g = expand_grid("trend_following", SWEEP["grid"], PANEL.n_bars)
+    n_slots = len(gpu.table_slots(g.kind, g.ints)[0])
+    kept = [cached.execute(i, PANEL).result for i in work]
+    assert builds == [n_slots]  # once, for the grid's windows
+    stats = cached.status()["job_data"]
+    plan = next(iter(cached.job_data._entries.values())).derived[("sweep_plan", work[0].chunk.assets)][0]
+    assert plan.builds["tables"] == 1 and plan.table_nbytes > 0
+    assert cached.device.budget.owner_figures("alice")["reserved"] == stats["bytes"]
+    builds.clear()
+    uncached = [plain.execute(i, PANEL).result for i in work]
+    assert len(builds) == len(work)
+    for got, ref in zip(kept, uncached):
+        pd.testing.assert_frame_equal(got.asset_metrics, ref.asset_metrics, check_exact=True)
+        np.testing.assert_array_equal(got.state.portfolio_sums, ref.state.portfolio_sums)
+    cached.end_job("job-t")
+    assert cached.device.budget.owner_figures("alice")["reserved"] == 0
+
+
 def test_a_late_chunk_of_an_ended_job_is_not_kept():
     work = items("sweep", SWEEP, "job-c", 300 * 6)
     w = gpu_worker()
