@@ -40,6 +40,7 @@ from deployments.protos import common_pb2 as cm
 from deployments.protos import ml_pb2 as ml
 from deployments.protos import operations_pb2 as ops
 from deployments.protos import realtime_pb2 as rt
+from kernels.backtest.orders.result import ORDER_METRICS
 
 # The servicer functions of Serve's gRPC proxy (`gRPCOptions.grpc_servicer_functions`; importable there).
 HEALTH_SERVICER = "grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server"
@@ -224,11 +225,21 @@ def backtest_body(req: bt.BacktestRequest) -> dict[str, Any]:
 def sweep_body(req: bt.SweepRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"strategy": req.strategy,
                             "grid": {k: [scalar_value(v) for v in lst.values] for k, lst in req.grid.items()}}
-    for name in ("top_k", "rank_by", "dataset", "dataset_version", "fees", "slippage", "bars_per_year", "priority"):
+    for name in ("top_k", "rank_by", "dataset", "dataset_version", "fees", "slippage", "bars_per_year", "priority",
+                 *SWEEP_ORDER_FIELDS):
         _opt(req, name, body)
     if req.symbols:
         body["symbols"] = list(req.symbols)
+    if req.group_labels:  # group_by: one label per symbol (group_all as well: labels win, as sent)
+        body["group_by"] = list(req.group_labels)
+    elif req.HasField("group_all"):
+        body["group_by"] = req.group_all  # false is a 422 on group_by (leave it out for no groups)
     return body
+
+
+# SweepRequest's order options, by their POST /v1/sweeps names (group_by: group_all / group_labels)
+SWEEP_ORDER_FIELDS = ("engine", "size", "size_type", "init_cash", "fixed_fees", "sl_stop", "sl_trail", "tp_stop",
+                      "accumulate", "cash_sharing")
 
 
 def wait_query(req: Any) -> dict[str, Any]:
@@ -331,9 +342,15 @@ def backtest_result_msg(d: dict[str, Any]) -> bt.BacktestResult:
 
 
 def sweep_row(r: dict[str, Any]) -> bt.SweepRow:
-    params = {k: scalar(v) for k, v in r.items() if k not in METRIC_FIELDS and k != "combo_id"}
+    """A combination: its parameters, and its metrics (an orders sweep's other metrics in `extra`)."""
+    params = {k: scalar(v) for k, v in r.items() if k not in ORDER_METRICS and k != "combo_id"}
     return bt.SweepRow(combo_id=int(r["combo_id"]), params=params,
-                       metrics=cm.Metrics(**{k: _nan(r.get(k)) for k in METRIC_FIELDS}))
+                       metrics=metrics_msg({k: v for k, v in r.items() if k in ORDER_METRICS}))
+
+
+def group_row(r: dict[str, Any]) -> bt.GroupRow:
+    return bt.GroupRow(combo_id=int(r["combo_id"]), group=str(r["group"]),
+                       metrics=metrics_msg({k: v for k, v in r.items() if k in ORDER_METRICS}))
 
 
 def sweep_result_msg(d: dict[str, Any]) -> bt.SweepResult:
@@ -341,7 +358,8 @@ def sweep_result_msg(d: dict[str, Any]) -> bt.SweepResult:
                           backend=d["backend"], n_combinations=int(d["n_combinations"]),
                           n_dropped=int(d["n_dropped"]), top=[sweep_row(r) for r in d["top"]],
                           combinations=[sweep_row(r) for r in d["combinations"]], offset=int(d["offset"]),
-                          limit=int(d["limit"]), truncated=bool(d["truncated"]))
+                          limit=int(d["limit"]), truncated=bool(d["truncated"]),
+                          groups=[group_row(r) for r in d.get("groups") or []])
 
 
 def matrix(rows: list) -> cm.Matrix:

@@ -94,7 +94,7 @@ class BacktestReply(_message.Message):
     def __init__(self, job: _Optional[_Union[_common_pb2.Job, _Mapping]] = ..., result: _Optional[_Union[BacktestResult, _Mapping]] = ...) -> None: ...
 
 class SweepRequest(_message.Message):
-    __slots__ = ("strategy", "grid", "top_k", "rank_by", "dataset", "dataset_version", "symbols", "fees", "slippage", "bars_per_year", "priority", "wait", "timeout_s")
+    __slots__ = ("strategy", "grid", "top_k", "rank_by", "dataset", "dataset_version", "symbols", "fees", "slippage", "bars_per_year", "priority", "wait", "timeout_s", "engine", "size", "size_type", "init_cash", "fixed_fees", "sl_stop", "sl_trail", "tp_stop", "accumulate", "group_all", "group_labels", "cash_sharing")
     class GridEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +115,18 @@ class SweepRequest(_message.Message):
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     WAIT_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    INIT_CASH_FIELD_NUMBER: _ClassVar[int]
+    FIXED_FEES_FIELD_NUMBER: _ClassVar[int]
+    SL_STOP_FIELD_NUMBER: _ClassVar[int]
+    SL_TRAIL_FIELD_NUMBER: _ClassVar[int]
+    TP_STOP_FIELD_NUMBER: _ClassVar[int]
+    ACCUMULATE_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ALL_FIELD_NUMBER: _ClassVar[int]
+    GROUP_LABELS_FIELD_NUMBER: _ClassVar[int]
+    CASH_SHARING_FIELD_NUMBER: _ClassVar[int]
     strategy: str
     grid: _containers.MessageMap[str, _common_pb2.ScalarList]
     top_k: int
@@ -128,7 +140,19 @@ class SweepRequest(_message.Message):
     priority: str
     wait: bool
     timeout_s: float
-    def __init__(self, strategy: _Optional[str] = ..., grid: _Optional[_Mapping[str, _common_pb2.ScalarList]] = ..., top_k: _Optional[int] = ..., rank_by: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_version: _Optional[str] = ..., symbols: _Optional[_Iterable[str]] = ..., fees: _Optional[float] = ..., slippage: _Optional[float] = ..., bars_per_year: _Optional[int] = ..., priority: _Optional[str] = ..., wait: _Optional[bool] = ..., timeout_s: _Optional[float] = ...) -> None: ...
+    engine: str
+    size: float
+    size_type: str
+    init_cash: float
+    fixed_fees: float
+    sl_stop: float
+    sl_trail: bool
+    tp_stop: float
+    accumulate: bool
+    group_all: bool
+    group_labels: _containers.RepeatedScalarFieldContainer[str]
+    cash_sharing: bool
+    def __init__(self, strategy: _Optional[str] = ..., grid: _Optional[_Mapping[str, _common_pb2.ScalarList]] = ..., top_k: _Optional[int] = ..., rank_by: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_version: _Optional[str] = ..., symbols: _Optional[_Iterable[str]] = ..., fees: _Optional[float] = ..., slippage: _Optional[float] = ..., bars_per_year: _Optional[int] = ..., priority: _Optional[str] = ..., wait: _Optional[bool] = ..., timeout_s: _Optional[float] = ..., engine: _Optional[str] = ..., size: _Optional[float] = ..., size_type: _Optional[str] = ..., init_cash: _Optional[float] = ..., fixed_fees: _Optional[float] = ..., sl_stop: _Optional[float] = ..., sl_trail: _Optional[bool] = ..., tp_stop: _Optional[float] = ..., accumulate: _Optional[bool] = ..., group_all: _Optional[bool] = ..., group_labels: _Optional[_Iterable[str]] = ..., cash_sharing: _Optional[bool] = ...) -> None: ...
 
 class SweepRow(_message.Message):
     __slots__ = ("combo_id", "params", "metrics")
@@ -147,8 +171,18 @@ class SweepRow(_message.Message):
     metrics: _common_pb2.Metrics
     def __init__(self, combo_id: _Optional[int] = ..., params: _Optional[_Mapping[str, _common_pb2.Scalar]] = ..., metrics: _Optional[_Union[_common_pb2.Metrics, _Mapping]] = ...) -> None: ...
 
+class GroupRow(_message.Message):
+    __slots__ = ("combo_id", "group", "metrics")
+    COMBO_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    combo_id: int
+    group: str
+    metrics: _common_pb2.Metrics
+    def __init__(self, combo_id: _Optional[int] = ..., group: _Optional[str] = ..., metrics: _Optional[_Union[_common_pb2.Metrics, _Mapping]] = ...) -> None: ...
+
 class SweepResult(_message.Message):
-    __slots__ = ("job_id", "strategy", "rank_by", "top_k", "backend", "n_combinations", "n_dropped", "top", "combinations", "offset", "limit", "truncated")
+    __slots__ = ("job_id", "strategy", "rank_by", "top_k", "backend", "n_combinations", "n_dropped", "top", "combinations", "offset", "limit", "truncated", "groups")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     RANK_BY_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +195,7 @@ class SweepResult(_message.Message):
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     strategy: str
     rank_by: str
@@ -173,7 +208,8 @@ class SweepResult(_message.Message):
     offset: int
     limit: int
     truncated: bool
-    def __init__(self, job_id: _Optional[str] = ..., strategy: _Optional[str] = ..., rank_by: _Optional[str] = ..., top_k: _Optional[int] = ..., backend: _Optional[str] = ..., n_combinations: _Optional[int] = ..., n_dropped: _Optional[int] = ..., top: _Optional[_Iterable[_Union[SweepRow, _Mapping]]] = ..., combinations: _Optional[_Iterable[_Union[SweepRow, _Mapping]]] = ..., offset: _Optional[int] = ..., limit: _Optional[int] = ..., truncated: _Optional[bool] = ...) -> None: ...
+    groups: _containers.RepeatedCompositeFieldContainer[GroupRow]
+    def __init__(self, job_id: _Optional[str] = ..., strategy: _Optional[str] = ..., rank_by: _Optional[str] = ..., top_k: _Optional[int] = ..., backend: _Optional[str] = ..., n_combinations: _Optional[int] = ..., n_dropped: _Optional[int] = ..., top: _Optional[_Iterable[_Union[SweepRow, _Mapping]]] = ..., combinations: _Optional[_Iterable[_Union[SweepRow, _Mapping]]] = ..., offset: _Optional[int] = ..., limit: _Optional[int] = ..., truncated: _Optional[bool] = ..., groups: _Optional[_Iterable[_Union[GroupRow, _Mapping]]] = ...) -> None: ...
 
 class SweepReply(_message.Message):
     __slots__ = ("job", "result")

@@ -28,16 +28,29 @@ BODY = {"strategy": "trend_following", "grid": GRID, "engine": "orders", "init_c
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory, serve_session):
+def service(tmp_path_factory, serve_session):
     settings = Settings(
         storage_dir=tmp_path_factory.mktemp("storage"),
         data=DataConfig(synthetic_assets=ASSETS, synthetic_bars=BARS),
         ray=RayConfig(namespace="rayquant-sweep-orders-test"),
         coordinator={"cpu_workers": 1},
-        serve={"port": free_port(), "replica_num_cpus": 0, "wait_timeout_s": 120},
+        serve={"port": free_port(), "grpc_port": 0, "replica_num_cpus": 0, "wait_timeout_s": 120},
     )
-    with running_service(settings) as svc, httpx.Client(base_url=svc.url, timeout=180) as http:
+    with running_service(settings) as svc:
+        yield svc
+
+
+@pytest.fixture(scope="module")
+def client(service):
+    with httpx.Client(base_url=service.url, timeout=180) as http:
         yield http
+
+
+def _kernel_result():
+    return sweep(synthetic_panel(ASSETS, BARS, seed=0), "trend_following",
+                 {**GRID, "size": [0.5], "size_type": ["percent"]}, fees=0.001, top_k=5, rank_by="profit_factor",
+                 backend="cpu", engine="orders", init_cash=1000.0, fixed_fees=0.5,
+                 group_by=["g1", "g1", "g2", "g2"], cash_sharing=True)
 
 
 def _same(got, want) -> bool:
@@ -62,10 +75,7 @@ def test_order_sweep_over_http_equals_kernels_sweep(client):
     job = resp.json()
     assert job["state"] == "succeeded", job
     res = job["result"]
-    want = sweep(synthetic_panel(ASSETS, BARS, seed=0), "trend_following",
-                 {**GRID, "size": [0.5], "size_type": ["percent"]}, fees=0.001, top_k=5, rank_by="profit_factor",
-                 backend="cpu", engine="orders", init_cash=1000.0, fixed_fees=0.5,
-                 group_by=["g1", "g1", "g2", "g2"], cash_sharing=True)
+    want = _kernel_result()
     assert res["n_combinations"] == len(want.params) == 16 and not res["truncated"]
     _assert_records(res["combinations"], want.params.join(want.portfolio_metrics), ["combo_id"])
     _assert_records(res["top"], want.top, ["combo_id"])
@@ -97,3 +107,43 @@ def test_bad_order_sweeps_are_422_naming_the_field(client, change, field):
     assert resp.status_code == 422, resp.text
     assert resp.json()["error"]["field"] == field, resp.json()
     assert client.get("/v1/jobs", params={"limit": 1000}).json() == before  # refused before a job existed
+
+
+def test_order_sweep_over_grpc(service):
+    """SubmitSweep with the typed order options: the same rows (group rows included) as the kernel;
+    a bad grid value is INVALID_ARGUMENT naming the field."""
+    grpc = pytest.importorskip("grpc")
+    from deployments.grpc_client import GrpcClient, error_info  # noqa: PLC0415
+    from deployments.protos import backtest_pb2 as bt  # noqa: PLC0415
+    from deployments.protos import common_pb2 as cm  # noqa: PLC0415
+
+    def scalars(values):
+        return cm.ScalarList(values=[cm.Scalar(integer=v) if isinstance(v, int) else cm.Scalar(number=v)
+                                     for v in values])
+
+    request = bt.SweepRequest(strategy="trend_following", grid={k: scalars(v) for k, v in GRID.items()},
+                              engine="orders", init_cash=1000.0, fixed_fees=0.5, fees=0.001, size=0.5,
+                              size_type="percent", group_labels=["g1", "g1", "g2", "g2"], cash_sharing=True, top_k=5,
+                              rank_by="profit_factor", wait=True)
+    want = _kernel_result()
+    with GrpcClient(service.grpc_target) as rq:
+        rq.health(timeout=120)
+        reply = rq.call(rq.backtests.SubmitSweep, request, timeout=180)
+        assert reply.job.state == "succeeded", reply.job
+        res = reply.result
+        assert [r.combo_id for r in res.top] == list(want.top.index)
+        groups = want.asset_metrics.reset_index()
+        assert [(r.combo_id, r.group) for r in res.groups] == list(zip(groups["combo_id"], groups["group"]))
+        for row, (_, ref) in zip(res.groups, groups.iterrows()):
+            assert _same(row.metrics.sharpe, ref["sharpe"]) or (math.isnan(row.metrics.sharpe)
+                                                                and math.isnan(ref["sharpe"]))
+            got_pf, ref_pf = row.metrics.extra["profit_factor"], ref["profit_factor"]
+            assert got_pf == ref_pf or (math.isnan(got_pf) and not math.isfinite(ref_pf)), (got_pf, ref_pf)
+        assert set(res.top[0].params) == {"fast", "slow", "ma", "long_only", "sl_stop", "tp_stop", "size",
+                                          "size_type"}  # the metrics (profit_factor...) are in metrics.extra
+        bad = bt.SweepRequest(strategy="trend_following", grid={"fast": scalars([5]), "sl_stop": scalars([0.1, 2.0])},
+                              engine="orders")
+        with pytest.raises(grpc.RpcError) as info:
+            rq.call(rq.backtests.SubmitSweep, bad, timeout=60)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error_info(info.value).field == "grid.sl_stop.1"
