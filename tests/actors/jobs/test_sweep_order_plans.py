@@ -102,3 +102,18 @@ def test_chunk_run_equals_kernels_sweep(groups):
     pdt.assert_frame_equal(got.portfolio_metrics, want.portfolio_metrics)
     pdt.assert_frame_equal(got.top, want.top)
     assert got.asset_metrics.index.names[-1] == ("symbol" if groups is None else "group")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("groups", [None, ["x", "x", "y", "y"]])
+def test_gpu_chunk_equals_cpu(groups):
+    """A GPU worker's chunk of an orders sweep (backend "gpu") equals the CPU one (float64; the kernel
+    tests' tolerance). Skipped without CuPy and a device: bench/gpu_sweep_order_options.sh runs it."""
+    extra = {"group_by": groups, "cash_sharing": True} if groups else {}
+    payload = _payload(tp_stop=0.2, init_cash=1000.0, fees=0.001, **extra)
+    chunk = plan_job("sweep", payload, PANEL.n_bars, PANEL.n_assets, max_cells=1e9)[0]
+    cpu = execute_chunk("sweep", payload, PANEL, chunk, "cpu")
+    gpu = execute_chunk("sweep", payload, PANEL, chunk, "gpu")
+    assert gpu.backend == "gpu"
+    pdt.assert_frame_equal(gpu.asset_metrics, cpu.asset_metrics, check_exact=False, rtol=1e-10, atol=0)
+    pdt.assert_frame_equal(gpu.portfolio_metrics, cpu.portfolio_metrics, check_exact=False, rtol=1e-10, atol=0)
