@@ -14,39 +14,11 @@ import pytest
 from kernels.indicators.talib import gpu_columns
 from kernels.indicators.talib.table import FUNCTIONS
 from tests.kernels.talib import cuda_host
-from tests.kernels.talib.oracle import inputs_for, panel_data, random_data, reference, varied_params
+from tests.kernels.talib.oracle import grid_data, inputs_for, panel_data, random_data, reference, varied_params
 
 pytestmark = pytest.mark.skipif(cuda_host.CXX is None, reason="g++ is not installed")
 
 NAMES = sorted(n for n, (src, _) in gpu_columns.registry().items() if src.group == "newer")
-
-
-def grid_data(n_bars: int = 400, n_assets: int = 3, seed: int = 11, zeros: bool = False,
-              tiny: bool = False) -> dict[str, np.ndarray]:
-    """Prices on a 0.25 tick grid: many unchanged bars and dojis, flat stretches of up to ~30 bars;
-    optionally bars at price 0 and closes 1e-9 off the grid. Column 1 starts late."""
-    rng = np.random.default_rng(seed)
-    shape = (n_bars, n_assets)
-    c = np.abs(5 + np.cumsum(rng.choice([-1.0, 0.0, 0.0, 0.0, 1.0], shape), axis=0) * 0.25) + 0.25
-    o = np.where(rng.random(shape) < 0.5, c, np.roll(c, 1, axis=0))
-    h = np.maximum(o, c) + rng.choice([0.0, 0.0, 0.25], shape)
-    lo = np.maximum(np.minimum(o, c) - rng.choice([0.0, 0.0, 0.25], shape), 0.0)
-    flat = rng.random(shape) < 0.02
-    for _ in range(30):
-        flat |= np.roll(flat, 1, axis=0) & (rng.random(shape) < 0.9)
-    for a in (o, h, lo):
-        a[flat] = c[flat]
-    if zeros:
-        z = rng.random(shape) < 0.03
-        for a in (o, h, lo, c):
-            a[z] = 0.0
-    if tiny:
-        t = rng.random(shape) < 0.05
-        c[t] += 1e-9
-    out = {"open": o, "high": h, "low": lo, "close": c, "volume": np.round(rng.uniform(1e3, 1e5, shape))}
-    for v in out.values():
-        v[:23, 1] = np.nan
-    return out
 
 
 DATASETS = {"grid": grid_data(), "zeros": grid_data(seed=12, zeros=True), "tiny": grid_data(seed=13, tiny=True)}

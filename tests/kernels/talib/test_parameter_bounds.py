@@ -1,13 +1,16 @@
 """Every TA-Lib function at the edges of its parameter ranges (periods of 1 or 2, the smallest and
-largest factors) against TA-Lib on the CPU backend: TA-Lib special-cases some of them (period 1
-copies the input for every moving-average type, MAMA and KAMA included)."""
+largest factors) against TA-Lib on the CPU backend, and every column kernel's CUDA source through its
+host build (cuda_host.py): TA-Lib special-cases some of them (period 1 copies the input for every
+moving-average type, MAMA and KAMA included; PLUS_DI / MINUS_DI(1) are dm / tr; NATR(1) is TRANGE)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from kernels.indicators import talib as ta
+from kernels.indicators.talib import gpu_columns
 from kernels.indicators.talib.table import FUNCTIONS, FuncDef
+from tests.kernels.talib import cuda_host
 from tests.kernels.talib.oracle import inputs_for, panel_data, reference
 
 DATA = panel_data(n_bars=300, n_assets=2)
@@ -44,3 +47,21 @@ def test_cpu_matches_talib_at_the_parameter_bounds(name: str) -> None:
         for k, (g, w) in enumerate(zip(got, want)):
             np.testing.assert_allclose(np.asarray(g, dtype=np.float64), np.asarray(w, dtype=np.float64), rtol=1e-9,
                                        atol=1e-9, equal_nan=True, err_msg=f"{name} {fd.outputs[k]} {params}")
+
+
+@pytest.mark.skipif(cuda_host.CXX is None, reason="g++ is not installed")
+@pytest.mark.parametrize("name", gpu_columns.functions())
+def test_cuda_host_build_matches_talib_at_the_parameter_bounds(name: str) -> None:
+    fd = FUNCTIONS[name]
+    arrays = inputs_for(fd, DATA)
+    for params in edge_params(fd):
+        try:
+            want = reference(fd, arrays, params)
+        except Exception:  # TA-Lib refuses the combination (the CPU test checks that we refuse it too)
+            continue
+        got = cuda_host.run(name, arrays, params, len(fd.outputs))
+        for k, (g, w) in enumerate(zip(got, want)):
+            if fd.is_int(fd.outputs[k]):
+                g = np.where(np.isnan(g), 0, g).astype(np.int32)
+            np.testing.assert_allclose(g, np.asarray(w, dtype=np.float64), rtol=1e-9, atol=1e-9, equal_nan=True,
+                                       err_msg=f"{name} {fd.outputs[k]} {params}")

@@ -126,15 +126,16 @@ def po_1d_nb(x, out, fast, slow, matype, percent):
 
 @njit(cache=True, nogil=True)
 def fastk_1d_nb(h, low, c, out, period):
-    """Fast %K from bar period-1: (close - LL) / ((HH - LL) / 100), 0 where HH == LL."""
+    """Fast %K from bar period-1: (close - LL) / ((HH - LL) / 100), 0 where HH - LL is not above
+    1e-14 of |HH| + |LL| (TA-Lib 0.8: a window flat up to rounding, as RSI's in STOCHRSI)."""
     n = c.shape[0]
     hh = np.full(n, np.nan)
     ll = np.full(n, np.nan)
     max_1d_nb(h, hh, period)
     min_1d_nb(low, ll, period)
     for t in range(period - 1, n):
-        diff = (hh[t] - ll[t]) / 100.0
-        out[t] = (c[t] - ll[t]) / diff if diff != 0.0 else 0.0
+        d = hh[t] - ll[t]
+        out[t] = 0.0 if d <= 1e-14 * (abs(hh[t]) + abs(ll[t])) else (c[t] - ll[t]) / (d / 100.0)  # NaN: NaN
 
 
 @njit(cache=True, nogil=True)
@@ -191,8 +192,14 @@ def willr_1d_nb(h, low, c, out, period):
     max_1d_nb(h, hh, period)
     min_1d_nb(low, ll, period)
     for t in range(period - 1, n):
-        diff = (hh[t] - ll[t]) / (-100.0)
-        out[t] = (hh[t] - c[t]) / diff if diff != 0.0 else 0.0
+        # TA-Lib 0.8: 0 on a window flat up to 1e-14 of |HH| + |LL|; a close beyond HH / LL is 0 / -100
+        d = hh[t] - ll[t]
+        if d <= 1e-14 * (abs(hh[t]) + abs(ll[t])) or c[t] > hh[t]:  # a NaN goes through
+            out[t] = 0.0
+        elif c[t] < ll[t]:
+            out[t] = -100.0
+        else:
+            out[t] = (hh[t] - c[t]) / (d / (-100.0))
 
 
 @njit(cache=True, nogil=True)
@@ -464,12 +471,12 @@ def ultosc_1d_nb(h, low, c, out, p1, p2, p3):
         for i in range(t - cc + 1, t + 1):
             b3 += bp[i]
             t3 += tr[i]
-        o = 0.0
-        if not is_zero(t1):
+        o = 0.0  # TA-Lib 0.8: a window's term counts unless its true-range sum is exactly 0
+        if t1 != 0.0:
             o += 4.0 * (b1 / t1)
-        if not is_zero(t2):
+        if t2 != 0.0:
             o += 2.0 * (b2 / t2)
-        if not is_zero(t3):
+        if t3 != 0.0:
             o += b3 / t3
         out[t] = 100.0 * (o / 7.0)
 

@@ -9,13 +9,13 @@ from kernels.indicators.talib.cpu.common import (
     BLOCK,
     block_hole_nb, block_start_nb,
     gather_block_nb,
+    is_zero,
     max_1d_nb,
     min_1d_nb,
     true_range,
 )
 from kernels.indicators.cpu import var_1d_nb
 from kernels.indicators.talib.cpu.ma import ema_k_1d_nb, ma_1d_nb, ma_lookback_nb, rma_1d_nb, sma_1d_nb, wma_1d_nb
-from kernels.indicators.talib.cpu.momentum import fastk_1d_nb
 from kernels.indicators.talib.cpu.statistic import linreg_1d_nb
 from kernels.indicators.talib.cpu.volume import atr_1d_nb
 
@@ -72,12 +72,32 @@ def dpo_1d_nb(x, out, period):
 
 @njit(cache=True, nogil=True)
 def er_1d_nb(x, out, period):
+    """TA_ER (TA-Lib 0.8, as cuda/newer.cu's er_1d): the path length a running sum, reset to 0 once
+    `period` exactly-zero changes have gone by; 1 where the path is not positive or not above the
+    signed net move."""
     n = x.shape[0]
+    if n <= period:
+        return
+    total = 0.0
+    null_run = 0
+    for t in range(period):
+        d = x[t] - x[t + 1]
+        total += abs(d)
+        null_run = null_run + 1 if d == 0.0 else 0
+    trailing_value = x[0]
     for t in range(period, n):
-        vol = 0.0
-        for i in range(t - period + 1, t + 1):
-            vol += abs(x[i] - x[i - 1])
-        out[t] = abs(x[t] - x[t - period]) / vol if vol != 0.0 else 0.0
+        v2 = x[t - period]
+        roc = x[t] - v2
+        if t > period:
+            total -= abs(trailing_value - v2)
+            d = x[t] - x[t - 1]
+            total += abs(d)
+            null_run = null_run + 1 if d == 0.0 else 0
+            if null_run >= period:
+                null_run = period
+                total = 0.0
+        trailing_value = v2
+        out[t] = 1.0 if (total <= 0.0 or total <= roc) else abs(roc / total)
 
 
 @njit(cache=True, nogil=True)
@@ -93,7 +113,7 @@ def imi_1d_nb(o, c, out, period):
             else:
                 dn -= d
         s = up + dn
-        out[t] = 100.0 * (up / s) if s != 0.0 else 0.0
+        out[t] = 100.0 * (up / s) if s != 0.0 else 50.0  # TA-Lib 0.8: a window of dojis is 50
 
 
 @njit(cache=True, nogil=True)
@@ -219,9 +239,9 @@ def accbands_1d_nb(h, low, c, up, mid, lo, period):
     u = np.empty(n)
     d = np.empty(n)
     for t in range(n):
-        f = 4.0 * (h[t] - low[t]) / (h[t] + low[t])
-        u[t] = h[t] * (1.0 + f)
-        d[t] = low[t] * (1.0 - f)
+        s = h[t] + low[t]  # TA-Lib: the bar's own high / low where h + low is TA_IS_ZERO
+        u[t] = h[t] if is_zero(s) else h[t] * (1.0 + 4.0 * (h[t] - low[t]) / s)
+        d[t] = low[t] if is_zero(s) else low[t] * (1.0 - 4.0 * (h[t] - low[t]) / s)
     sma_1d_nb(u, up, period)
     sma_1d_nb(c, mid, period)
     sma_1d_nb(d, lo, period)
@@ -260,13 +280,21 @@ def percentrank_1d_nb(x, out, period):
 @njit(cache=True, nogil=True)
 def kdj_1d_nb(h, low, c, ko, do, jo, fk, sk, skmt, sd, sdmt):
     n = c.shape[0]
+    skmt = 13 if skmt == 11 else skmt  # TA-Lib 0.8: matype 11 (DEFAULT) is KDJ's own default, RMA
+    sdmt = 13 if sdmt == 11 else sdmt
     lbk = ma_lookback_nb(sk, skmt)
     lbd = ma_lookback_nb(sd, sdmt)
     lb = fk - 1 + lbk + lbd
     if n <= lb:
         return
     k = np.full(n, np.nan)
-    fastk_1d_nb(h, low, c, k, fk)
+    hh = np.full(n, np.nan)
+    ll = np.full(n, np.nan)
+    max_1d_nb(h, hh, fk)
+    min_1d_nb(low, ll, fk)
+    for t in range(fk - 1, n):  # TA-Lib 0.8's KDJ fast %K: 100 * ((c - LL) / (HH - LL)), 0 where HH == LL
+        diff = hh[t] - ll[t]
+        k[t] = 100.0 * ((c[t] - ll[t]) / diff) if diff != 0.0 else 0.0
     s1 = np.full(n, np.nan)
     ma_1d_nb(k[fk - 1:], s1[fk - 1:], sk, skmt)
     s2 = np.full(n, np.nan)
@@ -401,44 +429,111 @@ def rvi_1d_nb(x, out, period, sdp):
     rma_1d_nb(dn, w, period)
     for t in range(period - 1, m):
         s = u[t] + w[t]
-        out[t + lb0] = 100.0 * u[t] / s if s != 0.0 else 0.0
+        out[t + lb0] = 100.0 * u[t] / s if s != 0.0 else 50.0  # TA-Lib 0.8: no up or down volatility is 50
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bret(v, prev, shift):
+    return (v - prev) / prev - shift if not is_zero(prev) else -shift
 
 
 @njit(cache=True, nogil=True)
-def beta_1d_nb(x, y, out, period):
-    """TA_BETA: regression slope of y's bar returns on x's over `period` returns."""
-    n = x.shape[0]
-    if n <= period:
-        return
-    rx = np.zeros(n)
-    ry = np.zeros(n)
-    for t in range(1, n):
-        rx[t] = (x[t] - x[t - 1]) / x[t - 1] if x[t - 1] != 0.0 else 0.0
-        ry[t] = (y[t] - y[t - 1]) / y[t - 1] if y[t - 1] != 0.0 else 0.0
+def _beta_rebuild_nb(x, y, ws, last, prev_x, prev_y, nn):
+    """The shifts (window means of the returns) and the sums over the returns of bars ws .. last."""
+    px = prev_x
+    py = prev_y
+    ax = 0.0
+    ay = 0.0
+    for j in range(ws, last + 1):
+        if not is_zero(px):
+            ax += (x[j] - px) / px
+        px = x[j]
+        if not is_zero(py):
+            ay += (y[j] - py) / py
+        py = y[j]
+    shift_x = ax / nn
+    shift_y = ay / nn
     sxx = 0.0
     sxy = 0.0
     sx = 0.0
     sy = 0.0
-    for t in range(1, period):
-        sxx += rx[t] * rx[t]
-        sxy += rx[t] * ry[t]
-        sx += rx[t]
-        sy += ry[t]
-    for t in range(period, n):
-        a = rx[t]
-        b = ry[t]
+    px = prev_x
+    py = prev_y
+    for j in range(ws, last + 1):
+        a = _bret(x[j], px, shift_x)
+        px = x[j]
+        b = _bret(y[j], py, shift_y)
+        py = y[j]
         sxx += a * a
         sxy += a * b
         sx += a
         sy += b
-        tmp = period * sxx - sx * sx
-        out[t] = (period * sxy - sx * sy) / tmp if tmp != 0.0 else 0.0
-        a = rx[t - period + 1]
-        b = ry[t - period + 1]
-        sxx -= a * a
-        sxy -= a * b
-        sx -= a
-        sy -= b
+    return sxx, sxy, sx, sy, shift_x, shift_y
+
+
+@njit(cache=True, nogil=True)
+def beta_1d_nb(x, y, out, period):
+    """TA_BETA (TA-Lib 0.8, as cuda/newer.cu's beta_1d): regression slope of y's bar returns on x's
+    over `period` returns, the returns measured from shifts (the first return, then the window means
+    at each re-anchor) so that n Sxx - Sx^2 does not cancel; re-anchored when that falls under 1e-6 of
+    n Sxx, when the squared return that left dwarfs Sxx (1e3) and every 32 * period bars; 0 where it
+    is not above 1e-14 of n Sxx. A return is 0 where the previous price is TA_IS_ZERO."""
+    n = x.shape[0]
+    if n <= period:
+        return
+    last_x = x[0]
+    last_y = y[0]
+    tlx = x[0]
+    tly = y[0]
+    shift_x = (x[1] - last_x) / last_x if not is_zero(last_x) else 0.0
+    shift_y = (y[1] - last_y) / last_y if not is_zero(last_y) else 0.0
+    sxx = 0.0
+    sxy = 0.0
+    sx = 0.0
+    sy = 0.0
+    for i in range(1, period):
+        a = _bret(x[i], last_x, shift_x)
+        last_x = x[i]
+        b = _bret(y[i], last_y, shift_y)
+        last_y = y[i]
+        sxx += a * a
+        sxy += a * b
+        sx += a
+        sy += b
+    nn = float(period)
+    bars = 32 * period
+    leaving_xx = 0.0
+    for t in range(period, n):
+        a = _bret(x[t], last_x, shift_x)
+        last_x = x[t]
+        b = _bret(y[t], last_y, shift_y)
+        last_y = y[t]
+        sxx += a * a
+        sxy += a * b
+        sx += a
+        sy += b
+        scale = nn * sxx
+        denom = scale - (sx * sx)
+        bars -= 1
+        if denom < 0.000001 * scale or leaving_xx > 1000.0 * sxx or bars <= 0:
+            bars = 32 * period
+            sxx, sxy, sx, sy, shift_x, shift_y = _beta_rebuild_nb(x, y, t - period + 1, t, tlx, tly, nn)
+            scale = nn * sxx
+            denom = scale - (sx * sx)
+            if denom < 0.0:
+                denom = 0.0
+        # the return leaving the window: bar t - period + 1 against its predecessor
+        q = t - period + 1
+        ta = _bret(x[q], tlx, shift_x)
+        tlx = x[q]
+        tb = _bret(y[q], tly, shift_y)
+        tly = y[q]
+        out[t] = ((nn * sxy) - (sx * sy)) / denom if denom > 0.00000000000001 * scale else 0.0
+        leaving_xx = ta * ta
+        sxx -= ta * ta
+        sxy -= ta * tb
+        sx -= ta
+        sy -= tb
 
 
 @njit(cache=True, nogil=True)

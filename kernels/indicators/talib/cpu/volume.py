@@ -138,7 +138,7 @@ def massi_1d_nb(h, low, out, fast, slow):
     ema_k_1d_nb(e1[lb1:], e2[lb1:], fast, k)
     r = np.empty(n - 2 * lb1)
     for t in range(2 * lb1, n):
-        r[t - 2 * lb1] = e1[t] / e2[t]
+        r[t - 2 * lb1] = e1[t] / e2[t] if e2[t] != 0.0 else 1.0  # TA-Lib: a ratio of 1 while every range is 0
     sum_1d_nb(r, out[2 * lb1:], slow)
 
 

@@ -160,7 +160,8 @@ RQ_DEV void macdext_1d(Col x, Col macd, Col sig, Col hist, int fast, int fmt, in
     rqb_run(ms, lags, lb, n, [&](int t, const double (&b)[2][RQB_U], int u) { hist[t] = b[0][u] - b[1][u]; });
 }
 
-// Fast %K from bar period-1 (fastk_1d_nb): (close - LL) / ((HH - LL) / 100), 0 where HH == LL.
+// Fast %K from bar period-1 (fastk_1d_nb): (close - LL) / ((HH - LL) / 100), 0 where HH - LL is not
+// above 1e-14 of |HH| + |LL| (TA-Lib 0.8: a window flat up to rounding, as RSI's in STOCHRSI).
 RQ_DEV void fastk_1d(Col h, Col low, Col c, Col out, int period) {
     MoMax hh; hh.idx = -1; hh.v = 0.0;
     MoMin ll; ll.idx = -1; ll.v = 0.0;
@@ -170,8 +171,8 @@ RQ_DEV void fastk_1d(Col h, Col low, Col c, Col out, int period) {
         int trailing = t - period + 1;
         hh.step(h, t, trailing, b[0][u]);
         ll.step(low, t, trailing, b[1][u]);
-        double diff = (hh.v - ll.v) / 100.0;
-        out[t] = diff != 0.0 ? (b[2][u] - ll.v) / diff : 0.0;
+        double d = hh.v - ll.v;
+        out[t] = d <= 0.00000000000001 * (fabs(hh.v) + fabs(ll.v)) ? 0.0 : (b[2][u] - ll.v) / (d / 100.0);
     });
 }
 
@@ -219,8 +220,11 @@ RQ_DEV void willr_1d(Col h, Col low, Col c, Col out, int period) {
         int trailing = t - period + 1;
         hh.step(h, t, trailing, b[0][u]);
         ll.step(low, t, trailing, b[1][u]);
-        double diff = (hh.v - ll.v) / (-100.0);
-        out[t] = diff != 0.0 ? (hh.v - b[2][u]) / diff : 0.0;
+        // TA-Lib 0.8: 0 on a window flat up to 1e-14 of |HH| + |LL|; a close beyond HH / LL is 0 / -100
+        double d = hh.v - ll.v, ct = b[2][u];
+        if (d <= 0.00000000000001 * (fabs(hh.v) + fabs(ll.v)) || ct > hh.v) out[t] = 0.0;  // a NaN goes through
+        else if (ct < ll.v) out[t] = -100.0;
+        else out[t] = (hh.v - ct) / (d / (-100.0));
     });
 }
 
@@ -354,7 +358,7 @@ RQ_DEV void dm_1d(Col h, Col low, Col c, Col out, int period, int kind, Scratch 
             else {
                 double tr = true_range(ht, lt, pc);
                 double dm = kind == 2 ? pdm : mdm;
-                out[t] = !is_zero(tr) ? (dm / tr) * 100.0 : 0.0;
+                out[t] = !is_zero(tr) ? dm / tr : 0.0;  // TA-Lib: no x100 for period 1
             }
             ph = ht; pl = lt; pc = b[2][u];
         });
@@ -463,10 +467,10 @@ RQ_DEV void ultosc_1d(Col h, Col low, Col c, Col out, int p1, int p2, int p3, Sc
         for (int i = 0, k = (slot - b + 1 + cc) % cc; i < b; ++i) { b2 += bp[k]; t2 += tr[k]; if (++k == cc) k = 0; }
         double b3 = 0.0, t3 = 0.0;
         for (int i = 0, k = (slot + 1) % cc; i < cc; ++i) { b3 += bp[k]; t3 += tr[k]; if (++k == cc) k = 0; }
-        double o = 0.0;
-        if (!is_zero(t1)) o += 4.0 * (b1 / t1);
-        if (!is_zero(t2)) o += 2.0 * (b2 / t2);
-        if (!is_zero(t3)) o += b3 / t3;
+        double o = 0.0;  // TA-Lib 0.8: a window's term counts unless its true-range sum is exactly 0
+        if (t1 != 0.0) o += 4.0 * (b1 / t1);
+        if (t2 != 0.0) o += 2.0 * (b2 / t2);
+        if (t3 != 0.0) o += b3 / t3;
         out[t] = 100.0 * (o / 7.0);
     });
 }

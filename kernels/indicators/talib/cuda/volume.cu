@@ -70,8 +70,7 @@ RQ_DEV void atr_1d(Col h, Col low, Col c, Col out, int period, bool normalised) 
             double ct = b[2][u];
             double tr = true_range(b[0][u], b[1][u], pc);
             pc = ct;
-            if (normalised) out[t] = !is_zero(ct) ? (tr / ct) * 100.0 : 0.0;
-            else out[t] = tr;
+            out[t] = tr;  // TA-Lib: NATR(1) is TRANGE, not normalised
         });
         return;
     }
@@ -164,7 +163,7 @@ RQ_DEV void massi_1d(Col h, Col low, Col out, int fast, int slow, Scratch sc) {
         if (j < lb1) { t2 += e1; return; }
         if (j == lb1) { t2 += e1; e2 = t2 / fast; } else e2 = ((e1 - e2) * k) + e2;
         int i = t - 2 * lb1;
-        double v = e1 / e2;
+        double v = e2 != 0.0 ? e1 / e2 : 1.0;  // TA-Lib: a ratio of 1 while every range is 0
         r[i % slow] = v;
         total += v;
         if (i < slow - 1) return;
