@@ -8,8 +8,11 @@ select the job's symbols from the dataset again and upload them to the device ag
 - the job's panel (its symbols of one dataset version) as CuPy arrays on a GPU worker,
   NumPy on a CPU or simulated worker. A sweep reads only the close, so only the close
   is kept for it (the other fields of the resident panel are marked missing);
-- prepared kernel inputs derived from it (`derived`: for sweeps, the `SweepPlan`
-  inputs of one asset range, reused by every combination range over those assets).
+- prepared kernel inputs derived from it (`derived`: for sweeps, the plan of one asset
+  range made by `kernels.backtest.prepare_sweep`, reused by every combination range over
+  those assets: the expanded grid, the inputs on the device and what its runs build there,
+  the CPU kernel's time-major inputs or the GPU's window tables of the grid's windows;
+  charged at `plan.nbytes`).
 
 Memory follows gpu_hal's one memory truth: on a device the bytes are held from the
 budget in the job tenant's own context (`StrategyContext.hold`, uploaded with its pool
