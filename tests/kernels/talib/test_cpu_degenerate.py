@@ -1,5 +1,5 @@
-"""Every TA-Lib function on degenerate data against TA-Lib: the CPU backend, and the host build of the
-CUDA column kernels (cuda_host.py).
+"""Every TA-Lib function on degenerate data against TA-Lib: the CPU backend, the host build of the
+CUDA column kernels (cuda_host.py) and, on a GPU machine, the GPU backend (bench/gpu_degenerate.sh).
 
 Realistic and rough random data (test_cpu_exact.py, test_cuda_columns.py) never reach the answers
 TA-Lib gives for degenerate windows: a flat window (STOCHF / WILLR 0 within 1e-14 of the scale, ER 1,
@@ -15,9 +15,10 @@ import pytest
 
 from kernels.indicators import talib as ta
 from kernels.indicators.talib import gpu_columns
+from kernels.indicators.talib.gpu import GPU_FUNCTIONS
 from kernels.indicators.talib.table import FUNCTIONS, FuncDef
 from tests.kernels.talib import cuda_host
-from tests.kernels.talib.oracle import grid_data, inputs_for, reference
+from tests.kernels.talib.oracle import grid_data, inputs_for, panel_data, reference
 
 DATASETS = {"grid": grid_data(n_bars=300, n_assets=3), "zeros": grid_data(n_bars=300, n_assets=3, seed=12, zeros=True),
             "tiny": grid_data(n_bars=300, n_assets=3, seed=13, tiny=True)}
@@ -59,6 +60,15 @@ def test_cpu_matches_talib_on_degenerate_data(name: str) -> None:
             _check(fd, got if isinstance(got, tuple) else (got,), reference(fd, arrays, params), label, params)
 
 
+def test_kdj_default_matype_is_its_own_default() -> None:
+    # TA-Lib 0.8: matype 11 (DEFAULT) means the function's default MA, RMA for KDJ (not SMA)
+    fd = FUNCTIONS["KDJ"]
+    arrays = inputs_for(fd, panel_data(n_bars=300, n_assets=2))
+    for mt in (11, 13, 0):
+        params = dict(fastk_period=9, slowk_period=3, slowk_matype=mt, slowd_period=3, slowd_matype=11)
+        _check(fd, ta.call("KDJ", arrays, params), reference(fd, arrays, params), "panel", params)
+
+
 # cuda/newer.cu's functions: test_cuda_newer.py::test_degenerate_windows_match_talib runs the same data
 HOST = [n for n, (src, _) in sorted(gpu_columns.registry().items()) if src.group != "newer"]
 
@@ -74,3 +84,19 @@ def test_cuda_host_build_matches_talib_on_degenerate_data(name: str) -> None:
         for params in _params(fd):
             _check(fd, cuda_host.run(name, arrays, params, len(fd.outputs)), reference(fd, arrays, params), label,
                    params)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", sorted(GPU_FUNCTIONS))
+def test_gpu_matches_talib_on_degenerate_data(name: str) -> None:
+    import cupy
+
+    fd = FUNCTIONS[name]
+    for label, data in DATASETS.items():
+        if (name, label) in KNOWN:
+            continue
+        arrays = inputs_for(fd, data)
+        for params in _params(fd):
+            got = ta.call(name, [cupy.asarray(a) for a in arrays], params)
+            got = got if isinstance(got, tuple) else (got,)
+            _check(fd, [cupy.asnumpy(g) for g in got], reference(fd, arrays, params), label, params)
