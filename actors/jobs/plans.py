@@ -348,9 +348,9 @@ def _bounds(r: Any, n: int) -> tuple[int, int]:
     return (int(start), int(stop))
 
 
-# `keep(key, build)`: a value derived from the job's data, built by `build() -> (value, bytes)` once per job
+# `keep(key, build)`: a value derived from the job's data, built by `build(keeping) -> (value, bytes)` once per job
 # and worker (actors.workers.job_data.JobDataCache.derived), or None: build it for this chunk only.
-Keep = Callable[[tuple, Callable[[], tuple[Any, int]]], Any]
+Keep = Callable[[tuple, Callable[[bool], tuple[Any, int]]], Any]
 
 
 def execute_chunk(kind: str, payload: Mapping[str, Any], panel: Panel, chunk: ChunkSpec, backend: str,
@@ -425,10 +425,10 @@ def _kept_sweep_chunk(payload: Mapping[str, Any], panel: Panel, chunk: ChunkSpec
 
     combos = range(*chunk.combos)
 
-    def build() -> tuple[Any, int]:
+    def build(keeping: bool) -> tuple[Any, int]:  # not kept (no room, job ended): nothing built to keep
         plan = prepare_sweep(panel, payload["strategy"], payload["grid"], fees=float(payload.get("fees", 0.0)),
                              slippage=float(payload.get("slippage", 0.0)), assets=range(*chunk.assets),
-                             backend=backend, bars_per_year=int(payload.get("bars_per_year", 252)))
+                             backend=backend, bars_per_year=int(payload.get("bars_per_year", 252)), keep=keeping)
         return plan, plan.warm(combos).nbytes
 
     plan = keep(("sweep_plan", chunk.assets), build)

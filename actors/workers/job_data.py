@@ -118,7 +118,7 @@ class JobDataCache:
     def enabled(self) -> bool:
         return bool(self.config.enabled)
 
-    def keeper(self, item: WorkItem) -> Callable[[tuple, Callable[[], tuple[Any, int]]], Any] | None:
+    def keeper(self, item: WorkItem) -> Callable[[tuple, Callable[[bool], tuple[Any, int]]], Any] | None:
         """`keep(key, build)` for `actors.jobs.plans.execute_chunk` when this item's data is kept here."""
         if not self.enabled or self.config.max_derived == 0 or resident_fields(item) is None:
             return None
@@ -234,9 +234,10 @@ class JobDataCache:
         return kept if kept is not None else entry
 
     # -- prepared inputs derived from the job's data ----------------------------------------
-    def derived(self, item: WorkItem, key: tuple, build: Callable[[], tuple[Any, int]]) -> Any:
+    def derived(self, item: WorkItem, key: tuple, build: Callable[[bool], tuple[Any, int]]) -> Any:
         """A value derived from the job's resident data (e.g. a sweep's prepared inputs for one
-        asset range), built once per job and worker: `build()` -> (value, device bytes).
+        asset range), built once per job and worker: `build(keeping)` -> (value, device bytes);
+        `keeping` tells whether the value will be kept (so that it builds nothing to keep otherwise).
 
         Without a resident entry for the job (not kept, ended) it is built and not kept.
         """
@@ -248,9 +249,10 @@ class JobDataCache:
                 entry.derived.move_to_end(key)
                 self.counts["derived_hits"] += 1
                 return entry.derived[key][0]
-        value, nbytes = build()
+        keeping = entry is not None and self.config.max_derived != 0
+        value, nbytes = build(keeping)
         self._count("derived_builds")
-        if entry is None or self.config.max_derived == 0:
+        if not keeping:
             return value
         hold = None
         if entry.ctx is not None:

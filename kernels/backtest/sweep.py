@@ -721,6 +721,7 @@ def prepare_sweep(
     backend: str = "auto",
     dtype: Any = np.float64,
     bars_per_year: float = 252,
+    keep: bool = True,
 ) -> SweepPlan:
     """A sweep prepared once for chunk after chunk of its combinations over one asset range
     (default all; for pairs even bounds, or the last asset): the grid expanded, the kernel
@@ -730,7 +731,8 @@ def prepare_sweep(
     on the GPU the window tables (the per-window SMA / EMA / z-score tables of the table path)
     of every window of the grid, built by the first run that takes the table path, when they fit;
     `plan.nbytes` is what it holds, `plan.builds` counts what it built, `plan.warm(combos)`
-    builds it ahead. A plan holds device memory until it is dropped.
+    builds it ahead (`keep=False`: nothing is kept, each run builds its own as `sweep` does).
+    A plan holds device memory until it is dropped.
 
         >>> import numpy as np
         >>> from kernels.backtest.sweep import prepare_sweep, sweep
@@ -743,7 +745,8 @@ def prepare_sweep(
         (True, {'inputs': 1, 'tables': 0})
     """
     chunk = Chunk(slice(None), slice(None) if assets is None else assets)
-    return plan_sweep(data, strategy, grid, fees, slippage, chunk, backend, dtype, bars_per_year, keep=True)
+    plan = plan_sweep(data, strategy, grid, fees, slippage, chunk, backend, dtype, bars_per_year, keep=True)
+    return plan if keep else replace(plan, keep=False)  # either way each run plans its own tables
 
 
 def execute(plan: SweepPlan) -> tuple[dict[str, Any], Any, Any]:

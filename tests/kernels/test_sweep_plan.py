@@ -95,6 +95,10 @@ def test_plan_bytes_and_views_share_what_is_kept(panel) -> None:
     plain = S.plan_sweep(panel, name, grid, backend="cpu")  # what sweep() runs: nothing kept
     plain.run(range(0, 2))
     assert not plain.keep and plain.builds["inputs"] == 0 and plain.kept.inputs is None
+    off = prepare_sweep(panel, name, grid, backend="cpu", keep=False)  # e.g. a plan a cache will not keep
+    assert off.warm(range(0, 2)) is off and off.nbytes == prepared
+    assert_same(off.run(range(0, 2)), plan.run(range(0, 2)))
+    assert off.builds == {"inputs": 0, "tables": 0} and off.kept.inputs is None
 
 
 def test_plan_refuses_bad_ranges(panel) -> None:
