@@ -11,6 +11,10 @@ do are run together at the end of this package (`pytest_collection_modifyitems`)
 the shared Ray is up only while they run. Without `serve_session` (a module run on
 its own that does not request it) `running_service` starts and stops a local Ray of
 its own, as before; so does every module with RAYQUANT_TESTS_SHARED_SERVE=0.
+
+Likewise the modules that submit Ray jobs or connect a Ray client (test_notebook,
+test_ray_jobs) share one `ray start --head` node (`ray_head`), stopped right after the
+last test that uses it.
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ from deployments.service import (
 )
 
 SHARED_FIXTURE = "serve_session"
+HEAD_FIXTURE = "ray_head"
 SHARED_ENV = "RAYQUANT_TESTS_SHARED_SERVE"  # "0": no shared Ray (to compare, or to rule it out)
 SHARED_NAMESPACE = "rayquant-tests-shared"  # the driver's; every module's actors live in the module's own
 RAY_OPTIONS = dict(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
@@ -141,14 +146,60 @@ def running_service(settings: Settings) -> Iterator[RunningService]:
         clear_session(settings.ray.namespace)
 
 
+_head = None  # tests.deployments.test_ray_jobs.RayHead while one is shared
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    """A `ray start --head` node (2 CPUs, dashboard, token auth) shared by the modules that submit Ray
+    jobs or connect a Ray client to a head (started by the first, stopped after the last test that
+    uses it: see `pytest_runtest_teardown`). A test that needs a head of its own (other settings,
+    a head it stops) starts one with `start_head`."""
+    global _head
+    if _head is None or _head.proc.poll() is not None:
+        from tests.deployments.test_ray_jobs import start_head  # noqa: PLC0415 - the head's helpers live there
+
+        _head = start_head(num_cpus=2, dashboard=True)
+    return _head
+
+
+def stop_head() -> None:
+    global _head
+    head, _head = _head, None
+    if head is not None:
+        head.stop()
+
+
+def uses(item: pytest.Item, fixture: str) -> bool:
+    return fixture in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: Optional[pytest.Item]):
+    """Stop the shared head after the last test that uses it (not at the end of the package)."""
+    result = yield
+    if _head is not None:
+        items = item.session.items
+        rest = items[items.index(nextitem):] if nextitem is not None and nextitem in items else []
+        if not any(uses(i, HEAD_FIXTURE) for i in rest):
+            stop_head()
+    return result
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    stop_head()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The modules that use the shared service run together, last in this package (stable order
-    otherwise), so that the shared Ray is never up beside a module's own Ray."""
+    """This package's modules in three runs (stable order within each): those with no Ray or a Ray of
+    their own, those on the shared head, those on the shared service (last: it stays up to the end
+    of the package), so that neither shared Ray is ever up beside a module's own Ray or the other."""
     here = Path(__file__).parent
     idx = [i for i, item in enumerate(items) if here in Path(str(item.path)).parents]
     if not idx or idx != list(range(idx[0], idx[-1] + 1)):
         return  # not one contiguous block (a custom order was asked for): leave it
     block = [items[i] for i in idx]
-    shared = {str(item.path) for item in block if SHARED_FIXTURE in getattr(item, "fixturenames", ())}
-    block.sort(key=lambda item: str(item.path) in shared)  # stable: False (own Ray or none) first
+    shared = {str(item.path) for item in block if uses(item, SHARED_FIXTURE)}
+    head = {str(item.path) for item in block if uses(item, HEAD_FIXTURE)}
+    block.sort(key=lambda item: 2 if str(item.path) in shared else 1 if str(item.path) in head else 0)
     items[idx[0]:idx[-1] + 1] = block

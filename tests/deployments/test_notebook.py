@@ -10,7 +10,6 @@ import pytest
 
 from kernels.backtest import run, sweep
 from kernels.data import synthetic_panel
-from tests.deployments.test_ray_jobs import start_head
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -45,30 +44,27 @@ def execute(env: dict[str, str], cwd: Path):
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_quickstart_runs_against_a_head_node(tmp_path):
-    head = start_head(num_cpus=2, dashboard=False)
-    try:
-        env = {
-            **head.env,
-            "RAYQUANT_RAY__ADDRESS": head.client_address,
-            "RAYQUANT_RAY__NAMESPACE": "rayquant-notebook-test",
-            "RAYQUANT_STORAGE_DIR": str(tmp_path / "storage"),
-            "RAYQUANT_DATA__SYNTHETIC_ASSETS": str(ASSETS),
-            "RAYQUANT_DATA__SYNTHETIC_BARS": str(BARS),
-            "RAYQUANT_GPU__SIMULATION__NUM_DEVICES": "1",
-            "RAYQUANT_COORDINATOR__CPU_WORKERS": "1",
-            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-        }
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                nb = execute(env, tmp_path)
-                break
-            except Exception as exc:  # noqa: BLE001 - re-raised with the head's logs
-                if attempt < ATTEMPTS and KNOWN_CLIENT_FLAKE in str(exc):
-                    continue  # the upstream flake only
-                raise AssertionError(f"notebook failed (attempt {attempt}): {exc}\n{head.diagnostics()}") from exc
-    finally:
-        head.stop()
+def test_quickstart_runs_against_a_head_node(tmp_path, ray_head):
+    head = ray_head  # shared with test_ray_jobs (tests/deployments/conftest.py)
+    env = {
+        **head.env,
+        "RAYQUANT_RAY__ADDRESS": head.client_address,
+        "RAYQUANT_RAY__NAMESPACE": "rayquant-notebook-test",
+        "RAYQUANT_STORAGE_DIR": str(tmp_path / "storage"),
+        "RAYQUANT_DATA__SYNTHETIC_ASSETS": str(ASSETS),
+        "RAYQUANT_DATA__SYNTHETIC_BARS": str(BARS),
+        "RAYQUANT_GPU__SIMULATION__NUM_DEVICES": "1",
+        "RAYQUANT_COORDINATOR__CPU_WORKERS": "1",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            nb = execute(env, tmp_path)
+            break
+        except Exception as exc:  # noqa: BLE001 - re-raised with the head's logs
+            if attempt < ATTEMPTS and KNOWN_CLIENT_FLAKE in str(exc):
+                continue  # the upstream flake only
+            raise AssertionError(f"notebook failed (attempt {attempt}): {exc}\n{head.diagnostics()}") from exc
 
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

@@ -438,12 +438,9 @@ def test_unreachable_cluster_says_what_to_do(monkeypatch, capsys):
 
 # --------------------------------------------------------- a real `ray job submit`
 @pytest.fixture(scope="module")
-def head():
-    h = start_head(num_cpus=2, dashboard=True)
-    try:
-        yield h
-    finally:
-        h.stop()
+def head(ray_head):
+    """The head shared with test_notebook (tests/deployments/conftest.py: 2 CPUs, dashboard, token auth)."""
+    return ray_head
 
 
 def submit(head: RayHead, storage: Path, argv: list[str], submission_id: str, timeout_s: float = 240,
