@@ -69,6 +69,7 @@ worker calls `warmups()` at start).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -1087,6 +1088,14 @@ def tables_pay(kind: int, n_slots: int, n_combos: int, n_bars: int, n_units: int
 def plan_tables(kind: int, ints: Any, n_bars: int, n_units: int, dtype: Any, force: bool = False) -> TablePlan | None:
     """The TablePlan of a launch, or None where the streaming kernel runs instead
     (see `tables_pay`; `force`: any table kind with Tn * U < 2^31)."""
+    wanted = tables_wanted(kind, ints, n_bars, n_units, dtype, force)
+    return None if wanted is None else table_plan(*wanted, dtype)
+
+
+def tables_wanted(kind: int, ints: Any, n_bars: int, n_units: int, dtype: Any,
+                  force: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """`plan_tables`' decision without the device arrays: the launch's host `table_slots`, or
+    None where the streaming kernel runs."""
     import cupy as cp  # noqa: PLC0415
 
     if kind not in TABLE_KINDS or n_bars * n_units >= 2**31:
@@ -1097,7 +1106,7 @@ def plan_tables(kind: int, ints: Any, n_bars: int, n_units: int, dtype: Any, for
         free = cp.cuda.runtime.memGetInfo()[0] + cp.get_default_memory_pool().free_bytes()
         if not tables_pay(kind, len(windows), ints.shape[0], n_bars, n_units, dtype, free):
             return None
-    return table_plan(windows, kinds, slots, dtype)
+    return windows, kinds, slots
 
 
 def table_plan(windows: np.ndarray, kinds: np.ndarray, slots: np.ndarray, dtype: Any) -> TablePlan:
@@ -1107,10 +1116,22 @@ def table_plan(windows: np.ndarray, kinds: np.ndarray, slots: np.ndarray, dtype:
 
     dtype = np.dtype(dtype)
     w = np.asarray(windows).astype(np.float64)
+    return TablePlan(*(cp.asarray(a) for a in (windows, kinds, w.astype(dtype), (2.0 / (w + 1.0)).astype(dtype),
+                                               (1.0 / w).astype(dtype))), *_slots_and_order(slots))
+
+
+def with_slots(plan: TablePlan, slots: np.ndarray) -> TablePlan:
+    """`plan` (its windows on the device) for other combinations: their host slots (P, 2) into
+    the same tables, and the launch order."""
+    return dataclasses.replace(plan, **dict(zip(("slots", "order"), _slots_and_order(slots))))
+
+
+def _slots_and_order(slots: np.ndarray) -> tuple[Any, Any]:
+    import cupy as cp  # noqa: PLC0415
+
     slots = np.ascontiguousarray(slots, dtype=np.int32)
     order = np.lexsort((slots[:, 1], slots[:, 0])).astype(np.int32)
-    return TablePlan(*(cp.asarray(a) for a in (windows, kinds, w.astype(dtype), (2.0 / (w + 1.0)).astype(dtype),
-                                               (1.0 / w).astype(dtype), slots, order)))
+    return cp.asarray(slots), cp.asarray(order)
 
 
 def use_tables(kind: int, ints: np.ndarray, n_bars: int, n_units: int, dtype: Any) -> bool:
@@ -1294,5 +1315,5 @@ def warmups() -> dict[str, Callable[[], None]]:
 
 __all__ = ["N_ACC", "SWEEP_SOURCE", "METRICS_SOURCE", "TABLE_MAX_BYTES", "TABLE_MIN_CELLS", "TablePlan",
            "asset_metrics", "build_tables", "kernel_names", "launch", "module", "plan_tables", "portfolio_aggregates",
-           "table_bytes", "table_plan", "table_slots", "tables_pay", "use_tables", "warmups", "N_FLOAT_SLOTS",
-           "N_INT_SLOTS"]
+           "table_bytes", "table_plan", "table_slots", "tables_pay", "tables_wanted", "use_tables", "warmups",
+           "with_slots", "N_FLOAT_SLOTS", "N_INT_SLOTS"]

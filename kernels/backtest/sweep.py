@@ -500,7 +500,7 @@ class _Kept:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.inputs: tuple[np.ndarray, ...] | None = None
-        self.tables: Any = None  # (windows (S,), table kinds (S,), slots (P_grid, 2), tab (S, T, U)) or False
+        self.tables: Any = None  # (gpu.TablePlan of the grid, its host slots (P_grid, 2), tab (S, T, U)) or False
         self.builds = {"inputs": 0, "tables": 0}
 
 
@@ -543,7 +543,7 @@ class SweepPlan:
     def table_nbytes(self) -> int:
         """Bytes of the kept window tables (GPU; 0 until built, and on the CPU)."""
         kept = self.kept.tables
-        return int(kept[3].nbytes) if kept else 0
+        return int(kept[2].nbytes) if kept else 0
 
     @property
     def nbytes(self) -> int:
@@ -634,37 +634,42 @@ def _launch_tables(plan: SweepPlan) -> tuple[Any, Any, str]:
     table run (when they fit as `plan_tables` bounds one launch's), instead of building them."""
     from kernels.backtest import gpu  # noqa: PLC0415
 
+    if plan.tables is not None:
+        return plan.tables, None, "auto"
     combos, n_units = plan.combos, plan.prep.sig.shape[1]
-    tables = plan.tables
-    if tables is None:
-        tables = gpu.plan_tables(plan.grid.kind, plan.grid.ints[combos.start:combos.stop], plan.n_bars, n_units,
-                                 plan.dtype)
-        if tables is None:
-            return None, None, "stream"
-    if not plan.keep:
-        return tables, None, "auto"
+    wanted = gpu.tables_wanted(plan.grid.kind, plan.grid.ints[combos.start:combos.stop], plan.n_bars, n_units,
+                               plan.dtype)
+    if wanted is None:
+        return None, None, "stream"
     kept = plan.kept
     with kept.lock:
-        if kept.tables is None:
-            import cupy as cp  # noqa: PLC0415
-
+        if plan.keep and kept.tables is None:
+            kept.tables = False  # unless the grid's tables fit: then each run builds its own, as `sweep` does
             windows, kinds, slots = gpu.table_slots(plan.grid.kind, plan.grid.ints)
-            nbytes = gpu.table_bytes(len(windows), plan.n_bars, n_units, plan.dtype)
-            free = cp.cuda.runtime.memGetInfo()[0] + cp.get_default_memory_pool().free_bytes()
-            kept.tables = False  # unless they fit: then each run builds its own, as `sweep` does
-            if nbytes <= min(gpu.TABLE_MAX_BYTES, free // 2):
+            if gpu.table_bytes(len(windows), plan.n_bars, n_units, plan.dtype) <= _table_room(gpu):
+                import cupy as cp  # noqa: PLC0415
+
+                grid_plan = gpu.table_plan(windows, kinds, slots, plan.dtype)
                 try:
-                    tab = gpu.build_tables(plan.prep.sig, plan.prep.first,
-                                           gpu.table_plan(windows, kinds, slots, plan.dtype))
+                    tab = gpu.build_tables(plan.prep.sig, plan.prep.first, grid_plan)
                 except cp.cuda.memory.OutOfMemoryError:  # e.g. past the caller's pool limit
                     tab = None
                 if tab is not None:
-                    kept.tables = (windows, kinds, slots, tab)
+                    kept.tables = (grid_plan, slots, tab)
                     kept.builds["tables"] += 1
-        if not kept.tables:
-            return tables, None, "auto"
-        windows, kinds, slots, tab = kept.tables
-    return gpu.table_plan(windows, kinds, slots[combos.start:combos.stop], plan.dtype), tab, "auto"
+        grid = kept.tables if plan.keep else None
+    if not grid:
+        return gpu.table_plan(*wanted, plan.dtype), None, "auto"
+    grid_plan, slots, tab = grid
+    return gpu.with_slots(grid_plan, slots[combos.start:combos.stop]), tab, "auto"
+
+
+def _table_room(gpu: ModuleType) -> int:
+    """Bytes the window tables of one plan may take: `gpu.plan_tables`' bound of one launch."""
+    import cupy as cp  # noqa: PLC0415
+
+    free = cp.cuda.runtime.memGetInfo()[0] + cp.get_default_memory_pool().free_bytes()
+    return min(gpu.TABLE_MAX_BYTES, free // 2)
 
 
 def plan_sweep(

@@ -114,6 +114,68 @@ def test_plan_refuses_bad_ranges(panel) -> None:
         prepare_sweep(panel, "pairs", CASES["pairs"][1], assets=range(1, 5), backend="cpu")
 
 
+def _numpy_cupy(monkeypatch, free: int = 8 << 30) -> None:
+    """A NumPy stand-in for CuPy, enough for the host side of the table path (no kernel runs)."""
+    import sys
+    import types
+
+    fake = types.ModuleType("cupy")
+    fake.asarray = np.asarray
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(memGetInfo=lambda: (free, 2 * free)),
+                                      memory=types.SimpleNamespace(OutOfMemoryError=MemoryError))
+    fake.get_default_memory_pool = lambda: types.SimpleNamespace(free_bytes=lambda: 0)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+
+
+@pytest.mark.parametrize("case", ["trend_mixed", "trend_sma", "pairs", "momentum"])
+def test_kept_grid_tables_give_each_chunk_its_own_windows(panel, monkeypatch, case) -> None:
+    """The GPU path's bookkeeping on the host (NumPy for CuPy, table builds recorded, no kernel):
+    the grid's tables are built once per plan; every chunk's combinations read, through their
+    slots, the tables of exactly the windows (and SMA / EMA / z kinds) they read in `sweep`'s own
+    per-chunk tables; the launch order covers each combination once; a grid whose tables do not
+    fit gives each chunk its own tables; momentum streams."""
+    from dataclasses import replace
+
+    from kernels.backtest import gpu
+
+    _numpy_cupy(monkeypatch)
+    monkeypatch.setattr(gpu, "TABLE_MIN_CELLS", 0)
+    built = []
+
+    def build(sig, first, tp, defines=()):
+        built.append(tp)
+        return np.zeros((tp.n_slots, *sig.shape), sig.dtype)
+
+    monkeypatch.setattr(gpu, "build_tables", build)
+    name, grid = CASES[case]
+    plan = replace(prepare_sweep(panel, name, grid, backend="cpu"), backend="gpu")  # host arrays for device ones
+    g = plan.grid
+    for k, combos in enumerate(_chunks(g.n_combos, 3)):
+        tables, tab, path = S._launch_tables(plan.select(combos))
+        if case == "momentum":
+            assert (tables, tab, path) == (None, None, "stream")
+            continue
+        windows, kinds, slots = gpu.table_slots(g.kind, g.ints[combos.start:combos.stop])  # sweep()'s own
+        got = tables.windows[tables.slots], tables.kinds[tables.slots]
+        np.testing.assert_array_equal(got[0], windows[slots])
+        np.testing.assert_array_equal(got[1], kinds[slots])
+        np.testing.assert_array_equal(tables.fws, tables.windows.astype(np.float64))
+        assert sorted(tables.order.tolist()) == list(range(len(combos)))
+        assert tab is not None and tab.shape[0] == tables.n_slots == len(gpu.table_slots(g.kind, g.ints)[0])
+        assert len(built) == 1 and built[0].n_slots == tables.n_slots  # built by the first chunk only
+    assert plan.builds["tables"] == (0 if case == "momentum" else 1)
+    if case == "momentum":
+        return
+    monkeypatch.setattr(gpu, "TABLE_MAX_BYTES", 1)  # a new plan whose grid's tables do not fit
+    small = replace(prepare_sweep(panel, name, grid, backend="cpu"), backend="gpu")
+    monkeypatch.setattr(gpu, "tables_pay", lambda *a, **k: True)  # the chunk's own still take the table path
+    tables, tab, path = S._launch_tables(small.select(range(0, 2)))
+    windows, kinds, slots = gpu.table_slots(g.kind, g.ints[0:2])
+    assert tab is None and small.kept.tables is False and small.table_nbytes == 0
+    np.testing.assert_array_equal(tables.windows, windows)
+    np.testing.assert_array_equal(tables.slots, slots)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("case", ["trend_sma", "trend_mixed", "mean_reversion", "pairs", "momentum"])
