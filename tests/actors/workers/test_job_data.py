@@ -166,15 +166,15 @@ def test_later_chunks_of_a_job_build_no_window_tables_on_a_gpu_worker(monkeypatc
     from kernels.backtest import gpu
     from kernels.backtest.grid import expand_grid
 
+    config = GpuHalConfig(simulation=SimulationConfig(mode="never"))
+    cached, plain = (Worker("gpu-0", "gpu", config, job_data=JobDataConfig(enabled=on)) for on in (True, False))
+    for w in (cached, plain):
+        w.init_device()  # its warm-up builds tables too: count from here
+        assert not w.device.simulated
     monkeypatch.setattr(gpu, "TABLE_MIN_CELLS", 0)
     builds = []
     real = gpu.build_tables
     monkeypatch.setattr(gpu, "build_tables", lambda *a, **k: builds.append(a[2].n_slots) or real(*a, **k))
-    config = GpuHalConfig(simulation=SimulationConfig(mode="never"))
-    cached, plain = (Worker(f"gpu-{k}", "gpu", config, job_data=JobDataConfig(enabled=k == 0)) for k in (0, 1))
-    for w in (cached, plain):
-        w.init_device()
-        assert not w.device.simulated
     work = items("sweep", SWEEP, "job-t", 300 * 6)
     g = expand_grid("trend_following", SWEEP["grid"], PANEL.n_bars)
     n_slots = len(gpu.table_slots(g.kind, g.ints)[0])
