@@ -9,7 +9,6 @@ from kernels.indicators.talib.cpu.common import (
     BLOCK,
     block_hole_nb, block_start_nb,
     gather_block_nb,
-    is_zero,
     max_1d_nb,
     min_1d_nb,
     true_range,
@@ -239,9 +238,9 @@ def accbands_1d_nb(h, low, c, up, mid, lo, period):
     u = np.empty(n)
     d = np.empty(n)
     for t in range(n):
-        s = h[t] + low[t]  # TA-Lib: the bar's own high / low where h + low is TA_IS_ZERO
-        u[t] = h[t] if is_zero(s) else h[t] * (1.0 + 4.0 * (h[t] - low[t]) / s)
-        d[t] = low[t] if is_zero(s) else low[t] * (1.0 - 4.0 * (h[t] - low[t]) / s)
+        s = h[t] + low[t]  # TA-Lib: the bar's own high / low where h + low is exactly 0
+        u[t] = h[t] if s == 0.0 else h[t] * (1.0 + 4.0 * (h[t] - low[t]) / s)
+        d[t] = low[t] if s == 0.0 else low[t] * (1.0 - 4.0 * (h[t] - low[t]) / s)
     sma_1d_nb(u, up, period)
     sma_1d_nb(c, mid, period)
     sma_1d_nb(d, lo, period)
@@ -434,7 +433,7 @@ def rvi_1d_nb(x, out, period, sdp):
 
 @njit(cache=True, nogil=True, inline="always")
 def _bret(v, prev, shift):
-    return (v - prev) / prev - shift if not is_zero(prev) else -shift
+    return (v - prev) / prev - shift if prev != 0.0 else -shift
 
 
 @njit(cache=True, nogil=True)
@@ -445,10 +444,10 @@ def _beta_rebuild_nb(x, y, ws, last, prev_x, prev_y, nn):
     ax = 0.0
     ay = 0.0
     for j in range(ws, last + 1):
-        if not is_zero(px):
+        if px != 0.0:
             ax += (x[j] - px) / px
         px = x[j]
-        if not is_zero(py):
+        if py != 0.0:
             ay += (y[j] - py) / py
         py = y[j]
     shift_x = ax / nn
@@ -477,7 +476,7 @@ def beta_1d_nb(x, y, out, period):
     over `period` returns, the returns measured from shifts (the first return, then the window means
     at each re-anchor) so that n Sxx - Sx^2 does not cancel; re-anchored when that falls under 1e-6 of
     n Sxx, when the squared return that left dwarfs Sxx (1e3) and every 32 * period bars; 0 where it
-    is not above 1e-14 of n Sxx. A return is 0 where the previous price is TA_IS_ZERO."""
+    is not above 1e-14 of n Sxx. A return is 0 where the previous price is exactly 0."""
     n = x.shape[0]
     if n <= period:
         return
@@ -485,8 +484,8 @@ def beta_1d_nb(x, y, out, period):
     last_y = y[0]
     tlx = x[0]
     tly = y[0]
-    shift_x = (x[1] - last_x) / last_x if not is_zero(last_x) else 0.0
-    shift_y = (y[1] - last_y) / last_y if not is_zero(last_y) else 0.0
+    shift_x = (x[1] - last_x) / last_x if last_x != 0.0 else 0.0
+    shift_y = (y[1] - last_y) / last_y if last_y != 0.0 else 0.0
     sxx = 0.0
     sxy = 0.0
     sx = 0.0

@@ -8,7 +8,6 @@ from kernels.indicators.talib.cpu.common import (
     BLOCK,
     block_hole_nb, block_start_nb,
     gather_block_nb,
-    is_zero,
     sum_1d_nb,
     true_range,
 )
@@ -90,7 +89,7 @@ def atr_1d_nb(h, low, c, out, period, normalised):
             prev += true_range(h[t], low[t], c[t - 1])
             prev /= period
         if normalised:
-            out[t] = (prev / c[t]) * 100.0 if not is_zero(c[t]) else 0.0
+            out[t] = (prev / c[t]) * 100.0 if c[t] != 0.0 else 0.0  # TA-Lib: an exact zero test
         else:
             out[t] = prev
 

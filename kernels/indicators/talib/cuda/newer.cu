@@ -19,7 +19,7 @@
 // with their flat-window resets; PERCENTRANK's count / period * 100; KDJ's fast %K
 // 100 * ((c - LL) / (HH - LL)), its RMA, and matype 11 meaning its own default (RMA). Degenerate
 // windows as TA-Lib answers them: IMI / RVI 50 where both legs are zero, ER 1 on a flat window,
-// TA_IS_ZERO guards in ACCBANDS and BETA's returns, DPO from the first bar with x[t - shift].
+// exact zero guards in ACCBANDS and BETA's returns, DPO from the first bar with x[t - shift].
 // tests/kernels/talib/test_cuda_newer.py checks the bits on realistic data and the degenerate
 // windows on tick-grid data; fma() is exact on both the GPU and the host, so both builds agree.
 //
@@ -631,14 +631,14 @@ RQ_DEV void fosc_1d(Col x, Col out, int period) {
 
 // ------------------------------------------------------------------------ ACCBANDS, KC
 // TA_ACCBANDS' band inputs: h * (1 + f) and low * (1 - f), f = 4 (h - low) / (h + low); h and low
-// themselves where h + low is zero.
+// themselves where h + low is exactly zero (TA-Lib tests it exactly: h = 1e-15, low = 0 gives 5e-15).
 RQ_DEV double newer_acc_up(double h, double low) {
     double s = h + low;
-    return is_zero(s) ? h : h * (1.0 + 4.0 * (h - low) / s);
+    return s == 0.0 ? h : h * (1.0 + 4.0 * (h - low) / s);
 }
 RQ_DEV double newer_acc_dn(double h, double low) {
     double s = h + low;
-    return is_zero(s) ? low : low * (1.0 - 4.0 * (h - low) / s);
+    return s == 0.0 ? low : low * (1.0 - 4.0 * (h - low) / s);
 }
 
 RQ_DEV void accbands_1d(Col h, Col low, Col c, Col up, Col mid, Col lo, int period) {
@@ -902,10 +902,11 @@ RQ_DEV void rvi_1d(Col x, Col out, int period, int sdp) {
 // returns measured from shifts (the first return, then the window means at each re-anchor) so the
 // denominator n Sxx - Sx^2 does not cancel; re-anchored when it falls under 1e-6 of n Sxx, when the
 // squared return that left dwarfs Sxx (1e3) and every 32 * period bars; 0 where the denominator is
-// not above 1e-14 of its scale. A return is 0 where TA_IS_ZERO says the previous price is.
+// not above 1e-14 of its scale. A return is 0 where the previous price is exactly 0 (a price of 1e-9
+// still gives a return, as in TA-Lib).
 struct NewerBetaSums { double sxx, sxy, sx, sy, shift_x, shift_y; };
 
-RQ_DEV double newer_bret(double v, double prev, double shift) { return !is_zero(prev) ? (v - prev) / prev - shift : -shift; }
+RQ_DEV double newer_bret(double v, double prev, double shift) { return prev != 0.0 ? (v - prev) / prev - shift : -shift; }
 
 // The shifts (window means) and sums rebuilt over the returns of bars ws .. last, prev_x / prev_y
 // the prices of bar ws - 1.
@@ -913,9 +914,9 @@ NEWER_COLD void newer_beta_rebuild(Col x, Col y, int ws, int last, double prev_x
                                    NewerBetaSums* r) {
     double px = prev_x, py = prev_y, ax = 0.0, ay = 0.0;
     for (int j = ws; j <= last; ++j) {
-        if (!is_zero(px)) ax += (x[j] - px) / px;
+        if (px != 0.0) ax += (x[j] - px) / px;
         px = x[j];
-        if (!is_zero(py)) ay += (y[j] - py) / py;
+        if (py != 0.0) ay += (y[j] - py) / py;
         py = y[j];
     }
     double shift_x = ax / n, shift_y = ay / n;
@@ -940,8 +941,8 @@ RQ_DEV void beta_1d(Col x, Col y, Col out, int period) {
     int n = x.n;
     if (n <= period) return;
     double last_x = x[0], last_y = y[0], tlx = x[0], tly = y[0];
-    double shift_x = !is_zero(last_x) ? (x[1] - last_x) / last_x : 0.0;
-    double shift_y = !is_zero(last_y) ? (y[1] - last_y) / last_y : 0.0;
+    double shift_x = last_x != 0.0 ? (x[1] - last_x) / last_x : 0.0;
+    double shift_y = last_y != 0.0 ? (y[1] - last_y) / last_y : 0.0;
     double sxx = 0.0, sxy = 0.0, sx = 0.0, sy = 0.0;
     for (int i = 1; i < period; ++i) {
         double a = newer_bret(x[i], last_x, shift_x);

@@ -86,7 +86,7 @@ RQ_DEV void atr_1d(Col h, Col low, Col c, Col out, int period, bool normalised) 
             prev /= period;
         }
         pc = ct;
-        if (normalised) out[t] = !is_zero(ct) ? (prev / ct) * 100.0 : 0.0;
+        if (normalised) out[t] = ct != 0.0 ? (prev / ct) * 100.0 : 0.0;  // TA-Lib: an exact zero test
         else out[t] = prev;
     });
 }
