@@ -112,7 +112,10 @@ FEATURE_CACHE_MAX_ENTRIES = 4_096
 # Worker prewarm of the TA-Lib function set: "full" (every CPU group module, and on a GPU worker every
 # CUDA column module), "cpu" (the CPU modules only), "off".
 TALIB_PREWARM_MODES = ("full", "cpu", "off")
-TALIB_PREWARM = "full"
+# Off by default: from a cold Numba cache the TA-Lib set takes ~165 CPU-seconds to compile, which would
+# hold every worker's readiness (the README demo on a fresh 2-core machine, a new Ray working dir). Set
+# "full" on GPU nodes whose cache is warm, so the first TA-Lib request is not the one that compiles.
+TALIB_PREWARM = "off"
 # Streams: TA-Lib functions without an O(1) streaming form recompute over the last this many bars.
 STREAM_TALIB_WINDOW = 512
 
