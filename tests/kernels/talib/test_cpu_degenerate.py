@@ -25,14 +25,10 @@ DATASETS = {"grid": grid_data(n_bars=300, n_assets=3), "zeros": grid_data(n_bars
             "zeros_tiny": grid_data(n_bars=300, n_assets=3, seed=24, zeros=True, tiny=True)}  # prices of 1e-9
 
 
-# Known and left: STOCHRSI's fast %K on the closes 1e-9 off the grid. There the RSI moves by ~1e-8 within a
-# %K window, and whether a bar is the window's low can hinge on the RSI's last bit; kernels.indicators'
-# RSI rounds its Wilder step differently from TA-Lib (~1e-16 relative), so %K is then 0 in one and
-# ~1e-5 in the other. Its other datasets are checked.
-# And BETA next to a price of 1e-9: TA-Lib takes the return from it (~6e9; an exact zero test, which
+# Known and left: BETA next to a price of 1e-9: TA-Lib takes the return from it (~6e9; an exact zero test, which
 # the zeros data checks), and its re-anchoring after such a return differs from ours (cpu/newer.py and
 # cuda/newer.cu agree bit for bit) by up to ~1e-5 relative for a few windows.
-KNOWN = {("STOCHRSI", "tiny"), ("STOCHRSI", "zeros_tiny"), ("BETA", "zeros_tiny")}
+KNOWN = {("BETA", "zeros_tiny")}
 
 
 def _params(fd: FuncDef) -> list[dict]:

@@ -174,12 +174,48 @@ def stochf_1d_nb(h, low, c, fastk, fastd, fk, fd, fdmt):
 
 
 @njit(cache=True, nogil=True)
+def rsi_talib_1d_nb(x, out, period):
+    """TA_RSI with the installed TA-Lib's (0.8.1) rounding, bit for bit: the first averages scaled by
+    1 / period, then avg = (avg * (period - 1) + move) * (1 / period). STOCHRSI's fast %K magnifies the
+    RSI's last bits on a nearly flat window (whether a bar is the window's low), so it needs these
+    bits; RSI itself keeps kernels.indicators' faster step (within ~1e-16 relative)."""
+    n = x.shape[0]
+    if n <= period:
+        return
+    inv = 1.0 / period
+    gain = 0.0
+    loss = 0.0
+    for t in range(1, period + 1):
+        d = x[t] - x[t - 1]
+        if d < 0.0:
+            loss -= d
+        else:
+            gain += d
+    gain *= inv
+    loss *= inv
+    tv = gain + loss
+    out[period] = 100.0 * (gain / tv) if (tv > 0.0 or tv < 0.0) else 0.0  # exact 0 test; NaN: 0
+    for t in range(period + 1, n):
+        d = x[t] - x[t - 1]
+        gain *= period - 1
+        loss *= period - 1
+        if d < 0.0:
+            loss -= d
+        else:
+            gain += d
+        gain *= inv
+        loss *= inv
+        tv = gain + loss
+        out[t] = 100.0 * (gain / tv) if (tv > 0.0 or tv < 0.0) else 0.0
+
+
+@njit(cache=True, nogil=True)
 def stochrsi_1d_nb(x, fastk, fastd, period, fk, fd, fdmt):
     n = x.shape[0]
     if n <= period:
         return
     r = np.full(n, np.nan)
-    _rsi_nb(x, period, r)
+    rsi_talib_1d_nb(x, r, period)
     rr = r[period:]
     stochf_1d_nb(rr, rr, rr, fastk[period:], fastd[period:], fk, fd, fdmt)
 

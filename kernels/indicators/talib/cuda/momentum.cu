@@ -202,11 +202,40 @@ RQ_DEV void stochf_1d(Col h, Col low, Col c, Col fastk, Col fastd, int fk, int f
     for (int t = 0; t < lb; ++t) { fastk[t] = RQ_NAN; fastd[t] = RQ_NAN; }
 }
 
+// TA_RSI with the installed TA-Lib's (0.8.1) rounding, bit for bit (cpu/momentum.py rsi_talib_1d_nb):
+// the first averages scaled by 1 / period, then avg = (avg * (period - 1) + move) * (1 / period).
+// STOCHRSI's fast %K magnifies the RSI's last bits on a nearly flat window, so it needs these bits.
+RQ_DEV void rsi_talib_1d(Col x, Col out, int period) {
+    int n = x.n;
+    if (n <= period) return;
+    double inv = 1.0 / period, gain = 0.0, loss = 0.0;
+    for (int t = 1; t <= period; ++t) {
+        double d = x[t] - x[t - 1];
+        if (d < 0.0) loss -= d; else gain += d;
+    }
+    gain *= inv;
+    loss *= inv;
+    double tv = gain + loss;
+    out[period] = (tv > 0.0 || tv < 0.0) ? 100.0 * (gain / tv) : 0.0;  // exact 0 test; NaN: 0
+    const Col cols[2] = {x, x};
+    const int lags[2] = {0, 1};
+    rqb_run(cols, lags, period + 1, n, [&](int t, const double (&b)[2][RQB_U], int u) {
+        double d = b[0][u] - b[1][u];
+        gain *= period - 1;
+        loss *= period - 1;
+        if (d < 0.0) loss -= d; else gain += d;
+        gain *= inv;
+        loss *= inv;
+        double s = gain + loss;
+        out[t] = (s > 0.0 || s < 0.0) ? 100.0 * (gain / s) : 0.0;
+    });
+}
+
 RQ_DEV void stochrsi_1d(Col x, Col fastk, Col fastd, int period, int fk, int fd, int fdmt, Scratch sc) {
     int n = x.n;
     if (n <= period) return;
     Col r = sc.take_nan(n);
-    rsi_1d(x, r, period);
+    rsi_talib_1d(x, r, period);
     Col rr = r.tail(period);
     stochf_1d(rr, rr, rr, fastk.tail(period), fastd.tail(period), fk, fd, fdmt, sc);
 }
