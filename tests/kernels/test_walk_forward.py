@@ -20,6 +20,7 @@ from kernels.backtest.walk_forward import (
     run_fold,
 )
 from kernels.data import Panel, synthetic_panel, with_late_start
+from tests.kernels.test_sweep import _EMU_PRELUDE  # the CUDA intrinsics as host functions (one copy)
 from kernels.strategies import StrategyError
 from tests.conftest import backends
 
@@ -406,28 +407,11 @@ def test_folds_32_columns_apart_as_on_the_gpu(panel: Panel) -> None:
 # ------------------------------------------------------------------ the grouped CUDA sweep kernel on the host
 _KERNEL_STUB = r"""
 #include <barrier>
-#include <cmath>
-#include <cstring>
 #include <mutex>
 #include <thread>
 #include <vector>
-#define SWEEP_EMULATE 1
 #define SWEEP_WARPS 1
-#define SWEEP_DEV inline
-#define __restrict__ __restrict
-using std::isnan; using std::isfinite; using std::fabs; using std::fmin; using std::fma; using std::sqrt;
-static inline double __dmul_rn(double a, double b) { return a * b; }
-static inline float __fmul_rn(float a, float b) { return a * b; }
-static inline double __dadd_rn(double a, double b) { return a + b; }
-static inline float __fadd_rn(float a, float b) { return a + b; }
-static inline double __dsub_rn(double a, double b) { return a - b; }
-static inline float __fsub_rn(float a, float b) { return a - b; }
-static inline double __ddiv_rn(double a, double b) { return a / b; }
-static inline float __fdiv_rn(float a, float b) { return a / b; }
-static inline double __dsqrt_rn(double a) { return std::sqrt(a); }
-static inline float __fsqrt_rn(float a) { return std::sqrt(a); }
-static inline long long double_bits(double x) { long long y; std::memcpy(&y, &x, 8); return y; }
-static inline double bits_double(long long x) { double y; std::memcpy(&y, &x, 8); return y; }
+""" + _EMU_PRELUDE + r"""
 #define __global__
 #define __device__
 #define __forceinline__ inline
