@@ -50,6 +50,8 @@ panel("Result cache hit ratio", [
     unit="percentunit")
 panel("Workers", [('max by (state) (ray_rayquant_workers{SessionName=~"$SessionName"})', "{{state}}")],
       desc="Workers the coordinator knows (total) and how many are healthy")
+panel("Chunk copies (tail stealing)", [('sum by (outcome) (rate(ray_rayquant_chunk_copies_total{SessionName=~"$SessionName"}[5m]))', "{{outcome}}")],
+      unit="ops", desc="Second copies of a job's last chunks on idle workers (stolen) and late copies dropped (duplicate)")
 newrow("Tenants")
 panel("Device time per tenant", [('sum by (tenant, device_kind) (rate(ray_rayquant_tenant_device_seconds_total{SessionName=~"$SessionName"}[5m]))', "{{tenant}} {{device_kind}}")],
       unit="s", w=12, desc="Device seconds per second used by each tenant's jobs (fair share by weight)")

@@ -79,6 +79,10 @@ def prepare(fd: FuncDef, arrays: Sequence[Any]) -> tuple[list, str, int, Any, Ar
     else:
         xp = np
     prepared = [xp.ascontiguousarray((a.reshape(-1, 1) if a.ndim == 1 else a), dtype=np.float64) for a in raw]
+    if xp is np:
+        # Read-only inputs (pandas' to_numpy, Ray's object store) would make Numba compile every group
+        # driver a second time for read-only arrays (minutes from a cold cache): hand it writable copies.
+        prepared = [a if a.flags.writeable else a.copy() for a in prepared]
     return prepared, backend, len(shape), out_dtype, wrapper
 
 
