@@ -84,7 +84,7 @@ def main() -> None:
             fn = next(f for (uu, _), f in functions.items() if uu == u)
         else:
             t0 = time.perf_counter()
-            module = cupy.RawModule(code=text, options=gpu_columns.NVRTC_OPTIONS + (f"-I{gpu_columns.CUDA_DIR}",
+            module = cupy.RawModule(code=text, options=gpu_columns.NVRTC_OPTIONS + (f"-I{gpu_columns.INCLUDE_DIR}",
                                                                                     f"-DRQ_PAT_U={u}"))
             fn = module.get_function(src.entry)
             compile_s[f"U={u}"] = time.perf_counter() - t0

@@ -5,7 +5,7 @@ and parameter vector (`cpu.param_vector`), TA-Lib's operations in TA-Lib's order
 thread per column reading neighbouring columns (coalesced) and temporaries in scratch planes.
 A source names the functions it covers (`// gpu names: ...`) and the scratch planes it
 needs (`// scratch planes: K`) in its header. The same text also compiles on the host with
-g++ (`cuda/host_shim.h`), which is how CI checks these kernels against TA-Lib without a GPU
+g++ (`cuda/include/host_shim.h`), which is how CI checks these kernels against TA-Lib without a GPU
 (tests/kernels/talib/test_cuda_columns.py).
 """
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-CUDA_DIR = Path(__file__).with_name("cuda")
+CUDA_DIR = Path(__file__).with_name("cuda")  # one <group>.cu per Numba group module
+INCLUDE_DIR = CUDA_DIR / "include"  # the headers they share (column.cuh, ma.cuh, ...) and host_shim.h
 NVRTC_OPTIONS: tuple[str, ...] = ("--fmad=false", "-std=c++17")  # no contracted multiply-adds: CPU's bits
 BLOCK = 32  # threads (columns) per block: 5,000 columns make 157 blocks, every SM of an H100 gets one
 
@@ -100,7 +101,7 @@ def _function(group: str) -> Any:
     import cupy  # noqa: PLC0415
 
     src = sources()[group]
-    module = cupy.RawModule(code=src.path.read_text(), options=NVRTC_OPTIONS + (f"-I{CUDA_DIR}",))
+    module = cupy.RawModule(code=src.path.read_text(), options=NVRTC_OPTIONS + (f"-I{INCLUDE_DIR}",))
     return module.get_function(src.entry)
 
 

@@ -22,7 +22,7 @@ FLAGS = ("-O2", "-shared", "-fPIC", "-std=c++17", "-ffp-contract=off", "-fno-fas
 
 def _digest(path: Path) -> str:
     h = hashlib.sha256()
-    for p in sorted(gpu_columns.CUDA_DIR.glob("*.cuh")) + sorted(gpu_columns.CUDA_DIR.glob("*.h")) + [path]:
+    for p in sorted(gpu_columns.INCLUDE_DIR.glob("*.cuh")) + sorted(gpu_columns.INCLUDE_DIR.glob("*.h")) + [path]:
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
@@ -38,7 +38,7 @@ def library(group: str) -> ctypes.CDLL:
     if not lib.exists():
         tmp = lib.with_suffix(".tmp.so")
         subprocess.run(
-            [CXX, *FLAGS, "-include", str(gpu_columns.CUDA_DIR / "host_shim.h"), f"-I{gpu_columns.CUDA_DIR}",
+            [CXX, *FLAGS, "-include", str(gpu_columns.INCLUDE_DIR / "host_shim.h"), f"-I{gpu_columns.INCLUDE_DIR}",
              str(src.path), "-o", str(tmp)],
             check=True, capture_output=True, text=True,
         )

@@ -79,7 +79,7 @@ def test_gpu_matches_talib(name: str) -> None:
     for v in late.values():
         v[:40, 1] = np.nan
     for params in (fd.defaults, varied_params(fd)):
-        if name == "MA":  # APO / PPO with other matypes fall back to the column kernels (cuda/po.cuh)
+        if name == "MA":  # APO / PPO with other matypes fall back to the column kernels (cuda/include/po.cuh)
             params = dict(params, matype=1)
         arrays = inputs_for(fd, late)
         got = getattr(ta, name)(*[cupy.asarray(a) for a in arrays], **params)

@@ -63,7 +63,7 @@ def test_every_source_declares_known_functions_once() -> None:
 @pytest.mark.parametrize("group", sorted(gpu_columns.sources()))
 def test_source_compiles_for_the_gpu(group: str, tmp_path) -> None:
     src = gpu_columns.sources()[group]
-    r = subprocess.run(["nvcc", "-std=c++17", "--fmad=false", "-ptx", "-arch=sm_90", f"-I{gpu_columns.CUDA_DIR}",
+    r = subprocess.run(["nvcc", "-std=c++17", "--fmad=false", "-ptx", "-arch=sm_90", f"-I{gpu_columns.INCLUDE_DIR}",
                         str(src.path), "-o", str(tmp_path / f"{group}.ptx")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     assert src.entry in (tmp_path / f"{group}.ptx").read_text()

@@ -1,4 +1,4 @@
-"""cuda/ma.cuh (every TA-Lib MA type) through the overlap group's host build, against TA-Lib.
+"""cuda/include/ma.cuh (every TA-Lib MA type) through the overlap group's host build, against TA-Lib.
 
 test_cuda_columns.py tries one matype per function; here MA, MAVP and BBANDS run with every
 matype 0..13, at periods that take the special paths (1, 2, 3, odd/even TRIMA, HMA's sqrt 1 and
@@ -75,13 +75,13 @@ def test_single_ma_functions_short_periods(name: str) -> None:
 
 
 def test_ht_sincos_table_is_libm() -> None:
-    """cuda/cycle_sincos.cuh holds exactly math.sin / math.cos of ht_1d's phase angles."""
+    """cuda/include/cycle_sincos.cuh holds exactly math.sin / math.cos of ht_1d's phase angles."""
     import math
     import re
 
     from kernels.indicators.talib import gpu_columns
 
-    text = (gpu_columns.CUDA_DIR / "cycle_sincos.cuh").read_text()
+    text = (gpu_columns.INCLUDE_DIR / "cycle_sincos.cuh").read_text()
     tables = {}
     for name in ("rq_ht_sin", "rq_ht_cos"):
         body = re.search(rf"{name}\[1275\] = \{{(.*?)\}};", text, re.S).group(1)
