@@ -96,12 +96,30 @@ def plan(name: str, n_in: int, values: Mapping[str, Any], n_out: int) -> Launch:
     return Launch(src, code, n_in, param_vector(name, values), n_out)
 
 
+_INCLUDE = re.compile(r'^[ \t]*#include[ \t]+"([^"]+)"[ \t]*$', re.MULTILINE)
+
+
+def expanded_source(path: Path, seen: set[str] | None = None) -> str:
+    """The source with its `#include "..."` headers (from include/) written in, each once: CuPy's
+    kernel cache is keyed on the code string, so a changed header must change the string."""
+    seen = set() if seen is None else seen
+
+    def one(m: re.Match) -> str:
+        name = m.group(1)
+        if name in seen:
+            return ""
+        seen.add(name)
+        return expanded_source(INCLUDE_DIR / name, seen)
+
+    return _INCLUDE.sub(one, path.read_text())
+
+
 @functools.lru_cache(maxsize=None)
 def _function(group: str) -> Any:
     import cupy  # noqa: PLC0415
 
     src = sources()[group]
-    module = cupy.RawModule(code=src.path.read_text(), options=NVRTC_OPTIONS + (f"-I{INCLUDE_DIR}",))
+    module = cupy.RawModule(code=expanded_source(src.path), options=NVRTC_OPTIONS)
     return module.get_function(src.entry)
 
 
