@@ -3,12 +3,9 @@ ERI, FOSC, HA, ACCBANDS, KC, PERCENTRANK, KDJ, CMOU, FRACTAL, SUPERTREND, SMI, R
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from kernels.indicators.talib.cpu.common import (
-    BLOCK,
-    block_hole_nb, block_start_nb,
-    gather_block_nb,
     max_1d_nb,
     min_1d_nb,
     true_range,
@@ -583,35 +580,3 @@ def _col(code, c0, c1, c2, c3, c4, o, p, s):
         beta_1d_nb(c0, c1, o[0], int(p[0]))
     elif code == 17:
         kdj_1d_nb(c0, c1, c2, o[0], o[1], o[2], int(p[0]), int(p[1]), int(p[2]), int(p[3]), int(p[4]))
-
-
-@njit(cache=True, parallel=True)
-def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out, holes):
-    """Run function `code` over every column; outputs (n_out, N, T) -- column j of output k is the
-    contiguous row out[k, j] (`cpu.run` hands out the (n_out, T, N) transposed view) -- NaN where
-    there is no value.
-
-    Columns go in blocks of BLOCK (common.gather_block_nb), each run from its start bar straight
-    into its output row (no block buffer, no scatter pass). holes[j] is set to 1 where column j
-    misses a bar after its start (an input NaN: the NaN policy then re-runs it packed).
-    """
-    n, m = a0.shape
-    out = np.empty((n_out, m, n))
-    for blk in prange((m + BLOCK - 1) // BLOCK):
-        j0 = blk * BLOCK
-        w = min(BLOCK, m - j0)
-        ins = gather_block_nb(a0, a1, a2, a3, a4, n_in, j0, w)
-        for b in range(w):
-            o = out[:, j0 + b, :]
-            o[:, :] = np.nan
-            s = block_start_nb(ins, n_in, b)
-            if s >= n:
-                continue
-            holes[j0 + b] = block_hole_nb(ins, n_in, b, s)
-            c0 = ins[0, b, s:]
-            c1 = ins[1, b, s:] if n_in > 1 else c0
-            c2 = ins[2, b, s:] if n_in > 2 else c0
-            c3 = ins[3, b, s:] if n_in > 3 else c0
-            c4 = ins[4, b, s:] if n_in > 4 else c0
-            _col(code, c0, c1, c2, c3, c4, o[:, s:], p, s)
-    return out
