@@ -33,6 +33,7 @@
 // gpu names: all
 // scratch planes: 1
 #include "column.cuh"
+#include "var.cuh"
 #include "ma.cuh"
 
 #ifdef RQ_HOST
@@ -794,48 +795,7 @@ RQ_DEV void supertrend_1d(Col h, Col low, Col c, Col st, Col trend, int period, 
 }
 
 // ------------------------------------------------------------------------ RVI
-// var_1d_nb / var_rebuild_nb of kernels/indicators/cpu.py (TA-Lib 0.8's VAR).
-#define NEWER_VAR_FLAT 0.000001
-#define NEWER_VAR_ZERO 0.000000000001
-
-NEWER_COLD double newer_var_rebuild(Col x, int t, int period, double inv, double* shift_out, double* total1_out,
-                                    double* total2_out, double* peak_out) {
-    double shift, total1, total2;
-    int ws = t - period + 1;
-    double acc = 0.0;
-    for (int j = ws; j <= t; ++j) acc = acc + x[j];
-    shift = acc * inv;
-    total1 = 0.0;
-    total2 = 0.0;
-    for (int j = ws; j <= t; ++j) {
-        double a = x[j] - shift;
-        total1 = total1 + a;
-        total2 = total2 + a * a;
-    }
-    double mean1 = total1 * inv;
-    double var = total2 * inv - mean1 * mean1;
-    if (var < NEWER_VAR_FLAT * (total2 * inv)) {
-        shift = x[t];
-        total1 = 0.0;
-        total2 = 0.0;
-        for (int j = ws; j <= t; ++j) {
-            double a = x[j] - shift;
-            total1 = total1 + a;
-            total2 = total2 + a * a;
-        }
-        mean1 = total1 * inv;
-        var = total2 * inv - mean1 * mean1;
-    }
-    *peak_out = total2;
-    if (var < NEWER_VAR_ZERO * (total2 * inv)) var = 0.0;
-    double a = x[ws] - shift;
-    total1 = total1 - a;
-    total2 = total2 - a * a;
-    *shift_out = shift;
-    *total1_out = total1;
-    *total2_out = total2;
-    return var;
-}
+// var_1d_nb of kernels/indicators/cpu.py (TA-Lib 0.8's VAR), its rebuild in include/var.cuh.
 
 // Relative volatility index: the population stddev over `sdp` bars (the VAR above, stepped), kept on
 // up / down bars, each Wilder-smoothed (rma_1d_nb) over `period`; 100 * up / (up + down).
@@ -873,9 +833,9 @@ RQ_DEV void rvi_1d(Col x, Col out, int period, int sdp) {
             total1 -= a;
             total2 -= a * a;
             bars -= 1;
-            if (var < NEWER_VAR_FLAT * (peak * inv) || bars <= 0) {
+            if (var < RQ_VAR_FLAT * (peak * inv) || bars <= 0) {
                 bars = 32 * sdp;
-                var = newer_var_rebuild(x, t, sdp, inv, &shift, &total1, &total2, &peak);
+                var = var_rebuild(x, t, sdp, inv, shift, total1, total2, peak);
             }
             // rvi: up / down bars of the stddev, then rma_1d_nb over each
             double sd = sqrt(var);

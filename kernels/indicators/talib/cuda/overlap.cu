@@ -3,43 +3,11 @@
 // scratch planes: 3
 #include "column.cuh"
 #include "ma.cuh"
+#include "var.cuh"
 
 // TA_VAR as kernels/indicators/cpu.py var_1d_nb computes it (shifted running sums, rebuilt by a
 // fresh two-pass when the variance falls below 1e-6 of the peak or every 32 * period bars): the
-// rebuild, then the stage that steps it
-RQ_NOINL void bb_var_rebuild(Col x, int t, int period, double inv, double& var, double& shift, double& total1,
-                             double& total2, double& peak) {
-    int ws = t - period + 1;
-    double acc = 0.0;
-    for (int j = ws; j <= t; ++j) acc = acc + x[j];
-    shift = acc * inv;
-    total1 = 0.0;
-    total2 = 0.0;
-    for (int j = ws; j <= t; ++j) {
-        double a = x[j] - shift;
-        total1 = total1 + a;
-        total2 = total2 + a * a;
-    }
-    double mean1 = total1 * inv;
-    var = total2 * inv - mean1 * mean1;
-    if (var < 0.000001 * (total2 * inv)) {
-        shift = x[t];
-        total1 = 0.0;
-        total2 = 0.0;
-        for (int j = ws; j <= t; ++j) {
-            double a = x[j] - shift;
-            total1 = total1 + a;
-            total2 = total2 + a * a;
-        }
-        mean1 = total1 * inv;
-        var = total2 * inv - mean1 * mean1;
-    }
-    peak = total2;
-    if (var < 0.000000000001 * (total2 * inv)) var = 0.0;
-    double a = x[ws] - shift;
-    total1 = total1 - a;
-    total2 = total2 - a * a;
-}
+// rebuild (include/var.cuh), then the stage that steps it
 
 // bar by bar: var_1d_nb's value at bar t (NaN before the first full window). step(x, t, v, lagv):
 // v = x[t], lagv = x[t - period + 1] (the caller's chunks; the rebuild reads the window from x).
@@ -74,9 +42,9 @@ struct BbVarStage {
         total1 -= a;
         total2 -= a * a;
         --bars;
-        if (var < 0.000001 * (peak * inv) || bars <= 0) {
+        if (var < RQ_VAR_FLAT * (peak * inv) || bars <= 0) {
             bars = 32 * period;
-            bb_var_rebuild(x, t, period, inv, var, shift, total1, total2, peak);
+            var = var_rebuild(x, t, period, inv, shift, total1, total2, peak);
         }
         return var;
     }

@@ -9,41 +9,15 @@
 // scratch planes: 1
 #include "column.cuh"
 #include "col_batch.cuh"
+#include "var.cuh"
 
 // ---------------------------------------------------------------- TA_VAR (kernels/indicators/cpu.py)
-#define ST_VAR_FLAT 0.000001
-#define ST_VAR_ZERO 0.000000000001
 
 RQ_DEV int st_first_valid(Col x) {
     for (int t = 0; t < x.n; ++t) if (!rq_isnan(x[t])) return t;
     return x.n;
 }
 
-// var_rebuild_nb: fresh two-pass sums of the window ending at t; the trailing value already removed.
-RQ_DEV double st_var_rebuild(Col x, int t, int period, double inv, double& shift, double& total1, double& total2,
-                             double& peak) {
-    int ws = t - period + 1;
-    double acc = 0.0;
-    for (int j = ws; j <= t; ++j) acc = acc + x[j];
-    shift = acc * inv;
-    total1 = 0.0; total2 = 0.0;
-    for (int j = ws; j <= t; ++j) { double a = x[j] - shift; total1 = total1 + a; total2 = total2 + a * a; }
-    double mean1 = total1 * inv;
-    double var = total2 * inv - mean1 * mean1;
-    if (var < ST_VAR_FLAT * (total2 * inv)) {
-        shift = x[t];
-        total1 = 0.0; total2 = 0.0;
-        for (int j = ws; j <= t; ++j) { double a = x[j] - shift; total1 = total1 + a; total2 = total2 + a * a; }
-        mean1 = total1 * inv;
-        var = total2 * inv - mean1 * mean1;
-    }
-    peak = total2;
-    if (var < ST_VAR_ZERO * (total2 * inv)) var = 0.0;
-    double a = x[ws] - shift;
-    total1 = total1 - a;
-    total2 = total2 - a * a;
-    return var;
-}
 
 // var_1d_nb; with `sd`, STDDEV's sqrt(var) * nbdev is taken as each value is written.
 RQ_DEV void var_1d(Col x, Col out, int period, bool sd, double nbdev) {
@@ -73,9 +47,9 @@ RQ_DEV void var_1d(Col x, Col out, int period, bool sd, double nbdev) {
         a = b[1][u] - shift;
         total1 -= a; total2 -= a * a;
         bars -= 1;
-        if (var < ST_VAR_FLAT * (peak * inv) || bars <= 0) {
+        if (var < RQ_VAR_FLAT * (peak * inv) || bars <= 0) {
             bars = 32 * period;
-            var = st_var_rebuild(x, t, period, inv, shift, total1, total2, peak);
+            var = var_rebuild(x, t, period, inv, shift, total1, total2, peak);
         }
         out[t] = sd ? sqrt(var) * nbdev : var;
     });
