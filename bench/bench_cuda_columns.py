@@ -20,7 +20,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -28,22 +28,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import talib  # noqa: E402
 
-from bench.bench_talib import _inputs  # noqa: E402
+from bench.bench_talib import _best, _inputs  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
 from kernels.indicators import talib as ta  # noqa: E402
 from kernels.indicators.talib import gpu_columns  # noqa: E402
 from kernels.indicators.talib.table import FUNCTIONS  # noqa: E402
-
-
-def _best(fn: Callable[[], Any], repeat: int, sync: Callable[[], None] = lambda: None) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main() -> None:

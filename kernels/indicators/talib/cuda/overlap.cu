@@ -112,27 +112,9 @@ struct OvMinRun {
     }
 };
 
-// (highest + lowest) / 2 over `period` bars of h and low (MIDPOINT: h = low = x), one pass.
-RQ_NOINL void midprice_1d(Col h, Col low, Col out, int period) {
-    int n = h.n;
-    OvMaxRun hi; hi.init();
-    OvMinRun lo; lo.init();
-    for (int t0 = period - 1; t0 < n; t0 += RQ_U) {
-        double bh[RQ_U], bl[RQ_U];
-        rq_chunk(h, t0, 0, bh);
-        rq_chunk(low, t0, 0, bl);
-#pragma unroll
-        for (int u = 0; u < RQ_U; ++u) {
-            int t = t0 + u;
-            if (t >= n) break;
-            double a = hi.step(h, t, bh[u]);
-            double c = lo.step(low, t, bl[u]);
-            out[t] = (a + c) / 2.0;
-        }
-    }
-}
-
-RQ_NOINL void donchian_1d(Col h, Col low, Col up, Col mid, Col lo, int period) {
+// Highest, (highest + lowest) / 2 and lowest over `period` bars of h and low, one pass; with
+// bands false only the middle (MIDPRICE; MIDPOINT: h = low = x).
+RQ_NOINL void donchian_1d(Col h, Col low, Col up, Col mid, Col lo, int period, bool bands) {
     int n = h.n;
     OvMaxRun hi; hi.init();
     OvMinRun lw; lw.init();
@@ -146,8 +128,10 @@ RQ_NOINL void donchian_1d(Col h, Col low, Col up, Col mid, Col lo, int period) {
             if (t >= n) break;
             double a = hi.step(h, t, bh[u]);
             double c = lw.step(low, t, bl[u]);
-            up[t] = a;
-            lo[t] = c;
+            if (bands) {
+                up[t] = a;
+                lo[t] = c;
+            }
             mid[t] = (a + c) / 2.0;
         }
     }
@@ -326,9 +310,9 @@ RQ_DEV void col_overlap(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o
         case 10: rma_1d(c0, o[0], (int)p[0]); break;
         case 11: ma_1d(c0, o[0], (int)p[0], (int)p[1], sc); break;
         case 12: bbands_1d(c0, o[0], o[1], o[2], (int)p[0], p[1], p[2], (int)p[3], sc); break;
-        case 13: midprice_1d(c0, c0, o[0], (int)p[0]); break;
-        case 14: midprice_1d(c0, c1, o[0], (int)p[0]); break;
-        case 15: donchian_1d(c0, c1, o[0], o[1], o[2], (int)p[0]); break;
+        case 13: donchian_1d(c0, c0, o[0], o[0], o[0], (int)p[0], false); break;
+        case 14: donchian_1d(c0, c1, o[0], o[0], o[0], (int)p[0], false); break;
+        case 15: donchian_1d(c0, c1, o[0], o[1], o[2], (int)p[0], true); break;
         case 16: mavp_1d(c0, c1, o[0], (int)p[0], (int)p[1], (int)p[2], (int)p[3], sc); break;
         case 17: mama_1d(c0, o[0], o[1], p[0], p[1]); break;
         case 18: vwma_1d(c0, c1, o[0], (int)p[0]); break;
