@@ -2,7 +2,7 @@
 
 Each group module has 1-D kernels (`*_1d_nb`: one column valid from its first bar,
 outputs written from the lookback on, TA-Lib's operations in TA-Lib's order), a
-`NAMES` tuple and a `_col` dispatch; one parallel driver for them all, `common.run_group_nb(_col, code, a0..a4, n_in,
+`NAMES` tuple, a `_col` dispatch and `run_nb`, its cached entry to the one parallel driver `common.run_group_nb(_col, code, a0..a4, n_in,
 p, n_out)` that finds each column's first bar where every input is non-NaN, runs
 the kernel on that tail (contiguous copies of the inputs) straight into the column's
 contiguous output row and returns (n_out, N, T) outputs with NaN where there is no
@@ -21,7 +21,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from kernels.indicators.talib.cpu.common import run_group_nb
 
 MODULES: tuple[str, ...] = ("overlap", "momentum", "volume", "volatility", "price", "cycle", "statistic", "newer",
                             "math", "pattern")
@@ -57,7 +56,7 @@ def run(name: str, arrays: Sequence[np.ndarray], values: Mapping[str, Any], n_ou
     a = list(arrays) + [arrays[0]] * (5 - len(arrays))
     if holes is None:
         holes = np.zeros(a[0].shape[1], dtype=np.uint8)
-    out = run_group_nb(mod._col, code, a[0], a[1], a[2], a[3], a[4], len(arrays), param_vector(name, values), n_out,
+    out = mod.run_nb(code, a[0], a[1], a[2], a[3], a[4], len(arrays), param_vector(name, values), n_out,
                        holes)
     return out.transpose(0, 2, 1)  # the drivers write each column contiguously: (n_out, N, T) -> (n_out, T, N)
 

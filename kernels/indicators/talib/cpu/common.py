@@ -202,7 +202,7 @@ def sum_1d_nb(x, out, period):
         total -= x[t - period + 1]
 
 
-@njit(cache=True, parallel=True)
+@njit(inline="always")
 def run_group_nb(col, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes):
     """Run function `code` of a group module (its `_col` dispatch, `col`) over every column; outputs (n_out, N, T) -- column j of output k is the
     contiguous row out[k, j] (`cpu.run` hands out the (n_out, T, N) transposed view) -- NaN where

@@ -14,6 +14,8 @@ import math
 import numpy as np
 from numba import njit
 
+from kernels.indicators.talib.cpu.common import run_group_nb
+
 
 NAMES = ("HT_DCPERIOD", "HT_PHASOR", "HT_DCPHASE", "HT_SINE", "HT_TRENDLINE", "HT_TRENDMODE", "MAMA")
 CODES = {n: i for i, n in enumerate(NAMES)}
@@ -263,3 +265,10 @@ def _col(code, c0, c1, c2, c3, c4, o, p, s):
         ht_1d_nb(c0, o[0], o[1], 6, lb, p[0], p[1], 9)
     else:
         ht_1d_nb(c0, o[0], o[1] if o.shape[0] > 1 else o[0], code, lb, 0.0, 0.0, 9 if lb == 32 else 34)
+
+
+@njit(cache=True, parallel=True)
+def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out, holes):
+    """This group's cached driver: common.run_group_nb with this module's _col (a cached function
+    must not take a dispatcher argument: Numba cannot re-save such an index from another process)."""
+    return run_group_nb(_col, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes)

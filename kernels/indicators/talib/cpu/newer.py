@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels.indicators.talib.cpu.common import run_group_nb
 from kernels.indicators.talib.cpu.common import (
     max_1d_nb,
     min_1d_nb,
@@ -580,3 +581,10 @@ def _col(code, c0, c1, c2, c3, c4, o, p, s):
         beta_1d_nb(c0, c1, o[0], int(p[0]))
     elif code == 17:
         kdj_1d_nb(c0, c1, c2, o[0], o[1], o[2], int(p[0]), int(p[1]), int(p[2]), int(p[3]), int(p[4]))
+
+
+@njit(cache=True, parallel=True)
+def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out, holes):
+    """This group's cached driver: common.run_group_nb with this module's _col (a cached function
+    must not take a dispatcher argument: Numba cannot re-save such an index from another process)."""
+    return run_group_nb(_col, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes)

@@ -5,6 +5,7 @@ import numpy as np
 from numba import njit
 
 from kernels.indicators.cpu import var_1d_nb
+from kernels.indicators.talib.cpu.common import run_group_nb
 from kernels.indicators.talib.cpu.common import (
     max_1d_nb,
     min_1d_nb,
@@ -267,6 +268,13 @@ def _col(code, c0, c1, c2, c3, c4, o, p, s):
         sar_1d_nb(c0, c1, o[0], 0.0, 0.0, p[0], p[0], p[1], p[0], p[0], p[1], False)
     elif code == 20:
         sar_1d_nb(c0, c1, o[0], p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], True)
+
+
+@njit(cache=True, parallel=True)
+def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out, holes):
+    """This group's cached driver: common.run_group_nb with this module's _col (a cached function
+    must not take a dispatcher argument: Numba cannot re-save such an index from another process)."""
+    return run_group_nb(_col, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes)
 
 
 def params(name, values):

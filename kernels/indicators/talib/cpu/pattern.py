@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels.indicators.talib.cpu.common import run_group_nb
+
 
 # range kinds
 RB, HL, SH = 0, 1, 2
@@ -571,6 +573,13 @@ def _hikkake(o, h, lo, c, out, lb, mod, rng):
 @njit(cache=True, nogil=True)
 def _col(code, c0, c1, c2, c3, c4, o, p, s):
     patterns_1d_nb(code, c0, c1, c2, c3, o[0], p[0], int(p[1]))
+
+
+@njit(cache=True, parallel=True)
+def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out, holes):
+    """This group's cached driver: common.run_group_nb with this module's _col (a cached function
+    must not take a dispatcher argument: Numba cannot re-save such an index from another process)."""
+    return run_group_nb(_col, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes)
 
 
 def params(name, values):

@@ -7,6 +7,7 @@ import numpy as np
 from numba import njit
 
 from kernels.indicators.cpu import var_1d_nb
+from kernels.indicators.talib.cpu.common import run_group_nb
 from kernels.indicators.talib.cpu.common import (
     argmax_1d_nb, argmin_1d_nb, is_zero_or_neg, max_1d_nb,
     min_1d_nb,
@@ -155,3 +156,10 @@ def _col(code, c0, c1, c2, c3, c4, o, p, s):
         avgdev_1d_nb(c0, o[0], int(p[0]))
     elif code == 17:
         percentile_1d_nb(c0, o[0], int(p[0]), p[1])
+
+
+@njit(cache=True, parallel=True)
+def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out, holes):
+    """This group's cached driver: common.run_group_nb with this module's _col (a cached function
+    must not take a dispatcher argument: Numba cannot re-save such an index from another process)."""
+    return run_group_nb(_col, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels.indicators.talib.cpu.common import run_group_nb
 from kernels.indicators.talib.cpu.common import (
     sum_1d_nb,
     true_range,
@@ -242,3 +243,10 @@ def _col(code, c0, c1, c2, c3, c4, o, p, s):
         vwap_1d_nb(c0, c1, c2, c3, o[0])
     elif code == 15 or code == 16:
         nvi_1d_nb(c0, c1, o[0], code == 16)
+
+
+@njit(cache=True, parallel=True)
+def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out, holes):
+    """This group's cached driver: common.run_group_nb with this module's _col (a cached function
+    must not take a dispatcher argument: Numba cannot re-save such an index from another process)."""
+    return run_group_nb(_col, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes)
