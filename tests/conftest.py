@@ -48,9 +48,12 @@ def backends() -> Iterator:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if gpu_available():
-        return
-    skip_gpu = pytest.mark.skip(reason=NO_GPU_REASON)
+    # Under pytest-xdist (`./run test` runs two workers with --dist loadgroup) every test that starts Ray
+    # (the `ray` mark) goes to one worker: they share session fixtures and never race for a machine's ports.
+    ray_group = pytest.mark.xdist_group("ray")
+    skip_gpu = None if gpu_available() else pytest.mark.skip(reason=NO_GPU_REASON)
     for item in items:
-        if "gpu" in item.keywords:
+        if item.get_closest_marker("ray") is not None:
+            item.add_marker(ray_group)
+        if skip_gpu is not None and "gpu" in item.keywords:
             item.add_marker(skip_gpu)
