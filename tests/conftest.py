@@ -47,6 +47,7 @@ def backends() -> Iterator:
     yield pytest.param("gpu", marks=[pytest.mark.gpu], id="gpu")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker hook reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Under pytest-xdist (`./run test` runs two workers with --dist loadgroup) every test that starts Ray
     # (the `ray` mark) goes to one worker: they share session fixtures and never race for a machine's ports.
