@@ -43,7 +43,7 @@ def _names(groups: list[str]) -> list[str]:
 
 
 def _param_sets(name: str) -> list[dict]:
-    from tests.kernels.talib.oracle import varied_params  # noqa: PLC0415
+    from tests.kernels.indicators.talib.oracle import varied_params  # noqa: PLC0415
 
     fd = FUNCTIONS[name]
     sets = [dict(fd.defaults), varied_params(fd)]
@@ -57,7 +57,7 @@ def _param_sets(name: str) -> list[dict]:
 def check(names: list[str]) -> list[dict]:
     import cupy  # noqa: PLC0415
 
-    from tests.kernels.talib.oracle import inputs_for, panel_data, random_data, reference  # noqa: PLC0415
+    from tests.kernels.indicators.talib.oracle import inputs_for, panel_data, random_data, reference  # noqa: PLC0415
 
     data = {"panel": panel_data(n_bars=600, n_assets=6), "random": random_data(n_bars=600, n_assets=6)}
     for d in data.values():

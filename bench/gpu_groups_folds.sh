@@ -12,10 +12,10 @@ OUT=${OUT:-./gpu-out}; mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/k .whl-k/*.whl || exit 1
 export PYTHONPATH=/tmp/k:$PWD PYTHONUNBUFFERED=1
 { nvidia-smi -L; git log --oneline -1 2>/dev/null; } > "$OUT/device.txt" 2>&1
-timeout ${T_TESTS:-240} python3 -m pytest tests/kernels/test_orders_sweep.py tests/kernels/test_walk_forward.py \
+timeout ${T_TESTS:-240} python3 -m pytest tests/kernels/backtest/test_orders_sweep.py tests/kernels/backtest/test_walk_forward.py \
   -q -p no:cacheprovider -rs -k "gpu or backend or one_pass" 2>&1 | tail -30 > "$OUT/groups_folds_pytest.txt"
 echo "orders sweep + walk-forward tests: $(tail -1 "$OUT/groups_folds_pytest.txt")"
-timeout ${T_SWEEP:-200} python3 -m pytest tests/kernels/test_sweep.py -m gpu -q -p no:cacheprovider -rf 2>&1 \
+timeout ${T_SWEEP:-200} python3 -m pytest tests/kernels/backtest/test_sweep.py -m gpu -q -p no:cacheprovider -rf 2>&1 \
   | tail -30 > "$OUT/sweep_gpu_pytest.txt"
 echo "returns sweep GPU cases: $(tail -1 "$OUT/sweep_gpu_pytest.txt")"
 grep -hE "^(FAILED|ERROR)" "$OUT/groups_folds_pytest.txt" "$OUT/sweep_gpu_pytest.txt" | head -20

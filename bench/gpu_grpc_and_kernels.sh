@@ -15,10 +15,10 @@ grep -E "^(devices|ComputeFeatures|Predict|targets)" "$OUT/grpc_bench_log_h100.t
 ray stop --force >/dev/null 2>&1 || true
 step talib_gpu_vs_cpu_log ${T_TALIB:-170} python3 bench/gpu_talib_vs_cpu.py --out "$OUT/talib_gpu_vs_cpu_h100.json"
 tail -25 "$OUT/talib_gpu_vs_cpu_log.txt" | grep -v '^{' | cut -c1-300
-[ "${T_GRPC_TESTS:-110}" -gt 0 ] && step grpc_pytest_h100 ${T_GRPC_TESTS:-110} python3 -m pytest tests/deployments/test_grpc.py -q -p no:cacheprovider -W ignore -x
+[ "${T_GRPC_TESTS:-110}" -gt 0 ] && step grpc_pytest_h100 ${T_GRPC_TESTS:-110} python3 -m pytest tests/deployments/grpc_api/test_grpc.py -q -p no:cacheprovider -W ignore -x
 tail -2 "$OUT/grpc_pytest_h100.txt"
 ray stop --force >/dev/null 2>&1 || true
 left=$(( ${TOTAL:-585} - SECONDS )); [ $left -gt 30 ] && step kernels_gpu_pytest_h100 $left python3 -m pytest tests/kernels -k gpu -q -p no:cacheprovider \
-  --continue-on-collection-errors -rf --ignore=tests/kernels/talib
+  --continue-on-collection-errors -rf --ignore=tests/kernels/indicators/talib
 tail -15 "$OUT/kernels_gpu_pytest_h100.txt" 2>/dev/null | grep -E "passed|failed|^FAILED|^ERROR" | cut -c1-240
 echo "total ${SECONDS} s"

@@ -2,7 +2,7 @@
 # GPU-machine check of kernels/indicators/talib/cuda/newer.cu (the 24 functions of cpu/newer.py:
 # AO AC QSTICK DPO ER IMI VHF VORTEX WAD COPPOCK TSI ERI FOSC HA ACCBANDS KC PERCENTRANK KDJ CMOU
 # FRACTAL SUPERTREND SMI RVI BETA), in one device call:
-#   1. tests/kernels/talib/test_api_backends.py::test_gpu_matches_talib for those 24 names (CuPy, the
+#   1. tests/kernels/indicators/talib/test_api_backends.py::test_gpu_matches_talib for those 24 names (CuPy, the
 #      NVRTC build of newer.cu, against TA-Lib on panel data with a late-starting column, default and
 #      varied parameters);
 #   2. the NVRTC build against the g++ host build of the same source (what CI checks against TA-Lib)
@@ -22,7 +22,7 @@ NAMES="AO AC QSTICK DPO ER IMI VHF VORTEX WAD COPPOCK TSI ERI FOSC HA ACCBANDS K
 cat "$OUT/device.txt"
 
 # 1. the GPU rows of the API test
-ids=""; for n in $NAMES; do ids="$ids tests/kernels/talib/test_api_backends.py::test_gpu_matches_talib[$n]"; done
+ids=""; for n in $NAMES; do ids="$ids tests/kernels/indicators/talib/test_api_backends.py::test_gpu_matches_talib[$n]"; done
 timeout 300 python3 -m pytest $ids -q -p no:cacheprovider -rf 2>&1 | tail -40 > "$OUT/newer_gpu_pytest.txt"
 echo "test_gpu_matches_talib (24 names): $(tail -1 "$OUT/newer_gpu_pytest.txt")"
 grep -E "^(FAILED|ERROR)" "$OUT/newer_gpu_pytest.txt" | head -20
@@ -34,8 +34,8 @@ import numpy as np
 import cupy
 from kernels.indicators.talib import gpu_columns
 from kernels.indicators.talib.table import FUNCTIONS
-from tests.kernels.talib import cuda_host
-from tests.kernels.talib.oracle import inputs_for, panel_data, reference, varied_params
+from tests.kernels.indicators.talib.cuda import cuda_host
+from tests.kernels.indicators.talib.oracle import inputs_for, panel_data, reference, varied_params
 
 def grid_data(n=1500, m=64, seed=11):
     """Prices on a 0.25 tick grid, runs of unchanged bars, flat (o = h = l = c) stretches and zeros."""

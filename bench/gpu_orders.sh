@@ -15,7 +15,7 @@ if ls .whl-bench/*.whl >/dev/null 2>&1; then  # peers (vectorbt) as in bench/gpu
 fi
 export PYTHONPATH=$PWD:/tmp/peers PYTHONUNBUFFERED=1
 nvidia-smi -L | tee "$OUT/device.txt"
-python3 -m pytest tests/kernels/test_from_signals.py tests/kernels/test_orders_sweep.py -q -p no:cacheprovider -rs \
+python3 -m pytest tests/kernels/backtest/test_from_signals.py tests/kernels/backtest/test_orders_sweep.py -q -p no:cacheprovider -rs \
   2>&1 | tee "$OUT/orders_pytest.txt" | tail -8
 python3 bench/bench_from_signals.py --mode signals --bars 1000000 --cols 8 --orders 1400 --backend cpu --peer \
   --out "$OUT/from_signals_cpu16.json" > "$OUT/from_signals_cpu16_log.txt" 2>&1; echo "signals cpu rc=$?"

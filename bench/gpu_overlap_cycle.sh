@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # One device call: the CUDA C column kernels of the overlap studies and the cycle family
 # (kernels/indicators/talib/cuda/overlap.cu, cycle.cu, ma.cuh, cycle_core.cuh) on the GPU.
-#   1. tests/kernels/talib/test_cuda_ma.py: every overlap/cycle function through gpu_columns.run
+#   1. tests/kernels/indicators/talib/cuda/test_cuda_ma.py: every overlap/cycle function through gpu_columns.run
 #      against TA-Lib (1e-9) and bit for bit against the g++ host build where g++ is there (not for
 #      atan-based outputs); MA / MAVP / BBANDS with every matype 0..13 on the GPU.
-#   2. tests/kernels/talib/test_api_backends.py::test_gpu_matches_talib for those names (the API
+#   2. tests/kernels/indicators/talib/test_api_backends.py::test_gpu_matches_talib for those names (the API
 #      route: fused kernels first, the column kernels for the parameters they refuse).
 #   3. bench/bench_cuda_columns.py: each function over 2520 x 5000 with the data on the device vs
 #      TA-Lib single-thread (target >= 100 x), at thread blocks of 32 / 64 / 128 columns, and the
@@ -18,12 +18,12 @@ export PYTHONPATH=/tmp/k:$PWD PYTHONUNBUFFERED=1
   python3 -c "import cupy, numba, talib; print('cupy', cupy.__version__, 'numba', numba.__version__, 'talib', talib.__version__)"; } > "$OUT/device.txt" 2>&1
 cat "$OUT/device.txt"
 step() { local name=$1 t=$2; shift 2; local s=$SECONDS; timeout "$t" "$@" > "$OUT/$name.txt" 2>&1; echo "== $name rc=$? $((SECONDS-s))s"; }
-step cuda_ma_pytest ${T_TESTS:-240} python3 -m pytest tests/kernels/talib/test_cuda_ma.py -q -p no:cacheprovider -rfs
+step cuda_ma_pytest ${T_TESTS:-240} python3 -m pytest tests/kernels/indicators/talib/cuda/test_cuda_ma.py -q -p no:cacheprovider -rfs
 tail -30 "$OUT/cuda_ma_pytest.txt" | grep -E "passed|failed|^FAILED|^ERROR|SKIPPED" | cut -c1-300
 IDS=""
 for n in SMA EMA WMA DEMA TEMA TRIMA KAMA T3 HMA ZLEMA RMA MA BBANDS MIDPOINT MIDPRICE DONCHIAN MAVP VWMA SAR SAREXT \
          HT_DCPERIOD HT_PHASOR HT_DCPHASE HT_SINE HT_TRENDLINE HT_TRENDMODE MAMA; do
-    IDS="$IDS tests/kernels/talib/test_api_backends.py::test_gpu_matches_talib[$n]"
+    IDS="$IDS tests/kernels/indicators/talib/test_api_backends.py::test_gpu_matches_talib[$n]"
 done
 step api_gpu_pytest ${T_TESTS:-240} python3 -m pytest $IDS -q -p no:cacheprovider -rf
 tail -30 "$OUT/api_gpu_pytest.txt" | grep -E "passed|failed|^FAILED|^ERROR" | cut -c1-300

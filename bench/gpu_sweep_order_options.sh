@@ -4,13 +4,13 @@
 # orders-sweep tests, then one sweep job's chunk (execute_chunk, as a worker runs it) timed on
 # the GPU and on the CPU: 2520 bars x 500 assets x 1,000 combinations (MA x sl_stop x tp_stop),
 # without groups and with 50 cash-sharing groups. Needs the Ray wheelhouse in .whl/ (pydantic for
-# deployments.schemas; run tool: carry [".whl"]). Results land in $OUT (device tool) or ./gpu-out.
+# deployments.http.schemas; run tool: carry [".whl"]). Results land in $OUT (device tool) or ./gpu-out.
 set -uo pipefail
 OUT=${OUT:-./gpu-out}; mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 nvidia-smi -L | tee "$OUT/device.txt"
-timeout 300 python3 -m pytest tests/actors/jobs/test_sweep_order_plans.py tests/kernels/test_orders_sweep.py -q \
+timeout 300 python3 -m pytest tests/actors/jobs/test_sweep_order_plans.py tests/kernels/backtest/test_orders_sweep.py -q \
   -p no:cacheprovider -rs 2>&1 | tee "$OUT/sweep_order_pytest.txt" | tail -4
 timeout 240 python3 - "$OUT/sweep_order_job.json" <<'PY' 2>&1 | tee "$OUT/sweep_order_job_log.txt"
 import json, os, sys, time

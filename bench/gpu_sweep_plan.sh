@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU-machine verification of the prepared sweep plan (kernels.backtest.sweep.prepare_sweep, issue 15:
 # a sweep's per-window tables device-resident between consecutive chunks), one device call:
-#  1. tests/kernels/test_sweep_plan.py (GPU cases: every chunk on a kept plan equals sweep() on that chunk
+#  1. tests/kernels/backtest/test_sweep_plan.py (GPU cases: every chunk on a kept plan equals sweep() on that chunk
 #     exactly, the grid's window tables built once per plan vs every chunk in sweep(), nbytes, the per-chunk
 #     fallback when the grid's tables do not fit), plus the GPU and host-emulated cases of test_sweep.py and
 #     test_walk_forward.py (gpu.launch took tab=; the groups= path must not move);
@@ -18,7 +18,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
   .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 PATH=/tmp/site/bin:$PATH
 { nvidia-smi -L; git log --oneline -1 2>/dev/null; } > "$OUT/device.txt" 2>&1
-timeout 300 python3 -m pytest tests/kernels/test_sweep_plan.py tests/kernels/test_sweep.py tests/kernels/test_walk_forward.py \
+timeout 300 python3 -m pytest tests/kernels/backtest/test_sweep_plan.py tests/kernels/backtest/test_sweep.py tests/kernels/backtest/test_walk_forward.py \
   -k "gpu or emulated or plan" -q -p no:cacheprovider -rs 2>&1 | tail -40 > "$OUT/sweep_plan_pytest.txt"
 echo "kernels (sweep plan, sweep, walk-forward GPU cases): $(tail -1 "$OUT/sweep_plan_pytest.txt")"
 timeout 240 python3 -m pytest tests/actors/workers/test_job_data.py tests/actors/workers/test_job_data_gpu.py -m "not ray" \

@@ -8,7 +8,7 @@ OUT=${OUT:-./gpu-out}; mkdir -p "$OUT"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 nvidia-smi -L | tee "$OUT/device.txt"
 python3 -c "import talib, cupy, numba; print('talib', talib.__version__, 'cupy', cupy.__version__, 'numba', numba.__version__)" | tee "$OUT/versions.txt"
-python3 -m pytest tests/kernels/talib -q -p no:cacheprovider 2>&1 | tee "$OUT/talib_pytest.txt" | tail -6
+python3 -m pytest tests/kernels/indicators/talib -q -p no:cacheprovider 2>&1 | tee "$OUT/talib_pytest.txt" | tail -6
 # GPU: every function with a GPU form (TA-Lib timed on 1000 columns, scaled to 5000)
 timeout 420 python3 bench/bench_talib.py --bars 2520 --assets 5000 --backend gpu --functions all --repeat 3 \
     --talib-columns 1000 --out "$OUT/talib_gpu_h100.json" > "$OUT/talib_gpu_log.txt" 2>&1; echo "gpu bench rc=$?"

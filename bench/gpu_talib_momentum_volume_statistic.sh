@@ -20,7 +20,7 @@ GROUPS_=momentum,volume,statistic
 IDS=$(python3 -c "
 from kernels.indicators.talib import gpu_columns
 g = set('$GROUPS_'.split(','))
-print(' '.join(f'tests/kernels/talib/test_api_backends.py::test_gpu_matches_talib[{n}]'
+print(' '.join(f'tests/kernels/indicators/talib/test_api_backends.py::test_gpu_matches_talib[{n}]'
                for n, (s, _) in sorted(gpu_columns.registry().items()) if s.group in g))")
 echo "$IDS" | wc -w | xargs echo "public-path GPU tests:"
 timeout ${T_TESTS:-120} python3 -m pytest $IDS -q -p no:cacheprovider -rf 2>&1 | tail -40 > "$OUT/gpu_matches_talib_pytest.txt"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU-machine check of issue 14's NaN policy, streams and prewarm for the TA-Lib functions (one device call):
-# - tests/kernels/talib/test_nan_policy_talib.py with its GPU rows (CuPy inputs follow nan_policy "skip" /
+# - tests/kernels/indicators/talib/test_nan_policy_talib.py with its GPU rows (CuPy inputs follow nan_policy "skip" /
 #   max_gap through the same gaps.gather/scatter as the CPU: equal to TA-Lib on the valid values);
 # - tests/actors/streams/test_talib_streams.py with its GPU rows (a GPU worker's stream registry seeded from a
 #   device panel; the worker prewarm on a real GPU runs gpu_columns.warm_up(): seconds printed);
@@ -12,7 +12,7 @@ OUT=${OUT:-./gpu-out}; mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/k .whl-k/*.whl || exit 1
 export PYTHONPATH=/tmp/k:$PWD PYTHONUNBUFFERED=1
 { nvidia-smi -L; git log --oneline -1 2>/dev/null; python3 -c "import cupy, numba, talib; print('cupy', cupy.__version__, 'numba', numba.__version__, 'talib', talib.__version__)"; } > "$OUT/device.txt" 2>&1
-timeout ${T_NAN:-240} python3 -m pytest tests/kernels/talib/test_nan_policy_talib.py -q -p no:cacheprovider -rfs 2>&1 \
+timeout ${T_NAN:-240} python3 -m pytest tests/kernels/indicators/talib/test_nan_policy_talib.py -q -p no:cacheprovider -rfs 2>&1 \
     | tail -40 > "$OUT/nan_policy_pytest.txt"
 echo "nan policy: $(tail -1 "$OUT/nan_policy_pytest.txt")"
 timeout ${T_STREAM:-240} python3 -m pytest tests/actors/streams/test_talib_streams.py -q -s -p no:cacheprovider -rfs 2>&1 \

@@ -1,6 +1,6 @@
 """Every TA-Lib function with a GPU form, GPU backend against the CPU backend, on the GPU machine.
 
-The CPU backend is checked against TA-Lib in CI (tests/kernels/talib); this compares the GPU
+The CPU backend is checked against TA-Lib in CI (tests/kernels/indicators/talib); this compares the GPU
 backend with it where TA-Lib is not installed: realistic OHLCV (kernels.data.synthetic_panel) with
 a late-starting column and an interior gap, default and varied parameters, every output
 (rtol/atol 1e-9, integer outputs exactly). Also times each function over a large panel with the
@@ -25,7 +25,7 @@ from kernels.data import synthetic_panel  # noqa: E402
 from kernels.indicators import talib as ta  # noqa: E402
 from kernels.indicators.talib.gpu import GPU_FUNCTIONS  # noqa: E402
 from kernels.indicators.talib.table import FUNCTIONS  # noqa: E402
-from tests.kernels.talib.oracle import inputs_for as inputs, varied_params as varied  # noqa: E402 - no TA-Lib needed
+from tests.kernels.indicators.talib.oracle import inputs_for as inputs, varied_params as varied  # noqa: E402 - no TA-Lib needed
 
 
 def data(n_bars: int, n_assets: int, seed: int) -> dict[str, np.ndarray]:

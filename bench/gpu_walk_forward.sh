@@ -11,7 +11,7 @@ if ls .whl-bench/*.whl >/dev/null 2>&1; then  # peers (vectorbt) as in bench/gpu
 fi
 export PYTHONPATH=$PWD:/tmp/peers PYTHONUNBUFFERED=1
 nvidia-smi -L | tee "$OUT/device.txt"
-python3 -m pytest tests/kernels/test_walk_forward.py tests/kernels/test_run_orders.py tests/actors/jobs/test_walk_forward_jobs.py \
+python3 -m pytest tests/kernels/backtest/test_walk_forward.py tests/kernels/backtest/test_run_orders.py tests/actors/jobs/test_walk_forward_jobs.py \
   -q -p no:cacheprovider -rs 2>&1 | tee "$OUT/walk_forward_pytest.txt" | tail -8
 python3 bench/bench_walk_forward.py --folds 10 --combos 10000 --assets 500 --bars 2520 --backend gpu --repeat 3 \
   --out "$OUT/walk_forward_h100.json" > "$OUT/walk_forward_log.txt" 2>&1; echo "walk_forward rc=$?"

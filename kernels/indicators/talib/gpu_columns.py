@@ -6,7 +6,7 @@ thread per column reading neighbouring columns (coalesced) and temporaries in sc
 A source names the functions it covers (`// gpu names: ...`) and the scratch planes it
 needs (`// scratch planes: K`) in its header. The same text also compiles on the host with
 g++ (`cuda/include/host_shim.h`), which is how CI checks these kernels against TA-Lib without a GPU
-(tests/kernels/talib/test_cuda_columns.py).
+(tests/kernels/indicators/talib/cuda/test_cuda_columns.py).
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Math transforms and operators, price transforms, BOP, MARKETFI, and the bar-to-b
 differences MOM, ROCP, ROCR, ROCR100, TRANGE: no running state, so a NaN input
 gives NaN only where it is read (a late start's leading NaN reproduce TA-Lib's
 lookback). On the CPU the Numba kernels of `cpu/` take precedence where both exist;
-`tests/kernels/talib/test_xp.py` checks these with NumPy against TA-Lib. Each entry takes (xp, *inputs, **params) with 2-D float64 inputs and
+`tests/kernels/indicators/talib/test_xp.py` checks these with NumPy against TA-Lib. Each entry takes (xp, *inputs, **params) with 2-D float64 inputs and
 returns a list of outputs.
 """
 from __future__ import annotations

@@ -20,7 +20,7 @@
 // 100 * ((c - LL) / (HH - LL)), its RMA, and matype 11 meaning its own default (RMA). Degenerate
 // windows as TA-Lib answers them: IMI / RVI 50 where both legs are zero, ER 1 on a flat window,
 // exact zero guards in ACCBANDS and BETA's returns, DPO from the first bar with x[t - shift].
-// tests/kernels/talib/test_cuda_newer.py checks the bits on realistic data and the degenerate
+// tests/kernels/indicators/talib/cuda/test_cuda_newer.py checks the bits on realistic data and the degenerate
 // windows on tick-grid data; fma() is exact on both the GPU and the host, so both builds agree.
 //
 // Loads: a thread walks its column bar by bar, and every bar's loads come after the previous bar's

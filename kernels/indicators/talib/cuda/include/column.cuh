@@ -3,7 +3,7 @@
 //
 // The same text is compiled twice:
 //   - by NVRTC through CuPy (kernels/indicators/talib/gpu_columns.py), for the GPU;
-//   - by g++ with host_shim.h in front (tests/kernels/talib/cuda_host.py), which runs the kernel
+//   - by g++ with host_shim.h in front (tests/kernels/indicators/talib/cuda/cuda_host.py), which runs the kernel
 //     body once per column on the CPU, so that CI checks the GPU code against TA-Lib with no GPU.
 // So keep to the subset both accept: plain C++ with RQ_DEV functions, no CUDA intrinsics except
 // through the macros below, math through the overloads in <cmath> / CUDA's math API

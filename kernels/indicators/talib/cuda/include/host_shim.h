@@ -1,5 +1,5 @@
 // Put in front of column.cuh and a group source to compile them with g++ for the host: the
-// kernel body then runs once per column on the CPU (tests/kernels/talib/cuda_host.py). Nothing
+// kernel body then runs once per column on the CPU (tests/kernels/indicators/talib/cuda/cuda_host.py). Nothing
 // here is used on the GPU.
 #define RQ_HOST 1
 #include <cmath>

@@ -224,7 +224,7 @@ def test_threaded_and_serial_cpu_kernels_agree() -> None:
                          ids=["macd-swapped", "windows"])
 def test_kernel_equals_xp_oracle_with_interior_nan(backend: str, cfg: StreamConfig) -> None:
     """With nan_policy="propagate", interior NaN in a seed history go through the arithmetic as in the
-    oracle; states agree too (the default policy, "skip": tests/kernels/test_nan_policy.py)."""
+    oracle; states agree too (the default policy, "skip": tests/kernels/indicators/test_nan_policy.py)."""
     d = _data(8, 260)
     rng = np.random.default_rng(5)
     for f in FIELDS:

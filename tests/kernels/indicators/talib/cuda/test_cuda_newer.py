@@ -13,8 +13,8 @@ import pytest
 
 from kernels.indicators.talib import gpu_columns
 from kernels.indicators.talib.table import FUNCTIONS
-from tests.kernels.talib import cuda_host
-from tests.kernels.talib.oracle import grid_data, inputs_for, panel_data, random_data, reference, varied_params
+from tests.kernels.indicators.talib.cuda import cuda_host
+from tests.kernels.indicators.talib.oracle import grid_data, inputs_for, panel_data, random_data, reference, varied_params
 
 pytestmark = pytest.mark.skipif(cuda_host.CXX is None, reason="g++ is not installed")
 

@@ -3,7 +3,7 @@
 CI has no GPU: the same source is compiled for the host with g++ (cuda_host.py) and each function
 is checked there, on realistic and rough data with a late-starting column, at the default and a
 varied parameter set. nvcc (where installed) checks that every source also compiles for sm_90;
-on the GPU machine tests/kernels/talib/test_api_backends.py::test_gpu_matches_talib runs the
+on the GPU machine tests/kernels/indicators/talib/test_api_backends.py::test_gpu_matches_talib runs the
 same functions through CuPy.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 
 from kernels.indicators.talib import gpu_columns
 from kernels.indicators.talib.table import FUNCTIONS
-from tests.kernels.talib import cuda_host
-from tests.kernels.talib.oracle import candle_data, inputs_for, panel_data, random_data, reference, varied_params
+from tests.kernels.indicators.talib.cuda import cuda_host
+from tests.kernels.indicators.talib.oracle import candle_data, inputs_for, panel_data, random_data, reference, varied_params
 
 pytestmark = pytest.mark.skipif(cuda_host.CXX is None, reason="g++ is not installed")
 

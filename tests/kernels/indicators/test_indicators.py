@@ -149,7 +149,7 @@ def test_matches_talib_2d_and_1d(case: tuple, dataset: str, backend: str) -> Non
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_interior_nan_like_talib(case: tuple, backend: str) -> None:
     """With nan_policy="propagate", a gap inside the data gives NaN (or TA-Lib's value) exactly
-    where TA-Lib does (the default policy, "skip": tests/kernels/test_nan_policy.py)."""
+    where TA-Lib does (the default policy, "skip": tests/kernels/indicators/test_nan_policy.py)."""
     name, fn, ref_fn, fields, params = case
     data = _random_data()
     arrays = [data[f][:, :2].copy() for f in fields]

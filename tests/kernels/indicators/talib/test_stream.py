@@ -7,7 +7,7 @@ import pytest
 from kernels.indicators import talib as ta
 from kernels.indicators.talib.stream import STREAMABLE, TalibStream
 from kernels.indicators.talib.table import FUNCTIONS
-from tests.kernels.talib.oracle import inputs_for, panel_data
+from tests.kernels.indicators.talib.oracle import inputs_for, panel_data
 
 DATA = panel_data(n_bars=160, n_assets=3)
 for _v in DATA.values():

@@ -138,8 +138,8 @@ def test_regressions_found_by_hand_and_by_the_fuzzer():
 @given(df=long_frames(), kind=st.sampled_from(["csv", "parquet"]))
 def test_upload_route_parsing_is_a_4xx_or_a_panel(df, kind):
     from actors.settings import ServeConfig
-    from deployments.errors import ApiError
-    from deployments.routes import _parse_upload
+    from deployments.http.errors import ApiError
+    from deployments.http.routes import _parse_upload
 
     assume(len(df) >= 2)
     data = to_csv(df) if kind == "csv" else to_parquet(df)

@@ -3,7 +3,7 @@
 "skip" (default): every indicator equals TA-Lib run on each column's valid values
 (scattered back, NaN at the missing bars), and pandas' rolling(min_periods=n) over
 the valid values; a gap longer than max_gap restarts the warm-up (TA-Lib on each
-segment). "propagate": TA-Lib's own behaviour (tests/kernels/test_indicators.py).
+segment). "propagate": TA-Lib's own behaviour (tests/kernels/indicators/test_indicators.py).
 Random gaps on both backends; the Numba packing against the xp packing; backtests
 and sweeps on gappy data; the stream with missing ticks.
 """

@@ -17,7 +17,7 @@ import pytest
 from kernels.indicators import talib as ta
 from kernels.indicators.talib.table import FUNCTIONS
 from tests.conftest import backends
-from tests.kernels.talib.oracle import ALL, INDEX_OUTPUTS, inputs_for, random_data, reference
+from tests.kernels.indicators.talib.oracle import ALL, INDEX_OUTPUTS, inputs_for, random_data, reference
 
 talib = pytest.importorskip("talib")
 

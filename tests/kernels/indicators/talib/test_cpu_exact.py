@@ -7,7 +7,7 @@ import pytest
 from kernels.indicators import talib as ta
 from kernels.indicators.talib import cpu
 from kernels.indicators.talib.table import FUNCTIONS
-from tests.kernels.talib.oracle import ALL, candle_data, inputs_for, panel_data, random_data, reference, varied_params
+from tests.kernels.indicators.talib.oracle import ALL, candle_data, inputs_for, panel_data, random_data, reference, varied_params
 
 IMPLEMENTED = [n for n in ALL if n in cpu.registry()]
 DATA = {"panel": panel_data(), "random": random_data()}

@@ -20,7 +20,7 @@ from kernels.backtest.walk_forward import (
     run_fold,
 )
 from kernels.data import Panel, synthetic_panel, with_late_start
-from tests.kernels.test_sweep import _EMU_PRELUDE  # the CUDA intrinsics as host functions (one copy)
+from tests.kernels.backtest.test_sweep import _EMU_PRELUDE  # the CUDA intrinsics as host functions (one copy)
 from kernels.strategies import StrategyError
 from tests.conftest import backends
 

@@ -17,8 +17,8 @@ from kernels.indicators import talib as ta
 from kernels.indicators.talib import gpu_columns
 from kernels.indicators.talib.gpu import GPU_FUNCTIONS
 from kernels.indicators.talib.table import FUNCTIONS, FuncDef
-from tests.kernels.talib import cuda_host
-from tests.kernels.talib.oracle import grid_data, inputs_for, panel_data, reference
+from tests.kernels.indicators.talib.cuda import cuda_host
+from tests.kernels.indicators.talib.oracle import grid_data, inputs_for, panel_data, reference
 
 DATASETS = {"grid": grid_data(n_bars=300, n_assets=3), "zeros": grid_data(n_bars=300, n_assets=3, seed=12, zeros=True),
             "tiny": grid_data(n_bars=300, n_assets=3, seed=13, tiny=True),

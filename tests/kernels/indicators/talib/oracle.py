@@ -1,4 +1,4 @@
-"""The TA-Lib oracle and the test data for tests/kernels/talib: TA-Lib run column by column."""
+"""The TA-Lib oracle and the test data for tests/kernels/indicators/talib: TA-Lib run column by column."""
 from __future__ import annotations
 
 import numpy as np

@@ -9,8 +9,8 @@ import pytest
 
 from kernels.indicators.talib.cpu.pattern import NAMES
 from kernels.indicators.talib.table import FUNCTIONS
-from tests.kernels.talib import cuda_host
-from tests.kernels.talib.oracle import candle_data, inputs_for, reference, varied_params
+from tests.kernels.indicators.talib.cuda import cuda_host
+from tests.kernels.indicators.talib.oracle import candle_data, inputs_for, reference, varied_params
 
 pytestmark = pytest.mark.skipif(cuda_host.CXX is None, reason="g++ is not installed")
 

@@ -8,7 +8,7 @@ import pytest
 from kernels.indicators import talib as ta
 from kernels.indicators.talib.gpu import GPU_FUNCTIONS
 from kernels.indicators.talib.table import FUNCTIONS
-from tests.kernels.talib.oracle import inputs_for, panel_data, reference, varied_params
+from tests.kernels.indicators.talib.oracle import inputs_for, panel_data, reference, varied_params
 
 DATA = panel_data(n_bars=300, n_assets=3)
 

@@ -6,7 +6,7 @@ import pytest
 
 from kernels.indicators.talib import xp
 from kernels.indicators.talib.table import FUNCTIONS
-from tests.kernels.talib.oracle import inputs_for, panel_data, reference, varied_params
+from tests.kernels.indicators.talib.oracle import inputs_for, panel_data, reference, varied_params
 
 DATA = panel_data(n_bars=200, n_assets=3)
 for _v in DATA.values():

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from kernels.indicators.talib.table import FUNCTIONS, MA_TYPES, ma_lookback
-from tests.kernels.talib import cuda_host
-from tests.kernels.talib.oracle import inputs_for, panel_data, random_data, reference
+from tests.kernels.indicators.talib.cuda import cuda_host
+from tests.kernels.indicators.talib.oracle import inputs_for, panel_data, random_data, reference
 
 needs_gxx = pytest.mark.skipif(cuda_host.CXX is None, reason="g++ is not installed")
 
@@ -98,7 +98,7 @@ def test_host_build_equals_the_cpu_backend_bit_for_bit_on_gappy_data() -> None:
     source and the Numba kernels of cpu/overlap.py and cpu/cycle.py give the same bits."""
     from kernels.indicators.talib import cpu as ta_cpu
     from kernels.indicators.talib import gpu_columns
-    from tests.kernels.talib.oracle import varied_params
+    from tests.kernels.indicators.talib.oracle import varied_params
 
     d = random_data(n_bars=400, n_assets=4, seed=9)
     holes = np.random.default_rng(5).random(d["close"].shape) < 0.01
@@ -165,7 +165,7 @@ def _transcendental(name: str, params: dict) -> bool:
 def test_gpu_column_kernel_matches_talib_and_the_host_build(name: str) -> None:
     """gpu_columns.run itself (the API may route SMA & co. to the fused kernels first): TA-Lib to 1e-9,
     and the host build bit for bit where no transcendental function is involved."""
-    from tests.kernels.talib.oracle import varied_params
+    from tests.kernels.indicators.talib.oracle import varied_params
 
     fd = FUNCTIONS[name]
     for label, d in DATA.items():

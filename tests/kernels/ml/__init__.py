@@ -1,0 +1,1 @@
+"""Tests of kernels.ml: datasets, labels, purged splits and the model zoo."""

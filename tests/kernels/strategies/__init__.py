@@ -1,0 +1,1 @@
+"""Tests of kernels.strategies: the built-in strategies and the registry."""
