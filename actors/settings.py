@@ -82,7 +82,7 @@ SERVE_READY_POLL_S = 0.25  # start-up: interval between /readyz probes
 SERVE_UNAVAILABLE_RETRY_AFTER_S = 5  # Retry-After of a 503 (no capacity, coordinator unavailable)
 SERVE_PREDICT_MAX_BATCH_SIZE = 64  # predict requests gathered into one @serve.batch call
 SERVE_PREDICT_BATCH_WAIT_S = 0.0  # no fill wait: the next batch forms while one runs
-# gRPC through Serve's gRPC proxy (deployments/grpc_ingress.py, protos in deployments/protos/).
+# gRPC through Serve's gRPC proxy (deployments/grpc_api/ingress.py, protos in deployments/protos/).
 SERVE_GRPC = True
 SERVE_GRPC_PORT = 9000
 # Serve autoscaling of both applications: replicas between num_replicas (live_num_replicas: kept warm) and

@@ -2,7 +2,7 @@
 
     serve run deployments.app:app                       # defaults (env RAYQUANT_* / RAYQUANT_CONFIG)
     serve run deployments.app:build_app settings='{"serve": {"port": 8000}}'
-    serve deploy deployments/serve_config.yaml          # the app and the live app
+    serve deploy deployments/manifests/serve_config.yaml  # the app and the live app
 
 `live_app` (`build_app(role="live")`, deployed as `rayquant-live` under /live) serves only
 the live routes from replicas of its own, so that research requests never share an
@@ -29,7 +29,7 @@ from ray import serve
 from ray.serve import Application
 
 from actors.settings import Settings, load_settings
-from deployments.grpc_ingress import GrpcIngress
+from deployments.grpc_api.ingress import GrpcIngress
 
 log = logging.getLogger("rayquant.serve")
 
@@ -52,7 +52,7 @@ class AppArgs(BaseModel):
 
 
 class RayQuantIngress(GrpcIngress):
-    """One HTTP and gRPC replica: a coordinator handle and the FastAPI app of `deployments.routes`.
+    """One HTTP and gRPC replica: a coordinator handle and the FastAPI app of `deployments.http.routes`.
 
     The gRPC methods (`GrpcIngress`, one per RPC of deployments/protos) call the same FastAPI app in
     process, so both APIs share validation, coordinator calls and errors.
@@ -87,7 +87,7 @@ class RayQuantIngress(GrpcIngress):
         from actors.scheduling.fallback import FallbackPolicy  # noqa: PLC0415
         from actors.live.router import LiveRouter  # noqa: PLC0415
         from deployments.control_loop import ControlLoop  # noqa: PLC0415
-        from deployments.routes import Service, create_api  # noqa: PLC0415
+        from deployments.http.routes import Service, create_api  # noqa: PLC0415
 
         live = LiveRouter(self.coordinator, FallbackPolicy(self.settings.coordinator.fallback),
                           channel=self.settings.live_channel)
@@ -165,7 +165,7 @@ def install_offline_docs(api: Any) -> None:
 def mount_streams(api: Any, live: Any, settings: Settings) -> None:
     """`WS /v1/stream`, `/v1/streams`, `/v1/ticks`: streams sticky to workers through one router per replica."""
     from actors.streams.router import StreamRouter  # noqa: PLC0415
-    from deployments.stream_routes import build_stream_router  # noqa: PLC0415
+    from deployments.http.stream_routes import build_stream_router  # noqa: PLC0415
 
     api.state.streams = StreamRouter(live, settings.streams, tenant=settings.serve.live_tenant)
     api.include_router(build_stream_router(settings.streams))

@@ -16,7 +16,7 @@ event loop parses and answers other requests meanwhile, and Numba's own threads
 
 Rows come as `rows` (row-major lists), `columns` (one list per feature) or
 `ndarray` (base64 of a little-endian binary array: no float parsing at all), see
-`deployments.schemas.PredictCreate`; `decode_rows` checks them per request
+`deployments.http.schemas.PredictCreate`; `decode_rows` checks them per request
 before they are batched, so one bad request never fails the others of its batch.
 Records of explicit versions are cached per replica (a version never changes);
 a bare name's latest version is looked up again after `LATEST_TTL_S`. `@serve.multiplexed` needs a Serve replica context:

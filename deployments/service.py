@@ -254,7 +254,7 @@ def with_grpc_port(settings: Settings) -> Settings:
 def grpc_options(settings: Settings) -> Optional[dict[str, Any]]:
     """Serve's gRPC proxy options (`gRPCOptions` as a dict) when gRPC is on: the port and the rayquant.v1 and
     grpc.health.v1 servicers; server reflection is on (Serve's default)."""
-    from deployments.grpc_ingress import servicer_functions  # noqa: PLC0415
+    from deployments.grpc_api.ingress import servicer_functions  # noqa: PLC0415
 
     cfg = settings.serve
     if not cfg.grpc:

@@ -1,6 +1,6 @@
 """Who a Ray client or Ray Jobs caller is: the tenant of its API key.
 
-The HTTP and gRPC services authenticate in `deployments.auth`; callers that reach the
+The HTTP and gRPC services authenticate in `deployments.http.auth`; callers that reach the
 coordinator through Ray (notebooks with `actors.client.connect`, `ray job submit`)
 present the same keys (`RAYQUANT_CLIENT__API_KEY`, or `connect(api_key=...)`). With
 keys configured (ServeConfig.api_keys) the key names the tenant and a claimed tenant

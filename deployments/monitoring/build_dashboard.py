@@ -1,4 +1,4 @@
-"""Writes grafana_dashboard.json (run it after changing a panel; tests/deployments/test_monitoring.py checks
+"""Writes grafana_dashboard.json (run it after changing a panel; tests/deployments/monitoring/test_monitoring.py checks
 that the committed JSON is what this script writes).
 
     python deployments/monitoring/build_dashboard.py

@@ -78,7 +78,7 @@ def test_results_converted_in_the_coordinators_process(service):
     import functools  # noqa: PLC0415
     import json  # noqa: PLC0415
 
-    from deployments.routes import encode_job, encode_result  # noqa: PLC0415
+    from deployments.http.routes import encode_job, encode_result  # noqa: PLC0415
 
     _, coordinator, _ = service
     job_id = ray.get(coordinator.submit.remote("backtest", {**BT, "fees": 0.003}, "LOW", "carol"))

@@ -17,7 +17,7 @@ from actors.jobs.plans import (
     sweep_grid,
     validate_against_panel,
 )
-from deployments.schemas import SweepCreate
+from deployments.http.schemas import SweepCreate
 from kernels.backtest import sweep
 from kernels.data import synthetic_panel
 

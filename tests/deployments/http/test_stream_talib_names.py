@@ -14,8 +14,8 @@ from actors.scheduling.fallback import WorkerView
 from actors.settings import ServeConfig, StreamsConfig
 from actors.streams.router import StreamRouter
 from actors.workers.worker import Worker
-from deployments.routes import Service, create_api
-from deployments.stream_routes import build_stream_router
+from deployments.http.routes import Service, create_api
+from deployments.http.stream_routes import build_stream_router
 from kernels.data import synthetic_panel
 from kernels.indicators import talib as ta
 from kernels.indicators.talib.table import FUNCTIONS

@@ -557,7 +557,7 @@ class JobPublic(BaseModel):
     def _public_error(self) -> "JobPublic":
         # Never a traceback, ANSI codes, pids, addresses, actor ids or paths in a response.
         if self.error is not None:
-            from deployments.errors import public_job_error  # noqa: PLC0415
+            from deployments.http.errors import public_job_error  # noqa: PLC0415
 
             code, self.error = public_job_error(self.error)
             self.error_code = self.error_code or code

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 MONITORING = REPO / "deployments" / "monitoring"
 DASHBOARD = MONITORING / "grafana_dashboard.json"
 RULES = MONITORING / "alert_rules.yml"
@@ -177,8 +177,8 @@ def test_serve_configs_autoscale_both_applications():
     from actors.settings import load_settings  # noqa: PLC0415
     from deployments.app import INGRESS_NAME, LIVE_INGRESS_NAME, autoscaling_config  # noqa: PLC0415
 
-    base = yaml.safe_load((REPO / "deployments" / "serve_config.yaml").read_text())
-    (service,) = [d for d in yaml.safe_load_all((REPO / "deployments" / "rayservice.yaml").read_text())
+    base = yaml.safe_load((REPO / "deployments" / "manifests" / "serve_config.yaml").read_text())
+    (service,) = [d for d in yaml.safe_load_all((REPO / "deployments" / "manifests" / "rayservice.yaml").read_text())
                   if d and d.get("kind") == "RayService"]
     v2 = yaml.safe_load(service["spec"]["serveConfigV2"])
     defaults = load_settings()

@@ -28,7 +28,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from deployments.errors import ApiError, domain_error, not_found, unwrap
+from deployments.http.errors import ApiError, domain_error, not_found, unwrap
 from deployments.model_serving import (
     MAX_PREDICT_ROWS,
     TRAIN_PRIORITY,
@@ -40,7 +40,7 @@ from deployments.model_serving import (
     model_key,
     parse_model_id,
 )
-from deployments.routes import (
+from deployments.http.routes import (
     API_VERSION,
     PrincipalDep,
     Service,
@@ -52,7 +52,7 @@ from deployments.routes import (
     _job_id,
     _priority,
 )
-from deployments.schemas import ErrorBody, ModelCreate, ModelJobPublic, ModelPublic, PredictCreate, PredictionPublic
+from deployments.http.schemas import ErrorBody, ModelCreate, ModelJobPublic, ModelPublic, PredictCreate, PredictionPublic
 
 _ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 408, 409, 413, 422, 429, 503)}
 JOB_KIND = "train"

@@ -20,11 +20,11 @@ from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, Res
 
 from actors.jobs.records import JOB_ID_PATTERN
 from actors.settings import ServeConfig
-from deployments.auth import Principal, principal_from_request
+from deployments.http.auth import Principal, principal_from_request
 from deployments.control_loop import ControlLoop
-from deployments.errors import (ApiError, BodyLimitMiddleware, domain_error, install_error_handlers, not_found,
+from deployments.http.errors import (ApiError, BodyLimitMiddleware, domain_error, install_error_handlers, not_found,
                                 public_job_error)
-from deployments.schemas import (
+from deployments.http.schemas import (
     BacktestCreate,
     BacktestPublic,
     BacktestResultPublic,
@@ -870,12 +870,12 @@ def create_api(service: Service, live_only: bool = False) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=service.config.max_request_bytes,
                        body_timeout_s=service.config.body_timeout_s)
     app.include_router(build_health_router())
-    from deployments.models_routes import build_models_router, build_predict_router  # noqa: PLC0415 - it imports this module
+    from deployments.http.models_routes import build_models_router, build_predict_router  # noqa: PLC0415 - it imports this module
 
     if not live_only:
         app.include_router(build_router(service.config))
         app.include_router(build_models_router())
-        from deployments.tenant_routes import build_tenant_router  # noqa: PLC0415 - it builds on this module
+        from deployments.http.tenant_routes import build_tenant_router  # noqa: PLC0415 - it builds on this module
 
         app.include_router(build_tenant_router())
     app.include_router(build_live_router())

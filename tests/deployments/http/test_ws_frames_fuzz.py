@@ -14,9 +14,9 @@ from pydantic import ValidationError
 
 from actors.settings import StreamsConfig
 from actors.streams.registry import StreamError, TickBatch
-from deployments.errors import ApiError
-from deployments.schemas import StreamCreate
-from deployments.stream_routes import StreamConnection, _batch, _binary_columns, stream_error
+from deployments.http.errors import ApiError
+from deployments.http.schemas import StreamCreate
+from deployments.http.stream_routes import StreamConnection, _batch, _binary_columns, stream_error
 
 pytestmark = pytest.mark.slow  # ~15 s on 2 cores
 

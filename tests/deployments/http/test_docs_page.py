@@ -20,7 +20,7 @@ uvicorn = pytest.importorskip("uvicorn")
 
 from actors.settings import ServeConfig  # noqa: E402
 from deployments.app import install_offline_docs  # noqa: E402
-from deployments.routes import Service, create_api  # noqa: E402
+from deployments.http.routes import Service, create_api  # noqa: E402
 from deployments.service import free_port  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -36,9 +36,9 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from actors.settings import ServeConfig, StreamsConfig
-from deployments.auth import API_KEY_HEADER, TENANT_HEADER, Principal, authenticate, principal_from_request
-from deployments.errors import ApiError, domain_error, unwrap
-from deployments.schemas import ErrorBody, StreamCreate, StreamPublic, TicksCreate, TicksPublic
+from deployments.http.auth import API_KEY_HEADER, TENANT_HEADER, Principal, authenticate, principal_from_request
+from deployments.http.errors import ApiError, domain_error, unwrap
+from deployments.http.schemas import ErrorBody, StreamCreate, StreamPublic, TicksCreate, TicksPublic
 
 log = logging.getLogger("rayquant.stream")
 
@@ -104,7 +104,7 @@ def _router(app_state: Any) -> Any:
 
 
 async def _bounded(coro: Any, timeout_s: float) -> Any:
-    from deployments.routes import bounded  # noqa: PLC0415
+    from deployments.http.routes import bounded  # noqa: PLC0415
 
     return await bounded(coro, timeout_s)
 

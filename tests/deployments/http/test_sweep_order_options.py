@@ -113,7 +113,7 @@ def test_order_sweep_over_grpc(service):
     """SubmitSweep with the typed order options: the same rows (group rows included) as the kernel;
     a bad grid value is INVALID_ARGUMENT naming the field."""
     grpc = pytest.importorskip("grpc")
-    from deployments.grpc_client import GrpcClient, error_info  # noqa: PLC0415
+    from deployments.grpc_api.client import GrpcClient, error_info  # noqa: PLC0415
     from deployments.protos import backtest_pb2 as bt  # noqa: PLC0415
     from deployments.protos import common_pb2 as cm  # noqa: PLC0415
 

@@ -10,9 +10,9 @@ import time
 import pytest
 
 from actors.settings import ServeConfig
-from deployments.errors import ApiError, domain_error, grpc_status, public_job_error
-from deployments.routes import Service, create_api
-from deployments.schemas import JobPublic
+from deployments.http.errors import ApiError, domain_error, grpc_status, public_job_error
+from deployments.http.routes import Service, create_api
+from deployments.http.schemas import JobPublic
 
 RAY_TASK_ERROR = (
     "RayTaskError(ValueError): \x1b[36mray::WorkerActor.execute()\x1b[39m (pid=12345, ip=10.1.2.3, "

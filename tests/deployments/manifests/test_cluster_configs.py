@@ -1,4 +1,4 @@
-"""cluster.yaml (Ray's own launcher validation) and deployments/rayservice.yaml (a schema
+"""cluster.yaml (Ray's own launcher validation) and deployments/manifests/rayservice.yaml (a schema
 for the fields that matter, Serve's own config schema, an importable app)."""
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     tomllib = pytest.importorskip("tomli")
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CLUSTER_YAML = REPO / "cluster.yaml"
-RAYSERVICE_YAML = REPO / "deployments" / "rayservice.yaml"
-SERVE_CONFIG_YAML = REPO / "deployments" / "serve_config.yaml"
+RAYSERVICE_YAML = REPO / "deployments" / "manifests" / "rayservice.yaml"
+SERVE_CONFIG_YAML = REPO / "deployments" / "manifests" / "serve_config.yaml"
 APP_IMPORT_PATH = "deployments.app:app"
 LIVE_APP_IMPORT_PATH = "deployments.app:live_app"
 
@@ -330,7 +330,7 @@ def test_serve_config_v2_names_an_importable_app(serve_config):
 
 def test_serve_config_v2_mirrors_serve_config_yaml(serve_config):
     if not SERVE_CONFIG_YAML.exists():
-        pytest.skip("deployments/serve_config.yaml is not there")
+        pytest.skip("deployments/manifests/serve_config.yaml is not there")
     base = yaml.safe_load(SERVE_CONFIG_YAML.read_text())
     assert serve_config["http_options"]["port"] == base["http_options"]["port"]
     assert serve_config["proxy_location"] == base["proxy_location"]

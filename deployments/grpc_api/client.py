@@ -1,6 +1,6 @@
 """A small Python client of the rayquant.v1 gRPC API (Serve's gRPC proxy, port ServeConfig.grpc_port).
 
-    from deployments.grpc_client import GrpcClient
+    from deployments.grpc_api.client import GrpcClient
     from deployments.protos import backtest_pb2 as bt, common_pb2 as cm
     with GrpcClient("127.0.0.1:9000") as rq:
         reply = rq.backtests.IntegratedBacktest(bt.BacktestRequest(
@@ -21,8 +21,8 @@ from typing import Any, Iterable, Optional
 import grpc
 
 from actors.settings import SERVE_APP_NAME, SERVE_LIVE_APP_NAME
-from deployments.auth import API_KEY_METADATA
-from deployments.grpc_ingress import APPLICATION_METADATA, RETRY_AFTER_METADATA, STATUS_DETAILS_METADATA
+from deployments.grpc_api.ingress import APPLICATION_METADATA, RETRY_AFTER_METADATA, STATUS_DETAILS_METADATA
+from deployments.http.auth import API_KEY_METADATA
 from deployments.protos import backtest_pb2_grpc, ml_pb2_grpc, operations_pb2_grpc, realtime_pb2_grpc
 
 LIVE_METHODS = frozenset({"ComputeFeatures", "StreamMarketData", "ReplayMarketData", "Predict"})

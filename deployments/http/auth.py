@@ -16,12 +16,12 @@ from typing import Annotated, Mapping, Optional
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader
 
-from deployments.errors import ApiError
-from deployments.schemas import TENANT_PATTERN
+from deployments.http.errors import ApiError
+from deployments.http.schemas import TENANT_PATTERN
 
 API_KEY_HEADER = "X-API-Key"
 TENANT_HEADER = "X-Tenant"
-# gRPC (deployments/grpc_ingress.py): the same key and tenant as metadata (gRPC metadata keys are lower case).
+# gRPC (deployments/grpc_api/ingress.py): the same key and tenant as metadata (gRPC metadata keys are lower case).
 API_KEY_METADATA = API_KEY_HEADER.lower()
 TENANT_METADATA = TENANT_HEADER.lower()
 

@@ -3,12 +3,12 @@
 The methods live on `GrpcIngress`, a mixin of the HTTP ingress class (`deployments.app.RayQuantIngress`):
 the same replica, the same coordinator handle, and the same code. Each RPC turns its proto message
 into the JSON body (or query) of the HTTP route it mirrors and calls the replica's own FastAPI app in
-process (`AsgiCall`, no socket): validation (the pydantic schemas of `deployments.schemas`), the
+process (`AsgiCall`, no socket): validation (the pydantic schemas of `deployments.http.schemas`), the
 coordinator calls, authentication and the error map are the HTTP routes' own, so both APIs give the
 same answers and the same errors. The JSON answer becomes a typed reply (metrics tables as repeated
 rows, arrays as packed doubles, NaN where JSON has null).
 
-Errors: the route's status becomes a gRPC status through `deployments.errors.GRPC_STATUS` (the one map
+Errors: the route's status becomes a gRPC status through `deployments.http.errors.GRPC_STATUS` (the one map
 the HTTP handlers' codes come from); the details name the field (`field: message`), and the trailing
 metadata carries `grpc-status-details-bin` (a `google.rpc.Status` with `ErrorInfo` (reason = the
 HTTP error code, metadata.field), `BadRequest` field violations and, for RESOURCE_EXHAUSTED and
@@ -33,8 +33,8 @@ from urllib.parse import quote, urlencode
 
 import numpy as np
 
-from deployments.auth import API_KEY_HEADER, API_KEY_METADATA, TENANT_HEADER, TENANT_METADATA
-from deployments.errors import grpc_status
+from deployments.http.auth import API_KEY_HEADER, API_KEY_METADATA, TENANT_HEADER, TENANT_METADATA
+from deployments.http.errors import grpc_status
 from deployments.protos import backtest_pb2 as bt
 from deployments.protos import common_pb2 as cm
 from deployments.protos import ml_pb2 as ml
@@ -45,7 +45,7 @@ from kernels.backtest.orders.result import ORDER_METRICS
 # The servicer functions of Serve's gRPC proxy (`gRPCOptions.grpc_servicer_functions`; importable there).
 HEALTH_SERVICER = "grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server"
 GRPC_SERVICER_FUNCTIONS: tuple[str, ...] = (
-    "deployments.grpc_services.add_backtests_servicer",  # + the proxy's log filter (grpc_services.py)
+    "deployments.grpc_api.services.add_backtests_servicer",  # + the proxy's log filter (services.py)
     "deployments.protos.realtime_pb2_grpc.add_RealtimeServicer_to_server",
     "deployments.protos.ml_pb2_grpc.add_ModelsServicer_to_server",
     "deployments.protos.operations_pb2_grpc.add_OperationsServicer_to_server",

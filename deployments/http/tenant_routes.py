@@ -13,9 +13,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from deployments.errors import ApiError
-from deployments.routes import API_VERSION, PrincipalDep, ServiceDep
-from deployments.schemas import TENANT_PATTERN, ErrorBody, QuotaPublic, QuotaUpdate, TenantUsagePublic
+from deployments.http.errors import ApiError
+from deployments.http.routes import API_VERSION, PrincipalDep, ServiceDep
+from deployments.http.schemas import TENANT_PATTERN, ErrorBody, QuotaPublic, QuotaUpdate, TenantUsagePublic
 
 _ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 422, 503)}
 

@@ -22,14 +22,14 @@ import yaml
 
 grpc = pytest.importorskip("grpc")
 
-from deployments.grpc_ingress import GRPC_SERVICER_FUNCTIONS, SERVICES, error_status, scalar_value  # noqa: E402
+from deployments.grpc_api.ingress import GRPC_SERVICER_FUNCTIONS, SERVICES, error_status, scalar_value  # noqa: E402
 from deployments.protos import backtest_pb2 as bt  # noqa: E402
 from deployments.protos import common_pb2 as cm  # noqa: E402
 from deployments.protos import ml_pb2 as ml  # noqa: E402
 from deployments.protos import operations_pb2 as ops  # noqa: E402
 from deployments.protos import realtime_pb2 as rt  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PROTOS = REPO / "deployments" / "protos"
 
 
@@ -67,8 +67,8 @@ def test_services_and_servicer_functions():
 
 
 def test_serve_configs_start_the_grpc_proxy_with_our_servicers():
-    config = yaml.safe_load((REPO / "deployments" / "serve_config.yaml").read_text())
-    manifests = [d for d in yaml.safe_load_all((REPO / "deployments" / "rayservice.yaml").read_text()) if d]
+    config = yaml.safe_load((REPO / "deployments" / "manifests" / "serve_config.yaml").read_text())
+    manifests = [d for d in yaml.safe_load_all((REPO / "deployments" / "manifests" / "rayservice.yaml").read_text()) if d]
     (service,) = [d for d in manifests if d.get("kind") == "RayService"]
     v2 = yaml.safe_load(service["spec"]["serveConfigV2"])
     from ray.serve.schema import ServeDeploySchema  # noqa: PLC0415
@@ -87,7 +87,7 @@ def test_serve_configs_start_the_grpc_proxy_with_our_servicers():
 def test_error_status_uses_the_shared_map(status, code):
     from google.rpc import error_details_pb2, status_pb2  # noqa: PLC0415
 
-    from deployments.errors import ApiError  # noqa: PLC0415
+    from deployments.http.errors import ApiError  # noqa: PLC0415
 
     err = ApiError(status, "some_code", "it is wrong", "params.fast", headers={"Retry-After": "3"})
     name, details, metadata = error_status(status, {"retry-after": "3"}, err.response().body)
@@ -108,8 +108,8 @@ def test_an_rpc_runs_the_http_route_in_process():
     import asyncio  # noqa: PLC0415
 
     from actors.settings import ServeConfig  # noqa: PLC0415
-    from deployments.grpc_ingress import GrpcIngress  # noqa: PLC0415
-    from deployments.routes import Service, create_api  # noqa: PLC0415
+    from deployments.grpc_api.ingress import GrpcIngress  # noqa: PLC0415
+    from deployments.http.routes import Service, create_api  # noqa: PLC0415
 
     class Context:  # what Serve passes as grpc_context, reduced to what the methods use
         code = details = metadata = None
@@ -148,7 +148,7 @@ def test_an_rpc_runs_the_http_route_in_process():
 def test_proxy_log_filter_turns_a_client_close_into_info():
     import logging  # noqa: PLC0415
 
-    from deployments.grpc_services import WebSocketCloseFilter  # noqa: PLC0415
+    from deployments.grpc_api.services import WebSocketCloseFilter  # noqa: PLC0415
 
     def record(exc: BaseException, msg: str = "Request failed due to unexpected error.") -> logging.LogRecord:
         try:
@@ -170,7 +170,7 @@ ray = pytest.importorskip("ray")
 httpx = pytest.importorskip("httpx")
 
 from actors.settings import DataConfig, RayConfig, Settings  # noqa: E402
-from deployments.grpc_client import GrpcClient, error_info  # noqa: E402
+from deployments.grpc_api.client import GrpcClient, error_info  # noqa: E402
 from deployments.service import deploy_app, free_port  # noqa: E402
 from gpu_hal.config import FaultConfig, GpuHalConfig, SimulationConfig  # noqa: E402
 from tests.deployments.conftest import running_service  # noqa: E402

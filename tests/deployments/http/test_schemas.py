@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from actors.settings import ServeConfig, Settings
-from deployments.auth import Principal, authenticate
-from deployments.errors import ApiError, BodyLimitMiddleware, domain_error, guess_field, install_error_handlers
-from deployments.schemas import BacktestCreate, FeaturesCreate, InlineBars, SweepCreate
+from deployments.http.auth import Principal, authenticate
+from deployments.http.errors import ApiError, BodyLimitMiddleware, domain_error, guess_field, install_error_handlers
+from deployments.http.schemas import BacktestCreate, FeaturesCreate, InlineBars, SweepCreate
 
 
 def locs(exc: ValidationError) -> set[tuple]:
@@ -201,7 +201,7 @@ def test_serve_config_yaml_is_a_valid_serve_deploy_config():
 
     from deployments.app import AppArgs, build_app
 
-    path = Path(__file__).resolve().parents[2] / "deployments" / "serve_config.yaml"
+    path = Path(__file__).resolve().parents[3] / "deployments" / "manifests" / "serve_config.yaml"
     cfg = ServeDeploySchema.model_validate(yaml.safe_load(path.read_text()))
     app_cfg, live_cfg = cfg.applications
     assert app_cfg.import_path == live_cfg.import_path == "deployments.app:build_app"

@@ -1,0 +1,1 @@
+"""Tests of deployments/manifests (the Serve config and the KubeRay RayService) and cluster.yaml."""

@@ -1,0 +1,1 @@
+"""Tests of deployments/monitoring: the Grafana dashboard, the Prometheus alert rules, Serve autoscaling."""
