@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 KiB = 1 << 10
 MiB = 1 << 20

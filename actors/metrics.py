@@ -9,7 +9,7 @@ import logging
 from collections import Counter
 from typing import Any
 
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class CoordinatorMetrics:
                             "placement, preempt)", tag_keys=("worker", "device")),
                         "device_pressure": m.Gauge(
                             "rayquant_device_memory_pressure_level",
-                            "Memory pressure level of a device: 0 NORMAL, 1 TRIM, 2 SHED, 3 RECLAIM (gpu_hal.pressure)",
+                            "Memory pressure level of a device: 0 NORMAL, 1 TRIM, 2 SHED, 3 RECLAIM (gpu_hal.memory.pressure)",
                             tag_keys=("worker", "device")),
                         "device_health": m.Gauge("rayquant_device_health",
                                                  "Device health: 0 HEALTHY, 1 DEGRADED, 2 FAILED",
@@ -104,7 +104,7 @@ class CoordinatorMetrics:
         if used + free > 0:
             self._ray["device_budget_used"].set(used / (used + free), tags=tags)
         if described.get("pressure") is not None:
-            from gpu_hal.pressure import PressureLevel  # noqa: PLC0415
+            from gpu_hal.memory.pressure import PressureLevel  # noqa: PLC0415
 
             level = described["pressure"]
             self._ray["device_pressure"].set(int(PressureLevel[level] if isinstance(level, str) else level), tags=tags)

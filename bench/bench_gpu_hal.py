@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gpu_hal.config import DeviceConfig, GpuHalConfig, HealthConfig, SimulationConfig  # noqa: E402
 from gpu_hal.device import Device  # noqa: E402
 from gpu_hal.discovery import discover, simulated_devices  # noqa: E402
-from gpu_hal.health import HealthChange, HealthMonitor, HealthReading, HealthState, ScriptedReader  # noqa: E402
-from gpu_hal.priority import JobClass  # noqa: E402
+from gpu_hal.health.monitor import HealthChange, HealthMonitor, HealthReading, HealthState, ScriptedReader  # noqa: E402
+from gpu_hal.streams.priority import JobClass  # noqa: E402
 from gpu_hal.realtime import RealtimePath, gpu_kernel_warmups, host_kernel_warmups  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
 
@@ -103,7 +103,7 @@ def bench_health(dev: Device, intervals: list[float], trials: int) -> dict[str, 
         base: Callable[[], HealthReading] = lambda: HealthReading(simulated=True)  # noqa: E731
         source = "simulated readings"
     else:
-        from gpu_hal.health import NvmlReader  # noqa: PLC0415
+        from gpu_hal.health.monitor import NvmlReader  # noqa: PLC0415
 
         nvml = NvmlReader(dev.uuid, dev.config.health.xid_wait_ms)
         base, source = nvml.read, "real NVML readings (NvmlReader.read) with injected FAILED readings"

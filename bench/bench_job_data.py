@@ -37,7 +37,7 @@ from actors.jobs.plans import plan_job  # noqa: E402
 from actors.messages import WorkItem  # noqa: E402
 from actors.workers.worker import Worker  # noqa: E402
 from gpu_hal.config import GpuHalConfig, SimulationConfig  # noqa: E402
-from gpu_hal.priority import JobClass  # noqa: E402
+from gpu_hal.streams.priority import JobClass  # noqa: E402
 from kernels.backend import gpu_available  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
 

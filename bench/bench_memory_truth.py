@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gpu_hal.config import DeviceConfig, FaultConfig, GpuHalConfig, SimulationConfig  # noqa: E402
 from gpu_hal.device import Device  # noqa: E402
 from gpu_hal.errors import Cancelled, DeviceFault, DevicePressure, QuotaExceeded  # noqa: E402
-from gpu_hal.priority import JobClass  # noqa: E402
+from gpu_hal.streams.priority import JobClass  # noqa: E402
 from kernels.backend import gpu_available  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
 

@@ -307,7 +307,7 @@ def run_job(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     """Connect, submit, wait with progress, write outputs; returns the exit status."""
     stream = stream or sys.stdout
     from actors.client import connect  # noqa: PLC0415 - imports Ray
-    from actors.scheduling.job_queue import AdmissionRefused  # noqa: PLC0415
+    from actors.scheduling.queues.job_queue import AdmissionRefused  # noqa: PLC0415
 
     try:
         kind, payload = build_request(args)

@@ -25,13 +25,13 @@ class DeviceConfig:
     warmup_pool_limit_bytes: int = C.WARMUP_POOL_LIMIT_BYTES
     compile_threads: int = C.COMPILE_THREADS
     # An idle tenant pool gives back cached blocks beyond its prewarmed floor, once it has been idle this
-    # long (0: at once; see gpu_hal.idle_trim for why not at once by default).
+    # long (0: at once; see gpu_hal.memory.idle_trim for why not at once by default).
     trim_idle_pools: bool = True
     trim_idle_after_s: float = C.TRIM_IDLE_AFTER_S
     # On simulated devices, run the CPU families' warm-ups (Numba compilation).
     host_warmups: bool = True
     # Memory pressure levels (fractions of the budget): trim idle pools, shed new LOW/IDLE work,
-    # preempt running LOW/IDLE work (gpu_hal.pressure).
+    # preempt running LOW/IDLE work (gpu_hal.memory.pressure).
     pressure_trim: float = C.PRESSURE_TRIM
     pressure_shed: float = C.PRESSURE_SHED
     pressure_reclaim: float = C.PRESSURE_RECLAIM

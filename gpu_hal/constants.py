@@ -21,7 +21,7 @@ TENANT_LIMIT_FRACTION = 0.5
 # Bytes each prewarmed pool keeps allocated (and charged to the budget).
 PREWARM_POOL_BYTES = 64 * MiB
 TRIM_IDLE_AFTER_S = 1.0  # an idle tenant pool keeps its cache this long (back-to-back chunks reuse it)
-# Memory pressure levels, as fractions of the device budget (gpu_hal.pressure):
+# Memory pressure levels, as fractions of the device budget (gpu_hal.memory.pressure):
 # trim idle pools / stop admitting LOW and IDLE work / preempt LOW and IDLE work.
 PRESSURE_TRIM = 0.75
 PRESSURE_SHED = 0.85

@@ -15,16 +15,16 @@ import time
 from dataclasses import replace
 from typing import Any, Callable
 
-from gpu_hal.budget import MemoryBudget
+from gpu_hal.memory.budget import MemoryBudget
 from gpu_hal.config import GpuHalConfig
 from gpu_hal.discovery import DeviceInfo, InfoCache, nvml_refresh, usable_devices
 from gpu_hal.errors import DeviceUnavailable
-from gpu_hal.faults import FaultInjector
-from gpu_hal.health import HealthMonitor, HealthReader, HealthReading, NvmlReader, ScriptedReader
-from gpu_hal.pools import StrategyContext, TenantPools
-from gpu_hal.pressure import MemoryPressure, PressureResponder
-from gpu_hal.priority import JobClass
-from gpu_hal.streams import StreamSet
+from gpu_hal.health.faults import FaultInjector
+from gpu_hal.health.monitor import HealthMonitor, HealthReader, HealthReading, NvmlReader, ScriptedReader
+from gpu_hal.memory.pools import StrategyContext, TenantPools
+from gpu_hal.memory.pressure import MemoryPressure, PressureResponder
+from gpu_hal.streams.priority import JobClass
+from gpu_hal.streams.stream_set import StreamSet
 
 log = logging.getLogger(__name__)
 

@@ -24,11 +24,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from gpu_hal.budget import Reservation
+from gpu_hal.memory.budget import Reservation
 from gpu_hal.device import Device
 from gpu_hal.errors import QuotaExceeded, UnknownDataset
-from gpu_hal.pools import StrategyContext, validate_name
-from gpu_hal.priority import JobClass
+from gpu_hal.memory.pools import StrategyContext, validate_name
+from gpu_hal.streams.priority import JobClass
 
 log = logging.getLogger(__name__)
 

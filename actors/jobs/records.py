@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from actors.config import ERROR_MAX_CHARS, SPEC_MAX_BYTES
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 JOB_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 

@@ -23,13 +23,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable
 
 from actors.config import LiveChannelConfig
-from actors.scheduling.fallback import Attempt, FallbackPolicy, WorkerView
+from actors.scheduling.placement.fallback import Attempt, FallbackPolicy, WorkerView
 from actors.jobs.records import JobKind, JobSpec, Tier
 from actors.live.channel import ChannelAddress, ChannelClient, ChannelError
 from actors.messages import LIVE_JOB_ID, WorkItem, WorkResult, pack, unpack
 from actors.jobs.plans import ChunkSpec, JobSpecError
 from gpu_hal.errors import QuotaExceeded
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from typing import Any, Callable, Protocol
 from actors.jobs import codecs
 from actors.config import CoordinatorConfig
 from actors.datasets import DatasetNotFound, DatasetStore
-from actors.scheduling.fallback import Attempt, FallbackPolicy, NoCapacity, WorkerView
-from actors.scheduling.job_queue import AdmissionRefused, JobQueue, QueueEntry
+from actors.scheduling.placement.fallback import Attempt, FallbackPolicy, NoCapacity, WorkerView
+from actors.scheduling.queues.job_queue import AdmissionRefused, JobQueue, QueueEntry
 from actors.live.router import is_client_error, run_with_fallback
 from actors.jobs.records import InvalidJobSpec, JobKind, JobRecord, JobSpec, JobState, Tier, validate_job_id
 from actors.jobs.journal import JobJournal, SqliteJobJournal
@@ -37,18 +37,18 @@ from actors.messages import WorkItem, WorkResult
 from actors.metrics import CoordinatorMetrics
 from actors.models.registry import ModelRegistry, validate_name as validate_model_name
 from actors.jobs.plans import ChunkSpec, JobSpecError, TrainOutput, TrainResult, chunk_cells, job_panel, plan_job
-from actors.scheduling.chunk_queue import ChunkQueue
-from actors.scheduling.fanout import ChunkLog, ChunkRun, FanOut
-from actors.scheduling.membership import MemberChanges, Membership, WorkerLost
-from actors.scheduling.placement import Placement, job_labels
+from actors.scheduling.queues.chunk_queue import ChunkQueue
+from actors.scheduling.placement.fanout import ChunkLog, ChunkRun, FanOut
+from actors.scheduling.placement.membership import MemberChanges, Membership, WorkerLost
+from actors.scheduling.placement.eligibility import Placement, job_labels
 from actors.scheduling.policy import Candidate, ChunkPolicy, FifoAgingPolicy
-from actors.scheduling.throughput import THROUGHPUT_FILE, ThroughputModel
-from actors.scheduling.preemptor import Preemptor
+from actors.scheduling.placement.throughput import THROUGHPUT_FILE, ThroughputModel
+from actors.scheduling.queues.preemptor import Preemptor
 from actors.tenants.admission import TenantAdmission
 from actors.tenants.usage import UsageBook, tenant_usage
 from actors.jobs.result_cache import ResultCache, cache_key
 from actors.jobs.result_store import ResultStore
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 from kernels.data import Panel
 
 log = logging.getLogger(__name__)

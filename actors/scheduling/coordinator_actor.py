@@ -33,7 +33,7 @@ def build_tenancy(settings: Settings) -> tuple[Any, Any]:
     """The fair-share policy and the tenant admission of the service (None, None when disabled)."""
     if not settings.tenants.enabled:
         return None, None
-    from actors.scheduling.fair_share import WeightedFairShare  # noqa: PLC0415
+    from actors.scheduling.queues.fair_share import WeightedFairShare  # noqa: PLC0415
     from actors.tenants.admission import TenantAdmission  # noqa: PLC0415
 
     quotas = settings.tenants.book(settings.storage_dir)

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 
 @dataclass(frozen=True)

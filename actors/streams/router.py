@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from actors.datasets import public_name
-from actors.scheduling.fallback import Attempt, WorkerView
+from actors.scheduling.placement.fallback import Attempt, WorkerView
 from actors.jobs.records import Tier
 from actors.live.router import LiveRouter, is_client_error, run_with_fallback
 from actors.messages import WorkItem
@@ -40,7 +40,7 @@ from actors.streams.registry import (
     StreamSpec,
     TickBatch,
 )
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 log = logging.getLogger(__name__)
 

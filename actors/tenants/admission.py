@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Callable
 
 from actors.tenants.quotas import ClassNotAllowed, QuotaBook, TenantLimitExceeded
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 
 class TenantAdmission:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 DEFAULT_CLASSES = ("NORMAL", "LOW", "IDLE")  # what a tenant may use unless granted more
 ALL_CLASSES = tuple(c.name for c in JobClass)

@@ -41,8 +41,8 @@ from actors.config import JobDataConfig
 from actors.jobs.plans import job_panel
 from actors.messages import LIVE_JOB_ID, WorkItem
 from gpu_hal.errors import DeviceOutOfMemory, QuotaExceeded
-from gpu_hal.pressure import SHEDDABLE, PressureLevel, Transition
-from gpu_hal.priority import JobClass
+from gpu_hal.memory.pressure import SHEDDABLE, PressureLevel, Transition
+from gpu_hal.streams.priority import JobClass
 from kernels.data import FIELDS, Panel
 
 log = logging.getLogger(__name__)

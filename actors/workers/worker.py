@@ -27,8 +27,8 @@ from gpu_hal.config import GpuHalConfig
 from gpu_hal.device import Device
 from gpu_hal.discovery import usable_devices
 from gpu_hal.errors import DeviceOutOfMemory, QuotaExceeded, UnknownDataset
-from gpu_hal.pressure import PROTECTED, SHEDDABLE
-from gpu_hal.priority import JobClass
+from gpu_hal.memory.pressure import PROTECTED, SHEDDABLE
+from gpu_hal.streams.priority import JobClass
 from gpu_hal.realtime import RealtimePath, host_kernel_warmups
 from kernels.data import Panel
 

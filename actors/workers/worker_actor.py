@@ -20,7 +20,7 @@ from actors.heap import freeze_long_lived
 from actors.live.channel import ChannelServer, resolve_bind_host
 from actors.live.router import LIVE_GROUP, NO_REF, DatasetNotCached
 from actors.messages import LIVE_JOB_ID, WorkItem, WorkResult, pack, unpack
-from actors.scheduling.membership import MemberChanges, NodeInfo, WorkerLost, WorkerSpec, desired_workers
+from actors.scheduling.placement.membership import MemberChanges, NodeInfo, WorkerLost, WorkerSpec, desired_workers
 from actors.settings import Settings
 from actors.workers.worker import Worker
 from kernels.data import Panel
@@ -218,7 +218,7 @@ def cluster_nodes() -> list[NodeInfo]:
 
 class RayExecutor:
     """Worker actors that follow the cluster: one per GPU of every node (pinned to it), the
-    simulated devices where there is no GPU, CPU workers (see `actors.scheduling.membership`).
+    simulated devices where there is no GPU, CPU workers (see `actors.scheduling.placement.membership`).
 
     `start_workers` starts what the cluster has now; `poll_members` (the coordinator calls it
     every `membership_poll_s`) starts the workers of nodes that joined, reports them once

@@ -359,7 +359,7 @@ def test_run_job_failure_and_bad_request_exit_codes(fake, tmp_path, capsys):
     client = fake["client"] = FakeClient(tmp_path, ["running"])
     assert jobs.main(["backtest", "--poll", "0", "--timeout", "0"]) == jobs.EXIT_JOB_FAILED
     assert client.cancelled == ["cd" * 16]
-    from actors.scheduling.job_queue import AdmissionRefused  # noqa: PLC0415
+    from actors.scheduling.queues.job_queue import AdmissionRefused  # noqa: PLC0415
 
     fake["client"] = FakeClient(tmp_path, ["running"], submit_error=AdmissionRefused("tenant queue full", 5.0, "tenant"))
     assert jobs.main(["backtest"]) == jobs.EXIT_JOB_FAILED

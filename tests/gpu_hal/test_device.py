@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from gpu_hal.budget import compute_budget
+from gpu_hal.memory.budget import compute_budget
 from gpu_hal.device import Device
 from gpu_hal.discovery import DeviceInfo
 from gpu_hal.errors import (
@@ -21,7 +21,7 @@ from gpu_hal.errors import (
     QuotaExceeded,
     UnknownTenant,
 )
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 from tests.gpu_hal.conftest import MiB, make_device, small_config
 
 

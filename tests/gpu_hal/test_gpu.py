@@ -15,8 +15,8 @@ from gpu_hal.config import DeviceConfig, GpuHalConfig, HealthConfig
 from gpu_hal.device import Device
 from gpu_hal.discovery import discover
 from gpu_hal.errors import DeviceFault, QuotaExceeded
-from gpu_hal.health import HealthMonitor, HealthState, NvmlReader
-from gpu_hal.priority import JobClass, stream_priority, stream_priority_of
+from gpu_hal.health.monitor import HealthMonitor, HealthState, NvmlReader
+from gpu_hal.streams.priority import JobClass, stream_priority, stream_priority_of
 from gpu_hal.realtime import RealtimePath, gpu_kernel_warmups
 
 pytestmark = pytest.mark.gpu

@@ -11,7 +11,7 @@ import pytest
 from gpu_hal.device import Device
 from gpu_hal.discovery import DeviceInfo
 from gpu_hal.errors import DeviceFault, QuotaExceeded
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 from gpu_hal.realtime import RealtimePath
 from tests.gpu_hal.conftest import MiB, small_config
 from tests.gpu_hal.fake_cupy import get_current_stream, make_module
@@ -112,7 +112,7 @@ def test_realtime_on_gpu_path(fake_gpu: Device) -> None:
 
 
 def test_priority_range_without_a_runtime_binding(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gpu_hal.priority import device_priority_range
+    from gpu_hal.streams.priority import device_priority_range
 
     cp = make_module()
     del cp.cuda.runtime.deviceGetStreamPriorityRange  # as in the CuPy on the H100 machine
@@ -129,7 +129,7 @@ def test_priority_range_without_a_runtime_binding(monkeypatch: pytest.MonkeyPatc
 
 
 def test_priority_range_assumed_when_nothing_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gpu_hal.priority as priority
+    import gpu_hal.streams.priority as priority
 
     cp = make_module()
     del cp.cuda.runtime.deviceGetStreamPriorityRange

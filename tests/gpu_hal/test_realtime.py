@@ -5,7 +5,7 @@ import pytest
 
 from gpu_hal.device import Device
 from gpu_hal.errors import InvalidName, QuotaExceeded, UnknownDataset
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 from gpu_hal.realtime import DATASET_TENANT, WARMUP_TENANT, RealtimePath, _family_warmups
 from kernels.data import synthetic_panel
 from tests.gpu_hal.conftest import MiB, make_device

@@ -11,7 +11,7 @@ import pytest
 
 from actors.jobs.records import InvalidJobId, JobRecord, JobSpec, JobState, Tier, new_job_id
 from actors.jobs.journal import InMemoryJobJournal, JobJournal, JournalError, SqliteJobJournal
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 SPEC = JobSpec("backtest", {"dataset": "synthetic", "strategy": "momentum", "params": {"lookback": 20}})
 

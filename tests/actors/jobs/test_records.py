@@ -20,7 +20,7 @@ from actors.jobs.records import (
     new_job_id,
     validate_job_id,
 )
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 SPEC = JobSpec(
     JobKind.SWEEP,

@@ -9,7 +9,7 @@ import pytest
 from actors.jobs.records import JobRecord, JobSpec, new_job_id
 from actors.jobs.journal import InMemoryJobJournal
 from actors.jobs.result_cache import ResultCache, cache_key
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 PAYLOAD = {
     "dataset": "synthetic",

@@ -17,7 +17,7 @@ from actors.datasets import DatasetStore
 from actors.jobs.journal import InMemoryJobJournal
 from actors.messages import WorkItem, WorkResult
 from actors.scheduling.coordinator import Coordinator
-from actors.scheduling.membership import MemberChanges, WorkerLost
+from actors.scheduling.placement.membership import MemberChanges, WorkerLost
 from actors.settings import Settings
 from actors.workers.worker import Worker
 from gpu_hal.config import GpuHalConfig, SimulationConfig

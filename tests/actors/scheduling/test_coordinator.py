@@ -14,7 +14,7 @@ from actors.config import QueueConfig
 from actors.scheduling.coordinator import Coordinator, JobNotFound
 from actors.datasets import DatasetStore
 from actors.workers.executor import LocalExecutor
-from actors.scheduling.job_queue import AdmissionRefused
+from actors.scheduling.queues.job_queue import AdmissionRefused
 from actors.settings import Settings
 from gpu_hal.config import FaultConfig, GpuHalConfig, SimulationConfig
 from kernels.backtest import run

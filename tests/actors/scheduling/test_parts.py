@@ -9,14 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.jobs.plans import ChunkSpec, chunk_cells
-from actors.scheduling.chunk_queue import ChunkQueue
-from actors.scheduling.fallback import WorkerView
-from actors.scheduling.fanout import ChunkRun, FanOut
-from actors.scheduling.membership import Membership, NodeInfo, WorkerLost, desired_workers
-from actors.scheduling.placement import Placement, job_labels
+from actors.scheduling.queues.chunk_queue import ChunkQueue
+from actors.scheduling.placement.fallback import WorkerView
+from actors.scheduling.placement.fanout import ChunkRun, FanOut
+from actors.scheduling.placement.membership import Membership, NodeInfo, WorkerLost, desired_workers
+from actors.scheduling.placement.eligibility import Placement, job_labels
 from actors.scheduling.policy import Candidate, FifoAgingPolicy
-from actors.scheduling.throughput import ThroughputModel
-from gpu_hal.priority import JobClass
+from actors.scheduling.placement.throughput import ThroughputModel
+from gpu_hal.streams.priority import JobClass
 
 
 def chunks(n: int) -> list[ChunkSpec]:

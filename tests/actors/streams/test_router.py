@@ -6,7 +6,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from actors.scheduling.fallback import WorkerView
+from actors.scheduling.placement.fallback import WorkerView
 from actors.live.router import LiveRouter
 from actors.settings import StreamsConfig
 from actors.streams.router import StreamRouter

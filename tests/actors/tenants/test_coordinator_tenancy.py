@@ -168,7 +168,7 @@ def test_high_request_takes_the_memory_a_running_low_sweep_holds_and_the_sweep_i
     import numpy as np  # noqa: PLC0415
 
     from gpu_hal.config import DeviceConfig  # noqa: PLC0415
-    from gpu_hal.priority import JobClass  # noqa: PLC0415
+    from gpu_hal.streams.priority import JobClass  # noqa: PLC0415
 
     mib = 1 << 20
     big = synthetic_panel(100, 4000, seed=5)  # a chunk reserves ~25.6 MiB (inputs + outputs estimate)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.tenants.quotas import ClassNotAllowed, QuotaBook, TenantQuota
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 
 def book(tmp_path: Path) -> QuotaBook:

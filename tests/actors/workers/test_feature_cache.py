@@ -11,7 +11,7 @@ from actors.messages import WorkItem
 from actors.jobs.plans import ChunkSpec, FeatureBlock
 from actors.settings import StreamsConfig
 from actors.workers.worker import Worker
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 from kernels.data import synthetic_panel
 from kernels.indicators import rsi
 

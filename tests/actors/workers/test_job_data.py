@@ -23,8 +23,8 @@ from actors.workers.job_data import resident_fields
 from actors.workers.worker import Worker
 from gpu_hal.config import GpuHalConfig, SimulationConfig
 from gpu_hal.errors import DevicePressure
-from gpu_hal.pressure import PressureLevel
-from gpu_hal.priority import JobClass
+from gpu_hal.memory.pressure import PressureLevel
+from gpu_hal.streams.priority import JobClass
 from kernels.backtest import sweep
 from kernels.data import synthetic_panel
 

@@ -15,7 +15,7 @@ from actors.jobs.plans import job_panel, plan_job
 from actors.messages import WorkItem
 from actors.workers.worker import Worker
 from gpu_hal.config import GpuHalConfig, SimulationConfig
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 from kernels.data import synthetic_panel
 
 pytestmark = pytest.mark.gpu

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from actors.scheduling.fallback import WorkerView
+from actors.scheduling.placement.fallback import WorkerView
 
 
 def job_labels(payload: Mapping[str, Any]) -> dict[str, str]:

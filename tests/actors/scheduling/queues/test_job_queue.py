@@ -7,9 +7,9 @@ import threading
 import pytest
 
 from actors.config import QueueConfig
-from actors.scheduling.job_queue import AdmissionRefused, JobQueue
+from actors.scheduling.queues.job_queue import AdmissionRefused, JobQueue
 from actors.jobs.records import new_job_id
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 
 class FakeClock:

@@ -7,8 +7,8 @@ import pytest
 from gpu_hal.config import FaultConfig
 from gpu_hal.device import Device
 from gpu_hal.errors import DeviceFault, DeviceUnhealthy, FaultInjectionDisabled
-from gpu_hal.faults import FaultInjector
-from gpu_hal.health import HealthChange, HealthState
+from gpu_hal.health.faults import FaultInjector
+from gpu_hal.health.monitor import HealthChange, HealthState
 from tests.gpu_hal.conftest import MiB
 
 

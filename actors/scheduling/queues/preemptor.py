@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 
 from actors.config import PreemptionConfig
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 _RANK = {c: i for i, c in enumerate(sorted(JobClass))}
 

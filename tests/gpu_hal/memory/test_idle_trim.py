@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from gpu_hal.idle_trim import IdleTrimmer
+from gpu_hal.memory.idle_trim import IdleTrimmer
 
 
 class Pool:

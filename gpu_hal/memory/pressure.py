@@ -1,6 +1,6 @@
 """Memory pressure of one device: levels from the budget's one set of numbers.
 
-    ratio = charged / budget       (gpu_hal.budget: what the pools hold + reservations)
+    ratio = charged / budget       (gpu_hal.memory.budget: what the pools hold + reservations)
 
 | level     | from (default) | what the device and its scheduler do                        |
 | --------- | -------------- | ----------------------------------------------------------- |
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Callable
 
-from gpu_hal.budget import MemoryBudget
-from gpu_hal.priority import JobClass
+from gpu_hal.memory.budget import MemoryBudget
+from gpu_hal.streams.priority import JobClass
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.scheduling.fair_share import WeightedFairShare
+from actors.scheduling.queues.fair_share import WeightedFairShare
 from actors.scheduling.policy import Candidate
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 _seq = itertools.count()
 

@@ -1,6 +1,6 @@
 """CUDA streams whose priority follows the job class (simulated: host stand-ins).
 
-The device's (least, greatest) priority range is queried once; `gpu_hal.priority`
+The device's (least, greatest) priority range is queried once; `gpu_hal.streams.priority`
 maps job classes onto it. Each tenant context gets its own non-blocking stream;
 `create` also serves the fallback chain's "retry on a fresh stream".
 """
@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 from gpu_hal import constants as C
-from gpu_hal.priority import JobClass, device_priority_range, stream_priority
+from gpu_hal.streams.priority import JobClass, device_priority_range, stream_priority
 
 
 class SimulatedStream:

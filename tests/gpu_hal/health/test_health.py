@@ -6,7 +6,7 @@ import time
 import pytest
 
 from gpu_hal.config import HealthConfig
-from gpu_hal.health import (
+from gpu_hal.health.monitor import (
     HealthChange,
     HealthMonitor,
     HealthReading,

@@ -27,7 +27,7 @@ from typing import Iterable, Literal, Sequence
 
 from actors.config import FallbackConfig
 from actors.jobs.records import Tier
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 WorkerKind = Literal["gpu", "cpu"]
 
@@ -53,11 +53,11 @@ class WorkerView:
     simulated: bool = False
     node_id: str | None = None  # the Ray node it runs on (None in-process)
     labels: tuple[tuple[str, str], ...] = ()  # its node's labels, e.g. (("gpu_type", "H100"),)
-    pressure: str = "NORMAL"  # its device's memory-pressure level (gpu_hal.pressure): SHED/RECLAIM take no LOW/IDLE
+    pressure: str = "NORMAL"  # its device's memory-pressure level (gpu_hal.memory.pressure): SHED/RECLAIM take no LOW/IDLE
 
     def sheds(self, job_class: int) -> bool:
         """Whether this worker's device refuses new work of that class now (memory pressure)."""
-        from gpu_hal.pressure import SHEDDABLE, PressureLevel  # noqa: PLC0415
+        from gpu_hal.memory.pressure import SHEDDABLE, PressureLevel  # noqa: PLC0415
 
         return PressureLevel[self.pressure] >= PressureLevel.SHED and JobClass(int(job_class)) in SHEDDABLE
 

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from gpu_hal.budget import MemoryBudget, compute_budget
+from gpu_hal.memory.budget import MemoryBudget, compute_budget
 from gpu_hal.errors import QuotaExceeded
 
 GiB = 1 << 30

@@ -16,7 +16,7 @@ from typing import Any
 
 from gpu_hal.config import FaultConfig
 from gpu_hal.errors import DeviceFault, FaultInjectionDisabled
-from gpu_hal.health import HealthMonitor, HealthState
+from gpu_hal.health.monitor import HealthMonitor, HealthState
 
 ANY = "*"  # a fault armed for every tenant of the device
 

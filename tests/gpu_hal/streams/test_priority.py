@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_hal.priority import JobClass, stream_priority
+from gpu_hal.streams.priority import JobClass, stream_priority
 
 
 def test_classes_sort_highest_first() -> None:

@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from gpu_hal import constants as C
-from gpu_hal.budget import MemoryBudget, Reservation
+from gpu_hal.memory.budget import MemoryBudget, Reservation
 from gpu_hal.errors import (
     Cancelled,
     DeviceFault,
@@ -48,11 +48,11 @@ from gpu_hal.errors import (
     QuotaExceeded,
     UnknownTenant,
 )
-from gpu_hal.faults import FaultInjector
-from gpu_hal.health import HealthMonitor, HealthState
-from gpu_hal.idle_trim import IdleTrimmer
-from gpu_hal.priority import JobClass
-from gpu_hal.streams import StreamSet
+from gpu_hal.health.faults import FaultInjector
+from gpu_hal.health.monitor import HealthMonitor, HealthState
+from gpu_hal.memory.idle_trim import IdleTrimmer
+from gpu_hal.streams.priority import JobClass
+from gpu_hal.streams.stream_set import StreamSet
 
 _NAME_RE = re.compile(C.NAME_PATTERN)
 _CUDA_ERRORS = ("CUDARuntimeError", "CUDADriverError", "CUBLASError", "CUSOLVERError", "CURANDError",
@@ -845,7 +845,7 @@ class TenantPools:
         back; for a protected class (REALTIME, HIGH) the open LOW/IDLE requests are preempted too
         and it waits up to `reclaim_wait_s` for their memory. Returns the reservation, or raises
         the last QuotaExceeded."""
-        from gpu_hal.pressure import PROTECTED, SHEDDABLE  # noqa: PLC0415 - pressure builds on pools
+        from gpu_hal.memory.pressure import PROTECTED, SHEDDABLE  # noqa: PLC0415 - pressure builds on pools
         from gpu_hal.errors import DevicePressure  # noqa: PLC0415
 
         protected = ctx.job_class in PROTECTED

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 from actors.config import QueueConfig
-from gpu_hal.priority import JobClass
+from gpu_hal.streams.priority import JobClass
 
 _CLASSES: tuple[JobClass, ...] = tuple(sorted(JobClass))  # service order, highest first
 _RANK = {c: i for i, c in enumerate(_CLASSES)}

@@ -6,8 +6,8 @@ import threading
 import pytest
 
 from actors.config import PreemptionConfig
-from actors.scheduling.preemptor import Preemptor
-from gpu_hal.priority import JobClass
+from actors.scheduling.queues.preemptor import Preemptor
+from gpu_hal.streams.priority import JobClass
 
 C = JobClass
 

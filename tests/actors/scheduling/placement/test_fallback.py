@@ -6,7 +6,7 @@ import pickle
 import pytest
 
 from actors.config import FallbackConfig
-from actors.scheduling.fallback import Attempt, FallbackPolicy, NoCapacity, WorkerView
+from actors.scheduling.placement.fallback import Attempt, FallbackPolicy, NoCapacity, WorkerView
 from actors.jobs.records import Tier
 
 GiB = 1 << 30

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from gpu_hal.errors import DevicePressure, DeviceFault
-from gpu_hal.pressure import MemoryPressure, PressureLevel
-from gpu_hal.budget import MemoryBudget
-from gpu_hal.priority import JobClass
+from gpu_hal.memory.pressure import MemoryPressure, PressureLevel
+from gpu_hal.memory.budget import MemoryBudget
+from gpu_hal.streams.priority import JobClass
 from tests.gpu_hal.conftest import MiB, make_device
 
 

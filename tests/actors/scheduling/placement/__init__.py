@@ -1,0 +1,1 @@
+"""Tests of actors.scheduling.placement: placement and the fallback chain."""

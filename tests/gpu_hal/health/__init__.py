@@ -1,0 +1,1 @@
+"""Tests of gpu_hal.health: the health monitor and fault injection."""

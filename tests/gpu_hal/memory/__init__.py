@@ -1,0 +1,1 @@
+"""Tests of gpu_hal.memory: budget, pools and the memory truth, pressure, idle trimming."""

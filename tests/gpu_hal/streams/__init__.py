@@ -1,0 +1,1 @@
+"""Tests of gpu_hal.streams: job classes and stream priorities."""
