@@ -12,7 +12,7 @@ from kernels.backend import gpu_available
 # Numba compiles into __pycache__; keep threads modest on 2-core CI machines.
 os.environ.setdefault("NUMBA_NUM_THREADS", str(max(1, min(4, os.cpu_count() or 1))))
 
-NO_GPU_REASON = "needs CuPy and a CUDA device (none here); run on the GPU machine via bench/gpu_all.sh"
+NO_GPU_REASON = "needs CuPy and a CUDA device (none here); run on the GPU machine via bench/device/gpu_all.sh"
 
 # Hypothesis: no per-example deadline anywhere (2 shared cores make timings meaningless); on CI (CI set, or
 # HYPOTHESIS_PROFILE=ci) a moderate example count for tests that do not pin their own. Tests that pin

@@ -57,7 +57,7 @@ close: SMA(fast) vs SMA(slow) by reciprocals, and the band tests of z against th
 entry/exit thresholds by squares. The Numba kernels (`sweep_cpu.py`) compute the
 exact quotients in the same order, so both backends take the same positions.
 
-Compile-time variants (`module(defines=...)`, for bench/bench_sweep.py): SWEEP_REDUCE
+Compile-time variants (`module(defines=...)`, for bench/kernels/backtest/bench_sweep.py): SWEEP_REDUCE
 (3 shared-memory tiles, 2 register tiles with __reduce_add_sync, 1 one atomic per
 warp and bar), SWEEP_PREFETCH (1: load the next bar ahead), SWEEP_MINB (blocks per SM),
 SWEEP_FILTER / SWEEP_ZFILTER (the pre-screens), SWEEP_STEADY, SWEEP_DIAG (timing

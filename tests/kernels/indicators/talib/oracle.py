@@ -56,7 +56,7 @@ def inputs_for(fd: FuncDef, d: dict[str, np.ndarray], seed: int = 2) -> list[np.
 
 def reference(fd: FuncDef, arrays: list[np.ndarray], params: dict) -> list[np.ndarray]:
     """TA-Lib's outputs, column by column, each column from its first bar where all inputs are valid."""
-    import talib  # noqa: PLC0415 - the data helpers above are used where TA-Lib is absent (bench/gpu_talib_vs_cpu.py)
+    import talib  # noqa: PLC0415 - the data helpers above are used where TA-Lib is absent (bench/device/indicators/gpu_talib_vs_cpu.py)
 
     fn = getattr(talib, fd.name)
     n, m = arrays[0].shape

@@ -1,5 +1,5 @@
 """Every TA-Lib function on degenerate data against TA-Lib: the CPU backend, the host build of the
-CUDA column kernels (cuda_host.py) and, on a GPU machine, the GPU backend (bench/gpu_degenerate.sh).
+CUDA column kernels (cuda_host.py) and, on a GPU machine, the GPU backend (bench/device/indicators/gpu_degenerate.sh).
 
 Realistic and rough random data (test_cpu_exact.py, test_cuda_columns.py) never reach the answers
 TA-Lib gives for degenerate windows: a flat window (STOCHF / WILLR 0 within 1e-14 of the scale, ER 1,
