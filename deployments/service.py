@@ -11,7 +11,7 @@ ingress replica also answers HTTP itself on a port of its own
 (`RunningService.direct_url`), which skips the proxy actor and its hop back for the
 request body (about 3-7 ms per request); the proxy keeps answering on the configured
 port. On a cluster the operator sets the same variables on every node.
-`rayquant serve`, `rayquant demo`, the HTTP tests and bench/bench_service.py all
+`rayquant serve`, `rayquant demo`, the HTTP tests and bench/service/bench_service.py all
 start the service this way.
 """
 from __future__ import annotations

@@ -24,9 +24,9 @@ echo "kernels (sweep plan, sweep, walk-forward GPU cases): $(tail -1 "$OUT/sweep
 timeout 240 python3 -m pytest tests/actors/workers/test_job_data.py tests/actors/workers/test_job_data_gpu.py -m "not ray" \
   -q -p no:cacheprovider -rs 2>&1 | tail -30 > "$OUT/sweep_plan_job_data_pytest.txt"
 echo "job data (GPU worker): $(tail -1 "$OUT/sweep_plan_job_data_pytest.txt")"
-timeout 300 python3 bench/bench_job_data.py --out "$OUT/job_data_stream_h100.json" > "$OUT/job_data_stream.log" 2>&1
+timeout 300 python3 bench/service/bench_job_data.py --out "$OUT/job_data_stream_h100.json" > "$OUT/job_data_stream.log" 2>&1
 echo "bench (streaming job) rc=$?"; tail -3 "$OUT/job_data_stream.log"
-timeout 300 python3 bench/bench_job_data.py --fast 40 --slow 40 --combos 250 --chunks 7 --plan-repeat 10 \
+timeout 300 python3 bench/service/bench_job_data.py --fast 40 --slow 40 --combos 250 --chunks 7 --plan-repeat 10 \
   --out "$OUT/job_data_tables_h100.json" > "$OUT/job_data_tables.log" 2>&1
 echo "bench (table-path job) rc=$?"; tail -3 "$OUT/job_data_tables.log"
 grep -hE "^(FAILED|ERROR)" "$OUT"/sweep_plan*_pytest.txt | head -20

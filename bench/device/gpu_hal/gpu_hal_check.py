@@ -51,7 +51,7 @@ def main() -> None:
     cache = tempfile.mkdtemp(prefix="cupy_cache_")
     for label in ("cold_kernel_cache", "warm_disk_cache"):
         benv = {**env, "CUPY_CACHE_DIR": cache}
-        cmd = [sys.executable, "bench/bench_gpu_hal.py", "--out", str(out / f"bench_{label}.json"),
+        cmd = [sys.executable, "bench/gpu_hal/bench_gpu_hal.py", "--out", str(out / f"bench_{label}.json"),
                *args.bench_args.split()]
         rc, dt = run(cmd, out / f"bench_{label}.txt", benv, 150)
         entry: dict[str, object] = {"rc": rc, "seconds": round(dt, 1), "command": " ".join(cmd[1:]),

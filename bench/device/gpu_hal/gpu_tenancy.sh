@@ -8,5 +8,5 @@ OUT=${OUT:-./gpu-out}; mkdir -p "$OUT"
 export PYTHONPATH=${PYTHONPATH:-$PWD} PYTHONUNBUFFERED=1
 nvidia-smi -L | tee "$OUT/device.txt"
 timeout 300 python3 -m pytest tests/gpu_hal -q -p no:cacheprovider -rs 2>&1 | tee "$OUT/tenancy_gpu_hal_pytest.txt" | tail -4
-timeout $(( ${SECONDS_SOAK:-120} + 240 )) python3 bench/bench_memory_truth.py --seconds "${SECONDS_SOAK:-120}" \
+timeout $(( ${SECONDS_SOAK:-120} + 240 )) python3 bench/gpu_hal/bench_memory_truth.py --seconds "${SECONDS_SOAK:-120}" \
   --out "$OUT/memory_truth.json" 2>&1 | tail -40 | tee "$OUT/memory_truth_log.txt"

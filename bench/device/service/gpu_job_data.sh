@@ -22,7 +22,7 @@ echo "job data (GPU): $(tail -1 "$OUT/job_data_gpu_pytest_$RUN.txt")"
 timeout 200 python3 -m pytest tests/actors/workers/test_job_data.py tests/actors/scheduling/test_tail_stealing.py \
   -q -p no:cacheprovider 2>&1 | tail -30 > "$OUT/job_data_sim_pytest_$RUN.txt"
 echo "job data + stealing (simulated): $(tail -1 "$OUT/job_data_sim_pytest_$RUN.txt")"
-timeout 300 python3 bench/bench_job_data.py --out "$OUT/job_data_h100_$RUN.json" \
+timeout 300 python3 bench/service/bench_job_data.py --out "$OUT/job_data_h100_$RUN.json" \
   > "$OUT/job_data_bench_$RUN.log" 2>&1; echo "bench rc=$?"
 tail -8 "$OUT/job_data_bench_$RUN.log"
 grep -hE "^(FAILED|ERROR)" "$OUT"/job_data_*pytest_"$RUN".txt | head -20

@@ -15,7 +15,7 @@ else
   echo "no detached soak found (pid '${pid}'): running it here for ${SECONDS_SOAK:-560} s"
   export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
   nvidia-smi -L > "$OUT/device.txt" 2>&1
-  timeout 590 python3 bench/bench_memory_truth.py --seconds "${SECONDS_SOAK:-560}" \
+  timeout 590 python3 bench/gpu_hal/bench_memory_truth.py --seconds "${SECONDS_SOAK:-560}" \
     --out "$OUT/memory_truth_h100_${SECONDS_SOAK:-560}s.json" > "$OUT/log.txt" 2>&1; echo "soak rc=$?"
 fi
 tail -25 "$OUT/log.txt"

@@ -108,7 +108,7 @@ def test_chunk_run_equals_kernels_sweep(groups):
 @pytest.mark.parametrize("groups", [None, ["x", "x", "y", "y"]])
 def test_gpu_chunk_equals_cpu(groups):
     """A GPU worker's chunk of an orders sweep (backend "gpu") equals the CPU one (float64; the kernel
-    tests' tolerance). Skipped without CuPy and a device: bench/gpu_sweep_order_options.sh runs it."""
+    tests' tolerance). Skipped without CuPy and a device: bench/device/backtest/gpu_sweep_order_options.sh runs it."""
     extra = {"group_by": groups, "cash_sharing": True} if groups else {}
     payload = _payload(tp_stop=0.2, init_cash=1000.0, fees=0.001, **extra)
     chunk = plan_job("sweep", payload, PANEL.n_bars, PANEL.n_assets, max_cells=1e9)[0]

@@ -1,4 +1,4 @@
-"""The job data cache on a real GPU (skipped without CuPy and a device; bench/gpu_job_data.sh runs it):
+"""The job data cache on a real GPU (skipped without CuPy and a device; bench/device/service/gpu_job_data.sh runs it):
 the job's panel is kept as CuPy arrays allocated from the tenant's pool, later chunks find it there,
 kept sweep plans (streaming and window-table paths) and kept backtest panels give exactly the
 numbers of the uncached GPU path, and the bytes go back at the job's end."""

@@ -13,9 +13,9 @@ inputs save per chunk: the chunks of the first asset range on one `prepare_sweep
 that keeps them (CPU: the kernel's time-major inputs; GPU: the window tables of the
 grid's windows, when they fit) against the same plan building them per run.
 
-    python bench/bench_job_data.py --out bench/results/job_data_cpu_2core.json            # simulated device
-    python bench/bench_job_data.py --out gpu-out/job_data_h100.json                        # on the GPU machine
-    python bench/bench_job_data.py --fast 30 --slow 30 --combos 300 --out gpu-out/job_data_tables.json  # tables
+    python bench/service/bench_job_data.py --out bench/results/job_data_cpu_2core.json            # simulated device
+    python bench/service/bench_job_data.py --out gpu-out/job_data_h100.json                        # on the GPU machine
+    python bench/service/bench_job_data.py --fast 30 --slow 30 --combos 300 --out gpu-out/job_data_tables.json  # tables
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402

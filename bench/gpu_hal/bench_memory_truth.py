@@ -9,7 +9,7 @@ On one device (a real GPU when CuPy sees one, else a simulated device):
    a safe point and the budget is compared with what the pools hold (drift);
 3. everything released: the budget must be back at the prewarmed floors.
 
-    python3 bench/bench_memory_truth.py --seconds 120 --out memory_truth.json
+    python3 bench/gpu_hal/bench_memory_truth.py --seconds 120 --out memory_truth.json
 
 Prints the device and dtype, writes JSON with the command.
 """
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from gpu_hal.config import DeviceConfig, FaultConfig, GpuHalConfig, SimulationConfig  # noqa: E402
 from gpu_hal.device import Device  # noqa: E402

@@ -14,7 +14,7 @@
 On a machine without a GPU it runs against a simulated device (CPU backend) and
 labels every figure `simulated`.
 
-    python bench/bench_gpu_hal.py --out bench/results/gpu_hal_h100.json
+    python bench/gpu_hal/bench_gpu_hal.py --out bench/results/gpu_hal_h100.json
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from gpu_hal.config import DeviceConfig, GpuHalConfig, HealthConfig, SimulationConfig  # noqa: E402
 from gpu_hal.device import Device  # noqa: E402
