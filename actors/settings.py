@@ -179,7 +179,7 @@ class ServeConfig:
     downscale_delay_s: float = SERVE_DOWNSCALE_DELAY_S
 
     def __post_init__(self) -> None:
-        from gpu_hal.priority import JobClass  # noqa: PLC0415
+        from gpu_hal.streams.priority import JobClass  # noqa: PLC0415
 
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in [0, 65535], got {self.port}")

@@ -84,7 +84,7 @@ class RayQuantIngress(GrpcIngress):
         self.models = ModelServer(settings)
 
     def __serve_build_asgi_app__(self) -> Any:
-        from actors.scheduling.fallback import FallbackPolicy  # noqa: PLC0415
+        from actors.scheduling.placement.fallback import FallbackPolicy  # noqa: PLC0415
         from actors.live.router import LiveRouter  # noqa: PLC0415
         from deployments.control_loop import ControlLoop  # noqa: PLC0415
         from deployments.http.routes import Service, create_api  # noqa: PLC0415

@@ -207,8 +207,8 @@ def domain_error(exc: BaseException, *, params_field: str = "params", data_field
     """
     from actors.scheduling.coordinator import JobNotFound, JobNotReady  # noqa: PLC0415
     from actors.datasets import DatasetNameTaken, DatasetNotFound, InvalidDatasetName  # noqa: PLC0415
-    from actors.scheduling.fallback import NoCapacity  # noqa: PLC0415
-    from actors.scheduling.job_queue import AdmissionRefused  # noqa: PLC0415
+    from actors.scheduling.placement.fallback import NoCapacity  # noqa: PLC0415
+    from actors.scheduling.queues.job_queue import AdmissionRefused  # noqa: PLC0415
     from actors.jobs.records import InvalidJobId  # noqa: PLC0415
     from actors.tenants.quotas import ClassNotAllowed, TenantLimitExceeded, TenantsDisabled  # noqa: PLC0415
     from gpu_hal.errors import QuotaExceeded  # noqa: PLC0415

@@ -88,8 +88,8 @@ def test_guess_field_from_kernel_messages():
 def test_domain_errors_map_to_4xx_and_503():
     from actors.scheduling.coordinator import JobNotFound, JobNotReady
     from actors.datasets import DatasetNotFound
-    from actors.scheduling.fallback import NoCapacity
-    from actors.scheduling.job_queue import AdmissionRefused
+    from actors.scheduling.placement.fallback import NoCapacity
+    from actors.scheduling.queues.job_queue import AdmissionRefused
     from actors.jobs.plans import JobSpecError
     from kernels.data import DataValidationError
 
@@ -115,7 +115,7 @@ def test_domain_error_unwraps_ray_task_errors():
             super().__init__(str(cause))
             self.cause = cause
 
-    from actors.scheduling.job_queue import AdmissionRefused
+    from actors.scheduling.queues.job_queue import AdmissionRefused
 
     e = domain_error(Wrapped(AdmissionRefused("full", 5.0, "class")))
     assert e.status == 429 and e.headers["Retry-After"] == "5"

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from actors.live.router import LiveRouter
-from actors.scheduling.fallback import WorkerView
+from actors.scheduling.placement.fallback import WorkerView
 from actors.settings import ServeConfig, StreamsConfig
 from actors.streams.router import StreamRouter
 from actors.workers.worker import Worker
