@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.settings import DataConfig, RayConfig, Settings  # noqa: E402
 from bench.timing import cpu_model, write_report  # noqa: E402
-from deployments.grpc_client import GrpcClient  # noqa: E402
+from deployments.grpc_api.client import GrpcClient  # noqa: E402
 from deployments.protos import common_pb2 as cm  # noqa: E402
 from deployments.protos import ml_pb2 as ml  # noqa: E402
 from deployments.protos import realtime_pb2 as rt  # noqa: E402

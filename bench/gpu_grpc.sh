@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU-machine run of issue 17's gRPC work: tests/deployments/test_grpc.py (every RPC through Serve's
+# GPU-machine run of issue 17's gRPC work: tests/deployments/grpc_api/test_grpc.py (every RPC through Serve's
 # gRPC proxy on a local Ray with the machine's GPU worker; the stub-regeneration test skips without
 # grpcio-tools) and bench/bench_grpc.py (small Predict and ComputeFeatures, p50/p99: gRPC through
 # the proxy and straight to the live replica vs HTTP through the proxy and direct ingress; target
@@ -19,7 +19,7 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 PATH=/tmp/site/bin:$PATH
 nvidia-smi -L | tee "$OUT/device.txt"
 python3 -c "import grpc, google.protobuf; print('grpcio', grpc.__version__, 'protobuf', google.protobuf.__version__)" \
   | tee "$OUT/grpc_versions_$RUN.txt"
-timeout 300 python3 -m pytest tests/deployments/test_grpc.py -q -p no:cacheprovider -W ignore 2>&1 \
+timeout 300 python3 -m pytest tests/deployments/grpc_api/test_grpc.py -q -p no:cacheprovider -W ignore 2>&1 \
   | tee "$OUT/grpc_pytest_$RUN.txt" | tail -3
 timeout 280 python3 bench/bench_grpc.py --requests "$REQUESTS" --warmup 200 --out "$OUT/grpc_h100_$RUN.json" \
   > "$OUT/grpc_bench_log_$RUN.txt" 2>&1

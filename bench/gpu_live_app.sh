@@ -11,7 +11,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
   .whl/*.whl .whl-http/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 PATH=/tmp/site/bin:$PATH
 nvidia-smi -L | tee "$OUT/device.txt"
-timeout 120 python3 -m pytest tests/deployments/test_http_api.py -k "live_application or features" -q \
+timeout 120 python3 -m pytest tests/deployments/http/test_http_api.py -k "live_application or features" -q \
   -p no:cacheprovider 2>&1 | tee "$OUT/live_app_pytest_$RUN.txt" | tail -2
 for variant in "" "_gil100us --gil-switch-interval 0.0001" "_no_live_app --no-live-app"; do
   suffix=${variant%% *}; extra=${variant#"$suffix"}

@@ -11,7 +11,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 PATH=/tmp/site/bin:$PATH
 { nvidia-smi -L; git log --oneline -1 2>/dev/null; nproc; } > "$OUT/device.txt" 2>&1; cat "$OUT/device.txt"
 s=$SECONDS
-timeout 200 python3 -m pytest tests/deployments/test_grpc.py -q -p no:cacheprovider -W ignore 2>&1 \
+timeout 200 python3 -m pytest tests/deployments/grpc_api/test_grpc.py -q -p no:cacheprovider -W ignore 2>&1 \
   | tail -15 > "$OUT/grpc_pytest_h100.txt"; echo "grpc tests ($((SECONDS-s)) s): $(tail -1 "$OUT/grpc_pytest_h100.txt")"
 s=$SECONDS
 timeout 200 python3 bench/bench_grpc.py --requests "${REQUESTS:-2000}" --warmup 200 --out "$OUT/grpc_h100.json" \

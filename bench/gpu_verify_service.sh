@@ -11,7 +11,7 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 PATH=/tmp/site/bin:$PATH
 timeout $(( ${SECONDS_SOAK:-120} + 120 )) python3 bench/bench_memory_truth.py --seconds "${SECONDS_SOAK:-120}" \
   --out "$OUT/memory_truth_h100.json" > "$OUT/memory_truth_log.txt" 2>&1; echo "memory truth rc=$?"
 tail -22 "$OUT/memory_truth_log.txt"
-timeout 240 python3 -m pytest tests/deployments/test_grpc.py -q -p no:cacheprovider -W ignore 2>&1 \
+timeout 240 python3 -m pytest tests/deployments/grpc_api/test_grpc.py -q -p no:cacheprovider -W ignore 2>&1 \
   | tail -15 > "$OUT/grpc_pytest.txt"; echo "grpc tests: $(tail -1 "$OUT/grpc_pytest.txt")"
 timeout 200 python3 bench/bench_grpc.py --requests "${REQUESTS:-2000}" --warmup 200 --out "$OUT/grpc_h100.json" \
   > "$OUT/grpc_bench_log.txt" 2>&1; echo "grpc bench rc=$?"
