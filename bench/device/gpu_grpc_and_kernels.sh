@@ -10,7 +10,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 PATH=/tmp/site/bin:$PATH
 { nvidia-smi -L; git log --oneline -1 2>/dev/null; nproc; } > "$OUT/device.txt" 2>&1; cat "$OUT/device.txt"
 step() { local name=$1 t=$2; shift 2; local s=$SECONDS; timeout "$t" "$@" > "$OUT/$name.txt" 2>&1; echo "== $name rc=$? $((SECONDS-s)) s"; }
-step grpc_bench_log_h100 ${T_GRPC_BENCH:-170} python3 bench/bench_grpc.py --requests "${REQUESTS:-1000}" --warmup 200 --out "$OUT/grpc_h100.json"
+step grpc_bench_log_h100 ${T_GRPC_BENCH:-170} python3 bench/service/bench_grpc.py --requests "${REQUESTS:-1000}" --warmup 200 --out "$OUT/grpc_h100.json"
 grep -E "^(devices|ComputeFeatures|Predict|targets)" "$OUT/grpc_bench_log_h100.txt" | cut -c1-300
 ray stop --force >/dev/null 2>&1 || true
 step talib_gpu_vs_cpu_log ${T_TALIB:-170} python3 bench/device/indicators/gpu_talib_vs_cpu.py --out "$OUT/talib_gpu_vs_cpu_h100.json"

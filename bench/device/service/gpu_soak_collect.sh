@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Device call B of two: waits for the memory-truth soak that bench/gpu_service_then_soak.sh started
+# Device call B of two: waits for the memory-truth soak that bench/device/service/gpu_service_then_soak.sh started
 # detached and copies its results to $OUT. If the soak did not survive the end of call A, it runs
 # the soak here in the foreground instead, as long as one call allows (SECONDS_SOAK, default 560).
 set -uo pipefail

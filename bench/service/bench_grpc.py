@@ -11,8 +11,8 @@ Serve gives the replica a gRPC port), and over HTTP through the proxy and throug
 Reports p50/p99 round trips per path and the gRPC-proxy target (issue 17: p50 <= 2 ms, measured
 on the GPU machine). The command is recorded in the JSON.
 
-    python bench/bench_grpc.py --out bench/results/grpc_cpu.json
-    python bench/bench_grpc.py --requests 2000 --out $OUT/grpc_h100.json      # bench/gpu_grpc.sh
+    python bench/service/bench_grpc.py --out bench/results/grpc_cpu.json
+    python bench/service/bench_grpc.py --requests 2000 --out $OUT/grpc_h100.json      # bench/device/service/gpu_grpc.sh
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from actors.settings import DataConfig, RayConfig, Settings  # noqa: E402
 from bench.timing import cpu_model, write_report  # noqa: E402

@@ -3,7 +3,7 @@
 # three ways -- live app (default settings), live app with a 0.1 ms GIL switch interval in the worker
 # and replica processes, and no live app (features share the main replica with the backtests) -- each
 # with 20 bursts of 20 concurrent backtests under a 50 Hz feature stream. Needs .whl/ and .whl-http/
-# (run tool: carry [".whl", ".whl-http"]).   RUN=run6 bash bench/gpu_live_app.sh
+# (run tool: carry [".whl", ".whl-http"]).   RUN=run6 bash bench/device/service/gpu_live_app.sh
 set -uo pipefail
 OUT=${OUT:-./gpu-out}; mkdir -p "$OUT"
 RUN=${RUN:-run}; ROUNDS=${ROUNDS:-20}
@@ -15,7 +15,7 @@ timeout 120 python3 -m pytest tests/deployments/http/test_http_api.py -k "live_a
   -p no:cacheprovider 2>&1 | tee "$OUT/live_app_pytest_$RUN.txt" | tail -2
 for variant in "" "_gil100us --gil-switch-interval 0.0001" "_no_live_app --no-live-app"; do
   suffix=${variant%% *}; extra=${variant#"$suffix"}
-  timeout 150 python3 bench/bench_service.py --requests 400 --load-rounds "$ROUNDS" --via direct $extra \
+  timeout 150 python3 bench/service/bench_service.py --requests 400 --load-rounds "$ROUNDS" --via direct $extra \
     --out "$OUT/service_h100_$RUN$suffix.json" > "$OUT/service_log_$RUN$suffix.txt" 2>&1
   echo "service bench$suffix rc=$?"
   grep -E "^(features idle POST|load|targets)" "$OUT/service_log_$RUN$suffix.txt" | cut -c1-420
