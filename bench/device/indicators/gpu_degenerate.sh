@@ -17,8 +17,9 @@ export PYTHONPATH=/tmp/k:$PWD PYTHONUNBUFFERED=1
 { nvidia-smi -L; git log --oneline -1 2>/dev/null; which g++ nvcc 2>&1;
   python3 -c "import cupy, numba, talib; print('cupy', cupy.__version__, 'numba', numba.__version__, 'talib', talib.__version__)"; } > "$OUT/device.txt" 2>&1
 cat "$OUT/device.txt"
-for f in test_cpu_degenerate test_parameter_bounds test_cuda_newer test_cuda_columns; do
-    timeout 420 python3 -m pytest "tests/kernels/indicators/talib/$f.py" -q -p no:cacheprovider -rfs --durations=5 2>&1 \
+for p in test_cpu_degenerate test_parameter_bounds cuda/test_cuda_newer cuda/test_cuda_columns; do
+    f=${p#cuda/}
+    timeout 420 python3 -m pytest "tests/kernels/indicators/talib/$p.py" -q -p no:cacheprovider -rfs --durations=5 2>&1 \
         | tail -60 > "$OUT/$f.txt"
     echo "$f: $(grep -E '(passed|failed|error)' "$OUT/$f.txt" | tail -1)"
     grep -E "^(FAILED|ERROR)" "$OUT/$f.txt" | head -20
