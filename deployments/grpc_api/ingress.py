@@ -222,9 +222,24 @@ def backtest_body(req: bt.BacktestRequest) -> dict[str, Any]:
     return body
 
 
+def grid_in_order(strategy: str, grid: Any) -> dict[str, list]:
+    """A protobuf map's grid as a dict in a fixed key order, since a map has no order and combination ids
+    follow the grid's key order: the strategy's parameters as it declares them, then the order options
+    (ORDER_GRID_KEYS), then any other key by name (the job's validation names unknown ones)."""
+    from kernels.backtest.orders.sweep import ORDER_GRID_KEYS  # noqa: PLC0415
+    from kernels.strategies.registry import StrategyError, get_strategy  # noqa: PLC0415
+
+    try:
+        declared = [p.name for p in get_strategy(strategy).params or ()]
+    except StrategyError:
+        declared = []
+    rank = {name: i for i, name in enumerate([*declared, *ORDER_GRID_KEYS])}
+    keys = sorted(grid.keys(), key=lambda k: (rank.get(k, len(rank)), k))
+    return {k: [scalar_value(v) for v in grid[k].values] for k in keys}
+
+
 def sweep_body(req: bt.SweepRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {"strategy": req.strategy,
-                            "grid": {k: [scalar_value(v) for v in lst.values] for k, lst in req.grid.items()}}
+    body: dict[str, Any] = {"strategy": req.strategy, "grid": grid_in_order(req.strategy, req.grid)}
     for name in ("top_k", "rank_by", "dataset", "dataset_version", "fees", "slippage", "bars_per_year", "priority",
                  *SWEEP_ORDER_FIELDS):
         _opt(req, name, body)
