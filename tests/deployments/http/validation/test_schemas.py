@@ -201,7 +201,7 @@ def test_serve_config_yaml_is_a_valid_serve_deploy_config():
 
     from deployments.app import AppArgs, build_app
 
-    path = Path(__file__).resolve().parents[3] / "deployments" / "manifests" / "serve_config.yaml"
+    path = Path(__file__).resolve().parents[4] / "deployments" / "manifests" / "serve_config.yaml"
     cfg = ServeDeploySchema.model_validate(yaml.safe_load(path.read_text()))
     app_cfg, live_cfg = cfg.applications
     assert app_cfg.import_path == live_cfg.import_path == "deployments.app:build_app"

@@ -3,7 +3,7 @@
 bounded number of generated requests per operation, positive and negative, and every
 response checked: no 5xx, the status code declared, the content type declared, the
 body and headers matching their schemas. Zero failures; what the fuzzer found on the
-way is in tests/deployments/http/test_bad_inputs.py and the Hypothesis suites.
+way is in tests/deployments/http/validation/test_bad_inputs.py and the Hypothesis suites.
 """
 from __future__ import annotations
 
