@@ -29,6 +29,10 @@ try:
 except ImportError:  # hypothesis is a dev extra; its tests importorskip it
     pass
 
+# The xdist group of the Ray modules that start a private cluster (free ports, own temp dir): they can run
+# beside the worker that holds the shared Ray/Serve session.
+OWN_CLUSTER = pytest.mark.xdist_group("own_ray_cluster")
+
 # Relative tolerances by dtype for cross-backend and oracle comparisons.
 RTOL = {np.float64: 1e-9, np.float32: 1e-4}
 
@@ -48,10 +52,11 @@ def backends() -> Iterator:
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
-    # Under pytest-xdist (`./run test` runs two workers with --dist loadgroup) every test that starts Ray
-    # (the `ray` mark) goes to one worker: they share session fixtures and never race for a machine's ports.
-    # Marked as each item is collected, before any pytest_collection_modifyitems (xdist's reads the mark there).
-    if item.get_closest_marker("ray") is not None:
+    # Under pytest-xdist (`./run test` runs two workers with --dist loadgroup) the tests that start Ray (the
+    # `ray` mark) go to one worker, where they share the session's Ray and Serve (tests/deployments/conftest.py);
+    # modules that start a private cluster on free ports name their own group (OWN_CLUSTER) and may run on
+    # the other worker. Marked as each item is collected, before xdist's pytest_collection_modifyitems reads it.
+    if item.get_closest_marker("ray") is not None and item.get_closest_marker("xdist_group") is None:
         item.add_marker(pytest.mark.xdist_group("ray"))
 
 
@@ -59,7 +64,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Under --dist loadgroup, refuse to run when xdist did not group the Ray tests (two workers would each
     start Ray): pytest 9.2 no longer reads the Item._nodeid that pytest-xdist 3.8 suffixes with the group."""
     if getattr(session.config.option, "loadgroup", False):
-        loose = [i.nodeid for i in session.items if i.get_closest_marker("ray") and not i.nodeid.endswith("@ray")]
+        loose = [i.nodeid for i in session.items if i.get_closest_marker("ray") and "@" not in i.nodeid]
         if loose:
             raise pytest.UsageError(f"--dist loadgroup did not group {len(loose)} ray tests (e.g. {loose[0]}): "
                                     "check the pytest / pytest-xdist versions pinned in pyproject.toml")

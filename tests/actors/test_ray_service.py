@@ -14,7 +14,9 @@ from gpu_hal.config import FaultConfig, GpuHalConfig, SimulationConfig  # noqa: 
 from kernels.backtest import run  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+from tests.conftest import OWN_CLUSTER  # noqa: E402
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow, OWN_CLUSTER]
 
 BT = {"dataset": "synthetic", "strategy": "trend_following", "params": {"fast": 5, "slow": 20}, "fees": 0.001}
 

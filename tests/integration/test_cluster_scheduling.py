@@ -26,7 +26,9 @@ from gpu_hal.config import FaultConfig, GpuHalConfig, SimulationConfig  # noqa: 
 from kernels.backtest import run, sweep  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+from tests.conftest import OWN_CLUSTER  # noqa: E402
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow, OWN_CLUSTER]
 
 NAMESPACE = "rayquant-cluster-test"
 ASSETS, BARS = 8, 250

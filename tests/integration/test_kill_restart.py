@@ -46,7 +46,9 @@ from kernels.backtest import run, sweep  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
 from tests.deployments.test_ray_jobs import start_head  # noqa: E402
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+from tests.conftest import OWN_CLUSTER  # noqa: E402
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow, OWN_CLUSTER]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_TIMEOUT_S = 600

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from actors.tenants.identity import Unauthenticated, resolve_tenant
+from tests.conftest import OWN_CLUSTER
 
 
 def test_the_key_names_the_tenant_when_keys_are_configured() -> None:
@@ -20,6 +21,7 @@ def test_the_key_names_the_tenant_when_keys_are_configured() -> None:
 
 @pytest.mark.ray
 @pytest.mark.slow
+@OWN_CLUSTER
 def test_client_and_job_entry_point_are_authorised(tmp_path, capsys, monkeypatch) -> None:
     ray = pytest.importorskip("ray")
     from actors.client import connect  # noqa: PLC0415
