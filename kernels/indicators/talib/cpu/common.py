@@ -96,97 +96,53 @@ def true_range(h, lo, prev_close):
 
 
 @njit(cache=True, nogil=True)
-def max_1d_nb(x, out, period):
-    """Rolling maximum over `period` bars (TA_MAX); the argmax goes to idx when given."""
+def extreme_1d_nb(x, out, period, sign, as_index, offset):
+    """TA-Lib's rolling extreme over `period` bars: the maximum of sign * x (sign -1.0: the minimum; the
+    flip is exact, so the comparisons, ties to the latest bar and NaN handling are TA_MAX's / TA_MIN's).
+    Writes the extreme itself, or with as_index its (absolute, + offset) bar index (TA_MAXINDEX)."""
     n = x.shape[0]
-    hi_idx = -1
-    hi = 0.0
+    best_idx = -1
+    best = 0.0
     trailing = 0
     for today in range(period - 1, n):
-        v = x[today]
-        if hi_idx < trailing:
-            hi_idx = trailing
-            hi = x[hi_idx]
+        v = sign * x[today]
+        if best_idx < trailing:
+            best_idx = trailing
+            best = sign * x[best_idx]
             for i in range(trailing + 1, today + 1):
-                w = x[i]
-                if w > hi:
-                    hi_idx = i
-                    hi = w
-        elif v >= hi:
-            hi_idx = today
-            hi = v
-        out[today] = hi
+                w = sign * x[i]
+                if w > best:
+                    best_idx = i
+                    best = w
+        elif v >= best:
+            best_idx = today
+            best = v
+        out[today] = (best_idx + offset) if as_index else sign * best
         trailing += 1
 
 
 @njit(cache=True, nogil=True)
+def max_1d_nb(x, out, period):
+    """TA_MAX: rolling maximum over `period` bars."""
+    extreme_1d_nb(x, out, period, 1.0, False, 0)
+
+
+@njit(cache=True, nogil=True)
 def min_1d_nb(x, out, period):
-    n = x.shape[0]
-    lo_idx = -1
-    lo = 0.0
-    trailing = 0
-    for today in range(period - 1, n):
-        v = x[today]
-        if lo_idx < trailing:
-            lo_idx = trailing
-            lo = x[lo_idx]
-            for i in range(trailing + 1, today + 1):
-                w = x[i]
-                if w < lo:
-                    lo_idx = i
-                    lo = w
-        elif v <= lo:
-            lo_idx = today
-            lo = v
-        out[today] = lo
-        trailing += 1
+    """TA_MIN: rolling minimum over `period` bars."""
+    extreme_1d_nb(x, out, period, -1.0, False, 0)
 
 
 @njit(cache=True, nogil=True)
 def argmax_1d_nb(x, out, period, offset):
     """TA_MAXINDEX: the (absolute, + offset) index of the window maximum."""
-    n = x.shape[0]
-    hi_idx = -1
-    hi = 0.0
-    trailing = 0
-    for today in range(period - 1, n):
-        v = x[today]
-        if hi_idx < trailing:
-            hi_idx = trailing
-            hi = x[hi_idx]
-            for i in range(trailing + 1, today + 1):
-                w = x[i]
-                if w > hi:
-                    hi_idx = i
-                    hi = w
-        elif v >= hi:
-            hi_idx = today
-            hi = v
-        out[today] = hi_idx + offset
-        trailing += 1
+    extreme_1d_nb(x, out, period, 1.0, True, offset)
 
 
 @njit(cache=True, nogil=True)
 def argmin_1d_nb(x, out, period, offset):
-    n = x.shape[0]
-    lo_idx = -1
-    lo = 0.0
-    trailing = 0
-    for today in range(period - 1, n):
-        v = x[today]
-        if lo_idx < trailing:
-            lo_idx = trailing
-            lo = x[lo_idx]
-            for i in range(trailing + 1, today + 1):
-                w = x[i]
-                if w < lo:
-                    lo_idx = i
-                    lo = w
-        elif v <= lo:
-            lo_idx = today
-            lo = v
-        out[today] = lo_idx + offset
-        trailing += 1
+    """TA_MININDEX: the (absolute, + offset) index of the window minimum."""
+    extreme_1d_nb(x, out, period, -1.0, True, offset)
 
 
 @njit(cache=True, nogil=True)
