@@ -196,7 +196,7 @@ def step_one(code, st, ins, out, s, p):
         _stoch(st[s], 0, ins[0, s], ins[1, s], ins[2, s], out, s, int(p[0]), int(p[1]), int(p[2]) if code == STOCH else 0)
     elif code == STOCHRSI:
         r = st[s]
-        rv = _rsi(r, x, int(p[0]))
+        rv = _rsi_talib(r, x, int(p[0]))
         if np.isnan(rv):
             out[0, s] = NAN
             out[1, s] = NAN
@@ -230,6 +230,34 @@ def _rsi(r, x, period):
         down = -d if d < 0.0 else 0.0
         r[2] = r[2] * keep + up * new
         r[3] = r[3] * keep + down * new
+    tv = r[2] + r[3]
+    return 100.0 * (r[2] / tv) if (tv > 0.0 or tv < 0.0) else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _rsi_talib(r, x, period):
+    """STOCHRSI's RSI, r[0:4] as _rsi: the batch rsi_talib_1d_nb's bits (TA-Lib 0.8.1's rounding: the first
+    averages times 1 / period, then (avg * (period - 1) + move) * (1 / period)), which fast %K magnifies on
+    a nearly flat window."""
+    c = r[0]
+    r[0] += 1.0
+    if c == 0:
+        r[1] = x
+        return NAN
+    d = x - r[1]
+    r[1] = x
+    inv = 1.0 / period
+    if c > period:
+        r[2] *= period - 1
+        r[3] *= period - 1
+    if d < 0.0:
+        r[3] -= d
+    else:
+        r[2] += d
+    if c < period:
+        return NAN
+    r[2] *= inv
+    r[3] *= inv
     tv = r[2] + r[3]
     return 100.0 * (r[2] / tv) if (tv > 0.0 or tv < 0.0) else 0.0
 
@@ -499,8 +527,8 @@ def _stoch(r, b, h, lo, c, out, s, fk, k2, k3):
         return
     hh = _extreme(r, hr, fk, t + 1, 1)
     ll = _extreme(r, lr, fk, t + 1, -1)
-    diff = (hh - ll) / 100.0
-    k = (c - ll) / diff if diff != 0.0 else 0.0
+    d = hh - ll  # fastk_1d_nb's rule: 0 on a window flat up to 1e-14 of |HH| + |LL| (TA-Lib 0.8); NaN: NaN
+    k = 0.0 if d <= 1e-14 * (abs(hh) + abs(ll)) else (c - ll) / (d / 100.0)
     sk = k if k2 == 1 else _sma(r, b + 1, kr, k, k2)
     if k3 == 0:  # STOCHF: (fastk, fastd = SMA(k2) of fastk)
         if np.isnan(sk):

@@ -192,3 +192,22 @@ def test_carried_and_windowed_functions_skip_bars_missing_in_the_history(one_thr
         fd = FUNCTIONS[name]
         want = ta.call(name, [arrays[FIELD.get(i, i)][:101] for i in fd.inputs], dict(params))
         np.testing.assert_allclose(out[label], np.asarray(want, dtype=np.float64)[100], rtol=1e-9, err_msg=label)
+
+
+@pytest.mark.parametrize("name", ["STOCHRSI", "STOCHF", "STOCH"])
+def test_stochastics_on_a_nearly_flat_series_equal_the_batch_bit_for_bit(name, one_thread):
+    """Steps of 1e-9 on 100: fast %K turns the RSI's (or the prices') last bits into whole points, so the
+    stream needs the batch's RSI rounding and its flat-window rule (0 where HH - LL <= 1e-14 (|HH| + |LL|))."""
+    rng = np.random.default_rng(7)
+    close = 100.0 + np.cumsum(rng.standard_normal((200, 3)) * 1e-9, axis=0)
+    fields = {"close": close, "high": close + 1e-9 * rng.random((200, 3)), "low": close - 1e-9 * rng.random((200, 3))}
+    fd = FUNCTIONS[name]
+    fs = FunctionSet(function_specs([name]), 3, window=64)
+    seed = 60
+    fs.seed({f: v[:seed] for f, v in fields.items() if f in fs.fields})
+    for t in range(seed, 200):
+        out = fs.update(np.arange(3), {f: v[t] for f, v in fields.items() if f in fs.fields})
+        for s in range(3):
+            want = ta.call(name, [fields[FIELD.get(i, i)][: t + 1, s] for i in fd.inputs], {})
+            for k, o in enumerate(fd.outputs):
+                np.testing.assert_array_equal(out[f"{name}.{o}"][s], want[k][-1], err_msg=f"{name}.{o} bar {t}")
