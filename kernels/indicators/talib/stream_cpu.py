@@ -528,7 +528,7 @@ def _stoch(r, b, h, lo, c, out, s, fk, k2, k3):
     hh = _extreme(r, hr, fk, t + 1, 1)
     ll = _extreme(r, lr, fk, t + 1, -1)
     d = hh - ll  # fastk_1d_nb's rule: 0 on a window flat up to 1e-14 of |HH| + |LL| (TA-Lib 0.8); NaN: NaN
-    k = 0.0 if d <= 1e-14 * (abs(hh) + abs(ll)) else (c - ll) / (d / 100.0)
+    k = 0.0 if d <= 1e-14 * (abs(hh) + abs(ll)) else (c - ll) / d * 100.0
     sk = k if k2 == 1 else _sma(r, b + 1, kr, k, k2)
     if k3 == 0:  # STOCHF: (fastk, fastd = SMA(k2) of fastk)
         if np.isnan(sk):

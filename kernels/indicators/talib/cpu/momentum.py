@@ -127,7 +127,7 @@ def po_1d_nb(x, out, fast, slow, matype, percent):
 
 @njit(cache=True, nogil=True)
 def fastk_1d_nb(h, low, c, out, period):
-    """Fast %K from bar period-1: (close - LL) / ((HH - LL) / 100), 0 where HH - LL is not above
+    """Fast %K from bar period-1: (close - LL) / (HH - LL) * 100 (TA-Lib's rounding), 0 where HH - LL is not above
     1e-14 of |HH| + |LL| (TA-Lib 0.8: a window flat up to rounding, as RSI's in STOCHRSI)."""
     n = c.shape[0]
     hh = np.full(n, np.nan)
@@ -136,7 +136,7 @@ def fastk_1d_nb(h, low, c, out, period):
     min_1d_nb(low, ll, period)
     for t in range(period - 1, n):
         d = hh[t] - ll[t]
-        out[t] = 0.0 if d <= 1e-14 * (abs(hh[t]) + abs(ll[t])) else (c[t] - ll[t]) / (d / 100.0)  # NaN: NaN
+        out[t] = 0.0 if d <= 1e-14 * (abs(hh[t]) + abs(ll[t])) else (c[t] - ll[t]) / d * 100.0  # NaN: NaN
 
 
 @njit(cache=True, nogil=True)
@@ -236,7 +236,7 @@ def willr_1d_nb(h, low, c, out, period):
         elif c[t] < ll[t]:
             out[t] = -100.0
         else:
-            out[t] = (hh[t] - c[t]) / (d / (-100.0))
+            out[t] = (hh[t] - c[t]) / d * (-100.0)
 
 
 @njit(cache=True, nogil=True)

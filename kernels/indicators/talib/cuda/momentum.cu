@@ -172,7 +172,7 @@ RQ_DEV void fastk_1d(Col h, Col low, Col c, Col out, int period) {
         hh.step(h, t, trailing, b[0][u]);
         ll.step(low, t, trailing, b[1][u]);
         double d = hh.v - ll.v;
-        out[t] = d <= 0.00000000000001 * (fabs(hh.v) + fabs(ll.v)) ? 0.0 : (b[2][u] - ll.v) / (d / 100.0);
+        out[t] = d <= 0.00000000000001 * (fabs(hh.v) + fabs(ll.v)) ? 0.0 : (b[2][u] - ll.v) / d * 100.0;
     });
 }
 
@@ -253,7 +253,7 @@ RQ_DEV void willr_1d(Col h, Col low, Col c, Col out, int period) {
         double d = hh.v - ll.v, ct = b[2][u];
         if (d <= 0.00000000000001 * (fabs(hh.v) + fabs(ll.v)) || ct > hh.v) out[t] = 0.0;  // a NaN goes through
         else if (ct < ll.v) out[t] = -100.0;
-        else out[t] = (hh.v - ct) / (d / (-100.0));
+        else out[t] = (hh.v - ct) / d * (-100.0);
     });
 }
 

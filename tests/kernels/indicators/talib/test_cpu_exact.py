@@ -108,3 +108,19 @@ def test_patterns_are_exercised() -> None:
                 if (getattr(talib, name)(*[d[f][:, j] for f in ("open", "high", "low", "close")]) != 0).any():
                     fired.add(name)
     assert len(fired) >= 59, sorted(set(PATTERNS) - fired)
+
+
+@pytest.mark.parametrize("name", ["STOCH", "STOCHF", "WILLR", "STOCHRSI"])
+@pytest.mark.parametrize("step", [1.0, 1e-9], ids=["walk", "nearly_flat"])
+def test_stochastics_equal_talib_bit_for_bit(name, step):
+    """Fast %K and %R take TA-Lib's rounding, (close - LL) / (HH - LL) * 100 (dividing by (HH - LL) / 100
+    was an ulp off on about a third of the bars); STOCHRSI's RSI its rounding too, which the 1e-9 steps
+    (a nearly flat RSI window) turn into whole points of %K."""
+    talib = pytest.importorskip("talib")
+    rng = np.random.default_rng(11)
+    c = 100.0 + np.cumsum(rng.standard_normal(1500)) * step
+    h, lo = c + rng.random(1500) * step, c - rng.random(1500) * step
+    args = (c,) if name == "STOCHRSI" else (h, lo, c)
+    got, want = getattr(ta, name)(*args), getattr(talib, name)(*args)
+    for g, w in zip(*(x if isinstance(x, tuple) else (x,) for x in (got, want))):
+        np.testing.assert_array_equal(g, w, err_msg=name)
