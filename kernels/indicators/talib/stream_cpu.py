@@ -205,15 +205,29 @@ def step_one(code, st, ins, out, s, p):
 
 
 @njit(cache=True, nogil=True)
-def _rsi(r, x, period):
-    """r[0:4] = (count, prev, gain, loss): kernels.indicators.cpu.rsi_1d_nb's operations."""
+def _count_move(r, x):
+    """r[0] counts the values, r[1] keeps the last: (the count before this one, x minus the previous
+    value, 0.0 for the first)."""
     c = r[0]
     r[0] += 1.0
-    if c == 0:
-        r[1] = x
-        return NAN
-    d = x - r[1]
+    d = x - r[1] if c > 0 else 0.0
     r[1] = x
+    return c, d
+
+
+@njit(cache=True, nogil=True)
+def _rsi_value(gain, loss):
+    """100 * gain / (gain + loss); 0 where the sum is exactly 0 or NaN (TA-Lib's test)."""
+    tv = gain + loss
+    return 100.0 * (gain / tv) if (tv > 0.0 or tv < 0.0) else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _rsi(r, x, period):
+    """r[0:4] = (count, prev, gain, loss): kernels.indicators.cpu.rsi_1d_nb's operations."""
+    c, d = _count_move(r, x)
+    if c == 0:
+        return NAN
     if c <= period:
         if d < 0.0:
             r[3] -= d
@@ -230,8 +244,7 @@ def _rsi(r, x, period):
         down = -d if d < 0.0 else 0.0
         r[2] = r[2] * keep + up * new
         r[3] = r[3] * keep + down * new
-    tv = r[2] + r[3]
-    return 100.0 * (r[2] / tv) if (tv > 0.0 or tv < 0.0) else 0.0
+    return _rsi_value(r[2], r[3])
 
 
 @njit(cache=True, nogil=True)
@@ -239,13 +252,9 @@ def _rsi_talib(r, x, period):
     """STOCHRSI's RSI, r[0:4] as _rsi: the batch rsi_talib_1d_nb's bits (TA-Lib 0.8.1's rounding: the first
     averages times 1 / period, then (avg * (period - 1) + move) * (1 / period)), which fast %K magnifies on
     a nearly flat window."""
-    c = r[0]
-    r[0] += 1.0
+    c, d = _count_move(r, x)
     if c == 0:
-        r[1] = x
         return NAN
-    d = x - r[1]
-    r[1] = x
     inv = 1.0 / period
     if c > period:
         r[2] *= period - 1
@@ -258,8 +267,7 @@ def _rsi_talib(r, x, period):
         return NAN
     r[2] *= inv
     r[3] *= inv
-    tv = r[2] + r[3]
-    return 100.0 * (r[2] / tv) if (tv > 0.0 or tv < 0.0) else 0.0
+    return _rsi_value(r[2], r[3])
 
 
 @njit(cache=True, nogil=True)
