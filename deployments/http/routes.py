@@ -142,6 +142,13 @@ def _check_symbols_limit(symbols: Optional[list[str]], config: ServeConfig) -> N
         raise ApiError(413, "too_large", f"{len(symbols)} symbols are over the limit of {config.max_symbols}", "symbols")
 
 
+def _check_grid_limit(n: int, config: ServeConfig, code: str) -> None:
+    """413 `code` naming `grid` when a grid has more combinations than max_sweep_combinations."""
+    if n > config.max_sweep_combinations:
+        raise ApiError(413, code, f"the grid has {n} combinations, over the limit of {config.max_sweep_combinations}",
+                       "grid")
+
+
 def _job_id(job_id: str) -> str:
     if not JOB_ID_PATTERN.fullmatch(job_id):
         raise not_found("job", job_id)
@@ -469,11 +476,7 @@ def build_router(config: ServeConfig) -> APIRouter:
                  summary="Submit a parameter sweep (LOW by default); wait=true returns its result")
     async def create_sweep(body: SweepCreate, svc: ServiceDep, principal: PrincipalDep, response: Response,
                            wait: WaitFlag = False, timeout_s: WaitTimeout = None) -> SweepPublic:
-        n = body.n_combinations
-        if n > svc.config.max_sweep_combinations:
-            raise ApiError(413, "grid_too_large",
-                           f"the grid has {n} combinations, over the limit of {svc.config.max_sweep_combinations}",
-                           "grid")
+        _check_grid_limit(body.n_combinations, svc.config, "grid_too_large")
         status, encoded = await _submit(svc, principal, "sweep", body, response, wait, timeout_s)
         return SweepPublic(**status) if encoded is None else encoded_response(encoded, response)
 
@@ -507,11 +510,7 @@ def build_router(config: ServeConfig) -> APIRouter:
     async def create_walk_forward(body: WalkForwardCreate, svc: ServiceDep, principal: PrincipalDep,
                                   response: Response, wait: WaitFlag = False,
                                   timeout_s: WaitTimeout = None) -> WalkForwardPublic:
-        n = body.n_combinations
-        if n > svc.config.max_sweep_combinations:
-            raise ApiError(413, "too_large",
-                           f"the grid has {n} combinations, over the limit of {svc.config.max_sweep_combinations}",
-                           "grid")
+        _check_grid_limit(body.n_combinations, svc.config, "too_large")
         status, encoded = await _submit(svc, principal, "walk_forward", body, response, wait, timeout_s)
         return WalkForwardPublic(**status) if encoded is None else encoded_response(encoded, response)
 
