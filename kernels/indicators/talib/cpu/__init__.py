@@ -21,6 +21,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from kernels.indicators.talib.cpu import rows
+
 
 MODULES: tuple[str, ...] = ("overlap", "momentum", "volume", "volatility", "price", "cycle", "statistic", "newer",
                             "math", "pattern")
@@ -46,16 +48,21 @@ def registry() -> dict[str, tuple[Any, int]]:
 
 
 def run(name: str, arrays: Sequence[np.ndarray], values: Mapping[str, Any], n_out: int,
-        holes: np.ndarray | None = None) -> np.ndarray:
+        holes: np.ndarray | None = None, layout: str = "auto") -> np.ndarray:
     """(n_out, T, N) float64 outputs of `name` over 2-D float64 inputs. `holes` ((N,) uint8, zeros),
     when given, gets 1 for every column that misses a bar after its start (`has_holes` says whether
-    the function's driver reports them; the elementwise xp functions do not)."""
+    the function's driver reports them; the elementwise xp functions do not). `layout`: "auto" takes
+    the time-major row kernels (`rows`, faster per core) where the function has one and the inputs
+    are C-ordered, else the column kernels; "columns" / "rows" force one (same bits either way)."""
     mod, code = registry()[name]
     if code < 0:
         return np.stack(mod.run(np, name, list(arrays), dict(values)))
-    a = list(arrays) + [arrays[0]] * (5 - len(arrays))
     if holes is None:
-        holes = np.zeros(a[0].shape[1], dtype=np.uint8)
+        holes = np.zeros(arrays[0].shape[1], dtype=np.uint8)
+    if layout == "rows" or (layout == "auto" and rows.supports(name, values)
+                            and all(x.flags.c_contiguous for x in arrays)):
+        return rows.run(name, arrays, param_vector(name, values), n_out, holes)
+    a = list(arrays) + [arrays[0]] * (5 - len(arrays))
     out = mod.run_nb(code, a[0], a[1], a[2], a[3], a[4], len(arrays), param_vector(name, values), n_out,
                        holes)
     return out.transpose(0, 2, 1)  # the drivers write each column contiguously: (n_out, N, T) -> (n_out, T, N)

@@ -1,0 +1,112 @@
+"""The time-major ("row") driver shared by the row kernels of every group, and its helpers.
+
+A row kernel walks the bars once and, at each bar, every column of its chunk: the per-column
+state (running sums, previous EMA values, ...) lives in small arrays indexed by column, the
+inner loop runs over contiguous memory of the C-ordered (T, N) panel and has no dependency
+from one column to the next, so it vectorises (SIMD) and keeps several columns in flight.
+That is what makes the CPU backend faster per core than TA-Lib's one-column loops; the
+arithmetic for each column is the column kernel's, in the same order, so the outputs are
+bit-identical to `cpu/<group>.py` (tests/kernels/indicators/talib/test_row_kernels.py).
+
+Kernel contract, `_rows(code, a0, a1, a2, a3, a4, out, p, start, j0, j1)` of a group module:
+- `a0..a4` the (T, N) C-ordered inputs (unused ones repeat a0), `p` the parameter vector of
+  `cpu.param_vector` (the column kernels' own), `out` the (n_out, T, N) outputs;
+- `start` (j1 - j0,) int64: each column's first bar where every input is non-NaN (T if none);
+  the column's values are computed from there, as the column kernels' driver slices it;
+- the kernel writes every out[k, t, j0:j1] for t >= t0 = start.min() (NaN where no value); the
+  driver has filled the rows before t0 with NaN.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+NAN = np.nan
+MAX_CHUNK = 1024  # columns per task at most: per-column state and the rows a window revisits stay in cache
+
+
+@njit(cache=True, nogil=True)
+def pick_nb(a0, a1, a2, a3, a4, i):
+    """Input i of the five driver slots."""
+    if i == 1:
+        return a1
+    if i == 2:
+        return a2
+    if i == 3:
+        return a3
+    if i == 4:
+        return a4
+    return a0
+
+
+@njit(cache=True, nogil=True)
+def starts_nb(a0, a1, a2, a3, a4, n_in, j0, j1):
+    """(j1 - j0,) int64: the first bar of each column where every input is non-NaN (T if none).
+    Stops at the bar where the last column starts (the first bar for ordinary data)."""
+    n = a0.shape[0]
+    w = j1 - j0
+    start = np.full(w, n, dtype=np.int64)
+    left = w
+    t = 0
+    while left > 0 and t < n:
+        for j in range(w):
+            if start[j] == n:
+                ok = True
+                for i in range(n_in):
+                    v = pick_nb(a0, a1, a2, a3, a4, i)[t, j0 + j]
+                    if v != v:
+                        ok = False
+                        break
+                if ok:
+                    start[j] = t
+                    left -= 1
+        t += 1
+    return start
+
+
+@njit(cache=True, nogil=True)
+def mark_holes_nb(a0, a1, a2, a3, a4, n_in, start, holes, j0, j1):
+    """holes[j] = 1 for every column of j0:j1 with a NaN input after its start bar. One vectorised
+    pass: v * 0.0 is NaN exactly for NaN (and inf, which only makes such a column go the packed way)."""
+    n = a0.shape[0]
+    w = j1 - j0
+    acc = np.zeros(w)
+    st = start.copy()
+    for i in range(n_in):
+        src = pick_nb(a0, a1, a2, a3, a4, i)
+        for t in range(n):
+            r = src[t, j0:j1]
+            for j in range(w):
+                acc[j] += r[j] * 0.0 if t >= st[j] else 0.0
+    for j in range(w):
+        if acc[j] != acc[j]:
+            holes[j0 + j] = 1
+
+
+def chunk_width(m: int) -> int:
+    """Columns per task: the columns spread over Numba's threads, at most MAX_CHUNK per task."""
+    threads = numba.get_num_threads()
+    return max(1, min(MAX_CHUNK, -(-m // threads)))
+
+
+@njit(inline="always")
+def run_rows_nb(rows, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes, w):
+    """Run row kernel `code` of a group module (its `_rows` dispatch, `rows`) over column chunks in
+    parallel, `w` columns a task (`chunk_width`); (n_out, T, N) C-ordered outputs, NaN where there
+    is no value; holes as in `cpu.common.run_group_nb` (1 for a column that misses a bar after its start)."""
+    n, m = a0.shape
+    out = np.empty((n_out, n, m))
+    for c in prange((m + w - 1) // w):
+        j0 = c * w
+        j1 = min(m, j0 + w)
+        start = starts_nb(a0, a1, a2, a3, a4, n_in, j0, j1)
+        t0 = start.min()
+        for k in range(n_out):
+            for t in range(t0):
+                out[k, t, j0:j1] = NAN
+        if t0 >= n:
+            continue
+        mark_holes_nb(a0, a1, a2, a3, a4, n_in, start, holes, j0, j1)
+        rows(code, a0, a1, a2, a3, a4, out, p, start, j0, j1)
+    return out

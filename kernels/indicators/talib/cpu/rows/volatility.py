@@ -1,0 +1,4 @@
+"""Row kernels of the volatility functions (see common.py for the contract). Being written: no functions yet."""
+from __future__ import annotations
+
+NAMES: tuple[str, ...] = ()
