@@ -15,6 +15,12 @@ Kernel contract, `_rows(code, a0, a1, a2, a3, a4, out, p, start, j0, j1)` of a g
   the column's values are computed from there, as the column kernels' driver slices it;
 - the kernel writes every out[k, t, j0:j1] for t >= t0 = start.min() (NaN where no value); the
   driver has filled the rows before t0 with NaN.
+
+`run_rows_nb` finds the columns with interior gaps in a pass of its own over the inputs before the
+kernel runs. A memory-bound kernel (a few operations per input read) can save that pass: its module
+uses `run_rows_marking_nb`, whose kernels take `holes` as a last argument and set holes[j0 + j] = 1
+themselves for every column with a NaN input after its start (`nan_sum_nb` accumulates the check
+where the kernel reads its inputs anyway; `mark_from_sums_nb` writes the flags).
 """
 from __future__ import annotations
 
@@ -91,6 +97,36 @@ def chunk_width(m: int) -> int:
 
 
 @njit(inline="always")
+def nan_sum_nb(v):
+    """v * 0.0: 0 for a finite input, NaN for a NaN (or inf: that column then just goes the packed way).
+    Summed over a column's inputs from its start bar on, NaN exactly when the column has a gap."""
+    return v * 0.0
+
+
+@njit(cache=True, nogil=True)
+def mark_from_sums_nb(acc, holes, j0):
+    """holes[j0 + j] = 1 where the kernel's sum of nan_sum_nb terms acc[j] is NaN."""
+    for j in range(acc.shape[0]):
+        if acc[j] != acc[j]:
+            holes[j0 + j] = 1
+
+
+@njit(inline="always")
+def chunk_nb(a0, a1, a2, a3, a4, n_in, out, n_out, c, w):
+    """Columns j0:j1 of chunk c, their start bars, the rows before the first start filled with NaN;
+    t0 = the first start (T when no column of the chunk ever starts)."""
+    n, m = a0.shape
+    j0 = c * w
+    j1 = min(m, j0 + w)
+    start = starts_nb(a0, a1, a2, a3, a4, n_in, j0, j1)
+    t0 = start.min()
+    for k in range(n_out):
+        for t in range(min(t0, n)):
+            out[k, t, j0:j1] = NAN
+    return j0, j1, start, t0
+
+
+@njit(inline="always")
 def run_rows_nb(rows, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes, w):
     """Run row kernel `code` of a group module (its `_rows` dispatch, `rows`) over column chunks in
     parallel, `w` columns a task (`chunk_width`); (n_out, T, N) C-ordered outputs, NaN where there
@@ -98,15 +134,22 @@ def run_rows_nb(rows, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes, w):
     n, m = a0.shape
     out = np.empty((n_out, n, m))
     for c in prange((m + w - 1) // w):
-        j0 = c * w
-        j1 = min(m, j0 + w)
-        start = starts_nb(a0, a1, a2, a3, a4, n_in, j0, j1)
-        t0 = start.min()
-        for k in range(n_out):
-            for t in range(t0):
-                out[k, t, j0:j1] = NAN
+        j0, j1, start, t0 = chunk_nb(a0, a1, a2, a3, a4, n_in, out, n_out, c, w)
         if t0 >= n:
             continue
         mark_holes_nb(a0, a1, a2, a3, a4, n_in, start, holes, j0, j1)
         rows(code, a0, a1, a2, a3, a4, out, p, start, j0, j1)
+    return out
+
+
+@njit(inline="always")
+def run_rows_marking_nb(rows, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes, w):
+    """`run_rows_nb` for kernels that mark the gappy columns themselves: `rows(..., j0, j1, holes)`."""
+    n, m = a0.shape
+    out = np.empty((n_out, n, m))
+    for c in prange((m + w - 1) // w):
+        j0, j1, start, t0 = chunk_nb(a0, a1, a2, a3, a4, n_in, out, n_out, c, w)
+        if t0 >= n:
+            continue
+        rows(code, a0, a1, a2, a3, a4, out, p, start, j0, j1, holes)
     return out
