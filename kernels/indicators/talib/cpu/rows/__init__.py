@@ -43,5 +43,6 @@ def run(name: str, arrays: Sequence[np.ndarray], p: np.ndarray, n_out: int, hole
     """(n_out, T, N) C-ordered outputs of `name` over C-ordered 2-D float64 inputs (`p`: `cpu.param_vector`)."""
     mod, code = registry()[name]
     a = list(arrays) + [arrays[0]] * (5 - len(arrays))
-    return mod.run_nb(code, a[0], a[1], a[2], a[3], a[4], len(arrays), p, n_out, holes,
-                      chunk_width(a[0].shape[1]))
+    out = np.empty((n_out,) + a[0].shape)
+    mod.run_nb(code, a[0], a[1], a[2], a[3], a[4], len(arrays), p, out, holes, chunk_width(a[0].shape[1]))
+    return out

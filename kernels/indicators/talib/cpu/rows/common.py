@@ -127,12 +127,14 @@ def chunk_nb(a0, a1, a2, a3, a4, n_in, out, n_out, c, w):
 
 
 @njit(inline="always")
-def run_rows_nb(rows, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes, w):
+def run_rows_nb(rows, code, a0, a1, a2, a3, a4, n_in, p, out, holes, w):
     """Run row kernel `code` of a group module (its `_rows` dispatch, `rows`) over column chunks in
-    parallel, `w` columns a task (`chunk_width`); (n_out, T, N) C-ordered outputs, NaN where there
-    is no value; holes as in `cpu.common.run_group_nb` (1 for a column that misses a bar after its start)."""
+    parallel, `w` columns a task (`chunk_width`), into `out`, the (n_out, T, N) C-ordered outputs (NaN
+    where there is no value; allocated by NumPy, whose large arrays get huge pages: a Numba
+    allocation page-faults 4 KiB at a time, ~6 ms per 20 MB output); holes as in
+    `cpu.common.run_group_nb` (1 for a column that misses a bar after its start)."""
     n, m = a0.shape
-    out = np.empty((n_out, n, m))
+    n_out = out.shape[0]
     for c in prange((m + w - 1) // w):
         j0, j1, start, t0 = chunk_nb(a0, a1, a2, a3, a4, n_in, out, n_out, c, w)
         if t0 >= n:
@@ -143,10 +145,10 @@ def run_rows_nb(rows, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes, w):
 
 
 @njit(inline="always")
-def run_rows_marking_nb(rows, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes, w):
+def run_rows_marking_nb(rows, code, a0, a1, a2, a3, a4, n_in, p, out, holes, w):
     """`run_rows_nb` for kernels that mark the gappy columns themselves: `rows(..., j0, j1, holes)`."""
     n, m = a0.shape
-    out = np.empty((n_out, n, m))
+    n_out = out.shape[0]
     for c in prange((m + w - 1) // w):
         j0, j1, start, t0 = chunk_nb(a0, a1, a2, a3, a4, n_in, out, n_out, c, w)
         if t0 >= n:
