@@ -15,6 +15,7 @@ from numba import njit
 
 from kernels.indicators.talib.cpu.common import extreme_1d_nb
 from kernels.indicators.talib.cpu.ma import ma_lookback_nb
+from kernels.indicators.talib.cpu.momentum import aroon_1d_nb
 from kernels.indicators.talib.cpu.rows.common import NAN, mark_from_sums_nb, nan_sum_nb, run_rows_marking_nb
 
 NAMES = ("STOCH", "STOCHF", "STOCHRSI", "WILLR", "AROON")
@@ -288,60 +289,116 @@ def stoch_nb(h, low, c, begin, fk, sk, skmt, sd, sdmt, slowk, slowd, j0, acc):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def aroon_rows_nb(h, low, down, up, period, start, j0, j1, acc):
-    """AROON per column (cpu/momentum.py::aroon_1d_nb): the bars since the highest high / lowest low of the
-    last period + 1 bars, ties to the latest bar, from bar `period` of each column on."""
+def aroon_pass_nb(h, low, c0, begin, period, down, up, acc):
+    """AROON of columns c0 + j: 100 / period * (period - bars since the highest high / lowest low of the
+    last period + 1 bars), ties to the latest bar, from bar begin[j] + period on (NaN before).
+
+    The window extremes and their bars as in `oscillator_pass_nb` (blocks of period + 1 bars, a
+    window = a suffix of one block and a prefix of the next), ties going to the later bar in each
+    comparison, which is the bar TA-Lib's scan keeps; a column with a NaN after its start takes the
+    column kernel (`cpu/momentum.py::aroon_1d_nb`). acc[j] += the NaN check of its highs and lows."""
     n = h.shape[0]
-    w = j1 - j0
-    st = start.copy()
+    b = begin.shape[0]
+    size = period + 1
+    bg = begin.copy()
+    b_max = bg.max()
     factor = 100.0 / period
-    lo_idx = np.full(w, -1, dtype=np.int64)
-    hi_idx = np.full(w, -1, dtype=np.int64)
-    lo = np.zeros(w)
-    hi = np.zeros(w)
-    for t in range(st.min(), n):
-        trailing = t - period
-        lt = low[t, j0:j1]
-        ht = h[t, j0:j1]
-        dt = down[t, j0:j1]
-        ut = up[t, j0:j1]
-        for j in range(w):
-            acc[j] += nan_sum_nb(lt[j]) + nan_sum_nb(ht[j]) if t >= st[j] else 0.0
-            if trailing < st[j]:
-                dt[j] = NAN
-                ut[j] = NAN
+    sx = np.empty((2, size, b))  # suffix highs and their bars
+    sxi = np.empty((2, size, b))
+    sn = np.empty((2, size, b))
+    sni = np.empty((2, size, b))
+    px = np.empty(b)
+    pxi = np.empty(b)
+    pn = np.empty(b)
+    pni = np.empty(b)
+    for k0 in range(0, n, size):
+        k1 = min(n, k0 + size)
+        cur = (k0 // size) % 2
+        for t in range(k1 - 1, k0 - 1, -1):
+            i = t - k0
+            hr = h[t, c0:c0 + b]
+            lr = low[t, c0:c0 + b]
+            ox = sx[cur, i]
+            oxi = sxi[cur, i]
+            on = sn[cur, i]
+            oni = sni[cur, i]
+            if t == k1 - 1:
+                for j in range(b):
+                    ox[j] = hr[j]
+                    oxi[j] = t
+                    on[j] = lr[j]
+                    oni[j] = t
+            else:
+                nx = sx[cur, i + 1]
+                nxi = sxi[cur, i + 1]
+                nn = sn[cur, i + 1]
+                nni = sni[cur, i + 1]
+                for j in range(b):
+                    up_ = hr[j] > nx[j]  # a tie keeps the later bar
+                    ox[j] = hr[j] if up_ else nx[j]
+                    oxi[j] = t if up_ else nxi[j]
+                    dn_ = lr[j] < nn[j]
+                    on[j] = lr[j] if dn_ else nn[j]
+                    oni[j] = t if dn_ else nni[j]
+            if t >= b_max:
+                for j in range(b):
+                    acc[j] += nan_sum_nb(hr[j]) + nan_sum_nb(lr[j])
+            else:
+                for j in range(b):
+                    acc[j] += nan_sum_nb(hr[j]) + nan_sum_nb(lr[j]) if t >= bg[j] else 0.0
+        for t in range(k0, k1):
+            i = t - k0
+            hr = h[t, c0:c0 + b]
+            lr = low[t, c0:c0 + b]
+            if i == 0:
+                for j in range(b):
+                    px[j] = hr[j]
+                    pxi[j] = t
+                    pn[j] = lr[j]
+                    pni[j] = t
+            else:
+                for j in range(b):
+                    up_ = hr[j] >= px[j]
+                    px[j] = hr[j] if up_ else px[j]
+                    pxi[j] = t if up_ else pxi[j]
+                    dn_ = lr[j] <= pn[j]
+                    pn[j] = lr[j] if dn_ else pn[j]
+                    pni[j] = t if dn_ else pni[j]
+            dt = down[t, c0:c0 + b]
+            ut = up[t, c0:c0 + b]
+            if t < period:
+                for j in range(b):
+                    dt[j] = NAN
+                    ut[j] = NAN
                 continue
-            jj = j0 + j
-            v = lt[j]
-            if lo_idx[j] < trailing:
-                li = trailing
-                lv = low[li, jj]
-                for i in range(li + 1, t + 1):
-                    x = low[i, jj]
-                    if x <= lv:
-                        li = i
-                        lv = x
-                lo_idx[j] = li
-                lo[j] = lv
-            elif v <= lo[j]:
-                lo_idx[j] = t
-                lo[j] = v
-            v = ht[j]
-            if hi_idx[j] < trailing:
-                hi_ = trailing
-                hv = h[hi_, jj]
-                for i in range(hi_ + 1, t + 1):
-                    x = h[i, jj]
-                    if x >= hv:
-                        hi_ = i
-                        hv = x
-                hi_idx[j] = hi_
-                hi[j] = hv
-            elif v >= hi[j]:
-                hi_idx[j] = t
-                hi[j] = v
-            ut[j] = factor * (period - (t - hi_idx[j]))
-            dt[j] = factor * (period - (t - lo_idx[j]))
+            if i == size - 1:  # the window is this block
+                for j in range(b):
+                    ut[j] = factor * (period - (t - pxi[j]))
+                    dt[j] = factor * (period - (t - pni[j]))
+            else:
+                ox = sx[1 - cur, i + 1]
+                oxi = sxi[1 - cur, i + 1]
+                on = sn[1 - cur, i + 1]
+                oni = sni[1 - cur, i + 1]
+                for j in range(b):
+                    hi_bar = pxi[j] if px[j] >= ox[j] else oxi[j]
+                    lo_bar = pni[j] if pn[j] <= on[j] else oni[j]
+                    ut[j] = factor * (period - (t - hi_bar))
+                    dt[j] = factor * (period - (t - lo_bar))
+            if t < b_max + period:
+                for j in range(b):
+                    ok = t - bg[j] >= period
+                    ut[j] = ut[j] if ok else NAN
+                    dt[j] = dt[j] if ok else NAN
+    for j in range(b):  # a NaN after the start: TA-Lib's own scan
+        if acc[j] != acc[j] and bg[j] < n:
+            s = bg[j]
+            dn = np.full(n - s, NAN)
+            upc = np.full(n - s, NAN)
+            aroon_1d_nb(h[s:, c0 + j], low[s:, c0 + j], dn, upc, period, False)
+            for t in range(s, n):
+                down[t, c0 + j] = dn[t - s]
+                up[t, c0 + j] = upc[t - s]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -360,7 +417,7 @@ def _rows(code, a0, a1, a2, a3, a4, out, p, start, j0, j1, holes):
     elif code == 3:
         oscillator_pass_nb(a0, a1, a2, j0, start, int(p[0]), True, out[0], j0, acc)
     else:
-        aroon_rows_nb(a0, a1, out[0], out[1], int(p[0]), start, j0, j1, acc)
+        aroon_pass_nb(a0, a1, j0, start, int(p[0]), out[0], out[1], acc)
     mark_from_sums_nb(acc, holes, j0)
 
 
