@@ -103,6 +103,26 @@ def nan_sum_nb(v):
     return v * 0.0
 
 
+@njit(inline="always")
+def add_nan_checks_nb(acc, xt, t, st, t_all):
+    """acc[j] += nan_sum_nb(xt[j]) for the columns started by bar t (st[j] <= t); t_all = st.max(): from
+    there every column counts without a per-column test (an integer test per cell costs the SIMD loop)."""
+    if t >= t_all:
+        for j in range(acc.shape[0]):
+            acc[j] += xt[j] * 0.0
+    else:
+        for j in range(acc.shape[0]):
+            acc[j] += xt[j] * 0.0 if t >= st[j] else 0.0
+
+
+@njit(inline="always")
+def mask_warmup_nb(ot, t, st, lb):
+    """ot[j] = NaN where column j is still in its lookback at bar t (t - st[j] < lb). Called only for the
+    bars before st.max() + lb, after a branch-free loop wrote every cell."""
+    for j in range(ot.shape[0]):
+        ot[j] = ot[j] if t - st[j] >= lb else NAN
+
+
 @njit(cache=True, nogil=True)
 def mark_from_sums_nb(acc, holes, j0):
     """holes[j0 + j] = 1 where the kernel's sum of nan_sum_nb terms acc[j] is NaN."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels.indicators.talib.cpu.rows.common import NAN, run_rows_nb
+from kernels.indicators.talib.cpu.rows.common import (
+    NAN, add_nan_checks_nb, mark_from_sums_nb, mark_holes_nb, mask_warmup_nb, run_rows_marking_nb,
+)
 
 NAMES = ("MACD", "RSI", "ROC", "MOM", "CCI", "MFI")
 CB = 256  # CCI: columns a block of its window sums
@@ -34,8 +36,8 @@ def steady_from_nb(st, n, lb):
     return min(t1, n)
 
 
-@njit(cache=True, nogil=True)
-def macd_rows_nb(x, om, osg, oh, fast, slow, signal, kf, ks, start, j0, j1):
+@njit(cache=True, nogil=True, error_model="numpy")
+def macd_rows_nb(x, om, osg, oh, fast, slow, signal, kf, ks, start, j0, j1, acc):
     """TA_INT_MACD (macd_k_1d_nb, fast <= slow): the slow EMA seeded with the SMA of bars 0..slow-1, the
     fast one with the SMA of bars slow-fast..slow-1 (both valid from bar slow-1), MACD = fast - slow,
     the signal EMA (factor 2 / (signal + 1)) seeded with the SMA of MACD's first `signal` values (signal 1:
@@ -55,8 +57,11 @@ def macd_rows_nb(x, om, osg, oh, fast, slow, signal, kf, ks, start, j0, j1):
     tg = np.zeros(w)
     eg = np.zeros(w)
     t1 = steady_from_nb(st, n, lb)
+    t_all = st.max()
+    ready_all = t_all + lb
     for t in range(st.min(), t1):  # some column still sums a seed window
         xt = x[t, j0:j1]
+        add_nan_checks_nb(acc, xt, t, st, t_all)
         omt = om[t, j0:j1]
         ost = osg[t, j0:j1]
         oht = oh[t, j0:j1]
@@ -90,7 +95,6 @@ def macd_rows_nb(x, om, osg, oh, fast, slow, signal, kf, ks, start, j0, j1):
         ost = osg[t, j0:j1]
         oht = oh[t, j0:j1]
         for j in range(w):
-            ready = t - st[j] >= lb
             v = xt[j]
             s_e = ((v - es[j]) * ks) + es[j]
             es[j] = s_e
@@ -100,9 +104,14 @@ def macd_rows_nb(x, om, osg, oh, fast, slow, signal, kf, ks, start, j0, j1):
             g_e = ((m - eg[j]) * kg) + eg[j]
             eg[j] = g_e
             sg = m if one else g_e
-            omt[j] = m if ready else NAN
-            ost[j] = sg if ready else NAN
-            oht[j] = (m - sg) if ready else NAN
+            omt[j] = m
+            ost[j] = sg
+            oht[j] = m - sg
+        add_nan_checks_nb(acc, xt, t, st, t_all)
+        if t < ready_all:  # a column that never starts
+            mask_warmup_nb(omt, t, st, lb)
+            mask_warmup_nb(ost, t, st, lb)
+            mask_warmup_nb(oht, t, st, lb)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -169,36 +178,41 @@ def rsi_rows_nb(x, out, period, start, j0, j1):
             ot[j] = r if t - st[j] >= period else NAN
 
 
-@njit(cache=True, nogil=True)
-def mom_rows_nb(x, out, period, start, j0, j1):
+@njit(cache=True, nogil=True, error_model="numpy")
+def mom_rows_nb(x, out, period, start, j0, j1, acc):
     """TA_MOM: x[t] - x[t - period]."""
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
+    t_all = st.max()
     for t in range(st.min(), n):
         xt = x[t, j0:j1]
-        xo = x[max(t - period, 0), j0:j1]  # only read where k >= period
+        xo = x[max(t - period, 0), j0:j1]  # only kept where k >= period
         ot = out[t, j0:j1]
         for j in range(w):
-            k = t - st[j]
-            ot[j] = (xt[j] - xo[j]) if k >= period else NAN
+            ot[j] = xt[j] - xo[j]
+        add_nan_checks_nb(acc, xt, t, st, t_all)
+        if t < t_all + period:
+            mask_warmup_nb(ot, t, st, period)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def roc_rows_nb(x, out, period, start, j0, j1):
+def roc_rows_nb(x, out, period, start, j0, j1, acc):
     """TA_ROC: ((x[t] / x[t - period]) - 1) * 100, 0 where x[t - period] is 0."""
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
+    t_all = st.max()
     for t in range(st.min(), n):
         xt = x[t, j0:j1]
-        xo = x[max(t - period, 0), j0:j1]  # only read where k >= period
+        xo = x[max(t - period, 0), j0:j1]  # only kept where k >= period
         ot = out[t, j0:j1]
         for j in range(w):
-            k = t - st[j]
             prev = xo[j]
-            r = ((xt[j] / prev) - 1.0) * 100.0 if prev != 0.0 else 0.0
-            ot[j] = r if k >= period else NAN
+            ot[j] = ((xt[j] / prev) - 1.0) * 100.0 if prev != 0.0 else 0.0
+        add_nan_checks_nb(acc, xt, t, st, t_all)
+        if t < t_all + period:
+            mask_warmup_nb(ot, t, st, period)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -326,27 +340,33 @@ def mfi_rows_nb(h, lo, c, v, out, period, start, j0, j1):
 
 
 @njit(cache=True, nogil=True)
-def _rows(code, a0, a1, a2, a3, a4, out, p, start, j0, j1):
+def _rows(code, a0, a1, a2, a3, a4, out, p, start, j0, j1, holes):
+    acc = np.zeros(j1 - j0)
     if code == 0:
         fast = int(p[0])
         slow = int(p[1])
         if slow < fast:
             fast, slow = slow, fast
         macd_rows_nb(a0, out[0], out[1], out[2], fast, slow, int(p[2]), 2.0 / (fast + 1.0), 2.0 / (slow + 1.0),
-                     start, j0, j1)
-    elif code == 1:
-        rsi_rows_nb(a0, out[0], int(p[0]), start, j0, j1)
+                     start, j0, j1, acc)
     elif code == 2:
-        roc_rows_nb(a0, out[0], int(p[0]), start, j0, j1)
+        roc_rows_nb(a0, out[0], int(p[0]), start, j0, j1, acc)
     elif code == 3:
-        mom_rows_nb(a0, out[0], int(p[0]), start, j0, j1)
-    elif code == 4:
-        cci_rows_nb(a0, a1, a2, out[0], int(p[0]), start, j0, j1)
-    elif code == 5:
-        mfi_rows_nb(a0, a1, a2, a3, out[0], int(p[0]), start, j0, j1)
+        mom_rows_nb(a0, out[0], int(p[0]), start, j0, j1, acc)
+    else:  # these find their gappy columns with the driver's pass
+        n_in = 4 if code == 5 else (3 if code == 4 else 1)
+        mark_holes_nb(a0, a1, a2, a3, a4, n_in, start, holes, j0, j1)
+        if code == 1:
+            rsi_rows_nb(a0, out[0], int(p[0]), start, j0, j1)
+        elif code == 4:
+            cci_rows_nb(a0, a1, a2, out[0], int(p[0]), start, j0, j1)
+        elif code == 5:
+            mfi_rows_nb(a0, a1, a2, a3, out[0], int(p[0]), start, j0, j1)
+    mark_from_sums_nb(acc, holes, j0)
 
 
 @njit(cache=True, parallel=True)
-def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out, holes, w):
-    """This group's cached driver: common.run_rows_nb with this module's _rows."""
-    return run_rows_nb(_rows, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes, w)
+def run_nb(code, a0, a1, a2, a3, a4, n_in, p, out, holes, w):
+    """This group's cached driver: common.run_rows_marking_nb with this module's _rows (MACD, ROC and MOM mark
+    their gappy columns on their way; the others take the driver's pass)."""
+    return run_rows_marking_nb(_rows, code, a0, a1, a2, a3, a4, n_in, p, out, holes, w)
