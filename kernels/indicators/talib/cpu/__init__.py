@@ -52,14 +52,14 @@ def run(name: str, arrays: Sequence[np.ndarray], values: Mapping[str, Any], n_ou
     """(n_out, T, N) float64 outputs of `name` over 2-D float64 inputs. `holes` ((N,) uint8, zeros),
     when given, gets 1 for every column that misses a bar after its start (`has_holes` says whether
     the function's driver reports them; the elementwise xp functions do not). `layout`: "auto" takes
-    the time-major row kernels (`rows`, faster per core) where the function has one and the inputs
-    are C-ordered, else the column kernels; "columns" / "rows" force one (same bits either way)."""
+    the time-major row kernels (`rows`, faster per core) where the function has one, the inputs
+    are C-ordered and wide enough (`rows.supports`), else the column kernels; "columns" / "rows" force one (same bits either way)."""
     mod, code = registry()[name]
     if code < 0:
         return np.stack(mod.run(np, name, list(arrays), dict(values)))
     if holes is None:
         holes = np.zeros(arrays[0].shape[1], dtype=np.uint8)
-    if layout == "rows" or (layout == "auto" and rows.supports(name, values)
+    if layout == "rows" or (layout == "auto" and rows.supports(name, values, arrays[0].shape[1])
                             and all(x.flags.c_contiguous for x in arrays)):
         return rows.run(name, arrays, param_vector(name, values), n_out, holes)
     a = list(arrays) + [arrays[0]] * (5 - len(arrays))

@@ -90,8 +90,8 @@ def test_public_function_takes_the_row_kernels_and_matches_talib(name: str) -> N
     """Through the public function (NaN policy "skip": gappy columns re-run packed), TA-Lib's values."""
     from tests.kernels.indicators.talib.test_cpu_exact import check  # noqa: PLC0415 - the TA-Lib oracle
 
-    d = panel_data(n_assets=9, seed=7)
-    assert rows.supports(name, FUNCTIONS[name].defaults)
+    d = panel_data(n_assets=30, seed=7)
+    assert rows.supports(name, FUNCTIONS[name].defaults, 30)
     check(name, d, FUNCTIONS[name].defaults)
 
 
@@ -122,9 +122,12 @@ def test_rows_equal_columns_property(name, n_bars, n_assets, period_pick, seed, 
     np.testing.assert_array_equal(h_rows, h_cols)
 
 
-def test_auto_layout_takes_rows_for_c_ordered_panels_only() -> None:
-    """"auto" answers C-ordered, Fortran-ordered inputs keep the column kernels' layout."""
-    x = np.ascontiguousarray(panel_data(n_assets=4)["close"])
+def test_auto_layout_takes_rows_for_wide_c_ordered_panels_only() -> None:
+    """"auto" answers C-ordered panels of MIN_COLUMNS columns or more from the row kernels; Fortran-ordered
+    inputs and narrow panels keep the column kernels' layout (same values)."""
+    narrow = np.ascontiguousarray(panel_data(n_assets=rows.MIN_COLUMNS - 1)["close"])
+    assert not cpu.run("SMA", [narrow], {"timeperiod": 10}, 1).flags.c_contiguous
+    x = np.ascontiguousarray(panel_data(n_assets=rows.MIN_COLUMNS)["close"])
     c_out = cpu.run("SMA", [x], {"timeperiod": 10}, 1)
     f_out = cpu.run("SMA", [np.asfortranarray(x)], {"timeperiod": 10}, 1)
     assert c_out.flags.c_contiguous and not f_out.flags.c_contiguous

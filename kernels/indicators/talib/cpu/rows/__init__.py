@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from kernels.indicators.talib.cpu.rows.common import chunk_width
+from kernels.indicators.talib.cpu.rows.common import MIN_COLUMNS, chunk_width
 
 MODULES: tuple[str, ...] = ("overlap", "momentum", "directional", "stochastic", "volatility", "volume", "statistic")
 
@@ -30,12 +30,16 @@ def registry() -> dict[str, tuple[Any, int]]:
     return reg
 
 
-def supports(name: str, values: Mapping[str, Any]) -> bool:
-    """True when `name` with these parameter values has a row kernel."""
+def supports(name: str, values: Mapping[str, Any], n_columns: int = MIN_COLUMNS) -> bool:
+    """True when `name` with these parameter values has a row kernel worth taking for `n_columns` columns
+    (common.MIN_COLUMNS, or the module's MIN_COLUMNS[name] where a kernel needs more to pay off)."""
     entry = registry().get(name)
     if entry is None:
         return False
-    check = getattr(entry[0], "supports", None)
+    mod = entry[0]
+    if n_columns < getattr(mod, "MIN_COLUMNS", {}).get(name, MIN_COLUMNS):
+        return False
+    check = getattr(mod, "supports", None)
     return check is None or bool(check(name, values))
 
 

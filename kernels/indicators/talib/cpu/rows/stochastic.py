@@ -20,6 +20,7 @@ from kernels.indicators.talib.cpu.rows.common import NAN, mark_from_sums_nb, nan
 
 NAMES = ("STOCH", "STOCHF", "STOCHRSI", "WILLR", "AROON")
 ROW_MATYPES = (0, 1, 10, 11)  # SMA, EMA, identity, default (SMA): the MA stages with a row kernel
+MIN_COLUMNS = {"AROON": 24}  # its blocks carry four suffix rows a bar: the columns win below ~24 (measured)
 _MATYPES = {"STOCH": ("slowk_matype", "slowd_matype"), "STOCHF": ("fastd_matype",), "STOCHRSI": ("fastd_matype",)}
 
 
