@@ -105,8 +105,10 @@ def stddev_rows_nb(x, out, period, nbdev, start, j0, j1):
 def linreg_rows_nb(x, out, period, start, j0, j1):
     """TA_LINEARREG per column (`statistic.linreg_1d_nb`, kind 0): the least-squares line over the last
     `period` bars, b + m * (period - 1), its sums taken afresh at every bar from the oldest bar to the
-    newest (sum_y += v; sum_xy += i * v, i = period - 1 .. 0). Four window rows per pass over the sums:
-    the same additions in the same order, a quarter of the loads and stores of the sums."""
+    newest (sum_y += v; sum_xy += i * v, i = period - 1 .. 0, from 0.0). The same additions in the same
+    order, several window rows per pass over the sums: a head of period % 4 rows (4 if none) starts
+    them from 0.0, blocks of 4 rows follow, and the last block (weights 3, 2, 1, 0) goes straight on
+    to the line."""
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
@@ -116,17 +118,58 @@ def linreg_rows_nb(x, out, period, start, j0, j1):
     divisor = sum_x * sum_x - period * sum_x_sqr
     sy = np.zeros(w)
     sxy = np.zeros(w)
+    head = period % 4
+    if head == 0:
+        head = 4
     for t in range(t0, n):
         ot = out[t, j0:j1]
         if t < t0 + period - 1:  # no column has a full window yet
             for j in range(w):
                 ot[j] = NAN
             continue
-        for j in range(w):
-            sy[j] = 0.0
-            sxy[j] = 0.0
-        i = period - 1
-        while i >= 3:
+        i = period - 1  # the weight of the oldest row of the window, bar t - i
+        xa = x[t - i, j0:j1]
+        fa = float(i)
+        if head == 1:
+            for j in range(w):
+                a = xa[j]
+                sy[j] = 0.0 + a
+                sxy[j] = 0.0 + fa * a
+        elif head == 2:
+            xb = x[t - i + 1, j0:j1]
+            fb = float(i - 1)
+            for j in range(w):
+                a = xa[j]
+                b = xb[j]
+                sy[j] = (0.0 + a) + b
+                sxy[j] = (0.0 + fa * a) + fb * b
+        elif head == 3:
+            xb = x[t - i + 1, j0:j1]
+            xc = x[t - i + 2, j0:j1]
+            fb = float(i - 1)
+            fc = float(i - 2)
+            for j in range(w):
+                a = xa[j]
+                b = xb[j]
+                c = xc[j]
+                sy[j] = ((0.0 + a) + b) + c
+                sxy[j] = ((0.0 + fa * a) + fb * b) + fc * c
+        else:
+            xb = x[t - i + 1, j0:j1]
+            xc = x[t - i + 2, j0:j1]
+            xd = x[t - i + 3, j0:j1]
+            fb = float(i - 1)
+            fc = float(i - 2)
+            fd = float(i - 3)
+            for j in range(w):
+                a = xa[j]
+                b = xb[j]
+                c = xc[j]
+                d = xd[j]
+                sy[j] = (((0.0 + a) + b) + c) + d
+                sxy[j] = (((0.0 + fa * a) + fb * b) + fc * c) + fd * d
+        i -= head  # now 3 mod 4 (or -1: the head was the whole window)
+        while i >= 7:
             xa = x[t - i, j0:j1]
             xb = x[t - i + 1, j0:j1]
             xc = x[t - i + 2, j0:j1]
@@ -143,18 +186,26 @@ def linreg_rows_nb(x, out, period, start, j0, j1):
                 sy[j] = (((sy[j] + a) + b) + c) + d
                 sxy[j] = (((sxy[j] + fa * a) + fb * b) + fc * c) + fd * d
             i -= 4
-        while i >= 0:
-            xa = x[t - i, j0:j1]
-            fa = float(i)
+        if i == 3:
+            xa = x[t - 3, j0:j1]
+            xb = x[t - 2, j0:j1]
+            xc = x[t - 1, j0:j1]
+            xd = x[t, j0:j1]
             for j in range(w):
                 a = xa[j]
-                sy[j] += a
-                sxy[j] += fa * a
-            i -= 1
-        for j in range(w):
-            m = div(period * sxy[j] - sum_x * sy[j], divisor)
-            b = div(sy[j] - m * sum_x, period)
-            ot[j] = b + m * (period - 1) if t - st[j] >= period - 1 else NAN
+                b = xb[j]
+                c = xc[j]
+                d = xd[j]
+                y = (((sy[j] + a) + b) + c) + d
+                z = (((sxy[j] + 3.0 * a) + 2.0 * b) + 1.0 * c) + 0.0 * d  # (0 * d: NaN for inf, as i * v)
+                m = div(period * z - sum_x * y, divisor)
+                bb = div(y - m * sum_x, period)
+                ot[j] = bb + m * (period - 1) if t - st[j] >= period - 1 else NAN
+        else:
+            for j in range(w):
+                m = div(period * sxy[j] - sum_x * sy[j], divisor)
+                bb = div(sy[j] - m * sum_x, period)
+                ot[j] = bb + m * (period - 1) if t - st[j] >= period - 1 else NAN
 
 
 @njit(cache=True, nogil=True)
