@@ -9,7 +9,9 @@ import numpy as np
 from numba import njit
 
 from kernels.indicators.cpu import VAR_FLAT, var_rebuild_nb
-from kernels.indicators.talib.cpu.rows.common import NAN, run_rows_nb
+from kernels.indicators.talib.cpu.rows.common import (
+    NAN, add_nan_checks_nb, mark_from_sums_nb, mask_warmup_nb, run_rows_marking_nb,
+)
 
 NAMES = ("SMA", "EMA", "WMA", "DEMA", "TEMA", "KAMA", "BBANDS")
 
@@ -31,50 +33,68 @@ def div(a, b):
     return a / b
 
 
-@njit(cache=True, nogil=True)
-def sma_rows_nb(x, out, period, start, j0, j1):
+@njit(cache=True, nogil=True, error_model="numpy")
+def sma_rows_nb(x, out, period, start, j0, j1, acc):
     """TA_SMA per column: running total, add the new bar, emit, drop the trailing bar (period 1: a copy)."""
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
+    t_all = st.max()
     total = np.zeros(w)
+    steady = t_all + period - 1  # from here every column adds, emits and drops: no per-column test
     for t in range(st.min(), n):
         xt = x[t, j0:j1]
         xo = x[max(t - period + 1, 0), j0:j1]  # the trailing bar (only read where k >= period - 1)
         ot = out[t, j0:j1]
-        for j in range(w):
-            k = t - st[j]
-            ready = k >= period - 1
-            tot = total[j] + (xt[j] if k >= 0 else 0.0)
-            ot[j] = tot / period if ready else NAN
-            total[j] = tot - (xo[j] if ready else 0.0)
+        if t >= steady:
+            for j in range(w):
+                tot = total[j] + xt[j]
+                ot[j] = tot / period
+                total[j] = tot - xo[j]
+        else:
+            for j in range(w):
+                k = t - st[j]
+                ready = k >= period - 1
+                tot = total[j] + (xt[j] if k >= 0 else 0.0)
+                ot[j] = tot / period if ready else NAN
+                total[j] = tot - (xo[j] if ready else 0.0)
+        add_nan_checks_nb(acc, xt, t, st, t_all)
 
 
-@njit(cache=True, nogil=True)
-def ema_rows_nb(x, out, period, kf, start, j0, j1):
+@njit(cache=True, nogil=True, error_model="numpy")
+def ema_rows_nb(x, out, period, kf, start, j0, j1, acc):
     """TA_EMA per column: seeded with the SMA of the first `period` bars, then
     prev = ((x - prev) * kf) + prev (period 1: a copy)."""
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
+    t_all = st.max()
     total = np.zeros(w)
     prev = np.zeros(w)
+    steady = t_all + period  # from here every column is past its seed: the EMA step only
     for t in range(st.min(), n):
         xt = x[t, j0:j1]
         ot = out[t, j0:j1]
-        for j in range(w):
-            k = t - st[j]
-            v = xt[j]
-            tot = total[j] + (v if k >= 0 and k < period else 0.0)
-            total[j] = tot
-            e = tot / period if k == period - 1 else ((v - prev[j]) * kf) + prev[j]
-            ready = k >= period - 1
-            prev[j] = e if ready else prev[j]
-            ot[j] = e if ready else NAN
+        if t >= steady:
+            for j in range(w):
+                e = ((xt[j] - prev[j]) * kf) + prev[j]
+                prev[j] = e
+                ot[j] = e
+        else:
+            for j in range(w):
+                k = t - st[j]
+                v = xt[j]
+                tot = total[j] + (v if k >= 0 and k < period else 0.0)
+                total[j] = tot
+                e = tot / period if k == period - 1 else ((v - prev[j]) * kf) + prev[j]
+                ready = k >= period - 1
+                prev[j] = e if ready else prev[j]
+                ot[j] = e if ready else NAN
+        add_nan_checks_nb(acc, xt, t, st, t_all)
 
 
 @njit(cache=True, nogil=True)
-def wma_rows_nb(x, out, period, start, j0, j1):
+def wma_rows_nb(x, out, period, start, j0, j1, acc):
     """TA_WMA per column (`indicators.cpu.wma_1d_nb`, period >= 2): a running weighted sum and sub-sum,
     period_sub += x; period_sub -= trailing; period_sum += x * period, emit period_sum / divider,
     period_sum -= period_sub; during the warm-up period_sum += x * (k + 1). Both sums are rebuilt from
@@ -85,6 +105,7 @@ def wma_rows_nb(x, out, period, start, j0, j1):
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
+    t_all = st.max()
     lb = period - 1
     every = 8 * period
     divider = period * (period + 1.0) / 2.0
@@ -102,6 +123,7 @@ def wma_rows_nb(x, out, period, start, j0, j1):
     rp = np.zeros(w)
     for t in range(st.min(), n):
         xt = x[t, j0:j1]
+        add_nan_checks_nb(acc, xt, t, st, t_all)
         xq = x[max(t - period, 0), j0:j1]  # `trailing`: the bar that left the window at the previous bar
         ot = out[t, j0:j1]
         tf = float(t)
@@ -150,7 +172,7 @@ def seed_bars_nb(st, n, lb, stages):
 
 
 @njit(cache=True, nogil=True)
-def dema_rows_nb(x, out, period, kf, start, j0, j1):
+def dema_rows_nb(x, out, period, kf, start, j0, j1, acc):
     """TA_DEMA per column (`ma.dema_1d_nb`): EMA e1 of x, EMA e2 of e1 from e1's first value (bar
     lb = period - 1, seeded with the SMA of `period` values of e1), (2 * e1) - e2 from bar 2 * lb.
     Each EMA as `indicators.cpu.ema_1d_nb` (period >= 2). Bars where no column seeds an EMA run a
@@ -158,6 +180,7 @@ def dema_rows_nb(x, out, period, kf, start, j0, j1):
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
+    t_all = st.max()
     lb = period - 1
     seed = seed_bars_nb(st, n, lb, 2)
     tot1 = np.zeros(w)
@@ -166,6 +189,7 @@ def dema_rows_nb(x, out, period, kf, start, j0, j1):
     prev2 = np.zeros(w)
     for t in range(st.min(), n):
         xt = x[t, j0:j1]
+        add_nan_checks_nb(acc, xt, t, st, t_all)
         ot = out[t, j0:j1]
         if seed[t]:
             for j in range(w):
@@ -200,12 +224,13 @@ def dema_rows_nb(x, out, period, kf, start, j0, j1):
 
 
 @njit(cache=True, nogil=True)
-def tema_rows_nb(x, out, period, kf, start, j0, j1):
+def tema_rows_nb(x, out, period, kf, start, j0, j1, acc):
     """TA_TEMA per column (`ma.tema_1d_nb`): three EMAs in cascade, each from the first value of the
     previous one (bars lb, 2 * lb), e3 + ((3 * e1) - (3 * e2)) from bar 3 * lb; as dema_rows_nb."""
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
+    t_all = st.max()
     lb = period - 1
     seed = seed_bars_nb(st, n, lb, 3)
     tot1 = np.zeros(w)
@@ -216,6 +241,7 @@ def tema_rows_nb(x, out, period, kf, start, j0, j1):
     prev3 = np.zeros(w)
     for t in range(st.min(), n):
         xt = x[t, j0:j1]
+        add_nan_checks_nb(acc, xt, t, st, t_all)
         ot = out[t, j0:j1]
         if seed[t]:
             for j in range(w):
@@ -260,7 +286,7 @@ def tema_rows_nb(x, out, period, kf, start, j0, j1):
 
 
 @njit(cache=True, nogil=True)
-def kama_rows_nb(x, out, period, start, j0, j1):
+def kama_rows_nb(x, out, period, start, j0, j1, acc):
     """TA_KAMA per column (`ma.kama_1d_nb`, period >= 2): the sum of |bar-to-bar moves| over `period`
     moves (the first `period` added one by one, then the oldest move out and the newest in), efficiency
     ratio |x - x[-period]| / sum (1 where sum <= move or ~0), smoothing constant
@@ -268,12 +294,14 @@ def kama_rows_nb(x, out, period, start, j0, j1):
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
+    t_all = st.max()
     const_max = 2.0 / (30.0 + 1.0)
     const_diff = 2.0 / (2.0 + 1.0) - const_max
     roc1 = np.zeros(w)
     prev = np.zeros(w)
     for t in range(st.min(), n):
         xt = x[t, j0:j1]
+        add_nan_checks_nb(acc, xt, t, st, t_all)
         xp = x[max(t - 1, 0), j0:j1]
         xa = x[max(t - period, 0), j0:j1]  # the trailing value
         xb = x[max(t - period - 1, 0), j0:j1]  # the one before it (their move leaves the sum)
@@ -296,39 +324,43 @@ def kama_rows_nb(x, out, period, start, j0, j1):
 
 
 @njit(cache=True, nogil=True)
-def copy_rows_nb(x, out, start, j0, j1):
+def copy_rows_nb(x, out, start, j0, j1, acc):
     """A copy from each column's start bar (TA-Lib's period-1 moving averages)."""
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
+    t_all = st.max()
     for t in range(st.min(), n):
         xt = x[t, j0:j1]
         ot = out[t, j0:j1]
         for j in range(w):
-            ot[j] = xt[j] if t >= st[j] else NAN
+            ot[j] = xt[j]
+        if t < t_all:
+            mask_warmup_nb(ot, t, st, 0)
+        add_nan_checks_nb(acc, xt, t, st, t_all)
 
 
 @njit(cache=True, nogil=True)
-def ma_rows_nb(x, out, period, matype, start, j0, j1):
+def ma_rows_nb(x, out, period, matype, start, j0, j1, acc):
     """TA_MA (`ma.ma_1d_nb`) for the matypes of BBANDS_MATYPES."""
     if matype == 10 or period == 1:
-        copy_rows_nb(x, out, start, j0, j1)
+        copy_rows_nb(x, out, start, j0, j1, acc)
     elif matype == 0 or matype == 11:
-        sma_rows_nb(x, out, period, start, j0, j1)
+        sma_rows_nb(x, out, period, start, j0, j1, acc)
     elif matype == 1:
-        ema_rows_nb(x, out, period, 2.0 / (period + 1.0), start, j0, j1)
+        ema_rows_nb(x, out, period, 2.0 / (period + 1.0), start, j0, j1, acc)
     elif matype == 2:
-        wma_rows_nb(x, out, period, start, j0, j1)
+        wma_rows_nb(x, out, period, start, j0, j1, acc)
     elif matype == 3:
-        dema_rows_nb(x, out, period, 2.0 / (period + 1.0), start, j0, j1)
+        dema_rows_nb(x, out, period, 2.0 / (period + 1.0), start, j0, j1, acc)
     elif matype == 4:
-        tema_rows_nb(x, out, period, 2.0 / (period + 1.0), start, j0, j1)
+        tema_rows_nb(x, out, period, 2.0 / (period + 1.0), start, j0, j1, acc)
     else:
-        kama_rows_nb(x, out, period, start, j0, j1)
+        kama_rows_nb(x, out, period, start, j0, j1, acc)
 
 
 @njit(cache=True, nogil=True)
-def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1):
+def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1, acc):
     """TA_BBANDS per column (`overlap.bbands_1d_nb`): the MA(matype) middle band, TA_VAR as
     `indicators.cpu.var_1d_nb` computes it (sums of deviations from a shift, reseeded by
     `var_rebuild_nb` when flat and every 32 * period bars), bands mid +/- sqrt(var) * nbdev, and no
@@ -343,6 +375,7 @@ def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1):
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
+    t_all = st.max()
     lb = period - 1
     inv = 1.0 / period
     every = 32 * period
@@ -352,7 +385,7 @@ def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1):
     elif period > 1 and matype == 1:
         mode = 1
     else:
-        ma_rows_nb(x, out[1], period, matype, start, j0, j1)
+        ma_rows_nb(x, out[1], period, matype, start, j0, j1, acc)
     kf = 2.0 / (period + 1.0)
     total = np.zeros(w)
     prev = np.zeros(w)
@@ -372,6 +405,7 @@ def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1):
     due = nxt.min()
     for t in range(st.min(), n):
         xt = x[t, j0:j1]
+        add_nan_checks_nb(acc, xt, t, st, t_all)
         xo = x[max(t - lb, 0), j0:j1]  # the window's first bar (only used where k >= period - 1)
         ut = out[0, t, j0:j1]
         mt = out[1, t, j0:j1]
@@ -494,27 +528,30 @@ def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1):
 
 
 @njit(cache=True, nogil=True)
-def _rows(code, a0, a1, a2, a3, a4, out, p, start, j0, j1):
+def _rows(code, a0, a1, a2, a3, a4, out, p, start, j0, j1, holes):
     period = int(p[0])
+    acc = np.zeros(j1 - j0)
     if code == 6:
-        bbands_rows_nb(a0, out, period, p[1], p[2], int(p[3]), start, j0, j1)
+        bbands_rows_nb(a0, out, period, p[1], p[2], int(p[3]), start, j0, j1, acc)
     elif period == 1:
-        copy_rows_nb(a0, out[0], start, j0, j1)
+        copy_rows_nb(a0, out[0], start, j0, j1, acc)
     elif code == 0:
-        sma_rows_nb(a0, out[0], period, start, j0, j1)
+        sma_rows_nb(a0, out[0], period, start, j0, j1, acc)
     elif code == 1:
-        ema_rows_nb(a0, out[0], period, 2.0 / (period + 1.0), start, j0, j1)
+        ema_rows_nb(a0, out[0], period, 2.0 / (period + 1.0), start, j0, j1, acc)
     elif code == 2:
-        wma_rows_nb(a0, out[0], period, start, j0, j1)
+        wma_rows_nb(a0, out[0], period, start, j0, j1, acc)
     elif code == 3:
-        dema_rows_nb(a0, out[0], period, 2.0 / (period + 1.0), start, j0, j1)
+        dema_rows_nb(a0, out[0], period, 2.0 / (period + 1.0), start, j0, j1, acc)
     elif code == 4:
-        tema_rows_nb(a0, out[0], period, 2.0 / (period + 1.0), start, j0, j1)
+        tema_rows_nb(a0, out[0], period, 2.0 / (period + 1.0), start, j0, j1, acc)
     elif code == 5:
-        kama_rows_nb(a0, out[0], period, start, j0, j1)
+        kama_rows_nb(a0, out[0], period, start, j0, j1, acc)
+    mark_from_sums_nb(acc, holes, j0)
 
 
 @njit(cache=True, parallel=True)
-def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out, holes, w):
-    """This group's cached driver: common.run_rows_nb with this module's _rows."""
-    return run_rows_nb(_rows, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes, w)
+def run_nb(code, a0, a1, a2, a3, a4, n_in, p, out, holes, w):
+    """This group's cached driver: common.run_rows_marking_nb with this module's _rows (each kernel checks
+    its input for gaps where it reads it: common.add_nan_checks_nb)."""
+    return run_rows_marking_nb(_rows, code, a0, a1, a2, a3, a4, n_in, p, out, holes, w)
