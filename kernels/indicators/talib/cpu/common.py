@@ -96,11 +96,46 @@ def true_range(h, lo, prev_close):
 
 
 @njit(cache=True, nogil=True)
+def window_extreme_1d_nb(x, out, period, sign):
+    """sign * the rolling maximum of sign * x over `period` bars, from bar period - 1, for a NaN-free x:
+    branch-free (van Herk / Gil-Werman: with the bars cut into blocks of `period`, a window is a suffix of
+    one block and a prefix of the next). The value of TA-Lib's rescanning extreme, 3 comparisons a bar
+    whatever the data (the rescans cost TA-Lib's loop 5x on a random walk)."""
+    n = x.shape[0]
+    suf = np.empty(n)
+    for k0 in range(0, n, period):
+        k1 = min(n, k0 + period)
+        u = sign * x[k1 - 1]
+        suf[k1 - 1] = u
+        for t in range(k1 - 2, k0 - 1, -1):
+            v = sign * x[t]
+            u = v if v > u else u
+            suf[t] = u
+        pre = sign * x[k0]
+        for t in range(k0, k1):
+            v = sign * x[t]
+            pre = v if v > pre else pre
+            if t >= period - 1:
+                w = suf[t - period + 1]
+                out[t] = sign * (w if w > pre else pre)
+
+
+@njit(cache=True, nogil=True)
 def extreme_1d_nb(x, out, period, sign, as_index, offset):
     """TA-Lib's rolling extreme over `period` bars: the maximum of sign * x (sign -1.0: the minimum; the
     flip is exact, so the comparisons, ties to the latest bar and NaN handling are TA_MAX's / TA_MIN's).
-    Writes the extreme itself, or with as_index its (absolute, + offset) bar index (TA_MAXINDEX)."""
+    Writes the extreme itself, or with as_index its (absolute, + offset) bar index (TA_MAXINDEX).
+    A NaN-free x takes `window_extreme_1d_nb` for the values (the same numbers)."""
     n = x.shape[0]
+    if not as_index:
+        clean = True
+        for t in range(n):
+            if x[t] != x[t]:
+                clean = False
+                break
+        if clean:
+            window_extreme_1d_nb(x, out, period, sign)
+            return
     best_idx = -1
     best = 0.0
     trailing = 0
