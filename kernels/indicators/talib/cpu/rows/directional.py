@@ -5,15 +5,17 @@ TA-Lib's arithmetic of `cpu/momentum.py` (dm_1d_nb, adxr_1d_nb), column by colum
 true-range sums of bars 1..period-1, then Wilder's s = (s - (s / period)) + x from bar `period` on;
 DI = 100 * (dm / tr) (0 where the TR sum is TA_IS_ZERO); DX skipped where it is undefined (NaN);
 ADX seeded with the mean DX of bars period..2*period-1; ADXR = (ADX + ADX period-1 bars ago) / 2.
-Bit-identical to the column kernels.
+Bit-identical to the column kernels. The kernels mark their own gappy columns (`run_rows_marking_nb`:
+`nan_sum_nb` of high and low from the column's start bar and of the previous close from the bar after,
+the last close added at the end, as in volatility.py).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from kernels.indicators.talib.cpu.rows.common import NAN, run_rows_nb
-from kernels.indicators.talib.cpu.rows.volatility import tr_nb
+from kernels.indicators.talib.cpu.rows.common import NAN, mark_holes_nb, nan_sum_nb, run_rows_marking_nb
+from kernels.indicators.talib.cpu.rows.volatility import mark_last_close_nb, tr_nb
 
 NAMES = ("ADX", "ADXR", "PLUS_DI", "MINUS_DI")
 
@@ -25,11 +27,12 @@ def not_zero_nb(v):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def di1_rows_nb(h, lo, c, out, plus, start, j0, j1):
+def di1_rows_nb(h, lo, c, out, plus, start, j0, j1, holes):
     """PLUS_DI / MINUS_DI with period 1: dm / tr (0 where tr is TA_IS_ZERO), TA-Lib's: no x100."""
     n = h.shape[0]
     w = j1 - j0
     st = start.copy()
+    gap = np.zeros(w)
     for t in range(st.min(), n):
         tp = max(t - 1, 0)
         ht = h[t, j0:j1]
@@ -50,15 +53,18 @@ def di1_rows_nb(h, lo, c, out, plus, start, j0, j1):
             tr = tr_nb(hv, lv, cp[j])
             v = dm / tr if not_zero_nb(tr) else 0.0
             ot[j] = v if k >= 1 else NAN
+            gap[j] += ((nan_sum_nb(hv) + nan_sum_nb(lv)) if k >= 0 else 0.0) + (nan_sum_nb(cp[j]) if k >= 1 else 0.0)
+    mark_last_close_nb(c, gap, st, holes, j0, j1)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def di_rows_nb(h, lo, c, out, period, plus, start, j0, j1):
+def di_rows_nb(h, lo, c, out, period, plus, start, j0, j1, holes):
     """PLUS_DI / MINUS_DI (period >= 2): 100 * (dm / tr) of the Wilder sums, from bar `period`.
     Only the one DM sum the output needs is kept (each sum is independent of the others)."""
     n = h.shape[0]
     w = j1 - j0
     st = start.copy()
+    gap = np.zeros(w)
     sd = np.zeros(w)
     s_tr = np.zeros(w)
     for t in range(st.min(), n):
@@ -89,20 +95,24 @@ def di_rows_nb(h, lo, c, out, period, plus, start, j0, j1):
             s_tr[j] = nr
             v = 100.0 * (nd / nr) if not_zero_nb(nr) else 0.0
             ot[j] = v if k >= period else NAN
+            gap[j] += ((nan_sum_nb(hv) + nan_sum_nb(lv)) if k >= 0 else 0.0) + (nan_sum_nb(cp[j]) if k >= 1 else 0.0)
+    mark_last_close_nb(c, gap, st, holes, j0, j1)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def adx_rows_nb(h, lo, c, out, period, adxr, start, j0, j1):
+def adx_rows_nb(h, lo, c, out, period, adxr, start, j0, j1, holes):
     """TA_ADX per column (any period >= 1), or with `adxr` TA_ADXR: (ADX + ADX period-1 bars ago) / 2
     from bar 3 * period - 2, the earlier ADX values kept in a ring of period-1 rows (by absolute bar)."""
     n = h.shape[0]
     w = j1 - j0
     st = start.copy()
+    gap = np.zeros(w)
     t0 = st.min()
     lag = period - 1
     if adxr and t0 + 3 * period - 2 >= n:  # no ADXR value in this chunk
         for t in range(t0, n):
             out[t, j0:j1] = NAN
+        mark_holes_nb(h, lo, c, h, h, 3, st, holes, j0, j1)
         return
     sp = np.zeros(w)
     sm = np.zeros(w)
@@ -163,20 +173,22 @@ def adx_rows_nb(h, lo, c, out, period, adxr, start, j0, j1):
             else:
                 v = na
             ot[j] = v if k >= first_out else NAN
+            gap[j] += ((nan_sum_nb(hv) + nan_sum_nb(lv)) if k >= 0 else 0.0) + (nan_sum_nb(cp[j]) if k >= 1 else 0.0)
+    mark_last_close_nb(c, gap, st, holes, j0, j1)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _rows(code, a0, a1, a2, a3, a4, out, p, start, j0, j1):
+def _rows(code, a0, a1, a2, a3, a4, out, p, start, j0, j1, holes):
     period = int(p[0])
     if code <= 1:
-        adx_rows_nb(a0, a1, a2, out[0], period, code == 1, start, j0, j1)
+        adx_rows_nb(a0, a1, a2, out[0], period, code == 1, start, j0, j1, holes)
     elif period == 1:
-        di1_rows_nb(a0, a1, a2, out[0], code == 2, start, j0, j1)
+        di1_rows_nb(a0, a1, a2, out[0], code == 2, start, j0, j1, holes)
     else:
-        di_rows_nb(a0, a1, a2, out[0], period, code == 2, start, j0, j1)
+        di_rows_nb(a0, a1, a2, out[0], period, code == 2, start, j0, j1, holes)
 
 
 @njit(cache=True, parallel=True)
-def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out, holes, w):
-    """This group's cached driver: common.run_rows_nb with this module's _rows."""
-    return run_rows_nb(_rows, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes, w)
+def run_nb(code, a0, a1, a2, a3, a4, n_in, p, out, holes, w):
+    """This group's cached driver: common.run_rows_marking_nb with this module's _rows."""
+    return run_rows_marking_nb(_rows, code, a0, a1, a2, a3, a4, n_in, p, out, holes, w)
