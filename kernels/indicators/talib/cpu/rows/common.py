@@ -99,14 +99,6 @@ def chunk_width(m: int) -> int:
     return max(1, min(MAX_CHUNK, -(-m // threads)))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def div(a, b):
-    """a / b, IEEE (the same bits as `/`) without Numba's ZeroDivisionError test: that test is an exit
-    from the loop and stops it vectorising. The divisors here are nonzero (periods, TA-Lib's constants)
-    or, where a select throws the quotient away, may be anything."""
-    return a / b
-
-
 @njit(inline="always")
 def nan_sum_nb(v):
     """v * 0.0: 0 for a finite input, NaN for a NaN (or inf: that column then just goes the packed way).

@@ -8,10 +8,10 @@ import math
 import numpy as np
 from numba import njit
 
+from kernels.indicators.cpu import VAR_FLAT, var_rebuild_nb
 from kernels.indicators.talib.cpu.rows.common import (
-    NAN, add_nan_checks_nb, div, mark_from_sums_nb, mask_warmup_nb, run_rows_marking_nb,
+    NAN, add_nan_checks_nb, mark_from_sums_nb, mask_warmup_nb, run_rows_marking_nb,
 )
-from kernels.indicators.talib.cpu.rows.variance import new_state_nb, reseed_nb, steady_step_nb, warm_step_nb
 
 NAMES = ("SMA", "EMA", "WMA", "DEMA", "TEMA", "KAMA", "BBANDS")
 
@@ -23,6 +23,14 @@ def supports(name, values):
     if name == "BBANDS":
         return int(values["matype"]) in BBANDS_MATYPES
     return True
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def div(a, b):
+    """a / b, IEEE (the same bits as `/`) without Numba's ZeroDivisionError test: that test is an exit
+    from the loop and stops it vectorising. The divisors here are nonzero (periods, TA-Lib's constants)
+    or, where a select throws the quotient away, may be anything."""
+    return a / b
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -354,18 +362,23 @@ def ma_rows_nb(x, out, period, matype, start, j0, j1, acc):
 @njit(cache=True, nogil=True)
 def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1, acc):
     """TA_BBANDS per column (`overlap.bbands_1d_nb`): the MA(matype) middle band, TA_VAR as
-    `indicators.cpu.var_1d_nb` computes it (`variance`: the running sums, reseeded when flat and every
-    32 * period bars), bands mid +/- sqrt(var) * nbdev, and no bands and no middle where either is NaN.
+    `indicators.cpu.var_1d_nb` computes it (sums of deviations from a shift, reseeded by
+    `var_rebuild_nb` when flat and every 32 * period bars), bands mid +/- sqrt(var) * nbdev, and no
+    bands and no middle where either is NaN.
 
     At each bar the middle band goes to the row `mid` (SMA and EMA computed here, other MAs first
-    written to out[1] by their row kernel), the variance takes its step (without the warm-up selects
-    once every started column is past its warm-up), then the bands are written."""
+    written to out[1] by their row kernel), then one loop updates the variance and writes the bands:
+    once every started column is past its warm-up, a loop without the warm-up selects (for the SMA
+    middle, the SMA's own steady step in it too). The reseeds
+    (`nxt`: the bar the 32 * period countdown runs out; flat windows counted in the loop) are redone
+    column by column after it."""
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
     t_all = st.max()
     lb = period - 1
     inv = 1.0 / period
+    every = 32 * period
     mode = 2  # middle band already in out[1]
     if period > 1 and (matype == 0 or matype == 11):
         mode = 0
@@ -377,8 +390,19 @@ def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1, acc)
     total = np.zeros(w)
     prev = np.zeros(w)
     mid = np.zeros(w)
-    shift, tot1, tot2, peak, var, nxt, steady, due = new_state_nb(st, n, period)
-    ready = np.zeros(w, dtype=np.bool_)
+    shift = np.zeros(w)
+    tot1 = np.zeros(w)
+    tot2 = np.zeros(w)
+    peak = np.zeros(w)
+    var = np.zeros(w)
+    nxt = np.empty(w, dtype=np.int64)
+    last = 0
+    for j in range(w):
+        nxt[j] = st[j] + lb + every - 1  # `bars` (32 * period at k = lb, minus one a bar) runs out here
+        if st[j] < n and st[j] > last:
+            last = st[j]
+    steady = last + period  # from here every column that starts at all has k > lb
+    due = nxt.min()
     for t in range(st.min(), n):
         xt = x[t, j0:j1]
         add_nan_checks_nb(acc, xt, t, st, t_all)
@@ -386,19 +410,14 @@ def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1, acc)
         ut = out[0, t, j0:j1]
         mt = out[1, t, j0:j1]
         dt = out[2, t, j0:j1]
-        warm = t < steady
-        if mode == 0 and not warm:
-            for j in range(w):
-                tot = total[j] + xt[j]
-                mid[j] = div(tot, period)
-                total[j] = tot - xo[j]
-        elif mode == 0:
+        fused = mode == 0 and t >= steady  # the SMA in the variance loop below
+        if mode == 0 and not fused:
             for j in range(w):
                 k = t - st[j]
-                rd = k >= lb
+                ready = k >= lb
                 tot = total[j] + (xt[j] if k >= 0 else 0.0)
                 mid[j] = div(tot, period)
-                total[j] = tot - (xo[j] if rd else 0.0)
+                total[j] = tot - (xo[j] if ready else 0.0)
         elif mode == 1:
             for j in range(w):
                 k = t - st[j]
@@ -411,20 +430,101 @@ def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1, acc)
         else:
             for j in range(w):
                 mid[j] = mt[j]
-        if warm:
-            nflat = warm_step_nb(xt, xo, t, st, lb, inv, shift, tot1, tot2, peak, var, ready)
+        nflat = 0
+        if fused:
+            for j in range(w):
+                v = xt[j]
+                tot = total[j] + v
+                m = div(tot, period)
+                mid[j] = m
+                total[j] = tot - xo[j]
+                sh = shift[j]
+                a = v - sh
+                s1 = tot1[j] + a
+                s2 = tot2[j] + a * a
+                pk = peak[j]
+                pk = s2 if s2 > pk else pk
+                mean1 = s1 * inv
+                vr = s2 * inv - mean1 * mean1
+                a = xo[j] - sh
+                nflat += 1 if vr < VAR_FLAT * (pk * inv) else 0
+                tot1[j] = s1 - a
+                tot2[j] = s2 - a * a
+                peak[j] = pk
+                var[j] = vr
+                ok = not ((m != m) | (vr != vr))
+                sd = math.sqrt(vr)
+                ut[j] = m + sd * nbdevup if ok else NAN
+                mt[j] = m if ok else NAN
+                dt[j] = m - sd * nbdevdn if ok else NAN
+        elif t >= steady:
+            for j in range(w):
+                v = xt[j]
+                sh = shift[j]
+                a = v - sh
+                s1 = tot1[j] + a
+                s2 = tot2[j] + a * a
+                pk = peak[j]
+                pk = s2 if s2 > pk else pk
+                mean1 = s1 * inv
+                vr = s2 * inv - mean1 * mean1
+                a = xo[j] - sh
+                nflat += 1 if vr < VAR_FLAT * (pk * inv) else 0
+                tot1[j] = s1 - a
+                tot2[j] = s2 - a * a
+                peak[j] = pk
+                var[j] = vr
+                m = mid[j]
+                ok = not ((m != m) | (vr != vr))
+                sd = math.sqrt(vr)
+                ut[j] = m + sd * nbdevup if ok else NAN
+                mt[j] = m if ok else NAN
+                dt[j] = m - sd * nbdevdn if ok else NAN
         else:
-            nflat = steady_step_nb(xt, xo, inv, shift, tot1, tot2, peak, var)
-        if nflat > 0 or t == due:
-            due = reseed_nb(x, j0, t, st, lb, period, inv, shift, tot1, tot2, peak, var, nxt)
-        for j in range(w):
-            m = mid[j]
-            vr = var[j]
-            ok = (ready[j] or not warm) & (not ((m != m) | (vr != vr)))
-            sd = math.sqrt(vr)
-            ut[j] = m + sd * nbdevup if ok else NAN
-            mt[j] = m if ok else NAN
-            dt[j] = m - sd * nbdevdn if ok else NAN
+            for j in range(w):
+                k = t - st[j]
+                v = xt[j]
+                live = k >= 0
+                ready = k >= lb
+                sh = v if k == 0 else shift[j]
+                a = v - sh
+                s1 = tot1[j] + a
+                s2 = tot2[j] + a * a
+                pk = tot2[j] if k == lb else peak[j]
+                pk = s2 if s2 > pk else pk
+                mean1 = s1 * inv
+                vr = s2 * inv - mean1 * mean1
+                a = xo[j] - sh
+                r1 = s1 - a
+                r2 = s2 - a * a
+                nflat += 1 if ready & (vr < VAR_FLAT * (pk * inv)) else 0
+                shift[j] = sh
+                tot1[j] = (r1 if ready else s1) if live else tot1[j]
+                tot2[j] = (r2 if ready else s2) if live else tot2[j]
+                peak[j] = pk if ready else peak[j]
+                var[j] = vr
+                m = mid[j]
+                ok = ready & (not ((m != m) | (vr != vr)))
+                sd = math.sqrt(vr)
+                ut[j] = m + sd * nbdevup if ok else NAN
+                mt[j] = m if ok else NAN
+                dt[j] = m - sd * nbdevdn if ok else NAN
+        if nflat > 0 or t == due:  # TA-Lib's reseed, column by column
+            for j in range(w):
+                if (t - st[j] >= lb and var[j] < VAR_FLAT * (peak[j] * inv)) or nxt[j] == t:
+                    nxt[j] = t + every
+                    vr, sh, s1, s2, pk = var_rebuild_nb(x[:, j0 + j], t, period, inv)
+                    shift[j] = sh
+                    tot1[j] = s1
+                    tot2[j] = s2
+                    peak[j] = pk
+                    m = mid[j]
+                    ok = not ((m != m) | (vr != vr))
+                    sd = math.sqrt(vr)
+                    ut[j] = m + sd * nbdevup if ok else NAN
+                    mt[j] = m if ok else NAN
+                    dt[j] = m - sd * nbdevdn if ok else NAN
+            due = nxt.min()
 
 
 @njit(cache=True, nogil=True)

@@ -8,41 +8,97 @@ import math
 import numpy as np
 from numba import njit
 
-from kernels.indicators.talib.cpu.rows.common import NAN, div, run_rows_nb
-from kernels.indicators.talib.cpu.rows.variance import new_state_nb, reseed_nb, steady_step_nb, warm_step_nb
+from kernels.indicators.cpu import VAR_FLAT, var_rebuild_nb
+from kernels.indicators.talib.cpu.rows.common import NAN, run_rows_nb
+from kernels.indicators.talib.cpu.rows.overlap import div
 
 NAMES = ("STDDEV", "LINEARREG")
 
 
 @njit(cache=True, nogil=True)
 def stddev_rows_nb(x, out, period, nbdev, start, j0, j1):
-    """TA_STDDEV per column: sqrt(TA_VAR) * nbdev, TA_VAR as `indicators.cpu.var_1d_nb` computes it
-    (`variance`: the running sums, reseeded when flat and every 32 * period bars). Once every started
-    column is past its warm-up, the step without the warm-up selects."""
+    """TA_STDDEV per column: sqrt(TA_VAR) * nbdev, TA_VAR as `indicators.cpu.var_1d_nb` computes it (sums
+    of deviations from a shift, the column's first value; reseeded by `var_rebuild_nb` when the window is
+    flat and every 32 * period bars). Once every started column is past its warm-up, a loop without the
+    warm-up selects; the reseeds (`nxt`: the bar the 32 * period countdown runs out; flat windows counted
+    in the loop) are redone column by column after it."""
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
     lb = period - 1
     inv = 1.0 / period
-    shift, tot1, tot2, peak, var, nxt, steady, due = new_state_nb(st, n, period)
-    ready = np.zeros(w, dtype=np.bool_)
+    every = 32 * period
+    shift = np.zeros(w)
+    tot1 = np.zeros(w)
+    tot2 = np.zeros(w)
+    peak = np.zeros(w)
+    var = np.zeros(w)
+    nxt = np.empty(w, dtype=np.int64)
+    last = 0
+    for j in range(w):
+        nxt[j] = st[j] + lb + every - 1  # `bars` (32 * period at k = lb, minus one a bar) runs out here
+        if st[j] < n and st[j] > last:
+            last = st[j]
+    steady = last + period  # from here every column that starts at all has k > lb
+    due = nxt.min()
     for t in range(st.min(), n):
         xt = x[t, j0:j1]
         xo = x[max(t - lb, 0), j0:j1]  # the window's first bar (only used where k >= period - 1)
         ot = out[t, j0:j1]
-        warm = t < steady
-        if warm:
-            nflat = warm_step_nb(xt, xo, t, st, lb, inv, shift, tot1, tot2, peak, var, ready)
-        else:
-            nflat = steady_step_nb(xt, xo, inv, shift, tot1, tot2, peak, var)
-        if nflat > 0 or t == due:
-            due = reseed_nb(x, j0, t, st, lb, period, inv, shift, tot1, tot2, peak, var, nxt)
-        if warm:
+        nflat = 0
+        if t >= steady:
             for j in range(w):
-                ot[j] = math.sqrt(var[j]) * nbdev if ready[j] else NAN
+                v = xt[j]
+                sh = shift[j]
+                a = v - sh
+                s1 = tot1[j] + a
+                s2 = tot2[j] + a * a
+                pk = peak[j]
+                pk = s2 if s2 > pk else pk
+                mean1 = s1 * inv
+                vr = s2 * inv - mean1 * mean1
+                a = xo[j] - sh
+                nflat += 1 if vr < VAR_FLAT * (pk * inv) else 0
+                tot1[j] = s1 - a
+                tot2[j] = s2 - a * a
+                peak[j] = pk
+                var[j] = vr
+                ot[j] = math.sqrt(vr) * nbdev
         else:
             for j in range(w):
-                ot[j] = math.sqrt(var[j]) * nbdev
+                k = t - st[j]
+                v = xt[j]
+                live = k >= 0
+                ready = k >= lb
+                sh = v if k == 0 else shift[j]
+                a = v - sh
+                s1 = tot1[j] + a
+                s2 = tot2[j] + a * a
+                pk = tot2[j] if k == lb else peak[j]
+                pk = s2 if s2 > pk else pk
+                mean1 = s1 * inv
+                vr = s2 * inv - mean1 * mean1
+                a = xo[j] - sh
+                r1 = s1 - a
+                r2 = s2 - a * a
+                nflat += 1 if ready & (vr < VAR_FLAT * (pk * inv)) else 0
+                shift[j] = sh
+                tot1[j] = (r1 if ready else s1) if live else tot1[j]
+                tot2[j] = (r2 if ready else s2) if live else tot2[j]
+                peak[j] = pk if ready else peak[j]
+                var[j] = vr
+                ot[j] = math.sqrt(vr) * nbdev if ready else NAN
+        if nflat > 0 or t == due:  # TA-Lib's reseed, column by column
+            for j in range(w):
+                if (t - st[j] >= lb and var[j] < VAR_FLAT * (peak[j] * inv)) or nxt[j] == t:
+                    nxt[j] = t + every
+                    vr, sh, s1, s2, pk = var_rebuild_nb(x[:, j0 + j], t, period, inv)
+                    shift[j] = sh
+                    tot1[j] = s1
+                    tot2[j] = s2
+                    peak[j] = pk
+                    ot[j] = math.sqrt(vr) * nbdev
+            due = nxt.min()
 
 
 @njit(cache=True, nogil=True)
