@@ -2,9 +2,12 @@
 
 Each module has `NAMES` (TA-Lib names, the kernel code is the position), `_rows` (the code
 dispatch, see `common` for the kernel contract), `run_nb` (its cached parallel driver) and,
-where some parameter values have no row kernel, `supports(name, values)`. `cpu.run` takes
-this path for 2-D inputs of a registered function and the column kernels otherwise; both give
-the same bits (tests/kernels/indicators/talib/test_row_kernels.py).
+where some parameter values have no row kernel, `supports(name, values)`, and where a kernel
+needs more columns than common.MIN_COLUMNS to pay off, `MIN_COLUMNS` ({name: columns}).
+`cpu.run` takes this path for C-ordered panels of a registered function that `supports` accepts
+and the column kernels otherwise; both give the same bits
+(tests/kernels/indicators/talib/test_row_kernels.py). The outputs are allocated here, by NumPy
+(huge pages for large arrays), and filled by the drivers.
 """
 from __future__ import annotations
 

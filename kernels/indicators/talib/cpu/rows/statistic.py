@@ -218,6 +218,6 @@ def _rows(code, a0, a1, a2, a3, a4, out, p, start, j0, j1):
 
 
 @njit(cache=True, parallel=True)
-def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out, holes, w):
+def run_nb(code, a0, a1, a2, a3, a4, n_in, p, out, holes, w):
     """This group's cached driver: common.run_rows_nb with this module's _rows."""
-    return run_rows_nb(_rows, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes, w)
+    return run_rows_nb(_rows, code, a0, a1, a2, a3, a4, n_in, p, out, holes, w)
