@@ -25,8 +25,15 @@ def _make(fd: FuncDef) -> Callable[..., Any]:
     sig = inspect.Signature(params)
     n_in = len(fd.inputs)
 
+    defaults = {q.name: q.default for q in fd.params}
+    fast_keys = frozenset(defaults) | {"nan_policy", "max_gap"}
+
     def func(*args: Any, **kwargs: Any) -> Any:
-        bound = sig.bind(*args, **kwargs)
+        if len(args) == n_in and fast_keys.issuperset(kwargs):  # the usual call: inputs, parameters by name
+            values = {**defaults, **{k: v for k, v in kwargs.items() if k in defaults}}
+            return call(fd.name, list(args), values, nan_policy=kwargs.get("nan_policy", "skip"),
+                        max_gap=kwargs.get("max_gap"))
+        bound = sig.bind(*args, **kwargs)  # anything else (parameters by position, inputs by name, errors)
         bound.apply_defaults()
         a = bound.arguments
         return call(fd.name, [a[n] for n in fd.inputs], {q.name: a[q.name] for q in fd.params},
@@ -50,25 +57,41 @@ for _fd in FUNCTIONS.values():
 
 
 def warm_up() -> None:
-    """Load (or compile) every CPU kernel module once: one call per group module is enough, as all
-    functions of a module share its driver's single specialization (a worker's prewarm can call this)."""
+    """Load (or compile) every CPU kernel module once: the column kernels' group modules (a narrow panel)
+    and the row kernels' modules (`cpu.rows`, a panel wide enough for each of them); one call per module
+    is enough, as all functions of a module share its driver's single specialization (a worker's prewarm
+    calls this)."""
     import numpy as np  # noqa: PLC0415
 
     from kernels.indicators.talib import cpu  # noqa: PLC0415
+    from kernels.indicators.talib.cpu import rows  # noqa: PLC0415
     from kernels.indicators.talib.stream import TalibStream  # noqa: PLC0415
 
     rng = np.random.default_rng(0)
-    c = 100.0 + rng.standard_normal((80, 2)).cumsum(axis=0)
-    seen = set()
-    for name, (mod, _) in cpu.registry().items():
-        if mod.__name__ in seen:
-            continue
-        seen.add(mod.__name__)
-        fd = FUNCTIONS[name]
-        arrays = {"open": c, "high": c + 1.0, "low": c - 1.0, "close": c, "volume": np.abs(c) * 10.0,
-                  "real": c, "real0": c + 1.0, "real1": c - 1.0, "periods": np.full_like(c, 5.0)}
-        call(name, [arrays[i] for i in fd.inputs], {})
-    TalibStream("RSI", 2).seed(real=c)
+
+    def panel(n_columns: int) -> dict[str, np.ndarray]:
+        c = 100.0 + rng.standard_normal((80, n_columns)).cumsum(axis=0)
+        return {"open": c, "high": c + 1.0, "low": c - 1.0, "close": c, "volume": np.abs(c) * 10.0,
+                "real": c, "real0": c + 1.0, "real1": c - 1.0, "periods": np.full_like(c, 5.0)}
+
+    def once_per_module(registry: dict, arrays: dict[str, np.ndarray], layout: str) -> None:
+        seen = set()
+        for name, (mod, _) in registry.items():
+            if mod.__name__ in seen:
+                continue
+            seen.add(mod.__name__)
+            fd = FUNCTIONS[name]
+            ins = [arrays[i] for i in fd.inputs]
+            cpu.run(name, ins, fd.defaults, len(fd.outputs), np.zeros(ins[0].shape[1], dtype=np.uint8), layout=layout)
+
+    once_per_module({n: e for n, e in cpu.registry().items() if e[1] >= 0}, panel(2), "columns")
+    once_per_module(rows.registry(), panel(rows.MIN_COLUMNS), "rows")
+    for name, (mod, code) in cpu.registry().items():
+        if code < 0:  # the elementwise functions (xp): one call loads them all
+            fd = FUNCTIONS[name]
+            call(name, [panel(2)[i] for i in fd.inputs], {})
+            break
+    TalibStream("RSI", 2).seed(real=panel(2)["close"])
 
 
 def get_functions() -> list[str]:
