@@ -94,9 +94,10 @@ def mark_holes_nb(a0, a1, a2, a3, a4, n_in, start, holes, j0, j1):
 
 
 def chunk_width(m: int) -> int:
-    """Columns per task: the columns spread over Numba's threads, at most MAX_CHUNK per task."""
-    threads = numba.get_num_threads()
-    return max(1, min(MAX_CHUNK, -(-m // threads)))
+    """Columns per task: the columns spread over Numba's threads, at least MIN_COLUMNS (a narrower task
+    would run slower than the column kernels) and at most MAX_CHUNK per task."""
+    tasks = max(1, min(numba.get_num_threads(), m // MIN_COLUMNS))
+    return max(1, min(MAX_CHUNK, -(-m // tasks)))
 
 
 @njit(inline="always")
