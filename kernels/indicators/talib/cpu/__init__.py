@@ -3,10 +3,11 @@
 Each group module has 1-D kernels (`*_1d_nb`: one column valid from its first bar,
 outputs written from the lookback on, TA-Lib's operations in TA-Lib's order), a
 `NAMES` tuple, a `_col` dispatch and `run_nb`, its cached entry to the one parallel driver `common.run_group_nb(_col, code, a0..a4, n_in,
-p, n_out)` that finds each column's first bar where every input is non-NaN, runs
+p, out, holes)` that finds each column's first bar where every input is non-NaN, runs
 the kernel on that tail (contiguous copies of the inputs) straight into the column's
-contiguous output row and returns (n_out, N, T) outputs with NaN where there is no
-value; `run` gives the (n_out, T, N) view of them (each output Fortran-ordered). These only accept NumPy arrays, already validated by
+contiguous row of `out`, the (n_out, N, T) outputs `run` allocates with NumPy, NaN where
+there is no value; `run` gives the (n_out, T, N) view of them (each output Fortran-ordered).
+The 30 most used functions also have time-major row kernels (`rows/`), taken for wide C-ordered panels. These only accept NumPy arrays, already validated by
 `kernels.indicators.talib.api`.
 
 Numba's on-disk cache checks only the source file of the cached function: after
@@ -63,8 +64,8 @@ def run(name: str, arrays: Sequence[np.ndarray], values: Mapping[str, Any], n_ou
                             and all(x.flags.c_contiguous for x in arrays)):
         return rows.run(name, arrays, param_vector(name, values), n_out, holes)
     a = list(arrays) + [arrays[0]] * (5 - len(arrays))
-    out = mod.run_nb(code, a[0], a[1], a[2], a[3], a[4], len(arrays), param_vector(name, values), n_out,
-                       holes)
+    out = np.empty((n_out, a[0].shape[1], a[0].shape[0]))
+    mod.run_nb(code, a[0], a[1], a[2], a[3], a[4], len(arrays), param_vector(name, values), out, holes)
     return out.transpose(0, 2, 1)  # the drivers write each column contiguously: (n_out, N, T) -> (n_out, T, N)
 
 

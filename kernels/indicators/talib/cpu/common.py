@@ -194,17 +194,17 @@ def sum_1d_nb(x, out, period):
 
 
 @njit(inline="always")
-def run_group_nb(col, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes):
-    """Run function `code` of a group module (its `_col` dispatch, `col`) over every column; outputs (n_out, N, T) -- column j of output k is the
-    contiguous row out[k, j] (`cpu.run` hands out the (n_out, T, N) transposed view) -- NaN where
-    there is no value.
+def run_group_nb(col, code, a0, a1, a2, a3, a4, n_in, p, out, holes):
+    """Run function `code` of a group module (its `_col` dispatch, `col`) over every column into `out`,
+    the (n_out, N, T) outputs -- column j of output k is the contiguous row out[k, j] (`cpu.run` hands
+    out the (n_out, T, N) transposed view) -- NaN where there is no value. `out` comes from NumPy
+    (huge pages for large arrays; a Numba allocation page-faults 4 KiB at a time).
 
     Columns go in blocks of BLOCK (common.gather_block_nb), each run from its start bar straight
     into its output row (no block buffer, no scatter pass). holes[j] is set to 1 where column j
     misses a bar after its start (an input NaN: the NaN policy then re-runs it packed).
     """
     n, m = a0.shape
-    out = np.empty((n_out, m, n))
     for blk in prange((m + BLOCK - 1) // BLOCK):
         j0 = blk * BLOCK
         w = min(BLOCK, m - j0)

@@ -576,10 +576,10 @@ def _col(code, c0, c1, c2, c3, c4, o, p, s):
 
 
 @njit(cache=True, parallel=True)
-def run_nb(code, a0, a1, a2, a3, a4, n_in, p, n_out, holes):
+def run_nb(code, a0, a1, a2, a3, a4, n_in, p, out, holes):
     """This group's cached driver: common.run_group_nb with this module's _col (a cached function
     must not take a dispatcher argument: Numba cannot re-save such an index from another process)."""
-    return run_group_nb(_col, code, a0, a1, a2, a3, a4, n_in, p, n_out, holes)
+    return run_group_nb(_col, code, a0, a1, a2, a3, a4, n_in, p, out, holes)
 
 
 def params(name, values):
