@@ -9,7 +9,7 @@ if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
   echo "soak $pid still running at $(date -u +%T); waiting"
   while kill -0 "$pid" 2>/dev/null; do sleep 2; done
   cp /tmp/soak/* "$OUT/" 2>/dev/null
-elif [ -f /tmp/soak/memory_truth_h100_600s.json ]; then
+elif ls /tmp/soak/memory_truth_*_600s.json >/dev/null 2>&1; then
   echo "soak already finished"; cp /tmp/soak/* "$OUT/"
 else
   echo "no detached soak found (pid '${pid}'): running it here for ${SECONDS_SOAK:-560} s"
