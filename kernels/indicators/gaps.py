@@ -81,8 +81,13 @@ class Segments:
 
 
 def inputs_have_gaps(xp: Any, arrays: Sequence[Any]) -> bool:
-    """`has_gaps(valid_mask(arrays))` without building the mask: one parallel pass on the CPU."""
+    """`has_gaps(valid_mask(arrays))` without building the mask: one parallel pass on the CPU, one
+    fused kernel on the GPU (`gaps_gpu`)."""
     if xp is not np:
+        if len(arrays) <= 5:
+            from kernels.indicators import gaps_gpu  # noqa: PLC0415 - CuPy only with CuPy inputs
+
+            return gaps_gpu.inputs_have_gaps(arrays)
         return has_gaps(xp, valid_mask(xp, arrays))
     a = [np.ascontiguousarray(x) for x in arrays]
     while len(a) < 4:

@@ -129,9 +129,17 @@ def compute_with_policy(fd: FuncDef, ins: list, values: Mapping[str, Any], backe
             for o, g in zip(outs, _packed(fd, [a[:, cols] for a in ins], values, backend, max_gap)):
                 o[:, cols] = g
             return outs
-    if policy == "propagate" or not gaps.inputs_have_gaps(xp, ins):
+    if policy == "propagate" or backend == "gpu" and _elementwise(fd.name):  # a bar's value is the bar's: no gaps
         return compute(fd, ins, values, backend)
+    if not gaps.inputs_have_gaps(xp, ins):
+        return compute(fd, ins, values, backend, split=True)
     return _packed(fd, ins, values, backend, max_gap)
+
+
+def _elementwise(name: str) -> bool:
+    from kernels.indicators.talib import xp as xp_funcs  # noqa: PLC0415
+
+    return name in xp_funcs.FUNCS
 
 
 def _packed(fd: FuncDef, ins: list, values: Mapping[str, Any], backend: str, max_gap: int) -> list:
@@ -144,7 +152,7 @@ def _packed(fd: FuncDef, ins: list, values: Mapping[str, Any], backend: str, max
         extra = [xp.ascontiguousarray(xp.broadcast_to(xp.arange(valid.shape[0], dtype=np.float64)[:, None],
                                                       valid.shape))]
     packed = gaps.gather(xp, list(ins) + extra, valid, seg)
-    outs = compute(fd, packed[: len(ins)], values, backend)
+    outs = compute(fd, packed[: len(ins)], values, backend, split=True)  # packed columns have no gaps
     if extra:
         bars = packed[-1]
         outs = [_map_index(xp, o, bars) for o in outs]
@@ -158,12 +166,13 @@ def _map_index(xp: Any, idx: Any, bars: Any) -> Any:
     return xp.where(ok, xp.take_along_axis(bars, rows, axis=0), xp.nan)
 
 
-def compute(fd: FuncDef, ins: list, values: Mapping[str, Any], backend: str) -> list:
-    """The outputs (list of 2-D float64 arrays, NaN where no value) on the given backend."""
+def compute(fd: FuncDef, ins: list, values: Mapping[str, Any], backend: str, split: bool = False) -> list:
+    """The outputs (list of 2-D float64 arrays, NaN where no value) on the given backend (`split`:
+    no column misses a bar after its start, so the GPU may cut time into segments)."""
     if backend == "gpu":
         from kernels.indicators.talib import gpu  # noqa: PLC0415 - imports CuPy lazily
 
-        return gpu.run(fd, ins, values)
+        return gpu.run(fd, ins, values, split=split)
     from kernels.indicators.talib import cpu  # noqa: PLC0415
 
     out = cpu.run(fd.name, ins, values, len(fd.outputs))

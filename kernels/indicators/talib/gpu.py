@@ -10,7 +10,9 @@ What runs on the GPU today:
 - DEMA, TEMA, T3, TRIX, NATR, APO / PPO (SMA or EMA), SUM, CUMSUM and AD, composed
   (`compose.py`) from those CUDA EMA / SMA / ATR kernels and CuPy array operations;
 - the column kernels of `cuda/` (`gpu_columns.py`: CUDA C mirroring the Numba modules,
-  one thread per column), which also serve the parameter values the kernels above refuse.
+  one thread per column), which also serve the parameter values the kernels above refuse,
+  and every call on gap-free columns where `time_split` gives a function several threads
+  per column (windows and exponential smoothing: segments of time with their own warm-up).
 Every other function raises `GpuNotAvailable` for CuPy inputs (an explicit GPU
 request is never served by a silent host round trip): pass NumPy arrays for the CPU
 backend. `GPU_FUNCTIONS` lists the names covered.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from kernels.indicators.talib import compose, gpu_columns
+from kernels.indicators.talib import compose, gpu_columns, time_split
 from kernels.indicators.talib import xp as xp_funcs
 from kernels.indicators.talib.table import FuncDef
 
@@ -109,13 +111,19 @@ class _GpuPrimitives:
         return self._one("atr", [h, lo, c], (p,))
 
 
-def run(fd: FuncDef, ins: list, values: Mapping[str, Any]) -> list:
-    """The outputs (2-D CuPy float64 arrays, NaN where no value) of `fd` on the GPU."""
+def run(fd: FuncDef, ins: list, values: Mapping[str, Any], split: bool = False) -> list:
+    """The outputs (2-D CuPy float64 arrays, NaN where no value) of `fd` on the GPU. `split`: no
+    column misses a bar after its start, so a column kernel may cut time into segments (several
+    threads per column, `time_split`); where it would, it runs instead of the shared kernels."""
     if fd.name in xp_funcs.FUNCS:
         import cupy  # noqa: PLC0415
 
         return xp_funcs.run(cupy, fd.name, ins, dict(values))
     columns = fd.name in gpu_columns.registry()
+    if split and columns:
+        shape = tuple(int(d) for d in ins[0].shape)
+        if time_split.plan(*shape, time_split.warm_bars(fd.name, values)).segments > 1:
+            return gpu_columns.run(fd.name, ins, values, len(fd.outputs), split=True)
     try:
         if fd.name in KERNELS:
             return list(KERNELS[fd.name](ins, values))

@@ -18,10 +18,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from kernels.indicators.talib import time_split
+
 CUDA_DIR = Path(__file__).with_name("cuda")  # one <group>.cu per Numba group module
 INCLUDE_DIR = CUDA_DIR / "include"  # the headers they share (column.cuh, ma.cuh, ...) and host_shim.h
 NVRTC_OPTIONS: tuple[str, ...] = ("--fmad=false", "-std=c++17")  # no contracted multiply-adds: CPU's bits
-BLOCK = 32  # threads (columns) per block: 5,000 columns make 157 blocks, every SM of an H100 gets one
+BLOCK = 32  # threads per block (one warp: neighbouring threads are neighbouring columns of one segment)
 
 
 @dataclass(frozen=True)
@@ -123,24 +125,40 @@ def _function(group: str) -> Any:
     return module.get_function(src.entry)
 
 
-def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], n_out: int, block: int = BLOCK) -> list:
+def buffers(xp: Any, job: Launch, split: time_split.Split, n_cols: int) -> tuple[Any, Any, Any]:
+    """(out, scratch, wbuf) of a launch: out (n_out, T, N); scratch (planes, S, L, N), a thread's planes;
+    wbuf (n_out, S, warm, N), a thread's warm-up outputs (column.cuh, the entry point)."""
+    out = xp.empty((job.n_out, split.n_bars, n_cols), dtype=xp.float64)
+    scratch = xp.empty((max(job.source.scratch, 1), split.segments, split.rows, n_cols), dtype=xp.float64)
+    wbuf = xp.empty((job.n_out, split.segments, split.warm, n_cols), dtype=xp.float64) if split.warm else out
+    return out, scratch, wbuf
+
+
+def launch_args(job: Launch, arrays: Sequence[Any], params: Any, out: Any, scratch: Any, wbuf: Any,
+                split: time_split.Split, n_cols: int) -> tuple:
+    """The kernel's arguments in RQ_GROUP_ARGS order (column.cuh)."""
+    a = list(arrays) + [arrays[0]] * (5 - len(arrays))
+    return (np.int32(job.code), *a, np.int32(job.n_in), params, out, np.int32(job.n_out), scratch,
+            np.int32(job.source.scratch), np.int32(split.n_bars), np.int64(n_cols), np.int32(split.seg),
+            np.int32(split.warm), wbuf)
+
+
+def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], n_out: int, block: int = BLOCK,
+        split: bool = False) -> list:
     """The outputs ((T, N) CuPy float64, NaN where no value) of `name` over (T, N) CuPy inputs
-    (`block`: threads, i.e. columns, per block)."""
+    (`block`: threads per block). `split`: the inputs have no interior gaps, so a function with a
+    bounded memory may run several threads per column (`time_split`)."""
     import cupy  # noqa: PLC0415
 
     arrays = [cupy.ascontiguousarray(a, dtype=cupy.float64) for a in ins]
     job = plan(name, len(arrays), values, n_out)
     n_bars, n_cols = (int(d) for d in arrays[0].shape)
-    a = arrays + [arrays[0]] * (5 - len(arrays))
-    out = cupy.empty((n_out, n_bars, n_cols), dtype=cupy.float64)
-    scratch = cupy.empty((job.source.scratch, n_bars, n_cols), dtype=cupy.float64)  # none when 0 planes
+    cut = time_split.plan(n_bars, n_cols, time_split.warm_bars(name, values) if split else None)
+    out, scratch, wbuf = buffers(cupy, job, cut, n_cols)
     params = cupy.asarray(job.params)
-    grid = ((n_cols + block - 1) // block,)
-    _function(job.source.group)(
-        grid, (block,),
-        (np.int32(job.code), *a, np.int32(job.n_in), params, out, np.int32(n_out), scratch,
-         np.int32(job.source.scratch), np.int32(n_bars), np.int64(n_cols)),
-    )
+    threads = n_cols * cut.segments
+    _function(job.source.group)(((threads + block - 1) // block,), (block,),
+                                launch_args(job, arrays, params, out, scratch, wbuf, cut, n_cols))
     return [out[k] for k in range(n_out)]
 
 

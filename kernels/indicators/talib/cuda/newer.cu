@@ -1043,9 +1043,10 @@ RQ_DEV void col_newer(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o, 
     else if (code == 11) eri_1d(c0, c1, c2, o[0], o[1], (int)p[0]);
     else if (code == 12) fosc_1d(c0, o[0], (int)p[0]);
     else if (code == 13) {
-        // HA has four outputs, one more than RQ_MAX_OUT: its fourth plane follows the third.
+        // HA has four outputs, one more than RQ_MAX_OUT: its fourth plane (and warm plane) follows the third.
         Col o3 = o[2];
         o3.p = o[2].p + (o[2].p - o[1].p);
+        o3.w = o[2].w + (o[2].w - o[1].w);
         ha_1d(c0, c1, c2, c3, o[0], o[1], o[2], o3);
     }
     else if (code == 14) accbands_1d(c0, c1, c2, o[0], o[1], o[2], (int)p[0]);

@@ -35,13 +35,20 @@ typedef long long i64;
 RQ_DEV bool rq_isnan(double v) { return v != v; }
 
 // One column from some bar on: element t is p[t * N]; n bars long. Reads and writes.
+// Bars t < off live elsewhere, at w[t * N]: a time segment's warm-up bars (the entry point below),
+// which precede the bars the segment owns and must not be written into the output it shares with
+// the segment before it. off <= 0 (every input and scratch column) means no such bars.
 struct Col {
-    double* p; i64 N; int n;
-    RQ_METHOD double& operator[](int t) const { return p[(i64)t * N]; }
+    double* p; double* w; i64 N; int n; int off;
+    RQ_METHOD double& operator[](int t) const { return (t < off ? w : p)[(i64)t * N]; }
     // The column from bar k on (Python's x[k:]).
-    RQ_METHOD Col tail(int k) const { Col r; r.p = p + (i64)k * N; r.N = N; r.n = n - k; return r; }
-    RQ_METHOD void fill(double v) const { for (int t = 0; t < n; ++t) p[(i64)t * N] = v; }
+    RQ_METHOD Col tail(int k) const {
+        Col r; r.p = p + (i64)k * N; r.w = w + (i64)k * N; r.N = N; r.n = n - k; r.off = off - k; return r;
+    }
+    RQ_METHOD void fill(double v) const { for (int t = 0; t < n; ++t) (*this)[t] = v; }
 };
+
+RQ_METHOD Col rq_col(double* p, i64 N, int n) { Col r; r.p = p; r.w = p; r.N = N; r.n = n; r.off = 0; return r; }
 
 // This thread's scratch planes: plane k is a column of length n (the CPU kernels' np.empty /
 // np.full temporaries). Planes are handed out in order with take(); a kernel that calls another
@@ -50,7 +57,7 @@ struct Scratch {
     double* base; i64 N; i64 plane; int n_planes; int next;
     RQ_METHOD Col take(int n) {
         if (next >= n_planes) RQ_TRAP();  // more planes than the source's "// scratch planes:" line
-        Col r; r.p = base + (i64)next * plane; r.N = N; r.n = n; ++next;
+        Col r = rq_col(base + (i64)next * plane, N, n); ++next;
         return r;
     }
     RQ_METHOD Col take_nan(int n) { Col r = take(n); r.fill(RQ_NAN); return r; }
@@ -125,52 +132,74 @@ RQ_DEV void sum_1d(Col x, Col out, int period) {
 }
 
 // ---------------------------------------------------------------- the entry point
-// RQ_GROUP(name): defines `extern "C" __global__ void talib_<name>(...)`, one thread per column:
-// NaN in every output bar, then the column's first bar where every input is non-NaN (s), then
-// col_<name>(code, c[5], o[3], p, s, scratch) on the tails from s (the CPU backend's run_nb).
-// Under RQ_HOST it also defines host_talib_<name>(...), which runs that body for every column.
+// RQ_GROUP(name): defines `extern "C" __global__ void talib_<name>(...)`, one thread per (column,
+// time segment). Segment g owns bars [b, e) = [g * seg, min(T, (g + 1) * seg)) of its column: NaN
+// in every output bar it owns, then its first bar s >= b - warm where every input is non-NaN, then
+// col_<name>(code, c[5], o[3], p, s, scratch) on the bars s .. e - 1 (the CPU backend's run_nb on
+// that stretch). Bars before b are the segment's warm-up: their outputs go to the thread's own
+// warm planes (Col::off), never to the output the segment before it owns. With seg >= T (one
+// segment) this is the whole column from its first valid bar: TA-Lib's semantics exactly. With
+// shorter segments the caller (gpu_columns.run) guarantees that `warm` bars of history determine a
+// function's value to 1e-9 and that no column misses a bar after its start.
+// Memory: out (n_out, T, N); scratch (n_scratch, S, L, N) with L = min(T, seg + warm) and
+// S = ceil(T / seg): a thread's planes; wbuf (n_out, S, warm, N): its warm planes.
+// Under RQ_HOST it also defines host_talib_<name>(...), which runs that body for every thread.
 #define RQ_GROUP_BODY(NAME)                                                                             \
     {                                                                                                  \
-        if (col >= N) return;                                                                          \
+        i64 col = idx % N, g = idx / N;                                                                \
+        int S = (T + seg - 1) / seg;                                                                   \
+        if (g >= S) return;                                                                            \
+        int b = (int)g * seg, e = b + seg < T ? b + seg : T;                                           \
+        int L = seg + warm < T ? seg + warm : T;                                                       \
         const double* ins[RQ_MAX_IN] = {a0, a1, a2, a3, a4};                                           \
         i64 plane = (i64)T * N;                                                                        \
         for (int k = 0; k < n_out; ++k)                                                                \
-            for (int t = 0; t < T; ++t) out[k * plane + (i64)t * N + col] = RQ_NAN;                    \
-        int s = T;                                                                                     \
-        for (int t = 0; t < T && s == T; ++t) {                                                        \
+            for (int t = b; t < e; ++t) out[k * plane + (i64)t * N + col] = RQ_NAN;                    \
+        int from = b - warm > 0 ? b - warm : 0;                                                        \
+        int s = e;                                                                                     \
+        for (int t = from; t < e && s == e; ++t) {                                                     \
             bool ok = true;                                                                            \
             for (int i = 0; i < n_in; ++i) if (rq_isnan(ins[i][(i64)t * N + col])) { ok = false; break; } \
             if (ok) s = t;                                                                             \
         }                                                                                              \
-        if (s >= T) return;                                                                            \
+        if (s >= e) return;                                                                            \
         Col c[RQ_MAX_IN];                                                                              \
-        for (int i = 0; i < RQ_MAX_IN; ++i) {                                                          \
-            c[i].p = const_cast<double*>(ins[i < n_in ? i : 0]) + (i64)s * N + col; c[i].N = N; c[i].n = T - s; \
-        }                                                                                              \
+        for (int i = 0; i < RQ_MAX_IN; ++i)                                                            \
+            c[i] = rq_col(const_cast<double*>(ins[i < n_in ? i : 0]) + (i64)s * N + col, N, e - s);     \
+        i64 wplane = (i64)S * warm * N;                                                                \
+        double* wb = wbuf + (i64)g * warm * N + col + (i64)(s - (b - warm)) * N;                       \
         Col o[RQ_MAX_OUT];                                                                             \
         for (int k = 0; k < RQ_MAX_OUT; ++k) {                                                         \
-            o[k].p = out + (k < n_out ? k : 0) * plane + (i64)s * N + col; o[k].N = N; o[k].n = T - s;  \
+            int kk = k < n_out ? k : 0;                                                                \
+            o[k] = rq_col(out + kk * plane + (i64)s * N + col, N, e - s);                              \
+            o[k].w = wb + kk * wplane; o[k].off = b - s;                                               \
         }                                                                                              \
-        Scratch sc; sc.base = scratch + col; sc.N = N; sc.plane = plane; sc.n_planes = n_scratch; sc.next = 0; \
+        for (int k = 0; k < n_out; ++k)                                                                \
+            for (int t = 0; t < b - s; ++t) wb[k * wplane + (i64)t * N] = RQ_NAN;                      \
+        Scratch sc; sc.base = scratch + (i64)g * L * N + col; sc.N = N; sc.plane = (i64)S * L * N;     \
+        sc.n_planes = n_scratch; sc.next = 0;                                                          \
         col_##NAME(code, c[0], c[1], c[2], c[3], c[4], o, p, s, sc);                                   \
     }
 
 #define RQ_GROUP_ARGS                                                                                  \
     int code, const double* a0, const double* a1, const double* a2, const double* a3, const double* a4, \
-        int n_in, const double* p, double* out, int n_out, double* scratch, int n_scratch, int T, i64 N
+        int n_in, const double* p, double* out, int n_out, double* scratch, int n_scratch, int T, i64 N,  \
+        int seg, int warm, double* wbuf
 
 #ifndef RQ_HOST
 #define RQ_GROUP(NAME)                                                                                 \
     extern "C" __global__ void talib_##NAME(RQ_GROUP_ARGS) {                                           \
-        i64 col = RQ_COL_INDEX();                                                                      \
+        i64 idx = RQ_COL_INDEX();                                                                      \
         RQ_GROUP_BODY(NAME)                                                                            \
     }
 #else
 #define RQ_GROUP(NAME)                                                                                 \
-    static void talib_col_##NAME(i64 col, RQ_GROUP_ARGS) RQ_GROUP_BODY(NAME)                            \
+    static void talib_col_##NAME(i64 idx, RQ_GROUP_ARGS) RQ_GROUP_BODY(NAME)                            \
     extern "C" void host_talib_##NAME(RQ_GROUP_ARGS) {                                                 \
-        for (i64 col = 0; col < N; ++col)                                                              \
-            talib_col_##NAME(col, code, a0, a1, a2, a3, a4, n_in, p, out, n_out, scratch, n_scratch, T, N); \
+        i64 threads = N * (i64)((T + seg - 1) / seg);                                                  \
+        for (i64 idx = 0; idx < threads; ++idx)                                                        \
+            talib_col_##NAME(idx, code, a0, a1, a2, a3, a4, n_in, p, out, n_out, scratch, n_scratch, T, N, \
+                             seg, warm, wbuf);                                                         \
     }
 #endif
 

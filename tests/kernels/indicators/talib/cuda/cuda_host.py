@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from kernels.indicators.talib import gpu_columns
+from kernels.indicators.talib import gpu_columns, time_split
 
 CXX = shutil.which("g++")
 BUILD_DIR = Path(tempfile.gettempdir()) / "rayquant-cuda-host"
@@ -47,22 +47,23 @@ def library(group: str) -> ctypes.CDLL:
     fn = getattr(dll, f"host_{src.entry}")
     dp = ctypes.c_void_p
     fn.argtypes = [ctypes.c_int, dp, dp, dp, dp, dp, ctypes.c_int, dp, dp, ctypes.c_int, dp, ctypes.c_int,
-                   ctypes.c_int, ctypes.c_longlong]
+                   ctypes.c_int, ctypes.c_longlong, ctypes.c_int, ctypes.c_int, dp]
     fn.restype = None
     return dll
 
 
-def run(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], n_out: int) -> list[np.ndarray]:
-    """What gpu_columns.run computes on the GPU, computed by the same source on the host."""
+def run(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], n_out: int,
+        split: time_split.Split | None = None) -> list[np.ndarray]:
+    """What gpu_columns.run computes on the GPU, computed by the same source on the host (`split`:
+    time segments as the GPU would cut them; default one segment a column)."""
     arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in ins]
     job = gpu_columns.plan(name, len(arrays), values, n_out)
     n_bars, n_cols = arrays[0].shape
-    a = arrays + [arrays[0]] * (5 - len(arrays))
-    out = np.empty((n_out, n_bars, n_cols))
-    scratch = np.empty((max(job.source.scratch, 1), n_bars, n_cols))
+    split = split or time_split.plan(n_bars, n_cols, None)
+    out, scratch, wbuf = gpu_columns.buffers(np, job, split, n_cols)
+    out.fill(-7.0)  # a bar the kernel forgot to write shows up (the GPU's empty() is not NaN either)
     params = np.ascontiguousarray(job.params)
     fn = getattr(library(job.source.group), f"host_{job.source.entry}")
-    ptr = lambda x: x.ctypes.data  # noqa: E731
-    fn(job.code, *[ptr(x) for x in a], job.n_in, ptr(params), ptr(out), n_out, ptr(scratch), job.source.scratch,
-       n_bars, n_cols)
+    args = gpu_columns.launch_args(job, arrays, params, out, scratch, wbuf, split, n_cols)
+    fn(*[a.ctypes.data if isinstance(a, np.ndarray) else int(a) for a in args])
     return [out[k] for k in range(n_out)]
