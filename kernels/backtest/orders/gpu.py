@@ -552,11 +552,28 @@ def signal_caps(cp: Any, p: Any) -> Any:
     return csum[ends] - csum[starts]
 
 
+RECORD_FIELDS: tuple[str, ...] = ("idx", "col", "size", "price", "fees", "side", "reason")
+
+
 def simulate(p: Any) -> tuple[np.ndarray, int]:
     """Run from_signals on the device; (order records on the host, error code)."""
-    import cupy as cp  # noqa: PLC0415
-
     from kernels.backtest.orders import enums  # noqa: PLC0415
+
+    fields, errors = simulate_device(p)
+    n = int(fields["idx"].shape[0])
+    recs = np.empty(n, dtype=enums.order_dt)
+    recs["id"] = np.arange(n)
+    for name in RECORD_FIELDS:
+        recs[name] = fields[name].get()
+    return recs, int(errors.max().get()) if errors.size else 0
+
+
+def simulate_device(p: Any) -> tuple[dict[str, Any], Any]:
+    """Run from_signals on the device and compact the orders there: ({field: CuPy array in vectorbt's
+    record order}, per-group error codes), nothing copied to the host but two counts. The host
+    records (`simulate`) cost more than the simulation itself on wide inputs (10 million orders:
+    ~0.6 s of copies and structured-array writes against a few ms of kernel)."""
+    import cupy as cp  # noqa: PLC0415
 
     caps = signal_caps(cp, p)
     offsets = cp.concatenate([cp.zeros(1, dtype=cp.int64), cp.cumsum(2 * caps + 1).astype(cp.int64)])
@@ -601,12 +618,8 @@ def simulate(p: Any) -> tuple[np.ndarray, int]:
     k = cp.arange(n, dtype=cp.int64)
     g_of = cp.searchsorted(ends, k, side="right")  # the group of each compacted record
     take = k + offsets[:-1][g_of] - (ends - counts)[g_of]
-    recs = np.empty(n, dtype=enums.order_dt)
-    recs["id"] = np.arange(n)
-    for name, a in zip(("idx", "col", "size", "price", "fees", "side", "reason"),
-                       (o_idx, o_col, o_size, o_price, o_fees, o_side, o_reason)):
-        recs[name] = a[take].get()
-    return recs, int(errors.max().get()) if n_groups else 0
+    fields = {name: a[take] for name, a in zip(RECORD_FIELDS, (o_idx, o_col, o_size, o_price, o_fees, o_side, o_reason))}
+    return fields, errors
 
 
 def warmups() -> dict[str, Any]:

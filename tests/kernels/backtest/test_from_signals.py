@@ -376,6 +376,21 @@ def test_backend_records_equal_cpu(backend) -> None:
         np.testing.assert_allclose(got.value_array, ref.value_array, rtol=1e-12)
 
 
+@pytest.mark.gpu
+def test_device_records_are_the_host_records() -> None:
+    """gpu.simulate_device (records left on the device) holds exactly what simulate copies to the host."""
+    from kernels.backtest.orders import gpu
+    from kernels.backtest.orders.api import prepare
+
+    for kw in (CASES["costs"], SHARING_CASES["labels_stops_both"]):
+        p = prepare(PANEL.to("gpu"), E, X, backend="gpu", **kw)
+        recs, err = gpu.simulate(p)
+        fields, errors = gpu.simulate_device(p)
+        assert int(errors.max().get()) == err
+        for name in gpu.RECORD_FIELDS:
+            np.testing.assert_array_equal(fields[name].get(), recs[name])
+
+
 def test_targetpercent_orders_to_the_target() -> None:
     """targetpercent (an extension: vectorbt's from_signals refuses it): an entry makes
     the position size x value at the fill bar, an opposite entry minus that, an exit closes."""
