@@ -22,6 +22,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from kernels import host_memory
+
 from kernels.indicators.talib.cpu import rows
 
 
@@ -55,6 +57,7 @@ def run(name: str, arrays: Sequence[np.ndarray], values: Mapping[str, Any], n_ou
     the function's driver reports them; the elementwise xp functions do not). `layout`: "auto" takes
     the time-major row kernels (`rows`, faster per core) where the function has one, the inputs
     are C-ordered and wide enough (`rows.supports`), else the column kernels; "columns" / "rows" force one (same bits either way)."""
+    host_memory.ensure()  # the outputs reuse freed pages instead of faulting in fresh ones
     mod, code = registry()[name]
     if code < 0:
         return np.stack(mod.run(np, name, list(arrays), dict(values)))
