@@ -24,6 +24,7 @@ for n in 0 1; do
   echo "sweep with $n CPU worker(s) rc=$? ($((SECONDS-s)) s)"; grep "^sweep " "$OUT/sweep_gpu_cpu${n}_${TAG}_log.txt" | cut -c1-300
   ray stop --force >/dev/null 2>&1 || true
 done
+[ "${NO_SOAK:-0}" = 1 ] && { echo "soak not started (NO_SOAK=1)"; exit 0; }
 mkdir -p /tmp/soak
 setsid nohup python3 bench/gpu_hal/bench_memory_truth.py --seconds "${SECONDS_SOAK:-600}" \
   --out /tmp/soak/memory_truth_${TAG}_600s.json > /tmp/soak/log.txt 2>&1 < /dev/null &
