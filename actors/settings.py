@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from actors.config import CoordinatorConfig, LiveChannelConfig
 from actors.tenants.quotas import TenantsConfig
 from gpu_hal.config import GpuHalConfig
+from kernels.host_memory import HostMemoryConfig
 
 ENV_PREFIX = "RAYQUANT_"
 CONFIG_FILE_ENV = "RAYQUANT_CONFIG"
@@ -348,6 +349,7 @@ class Settings(BaseSettings):
     live_channel: LiveChannelConfig = Field(default_factory=LiveChannelConfig)
     tenants: TenantsConfig = Field(default_factory=TenantsConfig)
     client: ClientConfig = Field(default_factory=ClientConfig)
+    host_memory: HostMemoryConfig = Field(default_factory=HostMemoryConfig)  # malloc keeps freed output blocks
 
     @classmethod
     def settings_customise_sources(

@@ -22,6 +22,7 @@ from actors.live.router import LIVE_GROUP, NO_REF, DatasetNotCached
 from actors.messages import LIVE_JOB_ID, WorkItem, WorkResult, pack, unpack
 from actors.scheduling.placement.membership import MemberChanges, NodeInfo, WorkerLost, WorkerSpec, desired_workers
 from actors.settings import Settings
+from kernels import host_memory
 from actors.workers.worker import Worker
 from kernels.data import Panel
 
@@ -38,6 +39,7 @@ class WorkerActorImpl:
 
     def __init__(self, worker_id: str, kind: str, settings: Settings, device_slot: int = 0) -> None:
         sys.setswitchinterval(settings.ray.gil_switch_interval_s)  # this process is the worker's own
+        host_memory.configure(settings.host_memory)  # before the first kernel allocates its outputs
         self.worker = Worker(worker_id, kind, settings.gpu, device_slot, settings.kernel_cache_dir.resolve(),
                              model_root=settings.storage_dir.resolve(), streams=settings.streams,
                              job_data=settings.coordinator.job_data)
