@@ -35,3 +35,12 @@ def test_kept_memory_is_reused_without_page_faults() -> None:
 
 def test_zero_leaves_malloc_alone() -> None:
     assert _faults(0)[0] == 0
+
+
+def test_service_settings_carry_the_host_memory_config(monkeypatch) -> None:
+    from actors.settings import Settings
+    from kernels.host_memory import HostMemoryConfig
+
+    assert Settings().host_memory == HostMemoryConfig()
+    monkeypatch.setenv("RAYQUANT_HOST_MEMORY__KEEP_FREED_MIB", "0")
+    assert Settings().host_memory.keep_freed_mib == 0
