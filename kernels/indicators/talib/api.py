@@ -98,8 +98,7 @@ def call(name: str, arrays: Sequence[Any], params: Mapping[str, Any], nan_policy
     results = []
     for out_name, o in zip(fd.outputs, outs):
         if fd.is_int(out_name):
-            xp = _xp(o)
-            o = xp.where(xp.isnan(o), 0, o).astype(np.int32)
+            o = _to_int32(o)
         elif o.dtype != out_dtype:
             o = o.astype(out_dtype)
         if ndim == 1:
@@ -177,6 +176,20 @@ def compute(fd: FuncDef, ins: list, values: Mapping[str, Any], backend: str, spl
 
     out = cpu.run(fd.name, ins, values, len(fd.outputs))
     return [out[k] for k in range(len(fd.outputs))]
+
+
+def _to_int32(o: Any) -> Any:
+    """Integer outputs as TA-Lib returns them: int32, 0 where there is no value (one pass on the GPU)."""
+    if is_gpu_array(o):
+        return _int32_kernel()(o)
+    return np.where(np.isnan(o), 0, o).astype(np.int32)
+
+
+@lru_cache(maxsize=1)
+def _int32_kernel() -> Any:
+    import cupy  # noqa: PLC0415
+
+    return cupy.ElementwiseKernel("float64 x", "int32 y", "y = isnan(x) ? 0 : (int)x", "rq_nan_to_int32")
 
 
 def _xp(a: Any) -> Any:
