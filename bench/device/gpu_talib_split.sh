@@ -14,6 +14,8 @@ step talib_gpu_split_${TAG} ${T_TALIB:-300} python3 bench/kernels/indicators/ben
 tail -4 "$OUT/talib_gpu_split_${TAG}.txt" | cut -c1-400
 step from_signals_wide_${TAG} ${T_B:-90} python3 bench/kernels/backtest/bench_from_signals.py --mode wide --bars 2520 --cols 100000 --orders 100 --backend gpu --out "$OUT/from_signals_wide_${TAG}_device_records.json"
 tail -3 "$OUT/from_signals_wide_${TAG}.txt" | cut -c1-400
+step from_signals_cpu16_${TAG} ${T_CPU:-45} python3 bench/kernels/backtest/bench_from_signals.py --mode signals --bars 1000000 --cols 8 --orders 1400 --backend cpu --repeat 5 --out "$OUT/from_signals_cpu16_${TAG}.json"
+tail -2 "$OUT/from_signals_cpu16_${TAG}.txt" | cut -c1-400
 step indicators_gpu_pytest_${TAG} ${T_TESTS:-200} python3 -m pytest tests/kernels/indicators tests/kernels/backtest/test_from_signals.py -k gpu -q -p no:cacheprovider -rf
 tail -30 "$OUT/indicators_gpu_pytest_${TAG}.txt" | grep -E "passed|failed|^FAILED|^ERROR" | cut -c1-300
 echo "total ${SECONDS}s"
