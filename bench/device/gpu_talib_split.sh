@@ -10,7 +10,7 @@ export PYTHONPATH=/tmp/k:$PWD PYTHONUNBUFFERED=1
 { nvidia-smi -L; git log --oneline -1 2>/dev/null; nproc; python3 -c "import cupy, numba, talib; print('cupy', cupy.__version__, 'numba', numba.__version__, 'talib', talib.__version__)"; } > "$OUT/device.txt" 2>&1
 cat "$OUT/device.txt"
 step() { local name=$1 t=$2; shift 2; local s=$SECONDS; timeout "$t" "$@" > "$OUT/$name.txt" 2>&1; echo "== $name rc=$? $((SECONDS-s))s"; }
-step talib_gpu_split_${TAG} ${T_TALIB:-300} python3 bench/kernels/indicators/bench_talib.py --bars 2520 --assets 5000 --backend gpu --functions all --repeat 3 --talib-columns 500 --out "$OUT/talib_gpu_split_${TAG}.json"
+step talib_gpu_split_${TAG} ${T_TALIB:-300} python3 bench/kernels/indicators/bench_talib.py --bars 2520 --assets 5000 --backend gpu --functions "${FUNCS:-all}" --repeat 3 --talib-columns 500 --out "$OUT/talib_gpu_split_${TAG}.json"
 tail -4 "$OUT/talib_gpu_split_${TAG}.txt" | cut -c1-400
 step from_signals_wide_${TAG} ${T_B:-90} python3 bench/kernels/backtest/bench_from_signals.py --mode wide --bars 2520 --cols 100000 --orders 100 --backend gpu --out "$OUT/from_signals_wide_${TAG}_device_records.json"
 tail -3 "$OUT/from_signals_wide_${TAG}.txt" | cut -c1-400
