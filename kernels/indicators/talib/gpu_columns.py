@@ -129,7 +129,7 @@ def buffers(xp: Any, job: Launch, split: time_split.Split, n_cols: int) -> tuple
     """(out, scratch, wbuf) of a launch: out (n_out, T, N); scratch (planes, S, L, N), a thread's planes;
     wbuf (n_out, S, warm, N), a thread's warm-up outputs (column.cuh, the entry point)."""
     out = xp.empty((job.n_out, split.n_bars, n_cols), dtype=xp.float64)
-    scratch = xp.empty((max(job.source.scratch, 1), split.segments, split.rows, n_cols), dtype=xp.float64)
+    scratch = xp.empty((job.source.scratch, split.segments, split.rows, n_cols), dtype=xp.float64)  # none: 0 planes
     wbuf = xp.empty((job.n_out, split.segments, split.warm, n_cols), dtype=xp.float64) if split.warm else out
     return out, scratch, wbuf
 
