@@ -114,26 +114,44 @@ def _metrics(acc: np.ndarray, init_cash: float, bars_per_year: float) -> dict[st
     """ORDER_METRICS from accumulators (..., N_ACC) (sweep_cpu.ACC_FIELDS)."""
     from kernels.backtest import metrics as M  # noqa: PLC0415
 
+    xp = _xp_of(acc)
     n = acc[..., 0]
-    agg = {"n": n, "mean": np.where(n > 0, acc[..., 1], np.nan), "ssd": acc[..., 2], "down2": acc[..., 3],
-           "final": acc[..., 4] / init_cash, "mdd": acc[..., 5]}
-    out = M.finish_return_metrics(np, agg, bars_per_year)
+    agg = {"n": n, "mean": xp.where(n > 0, acc[..., 1], np.nan), "ssd": acc[..., 2], "down2": acc[..., 3],
+           "final": acc[..., 4] / (init_cash if np.isscalar(init_cash) else xp.asarray(init_cash)), "mdd": acc[..., 5]}
+    out = M.finish_return_metrics(xp, agg, bars_per_year)
     return {**out, **_trade_metrics(acc, n, init_cash)}
 
 
+def _xp_of(a: Any) -> Any:
+    """NumPy or CuPy, whichever holds `a` (the sweep's accumulators stay where the kernel wrote them)."""
+    from kernels.backend import is_gpu_array  # noqa: PLC0415
+
+    return array_module("gpu") if is_gpu_array(a) else np
+
+
+def _table(metrics: Mapping[str, Any]) -> np.ndarray:
+    """(..., len(ORDER_METRICS)) float64 on the host: one stack on the device, one copy."""
+    first = next(iter(metrics.values()))
+    xp = _xp_of(first)
+    return to_numpy(xp.stack([xp.asarray(metrics[m], dtype=np.float64) for m in ORDER_METRICS], axis=-1))
+
+
 def _trade_metrics(acc: np.ndarray, n_act: np.ndarray, init_cash: Any) -> dict[str, np.ndarray]:
+    xp = _xp_of(acc)
     n_exp, traded, n_trades, n_closed, n_wins, n_losses, gwin, gloss, spnl, sdur = (acc[..., k] for k in range(6, 16))
+    if not np.isscalar(init_cash):
+        init_cash = xp.asarray(init_cash)
     with np.errstate(all="ignore"):
         return {
             "n_trades": n_trades,
-            "win_rate": np.where(n_closed == 0, np.nan, n_wins / n_closed),
-            "exposure": np.where(n_act == 0, np.nan, n_exp / n_act),
+            "win_rate": xp.where(n_closed == 0, np.nan, n_wins / n_closed),
+            "exposure": xp.where(n_act == 0, np.nan, n_exp / n_act),
             "turnover": traded / init_cash,
             "profit_factor": profit_factor(gwin, gloss, n_closed),
-            "expectancy": np.where(n_closed == 0, np.nan, spnl / n_closed),
-            "avg_win": np.where(n_wins == 0, np.nan, gwin / n_wins),
-            "avg_loss": np.where(n_losses == 0, np.nan, gloss / n_losses),
-            "avg_trade_duration": np.where(n_closed == 0, np.nan, sdur / n_closed),
+            "expectancy": xp.where(n_closed == 0, np.nan, spnl / n_closed),
+            "avg_win": xp.where(n_wins == 0, np.nan, gwin / n_wins),
+            "avg_loss": xp.where(n_losses == 0, np.nan, gloss / n_losses),
+            "avg_trade_duration": xp.where(n_closed == 0, np.nan, sdur / n_closed),
         }
 
 
@@ -142,19 +160,20 @@ def _portfolio(acc: np.ndarray, port_value: np.ndarray, port_expo: np.ndarray, a
     """(P, len(ORDER_METRICS)) portfolio rows: summed value (P, T) of the assets."""
     from kernels.backtest import metrics as M  # noqa: PLC0415
 
-    v = np.ascontiguousarray(port_value).T  # (T, P)
-    acc = np.ascontiguousarray(acc)
-    prev = np.vstack([np.full((1, v.shape[1]), init_total), v[:-1]])
+    xp = _xp_of(port_value)
+    active = xp.asarray(active)
+    v = xp.ascontiguousarray(port_value).T  # (T, P)
+    acc = xp.ascontiguousarray(acc)
+    prev = xp.vstack([xp.full((1, v.shape[1]), init_total), v[:-1]])
     with np.errstate(all="ignore"):
         r = v / prev - 1.0
-    act = np.broadcast_to(active[:, None], v.shape)
-    ret = M.return_metrics(np, r, act, bars_per_year, equity=v / init_total)
+    act = xp.broadcast_to(active[:, None], v.shape)
+    ret = M.return_metrics(xp, r, act, bars_per_year, equity=v / init_total)
     summed = acc.sum(axis=1)  # (P, N_ACC) over assets
     n_act = float(active.sum())
     summed[:, 6] = (port_expo & active[None, :]).sum(axis=1)
-    trades = _trade_metrics(summed, np.full(summed.shape[0], n_act), init_total)
-    out = {**ret, **trades}
-    return np.stack([np.asarray(out[m], dtype=np.float64) for m in ORDER_METRICS], axis=-1)
+    trades = _trade_metrics(summed, xp.full(summed.shape[0], n_act), init_total)
+    return _table({**ret, **trades})
 
 
 def check_groups(group_by: Any, cash_sharing: Any, symbols: Any) -> tuple[np.ndarray | None, pd.Index | None]:
@@ -188,7 +207,8 @@ def _order_columns(keys: list[str], order_combos: list[tuple[Any, ...]]) -> tupl
 def simulate_grid(panel: Panel, strategy: str, strat_params: pd.DataFrame, order_arrays: tuple, fees: float,
                   fixed_fees: float, slippage: float, init_cash: float, accumulate: bool, ran: str,
                   col_group: np.ndarray | None = None, n_groups: int = 1,
-                  shared: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
+                  shared: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                  on_device: bool = False) -> tuple[Any, ...]:
     """Run the sweep kernel over (strategy combinations x order combinations) x assets.
 
     Without `shared`: acc (P, N, N_ACC) per asset and the portfolio arrays (P * n_groups, T)
@@ -196,7 +216,9 @@ def simulate_grid(panel: Panel, strategy: str, strat_params: pd.DataFrame, order
     default). With `shared` = (group_start, group_end, init_cash per group): cash sharing,
     acc (P, G, N_ACC) per group and the portfolio arrays (P, T) summed over groups.
     Combinations are strategy-major, order options fastest. Returns host arrays
-    (acc, port_value, port_expo).
+    (acc, port_value, port_expo), or with `on_device` on the GPU the device arrays (the metrics
+    then run there and only their tables come back: copying and reducing the accumulators on
+    the host cost more than the simulation).
     """
     from kernels.backtest.orders.sweep_cpu import N_ACC  # noqa: PLC0415
     from kernels.strategies import get_strategy, positions_to_signals  # noqa: PLC0415
@@ -222,9 +244,11 @@ def simulate_grid(panel: Panel, strategy: str, strat_params: pd.DataFrame, order
     batch = max(1, min(n_strat, SIGNAL_BYTES_PER_BATCH // per_strat))
     units = len(shared[0]) if shared is not None else n
     prows = 1 if shared is not None else n_groups
-    acc_all = np.empty((n_strat * n_order, units, N_ACC))
-    port_value_all = np.empty((n_strat * n_order * prows, t))
-    port_expo_all = np.empty((n_strat * n_order * prows, t), dtype=bool)
+    keep = on_device and ran == "gpu"
+    hold = xp if keep else np  # where the accumulators are gathered
+    acc_all = hold.empty((n_strat * n_order, units, N_ACC))
+    port_value_all = hold.empty((n_strat * n_order * prows, t))
+    port_expo_all = hold.empty((n_strat * n_order * prows, t), dtype=bool)
     spec = get_strategy(strategy)
     for s0 in range(0, n_strat, batch):
         s1 = min(n_strat, s0 + batch)
@@ -253,7 +277,10 @@ def simulate_grid(panel: Panel, strategy: str, strat_params: pd.DataFrame, order
             else:
                 acc, pv, pe = sweep_gpu.apply(close, *ohlc, *sig, *args, float(init_cash), acc_mode, col_group,
                                               n_groups)
-            acc_all[rows], port_value_all[prow], port_expo_all[prow] = to_numpy(acc), to_numpy(pv), to_numpy(pe)
+            if keep:
+                acc_all[rows], port_value_all[prow], port_expo_all[prow] = acc, pv, pe
+            else:
+                acc_all[rows], port_value_all[prow], port_expo_all[prow] = to_numpy(acc), to_numpy(pv), to_numpy(pe)
         else:
             from kernels.backtest.orders import sweep_cpu  # noqa: PLC0415
 
@@ -268,7 +295,7 @@ def simulate_grid(panel: Panel, strategy: str, strat_params: pd.DataFrame, order
                                      np.ascontiguousarray(g_end, dtype=np.int64),
                                      np.ascontiguousarray(g_cash, dtype=np.float64), acc, pv, pe)
             acc_all[rows], port_value_all[prow], port_expo_all[prow] = acc, pv, pe
-    if np.any(acc_all[..., 16] != 0):
+    if bool((acc_all[..., 16] != 0).any()):
         raise OrdersInputError("size_type='percent' does not support position reversal using signals "
                                "(as in vectorbt); sweep it with a long-only strategy")
     return acc_all, port_value_all, port_expo_all
@@ -337,9 +364,9 @@ def orders_sweep(data: Any, strategy: str, grid: Mapping[str, Any], fees: float 
     bpy = float(bars_per_year)
     if col_group is None:
         acc_all, port_value_all, port_expo_all = simulate_grid(panel, strategy, g.params, order_arrays, fees,
-                                                               fixed_fees, slippage, init_cash, accumulate, ran)
-        asset = _metrics(acc_all, float(init_cash), bpy)
-        table = np.stack([np.asarray(asset[m], dtype=np.float64) for m in ORDER_METRICS], axis=-1)  # (P, N, M)
+                                                               fixed_fees, slippage, init_cash, accumulate, ran,
+                                                               on_device=True)
+        table = _table(_metrics(acc_all, float(init_cash), bpy))  # (P, N, M)
         port = _portfolio(acc_all, port_value_all, port_expo_all, active.any(axis=1), float(init_cash) * n, bpy)
         unit_labels, unit_name = list(panel.symbols), "symbol"
     else:
@@ -351,8 +378,7 @@ def orders_sweep(data: Any, strategy: str, grid: Mapping[str, Any], fees: float 
             acc_all, port_value_all, port_expo_all = simulate_grid(
                 panel, strategy, g.params, order_arrays, fees, fixed_fees, slippage, init_cash, accumulate, ran,
                 shared=(starts, ends, inits))
-            grp = _metrics(acc_all, inits, bpy)
-            table = np.stack([np.asarray(grp[m], dtype=np.float64) for m in ORDER_METRICS], axis=-1)  # (P, G, M)
+            table = _table(_metrics(acc_all, inits, bpy))  # (P, G, M)
             port = _portfolio(acc_all, port_value_all, port_expo_all, active.any(axis=1), float(init_cash) * n_groups,
                               bpy)
         else:
