@@ -5,9 +5,10 @@
 Runs `sweep(..., sl_stop, tp_stop)` over 4 x 3 MA pairs x 10 x 10 stops (1,200 combinations) under
 cProfile and prints the cumulative times of the top functions. Measured on the 2-core CI-like box
 (2026-12-07): 27.5 s, of which `sweep_apply_nb` (the simulation) 25.7 s and the metrics, tables
-and signals ~1.3 s; on the H100 the simulation takes a small part of the 6.2 s that the
-10,000-combination sweep took (`orders_sweep_h100_run2.json`, process CPU time = wall time), so
-the host side dominated there.
+and signals ~1.3 s. The host side grows with the combinations (~1 s per 1,200 here, single-
+threaded NumPy), so on the H100 it is the likely bulk of the 10,000-combination sweep's 6.2 s
+(`orders_sweep_h100_run2.json`, process CPU time = wall time); run this with --backend gpu there
+to see it.
 """
 from __future__ import annotations
 
