@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kernels.backend import is_gpu_array, to_numpy
+from kernels.backend import get_array_module, to_numpy
 from kernels.backtest.orders import enums
 from kernels.wrapping import ArrayWrapper
 
@@ -294,9 +294,7 @@ class OrdersResult:
 def profit_factor(gross_win: Any, gross_loss: Any, n_closed: Any) -> Any:
     """Gross profit / gross loss of closed trades; inf with profits and no loss,
     NaN with no closed trade or neither profit nor loss."""
-    xp = np
-    if is_gpu_array(gross_win):
-        import cupy as xp  # noqa: PLC0415 - the sweep's metrics on the device
+    xp = get_array_module(gross_win)  # the sweep's metrics may run on the device
     with np.errstate(all="ignore"):
         pf = xp.where(gross_loss < 0, gross_win / -gross_loss, xp.where(gross_win > 0, np.inf, np.nan))
     return xp.where(n_closed == 0, np.nan, pf)

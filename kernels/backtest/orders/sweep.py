@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from kernels.backend import array_module, resolve_backend, to_numpy
+from kernels.backend import array_module, get_array_module, resolve_backend, to_numpy
 from kernels.backtest.orders.api import OrdersInputError
 from kernels.backtest.orders.enums import SIZE_TYPES
 from kernels.backtest.orders.result import ORDER_METRICS, profit_factor
@@ -114,7 +114,7 @@ def _metrics(acc: np.ndarray, init_cash: float, bars_per_year: float) -> dict[st
     """ORDER_METRICS from accumulators (..., N_ACC) (sweep_cpu.ACC_FIELDS)."""
     from kernels.backtest import metrics as M  # noqa: PLC0415
 
-    xp = _xp_of(acc)
+    xp = get_array_module(acc)
     n = acc[..., 0]
     agg = {"n": n, "mean": xp.where(n > 0, acc[..., 1], np.nan), "ssd": acc[..., 2], "down2": acc[..., 3],
            "final": acc[..., 4] / (init_cash if np.isscalar(init_cash) else xp.asarray(init_cash)), "mdd": acc[..., 5]}
@@ -122,22 +122,15 @@ def _metrics(acc: np.ndarray, init_cash: float, bars_per_year: float) -> dict[st
     return {**out, **_trade_metrics(acc, n, init_cash)}
 
 
-def _xp_of(a: Any) -> Any:
-    """NumPy or CuPy, whichever holds `a` (the sweep's accumulators stay where the kernel wrote them)."""
-    from kernels.backend import is_gpu_array  # noqa: PLC0415
-
-    return array_module("gpu") if is_gpu_array(a) else np
-
-
 def _table(metrics: Mapping[str, Any]) -> np.ndarray:
     """(..., len(ORDER_METRICS)) float64 on the host: one stack on the device, one copy."""
     first = next(iter(metrics.values()))
-    xp = _xp_of(first)
+    xp = get_array_module(first)
     return to_numpy(xp.stack([xp.asarray(metrics[m], dtype=np.float64) for m in ORDER_METRICS], axis=-1))
 
 
 def _trade_metrics(acc: np.ndarray, n_act: np.ndarray, init_cash: Any) -> dict[str, np.ndarray]:
-    xp = _xp_of(acc)
+    xp = get_array_module(acc)
     n_exp, traded, n_trades, n_closed, n_wins, n_losses, gwin, gloss, spnl, sdur = (acc[..., k] for k in range(6, 16))
     if not np.isscalar(init_cash):
         init_cash = xp.asarray(init_cash)
@@ -160,7 +153,7 @@ def _portfolio(acc: np.ndarray, port_value: np.ndarray, port_expo: np.ndarray, a
     """(P, len(ORDER_METRICS)) portfolio rows: summed value (P, T) of the assets."""
     from kernels.backtest import metrics as M  # noqa: PLC0415
 
-    xp = _xp_of(port_value)
+    xp = get_array_module(port_value)
     active = xp.asarray(active)
     v = xp.ascontiguousarray(port_value).T  # (T, P)
     acc = xp.ascontiguousarray(acc)

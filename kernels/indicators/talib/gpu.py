@@ -121,9 +121,10 @@ def run(fd: FuncDef, ins: list, values: Mapping[str, Any], split: bool = False) 
         return xp_funcs.run(cupy, fd.name, ins, dict(values))
     columns = fd.name in gpu_columns.registry()
     if split and columns:
-        shape = tuple(int(d) for d in ins[0].shape)
-        if time_split.plan(*shape, time_split.warm_bars(fd.name, values)).segments > 1:
-            return gpu_columns.run(fd.name, ins, values, len(fd.outputs), split=True)
+        n_bars, n_cols = (int(d) for d in ins[0].shape)
+        cut = time_split.plan(n_bars, n_cols, time_split.warm_bars(fd.name, values))
+        if cut.segments > 1:
+            return gpu_columns.run(fd.name, ins, values, len(fd.outputs), cut=cut)
     try:
         if fd.name in KERNELS:
             return list(KERNELS[fd.name](ins, values))

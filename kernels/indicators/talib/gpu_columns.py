@@ -144,16 +144,16 @@ def launch_args(job: Launch, arrays: Sequence[Any], params: Any, out: Any, scrat
 
 
 def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], n_out: int, block: int = BLOCK,
-        split: bool = False) -> list:
+        cut: time_split.Split | None = None) -> list:
     """The outputs ((T, N) CuPy float64, NaN where no value) of `name` over (T, N) CuPy inputs
-    (`block`: threads per block). `split`: the inputs have no interior gaps, so a function with a
-    bounded memory may run several threads per column (`time_split`)."""
+    (`block`: threads per block). `cut`: time segments (`time_split.plan`, for inputs without
+    interior gaps); default one thread per column."""
     import cupy  # noqa: PLC0415
 
     arrays = [cupy.ascontiguousarray(a, dtype=cupy.float64) for a in ins]
     job = plan(name, len(arrays), values, n_out)
     n_bars, n_cols = (int(d) for d in arrays[0].shape)
-    cut = time_split.plan(n_bars, n_cols, time_split.warm_bars(name, values) if split else None)
+    cut = cut or time_split.plan(n_bars, n_cols, None)
     out, scratch, wbuf = buffers(cupy, job, cut, n_cols)
     params = cupy.asarray(job.params)
     threads = n_cols * cut.segments
