@@ -12,7 +12,9 @@ What runs on the GPU today:
 - the column kernels of `cuda/` (`gpu_columns.py`: CUDA C mirroring the Numba modules,
   one thread per column), which also serve the parameter values the kernels above refuse,
   and every call on gap-free columns where `time_split` gives a function several threads
-  per column (windows and exponential smoothing: segments of time with their own warm-up).
+  per column (windows and exponential smoothing: segments of time with their own warm-up);
+- on those gap-free columns the cumulative functions (CUMSUM, AD, OBV, PVT, WAD, VWAP,
+  NVI, PVI, ADOSC) as affine scans over time segments (`gpu_scan`).
 Every other function raises `GpuNotAvailable` for CuPy inputs (an explicit GPU
 request is never served by a silent host round trip): pass NumPy arrays for the CPU
 backend. `GPU_FUNCTIONS` lists the names covered.
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from kernels.indicators.talib import compose, gpu_columns, time_split
+from kernels.indicators.talib import compose, gpu_columns, gpu_scan, time_split
 from kernels.indicators.talib import xp as xp_funcs
 from kernels.indicators.talib.table import FuncDef
 
@@ -120,6 +122,10 @@ def run(fd: FuncDef, ins: list, values: Mapping[str, Any], split: bool = False) 
 
         return xp_funcs.run(cupy, fd.name, ins, dict(values))
     columns = fd.name in gpu_columns.registry()
+    if split and fd.name in gpu_scan.NAMES:
+        cut = gpu_scan.plan(*(int(d) for d in ins[0].shape))
+        if cut.segments > 1:
+            return gpu_scan.run(fd.name, ins, values, cut)
     if split and columns:
         n_bars, n_cols = (int(d) for d in ins[0].shape)
         cut = time_split.plan(n_bars, n_cols, time_split.warm_bars(fd.name, values))

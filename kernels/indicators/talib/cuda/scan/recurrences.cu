@@ -1,0 +1,226 @@
+// TA-Lib's cumulative functions with several threads per column: affine scans over time segments
+// (kernels/indicators/talib/gpu_scan.py runs this source; the host build checks it in CI).
+//
+// One thread per column leaves a GPU nearly idle on a (2520, 5000) panel, and these functions never
+// forget their start, so the warm-up of time_split.py cannot cut them. But each keeps a state x of
+// D <= 3 doubles that bar t > s (s: the column's first valid bar) maps by x -> M_t x + c_t, with M_t
+// and c_t fixed by the inputs alone: a running sum (M = 1), NVI / PVI (M = 1 + the bar's return or
+// 1), ADOSC's two EMAs of the A/D line (3 x 3). The map of a segment of bars is of the same form, so
+// three launches do what one thread per column did:
+//   1. rs_maps: thread (column, segment g) composes its segment's map: c by running the recurrence
+//      from x = 0, column i of M by running its homogeneous part (the inputs' own terms dropped)
+//      from e_i. The segment holding s starts there from the function's first state (a constant map).
+//   2. rs_carry: a thread per column applies its segments' maps in turn: the state before each one.
+//   3. rs_emit: thread (column, g) runs the recurrence from that state over its bars, writing the
+//      outputs with the operations of the one-thread kernels (cuda/volume.cu, statistic.cu, newer.cu).
+// Only the start states' rounding differs from one thread per column (relative 1e-15).
+// Columns must have no gap after their first valid bar (gpu_scan.run's caller guarantees it).
+//
+// Memory (S segments, N columns): maps (S, RS_RUNS, RS_D, N); kinds (S, N) int: -1 the segment has no
+// valid bar, -2 it starts after s, else s itself; starts (S, RS_D, N); first (N) int: s, -1 none;
+// out (T, N).
+#include "column.cuh"
+
+#define RS_D 3
+#define RS_RUNS (RS_D + 1)
+
+// codes: gpu_scan.NAMES order
+#define RS_CUMSUM 0
+#define RS_AD 1
+#define RS_OBV 2
+#define RS_PVT 3
+#define RS_WAD 4
+#define RS_VWAP 5
+#define RS_NVI 6
+#define RS_PVI 7
+#define RS_ADOSC 8
+
+// One column's inputs: x(i, t) is input i at bar t.
+struct Bars {
+    const double* a[RQ_MAX_IN]; i64 N; int n_in;
+    RQ_METHOD double operator()(int i, int t) const { return a[i][(i64)t * N]; }
+    RQ_METHOD bool valid(int t) const {
+        for (int i = 0; i < n_in; ++i) if (rq_isnan((*this)(i, t))) return false;
+        return true;
+    }
+};
+
+RQ_DEV int rs_dim(int code) { return code == RS_VWAP ? 2 : (code == RS_ADOSC ? 3 : 1); }
+
+// cpu/volume.py ad_1d_nb: the bar's money-flow volume added to the A/D line.
+RQ_DEV void rs_ad_add(const Bars& x, int t, double& ad) {
+    double h = x(0, t), lo = x(1, t), c = x(2, t);
+    double rng = h - lo;
+    if (rng > 0.0) ad += (((c - lo) - (h - c)) / rng) * x(3, t);
+}
+
+// The state after the column's first valid bar s (the one-thread kernels' first iteration).
+RQ_DEV void rs_first(int code, const Bars& x, int s, double* st) {
+    switch (code) {
+    case RS_CUMSUM: st[0] = 0.0; st[0] += x(0, s); break;
+    case RS_AD: st[0] = 0.0; rs_ad_add(x, s, st[0]); break;
+    case RS_OBV: st[0] = x(1, s); break;
+    case RS_PVT: case RS_WAD: st[0] = 0.0; break;
+    case RS_VWAP:
+        st[0] = 0.0; st[1] = 0.0;
+        st[0] += ((x(0, s) + x(1, s) + x(2, s)) / 3.0) * x(3, s); st[1] += x(3, s);
+        break;
+    case RS_NVI: case RS_PVI: st[0] = 1000.0; break;
+    case RS_ADOSC: st[0] = 0.0; rs_ad_add(x, s, st[0]); st[1] = st[0]; st[2] = st[0]; break;
+    }
+}
+
+// Bar t > s: st <- M_t st + c_t (hom: st <- M_t st).
+RQ_DEV void rs_step(int code, const Bars& x, int t, const double* p, double* st, bool hom) {
+    switch (code) {
+    case RS_CUMSUM: if (!hom) st[0] += x(0, t); break;
+    case RS_AD: if (!hom) rs_ad_add(x, t, st[0]); break;
+    case RS_OBV:
+        if (!hom) {
+            double c = x(0, t), pc = x(0, t - 1);
+            if (c > pc) st[0] += x(1, t);
+            else if (c < pc) st[0] -= x(1, t);
+        }
+        break;
+    case RS_PVT:
+        if (!hom) {
+            double prev = x(0, t - 1);
+            if (prev != 0.0) st[0] += ((x(0, t) - prev) / prev) * x(1, t);
+        }
+        break;
+    case RS_WAD:
+        if (!hom) {
+            double c = x(2, t), pc = x(2, t - 1);
+            if (c > pc) { double lo = x(1, t); st[0] += c - (pc < lo ? pc : lo); }
+            else if (c < pc) { double h = x(0, t); st[0] += c - (pc > h ? pc : h); }
+        }
+        break;
+    case RS_VWAP:
+        if (!hom) { st[0] += ((x(0, t) + x(1, t) + x(2, t)) / 3.0) * x(3, t); st[1] += x(3, t); }
+        break;
+    case RS_NVI: case RS_PVI: {
+        double v = x(1, t), pv = x(1, t - 1);
+        if (code == RS_PVI ? v > pv : v < pv) {
+            double pc = x(0, t - 1);
+            if (pc != 0.0) st[0] += st[0] * ((x(0, t) - pc) / pc);
+        }
+        break;
+    }
+    case RS_ADOSC: {
+        double kf = 2.0 / (p[0] + 1.0), ks = 2.0 / (p[1] + 1.0);
+        if (!hom) rs_ad_add(x, t, st[0]);
+        st[1] = (kf * st[0]) + ((1.0 - kf) * st[1]);
+        st[2] = (ks * st[0]) + ((1.0 - ks) * st[2]);
+        break;
+    }
+    }
+}
+
+RQ_DEV double rs_value(int code, const double* st) {
+    if (code == RS_VWAP) return st[1] != 0.0 ? st[0] / st[1] : 0.0;
+    if (code == RS_ADOSC) return st[1] - st[2];
+    return st[0];
+}
+
+#define RS_ARGS                                                                                       \
+    int code, const double* a0, const double* a1, const double* a2, const double* a3, const double* a4, \
+        int n_in, const double* p, int T, i64 N, int seg, int lb, double* maps, int* kinds,             \
+        double* starts, int* first, double* out
+
+// Thread idx of a (column, segment) launch: its column's inputs and bars [b, e).
+struct RsThread {
+    Bars x; i64 col; int g, S, b, e; bool ok;
+    RQ_METHOD void init(i64 idx, const double* a0, const double* a1, const double* a2, const double* a3,
+                        const double* a4, int n_in, int T, i64 N, int seg) {
+        col = idx % N; g = (int)(idx / N); S = (T + seg - 1) / seg;
+        ok = g < S;
+        b = g * seg; e = b + seg < T ? b + seg : T;
+        const double* ins[RQ_MAX_IN] = {a0, a1, a2, a3, a4};
+        for (int i = 0; i < RQ_MAX_IN; ++i) x.a[i] = ins[i < n_in ? i : 0] + col;
+        x.N = N; x.n_in = n_in;
+    }
+    // The segment's kind: -1 no valid bar, -2 its bars all follow s, else s (the valid bars are t >= s).
+    RQ_METHOD int kind() const {
+        if (!x.valid(e - 1)) return -1;
+        if (x.valid(b)) return (b > 0 && x.valid(b - 1)) ? -2 : b;
+        int s = b + 1;
+        while (!x.valid(s)) ++s;
+        return s;
+    }
+};
+
+RQ_DEV void rs_maps_thread(i64 idx, RS_ARGS) {
+    RsThread th; th.init(idx, a0, a1, a2, a3, a4, n_in, T, N, seg);
+    if (!th.ok) return;
+    int k = th.kind(), D = rs_dim(code);
+    kinds[(i64)th.g * N + th.col] = k;
+    if (k == -1) return;
+    double st[RS_RUNS][RS_D];
+    int runs = 1, from = th.b;
+    if (k >= 0) {
+        rs_first(code, th.x, k, st[0]); from = k + 1;
+    } else {
+        for (int r = 0; r < RS_RUNS; ++r) for (int d = 0; d < RS_D; ++d) st[r][d] = (r == d + 1) ? 1.0 : 0.0;
+        runs = 1 + D;
+    }
+    for (int t = from; t < th.e; ++t) {
+        rs_step(code, th.x, t, p, st[0], false);
+        for (int r = 1; r < runs; ++r) rs_step(code, th.x, t, p, st[r], true);
+    }
+    for (int r = 0; r < runs; ++r)
+        for (int d = 0; d < D; ++d) maps[(((i64)th.g * RS_RUNS + r) * RS_D + d) * N + th.col] = st[r][d];
+}
+
+RQ_DEV void rs_carry_thread(i64 col, RS_ARGS) {
+    if (col >= N) return;
+    int S = (T + seg - 1) / seg, D = rs_dim(code), s = -1;
+    double x[RS_D] = {0.0, 0.0, 0.0};
+    for (int g = 0; g < S; ++g) {
+        int k = kinds[(i64)g * N + col];
+        if (k == -1) continue;
+        for (int d = 0; d < D; ++d) starts[((i64)g * RS_D + d) * N + col] = x[d];
+        double y[RS_D];
+        for (int d = 0; d < D; ++d) {
+            y[d] = maps[(((i64)g * RS_RUNS) * RS_D + d) * N + col];
+            if (k < 0)
+                for (int i = 0; i < D; ++i) y[d] += maps[(((i64)g * RS_RUNS + 1 + i) * RS_D + d) * N + col] * x[i];
+        }
+        for (int d = 0; d < D; ++d) x[d] = y[d];
+        if (k >= 0) s = k;
+    }
+    first[col] = s;
+}
+
+RQ_DEV void rs_emit_thread(i64 idx, RS_ARGS) {
+    RsThread th; th.init(idx, a0, a1, a2, a3, a4, n_in, T, N, seg);
+    if (!th.ok) return;
+    int k = kinds[(i64)th.g * N + th.col], D = rs_dim(code), s = first[th.col];
+    double* o = out + th.col;
+    int from = th.b;
+    double st[RS_D] = {0.0, 0.0, 0.0};
+    if (k == -1) from = th.e;
+    else if (k >= 0) {
+        from = k;
+    } else {
+        for (int d = 0; d < D; ++d) st[d] = starts[((i64)th.g * RS_D + d) * N + th.col];
+    }
+    for (int t = th.b; t < from; ++t) o[(i64)t * N] = RQ_NAN;
+    for (int t = from; t < th.e; ++t) {
+        if (t == s) rs_first(code, th.x, t, st);
+        else rs_step(code, th.x, t, p, st, false);
+        o[(i64)t * N] = t - s >= lb ? rs_value(code, st) : RQ_NAN;
+    }
+}
+
+#define RS_CALL code, a0, a1, a2, a3, a4, n_in, p, T, N, seg, lb, maps, kinds, starts, first, out
+
+#ifndef RQ_HOST
+extern "C" __global__ void rs_maps(RS_ARGS) { rs_maps_thread(RQ_COL_INDEX(), RS_CALL); }
+extern "C" __global__ void rs_carry(RS_ARGS) { rs_carry_thread(RQ_COL_INDEX(), RS_CALL); }
+extern "C" __global__ void rs_emit(RS_ARGS) { rs_emit_thread(RQ_COL_INDEX(), RS_CALL); }
+#else
+// The host build: each phase runs its threads one after another (`threads`: gpu_scan.threads).
+extern "C" void host_rs_maps(i64 threads, RS_ARGS) { for (i64 i = 0; i < threads; ++i) rs_maps_thread(i, RS_CALL); }
+extern "C" void host_rs_carry(i64 threads, RS_ARGS) { for (i64 i = 0; i < threads; ++i) rs_carry_thread(i, RS_CALL); }
+extern "C" void host_rs_emit(i64 threads, RS_ARGS) { for (i64 i = 0; i < threads; ++i) rs_emit_thread(i, RS_CALL); }
+#endif
