@@ -1,9 +1,10 @@
-"""TA-Lib's cumulative functions on the GPU with several threads per column (affine scans).
+"""TA-Lib's functions that never forget, on the GPU with several threads per column (affine scans).
 
-CUMSUM, AD, OBV, PVT, WAD, VWAP, NVI, PVI and ADOSC never forget their first bar, so the
-warm-up of `time_split` cannot cut them, and one thread per column (5,000 threads for a
-2520 x 5000 panel) leaves the device nearly idle. Each keeps a small state that a bar maps
-affinely, with coefficients fixed by the inputs alone, so the map of a segment of bars
+CUMSUM, AD, OBV, PVT, WAD, VWAP, NVI, PVI, ADOSC and KAMA depend on every bar since a
+column's first, so the warm-up of `time_split` cannot cut them, and one thread per column
+(5,000 threads for a 2520 x 5000 panel) leaves the device nearly idle. Each keeps a small
+state that a bar maps affinely, with coefficients fixed by the inputs alone (KAMA's
+smoothing constant by its last `timeperiod` bars), so the map of a segment of bars
 composes: `cuda/scan/recurrences.cu` composes every segment's map (thread per column and
 segment), walks the maps of each column (thread per column), then replays every segment
 from its exact start state (thread per column and segment). Results equal one thread per
@@ -25,7 +26,7 @@ from kernels.indicators.talib import gpu_columns, time_split
 from kernels.indicators.talib.table import FUNCTIONS
 
 SOURCE = gpu_columns.CUDA_DIR / "scan" / "recurrences.cu"
-NAMES: tuple[str, ...] = ("CUMSUM", "AD", "OBV", "PVT", "WAD", "VWAP", "NVI", "PVI", "ADOSC")  # the source's codes
+NAMES: tuple[str, ...] = ("CUMSUM", "AD", "OBV", "PVT", "WAD", "VWAP", "NVI", "PVI", "ADOSC", "KAMA")  # the source's codes
 STATE = 3  # RS_D: doubles of state at most
 RUNS = STATE + 1  # RS_RUNS: the inhomogeneous run and one homogeneous run per state element
 PHASES: tuple[str, ...] = ("rs_maps", "rs_carry", "rs_emit")
@@ -41,6 +42,11 @@ class Buffers:
     starts: Any
     first: Any
     out: Any
+
+
+def covers(name: str, values: Mapping[str, Any]) -> bool:
+    """Whether this call is a scan here (KAMA(1) copies its input: the column kernel does that)."""
+    return name in NAMES and not (name == "KAMA" and values["timeperiod"] == 1)
 
 
 def plan(n_bars: int, n_cols: int) -> time_split.Split:

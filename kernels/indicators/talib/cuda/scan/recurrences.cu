@@ -1,23 +1,27 @@
-// TA-Lib's cumulative functions with several threads per column: affine scans over time segments
-// (kernels/indicators/talib/gpu_scan.py runs this source; the host build checks it in CI).
+// TA-Lib's functions that never forget their start, with several threads per column: affine scans
+// over time segments (kernels/indicators/talib/gpu_scan.py runs this source; the host build checks it
+// in CI).
 //
-// One thread per column leaves a GPU nearly idle on a (2520, 5000) panel, and these functions never
-// forget their start, so the warm-up of time_split.py cannot cut them. But each keeps a state x of
-// D <= 3 doubles that bar t > s (s: the column's first valid bar) maps by x -> M_t x + c_t, with M_t
-// and c_t fixed by the inputs alone: a running sum (M = 1), NVI / PVI (M = 1 + the bar's return or
-// 1), ADOSC's two EMAs of the A/D line (3 x 3). The map of a segment of bars is of the same form, so
-// three launches do what one thread per column did:
+// One thread per column leaves a GPU nearly idle on a (2520, 5000) panel, and these functions' state
+// depends on every bar since the column's first, so the warm-up of time_split.py cannot cut them. But
+// each keeps a state x of D <= 3 doubles that bar t > r maps by x -> M_t x + c_t, with M_t and c_t
+// fixed by the inputs alone: a running sum (M = 1), NVI / PVI (M = 1 + the bar's return, or 1),
+// ADOSC's two EMAs of the A/D line (3 x 3), KAMA (M = 1 - sc_t, sc_t from the efficiency ratio of the
+// last `period` bars, which a thread sums itself where it starts). r is the recurrence's first bar:
+// the column's first valid bar s, or s + period - 1 for KAMA. The map of a segment of bars is of the
+// same form, so three launches do what one thread per column did:
 //   1. rs_maps: thread (column, segment g) composes its segment's map: c by running the recurrence
 //      from x = 0, column i of M by running its homogeneous part (the inputs' own terms dropped)
-//      from e_i. The segment holding s starts there from the function's first state (a constant map).
+//      from e_i. The segment holding r starts there from the function's first state (a constant map).
 //   2. rs_carry: a thread per column applies its segments' maps in turn: the state before each one.
 //   3. rs_emit: thread (column, g) runs the recurrence from that state over its bars, writing the
-//      outputs with the operations of the one-thread kernels (cuda/volume.cu, statistic.cu, newer.cu).
+//      outputs with the operations of the one-thread kernels (cuda/volume.cu, statistic.cu, newer.cu,
+//      overlap.cu).
 // Only the start states' rounding differs from one thread per column (relative 1e-15).
 // Columns must have no gap after their first valid bar (gpu_scan.run's caller guarantees it).
 //
-// Memory (S segments, N columns): maps (S, RS_RUNS, RS_D, N); kinds (S, N) int: -1 the segment has no
-// valid bar, -2 it starts after s, else s itself; starts (S, RS_D, N); first (N) int: s, -1 none;
+// Memory (S segments, N columns): maps (S, RS_RUNS, RS_D, N); kinds (S, N) int: -1 the recurrence
+// starts after the segment, -2 before it, else r; starts (S, RS_D, N); first (N) int: r, -1 none;
 // out (T, N).
 #include "column.cuh"
 
@@ -34,6 +38,7 @@
 #define RS_NVI 6
 #define RS_PVI 7
 #define RS_ADOSC 8
+#define RS_KAMA 9
 
 // One column's inputs: x(i, t) is input i at bar t.
 struct Bars {
@@ -46,6 +51,33 @@ struct Bars {
 };
 
 RQ_DEV int rs_dim(int code) { return code == RS_VWAP ? 2 : (code == RS_ADOSC ? 3 : 1); }
+
+// Bars from the column's first valid bar s to the recurrence's first bar r.
+RQ_DEV int rs_offset(int code, const double* p) { return code == RS_KAMA ? (int)p[0] - 1 : 0; }
+
+// What a bar's step needs beyond the state, from the inputs alone (KAMA: the smoothing constant of
+// cpu/ma.py kama_1d_nb). `fresh`: the thread's first step, which sums the window itself (as the
+// one-thread kernel's first sum does); later steps update the running sum as that kernel does.
+struct RsBar {
+    double sum;
+    RQ_METHOD double prepare(int code, const Bars& x, int t, const double* p, bool fresh) {
+        if (code != RS_KAMA) return 0.0;
+        int period = (int)p[0];
+        if (fresh) {
+            sum = 0.0;
+            for (int i = t - period; i < t; ++i) sum += fabs(x(0, i) - x(0, i + 1));
+        } else {
+            sum -= fabs(x(0, t - period - 1) - x(0, t - period));
+            sum += fabs(x(0, t) - x(0, t - 1));
+        }
+        const double const_max = 2.0 / (30.0 + 1.0);
+        const double const_diff = 2.0 / (2.0 + 1.0) - const_max;
+        double period_roc = x(0, t) - x(0, t - period);
+        double er = (sum <= period_roc || (-1e-8 < sum && sum < 1e-8)) ? 1.0 : fabs(period_roc / sum);
+        double sc = (er * const_diff) + const_max;
+        return sc * sc;
+    }
+};
 
 // cpu/volume.py ad_1d_nb: the bar's money-flow volume added to the A/D line.
 RQ_DEV void rs_ad_add(const Bars& x, int t, double& ad) {
@@ -67,11 +99,12 @@ RQ_DEV void rs_first(int code, const Bars& x, int s, double* st) {
         break;
     case RS_NVI: case RS_PVI: st[0] = 1000.0; break;
     case RS_ADOSC: st[0] = 0.0; rs_ad_add(x, s, st[0]); st[1] = st[0]; st[2] = st[0]; break;
+    case RS_KAMA: st[0] = x(0, s); break;
     }
 }
 
-// Bar t > s: st <- M_t st + c_t (hom: st <- M_t st).
-RQ_DEV void rs_step(int code, const Bars& x, int t, const double* p, double* st, bool hom) {
+// Bar t > r: st <- M_t st + c_t (hom: st <- M_t st); k: RsBar::prepare's value for the bar.
+RQ_DEV void rs_step(int code, const Bars& x, int t, const double* p, double* st, bool hom, double k) {
     switch (code) {
     case RS_CUMSUM: if (!hom) st[0] += x(0, t); break;
     case RS_AD: if (!hom) rs_ad_add(x, t, st[0]); break;
@@ -113,6 +146,7 @@ RQ_DEV void rs_step(int code, const Bars& x, int t, const double* p, double* st,
         st[2] = (ks * st[0]) + ((1.0 - ks) * st[2]);
         break;
     }
+    case RS_KAMA: st[0] = (((hom ? 0.0 : x(0, t)) - st[0]) * k) + st[0]; break;
     }
 }
 
@@ -139,20 +173,22 @@ struct RsThread {
         for (int i = 0; i < RQ_MAX_IN; ++i) x.a[i] = ins[i < n_in ? i : 0] + col;
         x.N = N; x.n_in = n_in;
     }
-    // The segment's kind: -1 no valid bar, -2 its bars all follow s, else s (the valid bars are t >= s).
-    RQ_METHOD int kind() const {
+    // The segment's kind for a recurrence starting `off` bars after the first valid bar s (the valid
+    // bars are t >= s): -1 it starts after the segment, -2 before it, else its first bar r = s + off.
+    RQ_METHOD int kind(int off) const {
+        int q = b - off - 1;
+        if (q >= 0 && x.valid(q)) return -2;  // s <= q: r < b
         if (!x.valid(e - 1)) return -1;
-        if (x.valid(b)) return (b > 0 && x.valid(b - 1)) ? -2 : b;
-        int s = b + 1;
+        int s = b - off > 0 ? b - off : 0;
         while (!x.valid(s)) ++s;
-        return s;
+        return s + off < e ? s + off : -1;
     }
 };
 
 RQ_DEV void rs_maps_thread(i64 idx, RS_ARGS) {
     RsThread th; th.init(idx, a0, a1, a2, a3, a4, n_in, T, N, seg);
     if (!th.ok) return;
-    int k = th.kind(), D = rs_dim(code);
+    int k = th.kind(rs_offset(code, p)), D = rs_dim(code);
     kinds[(i64)th.g * N + th.col] = k;
     if (k == -1) return;
     double st[RS_RUNS][RS_D];
@@ -163,9 +199,12 @@ RQ_DEV void rs_maps_thread(i64 idx, RS_ARGS) {
         for (int r = 0; r < RS_RUNS; ++r) for (int d = 0; d < RS_D; ++d) st[r][d] = (r == d + 1) ? 1.0 : 0.0;
         runs = 1 + D;
     }
-    for (int t = from; t < th.e; ++t) {
-        rs_step(code, th.x, t, p, st[0], false);
-        for (int r = 1; r < runs; ++r) rs_step(code, th.x, t, p, st[r], true);
+    RsBar bar;
+    bool fresh = true;
+    for (int t = from; t < th.e; ++t, fresh = false) {
+        double kt = bar.prepare(code, th.x, t, p, fresh);
+        rs_step(code, th.x, t, p, st[0], false, kt);
+        for (int r = 1; r < runs; ++r) rs_step(code, th.x, t, p, st[r], true, kt);
     }
     for (int r = 0; r < runs; ++r)
         for (int d = 0; d < D; ++d) maps[(((i64)th.g * RS_RUNS + r) * RS_D + d) * N + th.col] = st[r][d];
@@ -173,7 +212,7 @@ RQ_DEV void rs_maps_thread(i64 idx, RS_ARGS) {
 
 RQ_DEV void rs_carry_thread(i64 col, RS_ARGS) {
     if (col >= N) return;
-    int S = (T + seg - 1) / seg, D = rs_dim(code), s = -1;
+    int S = (T + seg - 1) / seg, D = rs_dim(code), r = -1;
     double x[RS_D] = {0.0, 0.0, 0.0};
     for (int g = 0; g < S; ++g) {
         int k = kinds[(i64)g * N + col];
@@ -186,15 +225,16 @@ RQ_DEV void rs_carry_thread(i64 col, RS_ARGS) {
                 for (int i = 0; i < D; ++i) y[d] += maps[(((i64)g * RS_RUNS + 1 + i) * RS_D + d) * N + col] * x[i];
         }
         for (int d = 0; d < D; ++d) x[d] = y[d];
-        if (k >= 0) s = k;
+        if (k >= 0) r = k;
     }
-    first[col] = s;
+    first[col] = r;
 }
 
 RQ_DEV void rs_emit_thread(i64 idx, RS_ARGS) {
     RsThread th; th.init(idx, a0, a1, a2, a3, a4, n_in, T, N, seg);
     if (!th.ok) return;
-    int k = kinds[(i64)th.g * N + th.col], D = rs_dim(code), s = first[th.col];
+    int k = kinds[(i64)th.g * N + th.col], D = rs_dim(code), r = first[th.col];
+    int s = r - rs_offset(code, p);  // the column's first valid bar
     double* o = out + th.col;
     int from = th.b;
     double st[RS_D] = {0.0, 0.0, 0.0};
@@ -205,9 +245,11 @@ RQ_DEV void rs_emit_thread(i64 idx, RS_ARGS) {
         for (int d = 0; d < D; ++d) st[d] = starts[((i64)th.g * RS_D + d) * N + th.col];
     }
     for (int t = th.b; t < from; ++t) o[(i64)t * N] = RQ_NAN;
+    RsBar bar;
+    bool fresh = true;
     for (int t = from; t < th.e; ++t) {
-        if (t == s) rs_first(code, th.x, t, st);
-        else rs_step(code, th.x, t, p, st, false);
+        if (t == r) rs_first(code, th.x, t, st);
+        else { rs_step(code, th.x, t, p, st, false, bar.prepare(code, th.x, t, p, fresh)); fresh = false; }
         o[(i64)t * N] = t - s >= lb ? rs_value(code, st) : RQ_NAN;
     }
 }

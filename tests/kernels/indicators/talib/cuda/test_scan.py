@@ -1,5 +1,5 @@
-"""Affine scans over time segments (kernels/indicators/talib/gpu_scan.py): the cumulative functions
-with several threads per column give the one-thread-per-column results, and TA-Lib's, to 1e-9.
+"""Affine scans over time segments (kernels/indicators/talib/gpu_scan.py): the functions that never
+forget, with several threads per column give the one-thread-per-column results, and TA-Lib's, to 1e-9.
 
 The host build of cuda/scan/recurrences.cu runs the three phases as the GPU would, so CI checks
 every segment kind: columns starting in the first segment, inside a later one, exactly on a segment
@@ -56,6 +56,7 @@ def test_segments_equal_one_thread_per_column(name: str) -> None:
     fd = FUNCTIONS[name]
     for params in (fd.defaults, varied_params(fd)):
         values = fd.check(params)
+        assert gpu_scan.covers(name, values)
         for data in _data():
             arrays = inputs_for(fd, data)
             _check(name, arrays, values, time_split.Split(SEG, 0, arrays[0].shape[0]))
@@ -93,6 +94,10 @@ def test_a_wrong_carry_is_caught() -> None:
     want = cuda_host.run("OBV", arrays, {}, 1)[0]
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
     assert not np.allclose(broken, want, rtol=1e-9, atol=1e-9)
+
+
+def test_kama_of_one_bar_is_left_to_the_column_kernel() -> None:
+    assert not gpu_scan.covers("KAMA", {"timeperiod": 1}) and gpu_scan.covers("KAMA", {"timeperiod": 2})
 
 
 def test_plan_fills_the_device() -> None:
