@@ -128,17 +128,17 @@ def compute_with_policy(fd: FuncDef, ins: list, values: Mapping[str, Any], backe
             for o, g in zip(outs, _packed(fd, [a[:, cols] for a in ins], values, backend, max_gap)):
                 o[:, cols] = g
             return outs
-    if policy == "propagate" or backend == "gpu" and _elementwise(fd.name):  # a bar's value is the bar's: no gaps
+    if policy == "propagate" or backend == "gpu" and _bar_local(fd.name):  # a bar's value is the bar's: no gaps
         return compute(fd, ins, values, backend)
     if not gaps.inputs_have_gaps(xp, ins):
         return compute(fd, ins, values, backend, split=True)
     return _packed(fd, ins, values, backend, max_gap)
 
 
-def _elementwise(name: str) -> bool:
+def _bar_local(name: str) -> bool:
     from kernels.indicators.talib import xp as xp_funcs  # noqa: PLC0415
 
-    return name in xp_funcs.FUNCS
+    return name in xp_funcs.BAR_LOCAL
 
 
 def _packed(fd: FuncDef, ins: list, values: Mapping[str, Any], backend: str, max_gap: int) -> list:

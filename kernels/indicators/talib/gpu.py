@@ -2,7 +2,9 @@
 
 What runs on the GPU today:
 - every elementwise function (`xp.FUNCS`: math transforms and operators, price
-  transforms, BOP, MARKETFI), written once with `xp` and run with CuPy;
+  transforms, BOP, MARKETFI), written once with `xp` and run with CuPy, fused into one
+  kernel where a bar's value is the bar's (the bar-to-bar differences MOM, ROC*, TRANGE
+  go to the column kernels' time segments on gap-free columns);
 - the functions that share a kernel with `kernels.indicators.gpu` (CUDA RawModule,
   one thread per column, TA-Lib's operations in TA-Lib's order): SMA, EMA, WMA, RSI,
   ROC, MACD, STOCH (SMA smoothing), BBANDS (SMA middle), ATR, OBV, STDDEV, and MA
@@ -117,11 +119,11 @@ def run(fd: FuncDef, ins: list, values: Mapping[str, Any], split: bool = False) 
     """The outputs (2-D CuPy float64 arrays, NaN where no value) of `fd` on the GPU. `split`: no
     column misses a bar after its start, so a column kernel may cut time into segments (several
     threads per column, `time_split`); where it would, it runs instead of the shared kernels."""
-    if fd.name in xp_funcs.FUNCS:
+    columns = fd.name in gpu_columns.registry()
+    if fd.name in xp_funcs.FUNCS and not (split and columns):  # lagged ones on gap-free columns: time segments
         import cupy  # noqa: PLC0415
 
         return xp_funcs.run(cupy, fd.name, ins, dict(values))
-    columns = fd.name in gpu_columns.registry()
     if split and gpu_scan.covers(fd.name, values):
         cut = gpu_scan.plan(*(int(d) for d in ins[0].shape))
         if cut.segments > 1:

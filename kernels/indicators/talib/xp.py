@@ -6,9 +6,14 @@ gives NaN only where it is read (a late start's leading NaN reproduce TA-Lib's
 lookback). On the CPU the Numba kernels of `cpu/` take precedence where both exist;
 `tests/kernels/indicators/talib/test_xp.py` checks these with NumPy against TA-Lib. Each entry takes (xp, *inputs, **params) with 2-D float64 inputs and
 returns a list of outputs.
+
+`BAR_LOCAL` (all but the bar-to-bar differences): a bar's value depends on that bar
+alone, so no NaN policy applies, and on the GPU the same expression runs fused
+(`cupy.fuse`: one kernel reading each input once, instead of one pass per operation).
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 Array = Any
@@ -90,10 +95,33 @@ FUNCS: dict[str, Callable[..., list]] = {
 }
 
 
+LAGGED: frozenset[str] = frozenset({"MOM", "ROCP", "ROCR", "ROCR100", "TRANGE"})  # read an earlier bar
+BAR_LOCAL: frozenset[str] = frozenset(FUNCS) - LAGGED
+
+
 def run(xp: Any, name: str, arrays: list, values: dict) -> list:
     """The outputs of elementwise function `name` (same shapes as the inputs)."""
+    if name in BAR_LOCAL and getattr(xp, "__name__", "") == "cupy":
+        return [fused(name)(*arrays)]
     with _errstate(xp):
         return FUNCS[name](xp, *arrays, **values)
+
+
+@functools.lru_cache(maxsize=None)
+def fused(name: str) -> Callable[..., Any]:
+    """`name`'s expression (BAR_LOCAL, one output) as one CuPy kernel."""
+    import cupy  # noqa: PLC0415
+
+    f = FUNCS[name]
+    by_arity: dict[int, Callable[..., Any]] = {  # cupy.fuse traces a fixed signature
+        1: lambda a: f(cupy, a)[0],
+        2: lambda a, b: f(cupy, a, b)[0],
+        3: lambda a, b, c: f(cupy, a, b, c)[0],
+        4: lambda a, b, c, d: f(cupy, a, b, c, d)[0],
+    }
+    from kernels.indicators.talib.table import FUNCTIONS  # noqa: PLC0415
+
+    return cupy.fuse(kernel_name=f"talib_{name.lower()}")(by_arity[len(FUNCTIONS[name].inputs)])
 
 
 class _errstate:

@@ -200,7 +200,8 @@ def test_bad_policy_arguments_name_the_argument() -> None:
         ta.call("SMA", [x], {}, max_gap=True)
 
 
-GPU_CASES = ["SMA", "EMA", "RSI", "MACD", "BBANDS", "ATR", "OBV", "STOCH", "ROC", "ADD", "TRANGE", "WILLR", "MAXINDEX"]
+GPU_CASES = ["SMA", "EMA", "RSI", "MACD", "BBANDS", "ATR", "OBV", "STOCH", "ROC", "ADD", "TRANGE", "WILLR", "MAXINDEX",
+             "MOM", "ROCP", "BOP", "AD", "ADOSC", "CUMSUM", "KAMA", "NVI", "VWAP"]
 
 
 @pytest.mark.parametrize("backend", list(backends()))
