@@ -16,7 +16,7 @@ What runs on the GPU today:
   and every call on gap-free columns where `time_split` gives a function several threads
   per column (windows and exponential smoothing: segments of time with their own warm-up);
 - on those gap-free columns the functions that never forget (CUMSUM, AD, OBV, PVT, WAD,
-  VWAP, NVI, PVI, ADOSC, KAMA) as affine scans over time segments (`gpu_scan`).
+  VWAP, NVI, PVI, ADOSC, KAMA, SAR, SAREXT) as scans over time segments (`gpu_scan`).
 Every other function raises `GpuNotAvailable` for CuPy inputs (an explicit GPU
 request is never served by a silent host round trip): pass NumPy arrays for the CPU
 backend. `GPU_FUNCTIONS` lists the names covered.
@@ -125,7 +125,7 @@ def run(fd: FuncDef, ins: list, values: Mapping[str, Any], split: bool = False) 
 
         return xp_funcs.run(cupy, fd.name, ins, dict(values))
     if split and gpu_scan.covers(fd.name, values):
-        cut = gpu_scan.plan(*(int(d) for d in ins[0].shape))
+        cut = gpu_scan.plan(fd.name, *(int(d) for d in ins[0].shape))
         if cut.segments > 1:
             return gpu_scan.run(fd.name, ins, values, cut)
     if split and columns:

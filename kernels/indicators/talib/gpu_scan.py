@@ -1,23 +1,31 @@
-"""TA-Lib's functions that never forget, on the GPU with several threads per column (affine scans).
+"""TA-Lib's functions that never forget, on the GPU with several threads per column.
 
-CUMSUM, AD, OBV, PVT, WAD, VWAP, NVI, PVI, ADOSC and KAMA depend on every bar since a
-column's first, so the warm-up of `time_split` cannot cut them, and one thread per column
-(5,000 threads for a 2520 x 5000 panel) leaves the device nearly idle. Each keeps a small
-state that a bar maps affinely, with coefficients fixed by the inputs alone (KAMA's
-smoothing constant by its last `timeperiod` bars), so the map of a segment of bars
-composes: `cuda/scan/recurrences.cu` composes every segment's map (thread per column and
-segment), walks the maps of each column (thread per column), then replays every segment
-from its exact start state (thread per column and segment). Results equal one thread per
-column but for the rounding of the start states (relative 1e-15).
+These depend on every bar since a column's first, so the warm-up of `time_split` cannot
+cut them, and one thread per column (5,000 threads for a 2520 x 5000 panel) leaves the
+device nearly idle. Two ways to cut them anyway, each a CUDA source in `cuda/scan/`:
+
+- **Affine scans** (`recurrences.cu`): CUMSUM, AD, OBV, PVT, WAD, VWAP, NVI, PVI, ADOSC and
+  KAMA keep a small state that a bar maps affinely, with coefficients fixed by the inputs
+  alone (KAMA's smoothing constant by its last `timeperiod` bars), so the map of a segment
+  of bars composes: compose every segment's map (thread per column and segment), walk each
+  column's maps (thread per column), replay every segment from its exact start state.
+  Results equal one thread per column but for the rounding of the start states (1e-15).
+- **Verified speculation** (`speculate.cu`): SAR and SAREXT forget their start at the first
+  reversal two runs share. Each segment guesses its start state from `SPECULATE_WARM` bars
+  of warm-up; a thread per column then checks every guess against the end state of the
+  segment before, bit for bit, and runs again the segments whose guess was wrong. Results
+  are the one-thread kernel's exactly, whatever the data.
 
 For columns without gaps after their first valid bar (the NaN policy "skip" packs gappy
-columns first; "propagate" keeps one thread per column). `buffers` and `launch_args` are
-shared with the host build that CI runs (tests/kernels/indicators/talib/cuda/cuda_host.py).
+columns first; "propagate" keeps one thread per column). A `Scan` says what one call
+launches; the host build that CI runs (tests/kernels/indicators/talib/cuda/cuda_host.py)
+launches the same.
 """
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -25,23 +33,43 @@ import numpy as np
 from kernels.indicators.talib import gpu_columns, time_split
 from kernels.indicators.talib.table import FUNCTIONS
 
-SOURCE = gpu_columns.CUDA_DIR / "scan" / "recurrences.cu"
-NAMES: tuple[str, ...] = ("CUMSUM", "AD", "OBV", "PVT", "WAD", "VWAP", "NVI", "PVI", "ADOSC", "KAMA")  # the source's codes
-STATE = 3  # RS_D: doubles of state at most
-RUNS = STATE + 1  # RS_RUNS: the inhomogeneous run and one homogeneous run per state element
-PHASES: tuple[str, ...] = ("rs_maps", "rs_carry", "rs_emit")
+SCAN_DIR = gpu_columns.CUDA_DIR / "scan"
+AFFINE: tuple[str, ...] = ("CUMSUM", "AD", "OBV", "PVT", "WAD", "VWAP", "NVI", "PVI", "ADOSC", "KAMA")  # RS_ codes
+SPECULATIVE: tuple[str, ...] = ("SAR", "SAREXT")  # speculate.cu's codes
+NAMES: tuple[str, ...] = AFFINE + SPECULATIVE
+AFFINE_STATE = 3  # RS_D: doubles of state at most
+AFFINE_RUNS = AFFINE_STATE + 1  # RS_RUNS: the inhomogeneous run and one homogeneous run per state element
+SPECULATE_STATE = 7  # SP_STATE: doubles of SAR's state
+SPECULATE_WARM = 128  # bars of warm-up behind a guess (daily data: every guess right in tests/...test_scan.py)
 BLOCK = 128
 
 
 @dataclass(frozen=True)
-class Buffers:
-    """Device (or host) memory of one scan: see the layout in the source's header."""
+class Technique:
+    """One source of cuda/scan/: its path and its phases, in launch order (True: a thread per column)."""
 
-    maps: Any
-    kinds: Any
-    starts: Any
-    first: Any
+    source: Path
+    phases: tuple[tuple[str, bool], ...]
+
+
+TECHNIQUES: dict[str, Technique] = {
+    "affine": Technique(SCAN_DIR / "recurrences.cu", (("rs_maps", False), ("rs_carry", True), ("rs_emit", False))),
+    "speculative": Technique(SCAN_DIR / "speculate.cu", (("sp_run", False), ("sp_fix", True))),
+}
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one call launches: the technique, the segments, every phase's arguments and the output."""
+
+    technique: Technique
+    split: time_split.Split
+    n_cols: int
+    args: tuple
     out: Any
+
+    def threads(self, per_column: bool) -> int:
+        return self.n_cols if per_column else self.n_cols * self.split.segments
 
 
 def covers(name: str, values: Mapping[str, Any]) -> bool:
@@ -49,49 +77,41 @@ def covers(name: str, values: Mapping[str, Any]) -> bool:
     return name in NAMES and not (name == "KAMA" and values["timeperiod"] == 1)
 
 
-def plan(n_bars: int, n_cols: int) -> time_split.Split:
-    """Segments that fill the device (no warm-up: each segment starts from its exact state)."""
-    return time_split.plan(n_bars, n_cols, 0)
+def plan(name: str, n_bars: int, n_cols: int) -> time_split.Split:
+    """Segments that fill the device (affine: no warm-up, each segment starts from its exact state)."""
+    return time_split.plan(n_bars, n_cols, SPECULATE_WARM if name in SPECULATIVE else 0)
 
 
-def buffers(xp: Any, split: time_split.Split, n_cols: int) -> Buffers:
-    s = split.segments
-    return Buffers(
-        maps=xp.empty((s, RUNS, STATE, n_cols), dtype=xp.float64),
-        kinds=xp.empty((s, n_cols), dtype=xp.int32),
-        starts=xp.empty((s, STATE, n_cols), dtype=xp.float64),
-        first=xp.empty((n_cols,), dtype=xp.int32),
-        out=xp.empty((split.n_bars, n_cols), dtype=xp.float64),
-    )
-
-
-def threads(phase: str, split: time_split.Split, n_cols: int) -> int:
-    """Threads of one phase: a column each for the carry, a (column, segment) each otherwise."""
-    return n_cols if phase == "rs_carry" else n_cols * split.segments
-
-
-def launch_args(name: str, arrays: Sequence[Any], params: Any, lookback: int, buf: Buffers,
-                split: time_split.Split, n_cols: int) -> tuple:
-    """The kernels' arguments in RS_ARGS order (the same for the three phases)."""
-    a = list(arrays) + [arrays[0]] * (5 - len(arrays))
-    return (np.int32(NAMES.index(name)), *a, np.int32(len(arrays)), params, np.int32(split.n_bars),
-            np.int64(n_cols), np.int32(split.seg), np.int32(lookback), buf.maps, buf.kinds, buf.starts,
-            buf.first, buf.out)
-
-
-def parameters(name: str, values: Mapping[str, Any]) -> tuple[np.ndarray, int]:
-    """(the parameter vector, TA-Lib's lookback) of one call."""
+def prepare(xp: Any, name: str, arrays: Sequence[Any], values: Mapping[str, Any], split: time_split.Split) -> Scan:
+    """The buffers and arguments of `name` over (T, N) float64 `arrays` of module `xp` (CuPy or NumPy)."""
     from kernels.indicators.talib.cpu import param_vector  # noqa: PLC0415
 
-    return param_vector(name, values), FUNCTIONS[name].lookback(**values)
+    n_cols = int(arrays[0].shape[1])
+    s, i32, f64 = split.segments, np.int32, xp.float64
+    params = xp.asarray(param_vector(name, values))
+    out = xp.empty((split.n_bars, n_cols), dtype=f64)
+    if name in SPECULATIVE:
+        kinds = xp.empty((s, n_cols), dtype=xp.int32)
+        guess = xp.empty((s, SPECULATE_STATE, n_cols), dtype=f64)
+        end = xp.empty((s, SPECULATE_STATE, n_cols), dtype=f64)
+        args = (i32(SPECULATIVE.index(name)), arrays[0], arrays[1], params, i32(split.n_bars), np.int64(n_cols),
+                i32(split.seg), i32(split.warm), kinds, guess, end, out)
+        return Scan(TECHNIQUES["speculative"], split, n_cols, args, out)
+    maps = xp.empty((s, AFFINE_RUNS, AFFINE_STATE, n_cols), dtype=f64)
+    kinds = xp.empty((s, n_cols), dtype=xp.int32)
+    starts = xp.empty((s, AFFINE_STATE, n_cols), dtype=f64)
+    first = xp.empty((n_cols,), dtype=xp.int32)
+    a = list(arrays) + [arrays[0]] * (5 - len(arrays))
+    args = (i32(AFFINE.index(name)), *a, i32(len(arrays)), params, i32(split.n_bars), np.int64(n_cols),
+            i32(split.seg), i32(FUNCTIONS[name].lookback(**values)), maps, kinds, starts, first, out)
+    return Scan(TECHNIQUES["affine"], split, n_cols, args, out)
 
 
 @functools.lru_cache(maxsize=None)
-def _functions() -> dict[str, Any]:
+def _module(source: Path) -> Any:
     import cupy  # noqa: PLC0415
 
-    module = cupy.RawModule(code=gpu_columns.expanded_source(SOURCE), options=gpu_columns.NVRTC_OPTIONS)
-    return {phase: module.get_function(phase) for phase in PHASES}
+    return cupy.RawModule(code=gpu_columns.expanded_source(source), options=gpu_columns.NVRTC_OPTIONS)
 
 
 def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], cut: time_split.Split) -> list:
@@ -100,12 +120,9 @@ def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], cut: time_spli
     import cupy  # noqa: PLC0415
 
     arrays = [cupy.ascontiguousarray(a, dtype=cupy.float64) for a in ins]
-    n_cols = int(arrays[0].shape[1])
-    vector, lookback = parameters(name, values)
-    buf = buffers(cupy, cut, n_cols)
-    args = launch_args(name, arrays, cupy.asarray(vector), lookback, buf, cut, n_cols)
-    for phase, fn in _functions().items():
-        n = threads(phase, cut, n_cols)
-        fn(((n + BLOCK - 1) // BLOCK,), (BLOCK,), args)
-    return [buf.out]
-
+    scan = prepare(cupy, name, arrays, values, cut)
+    module = _module(scan.technique.source)
+    for phase, per_column in scan.technique.phases:
+        n = scan.threads(per_column)
+        module.get_function(phase)(((n + BLOCK - 1) // BLOCK,), (BLOCK,), scan.args)
+    return [scan.out]

@@ -4,6 +4,7 @@
 #include "column.cuh"
 #include "ma.cuh"
 #include "var.cuh"
+#include "sar.cuh"
 
 // TA_VAR as kernels/indicators/cpu.py var_1d_nb computes it (shifted running sums, rebuilt by a
 // fresh two-pass when the variance falls below 1e-6 of the peak or every 32 * period bars): the
@@ -202,36 +203,11 @@ RQ_NOINL void vwma_1d(Col x, Col v, Col out, int period) {
     }
 }
 
-// TA_SAR (ext false: acceleration ail = al, maximum aml = ams) and TA_SAREXT (short values negative).
-RQ_NOINL void sar_1d(Col h, Col low, Col out, double start, double offset, double ail, double al, double aml,
-                   double ais, double as_, double ams, bool ext) {
+// TA_SAR and TA_SAREXT: include/sar.cuh's step over the column, bars read in register chunks.
+RQ_NOINL void sar_1d(Col h, Col low, Col out, const SarParams& q) {
     int n = h.n;
     if (n < 2) return;
-    if (ail > aml) ail = aml;
-    if (al > aml) al = aml;
-    if (ais > ams) ais = ams;
-    if (as_ > ams) as_ = ams;
-    bool is_long;
-    if (start == 0.0) {
-        double dp = h[1] - h[0];
-        double dm = low[0] - low[1];
-        is_long = !(dm > 0.0 && dp < dm);
-    } else {
-        is_long = start > 0.0;
-    }
-    double af_l = ail, af_s = ais;
-    double new_high = h[0], new_low = low[0];
-    double ep, sar;
-    if (start == 0.0) {
-        if (is_long) { ep = h[1]; sar = new_low; }
-        else { ep = low[1]; sar = new_high; }
-    } else if (start > 0.0) {
-        ep = h[1]; sar = start;
-    } else {
-        ep = low[1]; sar = fabs(start);
-    }
-    new_low = low[1];
-    new_high = h[1];
+    Sar st; st.begin(q, q.start, h[0], low[0], h[1], low[1]);
     for (int t0 = 1; t0 < n; t0 += RQ_U) {
         double bh[RQ_U], bl[RQ_U];
         rq_chunk(h, t0, 0, bh);
@@ -240,56 +216,7 @@ RQ_NOINL void sar_1d(Col h, Col low, Col out, double start, double offset, doubl
         for (int u = 0; u < RQ_U; ++u) {
             int t = t0 + u;
             if (t >= n) break;
-            double prev_low = new_low, prev_high = new_high;
-            new_low = bl[u];
-            new_high = bh[u];
-            if (is_long) {
-                if (new_low <= sar) {
-                    is_long = false;
-                    sar = ep;
-                    if (sar < prev_high) sar = prev_high;
-                    if (sar < new_high) sar = new_high;
-                    if (offset != 0.0) sar += sar * offset;
-                    out[t] = ext ? -sar : sar;
-                    af_s = ais;
-                    ep = new_low;
-                    sar = sar + af_s * (ep - sar);
-                    if (sar < prev_high) sar = prev_high;
-                    if (sar < new_high) sar = new_high;
-                } else {
-                    out[t] = sar;
-                    if (new_high > ep) {
-                        ep = new_high;
-                        af_l += al;
-                        if (af_l > aml) af_l = aml;
-                    }
-                    sar = sar + af_l * (ep - sar);
-                    if (sar > prev_low) sar = prev_low;
-                    if (sar > new_low) sar = new_low;
-                }
-            } else if (new_high >= sar) {
-                is_long = true;
-                sar = ep;
-                if (sar > prev_low) sar = prev_low;
-                if (sar > new_low) sar = new_low;
-                if (offset != 0.0) sar -= sar * offset;
-                out[t] = sar;
-                af_l = ail;
-                ep = new_high;
-                sar = sar + af_l * (ep - sar);
-                if (sar > prev_low) sar = prev_low;
-                if (sar > new_low) sar = new_low;
-            } else {
-                out[t] = ext ? -sar : sar;
-                if (new_low < ep) {
-                    ep = new_low;
-                    af_s += as_;
-                    if (af_s > ams) af_s = ams;
-                }
-                sar = sar + af_s * (ep - sar);
-                if (sar < prev_high) sar = prev_high;
-                if (sar < new_high) sar = new_high;
-            }
+            out[t] = st.step(q, bh[u], bl[u]);
         }
     }
 }
@@ -316,8 +243,7 @@ RQ_DEV void col_overlap(int code, Col c0, Col c1, Col c2, Col c3, Col c4, Col* o
         case 16: mavp_1d(c0, c1, o[0], (int)p[0], (int)p[1], (int)p[2], (int)p[3], sc); break;
         case 17: mama_1d(c0, o[0], o[1], p[0], p[1]); break;
         case 18: vwma_1d(c0, c1, o[0], (int)p[0]); break;
-        case 19: sar_1d(c0, c1, o[0], 0.0, 0.0, p[0], p[0], p[1], p[0], p[0], p[1], false); break;
-        case 20: sar_1d(c0, c1, o[0], p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], true); break;
+        case 19: case 20: { SarParams q; q.from_vector(code == 20, p); sar_1d(c0, c1, o[0], q); break; }
         default: break;
     }
 }

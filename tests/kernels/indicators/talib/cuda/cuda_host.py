@@ -69,41 +69,43 @@ def run(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], n_out: 
     return [out[k] for k in range(n_out)]
 
 
+
 @lru_cache(maxsize=None)
-def scan_library() -> ctypes.CDLL:
-    """cuda/scan/recurrences.cu (gpu_scan's three phases) compiled for the host."""
+def scan_library(source: Path) -> ctypes.CDLL:
+    """A source of cuda/scan/ (gpu_scan's phases) compiled for the host."""
     if CXX is None:
         raise RuntimeError("g++ is needed to build the CUDA sources for the host")
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    lib = BUILD_DIR / f"scan-{_digest(gpu_scan.SOURCE)}.so"
+    lib = BUILD_DIR / f"scan-{source.stem}-{_digest(source)}.so"
     if not lib.exists():
         tmp = lib.with_suffix(".tmp.so")
         subprocess.run(
             [CXX, *FLAGS, "-include", str(gpu_columns.INCLUDE_DIR / "host_shim.h"), f"-I{gpu_columns.INCLUDE_DIR}",
-             str(gpu_scan.SOURCE), "-o", str(tmp)],
+             str(source), "-o", str(tmp)],
             check=True, capture_output=True, text=True,
         )
         tmp.replace(lib)
-    dll = ctypes.CDLL(str(lib))
-    dp = ctypes.c_void_p
-    for phase in gpu_scan.PHASES:
-        fn = getattr(dll, f"host_{phase}")
-        fn.argtypes = [ctypes.c_longlong, ctypes.c_int, dp, dp, dp, dp, dp, ctypes.c_int, dp, ctypes.c_int,
-                       ctypes.c_longlong, ctypes.c_int, ctypes.c_int, dp, dp, dp, dp, dp]
-        fn.restype = None
-    return dll
+    return ctypes.CDLL(str(lib))
 
 
-def run_scan(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], split: time_split.Split) -> np.ndarray:
-    """What gpu_scan.run computes on the GPU, computed by the same source on the host."""
+def _ctype(a: Any) -> Any:
+    if isinstance(a, np.ndarray):
+        return ctypes.c_void_p
+    return ctypes.c_longlong if isinstance(a, np.int64) else ctypes.c_int
+
+
+def run_scan(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], split: time_split.Split,
+             phases: int | None = None) -> np.ndarray:
+    """What gpu_scan.run computes on the GPU, computed by the same source on the host (`phases`: only
+    the first so many)."""
     arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in ins]
-    n_cols = arrays[0].shape[1]
-    vector, lookback = gpu_scan.parameters(name, values)
-    buf = gpu_scan.buffers(np, split, n_cols)
-    buf.out.fill(-7.0)  # a bar the kernel forgot to write shows up
-    args = gpu_scan.launch_args(name, arrays, np.ascontiguousarray(vector), lookback, buf, split, n_cols)
-    raw = [a.ctypes.data if isinstance(a, np.ndarray) else int(a) for a in args]
-    dll = scan_library()
-    for phase in gpu_scan.PHASES:
-        getattr(dll, f"host_{phase}")(gpu_scan.threads(phase, split, n_cols), *raw)
-    return buf.out
+    scan = gpu_scan.prepare(np, name, arrays, values, split)
+    scan.out.fill(-7.0)  # a bar the kernel forgot to write shows up
+    raw = [a.ctypes.data if isinstance(a, np.ndarray) else int(a) for a in scan.args]
+    dll = scan_library(scan.technique.source)
+    for phase, per_column in scan.technique.phases[:phases]:
+        fn = getattr(dll, f"host_{phase}")
+        fn.argtypes = [ctypes.c_longlong, *[_ctype(a) for a in scan.args]]
+        fn.restype = None
+        fn(scan.threads(per_column), *raw)
+    return scan.out

@@ -1,9 +1,10 @@
-"""Affine scans over time segments (kernels/indicators/talib/gpu_scan.py): the functions that never
-forget, with several threads per column give the one-thread-per-column results, and TA-Lib's, to 1e-9.
+"""Scans over time segments (kernels/indicators/talib/gpu_scan.py): the functions that never forget,
+with several threads per column, give the one-thread-per-column results (affine scans to 1e-9,
+verified speculation exactly) and TA-Lib's.
 
-The host build of cuda/scan/recurrences.cu runs the three phases as the GPU would, so CI checks
-every segment kind: columns starting in the first segment, inside a later one, exactly on a segment
-boundary, columns with no valid bar, and segments of one bar.
+The host build of cuda/scan/ runs the phases as the GPU would, so CI checks every segment kind:
+columns starting in the first segment, inside a later one, exactly on a segment boundary, inside a
+warm-up, columns with no valid bar, segments of one bar, guesses right and wrong.
 """
 from __future__ import annotations
 
@@ -38,10 +39,17 @@ def _data(n_bars: int = 400) -> list[dict[str, np.ndarray]]:
             _starts(random_data(n_bars=n_bars, n_assets=4), starts)]
 
 
+def _split(name: str, seg: int, n_bars: int, warm: int = 8) -> time_split.Split:
+    """Segments of `seg` bars; speculation with a short warm-up, so that many guesses are wrong."""
+    return time_split.Split(seg, warm if name in gpu_scan.SPECULATIVE else 0, n_bars)
+
+
 def _check(name: str, arrays: list, values: dict, split: time_split.Split) -> None:
     want = cuda_host.run(name, arrays, values, 1)[0]  # the column kernel, one thread per column
     got = cuda_host.run_scan(name, arrays, values, split)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{name}: NaN bars differ in {split}")
+    if name in gpu_scan.SPECULATIVE:  # verified: the same bits
+        np.testing.assert_array_equal(got, want, err_msg=f"{name} in {split}")
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=f"{name} in {split}")
 
 
@@ -59,7 +67,8 @@ def test_segments_equal_one_thread_per_column(name: str) -> None:
         assert gpu_scan.covers(name, values)
         for data in _data():
             arrays = inputs_for(fd, data)
-            _check(name, arrays, values, time_split.Split(SEG, 0, arrays[0].shape[0]))
+            for warm in (2, 8, gpu_scan.SPECULATE_WARM):
+                _check(name, arrays, values, _split(name, SEG, arrays[0].shape[0], warm))
 
 
 @pytest.mark.parametrize("name", gpu_scan.NAMES)
@@ -67,8 +76,8 @@ def test_segments_equal_talib(name: str) -> None:
     fd = FUNCTIONS[name]
     values = fd.check(fd.defaults)
     arrays = inputs_for(fd, panel_data(n_bars=500, n_assets=3))
-    got = cuda_host.run_scan(name, arrays, values, gpu_scan.plan(500, 3))
-    assert gpu_scan.plan(500, 3).segments > 1
+    got = cuda_host.run_scan(name, arrays, values, gpu_scan.plan(name, 500, 3))
+    assert gpu_scan.plan(name, 500, 3).segments > 1
     for j in range(3):
         want = getattr(talib, name)(*[np.ascontiguousarray(a[:, j]) for a in arrays], **values)
         np.testing.assert_allclose(got[:, j], want, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=f"{name} column {j}")
@@ -76,18 +85,35 @@ def test_segments_equal_talib(name: str) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(name=st.sampled_from(gpu_scan.NAMES), seg=st.integers(1, 90), late=st.integers(0, 320),
-       seed=st.integers(0, 10))
-def test_any_segment_length_and_start(name: str, seg: int, late: int, seed: int) -> None:
+       seed=st.integers(0, 10), warm=st.integers(2, 60))
+def test_any_segment_length_and_start(name: str, seg: int, late: int, seed: int, warm: int) -> None:
     fd = FUNCTIONS[name]
     arrays = inputs_for(fd, _starts(random_data(n_bars=300, n_assets=2, seed=seed), [0, late]))
-    _check(name, arrays, fd.check(fd.defaults), time_split.Split(seg, 0, 300))
+    _check(name, arrays, fd.check(fd.defaults), _split(name, max(seg, warm) if name in gpu_scan.SPECULATIVE else seg,
+                                                       300, warm))
+
+
+@pytest.mark.parametrize("name", gpu_scan.SPECULATIVE)
+def test_guesses_are_checked_and_wrong_ones_run_again(name: str) -> None:
+    fd = FUNCTIONS[name]
+    values = fd.check(varied_params(fd))
+    arrays = inputs_for(fd, panel_data(n_bars=1000, n_assets=20))
+    want = cuda_host.run(name, arrays, values, 1)[0]
+    short = time_split.Split(40, 3, 1000)  # 3 bars of warm-up: many guesses wrong before the check
+    guessed = cuda_host.run_scan(name, arrays, values, short, phases=1)
+    assert not np.array_equal(guessed, want, equal_nan=True)
+    np.testing.assert_array_equal(cuda_host.run_scan(name, arrays, values, short), want)
+    # with the planned warm-up every guess on this data is right already
+    planned = gpu_scan.plan(name, 1000, 20)
+    assert planned.warm == gpu_scan.SPECULATE_WARM and planned.segments > 1
+    np.testing.assert_array_equal(cuda_host.run_scan(name, arrays, values, planned, phases=1), want)
 
 
 def test_a_wrong_carry_is_caught() -> None:
     # the check above must fail when a segment does not start from the state the one before left
     fd = FUNCTIONS["OBV"]
     arrays = inputs_for(fd, panel_data(n_bars=200, n_assets=2))
-    split = time_split.Split(SEG, 0, 200)
+    split = _split("OBV", SEG, 200)
     got = cuda_host.run_scan("OBV", arrays, {}, split)
     broken = got.copy()
     broken[SEG:] -= broken[SEG - 1]  # every later segment as if it started from 0
@@ -101,5 +127,24 @@ def test_kama_of_one_bar_is_left_to_the_column_kernel() -> None:
 
 
 def test_plan_fills_the_device() -> None:
-    cut = gpu_scan.plan(2520, 5000)
+    cut = gpu_scan.plan("OBV", 2520, 5000)
     assert cut.warm == 0 and cut.segments * 5000 >= time_split.TARGET_THREADS // 2
+    sar = gpu_scan.plan("SAR", 2520, 5000)
+    assert sar.warm == gpu_scan.SPECULATE_WARM and sar.segments >= 8
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", gpu_scan.NAMES)
+def test_gpu_scan_equals_the_host_build(name: str) -> None:
+    import cupy  # noqa: PLC0415
+
+    fd = FUNCTIONS[name]
+    values = fd.check(fd.defaults)
+    for data in _data(n_bars=600):
+        arrays = inputs_for(fd, data)
+        cut = gpu_scan.plan(name, 600, arrays[0].shape[1])
+        got = cupy.asnumpy(gpu_scan.run(name, [cupy.asarray(a) for a in arrays], values, cut)[0])
+        np.testing.assert_allclose(got, cuda_host.run_scan(name, arrays, values, cut), rtol=1e-12, atol=1e-12,
+                                   equal_nan=True, err_msg=name)
+        np.testing.assert_allclose(got, cuda_host.run(name, arrays, values, 1)[0], rtol=1e-9, atol=1e-9,
+                                   equal_nan=True, err_msg=name)
