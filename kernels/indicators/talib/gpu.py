@@ -13,8 +13,8 @@ What runs on the GPU today:
   (`compose.py`) from those CUDA EMA / SMA / ATR kernels and CuPy array operations;
 - the column kernels of `cuda/` (`gpu_columns.py`: CUDA C mirroring the Numba modules,
   one thread per column), which also serve the parameter values the kernels above refuse,
-  and every call on gap-free columns where `time_split` gives a function several threads
-  per column (windows and exponential smoothing: segments of time with their own warm-up);
+  and every call on gap-free columns (where `time_split` can, with several threads per
+  column: windows and exponential smoothing, segments of time with their own warm-up);
 - on those gap-free columns the functions that never forget (CUMSUM, AD, OBV, PVT, WAD,
   VWAP, NVI, PVI, ADOSC, KAMA, SAR, SAREXT) as scans over time segments (`gpu_scan`).
 Every other function raises `GpuNotAvailable` for CuPy inputs (an explicit GPU
@@ -118,7 +118,8 @@ class _GpuPrimitives:
 def run(fd: FuncDef, ins: list, values: Mapping[str, Any], split: bool = False) -> list:
     """The outputs (2-D CuPy float64 arrays, NaN where no value) of `fd` on the GPU. `split`: no
     column misses a bar after its start, so a column kernel may cut time into segments (several
-    threads per column, `time_split`); where it would, it runs instead of the shared kernels."""
+    threads per column, `time_split`); the column kernels then run instead of the shared and
+    composed ones, which take a pass per stage."""
     columns = fd.name in gpu_columns.registry()
     if fd.name in xp_funcs.FUNCS and not (split and columns):  # lagged ones on gap-free columns: time segments
         import cupy  # noqa: PLC0415
@@ -128,11 +129,10 @@ def run(fd: FuncDef, ins: list, values: Mapping[str, Any], split: bool = False) 
         cut = gpu_scan.plan(fd.name, *(int(d) for d in ins[0].shape))
         if cut.segments > 1:
             return gpu_scan.run(fd.name, ins, values, cut)
-    if split and columns:
+    if split and columns:  # one pass per column segment (also with one segment: compose.py makes several)
         n_bars, n_cols = (int(d) for d in ins[0].shape)
         cut = time_split.plan(n_bars, n_cols, time_split.warm_bars(fd.name, values))
-        if cut.segments > 1:
-            return gpu_columns.run(fd.name, ins, values, len(fd.outputs), cut=cut)
+        return gpu_columns.run(fd.name, ins, values, len(fd.outputs), cut=cut)
     try:
         if fd.name in KERNELS:
             return list(KERNELS[fd.name](ins, values))
