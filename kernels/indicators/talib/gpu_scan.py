@@ -4,12 +4,15 @@ These depend on every bar since a column's first, so the warm-up of `time_split`
 cut them, and one thread per column (5,000 threads for a 2520 x 5000 panel) leaves the
 device nearly idle. Two ways to cut them anyway, each a CUDA source in `cuda/scan/`:
 
-- **Affine scans** (`recurrences.cu`): CUMSUM, AD, OBV, PVT, WAD, VWAP, NVI, PVI, ADOSC and
-  KAMA keep a small state that a bar maps affinely, with coefficients fixed by the inputs
-  alone (KAMA's smoothing constant by its last `timeperiod` bars), so the map of a segment
-  of bars composes: compose every segment's map (thread per column and segment), walk each
+- **Affine scans** (`recurrences.cu`): CUMSUM, AD, OBV, PVT, WAD, VWAP, NVI, PVI, ADOSC,
+  KAMA and the cascades of exponential smoothing (EMA, DEMA, TEMA, TRIX, T3, RMA, ATR,
+  NATR, and MA of those types) keep a small state that a bar maps affinely, with
+  coefficients fixed by the inputs alone (KAMA's smoothing constant by its last
+  `timeperiod` bars), so the map of a segment of bars composes: compose every segment's map (thread per column and segment), walk each
   column's maps (thread per column), replay every segment from its exact start state.
-  Results equal one thread per column but for the rounding of the start states (1e-15).
+  Results equal one thread per column but for the rounding of the start states (1e-15),
+  with no warm-up: exact where `time_split` would cut exponential smoothing after a
+  warm-up of 15 to 30 times its period, and with as many segments as windows get.
 - **Verified speculation** (`speculate.cu`): SAR and SAREXT forget their start at the first
   reversal two runs share. Each segment guesses its start state from `SPECULATE_WARM` bars
   of warm-up; a thread per column then checks every guess against the end state of the
@@ -34,10 +37,16 @@ from kernels.indicators.talib import gpu_columns, time_split
 from kernels.indicators.talib.table import FUNCTIONS
 
 SCAN_DIR = gpu_columns.CUDA_DIR / "scan"
-AFFINE: tuple[str, ...] = ("CUMSUM", "AD", "OBV", "PVT", "WAD", "VWAP", "NVI", "PVI", "ADOSC", "KAMA")  # RS_ codes
+AFFINE: tuple[str, ...] = (  # recurrences.cu's RS_ codes, in order
+    "CUMSUM", "AD", "OBV", "PVT", "WAD", "VWAP", "NVI", "PVI", "ADOSC", "KAMA",
+    "EMA", "DEMA", "TEMA", "TRIX", "T3", "RMA", "ATR", "NATR",
+)
+MA_TYPES: dict[int, str] = {1: "EMA", 3: "DEMA", 4: "TEMA", 8: "T3", 13: "RMA"}  # MA(matype) -> the function
+T3_VFACTOR_IN_MA = 0.7  # TA_MA's T3 (cpu/ma.py ma_1d_nb)
+COPY_AT_PERIOD_1 = frozenset({"KAMA", "EMA", "DEMA", "TEMA", "T3", "ATR", "NATR"})  # the column kernel does those
 SPECULATIVE: tuple[str, ...] = ("SAR", "SAREXT")  # speculate.cu's codes
-NAMES: tuple[str, ...] = AFFINE + SPECULATIVE
-AFFINE_STATE = 3  # RS_D: doubles of state at most
+NAMES: tuple[str, ...] = AFFINE + SPECULATIVE + ("MA",)
+AFFINE_STATE = 6  # RS_D: doubles of state at most (T3's six EMAs)
 AFFINE_RUNS = AFFINE_STATE + 1  # RS_RUNS: the inhomogeneous run and one homogeneous run per state element
 SPECULATE_STATE = 7  # SP_STATE: doubles of SAR's state
 SPECULATE_WARM = 128  # bars of warm-up behind a guess (daily data: every guess right in tests/...test_scan.py)
@@ -72,9 +81,24 @@ class Scan:
         return self.n_cols if per_column else self.n_cols * self.split.segments
 
 
+def _as_function(name: str, values: Mapping[str, Any]) -> tuple[str, dict]:
+    """MA of a scanned type as that function (T3 with TA_MA's vfactor); other calls unchanged."""
+    if name != "MA":
+        return name, dict(values)
+    target = MA_TYPES.get(values["matype"], "")
+    out: dict[str, Any] = {"timeperiod": values["timeperiod"]}
+    if target == "T3":
+        out["vfactor"] = T3_VFACTOR_IN_MA
+    return target, out
+
+
 def covers(name: str, values: Mapping[str, Any]) -> bool:
-    """Whether this call is a scan here (KAMA(1) copies its input: the column kernel does that)."""
-    return name in NAMES and not (name == "KAMA" and values["timeperiod"] == 1)
+    """Whether this call is a scan here (MA of another type, and period 1 where a function copies
+    its input or is the true range, stay with the column kernels)."""
+    name, values = _as_function(name, values)
+    if name not in AFFINE + SPECULATIVE:
+        return False
+    return not (name in COPY_AT_PERIOD_1 and values["timeperiod"] == 1)
 
 
 def plan(name: str, n_bars: int, n_cols: int) -> time_split.Split:
@@ -86,6 +110,7 @@ def prepare(xp: Any, name: str, arrays: Sequence[Any], values: Mapping[str, Any]
     """The buffers and arguments of `name` over (T, N) float64 `arrays` of module `xp` (CuPy or NumPy)."""
     from kernels.indicators.talib.cpu import param_vector  # noqa: PLC0415
 
+    name, values = _as_function(name, values)
     n_cols = int(arrays[0].shape[1])
     s, i32, f64 = split.segments, np.int32, xp.float64
     params = xp.asarray(param_vector(name, values))

@@ -9,9 +9,9 @@ earlier (`cuda/include/column.cuh`, the entry point). Exact for windows (the val
 a function of the window: only the rounding of running sums differs); for
 exponential smoothing the start-up error decays like (1 - alpha)^warm, and `warm` is
 taken long enough that it is below 1e-13 relative to the state. Functions whose
-state never forgets get no warm-up bound here: the cumulative sums are cut by
-`gpu_scan` (affine scans) instead; SAR's trend and adaptive smoothing as slow as
-KAMA's keep one thread per column.
+state never forgets get no warm-up bound here. On the GPU `gpu_scan` cuts those
+(and exponential smoothing, exactly and without a warm-up) where it can; the rest
+(the Hilbert transform family, MAMA, SUPERTREND) keep one thread per column.
 
 Only for columns without interior gaps (the NaN policy "skip" packs gappy columns
 first; "propagate" never splits): a NaN inside the warm-up would otherwise be seen

@@ -7,8 +7,11 @@
 // each keeps a state x of D <= 3 doubles that bar t > r maps by x -> M_t x + c_t, with M_t and c_t
 // fixed by the inputs alone: a running sum (M = 1), NVI / PVI (M = 1 + the bar's return, or 1),
 // ADOSC's two EMAs of the A/D line (3 x 3), KAMA (M = 1 - sc_t, sc_t from the efficiency ratio of the
-// last `period` bars, which a thread sums itself where it starts). r is the recurrence's first bar:
-// the column's first valid bar s, or s + period - 1 for KAMA. The map of a segment of bars is of the
+// last `period` bars, which a thread sums itself where it starts), and the cascades of exponential
+// smoothing: EMA, DEMA, TEMA, TRIX, T3 (1 to 6 EMAs, each of the one before), Wilder's RMA and ATR /
+// NATR. r is the recurrence's first bar: the column's first valid bar s, or where the function's
+// seeds are all in (KAMA: s + period - 1; a cascade: each level seeded with the SMA of its first
+// `period` inputs, the thread holding r runs those seeds from s itself). The map of a segment of bars is of the
 // same form, so three launches do what one thread per column did:
 //   1. rs_maps: thread (column, segment g) composes its segment's map: c by running the recurrence
 //      from x = 0, column i of M by running its homogeneous part (the inputs' own terms dropped)
@@ -25,7 +28,7 @@
 // out (T, N).
 #include "column.cuh"
 
-#define RS_D 3
+#define RS_D 6
 #define RS_RUNS (RS_D + 1)
 
 // codes: gpu_scan.NAMES order
@@ -39,6 +42,14 @@
 #define RS_PVI 7
 #define RS_ADOSC 8
 #define RS_KAMA 9
+#define RS_EMA 10
+#define RS_DEMA 11
+#define RS_TEMA 12
+#define RS_TRIX 13
+#define RS_T3 14
+#define RS_RMA 15
+#define RS_ATR 16
+#define RS_NATR 17
 
 // One column's inputs: x(i, t) is input i at bar t.
 struct Bars {
@@ -50,10 +61,89 @@ struct Bars {
     }
 };
 
-RQ_DEV int rs_dim(int code) { return code == RS_VWAP ? 2 : (code == RS_ADOSC ? 3 : 1); }
+// ---------------------------------------------------------------- the cascades (p[0]: the period)
+RQ_DEV bool rs_cascade(int code) { return code >= RS_EMA; }
+
+// EMAs in the cascade (TRIX keeps a fourth value: its third EMA one bar back).
+RQ_DEV int rs_levels(int code) {
+    switch (code) {
+    case RS_DEMA: return 2;
+    case RS_TEMA: case RS_TRIX: return 3;
+    case RS_T3: return 6;
+    default: return 1;
+    }
+}
+
+// ATR / NATR smooth the true range, which starts one bar after the column.
+RQ_DEV int rs_delay(int code) { return code == RS_ATR || code == RS_NATR ? 1 : 0; }
+
+// The cascade's input at bar t.
+RQ_DEV double rs_input(int code, const Bars& x, int t) {
+    return rs_delay(code) ? true_range(x(0, t), x(1, t), x(2, t - 1)) : x(0, t);
+}
+
+// One level's step (cpu/ma.py ema_k_1d_nb, rma_1d_nb, cpu/volume.py atr_1d_nb).
+RQ_DEV double rs_level(int code, double e, double in, double period) {
+    if (code == RS_RMA) {
+        double beta = (period - 1.0) / period;
+        return beta * e + (1.0 - beta) * in;
+    }
+    if (code == RS_ATR || code == RS_NATR) return ((e * (period - 1.0)) + in) / period;
+    return ((in - e) * (2.0 / (period + 1.0))) + e;
+}
+
+// The state after bar r: every level seeded (the SMA of its first `period` inputs) and stepped, as the
+// one-thread kernels do from the column's first bar s = r - rs_offset.
+RQ_DEV void rs_cascade_first(int code, const Bars& x, int s, int r, const double* p, double* st) {
+    int K = rs_levels(code), P = (int)p[0], lb = P - 1, d = rs_delay(code);
+    double sum[RS_D] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    for (int t = s + d; t <= r; ++t) {
+        double in = rs_input(code, x, t);
+        for (int j = 0; j < K; ++j) {
+            int seed = s + d + (j + 1) * lb;  // level j's inputs start lb bars earlier
+            if (t < seed) { sum[j] += in; break; }
+            if (t == seed) { sum[j] += in; st[j] = sum[j] / P; }
+            else st[j] = rs_level(code, st[j], in, p[0]);
+            in = st[j];
+        }
+    }
+    if (code == RS_TRIX) st[3] = st[2];
+}
+
+RQ_DEV void rs_cascade_step(int code, const Bars& x, int t, const double* p, double* st, bool hom) {
+    double in = hom ? 0.0 : rs_input(code, x, t);
+    if (code == RS_TRIX) st[3] = st[2];
+    int K = rs_levels(code);
+    for (int j = 0; j < K; ++j) { st[j] = rs_level(code, st[j], in, p[0]); in = st[j]; }
+}
+
+RQ_DEV double rs_cascade_value(int code, const Bars& x, int t, const double* p, const double* st) {
+    switch (code) {
+    case RS_DEMA: return (2.0 * st[0]) - st[1];
+    case RS_TEMA: return st[2] + ((3.0 * st[0]) - (3.0 * st[1]));
+    case RS_TRIX: return st[3] != 0.0 ? ((st[2] / st[3]) - 1.0) * 100.0 : 0.0;
+    case RS_T3: {  // cpu/ma.py t3_1d_nb's coefficients of the vfactor p[1]
+        double a = p[1], temp = a * a, c1 = -temp * a, c2 = 3.0 * (temp - c1);
+        double c3 = -6.0 * temp - 3.0 * (a - c1), c4 = 1.0 + 3.0 * a - c1 + 3.0 * temp;
+        return c1 * st[5] + c2 * st[4] + c3 * st[3] + c4 * st[2];
+    }
+    case RS_NATR: { double c = x(2, t); return c != 0.0 ? (st[0] / c) * 100.0 : 0.0; }
+    default: return st[0];
+    }
+}
+
+// ---------------------------------------------------------------- every function
+RQ_DEV int rs_dim(int code) {
+    if (code == RS_TRIX) return 4;
+    if (rs_cascade(code)) return rs_levels(code);
+    return code == RS_VWAP ? 2 : (code == RS_ADOSC ? 3 : 1);
+}
 
 // Bars from the column's first valid bar s to the recurrence's first bar r.
-RQ_DEV int rs_offset(int code, const double* p) { return code == RS_KAMA ? (int)p[0] - 1 : 0; }
+RQ_DEV int rs_offset(int code, const double* p) {
+    if (rs_cascade(code)) return rs_delay(code) + rs_levels(code) * ((int)p[0] - 1);
+    return code == RS_KAMA ? (int)p[0] - 1 : 0;
+}
 
 // What a bar's step needs beyond the state, from the inputs alone (KAMA: the smoothing constant of
 // cpu/ma.py kama_1d_nb). `fresh`: the thread's first step, which sums the window itself (as the
@@ -86,8 +176,10 @@ RQ_DEV void rs_ad_add(const Bars& x, int t, double& ad) {
     if (rng > 0.0) ad += (((c - lo) - (h - c)) / rng) * x(3, t);
 }
 
-// The state after the column's first valid bar s (the one-thread kernels' first iteration).
-RQ_DEV void rs_first(int code, const Bars& x, int s, double* st) {
+// The state after the recurrence's first bar r (the one-thread kernels' first iterations).
+RQ_DEV void rs_first(int code, const Bars& x, int r, const double* p, double* st) {
+    if (rs_cascade(code)) { rs_cascade_first(code, x, r - rs_offset(code, p), r, p, st); return; }
+    int s = r;
     switch (code) {
     case RS_CUMSUM: st[0] = 0.0; st[0] += x(0, s); break;
     case RS_AD: st[0] = 0.0; rs_ad_add(x, s, st[0]); break;
@@ -105,6 +197,7 @@ RQ_DEV void rs_first(int code, const Bars& x, int s, double* st) {
 
 // Bar t > r: st <- M_t st + c_t (hom: st <- M_t st); k: RsBar::prepare's value for the bar.
 RQ_DEV void rs_step(int code, const Bars& x, int t, const double* p, double* st, bool hom, double k) {
+    if (rs_cascade(code)) { rs_cascade_step(code, x, t, p, st, hom); return; }
     switch (code) {
     case RS_CUMSUM: if (!hom) st[0] += x(0, t); break;
     case RS_AD: if (!hom) rs_ad_add(x, t, st[0]); break;
@@ -150,7 +243,8 @@ RQ_DEV void rs_step(int code, const Bars& x, int t, const double* p, double* st,
     }
 }
 
-RQ_DEV double rs_value(int code, const double* st) {
+RQ_DEV double rs_value(int code, const Bars& x, int t, const double* p, const double* st) {
+    if (rs_cascade(code)) return rs_cascade_value(code, x, t, p, st);
     if (code == RS_VWAP) return st[1] != 0.0 ? st[0] / st[1] : 0.0;
     if (code == RS_ADOSC) return st[1] - st[2];
     return st[0];
@@ -194,7 +288,7 @@ RQ_DEV void rs_maps_thread(i64 idx, RS_ARGS) {
     double st[RS_RUNS][RS_D];
     int runs = 1, from = th.b;
     if (k >= 0) {
-        rs_first(code, th.x, k, st[0]); from = k + 1;
+        rs_first(code, th.x, k, p, st[0]); from = k + 1;
     } else {
         for (int r = 0; r < RS_RUNS; ++r) for (int d = 0; d < RS_D; ++d) st[r][d] = (r == d + 1) ? 1.0 : 0.0;
         runs = 1 + D;
@@ -213,7 +307,7 @@ RQ_DEV void rs_maps_thread(i64 idx, RS_ARGS) {
 RQ_DEV void rs_carry_thread(i64 col, RS_ARGS) {
     if (col >= N) return;
     int S = (T + seg - 1) / seg, D = rs_dim(code), r = -1;
-    double x[RS_D] = {0.0, 0.0, 0.0};
+    double x[RS_D] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     for (int g = 0; g < S; ++g) {
         int k = kinds[(i64)g * N + col];
         if (k == -1) continue;
@@ -237,7 +331,7 @@ RQ_DEV void rs_emit_thread(i64 idx, RS_ARGS) {
     int s = r - rs_offset(code, p);  // the column's first valid bar
     double* o = out + th.col;
     int from = th.b;
-    double st[RS_D] = {0.0, 0.0, 0.0};
+    double st[RS_D] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     if (k == -1) from = th.e;
     else if (k >= 0) {
         from = k;
@@ -248,9 +342,9 @@ RQ_DEV void rs_emit_thread(i64 idx, RS_ARGS) {
     RsBar bar;
     bool fresh = true;
     for (int t = from; t < th.e; ++t) {
-        if (t == r) rs_first(code, th.x, t, st);
+        if (t == r) rs_first(code, th.x, t, p, st);
         else { rs_step(code, th.x, t, p, st, false, bar.prepare(code, th.x, t, p, fresh)); fresh = false; }
-        o[(i64)t * N] = t - s >= lb ? rs_value(code, st) : RQ_NAN;
+        o[(i64)t * N] = t - s >= lb ? rs_value(code, th.x, t, p, st) : RQ_NAN;
     }
 }
 

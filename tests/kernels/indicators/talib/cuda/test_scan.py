@@ -53,28 +53,40 @@ def _check(name: str, arrays: list, values: dict, split: time_split.Split) -> No
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=f"{name} in {split}")
 
 
-def test_every_scanned_function_has_a_column_kernel_and_no_warm_up_bound() -> None:
+# (name, parameters): every scanned function with its defaults and other values, MA of each scanned type
+CASES = [(n, FUNCTIONS[n].check(v)) for n in gpu_scan.AFFINE + gpu_scan.SPECULATIVE
+         for v in (FUNCTIONS[n].defaults, varied_params(FUNCTIONS[n]))] + \
+        [("MA", {"timeperiod": 7, "matype": m}) for m in gpu_scan.MA_TYPES] + [("TRIX", {"timeperiod": 1})]
+
+
+def _id(case: tuple) -> str:
+    return "-".join([case[0], *(f"{v:g}" for v in case[1].values())])
+
+
+def test_every_scanned_function_has_a_column_kernel() -> None:
     assert set(gpu_scan.NAMES) <= set(gpu_columns.functions())
-    for name in gpu_scan.NAMES:
-        assert time_split.warm_bars(name, FUNCTIONS[name].defaults) is None
+    for name in gpu_scan.AFFINE + gpu_scan.SPECULATIVE:
+        assert gpu_scan.covers(name, FUNCTIONS[name].defaults)
+    for name in ("KAMA", "EMA", "T3", "ATR", "NATR"):  # period 1: a copy or the true range
+        assert not gpu_scan.covers(name, dict(FUNCTIONS[name].defaults, timeperiod=1))
+    assert not gpu_scan.covers("MA", {"timeperiod": 30, "matype": 0})  # SMA: a window, time_split's
 
 
-@pytest.mark.parametrize("name", gpu_scan.NAMES)
-def test_segments_equal_one_thread_per_column(name: str) -> None:
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_segments_equal_one_thread_per_column(case: tuple) -> None:
+    name, values = case
     fd = FUNCTIONS[name]
-    for params in (fd.defaults, varied_params(fd)):
-        values = fd.check(params)
-        assert gpu_scan.covers(name, values)
-        for data in _data():
-            arrays = inputs_for(fd, data)
-            for warm in (2, 8, gpu_scan.SPECULATE_WARM):
-                _check(name, arrays, values, _split(name, SEG, arrays[0].shape[0], warm))
+    assert gpu_scan.covers(name, values)
+    for data in _data():
+        arrays = inputs_for(fd, data)
+        for warm in (2, 8, gpu_scan.SPECULATE_WARM) if name in gpu_scan.SPECULATIVE else (0,):
+            _check(name, arrays, values, _split(name, SEG, arrays[0].shape[0], warm))
 
 
-@pytest.mark.parametrize("name", gpu_scan.NAMES)
-def test_segments_equal_talib(name: str) -> None:
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_segments_equal_talib(case: tuple) -> None:
+    name, values = case
     fd = FUNCTIONS[name]
-    values = fd.check(fd.defaults)
     arrays = inputs_for(fd, panel_data(n_bars=500, n_assets=3))
     got = cuda_host.run_scan(name, arrays, values, gpu_scan.plan(name, 500, 3))
     assert gpu_scan.plan(name, 500, 3).segments > 1
@@ -84,7 +96,7 @@ def test_segments_equal_talib(name: str) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(name=st.sampled_from(gpu_scan.NAMES), seg=st.integers(1, 90), late=st.integers(0, 320),
+@given(name=st.sampled_from(gpu_scan.AFFINE + gpu_scan.SPECULATIVE), seg=st.integers(1, 90), late=st.integers(0, 320),
        seed=st.integers(0, 10), warm=st.integers(2, 60))
 def test_any_segment_length_and_start(name: str, seg: int, late: int, seed: int, warm: int) -> None:
     fd = FUNCTIONS[name]
@@ -122,10 +134,6 @@ def test_a_wrong_carry_is_caught() -> None:
     assert not np.allclose(broken, want, rtol=1e-9, atol=1e-9)
 
 
-def test_kama_of_one_bar_is_left_to_the_column_kernel() -> None:
-    assert not gpu_scan.covers("KAMA", {"timeperiod": 1}) and gpu_scan.covers("KAMA", {"timeperiod": 2})
-
-
 def test_plan_fills_the_device() -> None:
     cut = gpu_scan.plan("OBV", 2520, 5000)
     assert cut.warm == 0 and cut.segments * 5000 >= time_split.TARGET_THREADS // 2
@@ -134,12 +142,12 @@ def test_plan_fills_the_device() -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("name", gpu_scan.NAMES)
-def test_gpu_scan_equals_the_host_build(name: str) -> None:
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_gpu_scan_equals_the_host_build(case: tuple) -> None:
     import cupy  # noqa: PLC0415
 
+    name, values = case
     fd = FUNCTIONS[name]
-    values = fd.check(fd.defaults)
     for data in _data(n_bars=600):
         arrays = inputs_for(fd, data)
         cut = gpu_scan.plan(name, 600, arrays[0].shape[1])
