@@ -5,8 +5,9 @@ cut them, and one thread per column (5,000 threads for a 2520 x 5000 panel) leav
 device nearly idle. Two ways to cut them anyway, each a CUDA source in `cuda/scan/`:
 
 - **Affine scans** (`recurrences.cu`): CUMSUM, AD, OBV, PVT, WAD, VWAP, NVI, PVI, ADOSC,
-  KAMA and the cascades of exponential smoothing (EMA, DEMA, TEMA, TRIX, T3, RMA, ATR,
-  NATR, and MA of those types) keep a small state that a bar maps affinely, with
+  KAMA and the networks of exponential smoothing (EMA, DEMA, TEMA, TRIX, T3, RMA, ATR,
+  NATR, ZLEMA, APO / PPO / PVO with EMAs, MACD, MACDFIX, TSI, CMO, RSI, and MA of those
+  types) keep a small state that a bar maps affinely, with
   coefficients fixed by the inputs alone (KAMA's smoothing constant by its last
   `timeperiod` bars), so the map of a segment of bars composes: compose every segment's map (thread per column and segment), walk each
   column's maps (thread per column), replay every segment from its exact start state.
@@ -40,10 +41,12 @@ SCAN_DIR = gpu_columns.CUDA_DIR / "scan"
 AFFINE: tuple[str, ...] = (  # recurrences.cu's RS_ codes, in order
     "CUMSUM", "AD", "OBV", "PVT", "WAD", "VWAP", "NVI", "PVI", "ADOSC", "KAMA",
     "EMA", "DEMA", "TEMA", "TRIX", "T3", "RMA", "ATR", "NATR",
+    "ZLEMA", "APO", "PPO", "PVO", "MACD", "MACDFIX", "TSI", "CMO", "RSI",
 )
 MA_TYPES: dict[int, str] = {1: "EMA", 3: "DEMA", 4: "TEMA", 8: "T3", 13: "RMA"}  # MA(matype) -> the function
 T3_VFACTOR_IN_MA = 0.7  # TA_MA's T3 (cpu/ma.py ma_1d_nb)
-COPY_AT_PERIOD_1 = frozenset({"KAMA", "EMA", "DEMA", "TEMA", "T3", "ATR", "NATR"})  # the column kernel does those
+PERIOD_1_ELSEWHERE = frozenset({"KAMA", "EMA", "DEMA", "TEMA", "T3", "ATR", "NATR", "ZLEMA"})  # copies / TRANGE
+EMA_MATYPES = (1, 11)  # APO / PPO / PVO: EMA, and DEFAULT, which is EMA there (cpu/momentum.py po_1d_nb)
 SPECULATIVE: tuple[str, ...] = ("SAR", "SAREXT")  # speculate.cu's codes
 NAMES: tuple[str, ...] = AFFINE + SPECULATIVE + ("MA",)
 AFFINE_STATE = 6  # RS_D: doubles of state at most (T3's six EMAs)
@@ -98,7 +101,11 @@ def covers(name: str, values: Mapping[str, Any]) -> bool:
     name, values = _as_function(name, values)
     if name not in AFFINE + SPECULATIVE:
         return False
-    return not (name in COPY_AT_PERIOD_1 and values["timeperiod"] == 1)
+    if name in ("APO", "PPO", "PVO"):
+        return values["matype"] in EMA_MATYPES
+    if name in ("MACD", "MACDFIX"):
+        return values["signalperiod"] > 1  # a signal of one bar is a copy of the MACD line
+    return not (name in PERIOD_1_ELSEWHERE and values["timeperiod"] == 1)
 
 
 def plan(name: str, n_bars: int, n_cols: int) -> time_split.Split:
@@ -114,7 +121,7 @@ def prepare(xp: Any, name: str, arrays: Sequence[Any], values: Mapping[str, Any]
     n_cols = int(arrays[0].shape[1])
     s, i32, f64 = split.segments, np.int32, xp.float64
     params = xp.asarray(param_vector(name, values))
-    out = xp.empty((split.n_bars, n_cols), dtype=f64)
+    out = xp.empty((len(FUNCTIONS[name].outputs), split.n_bars, n_cols), dtype=f64)
     if name in SPECULATIVE:
         kinds = xp.empty((s, n_cols), dtype=xp.int32)
         guess = xp.empty((s, SPECULATE_STATE, n_cols), dtype=f64)
@@ -140,7 +147,7 @@ def _module(source: Path) -> Any:
 
 
 def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], cut: time_split.Split) -> list:
-    """[the output] ((T, N) CuPy float64, NaN where no value) of `name` over (T, N) CuPy inputs
+    """The outputs ((T, N) CuPy float64, NaN where no value) of `name` over (T, N) CuPy inputs
     without gaps after each column's first valid bar, in `cut`'s segments (`plan`)."""
     import cupy  # noqa: PLC0415
 
@@ -150,4 +157,4 @@ def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], cut: time_spli
     for phase, per_column in scan.technique.phases:
         n = scan.threads(per_column)
         module.get_function(phase)(((n + BLOCK - 1) // BLOCK,), (BLOCK,), scan.args)
-    return [scan.out]
+    return list(scan.out)

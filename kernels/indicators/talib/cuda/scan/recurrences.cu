@@ -3,15 +3,15 @@
 // in CI).
 //
 // One thread per column leaves a GPU nearly idle on a (2520, 5000) panel, and these functions' state
-// depends on every bar since the column's first, so the warm-up of time_split.py cannot cut them. But
-// each keeps a state x of D <= 3 doubles that bar t > r maps by x -> M_t x + c_t, with M_t and c_t
-// fixed by the inputs alone: a running sum (M = 1), NVI / PVI (M = 1 + the bar's return, or 1),
-// ADOSC's two EMAs of the A/D line (3 x 3), KAMA (M = 1 - sc_t, sc_t from the efficiency ratio of the
-// last `period` bars, which a thread sums itself where it starts), and the cascades of exponential
-// smoothing: EMA, DEMA, TEMA, TRIX, T3 (1 to 6 EMAs, each of the one before), Wilder's RMA and ATR /
-// NATR. r is the recurrence's first bar: the column's first valid bar s, or where the function's
-// seeds are all in (KAMA: s + period - 1; a cascade: each level seeded with the SMA of its first
-// `period` inputs, the thread holding r runs those seeds from s itself). The map of a segment of bars is of the
+// depends on every bar since the column's first, so time_split.py can cut them only after a long
+// warm-up, or not at all. But each keeps a state x of D <= 6 doubles that bar t > r maps by
+// x -> M_t x + c_t, with M_t and c_t fixed by the inputs alone: a running sum (M = 1), NVI / PVI
+// (M = 1 + the bar's return, or 1), ADOSC's two EMAs of the A/D line (3 x 3), KAMA (M = 1 - sc_t,
+// sc_t from the efficiency ratio of the last `period` bars, which a thread sums itself where it
+// starts), and networks of exponential smoothing (EMA ... RSI below: levels, each seeded with the
+// SMA of its first `period` inputs). r is the recurrence's first bar: the column's first valid bar s,
+// or where the function's seeds are all in (the thread holding r runs the seeds from s itself). The
+// map of a segment of bars is of the
 // same form, so three launches do what one thread per column did:
 //   1. rs_maps: thread (column, segment g) composes its segment's map: c by running the recurrence
 //      from x = 0, column i of M by running its homogeneous part (the inputs' own terms dropped)
@@ -25,7 +25,7 @@
 //
 // Memory (S segments, N columns): maps (S, RS_RUNS, RS_D, N); kinds (S, N) int: -1 the recurrence
 // starts after the segment, -2 before it, else r; starts (S, RS_D, N); first (N) int: r, -1 none;
-// out (T, N).
+// out (outputs, T, N).
 #include "column.cuh"
 
 #define RS_D 6
@@ -50,6 +50,16 @@
 #define RS_RMA 15
 #define RS_ATR 16
 #define RS_NATR 17
+#define RS_ZLEMA 18
+#define RS_APO 19
+#define RS_PPO 20
+#define RS_PVO 21
+#define RS_MACD 22
+#define RS_MACDFIX 23
+#define RS_TSI 24
+#define RS_CMO 25
+#define RS_RSI 26
+#define RS_MAX_OUT 3
 
 // One column's inputs: x(i, t) is input i at bar t.
 struct Bars {
@@ -61,87 +71,172 @@ struct Bars {
     }
 };
 
-// ---------------------------------------------------------------- the cascades (p[0]: the period)
-RQ_DEV bool rs_cascade(int code) { return code >= RS_EMA; }
+// ---------------------------------------------------------------- networks of smoothing levels
+// EMA, DEMA, TEMA, TRIX, T3, RMA, ATR, NATR, ZLEMA, APO / PPO / PVO (EMA), MACD, MACDFIX, TSI, CMO and
+// RSI are levels of exponential smoothing. A level smooths one source (a stream of the inputs,
+// rs_stream; another level; or the difference of two levels), takes its first input at bar
+// s + first, is seeded with the mean of its first `period` inputs, then steps by its rule; the
+// one-thread kernels (cpu/ma.py, momentum.py, volume.py, newer.py) do the same in the same order.
+#define RS_STEP_EMA 0     // ((in - e) * k) + e
+#define RS_STEP_RMA 1     // beta * e + (1 - beta) * in, beta = (period - 1) / period
+#define RS_STEP_WILDER 2  // ((e * (period - 1)) + in) / period
+#define RS_STEP_KEEP 3    // e * keep + in * new, keep = (period - 1) / period, new = 1 / period
+#define RS_STREAM(i) (i)
+#define RS_LEVEL(i) (-1 - (i))
 
-// EMAs in the cascade (TRIX keeps a fourth value: its third EMA one bar back).
-RQ_DEV int rs_levels(int code) {
+struct RsLevel { int src, minus, first, period, rule; double k; };
+
+struct RsNet {
+    int n, outputs;
+    RsLevel lv[RS_D];
+    RQ_METHOD void add(int src, int first, int period, int rule, double k = 0.0, int minus = -1) {
+        RsLevel& l = lv[n++];
+        l.src = src; l.minus = minus; l.first = first; l.period = period; l.rule = rule; l.k = k;
+    }
+    RQ_METHOD void ema(int src, int first, int period) { add(src, first, period, RS_STEP_EMA, 2.0 / (period + 1.0)); }
+    // Bars from s to the last level's seed: the recurrence's first bar r = s + seeded().
+    RQ_METHOD int seeded() const {
+        int r = 0;
+        for (int j = 0; j < n; ++j) r = imax(r, lv[j].first + lv[j].period - 1);
+        return r;
+    }
+};
+
+RQ_DEV bool rs_is_net(int code) { return code >= RS_EMA; }
+
+// The levels of `code` for the parameter vector p (cpu/*.py param_vector: the periods first).
+RQ_DEV RsNet rs_net(int code, const double* p) {
+    RsNet net; net.n = 0; net.outputs = 1;
+    int P = (int)p[0], lb = P - 1;
     switch (code) {
-    case RS_DEMA: return 2;
-    case RS_TEMA: case RS_TRIX: return 3;
-    case RS_T3: return 6;
-    default: return 1;
+    case RS_EMA: net.ema(RS_STREAM(0), 0, P); break;
+    case RS_DEMA: case RS_TEMA: case RS_TRIX: case RS_T3: {
+        int K = code == RS_DEMA ? 2 : (code == RS_T3 ? 6 : 3);
+        net.ema(RS_STREAM(0), 0, P);
+        for (int j = 1; j < K; ++j) net.ema(RS_LEVEL(j - 1), j * lb, P);
+        break;
+    }
+    case RS_RMA: net.add(RS_STREAM(0), 0, P, RS_STEP_RMA); break;
+    case RS_ATR: case RS_NATR: net.add(RS_STREAM(0), 1, P, RS_STEP_WILDER); break;
+    case RS_ZLEMA: net.ema(RS_STREAM(0), (P - 1) / 2, P); break;
+    case RS_APO: case RS_PPO: case RS_PVO: {
+        int f = imin(P, (int)p[1]), sl = imax(P, (int)p[1]);
+        net.ema(RS_STREAM(0), 0, f); net.ema(RS_STREAM(0), 0, sl);
+        break;
+    }
+    case RS_MACD: case RS_MACDFIX: {  // cpu/momentum.py macd_k_1d_nb: the fast EMA seeded on the slow one's window
+        int f = 12, sl = 26, sig = (int)p[0];
+        double kf = 0.15, ks = 0.075;
+        if (code == RS_MACD) { f = P; sl = (int)p[1]; sig = (int)p[2]; kf = 2.0 / (f + 1.0); ks = 2.0 / (sl + 1.0); }
+        if (sl < f) { int t = f; f = sl; sl = t; double u = kf; kf = ks; ks = u; }
+        net.add(RS_STREAM(0), (sl - 1) - (f - 1), f, RS_STEP_EMA, kf);
+        net.add(RS_STREAM(0), 0, sl, RS_STEP_EMA, ks);
+        net.add(RS_LEVEL(0), sl - 1, sig, RS_STEP_EMA, 2.0 / (sig + 1.0), 1);
+        net.outputs = 3;
+        break;
+    }
+    case RS_TSI: {  // cpu/newer.py tsi_1d_nb: EMA(EMA) of the change and of its size
+        int r1 = P, r2 = (int)p[1];
+        net.ema(RS_STREAM(0), 1, r1); net.ema(RS_STREAM(1), 1, r1);
+        net.ema(RS_LEVEL(0), r1, r2); net.ema(RS_LEVEL(1), r1, r2);
+        break;
+    }
+    case RS_CMO: net.add(RS_STREAM(0), 1, P, RS_STEP_WILDER); net.add(RS_STREAM(1), 1, P, RS_STEP_WILDER); break;
+    case RS_RSI: net.add(RS_STREAM(0), 1, P, RS_STEP_KEEP); net.add(RS_STREAM(1), 1, P, RS_STEP_KEEP); break;
+    }
+    return net;
+}
+
+// Stream i of the inputs at bar t (t - 1, t - lag: bars after the column's start by the levels' `first`).
+RQ_DEV double rs_stream(int code, const Bars& x, int t, int i, const double* p) {
+    switch (code) {
+    case RS_ATR: case RS_NATR: return true_range(x(0, t), x(1, t), x(2, t - 1));
+    case RS_ZLEMA: return 2.0 * x(0, t) - x(0, t - ((int)p[0] - 1) / 2);
+    case RS_TSI: { double m = x(0, t) - x(0, t - 1); return i == 0 ? m : fabs(m); }
+    case RS_CMO: case RS_RSI: {  // the gain, or the loss, of the bar
+        double d = x(0, t) - x(0, t - 1);
+        return i == 0 ? (!(d < 0.0) ? d : 0.0) : (d < 0.0 ? -d : 0.0);
+    }
+    default: return x(0, t);
     }
 }
 
-// ATR / NATR smooth the true range, which starts one bar after the column.
-RQ_DEV int rs_delay(int code) { return code == RS_ATR || code == RS_NATR ? 1 : 0; }
-
-// The cascade's input at bar t.
-RQ_DEV double rs_input(int code, const Bars& x, int t) {
-    return rs_delay(code) ? true_range(x(0, t), x(1, t), x(2, t - 1)) : x(0, t);
+RQ_DEV double rs_source(int code, const RsLevel& l, const Bars& x, int t, const double* p, const double* st, bool hom) {
+    if (l.src >= 0) return hom ? 0.0 : rs_stream(code, x, t, l.src, p);
+    double v = st[-1 - l.src];
+    return l.minus >= 0 ? v - st[l.minus] : v;
 }
 
-// One level's step (cpu/ma.py ema_k_1d_nb, rma_1d_nb, cpu/volume.py atr_1d_nb).
-RQ_DEV double rs_level(int code, double e, double in, double period) {
-    if (code == RS_RMA) {
-        double beta = (period - 1.0) / period;
-        return beta * e + (1.0 - beta) * in;
+RQ_DEV double rs_rule(const RsLevel& l, double e, double in) {
+    double P = l.period;
+    switch (l.rule) {
+    case RS_STEP_RMA: { double beta = (P - 1.0) / P; return beta * e + (1.0 - beta) * in; }
+    case RS_STEP_WILDER: return ((e * (P - 1.0)) + in) / P;
+    case RS_STEP_KEEP: return e * ((P - 1.0) / P) + in * (1.0 / P);
+    default: return ((in - e) * l.k) + e;
     }
-    if (code == RS_ATR || code == RS_NATR) return ((e * (period - 1.0)) + in) / period;
-    return ((in - e) * (2.0 / (period + 1.0))) + e;
 }
 
-// The state after bar r: every level seeded (the SMA of its first `period` inputs) and stepped, as the
-// one-thread kernels do from the column's first bar s = r - rs_offset.
-RQ_DEV void rs_cascade_first(int code, const Bars& x, int s, int r, const double* p, double* st) {
-    int K = rs_levels(code), P = (int)p[0], lb = P - 1, d = rs_delay(code);
+// The state after bar r = s + net.seeded(): every level seeded and stepped from the column's first bar
+// s, as the one-thread kernels do (TRIX keeps its third EMA one bar back as a fourth value).
+RQ_DEV void rs_net_first(int code, const Bars& x, int s, int r, const double* p, double* st) {
+    RsNet net = rs_net(code, p);
     double sum[RS_D] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
-    for (int t = s + d; t <= r; ++t) {
-        double in = rs_input(code, x, t);
-        for (int j = 0; j < K; ++j) {
-            int seed = s + d + (j + 1) * lb;  // level j's inputs start lb bars earlier
-            if (t < seed) { sum[j] += in; break; }
-            if (t == seed) { sum[j] += in; st[j] = sum[j] / P; }
-            else st[j] = rs_level(code, st[j], in, p[0]);
-            in = st[j];
+    for (int t = s; t <= r; ++t) {
+        for (int j = 0; j < net.n; ++j) {
+            const RsLevel& l = net.lv[j];
+            int from = s + l.first, seed = from + l.period - 1;
+            if (t < from) continue;
+            double in = rs_source(code, l, x, t, p, st, false);
+            if (t < seed) sum[j] += in;
+            else if (t == seed) { sum[j] += in; st[j] = sum[j] / l.period; }
+            else st[j] = rs_rule(l, st[j], in);
         }
     }
     if (code == RS_TRIX) st[3] = st[2];
 }
 
-RQ_DEV void rs_cascade_step(int code, const Bars& x, int t, const double* p, double* st, bool hom) {
-    double in = hom ? 0.0 : rs_input(code, x, t);
+RQ_DEV void rs_net_step(int code, const Bars& x, int t, const double* p, double* st, bool hom) {
+    RsNet net = rs_net(code, p);
     if (code == RS_TRIX) st[3] = st[2];
-    int K = rs_levels(code);
-    for (int j = 0; j < K; ++j) { st[j] = rs_level(code, st[j], in, p[0]); in = st[j]; }
+    for (int j = 0; j < net.n; ++j) st[j] = rs_rule(net.lv[j], st[j], rs_source(code, net.lv[j], x, t, p, st, hom));
 }
 
-RQ_DEV double rs_cascade_value(int code, const Bars& x, int t, const double* p, const double* st) {
+// The outputs at bar t (net.outputs of them).
+RQ_DEV void rs_net_values(int code, const Bars& x, int t, const double* p, const double* st, double* v) {
     switch (code) {
-    case RS_DEMA: return (2.0 * st[0]) - st[1];
-    case RS_TEMA: return st[2] + ((3.0 * st[0]) - (3.0 * st[1]));
-    case RS_TRIX: return st[3] != 0.0 ? ((st[2] / st[3]) - 1.0) * 100.0 : 0.0;
+    case RS_DEMA: v[0] = (2.0 * st[0]) - st[1]; break;
+    case RS_TEMA: v[0] = st[2] + ((3.0 * st[0]) - (3.0 * st[1])); break;
+    case RS_TRIX: v[0] = st[3] != 0.0 ? ((st[2] / st[3]) - 1.0) * 100.0 : 0.0; break;
     case RS_T3: {  // cpu/ma.py t3_1d_nb's coefficients of the vfactor p[1]
         double a = p[1], temp = a * a, c1 = -temp * a, c2 = 3.0 * (temp - c1);
         double c3 = -6.0 * temp - 3.0 * (a - c1), c4 = 1.0 + 3.0 * a - c1 + 3.0 * temp;
-        return c1 * st[5] + c2 * st[4] + c3 * st[3] + c4 * st[2];
+        v[0] = c1 * st[5] + c2 * st[4] + c3 * st[3] + c4 * st[2];
+        break;
     }
-    case RS_NATR: { double c = x(2, t); return c != 0.0 ? (st[0] / c) * 100.0 : 0.0; }
-    default: return st[0];
+    case RS_NATR: { double c = x(2, t); v[0] = c != 0.0 ? (st[0] / c) * 100.0 : 0.0; break; }
+    case RS_APO: v[0] = st[0] - st[1]; break;
+    case RS_PPO: case RS_PVO: { double sl = st[1]; v[0] = !is_zero(sl) ? ((st[0] - sl) / sl) * 100.0 : 0.0; break; }
+    case RS_MACD: case RS_MACDFIX: { double m = st[0] - st[1]; v[0] = m; v[1] = st[2]; v[2] = m - st[2]; break; }
+    case RS_TSI: v[0] = st[3] != 0.0 ? 100.0 * (st[2] / st[3]) : 0.0; break;
+    case RS_CMO: { double sm = st[0] + st[1]; v[0] = !is_zero(sm) ? 100.0 * ((st[0] - st[1]) / sm) : 0.0; break; }
+    case RS_RSI: { double tv = st[0] + st[1]; v[0] = (tv > 0.0 || tv < 0.0) ? 100.0 * (st[0] / tv) : 0.0; break; }
+    default: v[0] = st[0];
     }
 }
 
 // ---------------------------------------------------------------- every function
-RQ_DEV int rs_dim(int code) {
+RQ_DEV int rs_dim(int code, const double* p) {
     if (code == RS_TRIX) return 4;
-    if (rs_cascade(code)) return rs_levels(code);
+    if (rs_is_net(code)) return rs_net(code, p).n;
     return code == RS_VWAP ? 2 : (code == RS_ADOSC ? 3 : 1);
 }
 
+RQ_DEV int rs_outputs(int code, const double* p) { return rs_is_net(code) ? rs_net(code, p).outputs : 1; }
+
 // Bars from the column's first valid bar s to the recurrence's first bar r.
 RQ_DEV int rs_offset(int code, const double* p) {
-    if (rs_cascade(code)) return rs_delay(code) + rs_levels(code) * ((int)p[0] - 1);
+    if (rs_is_net(code)) return rs_net(code, p).seeded();
     return code == RS_KAMA ? (int)p[0] - 1 : 0;
 }
 
@@ -178,7 +273,7 @@ RQ_DEV void rs_ad_add(const Bars& x, int t, double& ad) {
 
 // The state after the recurrence's first bar r (the one-thread kernels' first iterations).
 RQ_DEV void rs_first(int code, const Bars& x, int r, const double* p, double* st) {
-    if (rs_cascade(code)) { rs_cascade_first(code, x, r - rs_offset(code, p), r, p, st); return; }
+    if (rs_is_net(code)) { rs_net_first(code, x, r - rs_offset(code, p), r, p, st); return; }
     int s = r;
     switch (code) {
     case RS_CUMSUM: st[0] = 0.0; st[0] += x(0, s); break;
@@ -197,7 +292,7 @@ RQ_DEV void rs_first(int code, const Bars& x, int r, const double* p, double* st
 
 // Bar t > r: st <- M_t st + c_t (hom: st <- M_t st); k: RsBar::prepare's value for the bar.
 RQ_DEV void rs_step(int code, const Bars& x, int t, const double* p, double* st, bool hom, double k) {
-    if (rs_cascade(code)) { rs_cascade_step(code, x, t, p, st, hom); return; }
+    if (rs_is_net(code)) { rs_net_step(code, x, t, p, st, hom); return; }
     switch (code) {
     case RS_CUMSUM: if (!hom) st[0] += x(0, t); break;
     case RS_AD: if (!hom) rs_ad_add(x, t, st[0]); break;
@@ -243,11 +338,12 @@ RQ_DEV void rs_step(int code, const Bars& x, int t, const double* p, double* st,
     }
 }
 
-RQ_DEV double rs_value(int code, const Bars& x, int t, const double* p, const double* st) {
-    if (rs_cascade(code)) return rs_cascade_value(code, x, t, p, st);
-    if (code == RS_VWAP) return st[1] != 0.0 ? st[0] / st[1] : 0.0;
-    if (code == RS_ADOSC) return st[1] - st[2];
-    return st[0];
+// The outputs at bar t (rs_outputs of them).
+RQ_DEV void rs_values(int code, const Bars& x, int t, const double* p, const double* st, double* v) {
+    if (rs_is_net(code)) { rs_net_values(code, x, t, p, st, v); return; }
+    if (code == RS_VWAP) v[0] = st[1] != 0.0 ? st[0] / st[1] : 0.0;
+    else if (code == RS_ADOSC) v[0] = st[1] - st[2];
+    else v[0] = st[0];
 }
 
 #define RS_ARGS                                                                                       \
@@ -282,7 +378,7 @@ struct RsThread {
 RQ_DEV void rs_maps_thread(i64 idx, RS_ARGS) {
     RsThread th; th.init(idx, a0, a1, a2, a3, a4, n_in, T, N, seg);
     if (!th.ok) return;
-    int k = th.kind(rs_offset(code, p)), D = rs_dim(code);
+    int k = th.kind(rs_offset(code, p)), D = rs_dim(code, p);
     kinds[(i64)th.g * N + th.col] = k;
     if (k == -1) return;
     double st[RS_RUNS][RS_D];
@@ -306,7 +402,7 @@ RQ_DEV void rs_maps_thread(i64 idx, RS_ARGS) {
 
 RQ_DEV void rs_carry_thread(i64 col, RS_ARGS) {
     if (col >= N) return;
-    int S = (T + seg - 1) / seg, D = rs_dim(code), r = -1;
+    int S = (T + seg - 1) / seg, D = rs_dim(code, p), r = -1;
     double x[RS_D] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     for (int g = 0; g < S; ++g) {
         int k = kinds[(i64)g * N + col];
@@ -327,7 +423,7 @@ RQ_DEV void rs_carry_thread(i64 col, RS_ARGS) {
 RQ_DEV void rs_emit_thread(i64 idx, RS_ARGS) {
     RsThread th; th.init(idx, a0, a1, a2, a3, a4, n_in, T, N, seg);
     if (!th.ok) return;
-    int k = kinds[(i64)th.g * N + th.col], D = rs_dim(code), r = first[th.col];
+    int k = kinds[(i64)th.g * N + th.col], D = rs_dim(code, p), r = first[th.col];
     int s = r - rs_offset(code, p);  // the column's first valid bar
     double* o = out + th.col;
     int from = th.b;
@@ -338,13 +434,18 @@ RQ_DEV void rs_emit_thread(i64 idx, RS_ARGS) {
     } else {
         for (int d = 0; d < D; ++d) st[d] = starts[((i64)th.g * RS_D + d) * N + th.col];
     }
-    for (int t = th.b; t < from; ++t) o[(i64)t * N] = RQ_NAN;
+    int n_out = rs_outputs(code, p);
+    i64 plane = (i64)T * N;
+    for (int t = th.b; t < from; ++t)
+        for (int m = 0; m < n_out; ++m) o[m * plane + (i64)t * N] = RQ_NAN;
     RsBar bar;
     bool fresh = true;
     for (int t = from; t < th.e; ++t) {
         if (t == r) rs_first(code, th.x, t, p, st);
         else { rs_step(code, th.x, t, p, st, false, bar.prepare(code, th.x, t, p, fresh)); fresh = false; }
-        o[(i64)t * N] = t - s >= lb ? rs_value(code, th.x, t, p, st) : RQ_NAN;
+        double v[RS_MAX_OUT];
+        rs_values(code, th.x, t, p, st, v);
+        for (int m = 0; m < n_out; ++m) o[m * plane + (i64)t * N] = t - s >= lb ? v[m] : RQ_NAN;
     }
 }
 

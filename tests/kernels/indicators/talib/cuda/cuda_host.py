@@ -95,7 +95,7 @@ def _ctype(a: Any) -> Any:
 
 
 def run_scan(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], split: time_split.Split,
-             phases: int | None = None) -> np.ndarray:
+             phases: int | None = None) -> list[np.ndarray]:
     """What gpu_scan.run computes on the GPU, computed by the same source on the host (`phases`: only
     the first so many)."""
     arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in ins]
@@ -108,4 +108,4 @@ def run_scan(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], sp
         fn.argtypes = [ctypes.c_longlong, *[_ctype(a) for a in scan.args]]
         fn.restype = None
         fn(scan.threads(per_column), *raw)
-    return scan.out
+    return list(scan.out)

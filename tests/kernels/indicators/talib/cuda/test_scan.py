@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import talib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernels.indicators.talib import gpu_columns, gpu_scan, time_split
 from kernels.indicators.talib.table import FUNCTIONS
 from tests.kernels.indicators.talib.cuda import cuda_host
-from tests.kernels.indicators.talib.oracle import inputs_for, panel_data, random_data, varied_params
+from tests.kernels.indicators.talib.oracle import inputs_for, panel_data, random_data, reference, varied_params
 
 pytestmark = pytest.mark.skipif(cuda_host.CXX is None, reason="g++ is not installed")
 
@@ -44,19 +43,28 @@ def _split(name: str, seg: int, n_bars: int, warm: int = 8) -> time_split.Split:
     return time_split.Split(seg, warm if name in gpu_scan.SPECULATIVE else 0, n_bars)
 
 
+def _one_thread(name: str, arrays: list, values: dict) -> list[np.ndarray]:
+    """The column kernel's outputs, one thread per column."""
+    return cuda_host.run(name, arrays, values, len(FUNCTIONS[name].outputs))
+
+
 def _check(name: str, arrays: list, values: dict, split: time_split.Split) -> None:
-    want = cuda_host.run(name, arrays, values, 1)[0]  # the column kernel, one thread per column
-    got = cuda_host.run_scan(name, arrays, values, split)
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{name}: NaN bars differ in {split}")
-    if name in gpu_scan.SPECULATIVE:  # verified: the same bits
-        np.testing.assert_array_equal(got, want, err_msg=f"{name} in {split}")
-    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=f"{name} in {split}")
+    for got, want in zip(cuda_host.run_scan(name, arrays, values, split), _one_thread(name, arrays, values),
+                         strict=True):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{name}: NaN bars differ in {split}")
+        if name in gpu_scan.SPECULATIVE:  # verified: the same bits
+            np.testing.assert_array_equal(got, want, err_msg=f"{name} in {split}")
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=f"{name} in {split}")
 
 
 # (name, parameters): every scanned function with its defaults and other values, MA of each scanned type
+# (those the scans cover: APO / PPO / PVO with EMAs only), and edge values
 CASES = [(n, FUNCTIONS[n].check(v)) for n in gpu_scan.AFFINE + gpu_scan.SPECULATIVE
-         for v in (FUNCTIONS[n].defaults, varied_params(FUNCTIONS[n]))] + \
-        [("MA", {"timeperiod": 7, "matype": m}) for m in gpu_scan.MA_TYPES] + [("TRIX", {"timeperiod": 1})]
+         for v in (FUNCTIONS[n].defaults, varied_params(FUNCTIONS[n])) if gpu_scan.covers(n, FUNCTIONS[n].check(v))] + \
+        [("MA", {"timeperiod": 7, "matype": m}) for m in gpu_scan.MA_TYPES] + [("TRIX", {"timeperiod": 1})] + \
+        [(n, {"fastperiod": 19, "slowperiod": 15, "matype": m}) for n in ("APO", "PPO", "PVO") for m in (1, 11)] + \
+        [("MACD", {"fastperiod": 26, "slowperiod": 12, "signalperiod": 4}), ("MACDFIX", {"signalperiod": 2}),
+         ("RSI", {"timeperiod": 2}), ("CMO", {"timeperiod": 2}), ("TSI", {"firstperiod": 2, "secondperiod": 2})]
 
 
 def _id(case: tuple) -> str:
@@ -70,6 +78,8 @@ def test_every_scanned_function_has_a_column_kernel() -> None:
     for name in ("KAMA", "EMA", "T3", "ATR", "NATR"):  # period 1: a copy or the true range
         assert not gpu_scan.covers(name, dict(FUNCTIONS[name].defaults, timeperiod=1))
     assert not gpu_scan.covers("MA", {"timeperiod": 30, "matype": 0})  # SMA: a window, time_split's
+    assert not gpu_scan.covers("APO", {"fastperiod": 12, "slowperiod": 26, "matype": 2})  # WMAs: windows
+    assert not gpu_scan.covers("MACD", {"fastperiod": 12, "slowperiod": 26, "signalperiod": 1})  # a copy
 
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
@@ -90,9 +100,8 @@ def test_segments_equal_talib(case: tuple) -> None:
     arrays = inputs_for(fd, panel_data(n_bars=500, n_assets=3))
     got = cuda_host.run_scan(name, arrays, values, gpu_scan.plan(name, 500, 3))
     assert gpu_scan.plan(name, 500, 3).segments > 1
-    for j in range(3):
-        want = getattr(talib, name)(*[np.ascontiguousarray(a[:, j]) for a in arrays], **values)
-        np.testing.assert_allclose(got[:, j], want, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=f"{name} column {j}")
+    for g, w in zip(got, reference(fd, arrays, values), strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=name)
 
 
 @settings(max_examples=40, deadline=None)
@@ -112,13 +121,13 @@ def test_guesses_are_checked_and_wrong_ones_run_again(name: str) -> None:
     arrays = inputs_for(fd, panel_data(n_bars=1000, n_assets=20))
     want = cuda_host.run(name, arrays, values, 1)[0]
     short = time_split.Split(40, 3, 1000)  # 3 bars of warm-up: many guesses wrong before the check
-    guessed = cuda_host.run_scan(name, arrays, values, short, phases=1)
+    guessed = cuda_host.run_scan(name, arrays, values, short, phases=1)[0]
     assert not np.array_equal(guessed, want, equal_nan=True)
-    np.testing.assert_array_equal(cuda_host.run_scan(name, arrays, values, short), want)
+    np.testing.assert_array_equal(cuda_host.run_scan(name, arrays, values, short)[0], want)
     # with the planned warm-up every guess on this data is right already
     planned = gpu_scan.plan(name, 1000, 20)
     assert planned.warm == gpu_scan.SPECULATE_WARM and planned.segments > 1
-    np.testing.assert_array_equal(cuda_host.run_scan(name, arrays, values, planned, phases=1), want)
+    np.testing.assert_array_equal(cuda_host.run_scan(name, arrays, values, planned, phases=1)[0], want)
 
 
 def test_a_wrong_carry_is_caught() -> None:
@@ -126,7 +135,7 @@ def test_a_wrong_carry_is_caught() -> None:
     fd = FUNCTIONS["OBV"]
     arrays = inputs_for(fd, panel_data(n_bars=200, n_assets=2))
     split = _split("OBV", SEG, 200)
-    got = cuda_host.run_scan("OBV", arrays, {}, split)
+    got = cuda_host.run_scan("OBV", arrays, {}, split)[0]
     broken = got.copy()
     broken[SEG:] -= broken[SEG - 1]  # every later segment as if it started from 0
     want = cuda_host.run("OBV", arrays, {}, 1)[0]
@@ -151,8 +160,8 @@ def test_gpu_scan_equals_the_host_build(case: tuple) -> None:
     for data in _data(n_bars=600):
         arrays = inputs_for(fd, data)
         cut = gpu_scan.plan(name, 600, arrays[0].shape[1])
-        got = cupy.asnumpy(gpu_scan.run(name, [cupy.asarray(a) for a in arrays], values, cut)[0])
-        np.testing.assert_allclose(got, cuda_host.run_scan(name, arrays, values, cut), rtol=1e-12, atol=1e-12,
-                                   equal_nan=True, err_msg=name)
-        np.testing.assert_allclose(got, cuda_host.run(name, arrays, values, 1)[0], rtol=1e-9, atol=1e-9,
-                                   equal_nan=True, err_msg=name)
+        outs = gpu_scan.run(name, [cupy.asarray(a) for a in arrays], values, cut)
+        for g, h, w in zip(outs, cuda_host.run_scan(name, arrays, values, cut), _one_thread(name, arrays, values),
+                           strict=True):
+            np.testing.assert_allclose(cupy.asnumpy(g), h, rtol=1e-12, atol=1e-12, equal_nan=True, err_msg=name)
+            np.testing.assert_allclose(cupy.asnumpy(g), w, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=name)
