@@ -165,3 +165,14 @@ def test_gpu_scan_equals_the_host_build(case: tuple) -> None:
                            strict=True):
             np.testing.assert_allclose(cupy.asnumpy(g), h, rtol=1e-12, atol=1e-12, equal_nan=True, err_msg=name)
             np.testing.assert_allclose(cupy.asnumpy(g), w, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=name)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_segments_equal_one_thread_on_degenerate_data(case: tuple) -> None:
+    # ties, zeros and prices of 1e-9 (test_cpu_degenerate's data): the scans start from exact states
+    from tests.kernels.indicators.talib.test_cpu_degenerate import DATASETS  # noqa: PLC0415
+
+    name, values = case
+    for data in DATASETS.values():
+        arrays = inputs_for(FUNCTIONS[name], data)
+        _check(name, arrays, values, _split(name, SEG, arrays[0].shape[0]))

@@ -8,6 +8,8 @@ column starting late puts its first bar inside a segment's warm-up.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -89,3 +91,32 @@ def test_plan_fills_the_device_and_bounds_the_repeated_warm_up() -> None:
     wide = time_split.plan(2520, 5000, 2000)  # a warm-up as long as the data: one thread a column
     assert wide.segments == 1 and wide.warm == 0
     assert time_split.plan(100, 1, 5).seg >= time_split.MIN_SEG
+
+
+def _degenerate() -> tuple[dict[str, dict[str, np.ndarray]], Any]:
+    from tests.kernels.indicators.talib.test_cpu_degenerate import DATASETS, _params  # noqa: PLC0415
+
+    return DATASETS, _params
+
+
+@pytest.mark.parametrize("name", SPLIT)
+def test_segments_equal_one_thread_on_degenerate_data(name: str) -> None:
+    # ties (the grid), zeros and prices of 1e-9: where a function's value depends on more than its window
+    # (MAXINDEX's tie rule, COPPOCK's and CVI's ratios of tiny numbers), time_split must not cut it
+    fd = FUNCTIONS[name]
+    datasets, params_of = _degenerate()
+    for values in (fd.check(v) for v in params_of(fd)):
+        warm = time_split.warm_bars(name, values)
+        if warm is None:
+            continue
+        for label, data in datasets.items():
+            arrays = inputs_for(fd, data)
+            split = time_split.Split(SEG, warm, arrays[0].shape[0])
+            want = cuda_host.run(name, arrays, values, len(fd.outputs))
+            got = cuda_host.run(name, arrays, values, len(fd.outputs), split=split)
+            for k, (g, w) in enumerate(zip(got, want)):
+                msg = f"{name} {fd.outputs[k]} on {label} data in {split}, {values}"
+                if fd.is_int(fd.outputs[k]):
+                    np.testing.assert_array_equal(g, w, err_msg=msg)
+                else:
+                    np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=msg)
