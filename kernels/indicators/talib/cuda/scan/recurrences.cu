@@ -61,15 +61,36 @@
 #define RS_RSI 26
 #define RS_MAX_OUT 3
 
+// Loops over state elements have compile-time bounds (the phases are templates on the state size D),
+// so that the state stays in registers: a runtime index would put it in local memory.
+#ifdef RQ_HOST
+#define RS_UNROLL
+#else
+#define RS_UNROLL _Pragma("unroll")
+#endif
+
+// st[i] for a runtime i < D, read without indexing the array at run time.
+template <int D>
+RQ_METHOD double rs_pick(const double* st, int i) {
+    double v = 0.0;
+    RS_UNROLL
+    for (int d = 0; d < D; ++d) if (d == i) v = st[d];
+    return v;
+}
+
 // One column's inputs: x(i, t) is input i at bar t.
 struct Bars {
     const double* a[RQ_MAX_IN]; i64 N; int n_in;
     RQ_METHOD double operator()(int i, int t) const { return a[i][(i64)t * N]; }
     RQ_METHOD bool valid(int t) const {
-        for (int i = 0; i < n_in; ++i) if (rq_isnan((*this)(i, t))) return false;
-        return true;
+        bool ok = true;
+        RS_UNROLL
+        for (int i = 0; i < RQ_MAX_IN; ++i) if (i < n_in) ok = ok && !rq_isnan((*this)(i, t));
+        return ok;
     }
 };
+
+
 
 // ---------------------------------------------------------------- networks of smoothing levels
 // EMA, DEMA, TEMA, TRIX, T3, RMA, ATR, NATR, ZLEMA, APO / PPO / PVO (EMA), MACD, MACDFIX, TSI, CMO and
@@ -84,14 +105,21 @@ struct Bars {
 #define RS_STREAM(i) (i)
 #define RS_LEVEL(i) (-1 - (i))
 
-struct RsLevel { int src, minus, first, period, rule; double k; };
+// c0, c1: the rule's constants, computed once as the one-thread kernels compute them (EMA: k; RMA:
+// beta, 1 - beta; Wilder: period - 1, period; KEEP: keep, new).
+struct RsLevel { int src, minus, first, period, rule; double c0, c1; };
 
 struct RsNet {
     int n, outputs;
     RsLevel lv[RS_D];
     RQ_METHOD void add(int src, int first, int period, int rule, double k = 0.0, int minus = -1) {
         RsLevel& l = lv[n++];
-        l.src = src; l.minus = minus; l.first = first; l.period = period; l.rule = rule; l.k = k;
+        double P = period;
+        l.src = src; l.minus = minus; l.first = first; l.period = period; l.rule = rule;
+        l.c0 = k; l.c1 = 0.0;
+        if (rule == RS_STEP_RMA) { l.c0 = (P - 1.0) / P; l.c1 = 1.0 - l.c0; }
+        else if (rule == RS_STEP_WILDER) { l.c0 = P - 1.0; l.c1 = P; }
+        else if (rule == RS_STEP_KEEP) { l.c0 = (P - 1.0) / P; l.c1 = 1.0 / P; }
     }
     RQ_METHOD void ema(int src, int first, int period) { add(src, first, period, RS_STEP_EMA, 2.0 / (period + 1.0)); }
     // Bars from s to the last level's seed: the recurrence's first bar r = s + seeded().
@@ -161,33 +189,33 @@ RQ_DEV double rs_stream(int code, const Bars& x, int t, int i, const double* p) 
     }
 }
 
-RQ_DEV double rs_source(int code, const RsLevel& l, const Bars& x, int t, const double* p, const double* st, bool hom) {
+template <int D>
+RQ_METHOD double rs_source(int code, const RsLevel& l, const Bars& x, int t, const double* p, const double* st,
+                           bool hom) {
     if (l.src >= 0) return hom ? 0.0 : rs_stream(code, x, t, l.src, p);
-    double v = st[-1 - l.src];
-    return l.minus >= 0 ? v - st[l.minus] : v;
+    double v = rs_pick<D>(st, -1 - l.src);
+    return l.minus >= 0 ? v - rs_pick<D>(st, l.minus) : v;
 }
 
-RQ_DEV double rs_rule(const RsLevel& l, double e, double in) {
-    double P = l.period;
+RQ_METHOD double rs_rule(const RsLevel& l, double e, double in) {
     switch (l.rule) {
-    case RS_STEP_RMA: { double beta = (P - 1.0) / P; return beta * e + (1.0 - beta) * in; }
-    case RS_STEP_WILDER: return ((e * (P - 1.0)) + in) / P;
-    case RS_STEP_KEEP: return e * ((P - 1.0) / P) + in * (1.0 / P);
-    default: return ((in - e) * l.k) + e;
+    case RS_STEP_RMA: return l.c0 * e + l.c1 * in;
+    case RS_STEP_WILDER: return ((e * l.c0) + in) / l.c1;
+    case RS_STEP_KEEP: return e * l.c0 + in * l.c1;
+    default: return ((in - e) * l.c0) + e;
     }
 }
 
 // The state after bar r = s + net.seeded(): every level seeded and stepped from the column's first bar
 // s, as the one-thread kernels do (TRIX keeps its third EMA one bar back as a fourth value).
-RQ_DEV void rs_net_first(int code, const Bars& x, int s, int r, const double* p, double* st) {
-    RsNet net = rs_net(code, p);
+RQ_DEV void rs_net_first(int code, const RsNet& net, const Bars& x, int s, int r, const double* p, double* st) {
     double sum[RS_D] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     for (int t = s; t <= r; ++t) {
         for (int j = 0; j < net.n; ++j) {
             const RsLevel& l = net.lv[j];
             int from = s + l.first, seed = from + l.period - 1;
             if (t < from) continue;
-            double in = rs_source(code, l, x, t, p, st, false);
+            double in = rs_source<RS_D>(code, l, x, t, p, st, false);
             if (t < seed) sum[j] += in;
             else if (t == seed) { sum[j] += in; st[j] = sum[j] / l.period; }
             else st[j] = rs_rule(l, st[j], in);
@@ -196,14 +224,16 @@ RQ_DEV void rs_net_first(int code, const Bars& x, int s, int r, const double* p,
     if (code == RS_TRIX) st[3] = st[2];
 }
 
-RQ_DEV void rs_net_step(int code, const Bars& x, int t, const double* p, double* st, bool hom) {
-    RsNet net = rs_net(code, p);
-    if (code == RS_TRIX) st[3] = st[2];
-    for (int j = 0; j < net.n; ++j) st[j] = rs_rule(net.lv[j], st[j], rs_source(code, net.lv[j], x, t, p, st, hom));
+template <int D>
+RQ_METHOD void rs_net_step(int code, const RsNet& net, const Bars& x, int t, const double* p, double* st, bool hom) {
+    if (D > 3 && code == RS_TRIX) st[3] = st[2];
+    RS_UNROLL
+    for (int j = 0; j < D; ++j)
+        if (j < net.n) st[j] = rs_rule(net.lv[j], st[j], rs_source<D>(code, net.lv[j], x, t, p, st, hom));
 }
 
 // The outputs at bar t (net.outputs of them).
-RQ_DEV void rs_net_values(int code, const Bars& x, int t, const double* p, const double* st, double* v) {
+RQ_METHOD void rs_net_values(int code, const Bars& x, int t, const double* p, const double* st, double* v) {
     switch (code) {
     case RS_DEMA: v[0] = (2.0 * st[0]) - st[1]; break;
     case RS_TEMA: v[0] = st[2] + ((3.0 * st[0]) - (3.0 * st[1])); break;
@@ -265,15 +295,22 @@ struct RsBar {
 };
 
 // cpu/volume.py ad_1d_nb: the bar's money-flow volume added to the A/D line.
-RQ_DEV void rs_ad_add(const Bars& x, int t, double& ad) {
+RQ_METHOD void rs_ad_add(const Bars& x, int t, double& ad) {
     double h = x(0, t), lo = x(1, t), c = x(2, t);
     double rng = h - lo;
     if (rng > 0.0) ad += (((c - lo) - (h - c)) / rng) * x(3, t);
 }
 
 // The state after the recurrence's first bar r (the one-thread kernels' first iterations).
-RQ_DEV void rs_first(int code, const Bars& x, int r, const double* p, double* st) {
-    if (rs_is_net(code)) { rs_net_first(code, x, r - rs_offset(code, p), r, p, st); return; }
+template <int D>
+RQ_METHOD void rs_first(int code, const RsNet& net, const Bars& x, int r, const double* p, double* st) {
+    if (rs_is_net(code)) {
+        double e[RS_D];
+        rs_net_first(code, net, x, r - net.seeded(), r, p, e);
+        RS_UNROLL
+        for (int d = 0; d < D; ++d) st[d] = e[d];
+        return;
+    }
     int s = r;
     switch (code) {
     case RS_CUMSUM: st[0] = 0.0; st[0] += x(0, s); break;
@@ -285,14 +322,16 @@ RQ_DEV void rs_first(int code, const Bars& x, int r, const double* p, double* st
         st[0] += ((x(0, s) + x(1, s) + x(2, s)) / 3.0) * x(3, s); st[1] += x(3, s);
         break;
     case RS_NVI: case RS_PVI: st[0] = 1000.0; break;
-    case RS_ADOSC: st[0] = 0.0; rs_ad_add(x, s, st[0]); st[1] = st[0]; st[2] = st[0]; break;
+    case RS_ADOSC: if (D >= 3) { st[0] = 0.0; rs_ad_add(x, s, st[0]); st[1] = st[0]; st[2] = st[0]; } break;
     case RS_KAMA: st[0] = x(0, s); break;
     }
 }
 
 // Bar t > r: st <- M_t st + c_t (hom: st <- M_t st); k: RsBar::prepare's value for the bar.
-RQ_DEV void rs_step(int code, const Bars& x, int t, const double* p, double* st, bool hom, double k) {
-    if (rs_is_net(code)) { rs_net_step(code, x, t, p, st, hom); return; }
+template <int D>
+RQ_METHOD void rs_step(int code, const RsNet& net, const Bars& x, int t, const double* p, double* st, bool hom,
+                       double k) {
+    if (rs_is_net(code)) { rs_net_step<D>(code, net, x, t, p, st, hom); return; }
     switch (code) {
     case RS_CUMSUM: if (!hom) st[0] += x(0, t); break;
     case RS_AD: if (!hom) rs_ad_add(x, t, st[0]); break;
@@ -339,7 +378,7 @@ RQ_DEV void rs_step(int code, const Bars& x, int t, const double* p, double* st,
 }
 
 // The outputs at bar t (rs_outputs of them).
-RQ_DEV void rs_values(int code, const Bars& x, int t, const double* p, const double* st, double* v) {
+RQ_METHOD void rs_values(int code, const Bars& x, int t, const double* p, const double* st, double* v) {
     if (rs_is_net(code)) { rs_net_values(code, x, t, p, st, v); return; }
     if (code == RS_VWAP) v[0] = st[1] != 0.0 ? st[0] / st[1] : 0.0;
     else if (code == RS_ADOSC) v[0] = st[1] - st[2];
@@ -375,89 +414,126 @@ struct RsThread {
     }
 };
 
-RQ_DEV void rs_maps_thread(i64 idx, RS_ARGS) {
+template <int D>
+RQ_DEV void rs_maps_d(i64 idx, RS_ARGS) {
     RsThread th; th.init(idx, a0, a1, a2, a3, a4, n_in, T, N, seg);
     if (!th.ok) return;
-    int k = th.kind(rs_offset(code, p)), D = rs_dim(code, p);
+    RsNet net = rs_net(code, p);
+    int k = th.kind(rs_offset(code, p));
     kinds[(i64)th.g * N + th.col] = k;
     if (k == -1) return;
-    double st[RS_RUNS][RS_D];
-    int runs = 1, from = th.b;
-    if (k >= 0) {
-        rs_first(code, th.x, k, p, st[0]); from = k + 1;
+    double st[D + 1][RS_D];
+    bool affine = k < 0;
+    int from = th.b;
+    if (affine) {
+        RS_UNROLL
+        for (int r = 0; r <= D; ++r) {
+            RS_UNROLL
+            for (int d = 0; d < D; ++d) st[r][d] = (r == d + 1) ? 1.0 : 0.0;
+        }
     } else {
-        for (int r = 0; r < RS_RUNS; ++r) for (int d = 0; d < RS_D; ++d) st[r][d] = (r == d + 1) ? 1.0 : 0.0;
-        runs = 1 + D;
+        rs_first<D>(code, net, th.x, k, p, st[0]); from = k + 1;
     }
     RsBar bar;
     bool fresh = true;
     for (int t = from; t < th.e; ++t, fresh = false) {
         double kt = bar.prepare(code, th.x, t, p, fresh);
-        rs_step(code, th.x, t, p, st[0], false, kt);
-        for (int r = 1; r < runs; ++r) rs_step(code, th.x, t, p, st[r], true, kt);
+        rs_step<D>(code, net, th.x, t, p, st[0], false, kt);
+        if (affine) {
+            RS_UNROLL
+            for (int r = 1; r <= D; ++r) rs_step<D>(code, net, th.x, t, p, st[r], true, kt);
+        }
     }
-    for (int r = 0; r < runs; ++r)
+    RS_UNROLL
+    for (int r = 0; r <= D; ++r) {
+        if (r > 0 && !affine) break;
+        RS_UNROLL
         for (int d = 0; d < D; ++d) maps[(((i64)th.g * RS_RUNS + r) * RS_D + d) * N + th.col] = st[r][d];
+    }
 }
 
-RQ_DEV void rs_carry_thread(i64 col, RS_ARGS) {
+template <int D>
+RQ_DEV void rs_carry_d(i64 col, RS_ARGS) {
     if (col >= N) return;
-    int S = (T + seg - 1) / seg, D = rs_dim(code, p), r = -1;
-    double x[RS_D] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    int S = (T + seg - 1) / seg, r = -1;
+    double x[RS_D];
+    RS_UNROLL
+    for (int d = 0; d < D; ++d) x[d] = 0.0;
     for (int g = 0; g < S; ++g) {
         int k = kinds[(i64)g * N + col];
         if (k == -1) continue;
-        for (int d = 0; d < D; ++d) starts[((i64)g * RS_D + d) * N + col] = x[d];
         double y[RS_D];
+        RS_UNROLL
         for (int d = 0; d < D; ++d) {
+            starts[((i64)g * RS_D + d) * N + col] = x[d];
             y[d] = maps[(((i64)g * RS_RUNS) * RS_D + d) * N + col];
-            if (k < 0)
+            if (k < 0) {
+                RS_UNROLL
                 for (int i = 0; i < D; ++i) y[d] += maps[(((i64)g * RS_RUNS + 1 + i) * RS_D + d) * N + col] * x[i];
+            }
         }
+        RS_UNROLL
         for (int d = 0; d < D; ++d) x[d] = y[d];
         if (k >= 0) r = k;
     }
     first[col] = r;
 }
 
-RQ_DEV void rs_emit_thread(i64 idx, RS_ARGS) {
+template <int D>
+RQ_DEV void rs_emit_d(i64 idx, RS_ARGS) {
     RsThread th; th.init(idx, a0, a1, a2, a3, a4, n_in, T, N, seg);
     if (!th.ok) return;
-    int k = kinds[(i64)th.g * N + th.col], D = rs_dim(code, p), r = first[th.col];
+    RsNet net = rs_net(code, p);
+    int k = kinds[(i64)th.g * N + th.col], r = first[th.col];
     int s = r - rs_offset(code, p);  // the column's first valid bar
-    double* o = out + th.col;
-    int from = th.b;
-    double st[RS_D] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
-    if (k == -1) from = th.e;
-    else if (k >= 0) {
-        from = k;
-    } else {
-        for (int d = 0; d < D; ++d) st[d] = starts[((i64)th.g * RS_D + d) * N + th.col];
-    }
     int n_out = rs_outputs(code, p);
     i64 plane = (i64)T * N;
-    for (int t = th.b; t < from; ++t)
-        for (int m = 0; m < n_out; ++m) o[m * plane + (i64)t * N] = RQ_NAN;
+    double* o = out + th.col;
+    int from = th.b;
+    double st[RS_D];
+    RS_UNROLL
+    for (int d = 0; d < D; ++d) st[d] = 0.0;
+    if (k == -1) from = th.e;
+    else if (k >= 0) from = k;
+    else {
+        RS_UNROLL
+        for (int d = 0; d < D; ++d) st[d] = starts[((i64)th.g * RS_D + d) * N + th.col];
+    }
+    for (int t = th.b; t < from; ++t) {
+        RS_UNROLL
+        for (int m = 0; m < RS_MAX_OUT; ++m) if (m < n_out) o[m * plane + (i64)t * N] = RQ_NAN;
+    }
     RsBar bar;
     bool fresh = true;
     for (int t = from; t < th.e; ++t) {
-        if (t == r) rs_first(code, th.x, t, p, st);
-        else { rs_step(code, th.x, t, p, st, false, bar.prepare(code, th.x, t, p, fresh)); fresh = false; }
+        if (t == r) rs_first<D>(code, net, th.x, t, p, st);
+        else { rs_step<D>(code, net, th.x, t, p, st, false, bar.prepare(code, th.x, t, p, fresh)); fresh = false; }
         double v[RS_MAX_OUT];
         rs_values(code, th.x, t, p, st, v);
-        for (int m = 0; m < n_out; ++m) o[m * plane + (i64)t * N] = t - s >= lb ? v[m] : RQ_NAN;
+        RS_UNROLL
+        for (int m = 0; m < RS_MAX_OUT; ++m) if (m < n_out) o[m * plane + (i64)t * N] = t - s >= lb ? v[m] : RQ_NAN;
     }
 }
+
+// A phase for this call's state size (rs_dim): 1, 2, 3, 4 or 6.
+#define RS_BY_DIM(PHASE, I)                                                                             \
+    switch (rs_dim(code, p)) {                                                                         \
+    case 1: PHASE<1>(I, RS_CALL); break;                                                               \
+    case 2: PHASE<2>(I, RS_CALL); break;                                                               \
+    case 3: PHASE<3>(I, RS_CALL); break;                                                               \
+    case 4: PHASE<4>(I, RS_CALL); break;                                                               \
+    default: PHASE<6>(I, RS_CALL); break;                                                              \
+    }
 
 #define RS_CALL code, a0, a1, a2, a3, a4, n_in, p, T, N, seg, lb, maps, kinds, starts, first, out
 
 #ifndef RQ_HOST
-extern "C" __global__ void rs_maps(RS_ARGS) { rs_maps_thread(RQ_COL_INDEX(), RS_CALL); }
-extern "C" __global__ void rs_carry(RS_ARGS) { rs_carry_thread(RQ_COL_INDEX(), RS_CALL); }
-extern "C" __global__ void rs_emit(RS_ARGS) { rs_emit_thread(RQ_COL_INDEX(), RS_CALL); }
+extern "C" __global__ void rs_maps(RS_ARGS) { i64 i = RQ_COL_INDEX(); RS_BY_DIM(rs_maps_d, i) }
+extern "C" __global__ void rs_carry(RS_ARGS) { i64 i = RQ_COL_INDEX(); RS_BY_DIM(rs_carry_d, i) }
+extern "C" __global__ void rs_emit(RS_ARGS) { i64 i = RQ_COL_INDEX(); RS_BY_DIM(rs_emit_d, i) }
 #else
 // The host build: each phase runs its threads one after another (`threads`: gpu_scan.threads).
-extern "C" void host_rs_maps(i64 threads, RS_ARGS) { for (i64 i = 0; i < threads; ++i) rs_maps_thread(i, RS_CALL); }
-extern "C" void host_rs_carry(i64 threads, RS_ARGS) { for (i64 i = 0; i < threads; ++i) rs_carry_thread(i, RS_CALL); }
-extern "C" void host_rs_emit(i64 threads, RS_ARGS) { for (i64 i = 0; i < threads; ++i) rs_emit_thread(i, RS_CALL); }
+extern "C" void host_rs_maps(i64 threads, RS_ARGS) { for (i64 i = 0; i < threads; ++i) { RS_BY_DIM(rs_maps_d, i) } }
+extern "C" void host_rs_carry(i64 threads, RS_ARGS) { for (i64 i = 0; i < threads; ++i) { RS_BY_DIM(rs_carry_d, i) } }
+extern "C" void host_rs_emit(i64 threads, RS_ARGS) { for (i64 i = 0; i < threads; ++i) { RS_BY_DIM(rs_emit_d, i) } }
 #endif

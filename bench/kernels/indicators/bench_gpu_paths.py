@@ -1,0 +1,126 @@
+"""Every GPU path of each TA-Lib function, timed side by side, to choose the route `talib.gpu.run` takes.
+
+A function may run on the GPU several ways (kernels/indicators/talib/gpu.py): an affine scan or a
+verified speculation over time segments (`gpu_scan`), the column kernel cut into time segments with
+a warm-up (`time_split`), the column kernel with one thread per column, a shared or composed kernel
+(`KERNELS`, `compose`), a fused elementwise kernel (`xp`). This times each path that exists for a
+function (GPU time of the call, `cupyx.profiler.benchmark`, data already on the device, default
+parameters), the public call `kernels.indicators.talib.<NAME>` (route, NaN-policy gap check, output
+conversion included) and the gap check alone, next to TA-Lib single-thread on ready contiguous
+columns (timed on `--talib-columns` columns and scaled): which path is fastest, what the public
+call adds, and each ratio to the >= 100 x target.
+
+Usage: python bench/kernels/indicators/bench_gpu_paths.py --bars 2520 --assets 5000 [--functions all|A,B]
+       [--talib-columns 500] [--repeat 5] --out bench/results/talib_gpu_paths_<machine>.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
+
+import talib  # noqa: E402
+
+from kernels.data import synthetic_panel  # noqa: E402
+from kernels.indicators import gaps_gpu  # noqa: E402
+from kernels.indicators import talib as ta  # noqa: E402
+from kernels.indicators.talib import compose, gpu, gpu_columns, gpu_scan, time_split  # noqa: E402
+from kernels.indicators.talib import xp as xp_funcs  # noqa: E402
+from kernels.indicators.talib.table import FUNCTIONS  # noqa: E402
+
+
+def _gpu_ms(fn: Callable[[], Any], repeat: int) -> float:
+    from cupyx.profiler import benchmark  # noqa: PLC0415
+
+    fn()  # compile / warm the pools
+    return float(np.min(benchmark(fn, n_repeat=repeat, n_warmup=1).gpu_times) * 1e3)
+
+
+def paths(name: str, ins: list, values: dict) -> dict[str, Callable[[], Any]]:
+    """path -> a call of that path, for every path `name` has on the GPU."""
+    import cupy  # noqa: PLC0415
+
+    fd = FUNCTIONS[name]
+    n_bars, n_cols = (int(d) for d in ins[0].shape)
+    out: dict[str, Callable[[], Any]] = {}
+    if name in xp_funcs.FUNCS:
+        out["xp"] = lambda: xp_funcs.run(cupy, name, ins, dict(values))
+    if gpu_scan.covers(name, values):
+        cut = gpu_scan.plan(name, n_bars, n_cols)
+        out["scan"] = lambda: gpu_scan.run(name, ins, values, cut)
+    if name in gpu_columns.registry():
+        warm = time_split.warm_bars(name, values)
+        if warm is not None and time_split.plan(n_bars, n_cols, warm).segments > 1:
+            split = time_split.plan(n_bars, n_cols, warm)
+            out["split"] = lambda: gpu_columns.run(name, ins, values, len(fd.outputs), cut=split)
+        out["column"] = lambda: gpu_columns.run(name, ins, values, len(fd.outputs))
+    if name in gpu.KERNELS:
+        out["shared"] = lambda: gpu.KERNELS[name](ins, values)
+    if name in compose.FUNCS and compose.supported(name, dict(values)):
+        out["compose"] = lambda: compose.FUNCS[name](gpu._GpuPrimitives(), *ins, **values)
+    return out
+
+
+def main() -> None:
+    import cupy  # noqa: PLC0415
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bars", type=int, default=2520)
+    ap.add_argument("--assets", type=int, default=5000)
+    ap.add_argument("--functions", default="all")
+    ap.add_argument("--talib-columns", type=int, default=500)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--out", default="")
+    args = ap.parse_args()
+    names = list(gpu.GPU_FUNCTIONS) if args.functions == "all" else args.functions.split(",")
+    panel = synthetic_panel(n_assets=args.assets, n_bars=args.bars, seed=0)
+    host = {f: np.ascontiguousarray(getattr(panel, f), dtype=np.float64) for f in ("open", "high", "low", "close", "volume")}
+    dev = {k: cupy.asarray(v) for k, v in host.items()}
+    from bench.kernels.indicators.bench_talib import _inputs  # noqa: PLC0415 - the ratio benchmark's inputs
+
+    rows = []
+    for name in names:
+        fd = FUNCTIONS[name]
+        values = fd.check(fd.defaults)
+        ins = _inputs(name, dev)
+        cols = [[np.ascontiguousarray(a[:, j]) for j in range(args.talib_columns)] for a in _inputs(name, host)]
+        fn = getattr(talib, name)
+        t0 = time.perf_counter()
+        for j in range(args.talib_columns):
+            fn(*[c[j] for c in cols], **values)
+        talib_ms = (time.perf_counter() - t0) * 1e3 * args.assets / args.talib_columns
+        row: dict[str, Any] = {"function": name, "talib_ms": talib_ms}
+        for path, call in paths(name, ins, values).items():
+            try:
+                row[f"{path}_ms"] = _gpu_ms(call, args.repeat)
+            except Exception as e:  # noqa: BLE001 - a path that fails is reported, the others still timed
+                row[f"{path}_error"] = f"{type(e).__name__}: {str(e)[:200]}"
+        public = getattr(ta, name)
+        row["public_ms"] = _gpu_ms(lambda: public(*ins), args.repeat)
+        row["gap_check_ms"] = _gpu_ms(lambda: gaps_gpu.inputs_have_gaps(ins), args.repeat)
+        timed = {k[:-3]: v for k, v in row.items() if k.endswith("_ms") and k not in ("talib_ms", "public_ms", "gap_check_ms")}
+        if timed:
+            best = min(timed, key=timed.get)
+            row.update(best_path=best, best_x=talib_ms / timed[best])
+        row["public_x"] = talib_ms / row["public_ms"]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    summary = {"bars": args.bars, "assets": args.assets, "device": cupy.cuda.runtime.getDeviceProperties(0)["name"].decode(),
+               "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+               "public_below_100x": sorted(r["function"] for r in rows if r["public_x"] < 100),
+               "best_below_100x": sorted(r["function"] for r in rows if r.get("best_x", 0) < 100), "rows": rows}
+    print(json.dumps({k: v for k, v in summary.items() if k != "rows"}))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(summary, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
