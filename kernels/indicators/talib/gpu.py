@@ -15,8 +15,8 @@ What runs on the GPU today:
   one thread per column), which also serve the parameter values the kernels above refuse,
   and every call on gap-free columns (where `time_split` can, with several threads per
   column: windows and exponential smoothing, segments of time with their own warm-up);
-- on those gap-free columns the functions that never forget (CUMSUM, AD, OBV, PVT, WAD,
-  VWAP, NVI, PVI, ADOSC, KAMA, SAR, SAREXT) as scans over time segments (`gpu_scan`).
+- on those gap-free columns, the functions `gpu_scan.ROUTED` names (cumulative sums, SAR) as
+  scans over time segments (exact: affine maps composed, or speculation verified bit for bit).
 Every other function raises `GpuNotAvailable` for CuPy inputs (an explicit GPU
 request is never served by a silent host round trip): pass NumPy arrays for the CPU
 backend. `GPU_FUNCTIONS` lists the names covered.
@@ -125,7 +125,7 @@ def run(fd: FuncDef, ins: list, values: Mapping[str, Any], split: bool = False) 
         import cupy  # noqa: PLC0415
 
         return xp_funcs.run(cupy, fd.name, ins, dict(values))
-    if split and gpu_scan.covers(fd.name, values):
+    if split and gpu_scan.routed(fd.name, values):
         cut = gpu_scan.plan(fd.name, *(int(d) for d in ins[0].shape))
         if cut.segments > 1:
             return gpu_scan.run(fd.name, ins, values, cut)

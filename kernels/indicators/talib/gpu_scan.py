@@ -54,6 +54,11 @@ AFFINE_RUNS = AFFINE_STATE + 1  # RS_RUNS: the inhomogeneous run and one homogen
 SPECULATE_STATE = 7  # SP_STATE: doubles of SAR's state
 SPECULATE_WARM = 128  # bars of warm-up behind a guess (daily data: every guess right in tests/...test_scan.py)
 BLOCK = 128
+# The scans the public GPU path takes: where the H100 measured them faster than the column kernels
+# (bench/results/talib_gpu_h100_split_scan.json, 2026-12-07). The others are exact too, but that first
+# build ran 2-4 x slower than one thread per column (state in local memory); they wait for
+# bench/kernels/indicators/bench_gpu_paths.py on the reworked build to move here.
+ROUTED: frozenset[str] = frozenset({"CUMSUM", "AD", "VWAP", "WAD", "SAR", "SAREXT"})
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,11 @@ def covers(name: str, values: Mapping[str, Any]) -> bool:
     if name in ("MACD", "MACDFIX"):
         return values["signalperiod"] > 1  # a signal of one bar is a copy of the MACD line
     return not (name in PERIOD_1_ELSEWHERE and values["timeperiod"] == 1)
+
+
+def routed(name: str, values: Mapping[str, Any]) -> bool:
+    """Whether the public GPU path (talib.gpu.run) takes the scan for this call."""
+    return name in ROUTED and covers(name, values)
 
 
 def plan(name: str, n_bars: int, n_cols: int) -> time_split.Split:

@@ -176,3 +176,8 @@ def test_segments_equal_one_thread_on_degenerate_data(case: tuple) -> None:
     for data in DATASETS.values():
         arrays = inputs_for(FUNCTIONS[name], data)
         _check(name, arrays, values, _split(name, SEG, arrays[0].shape[0]))
+
+
+def test_the_public_path_takes_only_the_routed_scans() -> None:
+    assert gpu_scan.ROUTED <= set(gpu_scan.NAMES)
+    assert gpu_scan.routed("SAR", FUNCTIONS["SAR"].defaults) and not gpu_scan.routed("EMA", {"timeperiod": 30})
