@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -27,23 +28,28 @@ def _digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-@lru_cache(maxsize=None)
-def library(group: str) -> ctypes.CDLL:
-    """cuda/<group>.cu compiled for the host (cached by the hash of the sources)."""
+def _build(source: Path, name: str) -> ctypes.CDLL:
+    """`source` compiled for the host as BUILD_DIR/<name>-<hash>.so (cached by the hash of the sources)."""
     if CXX is None:
         raise RuntimeError("g++ is needed to build the CUDA sources for the host")
-    src = gpu_columns.sources()[group]
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    lib = BUILD_DIR / f"{group}-{_digest(src.path)}.so"
+    lib = BUILD_DIR / f"{name}-{_digest(source)}.so"
     if not lib.exists():
-        tmp = lib.with_suffix(".tmp.so")
+        tmp = lib.with_name(f"{lib.stem}.{os.getpid()}.tmp.so")  # test workers may build it at once
         subprocess.run(
             [CXX, *FLAGS, "-include", str(gpu_columns.INCLUDE_DIR / "host_shim.h"), f"-I{gpu_columns.INCLUDE_DIR}",
-             str(src.path), "-o", str(tmp)],
+             str(source), "-o", str(tmp)],
             check=True, capture_output=True, text=True,
         )
         tmp.replace(lib)
-    dll = ctypes.CDLL(str(lib))
+    return ctypes.CDLL(str(lib))
+
+
+@lru_cache(maxsize=None)
+def library(group: str) -> ctypes.CDLL:
+    """cuda/<group>.cu compiled for the host."""
+    src = gpu_columns.sources()[group]
+    dll = _build(src.path, group)
     fn = getattr(dll, f"host_{src.entry}")
     dp = ctypes.c_void_p
     fn.argtypes = [ctypes.c_int, dp, dp, dp, dp, dp, ctypes.c_int, dp, dp, ctypes.c_int, dp, ctypes.c_int,
@@ -73,19 +79,7 @@ def run(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], n_out: 
 @lru_cache(maxsize=None)
 def scan_library(source: Path) -> ctypes.CDLL:
     """A source of cuda/scan/ (gpu_scan's phases) compiled for the host."""
-    if CXX is None:
-        raise RuntimeError("g++ is needed to build the CUDA sources for the host")
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    lib = BUILD_DIR / f"scan-{source.stem}-{_digest(source)}.so"
-    if not lib.exists():
-        tmp = lib.with_suffix(".tmp.so")
-        subprocess.run(
-            [CXX, *FLAGS, "-include", str(gpu_columns.INCLUDE_DIR / "host_shim.h"), f"-I{gpu_columns.INCLUDE_DIR}",
-             str(source), "-o", str(tmp)],
-            check=True, capture_output=True, text=True,
-        )
-        tmp.replace(lib)
-    return ctypes.CDLL(str(lib))
+    return _build(source, f"scan-{source.stem}")
 
 
 def _ctype(a: Any) -> Any:
