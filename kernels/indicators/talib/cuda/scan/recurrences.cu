@@ -31,7 +31,7 @@
 #define RS_D 6
 #define RS_RUNS (RS_D + 1)
 
-// codes: gpu_scan.NAMES order
+// codes: the order of gpu_scan.AFFINE
 #define RS_CUMSUM 0
 #define RS_AD 1
 #define RS_OBV 2
@@ -89,8 +89,6 @@ struct Bars {
         return ok;
     }
 };
-
-
 
 // ---------------------------------------------------------------- networks of smoothing levels
 // EMA, DEMA, TEMA, TRIX, T3, RMA, ATR, NATR, ZLEMA, APO / PPO / PVO (EMA), MACD, MACDFIX, TSI, CMO and
