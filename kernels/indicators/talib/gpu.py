@@ -5,8 +5,9 @@ What runs on the GPU today:
   transforms, BOP, MARKETFI), written once with `xp` and run with CuPy, fused into one
   kernel where a bar's value is the bar's (the bar-to-bar differences MOM, ROC*, TRANGE
   go to the column kernels' time segments on gap-free columns);
-- the functions that share a kernel with `kernels.indicators.gpu` (CUDA RawModule,
-  one thread per column, TA-Lib's operations in TA-Lib's order): SMA, EMA, WMA, RSI,
+- where time cannot be cut (`nan_policy="propagate"`), the functions that share a kernel
+  with `kernels.indicators.gpu` (CUDA RawModule, one thread per column, TA-Lib's
+  operations in TA-Lib's order): SMA, EMA, WMA, RSI,
   ROC, MACD, STOCH (SMA smoothing), BBANDS (SMA middle), ATR, OBV, STDDEV, and MA
   with matype SMA/EMA/WMA.
 - DEMA, TEMA, T3, TRIX, NATR, APO / PPO (SMA or EMA), SUM, CUMSUM and AD, composed

@@ -16,6 +16,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
+from kernels.indicators.talib.table import FUNCTIONS
+
 Array = Any
 
 
@@ -119,8 +121,6 @@ def fused(name: str) -> Callable[..., Any]:
         3: lambda a, b, c: f(cupy, a, b, c)[0],
         4: lambda a, b, c, d: f(cupy, a, b, c, d)[0],
     }
-    from kernels.indicators.talib.table import FUNCTIONS  # noqa: PLC0415
-
     return cupy.fuse(kernel_name=f"talib_{name.lower()}")(by_arity[len(FUNCTIONS[name].inputs)])
 
 
