@@ -2,7 +2,9 @@
 # One device call (<= 600 s) for issue 14's GPU target: the GPU cases of tests/kernels/indicators (every
 # TA-Lib function on the GPU against TA-Lib, degenerate data, NaN policies, the scans against their host
 # build), then every GPU path of every function timed side by side with the public call and the gap
-# check (bench_gpu_paths.py: which route is fastest, what the public call adds, each ratio to TA-Lib).
+# check (bench_gpu_paths.py: which route is fastest, what the public call adds, each ratio to TA-Lib);
+# last, issue 13's from_signals 1e6 x 8 on the host's cores with all 16 Numba threads and with 8 (one
+# a column), to see why that host ran a column 4 x slower than a 2-core machine.
 # carry [".whl-k"] (ta-lib, hypothesis); results in $OUT (device tool) or ./gpu-out
 set -uo pipefail
 OUT=${OUT:-./gpu-out}; mkdir -p "$OUT"; TAG=${TAG:-gpu}
@@ -16,4 +18,9 @@ grep -E "passed|failed|^FAILED|^ERROR" "$OUT/indicators_gpu_pytest_${TAG}.txt" |
 step talib_gpu_paths_${TAG} ${T_PATHS:-320} python3 bench/kernels/indicators/bench_gpu_paths.py --bars 2520 --assets 5000 \
   --functions "${FUNCS:-all}" --talib-columns 300 --repeat 5 --out "$OUT/talib_gpu_paths_${TAG}.json"
 tail -1 "$OUT/talib_gpu_paths_${TAG}.txt" | cut -c1-1500
+for th in 16 8; do
+  step from_signals_cpu_threads${th}_${TAG} ${T_CPU:-45} env NUMBA_NUM_THREADS=$th python3 bench/kernels/backtest/bench_from_signals.py \
+    --mode signals --bars 1000000 --cols 8 --orders 1400 --backend cpu --repeat 9 --out "$OUT/from_signals_cpu_threads${th}_${TAG}.json"
+  grep -o "'kernel': {[^}]*}" "$OUT/from_signals_cpu_threads${th}_${TAG}.txt" | cut -c1-300
+done
 echo "total ${SECONDS}s"
