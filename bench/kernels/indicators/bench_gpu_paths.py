@@ -4,8 +4,8 @@ A function may run on the GPU several ways (kernels/indicators/talib/gpu.py): an
 verified speculation over time segments (`gpu_scan`), the column kernel cut into time segments with
 a warm-up (`time_split`), the column kernel with one thread per column, a shared or composed kernel
 (`KERNELS`, `compose`), a fused elementwise kernel (`xp`). This times each path that exists for a
-function (GPU time of the call, `cupyx.profiler.benchmark`, data already on the device, default
-parameters), the public call `kernels.indicators.talib.<NAME>` (route, NaN-policy gap check, output
+function (device time, host time and wall time with a sync, data already on the device, default
+parameters; the best path and the ratios by wall time), the public call `kernels.indicators.talib.<NAME>` (route, NaN-policy gap check, output
 conversion included) and the gap check alone, next to TA-Lib single-thread on ready contiguous
 columns (timed on `--talib-columns` columns and scaled): which path is fastest, what the public
 call adds, and each ratio to the >= 100 x target.
@@ -36,11 +36,23 @@ from kernels.indicators.talib import xp as xp_funcs  # noqa: E402
 from kernels.indicators.talib.table import FUNCTIONS  # noqa: E402
 
 
-def _gpu_ms(fn: Callable[[], Any], repeat: int) -> float:
+def _times(fn: Callable[[], Any], repeat: int) -> tuple[float, float, float]:
+    """(GPU ms, host ms, wall ms with a sync) of one call, best of `repeat`: the device's work, the Python
+    and launch work around it, and what a caller waits for."""
+    import cupy  # noqa: PLC0415
     from cupyx.profiler import benchmark  # noqa: PLC0415
 
     fn()  # compile / warm the pools
-    return float(np.min(benchmark(fn, n_repeat=repeat, n_warmup=1).gpu_times) * 1e3)
+    r = benchmark(fn, n_repeat=repeat, n_warmup=1)
+    sync = cupy.cuda.get_current_stream().synchronize
+    wall = float("inf")
+    for _ in range(repeat):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        wall = min(wall, time.perf_counter() - t0)
+    return float(np.min(r.gpu_times) * 1e3), float(np.min(r.cpu_times) * 1e3), wall * 1e3
 
 
 def paths(name: str, ins: list, values: dict) -> dict[str, Callable[[], Any]]:
@@ -97,19 +109,18 @@ def main() -> None:
             fn(*[c[j] for c in cols], **values)
         talib_ms = (time.perf_counter() - t0) * 1e3 * args.assets / args.talib_columns
         row: dict[str, Any] = {"function": name, "talib_ms": talib_ms}
-        for path, call in paths(name, ins, values).items():
+        calls = dict(paths(name, ins, values), public=lambda: getattr(ta, name)(*ins),
+                      gap_check=lambda: gaps_gpu.inputs_have_gaps(ins))
+        for path, call in calls.items():
             try:
-                row[f"{path}_ms"] = _gpu_ms(call, args.repeat)
+                row[f"{path}_ms"], row[f"{path}_host_ms"], row[f"{path}_wall_ms"] = _times(call, args.repeat)
             except Exception as e:  # noqa: BLE001 - a path that fails is reported, the others still timed
                 row[f"{path}_error"] = f"{type(e).__name__}: {str(e)[:200]}"
-        public = getattr(ta, name)
-        row["public_ms"] = _gpu_ms(lambda: public(*ins), args.repeat)
-        row["gap_check_ms"] = _gpu_ms(lambda: gaps_gpu.inputs_have_gaps(ins), args.repeat)
-        timed = {k[:-3]: v for k, v in row.items() if k.endswith("_ms") and k not in ("talib_ms", "public_ms", "gap_check_ms")}
+        timed = {p: row[f"{p}_wall_ms"] for p in calls if p not in ("public", "gap_check") and f"{p}_wall_ms" in row}
         if timed:
             best = min(timed, key=timed.get)
             row.update(best_path=best, best_x=talib_ms / timed[best])
-        row["public_x"] = talib_ms / row["public_ms"]
+        row["public_x"] = talib_ms / row["public_wall_ms"] if "public_wall_ms" in row else 0.0
         rows.append(row)
         print(json.dumps(row), flush=True)
     summary = {"bars": args.bars, "assets": args.assets, "device": cupy.cuda.runtime.getDeviceProperties(0)["name"].decode(),
