@@ -50,6 +50,10 @@ EMA_MATYPES = (1, 11)  # APO / PPO / PVO: EMA, and DEFAULT, which is EMA there (
 SPECULATIVE: tuple[str, ...] = ("SAR", "SAREXT")  # speculate.cu's codes
 NAMES: tuple[str, ...] = AFFINE + SPECULATIVE + ("MA",)
 AFFINE_STATE = 6  # RS_D: doubles of state at most (T3's six EMAs)
+# rs_dim: the state's doubles per function (1 where not named), which picks the kernels' entry points
+# rs_maps_<D>, rs_carry_<D>, rs_emit_<D> (tests/.../cuda/test_scan.py checks this against the source)
+AFFINE_DIMS: dict[str, int] = {"VWAP": 2, "ADOSC": 3, "DEMA": 2, "TEMA": 3, "TRIX": 4, "T3": 6, "APO": 2, "PPO": 2,
+                               "PVO": 2, "MACD": 3, "MACDFIX": 3, "TSI": 4, "CMO": 2, "RSI": 2}
 AFFINE_RUNS = AFFINE_STATE + 1  # RS_RUNS: the inhomogeneous run and one homogeneous run per state element
 SPECULATE_STATE = 7  # SP_STATE: doubles of SAR's state
 SPECULATE_WARM = 128  # bars of warm-up behind a guess (daily data: every guess right in tests/...test_scan.py)
@@ -84,9 +88,14 @@ class Scan:
     n_cols: int
     args: tuple
     out: Any
+    suffix: str = ""  # of the entry points (affine: "_<D>", the state size)
 
     def threads(self, per_column: bool) -> int:
         return self.n_cols if per_column else self.n_cols * self.split.segments
+
+    def entries(self) -> list[tuple[str, bool]]:
+        """(kernel name, a thread per column) of each phase, in launch order."""
+        return [(phase + self.suffix, per_column) for phase, per_column in self.technique.phases]
 
 
 def _as_function(name: str, values: Mapping[str, Any]) -> tuple[str, dict]:
@@ -146,7 +155,7 @@ def prepare(xp: Any, name: str, arrays: Sequence[Any], values: Mapping[str, Any]
     a = list(arrays) + [arrays[0]] * (5 - len(arrays))
     args = (i32(AFFINE.index(name)), *a, i32(len(arrays)), params, i32(split.n_bars), np.int64(n_cols),
             i32(split.seg), i32(FUNCTIONS[name].lookback(**values)), maps, kinds, starts, first, out)
-    return Scan(TECHNIQUES["affine"], split, n_cols, args, out)
+    return Scan(TECHNIQUES["affine"], split, n_cols, args, out, f"_{AFFINE_DIMS.get(name, 1)}")
 
 
 @functools.lru_cache(maxsize=None)
@@ -164,7 +173,7 @@ def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], cut: time_spli
     arrays = [cupy.ascontiguousarray(a, dtype=cupy.float64) for a in ins]
     scan = prepare(cupy, name, arrays, values, cut)
     module = _module(scan.technique.source)
-    for phase, per_column in scan.technique.phases:
+    for entry, per_column in scan.entries():
         n = scan.threads(per_column)
-        module.get_function(phase)(((n + BLOCK - 1) // BLOCK,), (BLOCK,), scan.args)
+        module.get_function(entry)(((n + BLOCK - 1) // BLOCK,), (BLOCK,), scan.args)
     return list(scan.out)

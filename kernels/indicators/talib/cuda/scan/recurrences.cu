@@ -130,8 +130,20 @@ struct RsNet {
 
 RQ_DEV bool rs_is_net(int code) { return code >= RS_EMA; }
 
+// The first D levels of a net in a fixed-size array read only at compile-time indices, so that a
+// thread keeps them in registers (RsNet's array is filled at run-time indices: local memory).
+template <int D>
+struct RsLevels {
+    RsLevel lv[D]; int n, seeded;
+    RQ_METHOD void load(const RsNet& net) {
+        n = net.n; seeded = net.seeded();
+        RS_UNROLL
+        for (int j = 0; j < D; ++j) lv[j] = net.lv[j < net.n ? j : 0];
+    }
+};
+
 // The levels of `code` for the parameter vector p (cpu/*.py param_vector: the periods first).
-RQ_DEV RsNet rs_net(int code, const double* p) {
+RQ_METHOD RsNet rs_net(int code, const double* p) {
     RsNet net; net.n = 0; net.outputs = 1;
     int P = (int)p[0], lb = P - 1;
     switch (code) {
@@ -174,7 +186,7 @@ RQ_DEV RsNet rs_net(int code, const double* p) {
 }
 
 // Stream i of the inputs at bar t (t - 1, t - lag: bars after the column's start by the levels' `first`).
-RQ_DEV double rs_stream(int code, const Bars& x, int t, int i, const double* p) {
+RQ_METHOD double rs_stream(int code, const Bars& x, int t, int i, const double* p) {
     switch (code) {
     case RS_ATR: case RS_NATR: return true_range(x(0, t), x(1, t), x(2, t - 1));
     case RS_ZLEMA: return 2.0 * x(0, t) - x(0, t - ((int)p[0] - 1) / 2);
@@ -206,28 +218,33 @@ RQ_METHOD double rs_rule(const RsLevel& l, double e, double in) {
 
 // The state after bar r = s + net.seeded(): every level seeded and stepped from the column's first bar
 // s, as the one-thread kernels do (TRIX keeps its third EMA one bar back as a fourth value).
-RQ_DEV void rs_net_first(int code, const RsNet& net, const Bars& x, int s, int r, const double* p, double* st) {
-    double sum[RS_D] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+template <int D>
+RQ_METHOD void rs_net_first(int code, const RsLevels<D>& L, const Bars& x, int s, int r, const double* p, double* st) {
+    double sum[D];
+    RS_UNROLL
+    for (int j = 0; j < D; ++j) sum[j] = 0.0;
     for (int t = s; t <= r; ++t) {
-        for (int j = 0; j < net.n; ++j) {
-            const RsLevel& l = net.lv[j];
+        RS_UNROLL
+        for (int j = 0; j < D; ++j) {
+            if (j >= L.n) continue;
+            const RsLevel& l = L.lv[j];
             int from = s + l.first, seed = from + l.period - 1;
             if (t < from) continue;
-            double in = rs_source<RS_D>(code, l, x, t, p, st, false);
+            double in = rs_source<D>(code, l, x, t, p, st, false);
             if (t < seed) sum[j] += in;
             else if (t == seed) { sum[j] += in; st[j] = sum[j] / l.period; }
             else st[j] = rs_rule(l, st[j], in);
         }
     }
-    if (code == RS_TRIX) st[3] = st[2];
+    if (D > 3 && code == RS_TRIX) st[3] = st[2];
 }
 
 template <int D>
-RQ_METHOD void rs_net_step(int code, const RsNet& net, const Bars& x, int t, const double* p, double* st, bool hom) {
+RQ_METHOD void rs_net_step(int code, const RsLevels<D>& L, const Bars& x, int t, const double* p, double* st, bool hom) {
     if (D > 3 && code == RS_TRIX) st[3] = st[2];
     RS_UNROLL
     for (int j = 0; j < D; ++j)
-        if (j < net.n) st[j] = rs_rule(net.lv[j], st[j], rs_source<D>(code, net.lv[j], x, t, p, st, hom));
+        if (j < L.n) st[j] = rs_rule(L.lv[j], st[j], rs_source<D>(code, L.lv[j], x, t, p, st, hom));
 }
 
 // The outputs at bar t (net.outputs of them).
@@ -301,14 +318,8 @@ RQ_METHOD void rs_ad_add(const Bars& x, int t, double& ad) {
 
 // The state after the recurrence's first bar r (the one-thread kernels' first iterations).
 template <int D>
-RQ_METHOD void rs_first(int code, const RsNet& net, const Bars& x, int r, const double* p, double* st) {
-    if (rs_is_net(code)) {
-        double e[RS_D];
-        rs_net_first(code, net, x, r - net.seeded(), r, p, e);
-        RS_UNROLL
-        for (int d = 0; d < D; ++d) st[d] = e[d];
-        return;
-    }
+RQ_METHOD void rs_first(int code, const RsLevels<D>& L, const Bars& x, int r, const double* p, double* st) {
+    if (rs_is_net(code)) { rs_net_first<D>(code, L, x, r - L.seeded, r, p, st); return; }
     int s = r;
     switch (code) {
     case RS_CUMSUM: st[0] = 0.0; st[0] += x(0, s); break;
@@ -327,9 +338,9 @@ RQ_METHOD void rs_first(int code, const RsNet& net, const Bars& x, int r, const 
 
 // Bar t > r: st <- M_t st + c_t (hom: st <- M_t st); k: RsBar::prepare's value for the bar.
 template <int D>
-RQ_METHOD void rs_step(int code, const RsNet& net, const Bars& x, int t, const double* p, double* st, bool hom,
+RQ_METHOD void rs_step(int code, const RsLevels<D>& L, const Bars& x, int t, const double* p, double* st, bool hom,
                        double k) {
-    if (rs_is_net(code)) { rs_net_step<D>(code, net, x, t, p, st, hom); return; }
+    if (rs_is_net(code)) { rs_net_step<D>(code, L, x, t, p, st, hom); return; }
     switch (code) {
     case RS_CUMSUM: if (!hom) st[0] += x(0, t); break;
     case RS_AD: if (!hom) rs_ad_add(x, t, st[0]); break;
@@ -397,7 +408,8 @@ struct RsThread {
         ok = g < S;
         b = g * seg; e = b + seg < T ? b + seg : T;
         const double* ins[RQ_MAX_IN] = {a0, a1, a2, a3, a4};
-        for (int i = 0; i < RQ_MAX_IN; ++i) x.a[i] = ins[i < n_in ? i : 0] + col;
+        RS_UNROLL
+        for (int i = 0; i < RQ_MAX_IN; ++i) x.a[i] = (i < n_in ? ins[i] : a0) + col;
         x.N = N; x.n_in = n_in;
     }
     // The segment's kind for a recurrence starting `off` bars after the first valid bar s (the valid
@@ -416,7 +428,7 @@ template <int D>
 RQ_DEV void rs_maps_d(i64 idx, RS_ARGS) {
     RsThread th; th.init(idx, a0, a1, a2, a3, a4, n_in, T, N, seg);
     if (!th.ok) return;
-    RsNet net = rs_net(code, p);
+    RsLevels<D> L; L.load(rs_net(code, p));
     int k = th.kind(rs_offset(code, p));
     kinds[(i64)th.g * N + th.col] = k;
     if (k == -1) return;
@@ -430,16 +442,16 @@ RQ_DEV void rs_maps_d(i64 idx, RS_ARGS) {
             for (int d = 0; d < D; ++d) st[r][d] = (r == d + 1) ? 1.0 : 0.0;
         }
     } else {
-        rs_first<D>(code, net, th.x, k, p, st[0]); from = k + 1;
+        rs_first<D>(code, L, th.x, k, p, st[0]); from = k + 1;
     }
     RsBar bar;
     bool fresh = true;
     for (int t = from; t < th.e; ++t, fresh = false) {
         double kt = bar.prepare(code, th.x, t, p, fresh);
-        rs_step<D>(code, net, th.x, t, p, st[0], false, kt);
+        rs_step<D>(code, L, th.x, t, p, st[0], false, kt);
         if (affine) {
             RS_UNROLL
-            for (int r = 1; r <= D; ++r) rs_step<D>(code, net, th.x, t, p, st[r], true, kt);
+            for (int r = 1; r <= D; ++r) rs_step<D>(code, L, th.x, t, p, st[r], true, kt);
         }
     }
     RS_UNROLL
@@ -481,7 +493,7 @@ template <int D>
 RQ_DEV void rs_emit_d(i64 idx, RS_ARGS) {
     RsThread th; th.init(idx, a0, a1, a2, a3, a4, n_in, T, N, seg);
     if (!th.ok) return;
-    RsNet net = rs_net(code, p);
+    RsLevels<D> L; L.load(rs_net(code, p));
     int k = kinds[(i64)th.g * N + th.col], r = first[th.col];
     int s = r - rs_offset(code, p);  // the column's first valid bar
     int n_out = rs_outputs(code, p);
@@ -504,8 +516,8 @@ RQ_DEV void rs_emit_d(i64 idx, RS_ARGS) {
     RsBar bar;
     bool fresh = true;
     for (int t = from; t < th.e; ++t) {
-        if (t == r) rs_first<D>(code, net, th.x, t, p, st);
-        else { rs_step<D>(code, net, th.x, t, p, st, false, bar.prepare(code, th.x, t, p, fresh)); fresh = false; }
+        if (t == r) rs_first<D>(code, L, th.x, t, p, st);
+        else { rs_step<D>(code, L, th.x, t, p, st, false, bar.prepare(code, th.x, t, p, fresh)); fresh = false; }
         double v[RS_MAX_OUT];
         rs_values(code, th.x, t, p, st, v);
         RS_UNROLL
@@ -513,25 +525,26 @@ RQ_DEV void rs_emit_d(i64 idx, RS_ARGS) {
     }
 }
 
-// A phase for this call's state size (rs_dim): 1, 2, 3, 4 or 6.
-#define RS_BY_DIM(PHASE, I)                                                                             \
-    switch (rs_dim(code, p)) {                                                                         \
-    case 1: PHASE<1>(I, RS_CALL); break;                                                               \
-    case 2: PHASE<2>(I, RS_CALL); break;                                                               \
-    case 3: PHASE<3>(I, RS_CALL); break;                                                               \
-    case 4: PHASE<4>(I, RS_CALL); break;                                                               \
-    default: PHASE<6>(I, RS_CALL); break;                                                              \
-    }
-
 #define RS_CALL code, a0, a1, a2, a3, a4, n_in, p, T, N, seg, lb, maps, kinds, starts, first, out
 
+// Entry points per state size D (rs_dim: 1, 2, 3, 4 or 6; gpu_scan.AFFINE_DIMS picks them): each its
+// own register budget, so that a sum (D = 1) is not held to T3's (D = 6).
 #ifndef RQ_HOST
-extern "C" __global__ void rs_maps(RS_ARGS) { i64 i = RQ_COL_INDEX(); RS_BY_DIM(rs_maps_d, i) }
-extern "C" __global__ void rs_carry(RS_ARGS) { i64 i = RQ_COL_INDEX(); RS_BY_DIM(rs_carry_d, i) }
-extern "C" __global__ void rs_emit(RS_ARGS) { i64 i = RQ_COL_INDEX(); RS_BY_DIM(rs_emit_d, i) }
+#define RS_ENTRIES(D)                                                                                  \
+    extern "C" __global__ void rs_maps_##D(RS_ARGS) { rs_maps_d<D>(RQ_COL_INDEX(), RS_CALL); }         \
+    extern "C" __global__ void rs_carry_##D(RS_ARGS) { rs_carry_d<D>(RQ_COL_INDEX(), RS_CALL); }       \
+    extern "C" __global__ void rs_emit_##D(RS_ARGS) { rs_emit_d<D>(RQ_COL_INDEX(), RS_CALL); }
 #else
-// The host build: each phase runs its threads one after another (`threads`: gpu_scan.threads).
-extern "C" void host_rs_maps(i64 threads, RS_ARGS) { for (i64 i = 0; i < threads; ++i) { RS_BY_DIM(rs_maps_d, i) } }
-extern "C" void host_rs_carry(i64 threads, RS_ARGS) { for (i64 i = 0; i < threads; ++i) { RS_BY_DIM(rs_carry_d, i) } }
-extern "C" void host_rs_emit(i64 threads, RS_ARGS) { for (i64 i = 0; i < threads; ++i) { RS_BY_DIM(rs_emit_d, i) } }
+// The host build: each phase runs its threads one after another; host_rs_dim lets the tests check
+// gpu_scan.AFFINE_DIMS against rs_dim.
+#define RS_ENTRIES(D)                                                                                  \
+    extern "C" void host_rs_maps_##D(i64 n, RS_ARGS) { for (i64 i = 0; i < n; ++i) rs_maps_d<D>(i, RS_CALL); }   \
+    extern "C" void host_rs_carry_##D(i64 n, RS_ARGS) { for (i64 i = 0; i < n; ++i) rs_carry_d<D>(i, RS_CALL); } \
+    extern "C" void host_rs_emit_##D(i64 n, RS_ARGS) { for (i64 i = 0; i < n; ++i) rs_emit_d<D>(i, RS_CALL); }
+extern "C" int host_rs_dim(int code, const double* p) { return rs_dim(code, p); }
 #endif
+RS_ENTRIES(1)
+RS_ENTRIES(2)
+RS_ENTRIES(3)
+RS_ENTRIES(4)
+RS_ENTRIES(6)

@@ -97,8 +97,8 @@ def run_scan(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], sp
     scan.out.fill(-7.0)  # a bar the kernel forgot to write shows up
     raw = [a.ctypes.data if isinstance(a, np.ndarray) else int(a) for a in scan.args]
     dll = scan_library(scan.technique.source)
-    for phase, per_column in scan.technique.phases[:phases]:
-        fn = getattr(dll, f"host_{phase}")
+    for entry, per_column in scan.entries()[:phases]:
+        fn = getattr(dll, f"host_{entry}")
         fn.argtypes = [ctypes.c_longlong, *[_ctype(a) for a in scan.args]]
         fn.restype = None
         fn(scan.threads(per_column), *raw)

@@ -8,6 +8,9 @@ warm-up, columns with no valid bar, segments of one bar, guesses right and wrong
 """
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -181,3 +184,32 @@ def test_segments_equal_one_thread_on_degenerate_data(case: tuple) -> None:
 def test_the_public_path_takes_only_the_routed_scans() -> None:
     assert gpu_scan.ROUTED <= set(gpu_scan.NAMES)
     assert gpu_scan.routed("SAR", FUNCTIONS["SAR"].defaults) and not gpu_scan.routed("EMA", {"timeperiod": 30})
+
+
+def test_the_state_sizes_pick_the_entry_points_the_source_has() -> None:
+    import ctypes  # noqa: PLC0415
+
+    from kernels.indicators.talib.cpu import param_vector  # noqa: PLC0415
+
+    dll = cuda_host.scan_library(gpu_scan.TECHNIQUES["affine"].source)
+    dll.host_rs_dim.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    dll.host_rs_dim.restype = ctypes.c_int
+    for name in gpu_scan.AFFINE:
+        vector = np.ascontiguousarray(param_vector(name, FUNCTIONS[name].defaults))
+        assert dll.host_rs_dim(gpu_scan.AFFINE.index(name), vector.ctypes.data) == gpu_scan.AFFINE_DIMS.get(name, 1), name
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
+@pytest.mark.parametrize("technique", sorted(gpu_scan.TECHNIQUES))
+def test_source_compiles_for_the_gpu(technique: str, tmp_path) -> None:
+    """The text NVRTC gets (headers written in) compiles for sm_90 with every entry point gpu_scan launches."""
+    source = gpu_scan.TECHNIQUES[technique].source
+    (tmp_path / "scan.cu").write_text(gpu_columns.expanded_source(source))
+    r = subprocess.run(["nvcc", "-std=c++17", "--fmad=false", "-ptx", "-arch=sm_90", str(tmp_path / "scan.cu"),
+                        "-o", str(tmp_path / "scan.ptx")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ptx = (tmp_path / "scan.ptx").read_text()
+    suffixes = {f"_{d}" for d in {1, *gpu_scan.AFFINE_DIMS.values()}} if technique == "affine" else {""}
+    for phase, _ in gpu_scan.TECHNIQUES[technique].phases:
+        for suffix in suffixes:
+            assert f".entry {phase}{suffix}(" in ptx, phase + suffix
