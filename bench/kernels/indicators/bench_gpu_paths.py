@@ -5,8 +5,8 @@ verified speculation over time segments (`gpu_scan`), the column kernel cut into
 a warm-up (`time_split`), the column kernel with one thread per column, a shared or composed kernel
 (`KERNELS`, `compose`), a fused elementwise kernel (`xp`). This times each path that exists for a
 function (device time, host time and wall time with a sync, data already on the device, default
-parameters; the best path and the ratios by wall time), the public call `kernels.indicators.talib.<NAME>` (route, NaN-policy gap check, output
-conversion included) and the gap check alone, next to TA-Lib single-thread on ready contiguous
+parameters; the best path and the ratios by wall time), the public call
+`kernels.indicators.talib.<NAME>` (route, NaN-policy gap check, output conversion included) and the gap check alone, next to TA-Lib single-thread on ready contiguous
 columns (timed on `--talib-columns` columns and scaled): which path is fastest, what the public
 call adds, and each ratio to the >= 100 x target.
 
@@ -93,7 +93,8 @@ def main() -> None:
     args = ap.parse_args()
     names = list(gpu.GPU_FUNCTIONS) if args.functions == "all" else args.functions.split(",")
     panel = synthetic_panel(n_assets=args.assets, n_bars=args.bars, seed=0)
-    host = {f: np.ascontiguousarray(getattr(panel, f), dtype=np.float64) for f in ("open", "high", "low", "close", "volume")}
+    fields = ("open", "high", "low", "close", "volume")
+    host = {f: np.ascontiguousarray(getattr(panel, f), dtype=np.float64) for f in fields}
     dev = {k: cupy.asarray(v) for k, v in host.items()}
     from bench.kernels.indicators.bench_talib import _inputs  # noqa: PLC0415 - the ratio benchmark's inputs
 
@@ -123,7 +124,8 @@ def main() -> None:
         row["public_x"] = talib_ms / row["public_wall_ms"] if "public_wall_ms" in row else 0.0
         rows.append(row)
         print(json.dumps(row), flush=True)
-    summary = {"bars": args.bars, "assets": args.assets, "device": cupy.cuda.runtime.getDeviceProperties(0)["name"].decode(),
+    device = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    summary = {"bars": args.bars, "assets": args.assets, "device": device,
                "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
                "public_below_100x": sorted(r["function"] for r in rows if r["public_x"] < 100),
                "best_below_100x": sorted(r["function"] for r in rows if r.get("best_x", 0) < 100), "rows": rows}

@@ -409,6 +409,7 @@ HEADER = ("#define CUDART_NAN __longlong_as_double(0x7ff8000000000000ULL)\n"
           "#define CUDART_INF __longlong_as_double(0x7ff0000000000000ULL)\n")
 
 KERNEL_SRC = r"""
+#define SIG_U 8
 // from_signals: one thread per group of columns (a column when not cash sharing); per-column
 // state in global scratch arrays (ColState per column, last valuation price and its bar).
 extern "C" __global__ void simulate_from_signals(
@@ -441,32 +442,47 @@ extern "C" __global__ void simulate_from_signals(
         const long long cap = offsets[g + 1];
         int err = ERR_NONE;
         const int udir = (int)user_dir[col];
-        for (long long i = 0; i < n_bars; ++i) {
-            const long long at = i * n_cols + col;
-            bool e = entries[at], x = exits[at], se_in = false, sx_in = false;
-            if (ls_mode) { se_in = short_entries[at]; sx_in = short_exits[at]; }
-            if (!(e || x || se_in || sx_in)) {
-                if (s.pos == 0 || (isnan(s.sl_stop) && isnan(s.tp_stop))) continue;
+        // signals are read SIG_U bars at a time into registers, SIG_U independent loads in flight: a bar
+        // without a signal (most bars) then costs no memory latency of its own
+        for (long long i0 = 0; i0 < n_bars; i0 += SIG_U) {
+            bool be[SIG_U], bx[SIG_U], bse[SIG_U], bsx[SIG_U];
+#pragma unroll
+            for (int u = 0; u < SIG_U; ++u) {
+                const long long iu = i0 + u < n_bars ? i0 + u : n_bars - 1;  // in bounds; masked below
+                const long long at = iu * n_cols + col;
+                const bool in = i0 + u < n_bars;
+                be[u] = in && entries[at]; bx[u] = in && exits[at];
+                bse[u] = in && ls_mode && short_entries[at]; bsx[u] = in && ls_mode && short_exits[at];
             }
-            bool le, lx, se, sx;
-            map_signals(e, x, se_in, sx_in, ls_mode, udir, &le, &lx, &se, &sx);
-            const double c = close[at];
-            for (long long j = i; j > li; --j) {
-                const double v = close[j * n_cols + col];
-                if (!isnan(v)) { lv = v; break; }
-            }
-            li = i;
-            double o = CUDART_NAN, h = CUDART_NAN, lo = CUDART_NAN;
-            if (has_ohlc) { o = open_[at]; h = high[at]; lo = low[at]; }
-            Fill f = order_step(s, cash, free_cash, le, lx, se, sx, o, h, lo, c, lv, size[col], (int)size_type[col],
-                                (int)accumulate[col], fees[col], fixed_fees[col], slippage[col], sl_stop[col],
-                                sl_trail[col], tp_stop[col]);
-            if (f.err != ERR_NONE && err == ERR_NONE) err = f.err;
-            if (f.filled) {
-                if (k >= cap) { err = ERR_CAPACITY; }
-                else {
-                    o_idx[k] = i; o_col[k] = col; o_size[k] = f.size; o_price[k] = f.price; o_fees[k] = f.fees;
-                    o_side[k] = f.side; o_reason[k] = f.reason; ++k;
+#pragma unroll
+            for (int u = 0; u < SIG_U; ++u) {
+                const long long i = i0 + u;
+                if (i >= n_bars) break;
+                const long long at = i * n_cols + col;
+                bool e = be[u], x = bx[u], se_in = bse[u], sx_in = bsx[u];
+                if (!(e || x || se_in || sx_in)) {
+                    if (s.pos == 0 || (isnan(s.sl_stop) && isnan(s.tp_stop))) continue;
+                }
+                bool le, lx, se, sx;
+                map_signals(e, x, se_in, sx_in, ls_mode, udir, &le, &lx, &se, &sx);
+                const double c = close[at];
+                for (long long j = i; j > li; --j) {
+                    const double v = close[j * n_cols + col];
+                    if (!isnan(v)) { lv = v; break; }
+                }
+                li = i;
+                double o = CUDART_NAN, h = CUDART_NAN, lo = CUDART_NAN;
+                if (has_ohlc) { o = open_[at]; h = high[at]; lo = low[at]; }
+                Fill f = order_step(s, cash, free_cash, le, lx, se, sx, o, h, lo, c, lv, size[col], (int)size_type[col],
+                                    (int)accumulate[col], fees[col], fixed_fees[col], slippage[col], sl_stop[col],
+                                    sl_trail[col], tp_stop[col]);
+                if (f.err != ERR_NONE && err == ERR_NONE) err = f.err;
+                if (f.filled) {
+                    if (k >= cap) { err = ERR_CAPACITY; }
+                    else {
+                        o_idx[k] = i; o_col[k] = col; o_size[k] = f.size; o_price[k] = f.price; o_fees[k] = f.fees;
+                        o_side[k] = f.side; o_reason[k] = f.reason; ++k;
+                    }
                 }
             }
         }

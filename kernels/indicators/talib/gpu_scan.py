@@ -7,10 +7,11 @@ device nearly idle. Two ways to cut them anyway, each a CUDA source in `cuda/sca
 - **Affine scans** (`recurrences.cu`): CUMSUM, AD, OBV, PVT, WAD, VWAP, NVI, PVI, ADOSC,
   KAMA and the networks of exponential smoothing (EMA, DEMA, TEMA, TRIX, T3, RMA, ATR,
   NATR, ZLEMA, APO / PPO / PVO with EMAs, MACD, MACDFIX, TSI, CMO, RSI, and MA of those
-  types) keep a small state that a bar maps affinely, with
-  coefficients fixed by the inputs alone (KAMA's smoothing constant by its last
-  `timeperiod` bars), so the map of a segment of bars composes: compose every segment's map (thread per column and segment), walk each
-  column's maps (thread per column), replay every segment from its exact start state.
+  types) keep a small state that a bar maps affinely, with coefficients fixed by the
+  inputs alone (KAMA's smoothing constant by its last `timeperiod` bars), so the map of a
+  segment of bars composes: compose every segment's map (thread per column and segment),
+  walk each column's maps (thread per column), replay every segment from its exact start
+  state.
   Results equal one thread per column but for the rounding of the start states (1e-15),
   with no warm-up: exact where `time_split` would cut exponential smoothing after a
   warm-up of 15 to 30 times its period, and with as many segments as windows get.

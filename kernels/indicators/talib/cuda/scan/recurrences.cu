@@ -240,7 +240,8 @@ RQ_METHOD void rs_net_first(int code, const RsLevels<D>& L, const Bars& x, int s
 }
 
 template <int D>
-RQ_METHOD void rs_net_step(int code, const RsLevels<D>& L, const Bars& x, int t, const double* p, double* st, bool hom) {
+RQ_METHOD void rs_net_step(int code, const RsLevels<D>& L, const Bars& x, int t, const double* p, double* st,
+                           bool hom) {
     if (D > 3 && code == RS_TRIX) st[3] = st[2];
     RS_UNROLL
     for (int j = 0; j < D; ++j)

@@ -196,7 +196,8 @@ def test_the_state_sizes_pick_the_entry_points_the_source_has() -> None:
     dll.host_rs_dim.restype = ctypes.c_int
     for name in gpu_scan.AFFINE:
         vector = np.ascontiguousarray(param_vector(name, FUNCTIONS[name].defaults))
-        assert dll.host_rs_dim(gpu_scan.AFFINE.index(name), vector.ctypes.data) == gpu_scan.AFFINE_DIMS.get(name, 1), name
+        dim = dll.host_rs_dim(gpu_scan.AFFINE.index(name), vector.ctypes.data)
+        assert dim == gpu_scan.AFFINE_DIMS.get(name, 1), name
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
