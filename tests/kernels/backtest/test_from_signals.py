@@ -406,3 +406,18 @@ def test_targetpercent_orders_to_the_target() -> None:
     assert (pos[-1] == 0).any() or (pos == 0).any()  # exits close
     with pytest.raises(OrdersInputError, match="size"):
         from_signals(CLOSE, E, X, size=1.5, size_type="targetpercent")
+
+
+@pytest.mark.skipif(__import__("shutil").which("nvcc") is None, reason="nvcc is not installed")
+def test_gpu_kernel_source_compiles(tmp_path) -> None:
+    """The orders engine's CUDA text (what CuPy's RawModule gets) compiles for sm_90: a syntax error in
+    it is caught where nvcc is installed, with no GPU."""
+    import subprocess  # noqa: PLC0415
+
+    from kernels.backtest.orders import gpu  # noqa: PLC0415
+
+    (tmp_path / "orders.cu").write_text(gpu.HEADER + gpu.STEP_SRC + gpu.KERNEL_SRC)
+    r = subprocess.run(["nvcc", "-std=c++14", "--fmad=false", "-ptx", "-arch=sm_90", str(tmp_path / "orders.cu"),
+                        "-o", str(tmp_path / "orders.ptx")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert ".entry simulate_from_signals(" in (tmp_path / "orders.ptx").read_text()
