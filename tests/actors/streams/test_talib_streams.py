@@ -47,12 +47,6 @@ def one_thread():
     numba.set_num_threads(n)
 
 
-# The two tests that compile the TA-Lib kernels with Numba (about two minutes each on a cold cache) run
-# on one test worker, one after the other: the second finds most modules compiled by the first.
-NUMBA_COMPILES = pytest.mark.xdist_group("talib_numba")
-
-
-@NUMBA_COMPILES
 def test_every_form_equals_the_batch_function(one_thread):
     """A history longer than every window (so the windowed functions drop bars), ticks that reach only
     some symbols, a snapshot/restore in the middle."""
@@ -142,7 +136,6 @@ def test_bad_function_specs_are_stream_errors_naming_the_field(functions, match)
         StreamSpec.build("x", "synthetic", "v1", functions=functions)
 
 
-@NUMBA_COMPILES
 def test_worker_prewarm_warms_the_talib_kernels():
     w = Worker("w-talib", "cpu", streams=StreamsConfig(talib_prewarm="cpu"))
     out = w._warm_talib("cpu")
