@@ -591,51 +591,58 @@ def simulate_device(p: Any) -> tuple[dict[str, Any], Any]:
     ~0.6 s of copies and structured-array writes against a few ms of kernel)."""
     import cupy as cp  # noqa: PLC0415
 
-    caps = signal_caps(cp, p)
-    offsets = cp.concatenate([cp.zeros(1, dtype=cp.int64), cp.cumsum(2 * caps + 1).astype(cp.int64)])
-    total = int(offsets[-1].get())
+    args, out = launch_args(cp, p)
+    n_groups = len(p.group_start)
+    kernel = _get_module_func(_module(), "simulate_from_signals")
+    kernel(((n_groups + THREADS - 1) // THREADS,), (THREADS,), args)
+    return compact(cp, out), out["errors"]
+
+
+def launch_args(xp: Any, p: Any) -> tuple[tuple, dict[str, Any]]:
+    """The kernel's arguments for prepared inputs `p` as `xp` arrays (CuPy, or NumPy for the host build
+    that tests/kernels/backtest/orders_host.py runs), and its outputs by name (the record fields, the
+    region offsets, counts and errors per group)."""
+    caps = signal_caps(xp, p)
+    offsets = xp.concatenate([xp.zeros(1, dtype=xp.int64), xp.cumsum(2 * caps + 1).astype(xp.int64)])
+    total = int(offsets[-1])
     n_bars, n_cols = p.close.shape
     n_groups = len(p.group_start)
-    o_idx = cp.empty(total, dtype=cp.int64)
-    o_col = cp.empty(total, dtype=cp.int64)
-    o_size = cp.empty(total, dtype=cp.float64)
-    o_price = cp.empty(total, dtype=cp.float64)
-    o_fees = cp.empty(total, dtype=cp.float64)
-    o_side = cp.empty(total, dtype=cp.int64)
-    o_reason = cp.empty(total, dtype=cp.int64)
-    counts = cp.zeros(n_groups, dtype=cp.int64)
-    errors = cp.zeros(n_groups, dtype=cp.int64)
+    out = {name: xp.empty(total, dtype=xp.float64 if name in ("size", "price", "fees") else xp.int64)
+           for name in RECORD_FIELDS}
+    out.update(offsets=offsets, counts=xp.zeros(n_groups, dtype=xp.int64), errors=xp.zeros(n_groups, dtype=xp.int64))
     multi = bool(np.any(p.group_end - p.group_start > 1))
-    state = cp.empty(n_cols * STATE_BYTES if multi else 1, dtype=cp.uint8)
-    last_val = cp.empty(n_cols if multi else 1, dtype=cp.float64)
-    last_i = cp.empty(n_cols if multi else 1, dtype=cp.int64)
+    state = xp.empty(n_cols * STATE_BYTES if multi else 1, dtype=xp.uint8)
+    last_val = xp.empty(n_cols if multi else 1, dtype=xp.float64)
+    last_i = xp.empty(n_cols if multi else 1, dtype=xp.int64)
     has_ohlc = p.open.shape[0] == n_bars
 
     def dev(a: Any, dtype: Any) -> Any:
-        return cp.ascontiguousarray(cp.asarray(a, dtype=dtype))
+        return xp.ascontiguousarray(xp.asarray(a, dtype=dtype))
 
     args = (
-        dev(p.close, cp.float64), dev(p.open, cp.float64), dev(p.high, cp.float64), dev(p.low, cp.float64),
+        dev(p.close, xp.float64), dev(p.open, xp.float64), dev(p.high, xp.float64), dev(p.low, xp.float64),
         np.int32(has_ohlc),
-        dev(p.entries, cp.bool_), dev(p.exits, cp.bool_), dev(p.short_entries, cp.bool_),
-        dev(p.short_exits, cp.bool_), np.int32(p.ls_mode),
-        dev(p.direction, cp.int64), dev(p.size, cp.float64), dev(p.size_type, cp.int64), dev(p.fees, cp.float64),
-        dev(p.fixed_fees, cp.float64), dev(p.slippage, cp.float64), dev(p.sl_stop, cp.float64),
-        dev(p.sl_trail, cp.bool_), dev(p.tp_stop, cp.float64), dev(p.accumulate, cp.int64),
-        dev(p.group_start, cp.int64), dev(p.group_end, cp.int64), dev(p.init_cash, cp.float64), offsets,
+        dev(p.entries, xp.bool_), dev(p.exits, xp.bool_), dev(p.short_entries, xp.bool_),
+        dev(p.short_exits, xp.bool_), np.int32(p.ls_mode),
+        dev(p.direction, xp.int64), dev(p.size, xp.float64), dev(p.size_type, xp.int64), dev(p.fees, xp.float64),
+        dev(p.fixed_fees, xp.float64), dev(p.slippage, xp.float64), dev(p.sl_stop, xp.float64),
+        dev(p.sl_trail, xp.bool_), dev(p.tp_stop, xp.float64), dev(p.accumulate, xp.int64),
+        dev(p.group_start, xp.int64), dev(p.group_end, xp.int64), dev(p.init_cash, xp.float64), offsets,
         np.int64(n_bars), np.int64(n_cols), np.int64(n_groups), state, last_val, last_i,
-        o_idx, o_col, o_size, o_price, o_fees, o_side, o_reason, counts, errors,
+        *(out[name] for name in RECORD_FIELDS), out["counts"], out["errors"],
     )
-    kernel = _get_module_func(_module(), "simulate_from_signals")
-    kernel(((n_groups + THREADS - 1) // THREADS,), (THREADS,), args)
-    # compact on the device, then one copy per field
-    ends = cp.cumsum(counts)
-    n = int(ends[-1].get()) if n_groups else 0
-    k = cp.arange(n, dtype=cp.int64)
-    g_of = cp.searchsorted(ends, k, side="right")  # the group of each compacted record
+    return args, out
+
+
+def compact(xp: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """The per-group record regions compacted (vectorbt's record order), on `xp`'s side."""
+    counts, offsets = out["counts"], out["offsets"]
+    ends = xp.cumsum(counts)
+    n = int(ends[-1]) if len(counts) else 0
+    k = xp.arange(n, dtype=xp.int64)
+    g_of = xp.searchsorted(ends, k, side="right")  # the group of each compacted record
     take = k + offsets[:-1][g_of] - (ends - counts)[g_of]
-    fields = {name: a[take] for name, a in zip(RECORD_FIELDS, (o_idx, o_col, o_size, o_price, o_fees, o_side, o_reason))}
-    return fields, errors
+    return {name: out[name][take] for name in RECORD_FIELDS}
 
 
 def warmups() -> dict[str, Any]:

@@ -421,3 +421,22 @@ def test_gpu_kernel_source_compiles(tmp_path) -> None:
                         "-o", str(tmp_path / "orders.ptx")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     assert ".entry simulate_from_signals(" in (tmp_path / "orders.ptx").read_text()
+
+
+@pytest.mark.skipif(__import__("shutil").which("g++") is None, reason="g++ is not installed")
+@pytest.mark.parametrize("case", [*CASES, *OHLC_CASES, *SHARING_CASES])
+def test_gpu_kernel_built_for_the_host_equals_the_cpu_kernel(case: str) -> None:
+    """The CUDA source of the orders engine, built with g++ and run thread by thread (orders_host.py),
+    gives the Numba kernel's records bit for bit: CI checks the GPU kernel's logic with no GPU."""
+    from kernels.backtest.orders.api import prepare, simulate  # noqa: PLC0415
+    from tests.kernels.backtest import orders_host  # noqa: PLC0415
+
+    kw = {**CASES, **OHLC_CASES, **SHARING_CASES}[case]
+    data = PANEL if case in OHLC_CASES or case in SHARING_CASES else CLOSE
+    p = prepare(data, E, X, backend="cpu", **kw)
+    recs, err = simulate(p)
+    fields, errors = orders_host.simulate(p)
+    assert int(errors.max()) == err
+    assert len(recs) > 0
+    for name in ("idx", "col", "size", "price", "fees", "side", "reason"):
+        np.testing.assert_array_equal(fields[name], recs[name], err_msg=f"{case}: {name}")
