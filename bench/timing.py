@@ -46,3 +46,12 @@ def write_report(path: str | Path, report: dict[str, Any]) -> None:
     path.write_text(json.dumps(report, indent=2, default=str))
     print("targets:", {k: v["met"] for k, v in report.get("targets", {}).items()}, flush=True)
     print(f"wrote {path}", flush=True)
+
+
+def report_rows(summary: dict[str, Any], out: str | None) -> None:
+    """Print a per-function benchmark's summary (all but its "rows") and write the whole of it to `out`
+    as JSON when given."""
+    print(json.dumps({k: v for k, v in summary.items() if k != "rows"}))
+    if out:
+        with open(out, "w") as f:
+            json.dump(summary, f, indent=1)

@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 import talib  # noqa: E402
 
 from bench.kernels.indicators.bench_talib import _best, _inputs  # noqa: E402
+from bench.timing import report_rows  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
 from kernels.indicators import talib as ta  # noqa: E402
 from kernels.indicators.talib import gpu_columns  # noqa: E402
@@ -112,10 +113,7 @@ def main() -> None:
                                      if r.get(f"columns_x_block{default_block}", 1e9) < 100],
         "rows": rows,
     }
-    print(json.dumps({k: v for k, v in summary.items() if k != "rows"}))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(summary, f, indent=1)
+    report_rows(summary, args.out)
 
 
 if __name__ == "__main__":

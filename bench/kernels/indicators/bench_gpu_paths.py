@@ -6,8 +6,9 @@ a warm-up (`time_split`), the column kernel with one thread per column, a shared
 (`KERNELS`, `compose`), a fused elementwise kernel (`xp`). This times each path that exists for a
 function (device time, host time and wall time with a sync, data already on the device, default
 parameters; the best path and the ratios by wall time), the public call
-`kernels.indicators.talib.<NAME>` (route, NaN-policy gap check, output conversion included) and the gap check alone, next to TA-Lib single-thread on ready contiguous
-columns (timed on `--talib-columns` columns and scaled): which path is fastest, what the public
+`kernels.indicators.talib.<NAME>` (route, NaN-policy gap check, output conversion included) and the
+gap check alone, next to TA-Lib single-thread on ready contiguous columns (bench_talib.talib_seconds,
+on `--talib-columns` columns, scaled): which path is fastest, what the public
 call adds, and each ratio to the >= 100 x target.
 
 Usage: python bench/kernels/indicators/bench_gpu_paths.py --bars 2520 --assets 5000 [--functions all|A,B]
@@ -19,15 +20,14 @@ import argparse
 import json
 import os
 import sys
-import time
 from typing import Any, Callable
 
 import numpy as np
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
 
-import talib  # noqa: E402
-
+from bench.kernels.indicators.bench_talib import _best, _inputs, talib_seconds  # noqa: E402 - the ratio benchmark's
+from bench.timing import report_rows  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
 from kernels.indicators import gaps_gpu  # noqa: E402
 from kernels.indicators import talib as ta  # noqa: E402
@@ -44,14 +44,7 @@ def _times(fn: Callable[[], Any], repeat: int) -> tuple[float, float, float]:
 
     fn()  # compile / warm the pools
     r = benchmark(fn, n_repeat=repeat, n_warmup=1)
-    sync = cupy.cuda.get_current_stream().synchronize
-    wall = float("inf")
-    for _ in range(repeat):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        wall = min(wall, time.perf_counter() - t0)
+    wall = _best(fn, repeat, cupy.cuda.get_current_stream().synchronize)
     return float(np.min(r.gpu_times) * 1e3), float(np.min(r.cpu_times) * 1e3), wall * 1e3
 
 
@@ -96,19 +89,13 @@ def main() -> None:
     fields = ("open", "high", "low", "close", "volume")
     host = {f: np.ascontiguousarray(getattr(panel, f), dtype=np.float64) for f in fields}
     dev = {k: cupy.asarray(v) for k, v in host.items()}
-    from bench.kernels.indicators.bench_talib import _inputs  # noqa: PLC0415 - the ratio benchmark's inputs
 
     rows = []
     for name in names:
         fd = FUNCTIONS[name]
         values = fd.check(fd.defaults)
         ins = _inputs(name, dev)
-        cols = [[np.ascontiguousarray(a[:, j]) for j in range(args.talib_columns)] for a in _inputs(name, host)]
-        fn = getattr(talib, name)
-        t0 = time.perf_counter()
-        for j in range(args.talib_columns):
-            fn(*[c[j] for c in cols], **values)
-        talib_ms = (time.perf_counter() - t0) * 1e3 * args.assets / args.talib_columns
+        talib_ms = talib_seconds(name, _inputs(name, host), args.talib_columns, args.repeat) * 1e3
         row: dict[str, Any] = {"function": name, "talib_ms": talib_ms}
         calls = dict(paths(name, ins, values), public=lambda: getattr(ta, name)(*ins),
                       gap_check=lambda: gaps_gpu.inputs_have_gaps(ins))
@@ -129,10 +116,7 @@ def main() -> None:
                "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
                "public_below_100x": sorted(r["function"] for r in rows if r["public_x"] < 100),
                "best_below_100x": sorted(r["function"] for r in rows if r.get("best_x", 0) < 100), "rows": rows}
-    print(json.dumps({k: v for k, v in summary.items() if k != "rows"}))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(summary, f, indent=1)
+    report_rows(summary, args.out)
 
 
 if __name__ == "__main__":

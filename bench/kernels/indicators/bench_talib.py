@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 
 import talib  # noqa: E402
 
-from bench.timing import cpu_model  # noqa: E402
+from bench.timing import cpu_model, report_rows  # noqa: E402
 from kernels.backend import gpu_available  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
 from kernels.indicators import talib as ta  # noqa: E402
@@ -90,6 +90,14 @@ def _inputs(name: str, data: dict) -> list:
     return out
 
 
+def talib_seconds(name: str, arrays: list, n_tl: int, repeat: int) -> float:
+    """TA-Lib single-thread on `name`'s (T, N) input `arrays`, default parameters: best of `repeat` over
+    the first `n_tl` columns, ready contiguous, scaled to all N columns."""
+    fn = getattr(talib, name)
+    cols = [[np.ascontiguousarray(a[:, j]) for j in range(n_tl)] for a in arrays]
+    return _best(lambda: [fn(*[c[j] for c in cols]) for j in range(n_tl)], repeat) * (arrays[0].shape[1] / n_tl)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bars", type=int, default=2520)
@@ -135,7 +143,7 @@ def main() -> None:
         arrays = _inputs(name, data)
         cols = [[np.ascontiguousarray(a[:, j]) for j in range(n_tl)] for a in arrays]
         fn = getattr(talib, name)
-        t_tl = _best(lambda: [fn(*[c[j] for c in cols]) for j in range(n_tl)], args.repeat) * (args.assets / n_tl)
+        t_tl = talib_seconds(name, arrays, n_tl, args.repeat)
         row["talib_s"] = t_tl
         row["talib_cpu_s"] = _best_cpu(lambda: [fn(*[c[j] for c in cols]) for j in range(n_tl)], args.repeat) * (
             args.assets / n_tl)
@@ -180,10 +188,7 @@ def main() -> None:
         "load_avg_start": load_start, "load_avg_end": os.getloadavg(), "logical_cpus": os.cpu_count(),
         "rows": rows,
     }
-    print(json.dumps({k: v for k, v in summary.items() if k != "rows"}))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(summary, f, indent=1)
+    report_rows(summary, args.out)
 
 
 if __name__ == "__main__":

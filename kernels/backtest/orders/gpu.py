@@ -410,6 +410,17 @@ HEADER = ("#define CUDART_NAN __longlong_as_double(0x7ff8000000000000ULL)\n"
 
 KERNEL_SRC = r"""
 #define SIG_U 8
+
+// A bar's fill: its error kept if the first, its order written at slot k of the group's region (up to cap).
+__device__ __forceinline__ void record_fill(const Fill& f, long long i, long long col, long long& k, long long cap,
+                                            int& err, long long* o_idx, long long* o_col, double* o_size,
+                                            double* o_price, double* o_fees, long long* o_side, long long* o_reason) {
+    if (f.err != ERR_NONE && err == ERR_NONE) err = f.err;
+    if (!f.filled) return;
+    if (k >= cap) { err = ERR_CAPACITY; return; }
+    o_idx[k] = i; o_col[k] = col; o_size[k] = f.size; o_price[k] = f.price; o_fees[k] = f.fees;
+    o_side[k] = f.side; o_reason[k] = f.reason; ++k;
+}
 // from_signals: one thread per group of columns (a column when not cash sharing); per-column
 // state in global scratch arrays (ColState per column, last valuation price and its bar).
 extern "C" __global__ void simulate_from_signals(
@@ -476,14 +487,7 @@ extern "C" __global__ void simulate_from_signals(
                 Fill f = order_step(s, cash, free_cash, le, lx, se, sx, o, h, lo, c, lv, size[col], (int)size_type[col],
                                     (int)accumulate[col], fees[col], fixed_fees[col], slippage[col], sl_stop[col],
                                     sl_trail[col], tp_stop[col]);
-                if (f.err != ERR_NONE && err == ERR_NONE) err = f.err;
-                if (f.filled) {
-                    if (k >= cap) { err = ERR_CAPACITY; }
-                    else {
-                        o_idx[k] = i; o_col[k] = col; o_size[k] = f.size; o_price[k] = f.price; o_fees[k] = f.fees;
-                        o_side[k] = f.side; o_reason[k] = f.reason; ++k;
-                    }
-                }
+                record_fill(f, i, col, k, cap, err, o_idx, o_col, o_size, o_price, o_fees, o_side, o_reason);
             }
         }
         counts[g] = k - offsets[g];
@@ -520,14 +524,7 @@ extern "C" __global__ void simulate_from_signals(
                                 (int)accumulate[col], fees[col], fixed_fees[col], slippage[col], sl_stop[col],
                                 sl_trail[col], tp_stop[col]);
             state[col] = s;
-            if (f.err != ERR_NONE && err == ERR_NONE) err = f.err;
-            if (f.filled) {
-                if (k >= cap) { err = ERR_CAPACITY; }
-                else {
-                    o_idx[k] = i; o_col[k] = col; o_size[k] = f.size; o_price[k] = f.price; o_fees[k] = f.fees;
-                    o_side[k] = f.side; o_reason[k] = f.reason; ++k;
-                }
-            }
+            record_fill(f, i, col, k, cap, err, o_idx, o_col, o_size, o_price, o_fees, o_side, o_reason);
         }
     }
     counts[g] = k - offsets[g];

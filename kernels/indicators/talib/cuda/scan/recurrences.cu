@@ -130,13 +130,19 @@ struct RsNet {
 
 RQ_DEV bool rs_is_net(int code) { return code >= RS_EMA; }
 
-// The first D levels of a net in a fixed-size array read only at compile-time indices, so that a
-// thread keeps them in registers (RsNet's array is filled at run-time indices: local memory).
+RQ_METHOD RsNet rs_net(int code, const double* p);
+
+// What a thread needs of its function, worked out once: the first D levels of a net in a fixed-size
+// array read only at compile-time indices, so that it stays in registers (RsNet's array is filled at
+// run-time indices: local memory); `offset`, the bars from the column's first valid bar s to the
+// recurrence's first bar r; `outputs`, how many.
 template <int D>
 struct RsLevels {
-    RsLevel lv[D]; int n, seeded;
-    RQ_METHOD void load(const RsNet& net) {
-        n = net.n; seeded = net.seeded();
+    RsLevel lv[D]; int n, offset, outputs;
+    RQ_METHOD void load(int code, const double* p) {
+        RsNet net = rs_net(code, p);
+        n = net.n; outputs = net.outputs;
+        offset = rs_is_net(code) ? net.seeded() : (code == RS_KAMA ? (int)p[0] - 1 : 0);
         RS_UNROLL
         for (int j = 0; j < D; ++j) lv[j] = net.lv[j < net.n ? j : 0];
     }
@@ -278,13 +284,6 @@ RQ_DEV int rs_dim(int code, const double* p) {
     return code == RS_VWAP ? 2 : (code == RS_ADOSC ? 3 : 1);
 }
 
-RQ_DEV int rs_outputs(int code, const double* p) { return rs_is_net(code) ? rs_net(code, p).outputs : 1; }
-
-// Bars from the column's first valid bar s to the recurrence's first bar r.
-RQ_DEV int rs_offset(int code, const double* p) {
-    if (rs_is_net(code)) return rs_net(code, p).seeded();
-    return code == RS_KAMA ? (int)p[0] - 1 : 0;
-}
 
 // What a bar's step needs beyond the state, from the inputs alone (KAMA: the smoothing constant of
 // cpu/ma.py kama_1d_nb). `fresh`: the thread's first step, which sums the window itself (as the
@@ -320,7 +319,7 @@ RQ_METHOD void rs_ad_add(const Bars& x, int t, double& ad) {
 // The state after the recurrence's first bar r (the one-thread kernels' first iterations).
 template <int D>
 RQ_METHOD void rs_first(int code, const RsLevels<D>& L, const Bars& x, int r, const double* p, double* st) {
-    if (rs_is_net(code)) { rs_net_first<D>(code, L, x, r - L.seeded, r, p, st); return; }
+    if (rs_is_net(code)) { rs_net_first<D>(code, L, x, r - L.offset, r, p, st); return; }
     int s = r;
     switch (code) {
     case RS_CUMSUM: st[0] = 0.0; st[0] += x(0, s); break;
@@ -387,7 +386,7 @@ RQ_METHOD void rs_step(int code, const RsLevels<D>& L, const Bars& x, int t, con
     }
 }
 
-// The outputs at bar t (rs_outputs of them).
+// The outputs at bar t (RsLevels::outputs of them).
 RQ_METHOD void rs_values(int code, const Bars& x, int t, const double* p, const double* st, double* v) {
     if (rs_is_net(code)) { rs_net_values(code, x, t, p, st, v); return; }
     if (code == RS_VWAP) v[0] = st[1] != 0.0 ? st[0] / st[1] : 0.0;
@@ -429,8 +428,8 @@ template <int D>
 RQ_DEV void rs_maps_d(i64 idx, RS_ARGS) {
     RsThread th; th.init(idx, a0, a1, a2, a3, a4, n_in, T, N, seg);
     if (!th.ok) return;
-    RsLevels<D> L; L.load(rs_net(code, p));
-    int k = th.kind(rs_offset(code, p));
+    RsLevels<D> L; L.load(code, p);
+    int k = th.kind(L.offset);
     kinds[(i64)th.g * N + th.col] = k;
     if (k == -1) return;
     double st[D + 1][RS_D];
@@ -494,10 +493,10 @@ template <int D>
 RQ_DEV void rs_emit_d(i64 idx, RS_ARGS) {
     RsThread th; th.init(idx, a0, a1, a2, a3, a4, n_in, T, N, seg);
     if (!th.ok) return;
-    RsLevels<D> L; L.load(rs_net(code, p));
+    RsLevels<D> L; L.load(code, p);
     int k = kinds[(i64)th.g * N + th.col], r = first[th.col];
-    int s = r - rs_offset(code, p);  // the column's first valid bar
-    int n_out = rs_outputs(code, p);
+    int s = r - L.offset;  // the column's first valid bar
+    int n_out = L.outputs;
     i64 plane = (i64)T * N;
     double* o = out + th.col;
     int from = th.b;

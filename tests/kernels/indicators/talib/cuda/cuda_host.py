@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -15,9 +11,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from kernels.indicators.talib import gpu_columns, gpu_scan, time_split
+from tests.kernels import host_build
 
-CXX = shutil.which("g++")
-BUILD_DIR = Path(tempfile.gettempdir()) / "rayquant-cuda-host"
+CXX = host_build.CXX
 FLAGS = ("-O2", "-shared", "-fPIC", "-std=c++17", "-ffp-contract=off", "-fno-fast-math", "-x", "c++")
 
 
@@ -29,20 +25,9 @@ def _digest(path: Path) -> str:
 
 
 def _build(source: Path, name: str) -> ctypes.CDLL:
-    """`source` compiled for the host as BUILD_DIR/<name>-<hash>.so (cached by the hash of the sources)."""
-    if CXX is None:
-        raise RuntimeError("g++ is needed to build the CUDA sources for the host")
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    lib = BUILD_DIR / f"{name}-{_digest(source)}.so"
-    if not lib.exists():
-        tmp = lib.with_name(f"{lib.stem}.{os.getpid()}.tmp.so")  # test workers may build it at once
-        subprocess.run(
-            [CXX, *FLAGS, "-include", str(gpu_columns.INCLUDE_DIR / "host_shim.h"), f"-I{gpu_columns.INCLUDE_DIR}",
-             str(source), "-o", str(tmp)],
-            check=True, capture_output=True, text=True,
-        )
-        tmp.replace(lib)
-    return ctypes.CDLL(str(lib))
+    """`source` compiled for the host (after host_shim.h, with include/ on the path)."""
+    return host_build.build(name, _digest(source), [*FLAGS, "-include", str(gpu_columns.INCLUDE_DIR / "host_shim.h"),
+                                                   f"-I{gpu_columns.INCLUDE_DIR}", str(source)])
 
 
 @lru_cache(maxsize=None)
@@ -82,12 +67,6 @@ def scan_library(source: Path) -> ctypes.CDLL:
     return _build(source, f"scan-{source.stem}")
 
 
-def _ctype(a: Any) -> Any:
-    if isinstance(a, np.ndarray):
-        return ctypes.c_void_p
-    return ctypes.c_longlong if isinstance(a, np.int64) else ctypes.c_int
-
-
 def run_scan(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], split: time_split.Split,
              phases: int | None = None) -> list[np.ndarray]:
     """What gpu_scan.run computes on the GPU, computed by the same source on the host (`phases`: only
@@ -95,11 +74,7 @@ def run_scan(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], sp
     arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in ins]
     scan = gpu_scan.prepare(np, name, arrays, values, split)
     scan.out.fill(-7.0)  # a bar the kernel forgot to write shows up
-    raw = [a.ctypes.data if isinstance(a, np.ndarray) else int(a) for a in scan.args]
     dll = scan_library(scan.technique.source)
     for entry, per_column in scan.entries()[:phases]:
-        fn = getattr(dll, f"host_{entry}")
-        fn.argtypes = [ctypes.c_longlong, *[_ctype(a) for a in scan.args]]
-        fn.restype = None
-        fn(scan.threads(per_column), *raw)
+        host_build.call(getattr(dll, f"host_{entry}"), np.int64(scan.threads(per_column)), *scan.args)
     return list(scan.out)
