@@ -364,8 +364,8 @@ def simulate(p: Prepared) -> tuple[np.ndarray, int]:
         return gpu.simulate(p)
     from kernels.backtest.orders import cpu  # noqa: PLC0415
 
-    caps = cpu.count_signal_bars_nb(p.entries, p.exits, p.short_entries, p.short_exits, p.ls_mode,
-                                    p.group_start, p.group_end)
+    bits = cpu.signal_bits(p.entries, p.exits, p.short_entries, p.short_exits, p.ls_mode)
+    caps = cpu.count_signal_bars_nb(bits, p.group_start, p.group_end)
     offsets = np.zeros(len(caps) + 1, dtype=np.int64)
     np.cumsum(2 * caps + 1, out=offsets[1:])
     total = int(offsets[-1])
@@ -377,7 +377,7 @@ def simulate(p: Prepared) -> tuple[np.ndarray, int]:
     o_side = np.empty(total, dtype=np.int64)
     o_reason = np.empty(total, dtype=np.int64)
     counts, errors = cpu.simulate_from_signals_nb(
-        p.close, p.open, p.high, p.low, p.entries, p.exits, p.short_entries, p.short_exits, p.ls_mode,
+        p.close, p.open, p.high, p.low, p.entries, p.exits, p.short_entries, p.short_exits, p.ls_mode, bits,
         p.direction, p.size, p.size_type, p.fees, p.fixed_fees, p.slippage, p.sl_stop, p.sl_trail, p.tp_stop,
         p.accumulate, p.group_start, p.group_end, p.init_cash, offsets,
         o_idx, o_col, o_size, o_price, o_fees, o_side, o_reason)

@@ -10,7 +10,8 @@ the sweep kernel (`sweep_cpu.py`, which accumulates metrics); `gpu.py` has the s
 function as a CUDA `__device__` function.
 
 The kernel is O(1) for a bar with no signal and either no position or no active
-stop: it reads the column's signals only and goes on. Orders are written as columns
+stop: a one-column group skips such bars 64 at a time through its signal bitmap
+(`signal_bits`, one bit per bar, built in one row-major pass). Orders are written as columns
 of arrays (structure of arrays) into a region of capacity 2 x (signal bars) + 1 per
 group; the API packs them into `order_dt` records. Value, cash and positions are
 not computed here: `result.py` derives them from the records when asked.
@@ -18,6 +19,8 @@ not computed here: `result.py` derives them from the records when asked.
 These only accept NumPy arrays.
 """
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 from numba import njit, prange
@@ -31,7 +34,14 @@ ACC_DISABLED, ACC_BOTH, ACC_ADDONLY, ACC_REMOVEONLY = 0, 1, 2, 3
 SIDE_BUY, SIDE_SELL = 0, 1
 R_SIGNAL, R_SL, R_TSL, R_TP = 0, 1, 2, 3
 ERR_NONE, ERR_PERCENT_REVERSAL, ERR_CAPACITY = 0, 1, 2
-SCAN = 64  # bars per block of the no-signal scan
+WORD_BITS = 64  # bars per word of a column's signal bitmap (`signal_bits`)
+BITS_WORDS = 64  # 64-bar words per task of `signal_bits` (4,096 bars: a task's writes fill whole cache lines)
+BITS_COLS = 1024  # columns per task of `signal_bits` (wide panels split by columns too)
+# De Bruijn sequence and table: the index of a word's lowest set bit without a loop
+DEBRUIJN64 = np.uint64(0x03F79D71B4CB0A89)
+DEBRUIJN_INDEX = np.array([0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 36, 53, 51, 43,
+                           22, 45, 39, 33, 30, 24, 18, 12, 5, 63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44,
+                           32, 23, 11, 46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9, 13, 8, 7, 6], dtype=np.int64)
 
 
 # ------------------------------------------------------------------ float helpers (vectorbt's math_)
@@ -479,33 +489,152 @@ def last_valid_nb(close, i, col, last_val, last_i):  # pragma: no cover - compil
 
 
 # ------------------------------------------------------------------ from_signals kernel
+@njit(cache=True, nogil=True)
+def any_signal_nb(entries, exits, short_entries, short_exits, ls_mode, i, c):  # pragma: no cover - compiled
+    """Bar i, column (or 8-column word) c: entries | exits (| the short signals)."""
+    if ls_mode:
+        return entries[i, c] | exits[i, c] | short_entries[i, c] | short_exits[i, c]
+    return entries[i, c] | exits[i, c]
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def signal_words_u64_nb(entries, exits, short_entries, short_exits, ls_mode):  # pragma: no cover - compiled
+    """`signal_bits` for signals viewed as uint64 words of 8 columns ((T, N / 8), N a multiple of
+    8). 8 rows of a word OR-ed together, each shifted by its row, give the packed byte of 8 bars of
+    each of its 8 columns (an 8 x 8 bit transpose in 15 operations); 8 such words are then
+    regrouped by column into each column's 64-bar word."""
+    n_bars, n_k = entries.shape
+    n_words = (n_bars + WORD_BITS - 1) // WORD_BITS
+    out = np.zeros((n_k * 8, n_words), dtype=np.uint64)
+    kc = BITS_COLS // 8
+    n_wb = (n_words + BITS_WORDS - 1) // BITS_WORDS
+    n_kb = (n_k + kc - 1) // kc
+    for task in prange(n_wb * n_kb):
+        k0 = (task % n_kb) * kc
+        w0 = (task // n_kb) * BITS_WORDS
+        rows = np.empty(8, dtype=np.uint64)  # the packed bytes of 8 x 8 bars, by 8-bar group
+        for w in range(w0, min(w0 + BITS_WORDS, n_words)):
+            i0 = w * WORD_BITS
+            full = i0 + WORD_BITS <= n_bars
+            for k in range(k0, min(k0 + kc, n_k)):
+                for g in range(8):
+                    r = np.uint64(0)
+                    i = i0 + 8 * g
+                    if full and ls_mode:  # constant trip counts: unrolled
+                        for j in range(8):
+                            r |= (entries[i + j, k] | exits[i + j, k] | short_entries[i + j, k]
+                                  | short_exits[i + j, k]) << np.uint64(j)
+                    elif full:
+                        for j in range(8):
+                            r |= (entries[i + j, k] | exits[i + j, k]) << np.uint64(j)
+                    else:
+                        for j in range(max(0, min(8, n_bars - i))):
+                            r |= any_signal_nb(entries, exits, short_entries, short_exits, ls_mode, i + j,
+                                               k) << np.uint64(j)
+                    rows[g] = r
+                for q in range(8):
+                    word = np.uint64(0)
+                    for g in range(8):
+                        word |= ((rows[g] >> np.uint64(8 * q)) & np.uint64(0xFF)) << np.uint64(8 * g)
+                    out[8 * k + q, w] = word
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def signal_words_u8_nb(entries, exits, short_entries, short_exits, ls_mode):  # pragma: no cover - compiled
+    """`signal_bits` for any column count (signals viewed as uint8): per 64-bar word, a loop over
+    a chunk of columns (SIMD across them) for each bar."""
+    n_bars, n_cols = entries.shape
+    n_words = (n_bars + WORD_BITS - 1) // WORD_BITS
+    out = np.zeros((n_cols, n_words), dtype=np.uint64)
+    n_wb = (n_words + BITS_WORDS - 1) // BITS_WORDS
+    n_cb = (n_cols + BITS_COLS - 1) // BITS_COLS
+    for task in prange(n_wb * n_cb):
+        c0 = (task % n_cb) * BITS_COLS
+        c1 = min(c0 + BITS_COLS, n_cols)
+        w0 = (task // n_cb) * BITS_WORDS
+        acc = np.empty(c1 - c0, dtype=np.uint64)
+        for w in range(w0, min(w0 + BITS_WORDS, n_words)):
+            acc[:] = 0
+            i0 = w * WORD_BITS
+            for i in range(i0, min(i0 + WORD_BITS, n_bars)):
+                sh = np.uint64(i - i0)
+                for c in range(c0, c1):
+                    acc[c - c0] |= np.uint64(any_signal_nb(entries, exits, short_entries, short_exits, ls_mode,
+                                                           i, c)) << sh
+            for c in range(c0, c1):
+                out[c, w] = acc[c - c0]
+    return out
+
+
+def signal_bits(entries: np.ndarray, exits: np.ndarray, short_entries: np.ndarray, short_exits: np.ndarray,
+                ls_mode: bool) -> np.ndarray:
+    """(N, ceil(T / 64)) uint64: per column, bit i % 64 of word i // 64 set where bar i has any
+    signal. One pass reads the (T, N) signals row by row (contiguous); a column's simulation then
+    reads T / 8 bytes of its own instead of every column's signal bytes (a column of a C-ordered
+    T x N bool array is strided by N bytes). Bytes and words as on little-endian machines."""
+    if sys.byteorder != "little":
+        raise NotImplementedError("the orders engine's signal bitmaps assume a little-endian machine")
+    sig = (entries, exits, short_entries, short_exits)
+    if entries.shape[1] % 8 == 0 and all(a.flags.c_contiguous and a.shape == entries.shape for a in sig):
+        return signal_words_u64_nb(*(a.view(np.uint64) for a in sig), ls_mode)
+    return signal_words_u8_nb(*(a.view(np.uint8) for a in sig), ls_mode)
+
+
+@njit(cache=True, nogil=True)
+def popcount_nb(x):  # pragma: no cover - compiled
+    """Set bits of a uint64 (SWAR)."""
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+
+@njit(cache=True, nogil=True)
+def lowest_bit_nb(x):  # pragma: no cover - compiled
+    """Index of the lowest set bit of a nonzero uint64."""
+    low = x & (~x + np.uint64(1))
+    return DEBRUIJN_INDEX[(low * DEBRUIJN64) >> np.uint64(58)]
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def count_signal_bars_nb(entries, exits, short_entries, short_exits, ls_mode, group_start,
-                         group_end):  # pragma: no cover - compiled
-    """Per group: bars x columns with any signal (bounds the group's orders)."""
+def count_signal_bars_nb(bits, group_start, group_end):  # pragma: no cover - compiled
+    """Per group: bars x columns with any signal (bounds the group's orders), from `signal_bits`."""
     n_groups = group_start.shape[0]
     out = np.zeros(n_groups, dtype=np.int64)
-    n_bars = entries.shape[0]
     for g in prange(n_groups):
         cnt = 0
         for col in range(group_start[g], group_end[g]):
-            if ls_mode:
-                for i in range(n_bars):
-                    cnt += entries[i, col] | exits[i, col] | short_entries[i, col] | short_exits[i, col]
-            else:
-                for i in range(n_bars):
-                    cnt += entries[i, col] | exits[i, col]
+            for w in range(bits.shape[1]):
+                cnt += popcount_nb(bits[col, w])
         out[g] = cnt
     return out
 
 
 @njit(cache=True, nogil=True)
+def next_signal_bar_nb(bits, col, i, n_bars):  # pragma: no cover - compiled
+    """The first bar >= i of column `col` with a signal (n_bars when none)."""
+    w = i // WORD_BITS
+    n_words = bits.shape[1]
+    if w >= n_words:
+        return n_bars
+    word = bits[col, w] & (~np.uint64(0) << np.uint64(i - w * WORD_BITS))
+    while word == 0:
+        w += 1
+        if w >= n_words:
+            return n_bars
+        word = bits[col, w]
+    return w * WORD_BITS + lowest_bit_nb(word)
+
+
+@njit(cache=True, nogil=True)
 def simulate_column_nb(close, open_, high, low, has_ohlc, entries, exits, short_entries, short_exits, ls_mode,
-                       col, user_dir, size, size_type, fees, fixed_fees, slippage, sl_stop, sl_trail, tp_stop,
+                       bits, col, user_dir, size, size_type, fees, fixed_fees, slippage, sl_stop, sl_trail, tp_stop,
                        accumulate, init_cash, k, cap, o_idx, o_col, o_size, o_price, o_fees, o_side,
                        o_reason):  # pragma: no cover - compiled
     """One column without cash sharing: state in locals, and bars with no signal (and
-    no position, or no active stop) skipped by a tight scan of the signal columns.
+    no position, or no active stop) skipped 64 at a time through the column's signal bitmap
+    (`bits`, from `signal_bits`).
     The same steps as the group loop of simulate_from_signals_nb. Returns (next k, error)."""
     n_bars = close.shape[0]
     pos = 0.0
@@ -523,27 +652,8 @@ def simulate_column_nb(close, open_, high, low, has_ohlc, entries, exits, short_
     udir = user_dir[col]
     i = 0
     while i < n_bars:
-        if pos == 0 or (np.isnan(sl_cur) and np.isnan(tp_cur)):
-            # skip blocks of SCAN bars without a signal (a branch-free OR per block), then bars
-            while i < n_bars:
-                end = min(i + SCAN, n_bars)
-                hit = False
-                if ls_mode:
-                    for q in range(i, end):
-                        hit |= entries[q, col] | exits[q, col] | short_entries[q, col] | short_exits[q, col]
-                else:
-                    for q in range(i, end):
-                        hit |= entries[q, col] | exits[q, col]
-                if hit:
-                    break
-                i = end
-            if ls_mode:
-                while i < n_bars and not (entries[i, col] or exits[i, col] or short_entries[i, col]
-                                          or short_exits[i, col]):
-                    i += 1
-            else:
-                while i < n_bars and not (entries[i, col] or exits[i, col]):
-                    i += 1
+        if pos == 0 or (np.isnan(sl_cur) and np.isnan(tp_cur)):  # nothing can happen before a signal
+            i = next_signal_bar_nb(bits, col, i, n_bars)
             if i >= n_bars:
                 break
         e = entries[i, col]
@@ -583,13 +693,14 @@ def simulate_column_nb(close, open_, high, low, has_ohlc, entries, exits, short_
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def simulate_from_signals_nb(close, open_, high, low, entries, exits, short_entries, short_exits, ls_mode,
+def simulate_from_signals_nb(close, open_, high, low, entries, exits, short_entries, short_exits, ls_mode, bits,
                              user_dir, size, size_type, fees, fixed_fees, slippage, sl_stop, sl_trail, tp_stop,
                              accumulate, group_start, group_end, init_cash, offsets,
                              o_idx, o_col, o_size, o_price, o_fees, o_side, o_reason):  # pragma: no cover
     """Simulate every group (one column per group without cash sharing), bars in
     order, the group's columns in order within a bar. Per-column parameters are
-    (N,) arrays; open/high/low are (T, N) or (1, 1) NaN when not given.
+    (N,) arrays; open/high/low are (T, N) or (1, 1) NaN when not given; `bits` is
+    `signal_bits` of the signals.
 
     Group g writes its orders from offsets[g] up to offsets[g + 1]. Returns
     (orders written per group, error code per group)."""
@@ -604,7 +715,7 @@ def simulate_from_signals_nb(close, open_, high, low, entries, exits, short_entr
         glen = c1 - c0
         if glen == 1:
             k1, err1 = simulate_column_nb(close, open_, high, low, has_ohlc, entries, exits, short_entries,
-                                          short_exits, ls_mode, c0, user_dir, size, size_type, fees, fixed_fees,
+                                          short_exits, ls_mode, bits, c0, user_dir, size, size_type, fees, fixed_fees,
                                           slippage, sl_stop, sl_trail, tp_stop, accumulate, init_cash[g],
                                           offsets[g], offsets[g + 1], o_idx, o_col, o_size, o_price, o_fees,
                                           o_side, o_reason)

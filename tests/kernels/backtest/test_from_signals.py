@@ -172,6 +172,31 @@ def test_matches_vectorbt_long_short_signals() -> None:
     assert_matches_vbt(CLOSE, E, X, short_entries=SE, short_exits=SX, accumulate=True, size=0.2)
 
 
+WIDE = synthetic_panel(16, 700, seed=9)  # 16 columns: the signal bitmaps' 8-column-word path, 11 words a column
+WIDE_CLOSE = pd.DataFrame(WIDE.close, index=pd.DatetimeIndex(WIDE.index), columns=list(WIDE.symbols))
+WIDE_OHLC = {f: pd.DataFrame(getattr(WIDE, f), index=WIDE_CLOSE.index, columns=WIDE_CLOSE.columns)
+             for f in ("open", "high", "low")}
+
+
+@pytest.mark.parametrize("long_short", [False, True])
+def test_matches_vectorbt_word_aligned_columns(long_short: bool) -> None:
+    rng = np.random.default_rng(21)
+    e, x, se, sx = (pd.DataFrame(rng.random(WIDE_CLOSE.shape) < p, index=WIDE_CLOSE.index, columns=WIDE_CLOSE.columns)
+                    for p in (0.01, 0.01, 0.004, 0.004))
+    kw = dict(sl_stop=0.03, tp_stop=0.06, fees=0.001, size=0.5)
+    if long_short:
+        kw.update(short_entries=se, short_exits=sx)
+    ours = from_signals(WIDE_CLOSE, e, x, backend="cpu", **WIDE_OHLC, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pf = vbt.Portfolio.from_signals(WIDE_CLOSE, e, x, **vbt_kwargs(kw, WIDE_CLOSE, WIDE_OHLC))
+    vo = pf.orders.records_arr
+    assert len(ours.order_records) == len(vo) > 100
+    for f in ORDER_FIELDS:
+        _close_enough(ours.order_records[f], vo[f], f"orders.{f}")
+    _close_enough(ours.value.to_numpy(), pf.value().to_numpy(), "value")
+
+
 def test_stop_reasons_and_gap_fill() -> None:
     """A gap down through the stop fills at the open; the exit reason is recorded."""
     close = pd.DataFrame({"a": [100.0, 101.0, 90.0, 91.0, 104.0, 120.0]})
