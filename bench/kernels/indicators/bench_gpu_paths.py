@@ -28,12 +28,16 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 
 from bench.kernels.indicators.bench_talib import _best, _inputs, talib_seconds  # noqa: E402 - the ratio benchmark's
 from bench.timing import report_rows  # noqa: E402
+from kernels.backend import get_array_module  # noqa: E402
 from kernels.data import synthetic_panel  # noqa: E402
 from kernels.indicators import gaps_gpu  # noqa: E402
 from kernels.indicators import talib as ta  # noqa: E402
 from kernels.indicators.talib import compose, gpu, gpu_columns, gpu_scan, time_split  # noqa: E402
 from kernels.indicators.talib import xp as xp_funcs  # noqa: E402
 from kernels.indicators.talib.table import FUNCTIONS  # noqa: E402
+
+
+DISAGREE_TOL = 1e-9  # a route's largest relative difference from one thread per column that still counts as equal
 
 
 def _times(fn: Callable[[], Any], repeat: int) -> tuple[float, float, float]:
@@ -73,6 +77,26 @@ def paths(name: str, ins: list, values: dict) -> dict[str, Callable[[], Any]]:
     return out
 
 
+def _outputs(result: Any) -> list:
+    return list(result) if isinstance(result, (list, tuple)) else [result]
+
+
+def disagreement(result: Any, reference: Any) -> float:
+    """The largest difference of `result` from `reference` relative to max(1, |reference|) over every
+    output and bar (inf where one has a value and the other NaN): each route must give the reference
+    route's values, so that choosing the fastest changes no result."""
+    worst = 0.0
+    for a, b in zip(_outputs(result), _outputs(reference), strict=True):
+        xp = get_array_module(a, b)
+        a, b = xp.asarray(a, dtype=xp.float64), xp.asarray(b, dtype=xp.float64)
+        if a.shape != b.shape or bool(xp.any(xp.isnan(a) != xp.isnan(b))):
+            return float("inf")
+        both = ~xp.isnan(b)
+        if bool(both.any()):
+            worst = max(worst, float(xp.max(xp.abs(a[both] - b[both]) / xp.maximum(1.0, xp.abs(b[both])))))
+    return worst
+
+
 def main() -> None:
     import cupy  # noqa: PLC0415
 
@@ -99,12 +123,22 @@ def main() -> None:
         row: dict[str, Any] = {"function": name, "talib_ms": talib_ms}
         calls = dict(paths(name, ins, values), public=lambda: getattr(ta, name)(*ins),
                       gap_check=lambda: gaps_gpu.inputs_have_gaps(ins))
+        reference = None
+        for path in ("column", "public"):  # one thread per column where it exists: every route's reference
+            if reference is None and path in calls:
+                try:
+                    reference = calls[path]()
+                except Exception:  # noqa: BLE001 - reported below with its path
+                    pass
         for path, call in calls.items():
             try:
                 row[f"{path}_ms"], row[f"{path}_host_ms"], row[f"{path}_wall_ms"] = _times(call, args.repeat)
+                if path != "gap_check" and reference is not None:
+                    row[f"{path}_vs_column"] = disagreement(call(), reference)
             except Exception as e:  # noqa: BLE001 - a path that fails is reported, the others still timed
                 row[f"{path}_error"] = f"{type(e).__name__}: {str(e)[:200]}"
-        timed = {p: row[f"{p}_wall_ms"] for p in calls if p not in ("public", "gap_check") and f"{p}_wall_ms" in row}
+        timed = {p: row[f"{p}_wall_ms"] for p in calls if p not in ("public", "gap_check") and f"{p}_wall_ms" in row
+                 and row.get(f"{p}_vs_column", 0.0) <= DISAGREE_TOL}  # only routes that give the same values
         if timed:
             best = min(timed, key=timed.get)
             row.update(best_path=best, best_x=talib_ms / timed[best])
@@ -115,7 +149,10 @@ def main() -> None:
     summary = {"bars": args.bars, "assets": args.assets, "device": device,
                "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
                "public_below_100x": sorted(r["function"] for r in rows if r["public_x"] < 100),
-               "best_below_100x": sorted(r["function"] for r in rows if r.get("best_x", 0) < 100), "rows": rows}
+               "best_below_100x": sorted(r["function"] for r in rows if r.get("best_x", 0) < 100),
+               "routes_disagreeing": sorted(f"{r['function']}:{k[:-10]}={r[k]:.1e}" for r in rows for k in r
+                                            if k.endswith("_vs_column") and not r[k] <= DISAGREE_TOL),
+               "rows": rows}
     report_rows(summary, args.out)
 
 
