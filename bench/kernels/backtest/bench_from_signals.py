@@ -133,10 +133,28 @@ def bench_signals(args: argparse.Namespace) -> dict[str, Any]:
         dev = timed(lambda: gpu.simulate_device(p), args.backend, args.repeat)
         out["kernel_device"] = {**dev, "bars_per_s": cells / dev["best_s"],
                                 "note": "gpu.simulate_device: orders compacted on the device, not copied to the host"}
+        out["kernel_device_phases_ms"] = device_phases(p)
     target = 5e10 if args.mode == "wide" else 2e9
     rate = out.get("kernel_device", out["kernel"])["bars_per_s"]
     out["targets"] = {"bars_per_s": {"bound": target, "value": rate, "met": rate >= target}}
     return out
+
+
+def device_phases(p: Any) -> dict[str, float]:
+    """GPU milliseconds (best of 5, CUDA events) of simulate_device's phases: the signal bitmap and
+    counts, the from_signals kernel alone, the compaction of the records."""
+    import cupy as cp  # noqa: PLC0415
+    from cupyx.profiler import benchmark  # noqa: PLC0415
+
+    from kernels.backtest.orders import gpu  # noqa: PLC0415
+
+    args, out = gpu.launch_args(cp, p, gpu.launch_on_device)
+    phases = {
+        "signal_bitmap": lambda: gpu.signal_bitmap(cp, p, gpu.launch_on_device),
+        "simulate_kernel": lambda: gpu.launch_on_device("simulate_from_signals", len(p.group_start), args),
+        "compact": lambda: gpu.compact(cp, out),
+    }
+    return {name: float(np.min(benchmark(fn, n_repeat=5, n_warmup=1).gpu_times) * 1e3) for name, fn in phases.items()}
 
 
 def ma_grid(pairs: int, bars: int) -> dict[str, list[int]]:

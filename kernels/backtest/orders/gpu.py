@@ -8,14 +8,17 @@ source, so the simulation is written once per backend. Compiled with
 `--fmad=false`: no fused multiply-add, so every operation rounds as on the CPU and
 the records are the CPU's bit for bit.
 
-Orders are written as columns of arrays into per-group regions (capacity
-2 x signal bars + 1 per group, as on the CPU) and compacted on the device before
-one copy to the host.
+A first kernel packs the signals into one bit per (column, bar) (`signal_bits`,
+coalesced over columns), so that a column's thread skips the bars where nothing can
+happen 64 at a time instead of reading every bar's signal bytes. Orders are written
+as columns of arrays into per-group regions (capacity 2 x signal bars + 1 per group,
+as on the CPU, counted from the bitmap) and compacted on the device before one copy
+to the host.
 """
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -409,8 +412,51 @@ HEADER = ("#define CUDART_NAN __longlong_as_double(0x7ff8000000000000ULL)\n"
           "#define CUDART_INF __longlong_as_double(0x7ff0000000000000ULL)\n")
 
 KERNEL_SRC = r"""
-#define SIG_U 8
-
+// Signal bitmap: thread t = w * n_cols + col packs bars [64 w, 64 w + 64) of column col into one word (bit
+// i % 64 set where bar i has any signal); a warp reads 32 neighbouring columns of a row (coalesced) and
+// writes 32 neighbouring words. A column's simulation then reads its words instead of every bar's signals.
+extern "C" __global__ void signal_bits(
+    const bool* __restrict__ entries, const bool* __restrict__ exits, const bool* __restrict__ short_entries,
+    const bool* __restrict__ short_exits, const int ls_mode, const long long n_bars, const long long n_cols,
+    unsigned long long* __restrict__ bits)
+{
+    const long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    const long long n_words = (n_bars + 63) / 64;
+    if (t >= n_words * n_cols) return;
+    const long long w = t / n_cols, col = t - w * n_cols;
+    const long long i0 = w * 64, i1 = i0 + 64 < n_bars ? i0 + 64 : n_bars;
+    unsigned long long word = 0;
+    for (long long i = i0; i < i1; ++i) {
+        const long long at = i * n_cols + col;
+        bool any = entries[at] | exits[at];
+        if (ls_mode) any = any | short_entries[at] | short_exits[at];
+        word |= (unsigned long long)any << (i - i0);
+    }
+    bits[t] = word;
+}
+// Bars with any signal per column (they bound its orders): the set bits of its words.
+extern "C" __global__ void signal_counts(const unsigned long long* __restrict__ bits, const long long n_words,
+                                         const long long n_cols, long long* __restrict__ per_col)
+{
+    const long long col = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= n_cols) return;
+    long long n = 0;
+    for (long long w = 0; w < n_words; ++w) n += __popcll(bits[w * n_cols + col]);
+    per_col[col] = n;
+}
+// The first bar >= i of column col with a signal (n_bars when none), 64 bars a word.
+__device__ __forceinline__ long long next_signal(const unsigned long long* __restrict__ bits, const long long n_words,
+                                                 const long long n_cols, const long long col, const long long i,
+                                                 const long long n_bars) {
+    long long w = i >> 6;
+    if (w >= n_words) return n_bars;
+    unsigned long long word = bits[w * n_cols + col] & (~0ULL << (i & 63));
+    while (word == 0) {
+        if (++w >= n_words) return n_bars;
+        word = bits[w * n_cols + col];
+    }
+    return w * 64 + __ffsll((long long)word) - 1;
+}
 // A bar's fill: its error kept if the first, its order written at slot k of the group's region (up to cap).
 __device__ __forceinline__ void record_fill(const Fill& f, long long i, long long col, long long& k, long long cap,
                                             int& err, long long* o_idx, long long* o_col, double* o_size,
@@ -427,8 +473,8 @@ extern "C" __global__ void simulate_from_signals(
     const double* __restrict__ close, const double* __restrict__ open_, const double* __restrict__ high,
     const double* __restrict__ low, const int has_ohlc,
     const bool* __restrict__ entries, const bool* __restrict__ exits, const bool* __restrict__ short_entries,
-    const bool* __restrict__ short_exits, const int ls_mode,
-    const long long* __restrict__ user_dir, const double* __restrict__ size, const long long* __restrict__ size_type,
+    const bool* __restrict__ short_exits, const int ls_mode, const unsigned long long* __restrict__ bits,
+    const long long n_words, const long long* __restrict__ user_dir, const double* __restrict__ size, const long long* __restrict__ size_type,
     const double* __restrict__ fees, const double* __restrict__ fixed_fees, const double* __restrict__ slippage,
     const double* __restrict__ sl_stop, const bool* __restrict__ sl_trail, const double* __restrict__ tp_stop,
     const long long* __restrict__ accumulate, const long long* __restrict__ group_start,
@@ -453,42 +499,29 @@ extern "C" __global__ void simulate_from_signals(
         const long long cap = offsets[g + 1];
         int err = ERR_NONE;
         const int udir = (int)user_dir[col];
-        // signals are read SIG_U bars at a time into registers, SIG_U independent loads in flight: a bar
-        // without a signal (most bars) then costs no memory latency of its own
-        for (long long i0 = 0; i0 < n_bars; i0 += SIG_U) {
-            bool be[SIG_U], bx[SIG_U], bse[SIG_U], bsx[SIG_U];
-#pragma unroll
-            for (int u = 0; u < SIG_U; ++u) {
-                const long long iu = i0 + u < n_bars ? i0 + u : n_bars - 1;  // in bounds; masked below
-                const long long at = iu * n_cols + col;
-                const bool in = i0 + u < n_bars;
-                be[u] = in && entries[at]; bx[u] = in && exits[at];
-                bse[u] = in && ls_mode && short_entries[at]; bsx[u] = in && ls_mode && short_exits[at];
-            }
-#pragma unroll
-            for (int u = 0; u < SIG_U; ++u) {
-                const long long i = i0 + u;
+        // bars where nothing can happen (no signal, and no position or no active stop) skipped 64 at a time
+        for (long long i = 0; i < n_bars; ++i) {
+            if (s.pos == 0 || (isnan(s.sl_stop) && isnan(s.tp_stop))) {
+                i = next_signal(bits, n_words, n_cols, col, i, n_bars);
                 if (i >= n_bars) break;
-                const long long at = i * n_cols + col;
-                bool e = be[u], x = bx[u], se_in = bse[u], sx_in = bsx[u];
-                if (!(e || x || se_in || sx_in)) {
-                    if (s.pos == 0 || (isnan(s.sl_stop) && isnan(s.tp_stop))) continue;
-                }
-                bool le, lx, se, sx;
-                map_signals(e, x, se_in, sx_in, ls_mode, udir, &le, &lx, &se, &sx);
-                const double c = close[at];
-                for (long long j = i; j > li; --j) {
-                    const double v = close[j * n_cols + col];
-                    if (!isnan(v)) { lv = v; break; }
-                }
-                li = i;
-                double o = CUDART_NAN, h = CUDART_NAN, lo = CUDART_NAN;
-                if (has_ohlc) { o = open_[at]; h = high[at]; lo = low[at]; }
-                Fill f = order_step(s, cash, free_cash, le, lx, se, sx, o, h, lo, c, lv, size[col], (int)size_type[col],
-                                    (int)accumulate[col], fees[col], fixed_fees[col], slippage[col], sl_stop[col],
-                                    sl_trail[col], tp_stop[col]);
-                record_fill(f, i, col, k, cap, err, o_idx, o_col, o_size, o_price, o_fees, o_side, o_reason);
             }
+            const long long at = i * n_cols + col;
+            const bool e = entries[at], x = exits[at];
+            const bool se_in = ls_mode && short_entries[at], sx_in = ls_mode && short_exits[at];
+            bool le, lx, se, sx;
+            map_signals(e, x, se_in, sx_in, ls_mode, udir, &le, &lx, &se, &sx);
+            const double c = close[at];
+            for (long long j = i; j > li; --j) {
+                const double v = close[j * n_cols + col];
+                if (!isnan(v)) { lv = v; break; }
+            }
+            li = i;
+            double o = CUDART_NAN, h = CUDART_NAN, lo = CUDART_NAN;
+            if (has_ohlc) { o = open_[at]; h = high[at]; lo = low[at]; }
+            Fill f = order_step(s, cash, free_cash, le, lx, se, sx, o, h, lo, c, lv, size[col], (int)size_type[col],
+                                (int)accumulate[col], fees[col], fixed_fees[col], slippage[col], sl_stop[col],
+                                sl_trail[col], tp_stop[col]);
+            record_fill(f, i, col, k, cap, err, o_idx, o_col, o_size, o_price, o_fees, o_side, o_reason);
         }
         counts[g] = k - offsets[g];
         errors[g] = err;
@@ -541,7 +574,7 @@ def _module() -> Any:
     import cupy as cp  # noqa: PLC0415
 
     return cp.RawModule(code=HEADER + STEP_SRC + KERNEL_SRC, options=("--std=c++14", "--fmad=false"),
-                        name_expressions=["simulate_from_signals"])
+                        name_expressions=["simulate_from_signals", "signal_bits", "signal_counts"])
 
 
 def _get_module_func(module: Any, name: str) -> Any:
@@ -553,16 +586,29 @@ def warm_up() -> None:
     _module()
 
 
-def signal_caps(cp: Any, p: Any) -> Any:
-    """Bars x columns with any signal, per simulation group (on the device)."""
-    any_sig = p.entries | p.exits
-    if p.ls_mode:
-        any_sig = any_sig | p.short_entries | p.short_exits
-    per_col = any_sig.sum(axis=0, dtype=cp.int64)
-    csum = cp.concatenate([cp.zeros(1, dtype=cp.int64), cp.cumsum(per_col)])
-    starts = cp.asarray(p.group_start)
-    ends = cp.asarray(p.group_end)
-    return csum[ends] - csum[starts]
+Launch = Callable[[str, int, tuple], None]  # (kernel name, threads, arguments): on the GPU or the host build
+
+
+def launch_on_device(name: str, n_threads: int, args: tuple) -> None:
+    """One launch of a kernel of the module, THREADS a block."""
+    if n_threads:
+        _get_module_func(_module(), name)(((n_threads + THREADS - 1) // THREADS,), (THREADS,), args)
+
+
+def signal_bitmap(xp: Any, p: Any, launch: Launch) -> tuple[Any, Any, int]:
+    """(bits, signal bars per simulation group, words a column): the `signal_bits` words, (n_words,
+    n_cols) uint64 (bit i % 64 of word i // 64: bar i has a signal), and the group counts from
+    `signal_counts` (they bound each group's orders)."""
+    n_bars, n_cols = p.entries.shape
+    n_words = (n_bars + 63) // 64
+    bits = xp.empty((n_words, n_cols), dtype=xp.uint64)
+    per_col = xp.empty(n_cols, dtype=xp.int64)
+    sig = [xp.ascontiguousarray(xp.asarray(a, dtype=xp.bool_)) for a in (p.entries, p.exits, p.short_entries,
+                                                                        p.short_exits)]
+    launch("signal_bits", n_words * n_cols, (*sig, np.int32(p.ls_mode), np.int64(n_bars), np.int64(n_cols), bits))
+    launch("signal_counts", n_cols, (bits, np.int64(n_words), np.int64(n_cols), per_col))
+    csum = xp.concatenate([xp.zeros(1, dtype=xp.int64), xp.cumsum(per_col)])
+    return bits, csum[xp.asarray(p.group_end)] - csum[xp.asarray(p.group_start)], n_words
 
 
 RECORD_FIELDS: tuple[str, ...] = ("idx", "col", "size", "price", "fees", "side", "reason")
@@ -588,18 +634,17 @@ def simulate_device(p: Any) -> tuple[dict[str, Any], Any]:
     ~0.6 s of copies and structured-array writes against a few ms of kernel)."""
     import cupy as cp  # noqa: PLC0415
 
-    args, out = launch_args(cp, p)
-    n_groups = len(p.group_start)
-    kernel = _get_module_func(_module(), "simulate_from_signals")
-    kernel(((n_groups + THREADS - 1) // THREADS,), (THREADS,), args)
+    args, out = launch_args(cp, p, launch_on_device)
+    launch_on_device("simulate_from_signals", len(p.group_start), args)
     return compact(cp, out), out["errors"]
 
 
-def launch_args(xp: Any, p: Any) -> tuple[tuple, dict[str, Any]]:
-    """The kernel's arguments for prepared inputs `p` as `xp` arrays (CuPy, or NumPy for the host build
-    that tests/kernels/backtest/orders_host.py runs), and its outputs by name (the record fields, the
-    region offsets, counts and errors per group)."""
-    caps = signal_caps(xp, p)
+def launch_args(xp: Any, p: Any, launch: Launch) -> tuple[tuple, dict[str, Any]]:
+    """The from_signals kernel's arguments for prepared inputs `p` as `xp` arrays (CuPy, or NumPy for
+    the host build that tests/kernels/backtest/orders_host.py runs; `launch` runs the signal bitmap's
+    kernels there), and its outputs by name (the record fields, the region offsets, counts and errors
+    per group)."""
+    bits, caps, n_words = signal_bitmap(xp, p, launch)
     offsets = xp.concatenate([xp.zeros(1, dtype=xp.int64), xp.cumsum(2 * caps + 1).astype(xp.int64)])
     total = int(offsets[-1])
     n_bars, n_cols = p.close.shape
@@ -620,7 +665,7 @@ def launch_args(xp: Any, p: Any) -> tuple[tuple, dict[str, Any]]:
         dev(p.close, xp.float64), dev(p.open, xp.float64), dev(p.high, xp.float64), dev(p.low, xp.float64),
         np.int32(has_ohlc),
         dev(p.entries, xp.bool_), dev(p.exits, xp.bool_), dev(p.short_entries, xp.bool_),
-        dev(p.short_exits, xp.bool_), np.int32(p.ls_mode),
+        dev(p.short_exits, xp.bool_), np.int32(p.ls_mode), bits, np.int64(n_words),
         dev(p.direction, xp.int64), dev(p.size, xp.float64), dev(p.size_type, xp.int64), dev(p.fees, xp.float64),
         dev(p.fixed_fees, xp.float64), dev(p.slippage, xp.float64), dev(p.sl_stop, xp.float64),
         dev(p.sl_trail, xp.bool_), dev(p.tp_stop, xp.float64), dev(p.accumulate, xp.int64),

@@ -17,7 +17,8 @@ from tests.kernels import host_build
 FLAGS = ("-O2", "-shared", "-fPIC", "-std=c++14", "-ffp-contract=off", "-fno-fast-math", "-x", "c++")
 
 # What the CUDA source needs from the CUDA headers, for g++: qualifiers that mean nothing on the host, the
-# thread index (set by host_block before each thread), and the bit cast HEADER's NaN and inf use.
+# thread index (set by host_block before each thread), the bit cast HEADER's NaN and inf use, and the bit
+# counts of the signal bitmaps.
 SHIM = r"""
 #include <cmath>
 #include <cstring>
@@ -29,6 +30,8 @@ using std::isnan; using std::isinf; using std::fabs;
 struct RqDim { long long x; };
 static RqDim blockIdx = {0}, blockDim = {1}, threadIdx = {0};
 static inline double __longlong_as_double(unsigned long long v) { double d; std::memcpy(&d, &v, 8); return d; }
+static inline int __popcll(unsigned long long v) { return __builtin_popcountll(v); }
+static inline int __ffsll(long long v) { return __builtin_ffsll(v); }
 extern "C" void host_block(long long g) { blockIdx.x = g; }
 """
 
@@ -47,9 +50,14 @@ def library() -> ctypes.CDLL:
 def simulate(p: Any) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """What gpu.simulate_device computes on the GPU, computed by the same source on the host:
     ({record field: array in vectorbt's order}, per-group error codes)."""
-    args, out = gpu.launch_args(np, p)
-    dll = library()
-    for g in range(len(p.group_start)):  # one thread per group, as the GPU's
-        dll.host_block(ctypes.c_longlong(g))
-        host_build.call(dll.simulate_from_signals, *args)
+    args, out = gpu.launch_args(np, p, launch)
+    launch("simulate_from_signals", len(p.group_start), args)  # one thread per group, as the GPU's
     return gpu.compact(np, out), out["errors"]
+
+
+def launch(name: str, n_threads: int, args: tuple) -> None:
+    """gpu.launch_on_device's launch on the host: the kernel's threads one after another."""
+    dll = library()
+    for t in range(n_threads):
+        dll.host_block(ctypes.c_longlong(t))
+        host_build.call(getattr(dll, name), *args)
