@@ -370,6 +370,22 @@ def test_bad_inputs(kw, name) -> None:
         from_signals(CLOSE, E, X, **kw)
 
 
+@pytest.mark.parametrize("field", ["close", "high"])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, 0.0, -3.0])
+def test_prices_must_be_positive_and_finite(field: str, bad: float) -> None:
+    prices = {"close": CLOSE.copy(), **{f: df.copy() for f, df in OHLC.items()}}
+    prices[field].iloc[123, 4] = bad
+    with pytest.raises(OrdersInputError, match=field):
+        from_signals(prices.pop("close"), E, X, **prices)
+
+
+def test_missing_prices_are_allowed() -> None:
+    close = CLOSE.copy()
+    close.iloc[:, 2] = np.nan  # a column with no data at all: no orders, no error
+    r = from_signals(close, E, X)
+    assert not (r.order_records["col"] == 2).any() and len(r.order_records) > 0
+
+
 def test_bad_shapes_and_percent_reversal() -> None:
     with pytest.raises(OrdersInputError, match="entries"):
         from_signals(CLOSE, E.to_numpy()[:10], X)
