@@ -3,9 +3,10 @@
 # - issue 14: every GPU path of every TA-Lib function timed side by side with the public call and the gap
 #   check, each path's values compared with one thread per column (bench_gpu_paths.py: which route is
 #   fastest and agrees, what the public call adds, each ratio to TA-Lib);
-# - issue 13: the wide from_signals on the GPU (signals read 8 bars at a time), and from_signals
+# - issue 13: the wide from_signals on the GPU (signal bitmaps; its phases), and from_signals
 #   1e6 x 8 on the host's cores (signal bitmaps) with all 16 Numba threads, vectorbt beside it (from
-#   .whl-bench when carried), and with 8;
+#   .whl-bench when carried) (CPU8=1: and with 8); the stop/size orders sweep at the issue's size
+#   (2520 x 500 x 10,000 combinations) and where its time goes (profile_orders_sweep.py --backend gpu);
 # - the GPU cases of tests/kernels/indicators (the scans first) and test_from_signals,
 #   one line a test (-v), so that a run cut by the time limit still says what passed and failed.
 # carry [".whl-k"] (ta-lib, hypothesis) and [".whl-bench"] (vectorbt and what it imports that the machine
@@ -27,12 +28,17 @@ tail -1 "$OUT/talib_gpu_paths_${TAG}.txt" | cut -c1-1500
 step from_signals_wide_${TAG} ${T_B:-50} python3 bench/kernels/backtest/bench_from_signals.py --mode wide --bars 2520 --cols 100000 \
   --orders 100 --backend gpu --out "$OUT/from_signals_wide_${TAG}.json"
 grep -o "'kernel_device': {[^}]*}" "$OUT/from_signals_wide_${TAG}.txt" | cut -c1-300
-for th in 16 8; do
+for th in 16 ${CPU8:+8}; do
   peer=""; [ "$th" = 16 ] && peer=$PEER
   step from_signals_cpu_threads${th}_${TAG} ${T_CPU:-90} env NUMBA_NUM_THREADS=$th python3 bench/kernels/backtest/bench_from_signals.py \
     --mode signals --bars 1000000 --cols 8 --orders 1400 --backend cpu --repeat 9 $peer --out "$OUT/from_signals_cpu_threads${th}_${TAG}.json"
   grep -o "'kernel': {[^}]*}\|speedup[^,]*" "$OUT/from_signals_cpu_threads${th}_${TAG}.txt" | cut -c1-300
 done
+step orders_sweep_${TAG} ${T_SWEEP:-90} python3 bench/kernels/backtest/bench_from_signals.py --mode sweep --bars 2520 --assets 500 \
+  --ma-pairs 100 --sl 10 --tp 10 --backend gpu --repeat 3 --out "$OUT/orders_sweep_${TAG}.json"
+grep -o "'sweep': {[^}]*}" "$OUT/orders_sweep_${TAG}.txt" | cut -c1-300
+step orders_sweep_profile_${TAG} ${T_PROF:-50} python3 bench/kernels/backtest/profile_orders_sweep.py --backend gpu
+head -30 "$OUT/orders_sweep_profile_${TAG}.txt" | cut -c1-160
 left=$((LIMIT - SECONDS)); echo "tests get ${left}s"
 step indicators_gpu_pytest_${TAG} $left python3 -m pytest tests/kernels/indicators/talib/cuda/test_scan.py \
   tests/kernels/backtest/test_from_signals.py tests/kernels/indicators \
