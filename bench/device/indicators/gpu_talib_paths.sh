@@ -41,6 +41,7 @@ step orders_sweep_profile_${TAG} ${T_PROF:-50} python3 bench/kernels/backtest/pr
 head -30 "$OUT/orders_sweep_profile_${TAG}.txt" | cut -c1-160
 left=$((LIMIT - SECONDS)); echo "tests get ${left}s"
 step indicators_gpu_pytest_${TAG} $left python3 -m pytest tests/kernels/indicators/talib/cuda/test_scan.py \
+  tests/kernels/indicators/talib/test_nan_policy_talib.py tests/kernels/indicators/test_nan_policy.py \
   tests/kernels/backtest/test_from_signals.py tests/kernels/indicators \
   -k gpu -v -p no:cacheprovider -rf --maxfail=40
 grep -cE " PASSED" "$OUT/indicators_gpu_pytest_${TAG}.txt"; grep -E " FAILED|^FAILED|^ERROR|passed|failed" "$OUT/indicators_gpu_pytest_${TAG}.txt" | tail -25 | cut -c1-300

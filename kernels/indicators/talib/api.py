@@ -130,9 +130,28 @@ def compute_with_policy(fd: FuncDef, ins: list, values: Mapping[str, Any], backe
             return outs
     if policy == "propagate" or backend == "gpu" and _bar_local(fd.name):  # a bar's value is the bar's: no gaps
         return compute(fd, ins, values, backend)
+    if backend == "gpu" and len(ins) <= 5:
+        return _gpu_split_then_patch(fd, ins, values, max_gap)
     if not gaps.inputs_have_gaps(xp, ins):
         return compute(fd, ins, values, backend, split=True)
     return _packed(fd, ins, values, backend, max_gap)
+
+
+def _gpu_split_then_patch(fd: FuncDef, ins: list, values: Mapping[str, Any], max_gap: int) -> list:
+    """The policy "skip" on the GPU with one host sync: the gap marks (`gaps_gpu`) and the gap-free
+    computation of every column are queued back to back, and only then does the host read which
+    columns miss a bar; those (usually none) are computed again packed and written over theirs.
+    Columns are independent, so the others' values are the gap-free ones either way."""
+    import cupy  # noqa: PLC0415 - GPU inputs only
+    from kernels.indicators import gaps_gpu  # noqa: PLC0415
+
+    gappy = gaps_gpu.gappy_columns(ins)
+    outs = compute(fd, ins, values, "gpu", split=True)
+    cols = cupy.flatnonzero(gappy)  # the one sync
+    if cols.size:
+        for o, g in zip(outs, _packed(fd, [a[:, cols] for a in ins], values, "gpu", max_gap)):
+            o[:, cols] = g
+    return outs
 
 
 def _bar_local(name: str) -> bool:
