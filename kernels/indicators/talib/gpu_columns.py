@@ -143,6 +143,21 @@ def launch_args(job: Launch, arrays: Sequence[Any], params: Any, out: Any, scrat
             np.int32(split.warm), wbuf)
 
 
+@functools.lru_cache(maxsize=512)
+def _device_params(device: int, values: bytes) -> Any:
+    import cupy  # noqa: PLC0415
+
+    return cupy.asarray(np.frombuffer(values, dtype=np.float64))
+
+
+def device_params(params: np.ndarray) -> Any:
+    """A float64 parameter vector on the current device, copied there once per (device, values) and
+    then reused (read-only to the kernels): a call does not pay a host-to-device copy for it."""
+    import cupy  # noqa: PLC0415
+
+    return _device_params(cupy.cuda.Device().id, np.ascontiguousarray(params, dtype=np.float64).tobytes())
+
+
 def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], n_out: int, block: int = BLOCK,
         cut: time_split.Split | None = None) -> list:
     """The outputs ((T, N) CuPy float64, NaN where no value) of `name` over (T, N) CuPy inputs
@@ -155,7 +170,7 @@ def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], n_out: int, bl
     n_bars, n_cols = (int(d) for d in arrays[0].shape)
     cut = cut or time_split.plan(n_bars, n_cols, None)
     out, scratch, wbuf = buffers(cupy, job, cut, n_cols)
-    params = cupy.asarray(job.params)
+    params = device_params(job.params)
     threads = n_cols * cut.segments
     _function(job.source.group)(((threads + block - 1) // block,), (block,),
                                 launch_args(job, arrays, params, out, scratch, wbuf, cut, n_cols))

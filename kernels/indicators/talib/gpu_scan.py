@@ -140,7 +140,7 @@ def prepare(xp: Any, name: str, arrays: Sequence[Any], values: Mapping[str, Any]
     name, values = _as_function(name, values)
     n_cols = int(arrays[0].shape[1])
     s, i32, f64 = split.segments, np.int32, xp.float64
-    params = xp.asarray(param_vector(name, values))
+    params = param_vector(name, values) if xp is np else gpu_columns.device_params(param_vector(name, values))
     out = xp.empty((len(FUNCTIONS[name].outputs), split.n_bars, n_cols), dtype=f64)
     if name in SPECULATIVE:
         kinds = xp.empty((s, n_cols), dtype=xp.int32)
