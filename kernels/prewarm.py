@@ -4,11 +4,23 @@ GPU: each module in `GPU_FAMILIES` exposes `warmups() -> dict[str, Callable[[], 
 one entry per compiled CUDA kernel (CuPy compiles lazily). CPU: `cpu_warmups()` runs
 the public API once on a tiny panel, which compiles (or loads from Numba's cache)
 every Numba kernel behind it. `gpu_hal.realtime` calls these at start.
+
+`python -m kernels.prewarm --jobs N` fills Numba's on-disk cache in N processes (every CPU
+warm-up and each TA-Lib kernel module, `compile_tasks`), so that later processes load the
+kernels instead of compiling them: `./run test` does this before a whole test run, where
+several test workers would otherwise compile the same modules at the same time.
 """
 from __future__ import annotations
 
+import argparse
 import importlib
+import logging
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import Callable
+
+log = logging.getLogger(__name__)
 
 GPU_FAMILIES: tuple[str, ...] = (
     "kernels.indicators.gpu",
@@ -99,3 +111,39 @@ def _stream_warmup(panel: object) -> None:
     n = stream_cpu.PARALLEL_MIN_TICKS
     big = stream.StreamState.create(n)
     stream.update_packed(big, np.arange(n), np.ones((4, n)))
+
+
+def compile_tasks() -> dict[str, Callable[[], None]]:
+    """Every CPU compilation unit as a separate task: the TA-Lib modules (the longest, first) and the
+    other warm-ups (`cpu_warmups`)."""
+    from kernels.indicators import talib  # noqa: PLC0415
+
+    return {**{f"talib.{k}": v for k, v in talib.warm_up_tasks().items()}, **cpu_warmups()}
+
+
+def _run_task(name: str) -> tuple[str, float]:
+    t0 = time.perf_counter()
+    compile_tasks()[name]()
+    return name, time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Fill Numba's on-disk cache with every CPU kernel, in parallel.")
+    ap.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
+    ap.add_argument("--verbose", action="store_true", help="one line per task with its seconds")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    names = list(compile_tasks())
+    t0 = time.perf_counter()
+    if args.jobs <= 1:
+        done = [_run_task(n) for n in names]
+    else:  # spawned, not forked: each process starts Numba (and its threads) on its own
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
+            done = list(pool.map(_run_task, names))
+    for name, seconds in done:
+        log.info("%7.1f s  %s", seconds, name)
+    log.info("%d kernel groups ready in %.1f s (%d processes)", len(done), time.perf_counter() - t0, args.jobs)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@ each function's inputs, parameters, ranges, outputs and lookback.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, Callable
 
@@ -56,42 +57,50 @@ for _fd in FUNCTIONS.values():
     globals()[_fd.name] = _make(_fd)
 
 
-def warm_up() -> None:
-    """Load (or compile) every CPU kernel module once: the column kernels' group modules (a narrow panel)
-    and the row kernels' modules (`cpu.rows`, a panel wide enough for each of them); one call per module
-    is enough, as all functions of a module share its driver's single specialization (a worker's prewarm
-    calls this)."""
+def warm_up_tasks() -> dict[str, Callable[[], None]]:
+    """One callable per CPU kernel module that loads (or compiles) it: the column kernels' group modules
+    (a narrow panel), the row kernels' modules (`cpu.rows`, a panel wide enough for each of them), the
+    elementwise functions and the streaming forms. One call per module is enough, as all functions of a
+    module share its driver's single specialization. Separate tasks so that `kernels.prewarm` can
+    compile them in several processes (a cold compile of all of them is ~6 minutes of one core)."""
     import numpy as np  # noqa: PLC0415
 
     from kernels.indicators.talib import cpu  # noqa: PLC0415
     from kernels.indicators.talib.cpu import rows  # noqa: PLC0415
-    from kernels.indicators.talib.stream import TalibStream  # noqa: PLC0415
-
-    rng = np.random.default_rng(0)
 
     def panel(n_columns: int) -> dict[str, np.ndarray]:
-        c = 100.0 + rng.standard_normal((80, n_columns)).cumsum(axis=0)
+        c = 100.0 + np.random.default_rng(0).standard_normal((80, n_columns)).cumsum(axis=0)
         return {"open": c, "high": c + 1.0, "low": c - 1.0, "close": c, "volume": np.abs(c) * 10.0,
                 "real": c, "real0": c + 1.0, "real1": c - 1.0, "periods": np.full_like(c, 5.0)}
 
-    def once_per_module(registry: dict, arrays: dict[str, np.ndarray], layout: str) -> None:
-        seen = set()
-        for name, (mod, _) in registry.items():
-            if mod.__name__ in seen:
-                continue
-            seen.add(mod.__name__)
-            fd = FUNCTIONS[name]
-            ins = [arrays[i] for i in fd.inputs]
-            cpu.run(name, ins, fd.defaults, len(fd.outputs), np.zeros(ins[0].shape[1], dtype=np.uint8), layout=layout)
+    def one(name: str, n_columns: int, layout: str) -> None:
+        fd = FUNCTIONS[name]
+        ins = [panel(n_columns)[i] for i in fd.inputs]
+        cpu.run(name, ins, fd.defaults, len(fd.outputs), np.zeros(ins[0].shape[1], dtype=np.uint8), layout=layout)
 
-    once_per_module({n: e for n, e in cpu.registry().items() if e[1] >= 0}, panel(2), "columns")
-    once_per_module(rows.registry(), panel(rows.MIN_COLUMNS), "rows")
-    for name, (mod, code) in cpu.registry().items():
-        if code < 0:  # the elementwise functions (xp): one call loads them all
-            fd = FUNCTIONS[name]
-            call(name, [panel(2)[i] for i in fd.inputs], {})
-            break
-    TalibStream("RSI", 2).seed(real=panel(2)["close"])
+    def elementwise(name: str) -> None:  # the elementwise functions (xp): one call loads them all
+        call(name, [panel(2)[i] for i in FUNCTIONS[name].inputs], {})
+
+    def stream() -> None:
+        from kernels.indicators.talib.stream import TalibStream  # noqa: PLC0415
+
+        TalibStream("RSI", 2).seed(real=panel(2)["close"])
+
+    tasks: dict[str, Callable[[], None]] = {}
+    for registry, n_columns, layout in (({n: e for n, e in cpu.registry().items() if e[1] >= 0}, 2, "columns"),
+                                        (rows.registry(), rows.MIN_COLUMNS, "rows")):
+        for name, (mod, _) in registry.items():
+            tasks.setdefault(f"{layout}:{mod.__name__}", functools.partial(one, name, n_columns, layout))
+    first_xp = next(name for name, (_, code) in cpu.registry().items() if code < 0)
+    tasks["elementwise"] = functools.partial(elementwise, first_xp)
+    tasks["stream"] = stream
+    return tasks
+
+
+def warm_up() -> None:
+    """Load (or compile) every CPU kernel module once (`warm_up_tasks`; a worker's prewarm calls this)."""
+    for task in warm_up_tasks().values():
+        task()
 
 
 def get_functions() -> list[str]:
