@@ -16,7 +16,7 @@ What runs on the GPU today:
   one thread per column), which also serve the parameter values the kernels above refuse,
   and every call on gap-free columns (where `time_split` can, with several threads per
   column: windows and exponential smoothing, segments of time with their own warm-up);
-- on those gap-free columns, the functions `gpu_scan.ROUTED` names (cumulative sums, SAR) as
+- on those gap-free columns, the functions `gpu_scan.ROUTED` names (cumulative sums, SAR, the EMA family) as
   scans over time segments (exact: affine maps composed, or speculation verified bit for bit).
 Every other function raises `GpuNotAvailable` for CuPy inputs (an explicit GPU
 request is never served by a silent host round trip): pass NumPy arrays for the CPU

@@ -59,11 +59,13 @@ AFFINE_RUNS = AFFINE_STATE + 1  # RS_RUNS: the inhomogeneous run and one homogen
 SPECULATE_STATE = 7  # SP_STATE: doubles of SAR's state
 SPECULATE_WARM = 128  # bars of warm-up behind a guess (daily data: every guess right in tests/...test_scan.py)
 BLOCK = 128
-# The scans the public GPU path takes: where the H100 measured them faster than the column kernels
-# (bench/results/talib_gpu_h100_split_scan.json, 2026-12-07). The others are exact too, but that first
-# build ran 2-4 x slower than one thread per column (state in local memory); they wait for
-# bench/kernels/indicators/bench_gpu_paths.py on the reworked build to move here.
-ROUTED: frozenset[str] = frozenset({"CUMSUM", "AD", "VWAP", "WAD", "SAR", "SAREXT"})
+# The scans the public GPU path takes: where the H100 measured the scan faster than every other route of
+# the function and equal to one thread per column (bench/results/talib_gpu_paths_h100.json, 2026-12-07,
+# bench/kernels/indicators/bench_gpu_paths.py; tests/.../cuda/test_scan.py checks this list against
+# that file). Not taken: T3, TSI, RSI, CMO, ATR, NATR, MACD, MACDFIX, ADOSC (the time-segmented column
+# kernels or one thread per column were faster) and PVT (faster, but 5e-9 from one thread per column).
+ROUTED: frozenset[str] = frozenset({"CUMSUM", "AD", "VWAP", "WAD", "SAR", "SAREXT", "EMA", "DEMA", "TEMA", "TRIX",
+                                    "RMA", "ZLEMA", "APO", "PPO", "PVO", "KAMA", "NVI", "PVI", "OBV"})
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ warm-up, columns with no valid bar, segments of one bar, guesses right and wrong
 """
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,7 +185,26 @@ def test_segments_equal_one_thread_on_degenerate_data(case: tuple) -> None:
 
 def test_the_public_path_takes_only_the_routed_scans() -> None:
     assert gpu_scan.ROUTED <= set(gpu_scan.NAMES)
-    assert gpu_scan.routed("SAR", FUNCTIONS["SAR"].defaults) and not gpu_scan.routed("EMA", {"timeperiod": 30})
+    assert gpu_scan.routed("SAR", FUNCTIONS["SAR"].defaults) and not gpu_scan.routed("T3", FUNCTIONS["T3"].defaults)
+
+
+MEASURED_ROUTES = Path(__file__).resolve().parents[5] / "bench" / "results" / "talib_gpu_paths_h100.json"
+
+
+def test_routed_scans_are_the_ones_measured_faster_and_equal() -> None:
+    """Every routed scan was the fastest route of its function on the H100 and gave one thread per column's
+    values (to 1e-8 of max(1, |value|): AD sums volumes of ~1e9); every scan left out was not both."""
+    rows = {r["function"]: r for r in json.loads(MEASURED_ROUTES.read_text())["rows"]}
+
+    def fastest_and_equal(name: str) -> bool:
+        r = rows[name]
+        others = [v for k, v in r.items() if k.endswith("_wall_ms") and k[:-8] not in ("scan", "public", "gap_check")]
+        return r["scan_wall_ms"] < min(others) and r["scan_vs_column"] <= 1e-8
+
+    for name in gpu_scan.ROUTED:
+        assert fastest_and_equal(name), name
+    left_out = {n for n in gpu_scan.NAMES if n in rows and "scan_wall_ms" in rows[n]} - gpu_scan.ROUTED
+    assert not {n for n in left_out if fastest_and_equal(n) and rows[n]["scan_vs_column"] <= 1e-9}, left_out
 
 
 def test_the_state_sizes_pick_the_entry_points_the_source_has() -> None:
