@@ -148,7 +148,12 @@ def _gpu_split_then_patch(fd: FuncDef, ins: list, values: Mapping[str, Any], max
     gappy = gaps_gpu.gappy_columns(ins)
     outs = compute(fd, ins, values, "gpu", split=True)
     cols = cupy.flatnonzero(gappy)  # the one sync
-    if cols.size:
+    if cols.size:  # written in place below: never into an input, nor twice into one array
+        seen: list = []
+        for k, o in enumerate(outs):
+            if any(cupy.may_share_memory(o, other) for other in (*ins, *seen)):
+                outs[k] = o = o.copy()
+            seen.append(o)
         for o, g in zip(outs, _packed(fd, [a[:, cols] for a in ins], values, "gpu", max_gap)):
             o[:, cols] = g
     return outs
