@@ -150,7 +150,7 @@ def device_phases(p: Any) -> dict[str, float]:
 
     args, out = gpu.launch_args(cp, p, gpu.launch_on_device)
     phases = {
-        "signal_bitmap": lambda: gpu.signal_bitmap(cp, p, gpu.launch_on_device),
+        "signal_bitmap": lambda: gpu.signal_bitmap(cp, p, gpu.signals(cp, p), gpu.launch_on_device),
         "simulate_kernel": lambda: gpu.launch_on_device("simulate_from_signals", len(p.group_start), args),
         "compact": lambda: gpu.compact(cp, out),
     }

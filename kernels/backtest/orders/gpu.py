@@ -474,7 +474,8 @@ extern "C" __global__ void simulate_from_signals(
     const double* __restrict__ low, const int has_ohlc,
     const bool* __restrict__ entries, const bool* __restrict__ exits, const bool* __restrict__ short_entries,
     const bool* __restrict__ short_exits, const int ls_mode, const unsigned long long* __restrict__ bits,
-    const long long n_words, const long long* __restrict__ user_dir, const double* __restrict__ size, const long long* __restrict__ size_type,
+    const long long n_words, const long long* __restrict__ user_dir, const double* __restrict__ size,
+    const long long* __restrict__ size_type,
     const double* __restrict__ fees, const double* __restrict__ fixed_fees, const double* __restrict__ slippage,
     const double* __restrict__ sl_stop, const bool* __restrict__ sl_trail, const double* __restrict__ tp_stop,
     const long long* __restrict__ accumulate, const long long* __restrict__ group_start,
@@ -595,16 +596,20 @@ def launch_on_device(name: str, n_threads: int, args: tuple) -> None:
         _get_module_func(_module(), name)(((n_threads + THREADS - 1) // THREADS,), (THREADS,), args)
 
 
-def signal_bitmap(xp: Any, p: Any, launch: Launch) -> tuple[Any, Any, int]:
-    """(bits, signal bars per simulation group, words a column): the `signal_bits` words, (n_words,
-    n_cols) uint64 (bit i % 64 of word i // 64: bar i has a signal), and the group counts from
-    `signal_counts` (they bound each group's orders)."""
-    n_bars, n_cols = p.entries.shape
+def signals(xp: Any, p: Any) -> list[Any]:
+    """The four signal arrays of `p` as contiguous `xp` bool arrays, in the kernels' argument order."""
+    return [xp.ascontiguousarray(xp.asarray(a, dtype=xp.bool_)) for a in (p.entries, p.exits, p.short_entries,
+                                                                         p.short_exits)]
+
+
+def signal_bitmap(xp: Any, p: Any, sig: list[Any], launch: Launch) -> tuple[Any, Any, int]:
+    """(bits, signal bars per simulation group, words a column) of the signals `sig` (`signals`): the
+    `signal_bits` words, (n_words, n_cols) uint64 (bit i % 64 of word i // 64: bar i has a signal),
+    and the group counts from `signal_counts` (they bound each group's orders)."""
+    n_bars, n_cols = sig[0].shape
     n_words = (n_bars + 63) // 64
     bits = xp.empty((n_words, n_cols), dtype=xp.uint64)
     per_col = xp.empty(n_cols, dtype=xp.int64)
-    sig = [xp.ascontiguousarray(xp.asarray(a, dtype=xp.bool_)) for a in (p.entries, p.exits, p.short_entries,
-                                                                        p.short_exits)]
     launch("signal_bits", n_words * n_cols, (*sig, np.int32(p.ls_mode), np.int64(n_bars), np.int64(n_cols), bits))
     launch("signal_counts", n_cols, (bits, np.int64(n_words), np.int64(n_cols), per_col))
     csum = xp.concatenate([xp.zeros(1, dtype=xp.int64), xp.cumsum(per_col)])
@@ -644,7 +649,8 @@ def launch_args(xp: Any, p: Any, launch: Launch) -> tuple[tuple, dict[str, Any]]
     the host build that tests/kernels/backtest/orders_host.py runs; `launch` runs the signal bitmap's
     kernels there), and its outputs by name (the record fields, the region offsets, counts and errors
     per group)."""
-    bits, caps, n_words = signal_bitmap(xp, p, launch)
+    sig = signals(xp, p)
+    bits, caps, n_words = signal_bitmap(xp, p, sig, launch)
     offsets = xp.concatenate([xp.zeros(1, dtype=xp.int64), xp.cumsum(2 * caps + 1).astype(xp.int64)])
     total = int(offsets[-1])
     n_bars, n_cols = p.close.shape
@@ -664,8 +670,7 @@ def launch_args(xp: Any, p: Any, launch: Launch) -> tuple[tuple, dict[str, Any]]
     args = (
         dev(p.close, xp.float64), dev(p.open, xp.float64), dev(p.high, xp.float64), dev(p.low, xp.float64),
         np.int32(has_ohlc),
-        dev(p.entries, xp.bool_), dev(p.exits, xp.bool_), dev(p.short_entries, xp.bool_),
-        dev(p.short_exits, xp.bool_), np.int32(p.ls_mode), bits, np.int64(n_words),
+        *sig, np.int32(p.ls_mode), bits, np.int64(n_words),
         dev(p.direction, xp.int64), dev(p.size, xp.float64), dev(p.size_type, xp.int64), dev(p.fees, xp.float64),
         dev(p.fixed_fees, xp.float64), dev(p.slippage, xp.float64), dev(p.sl_stop, xp.float64),
         dev(p.sl_trail, xp.bool_), dev(p.tp_stop, xp.float64), dev(p.accumulate, xp.int64),

@@ -75,11 +75,13 @@ def warm_up_tasks() -> dict[str, Callable[[], None]]:
 
     def one(name: str, n_columns: int, layout: str) -> None:
         fd = FUNCTIONS[name]
-        ins = [panel(n_columns)[i] for i in fd.inputs]
+        arrays = panel(n_columns)
+        ins = [arrays[i] for i in fd.inputs]
         cpu.run(name, ins, fd.defaults, len(fd.outputs), np.zeros(ins[0].shape[1], dtype=np.uint8), layout=layout)
 
     def elementwise(name: str) -> None:  # the elementwise functions (xp): one call loads them all
-        call(name, [panel(2)[i] for i in FUNCTIONS[name].inputs], {})
+        arrays = panel(2)
+        call(name, [arrays[i] for i in FUNCTIONS[name].inputs], {})
 
     def stream() -> None:
         from kernels.indicators.talib.stream import TalibStream  # noqa: PLC0415
