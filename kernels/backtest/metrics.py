@@ -506,3 +506,20 @@ def metrics_table(xp: ModuleType, values: dict[str, Any], names: Sequence[str] =
     (one device-to-host copy)."""
     stacked = xp.stack([xp.asarray(values[m], dtype=np.float64) for m in names], axis=-1)
     return stacked.get() if hasattr(stacked, "get") else np.asarray(stacked)
+
+
+def metrics_by_name(xp: ModuleType, values: dict[str, Any], names: Sequence[str] = METRICS) -> np.ndarray:
+    """Stack `values[name]` for `names` into a host (len(names), ...) float64 array, metric-major
+    (one device stack, one copy), the layout `metrics_frame` turns into a DataFrame without copying."""
+    stacked = xp.stack([xp.asarray(values[m], dtype=np.float64) for m in names], axis=0)
+    return stacked.get() if hasattr(stacked, "get") else np.asarray(stacked)
+
+
+def metrics_frame(by_name: np.ndarray, index: Any, names: Sequence[str] = METRICS) -> Any:
+    """A metric-major (len(names), ...) table as a DataFrame, one row per cell of its trailing axes and one
+    column per metric, sharing its memory: the (M, R) table's transpose is pandas' one float block. A
+    row-major (R, M) table is copied column by column instead (5e6 x 16: 1.75 s against 0.6 ms)."""
+    import pandas as pd  # noqa: PLC0415
+
+    flat = np.ascontiguousarray(by_name.reshape(len(names), -1))
+    return pd.DataFrame(flat.T, index=index, columns=list(names), copy=False)

@@ -574,13 +574,13 @@ class SweepPlan:
     def run(self, combos: range | slice | None = None, top_k: int = 10, rank_by: str = "sharpe") -> SweepResult:
         """Run the combinations `combos` (default this plan's) over the plan's assets: the
         SweepResult of `sweep(..., chunk=Chunk(combos, assets))`, exactly."""
-        from kernels.backtest.metrics import METRICS  # noqa: PLC0415
+        from kernels.backtest.metrics import metrics_by_name  # noqa: PLC0415
 
         top_k, rank_by, _, _ = _check_args(top_k, rank_by, np.float64, 1)
         plan = self if combos is None else self.select(combos)
         arrays, port, sums = execute(plan)
         xp = array_module(plan.backend)
-        table = to_numpy(xp.stack([arrays[m] for m in METRICS], axis=-1))  # (P, N, M)
+        table = metrics_by_name(xp, arrays)  # (M, P, N)
         counts = to_numpy(xp.stack([arrays["n_closed"], arrays["n_wins"]], axis=-1)).astype(np.int64)
         state = SweepState(
             combos=plan.combos,
@@ -835,7 +835,8 @@ def sweep(
 
 def _build(params: pd.DataFrame, table: np.ndarray, port: np.ndarray, state: SweepState, backend: str,
            strategy: str, rank_by: str, top_k: int, n_dropped: int) -> SweepResult:
-    from kernels.backtest.metrics import METRICS  # noqa: PLC0415
+    """`table`: the per-asset metrics, metric-major (M, P, N)."""
+    from kernels.backtest.metrics import METRICS, metrics_frame  # noqa: PLC0415
 
     ids = params.index.to_numpy()
     syms = [state.symbols_all[i] for i in state.assets]
@@ -844,8 +845,7 @@ def _build(params: pd.DataFrame, table: np.ndarray, port: np.ndarray, state: Swe
     index = pd.MultiIndex(levels=[pd.Index(ids), pd.Index(syms)],
                           codes=[np.repeat(np.arange(n_combos), n_assets), np.tile(np.arange(n_assets), n_combos)],
                           names=["combo_id", "symbol"], verify_integrity=False)
-    asset_metrics = pd.DataFrame(table.reshape(n_combos * n_assets, len(METRICS)), index=index,
-                                 columns=list(METRICS))
+    asset_metrics = metrics_frame(table, index)
     portfolio = pd.DataFrame(port, index=pd.Index(ids, name="combo_id"), columns=list(METRICS))
     return SweepResult(
         params=params,
@@ -915,7 +915,7 @@ def merge_sweeps(results: Sequence[SweepResult]) -> SweepResult:
     assets = range(assets_u[0], assets_u[-1] + 1)
     n_c, n_a, n_m = len(combos), len(assets), len(METRICS)
 
-    table = np.empty((n_c, n_a, n_m))
+    table = np.empty((n_m, n_c, n_a))  # metric-major, as _build takes it
     counts = np.empty((n_c, n_a, 2), dtype=np.int64)
     sums = np.zeros((s0.n_bars, n_c), dtype=np.int64)
     params_parts = []
@@ -923,7 +923,7 @@ def merge_sweeps(results: Sequence[SweepResult]) -> SweepResult:
         s = r.state
         ci = slice(s.combos.start - combos.start, s.combos.stop - combos.start)
         ai = slice(s.assets.start - assets.start, s.assets.stop - assets.start)
-        table[ci, ai] = r.asset_metrics.to_numpy().reshape(len(s.combos), len(s.assets), n_m)
+        table[:, ci, ai] = r.asset_metrics.to_numpy().T.reshape(n_m, len(s.combos), len(s.assets))
         counts[ci, ai] = s.trade_counts
         sums[:, ci] += s.portfolio_sums
         params_parts.append(r.params)
@@ -949,9 +949,9 @@ def merge_sweeps(results: Sequence[SweepResult]) -> SweepResult:
 
     port = portfolio_metric_arrays(
         xp, dev(sums), dev(active_count), s0.scale_exp, s0.bars_per_year,
-        dev(table[:, :, col["n_trades"]]), dev(counts[:, :, 0].astype(np.float64)),
+        dev(table[col["n_trades"]]), dev(counts[:, :, 0].astype(np.float64)),
         dev(counts[:, :, 1].astype(np.float64)),
-        dev(table[:, :, col["exposure"]]), dev(table[:, :, col["turnover"]]),
+        dev(table[col["exposure"]]), dev(table[col["turnover"]]),
     )
     state = SweepState(
         combos=combos, assets=assets, portfolio_sums=sums, active_count=active_count, trade_counts=counts,

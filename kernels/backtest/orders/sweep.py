@@ -123,10 +123,10 @@ def _metrics(acc: np.ndarray, init_cash: float, bars_per_year: float) -> dict[st
 
 
 def _table(metrics: Mapping[str, Any]) -> np.ndarray:
-    """(..., len(ORDER_METRICS)) float64 on the host: one stack on the device, one copy."""
-    first = next(iter(metrics.values()))
-    xp = get_array_module(first)
-    return to_numpy(xp.stack([xp.asarray(metrics[m], dtype=np.float64) for m in ORDER_METRICS], axis=-1))
+    """(len(ORDER_METRICS), ...) float64 on the host, metric-major (`metrics.metrics_by_name`)."""
+    from kernels.backtest.metrics import metrics_by_name  # noqa: PLC0415
+
+    return metrics_by_name(get_array_module(next(iter(metrics.values()))), dict(metrics), ORDER_METRICS)
 
 
 def _trade_metrics(acc: np.ndarray, n_act: np.ndarray, init_cash: Any) -> dict[str, np.ndarray]:
@@ -166,7 +166,7 @@ def _portfolio(acc: np.ndarray, port_value: np.ndarray, port_expo: np.ndarray, a
     n_act = float(active.sum())
     summed[:, 6] = (port_expo & active[None, :]).sum(axis=1)
     trades = _trade_metrics(summed, xp.full(summed.shape[0], n_act), init_total)
-    return _table({**ret, **trades})
+    return _table({**ret, **trades}).T
 
 
 def check_groups(group_by: Any, cash_sharing: Any, symbols: Any) -> tuple[np.ndarray | None, pd.Index | None]:
@@ -328,6 +328,7 @@ def orders_sweep(data: Any, strategy: str, grid: Mapping[str, Any], fees: float 
     portfolio row is every group's value summed.
     """
     from kernels.backtest.grid import expand_grid  # noqa: PLC0415
+    from kernels.backtest.metrics import metrics_frame  # noqa: PLC0415
     from kernels.backtest.sweep import SweepResult  # noqa: PLC0415
 
     panel = _panel(data)
@@ -359,7 +360,7 @@ def orders_sweep(data: Any, strategy: str, grid: Mapping[str, Any], fees: float 
         acc_all, port_value_all, port_expo_all = simulate_grid(panel, strategy, g.params, order_arrays, fees,
                                                                fixed_fees, slippage, init_cash, accumulate, ran,
                                                                on_device=True)
-        table = _table(_metrics(acc_all, float(init_cash), bpy))  # (P, N, M)
+        table = _table(_metrics(acc_all, float(init_cash), bpy))  # (M, P, N)
         port = _portfolio(acc_all, port_value_all, port_expo_all, active.any(axis=1), float(init_cash) * n, bpy)
         unit_labels, unit_name = list(panel.symbols), "symbol"
     else:
@@ -371,13 +372,14 @@ def orders_sweep(data: Any, strategy: str, grid: Mapping[str, Any], fees: float 
             acc_all, port_value_all, port_expo_all = simulate_grid(
                 panel, strategy, g.params, order_arrays, fees, fixed_fees, slippage, init_cash, accumulate, ran,
                 shared=(starts, ends, inits))
-            table = _table(_metrics(acc_all, inits, bpy))  # (P, G, M)
+            table = _table(_metrics(acc_all, inits, bpy))  # (M, P, G)
             port = _portfolio(acc_all, port_value_all, port_expo_all, active.any(axis=1), float(init_cash) * n_groups,
                               bpy)
         else:
             acc_all, pv, pe = simulate_grid(panel, strategy, g.params, order_arrays, fees, fixed_fees, slippage,
                                             init_cash, accumulate, ran, col_group=col_group, n_groups=n_groups)
-            table = group_rows(acc_all, pv, pe, active, col_group, n_groups, float(init_cash), bpy)
+            table = np.moveaxis(group_rows(acc_all, pv, pe, active, col_group, n_groups, float(init_cash), bpy),
+                                -1, 0)
             n_p = acc_all.shape[0]
             port = _portfolio(acc_all, pv.reshape(n_p, n_groups, t).sum(axis=1),
                               pe.reshape(n_p, n_groups, t).any(axis=1), active.any(axis=1), float(init_cash) * n, bpy)
@@ -393,8 +395,7 @@ def orders_sweep(data: Any, strategy: str, grid: Mapping[str, Any], fees: float 
     index = pd.MultiIndex(levels=[pd.Index(ids), pd.Index(unit_labels)],
                           codes=[np.repeat(np.arange(n_combos), n_units), np.tile(np.arange(n_units), n_combos)],
                           names=["combo_id", unit_name], verify_integrity=False)
-    asset_metrics = pd.DataFrame(table.reshape(n_combos * n_units, len(ORDER_METRICS)), index=index,
-                                 columns=list(ORDER_METRICS))
+    asset_metrics = metrics_frame(table, index, ORDER_METRICS)
     portfolio = pd.DataFrame(port, index=pd.Index(ids, name="combo_id"), columns=list(ORDER_METRICS))
     values = portfolio[rank_by].to_numpy(dtype=np.float64)
     key = values if rank_by in ASCENDING else -values
