@@ -138,16 +138,18 @@ def compute_with_policy(fd: FuncDef, ins: list, values: Mapping[str, Any], backe
 
 
 def _gpu_split_then_patch(fd: FuncDef, ins: list, values: Mapping[str, Any], max_gap: int) -> list:
-    """The policy "skip" on the GPU with one host sync: the gap marks (`gaps_gpu`) and the gap-free
-    computation of every column are queued back to back, and only then does the host read which
-    columns miss a bar; those (usually none) are computed again packed and written over theirs.
-    Columns are independent, so the others' values are the gap-free ones either way."""
+    """The policy "skip" on the GPU with one host sync: the gap-free computation of every column, which
+    also leaves the gap marks (`gaps_gpu`: the column kernels mark the bars as they read them, other
+    routes take a pass of their own), and only then does the host read which columns miss a bar; those
+    (usually none) are computed again packed and written over theirs. Columns are independent, so the
+    others' values are the gap-free ones either way."""
     import cupy  # noqa: PLC0415 - GPU inputs only
     from kernels.indicators import gaps_gpu  # noqa: PLC0415
+    from kernels.indicators.talib import gpu  # noqa: PLC0415
 
-    gappy = gaps_gpu.gappy_columns(ins)
-    outs = compute(fd, ins, values, "gpu", split=True)
-    cols = cupy.flatnonzero(gappy)  # the one sync
+    marks = gaps_gpu.new_marks(int(ins[0].shape[1]))
+    outs = gpu.run(fd, ins, values, split=True, marks=marks)
+    cols = cupy.flatnonzero(gaps_gpu.gappy(marks, int(ins[0].shape[0])))  # the one sync
     if cols.size:  # written in place below: never into an input, nor twice into one array
         seen: list = []
         for k, o in enumerate(outs):

@@ -116,24 +116,37 @@ class _GpuPrimitives:
         return self._one("atr", [h, lo, c], (p,))
 
 
-def run(fd: FuncDef, ins: list, values: Mapping[str, Any], split: bool = False) -> list:
+def _mark(ins: list, marks: Any) -> None:
+    """The gap marks of `ins` into `marks` by a pass of their own (routes whose kernels do not mark)."""
+    if marks is not None:
+        from kernels.indicators import gaps_gpu  # noqa: PLC0415
+
+        gaps_gpu.mark(ins, marks)
+
+
+def run(fd: FuncDef, ins: list, values: Mapping[str, Any], split: bool = False, marks: Any = None) -> list:
     """The outputs (2-D CuPy float64 arrays, NaN where no value) of `fd` on the GPU. `split`: no
     column misses a bar after its start, so a column kernel may cut time into segments (several
     threads per column, `time_split`); the column kernels then run instead of the shared and
-    composed ones, which take a pass per stage."""
+    composed ones, which take a pass per stage. `marks` (`gaps_gpu.new_marks`, with `split`): filled
+    with the inputs' gap marks, by the column kernels as they run, else by a pass of their own; the
+    columns they show gappy are wrong and are the caller's to recompute."""
     columns = fd.name in gpu_columns.registry()
     if fd.name in xp_funcs.FUNCS and not (split and columns):  # lagged ones on gap-free columns: time segments
         import cupy  # noqa: PLC0415
 
+        _mark(ins, marks)
         return xp_funcs.run(cupy, fd.name, ins, dict(values))
     if split and gpu_scan.routed(fd.name, values):
         cut = gpu_scan.plan(fd.name, *(int(d) for d in ins[0].shape))
         if cut.segments > 1:
+            _mark(ins, marks)
             return gpu_scan.run(fd.name, ins, values, cut)
     if split and columns:  # one pass per column segment (also with one segment: compose.py makes several)
         n_bars, n_cols = (int(d) for d in ins[0].shape)
         cut = time_split.plan(n_bars, n_cols, time_split.warm_bars(fd.name, values))
-        return gpu_columns.run(fd.name, ins, values, len(fd.outputs), cut=cut)
+        return gpu_columns.run(fd.name, ins, values, len(fd.outputs), cut=cut, marks=marks)  # marks as it reads
+    _mark(ins, marks)
     try:
         if fd.name in KERNELS:
             return list(KERNELS[fd.name](ins, values))

@@ -25,6 +25,7 @@
 #define RQ_INF __longlong_as_double(0x7ff0000000000000LL)
 #define RQ_COL_INDEX() ((long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x)
 #define RQ_TRAP() __trap()
+#define RQ_ATOMIC_MAX(p, v) atomicMax((p), (v))
 #endif
 
 typedef long long i64;
@@ -131,6 +132,23 @@ RQ_DEV void sum_1d(Col x, Col out, int period) {
     for (int t = period - 1; t < n; ++t) { total += x[t]; out[t] = total; total -= x[t - period + 1]; }
 }
 
+// ---------------------------------------------------------------- gap marks
+// The gap marks of kernels/indicators/gaps_gpu.py, for bars [b, e) of one column: marks (2, N) int,
+// -1 to start with; marks[col] = max of T - 1 - t over the bars t where every input is non-NaN (so
+// T - 1 - its first valid bar), marks[N + col] = its last bar where an input is NaN. The column misses a
+// bar after its start when marks[N + col] > T - 1 - marks[col]. Threads that own a column's bars
+// between them mark it whole, in any order (atomic maxima).
+RQ_DEV void rq_mark_gaps(const double* const* ins, int n_in, i64 col, i64 N, int T, int b, int e, int* marks) {
+    int first = e, bad = -1;
+    for (int t = b; t < e; ++t) {
+        bool ok = true;
+        for (int i = 0; i < n_in; ++i) ok = ok & !rq_isnan(ins[i][(i64)t * N + col]);  // every load issued
+        if (!ok) bad = t; else if (first == e) first = t;
+    }
+    if (first < e) RQ_ATOMIC_MAX(&marks[col], T - 1 - first);
+    if (bad >= 0) RQ_ATOMIC_MAX(&marks[N + col], bad);
+}
+
 // ---------------------------------------------------------------- the entry point
 // RQ_GROUP(name): defines `extern "C" __global__ void talib_<name>(...)`, one thread per (column,
 // time segment). Segment g owns bars [b, e) = [g * seg, min(T, (g + 1) * seg)) of its column: NaN
@@ -140,7 +158,9 @@ RQ_DEV void sum_1d(Col x, Col out, int period) {
 // warm planes (Col::off), never to the output the segment before it owns. With seg >= T (one
 // segment) this is the whole column from its first valid bar: TA-Lib's semantics exactly. With
 // shorter segments the caller (gpu_columns.run) guarantees that `warm` bars of history determine a
-// function's value to 1e-9 and that no column misses a bar after its start.
+// function's value to 1e-9, and either that no column misses a bar after its start or, with `marks`
+// (not null), that it recomputes the columns whose gap marks (rq_mark_gaps, of the bars each thread
+// owns) show a missing bar.
 // Memory: out (n_out, T, N); scratch (n_scratch, S, L, N) with L = min(T, seg + warm) and
 // S = ceil(T / seg): a thread's planes; wbuf (n_out, S, warm, N): its warm planes.
 // Under RQ_HOST it also defines host_talib_<name>(...), which runs that body for every thread.
@@ -155,6 +175,7 @@ RQ_DEV void sum_1d(Col x, Col out, int period) {
         i64 plane = (i64)T * N;                                                                        \
         for (int k = 0; k < n_out; ++k)                                                                \
             for (int t = b; t < e; ++t) out[k * plane + (i64)t * N + col] = RQ_NAN;                    \
+        if (marks) rq_mark_gaps(ins, n_in, col, N, T, b, e, marks);                                    \
         int from = b - warm > 0 ? b - warm : 0;                                                        \
         int s = e;                                                                                     \
         for (int t = from; t < e && s == e; ++t) {                                                     \
@@ -184,7 +205,7 @@ RQ_DEV void sum_1d(Col x, Col out, int period) {
 #define RQ_GROUP_ARGS                                                                                  \
     int code, const double* a0, const double* a1, const double* a2, const double* a3, const double* a4, \
         int n_in, const double* p, double* out, int n_out, double* scratch, int n_scratch, int T, i64 N,  \
-        int seg, int warm, double* wbuf
+        int seg, int warm, double* wbuf, int* marks
 
 #ifndef RQ_HOST
 #define RQ_GROUP(NAME)                                                                                 \
@@ -199,7 +220,7 @@ RQ_DEV void sum_1d(Col x, Col out, int period) {
         i64 threads = N * (i64)((T + seg - 1) / seg);                                                  \
         for (i64 idx = 0; idx < threads; ++idx)                                                        \
             talib_col_##NAME(idx, code, a0, a1, a2, a3, a4, n_in, p, out, n_out, scratch, n_scratch, T, N, \
-                             seg, warm, wbuf);                                                         \
+                             seg, warm, wbuf, marks);                                                  \
     }
 #endif
 

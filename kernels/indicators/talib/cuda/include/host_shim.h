@@ -12,3 +12,4 @@ using std::sin; using std::cos; using std::tan; using std::atan; using std::pow;
 #define RQ_NAN (std::numeric_limits<double>::quiet_NaN())
 #define RQ_INF (std::numeric_limits<double>::infinity())
 #define RQ_TRAP() std::abort()
+#define RQ_ATOMIC_MAX(p, v) do { if (*(p) < (v)) *(p) = (v); } while (0)

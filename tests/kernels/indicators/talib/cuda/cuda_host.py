@@ -38,15 +38,16 @@ def library(group: str) -> ctypes.CDLL:
     fn = getattr(dll, f"host_{src.entry}")
     dp = ctypes.c_void_p
     fn.argtypes = [ctypes.c_int, dp, dp, dp, dp, dp, ctypes.c_int, dp, dp, ctypes.c_int, dp, ctypes.c_int,
-                   ctypes.c_int, ctypes.c_longlong, ctypes.c_int, ctypes.c_int, dp]
+                   ctypes.c_int, ctypes.c_longlong, ctypes.c_int, ctypes.c_int, dp, dp]
     fn.restype = None
     return dll
 
 
 def run(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], n_out: int,
-        split: time_split.Split | None = None) -> list[np.ndarray]:
+        split: time_split.Split | None = None, marks: np.ndarray | None = None) -> list[np.ndarray]:
     """What gpu_columns.run computes on the GPU, computed by the same source on the host (`split`:
-    time segments as the GPU would cut them; default one segment a column)."""
+    time segments as the GPU would cut them; default one segment a column; `marks`: (2, N) int32, -1,
+    filled with the gap marks as on the GPU)."""
     arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in ins]
     job = gpu_columns.plan(name, len(arrays), values, n_out)
     n_bars, n_cols = arrays[0].shape
@@ -55,7 +56,7 @@ def run(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], n_out: 
     out.fill(-7.0)  # a bar the kernel forgot to write shows up (the GPU's empty() is not NaN either)
     params = np.ascontiguousarray(job.params)
     fn = getattr(library(job.source.group), f"host_{job.source.entry}")
-    args = gpu_columns.launch_args(job, arrays, params, out, scratch, wbuf, split, n_cols)
+    args = gpu_columns.launch_args(job, arrays, params, out, scratch, wbuf, split, n_cols, marks)
     fn(*[a.ctypes.data if isinstance(a, np.ndarray) else int(a) for a in args])
     return [out[k] for k in range(n_out)]
 
