@@ -52,7 +52,7 @@ def _state_size(name: str, v: dict) -> int:
     if name in ("PLUS_DM", "MINUS_DM", "PLUS_DI", "MINUS_DI", "DX", "ADX", "SAR"):
         return 9
     if name == "MFI":
-        return 5 + 2 * v["timeperiod"]
+        return 6 + 2 * v["timeperiod"]
     if name == "ADXR":
         return 10 + v["timeperiod"]
     if name == "STOCH":

@@ -478,7 +478,8 @@ def _sar(r, h, lo, out, s, acc, mx):
 
 @njit(cache=True, nogil=True)
 def _mfi(r, h, lo, c, v, out, s, period):
-    """r: count, prev typical, pos_sum, neg_sum, idx, pos ring[period], neg ring[period]."""
+    """r: count, prev typical, pos_sum, neg_sum, idx, pos ring[period], neg ring[period], run of bars without
+    money flow (mfi_1d_nb's rules, TA-Lib 0.8.1)."""
     t = int(r[0])
     r[0] += 1.0
     out[0, s] = NAN
@@ -493,26 +494,30 @@ def _mfi(r, h, lo, c, v, out, s, period):
         r[2] -= r[pos + idx]
         r[3] -= r[neg + idx]
     d = tp - r[1]
+    scale = abs(tp) + abs(r[1])
     r[1] = tp
     mf = tp * v
-    if d < 0.0:
-        r[neg + idx] = mf
-        r[pos + idx] = 0.0
-        r[3] += mf
-    elif d > 0.0:
-        r[pos + idx] = mf
-        r[neg + idx] = 0.0
-        r[2] += mf
-    else:
-        r[pos + idx] = 0.0
-        r[neg + idx] = 0.0
+    mf = 0.0 if abs(d) <= 0.00000000000001 * scale else mf
+    pf = 0.0 if d < 0.0 else mf
+    nf = mf if d < 0.0 else 0.0
+    r[pos + idx] = pf
+    r[neg + idx] = nf
+    r[2] += pf
+    r[3] += nf
+    ri = 5 + 2 * period
+    r[ri] = r[ri] + 1.0 if mf == 0.0 else 0.0
+    if r[ri] >= period:
+        r[ri] = period
+        r[2] = 0.0
+        r[3] = 0.0
     idx += 1
     if idx == period:
         idx = 0
     r[4] = idx
     if t >= period:
         sm = r[2] + r[3]
-        out[0, s] = 0.0 if sm < 1.0 else 100.0 * (r[2] / sm)
+        pc = 0.0 if r[2] < 0.0 else (sm if r[2] > sm else r[2])
+        out[0, s] = 0.0 if sm <= 0.0 else 100.0 * (pc / sm)
 
 
 @njit(cache=True, nogil=True)
@@ -536,7 +541,7 @@ def _stoch(r, b, h, lo, c, out, s, fk, k2, k3):
     hh = _extreme(r, hr, fk, t + 1, 1)
     ll = _extreme(r, lr, fk, t + 1, -1)
     d = hh - ll  # fastk_1d_nb's rule: 0 on a window flat up to 1e-14 of |HH| + |LL| (TA-Lib 0.8); NaN: NaN
-    k = 0.0 if d <= 1e-14 * (abs(hh) + abs(ll)) else (c - ll) / d * 100.0
+    k = 0.0 if abs(d) <= 1e-14 * (abs(hh) + abs(ll)) else (c - ll) / d * 100.0
     sk = k if k2 == 1 else _sma(r, b + 1, kr, k, k2)
     if k3 == 0:  # STOCHF: (fastk, fastd = SMA(k2) of fastk)
         if np.isnan(sk):

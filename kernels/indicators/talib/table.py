@@ -78,6 +78,10 @@ def M(name: str, default: int) -> ParamDef:
     return ParamDef(name, default, "matype", 0, 13)
 
 
+# Parameter pairs (lo, hi) that TA-Lib refuses with TA_BAD_PARAM when lo > hi.
+ORDERED_PARAMS: dict[str, tuple[tuple[str, str], ...]] = {"MAVP": (("minperiod", "maxperiod"),)}
+
+
 @dataclass(frozen=True)
 class FuncDef:
     """An entry of FUNCTIONS."""
@@ -105,7 +109,11 @@ class FuncDef:
         unknown = sorted(set(given) - set(names))
         if unknown:
             raise ValueError(f"{self.name}: unknown parameter(s) {unknown}; parameters are {names}")
-        return {q.name: q.check(self.name, given.get(q.name, q.default)) for q in self.params}
+        values = {q.name: q.check(self.name, given.get(q.name, q.default)) for q in self.params}
+        for lo, hi in ORDERED_PARAMS.get(self.name, ()):
+            if values[lo] > values[hi]:
+                raise ValueError(f"{self.name}: {lo} must not exceed {hi}, got {lo}={values[lo]!r} > {hi}={values[hi]!r}")
+        return values
 
     def lookback(self, **params: Any) -> int:
         """TA-Lib's lookback for these parameters (defaults for the ones not given)."""

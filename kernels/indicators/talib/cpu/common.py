@@ -2,9 +2,25 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 NAN = np.nan
+
+
+@intrinsic
+def fma_nb(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's llvm.fma.f64), where TA-Lib's C build contracts an expression into an
+    FMA (the forecast of LINEARREG / TSF). Arguments float64."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        d = ir.DoubleType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [d], ir.FunctionType(d, [d, d, d]))
+        return builder.call(fn, args)
+
+    return sig, codegen
 
 
 @njit(cache=True, nogil=True, inline="always")

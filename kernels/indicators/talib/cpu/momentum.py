@@ -127,8 +127,9 @@ def po_1d_nb(x, out, fast, slow, matype, percent):
 
 @njit(cache=True, nogil=True)
 def fastk_1d_nb(h, low, c, out, period):
-    """Fast %K from bar period-1: (close - LL) / (HH - LL) * 100 (TA-Lib's rounding), 0 where HH - LL is not above
-    1e-14 of |HH| + |LL| (TA-Lib 0.8: a window flat up to rounding, as RSI's in STOCHRSI)."""
+    """Fast %K from bar period-1: (close - LL) / (HH - LL) * 100 (TA-Lib's rounding), 0 where |HH - LL| is not above
+    1e-14 of |HH| + |LL| (TA-Lib 0.8: a window flat up to rounding, as RSI's in STOCHRSI). A window whose highs lie
+    below its lows (HH < LL) takes the formula too, negative range and all, as TA-Lib does."""
     n = c.shape[0]
     hh = np.full(n, np.nan)
     ll = np.full(n, np.nan)
@@ -136,7 +137,7 @@ def fastk_1d_nb(h, low, c, out, period):
     min_1d_nb(low, ll, period)
     for t in range(period - 1, n):
         d = hh[t] - ll[t]
-        out[t] = 0.0 if d <= 1e-14 * (abs(hh[t]) + abs(ll[t])) else (c[t] - ll[t]) / d * 100.0  # NaN: NaN
+        out[t] = 0.0 if abs(d) <= 1e-14 * (abs(hh[t]) + abs(ll[t])) else (c[t] - ll[t]) / d * 100.0  # NaN: NaN
 
 
 @njit(cache=True, nogil=True)
@@ -229,14 +230,14 @@ def willr_1d_nb(h, low, c, out, period):
     max_1d_nb(h, hh, period)
     min_1d_nb(low, ll, period)
     for t in range(period - 1, n):
-        # TA-Lib 0.8: 0 on a window flat up to 1e-14 of |HH| + |LL|; a close beyond HH / LL is 0 / -100
+        # TA-Lib 0.8: 0 on a window flat up to 1e-14 of |HH| + |LL|; the value clamped into [-100, 0] (a close
+        # beyond HH / LL; a window whose highs lie below its lows, HH < LL, takes the formula and the clamp too)
         d = hh[t] - ll[t]
-        if d <= 1e-14 * (abs(hh[t]) + abs(ll[t])) or c[t] > hh[t]:  # a NaN goes through
+        if abs(d) <= 1e-14 * (abs(hh[t]) + abs(ll[t])):  # a NaN goes through
             out[t] = 0.0
-        elif c[t] < ll[t]:
-            out[t] = -100.0
         else:
-            out[t] = (hh[t] - c[t]) / d * (-100.0)
+            r = (hh[t] - c[t]) / d * (-100.0)
+            out[t] = 0.0 if r > 0.0 else (-100.0 if r < -100.0 else r)
 
 
 @njit(cache=True, nogil=True)
@@ -297,37 +298,44 @@ def mfi_1d_nb(h, low, c, v, out, period):
     n = c.shape[0]
     if n <= period:
         return
+    """TA_MFI as TA-Lib 0.8.1 computes it: a typical price within 1e-14 of |tp| + |previous tp| of the previous
+    one is no move (its #107); the sums reset to exactly 0 after `period` bars without money flow (#244); 0
+    where the window's total is not positive, else 100 * clamp(pos, 0, total) / total."""
     pos = np.zeros(period)
     neg = np.zeros(period)
     prev = (h[0] + low[0] + c[0]) / 3.0
     pos_sum = 0.0
     neg_sum = 0.0
     idx = 0
+    run = 0
     for t in range(1, n):
         if t > period:
             pos_sum -= pos[idx]
             neg_sum -= neg[idx]
         tp = (h[t] + low[t] + c[t]) / 3.0
         d = tp - prev
+        scale = abs(tp) + abs(prev)
         prev = tp
         mf = tp * v[t]
-        if d < 0.0:
-            neg[idx] = mf
-            pos[idx] = 0.0
-            neg_sum += mf
-        elif d > 0.0:
-            pos[idx] = mf
-            neg[idx] = 0.0
-            pos_sum += mf
-        else:
-            pos[idx] = 0.0
-            neg[idx] = 0.0
+        mf = 0.0 if abs(d) <= 0.00000000000001 * scale else mf
+        pf = 0.0 if d < 0.0 else mf
+        nf = mf if d < 0.0 else 0.0
+        pos[idx] = pf
+        neg[idx] = nf
+        pos_sum += pf
+        neg_sum += nf
+        run = run + 1 if mf == 0.0 else 0
+        if run >= period:
+            run = period
+            pos_sum = 0.0
+            neg_sum = 0.0
         idx += 1
         if idx == period:
             idx = 0
         if t >= period:
             s = pos_sum + neg_sum
-            out[t] = 0.0 if s < 1.0 else 100.0 * (pos_sum / s)
+            pc = 0.0 if pos_sum < 0.0 else (s if pos_sum > s else pos_sum)
+            out[t] = 0.0 if s <= 0.0 else 100.0 * (pc / s)
 
 
 @njit(cache=True, nogil=True)

@@ -211,7 +211,7 @@ def fosc_1d_nb(x, out, period):
     tsf = np.full(n, np.nan)
     linreg_1d_nb(x, tsf, period, 4)
     for t in range(period, n):
-        out[t] = ((x[t] - tsf[t - 1]) / x[t]) * 100.0 if x[t] != 0.0 else 0.0
+        out[t] = 100.0 * (x[t] - tsf[t - 1]) / x[t] if x[t] != 0.0 else 0.0  # TA-Lib 0.8.1's order (cuda/newer.cu)
 
 
 @njit(cache=True, nogil=True)
@@ -395,7 +395,8 @@ def smi_1d_nb(h, low, c, smi, sig, period, fast, slow, signal):
     k0 = slow - 1 + fast - 1
     v = np.full(m, np.nan)
     for t in range(k0, m):
-        v[t] = 100.0 * d2[t] / (0.5 * r2[t]) if r2[t] != 0.0 else 0.0
+        half = 0.5 * r2[t]  # TA-Lib 0.8.1 (its #253): 0 unless the smoothed range is positive (HH < LL: 0)
+        v[t] = 100.0 * d2[t] / half if half > 0.0 else 0.0
     sg = np.full(m, np.nan)
     ema_k_1d_nb(v[k0:], sg[k0:], signal, 2.0 / (signal + 1.0))
     for t in range(lb, n):

@@ -101,21 +101,30 @@ def mavp_1d_nb(x, periods, out, minp, maxp, matype, lookback):
                 out[u] = buf[u]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")  # 0 / 0 is NaN, as TA-Lib's
 def vwma_1d_nb(x, v, out, period):
-    """Volume-weighted MA: sum(x * v) / sum(v) over `period` bars (0 where the volume sums to 0)."""
+    """TA_VWMA (TA-Lib 0.8.1): (sum(x * v) / period) / (sum(v) / period) over `period` bars, the sums kept by
+    add-then-subtract (a window of zero volumes keeps their rounding residue, as TA-Lib's; 0 / 0: NaN);
+    period 1 copies x."""
     n = x.shape[0]
+    if period == 1:
+        for t in range(n):
+            out[t] = x[t]
+        return
     s_pv = 0.0
     s_v = 0.0
     for t in range(min(period - 1, n)):
-        s_pv += x[t] * v[t]
+        pv = x[t] * v[t]
+        s_pv += pv
         s_v += v[t]
     for t in range(period - 1, n):
-        s_pv += x[t] * v[t]
+        pv = x[t] * v[t]
+        s_pv += pv
         s_v += v[t]
-        out[t] = s_pv / s_v if s_v != 0.0 else 0.0
+        out[t] = (s_pv / period) / (s_v / period)
         w = t - period + 1
-        s_pv -= x[w] * v[w]
+        pv = x[w] * v[w]
+        s_pv -= pv
         s_v -= v[w]
 
 

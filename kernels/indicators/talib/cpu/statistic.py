@@ -9,7 +9,7 @@ from numba import njit
 from kernels.indicators.cpu import var_1d_nb
 from kernels.indicators.talib.cpu.common import run_group_nb
 from kernels.indicators.talib.cpu.common import (
-    argmax_1d_nb, argmin_1d_nb, is_zero_or_neg, max_1d_nb,
+    argmax_1d_nb, argmin_1d_nb, fma_nb, max_1d_nb,
     min_1d_nb,
     sum_1d_nb,
 )
@@ -24,68 +24,152 @@ CODES = {n: i for i, n in enumerate(NAMES)}
 
 @njit(cache=True, nogil=True)
 def correl_1d_nb(x, y, out, period):
+    """TA_CORREL as TA-Lib 0.8.1 computes it (its fix #242): the sums are of deviations from a shift (the
+    window's first value, later the window means), rebuilt with a two-pass over the window when either sum
+    of squares falls below 1e-6 of its raw sum, when the bar that just left dwarfs the window (1e6 x), or
+    every 32 * period bars; 0 where either sum of squares is not above 1e-14 of its raw sum; clamped to
+    [-1, 1]. (The textbook sums of raw values lose every digit for small spreads or small prices.)"""
     n = x.shape[0]
+    lb = period - 1
+    if n <= lb:
+        return
+    inv = 1.0 / period
+    tr = 0
+    shx = x[0]
+    shy = y[0]
     sx = 0.0
     sy = 0.0
     sxy = 0.0
     sx2 = 0.0
     sy2 = 0.0
-    for t in range(min(period - 1, n)):
-        a = x[t]
-        b = y[t]
+    for j in range(lb):
+        a = x[j] - shx
         sx += a
         sx2 += a * a
+        b = y[j] - shy
         sxy += a * b
         sy += b
         sy2 += b * b
-    for t in range(period - 1, n):
-        a = x[t]
-        b = y[t]
+    since = 32 * period
+    lvx = 0.0
+    lvy = 0.0
+    for t in range(lb, n):
+        a = x[t] - shx
         sx += a
         sx2 += a * a
+        b = y[t] - shy
         sxy += a * b
         sy += b
         sy2 += b * b
-        tmp = (sx2 - ((sx * sx) / period)) * (sy2 - ((sy * sy) / period))
-        if not is_zero_or_neg(tmp):
-            out[t] = (sxy - ((sx * sy) / period)) / math.sqrt(tmp)
+        ssx = sx2 - ((sx * sx) * inv)
+        ssy = sy2 - ((sy * sy) * inv)
+        sp = sxy - ((sx * sy) * inv)
+        since -= 1
+        if ssx < 0.000001 * sx2 or ssy < 0.000001 * sy2 or lvx > 1000000.0 * sx2 or lvy > 1000000.0 * sy2 \
+                or since <= 0:
+            since = 32 * period
+            ws = t - lb
+            mx = 0.0
+            my = 0.0
+            for j in range(ws, t + 1):
+                mx += x[j]
+                my += y[j]
+            shx = mx * inv
+            shy = my * inv
+            sx = 0.0
+            sy = 0.0
+            sxy = 0.0
+            sx2 = 0.0
+            sy2 = 0.0
+            for j in range(ws, t + 1):
+                a = x[j] - shx
+                sx += a
+                sx2 += a * a
+                b = y[j] - shy
+                sxy += a * b
+                sy += b
+                sy2 += b * b
+            ssx = sx2 - ((sx * sx) * inv)
+            ssy = sy2 - ((sy * sy) * inv)
+            sp = sxy - ((sx * sy) * inv)
+            if ssx < 0.0:
+                ssx = 0.0
+            if ssy < 0.0:
+                ssy = 0.0
+        ta = x[tr] - shx
+        tb = y[tr] - shy
+        tr += 1
+        if ssx > 0.00000000000001 * sx2 and ssy > 0.00000000000001 * sy2:
+            r = sp / math.sqrt(ssx * ssy)
+            if r > 1.0:
+                r = 1.0
+            elif r < -1.0:
+                r = -1.0
+            out[t] = r
         else:
             out[t] = 0.0
-        a = x[t - period + 1]
-        b = y[t - period + 1]
-        sx -= a
-        sx2 -= a * a
-        sxy -= a * b
-        sy -= b
-        sy2 -= b * b
+        lvx = ta * ta
+        lvy = tb * tb
+        sx -= ta
+        sx2 -= lvx
+        sxy -= ta * tb
+        sy -= tb
+        sy2 -= lvy
+
+
+@njit(cache=True, nogil=True)
+def linreg_scan_nb(x, t, period):
+    """The window sums of bar t afresh, from the oldest bar (weight period - 1) to bar t (weight 0):
+    (sum of i * x, sum of x, sum of |x|)."""
+    sum_xy = 0.0
+    sum_y = 0.0
+    sum_abs = 0.0
+    for i in range(period - 1, -1, -1):
+        v = x[t - i]
+        sum_y += v
+        sum_xy += float(i) * v
+        sum_abs += abs(v)
+    return sum_xy, sum_y, sum_abs
 
 
 @njit(cache=True, nogil=True)
 def linreg_1d_nb(x, out, period, kind):
-    """LINEARREG 0, _SLOPE 1, _INTERCEPT 2, _ANGLE 3, TSF 4: least squares over the last `period` bars."""
+    """LINEARREG 0, _SLOPE 1, _INTERCEPT 2, _ANGLE 3, TSF 4: least squares over the last `period` bars, as
+    TA-Lib 0.8.1 computes them: the window sums slid in O(1) (SumXY += SumY - period * trailing; SumY +=
+    new - trailing, with a sum of |x| alongside), taken afresh every 32 * period bars or when the departing
+    term dwarfs the window (|period * trailing| > 100 * sum |x|); the forecasts b + m * k rounded once (an
+    FMA in TA-Lib's C build)."""
     n = x.shape[0]
-    sum_x = period * (period - 1) * 0.5
-    sum_x_sqr = period * (period - 1) * (2 * period - 1) / 6.0
+    if n < period:
+        return
+    sum_x = float(period) * (period - 1) * 0.5
+    sum_x_sqr = float(period) * (period - 1) * (2 * period - 1) / 6.0
     divisor = sum_x * sum_x - period * sum_x_sqr
+    sum_xy, sum_y, sum_abs = linreg_scan_nb(x, period - 1, period)
+    bars = 32 * period
     for t in range(period - 1, n):
-        sum_xy = 0.0
-        sum_y = 0.0
-        for i in range(period - 1, -1, -1):
-            v = x[t - i]
-            sum_y += v
-            sum_xy += i * v
+        if t > period - 1:
+            tv = x[t - period]
+            wt = float(period) * tv
+            sum_xy = sum_xy + sum_y - wt
+            sum_y = sum_y - tv + x[t]
+            sum_abs = sum_abs - abs(tv) + abs(x[t])
+            bars -= 1
+            if bars <= 0 or abs(wt) > 100.0 * sum_abs:
+                bars = 32 * period
+                sum_xy, sum_y, sum_abs = linreg_scan_nb(x, t, period)
         m = (period * sum_xy - sum_x * sum_y) / divisor
         b = (sum_y - m * sum_x) / period
         if kind == 0:
-            out[t] = b + m * (period - 1)
+            out[t] = fma_nb(m, float(period - 1), b)
         elif kind == 1:
             out[t] = m
         elif kind == 2:
             out[t] = b
         elif kind == 3:
-            out[t] = math.atan(m) * (180.0 / math.pi)
+            out[t] = math.atan(m) * (180.0 / 3.14159265358979323846)
         else:
-            out[t] = b + m * period
+            out[t] = fma_nb(m, float(period), b)
 
 
 @njit(cache=True, nogil=True)

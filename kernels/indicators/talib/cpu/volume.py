@@ -162,7 +162,7 @@ def cmf_1d_nb(h, low, c, v, out, period):
     sum_1d_nb(mfv, s1, period)
     sum_1d_nb(v, s2, period)
     for t in range(period - 1, n):
-        out[t] = s1[t] / s2[t] if s2[t] != 0.0 else 0.0
+        out[t] = s1[t] / s2[t] if s2[t] > 0.0 else 0.0  # TA-Lib 0.8.1: 0 unless the window's volume is positive
 
 
 @njit(cache=True, nogil=True)
@@ -176,25 +176,42 @@ def efi_1d_nb(c, v, out, period):
     ema_k_1d_nb(f, out[1:], period, 2.0 / (period + 1.0))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")  # 0 / 0 is NaN, as TA-Lib's
 def rvol_1d_nb(v, out, period):
+    """TA_RVOL (TA-Lib 0.8.1): volume / the mean volume of the `period` bars before it, the window's total kept
+    by drop-then-add (a window of zero volumes keeps its rounding residue: x / residue, as TA-Lib's); 0 / 0 is
+    NaN, as TA-Lib's."""
     n = v.shape[0]
+    if n <= period:
+        return
+    total = 0.0
+    for i in range(period):
+        total += v[i]
     for t in range(period, n):
-        total = 0.0
-        for i in range(t - period, t):
-            total += v[i]
-        avg = total / period
-        out[t] = v[t] / avg if avg != 0.0 else 0.0
+        base = total / period
+        total -= v[t - period]
+        today = v[t]
+        total += today
+        out[t] = today / base
 
 
 @njit(cache=True, nogil=True)
 def vwap_1d_nb(h, low, c, v, out):
+    """TA_VWAP (TA-Lib 0.8.1): cumulative; while the volume sum is not positive the last value is carried (0.0
+    before the first), as TA-Lib does; a bar with a non-finite typical price or volume is left out."""
     spv = 0.0
     sv = 0.0
+    vw = 0.0
     for t in range(c.shape[0]):
-        spv += ((h[t] + low[t] + c[t]) / 3.0) * v[t]
-        sv += v[t]
-        out[t] = spv / sv if sv != 0.0 else 0.0
+        tp = (h[t] + low[t] + c[t]) / 3.0
+        vol = v[t]
+        if np.isfinite(tp) and np.isfinite(vol):
+            pv = tp * vol
+            spv += pv
+            sv += vol
+        if sv > 0.0:
+            vw = spv / sv
+        out[t] = vw
 
 
 @njit(cache=True, nogil=True)

@@ -160,7 +160,7 @@ RQ_DEV void macdext_1d(Col x, Col macd, Col sig, Col hist, int fast, int fmt, in
     rqb_run(ms, lags, lb, n, [&](int t, const double (&b)[2][RQB_U], int u) { hist[t] = b[0][u] - b[1][u]; });
 }
 
-// Fast %K from bar period-1 (fastk_1d_nb): (close - LL) / ((HH - LL) / 100), 0 where HH - LL is not
+// Fast %K from bar period-1 (fastk_1d_nb): (close - LL) / (HH - LL) * 100, 0 where |HH - LL| is not
 // above 1e-14 of |HH| + |LL| (TA-Lib 0.8: a window flat up to rounding, as RSI's in STOCHRSI).
 RQ_DEV void fastk_1d(Col h, Col low, Col c, Col out, int period) {
     MoMax hh; hh.idx = -1; hh.v = 0.0;
@@ -172,7 +172,7 @@ RQ_DEV void fastk_1d(Col h, Col low, Col c, Col out, int period) {
         hh.step(h, t, trailing, b[0][u]);
         ll.step(low, t, trailing, b[1][u]);
         double d = hh.v - ll.v;
-        out[t] = d <= 0.00000000000001 * (fabs(hh.v) + fabs(ll.v)) ? 0.0 : (b[2][u] - ll.v) / d * 100.0;
+        out[t] = fabs(d) <= 0.00000000000001 * (fabs(hh.v) + fabs(ll.v)) ? 0.0 : (b[2][u] - ll.v) / d * 100.0;
     });
 }
 
@@ -249,11 +249,14 @@ RQ_DEV void willr_1d(Col h, Col low, Col c, Col out, int period) {
         int trailing = t - period + 1;
         hh.step(h, t, trailing, b[0][u]);
         ll.step(low, t, trailing, b[1][u]);
-        // TA-Lib 0.8: 0 on a window flat up to 1e-14 of |HH| + |LL|; a close beyond HH / LL is 0 / -100
+        // TA-Lib 0.8: 0 on a window flat up to 1e-14 of |HH| + |LL|; the value clamped into [-100, 0] (a close
+        // beyond HH / LL; HH < LL takes the formula and the clamp too)
         double d = hh.v - ll.v, ct = b[2][u];
-        if (d <= 0.00000000000001 * (fabs(hh.v) + fabs(ll.v)) || ct > hh.v) out[t] = 0.0;  // a NaN goes through
-        else if (ct < ll.v) out[t] = -100.0;
-        else out[t] = (hh.v - ct) / d * (-100.0);
+        if (fabs(d) <= 0.00000000000001 * (fabs(hh.v) + fabs(ll.v))) out[t] = 0.0;  // a NaN goes through
+        else {
+            double r = (hh.v - ct) / d * (-100.0);
+            out[t] = r > 0.0 ? 0.0 : (r < -100.0 ? -100.0 : r);
+        }
     });
 }
 
@@ -306,7 +309,8 @@ RQ_DEV void cmo_1d(Col x, Col out, int period) {
     });
 }
 
-// TA_MFI: the last `period` money flows in two rings.
+// TA_MFI (mfi_1d_nb, TA-Lib 0.8.1): the last `period` money flows in two rings; a move within 1e-14 of
+// |tp| + |previous tp| is none, the sums reset after `period` bars without money flow.
 RQ_DEV void mfi_1d(Col h, Col low, Col c, Col v, Col out, int period, Scratch sc) {
     int n = c.n;
     if (n <= period) return;
@@ -315,23 +319,28 @@ RQ_DEV void mfi_1d(Col h, Col low, Col c, Col v, Col out, int period, Scratch sc
     for (int i = 0; i < period; ++i) { pos[i] = 0.0; neg[i] = 0.0; }
     double prev = (h[0] + low[0] + c[0]) / 3.0;
     double pos_sum = 0.0, neg_sum = 0.0;
-    int idx = 0;
+    int idx = 0, run = 0;
     const Col cols[4] = {h, low, c, v};
     const int lags[4] = {0, 0, 0, 0};
     rqb_run_u<4>(cols, lags, 1, n, [&](int t, const double (&b)[4][4], int u) {
         if (t > period) { pos_sum -= pos[idx]; neg_sum -= neg[idx]; }
         double tp = (b[0][u] + b[1][u] + b[2][u]) / 3.0;
         double d = tp - prev;
+        double scale = fabs(tp) + fabs(prev);
         prev = tp;
         double mf = tp * b[3][u];
-        if (d < 0.0) { neg[idx] = mf; pos[idx] = 0.0; neg_sum += mf; }
-        else if (d > 0.0) { pos[idx] = mf; neg[idx] = 0.0; pos_sum += mf; }
-        else { pos[idx] = 0.0; neg[idx] = 0.0; }
+        mf = fabs(d) <= 0.00000000000001 * scale ? 0.0 : mf;
+        double pf = d < 0.0 ? 0.0 : mf, nf = d < 0.0 ? mf : 0.0;
+        pos[idx] = pf; neg[idx] = nf;
+        pos_sum += pf; neg_sum += nf;
+        run = mf == 0.0 ? run + 1 : 0;
+        if (run >= period) { run = period; pos_sum = 0.0; neg_sum = 0.0; }
         ++idx;
         if (idx == period) idx = 0;
         if (t >= period) {
             double s = pos_sum + neg_sum;
-            out[t] = s < 1.0 ? 0.0 : 100.0 * (pos_sum / s);
+            double pc = pos_sum < 0.0 ? 0.0 : (pos_sum > s ? s : pos_sum);
+            out[t] = s <= 0.0 ? 0.0 : 100.0 * (pc / s);
         }
     });
 }

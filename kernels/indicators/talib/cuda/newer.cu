@@ -561,7 +561,8 @@ RQ_DEV void smi_1d(Col h, Col low, Col c, Col smi, Col sig, int period, int fast
             int j2 = j - (slow - 1);
             newer_emaf_step(d1, j2, fast, kf, ud, d2);
             if (!newer_emaf_step(r1, j2, fast, kf, ur, r2)) continue;
-            double v = r2 != 0.0 ? 100.0 * d2 / (0.5 * r2) : 0.0;
+            double half = 0.5 * r2;  // TA-Lib 0.8.1: 0 unless the smoothed range is positive
+            double v = half > 0.0 ? 100.0 * d2 / half : 0.0;
             if (!newer_emaf_step(v, j - k0, signal, kg, tg, g)) continue;
             smi[t] = v;
             sig[t] = g;

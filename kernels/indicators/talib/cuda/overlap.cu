@@ -176,12 +176,18 @@ RQ_NOINL void mavp_1d(Col x, Col periods, Col out, int minp, int maxp, int matyp
     }
 }
 
-// Volume-weighted MA: sum(x * v) / sum(v) over `period` bars (0 where the volume sums to 0).
+// TA_VWMA (vwma_1d_nb, TA-Lib 0.8.1): (sum(x * v) / period) / (sum(v) / period) over `period` bars, the
+// sums kept by add-then-subtract (0 / 0: NaN); period 1 copies x.
 RQ_NOINL void vwma_1d(Col x, Col v, Col out, int period) {
     int n = x.n;
+    if (period == 1) {
+        for (int t = 0; t < n; ++t) out[t] = x[t];
+        return;
+    }
     double s_pv = 0.0, s_v = 0.0;
     for (int t = 0; t < imin(period - 1, n); ++t) {
-        s_pv += x[t] * v[t];
+        double pv = x[t] * v[t];
+        s_pv += pv;
         s_v += v[t];
     }
     for (int t0 = period - 1; t0 < n; t0 += RQ_U) {
@@ -194,10 +200,12 @@ RQ_NOINL void vwma_1d(Col x, Col v, Col out, int period) {
         for (int u = 0; u < RQ_U; ++u) {
             int t = t0 + u;
             if (t >= n) break;
-            s_pv += bx[u] * bv[u];
+            double pv = bx[u] * bv[u];
+            s_pv += pv;
             s_v += bv[u];
-            out[t] = s_v != 0.0 ? s_pv / s_v : 0.0;
-            s_pv -= wx[u] * wv[u];
+            out[t] = (s_pv / period) / (s_v / period);
+            pv = wx[u] * wv[u];
+            s_pv -= pv;
             s_v -= wv[u];
         }
     }

@@ -56,54 +56,105 @@ RQ_DEV void var_1d(Col x, Col out, int period, bool sd, double nbdev) {
 }
 
 // ---------------------------------------------------------------- cpu/statistic.py
+// TA_CORREL as TA-Lib 0.8.1 computes it (correl_1d_nb): sums of deviations from a shift, rebuilt by a
+// two-pass over the window (shift: the window means) when a sum of squares falls below 1e-6 of its raw sum,
+// the bar that left dwarfs the window, or every 32 * period bars; 0 unless both sums of squares are above
+// 1e-14 of their raw sums; clamped to [-1, 1].
 RQ_DEV void correl_1d(Col x, Col y, Col out, int period) {
-    int n = x.n;
+    int n = x.n, lb = period - 1;
+    if (n <= lb) return;
+    double inv = 1.0 / (double)period;
+    int tr = 0;
+    double shx = x[0], shy = y[0];
     double sx = 0.0, sy = 0.0, sxy = 0.0, sx2 = 0.0, sy2 = 0.0;
-    for (int t = 0; t < imin(period - 1, n); ++t) {
-        double a = x[t], b = y[t];
+    for (int j = 0; j < lb; ++j) {
+        double a = x[j] - shx, b = y[j] - shy;
         sx += a; sx2 += a * a; sxy += a * b; sy += b; sy2 += b * b;
     }
-    const Col cols[4] = {x, y, x, y};
-    const int lags[4] = {0, 0, period - 1, period - 1};
-    rqb_run(cols, lags, period - 1, n, [&](int t, const double (&v)[4][RQB_U], int u) {
-        double a = v[0][u], b = v[1][u];
+    int since = 32 * period;
+    double lvx = 0.0, lvy = 0.0;
+    for (int t = lb; t < n; ++t) {
+        double a = x[t] - shx, b = y[t] - shy;
         sx += a; sx2 += a * a; sxy += a * b; sy += b; sy2 += b * b;
-        double tmp = (sx2 - ((sx * sx) / period)) * (sy2 - ((sy * sy) / period));
-        out[t] = !is_zero_or_neg(tmp) ? (sxy - ((sx * sy) / period)) / sqrt(tmp) : 0.0;
-        a = v[2][u]; b = v[3][u];
-        sx -= a; sx2 -= a * a; sxy -= a * b; sy -= b; sy2 -= b * b;
-    });
+        double ssx = sx2 - ((sx * sx) * inv), ssy = sy2 - ((sy * sy) * inv), sp = sxy - ((sx * sy) * inv);
+        --since;
+        if (ssx < 0.000001 * sx2 || ssy < 0.000001 * sy2 || lvx > 1000000.0 * sx2 || lvy > 1000000.0 * sy2
+            || since <= 0) {
+            since = 32 * period;
+            int ws = t - lb;
+            double mx = 0.0, my = 0.0;
+            for (int j = ws; j <= t; ++j) { mx += x[j]; my += y[j]; }
+            shx = mx * inv; shy = my * inv;
+            sx = 0.0; sy = 0.0; sxy = 0.0; sx2 = 0.0; sy2 = 0.0;
+            for (int j = ws; j <= t; ++j) {
+                double a2 = x[j] - shx, b2 = y[j] - shy;
+                sx += a2; sx2 += a2 * a2; sxy += a2 * b2; sy += b2; sy2 += b2 * b2;
+            }
+            ssx = sx2 - ((sx * sx) * inv); ssy = sy2 - ((sy * sy) * inv); sp = sxy - ((sx * sy) * inv);
+            if (ssx < 0.0) ssx = 0.0;
+            if (ssy < 0.0) ssy = 0.0;
+        }
+        double ta = x[tr] - shx, tb = y[tr] - shy;
+        ++tr;
+        if (ssx > 0.00000000000001 * sx2 && ssy > 0.00000000000001 * sy2) {
+            double r = sp / sqrt(ssx * ssy);
+            out[t] = r > 1.0 ? 1.0 : (r < -1.0 ? -1.0 : r);
+        } else {
+            out[t] = 0.0;
+        }
+        lvx = ta * ta; lvy = tb * tb;
+        sx -= ta; sx2 -= lvx; sxy -= ta * tb; sy -= tb; sy2 -= lvy;
+    }
 }
 
-// LINEARREG 0, _SLOPE 1, _INTERCEPT 2, _ANGLE 3, TSF 4. The window's values in a ring (slot t % period),
-// summed from the oldest bar as the Numba loop (i = period - 1 .. 0 over x[t - i]) does.
+// LINEARREG 0, _SLOPE 1, _INTERCEPT 2, _ANGLE 3, TSF 4 (linreg_1d_nb, TA-Lib 0.8.1's arithmetic): the
+// window sums slid in O(1) (SumXY += SumY - period * trailing; SumY += new - trailing; sum |x| alongside),
+// taken afresh from the oldest bar every 32 * period bars or when |period * trailing| > 100 * sum |x|; the
+// forecasts b + m * k as one fma.
+RQ_DEV double linreg_scan(Col x, int t, int period, double* sum_y, double* sum_abs) {
+    double sxy = 0.0, sy = 0.0, sa = 0.0;
+    for (int i = period - 1; i >= 0; --i) {
+        double v = x[t - i];
+        sy += v;
+        sxy += (double)i * v;
+        sa += fabs(v);
+    }
+    *sum_y = sy;
+    *sum_abs = sa;
+    return sxy;
+}
+
 RQ_DEV void linreg_1d(Col x, Col out, int period, int kind, Scratch sc) {
+    (void)sc;
     int n = x.n;
-    double sum_x = (double)((i64)period * (period - 1)) * 0.5;
-    double sum_x_sqr = (double)((i64)period * (period - 1) * (2 * (i64)period - 1)) / 6.0;
+    if (n < period) return;
+    double sum_x = (double)period * (period - 1) * 0.5;
+    double sum_x_sqr = (double)period * (period - 1) * (2 * period - 1) / 6.0;
     double divisor = sum_x * sum_x - period * sum_x_sqr;
-    RqbRing w; w.init(period, sc);
-    const Col cols[1] = {x};
-    const int lags[1] = {0};
-    rqb_run_u<2>(cols, lags, 0, n, [&](int t, const double (&b)[1][2], int u) {
-        w[t % period] = b[0][u];
-        if (t < period - 1) return;
-        double sum_xy = 0.0, sum_y = 0.0;
-        int slot = (t - period + 1) % period;
-        for (int i = period - 1; i >= 0; --i) {
-            double v = w[slot];
-            sum_y += v;
-            sum_xy += i * v;
-            if (++slot == period) slot = 0;
+    double sum_y = 0.0, sum_abs = 0.0;
+    double sum_xy = linreg_scan(x, period - 1, period, &sum_y, &sum_abs);
+    int bars = 32 * period;
+    for (int t = period - 1; t < n; ++t) {
+        if (t > period - 1) {
+            double tv = x[t - period], xt = x[t];
+            double wt = (double)period * tv;
+            sum_xy = sum_xy + sum_y - wt;
+            sum_y = sum_y - tv + xt;
+            sum_abs = sum_abs - fabs(tv) + fabs(xt);
+            bars -= 1;
+            if (bars <= 0 || fabs(wt) > 100.0 * sum_abs) {
+                bars = 32 * period;
+                sum_xy = linreg_scan(x, t, period, &sum_y, &sum_abs);
+            }
         }
         double m = (period * sum_xy - sum_x * sum_y) / divisor;
         double bb = (sum_y - m * sum_x) / period;
-        if (kind == 0) out[t] = bb + m * (period - 1);
+        if (kind == 0) out[t] = fma(m, (double)(period - 1), bb);
         else if (kind == 1) out[t] = m;
         else if (kind == 2) out[t] = bb;
-        else if (kind == 3) out[t] = atan(m) * (180.0 / 3.141592653589793);
-        else out[t] = bb + m * period;
-    });
+        else if (kind == 3) out[t] = atan(m) * (180.0 / 3.14159265358979323846);
+        else out[t] = fma(m, (double)period, bb);
+    }
 }
 
 // AVGDEV: the window's values in a ring, both sums from the oldest bar.

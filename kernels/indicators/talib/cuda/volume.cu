@@ -200,7 +200,7 @@ RQ_DEV void cmf_1d(Col h, Col low, Col c, Col v, Col out, int period, Scratch sc
         s1 += m;
         s2 += b[3][u];
         if (t < period - 1) return;
-        out[t] = s2 != 0.0 ? s1 / s2 : 0.0;
+        out[t] = s2 > 0.0 ? s1 / s2 : 0.0;  // TA-Lib 0.8.1: 0 unless the window's volume is positive
         s1 -= mfv[(t - period + 1) % period];
         s2 -= b[4][u];
     });
@@ -225,22 +225,21 @@ RQ_DEV void efi_1d(Col c, Col v, Col out, int period) {
     });
 }
 
-// RVOL: the previous `period` volumes in a ring (slot t % period: v[t - period] until bar t's own
-// volume replaces it), summed from the oldest.
+// RVOL (rvol_1d_nb, TA-Lib 0.8.1): volume / the mean of the previous `period` volumes, the total kept by
+// drop-then-add (a window of zero volumes keeps its rounding residue); 0 / 0 is NaN.
 RQ_DEV void rvol_1d(Col v, Col out, int period, Scratch sc) {
-    RqbRing w; w.init(period, sc);
-    const Col cols[1] = {v};
-    const int lags[1] = {0};
-    rqb_run_u<2>(cols, lags, 0, v.n, [&](int t, const double (&b)[1][2], int u) {
-        int slot = t % period;
-        if (t >= period) {
-            double total = 0.0;
-            for (int i = slot; i < period; ++i) total += w[i];
-            for (int i = 0; i < slot; ++i) total += w[i];
-            double avg = total / period;
-            out[t] = avg != 0.0 ? b[0][u] / avg : 0.0;
-        }
-        w[slot] = b[0][u];
+    (void)sc;
+    if (v.n <= period) return;
+    double total = 0.0;
+    for (int i = 0; i < period; ++i) total += v[i];
+    const Col cols[2] = {v, v};
+    const int lags[2] = {0, period};
+    rqb_run(cols, lags, period, v.n, [&](int t, const double (&b)[2][RQB_U], int u) {
+        double base = total / period;
+        total -= b[1][u];
+        double today = b[0][u];
+        total += today;
+        out[t] = today / base;
     });
 }
 
@@ -248,10 +247,16 @@ RQ_DEV void vwap_1d(Col h, Col low, Col c, Col v, Col out) {
     double spv = 0.0, sv = 0.0;
     const Col cols[4] = {h, low, c, v};
     const int lags[4] = {0, 0, 0, 0};
+    double vw = 0.0;  // TA-Lib 0.8.1: the last value carried while the volume sum is not positive (0 before)
     rqb_run(cols, lags, 0, c.n, [&](int t, const double (&b)[4][RQB_U], int u) {
-        spv += ((b[0][u] + b[1][u] + b[2][u]) / 3.0) * b[3][u];
-        sv += b[3][u];
-        out[t] = sv != 0.0 ? spv / sv : 0.0;
+        double tp = (b[0][u] + b[1][u] + b[2][u]) / 3.0, vol = b[3][u];
+        if (!rq_isnan(tp - tp) && !rq_isnan(vol - vol)) {  // both finite (x - x is NaN for NaN and inf)
+            double pv = tp * vol;
+            spv += pv;
+            sv += vol;
+        }
+        if (sv > 0.0) vw = spv / sv;
+        out[t] = vw;
     });
 }
 

@@ -295,7 +295,9 @@ def cci_rows_nb(h, lo, c, out, period, start, j0, j1):
 def mfi_rows_nb(h, lo, c, v, out, period, start, j0, j1):
     """TA_MFI (mfi_1d_nb): the money flow tp * volume of each bar after the first goes to the positive
     (tp rose) or negative (tp fell) sum, kept in rings of `period` rows (slot t % period: the bar that
-    leaves the window wrote the slot the new bar writes); 100 * pos / (pos + neg), 0 where the sum < 1."""
+    leaves the window wrote the slot the new bar writes); a move within 1e-14 of |tp| + |previous tp| is none,
+    the sums reset to 0 after `period` bars without money flow; 100 * clamp(pos) / (pos + neg), 0 where the
+    sum is not positive (TA-Lib 0.8.1)."""
     n = h.shape[0]
     w = j1 - j0
     st = start.copy()
@@ -308,6 +310,7 @@ def mfi_rows_nb(h, lo, c, v, out, period, start, j0, j1):
     prev = np.zeros(w)
     ps = np.zeros(w)
     ns = np.zeros(w)
+    run = np.zeros(w, dtype=np.int64)
     for t in range(t0, n):
         ht = h[t, j0:j1]
         lt = lo[t, j0:j1]
@@ -320,22 +323,31 @@ def mfi_rows_nb(h, lo, c, v, out, period, start, j0, j1):
             k = t - st[j]
             tp = (ht[j] + lt[j] + ct[j]) / 3.0
             d = tp - prev[j]
+            sc = abs(tp) + abs(prev[j])
             prev[j] = tp
             mf = tp * vt[j]
+            mf = 0.0 if abs(d) <= 0.00000000000001 * sc else mf
             drop = k > period
             p = ps[j] - rp[j] if drop else ps[j]
             q = ns[j] - rn[j] if drop else ns[j]
             live = k >= 1
-            up = live and d > 0.0
-            dn = live and d < 0.0
-            p = p + mf if up else p
-            q = q + mf if dn else q
-            rp[j] = mf if up else 0.0
-            rn[j] = mf if dn else 0.0
+            pf = (0.0 if d < 0.0 else mf) if live else 0.0
+            nf = (mf if d < 0.0 else 0.0) if live else 0.0
+            p = p + pf
+            q = q + nf
+            rp[j] = pf
+            rn[j] = nf
+            rr = (run[j] + 1 if mf == 0.0 else 0) if live else run[j]
+            if rr >= period:
+                rr = period
+                p = 0.0
+                q = 0.0
+            run[j] = rr
             ps[j] = p
             ns[j] = q
             s = p + q
-            r = 0.0 if s < 1.0 else 100.0 * (p / s)
+            pc = 0.0 if p < 0.0 else (s if p > s else p)
+            r = 0.0 if s <= 0.0 else 100.0 * (pc / s)
             ot[j] = r if k >= period else NAN
 
 

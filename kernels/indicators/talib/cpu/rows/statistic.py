@@ -9,8 +9,9 @@ import numpy as np
 from numba import njit
 
 from kernels.indicators.cpu import VAR_FLAT, var_rebuild_nb
+from kernels.indicators.talib.cpu.common import fma_nb
 from kernels.indicators.talib.cpu.rows.common import NAN, run_rows_nb
-from kernels.indicators.talib.cpu.rows.overlap import div
+from kernels.indicators.talib.cpu.statistic import linreg_scan_nb
 
 NAMES = ("STDDEV", "LINEARREG")
 
@@ -103,109 +104,58 @@ def stddev_rows_nb(x, out, period, nbdev, start, j0, j1):
 
 @njit(cache=True, nogil=True)
 def linreg_rows_nb(x, out, period, start, j0, j1):
-    """TA_LINEARREG per column (`statistic.linreg_1d_nb`, kind 0): the least-squares line over the last
-    `period` bars, b + m * (period - 1), its sums taken afresh at every bar from the oldest bar to the
-    newest (sum_y += v; sum_xy += i * v, i = period - 1 .. 0, from 0.0). The same additions in the same
-    order, several window rows per pass over the sums: a head of period % 4 rows (4 if none) starts
-    them from 0.0, blocks of 4 rows follow, and the last block (weights 3, 2, 1, 0) goes straight on
-    to the line."""
+    """TA_LINEARREG per column (`statistic.linreg_1d_nb`, kind 0, TA-Lib 0.8.1's arithmetic): the window
+    sums taken afresh (`linreg_scan_nb`, from the oldest bar) at a column's first full window, then slid in
+    O(1) (SumXY += SumY - period * trailing; SumY += new - trailing; sum |x| alongside) and taken afresh
+    again every 32 * period bars or when |period * trailing| > 100 * sum |x|; b + m * (period - 1) as one
+    FMA."""
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
     t0 = st.min()
-    sum_x = period * (period - 1) * 0.5
-    sum_x_sqr = period * (period - 1) * (2 * period - 1) / 6.0
+    sum_x = float(period) * (period - 1) * 0.5
+    sum_x_sqr = float(period) * (period - 1) * (2 * period - 1) / 6.0
     divisor = sum_x * sum_x - period * sum_x_sqr
+    fwd = float(period - 1)
     sy = np.zeros(w)
     sxy = np.zeros(w)
-    head = period % 4
-    if head == 0:
-        head = 4
+    sa = np.zeros(w)
+    bars = np.zeros(w, dtype=np.int64)
     for t in range(t0, n):
         ot = out[t, j0:j1]
+        xt = x[t, j0:j1]
         if t < t0 + period - 1:  # no column has a full window yet
             for j in range(w):
                 ot[j] = NAN
             continue
-        i = period - 1  # the weight of the oldest row of the window, bar t - i
-        xa = x[t - i, j0:j1]
-        fa = float(i)
-        if head == 1:
-            for j in range(w):
-                a = xa[j]
-                sy[j] = 0.0 + a
-                sxy[j] = 0.0 + fa * a
-        elif head == 2:
-            xb = x[t - i + 1, j0:j1]
-            fb = float(i - 1)
-            for j in range(w):
-                a = xa[j]
-                b = xb[j]
-                sy[j] = (0.0 + a) + b
-                sxy[j] = (0.0 + fa * a) + fb * b
-        elif head == 3:
-            xb = x[t - i + 1, j0:j1]
-            xc = x[t - i + 2, j0:j1]
-            fb = float(i - 1)
-            fc = float(i - 2)
-            for j in range(w):
-                a = xa[j]
-                b = xb[j]
-                c = xc[j]
-                sy[j] = ((0.0 + a) + b) + c
-                sxy[j] = ((0.0 + fa * a) + fb * b) + fc * c
-        else:
-            xb = x[t - i + 1, j0:j1]
-            xc = x[t - i + 2, j0:j1]
-            xd = x[t - i + 3, j0:j1]
-            fb = float(i - 1)
-            fc = float(i - 2)
-            fd = float(i - 3)
-            for j in range(w):
-                a = xa[j]
-                b = xb[j]
-                c = xc[j]
-                d = xd[j]
-                sy[j] = (((0.0 + a) + b) + c) + d
-                sxy[j] = (((0.0 + fa * a) + fb * b) + fc * c) + fd * d
-        i -= head  # now 3 mod 4 (or -1: the head was the whole window)
-        while i >= 7:
-            xa = x[t - i, j0:j1]
-            xb = x[t - i + 1, j0:j1]
-            xc = x[t - i + 2, j0:j1]
-            xd = x[t - i + 3, j0:j1]
-            fa = float(i)
-            fb = float(i - 1)
-            fc = float(i - 2)
-            fd = float(i - 3)
-            for j in range(w):
-                a = xa[j]
-                b = xb[j]
-                c = xc[j]
-                d = xd[j]
-                sy[j] = (((sy[j] + a) + b) + c) + d
-                sxy[j] = (((sxy[j] + fa * a) + fb * b) + fc * c) + fd * d
-            i -= 4
-        if i == 3:
-            xa = x[t - 3, j0:j1]
-            xb = x[t - 2, j0:j1]
-            xc = x[t - 1, j0:j1]
-            xd = x[t, j0:j1]
-            for j in range(w):
-                a = xa[j]
-                b = xb[j]
-                c = xc[j]
-                d = xd[j]
-                y = (((sy[j] + a) + b) + c) + d
-                z = (((sxy[j] + 3.0 * a) + 2.0 * b) + 1.0 * c) + 0.0 * d  # (0 * d: NaN for inf, as i * v)
-                m = div(period * z - sum_x * y, divisor)
-                bb = div(y - m * sum_x, period)
-                ot[j] = bb + m * (period - 1) if t - st[j] >= period - 1 else NAN
-        else:
-            for j in range(w):
-                m = div(period * sxy[j] - sum_x * sy[j], divisor)
-                bb = div(sy[j] - m * sum_x, period)
-                ot[j] = bb + m * (period - 1) if t - st[j] >= period - 1 else NAN
+        xo = x[t - period, j0:j1] if t >= period else xt  # the bar that leaves the window (k > period - 1)
+        for j in range(w):
+            k = t - st[j]
+            if k < period - 1:
+                ot[j] = NAN
+                continue
+            if k == period - 1:
+                a, b, c = linreg_scan_nb(x[:, j0 + j], t, period)
+                sxy[j] = a
+                sy[j] = b
+                sa[j] = c
+                bars[j] = 32 * period
+            else:
+                tv = xo[j]
+                wt = float(period) * tv
+                sxy[j] = sxy[j] + sy[j] - wt
+                sy[j] = sy[j] - tv + xt[j]
+                sa[j] = sa[j] - abs(tv) + abs(xt[j])
+                bars[j] -= 1
+                if bars[j] <= 0 or abs(wt) > 100.0 * sa[j]:
+                    bars[j] = 32 * period
+                    a, b, c = linreg_scan_nb(x[:, j0 + j], t, period)
+                    sxy[j] = a
+                    sy[j] = b
+                    sa[j] = c
+            m = (period * sxy[j] - sum_x * sy[j]) / divisor
+            bb = (sy[j] - m * sum_x) / period
+            ot[j] = fma_nb(m, fwd, bb)
 
 
 @njit(cache=True, nogil=True)

@@ -32,19 +32,20 @@ def supports(name: str, values: dict) -> bool:
 @njit(inline="always")
 def fastk_value_nb(hh, ll, c):
     """Fast %K: (close - LL) / (HH - LL) * 100, 0 on a window flat up to 1e-14 of |HH| + |LL| (a NaN goes
-    through)."""
+    through; HH < LL takes the formula, as TA-Lib does)."""
     d = hh - ll
-    return 0.0 if d <= 1e-14 * (abs(hh) + abs(ll)) else (c - ll) / d * 100.0
+    return 0.0 if abs(d) <= 1e-14 * (abs(hh) + abs(ll)) else (c - ll) / d * 100.0
 
 
 @njit(inline="always")
 def willr_value_nb(hh, ll, c):
-    """WILLR: (HH - close) / (HH - LL) * -100; 0 on a flat window or a close above HH, -100 below LL."""
+    """WILLR: (HH - close) / (HH - LL) * -100 clamped into [-100, 0] (a close beyond HH / LL, HH < LL); 0 on a
+    flat window."""
     d = hh - ll
     v = (hh - c) / d * (-100.0)
-    v = -100.0 if c < ll else v
-    v = 0.0 if d <= 1e-14 * (abs(hh) + abs(ll)) else v  # a NaN goes through
-    return 0.0 if c > hh else v
+    v = 0.0 if v > 0.0 else v
+    v = -100.0 if v < -100.0 else v
+    return 0.0 if abs(d) <= 1e-14 * (abs(hh) + abs(ll)) else v  # a NaN goes through
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
