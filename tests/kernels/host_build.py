@@ -30,8 +30,9 @@ def build(name: str, key: str, args: Sequence[str]) -> ctypes.CDLL:
 
 
 def call(fn: Any, *args: Any) -> None:
-    """fn(*args) with NumPy arrays as pointers, np.int64 as long long and other numbers as int."""
-    fn.argtypes = [ctypes.c_void_p if isinstance(a, np.ndarray) else
+    """fn(*args) with NumPy arrays (and np.uint64, a null pointer's stand-in) as pointers, np.int64 as long
+    long and other numbers as int."""
+    fn.argtypes = [ctypes.c_void_p if isinstance(a, (np.ndarray, np.uint64)) else
                    ctypes.c_longlong if isinstance(a, np.int64) else ctypes.c_int for a in args]
     fn.restype = None
     fn(*[a.ctypes.data if isinstance(a, np.ndarray) else int(a) for a in args])

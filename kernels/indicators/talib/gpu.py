@@ -140,8 +140,7 @@ def run(fd: FuncDef, ins: list, values: Mapping[str, Any], split: bool = False, 
     if split and gpu_scan.routed(fd.name, values):
         cut = gpu_scan.plan(fd.name, *(int(d) for d in ins[0].shape))
         if cut.segments > 1:
-            _mark(ins, marks)
-            return gpu_scan.run(fd.name, ins, values, cut)
+            return gpu_scan.run(fd.name, ins, values, cut, marks)  # marks as it reads
     if split and columns:  # one pass per column segment (also with one segment: compose.py makes several)
         n_bars, n_cols = (int(d) for d in ins[0].shape)
         cut = time_split.plan(n_bars, n_cols, time_split.warm_bars(fd.name, values))

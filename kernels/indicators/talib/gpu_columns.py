@@ -141,7 +141,7 @@ def launch_args(job: Launch, arrays: Sequence[Any], params: Any, out: Any, scrat
     a = list(arrays) + [arrays[0]] * (5 - len(arrays))
     return (np.int32(job.code), *a, np.int32(job.n_in), params, out, np.int32(job.n_out), scratch,
             np.int32(job.source.scratch), np.int32(split.n_bars), np.int64(n_cols), np.int32(split.seg),
-            np.int32(split.warm), wbuf, np.uint64(0) if marks is None else marks)
+            np.int32(split.warm), wbuf, np.uint64(0) if marks is None else marks)  # None: a null pointer
 
 
 @functools.lru_cache(maxsize=512)

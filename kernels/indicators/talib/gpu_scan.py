@@ -135,8 +135,11 @@ def plan(name: str, n_bars: int, n_cols: int) -> time_split.Split:
     return time_split.plan(n_bars, n_cols, SPECULATE_WARM if name in SPECULATIVE else 0)
 
 
-def prepare(xp: Any, name: str, arrays: Sequence[Any], values: Mapping[str, Any], split: time_split.Split) -> Scan:
-    """The buffers and arguments of `name` over (T, N) float64 `arrays` of module `xp` (CuPy or NumPy)."""
+def prepare(xp: Any, name: str, arrays: Sequence[Any], values: Mapping[str, Any], split: time_split.Split,
+            marks: Any = None) -> Scan:
+    """The buffers and arguments of `name` over (T, N) float64 `arrays` of module `xp` (CuPy or NumPy);
+    `marks` (2, N) int32, -1 (`gaps_gpu.new_marks`): the first phase leaves the inputs' gap marks there
+    (None: a null pointer, no marks)."""
     from kernels.indicators.talib.cpu import param_vector  # noqa: PLC0415
 
     name, values = _as_function(name, values)
@@ -149,7 +152,7 @@ def prepare(xp: Any, name: str, arrays: Sequence[Any], values: Mapping[str, Any]
         guess = xp.empty((s, SPECULATE_STATE, n_cols), dtype=f64)
         end = xp.empty((s, SPECULATE_STATE, n_cols), dtype=f64)
         args = (i32(SPECULATIVE.index(name)), arrays[0], arrays[1], params, i32(split.n_bars), np.int64(n_cols),
-                i32(split.seg), i32(split.warm), kinds, guess, end, out)
+                i32(split.seg), i32(split.warm), kinds, guess, end, out, _pointer(marks))
         return Scan(TECHNIQUES["speculative"], split, n_cols, args, out)
     maps = xp.empty((s, AFFINE_RUNS, AFFINE_STATE, n_cols), dtype=f64)
     kinds = xp.empty((s, n_cols), dtype=xp.int32)
@@ -157,8 +160,14 @@ def prepare(xp: Any, name: str, arrays: Sequence[Any], values: Mapping[str, Any]
     first = xp.empty((n_cols,), dtype=xp.int32)
     a = list(arrays) + [arrays[0]] * (5 - len(arrays))
     args = (i32(AFFINE.index(name)), *a, i32(len(arrays)), params, i32(split.n_bars), np.int64(n_cols),
-            i32(split.seg), i32(FUNCTIONS[name].lookback(**values)), maps, kinds, starts, first, out)
+            i32(split.seg), i32(FUNCTIONS[name].lookback(**values)), maps, kinds, starts, first, out,
+            _pointer(marks))
     return Scan(TECHNIQUES["affine"], split, n_cols, args, out, f"_{AFFINE_DIMS.get(name, 1)}")
+
+
+def _pointer(a: Any) -> Any:
+    """An optional buffer as a kernel argument: None is a null pointer."""
+    return np.uint64(0) if a is None else a
 
 
 @functools.lru_cache(maxsize=None)
@@ -168,13 +177,14 @@ def _module(source: Path) -> Any:
     return cupy.RawModule(code=gpu_columns.expanded_source(source), options=gpu_columns.NVRTC_OPTIONS)
 
 
-def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], cut: time_split.Split) -> list:
+def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], cut: time_split.Split, marks: Any = None) -> list:
     """The outputs ((T, N) CuPy float64, NaN where no value) of `name` over (T, N) CuPy inputs
-    without gaps after each column's first valid bar, in `cut`'s segments (`plan`)."""
+    without gaps after each column's first valid bar, in `cut`'s segments (`plan`); with `marks`
+    (`gaps_gpu.new_marks`) also on gappy columns, whose values are then wrong and the marks show them."""
     import cupy  # noqa: PLC0415
 
     arrays = [cupy.ascontiguousarray(a, dtype=cupy.float64) for a in ins]
-    scan = prepare(cupy, name, arrays, values, cut)
+    scan = prepare(cupy, name, arrays, values, cut, marks)
     module = _module(scan.technique.source)
     for entry, per_column in scan.entries():
         n = scan.threads(per_column)

@@ -397,7 +397,7 @@ RQ_METHOD void rs_values(int code, const Bars& x, int t, const double* p, const 
 #define RS_ARGS                                                                                       \
     int code, const double* a0, const double* a1, const double* a2, const double* a3, const double* a4, \
         int n_in, const double* p, int T, i64 N, int seg, int lb, double* maps, int* kinds,             \
-        double* starts, int* first, double* out
+        double* starts, int* first, double* out, int* marks
 
 // Thread idx of a (column, segment) launch: its column's inputs and bars [b, e).
 struct RsThread {
@@ -428,6 +428,10 @@ template <int D>
 RQ_DEV void rs_maps_d(i64 idx, RS_ARGS) {
     RsThread th; th.init(idx, a0, a1, a2, a3, a4, n_in, T, N, seg);
     if (!th.ok) return;
+    if (marks) {  // the gap marks of the bars this thread owns (column.cuh)
+        const double* ins[RQ_MAX_IN] = {a0, a1, a2, a3, a4};
+        rq_mark_gaps(ins, n_in, th.col, N, T, th.b, th.e, marks);
+    }
     RsLevels<D> L; L.load(code, p);
     int k = th.kind(L.offset);
     kinds[(i64)th.g * N + th.col] = k;
@@ -525,7 +529,7 @@ RQ_DEV void rs_emit_d(i64 idx, RS_ARGS) {
     }
 }
 
-#define RS_CALL code, a0, a1, a2, a3, a4, n_in, p, T, N, seg, lb, maps, kinds, starts, first, out
+#define RS_CALL code, a0, a1, a2, a3, a4, n_in, p, T, N, seg, lb, maps, kinds, starts, first, out, marks
 
 // Entry points per state size D (rs_dim: 1, 2, 3, 4 or 6; gpu_scan.AFFINE_DIMS picks them): each its
 // own register budget, so that a sum (D = 1) is not held to T3's (D = 6).

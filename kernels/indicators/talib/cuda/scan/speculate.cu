@@ -35,7 +35,7 @@ RQ_DEV Sar sp_load(const double* base, i64 N) {
 
 #define SP_ARGS                                                                                       \
     int code, const double* high, const double* low, const double* p, int T, i64 N, int seg, int warm,   \
-        int* kinds, double* guess, double* end, double* out
+        int* kinds, double* guess, double* end, double* out, int* marks
 
 RQ_DEV bool sp_valid(const double* h, const double* lo, i64 N, int t) {
     return !rq_isnan(h[(i64)t * N]) && !rq_isnan(lo[(i64)t * N]);
@@ -45,6 +45,10 @@ RQ_DEV void sp_run_thread(i64 idx, SP_ARGS) {
     i64 col = idx % N; int g = (int)(idx / N), S = (T + seg - 1) / seg;
     if (g >= S) return;
     int b = g * seg, e = b + seg < T ? b + seg : T;
+    if (marks) {  // the gap marks of the bars this thread owns (column.cuh)
+        const double* ins[2] = {high, low};
+        rq_mark_gaps(ins, 2, col, N, T, b, e, marks);
+    }
     const double* h = high + col; const double* lo = low + col; double* o = out + col;
     i64 at = (i64)g * N + col;
     SarParams q; q.from_vector(code == 1, p);
@@ -89,7 +93,7 @@ RQ_DEV void sp_fix_thread(i64 col, SP_ARGS) {
     }
 }
 
-#define SP_CALL code, high, low, p, T, N, seg, warm, kinds, guess, end, out
+#define SP_CALL code, high, low, p, T, N, seg, warm, kinds, guess, end, out, marks
 
 #ifndef RQ_HOST
 extern "C" __global__ void sp_run(SP_ARGS) { sp_run_thread(RQ_COL_INDEX(), SP_CALL); }

@@ -69,11 +69,11 @@ def scan_library(source: Path) -> ctypes.CDLL:
 
 
 def run_scan(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], split: time_split.Split,
-             phases: int | None = None) -> list[np.ndarray]:
+             phases: int | None = None, marks: np.ndarray | None = None) -> list[np.ndarray]:
     """What gpu_scan.run computes on the GPU, computed by the same source on the host (`phases`: only
-    the first so many)."""
+    the first so many; `marks`: as in `run`)."""
     arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in ins]
-    scan = gpu_scan.prepare(np, name, arrays, values, split)
+    scan = gpu_scan.prepare(np, name, arrays, values, split, marks)
     scan.out.fill(-7.0)  # a bar the kernel forgot to write shows up
     dll = scan_library(scan.technique.source)
     for entry, per_column in scan.entries()[:phases]:

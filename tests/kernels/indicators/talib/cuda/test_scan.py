@@ -235,3 +235,31 @@ def test_source_compiles_for_the_gpu(technique: str, tmp_path) -> None:
     for phase, _ in gpu_scan.TECHNIQUES[technique].phases:
         for suffix in suffixes:
             assert f".entry {phase}{suffix}(" in ptx, phase + suffix
+
+
+@pytest.mark.parametrize("name", ["CUMSUM", "VWAP", "ADOSC", "T3", "SAR", "SAREXT"])  # 1-4 inputs, both techniques
+@settings(max_examples=10, deadline=None)
+@given(seg=st.integers(1, 90), nan_rate=st.sampled_from([0.0, 0.002, 0.03]), late=st.integers(0, 320),
+       seed=st.integers(0, 10_000))
+def test_scans_mark_the_gaps_of_the_bars_they_read(name: str, seg: int, nan_rate: float, late: int,
+                                                   seed: int) -> None:
+    """With `marks` a scan's first phase leaves the gap marks of kernels/indicators/gaps_gpu.py, as the
+    column kernels do (test_time_split.py): gappy exactly where a column misses a bar after its first
+    valid one; the outputs are those of the scan without marks."""
+    from kernels.indicators import gaps, gaps_gpu
+
+    fd = FUNCTIONS[name]
+    rng = np.random.default_rng(seed)
+    arrays = [a.copy() for a in inputs_for(fd, _starts(random_data(n_bars=300, n_assets=4, seed=seed % 11),
+                                                       [0, late, 0, 300]))]
+    for a in arrays:
+        a[rng.random(a.shape) < nan_rate] = np.nan
+    arrays[-1][150, 2] = np.nan  # a bar missing in the last input only
+    split = _split(name, max(seg, 8) if name in gpu_scan.SPECULATIVE else seg, 300)
+    values = fd.check(fd.defaults)
+    marks = np.full((2, 4), -1, dtype=np.int32)
+    got = cuda_host.run_scan(name, arrays, values, split, marks=marks)
+    valid = gaps.valid_mask(np, arrays)
+    assert gaps_gpu.gappy(marks, 300).tolist() == [gaps.has_gaps(np, valid[:, [j]]) for j in range(4)]
+    for g, p in zip(got, cuda_host.run_scan(name, arrays, values, split), strict=True):
+        np.testing.assert_array_equal(g, p)

@@ -122,9 +122,10 @@ def test_segments_equal_one_thread_on_degenerate_data(name: str) -> None:
                     np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=msg)
 
 
-@settings(max_examples=25, deadline=None)
-@given(name=st.sampled_from(["SMA", "MIDPRICE", "ADX", "CDLENGULFING", "MOM", "EMA"]), seg=st.integers(1, 90),
-       nan_rate=st.sampled_from([0.0, 0.002, 0.03]), lead=st.integers(0, 260), seed=st.integers(0, 10_000))
+@pytest.mark.parametrize("name", ["SMA", "MIDPRICE", "ADX", "CDLENGULFING", "MOM", "MFI"])  # 1-4 inputs, 4 groups
+@settings(max_examples=10, deadline=None)
+@given(seg=st.integers(1, 90), nan_rate=st.sampled_from([0.0, 0.002, 0.03]), lead=st.integers(0, 260),
+       seed=st.integers(0, 10_000))
 def test_kernels_mark_the_gaps_of_the_bars_they_read(name: str, seg: int, nan_rate: float, lead: int,
                                                      seed: int) -> None:
     """With `marks` the column kernels leave the gap marks of kernels/indicators/gaps_gpu.py (the api's
@@ -140,6 +141,7 @@ def test_kernels_mark_the_gaps_of_the_bars_they_read(name: str, seg: int, nan_ra
     arrays = [a.copy() for a in inputs_for(fd, d)]
     for a in arrays:
         a[rng.random(a.shape) < nan_rate] = np.nan
+    arrays[-1][120, 1] = np.nan  # a bar missing in the last input only
     for a in arrays:
         a[:lead, 0] = np.nan  # a late start alone is not a gap
         a[:, 2] = np.nan if seed % 7 == 0 else a[:, 2]  # sometimes a column with no valid bar at all
