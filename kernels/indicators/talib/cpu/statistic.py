@@ -6,7 +6,6 @@ import math
 import numpy as np
 from numba import njit
 
-from kernels.indicators.cpu import var_1d_nb
 from kernels.indicators.talib.cpu.common import run_group_nb
 from kernels.indicators.talib.cpu.common import (
     argmax_1d_nb, argmin_1d_nb, fma_nb, max_1d_nb,
@@ -20,6 +19,66 @@ NAMES = (
     "LINEARREG_ANGLE", "TSF", "AVGDEV", "PERCENTILE",
 )
 CODES = {n: i for i, n in enumerate(NAMES)}
+
+
+@njit(cache=True, nogil=True)
+def var_talib_1d_nb(x, out, period):
+    """TA_VAR as TA-Lib 0.8.1 computes it (its #118 and #243): sums of deviations from a shift (the first
+    window value), the trailing value removed before the test; rebuilt by a two-pass on the window mean when
+    the variance is under 1e-6 of the remaining sum of squares / period, when the departing squared
+    deviation exceeds 1e6 x the remaining sum, or every 32 * period bars; a rebuilt variance under 1e-12 of
+    its sum of squares / period is 0. (`indicators.cpu.var_1d_nb` tests against the peak sum of squares and
+    misses the departing outlier: ~1e-8 relative off after a 50x spike.)"""
+    n = x.shape[0]
+    lb = period - 1
+    if n <= lb:
+        return
+    inv = 1.0 / period
+    shift = x[0]
+    t1 = 0.0
+    t2 = 0.0
+    for j in range(lb):
+        a = x[j] - shift
+        t1 += a
+        t2 += a * a
+    bars = 32 * period
+    tr = 0
+    for i in range(lb, n):
+        a = x[i] - shift
+        t1 += a
+        a *= a
+        t2 += a
+        m = t1 * inv
+        v = t2 * inv - m * m
+        a = x[tr] - shift
+        t1 -= a
+        a *= a
+        t2 -= a
+        tr += 1
+        bars -= 1
+        if v < 0.000001 * (t2 * inv) or a > 1000000.0 * t2 or bars <= 0:
+            bars = 32 * period
+            ws = i - lb
+            acc = 0.0
+            for j in range(ws, i + 1):
+                acc += x[j]
+            shift = acc * inv
+            t1 = 0.0
+            t2 = 0.0
+            for j in range(ws, i + 1):
+                a = x[j] - shift
+                t1 += a
+                a *= a
+                t2 += a
+            m = t1 * inv
+            v = t2 * inv - m * m
+            if v < 0.000000000001 * (t2 * inv):
+                v = 0.0
+            a = x[ws] - shift
+            t1 -= a
+            a *= a
+            t2 -= a
+        out[i] = v
 
 
 @njit(cache=True, nogil=True)
@@ -227,9 +286,9 @@ def _col(code, c0, c1, c2, c3, c4, o, p, s):
         if int(p[0]) == 1:
             o[0, :] = 0.0
         else:
-            var_1d_nb(c0, int(p[0]), o[0])
+            var_talib_1d_nb(c0, o[0], int(p[0]))
     elif code == 9:
-        var_1d_nb(c0, int(p[0]), o[0])
+        var_talib_1d_nb(c0, o[0], int(p[0]))
         for t in range(int(p[0]) - 1, c0.shape[0]):
             o[0, t] = math.sqrt(o[0, t]) * p[1]
     elif code == 10:

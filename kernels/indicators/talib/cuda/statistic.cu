@@ -19,40 +19,44 @@ RQ_DEV int st_first_valid(Col x) {
 }
 
 
-// var_1d_nb; with `sd`, STDDEV's sqrt(var) * nbdev is taken as each value is written.
+// var_talib_1d_nb (cpu/statistic.py, TA-Lib 0.8.1's TA_VAR); with `sd`, STDDEV's sqrt(var) * nbdev is
+// taken as each value is written. Sums of deviations from a shift (the first window value), the trailing
+// value removed before the test; rebuilt on the window mean when the variance is under 1e-6 of the remaining
+// sum of squares / period, the departing squared deviation exceeds 1e6 x the remaining sum, or every
+// 32 * period bars; a rebuilt variance under 1e-12 of its sum of squares / period is 0.
 RQ_DEV void var_1d(Col x, Col out, int period, bool sd, double nbdev) {
-    int n = x.n;
-    int s = st_first_valid(x);
+    int n = x.n, lb = period - 1;
+    for (int t = 0; t < imin(lb, n); ++t) out[t] = RQ_NAN;
+    if (n <= lb) return;
     double inv = 1.0 / period;
-    double shift = 0.0, total1 = 0.0, total2 = 0.0, peak = 0.0;
-    int bars = 0;
-    for (int t = 0; t < s; ++t) out[t] = RQ_NAN;
-    const Col cols[2] = {x, x};
-    const int lags[2] = {0, period - 1};
-    rqb_run_u<4>(cols, lags, s, n, [&](int t, const double (&b)[2][4], int u) {
-        int k = t - s;
-        if (k == 0) shift = b[0][u];
-        if (k < period - 1) {
-            double a = b[0][u] - shift;
-            total1 += a; total2 += a * a;
-            out[t] = RQ_NAN;
-            return;
-        }
-        if (k == period - 1) { bars = 32 * period; peak = total2; }
-        double a = b[0][u] - shift;
-        total1 += a; total2 += a * a;
-        if (total2 > peak) peak = total2;
-        double mean1 = total1 * inv;
-        double var = total2 * inv - mean1 * mean1;
-        a = b[1][u] - shift;
-        total1 -= a; total2 -= a * a;
-        bars -= 1;
-        if (var < RQ_VAR_FLAT * (peak * inv) || bars <= 0) {
+    double shift = x[0], t1 = 0.0, t2 = 0.0;
+    for (int j = 0; j < lb; ++j) { double a = x[j] - shift; t1 += a; t2 += a * a; }
+    int bars = 32 * period, tr = 0;
+    for (int i = lb; i < n; ++i) {
+        double a = x[i] - shift;
+        t1 += a; a *= a; t2 += a;
+        double m = t1 * inv;
+        double v = t2 * inv - m * m;
+        a = x[tr] - shift;
+        t1 -= a; a *= a; t2 -= a;
+        ++tr;
+        --bars;
+        if (v < 0.000001 * (t2 * inv) || a > 1000000.0 * t2 || bars <= 0) {
             bars = 32 * period;
-            var = var_rebuild(x, t, period, inv, shift, total1, total2, peak);
+            int ws = i - lb;
+            double acc = 0.0;
+            for (int j = ws; j <= i; ++j) acc += x[j];
+            shift = acc * inv;
+            t1 = 0.0; t2 = 0.0;
+            for (int j = ws; j <= i; ++j) { double d = x[j] - shift; t1 += d; d *= d; t2 += d; }
+            m = t1 * inv;
+            v = t2 * inv - m * m;
+            if (v < 0.000000000001 * (t2 * inv)) v = 0.0;
+            a = x[ws] - shift;
+            t1 -= a; a *= a; t2 -= a;
         }
-        out[t] = sd ? sqrt(var) * nbdev : var;
-    });
+        out[i] = sd ? sqrt(v) * nbdev : v;
+    }
 }
 
 // ---------------------------------------------------------------- cpu/statistic.py

@@ -139,6 +139,29 @@ def test_linear_regressions_on_long_series(name: str, scale: float, period: int)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=0, equal_nan=True, err_msg=f"{name}({period})")
 
 
+@pytest.mark.parametrize("name", ["VAR", "STDDEV"])
+@pytest.mark.parametrize("scale, period", [(1.0, 5), (1e6, 2), (1e-6, 30)])
+def test_variance_after_outliers(name: str, scale: float, period: int) -> None:
+    """TA-Lib 0.8.1's VAR rebuilds its shifted sums when the departing squared deviation exceeds 1e6 x the
+    remaining sum (a 50x spike leaving the window) and tests the variance against the sum left after the
+    trailing value: testing against the peak sum instead was ~1e-8 relative off after each spike. A column
+    alone and inside a ten-column C-ordered panel (STDDEV's row kernel)."""
+    rng = np.random.default_rng(11)
+    x = (np.abs(100 + np.cumsum(rng.normal(0, 1, (3000, 10)), axis=0)) + 5) * scale
+    x[rng.integers(0, 3000, 30), rng.integers(0, 10, 30)] *= 50
+    x[500:540] = x[500]  # flat windows: the rebuilt variance floored to 0
+    x = np.ascontiguousarray(x)
+    params = {"timeperiod": period}
+    panel = getattr(ta, name)(x, **params)
+    for j in range(10):
+        want = getattr(talib, name)(x[:, j], **params)
+        alone = getattr(ta, name)(x[:, j].copy(), **params)
+        for got, label in ((alone, "alone"), (panel[:, j], "in a panel")):
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=0, equal_nan=True,
+                                       err_msg=f"{name}({period}) column {j} {label}")
+
+
 @pytest.mark.parametrize("name", LINREG + ["FOSC"])
 def test_linear_regressions_in_a_wide_panel(name: str) -> None:
     """Ten C-ordered columns starting at different bars (LINEARREG's row kernel), against TA-Lib."""

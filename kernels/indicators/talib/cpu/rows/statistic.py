@@ -1,5 +1,5 @@
 """Row kernels of the statistic functions: STDDEV, LINEARREG (see common.py for the contract). Each column
-gets the arithmetic of its column kernel (`cpu/statistic.py`, `kernels/indicators/cpu.py`) operation by
+gets the arithmetic of its column kernel (`cpu/statistic.py`) operation by
 operation, in the same order: the same bits."""
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import math
 import numpy as np
 from numba import njit
 
-from kernels.indicators.cpu import VAR_FLAT, var_rebuild_nb
 from kernels.indicators.talib.cpu.common import fma_nb
 from kernels.indicators.talib.cpu.rows.common import NAN, run_rows_nb
 from kernels.indicators.talib.cpu.statistic import linreg_scan_nb
@@ -18,88 +17,77 @@ NAMES = ("STDDEV", "LINEARREG")
 
 @njit(cache=True, nogil=True)
 def stddev_rows_nb(x, out, period, nbdev, start, j0, j1):
-    """TA_STDDEV per column: sqrt(TA_VAR) * nbdev, TA_VAR as `indicators.cpu.var_1d_nb` computes it (sums
-    of deviations from a shift, the column's first value; reseeded by `var_rebuild_nb` when the window is
-    flat and every 32 * period bars). Once every started column is past its warm-up, a loop without the
-    warm-up selects; the reseeds (`nxt`: the bar the 32 * period countdown runs out; flat windows counted
-    in the loop) are redone column by column after it."""
+    """TA_STDDEV per column: sqrt(TA_VAR) * nbdev, TA_VAR as `statistic.var_talib_1d_nb` computes it (TA-Lib
+    0.8.1: sums of deviations from a shift, the column's first value; the trailing value removed before the
+    test; rebuilt on the window mean when the variance is under 1e-6 of the remaining sum of squares /
+    period, when the departing squared deviation exceeds 1e6 x the remaining sum, or every 32 * period bars;
+    a rebuilt variance under 1e-12 of its sum of squares / period is 0), the same operations per column."""
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
+    t0 = st.min()
     lb = period - 1
     inv = 1.0 / period
-    every = 32 * period
     shift = np.zeros(w)
-    tot1 = np.zeros(w)
-    tot2 = np.zeros(w)
-    peak = np.zeros(w)
-    var = np.zeros(w)
-    nxt = np.empty(w, dtype=np.int64)
-    last = 0
-    for j in range(w):
-        nxt[j] = st[j] + lb + every - 1  # `bars` (32 * period at k = lb, minus one a bar) runs out here
-        if st[j] < n and st[j] > last:
-            last = st[j]
-    steady = last + period  # from here every column that starts at all has k > lb
-    due = nxt.min()
-    for t in range(st.min(), n):
-        xt = x[t, j0:j1]
-        xo = x[max(t - lb, 0), j0:j1]  # the window's first bar (only used where k >= period - 1)
+    t1 = np.zeros(w)
+    t2 = np.zeros(w)
+    bars = np.zeros(w, dtype=np.int64)
+    for t in range(t0, n):
         ot = out[t, j0:j1]
-        nflat = 0
-        if t >= steady:
-            for j in range(w):
-                v = xt[j]
-                sh = shift[j]
-                a = v - sh
-                s1 = tot1[j] + a
-                s2 = tot2[j] + a * a
-                pk = peak[j]
-                pk = s2 if s2 > pk else pk
-                mean1 = s1 * inv
-                vr = s2 * inv - mean1 * mean1
-                a = xo[j] - sh
-                nflat += 1 if vr < VAR_FLAT * (pk * inv) else 0
-                tot1[j] = s1 - a
-                tot2[j] = s2 - a * a
-                peak[j] = pk
-                var[j] = vr
-                ot[j] = math.sqrt(vr) * nbdev
-        else:
-            for j in range(w):
-                k = t - st[j]
-                v = xt[j]
-                live = k >= 0
-                ready = k >= lb
-                sh = v if k == 0 else shift[j]
-                a = v - sh
-                s1 = tot1[j] + a
-                s2 = tot2[j] + a * a
-                pk = tot2[j] if k == lb else peak[j]
-                pk = s2 if s2 > pk else pk
-                mean1 = s1 * inv
-                vr = s2 * inv - mean1 * mean1
-                a = xo[j] - sh
-                r1 = s1 - a
-                r2 = s2 - a * a
-                nflat += 1 if ready & (vr < VAR_FLAT * (pk * inv)) else 0
+        xt = x[t, j0:j1]
+        xo = x[t - lb, j0:j1] if t >= lb else xt  # the window's oldest bar (k >= lb)
+        for j in range(w):
+            k = t - st[j]
+            if k < 0:
+                ot[j] = NAN
+                continue
+            if k == 0:
+                shift[j] = xt[j]
+            if k < lb:
+                a = xt[j] - shift[j]
+                t1[j] += a
+                t2[j] += a * a
+                ot[j] = NAN
+                continue
+            if k == lb:
+                bars[j] = 32 * period
+            a = xt[j] - shift[j]
+            t1[j] += a
+            a *= a
+            t2[j] += a
+            m = t1[j] * inv
+            v = t2[j] * inv - m * m
+            a = xo[j] - shift[j]
+            t1[j] -= a
+            a *= a
+            t2[j] -= a
+            bars[j] -= 1
+            if v < 0.000001 * (t2[j] * inv) or a > 1000000.0 * t2[j] or bars[j] <= 0:
+                bars[j] = 32 * period
+                ws = t - lb
+                acc = 0.0
+                for i in range(ws, t + 1):
+                    acc += x[i, j0 + j]
+                sh = acc * inv
+                s1 = 0.0
+                s2 = 0.0
+                for i in range(ws, t + 1):
+                    a = x[i, j0 + j] - sh
+                    s1 += a
+                    a *= a
+                    s2 += a
+                m = s1 * inv
+                v = s2 * inv - m * m
+                if v < 0.000000000001 * (s2 * inv):
+                    v = 0.0
+                a = x[ws, j0 + j] - sh
+                s1 -= a
+                a *= a
+                s2 -= a
                 shift[j] = sh
-                tot1[j] = (r1 if ready else s1) if live else tot1[j]
-                tot2[j] = (r2 if ready else s2) if live else tot2[j]
-                peak[j] = pk if ready else peak[j]
-                var[j] = vr
-                ot[j] = math.sqrt(vr) * nbdev if ready else NAN
-        if nflat > 0 or t == due:  # TA-Lib's reseed, column by column
-            for j in range(w):
-                if (t - st[j] >= lb and var[j] < VAR_FLAT * (peak[j] * inv)) or nxt[j] == t:
-                    nxt[j] = t + every
-                    vr, sh, s1, s2, pk = var_rebuild_nb(x[:, j0 + j], t, period, inv)
-                    shift[j] = sh
-                    tot1[j] = s1
-                    tot2[j] = s2
-                    peak[j] = pk
-                    ot[j] = math.sqrt(vr) * nbdev
-            due = nxt.min()
+                t1[j] = s1
+                t2[j] = s2
+            ot[j] = math.sqrt(v) * nbdev
 
 
 @njit(cache=True, nogil=True)
