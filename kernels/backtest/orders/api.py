@@ -109,13 +109,21 @@ def _per_column(name: str, x: Any, n: int, columns: pd.Index, dtype: Any = np.fl
         if x.shape[0] != 1:
             raise OrdersInputError(f"{name} must be one value per column (time-varying values are not supported)")
         x = x.iloc[0]
-    if isinstance(x, pd.Series) and len(x) == n and x.index.equals(columns):
-        x = x.to_numpy()
+    if isinstance(x, pd.Series):
+        if x.index.equals(columns) or (len(x) == n and x.index.sort_values().equals(columns.sort_values())
+                                       and x.index.is_unique):
+            x = x.reindex(columns).to_numpy()  # one value per column, by label
+        else:  # vectorbt broadcasts a Series along time: a time-varying value
+            raise OrdersInputError(f"{name} as a Series must be indexed by the columns (one value per column); "
+                                   f"time-varying values are not supported")
     a = to_numpy(x) if is_gpu_array(x) else np.asarray(x, dtype=object if isinstance(x, (list, tuple)) else None)
     if a.ndim == 2 and a.shape[0] == 1:
         a = a[0]
     if a.ndim == 0:
         a = np.full(n, a.item() if hasattr(a, "item") else a, dtype=object)
+    if a.ndim == 2 and a.shape[0] > 1:
+        raise OrdersInputError(f"{name} must be a scalar or one value per column ({n}), got shape {a.shape} "
+                               f"(time-varying values are not supported)")
     if a.ndim != 1 or a.shape[0] != n:
         raise OrdersInputError(f"{name} must be a scalar or one value per column ({n}), got shape {a.shape}")
     try:
@@ -230,6 +238,59 @@ def _stop(name: str, x: Any, n: int, columns: pd.Index) -> np.ndarray:
     return a
 
 
+# vectorbt `Portfolio.from_signals` options this engine fixes at vectorbt's defaults (docs/backtest-semantics.md,
+# "Fixed at vectorbt's defaults"): accepted when given with the default value (a string, or vectorbt's enum
+# int), refused naming the argument otherwise. Options that do not change any number are accepted as they are.
+FIXED_OPTIONS: dict[str, tuple[Any, ...]] = {
+    "price": (np.inf,), "val_price": (np.inf,), "min_size": (1e-8,), "max_size": (np.inf,),
+    "size_granularity": (np.nan,), "reject_prob": (0.0,), "lock_cash": (False,), "allow_partial": (True,),
+    "upon_long_conflict": ("ignore", 0), "upon_short_conflict": ("ignore", 0), "upon_dir_conflict": ("ignore", 0),
+    "upon_opposite_entry": ("reversereduce", 4), "stop_entry_price": ("close", 3),
+    "stop_exit_price": ("stoplimit", 0), "upon_stop_exit": ("close", 0), "upon_stop_update": ("override", 1),
+    "call_seq": ("default", 0), "ffill_val_price": (True,), "update_value": (False,), "use_stops": (None, True),
+}
+NEUTRAL_OPTIONS = frozenset({"raise_reject", "log", "max_orders", "max_logs", "seed", "init_temp_records",
+                             "attach_call_seq", "broadcast_kwargs", "wrapper_kwargs"})
+
+
+def _is_default(value: Any, allowed: tuple[Any, ...]) -> bool:
+    if value is None:
+        return None in allowed
+    if isinstance(value, str):
+        return value.lower() in allowed
+    try:
+        a = np.asarray(to_numpy(value) if is_gpu_array(value) else value)
+    except Exception:  # noqa: BLE001 - anything unreadable is not the default
+        return False
+    if a.dtype.kind not in "biuf" or a.size == 0:
+        if a.dtype.kind in "OU" and a.size:
+            return all(isinstance(v, str) and v.lower() in allowed for v in a.reshape(-1))
+        return False
+    for d in allowed:
+        if isinstance(d, (bool, float, int)) and not isinstance(d, str):
+            if isinstance(d, float) and np.isnan(d):
+                if bool(np.all(np.isnan(a.astype(np.float64)))):
+                    return True
+            elif bool(np.all(a == d)):
+                return True
+    return False
+
+
+def check_fixed_options(options: dict[str, Any]) -> None:
+    """vectorbt options this engine does not vary: TypeError for an unknown name (as Python's), an
+    `OrdersInputError` naming the option for a value other than vectorbt's default."""
+    for name, value in options.items():
+        if name in NEUTRAL_OPTIONS:
+            continue
+        if name not in FIXED_OPTIONS:
+            raise TypeError(f"from_signals() got an unexpected keyword argument {name!r}")
+        if not _is_default(value, FIXED_OPTIONS[name]):
+            shown = ", ".join(repr(d) for d in FIXED_OPTIONS[name])
+            given = repr(value) if np.ndim(value) == 0 else f"<{type(value).__name__} of shape {np.shape(value)}>"
+            raise OrdersInputError(f"{name}={given} is not supported: this engine fixes {name} at vectorbt's "
+                                   f"default ({shown})")
+
+
 # ------------------------------------------------------------------ preparation
 def _positive_finite(xp: Any, a: Any) -> bool:
     """Every non-NaN value of `a` in (0, inf): its NaN-ignoring min and max, two passes without
@@ -242,7 +303,7 @@ def _positive_finite(xp: Any, a: Any) -> bool:
     return np.isnan(lo) or (lo > 0 and hi < np.inf)
 
 
-def prepare(close: Any, entries: Any, exits: Any = None, *, short_entries: Any = None, short_exits: Any = None,
+def prepare(close: Any, entries: Any = None, exits: Any = None, *, short_entries: Any = None, short_exits: Any = None,
             open: Any = None, high: Any = None, low: Any = None, size: Any = np.inf,  # noqa: A002
             size_type: Any = "amount", direction: Any = "longonly", init_cash: Any = 100.0, fees: Any = 0.0,
             fixed_fees: Any = 0.0, slippage: Any = 0.0, sl_stop: Any = None, sl_trail: Any = False,
@@ -288,9 +349,11 @@ def prepare(close: Any, entries: Any, exits: Any = None, *, short_entries: Any =
     else:
         ohlc = [xp.full((1, 1), np.nan)] * 3
 
-    if entries is None:
-        raise OrdersInputError("entries is required (a boolean array or DataFrame of entry signals)")
     ls_mode = short_entries is not None or short_exits is not None
+    if entries is None:
+        if not ls_mode:  # vectorbt then enters at every bar: too easy to ask for by mistake
+            raise OrdersInputError("entries is required (a boolean array or DataFrame of entry signals)")
+        entries = False  # short signals only, as vectorbt
     sig = {}
     for name, arr in (("entries", entries), ("exits", exits), ("short_entries", short_entries),
                       ("short_exits", short_exits)):
@@ -347,7 +410,11 @@ def prepare(close: Any, entries: Any, exits: Any = None, *, short_entries: Any =
     starts = np.searchsorted(sim_group, np.arange(n_sim), side="left").astype(np.int64)
     ends = np.searchsorted(sim_group, np.arange(n_sim), side="right").astype(np.int64)
     ic_raw = init_cash
-    ic = to_numpy(ic_raw) if is_gpu_array(ic_raw) else np.asarray(ic_raw, dtype=np.float64)
+    try:
+        ic = to_numpy(ic_raw) if is_gpu_array(ic_raw) else np.asarray(ic_raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:  # e.g. vectorbt's init_cash="auto"
+        raise OrdersInputError(f"init_cash must be a positive number or one per column/group, got {ic_raw!r}") \
+            from exc
     if ic.ndim == 0:
         ic = np.full(n_sim, float(ic))
     elif ic.shape != (n_sim,):
@@ -419,19 +486,26 @@ def raise_kernel_error(code: int) -> None:
         raise RuntimeError("internal error: order records overflowed their capacity")
 
 
-def from_signals(close: Any, entries: Any, exits: Any = None, *, short_entries: Any = None, short_exits: Any = None,
+def from_signals(close: Any, entries: Any = None, exits: Any = None, *, short_entries: Any = None, short_exits: Any = None,
                  open: Any = None, high: Any = None, low: Any = None, size: Any = np.inf,  # noqa: A002
                  size_type: Any = "amount", direction: Any = "longonly", init_cash: Any = 100.0, fees: Any = 0.0,
                  fixed_fees: Any = 0.0, slippage: Any = 0.0, sl_stop: Any = None, sl_trail: Any = False,
                  tp_stop: Any = None, cash_sharing: bool = False, group_by: Any = None, accumulate: Any = False,
-                 freq: Any = None, backend: str = "auto") -> "OrdersResult":
+                 freq: Any = None, backend: str = "auto", **options: Any) -> "OrdersResult":
     """Simulate orders from entry/exit signals, as vectorbt's `Portfolio.from_signals`.
 
     Orders fill at the close of the signal's bar (price = close), stops are checked
     intrabar against open/high/low from the next bar on (a gap through the stop fills
     at the open), and every fill is an order record. Returns an `OrdersResult`
     (value, cash, returns, positions, orders, trades, stats()).
+
+    vectorbt's other options (`price`, `lock_cash`, `upon_opposite_entry`, ...; `FIXED_OPTIONS`) are
+    accepted with vectorbt's default value only; any other value raises `OrdersInputError` naming it.
     """
+    if "use_stops" in options and options["use_stops"] is False:  # vectorbt then ignores the stops
+        options.pop("use_stops")
+        sl_stop = tp_stop = None
+    check_fixed_options(options)
     from kernels.backtest.orders.result import OrdersResult  # noqa: PLC0415
 
     p = prepare(close, entries, exits, short_entries=short_entries, short_exits=short_exits, open=open, high=high,

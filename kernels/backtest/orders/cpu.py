@@ -78,6 +78,20 @@ def add_nb(a, b):  # pragma: no cover - compiled
     return a + b
 
 
+@njit(cache=True)
+def value_return_nb(prev, v):  # pragma: no cover - compiled
+    """vectorbt's get_return_nb: the return from value `prev` to `v` (sign flipped when
+    prev < 0; 0 from 0 to 0, sign(v) x inf from 0 to v != 0)."""
+    if prev == 0:
+        if v == 0:
+            return 0.0
+        return np.inf * np.sign(v)
+    r = (v - prev) / prev
+    if prev < 0:
+        r = -r
+    return r
+
+
 # ------------------------------------------------------------------ order execution
 @njit(cache=True)
 def buy_nb(cash, position, debt, free_cash, size, price, direction, fees, fixed_fees, slippage,

@@ -87,6 +87,13 @@ __device__ __forceinline__ double add(double a, double b) {
     return a + b;
 }
 
+// vectorbt's get_return_nb: the return from value prev to v (sign flipped when prev < 0)
+__device__ __forceinline__ double value_return(double prev, double v) {
+    if (prev == 0) return (v == 0) ? 0.0 : sgn(v) * CUDART_INF;
+    const double r = (v - prev) / prev;
+    return (prev < 0) ? -r : r;
+}
+
 __device__ Exec not_filled(double cash, double pos, double debt, double free_cash) {
     Exec e; e.ok = false; e.cash = cash; e.pos = pos; e.debt = debt; e.free_cash = free_cash;
     e.size = 0.0; e.price = 0.0; e.fees = 0.0; return e;

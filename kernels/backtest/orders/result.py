@@ -7,7 +7,9 @@ value, returns) is derived from them when first asked for, and cached:
 - `cash`, `value`, `returns`: per column, or per group when `group_by` is given
   (with `cash_sharing` the group's one cash balance). value = cash + positions x
   close, close forward-filled (and back-filled before its first value), as vectorbt.
-  returns[t] = value[t] / value[t-1] - 1 with value[-1] = the initial cash.
+  returns[t] = value[t] / value[t-1] - 1 with value[-1] = the initial cash (vectorbt's
+  rule: sign flipped after a negative value, 0 from 0 to 0).
+- These four are Series (named like the input) for a Series input, as vectorbt's.
 - `orders`, `trades`: DataFrames of the records (`order_records`, `trade_records`
   hold the raw `order_dt` / `trade_dt` arrays). Trades are vectorbt's exit trades.
 - `stats(bars_per_year=252)`: per column/group metrics (ORDER_METRICS).
@@ -77,9 +79,13 @@ class OrdersResult:
     def index(self) -> pd.Index | None:
         return self.wrapper.index
 
-    def _frame(self, a: np.ndarray, columns: pd.Index) -> pd.DataFrame:
-        return pd.DataFrame(a, index=self.index if self.index is not None else pd.RangeIndex(a.shape[0]),
-                            columns=columns)
+    def _frame(self, a: np.ndarray, columns: pd.Index) -> pd.DataFrame | pd.Series:
+        """(T, K) as a DataFrame, or as a Series named like the input for a Series input (one column,
+        or one group): vectorbt's wrapper gives a Series there too."""
+        index = self.index if self.index is not None else pd.RangeIndex(a.shape[0])
+        if self.wrapper.kind == "series" and a.shape[1] == 1:
+            return pd.Series(a[:, 0], index=index, name=columns[0])
+        return pd.DataFrame(a, index=index, columns=columns)
 
     # ------------------------------------------------------------ raw series (cached)
     @functools.cached_property
@@ -130,9 +136,7 @@ class OrdersResult:
     @functools.cached_property
     def returns_array(self) -> np.ndarray:
         v = self.value_array
-        prev = np.vstack([self.init_cash[None, :], v[:-1]])
-        with np.errstate(all="ignore"):
-            return v / prev - 1.0
+        return value_returns(np, np.vstack([self.init_cash[None, :], v[:-1]]), v)
 
     @functools.cached_property
     def active_array(self) -> np.ndarray:
@@ -149,19 +153,19 @@ class OrdersResult:
 
     # ------------------------------------------------------------ pandas outputs
     @property
-    def positions(self) -> pd.DataFrame:
+    def positions(self) -> pd.DataFrame | pd.Series:
         return self._frame(self.positions_array, self.columns)
 
     @property
-    def cash(self) -> pd.DataFrame:
+    def cash(self) -> pd.DataFrame | pd.Series:
         return self._frame(self.cash_array, self.unit_labels)
 
     @property
-    def value(self) -> pd.DataFrame:
+    def value(self) -> pd.DataFrame | pd.Series:
         return self._frame(self.value_array, self.unit_labels)
 
     @property
-    def returns(self) -> pd.DataFrame:
+    def returns(self) -> pd.DataFrame | pd.Series:
         return self._frame(self.returns_array, self.unit_labels)
 
     def _time(self, idx: np.ndarray) -> Any:
@@ -197,7 +201,9 @@ class OrdersResult:
         col_len = np.bincount(s["col"], minlength=n_cols).astype(np.int64)
         col_start = (np.cumsum(col_len) - col_len).astype(np.int64)
         out = np.empty(len(r) + n_cols, dtype=enums.trade_dt)
-        last = self.close_filled[-1].copy()
+        # an open trade is valued at the last bar's close as given (NaN when that bar has no close), as
+        # vectorbt's exit trades (Orders.close is the raw close)
+        last = np.ascontiguousarray(self.close[-1], dtype=np.float64)
         n = exit_trades_nb(s["idx"].copy(), s["col"].copy(), s["size"].copy(), s["price"].copy(), s["fees"].copy(),
                            s["side"].copy(), s["reason"].copy(), col_start, col_len, last, self.n_bars, out)
         return out[:n]
@@ -289,6 +295,16 @@ class OrdersResult:
         return (f"OrdersResult({self.n_bars} bars x {self.close.shape[1]} columns, {len(self.unit_labels)} {units}"
                 f"{', cash sharing' if self.cash_sharing else ''}, {len(self.order_records)} orders, "
                 f"backend={self.backend}, final value: {head}{more})")
+
+
+def value_returns(xp: Any, prev: Any, v: Any) -> Any:
+    """Bar returns from the previous value to the value, as vectorbt's get_return_nb:
+    (v - prev) / prev, with the sign flipped when prev < 0 (an account a short took
+    below zero), 0 from 0 to 0 and sign(v) x inf from 0 to v != 0."""
+    with np.errstate(all="ignore"):
+        r = (v - prev) / prev
+        r = xp.where(prev < 0, -r, r)
+        return xp.where(prev == 0, xp.where(v == 0, 0.0, xp.sign(v) * np.inf), r)
 
 
 def profit_factor(gross_win: Any, gross_loss: Any, n_closed: Any) -> Any:

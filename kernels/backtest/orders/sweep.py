@@ -157,9 +157,9 @@ def _portfolio(acc: np.ndarray, port_value: np.ndarray, port_expo: np.ndarray, a
     active = xp.asarray(active)
     v = xp.ascontiguousarray(port_value).T  # (T, P)
     acc = xp.ascontiguousarray(acc)
-    prev = xp.vstack([xp.full((1, v.shape[1]), init_total), v[:-1]])
-    with np.errstate(all="ignore"):
-        r = v / prev - 1.0
+    from kernels.backtest.orders.result import value_returns  # noqa: PLC0415
+
+    r = value_returns(xp, xp.vstack([xp.full((1, v.shape[1]), init_total), v[:-1]]), v)
     act = xp.broadcast_to(active[:, None], v.shape)
     ret = M.return_metrics(xp, r, act, bars_per_year, equity=v / init_total)
     summed = acc.sum(axis=1)  # (P, N_ACC) over assets

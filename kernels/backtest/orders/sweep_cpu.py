@@ -31,6 +31,7 @@ from kernels.backtest.orders.cpu import (
     is_less_nb,
     add_nb,
     order_step_nb,
+    value_return_nb,
 )
 
 ACC_FIELDS: tuple[str, ...] = (
@@ -166,7 +167,7 @@ def sweep_column_nb(close, open_, high, low, has_ohlc, le_a, lx_a, se_a, sx_a, s
             v = cash
         port_value[prow, i] += v
         if not np.isnan(c):
-            r = v / prev_v - 1.0
+            r = value_return_nb(prev_v, v)
             n += 1
             d = r - mean
             mean += d / n
@@ -400,7 +401,7 @@ def sweep_group_nb(close, open_, high, low, has_ohlc, le_a, lx_a, se_a, sx_a, s,
         v = cash + held
         port_value[p, i] += v
         if active:
-            r = v / prev_v - 1.0
+            r = value_return_nb(prev_v, v)
             n += 1
             d = r - mean
             mean += d / n

@@ -119,7 +119,7 @@ extern "C" __global__ void orders_sweep(
             }
             v = (st.pos != 0) ? cash + st.pos * last_val : cash;
             if (!isnan(c)) {
-                const double r = v / prev_v - 1.0;
+                const double r = value_return(prev_v, v);
                 n += 1;
                 const double d = r - mean;
                 mean += d / (double)n;
@@ -265,7 +265,7 @@ extern "C" __global__ void orders_sweep_shared(
         const double v = cash + held;
         atomicAdd(&port_value[p * n_bars + i], v);
         if (active) {
-            const double r = v / prev_v - 1.0;
+            const double r = value_return(prev_v, v);
             n += 1;
             const double d = r - mean;
             mean += d / (double)n;

@@ -111,7 +111,10 @@ def _summed_value_metrics(value: np.ndarray, active: np.ndarray, init_total: flo
     from kernels.backtest.metrics import return_metrics
 
     prev = np.concatenate([[init_total], value[:-1]])
-    out = return_metrics(np, (value / prev - 1.0)[:, None], active[:, None], 252, equity=(value / init_total)[:, None])
+    with np.errstate(all="ignore"):  # vectorbt's returns: the sign flipped after a negative value (a short's loss)
+        r = (value - prev) / prev * np.where(prev < 0, -1.0, 1.0)
+        r = np.where(prev == 0, np.where(value == 0, 0.0, np.sign(value) * np.inf), r)
+    out = return_metrics(np, r[:, None], active[:, None], 252, equity=(value / init_total)[:, None])
     return {k: float(v[0]) for k, v in out.items()}
 
 
