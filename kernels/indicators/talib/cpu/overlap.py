@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels.indicators.cpu import var_1d_nb
 from kernels.indicators.talib.cpu.common import run_group_nb
 from kernels.indicators.talib.cpu.common import (
     max_1d_nb,
@@ -14,6 +13,7 @@ from kernels.indicators.talib.cpu.ma import (
     dema_1d_nb, ema_1d_nb, hma_1d_nb, kama_1d_nb, ma_1d_nb, ma_lookback_nb, mama_1d_nb, rma_1d_nb, sma_1d_nb,
     t3_1d_nb, tema_1d_nb, trima_1d_nb, wma_1d_nb, zlema_1d_nb,
 )
+from kernels.indicators.talib.cpu.statistic import var_talib_1d_nb
 from kernels.indicators.talib.table import ma_lookback
 
 NAMES = (
@@ -25,10 +25,11 @@ CODES = {n: i for i, n in enumerate(NAMES)}
 
 @njit(cache=True, nogil=True)
 def bbands_1d_nb(x, up, mid, lo, period, nbdevup, nbdevdn, matype):
-    """TA_BBANDS: MA(matype) middle, +/- nbdev * population std over `period` (TA_STDDEV)."""
+    """TA_BBANDS: MA(matype) middle, +/- nbdev * population std over `period` (TA_STDDEV: TA-Lib 0.8.1's VAR,
+    statistic.var_talib_1d_nb)."""
     ma_1d_nb(x, mid, period, matype)
     var = np.full(x.shape[0], np.nan)
-    var_1d_nb(x, period, var)
+    var_talib_1d_nb(x, var, period)
     for t in range(x.shape[0]):
         m = mid[t]
         if np.isnan(m) or np.isnan(var[t]):

@@ -6,17 +6,17 @@
 #include "var.cuh"
 #include "sar.cuh"
 
-// TA_VAR as kernels/indicators/cpu.py var_1d_nb computes it (shifted running sums, rebuilt by a
-// fresh two-pass when the variance falls below 1e-6 of the peak or every 32 * period bars): the
-// rebuild (include/var.cuh), then the stage that steps it
-
-// bar by bar: var_1d_nb's value at bar t (NaN before the first full window). step(x, t, v, lagv):
-// v = x[t], lagv = x[t - period + 1] (the caller's chunks; the rebuild reads the window from x).
+// TA_VAR as TA-Lib 0.8.1 computes it (var_talib_1d_nb of cpu/statistic.py), stepped bar by bar: its value
+// at bar t (NaN before the first full window). Sums of deviations from a shift (the first window value), the
+// trailing value removed before the test; rebuilt on the window mean when the variance is under 1e-6 of the
+// remaining sum of squares / period, the departing squared deviation exceeds 1e6 x the remaining sum, or
+// every 32 * period bars; a rebuilt variance under 1e-12 of its sum of squares / period is 0.
+// step(x, t, v, lagv): v = x[t], lagv = x[t - period + 1] (the caller's chunks; the rebuild reads x).
 struct BbVarStage {
-    double inv, shift, total1, total2, peak;
+    double inv, shift, total1, total2;
     int period, bars, s;
     RQ_METHOD void init(Col x, int p) {
-        period = p; inv = 1.0 / p; shift = 0.0; total1 = 0.0; total2 = 0.0; peak = 0.0; bars = 0;
+        period = p; inv = 1.0 / p; shift = 0.0; total1 = 0.0; total2 = 0.0; bars = 0;
         s = first_valid_1d(x);
     }
     RQ_METHOD double step(Col x, int t, double v, double lagv) {
@@ -29,23 +29,31 @@ struct BbVarStage {
             total2 += a * a;
             return RQ_NAN;
         }
-        if (k == period - 1) {
-            bars = 32 * period;
-            peak = total2;
-        }
+        if (k == period - 1) bars = 32 * period;
         double a = v - shift;
         total1 += a;
-        total2 += a * a;
-        if (total2 > peak) peak = total2;
+        a *= a;
+        total2 += a;
         double mean1 = total1 * inv;
         double var = total2 * inv - mean1 * mean1;
         a = lagv - shift;
         total1 -= a;
-        total2 -= a * a;
+        a *= a;
+        total2 -= a;
         --bars;
-        if (var < RQ_VAR_FLAT * (peak * inv) || bars <= 0) {
+        if (var < 0.000001 * (total2 * inv) || a > 1000000.0 * total2 || bars <= 0) {
             bars = 32 * period;
-            var = var_rebuild(x, t, period, inv, shift, total1, total2, peak);
+            int ws = t - period + 1;
+            double acc = 0.0;
+            for (int j = ws; j <= t; ++j) acc += x[j];
+            shift = acc * inv;
+            total1 = 0.0; total2 = 0.0;
+            for (int j = ws; j <= t; ++j) { double d = x[j] - shift; total1 += d; d *= d; total2 += d; }
+            mean1 = total1 * inv;
+            var = total2 * inv - mean1 * mean1;
+            if (var < 0.000000000001 * (total2 * inv)) var = 0.0;
+            a = x[ws] - shift;
+            total1 -= a; a *= a; total2 -= a;
         }
         return var;
     }

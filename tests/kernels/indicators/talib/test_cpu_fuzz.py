@@ -139,7 +139,7 @@ def test_linear_regressions_on_long_series(name: str, scale: float, period: int)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=0, equal_nan=True, err_msg=f"{name}({period})")
 
 
-@pytest.mark.parametrize("name", ["VAR", "STDDEV"])
+@pytest.mark.parametrize("name", ["VAR", "STDDEV", "BBANDS"])
 @pytest.mark.parametrize("scale, period", [(1.0, 5), (1e6, 2), (1e-6, 30)])
 def test_variance_after_outliers(name: str, scale: float, period: int) -> None:
     """TA-Lib 0.8.1's VAR rebuilds its shifted sums when the departing squared deviation exceeds 1e6 x the
@@ -152,10 +152,14 @@ def test_variance_after_outliers(name: str, scale: float, period: int) -> None:
     x[500:540] = x[500]  # flat windows: the rebuilt variance floored to 0
     x = np.ascontiguousarray(x)
     params = {"timeperiod": period}
+    if name == "BBANDS":  # the band half-widths, magnified: (upper - middle) / 100
+        params.update(nbdevup=100.0, nbdevdn=-3.0, matype=0)
     panel = getattr(ta, name)(x, **params)
+    panel = panel[0] if name == "BBANDS" else panel
     for j in range(10):
         want = getattr(talib, name)(x[:, j], **params)
         alone = getattr(ta, name)(x[:, j].copy(), **params)
+        want, alone = (want[0], alone[0]) if name == "BBANDS" else (want, alone)
         for got, label in ((alone, "alone"), (panel[:, j], "in a panel")):
             np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=0, equal_nan=True,

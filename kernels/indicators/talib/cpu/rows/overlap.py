@@ -8,7 +8,6 @@ import math
 import numpy as np
 from numba import njit
 
-from kernels.indicators.cpu import VAR_FLAT, var_rebuild_nb
 from kernels.indicators.talib.cpu.rows.common import (
     NAN, add_nan_checks_nb, mark_from_sums_nb, mask_warmup_nb, run_rows_marking_nb,
 )
@@ -361,17 +360,15 @@ def ma_rows_nb(x, out, period, matype, start, j0, j1, acc):
 
 @njit(cache=True, nogil=True)
 def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1, acc):
-    """TA_BBANDS per column (`overlap.bbands_1d_nb`): the MA(matype) middle band, TA_VAR as
-    `indicators.cpu.var_1d_nb` computes it (sums of deviations from a shift, reseeded by
-    `var_rebuild_nb` when flat and every 32 * period bars), bands mid +/- sqrt(var) * nbdev, and no
-    bands and no middle where either is NaN.
+    """TA_BBANDS per column (`overlap.bbands_1d_nb`): the MA(matype) middle band, TA_VAR as TA-Lib 0.8.1
+    computes it (`statistic.var_talib_1d_nb`: sums of deviations from a shift, rebuilt on the window mean
+    when the variance is under 1e-6 of the remaining sum of squares / period, when the departing squared
+    deviation exceeds 1e6 x the remaining sum, or every 32 * period bars), bands mid +/- sqrt(var) * nbdev,
+    and no bands and no middle where either is NaN.
 
     At each bar the middle band goes to the row `mid` (SMA and EMA computed here, other MAs first
-    written to out[1] by their row kernel), then one loop updates the variance and writes the bands:
-    once every started column is past its warm-up, a loop without the warm-up selects (for the SMA
-    middle, the SMA's own steady step in it too). The reseeds
-    (`nxt`: the bar the 32 * period countdown runs out; flat windows counted in the loop) are redone
-    column by column after it."""
+    written to out[1] by their row kernel), then one loop over the columns updates the variance (and
+    rebuilds it where due) and writes the bands."""
     n = x.shape[0]
     w = j1 - j0
     st = start.copy()
@@ -393,16 +390,7 @@ def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1, acc)
     shift = np.zeros(w)
     tot1 = np.zeros(w)
     tot2 = np.zeros(w)
-    peak = np.zeros(w)
-    var = np.zeros(w)
-    nxt = np.empty(w, dtype=np.int64)
-    last = 0
-    for j in range(w):
-        nxt[j] = st[j] + lb + every - 1  # `bars` (32 * period at k = lb, minus one a bar) runs out here
-        if st[j] < n and st[j] > last:
-            last = st[j]
-    steady = last + period  # from here every column that starts at all has k > lb
-    due = nxt.min()
+    bars = np.zeros(w, dtype=np.int64)
     for t in range(st.min(), n):
         xt = x[t, j0:j1]
         add_nan_checks_nb(acc, xt, t, st, t_all)
@@ -410,8 +398,7 @@ def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1, acc)
         ut = out[0, t, j0:j1]
         mt = out[1, t, j0:j1]
         dt = out[2, t, j0:j1]
-        fused = mode == 0 and t >= steady  # the SMA in the variance loop below
-        if mode == 0 and not fused:
+        if mode == 0:
             for j in range(w):
                 k = t - st[j]
                 ready = k >= lb
@@ -430,101 +417,68 @@ def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1, acc)
         else:
             for j in range(w):
                 mid[j] = mt[j]
-        nflat = 0
-        if fused:
-            for j in range(w):
-                v = xt[j]
-                tot = total[j] + v
-                m = div(tot, period)
-                mid[j] = m
-                total[j] = tot - xo[j]
-                sh = shift[j]
-                a = v - sh
-                s1 = tot1[j] + a
-                s2 = tot2[j] + a * a
-                pk = peak[j]
-                pk = s2 if s2 > pk else pk
+        for j in range(w):  # TA-Lib 0.8.1's VAR (statistic.var_talib_1d_nb), column by column
+            k = t - st[j]
+            if k < 0:
+                ut[j] = NAN
+                mt[j] = NAN
+                dt[j] = NAN
+                continue
+            v = xt[j]
+            if k == 0:
+                shift[j] = v
+            if k < lb:
+                a = v - shift[j]
+                tot1[j] += a
+                tot2[j] += a * a
+                ut[j] = NAN
+                mt[j] = NAN
+                dt[j] = NAN
+                continue
+            if k == lb:
+                bars[j] = every
+            a = v - shift[j]
+            tot1[j] += a
+            a *= a
+            tot2[j] += a
+            mean1 = tot1[j] * inv
+            vr = tot2[j] * inv - mean1 * mean1
+            a = xo[j] - shift[j]
+            tot1[j] -= a
+            a *= a
+            tot2[j] -= a
+            bars[j] -= 1
+            if vr < 0.000001 * (tot2[j] * inv) or a > 1000000.0 * tot2[j] or bars[j] <= 0:
+                bars[j] = every
+                ws = t - lb
+                acc2 = 0.0
+                for i in range(ws, t + 1):
+                    acc2 += x[i, j0 + j]
+                sh = acc2 * inv
+                s1 = 0.0
+                s2 = 0.0
+                for i in range(ws, t + 1):
+                    a = x[i, j0 + j] - sh
+                    s1 += a
+                    a *= a
+                    s2 += a
                 mean1 = s1 * inv
                 vr = s2 * inv - mean1 * mean1
-                a = xo[j] - sh
-                nflat += 1 if vr < VAR_FLAT * (pk * inv) else 0
-                tot1[j] = s1 - a
-                tot2[j] = s2 - a * a
-                peak[j] = pk
-                var[j] = vr
-                ok = not ((m != m) | (vr != vr))
-                sd = math.sqrt(vr)
-                ut[j] = m + sd * nbdevup if ok else NAN
-                mt[j] = m if ok else NAN
-                dt[j] = m - sd * nbdevdn if ok else NAN
-        elif t >= steady:
-            for j in range(w):
-                v = xt[j]
-                sh = shift[j]
-                a = v - sh
-                s1 = tot1[j] + a
-                s2 = tot2[j] + a * a
-                pk = peak[j]
-                pk = s2 if s2 > pk else pk
-                mean1 = s1 * inv
-                vr = s2 * inv - mean1 * mean1
-                a = xo[j] - sh
-                nflat += 1 if vr < VAR_FLAT * (pk * inv) else 0
-                tot1[j] = s1 - a
-                tot2[j] = s2 - a * a
-                peak[j] = pk
-                var[j] = vr
-                m = mid[j]
-                ok = not ((m != m) | (vr != vr))
-                sd = math.sqrt(vr)
-                ut[j] = m + sd * nbdevup if ok else NAN
-                mt[j] = m if ok else NAN
-                dt[j] = m - sd * nbdevdn if ok else NAN
-        else:
-            for j in range(w):
-                k = t - st[j]
-                v = xt[j]
-                live = k >= 0
-                ready = k >= lb
-                sh = v if k == 0 else shift[j]
-                a = v - sh
-                s1 = tot1[j] + a
-                s2 = tot2[j] + a * a
-                pk = tot2[j] if k == lb else peak[j]
-                pk = s2 if s2 > pk else pk
-                mean1 = s1 * inv
-                vr = s2 * inv - mean1 * mean1
-                a = xo[j] - sh
-                r1 = s1 - a
-                r2 = s2 - a * a
-                nflat += 1 if ready & (vr < VAR_FLAT * (pk * inv)) else 0
+                if vr < 0.000000000001 * (s2 * inv):
+                    vr = 0.0
+                a = x[ws, j0 + j] - sh
+                s1 -= a
+                a *= a
+                s2 -= a
                 shift[j] = sh
-                tot1[j] = (r1 if ready else s1) if live else tot1[j]
-                tot2[j] = (r2 if ready else s2) if live else tot2[j]
-                peak[j] = pk if ready else peak[j]
-                var[j] = vr
-                m = mid[j]
-                ok = ready & (not ((m != m) | (vr != vr)))
-                sd = math.sqrt(vr)
-                ut[j] = m + sd * nbdevup if ok else NAN
-                mt[j] = m if ok else NAN
-                dt[j] = m - sd * nbdevdn if ok else NAN
-        if nflat > 0 or t == due:  # TA-Lib's reseed, column by column
-            for j in range(w):
-                if (t - st[j] >= lb and var[j] < VAR_FLAT * (peak[j] * inv)) or nxt[j] == t:
-                    nxt[j] = t + every
-                    vr, sh, s1, s2, pk = var_rebuild_nb(x[:, j0 + j], t, period, inv)
-                    shift[j] = sh
-                    tot1[j] = s1
-                    tot2[j] = s2
-                    peak[j] = pk
-                    m = mid[j]
-                    ok = not ((m != m) | (vr != vr))
-                    sd = math.sqrt(vr)
-                    ut[j] = m + sd * nbdevup if ok else NAN
-                    mt[j] = m if ok else NAN
-                    dt[j] = m - sd * nbdevdn if ok else NAN
-            due = nxt.min()
+                tot1[j] = s1
+                tot2[j] = s2
+            m = mid[j]
+            ok = not ((m != m) | (vr != vr))
+            sd = math.sqrt(vr)
+            ut[j] = m + sd * nbdevup if ok else NAN
+            mt[j] = m if ok else NAN
+            dt[j] = m - sd * nbdevdn if ok else NAN
 
 
 @njit(cache=True, nogil=True)
