@@ -9,7 +9,8 @@ value, returns) is derived from them when first asked for, and cached:
   close, close forward-filled (and back-filled before its first value), as vectorbt.
   returns[t] = value[t] / value[t-1] - 1 with value[-1] = the initial cash (vectorbt's
   rule: sign flipped after a negative value, 0 from 0 to 0).
-- These four are Series (named like the input) for a Series input, as vectorbt's.
+- These four are Series (named like the input) for a Series input, and `cash`, `value`,
+  `returns` are Series (named by the group) for one group, as vectorbt's.
 - `orders`, `trades`: DataFrames of the records (`order_records`, `trade_records`
   hold the raw `order_dt` / `trade_dt` arrays). Trades are vectorbt's exit trades.
 - `stats(bars_per_year=252)`: per column/group metrics (ORDER_METRICS).
@@ -80,10 +81,11 @@ class OrdersResult:
         return self.wrapper.index
 
     def _frame(self, a: np.ndarray, columns: pd.Index) -> pd.DataFrame | pd.Series:
-        """(T, K) as a DataFrame, or as a Series named like the input for a Series input (one column,
-        or one group): vectorbt's wrapper gives a Series there too."""
+        """(T, K) as a DataFrame; a Series named by its one label for a Series input, and for the
+        per-group outputs of a single group (as vectorbt's wrapper gives them)."""
         index = self.index if self.index is not None else pd.RangeIndex(a.shape[0])
-        if self.wrapper.kind == "series" and a.shape[1] == 1:
+        one_group = self.grouped and columns is self.group_labels and len(columns) == 1
+        if a.shape[1] == 1 and (self.wrapper.kind == "series" or one_group):
             return pd.Series(a[:, 0], index=index, name=columns[0])
         return pd.DataFrame(a, index=index, columns=columns)
 

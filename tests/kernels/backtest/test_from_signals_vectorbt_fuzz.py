@@ -175,6 +175,27 @@ def test_series_input_gives_series_like_vectorbt() -> None:
     assert isinstance(frame.value, pd.DataFrame) and list(frame.value.columns) == ["AAPL"]
 
 
+@pytest.mark.parametrize("group_by, cash_sharing", [(True, False), (True, True), (["g", "g"], False),
+                                                    (["g", "h"], True)])
+def test_one_group_gives_series_like_vectorbt(group_by, cash_sharing) -> None:
+    """vectorbt gives value / cash / returns of a single group as a Series named by the group (several
+    groups: a DataFrame with a column per group); positions stay per column."""
+    close = pd.DataFrame({"a": [10.0, 11.0, 12.0, 11.0, 13.0], "b": [5.0, 6.0, 5.0, 4.0, 6.0]}, index=IDX)
+    entries = pd.DataFrame({"a": [True, False, False, True, False], "b": [True, True, False, False, False]},
+                           index=IDX)
+    r = from_signals(close, entries, False, group_by=group_by, cash_sharing=cash_sharing, backend="cpu")
+    pf = vbt.Portfolio.from_signals(close, entries, False, group_by=group_by, cash_sharing=cash_sharing)
+    for name, ours, theirs in (("value", r.value, pf.value()), ("cash", r.cash, pf.cash()),
+                               ("returns", r.returns, pf.returns()), ("positions", r.positions, pf.assets())):
+        assert type(ours) is type(theirs), name
+        assert ours.index.equals(theirs.index), name
+        if isinstance(ours, pd.Series):
+            assert ours.name == theirs.name, name
+        else:
+            assert list(ours.columns) == list(theirs.columns), name
+        np.testing.assert_allclose(ours.to_numpy(), theirs.to_numpy(), rtol=RTOL, err_msg=name)
+
+
 def test_short_signals_without_entries_match_vectorbt() -> None:
     """vectorbt takes short_entries / short_exits alone (no long entries); entries=None was refused."""
     close = pd.DataFrame({"x": [10.0, 11.0, 9.0, 12.0, 8.0], "y": [5.0, 4.0, 6.0, 5.0, 4.0]}, index=IDX)
