@@ -357,10 +357,10 @@ def _dm(r, h, lo, c, out, s, p, kind):
         return
     if kind == 2 or kind == 3:
         dm = r[4] if kind == 2 else r[5]
-        out[0, s] = 100.0 * (dm / r[6]) if not is_zero(r[6]) else 0.0
+        out[0, s] = 100.0 * (dm / r[6]) if r[6] != 0.0 else 0.0  # TA-Lib 0.8.1: exact 0 test of the TR sum
         return
     dx = NAN
-    if not is_zero(r[6]):
+    if r[6] != 0.0:
         mdi = 100.0 * (r[5] / r[6])
         pdi = 100.0 * (r[4] / r[6])
         sm = mdi + pdi

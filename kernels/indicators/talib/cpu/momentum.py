@@ -263,7 +263,9 @@ def cci_1d_nb(h, low, c, out, period):
 
 @njit(cache=True, nogil=True)
 def cmo_1d_nb(x, out, period):
-    """TA_CMO: Wilder-smoothed gains and losses as RSI, 100 * (gain - loss) / (gain + loss)."""
+    """TA_CMO: Wilder-smoothed gains and losses as RSI, 100 * (gain - loss) / (gain + loss); 0 only where the
+    sum is exactly 0 (TA-Lib 0.8.1, as its RSI: no 1e-8 band, which zeroed a decaying sum after ~25 flat bars
+    at period 2; a NaN sum gives 0)."""
     n = x.shape[0]
     if n <= period:
         return
@@ -278,7 +280,7 @@ def cmo_1d_nb(x, out, period):
     loss /= period
     gain /= period
     s = gain + loss
-    out[period] = 100.0 * ((gain - loss) / s) if not is_zero(s) else 0.0
+    out[period] = 100.0 * ((gain - loss) / s) if (s > 0.0 or s < 0.0) else 0.0
     for t in range(period + 1, n):
         d = x[t] - x[t - 1]
         loss *= period - 1
@@ -290,7 +292,7 @@ def cmo_1d_nb(x, out, period):
         loss /= period
         gain /= period
         s = gain + loss
-        out[t] = 100.0 * ((gain - loss) / s) if not is_zero(s) else 0.0
+        out[t] = 100.0 * ((gain - loss) / s) if (s > 0.0 or s < 0.0) else 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -434,10 +436,10 @@ def dm_1d_nb(h, low, c, out, period, kind):
             continue
         if kind == 2 or kind == 3:
             dm = sp if kind == 2 else sm
-            out[t] = 100.0 * (dm / st) if not is_zero(st) else 0.0
+            out[t] = 100.0 * (dm / st) if st != 0.0 else 0.0  # TA-Lib 0.8.1: an exact 0 test of the TR sum
             continue
         dx = np.nan
-        if not is_zero(st):
+        if st != 0.0:
             mdi = 100.0 * (sm / st)
             pdi = 100.0 * (sp / st)
             s = mdi + pdi

@@ -294,7 +294,7 @@ RQ_DEV void cmo_1d(Col x, Col out, int period) {
     loss /= period;
     gain /= period;
     double s = gain + loss;
-    out[period] = !is_zero(s) ? 100.0 * ((gain - loss) / s) : 0.0;
+    out[period] = (s > 0.0 || s < 0.0) ? 100.0 * ((gain - loss) / s) : 0.0;  // TA-Lib 0.8.1: exact 0 test (NaN: 0)
     const Col cols[2] = {x, x};
     const int lags[2] = {0, 1};
     rqb_run(cols, lags, period + 1, n, [&](int t, const double (&b)[2][RQB_U], int u) {
@@ -305,7 +305,7 @@ RQ_DEV void cmo_1d(Col x, Col out, int period) {
         loss /= period;
         gain /= period;
         double s2 = gain + loss;
-        out[t] = !is_zero(s2) ? 100.0 * ((gain - loss) / s2) : 0.0;
+        out[t] = (s2 > 0.0 || s2 < 0.0) ? 100.0 * ((gain - loss) / s2) : 0.0;
     });
 }
 
@@ -428,11 +428,11 @@ RQ_DEV void dm_1d(Col h, Col low, Col c, Col out, int period, int kind, Scratch 
         if (kind == 1) { out[t] = sm; return; }
         if (kind == 2 || kind == 3) {
             double dm = kind == 2 ? sp : sm;
-            out[t] = !is_zero(st) ? 100.0 * (dm / st) : 0.0;
+            out[t] = st != 0.0 ? 100.0 * (dm / st) : 0.0;  // TA-Lib 0.8.1: exact 0 test of the TR sum
             return;
         }
         double dx = RQ_NAN;
-        if (!is_zero(st)) {
+        if (st != 0.0) {
             double mdi = 100.0 * (sm / st);
             double pdi = 100.0 * (sp / st);
             double s = mdi + pdi;

@@ -32,7 +32,7 @@ def walk(n: int, seed: int, scale: float = 1.0) -> dict[str, np.ndarray]:
     return {"open": o * scale, "high": h * scale, "low": lo * scale, "close": c * scale, "volume": v}
 
 
-KINDS = ("walk", "tiny", "huge", "integer", "constant", "high_below_low", "negative_volume", "zero_volume")
+KINDS = ("walk", "tiny", "huge", "integer", "constant", "high_below_low", "negative_volume", "zero_volume", "flat")
 
 
 def data(kind: str, n: int, seed: int) -> dict[str, np.ndarray]:
@@ -48,6 +48,12 @@ def data(kind: str, n: int, seed: int) -> dict[str, np.ndarray]:
         d["volume"] = np.where(rng.random(n) < 0.3, 0.0, d["volume"]) * np.where(rng.random(n) < 0.3, -1.0, 1.0)
     elif kind == "zero_volume":
         d["volume"] = np.zeros(n)
+    elif kind == "flat":  # stretches of up to ~30 bars where every price is the first close
+        flat = rng.random(n) < 0.05
+        for _ in range(30):
+            flat |= np.roll(flat, 1) & (rng.random(n) < 0.9)
+        for k in ("open", "high", "low", "close"):
+            d[k] = np.where(flat, d["close"][0], d[k])
     return d
 
 
@@ -120,6 +126,15 @@ CASES = [
     ("VWMA", {"timeperiod": 1}, "negative_volume", 40),
     ("RVOL", {"timeperiod": 20}, "zero_volume", 40),
     ("RVOL", {"timeperiod": 1}, "negative_volume", 150),
+    # CMO: TA-Lib 0.8.1 tests the Wilder sum for exactly 0 (the 1e-8 band zeroed it after ~25 flat bars)
+    ("CMO", {"timeperiod": 2}, "flat", 200),
+    ("CMO", {"timeperiod": 3}, "flat", 200),
+    # the DI family: TA-Lib 0.8.1 tests the smoothed true range for exactly 0 (not the 1e-8 band)
+    ("PLUS_DI", {"timeperiod": 2}, "flat", 200),
+    ("MINUS_DI", {"timeperiod": 3}, "flat", 200),
+    ("DX", {"timeperiod": 2}, "flat", 200),
+    ("ADX", {"timeperiod": 2}, "flat", 200),
+    ("ADXR", {"timeperiod": 2}, "flat", 200),
 ]
 
 
@@ -185,7 +200,8 @@ def test_found_discrepancies(name: str, params: dict, kind: str, n: int) -> None
     check_column(name, params, data(kind, n, seed=n), f"{params} on {kind} data")
 
 
-@pytest.mark.parametrize("name", ["CORREL", "MFI", "CMF", "VWAP", "VWMA", "RVOL", "SMI", "WILLR", "STOCH", "STOCHF"])
+@pytest.mark.parametrize("name", ["CORREL", "MFI", "CMF", "VWAP", "VWMA", "RVOL", "SMI", "WILLR", "STOCH", "STOCHF",
+                                  "CMO", "PLUS_DI", "DX"])
 def test_found_discrepancies_at_the_lookback_lengths(name: str) -> None:
     """The same data kinds at lengths lookback - 1, lookback, lookback + 1 (a first value alone)."""
     for name_, params, kind, _ in CASES:
@@ -249,6 +265,10 @@ def test_mavp_refuses_a_minperiod_above_maxperiod() -> None:
     ("STOCHF", {"fastk_period": 5, "fastd_period": 3, "fastd_matype": 0}, "high_below_low"),
     ("MFI", {"timeperiod": 14}, "negative_volume"),
     ("MFI", {"timeperiod": 5}, "tiny"),
+    ("ADX", {"timeperiod": 2}, "flat"),
+    ("ADXR", {"timeperiod": 3}, "flat"),
+    ("PLUS_DI", {"timeperiod": 2}, "flat"),
+    ("MINUS_DI", {"timeperiod": 2}, "flat"),
 ])
 def test_found_discrepancies_in_a_wide_panel(name: str, params: dict, kind: str) -> None:
     """Ten C-ordered columns (the row kernels' layout) against TA-Lib column by column."""
@@ -269,6 +289,9 @@ def test_found_discrepancies_in_a_wide_panel(name: str, params: dict, kind: str)
     ("STOCHF", {"fastk_period": 7, "fastd_period": 2, "fastd_matype": 0}, "high_below_low"),
     ("STOCH", {"fastk_period": 3, "slowk_period": 2, "slowk_matype": 0, "slowd_period": 4, "slowd_matype": 0},
      "high_below_low"),
+    ("PLUS_DI", {"timeperiod": 2}, "flat"),
+    ("DX", {"timeperiod": 2}, "flat"),
+    ("ADX", {"timeperiod": 2}, "flat"),
 ])
 def test_streams_equal_talib_on_the_found_data(name: str, params: dict, kind: str) -> None:
     fd = FUNCTIONS[name]

@@ -93,7 +93,7 @@ def di_rows_nb(h, lo, c, out, period, plus, start, j0, j1, holes):
             nr = (r0 + tr) if acc else ((r0 - (r0 / period)) + tr)
             sd[j] = nd
             s_tr[j] = nr
-            v = 100.0 * (nd / nr) if not_zero_nb(nr) else 0.0
+            v = 100.0 * (nd / nr) if nr != 0.0 else 0.0  # TA-Lib 0.8.1: exact 0 test of the TR sum
             ot[j] = v if k >= period else NAN
             gap[j] += ((nan_sum_nb(hv) + nan_sum_nb(lv)) if k >= 0 else 0.0) + (nan_sum_nb(cp[j]) if k >= 1 else 0.0)
     mark_last_close_nb(c, gap, st, holes, j0, j1)
@@ -157,7 +157,7 @@ def adx_rows_nb(h, lo, c, out, period, adxr, start, j0, j1, holes):
             pdi = 100.0 * (np_ / nr)
             s = mdi + pdi
             dx = 100.0 * (abs(mdi - pdi) / s)
-            good = not_zero_nb(nr) and not_zero_nb(s) and dx == dx  # the column kernel's "not isnan(dx)"
+            good = nr != 0.0 and not_zero_nb(s) and dx == dx  # the column kernel's "not isnan(dx)"
             x0 = 0.0 if k <= period else sdx[j]
             nx = x0 + dx if good else x0  # the DX sum of bars period..2*period-1 (read at seed_k)
             sdx[j] = nx
