@@ -139,8 +139,8 @@ def compute_with_policy(fd: FuncDef, ins: list, values: Mapping[str, Any], backe
 
 def _gpu_split_then_patch(fd: FuncDef, ins: list, values: Mapping[str, Any], max_gap: int) -> list:
     """The policy "skip" on the GPU with one host sync: the gap-free computation of every column, which
-    also leaves the gap marks (`gaps_gpu`: the column kernels mark the bars as they read them, other
-    routes take a pass of their own), and only then does the host read which columns miss a bar; those
+    also leaves the gap marks (`gaps_gpu`: the scans mark the bars as they read them, other routes take
+    a pass of their own before), and only then does the host read which columns miss a bar; those
     (usually none) are computed again packed and written over theirs. Columns are independent, so the
     others' values are the gap-free ones either way."""
     import cupy  # noqa: PLC0415 - GPU inputs only

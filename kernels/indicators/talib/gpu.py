@@ -129,8 +129,9 @@ def run(fd: FuncDef, ins: list, values: Mapping[str, Any], split: bool = False, 
     column misses a bar after its start, so a column kernel may cut time into segments (several
     threads per column, `time_split`); the column kernels then run instead of the shared and
     composed ones, which take a pass per stage. `marks` (`gaps_gpu.new_marks`, with `split`): filled
-    with the inputs' gap marks, by the column kernels as they run, else by a pass of their own; the
-    columns they show gappy are wrong and are the caller's to recompute."""
+    with the inputs' gap marks, by the scans as they run, else by a pass of their own (measured
+    faster than marking inside the column kernels); the columns they show gappy are wrong and are the
+    caller's to recompute."""
     columns = fd.name in gpu_columns.registry()
     if fd.name in xp_funcs.FUNCS and not (split and columns):  # lagged ones on gap-free columns: time segments
         import cupy  # noqa: PLC0415
@@ -144,7 +145,8 @@ def run(fd: FuncDef, ins: list, values: Mapping[str, Any], split: bool = False, 
     if split and columns:  # one pass per column segment (also with one segment: compose.py makes several)
         n_bars, n_cols = (int(d) for d in ins[0].shape)
         cut = time_split.plan(n_bars, n_cols, time_split.warm_bars(fd.name, values))
-        return gpu_columns.run(fd.name, ins, values, len(fd.outputs), cut=cut, marks=marks)  # marks as it reads
+        _mark(ins, marks)
+        return gpu_columns.run(fd.name, ins, values, len(fd.outputs), cut=cut)
     _mark(ins, marks)
     try:
         if fd.name in KERNELS:

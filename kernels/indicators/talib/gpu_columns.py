@@ -135,13 +135,12 @@ def buffers(xp: Any, job: Launch, split: time_split.Split, n_cols: int) -> tuple
 
 
 def launch_args(job: Launch, arrays: Sequence[Any], params: Any, out: Any, scratch: Any, wbuf: Any,
-                split: time_split.Split, n_cols: int, marks: Any = None) -> tuple:
-    """The kernel's arguments in RQ_GROUP_ARGS order (column.cuh); `marks` None: a null pointer (no
-    gap marks)."""
+                split: time_split.Split, n_cols: int) -> tuple:
+    """The kernel's arguments in RQ_GROUP_ARGS order (column.cuh)."""
     a = list(arrays) + [arrays[0]] * (5 - len(arrays))
     return (np.int32(job.code), *a, np.int32(job.n_in), params, out, np.int32(job.n_out), scratch,
             np.int32(job.source.scratch), np.int32(split.n_bars), np.int64(n_cols), np.int32(split.seg),
-            np.int32(split.warm), wbuf, np.uint64(0) if marks is None else marks)  # None: a null pointer
+            np.int32(split.warm), wbuf)
 
 
 @functools.lru_cache(maxsize=512)
@@ -160,12 +159,10 @@ def device_params(params: np.ndarray) -> Any:
 
 
 def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], n_out: int, block: int = BLOCK,
-        cut: time_split.Split | None = None, marks: Any = None) -> list:
+        cut: time_split.Split | None = None) -> list:
     """The outputs ((T, N) CuPy float64, NaN where no value) of `name` over (T, N) CuPy inputs
     (`block`: threads per block). `cut`: time segments (`time_split.plan`, for inputs without
-    interior gaps, or with `marks`, `gaps_gpu.new_marks(N)`, that the kernel fills as it reads the
-    inputs: the columns they show gappy have wrong values, to be recomputed); default one thread per
-    column."""
+    interior gaps); default one thread per column."""
     import cupy  # noqa: PLC0415
 
     arrays = [cupy.ascontiguousarray(a, dtype=cupy.float64) for a in ins]
@@ -176,7 +173,7 @@ def run(name: str, ins: Sequence[Any], values: Mapping[str, Any], n_out: int, bl
     params = device_params(job.params)
     threads = n_cols * cut.segments
     _function(job.source.group)(((threads + block - 1) // block,), (block,),
-                                launch_args(job, arrays, params, out, scratch, wbuf, cut, n_cols, marks))
+                                launch_args(job, arrays, params, out, scratch, wbuf, cut, n_cols))
     return [out[k] for k in range(n_out)]
 
 

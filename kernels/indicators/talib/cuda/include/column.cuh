@@ -137,7 +137,9 @@ RQ_DEV void sum_1d(Col x, Col out, int period) {
 // -1 to start with; marks[col] = max of T - 1 - t over the bars t where every input is non-NaN (so
 // T - 1 - its first valid bar), marks[N + col] = its last bar where an input is NaN. The column misses a
 // bar after its start when marks[N + col] > T - 1 - marks[col]. Threads that own a column's bars
-// between them mark it whole, in any order (atomic maxima).
+// between them mark it whole, in any order (atomic maxima). The scans (scan/*.cu) mark in their first
+// phase; the column kernels do not: on the H100 marking there cost more than the gap pass it saves
+// (ADX's public call 1.74 -> 3.17 ms; bench/results/talib_gpu_paths_h100_session8.json).
 RQ_DEV void rq_mark_gaps(const double* const* ins, int n_in, i64 col, i64 N, int T, int b, int e, int* marks) {
     int first = e, bad = -1;
     for (int t = b; t < e; ++t) {
@@ -158,9 +160,7 @@ RQ_DEV void rq_mark_gaps(const double* const* ins, int n_in, i64 col, i64 N, int
 // warm planes (Col::off), never to the output the segment before it owns. With seg >= T (one
 // segment) this is the whole column from its first valid bar: TA-Lib's semantics exactly. With
 // shorter segments the caller (gpu_columns.run) guarantees that `warm` bars of history determine a
-// function's value to 1e-9, and either that no column misses a bar after its start or, with `marks`
-// (not null), that it recomputes the columns whose gap marks (rq_mark_gaps, of the bars each thread
-// owns) show a missing bar.
+// function's value to 1e-9 and that no column misses a bar after its start.
 // Memory: out (n_out, T, N); scratch (n_scratch, S, L, N) with L = min(T, seg + warm) and
 // S = ceil(T / seg): a thread's planes; wbuf (n_out, S, warm, N): its warm planes.
 // Under RQ_HOST it also defines host_talib_<name>(...), which runs that body for every thread.
@@ -175,7 +175,6 @@ RQ_DEV void rq_mark_gaps(const double* const* ins, int n_in, i64 col, i64 N, int
         i64 plane = (i64)T * N;                                                                        \
         for (int k = 0; k < n_out; ++k)                                                                \
             for (int t = b; t < e; ++t) out[k * plane + (i64)t * N + col] = RQ_NAN;                    \
-        if (marks) rq_mark_gaps(ins, n_in, col, N, T, b, e, marks);                                    \
         int from = b - warm > 0 ? b - warm : 0;                                                        \
         int s = e;                                                                                     \
         for (int t = from; t < e && s == e; ++t) {                                                     \
@@ -205,7 +204,7 @@ RQ_DEV void rq_mark_gaps(const double* const* ins, int n_in, i64 col, i64 N, int
 #define RQ_GROUP_ARGS                                                                                  \
     int code, const double* a0, const double* a1, const double* a2, const double* a3, const double* a4, \
         int n_in, const double* p, double* out, int n_out, double* scratch, int n_scratch, int T, i64 N,  \
-        int seg, int warm, double* wbuf, int* marks
+        int seg, int warm, double* wbuf
 
 #ifndef RQ_HOST
 #define RQ_GROUP(NAME)                                                                                 \
@@ -220,7 +219,7 @@ RQ_DEV void rq_mark_gaps(const double* const* ins, int n_in, i64 col, i64 N, int
         i64 threads = N * (i64)((T + seg - 1) / seg);                                                  \
         for (i64 idx = 0; idx < threads; ++idx)                                                        \
             talib_col_##NAME(idx, code, a0, a1, a2, a3, a4, n_in, p, out, n_out, scratch, n_scratch, T, N, \
-                             seg, warm, wbuf, marks);                                                  \
+                             seg, warm, wbuf);                                                         \
     }
 #endif
 

@@ -38,16 +38,15 @@ def library(group: str) -> ctypes.CDLL:
     fn = getattr(dll, f"host_{src.entry}")
     dp = ctypes.c_void_p
     fn.argtypes = [ctypes.c_int, dp, dp, dp, dp, dp, ctypes.c_int, dp, dp, ctypes.c_int, dp, ctypes.c_int,
-                   ctypes.c_int, ctypes.c_longlong, ctypes.c_int, ctypes.c_int, dp, dp]
+                   ctypes.c_int, ctypes.c_longlong, ctypes.c_int, ctypes.c_int, dp]
     fn.restype = None
     return dll
 
 
 def run(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], n_out: int,
-        split: time_split.Split | None = None, marks: np.ndarray | None = None) -> list[np.ndarray]:
+        split: time_split.Split | None = None) -> list[np.ndarray]:
     """What gpu_columns.run computes on the GPU, computed by the same source on the host (`split`:
-    time segments as the GPU would cut them; default one segment a column; `marks`: (2, N) int32, -1,
-    filled with the gap marks as on the GPU)."""
+    time segments as the GPU would cut them; default one segment a column)."""
     arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in ins]
     job = gpu_columns.plan(name, len(arrays), values, n_out)
     n_bars, n_cols = arrays[0].shape
@@ -56,7 +55,7 @@ def run(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], n_out: 
     out.fill(-7.0)  # a bar the kernel forgot to write shows up (the GPU's empty() is not NaN either)
     params = np.ascontiguousarray(job.params)
     fn = getattr(library(job.source.group), f"host_{job.source.entry}")
-    args = gpu_columns.launch_args(job, arrays, params, out, scratch, wbuf, split, n_cols, marks)
+    args = gpu_columns.launch_args(job, arrays, params, out, scratch, wbuf, split, n_cols)
     fn(*[a.ctypes.data if isinstance(a, np.ndarray) else int(a) for a in args])
     return [out[k] for k in range(n_out)]
 
@@ -71,7 +70,7 @@ def scan_library(source: Path) -> ctypes.CDLL:
 def run_scan(name: str, ins: Sequence[np.ndarray], values: Mapping[str, Any], split: time_split.Split,
              phases: int | None = None, marks: np.ndarray | None = None) -> list[np.ndarray]:
     """What gpu_scan.run computes on the GPU, computed by the same source on the host (`phases`: only
-    the first so many; `marks`: as in `run`)."""
+    the first so many; `marks`: (2, N) int32, -1, filled with the gap marks as on the GPU)."""
     arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in ins]
     scan = gpu_scan.prepare(np, name, arrays, values, split, marks)
     scan.out.fill(-7.0)  # a bar the kernel forgot to write shows up

@@ -243,9 +243,9 @@ def test_source_compiles_for_the_gpu(technique: str, tmp_path) -> None:
        seed=st.integers(0, 10_000))
 def test_scans_mark_the_gaps_of_the_bars_they_read(name: str, seg: int, nan_rate: float, late: int,
                                                    seed: int) -> None:
-    """With `marks` a scan's first phase leaves the gap marks of kernels/indicators/gaps_gpu.py, as the
-    column kernels do (test_time_split.py): gappy exactly where a column misses a bar after its first
-    valid one; the outputs are those of the scan without marks."""
+    """With `marks` a scan's first phase leaves the gap marks of kernels/indicators/gaps_gpu.py (the api's
+    one pass on gap-free columns): gappy exactly where a column misses a bar after its first valid one;
+    the outputs are those of the scan without marks."""
     from kernels.indicators import gaps, gaps_gpu
 
     fd = FUNCTIONS[name]

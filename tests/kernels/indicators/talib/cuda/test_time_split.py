@@ -121,38 +121,3 @@ def test_segments_equal_one_thread_on_degenerate_data(name: str) -> None:
                 else:
                     np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=msg)
 
-
-@pytest.mark.parametrize("name", ["SMA", "MIDPRICE", "ADX", "CDLENGULFING", "MOM", "MFI"])  # 1-4 inputs, 4 groups
-@settings(max_examples=10, deadline=None)
-@given(seg=st.integers(1, 90), nan_rate=st.sampled_from([0.0, 0.002, 0.03]), lead=st.integers(0, 260),
-       seed=st.integers(0, 10_000))
-def test_kernels_mark_the_gaps_of_the_bars_they_read(name: str, seg: int, nan_rate: float, lead: int,
-                                                     seed: int) -> None:
-    """With `marks` the column kernels leave the gap marks of kernels/indicators/gaps_gpu.py (the api's
-    one pass on gap-free columns): gappy exactly where a column misses a bar after its first valid one,
-    whatever the segments; the columns marked whole have the values they have without marks."""
-    from kernels.indicators import gaps, gaps_gpu
-
-    fd = FUNCTIONS[name]
-    rng = np.random.default_rng(seed)
-    n_bars, n_cols = 240, 5
-    d = candle_data(n_bars=n_bars, n_assets=n_cols) if fd.group == "pattern" else random_data(n_bars=n_bars,
-                                                                                              n_assets=n_cols)
-    arrays = [a.copy() for a in inputs_for(fd, d)]
-    for a in arrays:
-        a[rng.random(a.shape) < nan_rate] = np.nan
-    arrays[-1][120, 1] = np.nan  # a bar missing in the last input only
-    for a in arrays:
-        a[:lead, 0] = np.nan  # a late start alone is not a gap
-        a[:, 2] = np.nan if seed % 7 == 0 else a[:, 2]  # sometimes a column with no valid bar at all
-    values = fd.check(fd.defaults)
-    warm = time_split.warm_bars(name, values) or 0
-    split = time_split.Split(seg, warm, n_bars)
-    marks = np.full((2, n_cols), -1, dtype=np.int32)
-    got = cuda_host.run(name, arrays, values, len(fd.outputs), split=split, marks=marks)
-    valid = gaps.valid_mask(np, arrays)
-    want = [gaps.has_gaps(np, valid[:, [j]]) for j in range(n_cols)]
-    assert gaps_gpu.gappy(marks, n_bars).tolist() == want
-    plain = cuda_host.run(name, arrays, values, len(fd.outputs), split=split)
-    for g, p in zip(got, plain):
-        np.testing.assert_array_equal(g, p)
