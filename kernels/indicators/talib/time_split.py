@@ -65,11 +65,14 @@ def _kdj_ma(p: int, matype: int) -> int | None:
 # Functions whose value is a function of their TA-Lib lookback window: warm = lookback. (VAR, CORREL,
 # FOSC and AO keep running sums whose rounding depends on where they started: equal to 1e-9.) Not here,
 # though windowed: MAXINDEX / MININDEX / MINMAXINDEX (on ties TA-Lib keeps the index its rescans found,
-# which depends on history), and BETA and COPPOCK, whose re-anchored returns and ratios of prices near
-# 1e-9 amplify where the sums started (tests/.../cuda/test_time_split.py, the degenerate data).
+# which depends on history), BETA and COPPOCK, whose re-anchored returns and ratios of prices near
+# 1e-9 amplify where the sums started (tests/.../cuda/test_time_split.py, the degenerate data), and
+# LINEARREG_ANGLE: TA-Lib restarts the regression sums every 32 x period bars from the column's start, and
+# the arc tangent in degrees turns a segment's other restart points into 5.8e-9 (H100, 2520 x 5000,
+# bench/results/talib_gpu_paths_h100_session8.json).
 WINDOW: frozenset[str] = frozenset("""
     AC ACCBANDS ADR AO AROON AROONOSC AVGDEV CCI CMF CMOU CORREL DONCHIAN DPO ER FOSC FRACTAL HMA
-    IMI LINEARREG LINEARREG_ANGLE LINEARREG_INTERCEPT LINEARREG_SLOPE MAX MFI MIDPOINT MIDPRICE MIN
+    IMI LINEARREG LINEARREG_INTERCEPT LINEARREG_SLOPE MAX MFI MIDPOINT MIDPRICE MIN
     MINMAX MOM PERCENTILE PERCENTRANK QSTICK ROC ROCP ROCR ROCR100 RVOL SMA STDDEV SUM
     TRANGE TRIMA TSF ULTOSC VAR VHF VORTEX VWMA WILLR WMA
 """.split()) | frozenset(name for name, fd in FUNCTIONS.items() if fd.group == "pattern")
