@@ -6,66 +6,13 @@
 #include "var.cuh"
 #include "sar.cuh"
 
-// TA_VAR as TA-Lib 0.8.1 computes it (var_talib_1d_nb of cpu/statistic.py), stepped bar by bar: its value
-// at bar t (NaN before the first full window). Sums of deviations from a shift (the first window value), the
-// trailing value removed before the test; rebuilt on the window mean when the variance is under 1e-6 of the
-// remaining sum of squares / period, the departing squared deviation exceeds 1e6 x the remaining sum, or
-// every 32 * period bars; a rebuilt variance under 1e-12 of its sum of squares / period is 0.
-// step(x, t, v, lagv): v = x[t], lagv = x[t - period + 1] (the caller's chunks; the rebuild reads x).
-struct BbVarStage {
-    double inv, shift, total1, total2;
-    int period, bars, s;
-    RQ_METHOD void init(Col x, int p) {
-        period = p; inv = 1.0 / p; shift = 0.0; total1 = 0.0; total2 = 0.0; bars = 0;
-        s = first_valid_1d(x);
-    }
-    RQ_METHOD double step(Col x, int t, double v, double lagv) {
-        int k = t - s;
-        if (k < 0) return RQ_NAN;
-        if (k == 0) shift = v;
-        if (k < period - 1) {
-            double a = v - shift;
-            total1 += a;
-            total2 += a * a;
-            return RQ_NAN;
-        }
-        if (k == period - 1) bars = 32 * period;
-        double a = v - shift;
-        total1 += a;
-        a *= a;
-        total2 += a;
-        double mean1 = total1 * inv;
-        double var = total2 * inv - mean1 * mean1;
-        a = lagv - shift;
-        total1 -= a;
-        a *= a;
-        total2 -= a;
-        --bars;
-        if (var < 0.000001 * (total2 * inv) || a > 1000000.0 * total2 || bars <= 0) {
-            bars = 32 * period;
-            int ws = t - period + 1;
-            double acc = 0.0;
-            for (int j = ws; j <= t; ++j) acc += x[j];
-            shift = acc * inv;
-            total1 = 0.0; total2 = 0.0;
-            for (int j = ws; j <= t; ++j) { double d = x[j] - shift; total1 += d; d *= d; total2 += d; }
-            mean1 = total1 * inv;
-            var = total2 * inv - mean1 * mean1;
-            if (var < 0.000000000001 * (total2 * inv)) var = 0.0;
-            a = x[ws] - shift;
-            total1 -= a; a *= a; total2 -= a;
-        }
-        return var;
-    }
-};
-
 // TA_BBANDS: MA(matype) middle, +/- nbdev * population std over `period`; the variance is
 // streamed in the same pass that writes the bands.
 RQ_NOINL void bbands_1d(Col x, Col up, Col mid, Col lo, int period, double nbdevup, double nbdevdn, int matype,
                         Scratch sc) {
     int n = x.n;
     ma_1d(x, mid, period, matype, sc);
-    BbVarStage vs;
+    VarTalibStage vs;
     vs.init(x, period);
     for (int t0 = 0; t0 < n; t0 += RQ_U) {
         double b[RQ_U], lag[RQ_U], m[RQ_U];

@@ -11,51 +11,17 @@
 #include "col_batch.cuh"
 #include "var.cuh"
 
-// ---------------------------------------------------------------- TA_VAR (kernels/indicators/cpu.py)
+// ---------------------------------------------------------------- TA_VAR
 
-RQ_DEV int st_first_valid(Col x) {
-    for (int t = 0; t < x.n; ++t) if (!rq_isnan(x[t])) return t;
-    return x.n;
-}
-
-
-// var_talib_1d_nb (cpu/statistic.py, TA-Lib 0.8.1's TA_VAR); with `sd`, STDDEV's sqrt(var) * nbdev is
-// taken as each value is written. Sums of deviations from a shift (the first window value), the trailing
-// value removed before the test; rebuilt on the window mean when the variance is under 1e-6 of the remaining
-// sum of squares / period, the departing squared deviation exceeds 1e6 x the remaining sum, or every
-// 32 * period bars; a rebuilt variance under 1e-12 of its sum of squares / period is 0.
+// var_talib_1d_nb (cpu/statistic.py, TA-Lib 0.8.1's TA_VAR, var.cuh's VarTalibStage); with `sd`, STDDEV's
+// sqrt(var) * nbdev is taken as each value is written.
 RQ_DEV void var_1d(Col x, Col out, int period, bool sd, double nbdev) {
-    int n = x.n, lb = period - 1;
-    for (int t = 0; t < imin(lb, n); ++t) out[t] = RQ_NAN;
-    if (n <= lb) return;
-    double inv = 1.0 / period;
-    double shift = x[0], t1 = 0.0, t2 = 0.0;
-    for (int j = 0; j < lb; ++j) { double a = x[j] - shift; t1 += a; t2 += a * a; }
-    int bars = 32 * period, tr = 0;
-    for (int i = lb; i < n; ++i) {
-        double a = x[i] - shift;
-        t1 += a; a *= a; t2 += a;
-        double m = t1 * inv;
-        double v = t2 * inv - m * m;
-        a = x[tr] - shift;
-        t1 -= a; a *= a; t2 -= a;
-        ++tr;
-        --bars;
-        if (v < 0.000001 * (t2 * inv) || a > 1000000.0 * t2 || bars <= 0) {
-            bars = 32 * period;
-            int ws = i - lb;
-            double acc = 0.0;
-            for (int j = ws; j <= i; ++j) acc += x[j];
-            shift = acc * inv;
-            t1 = 0.0; t2 = 0.0;
-            for (int j = ws; j <= i; ++j) { double d = x[j] - shift; t1 += d; d *= d; t2 += d; }
-            m = t1 * inv;
-            v = t2 * inv - m * m;
-            if (v < 0.000000000001 * (t2 * inv)) v = 0.0;
-            a = x[ws] - shift;
-            t1 -= a; a *= a; t2 -= a;
-        }
-        out[i] = sd ? sqrt(v) * nbdev : v;
+    VarTalibStage vs;
+    vs.init(x, period);
+    int lb = period - 1;
+    for (int t = 0; t < x.n; ++t) {
+        double v = vs.step(x, t, x[t], t >= lb ? x[t - lb] : x[t]);
+        out[t] = sd ? sqrt(v) * nbdev : v;
     }
 }
 
