@@ -100,6 +100,62 @@ def chunk_width(m: int) -> int:
     return max(1, min(MAX_CHUNK, -(-m // tasks)))
 
 
+
+@njit(inline="always")
+def talib_var_step_nb(x, t, c, k, lb, inv, v, vo, shift, tot1, tot2, bars, j):
+    """TA-Lib 0.8.1's VAR (`statistic.var_talib_1d_nb`, the same operations) of column c of x at bar t, the
+    column's k-th bar (k >= 0), kept in state slot j: v = x[t, c], vo = x[t - lb, c]. Sums of deviations from
+    a shift (the column's first value), the trailing value removed before the test; rebuilt on the window
+    mean when the variance is under 1e-6 of the remaining sum of squares / period, when the departing
+    squared deviation exceeds 1e6 x the remaining sum, or every 32 * period bars; a rebuilt variance under
+    1e-12 of its sum of squares / period is 0. NaN before the lookback lb (BBANDS and STDDEV rows)."""
+    if k == 0:
+        shift[j] = v
+    if k < lb:
+        a = v - shift[j]
+        tot1[j] += a
+        tot2[j] += a * a
+        return NAN
+    if k == lb:
+        bars[j] = 32 * (lb + 1)
+    a = v - shift[j]
+    tot1[j] += a
+    a *= a
+    tot2[j] += a
+    inv_m = tot1[j] * inv
+    vr = tot2[j] * inv - inv_m * inv_m
+    a = vo - shift[j]
+    tot1[j] -= a
+    a *= a
+    tot2[j] -= a
+    bars[j] -= 1
+    if vr < 0.000001 * (tot2[j] * inv) or a > 1000000.0 * tot2[j] or bars[j] <= 0:
+        bars[j] = 32 * (lb + 1)
+        ws = t - lb
+        acc = 0.0
+        for i in range(ws, t + 1):
+            acc += x[i, c]
+        sh = acc * inv
+        s1 = 0.0
+        s2 = 0.0
+        for i in range(ws, t + 1):
+            a = x[i, c] - sh
+            s1 += a
+            a *= a
+            s2 += a
+        inv_m = s1 * inv
+        vr = s2 * inv - inv_m * inv_m
+        if vr < 0.000000000001 * (s2 * inv):
+            vr = 0.0
+        a = x[ws, c] - sh
+        s1 -= a
+        a *= a
+        s2 -= a
+        shift[j] = sh
+        tot1[j] = s1
+        tot2[j] = s2
+    return vr
+
 @njit(inline="always")
 def nan_sum_nb(v):
     """v * 0.0: 0 for a finite input, NaN for a NaN (or inf: that column then just goes the packed way).

@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from kernels.indicators.talib.cpu.rows.common import (
-    NAN, add_nan_checks_nb, mark_from_sums_nb, mask_warmup_nb, run_rows_marking_nb,
+    NAN, add_nan_checks_nb, mark_from_sums_nb, mask_warmup_nb, run_rows_marking_nb, talib_var_step_nb,
 )
 
 NAMES = ("SMA", "EMA", "WMA", "DEMA", "TEMA", "KAMA", "BBANDS")
@@ -375,7 +375,6 @@ def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1, acc)
     t_all = st.max()
     lb = period - 1
     inv = 1.0 / period
-    every = 32 * period
     mode = 2  # middle band already in out[1]
     if period > 1 and (matype == 0 or matype == 11):
         mode = 0
@@ -424,55 +423,12 @@ def bbands_rows_nb(x, out, period, nbdevup, nbdevdn, matype, start, j0, j1, acc)
                 mt[j] = NAN
                 dt[j] = NAN
                 continue
-            v = xt[j]
-            if k == 0:
-                shift[j] = v
+            vr = talib_var_step_nb(x, t, j0 + j, k, lb, inv, xt[j], xo[j], shift, tot1, tot2, bars, j)
             if k < lb:
-                a = v - shift[j]
-                tot1[j] += a
-                tot2[j] += a * a
                 ut[j] = NAN
                 mt[j] = NAN
                 dt[j] = NAN
                 continue
-            if k == lb:
-                bars[j] = every
-            a = v - shift[j]
-            tot1[j] += a
-            a *= a
-            tot2[j] += a
-            mean1 = tot1[j] * inv
-            vr = tot2[j] * inv - mean1 * mean1
-            a = xo[j] - shift[j]
-            tot1[j] -= a
-            a *= a
-            tot2[j] -= a
-            bars[j] -= 1
-            if vr < 0.000001 * (tot2[j] * inv) or a > 1000000.0 * tot2[j] or bars[j] <= 0:
-                bars[j] = every
-                ws = t - lb
-                acc2 = 0.0
-                for i in range(ws, t + 1):
-                    acc2 += x[i, j0 + j]
-                sh = acc2 * inv
-                s1 = 0.0
-                s2 = 0.0
-                for i in range(ws, t + 1):
-                    a = x[i, j0 + j] - sh
-                    s1 += a
-                    a *= a
-                    s2 += a
-                mean1 = s1 * inv
-                vr = s2 * inv - mean1 * mean1
-                if vr < 0.000000000001 * (s2 * inv):
-                    vr = 0.0
-                a = x[ws, j0 + j] - sh
-                s1 -= a
-                a *= a
-                s2 -= a
-                shift[j] = sh
-                tot1[j] = s1
-                tot2[j] = s2
             m = mid[j]
             ok = not ((m != m) | (vr != vr))
             sd = math.sqrt(vr)

@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from kernels.indicators.talib.cpu.common import fma_nb
-from kernels.indicators.talib.cpu.rows.common import NAN, run_rows_nb
+from kernels.indicators.talib.cpu.rows.common import NAN, run_rows_nb, talib_var_step_nb
 from kernels.indicators.talib.cpu.statistic import linreg_scan_nb
 
 NAMES = ("STDDEV", "LINEARREG")
@@ -41,52 +41,7 @@ def stddev_rows_nb(x, out, period, nbdev, start, j0, j1):
             if k < 0:
                 ot[j] = NAN
                 continue
-            if k == 0:
-                shift[j] = xt[j]
-            if k < lb:
-                a = xt[j] - shift[j]
-                t1[j] += a
-                t2[j] += a * a
-                ot[j] = NAN
-                continue
-            if k == lb:
-                bars[j] = 32 * period
-            a = xt[j] - shift[j]
-            t1[j] += a
-            a *= a
-            t2[j] += a
-            m = t1[j] * inv
-            v = t2[j] * inv - m * m
-            a = xo[j] - shift[j]
-            t1[j] -= a
-            a *= a
-            t2[j] -= a
-            bars[j] -= 1
-            if v < 0.000001 * (t2[j] * inv) or a > 1000000.0 * t2[j] or bars[j] <= 0:
-                bars[j] = 32 * period
-                ws = t - lb
-                acc = 0.0
-                for i in range(ws, t + 1):
-                    acc += x[i, j0 + j]
-                sh = acc * inv
-                s1 = 0.0
-                s2 = 0.0
-                for i in range(ws, t + 1):
-                    a = x[i, j0 + j] - sh
-                    s1 += a
-                    a *= a
-                    s2 += a
-                m = s1 * inv
-                v = s2 * inv - m * m
-                if v < 0.000000000001 * (s2 * inv):
-                    v = 0.0
-                a = x[ws, j0 + j] - sh
-                s1 -= a
-                a *= a
-                s2 -= a
-                shift[j] = sh
-                t1[j] = s1
-                t2[j] = s2
+            v = talib_var_step_nb(x, t, j0 + j, k, lb, inv, xt[j], xo[j], shift, t1, t2, bars, j)
             ot[j] = math.sqrt(v) * nbdev
 
 
