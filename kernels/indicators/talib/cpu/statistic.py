@@ -21,6 +21,33 @@ NAMES = (
 CODES = {n: i for i, n in enumerate(NAMES)}
 
 
+@njit(cache=True, nogil=True, inline="always")
+def var_talib_rebuild_nb(x, ws, t, inv):
+    """TA-Lib 0.8.1's VAR rebuilt over the window x[ws..t] (1-D): the shift taken as the window mean, the sums
+    of deviations from it with the window's oldest value already removed, and the variance (0 under 1e-12 of
+    its sum of squares / period): (shift, sum, sum of squares, variance). Shared with the row kernels."""
+    acc = 0.0
+    for j in range(ws, t + 1):
+        acc += x[j]
+    shift = acc * inv
+    t1 = 0.0
+    t2 = 0.0
+    for j in range(ws, t + 1):
+        a = x[j] - shift
+        t1 += a
+        a *= a
+        t2 += a
+    m = t1 * inv
+    v = t2 * inv - m * m
+    if v < 0.000000000001 * (t2 * inv):
+        v = 0.0
+    a = x[ws] - shift
+    t1 -= a
+    a *= a
+    t2 -= a
+    return shift, t1, t2, v
+
+
 @njit(cache=True, nogil=True)
 def var_talib_1d_nb(x, out, period):
     """TA_VAR as TA-Lib 0.8.1 computes it (its #118 and #243): sums of deviations from a shift (the first
@@ -58,26 +85,7 @@ def var_talib_1d_nb(x, out, period):
         bars -= 1
         if v < 0.000001 * (t2 * inv) or a > 1000000.0 * t2 or bars <= 0:
             bars = 32 * period
-            ws = i - lb
-            acc = 0.0
-            for j in range(ws, i + 1):
-                acc += x[j]
-            shift = acc * inv
-            t1 = 0.0
-            t2 = 0.0
-            for j in range(ws, i + 1):
-                a = x[j] - shift
-                t1 += a
-                a *= a
-                t2 += a
-            m = t1 * inv
-            v = t2 * inv - m * m
-            if v < 0.000000000001 * (t2 * inv):
-                v = 0.0
-            a = x[ws] - shift
-            t1 -= a
-            a *= a
-            t2 -= a
+            shift, t1, t2, v = var_talib_rebuild_nb(x, i - lb, i, inv)
         out[i] = v
 
 

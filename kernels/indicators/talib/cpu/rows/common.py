@@ -28,6 +28,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from kernels.indicators.talib.cpu.statistic import var_talib_rebuild_nb
+
 NAN = np.nan
 MAX_CHUNK = 1024  # columns per task at most: per-column state and the rows a window revisits stay in cache
 # Below this many columns the column kernels win: a row kernel's per-bar slicing is not paid back by SIMD
@@ -122,8 +124,8 @@ def talib_var_step_nb(x, t, c, k, lb, inv, v, vo, shift, tot1, tot2, bars, j):
     tot1[j] += a
     a *= a
     tot2[j] += a
-    inv_m = tot1[j] * inv
-    vr = tot2[j] * inv - inv_m * inv_m
+    m = tot1[j] * inv
+    vr = tot2[j] * inv - m * m
     a = vo - shift[j]
     tot1[j] -= a
     a *= a
@@ -131,29 +133,7 @@ def talib_var_step_nb(x, t, c, k, lb, inv, v, vo, shift, tot1, tot2, bars, j):
     bars[j] -= 1
     if vr < 0.000001 * (tot2[j] * inv) or a > 1000000.0 * tot2[j] or bars[j] <= 0:
         bars[j] = 32 * (lb + 1)
-        ws = t - lb
-        acc = 0.0
-        for i in range(ws, t + 1):
-            acc += x[i, c]
-        sh = acc * inv
-        s1 = 0.0
-        s2 = 0.0
-        for i in range(ws, t + 1):
-            a = x[i, c] - sh
-            s1 += a
-            a *= a
-            s2 += a
-        inv_m = s1 * inv
-        vr = s2 * inv - inv_m * inv_m
-        if vr < 0.000000000001 * (s2 * inv):
-            vr = 0.0
-        a = x[ws, c] - sh
-        s1 -= a
-        a *= a
-        s2 -= a
-        shift[j] = sh
-        tot1[j] = s1
-        tot2[j] = s2
+        shift[j], tot1[j], tot2[j], vr = var_talib_rebuild_nb(x[:, c], t - lb, t, inv)
     return vr
 
 @njit(inline="always")
