@@ -139,7 +139,7 @@ RQ_DEV void sum_1d(Col x, Col out, int period) {
 // bar after its start when marks[N + col] > T - 1 - marks[col]. Threads that own a column's bars
 // between them mark it whole, in any order (atomic maxima). The scans (scan/*.cu) mark in their first
 // phase; the column kernels do not: on the H100 marking there cost more than the gap pass it saves
-// (ADX's public call 1.74 -> 3.17 ms; bench/results/talib_gpu_paths_h100_session8.json).
+// (ADX's public call 1.74 -> 3.17 ms; bench/results/talib_gpu_paths_h100_session8_column_marks.json).
 RQ_DEV void rq_mark_gaps(const double* const* ins, int n_in, i64 col, i64 N, int T, int b, int e, int* marks) {
     int first = e, bad = -1;
     for (int t = b; t < e; ++t) {
