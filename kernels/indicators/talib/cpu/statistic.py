@@ -89,6 +89,26 @@ def var_talib_1d_nb(x, out, period):
         out[i] = v
 
 
+@njit(cache=True, nogil=True, inline="always")
+def correl_sums_nb(x, y, t0, t1, shx, shy):
+    """CORREL's sums over bars t0..t1 of the deviations a = x - shx, b = y - shy: (sum a, sum b, sum a b,
+    sum a^2, sum b^2), in TA-Lib 0.8.1's order (the first window and every rebuild)."""
+    sx = 0.0
+    sy = 0.0
+    sxy = 0.0
+    sx2 = 0.0
+    sy2 = 0.0
+    for j in range(t0, t1 + 1):
+        a = x[j] - shx
+        sx += a
+        sx2 += a * a
+        b = y[j] - shy
+        sxy += a * b
+        sy += b
+        sy2 += b * b
+    return sx, sy, sxy, sx2, sy2
+
+
 @njit(cache=True, nogil=True)
 def correl_1d_nb(x, y, out, period):
     """TA_CORREL as TA-Lib 0.8.1 computes it (its fix #242): the sums are of deviations from a shift (the
@@ -104,19 +124,7 @@ def correl_1d_nb(x, y, out, period):
     tr = 0
     shx = x[0]
     shy = y[0]
-    sx = 0.0
-    sy = 0.0
-    sxy = 0.0
-    sx2 = 0.0
-    sy2 = 0.0
-    for j in range(lb):
-        a = x[j] - shx
-        sx += a
-        sx2 += a * a
-        b = y[j] - shy
-        sxy += a * b
-        sy += b
-        sy2 += b * b
+    sx, sy, sxy, sx2, sy2 = correl_sums_nb(x, y, 0, lb - 1, shx, shy)
     since = 32 * period
     lvx = 0.0
     lvy = 0.0
@@ -143,19 +151,7 @@ def correl_1d_nb(x, y, out, period):
                 my += y[j]
             shx = mx * inv
             shy = my * inv
-            sx = 0.0
-            sy = 0.0
-            sxy = 0.0
-            sx2 = 0.0
-            sy2 = 0.0
-            for j in range(ws, t + 1):
-                a = x[j] - shx
-                sx += a
-                sx2 += a * a
-                b = y[j] - shy
-                sxy += a * b
-                sy += b
-                sy2 += b * b
+            sx, sy, sxy, sx2, sy2 = correl_sums_nb(x, y, ws, t, shx, shy)
             ssx = sx2 - ((sx * sx) * inv)
             ssy = sy2 - ((sy * sy) * inv)
             sp = sxy - ((sx * sy) * inv)
