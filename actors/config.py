@@ -73,6 +73,12 @@ CPU_WORKERS = 1
 # the job's typical chunk time (and at least STEAL_MIN_S) gets a second copy on an idle worker.
 RESEARCH_ON_CPU = False
 NODE_CPU_WORKERS = 1
+# A CPU worker's compute threads: 0 (auto) leaves HOST_THREADS_PER_GPU_WORKER threads of its node to
+# each GPU worker's host side and HOME_RESERVED_THREADS to the coordinator (and Serve) on its node,
+# and shares the rest among the node's CPU workers (actors.scheduling.placement.membership).
+CPU_WORKER_THREADS = 0
+HOST_THREADS_PER_GPU_WORKER = 2
+HOME_RESERVED_THREADS = 2
 MEMBERSHIP_POLL_S = 1.0
 STEAL_AFTER_FACTOR = 2.0
 STEAL_MIN_S = 0.02
@@ -211,6 +217,7 @@ class CoordinatorConfig:
     cpu_workers: int = CPU_WORKERS
     research_on_cpu: bool = RESEARCH_ON_CPU
     node_cpu_workers: int = NODE_CPU_WORKERS
+    cpu_worker_threads: int = CPU_WORKER_THREADS
     membership_poll_s: float = MEMBERSHIP_POLL_S
     steal_after_factor: float = STEAL_AFTER_FACTOR
     steal_min_s: float = STEAL_MIN_S
@@ -241,6 +248,8 @@ class CoordinatorConfig:
             raise ValueError(f"cpu_workers must be >= 0, got {self.cpu_workers}")
         if self.node_cpu_workers < 0:
             raise ValueError(f"node_cpu_workers must be >= 0, got {self.node_cpu_workers}")
+        if self.cpu_worker_threads < 0:
+            raise ValueError(f"cpu_worker_threads must be >= 0 (0: automatic), got {self.cpu_worker_threads}")
         if self.membership_poll_s <= 0 or self.steal_after_factor < 1 or self.steal_min_s < 0:
             raise ValueError("need membership_poll_s > 0, steal_after_factor >= 1 and steal_min_s >= 0")
         if self.progress_journal_s < 0:

@@ -1,14 +1,16 @@
 """Job results and chunk partials as files the service writes itself (no pickle).
 
 A result is a mapping name -> value, where a value is a pandas DataFrame or Series
-(Parquet via pyarrow), a NumPy array (.npy, `allow_pickle=False`, so object arrays
+(an Arrow IPC file via pyarrow, uncompressed: a sweep's per-asset table is written
+at memory speed, where Parquet's encoding made the chunk saves the bottleneck of a
+GPU sweep; Parquet files of older stores are still read), a NumPy array (.npy, `allow_pickle=False`, so object arrays
 are refused) or a small JSON-able value (kept inline in the manifest; NaN allowed,
 tuples come back as lists). Names are 1-64 letters, digits, '_' or '-'.
 
 Layout under `root/jobs/<job_id>/`:
 
     result.json                  manifest: the commit point of the final result
-    result.<version>/            its data files (<name>.parquet, <name>.npy)
+    result.<version>/            its data files (<name>.arrow, <name>.npy)
     chunks/<index:08d>.json      manifest of one chunk partial
     chunks/<index:08d>.<version>/
 
@@ -32,6 +34,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from actors.jobs.records import validate_job_id
 
@@ -41,6 +44,25 @@ _VERSION_PATTERN = r"[0-9a-f]{32}"
 _RESULT_STEM = "result"
 _CHUNKS_DIR = "chunks"
 _SERIES_COLUMN = "value"
+_FRAME_SUFFIX = ".arrow"  # Arrow IPC file format (Feather v2), uncompressed
+
+
+def _write_frame(path: Path, frame: pd.DataFrame, name: str, what: str) -> None:
+    """A DataFrame (index and column metadata kept) as an uncompressed Arrow IPC file."""
+    try:
+        table = pa.Table.from_pandas(frame)
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+    except (ValueError, TypeError, NotImplementedError, pa.ArrowException) as exc:
+        raise InvalidResult(f"result {name!r}: cannot write {what} as Arrow: {exc}") from None
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    """A stored DataFrame: Arrow IPC, or Parquet (stores written before Arrow)."""
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path, engine="pyarrow")
+    with pa.OSFile(str(path), "rb") as source:
+        return pa.ipc.open_file(source).read_all().to_pandas()
 
 
 class ResultNotFound(KeyError):
@@ -192,22 +214,16 @@ class ResultStore:
 
     def _write_value(self, data_dir: Path, name: str, value: Any) -> dict[str, Any]:
         if isinstance(value, pd.DataFrame):
-            path = data_dir / f"{name}.parquet"
-            try:
-                value.to_parquet(path, engine="pyarrow")
-            except (ValueError, TypeError, NotImplementedError, ImportError) as exc:
-                raise InvalidResult(f"result {name!r}: cannot write DataFrame as Parquet: {exc}") from None
+            path = data_dir / f"{name}{_FRAME_SUFFIX}"
+            _write_frame(path, value, name, "DataFrame")
             self._sync(path)
             return {"kind": "frame", "file": path.name}
         if isinstance(value, pd.Series):
-            path = data_dir / f"{name}.parquet"
+            path = data_dir / f"{name}{_FRAME_SUFFIX}"
             series_name = value.name
             if not (series_name is None or isinstance(series_name, (str, int, float, bool))):
                 series_name = str(series_name)
-            try:
-                value.to_frame(_SERIES_COLUMN).to_parquet(path, engine="pyarrow")
-            except (ValueError, TypeError, NotImplementedError, ImportError) as exc:
-                raise InvalidResult(f"result {name!r}: cannot write Series as Parquet: {exc}") from None
+            _write_frame(path, value.to_frame(_SERIES_COLUMN), name, "Series")
             self._sync(path)
             return {"kind": "series", "file": path.name, "name": series_name}
         if isinstance(value, np.ndarray):
@@ -279,16 +295,16 @@ class ResultStore:
             if kind == "json":
                 out[name] = item.get("value")
                 continue
-            expected = f"{name}.npy" if kind == "array" else f"{name}.parquet"
-            if kind not in ("frame", "series", "array") or item.get("file") != expected:
+            expected = [f"{name}.npy"] if kind == "array" else [f"{name}{s}" for s in (_FRAME_SUFFIX, ".parquet")]
+            if kind not in ("frame", "series", "array") or item.get("file") not in expected:
                 raise InvalidResult(f"damaged entry {name!r} in {target}")
-            path = data_dir / expected
+            path = data_dir / item["file"]
             if kind == "array":
                 out[name] = np.load(path, allow_pickle=False)
             elif kind == "frame":
-                out[name] = pd.read_parquet(path, engine="pyarrow")
+                out[name] = _read_frame(path)
             else:
-                series = pd.read_parquet(path, engine="pyarrow")[_SERIES_COLUMN]
+                series = _read_frame(path)[_SERIES_COLUMN]
                 series.name = item.get("name")
                 out[name] = series
         return out

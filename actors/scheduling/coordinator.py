@@ -40,6 +40,7 @@ from actors.jobs.plans import ChunkSpec, JobSpecError, TrainOutput, TrainResult,
 from actors.scheduling.queues.chunk_queue import ChunkQueue
 from actors.scheduling.placement.fanout import ChunkLog, ChunkRun, FanOut
 from actors.scheduling.placement.membership import MemberChanges, Membership, WorkerLost
+from actors.scheduling.placement.cpu_share import cpu_chunk_helps, cpu_steal_helps
 from actors.scheduling.placement.eligibility import Placement, job_labels
 from actors.scheduling.policy import Candidate, ChunkPolicy, FifoAgingPolicy
 from actors.scheduling.placement.throughput import THROUGHPUT_FILE, ThroughputModel
@@ -732,6 +733,8 @@ class Coordinator:
                 continue
             if not self.placement.eligible(view, job.labels, gpus_in_pool):
                 continue
+            if view.kind == "cpu" and gpus_in_pool and not self._cpu_helps(job, view):
+                continue  # the GPUs finish the job's other chunks before this CPU worker would finish one
             if view.sheds(entry.effective_class or entry.job_class):
                 continue  # the device is under memory pressure: LOW/IDLE work goes to other workers
             if (self.admission is not None and job.record.state is not JobState.RUNNING
@@ -749,6 +752,21 @@ class Coordinator:
         chosen = self.policy.pick(candidates)
         return next(pair for pair in group if pair[1].job_id == chosen.job_id)
 
+    def _cpu_helps(self, job: _Job, view: WorkerView) -> bool:
+        """Would CPU worker `view` end a chunk of `job` before the GPUs available to it finish the job's
+        other pending chunks? (`actors.scheduling.placement.cpu_share`; available: eligible, healthy,
+        and free or running this job.)"""
+        kind = job.record.spec.kind.value
+        job_id = job.record.job_id
+        gpu_rates = [self.throughput.rate(kind, v.worker_class) for w, v in self._views.items()
+                     if v.kind == "gpu" and w in self._workers and self.placement.eligible(v, job.labels, True)
+                     and self._busy.get(w) in (None, job_id)]
+        if not gpu_rates:
+            return True  # every GPU runs other work: the CPU worker's chunk is extra capacity
+        cells = max(1, job.cells_per_chunk)
+        other = (self.chunks.pending(job_id) - 1) * cells
+        return cpu_chunk_helps(cells, self.throughput.rate(kind, view.worker_class), other, gpu_rates)
+
     def _stay(self, view: WorkerView, best: tuple[_Job, QueueEntry] | None, gpus_in_pool: bool,
               yielded: set[str]) -> _Job | None:
         """The job `view` runs next: its previous job while that has runnable chunks and need not yield
@@ -760,7 +778,8 @@ class Coordinator:
         last_id = self._last.get(view.worker_id)
         last = self._jobs.get(last_id) if last_id is not None else None
         if (last is None or last.record.state.terminal or not self.chunks.has_pending(last_id)
-                or not self.placement.eligible(view, last.labels, gpus_in_pool)):
+                or not self.placement.eligible(view, last.labels, gpus_in_pool)
+                or (view.kind == "cpu" and gpus_in_pool and not self._cpu_helps(last, view))):
             return None if best is None else best[0]
         if best is None or best[0] is last:
             return last
@@ -802,6 +821,11 @@ class Coordinator:
                 continue
             if not self.placement.eligible(view, job.labels, gpus_in_pool):
                 continue
+            holder = self._views.get(copy.worker_id)
+            if view.kind == "cpu" and holder is not None and not cpu_steal_helps(
+                    self.throughput.rate(job.record.spec.kind.value, view.worker_class),
+                    self.throughput.rate(job.record.spec.kind.value, holder.worker_class)):
+                continue  # a slower copy would not end first
             typical = job.fanout.typical_wall_s() or self.config.target_chunk_ms / 1000.0
             after = max(self.config.steal_min_s, self.config.steal_after_factor * typical)
             if now - copy.started < after:

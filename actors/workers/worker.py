@@ -352,7 +352,11 @@ class Worker:
                                "readiness": self.readiness, "feature_cache": self.feature_cache.stats(),
                                "job_data": self.job_data.stats(),
                                "streams": self.streams.stats() if self._streams is not None else {"open": 0}}
-        if self.device is not None:
+        if self.device is None:
+            import numba  # noqa: PLC0415 - the compute threads this worker's kernels run on
+
+            out["threads"] = int(numba.config.NUMBA_NUM_THREADS)
+        else:
             out["device"] = self.device.status()
             if self.realtime is not None:
                 out["realtime"] = self.realtime.status()

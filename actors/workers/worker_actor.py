@@ -214,7 +214,8 @@ class RayWorkerClient:
 def cluster_nodes() -> list[NodeInfo]:
     """The Ray cluster's nodes: alive or not, GPUs, user labels (Ray's own `ray.io/` labels left out)."""
     return [NodeInfo(n["NodeID"], bool(n.get("Alive")), int((n.get("Resources") or {}).get("GPU", 0)),
-                     {k: str(v) for k, v in (n.get("Labels") or {}).items() if not k.startswith("ray.io/")})
+                     {k: str(v) for k, v in (n.get("Labels") or {}).items() if not k.startswith("ray.io/")},
+                     int((n.get("Resources") or {}).get("CPU", 0)))
             for n in ray.nodes()]
 
 
@@ -240,7 +241,8 @@ class RayExecutor:
         sim = self.settings.gpu.simulation
         c = self.settings.coordinator
         return desired_workers(nodes, self.home_node, simulation_mode=sim.mode, simulated_devices=sim.num_devices,
-                               cpu_workers=c.cpu_workers, node_cpu_workers=c.node_cpu_workers)
+                               cpu_workers=c.cpu_workers, node_cpu_workers=c.node_cpu_workers,
+                               cpu_threads=c.cpu_worker_threads)
 
     def _spawn(self, spec: WorkerSpec) -> Any:
         rc = self.settings.ray
@@ -257,6 +259,8 @@ class RayExecutor:
         )
         if rc.detached:
             options["lifetime"] = "detached"
+        if spec.threads > 0:  # the CPU worker's share of its node (Numba reads it when it starts)
+            options["runtime_env"] = {"env_vars": {"NUMBA_NUM_THREADS": str(spec.threads)}}
         from actors.workers.cpu_worker import CPUWorker  # noqa: PLC0415 - they build on this module
         from actors.workers.gpu_worker import GPUWorker  # noqa: PLC0415
 

@@ -73,6 +73,9 @@ def test_backtest_job_through_ray_actors(service):
     devices = ray.get(coordinator.devices.remote())
     sim = [d for d in devices if d["kind"] == "gpu"]
     assert sim and all(d["device"]["simulated"] for d in sim)
+    # The CPU worker's share of the node's 2 CPUs: 2 - 2 (the simulated GPU's host side) - 2 (the
+    # coordinator's node), at least 1 -- not Numba's default (the test process's NUMBA_NUM_THREADS).
+    assert [d["threads"] for d in devices if d["kind"] == "cpu"] == [1]
 
 
 def test_results_converted_in_the_coordinators_process(service):

@@ -4,7 +4,8 @@ Ray-free. `desired_workers(nodes, ...)` says, for the alive nodes of a cluster, 
 workers should exist: one GPU worker per GPU of every node (pinned to its node), the
 simulated devices on the coordinator's node when the cluster has no GPU (or
 simulation is forced), and CPU workers (`cpu_workers` on the coordinator's node,
-`node_cpu_workers` on every other node). The executor (`RayExecutor`) compares that
+`node_cpu_workers` on every other node), each with a share of its node's CPUs
+(`cpu_worker_threads`). The executor (`RayExecutor`) compares that
 with what runs, starts the missing workers (each is prewarmed before it is reported)
 and retires the workers of nodes that left. `Membership` is the coordinator's side:
 the pool of ready workers, when each joined, and which were lost; a worker whose
@@ -15,6 +16,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from actors.config import HOME_RESERVED_THREADS, HOST_THREADS_PER_GPU_WORKER
 
 
 class WorkerLost(RuntimeError):
@@ -38,6 +41,7 @@ class NodeInfo:
     alive: bool = True
     gpus: int = 0
     labels: Mapping[str, str] = field(default_factory=dict)
+    cpus: int = 0  # Ray's CPU resource of the node (0: unknown)
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,29 @@ class WorkerSpec:
     num_gpus: float
     slot: int
     labels: tuple[tuple[str, str], ...] = ()
+    threads: int = 0  # a CPU worker's compute threads (Numba); 0: the library's default
+
+
+def cpu_worker_threads(node_cpus: int, gpu_workers: int, cpu_workers: int, home: bool,
+                       configured: int = 0) -> int:
+    """Compute threads of each CPU worker of a node: `configured` when set (> 0), else the node's
+    CPUs less `HOST_THREADS_PER_GPU_WORKER` per GPU worker (launches, copies, result tables: a
+    GPU sweep's host side is most of its wall time) and `HOME_RESERVED_THREADS` on the
+    coordinator's node, shared by its CPU workers, at least 1. 0 (the library's default) when
+    the node's CPUs are unknown."""
+    if configured > 0:
+        return configured
+    if node_cpus <= 0 or cpu_workers <= 0:
+        return 0
+    spare = node_cpus - HOST_THREADS_PER_GPU_WORKER * gpu_workers - (HOME_RESERVED_THREADS if home else 0)
+    return max(1, spare // cpu_workers)
 
 
 def desired_workers(nodes: Iterable[NodeInfo], home_node: str | None, *, simulation_mode: str = "auto",
-                    simulated_devices: int = 1, cpu_workers: int = 1, node_cpu_workers: int = 1) -> list[WorkerSpec]:
-    """The workers the alive `nodes` should have (see the module docstring).
+                    simulated_devices: int = 1, cpu_workers: int = 1, node_cpu_workers: int = 1,
+                    cpu_threads: int = 0) -> list[WorkerSpec]:
+    """The workers the alive `nodes` should have (see the module docstring); CPU workers get
+    `cpu_worker_threads(...)` threads (`cpu_threads` > 0 fixes it).
 
     Workers of the coordinator's node (`home_node`) keep the short ids of a one-node
     service ("gpu-0", "simgpu-0", "cpu-0"); those of other nodes add the node id's head
@@ -70,12 +92,15 @@ def desired_workers(nodes: Iterable[NodeInfo], home_node: str | None, *, simulat
         home = node.node_id == home_node
         suffix = "" if home else f"-{node.node_id[:8]}"
         labels = tuple(sorted((str(k), str(v)) for k, v in node.labels.items()))
+        gpu_specs: list[WorkerSpec] = []
         if node.gpus > 0 and simulation_mode != "always":
-            specs += [WorkerSpec(f"gpu-{i}{suffix}", "gpu", node.node_id, 1, i, labels) for i in range(node.gpus)]
+            gpu_specs = [WorkerSpec(f"gpu-{i}{suffix}", "gpu", node.node_id, 1, i, labels) for i in range(node.gpus)]
         elif home and simulate:
-            specs += [WorkerSpec(f"simgpu-{i}", "gpu", node.node_id, 0, i, labels) for i in range(simulated_devices)]
+            gpu_specs = [WorkerSpec(f"simgpu-{i}", "gpu", node.node_id, 0, i, labels) for i in range(simulated_devices)]
         n_cpu = cpu_workers if home else node_cpu_workers
-        specs += [WorkerSpec(f"cpu-{i}{suffix}", "cpu", node.node_id, 0, i, labels) for i in range(n_cpu)]
+        threads = cpu_worker_threads(node.cpus, len(gpu_specs), n_cpu, home, cpu_threads)
+        specs += gpu_specs
+        specs += [WorkerSpec(f"cpu-{i}{suffix}", "cpu", node.node_id, 0, i, labels, threads) for i in range(n_cpu)]
     return specs
 
 

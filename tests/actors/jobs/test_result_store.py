@@ -1,4 +1,4 @@
-"""Result store: Parquet/.npy/JSON round trips, atomic commits, safe paths (no Ray)."""
+"""Result store: Arrow/.npy/JSON round trips (Parquet of older stores read), atomic commits, safe paths (no Ray)."""
 from __future__ import annotations
 
 import json
@@ -200,3 +200,26 @@ def test_without_fsync(tmp_path: Path):
     job = new_job_id()
     store.save_result(job, {"df": pd.DataFrame({"x": [1.0, 2.0]})})
     pd.testing.assert_frame_equal(store.load_result(job)["df"], pd.DataFrame({"x": [1.0, 2.0]}))
+
+
+def test_frames_are_arrow_files_and_older_parquet_stores_still_load(store: ResultStore):
+    job = new_job_id()
+    store.save_result(job, sample())
+    manifest_path = store.job_dir(job) / "result.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["items"]["metrics"]["file"] == "metrics.arrow"
+    assert manifest["items"]["equity"]["file"] == "equity.arrow"
+    # A store written before Arrow: the same manifest naming Parquet files.
+    version_dir = store.job_dir(job) / f"result.{manifest['version']}"
+    for name in ("metrics", "equity", "unnamed"):
+        (version_dir / f"{name}.arrow").unlink()
+        frame = sample()[name]
+        frame = frame.to_frame("value") if isinstance(frame, pd.Series) else frame
+        frame.to_parquet(version_dir / f"{name}.parquet", engine="pyarrow")
+        manifest["items"][name]["file"] = f"{name}.parquet"
+    manifest_path.write_text(json.dumps(manifest))
+    check_equal(store.load_result(job), sample())
+    manifest["items"]["metrics"]["file"] = "other.arrow"  # a file of another name is damage, not a path
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(InvalidResult, match="damaged entry"):
+        store.load_result(job)

@@ -36,9 +36,10 @@ class FakeClient:
     a chunk after which it is lost (its process died), a gate that holds its chunks."""
 
     def __init__(self, worker_id: str, slot: int, delay_s: float = 0.0, lose_on_call: int | None = None,
-                 gate: asyncio.Event | None = None) -> None:
-        self.worker = Worker(worker_id, "gpu", GPU_CFG, device_slot=slot)
-        self.worker.init_device()
+                 gate: asyncio.Event | None = None, kind: str = "gpu") -> None:
+        self.worker = Worker(worker_id, kind, GPU_CFG, device_slot=slot)
+        if kind == "gpu":
+            self.worker.init_device()
         self.worker_id = worker_id
         self.delay_s = delay_s
         self.lose_on_call = lose_on_call
@@ -238,6 +239,29 @@ def test_an_aged_low_job_is_judged_by_its_effective_class(tmp_path):
         s_low, s_high = await finish(c, low), await finish(c, high)
         assert s_low["finished_at"] < s_high["finished_at"]
         assert (await c.stats())["preemptions"]["LOW"] == 0
+        await c.shutdown()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("cpu_rate, cpu_runs_chunks", [(1e3, False), (1e12, True)])
+def test_a_cpu_worker_takes_research_chunks_only_when_it_ends_them_sooner(tmp_path, cpu_rate, cpu_runs_chunks):
+    """research_on_cpu beside a GPU: a CPU worker known to be slower than the GPU would take to finish the
+    job's other chunks leaves them to the GPU (the job is never slower than on the GPU alone); one known
+    to be fast takes chunks, though never the job's last one while a GPU is free for it."""
+    async def go():
+        c = make(tmp_path, [FakeClient("simgpu-0", 0), FakeClient("cpu-0", 0, kind="cpu")], max_cells=300 * 12,
+                 research_on_cpu=True)
+        c.throughput.observe("sweep", "simgpu", 1e6, 1.0)
+        c.throughput.observe("sweep", "cpu", cpu_rate, 1.0)
+        await c.start()
+        job_id = await c.submit("sweep", SWEEP, "LOW", "alice")
+        await finish(c, job_id)
+        runs = [r for r in await c.chunk_runs(job_id) if not r["duplicate"]]
+        on_cpu = [r["index"] for r in runs if r["worker_id"] == "cpu-0"]
+        assert len(runs) == 9 and bool(on_cpu) == cpu_runs_chunks, runs
+        pd.testing.assert_frame_equal((await c.result(job_id)).portfolio_metrics, expected_sweep(),
+                                      rtol=1e-12, check_exact=False)
         await c.shutdown()
 
     asyncio.run(go())

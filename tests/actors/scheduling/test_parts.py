@@ -12,7 +12,9 @@ from actors.jobs.plans import ChunkSpec, chunk_cells
 from actors.scheduling.queues.chunk_queue import ChunkQueue
 from actors.scheduling.placement.fallback import WorkerView
 from actors.scheduling.placement.fanout import ChunkRun, FanOut
-from actors.scheduling.placement.membership import Membership, NodeInfo, WorkerLost, desired_workers
+from actors.scheduling.placement.cpu_share import cpu_chunk_helps, cpu_steal_helps
+from actors.scheduling.placement.membership import (Membership, NodeInfo, WorkerLost, cpu_worker_threads,
+                                                   desired_workers)
 from actors.scheduling.placement.eligibility import Placement, job_labels
 from actors.scheduling.policy import Candidate, FifoAgingPolicy
 from actors.scheduling.placement.throughput import ThroughputModel
@@ -184,6 +186,27 @@ def test_desired_workers_follow_nodes_gpus_and_labels():
     forced = desired_workers(nodes[:2], nodes[0].node_id, simulation_mode="always", simulated_devices=1,
                              cpu_workers=0, node_cpu_workers=1)
     assert [s.worker_id for s in forced] == ["simgpu-0", "cpu-0-abcdef12"]
+
+
+def test_cpu_workers_get_the_cpus_the_gpu_workers_and_the_coordinator_leave():
+    assert cpu_worker_threads(16, 1, 1, home=True) == 16 - 2 - 2  # one H100 node with the coordinator
+    assert cpu_worker_threads(16, 8, 1, home=False) == 1  # at least one
+    assert cpu_worker_threads(64, 4, 2, home=False) == (64 - 8) // 2
+    assert cpu_worker_threads(0, 1, 1, home=True) == 0  # CPUs unknown: the library's default
+    assert cpu_worker_threads(16, 1, 1, home=True, configured=3) == 3
+    nodes = [NodeInfo("head", gpus=1, cpus=16), NodeInfo("other", gpus=0, cpus=8)]
+    threads = {s.worker_id: s.threads for s in desired_workers(nodes, "head", cpu_workers=1, node_cpu_workers=1)}
+    assert threads == {"gpu-0": 0, "cpu-0": 12, "cpu-0-other": 8}
+
+
+def test_a_cpu_chunk_is_taken_only_when_it_ends_before_the_gpus_finish_the_rest():
+    # 1e9 cells at 1e8 cells/s: 10 s on the CPU; the GPUs' other 1e11 cells at 2 x 5e9: 10 s.
+    assert cpu_chunk_helps(10**9, 1e8, 10**11, [5e9, 5e9])
+    assert not cpu_chunk_helps(10**9, 1e8, 10**11 - 1, [5e9, 5e9])
+    assert not cpu_chunk_helps(1, 1e12, 0, [5e9])  # nothing else pending: the GPU takes the last chunk
+    assert cpu_chunk_helps(10**9, None, 0, [5e9])  # the CPU's rate unknown: it learns it
+    assert cpu_chunk_helps(10**9, 1e8, 0, [5e9, None])  # a GPU's rate unknown: no judgement
+    assert cpu_steal_helps(None, 5e9) and cpu_steal_helps(1e10, 5e9) and not cpu_steal_helps(1e8, 5e9)
 
 
 def test_membership_keeps_the_pool_and_its_events():
