@@ -18,7 +18,6 @@ kind (`Kind`); both backends read the same rows.
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple, Sequence
 
@@ -120,27 +119,40 @@ def expand_grid(strategy: str, grid: Mapping[str, Any], n_bars: int) -> SweepGri
     swept = tuple(values)
     names = tuple(p.name for p in spec.params)
     defaults = {p.name: p.default for p in spec.params}
-    rows: list[dict[str, Any]] = []
-    dropped = 0
-    problems: list[str] = []
-    for combo in itertools.product(*(values[n] for n in swept)):
-        row = dict(defaults)
-        row.update(zip(swept, combo))
-        problem = spec.check(row) if spec.check is not None else None
-        if problem:
-            dropped += 1
-            if len(problems) < 3:
-                problems.append(problem)
-            continue
-        rows.append(row)
-    if not rows:
+    # The Cartesian product in itertools.product order (the last parameter varies fastest), as columns:
+    # each column is its value list (dtype inferred as for a list of rows) indexed by the combination.
+    picks = np.indices([len(values[n]) for n in swept]).reshape(len(swept), -1)
+    n_all = picks.shape[1]
+    columns = {n: pd.Series(values[n] if n in values else [defaults[n]]).take(
+        picks[swept.index(n)] if n in values else np.zeros(n_all, dtype=np.intp)).reset_index(drop=True)
+        for n in names}
+    ok = _valid_rows(spec, columns, n_all)
+    dropped = int(n_all - ok.sum())
+    if not ok.any():
+        first = {n: columns[n].iloc[0] for n in names}
+        problem = spec.check(_native(first)) if spec.check is not None else None
         raise GridError(
-            f"no valid combination in the grid for {strategy!r} ({dropped} dropped), e.g. {problems[0]}"
+            f"no valid combination in the grid for {strategy!r} ({dropped} dropped), e.g. {problem}"
         )
-    params = pd.DataFrame(rows, columns=list(names))
+    params = pd.DataFrame({n: columns[n][ok].reset_index(drop=True) for n in names}, columns=list(names))
     params.index = pd.RangeIndex(len(params), name="combo_id")
     ints, floats = encode(KIND_OF[strategy], params)
     return SweepGrid(strategy, KIND_OF[strategy], names, swept, params, ints, floats, dropped)
+
+
+def _native(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()}
+
+
+def _valid_rows(spec: StrategySpec, columns: Mapping[str, pd.Series], n: int) -> np.ndarray:
+    """Which combinations pass the strategy's constraint: its column form where it has one, else
+    `check` row by row."""
+    if spec.check is None:
+        return np.ones(n, dtype=bool)
+    if spec.valid_rows is not None:
+        return np.asarray(spec.valid_rows(columns), dtype=bool)
+    frame = pd.DataFrame(dict(columns))
+    return np.array([spec.check(_native(row)) is None for row in frame.to_dict("records")], dtype=bool)
 
 
 def encode(kind: int, params: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -179,6 +179,14 @@ def _fast_below_slow(p: dict[str, Any]) -> str | None:
     return None
 
 
+def _fast_below_slow_rows(c: Mapping[str, Any]) -> Any:
+    return c["fast"] < c["slow"]
+
+
+def _exit_below_entry_rows(c: Mapping[str, Any]) -> Any:
+    return c["exit_z"] < c["entry_z"]
+
+
 def _exit_below_entry(p: dict[str, Any]) -> str | None:
     if not p["exit_z"] < p["entry_z"]:
         return f"parameter 'exit_z' ({p['exit_z']}) must be smaller than 'entry_z' ({p['entry_z']})"
@@ -196,6 +204,7 @@ def _exit_below_entry(p: dict[str, Any]) -> str | None:
     sweepable=True,
     per_asset=True,
     check=_fast_below_slow,
+    valid_rows=_fast_below_slow_rows,
 )
 def trend_following(panel: Any, fast: int = 10, slow: int = 50, ma: str = "sma", long_only: bool = True) -> Any:
     """Moving-average crossover: long when MA(fast) > MA(slow), short (or flat) below."""
@@ -266,6 +275,7 @@ def momentum(panel: Any, lookback: int = 20, threshold: float = 0.0, long_only: 
     sweepable=True,
     per_asset=True,
     check=_exit_below_entry,
+    valid_rows=_exit_below_entry_rows,
 )
 def mean_reversion(
     panel: Any, window: int = 20, entry_z: float = 2.0, exit_z: float = 0.5, long_only: bool = False
@@ -286,6 +296,7 @@ def mean_reversion(
     ],
     sweepable=True,
     check=_exit_below_entry,
+    valid_rows=_exit_below_entry_rows,
 )
 def pairs(panel: Any, window: int = 60, entry_z: float = 2.0, exit_z: float = 0.5) -> Any:
     """Stat-arb on consecutive pairs (0-1, 2-3, ...): trade the log-price spread's z-score."""

@@ -89,7 +89,9 @@ class StrategySpec:
     """A registered strategy: its function, parameters and sweepability.
 
     `check(params) -> str | None` states constraints between parameters (such as
-    fast < slow) and returns the error message, naming the parameters, or None.
+    fast < slow) and returns the error message, naming the parameters, or None;
+    `valid_rows(columns) -> bool array`, where given, is the same constraint over
+    columns of parameter values (a sweep grid's 10^5 combinations checked at once).
     `sweepable` says whether the fused sweep kernels implement it; `sweep_fixed`
     lists parameter values the sweep kernels require (e.g. momentum's top_k = 0).
     `per_asset` (a bool, or a function of the parameters) says whether each
@@ -101,6 +103,7 @@ class StrategySpec:
     params: tuple[ParamSpec, ...] | None = ()  # None: an unregistered callable, parameters unchecked
     sweepable: bool = False
     check: Callable[[dict[str, Any]], str | None] | None = None
+    valid_rows: Callable[[Mapping[str, Any]], Any] | None = None
     sweep_fixed: Mapping[str, Any] = field(default_factory=dict)
     per_asset: bool | Callable[[dict[str, Any]], bool] = False
     doc: str = ""
@@ -159,6 +162,7 @@ def register(
     *,
     sweepable: bool = False,
     check: Callable[[dict[str, Any]], str | None] | None = None,
+    valid_rows: Callable[[Mapping[str, Any]], Any] | None = None,
     sweep_fixed: Mapping[str, Any] | None = None,
     per_asset: bool | Callable[[dict[str, Any]], bool] = False,
     replace: bool = False,
@@ -176,6 +180,7 @@ def register(
             params=tuple(params),
             sweepable=sweepable,
             check=check,
+            valid_rows=valid_rows,
             sweep_fixed=dict(sweep_fixed or {}),
             per_asset=per_asset,
             doc=(fn.__doc__ or "").strip().split("\n")[0],
