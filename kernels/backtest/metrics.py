@@ -108,6 +108,15 @@ def _nan_where(xp: ModuleType, bad: Any, value: Any) -> Any:
     return xp.where(bad, xp.nan, value)
 
 
+def column_sums(xp: ModuleType, values: Any) -> Any:
+    """Per-column sums of (T, K), added bar by bar whatever K is: NumPy sums a lone contiguous column
+    pairwise, so a one-column result would differ (in the last bits) from the same column among others
+    -- a one-combination chunk of a sweep from the whole sweep's row."""
+    if xp is np and values.ndim == 2 and values.shape[1] == 1:
+        return np.repeat(values, 2, axis=1).sum(axis=0)[:1]
+    return values.sum(axis=0)
+
+
 def return_aggregates(xp: ModuleType, net: Any, active: Any, equity: Any) -> dict[str, Any]:
     """The per-column sums behind the return metrics (the (T, K) work), values (K,):
     n (active bars), mean, ssd (sum of squared deviations), down2 (sum of squared
@@ -116,10 +125,10 @@ def return_aggregates(xp: ModuleType, net: Any, active: Any, equity: Any) -> dic
     with np.errstate(all="ignore"):
         n = active.sum(axis=0).astype(dtype)
         r = xp.where(active, net, 0.0)
-        mean = r.sum(axis=0) / n
+        mean = column_sums(xp, r) / n
         dev = xp.where(active, net - mean, 0.0)
-        ssd = (dev * dev).sum(axis=0)
-        down2 = (xp.minimum(r, 0.0) ** 2).sum(axis=0)
+        ssd = column_sums(xp, dev * dev)
+        down2 = column_sums(xp, xp.minimum(r, 0.0) ** 2)
     return {"n": n, "mean": mean, "ssd": ssd, "down2": down2, "final": equity[-1], "mdd": max_drawdown(xp, equity)}
 
 
