@@ -34,6 +34,10 @@ PREEMPTION_ENABLED = True
 PREEMPT_MIN_CLASS_GAP = 1
 # Classes that never yield (REALTIME is always among them).
 PREEMPT_PROTECTED_CLASSES: tuple[str, ...] = ("REALTIME",)
+# Chunks of these classes start at once beside a LOW/IDLE chunk on a GPU worker (on the device's
+# higher-priority stream; one such chunk per worker) instead of waiting for that chunk's end; the LOW
+# job still yields at its chunk boundary. Empty: they wait for the boundary.
+PREEMPT_BESIDE_CLASSES: tuple[str, ...] = ("REALTIME", "HIGH")
 
 # --- fallback ---------------------------------------------------------------------
 FALLBACK_SAME_DEVICE_RETRY = True
@@ -155,13 +159,16 @@ class QueueConfig:
 class PreemptionConfig:
     """When a running job yields its device at the next chunk boundary.
 
-    `protected_classes` never yield; REALTIME is always added. A string is read as
-    comma-separated class names (convenient from an environment variable).
+    `protected_classes` never yield; REALTIME is always added. `beside_classes` start
+    beside a running LOW/IDLE chunk on a GPU worker's higher-priority stream instead of
+    waiting for its end. A string is read as comma-separated class names (convenient
+    from an environment variable).
     """
 
     enabled: bool = PREEMPTION_ENABLED
     min_class_gap: int = PREEMPT_MIN_CLASS_GAP
     protected_classes: tuple[str, ...] | str = PREEMPT_PROTECTED_CLASSES
+    beside_classes: tuple[str, ...] | str = PREEMPT_BESIDE_CLASSES
 
     def __post_init__(self) -> None:
         if self.min_class_gap < 1:
@@ -173,6 +180,13 @@ class PreemptionConfig:
         if JobClass.REALTIME.name not in names:
             names = (JobClass.REALTIME.name, *names)
         object.__setattr__(self, "protected_classes", names)
+        beside = self.beside_classes
+        if isinstance(beside, str):
+            beside = tuple(part for part in beside.split(",") if part.strip())
+        beside = tuple(dict.fromkeys(JobClass.parse(c).name for c in beside))
+        if any(JobClass[c] in (JobClass.LOW, JobClass.IDLE) for c in beside):
+            raise ValueError(f"beside_classes: LOW and IDLE chunks never run beside others, got {beside}")
+        object.__setattr__(self, "beside_classes", beside)
 
 
 @dataclass(frozen=True)

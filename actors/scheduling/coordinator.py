@@ -49,6 +49,7 @@ from actors.tenants.admission import TenantAdmission
 from actors.tenants.usage import UsageBook, tenant_usage
 from actors.jobs.result_cache import ResultCache, cache_key
 from actors.jobs.result_store import ResultStore
+from gpu_hal.memory.pressure import SHEDDABLE
 from gpu_hal.streams.priority import JobClass
 from kernels.data import Panel
 
@@ -160,6 +161,7 @@ class Coordinator:
         self._busy: dict[str, str | None] = {}  # worker -> job of its latest research chunk (None: idle)
         self._running: dict[str, int] = {}  # worker -> research chunk copies in flight on it
         self._last: dict[str, str] = {}  # worker -> job of the previous chunk it ran (preemption, residency)
+        self._beside: dict[str, int] = {}  # worker -> urgent chunks started beside its LOW/IDLE chunk, in flight
         self.chunks: ChunkQueue[ChunkSpec] = ChunkQueue()
         self.policy: ChunkPolicy = policy or FifoAgingPolicy()
         # Tenants (quotas, granted classes): None in-process, where every class is open; the service sets it.
@@ -695,8 +697,8 @@ class Coordinator:
         an idle worker with nothing runnable steals the longest-running chunk at a job's tail."""
         free = [v for w, v in self._views.items()
                 if v.healthy and self._running.get(w, 0) == 0 and w in self._workers]
-        if not free:
-            return
+        if not free and self.queue.best_waiting_class() not in self.preemptor.beside_classes:
+            return  # nothing to start: no free worker, and no urgent work that may start beside LOW chunks
         order = self.queue.snapshot() if len(self.queue) else []
         gpus_in_pool = self.placement.gpus_in_pool(self._views.values())
         now = time.monotonic()
@@ -713,12 +715,44 @@ class Coordinator:
             if not self.chunks.has_pending(job.record.job_id):
                 self.queue.remove(job.record.job_id)  # every chunk handed out; `job.entry` keeps its place
             self._launch(job, chunk, view, now)
+        if order:
+            self._start_beside(order, gpus_in_pool, now)
         for job_id in yielded:  # a job whose last worker went to higher-class work waits in the queue again
             job = self._jobs.get(job_id)
             if job is not None and not self.chunks.inflight(job_id) and job.record.state is JobState.RUNNING:
                 self._update(job, JobState.PREEMPTED)
                 self._update(job, JobState.QUEUED)
         self.metrics.queue_depth(self.queue.depth_by_class())
+
+    def _start_beside(self, order: list[QueueEntry], gpus_in_pool: bool, now: float) -> None:
+        """Urgent work (`preemption.beside_classes`, REALTIME and HIGH by default) does not wait for a
+        LOW/IDLE chunk to end on a GPU worker: one urgent chunk starts beside it, on the device's
+        higher-priority stream. The LOW/IDLE job still yields at its chunk boundary (`_stay`)."""
+        beside = self.preemptor.beside_classes
+        urgent = [e for e in order if JobClass(e.effective_class or e.job_class) in beside] if beside else []
+        if not urgent:
+            return
+        for view in self.placement.order(self._views.values()):
+            worker_id = view.worker_id
+            if (view.kind != "gpu" or not view.healthy or worker_id not in self._workers
+                    or self._running.get(worker_id, 0) != 1 or self._beside.get(worker_id, 0)):
+                continue
+            running = self._jobs.get(self._busy.get(worker_id) or "")
+            if running is None or self._effective_class(running) not in SHEDDABLE:
+                continue
+            picked = self._pick(urgent, view, gpus_in_pool)
+            if picked is None:
+                continue
+            job = picked[0]
+            chunk = self.chunks.take(job.record.job_id, worker_id, now)
+            if chunk is None:
+                continue
+            if not self.chunks.has_pending(job.record.job_id):
+                self.queue.remove(job.record.job_id)
+            self._launch(job, chunk, view, now, beside=True)
+
+    def _effective_class(self, job: _Job) -> JobClass:
+        return JobClass(self.queue.effective_class(job.entry) if job.entry is not None else job.record.job_class)
 
     def _pick(self, order: list[QueueEntry], view: WorkerView, gpus_in_pool: bool) -> tuple[_Job, QueueEntry] | None:
         """The job whose chunk `view` runs next: among eligible jobs with runnable chunks, those of the
@@ -796,11 +830,16 @@ class Coordinator:
         yielded.add(last.record.job_id)
         return best[0]
 
-    def _launch(self, job: _Job, chunk: ChunkSpec, view: WorkerView, now: float) -> None:
+    def _launch(self, job: _Job, chunk: ChunkSpec, view: WorkerView, now: float, beside: bool = False) -> None:
+        """Start one copy of `chunk` on `view`; `beside` a running LOW/IDLE chunk (urgent work), the
+        worker's running job and residency stay that chunk's."""
         worker_id = view.worker_id
         self._running[worker_id] = self._running.get(worker_id, 0) + 1
-        self._busy[worker_id] = job.record.job_id
-        self._last[worker_id] = job.record.job_id
+        if beside:
+            self._beside[worker_id] = self._beside.get(worker_id, 0) + 1
+        else:
+            self._busy[worker_id] = job.record.job_id
+            self._last[worker_id] = job.record.job_id
         job.fanout.started(now)
         if job.record.state is not JobState.RUNNING:
             tier = Tier.PRIMARY if not job.history else job.history[-1].tier
@@ -808,7 +847,7 @@ class Coordinator:
                          attempts=job.record.attempts + 1)
         elif job.record.tier in (None, Tier.PRIMARY):  # after a fallback the record keeps the tier's device
             job.latest = (view.label, worker_id)  # recorded with the next progress journal (not per chunk)
-        task = asyncio.create_task(self._run_chunk(job, chunk, view, now))
+        task = asyncio.create_task(self._run_chunk(job, chunk, view, now, beside))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -864,14 +903,15 @@ class Coordinator:
             job.shared = (meta, self._share(meta.name, meta.version, panel))
         return job.shared
 
-    async def _run_chunk(self, job: _Job, chunk: ChunkSpec, view: WorkerView, started: float) -> None:
+    async def _run_chunk(self, job: _Job, chunk: ChunkSpec, view: WorkerView, started: float,
+                         beside: bool = False) -> None:
         """One copy of a chunk on a worker, down the fallback chain on device faults.
 
         A lost worker puts the chunk back (it runs again elsewhere); the first result of a chunk
         is kept, a later copy's is dropped; the job completes when its last chunk is in.
         """
         job_id = job.record.job_id
-        worker_id = view.worker_id
+        worker_id = origin = view.worker_id
         tier = Tier.PRIMARY
         history: list[Attempt] = []  # this chunk's attempts (the fallback chain is walked per chunk)
         released = False
@@ -957,15 +997,18 @@ class Coordinator:
         finally:
             if not released:
                 self._release(worker_id, job_id)
+            if beside:
+                self._beside[origin] = max(0, self._beside.get(origin, 0) - 1)
             self._kick()
 
     def _release(self, worker_id: str, job_id: str) -> None:
-        """One copy fewer in flight on `worker_id` (idempotent per copy: count never below 0)."""
+        """One copy fewer in flight on `worker_id` (`job_id`'s; idempotent per copy: count never below 0);
+        a worker with none left runs no job."""
         n = self._running.get(worker_id)
         if n is None:
             return
         self._running[worker_id] = max(0, n - 1)
-        if self._running[worker_id] == 0 and self._busy.get(worker_id) == job_id:
+        if self._running[worker_id] == 0:
             self._busy[worker_id] = None
 
     async def _next_tier(self, failed: WorkerView, history: list[Attempt], exc: BaseException) -> tuple[WorkerView, Tier]:

@@ -191,7 +191,16 @@ def gpu_sweep(args) -> dict:
         status = ray.get(c.wait.remote(job, 1800))
         wall = time.perf_counter() - t0
         stats = ray.get(c.stats.remote())
+        runs = ray.get(c.chunk_runs.remote(job))
         ray.shutdown()
+    # Where the wall time went (coordinator clock): device seconds per worker, the chunks' calls, and the
+    # tail after the last chunk (chunk saves still pending, the merge and the result's save).
+    first, last = min(r["started"] for r in runs), max(r["finished"] for r in runs)
+    split = {"chunks_span_s": last - first, "after_last_chunk_s": wall - (last - first),
+             "device_s_by_worker": {w: sum(r["device_s"] for r in runs if r["worker_id"] == w)
+                                    for w in sorted({r["worker_id"] for r in runs})},
+             "call_s": sum(r["finished"] - r["started"] for r in runs), "duplicates": sum(r["duplicate"] for r in runs)}
+    print(f"time split: {split}", flush=True)
     assert status["state"] == "succeeded", status
     cells = args.sweep_bars * args.sweep_assets * 100_000
     print(f"sweep {args.sweep_bars} x {args.sweep_assets} x 100000 with {args.sweep_cpu_workers} CPU worker(s): {wall:.2f} s, "
@@ -199,7 +208,7 @@ def gpu_sweep(args) -> dict:
     return {"command": " ".join([Path(sys.executable).name, *sys.argv]), "cpu": cpu_model(),
             "devices": [{k: d.get(k) for k in ("worker_id", "kind", "device")} for d in devices],
             "cpu_workers": args.sweep_cpu_workers, "warm_up_chunks": warm, "wall_s": wall, "cells_per_s": cells / wall,
-            "status": status, "throughput": stats.get("throughput"), "steals": stats.get("steals")}
+            "status": status, "throughput": stats.get("throughput"), "steals": stats.get("steals"), "time_split": split}
 
 
 def _percentiles(ms: list[float]) -> tuple[float, float]:

@@ -24,6 +24,7 @@ class Preemptor:
     def __init__(self, config: PreemptionConfig | None = None) -> None:
         self.config = config if config is not None else PreemptionConfig()
         self._protected = frozenset(JobClass.parse(c) for c in self.config.protected_classes)
+        self.beside_classes = frozenset(JobClass.parse(c) for c in self.config.beside_classes)
         self._lock = threading.Lock()
         self._counts: dict[JobClass, int] = {c: 0 for c in JobClass}
 

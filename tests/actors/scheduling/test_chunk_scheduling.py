@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from actors.config import QueueConfig
+from actors.config import PreemptionConfig, QueueConfig
 from actors.datasets import DatasetStore
 from actors.jobs.journal import InMemoryJobJournal
 from actors.messages import WorkItem, WorkResult
@@ -36,7 +36,7 @@ class FakeClient:
     a chunk after which it is lost (its process died), a gate that holds its chunks."""
 
     def __init__(self, worker_id: str, slot: int, delay_s: float = 0.0, lose_on_call: int | None = None,
-                 gate: asyncio.Event | None = None, kind: str = "gpu") -> None:
+                 gate: asyncio.Event | None = None, kind: str = "gpu", gate_kind: str | None = None) -> None:
         self.worker = Worker(worker_id, kind, GPU_CFG, device_slot=slot)
         if kind == "gpu":
             self.worker.init_device()
@@ -46,6 +46,7 @@ class FakeClient:
         self.calls = 0
         self.dead = False
         self.gate = gate
+        self.gate_kind = gate_kind  # the gate holds only chunks of this job kind (None: all)
 
     async def execute(self, item: WorkItem, panel) -> WorkResult:
         self.calls += 1
@@ -54,7 +55,7 @@ class FakeClient:
             raise WorkerLost(self.worker_id, "ActorDiedError")
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        if self.gate is not None:
+        if self.gate is not None and self.gate_kind in (None, item.kind):
             await self.gate.wait()
         return await asyncio.to_thread(self.worker.execute, item, panel)
 
@@ -196,7 +197,8 @@ def test_tail_work_stealing_first_result_wins(tmp_path):
 def test_high_job_starts_within_one_chunk_of_low_sweeps(tmp_path):
     async def go():
         clients = [FakeClient(f"gpu-{i}", i, delay_s=0.03) for i in range(2)]
-        c = make(tmp_path, clients, max_cells=300 * 12)
+        # The chunk-boundary path: HIGH chunks do not start beside LOW ones here (that is the next test).
+        c = make(tmp_path, clients, max_cells=300 * 12, preemption=PreemptionConfig(beside_classes=()))
         await c.start()
         grid = {"fast": [2, 3, 4, 5, 6, 7, 8, 9], "slow": [20, 30, 40, 50]}  # 32 chunks each
         lows = [await c.submit("sweep", {**SWEEP, "grid": grid, "fees": f}, "LOW", "research")
@@ -222,6 +224,44 @@ def test_high_job_starts_within_one_chunk_of_low_sweeps(tmp_path):
         # no LOW chunk starts while HIGH still has chunks to hand out
         assert not [r for r in low_runs if submitted < r["started"] < high_runs[-1]["started"]]
         assert (await c.stats())["preemptions"]["LOW"] >= 1, (runs, submitted, lows, high)
+        await c.shutdown()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("beside", [True, False])
+def test_a_high_job_starts_beside_a_running_low_chunk(tmp_path, beside):
+    """A HIGH job does not wait for the LOW chunk on the worker: its chunks run beside it (the device's
+    higher-priority stream) and finish while the LOW chunk is still held; the LOW job still yields at its
+    chunk boundary. With `beside_classes` empty the HIGH job waits for that boundary."""
+    async def go():
+        gate = asyncio.Event()
+        c = make(tmp_path, [FakeClient("gpu-0", 0, gate=gate, gate_kind="sweep")], max_cells=300 * 12,
+                 preemption=PreemptionConfig(beside_classes=("REALTIME", "HIGH") if beside else ()))
+        await c.start()
+        low = await c.submit("sweep", SWEEP, "LOW", "research")
+        while not await c.chunk_runs(low) and (await c.stats())["running"].get("gpu-0") != low:
+            await asyncio.sleep(0.005)
+        high = await c.submit("backtest", BT, "HIGH", "desk")
+        if beside:
+            await finish(c, high)  # while the LOW chunk is still held
+            assert not await c.chunk_runs(low)
+            assert (await c.stats())["running"] == {"gpu-0": low}
+        else:
+            await asyncio.sleep(0.3)
+            assert (await c.status(high))["state"] == "queued"
+        gate.set()
+        await finish(c, high)
+        await finish(c, low)
+        high_runs = await c.chunk_runs(high)
+        low_runs = sorted(await c.chunk_runs(low), key=lambda r: r["started"])
+        # the LOW job yielded at its first chunk's boundary: no second LOW chunk before HIGH's last chunk
+        assert low_runs[1]["started"] >= max(r["started"] for r in high_runs)
+        assert (await c.stats())["preemptions"]["LOW"] == (0 if beside else 1)
+        pd.testing.assert_frame_equal((await c.result(high)).metrics, run(PANEL, BT["strategy"], BT["params"],
+                                      fees=0.001, backend="cpu").metrics, rtol=1e-12, check_exact=False)
+        pd.testing.assert_frame_equal((await c.result(low)).portfolio_metrics, expected_sweep(),
+                                      rtol=1e-12, check_exact=False)
         await c.shutdown()
 
     asyncio.run(go())

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actors.config import QueueConfig
+from actors.config import PreemptionConfig, QueueConfig
 from actors.scheduling.coordinator import Coordinator, JobNotFound
 from actors.datasets import DatasetStore
 from actors.workers.executor import LocalExecutor
@@ -25,13 +25,16 @@ BT = {"dataset": "synthetic", "strategy": "trend_following", "params": {"fast": 
 
 
 def make(tmp_path: Path, gpu_workers: int = 1, cpu_workers: int = 1, max_cells: int = 400 * 3,
-         faults: bool = False, queue: QueueConfig | None = None) -> Coordinator:
+         faults: bool = False, queue: QueueConfig | None = None,
+         preemption: PreemptionConfig | None = None) -> Coordinator:
     gpu = GpuHalConfig(simulation=SimulationConfig(mode="always", num_devices=max(gpu_workers, 1)),
                        faults=FaultConfig(enabled=faults))
     settings = Settings(storage_dir=tmp_path, gpu=gpu)
     cfg = replace(settings.coordinator_config(), max_cells_per_chunk=max_cells)
     if queue is not None:
         cfg = replace(cfg, queue=queue)
+    if preemption is not None:
+        cfg = replace(cfg, preemption=preemption)
     datasets = DatasetStore(tmp_path, {"synthetic": lambda: PANEL})
     return Coordinator(cfg, LocalExecutor(gpu, gpu_workers, cpu_workers, model_root=tmp_path), datasets)
 
@@ -170,7 +173,9 @@ def test_low_sweep_yields_to_high_and_equals_uninterrupted(tmp_path):
     async def go():
         from kernels.backtest import sweep  # noqa: PLC0415
 
-        c = make(tmp_path, gpu_workers=1, cpu_workers=0, max_cells=400 * 12)  # one combination per chunk
+        # one combination per chunk; HIGH waits for a chunk boundary (not beside the LOW chunk)
+        c = make(tmp_path, gpu_workers=1, cpu_workers=0, max_cells=400 * 12,
+                 preemption=PreemptionConfig(beside_classes=()))
         await c.start()
         low = await c.submit("sweep", SWEEP, "LOW", "research")
         while (await c.status(low))["progress"]["chunks_done"] < 1:
