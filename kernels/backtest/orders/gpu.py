@@ -507,6 +507,11 @@ extern "C" __global__ void simulate_from_signals(
         const long long cap = offsets[g + 1];
         int err = ERR_NONE;
         const int udir = (int)user_dir[col];
+        // the column's order options, in registers for the whole loop (not loaded again at every bar)
+        const double c_size = size[col], c_fees = fees[col], c_fixed = fixed_fees[col], c_slip = slippage[col];
+        const double c_sl = sl_stop[col], c_tp = tp_stop[col];
+        const int c_size_type = (int)size_type[col], c_accumulate = (int)accumulate[col];
+        const bool c_trail = sl_trail[col];
         // bars where nothing can happen (no signal, and no position or no active stop) skipped 64 at a time
         for (long long i = 0; i < n_bars; ++i) {
             if (s.pos == 0 || (isnan(s.sl_stop) && isnan(s.tp_stop))) {
@@ -526,9 +531,8 @@ extern "C" __global__ void simulate_from_signals(
             li = i;
             double o = CUDART_NAN, h = CUDART_NAN, lo = CUDART_NAN;
             if (has_ohlc) { o = open_[at]; h = high[at]; lo = low[at]; }
-            Fill f = order_step(s, cash, free_cash, le, lx, se, sx, o, h, lo, c, lv, size[col], (int)size_type[col],
-                                (int)accumulate[col], fees[col], fixed_fees[col], slippage[col], sl_stop[col],
-                                sl_trail[col], tp_stop[col]);
+            Fill f = order_step(s, cash, free_cash, le, lx, se, sx, o, h, lo, c, lv, c_size, c_size_type,
+                                c_accumulate, c_fees, c_fixed, c_slip, c_sl, c_trail, c_tp);
             record_fill(f, i, col, k, cap, err, o_idx, o_col, o_size, o_price, o_fees, o_side, o_reason);
         }
         counts[g] = k - offsets[g];
