@@ -93,6 +93,9 @@ RESULT_CACHE_ENABLED = True
 RESULT_CACHE_MAX_ENTRIES = 100_000
 # sqlite3 PRAGMA synchronous for the journal: FULL makes a put durable on return.
 JOURNAL_SYNCHRONOUS = "FULL"
+# Chunk partials are written without fsync (recovery reruns a chunk whose files did not survive a crash);
+# final results always are flushed (actors.jobs.result_store).
+CHUNK_FSYNC = False
 JOURNAL_BUSY_TIMEOUT_S = 30.0
 LIST_DEFAULT_LIMIT = 100
 LIST_MAX_LIMIT = 10_000
@@ -240,6 +243,7 @@ class CoordinatorConfig:
     result_cache_max_entries: int = RESULT_CACHE_MAX_ENTRIES
     max_spec_bytes: int = SPEC_MAX_BYTES
     journal_synchronous: str = JOURNAL_SYNCHRONOUS
+    chunk_fsync: bool = CHUNK_FSYNC
     journal_busy_timeout_s: float = JOURNAL_BUSY_TIMEOUT_S
     list_default_limit: int = LIST_DEFAULT_LIMIT
     list_max_limit: int = LIST_MAX_LIMIT

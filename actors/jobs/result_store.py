@@ -18,8 +18,11 @@ A save writes a fresh `<stem>.<version>/` directory (version: uuid4 hex), then t
 manifest to a temporary file that `os.replace` moves over `<stem>.json`, then
 removes the previous version. Readers only follow manifests, so they see either the
 old or the new result, never a mix, whatever happens in between. With `fsync=True`
-(default) files and directories are flushed before the manifest is replaced, so a
-chunk that the journal records as finished is on disk. Job ids pass
+(default) a final result's files and directories are flushed before its manifest is
+replaced. Chunk partials are flushed only with `chunk_fsync=True`: they can be
+computed again, and the coordinator's recovery reruns a chunk whose files did not
+survive a crash, while flushing every chunk (a GPU sweep writes ~9 GB of them) made
+the disk, and with it the job journal's own flushes, the bottleneck. Job ids pass
 `validate_job_id` before they are joined to a path.
 """
 from __future__ import annotations
@@ -93,6 +96,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
+def _sync(path: Path, fsync: bool) -> None:
+    if fsync:
+        fsync_path(path)
+
+
 def fsync_path(path: Path) -> None:
     """Flush a file or directory entry to disk (a rename is durable once its directory is)."""
     fd = os.open(path, os.O_RDONLY)
@@ -105,9 +113,10 @@ def fsync_path(path: Path) -> None:
 class ResultStore:
     """Saves and loads results and chunk partials under `root/jobs/<job_id>/`."""
 
-    def __init__(self, root: str | Path, *, fsync: bool = True) -> None:
+    def __init__(self, root: str | Path, *, fsync: bool = True, chunk_fsync: bool = False) -> None:
         self.root = Path(root)
         self.fsync = fsync
+        self.chunk_fsync = fsync and chunk_fsync
         (self.root / "jobs").mkdir(parents=True, exist_ok=True)
 
     # --- paths ------------------------------------------------------------------------
@@ -123,7 +132,7 @@ class ResultStore:
 
     def save_result(self, job_id: str, values: Mapping[str, Any]) -> str:
         """Store a job's final result atomically; returns the manifest path."""
-        return str(self._save(self.job_dir(job_id), _RESULT_STEM, values))
+        return str(self._save(self.job_dir(job_id), _RESULT_STEM, values, self.fsync))
 
     def load_result(self, job_id: str) -> dict[str, Any]:
         """The stored final result; ResultNotFound if there is none."""
@@ -137,7 +146,7 @@ class ResultStore:
     def save_chunk(self, job_id: str, index: int, values: Mapping[str, Any]) -> str:
         """Store one chunk partial atomically; returns the manifest path (for the journal)."""
         parent, stem = self._chunk_stem(job_id, index)
-        return str(self._save(parent, stem, values))
+        return str(self._save(parent, stem, values, self.chunk_fsync))
 
     def load_chunk(self, job_id: str, index: int) -> dict[str, Any]:
         parent, stem = self._chunk_stem(job_id, index)
@@ -168,7 +177,7 @@ class ResultStore:
 
     # --- internals --------------------------------------------------------------------
 
-    def _save(self, parent: Path, stem: str, values: Mapping[str, Any]) -> Path:
+    def _save(self, parent: Path, stem: str, values: Mapping[str, Any], fsync: bool) -> Path:
         if not isinstance(values, Mapping):
             raise InvalidResult(f"a result must be a mapping of name -> value, got {type(values).__name__}")
         for name in values:
@@ -178,13 +187,13 @@ class ResultStore:
         data_dir.mkdir(parents=True)
         committed = False
         try:
-            items = {name: self._write_value(data_dir, name, value) for name, value in values.items()}
+            items = {name: self._write_value(data_dir, name, value, fsync) for name, value in values.items()}
             manifest = {"format": MANIFEST_FORMAT, "version": version, "items": items}
             try:
                 text = json.dumps(manifest, default=_json_default, allow_nan=True, sort_keys=True)
             except (TypeError, ValueError) as exc:
                 raise InvalidResult(f"result values are not JSON-serialisable: {exc}") from None
-            if self.fsync:
+            if fsync:
                 fsync_path(data_dir)
             target = parent / f"{stem}.json"
             previous = self._read_manifest(target, missing_ok=True)
@@ -193,14 +202,14 @@ class ResultStore:
                 with open(tmp, "w", encoding="utf-8") as fh:
                     fh.write(text)
                     fh.flush()
-                    if self.fsync:
+                    if fsync:
                         os.fsync(fh.fileno())
                 os.replace(tmp, target)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
             committed = True
-            if self.fsync:
+            if fsync:
                 fsync_path(parent)
         except BaseException:
             if not committed:
@@ -212,11 +221,11 @@ class ResultStore:
                 shutil.rmtree(parent / f"{stem}.{old}", ignore_errors=True)
         return target
 
-    def _write_value(self, data_dir: Path, name: str, value: Any) -> dict[str, Any]:
+    def _write_value(self, data_dir: Path, name: str, value: Any, fsync: bool) -> dict[str, Any]:
         if isinstance(value, pd.DataFrame):
             path = data_dir / f"{name}{_FRAME_SUFFIX}"
             _write_frame(path, value, name, "DataFrame")
-            self._sync(path)
+            _sync(path, fsync)
             return {"kind": "frame", "file": path.name}
         if isinstance(value, pd.Series):
             path = data_dir / f"{name}{_FRAME_SUFFIX}"
@@ -224,24 +233,20 @@ class ResultStore:
             if not (series_name is None or isinstance(series_name, (str, int, float, bool))):
                 series_name = str(series_name)
             _write_frame(path, value.to_frame(_SERIES_COLUMN), name, "Series")
-            self._sync(path)
+            _sync(path, fsync)
             return {"kind": "series", "file": path.name, "name": series_name}
         if isinstance(value, np.ndarray):
             if value.dtype.hasobject:
                 raise InvalidResult(f"result {name!r}: object arrays are not stored (no pickle)")
             path = data_dir / f"{name}.npy"
             np.save(path, value, allow_pickle=False)
-            self._sync(path)
+            _sync(path, fsync)
             return {"kind": "array", "file": path.name}
         try:
             json.dumps(value, default=_json_default, allow_nan=True)
         except (TypeError, ValueError) as exc:
             raise InvalidResult(f"result {name!r}: {type(value).__name__} is not storable: {exc}") from None
         return {"kind": "json", "value": value}
-
-    def _sync(self, path: Path) -> None:
-        if self.fsync:
-            fsync_path(path)
 
     @staticmethod
     def _read_manifest(path: Path, *, missing_ok: bool = False) -> dict[str, Any] | None:

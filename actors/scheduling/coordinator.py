@@ -145,7 +145,7 @@ class Coordinator:
         self.journal = journal or SqliteJobJournal(
             config.journal_path, synchronous=config.journal_synchronous, busy_timeout_s=config.journal_busy_timeout_s
         )
-        self.store = store or ResultStore(config.results_root)
+        self.store = store or ResultStore(config.results_root, chunk_fsync=config.chunk_fsync)
         self.queue = JobQueue(config.queue)
         self.preemptor = Preemptor(config.preemption)
         self.fallback = FallbackPolicy(config.fallback)

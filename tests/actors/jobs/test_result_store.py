@@ -223,3 +223,18 @@ def test_frames_are_arrow_files_and_older_parquet_stores_still_load(store: Resul
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(InvalidResult, match="damaged entry"):
         store.load_result(job)
+
+
+@pytest.mark.parametrize("chunk_fsync", [False, True])
+def test_chunk_partials_are_flushed_only_when_asked_final_results_always(tmp_path: Path, monkeypatch, chunk_fsync):
+    store = ResultStore(tmp_path, chunk_fsync=chunk_fsync)
+    calls: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
+    job = new_job_id()
+    store.save_chunk(job, 0, sample())
+    assert bool(calls) == chunk_fsync
+    check_equal(store.load_chunk(job, 0), sample())
+    calls.clear()
+    store.save_result(job, sample())
+    assert len(calls) >= len(sample())  # every data file, the directories and the manifest
