@@ -96,6 +96,10 @@ JOURNAL_SYNCHRONOUS = "FULL"
 # Chunk partials are written without fsync (recovery reruns a chunk whose files did not survive a crash);
 # final results always are flushed (actors.jobs.result_store).
 CHUNK_FSYNC = False
+# Chunk partials are checkpointed only once a job has run this long (from its first chunk's start): a
+# shorter job writes none (a restart reruns it), a longer one writes the finished ones then and each
+# later one as it finishes. A GPU sweep of 100,000 combinations x 500 assets has ~9 GB of partials.
+CHECKPOINT_AFTER_S = 10.0
 JOURNAL_BUSY_TIMEOUT_S = 30.0
 LIST_DEFAULT_LIMIT = 100
 LIST_MAX_LIMIT = 10_000
@@ -244,6 +248,7 @@ class CoordinatorConfig:
     max_spec_bytes: int = SPEC_MAX_BYTES
     journal_synchronous: str = JOURNAL_SYNCHRONOUS
     chunk_fsync: bool = CHUNK_FSYNC
+    checkpoint_after_s: float = CHECKPOINT_AFTER_S
     journal_busy_timeout_s: float = JOURNAL_BUSY_TIMEOUT_S
     list_default_limit: int = LIST_DEFAULT_LIMIT
     list_max_limit: int = LIST_MAX_LIMIT

@@ -122,6 +122,7 @@ class _Job:
     shared: tuple[Any, Any] | None = None  # (dataset meta, shared panel ref), once per job
     latest: tuple[str, str] | None = None  # (device label, worker id) of its latest chunk
     journaled_at: float = 0.0  # when its progress was last journaled
+    unsaved: list[int] = field(default_factory=list)  # finished chunks not yet checkpointed (kept in memory)
 
 
 class Coordinator:
@@ -1032,14 +1033,25 @@ class Coordinator:
         self.journal.put(record)
 
     async def _save_chunk(self, job: _Job, index: int, result: Any) -> None:
-        """Persist a finished chunk (off the event loop: live requests must not wait on disk)."""
+        """Keep a finished chunk, and checkpoint it (off the event loop: live requests must not wait on
+        disk) once its job has run `checkpoint_after_s` since its first chunk started: a job shorter
+        than that writes no chunk files (a restart reruns it, at most that much work), a longer one
+        writes those kept so far, then each chunk as it finishes."""
         job_id = job.record.job_id
-        if len(job.chunks) > 1:
-            def save() -> None:
-                self.journal.put_chunk(job_id, index, self.store.save_chunk(job_id, index, codecs.encode(result)))
-
-            await asyncio.to_thread(save)
         job.partials[index] = result
+        if len(job.chunks) > 1:
+            job.unsaved.append(index)
+            first = job.fanout.first_start
+            if first is not None and time.monotonic() - first >= self.config.checkpoint_after_s:
+                indices, job.unsaved = job.unsaved, []
+
+                def save() -> None:
+                    for i in indices:
+                        if i in job.partials:
+                            self.journal.put_chunk(job_id, i, self.store.save_chunk(
+                                job_id, i, codecs.encode(job.partials[i])))
+
+                await asyncio.to_thread(save)
         now = time.monotonic()
         if len(job.partials) == len(job.chunks) or now - job.journaled_at >= self.config.progress_journal_s:
             job.journaled_at = now  # progress journaled at most every progress_journal_s (status reads memory)

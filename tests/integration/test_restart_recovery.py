@@ -29,7 +29,8 @@ BT = {"dataset": "synthetic", "strategy": "trend_following", "params": {"fast": 
 def make(tmp_path) -> Coordinator:
     gpu = GpuHalConfig(simulation=SimulationConfig(mode="always", num_devices=1))
     settings = Settings(storage_dir=tmp_path, gpu=gpu)
-    cfg = replace(settings.coordinator_config(), max_cells_per_chunk=300 * 3)
+    # every chunk checkpointed as it finishes (by default only jobs running 10 s or more write them)
+    cfg = replace(settings.coordinator_config(), max_cells_per_chunk=300 * 3, checkpoint_after_s=0.0)
     return Coordinator(cfg, LocalExecutor(gpu, 1, 1, model_root=tmp_path),
                        DatasetStore(tmp_path, {"synthetic": lambda: PANEL}))
 

@@ -307,6 +307,26 @@ def test_a_cpu_worker_takes_research_chunks_only_when_it_ends_them_sooner(tmp_pa
     asyncio.run(go())
 
 
+@pytest.mark.parametrize("after_s, delay_s, checkpointed", [(3600.0, 0.0, 0), (0.0, 0.0, 9), (0.2, 0.05, 9)])
+def test_chunk_partials_are_checkpointed_once_a_job_has_run_checkpoint_after_s(tmp_path, after_s, delay_s,
+                                                                               checkpointed):
+    """A job shorter than checkpoint_after_s writes no chunk partials (a restart reruns it); once a job has
+    run that long, the chunks finished so far are written, then each one as it finishes."""
+    async def go():
+        c = make(tmp_path, [FakeClient("gpu-0", 0, delay_s=delay_s)], max_cells=300 * 12,
+                 checkpoint_after_s=after_s)
+        await c.start()
+        job_id = await c.submit("sweep", SWEEP, "LOW", "alice")
+        status = await finish(c, job_id)
+        assert status["progress"]["chunks_done"] == status["progress"]["chunks_total"] == 9
+        assert len(c.journal.chunks(job_id)) == checkpointed
+        pd.testing.assert_frame_equal((await c.result(job_id)).portfolio_metrics, expected_sweep(),
+                                      rtol=1e-12, check_exact=False)
+        await c.shutdown()
+
+    asyncio.run(go())
+
+
 def test_chunks_are_sized_from_measured_throughput(tmp_path):
     async def go():
         c = make(tmp_path, [FakeClient("gpu-0", 0)], max_cells=1 << 40, target_chunk_ms=50.0)
