@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from kernels.backtest import from_signals
 from kernels.backtest.orders.api import OrdersInputError
 from kernels.data import synthetic_panel, with_late_start
-from tests.conftest import backends
+from tests.conftest import VECTORBT, backends
 
 vbt = pytest.importorskip("vectorbt")
+pytestmark = VECTORBT  # one worker compiles vectorbt's simulator (tests/conftest.py)
 
 RTOL = 1e-9
 ORDER_FIELDS = ("id", "col", "idx", "size", "price", "fees", "side")

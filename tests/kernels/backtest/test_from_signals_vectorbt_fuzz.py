@@ -17,8 +17,10 @@ from hypothesis import strategies as st
 
 from kernels.backtest import from_signals
 from kernels.backtest.orders.api import OrdersInputError
+from tests.conftest import VECTORBT
 
 vbt = pytest.importorskip("vectorbt")
+pytestmark = VECTORBT  # one worker compiles vectorbt's simulator (tests/conftest.py)
 
 RTOL = 1e-9
 INT_ORDER_FIELDS = ("id", "col", "idx", "side")

@@ -24,7 +24,9 @@ from kernels.strategies import (
     signals_to_positions,
     trend_following,
 )
-from tests.conftest import backends
+from tests.conftest import VECTORBT, backends
+
+pytestmark = VECTORBT  # one worker compiles vectorbt's simulator (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
