@@ -73,44 +73,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                                     "check the pytest / pytest-xdist versions pinned in pyproject.toml")
 
 
-PREWARM_ENV = "RAYQUANT_TEST_PREWARM"  # "0": no CPU warm-up compile before the xdist workers start
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """xdist controller only: compile the CPU warm-ups (`kernels.prewarm.cpu_warmups`, the kernels every
-    simulated-GPU and CPU worker of a Ray cluster compiles at start, and most kernel tests use) once, into
-    Numba's on-disk cache, split over as many spawned processes as there are pytest workers, before the
-    workers start (this hook runs before xdist's, which is trylast). On a fresh clone both workers
-    otherwise start a Ray cluster at once (the shared session's and a private one), whose two or three
-    worker processes each compile the same kernels cold beside the test processes doing it too. The TA-Lib
-    modules are left out: one test process compiles them once anyway (an upfront prewarm of everything
-    cost more than it saved, kernels/prewarm.py). A failure is only reported: the tests then compile, and
-    fail, on their own. RAYQUANT_TEST_PREWARM=0 skips it."""
-    config = session.config
-    workers = getattr(config.option, "numprocesses", None)
-    if (hasattr(config, "workerinput") or not isinstance(workers, int) or workers < 2
-            or config.option.collectonly or os.environ.get(PREWARM_ENV, "1") == "0"):
-        return
-    import sys  # noqa: PLC0415
-    import time  # noqa: PLC0415
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
-    from multiprocessing import get_context  # noqa: PLC0415
-
-    from kernels import prewarm  # noqa: PLC0415
-
-    t0 = time.perf_counter()
-    try:
-        names = list(prewarm.cpu_warmups())
-        # spawned, not forked (as `python -m kernels.prewarm`): each process starts Numba on its own
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            list(pool.map(prewarm._run_task, names))
-        print(f"[tests] CPU warm-ups compiled in {time.perf_counter() - t0:.0f} s ({workers} processes)",
-              file=sys.stderr)
-    except Exception as exc:  # noqa: BLE001 - reported; the tests compile on their own
-        print(f"[tests] CPU warm-up compile failed ({type(exc).__name__}: {exc}); the tests compile on their own",
-              file=sys.stderr)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if gpu_available():
         return
