@@ -123,6 +123,7 @@ class _Job:
     latest: tuple[str, str] | None = None  # (device label, worker id) of its latest chunk
     journaled_at: float = 0.0  # when its progress was last journaled
     unsaved: list[int] = field(default_factory=list)  # finished chunks not yet checkpointed (kept in memory)
+    saving: int = 0  # checkpoint writes in flight (the merge waits for them: it deletes the chunk files)
 
 
 class Coordinator:
@@ -977,7 +978,8 @@ class Coordinator:
             if not first or job.record.state.terminal:
                 return  # a duplicate (work stealing) or a job that ended meanwhile: dropped
             await self._save_chunk(job, chunk.index, out.result)
-            if len(job.partials) == len(job.chunks) and not job.completing and not job.record.state.terminal:
+            if (len(job.partials) == len(job.chunks) and not job.saving and not job.completing
+                    and not job.record.state.terminal):
                 job.completing = True  # every chunk saved: merge once
                 await self._complete(job)
         except NoCapacity as exc:
@@ -1051,7 +1053,11 @@ class Coordinator:
                             self.journal.put_chunk(job_id, i, self.store.save_chunk(
                                 job_id, i, codecs.encode(job.partials[i])))
 
-                await asyncio.to_thread(save)
+                job.saving += 1
+                try:
+                    await asyncio.to_thread(save)
+                finally:
+                    job.saving -= 1
         now = time.monotonic()
         if len(job.partials) == len(job.chunks) or now - job.journaled_at >= self.config.progress_journal_s:
             job.journaled_at = now  # progress journaled at most every progress_journal_s (status reads memory)

@@ -49,7 +49,8 @@ def test_job_with_every_chunk_saved_but_not_merged_completes_after_a_restart(tmp
         job_id = await c.submit("backtest", BT, "LOW", "alice")
         for _ in range(600):
             record = c.journal.get(job_id)
-            if record.chunks_total and record.chunks_done == record.chunks_total:
+            if (record.chunks_total and record.chunks_done == record.chunks_total
+                    and len(c.journal.chunks(job_id)) == record.chunks_total):  # every chunk file written
                 break
             await asyncio.sleep(0.05)
         assert record.chunks_done == record.chunks_total > 1 and not record.state.terminal, record

@@ -217,7 +217,9 @@ def test_high_job_starts_within_one_chunk_of_low_sweeps(tmp_path):
         high_runs = sorted((r for r in runs if r["job_id"] == high), key=lambda r: r["started"])
         low_runs = [r for r in runs if r["job_id"] in lows]
         # the LOW chunks on the devices when HIGH arrived: HIGH starts at the first of their ends
-        boundary = min(r["finished"] for r in low_runs if r["started"] <= submitted < r["finished"])
+        # (none in flight: a worker was between two LOW chunks, and HIGH starts at once)
+        boundary = min((r["finished"] for r in low_runs if r["started"] <= submitted < r["finished"]),
+                       default=submitted)
         longest_low = max(r["finished"] - r["started"] for r in low_runs)
         assert high_runs[0]["started"] - submitted <= longest_low
         assert high_runs[0]["started"] <= boundary + 0.05
