@@ -22,6 +22,17 @@ CODES = {n: i for i, n in enumerate(NAMES)}
 
 
 @njit(cache=True, nogil=True, inline="always")
+def var_sums_nb(x, j0, j1, shift, s1=0.0, s2=0.0):
+    """VAR's sums (sum a, sum a^2) with bars j0..j1 of the deviations a = x - shift added, in TA-Lib
+    0.8.1's order (the first window, every rebuild from zero, and each new bar)."""
+    for j in range(j0, j1 + 1):
+        a = x[j] - shift
+        s1 += a
+        s2 += a * a
+    return s1, s2
+
+
+@njit(cache=True, nogil=True, inline="always")
 def var_talib_rebuild_nb(x, ws, t, inv):
     """TA-Lib 0.8.1's VAR rebuilt over the window x[ws..t] (1-D): the shift taken as the window mean, the sums
     of deviations from it with the window's oldest value already removed, and the variance (0 under 1e-12 of
@@ -30,13 +41,7 @@ def var_talib_rebuild_nb(x, ws, t, inv):
     for j in range(ws, t + 1):
         acc += x[j]
     shift = acc * inv
-    t1 = 0.0
-    t2 = 0.0
-    for j in range(ws, t + 1):
-        a = x[j] - shift
-        t1 += a
-        a *= a
-        t2 += a
+    t1, t2 = var_sums_nb(x, ws, t, shift)
     m = t1 * inv
     v = t2 * inv - m * m
     if v < 0.000000000001 * (t2 * inv):
@@ -62,19 +67,11 @@ def var_talib_1d_nb(x, out, period):
         return
     inv = 1.0 / period
     shift = x[0]
-    t1 = 0.0
-    t2 = 0.0
-    for j in range(lb):
-        a = x[j] - shift
-        t1 += a
-        t2 += a * a
+    t1, t2 = var_sums_nb(x, 0, lb - 1, shift)
     bars = 32 * period
     tr = 0
     for i in range(lb, n):
-        a = x[i] - shift
-        t1 += a
-        a *= a
-        t2 += a
+        t1, t2 = var_sums_nb(x, i, i, shift, t1, t2)
         m = t1 * inv
         v = t2 * inv - m * m
         a = x[tr] - shift
@@ -90,14 +87,10 @@ def var_talib_1d_nb(x, out, period):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def correl_sums_nb(x, y, t0, t1, shx, shy):
-    """CORREL's sums over bars t0..t1 of the deviations a = x - shx, b = y - shy: (sum a, sum b, sum a b,
-    sum a^2, sum b^2), in TA-Lib 0.8.1's order (the first window and every rebuild)."""
-    sx = 0.0
-    sy = 0.0
-    sxy = 0.0
-    sx2 = 0.0
-    sy2 = 0.0
+def correl_sums_nb(x, y, t0, t1, shx, shy, sx=0.0, sy=0.0, sxy=0.0, sx2=0.0, sy2=0.0):
+    """CORREL's sums (sum a, sum b, sum a b, sum a^2, sum b^2) with bars t0..t1 of the deviations
+    a = x - shx, b = y - shy added, in TA-Lib 0.8.1's order (the first window, every rebuild from zero,
+    and each new bar)."""
     for j in range(t0, t1 + 1):
         a = x[j] - shx
         sx += a
@@ -129,13 +122,7 @@ def correl_1d_nb(x, y, out, period):
     lvx = 0.0
     lvy = 0.0
     for t in range(lb, n):
-        a = x[t] - shx
-        sx += a
-        sx2 += a * a
-        b = y[t] - shy
-        sxy += a * b
-        sy += b
-        sy2 += b * b
+        sx, sy, sxy, sx2, sy2 = correl_sums_nb(x, y, t, t, shx, shy, sx, sy, sxy, sx2, sy2)
         ssx = sx2 - ((sx * sx) * inv)
         ssy = sy2 - ((sy * sy) * inv)
         sp = sxy - ((sx * sy) * inv)
